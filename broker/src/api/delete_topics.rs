@@ -1,0 +1,34 @@
+//! DeleteTopics (by name; v6 may also name topics by id, which we look up).
+
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse};
+use kafka_protocol::ResponseError;
+
+use super::{str_bytes, topic_name, ApiSpec, RequestContext};
+use crate::state::NodeState;
+
+pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DeleteTopics, min: 1, max: 6 };
+
+pub fn handle(node: &NodeState, _ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut names: Vec<Option<String>> = req.topic_names.iter().map(|n| Some(n.to_string())).collect();
+    for t in &req.topics {
+        let name = t.name.as_ref().map(|n| n.to_string()).or_else(|| {
+            node.topics.list().into_iter().find(|i| uuid::Uuid::from_bytes(i.id) == t.topic_id).map(|i| i.name)
+        });
+        names.push(name);
+    }
+    let responses = names
+        .into_iter()
+        .map(|name| {
+            let Some(name) = name else {
+                return DeletableTopicResult::default().with_error_code(ResponseError::UnknownTopicId.code());
+            };
+            let r = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
+            match node.delete_topic(&name) {
+                Ok(()) => r,
+                Err((code, msg)) => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

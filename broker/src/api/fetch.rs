@@ -1,0 +1,122 @@
+//! Fetch: whole stored batches from the fetch offset up to the high watermark, long-polling
+//! until `min_bytes` are available or `max_wait_ms` passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+
+use super::{topic_name, ApiSpec, RequestContext};
+use crate::log::PartitionLog;
+use crate::state::NodeState;
+
+/// v12 is the newest that names topics; v13+ need topic ids (see ARCHITECTURE.md).
+pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Fetch, min: 4, max: 12 };
+
+/// A long poll never waits longer than this, whatever the client asks: it bounds how long a
+/// connection's later responses can be held up behind it.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+struct Wanted {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+    log: Option<Arc<PartitionLog>>,
+}
+
+pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let wanted: Vec<Wanted> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let topic = t.topic.to_string();
+            t.partitions.iter().map(move |p| (topic.clone(), p.clone()))
+        })
+        .map(|(topic, p)| Wanted {
+            log: node.topics.partition(&topic, p.partition),
+            topic,
+            partition: p.partition,
+            offset: p.fetch_offset,
+            max_bytes: p.partition_max_bytes.max(0) as usize,
+        })
+        .collect();
+    let max_total = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+
+    // Subscribe before the first read so a change between read and wait is not missed.
+    let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().map(|l| l.subscribe())).collect();
+    loop {
+        let (response, bytes) = read_all(&wanted, max_total);
+        let waited_enough = tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled();
+        if bytes >= min_bytes.max(1) || waited_enough || watches.is_empty() {
+            return response;
+        }
+        let any_change = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        tokio::select! {
+            _ = any_change => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = node.shutdown.cancelled() => {}
+        }
+        for w in &mut watches {
+            w.borrow_and_update();
+        }
+    }
+}
+
+fn read_all(wanted: &[Wanted], max_total: usize) -> (FetchResponse, usize) {
+    let mut total = 0usize;
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    for w in wanted {
+        let data = read_partition(w, max_total.saturating_sub(total), total == 0);
+        total += data.records.as_ref().map(|r| r.len()).unwrap_or(0);
+        match topics.last_mut() {
+            Some(t) if t.topic.as_str() == w.topic => t.partitions.push(data),
+            _ => topics.push(FetchableTopicResponse::default().with_topic(topic_name(&w.topic)).with_partitions(vec![data])),
+        }
+    }
+    (FetchResponse::default().with_responses(topics), total)
+}
+
+fn read_partition(w: &Wanted, budget: usize, first: bool) -> PartitionData {
+    // Never a null record set: some clients cannot parse one (ARCHITECTURE.md).
+    let base = PartitionData::default()
+        .with_partition_index(w.partition)
+        .with_records(Some(Bytes::new()))
+        .with_aborted_transactions(Some(vec![]));
+    let Some(log) = &w.log else {
+        return base.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_high_watermark(-1);
+    };
+    let o = log.offsets();
+    let base = base
+        .with_high_watermark(o.high_watermark)
+        .with_last_stable_offset(o.high_watermark)
+        .with_log_start_offset(o.log_start_offset);
+    if w.offset < o.log_start_offset || w.offset > o.high_watermark {
+        return base.with_error_code(ResponseError::OffsetOutOfRange.code());
+    }
+    // The first partition always gets at least one whole batch so a consumer can make progress
+    // past a batch larger than its limits (as Kafka does); later ones respect the budget.
+    let limit = w.max_bytes.min(budget);
+    if w.offset == o.high_watermark || (limit == 0 && !first) {
+        return base;
+    }
+    match log.read(w.offset, o.high_watermark, limit) {
+        Ok(batches) => {
+            let size = batches.iter().map(|b| b.len()).sum();
+            let mut records = BytesMut::with_capacity(size);
+            for b in &batches {
+                records.extend_from_slice(b);
+            }
+            base.with_records(Some(records.freeze()))
+        }
+        Err(e) => {
+            tracing::error!(topic = %w.topic, partition = w.partition, offset = w.offset, error = %e, "read failed");
+            base.with_error_code(ResponseError::KafkaStorageError.code())
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! FindCoordinator: this node coordinates every group. Transactions are not coordinated here.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::ResponseError;
+
+use super::{str_bytes, ApiSpec, RequestContext};
+use crate::state::NodeState;
+
+pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::FindCoordinator, min: 0, max: 4 };
+
+const GROUP_KEY: i8 = 0;
+
+pub fn handle(node: &NodeState, ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let addr = node.advertised();
+    let (code, message) = if req.key_type == GROUP_KEY {
+        (0, None)
+    } else {
+        (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("only group coordinators exist here; transactions are not supported")))
+    };
+    let r = FindCoordinatorResponse::default();
+    if ctx.api_version >= 4 {
+        // v4 batches keys: one coordinator entry per key.
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(node.config.node_id))
+                    .with_host(str_bytes(addr.ip().to_string()))
+                    .with_port(addr.port() as i32)
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return r.with_coordinators(coordinators);
+    }
+    r.with_error_code(code)
+        .with_error_message(message)
+        .with_node_id(BrokerId(node.config.node_id))
+        .with_host(str_bytes(addr.ip().to_string()))
+        .with_port(addr.port() as i32)
+}

@@ -1,0 +1,26 @@
+//! ListGroups (with the v4 state filter).
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
+
+use super::{str_bytes, ApiSpec, RequestContext};
+use crate::state::NodeState;
+
+pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::ListGroups, min: 0, max: 4 };
+
+pub fn handle(node: &NodeState, _ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+    let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_string()).collect();
+    let groups = node
+        .groups
+        .list()
+        .into_iter()
+        .filter(|g| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(&g.state)))
+        .map(|g| {
+            ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(g.group_id)))
+                .with_protocol_type(str_bytes(g.protocol_type))
+                .with_group_state(str_bytes(g.state))
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

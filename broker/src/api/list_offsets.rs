@@ -1,0 +1,45 @@
+//! ListOffsets: earliest (-2), latest (-1) or the first offset at or after a timestamp.
+
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+
+use super::{topic_name, ApiSpec, RequestContext};
+use crate::state::NodeState;
+
+/// v1 is the first with single offsets; v8+ add tiered-storage specials we have no use for.
+pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::ListOffsets, min: 1, max: 7 };
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+pub fn handle(node: &NodeState, _ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1);
+                    let Some(log) = node.topics.partition(&name, p.partition_index) else {
+                        return r.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_offset(-1);
+                    };
+                    let o = log.offsets();
+                    let offset = match p.timestamp {
+                        LATEST => o.high_watermark,
+                        EARLIEST => o.log_start_offset,
+                        ts if ts >= 0 => log.offset_for_timestamp(ts).filter(|&off| off < o.high_watermark).unwrap_or(o.high_watermark),
+                        // -3 (max timestamp) and future specials: answer the end, a safe place to start.
+                        _ => o.high_watermark,
+                    };
+                    r.with_offset(offset).with_leader_epoch(0)
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic_name(&name)).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

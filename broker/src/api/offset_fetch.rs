@@ -1,0 +1,75 @@
+//! OffsetFetch: the committed offsets of a group (-1 where none). v8+ batch several groups.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse};
+
+use super::{str_bytes, topic_name, ApiSpec, RequestContext};
+use crate::groups::CommittedOffset;
+use crate::state::NodeState;
+
+pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetFetch, min: 1, max: 8 };
+
+pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.api_version >= 8 {
+        let groups = req
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted = g.topics.as_ref().map(|ts| ts.iter().flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p))).collect::<Vec<_>>());
+                let offsets = node.groups.fetch_offsets(g.group_id.as_str(), wanted.as_deref());
+                let topics = group_by_topic(offsets)
+                    .into_iter()
+                    .map(|(name, parts)| {
+                        let partitions = parts
+                            .into_iter()
+                            .map(|o| {
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(o.partition)
+                                    .with_committed_offset(o.offset)
+                                    .with_committed_leader_epoch(-1)
+                                    .with_metadata(o.metadata.map(str_bytes))
+                                    .with_error_code(o.error_code)
+                            })
+                            .collect();
+                        OffsetFetchResponseTopics::default().with_name(topic_name(&name)).with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted = req.topics.as_ref().map(|ts| ts.iter().flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p))).collect::<Vec<_>>());
+    let offsets = node.groups.fetch_offsets(req.group_id.as_str(), wanted.as_deref());
+    let topics = group_by_topic(offsets)
+        .into_iter()
+        .map(|(name, parts)| {
+            let partitions = parts
+                .into_iter()
+                .map(|o| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(o.partition)
+                        .with_committed_offset(o.offset)
+                        .with_committed_leader_epoch(-1)
+                        .with_metadata(o.metadata.map(str_bytes))
+                        .with_error_code(o.error_code)
+                })
+                .collect();
+            OffsetFetchResponseTopic::default().with_name(topic_name(&name)).with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+fn group_by_topic(offsets: Vec<CommittedOffset>) -> Vec<(String, Vec<CommittedOffset>)> {
+    let mut out: Vec<(String, Vec<CommittedOffset>)> = Vec::new();
+    for o in offsets {
+        match out.iter_mut().find(|(t, _)| *t == o.topic) {
+            Some((_, v)) => v.push(o),
+            None => out.push((o.topic.clone(), vec![o])),
+        }
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! Node configuration: one TOML file per node, every field overridable by a flag.
+//!
+//! Every port is explicit. The seed report's cluster failed because node ports were derived from
+//! each other and collided; here nothing is derived, and a taken port fails start-up by name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BrokerError, Result};
+
+/// When appended data is forced to disk with fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// fsync before a write is acknowledged (concurrent writers share one fsync: group commit).
+    Always,
+    /// fsync dirty partitions every interval; acknowledged writes inside the window may be lost.
+    Interval(Duration),
+    /// Never fsync while running (only on graceful stop); the page cache decides.
+    Never,
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let s = s.trim();
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "never" => Ok(FsyncPolicy::Never),
+            _ => {
+                let ms = s.strip_prefix("interval:").ok_or_else(|| {
+                    format!("fsync policy '{s}' is not one of: always, interval:<ms>, never")
+                })?;
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("fsync policy '{s}': '{ms}' is not a whole number of milliseconds"))?;
+                if ms == 0 {
+                    return Err(format!("fsync policy '{s}': the interval must be at least 1 ms"));
+                }
+                Ok(FsyncPolicy::Interval(Duration::from_millis(ms)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FsyncPolicy::Always => write!(f, "always"),
+            FsyncPolicy::Interval(d) => write!(f, "interval:{}", d.as_millis()),
+            FsyncPolicy::Never => write!(f, "never"),
+        }
+    }
+}
+
+impl Serialize for FsyncPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FsyncPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Kafka's default for `socket.request.max.bytes`: frames above this close the connection.
+const DEFAULT_MAX_FRAME_BYTES: u32 = 100 * 1024 * 1024;
+/// Segments roll at 64 MiB: small enough that recovery scans stay quick in a lab.
+const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The whole configuration of one node. Unknown keys are rejected so a typo never goes unnoticed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Kafka broker id of this node.
+    pub node_id: i32,
+    /// Where segments, topic metadata and committed offsets live. Locked while the node runs.
+    pub data_dir: PathBuf,
+    /// Kafka listener (loopback by default).
+    pub kafka_listen: SocketAddr,
+    /// Address given to clients in Metadata; defaults to `kafka_listen`. The lab sets its proxy here.
+    pub advertised_kafka: Option<SocketAddr>,
+    /// Telemetry and fault-control HTTP listener.
+    pub http_listen: SocketAddr,
+    /// fsync policy: `always`, `interval:<ms>` or `never`.
+    pub fsync: FsyncPolicy,
+    /// Create unknown topics on Metadata/Produce, as Kafka's `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// Partition count for auto-created topics.
+    pub default_partitions: i32,
+    /// Segment size at which a partition log rolls to a new file.
+    pub segment_bytes: u64,
+    /// Largest request frame accepted; larger frames close the connection.
+    pub max_frame_bytes: u32,
+    /// How long a new group waits for more members before its first rebalance completes
+    /// (Kafka's `group.initial.rebalance.delay.ms`).
+    pub group_initial_rebalance_delay_ms: u64,
+    /// On SIGTERM, how long to wait for clients to finish sending before connections close.
+    pub drain_idle_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_id: 1,
+            data_dir: PathBuf::from("./data"),
+            kafka_listen: "127.0.0.1:9092".parse().expect("valid literal"),
+            advertised_kafka: None,
+            http_listen: "127.0.0.1:9644".parse().expect("valid literal"),
+            fsync: FsyncPolicy::Always,
+            auto_create_topics: true,
+            default_partitions: 3,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            group_initial_rebalance_delay_ms: 300,
+            drain_idle_ms: 300,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; errors name the file, line and the key that was wrong.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| BrokerError::io("read config", path, e))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `source_name` names it in error messages.
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| BrokerError::Config {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate(source_name)?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self, source_name: &str) -> Result<()> {
+        let fail = |message: String| Err(BrokerError::Config { source_name: source_name.to_string(), message });
+        if self.default_partitions < 1 {
+            return fail(format!("default_partitions = {} must be at least 1", self.default_partitions));
+        }
+        if self.segment_bytes < 4096 {
+            return fail(format!("segment_bytes = {} must be at least 4096", self.segment_bytes));
+        }
+        if self.max_frame_bytes < 1024 {
+            return fail(format!("max_frame_bytes = {} must be at least 1024", self.max_frame_bytes));
+        }
+        if self.kafka_listen.port() != 0 && self.kafka_listen == self.http_listen {
+            return fail(format!("kafka_listen and http_listen are both {}", self.kafka_listen));
+        }
+        Ok(())
+    }
+
+    /// The address clients are told to connect to.
+    pub fn advertised(&self) -> SocketAddr {
+        self.advertised_kafka.unwrap_or(self.kafka_listen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_policies_parse_and_print_back() {
+        for s in ["always", "never", "interval:25"] {
+            let p: FsyncPolicy = s.parse().unwrap();
+            assert_eq!(p.to_string(), s);
+        }
+        assert!("interval:0".parse::<FsyncPolicy>().is_err());
+        assert!("sometimes".parse::<FsyncPolicy>().unwrap_err().contains("always, interval:<ms>, never"));
+    }
+
+    #[test]
+    fn a_typo_in_a_key_is_reported_with_its_line() {
+        let err = Config::from_toml("node_id = 2\nfsynk = \"always\"\n", "node2.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("node2.toml") && msg.contains("fsynk") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_fsync_value_names_the_choices() {
+        let err = Config::from_toml("fsync = \"sometimes\"\n", "n.toml").unwrap_err();
+        assert!(err.to_string().contains("always, interval:<ms>, never"), "{err}");
+    }
+}

@@ -1,0 +1,55 @@
+//! The one error type of the broker library.
+//!
+//! Kafka-level failures (unknown topic, not leader, out-of-order sequence) are *not* errors here:
+//! they travel as error codes inside responses. A `BrokerError` means "this operation, connection
+//! or start-up cannot go on", and its message says what was touched and where.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything that can fail inside the broker library.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// A configuration file or flag has a bad value.
+    #[error("config {source_name}: {message}")]
+    Config { source_name: String, message: String },
+
+    /// A listener could not bind because something else holds the port.
+    /// This is the seed report's multi-node failure: say it plainly instead of failing later.
+    #[error("{listener} port {port} is already in use (tried to bind {addr}); stop the process holding it or choose another port")]
+    PortInUse { listener: &'static str, addr: SocketAddr, port: u16 },
+
+    /// Another process holds the data directory lock.
+    #[error("data dir {dir} is locked by another broker process ({holder}); two processes must never share a data dir")]
+    DataDirLocked { dir: PathBuf, holder: String },
+
+    /// A file-system operation failed; `op` says what we were doing ("append to segment", "fsync").
+    #[error("{op} {path}: {source}")]
+    Io { op: String, path: PathBuf, #[source] source: std::io::Error },
+
+    /// A stored entry failed its length or CRC check.
+    #[error("corrupt log entry in {file} at byte {position}: {reason}")]
+    Corrupt { file: PathBuf, position: u64, reason: String },
+
+    /// A client sent bytes that are not a Kafka request we can decode; the connection is closed.
+    #[error("malformed frame: {0}")]
+    Frame(String),
+
+    /// A consumer-group or topic operation was given an argument it cannot accept.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+
+    /// The node is shutting down and no longer accepts this work.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+impl BrokerError {
+    /// Shorthand for an I/O error with the operation and path that failed.
+    pub fn io(op: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BrokerError::Io { op: op.into(), path: path.into(), source }
+    }
+}
+
+/// Result alias used across the broker library.
+pub type Result<T, E = BrokerError> = std::result::Result<T, E>;

@@ -1,0 +1,35 @@
+//! # broker — one Cluster Lab broker node
+//!
+//! A Kafka-compatible broker whose durability promises are exact and observable.
+//!
+//! ## Layout
+//! - `config`    — node configuration from a TOML file and/or flags; fsync policy parsing.
+//! - `error`     — the crate's one error enum.
+//! - `log`       — durable storage: segment files with a CRC per entry, fsync policy with group
+//!                 commit, flushed-offset tracking, torn-tail recovery, data-dir lock, power-cut.
+//! - `groups`    — consumer-group coordinator (join/sync/heartbeat/leave, rebalances, session
+//!                 expiry) and committed offsets that survive restarts.
+//! - `producers` — idempotent-producer state: producer ids, epochs, per-partition sequences.
+//! - `topics`    — the topic catalogue (persisted) on top of the log store.
+//! - `protocol`  — bytes <-> Kafka frames and the connection loop. Knows no storage.
+//! - `api`       — one module per Kafka API (typed request -> typed response) and the registry
+//!                 that routes by API key and generates the ApiVersions answer.
+//! - `telemetry` — loopback HTTP: `/state`, `/events` (SSE), `/metrics`, fault calls.
+//! - `state`     — `NodeState`, what every handler may touch.
+//! - `node`      — start-up, serving and the graceful stop.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod groups;
+pub mod log;
+pub mod node;
+pub mod producers;
+pub mod protocol;
+pub mod state;
+pub mod telemetry;
+pub mod topics;
+
+pub use config::{Config, FsyncPolicy};
+pub use error::{BrokerError, Result};
+pub use node::Node;

@@ -1,0 +1,95 @@
+//! `clusterlab-broker`: one broker node.
+//!
+//! Prints one JSON line `{"event":"ready",...}` on stdout once it serves (supervisors and tests
+//! wait for it instead of sleeping), drains and flushes on SIGTERM/SIGINT, and exits 0.
+//! Start-up failures print one line naming what was wrong and exit 2.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use broker::{Config, FsyncPolicy, Node};
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser, Debug)]
+#[command(name = "clusterlab-broker", about = "A Kafka-compatible, durable broker node of Cluster Lab")]
+struct Args {
+    /// TOML config file; flags override its values.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    node_id: Option<i32>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Kafka listener, e.g. 127.0.0.1:9092 (port 0 picks a free one; see the ready line).
+    #[arg(long)]
+    kafka_listen: Option<SocketAddr>,
+    /// Address advertised to clients in Metadata (defaults to the Kafka listener).
+    #[arg(long)]
+    advertised_kafka: Option<SocketAddr>,
+    /// Telemetry/control HTTP listener, e.g. 127.0.0.1:9644.
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// always | interval:<ms> | never
+    #[arg(long)]
+    fsync: Option<FsyncPolicy>,
+    /// Create unknown topics on Metadata requests (true/false).
+    #[arg(long)]
+    auto_create_topics: Option<bool>,
+    #[arg(long)]
+    default_partitions: Option<i32>,
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.node_id { c.node_id = v; }
+        if let Some(v) = self.data_dir { c.data_dir = v; }
+        if let Some(v) = self.kafka_listen { c.kafka_listen = v; }
+        if let Some(v) = self.advertised_kafka { c.advertised_kafka = Some(v); }
+        if let Some(v) = self.http_listen { c.http_listen = v; }
+        if let Some(v) = self.fsync { c.fsync = v; }
+        if let Some(v) = self.auto_create_topics { c.auto_create_topics = v; }
+        if let Some(v) = self.default_partitions { c.default_partitions = v; }
+        c.validate("flags")?;
+        Ok(c)
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if let Err(e) = runtime.block_on(run(Args::parse())) {
+        eprintln!("clusterlab-broker: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let node = Node::start(config).await?;
+    let ready = serde_json::json!({
+        "event": "ready",
+        "node_id": node.state().config.node_id,
+        "kafka": node.kafka_addr().to_string(),
+        "http": node.http_addr().to_string(),
+        "pid": std::process::id(),
+    });
+    println!("{ready}");
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: stopping gracefully"),
+        _ = sigint.recv() => tracing::info!("SIGINT: stopping gracefully"),
+    }
+    node.shutdown().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

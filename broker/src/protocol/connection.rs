@@ -1,0 +1,168 @@
+//! One client connection.
+//!
+//! Requests are *started* in arrival order on the reading side — so a producer's pipelined batches
+//! reach the log in the order it sent them — while their completions (waiting for an fsync, a
+//! long-poll fetch, a group rebalance) run concurrently. Responses leave in request order, as the
+//! Kafka protocol requires. A frame we cannot decode closes this connection with a logged reason
+//! and nothing else: other connections keep being served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesOrdered, StreamExt};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, Reply, RequestContext};
+use crate::error::{BrokerError, Result};
+use crate::protocol::frame::{read_frame, write_frame};
+use crate::state::NodeState;
+
+/// Requests one connection may have in flight before we stop reading from it: bounds memory per
+/// client while leaving room for librdkafka's default of 5 in-flight produce requests and more.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A response waiting for its turn: the correlation data needed to frame it.
+struct Pending {
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+}
+
+type InFlight = FuturesOrdered<futures::future::BoxFuture<'static, (Pending, Option<ResponseKind>)>>;
+
+/// Serves one connection until the client closes it, a frame is malformed, or the node shuts
+/// down (then it keeps reading until the client has been idle for `drain_idle`, so that
+/// fire-and-forget `acks=0` produce requests already on the wire are not dropped).
+pub async fn serve(stream: TcpStream, peer: SocketAddr, node: Arc<NodeState>, shutdown: CancellationToken) {
+    let node_id = node.config.node_id;
+    match serve_inner(stream, peer, &node, shutdown).await {
+        Ok(()) => tracing::debug!(node_id, %peer, "connection closed"),
+        Err(e) => {
+            tracing::warn!(node_id, %peer, reason = %e, "closing connection");
+            node.telemetry.warn(format!("closed connection from {peer}: {e}"));
+        }
+    }
+}
+
+async fn serve_inner(stream: TcpStream, peer: SocketAddr, node: &Arc<NodeState>, shutdown: CancellationToken) -> Result<()> {
+    let _ = stream.set_nodelay(true);
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = BufReader::new(read_half);
+    let max_frame = node.config.max_frame_bytes;
+    let drain_idle = Duration::from_millis(node.config.drain_idle_ms);
+    let mut in_flight: InFlight = FuturesOrdered::new();
+    let mut reading = true;
+
+    loop {
+        let can_read = reading && in_flight.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            frame = read_next(&mut reader, max_frame, &shutdown, drain_idle), if can_read => {
+                match frame? {
+                    Some(frame) => in_flight.push_back(start_request(frame, peer, node)?),
+                    None => reading = false,
+                }
+            }
+            Some((pending, response)) = in_flight.next() => {
+                if let Some(response) = response {
+                    let body = encode_response(&pending, &response)?;
+                    write_frame(&mut write_half, &body)
+                        .await
+                        .map_err(|e| BrokerError::Frame(format!("writing response: {e}")))?;
+                }
+            }
+            else => return Ok(()),
+        }
+        if !reading && in_flight.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads the next frame; once shutdown has begun, gives up after `drain_idle` without data.
+async fn read_next<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    max_frame: u32,
+    shutdown: &CancellationToken,
+    drain_idle: Duration,
+) -> Result<Option<Bytes>> {
+    if shutdown.is_cancelled() {
+        return match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
+            Ok(frame) => frame,
+            Err(_) => Ok(None),
+        };
+    }
+    tokio::select! {
+        frame = read_frame(reader, max_frame) => frame,
+        // Shutdown began while we waited: switch to draining with an idle limit.
+        _ = shutdown.cancelled() => match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
+            Ok(frame) => frame,
+            Err(_) => Ok(None),
+        },
+    }
+}
+
+/// Decodes one request and starts it. Runs on the reading side, so the order-sensitive part of a
+/// handler (appending to the log) happens in arrival order.
+fn start_request(
+    mut frame: Bytes,
+    peer: SocketAddr,
+    node: &Arc<NodeState>,
+) -> Result<futures::future::BoxFuture<'static, (Pending, Option<ResponseKind>)>> {
+    if frame.len() < 8 {
+        return Err(BrokerError::Frame(format!("request of {} bytes is shorter than a request header", frame.len())));
+    }
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let api_version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api_key = ApiKey::try_from(raw_key).map_err(|_| BrokerError::Frame(format!("unknown API key {raw_key}")))?;
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(api_version))
+        .map_err(|e| BrokerError::Frame(format!("{api_key:?} v{api_version} header: {e}")))?;
+    let pending = Pending { api_key, api_version, correlation_id: header.correlation_id };
+
+    let Some(spec) = node.registry.get(api_key) else {
+        return Err(BrokerError::Frame(format!("{api_key:?} is not served by this broker")));
+    };
+    if !spec.supports(api_version) {
+        if api_key == ApiKey::ApiVersions {
+            // Kafka answers an ApiVersions request it cannot parse with a v0 answer listing what
+            // it supports, so the client can retry with a version we both know.
+            let response = api::api_versions::unsupported(&node.registry);
+            let pending = Pending { api_version: 0, ..pending };
+            return Ok(Box::pin(async move { (pending, Some(response)) }));
+        }
+        return Err(BrokerError::Frame(format!(
+            "{api_key:?} v{api_version} is outside the advertised range v{}..=v{}",
+            spec.min, spec.max
+        )));
+    }
+    let request = RequestKind::decode(api_key, &mut frame, api_version)
+        .map_err(|e| BrokerError::Frame(format!("{api_key:?} v{api_version} body: {e}")))?;
+    let ctx = RequestContext {
+        api_version,
+        client_id: header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+        client_host: peer.ip().to_string(),
+    };
+    let reply = api::dispatch(node, ctx, request);
+    Ok(match reply {
+        Reply::Now(response) => Box::pin(async move { (pending, Some(response)) }),
+        Reply::Later(future) => Box::pin(async move { (pending, Some(future.await)) }),
+        Reply::NoResponse => Box::pin(async move { (pending, None) }),
+    })
+}
+
+fn encode_response(pending: &Pending, response: &ResponseKind) -> Result<BytesMut> {
+    let mut buf = BytesMut::new();
+    let header = ResponseHeader::default().with_correlation_id(pending.correlation_id);
+    header
+        .encode(&mut buf, pending.api_key.response_header_version(pending.api_version))
+        .map_err(|e| BrokerError::Frame(format!("encoding {:?} response header: {e}", pending.api_key)))?;
+    response
+        .encode(&mut buf, pending.api_version)
+        .map_err(|e| BrokerError::Frame(format!("encoding {:?} v{} response: {e}", pending.api_key, pending.api_version)))?;
+    Ok(buf)
+}

@@ -1,0 +1,131 @@
+//! `NodeState`: everything a request handler may touch, shared by all connections.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::Registry;
+use crate::config::Config;
+use crate::groups::{GroupCoordinator, GroupsSnapshot};
+use crate::log::{LogStore, PartitionOffsets, RecoveryReport, StoreStats};
+use crate::producers::Producers;
+use crate::telemetry::{Event, EventKind, Telemetry};
+use crate::topics::{TopicInfo, Topics};
+
+/// Shared node state. Handlers receive it as `Arc<NodeState>`.
+pub struct NodeState {
+    pub config: Config,
+    /// The Kafka address actually bound (differs from the config when it asked for port 0).
+    pub kafka_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub registry: Registry,
+    pub store: Arc<LogStore>,
+    pub topics: Topics,
+    pub producers: Producers,
+    pub groups: Arc<GroupCoordinator>,
+    pub telemetry: Arc<Telemetry>,
+    pub recovery: RecoveryReport,
+    pub started_at_ns: u64,
+    /// Fired when the node begins its graceful stop.
+    pub shutdown: CancellationToken,
+    /// Fired when the stop is complete; the HTTP endpoint serves until then.
+    pub stopped: CancellationToken,
+    /// Background tasks (telemetry watchers, timers) awaited on shutdown.
+    pub tasks: TaskTracker,
+}
+
+/// `GET /state`.
+#[derive(Debug, Serialize)]
+pub struct StateSnapshot {
+    pub node_id: i32,
+    pub kafka_addr: SocketAddr,
+    pub advertised_kafka: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub fsync: String,
+    pub fsync_delay_ms: u64,
+    pub started_at_ns: u64,
+    pub now_ns: u64,
+    pub shutting_down: bool,
+    pub topics: Vec<TopicInfo>,
+    pub partitions: Vec<PartitionState>,
+    pub groups: GroupsSnapshot,
+    pub recovery: RecoveryReport,
+    pub store: StoreStats,
+    pub recent_warnings: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartitionState {
+    pub topic: String,
+    pub partition: i32,
+    #[serde(flatten)]
+    pub offsets: PartitionOffsets,
+}
+
+impl NodeState {
+    /// Creates a topic and starts streaming its partitions' offsets.
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicInfo, (ResponseError, String)> {
+        let (info, logs) = self.topics.create(name, partitions)?;
+        for log in &logs {
+            self.telemetry.watch_partition(log, self.shutdown.clone(), &self.tasks);
+        }
+        self.telemetry.emit(EventKind::TopicCreated { topic: info.name.clone(), partitions });
+        Ok(info)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<(), (ResponseError, String)> {
+        self.topics.delete(name)?;
+        self.producers.forget_topic(name);
+        self.telemetry.emit(EventKind::TopicDeleted { topic: name.to_string() });
+        Ok(())
+    }
+
+    /// The topic if it exists, creating it when auto-creation is on and the client allows it.
+    pub fn topic_or_create(&self, name: &str, client_allows: bool) -> Result<TopicInfo, (ResponseError, String)> {
+        if let Some(t) = self.topics.get(name) {
+            return Ok(t);
+        }
+        if !(client_allows && self.config.auto_create_topics) {
+            return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
+        }
+        match self.create_topic(name, self.config.default_partitions) {
+            // Another connection created it between our look-up and our create: that is success.
+            Err((ResponseError::TopicAlreadyExists, _)) => self.topics.get(name).ok_or((ResponseError::UnknownTopicOrPartition, name.to_string())),
+            other => other,
+        }
+    }
+
+    pub fn snapshot(&self) -> StateSnapshot {
+        StateSnapshot {
+            node_id: self.config.node_id,
+            kafka_addr: self.kafka_addr,
+            advertised_kafka: self.advertised(),
+            http_addr: self.http_addr,
+            fsync: self.store.policy().to_string(),
+            fsync_delay_ms: self.store.fsync_delay().as_millis() as u64,
+            started_at_ns: self.started_at_ns,
+            now_ns: crate::telemetry::now_ns(),
+            shutting_down: self.shutdown.is_cancelled(),
+            topics: self.topics.list(),
+            partitions: self
+                .store
+                .partitions()
+                .iter()
+                .map(|l| PartitionState { topic: l.topic().to_string(), partition: l.partition(), offsets: l.offsets() })
+                .collect(),
+            groups: self.groups.snapshot(),
+            recovery: self.recovery.clone(),
+            store: self.store.stats(),
+            recent_warnings: self.telemetry.recent_warnings(),
+        }
+    }
+
+    /// What clients are told to connect to: the configured advertised address, or the bound one.
+    pub fn advertised(&self) -> SocketAddr {
+        self.config.advertised_kafka.unwrap_or(self.kafka_addr)
+    }
+}

@@ -1,0 +1,112 @@
+//! The loopback HTTP endpoint of a node (JSON; SSE for the stream; Prometheus text).
+//!
+//! | route                   | what                                                            |
+//! |-------------------------|-----------------------------------------------------------------|
+//! | `GET /health`           | `ok` once the node serves                                       |
+//! | `GET /state`            | snapshot: config, partitions with offsets, groups, recovery     |
+//! | `GET /events`           | server-sent events, one JSON `Event` each                       |
+//! | `GET /metrics`          | Prometheus text                                                 |
+//! | `POST /faults/power-cut`| truncate every file to its last fsync, answer the report, abort |
+//! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Deserialize;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::EventKind;
+use crate::state::NodeState;
+
+/// How long the power-cut answer gets to leave the socket before the process aborts. The files
+/// are already cut and appends are blocked, so nothing can be written in this window.
+const POWER_CUT_ABORT_DELAY: Duration = Duration::from_millis(100);
+
+pub fn router(node: Arc<NodeState>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/state", get(state))
+        .route("/events", get(events))
+        .route("/metrics", get(metrics))
+        .route("/faults/power-cut", post(power_cut))
+        .route("/faults/slow-fsync", post(slow_fsync))
+        .with_state(node)
+}
+
+/// Serves until `shutdown` fires.
+pub async fn serve(listener: tokio::net::TcpListener, node: Arc<NodeState>, shutdown: CancellationToken) {
+    let app = router(node);
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::error!(error = %e, "telemetry endpoint stopped");
+    }
+}
+
+async fn state(State(node): State<Arc<NodeState>>) -> impl IntoResponse {
+    Json(node.snapshot())
+}
+
+async fn metrics(State(node): State<Arc<NodeState>>) -> impl IntoResponse {
+    ([("content-type", "text/plain; version=0.0.4")], super::metrics::render(&node))
+}
+
+async fn events(State(node): State<Arc<NodeState>>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let stream = BroadcastStream::new(node.telemetry.subscribe()).map(|item| {
+        Ok(match item {
+            Ok(event) => SseEvent::default()
+                .event("telemetry")
+                .data(serde_json::to_string(&event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))),
+            // A slow viewer lost events: tell it how many instead of silently skipping.
+            Err(BroadcastStreamRecvError::Lagged(n)) => SseEvent::default().event("lagged").data(n.to_string()),
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn power_cut(State(node): State<Arc<NodeState>>) -> Response {
+    match node.store.power_cut() {
+        Ok(report) => {
+            tracing::warn!(node_id = node.config.node_id, "power cut: files truncated to their last fsync; aborting");
+            node.telemetry.emit(EventKind::PowerCut { report: report.clone() });
+            tokio::spawn(async {
+                tokio::time::sleep(POWER_CUT_ABORT_DELAY).await;
+                std::process::abort();
+            });
+            Json(report).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("power cut failed: {e}")).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlowFsync {
+    delay_ms: u64,
+}
+
+/// Longest fsync delay accepted: a lab fault, not a way to hang a node forever.
+const MAX_FSYNC_DELAY_MS: u64 = 60_000;
+
+async fn slow_fsync(State(node): State<Arc<NodeState>>, body: Result<Json<SlowFsync>, axum::extract::rejection::JsonRejection>) -> Response {
+    let Json(SlowFsync { delay_ms }) = match body {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("expected {{\"delay_ms\": <0..={MAX_FSYNC_DELAY_MS}>}}: {e}")).into_response(),
+    };
+    if delay_ms > MAX_FSYNC_DELAY_MS {
+        return (StatusCode::BAD_REQUEST, format!("delay_ms {delay_ms} is above the limit {MAX_FSYNC_DELAY_MS}")).into_response();
+    }
+    node.store.set_fsync_delay(Duration::from_millis(delay_ms));
+    node.telemetry.emit(EventKind::Fault { fault: "slow_fsync".into(), detail: serde_json::json!({ "delay_ms": delay_ms }) });
+    tracing::warn!(node_id = node.config.node_id, delay_ms, "slow fsync fault set");
+    Json(serde_json::json!({ "delay_ms": delay_ms })).into_response()
+}

@@ -1,0 +1,20 @@
+//! Telemetry: what the node tells the lab, live.
+//!
+//! - `events`  — the event stream (wall-clock nanosecond timestamps, so the lab can merge three
+//!               processes into one timeline) and a bounded memory of recent warnings.
+//! - `http`    — the loopback HTTP endpoint: `/state`, `/events` (SSE), `/metrics`, fault calls.
+//! - `metrics` — Prometheus text rendering.
+
+pub mod events;
+pub mod http;
+pub mod metrics;
+
+pub use events::{Event, EventKind, Telemetry};
+
+/// Wall-clock Unix time in nanoseconds.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,154 @@
+//! The topic catalogue: which topics exist and how many partitions each has.
+//!
+//! Persisted as `topics.json` through the store's atomic metadata writes, so a restart (or a
+//! power cut) never loses a topic whose creation was acknowledged.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use kafka_protocol::ResponseError;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BrokerError, Result};
+use crate::log::{LogStore, PartitionLog};
+
+const CATALOGUE_FILE: &str = "topics.json";
+/// Kafka's limit on topic name length.
+const MAX_TOPIC_NAME: usize = 249;
+/// A lab broker serves a handful of partitions; this stops a typo (`--partitions 30000`) from
+/// creating tens of thousands of files.
+pub const MAX_PARTITIONS: i32 = 1024;
+
+/// One topic as the catalogue knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: i32,
+    /// Kafka topic id (Metadata v10+), stable across restarts.
+    pub id: [u8; 16],
+    pub created_at_ns: u64,
+}
+
+/// The catalogue, shared by every connection.
+pub struct Topics {
+    store: Arc<LogStore>,
+    topics: Mutex<BTreeMap<String, TopicInfo>>,
+}
+
+impl Topics {
+    /// Loads `topics.json` and makes sure every partition's log exists.
+    pub fn load(store: Arc<LogStore>) -> Result<Topics> {
+        let topics: BTreeMap<String, TopicInfo> = match store.read_meta(CATALOGUE_FILE)? {
+            None => BTreeMap::new(),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| BrokerError::Corrupt {
+                file: store.dir().join(CATALOGUE_FILE),
+                position: 0,
+                reason: format!("topic catalogue is not valid JSON: {e}"),
+            })?,
+        };
+        for topic in topics.values() {
+            for p in 0..topic.partitions {
+                store.create_partition(&topic.name, p)?;
+            }
+        }
+        Ok(Topics { store, topics: Mutex::new(topics) })
+    }
+
+    pub fn get(&self, name: &str) -> Option<TopicInfo> {
+        self.lock().get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<TopicInfo> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// The log of one partition, if the topic and partition exist.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        let known = self.lock().get(topic).is_some_and(|t| (0..t.partitions).contains(&partition));
+        if known { self.store.partition(topic, partition) } else { None }
+    }
+
+    /// Creates a topic. Kafka-level refusals come back as the error code to send.
+    pub fn create(&self, name: &str, partitions: i32) -> std::result::Result<(TopicInfo, Vec<Arc<PartitionLog>>), (ResponseError, String)> {
+        validate_name(name)?;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err((ResponseError::InvalidPartitions, format!("partitions must be 1..={MAX_PARTITIONS}, got {partitions}")));
+        }
+        let mut topics = self.lock();
+        if topics.contains_key(name) {
+            return Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")));
+        }
+        let now = crate::telemetry::now_ns();
+        let info = TopicInfo { name: name.to_string(), partitions, id: topic_id(name, now), created_at_ns: now };
+        let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
+        let mut logs = Vec::new();
+        for p in 0..partitions {
+            logs.push(self.store.create_partition(name, p).map_err(internal)?);
+        }
+        topics.insert(name.to_string(), info.clone());
+        self.persist(&topics).map_err(internal)?;
+        tracing::info!(topic = name, partitions, "topic created");
+        Ok((info, logs))
+    }
+
+    /// Deletes a topic and its partition files.
+    pub fn delete(&self, name: &str) -> std::result::Result<(), (ResponseError, String)> {
+        let mut topics = self.lock();
+        let Some(info) = topics.remove(name) else {
+            return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
+        };
+        let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
+        self.persist(&topics).map_err(internal)?;
+        for p in 0..info.partitions {
+            self.store.delete_partition(name, p).map_err(internal)?;
+        }
+        tracing::info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    fn persist(&self, topics: &BTreeMap<String, TopicInfo>) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(topics).expect("topic catalogue serializes");
+        self.store.write_meta(CATALOGUE_FILE, &bytes)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, TopicInfo>> {
+        // A panic while holding this lock cannot leave the map half-updated (inserts are single
+        // operations), so a poisoned lock is still safe to use.
+        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn validate_name(name: &str) -> std::result::Result<(), (ResponseError, String)> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_TOPIC_NAME || name == "." || name == ".." || !name.chars().all(legal) {
+        return Err((
+            ResponseError::InvalidTopicException,
+            format!("topic name '{name}' must be 1..={MAX_TOPIC_NAME} characters of [a-zA-Z0-9._-] and not '.' or '..'"),
+        ));
+    }
+    Ok(())
+}
+
+/// A topic id that differs between a topic and its re-creation under the same name.
+fn topic_id(name: &str, created_at_ns: u64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&created_at_ns.to_be_bytes());
+    id[8..12].copy_from_slice(&crc32c::crc32c(name.as_bytes()).to_be_bytes());
+    id[12..].copy_from_slice(&(name.len() as u32).to_be_bytes());
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafka_rules() {
+        assert!(validate_name("orders-v2.eu_1").is_ok());
+        for bad in ["", ".", "..", "has space", "slash/name", &"x".repeat(250)] {
+            let (code, msg) = validate_name(bad).unwrap_err();
+            assert_eq!(code, ResponseError::InvalidTopicException);
+            assert!(msg.contains("[a-zA-Z0-9._-]"));
+        }
+    }
+}
