@@ -39,6 +39,11 @@ pub enum BrokerError {
     #[error("invalid request: {0}")]
     Invalid(String),
 
+    /// State persisted by a previous run (e.g. committed offsets) cannot be read back;
+    /// `what` names the state, `reason` what is wrong with it.
+    #[error("persisted {what} cannot be loaded: {reason}")]
+    CorruptState { what: String, reason: String },
+
     /// The node is shutting down and no longer accepts this work.
     #[error("the node is shutting down")]
     ShuttingDown,

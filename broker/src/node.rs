@@ -122,11 +122,14 @@ impl Node {
         if tokio::time::timeout(DRAIN_LIMIT, self.connections.wait()).await.is_err() {
             tracing::warn!(node_id, limit_s = DRAIN_LIMIT.as_secs(), "connections still open after the drain limit; closing them");
         }
-        state.store.flush_all()?;
+        // fsync blocks: keep it off the async workers.
+        let store = Arc::clone(&state.store);
+        tokio::task::spawn_blocking(move || store.flush_all().and_then(|()| store.close()))
+            .await
+            .map_err(|e| BrokerError::io("join flush task", state.config.data_dir.clone(), std::io::Error::other(e)))??;
         let partitions = state.store.partitions();
-        tracing::info!(node_id, partitions = partitions.len(), "every partition flushed");
+        tracing::info!(node_id, partitions = partitions.len(), "every partition flushed; data dir released");
         state.telemetry.emit(EventKind::Lifecycle { phase: "flushed".into() });
-        state.store.close()?;
         state.telemetry.emit(EventKind::Lifecycle { phase: "stopped".into() });
         state.tasks.close();
         state.tasks.wait().await;

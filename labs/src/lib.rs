@@ -1,1 +1,20 @@
-//! placeholder
+//! The Cluster Lab engine behind the `clusterlab` CLI.
+//!
+//! The library drives `clusterlab-broker` processes (and, for comparison, peer brokers) with
+//! stock Kafka clients (rdkafka) and turns what it observes into reports. It logs through
+//! `tracing` and never prints; the binary decides what reaches the terminal.
+//!
+//! ## Layout
+//!
+//! - [`error`]: [`error::LabError`], the one error type of the library.
+//! - [`bench`]: `clusterlab bench`, single-node throughput and ack latency per fsync policy.
+//!   - `bench::cases`: the case matrix and the `--cases` filter.
+//!   - `bench::broker_process`: spawning, readiness, SIGTERM stop and `/state` of a broker.
+//!   - `bench::tansu`: the Tansu peer broker (in-memory storage).
+//!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
+//!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
+
+pub mod bench;
+pub mod error;
+
+pub use error::LabError;

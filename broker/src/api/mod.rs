@@ -141,7 +141,7 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::SyncGroup(r) => later(async move { ResponseKind::SyncGroup(sync_group::handle(&n, &ctx, r).await) }),
         RequestKind::Heartbeat(r) => Reply::Now(ResponseKind::Heartbeat(heartbeat::handle(&n, &ctx, r))),
         RequestKind::LeaveGroup(r) => Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(&n, &ctx, r))),
-        RequestKind::OffsetCommit(r) => Reply::Now(ResponseKind::OffsetCommit(offset_commit::handle(&n, &ctx, r))),
+        RequestKind::OffsetCommit(r) => later(async move { ResponseKind::OffsetCommit(offset_commit::handle(n, &ctx, r).await) }),
         RequestKind::OffsetFetch(r) => Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r))),
         RequestKind::DescribeGroups(r) => Reply::Now(ResponseKind::DescribeGroups(describe_groups::handle(&n, &ctx, r))),
         RequestKind::ListGroups(r) => Reply::Now(ResponseKind::ListGroups(list_groups::handle(&n, &ctx, r))),

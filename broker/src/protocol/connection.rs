@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply, RequestContext};
@@ -23,8 +24,8 @@ use crate::error::{BrokerError, Result};
 use crate::protocol::frame::{read_frame, write_frame};
 use crate::state::NodeState;
 
-/// Requests one connection may have in flight before we stop reading from it: bounds memory per
-/// client while leaving room for librdkafka's default of 5 in-flight produce requests and more.
+/// Requests one connection may have queued before we stop reading from it (plus as many being
+/// completed): bounds memory per client while leaving room for librdkafka's pipelining.
 const MAX_IN_FLIGHT: usize = 64;
 
 /// A response waiting for its turn: the correlation data needed to frame it.
@@ -34,7 +35,8 @@ struct Pending {
     correlation_id: i32,
 }
 
-type InFlight = FuturesOrdered<futures::future::BoxFuture<'static, (Pending, Option<ResponseKind>)>>;
+type StartedRequest = futures::future::BoxFuture<'static, (Pending, Option<ResponseKind>)>;
+type InFlight = FuturesOrdered<StartedRequest>;
 
 /// Serves one connection until the client closes it, a frame is malformed, or the node shuts
 /// down (then it keeps reading until the client has been idle for `drain_idle`, so that
@@ -53,35 +55,54 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, node: Arc<NodeState>, sh
 async fn serve_inner(stream: TcpStream, peer: SocketAddr, node: &Arc<NodeState>, shutdown: CancellationToken) -> Result<()> {
     let _ = stream.set_nodelay(true);
     let (read_half, mut write_half) = stream.into_split();
-    let mut reader = BufReader::new(read_half);
     let max_frame = node.config.max_frame_bytes;
     let drain_idle = Duration::from_millis(node.config.drain_idle_ms);
-    let mut in_flight: InFlight = FuturesOrdered::new();
-    let mut reading = true;
+    // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
+    // (a half-read frame would be lost), so the reader is never raced against the writer.
+    let (started_tx, mut started_rx) = mpsc::channel::<StartedRequest>(MAX_IN_FLIGHT);
+    let write_failed = CancellationToken::new();
 
-    loop {
-        let can_read = reading && in_flight.len() < MAX_IN_FLIGHT;
-        tokio::select! {
-            frame = read_next(&mut reader, max_frame, &shutdown, drain_idle), if can_read => {
-                match frame? {
-                    Some(frame) => in_flight.push_back(start_request(frame, peer, node)?),
-                    None => reading = false,
-                }
+    let reader_stop = write_failed.clone();
+    // `move`: the reader owns the sender, so when it ends the writer sees the channel close,
+    // finishes what was started, and ends too.
+    let reader = async move {
+        let mut reader = BufReader::new(read_half);
+        loop {
+            let frame = tokio::select! {
+                frame = read_next(&mut reader, max_frame, &shutdown, drain_idle) => frame?,
+                _ = reader_stop.cancelled() => return Ok(()),
+            };
+            let Some(frame) = frame else { return Ok(()) };
+            let started = start_request(frame, peer, node)?;
+            if started_tx.send(started).await.is_err() {
+                return Ok(()); // the writer is gone
             }
-            Some((pending, response)) = in_flight.next() => {
-                if let Some(response) = response {
-                    let body = encode_response(&pending, &response)?;
-                    write_frame(&mut write_half, &body)
-                        .await
-                        .map_err(|e| BrokerError::Frame(format!("writing response: {e}")))?;
+        }
+    };
+    let writer = async {
+        let mut in_flight: InFlight = FuturesOrdered::new();
+        let mut open = true;
+        loop {
+            tokio::select! {
+                started = started_rx.recv(), if open => match started {
+                    Some(f) => in_flight.push_back(f),
+                    None => open = false,
+                },
+                Some((pending, response)) = in_flight.next() => {
+                    if let Some(response) = response {
+                        let body = encode_response(&pending, &response)?;
+                        if let Err(e) = write_frame(&mut write_half, &body).await {
+                            write_failed.cancel();
+                            return Err(BrokerError::Frame(format!("writing response: {e}")));
+                        }
+                    }
                 }
+                else => return Ok::<(), BrokerError>(()),
             }
-            else => return Ok(()),
         }
-        if !reading && in_flight.is_empty() {
-            return Ok(());
-        }
-    }
+    };
+    let (read_result, write_result) = tokio::join!(reader, writer);
+    read_result.and(write_result)
 }
 
 /// Reads the next frame; once shutdown has begun, gives up after `drain_idle` without data.
@@ -113,7 +134,7 @@ fn start_request(
     mut frame: Bytes,
     peer: SocketAddr,
     node: &Arc<NodeState>,
-) -> Result<futures::future::BoxFuture<'static, (Pending, Option<ResponseKind>)>> {
+) -> Result<StartedRequest> {
     if frame.len() < 8 {
         return Err(BrokerError::Frame(format!("request of {} bytes is shorter than a request header", frame.len())));
     }

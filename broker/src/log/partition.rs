@@ -1,0 +1,372 @@
+//! One partition's log: appends, reads, offsets, truncation.
+//!
+//! Locking: `inner` (the append lock) guards segments and offsets and is held only for memory
+//! work and the write syscall. `flush_lock` serialises fsync rounds with truncation and
+//! power-cut, which must agree on each file's synced length. Order: flush_lock, then inner.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::FsyncPolicy;
+use crate::error::{BrokerError, Result};
+use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
+use crate::log::entry::{self, ENTRY_HEADER_LEN};
+use crate::log::flusher::{StoreCtx, CLOSED, OPEN, POWER_CUT};
+use crate::log::segment::{IndexEntry, Segment};
+use crate::log::{lock, now_ns};
+
+/// Offsets of one partition; every offset is an exclusive end ("next offset").
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PartitionOffsets {
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub flushed_offset: i64,
+    /// Always: = flushed_offset (a consumer never sees what a power cut could take back).
+    /// Interval/Never: = log_end_offset.
+    pub high_watermark: i64,
+    pub appended_at_ns: u64,
+    pub flushed_at_ns: u64,
+}
+
+/// Where an append landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub base_offset: i64,
+    /// Inclusive: the offset of the last record appended (as Kafka reports it).
+    pub last_offset: i64,
+    pub log_append_time_ms: i64,
+}
+
+/// Why a partition refuses work although the store is open.
+#[derive(Debug, Clone)]
+pub(crate) enum Blocked {
+    Deleted,
+    FsyncFailed(String),
+}
+
+pub(crate) struct Inner {
+    pub segments: Vec<Segment>,
+    pub log_end: i64,
+    pub flushed: i64,
+    pub appended_at_ns: u64,
+    pub flushed_at_ns: u64,
+    pub blocked: Option<Blocked>,
+    /// A segment file was created since the directory was last fsynced.
+    pub dir_dirty: bool,
+}
+
+pub struct PartitionLog {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) dir: PathBuf,
+    pub(crate) ctx: Arc<StoreCtx>,
+    segment_bytes: u64,
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) flush_lock: Mutex<()>,
+    tx: watch::Sender<PartitionOffsets>,
+}
+
+impl PartitionLog {
+    /// Wraps recovered segments (non-empty; the last is the active one).
+    pub(crate) fn new(topic: &str, partition: i32, dir: PathBuf, ctx: Arc<StoreCtx>, segment_bytes: u64, segments: Vec<Segment>) -> PartitionLog {
+        let log_end = segments.last().map_or(0, |s| s.next_offset());
+        let inner = Inner { segments, log_end, flushed: log_end, appended_at_ns: 0, flushed_at_ns: 0, blocked: None, dir_dirty: false };
+        let (tx, _) = watch::channel(offsets_of(&inner, ctx.policy));
+        PartitionLog { topic: topic.to_string(), partition, dir, ctx, segment_bytes, inner: Mutex::new(inner), flush_lock: Mutex::new(()), tx }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub(crate) fn publish(&self, inner: &Inner) {
+        self.tx.send_replace(offsets_of(inner, self.ctx.policy));
+    }
+
+    /// Wakes `wait_flushed` callers so they re-check the store state (close, power cut).
+    pub(crate) fn poke(&self) {
+        self.tx.send_modify(|_| {});
+    }
+
+    fn writable(&self, inner: &Inner) -> Result<()> {
+        if self.ctx.state() != OPEN {
+            return Err(BrokerError::ShuttingDown);
+        }
+        match &inner.blocked {
+            None => Ok(()),
+            Some(b) => Err(self.blocked_error(b)),
+        }
+    }
+
+    fn blocked_error(&self, b: &Blocked) -> BrokerError {
+        match b {
+            Blocked::Deleted => BrokerError::Invalid(format!("partition {}-{} was deleted", self.topic, self.partition)),
+            Blocked::FsyncFailed(m) => BrokerError::io("earlier fsync failed", &self.dir, std::io::Error::other(m.clone())),
+        }
+    }
+
+    /// Appends validated v2 batches, one entry each, at consecutive offsets. Returns once the
+    /// bytes are written to the OS (not fsynced; see `wait_flushed`).
+    pub fn append(&self, batches: &[Bytes], leader_epoch: i32) -> Result<AppendOutcome> {
+        if batches.is_empty() {
+            return Err(BrokerError::Invalid("append of zero batches".into()));
+        }
+        if leader_epoch < 0 {
+            return Err(BrokerError::Invalid(format!("append with leader epoch {leader_epoch}; the stored term must be >= 0")));
+        }
+        let mut headers = Vec::with_capacity(batches.len());
+        for (i, b) in batches.iter().enumerate() {
+            let h = BatchHeader::parse(b).map_err(|e| BrokerError::Invalid(format!("batch {i}: {e}")))?;
+            if h.batch_length as i64 + BATCH_LENGTH_OFFSET as i64 != b.len() as i64 {
+                return Err(BrokerError::Invalid(format!("batch {i}: batch_length {} but {} bytes given", h.batch_length, b.len())));
+            }
+            headers.push(h);
+        }
+        let term = leader_epoch as u64;
+        let mut inner = lock(&self.inner);
+        self.writable(&inner)?;
+        let base_offset = inner.log_end;
+        let mut buf = Vec::with_capacity(batches.iter().map(|b| b.len() + ENTRY_HEADER_LEN).sum());
+        let mut pending = Vec::new();
+        let mut next = base_offset;
+        for (b, h) in batches.iter().zip(&headers) {
+            let entry_len = (ENTRY_HEADER_LEN + b.len()) as u64;
+            let active_len = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
+            if active_len > 0 && active_len + entry_len > self.segment_bytes {
+                self.write_pending(&mut inner, &mut buf, &mut pending)?;
+                self.roll(&mut inner, next)?;
+            }
+            let position = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
+            let count = h.last_offset_delta + 1;
+            entry::encode(&mut buf, term, leader_epoch, next, count, b);
+            pending.push(IndexEntry {
+                base_offset: next,
+                next_offset: next + i64::from(count),
+                position,
+                len: entry_len as u32,
+                term,
+                max_timestamp: h.max_timestamp,
+            });
+            next += i64::from(count);
+        }
+        self.write_pending(&mut inner, &mut buf, &mut pending)?;
+        let now = now_ns();
+        inner.appended_at_ns = now;
+        self.publish(&inner);
+        drop(inner);
+        if self.ctx.policy == FsyncPolicy::Always {
+            self.ctx.request_flush();
+        }
+        tracing::trace!(topic = %self.topic, partition = self.partition, offset = base_offset, file = %self.dir.display(),
+            batches = batches.len(), "appended");
+        Ok(AppendOutcome { base_offset, last_offset: next - 1, log_append_time_ms: (now / 1_000_000) as i64 })
+    }
+
+    /// Writes the buffered entries to the active segment and makes them visible. Called per
+    /// segment, so a failure after a roll still leaves `log_end` matching what is on disk.
+    fn write_pending(&self, inner: &mut Inner, buf: &mut Vec<u8>, pending: &mut Vec<IndexEntry>) -> Result<()> {
+        let Some(end) = pending.last().map(|e| e.next_offset) else { return Ok(()) };
+        let entries = pending.len() as u64;
+        let seg = inner.segments.last_mut().ok_or_else(|| BrokerError::Invalid("partition has no segment".into()))?;
+        seg.append(buf, std::mem::take(pending))?;
+        self.ctx.bytes_appended.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.ctx.entries_appended.fetch_add(entries, Ordering::Relaxed);
+        buf.clear();
+        inner.log_end = end;
+        Ok(())
+    }
+
+    fn roll(&self, inner: &mut Inner, base: i64) -> Result<()> {
+        let seg = Segment::create(&self.dir, base)?;
+        tracing::debug!(topic = %self.topic, partition = self.partition, offset = base, file = %seg.path.display(), "segment rolled");
+        if let Some(last) = inner.segments.last_mut() {
+            last.seal();
+        }
+        inner.segments.push(seg);
+        inner.dir_dirty = true;
+        Ok(())
+    }
+
+    /// Resolves once every offset < `end_offset_exclusive` is fsynced.
+    pub async fn wait_flushed(&self, end_offset_exclusive: i64) -> Result<()> {
+        let mut rx = self.tx.subscribe();
+        if self.ctx.policy == FsyncPolicy::Always && rx.borrow().flushed_offset < end_offset_exclusive {
+            self.ctx.request_flush();
+        }
+        loop {
+            // borrow_and_update before checking the state: a close/power-cut that lands after
+            // this line marks the channel changed, so `changed()` below cannot miss it.
+            if rx.borrow_and_update().flushed_offset >= end_offset_exclusive {
+                return Ok(());
+            }
+            let state = self.ctx.state();
+            if state == CLOSED || state == POWER_CUT {
+                return Err(BrokerError::ShuttingDown);
+            }
+            if let Some(b) = lock(&self.inner).blocked.clone() {
+                return Err(self.blocked_error(&b));
+            }
+            if rx.changed().await.is_err() {
+                return Err(BrokerError::ShuttingDown);
+            }
+        }
+    }
+
+    /// Whole stored batches from the one containing `from_offset`, stopping before
+    /// `upto_exclusive`, at most `max_bytes` except that the first batch is always whole.
+    pub fn read(&self, from_offset: i64, upto_exclusive: i64, max_bytes: usize) -> Result<Vec<Bytes>> {
+        // Plan under the lock, read after releasing it: reads never stall appends.
+        let mut runs: Vec<ReadRun> = Vec::new();
+        {
+            let inner = lock(&self.inner);
+            let end = upto_exclusive.min(inner.log_end);
+            let start = inner.segments.first().map_or(0, |s| s.base_offset);
+            if from_offset < start {
+                return Err(BrokerError::Invalid(format!("offset {from_offset} is below the log start {start}")));
+            }
+            if from_offset >= end {
+                return Ok(Vec::new());
+            }
+            let si = inner.segments.partition_point(|s| s.base_offset <= from_offset).saturating_sub(1);
+            let mut total = 0usize;
+            'segments: for seg in &inner.segments[si..] {
+                let first = seg.index.partition_point(|e| e.next_offset <= from_offset);
+                let mut ranges = Vec::new();
+                for e in &seg.index[first..] {
+                    let (pos, len) = e.batch_range();
+                    if e.base_offset >= end || (total > 0 && total + len > max_bytes) {
+                        if !ranges.is_empty() {
+                            runs.push((seg.file.clone(), seg.path.clone(), ranges));
+                        }
+                        break 'segments;
+                    }
+                    total += len;
+                    ranges.push((pos, len));
+                }
+                if !ranges.is_empty() {
+                    runs.push((seg.file.clone(), seg.path.clone(), ranges));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (file, path, ranges) in runs {
+            // Entries of one segment are contiguous: one positioned read per segment.
+            let (first_pos, _) = ranges[0];
+            let (last_pos, last_len) = ranges[ranges.len() - 1];
+            let data = Bytes::from(Segment::read_at(&file, &path, first_pos, (last_pos - first_pos) as usize + last_len)?);
+            for (pos, len) in ranges {
+                let rel = (pos - first_pos) as usize;
+                out.push(data.slice(rel..rel + len));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn offsets(&self) -> PartitionOffsets {
+        offsets_of(&lock(&self.inner), self.ctx.policy)
+    }
+
+    /// Sent on every append, flush and truncate.
+    pub fn subscribe(&self) -> watch::Receiver<PartitionOffsets> {
+        self.tx.subscribe()
+    }
+
+    /// First offset of the first batch whose max_timestamp >= `ts_ms`.
+    pub fn offset_for_timestamp(&self, ts_ms: i64) -> Option<i64> {
+        let inner = lock(&self.inner);
+        inner.segments.iter().flat_map(|s| s.index.iter()).find(|e| e.max_timestamp >= ts_ms).map(|e| e.base_offset)
+    }
+
+    /// Raft term of the entry containing `offset`.
+    pub fn term_of(&self, offset: i64) -> Option<u64> {
+        let inner = lock(&self.inner);
+        let si = inner.segments.partition_point(|s| s.base_offset <= offset).checked_sub(1)?;
+        let seg = &inner.segments[si];
+        seg.find(offset).map(|i| seg.index[i].term)
+    }
+
+    /// Every stored batch header in order (rebuilds idempotent-producer state at start-up).
+    pub fn batch_headers(&self) -> Result<Vec<BatchHeader>> {
+        let plan: Vec<(Arc<File>, PathBuf, u64)> = {
+            let inner = lock(&self.inner);
+            inner.segments.iter().flat_map(|s| s.index.iter().map(|e| (s.file.clone(), s.path.clone(), e.batch_range().0))).collect()
+        };
+        plan.into_iter()
+            .map(|(file, path, pos)| {
+                let bytes = Segment::read_at(&file, &path, pos, BATCH_HEADER_LEN)?;
+                BatchHeader::parse(&bytes).map_err(|e| BrokerError::Corrupt { file: path, position: pos, reason: e.to_string() })
+            })
+            .collect()
+    }
+
+    /// Drops every entry with base offset >= `offset` (Raft conflict resolution). `offset` must
+    /// be an entry boundary. Durable on return: the cut files and the directory are fsynced,
+    /// so dropped entries cannot come back after a crash.
+    pub fn truncate_from(&self, offset: i64) -> Result<()> {
+        let _flushing = lock(&self.flush_lock);
+        let mut inner = lock(&self.inner);
+        self.writable(&inner)?;
+        let start = inner.segments.first().map_or(0, |s| s.base_offset);
+        if offset == inner.log_end {
+            return Ok(());
+        }
+        if offset < start || offset > inner.log_end {
+            return Err(BrokerError::Invalid(format!(
+                "truncate_from({offset}) on {}-{}: the log holds offsets {start}..{}",
+                self.topic, self.partition, inner.log_end
+            )));
+        }
+        let si = inner.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        let ei = inner.segments[si].find(offset);
+        let entry = ei.map(|i| inner.segments[si].index[i]);
+        let (ei, entry) = match (ei, entry) {
+            (Some(i), Some(e)) if e.base_offset == offset => (i, e),
+            (_, e) => {
+                return Err(BrokerError::Invalid(format!(
+                    "truncate_from({offset}) on {}-{}: offset is inside the entry {}..{}, not at its start",
+                    self.topic, self.partition, e.map_or(offset, |e| e.base_offset), e.map_or(offset, |e| e.next_offset)
+                )))
+            }
+        };
+        let removed: Vec<Segment> = inner.segments.drain(si + 1..).collect();
+        for seg in &removed {
+            std::fs::remove_file(&seg.path).map_err(|e| BrokerError::io("remove segment", &seg.path, e))?;
+        }
+        let seg = &mut inner.segments[si];
+        seg.truncate_entries(ei)?;
+        self.ctx.fsync(&seg.file, &seg.path)?;
+        if !removed.is_empty() {
+            crate::log::flusher::sync_dir(&self.dir)?;
+        }
+        inner.log_end = offset;
+        inner.flushed = inner.flushed.min(offset);
+        tracing::info!(topic = %self.topic, partition = self.partition, offset, term = entry.term,
+            file = %inner.segments[si].path.display(), removed_segments = removed.len(), "log truncated");
+        self.publish(&inner);
+        Ok(())
+    }
+}
+
+/// One segment's share of a read: its file and the (position, length) of each batch.
+type ReadRun = (Arc<File>, PathBuf, Vec<(u64, usize)>);
+
+fn offsets_of(inner: &Inner, policy: FsyncPolicy) -> PartitionOffsets {
+    PartitionOffsets {
+        log_start_offset: inner.segments.first().map_or(0, |s| s.base_offset),
+        log_end_offset: inner.log_end,
+        flushed_offset: inner.flushed,
+        high_watermark: if policy == FsyncPolicy::Always { inner.flushed } else { inner.log_end },
+        appended_at_ns: inner.appended_at_ns,
+        flushed_at_ns: inner.flushed_at_ns,
+    }
+}

@@ -1,0 +1,226 @@
+//! Tests of `PartitionLog` against real segment files (kept apart from partition.rs to keep
+//! both files readable).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::FsyncPolicy;
+use crate::error::BrokerError;
+use crate::log::test_batches::{batch, batch_at, BatchSpec};
+use crate::log::{BatchHeader, LogStore, PartitionLog};
+
+fn store(dir: &std::path::Path, policy: FsyncPolicy, segment_bytes: u64) -> Arc<LogStore> {
+    LogStore::open(dir, policy, segment_bytes).unwrap().0
+}
+
+fn base_offsets(batches: &[Bytes]) -> Vec<i64> {
+    batches.iter().map(|b| BatchHeader::parse(b).unwrap().base_offset).collect()
+}
+
+fn append_n(p: &PartitionLog, n: usize, records: usize) {
+    for _ in 0..n {
+        p.append(&[batch(records)], 1).unwrap();
+    }
+}
+
+#[test]
+fn offsets_are_consecutive_and_reads_round_trip_across_segment_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 300);
+    let p = s.create_partition("orders", 0).unwrap();
+    let mut sent = Vec::new();
+    let mut expected_base = 0;
+    for i in 0..10 {
+        let b = BatchSpec { records: 1 + i % 3, base_timestamp: 100 * i as i64, ..Default::default() }.encode();
+        let out = p.append(std::slice::from_ref(&b), 3).unwrap();
+        assert_eq!(out.base_offset, expected_base);
+        assert_eq!(out.last_offset, expected_base + (1 + i % 3) as i64 - 1);
+        expected_base = out.last_offset + 1;
+        sent.push((out.base_offset, b));
+    }
+    let files = std::fs::read_dir(dir.path().join("partitions/orders-0")).unwrap().count();
+    assert!(files >= 3, "segment_bytes 300 should have rolled several times, got {files} files");
+    let got = p.read(0, i64::MAX, usize::MAX).unwrap();
+    assert_eq!(got.len(), 10);
+    for (g, (base, b)) in got.iter().zip(&sent) {
+        let h = BatchHeader::parse(g).unwrap();
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (*base, 3));
+        assert_eq!(&g[16..], &b[16..], "batch bytes after the rewritten fields must be verbatim");
+    }
+    // Starting inside a multi-record batch returns that whole batch.
+    assert_eq!(base_offsets(&p.read(sent[2].0 + 1, i64::MAX, 0).unwrap()), vec![sent[2].0]);
+    let off = p.offsets();
+    assert_eq!((off.log_start_offset, off.log_end_offset, off.high_watermark), (0, expected_base, expected_base));
+    assert_eq!(s.stats().entries_appended, 10);
+}
+
+#[test]
+fn reopen_recovers_the_same_log_end_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 250);
+    let p = s.create_partition("t", 2).unwrap();
+    p.append(&[batch(2), batch(3)], 7).unwrap();
+    append_n(&p, 4, 1);
+    let before = p.read(0, i64::MAX, usize::MAX).unwrap();
+    s.close().unwrap();
+    drop((p, s));
+    let (s, report) = LogStore::open(dir.path(), FsyncPolicy::Never, 250).unwrap();
+    let rep = &report.partitions[0];
+    assert_eq!((rep.topic.as_str(), rep.partition, rep.entries, rep.log_end_offset), ("t", 2, 6, 9));
+    assert_eq!((rep.torn_tail_bytes, rep.corruption.is_none()), (0, true));
+    let p = s.partition("t", 2).unwrap();
+    assert_eq!(p.offsets().log_end_offset, 9);
+    assert_eq!(p.offsets().flushed_offset, 9);
+    assert_eq!(p.read(0, i64::MAX, usize::MAX).unwrap(), before);
+    assert_eq!(p.term_of(3), Some(7));
+    assert_eq!(p.append(&[batch(1)], 8).unwrap().base_offset, 9);
+}
+
+#[test]
+fn read_respects_upto_and_max_bytes_but_returns_the_first_batch_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("r", 0).unwrap();
+    append_n(&p, 5, 2); // offsets 0,2,4,6,8
+    let one = batch(2).len();
+    assert_eq!(base_offsets(&p.read(0, i64::MAX, 1).unwrap()), vec![0]);
+    assert_eq!(base_offsets(&p.read(2, i64::MAX, 2 * one).unwrap()), vec![2, 4]);
+    assert_eq!(base_offsets(&p.read(0, 6, usize::MAX).unwrap()), vec![0, 2, 4]);
+    assert!(p.read(10, i64::MAX, usize::MAX).unwrap().is_empty());
+    assert!(p.read(-1, i64::MAX, usize::MAX).is_err());
+}
+
+#[test]
+fn truncate_from_drops_later_entries_and_rejects_mid_entry_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 200);
+    let p = s.create_partition("raft", 0).unwrap();
+    append_n(&p, 6, 2); // offsets 0..12, several segments
+    let err = p.truncate_from(5).unwrap_err();
+    assert!(matches!(&err, BrokerError::Invalid(m) if m.contains("inside the entry 4..6")), "{err}");
+    assert!(p.truncate_from(13).is_err());
+    p.truncate_from(4).unwrap();
+    assert_eq!(p.offsets().log_end_offset, 4);
+    assert_eq!(base_offsets(&p.read(0, i64::MAX, usize::MAX).unwrap()), vec![0, 2]);
+    let out = p.append(&[batch(1)], 2).unwrap();
+    assert_eq!(out.base_offset, 4);
+    assert_eq!(p.term_of(4), Some(2));
+    s.close().unwrap();
+    drop((p, s));
+    let (s, rep) = LogStore::open(dir.path(), FsyncPolicy::Never, 200).unwrap();
+    assert_eq!(rep.partitions[0].log_end_offset, 5);
+    assert!(rep.partitions[0].corruption.is_none());
+    let p = s.partition("raft", 0).unwrap();
+    p.truncate_from(0).unwrap();
+    assert_eq!(p.offsets().log_end_offset, 0);
+    assert!(p.read(0, i64::MAX, usize::MAX).unwrap().is_empty());
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_batch_reaching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("ts", 0).unwrap();
+    p.append(&[batch_at(100), batch_at(200), batch_at(300)], 0).unwrap();
+    assert_eq!(p.offset_for_timestamp(0), Some(0));
+    assert_eq!(p.offset_for_timestamp(150), Some(1));
+    assert_eq!(p.offset_for_timestamp(300), Some(2));
+    assert_eq!(p.offset_for_timestamp(301), None);
+}
+
+#[test]
+fn batch_headers_list_every_stored_batch_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 200);
+    let p = s.create_partition("pid", 0).unwrap();
+    for seq in 0..4 {
+        let b = BatchSpec { records: 2, producer_id: 42, producer_epoch: 1, base_sequence: seq * 2, ..Default::default() }.encode();
+        p.append(&[b], 0).unwrap();
+    }
+    let hs = p.batch_headers().unwrap();
+    assert_eq!(hs.iter().map(|h| (h.base_offset, h.base_sequence)).collect::<Vec<_>>(), vec![(0, 0), (2, 2), (4, 4), (6, 6)]);
+    assert!(hs.iter().all(|h| h.producer_id == 42));
+}
+
+#[test]
+fn append_rejects_empty_input_bad_batches_and_negative_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("v", 0).unwrap();
+    assert!(p.append(&[], 0).is_err());
+    assert!(p.append(&[batch(1)], -1).is_err());
+    let err = p.append(&[batch(1), Bytes::from_static(&[0u8; 10])], 0).unwrap_err().to_string();
+    assert!(err.contains("batch 1"), "{err}");
+    assert_eq!(p.offsets().log_end_offset, 0, "a rejected append must not store anything");
+}
+
+#[tokio::test]
+async fn always_policy_wait_flushed_resolves_with_flushed_equal_to_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Always, 1 << 20);
+    let p = s.create_partition("a", 0).unwrap();
+    let mut rx = p.subscribe();
+    let out = p.append(&[batch(3)], 0).unwrap();
+    p.wait_flushed(out.last_offset + 1).await.unwrap();
+    let off = p.offsets();
+    assert_eq!((off.flushed_offset, off.log_end_offset, off.high_watermark), (3, 3, 3));
+    assert!(off.flushed_at_ns >= off.appended_at_ns && off.appended_at_ns > 0);
+    assert_eq!(rx.borrow_and_update().flushed_offset, 3);
+    assert!(s.stats().fsync_count >= 1);
+}
+
+#[tokio::test]
+async fn interval_policy_flushes_on_its_own_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Interval(std::time::Duration::from_millis(5)), 1 << 20);
+    let p = s.create_partition("i", 0).unwrap();
+    p.append(&[batch(2)], 0).unwrap();
+    assert_eq!(p.offsets().high_watermark, 2, "under Interval the high watermark is the log end");
+    p.wait_flushed(2).await.unwrap();
+    assert_eq!(p.offsets().flushed_offset, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_under_always_share_fsyncs() {
+    const APPENDS: usize = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Always, 1 << 20);
+    // A slow disk makes each fsync long enough that the other appenders pile up behind it.
+    s.set_fsync_delay(std::time::Duration::from_millis(20));
+    let p = s.create_partition("gc", 0).unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(APPENDS));
+    let tasks: Vec<_> = (0..APPENDS)
+        .map(|_| {
+            let (p, barrier) = (p.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let out = p.append(&[batch(1)], 0).unwrap();
+                p.wait_flushed(out.last_offset + 1).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = s.stats();
+    assert_eq!(p.offsets().flushed_offset, APPENDS as i64);
+    assert!(stats.fsync_count >= 1 && stats.fsync_count < APPENDS as u64, "fsyncs: {}", stats.fsync_count);
+    assert!(stats.fsync_nanos_total >= 20_000_000 * stats.fsync_count);
+}
+
+#[tokio::test]
+async fn delete_partition_removes_files_and_fails_later_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("gone", 1).unwrap();
+    assert!(Arc::ptr_eq(&p, &s.create_partition("gone", 1).unwrap()), "create must be idempotent");
+    p.append(&[batch(1)], 0).unwrap();
+    s.delete_partition("gone", 1).unwrap();
+    assert!(!dir.path().join("partitions/gone-1").exists());
+    assert!(s.partition("gone", 1).is_none());
+    assert!(p.append(&[batch(1)], 0).unwrap_err().to_string().contains("deleted"));
+    assert!(p.wait_flushed(1).await.is_err());
+    assert_eq!(s.create_partition("gone", 1).unwrap().offsets().log_end_offset, 0);
+    assert!(s.create_partition("../x", 0).is_err());
+}

@@ -1,0 +1,189 @@
+//! Power-cut fault: simulate losing the page cache. Every segment is cut back to the length it
+//! had when its last completed fsync began, which is exactly what a real power loss could leave
+//! (the kernel guarantees no more). Metadata files are always fsynced and are not touched.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BrokerError, Result};
+use crate::log::flusher::{sync_dir, OPEN, POWER_CUT};
+use crate::log::partition::PartitionLog;
+use crate::log::store::{write_durable, LogStore};
+use crate::log::{lock, now_ns};
+
+pub(crate) const REPORT_FILE: &str = "power-cut-report.json";
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PowerCutReport {
+    pub at_ns: u64,
+    pub partitions: Vec<PowerCutPartition>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PowerCutPartition {
+    pub topic: String,
+    pub partition: i32,
+    /// Log end before the cut.
+    pub log_end_offset: i64,
+    /// Log end after the cut (= flushed offset at the time of the cut).
+    pub flushed_offset: i64,
+    pub lost_records: i64,
+}
+
+impl LogStore {
+    /// Blocks all further appends, cuts every segment to its synced length, writes (durably)
+    /// `<dir>/power-cut-report.json` and returns the report. The caller then aborts.
+    pub fn power_cut(&self) -> Result<PowerCutReport> {
+        // Set before taking any partition lock: an append that already holds its lock finishes
+        // (and is then cut like any unsynced write); every later one sees the state and fails.
+        if self.ctx.state.compare_exchange(OPEN, POWER_CUT, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return Err(BrokerError::ShuttingDown);
+        }
+        let at_ns = now_ns();
+        let mut partitions = Vec::new();
+        let mut first_err = None;
+        for p in self.partitions() {
+            match p.cut_to_synced() {
+                Ok(r) => partitions.push(r),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+            p.poke();
+        }
+        let report = PowerCutReport { at_ns, partitions };
+        let json = serde_json::to_vec_pretty(&report)
+            .map_err(|e| BrokerError::io("encode power-cut report", self.dir(), std::io::Error::other(e)))?;
+        write_durable(self.dir(), REPORT_FILE, &json)?;
+        let lost: i64 = report.partitions.iter().map(|p| p.lost_records).sum();
+        tracing::warn!(file = %self.dir().join(REPORT_FILE).display(), lost_records = lost, "power cut simulated");
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+}
+
+impl PartitionLog {
+    fn cut_to_synced(&self) -> Result<PowerCutPartition> {
+        // The flush lock waits out an fsync in progress, so synced lengths are final here and
+        // no flush can later acknowledge bytes this cut removed.
+        let _flushing = lock(&self.flush_lock);
+        let mut inner = lock(&self.inner);
+        let before = inner.log_end;
+        for seg in inner.segments.iter_mut() {
+            if seg.len != seg.synced_len {
+                let synced = seg.synced_len;
+                seg.truncate_len(synced)?;
+                seg.file.sync_all().map_err(|e| BrokerError::io("fsync cut segment", &seg.path, e))?;
+                tracing::warn!(topic = %self.topic, partition = self.partition, offset = seg.next_offset(),
+                    file = %seg.path.display(), length = synced, "power cut: segment cut to its synced length");
+            }
+        }
+        // The log now ends where the first segment that lost data ends; later ones are empty.
+        let after = inner.segments.iter().rev().find(|s| !s.index.is_empty()).map_or_else(
+            || inner.segments.first().map_or(0, |s| s.base_offset),
+            |s| s.next_offset(),
+        );
+        if after != inner.flushed {
+            tracing::error!(topic = %self.topic, partition = self.partition, offset = after, flushed = inner.flushed,
+                file = %self.dir.display(), "power cut: synced lengths disagree with the flushed offset");
+        }
+        inner.log_end = after;
+        inner.flushed = inner.flushed.min(after);
+        self.publish(&inner);
+        Ok(PowerCutPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            log_end_offset: before,
+            flushed_offset: after,
+            lost_records: before - after,
+        })
+    }
+}
+
+/// Reads a report left by a power cut and renames it `power-cut-report.<at_ns>.seen.json`, so
+/// it is reported by exactly one start-up.
+pub(crate) fn take_last_report(dir: &Path) -> Result<Option<PowerCutReport>> {
+    let path = dir.join(REPORT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BrokerError::io("read power-cut report", &path, e)),
+    };
+    let (report, at_ns) = match serde_json::from_slice::<PowerCutReport>(&bytes) {
+        Ok(r) => {
+            let at = r.at_ns;
+            (Some(r), at)
+        }
+        Err(e) => {
+            // Not worth refusing to start over: keep the file under its .seen name and say so.
+            tracing::error!(file = %path.display(), error = %e, "unreadable power-cut report");
+            (None, now_ns())
+        }
+    };
+    let seen = dir.join(format!("power-cut-report.{at_ns}.seen.json"));
+    std::fs::rename(&path, &seen).map_err(|e| BrokerError::io(format!("rename to {}", seen.display()), &path, e))?;
+    sync_dir(dir)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::FsyncPolicy;
+    use crate::log::test_batches::batch;
+    use crate::log::LogStore;
+
+    #[tokio::test]
+    async fn never_policy_power_cut_loses_what_came_after_the_last_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = LogStore::open(dir.path(), FsyncPolicy::Never, 300).unwrap();
+        let p = s.create_partition("pc", 0).unwrap();
+        p.append(&[batch(2), batch(2)], 0).unwrap();
+        s.flush_all().unwrap();
+        assert_eq!(p.offsets().flushed_offset, 4);
+        for _ in 0..3 {
+            p.append(&[batch(3)], 0).unwrap(); // rolls into never-fsynced segments
+        }
+        let report = s.power_cut().unwrap();
+        assert_eq!(report.partitions.len(), 1);
+        let r = &report.partitions[0];
+        assert_eq!((r.log_end_offset, r.flushed_offset, r.lost_records), (13, 4, 9));
+        assert!(p.append(&[batch(1)], 0).is_err(), "appends are blocked after a power cut");
+        assert!(p.wait_flushed(13).await.is_err());
+        p.wait_flushed(4).await.unwrap();
+        assert!(dir.path().join("power-cut-report.json").exists());
+        s.close().unwrap();
+        drop((p, s));
+
+        let (s, rep) = LogStore::open(dir.path(), FsyncPolicy::Never, 300).unwrap();
+        assert_eq!(rep.last_power_cut.as_ref(), Some(&report));
+        assert_eq!(rep.partitions[0].log_end_offset, 4);
+        assert_eq!(s.partition("pc", 0).unwrap().read(0, i64::MAX, usize::MAX).unwrap().len(), 2);
+        assert!(dir.path().join(format!("power-cut-report.{}.seen.json", report.at_ns)).exists());
+        s.close().unwrap();
+        drop(s);
+        let (_s, rep) = LogStore::open(dir.path(), FsyncPolicy::Never, 300).unwrap();
+        assert!(rep.last_power_cut.is_none(), "a power cut is reported by one start-up only");
+    }
+
+    #[tokio::test]
+    async fn always_policy_power_cut_loses_nothing_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = LogStore::open(dir.path(), FsyncPolicy::Always, 300).unwrap();
+        let p = s.create_partition("pc", 3).unwrap();
+        for _ in 0..5 {
+            let out = p.append(&[batch(2)], 1).unwrap();
+            p.wait_flushed(out.last_offset + 1).await.unwrap();
+        }
+        let report = s.power_cut().unwrap();
+        assert_eq!((report.partitions[0].lost_records, report.partitions[0].flushed_offset), (0, 10));
+        drop((p, s));
+        let (s, rep) = LogStore::open(dir.path(), FsyncPolicy::Always, 300).unwrap();
+        assert_eq!(rep.partitions[0].log_end_offset, 10);
+        assert_eq!(rep.last_power_cut.unwrap().partitions[0].lost_records, 0);
+        assert_eq!(s.partition("pc", 3).unwrap().read(0, i64::MAX, usize::MAX).unwrap().len(), 5);
+    }
+}

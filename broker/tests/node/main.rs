@@ -1,0 +1,17 @@
+//! Integration tests of `clusterlab-broker`: real broker processes driven by real Kafka clients
+//! (rdkafka, kcat, kafka-python) and by raw bytes.
+//!
+//! Run one: `cargo test -p broker --test node <name> -- --nocapture`
+//! Set BROKER_ECHO=1 to see the brokers' stderr live.
+
+mod bad_input;
+mod clients;
+mod durability;
+mod groups;
+mod harness;
+mod http;
+mod idempotence;
+mod power_cut;
+mod proxy;
+mod startup_errors;
+mod stock_clients;

@@ -1,0 +1,290 @@
+//! Starting and stopping broker processes that this run owns.
+//!
+//! Only processes we spawned are ever signalled, by their PID, and a `ChildProcess` that is
+//! dropped without `stop()` (error, panic, Ctrl-C) is killed so no broker outlives the bench.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{LabError, Result};
+
+/// Upper bound for a broker to print its ready line; a healthy one needs milliseconds.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Upper bound for a graceful stop after SIGTERM before we fall back to SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often `stop` checks whether the child has exited (there is no pidfd wait in std).
+const EXIT_POLL: Duration = Duration::from_millis(10);
+
+/// A spawned child that is killed on drop unless stopped first.
+pub struct ChildProcess {
+    name: String,
+    child: Option<Child>,
+    log_path: PathBuf,
+}
+
+impl ChildProcess {
+    /// Spawns `cmd` with stderr appended to `log_path` and stdout read line by line; returns once
+    /// `ready` accepts a stdout line (its value is returned), or fails after `timeout`.
+    pub fn spawn<T: Send + 'static>(
+        name: &str,
+        mut cmd: Command,
+        log_path: &Path,
+        timeout: Duration,
+        ready: impl Fn(&str) -> Option<T> + Send + 'static,
+    ) -> Result<(Self, T)> {
+        let log = std::fs::File::create(log_path).map_err(LabError::io(format!("creating {}", log_path.display())))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
+        let mut child = cmd.spawn().map_err(|e| LabError::Process { what: format!("starting {name}"), detail: e.to_string() })?;
+        tracing::debug!(name, pid = child.id(), "spawned");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        // The thread keeps draining stdout after the ready line so the child never blocks on a
+        // full pipe; it ends when the child closes stdout (exits).
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(t) = tx.as_ref().and_then(|_| ready(&line)) {
+                    let _ = tx.take().expect("checked").send(t);
+                }
+            }
+        });
+        let mut proc = ChildProcess { name: name.to_string(), child: Some(child), log_path: log_path.to_path_buf() };
+        match rx.recv_timeout(timeout) {
+            Ok(t) => Ok((proc, t)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                proc.kill();
+                Err(LabError::Process {
+                    what: format!("waiting for {name} to be ready"),
+                    detail: format!("no ready line within {timeout:?}; log tail: {}", proc.log_tail()),
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = proc.child.as_mut().and_then(|c| c.wait().ok());
+                proc.child = None;
+                Err(LabError::Process {
+                    what: format!("starting {name}"),
+                    detail: format!("exited before it was ready ({status:?}); log tail: {}", proc.log_tail()),
+                })
+            }
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The last lines of the child's stderr log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    /// SIGTERM, then a bounded wait; SIGKILL if it does not exit in time. Returns the exit code
+    /// (`None` when killed by a signal).
+    pub fn stop(&mut self) -> Result<Option<i32>> {
+        let Some(mut child) = self.child.take() else { return Ok(None) };
+        // SAFETY: kill(2) on the PID of a child we own and have not reaped yet, so the PID
+        // cannot have been recycled for another process.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match child.try_wait().map_err(LabError::io(format!("waiting for {}", self.name)))? {
+                Some(status) => {
+                    tracing::debug!(name = %self.name, ?status, "stopped");
+                    return Ok(status.code());
+                }
+                None if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(LabError::Timeout {
+                        what: format!("stopping {} with SIGTERM (killed it)", self.name),
+                        secs: STOP_TIMEOUT.as_secs_f64(),
+                    });
+                }
+                None => std::thread::sleep(EXIT_POLL),
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            tracing::warn!(name = %self.name, pid = child.id(), "killing child process");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `{"event":"ready",...}` line printed by `clusterlab-broker`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReadyLine {
+    pub event: String,
+    pub node_id: i32,
+    pub kafka: SocketAddr,
+    pub http: SocketAddr,
+    pub pid: u32,
+}
+
+/// The storage counters of `GET /state`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct StoreStats {
+    pub fsync_count: u64,
+    pub fsync_nanos_total: u64,
+    pub bytes_appended: u64,
+    pub entries_appended: u64,
+}
+
+/// One `clusterlab-broker` node on a fresh data directory.
+pub struct BrokerProcess {
+    pub ready: ReadyLine,
+    process: ChildProcess,
+    // Kept last so the directory is removed after the process has been stopped.
+    _data: tempfile::TempDir,
+}
+
+impl BrokerProcess {
+    /// Starts a broker with `fsync` on a new directory under `data_root`, on loopback ports.
+    pub fn start(bin: &Path, data_root: &Path, fsync: &str) -> Result<Self> {
+        let data = tempfile::Builder::new()
+            .prefix("clusterlab-bench-")
+            .tempdir_in(data_root)
+            .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["--node-id", "1", "--data-dir"])
+            .arg(data.path().join("node"))
+            .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--fsync", fsync])
+            .args(["--auto-create-topics", "false"]);
+        // Info-level logs per request would tax the broker during a throughput test.
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn");
+        }
+        let log = data.path().join("broker.log");
+        let (process, ready) = ChildProcess::spawn("clusterlab-broker", cmd, &log, READY_TIMEOUT, |line| {
+            serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
+        })?;
+        tracing::info!(kafka = %ready.kafka, http = %ready.http, pid = ready.pid, fsync, "broker ready");
+        Ok(BrokerProcess { ready, process, _data: data })
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.ready.kafka.to_string()
+    }
+
+    /// Reads the storage counters from the broker's `/state`.
+    pub async fn store_stats(&self) -> Result<StoreStats> {
+        let body = http_get(self.ready.http, "/state").await?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|source| LabError::Json { what: "parsing /state".into(), source })?;
+        serde_json::from_value(v.get("store").cloned().unwrap_or_default()).map_err(|e| LabError::Telemetry {
+            addr: self.ready.http.to_string(),
+            detail: format!("/state has no readable 'store' object: {e}"),
+        })
+    }
+
+    pub fn stop(&mut self) -> Result<Option<i32>> {
+        self.process.stop()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+}
+
+/// Finds the broker binary: `explicit`, else `clusterlab-broker` next to the running executable.
+pub fn locate_broker(explicit: Option<&Path>) -> Result<PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let exe = std::env::current_exe().map_err(LabError::io("locating the running executable"))?;
+            exe.parent().unwrap_or(Path::new(".")).join("clusterlab-broker")
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LabError::BinaryNotFound {
+            what: "clusterlab-broker",
+            path,
+            hint: "build it with cargo build -p broker (same profile as clusterlab), or pass --broker-bin PATH".into(),
+        })
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback: the lab has no HTTP client dependency and needs one route.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Vec<u8>> {
+    let err = |detail: String| LabError::Telemetry { addr: addr.to_string(), detail };
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(|e| err(format!("connect: {e}")))?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.map_err(|e| err(format!("write: {e}")))?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.map_err(|e| err(format!("read: {e}")))?;
+        parse_http_response(&raw).map_err(err)
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .map_err(|_| LabError::Timeout { what: format!("GET {path} from {addr}"), secs: 5.0 })?
+}
+
+/// Splits status, headers and body; decodes a chunked body.
+fn parse_http_response(raw: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        return Err(format!("status {status}"));
+    }
+    if !head.contains("transfer-encoding: chunked") {
+        return Ok(body.to_vec());
+    }
+    let (mut out, mut rest) = (Vec::new(), body);
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk header")?;
+        let size_text = String::from_utf8_lossy(&rest[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| format!("bad chunk size '{size_text}'"))?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(rest.get(..size).ok_or("truncated chunk")?);
+        rest = rest.get(size + 2..).ok_or("truncated chunk")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_chunked_bodies() {
+        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(parse_http_response(plain).unwrap(), b"{}");
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_http_response(chunked).unwrap(), b"abcde");
+        assert!(parse_http_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn ready_line_parses() {
+        let l = r#"{"event":"ready","node_id":1,"kafka":"127.0.0.1:4000","http":"127.0.0.1:4001","pid":7}"#;
+        let r: ReadyLine = serde_json::from_str(l).unwrap();
+        assert_eq!(r.kafka.port(), 4000);
+    }
+}
