@@ -9,7 +9,7 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DeleteTopics, min: 1, max: 6 };
 
-pub fn handle(node: &NodeState, _ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub fn handle(node: &NodeState, ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut names: Vec<Option<String>> = req.topic_names.iter().map(|n| Some(n.to_string())).collect();
     for t in &req.topics {
         let name = t.name.as_ref().map(|n| n.to_string()).or_else(|| {
@@ -26,7 +26,8 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: DeleteTopicsRequest)
             let r = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
             match node.delete_topic(&name) {
                 Ok(()) => r,
-                Err((code, msg)) => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+                Err((code, msg)) if ctx.api_version >= 5 => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+                Err((code, _)) => r.with_error_code(code.code()),
             }
         })
         .collect();

@@ -8,7 +8,7 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DescribeGroups, min: 0, max: 5 };
 
-pub fn handle(node: &NodeState, _ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn handle(node: &NodeState, ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let groups = req
         .groups
         .into_iter()
@@ -20,7 +20,7 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: DescribeGroupsReques
                 .map(|m| {
                     DescribedGroupMember::default()
                         .with_member_id(str_bytes(m.member_id))
-                        .with_group_instance_id(m.group_instance_id.map(str_bytes))
+                        .with_group_instance_id(if ctx.api_version >= 4 { m.group_instance_id.map(str_bytes) } else { None })
                         .with_client_id(str_bytes(m.client_id))
                         .with_client_host(str_bytes(m.client_host))
                         .with_member_metadata(m.metadata)

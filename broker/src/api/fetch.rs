@@ -28,7 +28,7 @@ struct Wanted {
     log: Option<Arc<PartitionLog>>,
 }
 
-pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let wanted: Vec<Wanted> = req
         .topics
         .iter()
@@ -51,7 +51,7 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: FetchRequest) 
     // Subscribe before the first read so a change between read and wait is not missed.
     let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().map(|l| l.subscribe())).collect();
     loop {
-        let (response, bytes) = read_all(&wanted, max_total);
+        let (response, bytes) = read_all(&wanted, max_total, ctx.api_version);
         let waited_enough = tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled();
         if bytes >= min_bytes.max(1) || waited_enough || watches.is_empty() {
             return response;
@@ -68,11 +68,11 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: FetchRequest) 
     }
 }
 
-fn read_all(wanted: &[Wanted], max_total: usize) -> (FetchResponse, usize) {
+fn read_all(wanted: &[Wanted], max_total: usize, version: i16) -> (FetchResponse, usize) {
     let mut total = 0usize;
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for w in wanted {
-        let data = read_partition(w, max_total.saturating_sub(total), total == 0);
+        let data = read_partition(w, max_total.saturating_sub(total), total == 0, version);
         total += data.records.as_ref().map(|r| r.len()).unwrap_or(0);
         match topics.last_mut() {
             Some(t) if t.topic.as_str() == w.topic => t.partitions.push(data),
@@ -82,7 +82,7 @@ fn read_all(wanted: &[Wanted], max_total: usize) -> (FetchResponse, usize) {
     (FetchResponse::default().with_responses(topics), total)
 }
 
-fn read_partition(w: &Wanted, budget: usize, first: bool) -> PartitionData {
+fn read_partition(w: &Wanted, budget: usize, first: bool, version: i16) -> PartitionData {
     // Never a null record set: some clients cannot parse one (ARCHITECTURE.md).
     let base = PartitionData::default()
         .with_partition_index(w.partition)
@@ -92,10 +92,10 @@ fn read_partition(w: &Wanted, budget: usize, first: bool) -> PartitionData {
         return base.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_high_watermark(-1);
     };
     let o = log.offsets();
-    let base = base
-        .with_high_watermark(o.high_watermark)
-        .with_last_stable_offset(o.high_watermark)
-        .with_log_start_offset(o.log_start_offset);
+    let mut base = base.with_high_watermark(o.high_watermark).with_last_stable_offset(o.high_watermark);
+    if version >= 5 {
+        base = base.with_log_start_offset(o.log_start_offset);
+    }
     if w.offset < o.log_start_offset || w.offset > o.high_watermark {
         return base.with_error_code(ResponseError::OffsetOutOfRange.code());
     }

@@ -31,16 +31,18 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: JoinGroupReques
         .map(|m| {
             JoinGroupResponseMember::default()
                 .with_member_id(str_bytes(m.member_id))
-                .with_group_instance_id(m.group_instance_id.map(str_bytes))
+                .with_group_instance_id(if ctx.api_version >= 5 { m.group_instance_id.map(str_bytes) } else { None })
                 .with_metadata(m.metadata)
         })
         .collect();
-    JoinGroupResponse::default()
+    let v = ctx.api_version;
+    let response = JoinGroupResponse::default()
         .with_error_code(r.error_code)
         .with_generation_id(r.generation_id)
-        .with_protocol_type(r.protocol_type.map(str_bytes))
-        .with_protocol_name(r.protocol_name.map(str_bytes))
+        // Before v7 the protocol name is not nullable: an error answer carries "".
+        .with_protocol_name(if v >= 7 { r.protocol_name.map(str_bytes) } else { Some(str_bytes(r.protocol_name.unwrap_or_default())) })
         .with_leader(str_bytes(r.leader))
         .with_member_id(str_bytes(r.member_id))
-        .with_members(members)
+        .with_members(members);
+    if v >= 7 { response.with_protocol_type(r.protocol_type.map(str_bytes)) } else { response }
 }

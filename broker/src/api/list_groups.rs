@@ -8,7 +8,7 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::ListGroups, min: 0, max: 4 };
 
-pub fn handle(node: &NodeState, _ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_string()).collect();
     let groups = node
         .groups
@@ -16,10 +16,8 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: ListGroupsRequest) -
         .into_iter()
         .filter(|g| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(&g.state)))
         .map(|g| {
-            ListedGroup::default()
-                .with_group_id(GroupId(str_bytes(g.group_id)))
-                .with_protocol_type(str_bytes(g.protocol_type))
-                .with_group_state(str_bytes(g.state))
+            let listed = ListedGroup::default().with_group_id(GroupId(str_bytes(g.group_id))).with_protocol_type(str_bytes(g.protocol_type));
+            if ctx.api_version >= 4 { listed.with_group_state(str_bytes(g.state)) } else { listed }
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

@@ -13,7 +13,7 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::ListOffsets, min: 1, max: 7 };
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
-pub fn handle(node: &NodeState, _ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
@@ -35,7 +35,8 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: ListOffsetsRequest) 
                         // -3 (max timestamp) and future specials: answer the end, a safe place to start.
                         _ => o.high_watermark,
                     };
-                    r.with_offset(offset).with_leader_epoch(0)
+                    let r = r.with_offset(offset);
+                    if ctx.api_version >= 4 { r.with_leader_epoch(0) } else { r }
                 })
                 .collect();
             ListOffsetsTopicResponse::default().with_name(topic_name(&name)).with_partitions(partitions)

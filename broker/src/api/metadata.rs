@@ -30,37 +30,37 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: MetadataRequest) -> M
     // Before v4 the client could not opt out of auto-creation.
     let allow_create = ctx.api_version < 4 || req.allow_auto_topic_creation;
     let topics = match requested {
-        None => node.topics.list().iter().map(|t| describe(t, node_id)).collect(),
+        None => node.topics.list().iter().map(|t| describe(t, node_id, ctx.api_version)).collect(),
         Some(names) => names
             .iter()
             .map(|name| match node.topic_or_create(name, allow_create) {
-                Ok(t) => describe(&t, node_id),
+                Ok(t) => describe(&t, node_id, ctx.api_version),
                 Err((code, _)) => MetadataResponseTopic::default().with_name(Some(topic_name(name))).with_error_code(code.code()),
             })
             .collect(),
     };
-    MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_cluster_id(Some(str_bytes(CLUSTER_ID)))
-        .with_controller_id(BrokerId(node_id))
-        .with_topics(topics)
+    let mut r = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    if ctx.api_version >= 2 {
+        r = r.with_cluster_id(Some(str_bytes(CLUSTER_ID)));
+    }
+    if ctx.api_version >= 1 {
+        r = r.with_controller_id(BrokerId(node_id));
+    }
+    r
 }
 
-fn describe(t: &TopicInfo, node_id: i32) -> MetadataResponseTopic {
+/// `version` gates fields: the codec refuses to encode a field the version does not have.
+fn describe(t: &TopicInfo, node_id: i32, version: i16) -> MetadataResponseTopic {
     let partitions = (0..t.partitions)
         .map(|p| {
-            MetadataResponsePartition::default()
-                .with_error_code(0)
+            let p = MetadataResponsePartition::default()
                 .with_partition_index(p)
                 .with_leader_id(BrokerId(node_id))
-                .with_leader_epoch(0)
                 .with_replica_nodes(vec![BrokerId(node_id)])
-                .with_isr_nodes(vec![BrokerId(node_id)])
+                .with_isr_nodes(vec![BrokerId(node_id)]);
+            if version >= 7 { p.with_leader_epoch(0) } else { p }
         })
         .collect();
-    MetadataResponseTopic::default()
-        .with_error_code(0)
-        .with_name(Some(topic_name(&t.name)))
-        .with_topic_id(uuid::Uuid::from_bytes(t.id))
-        .with_partitions(partitions)
+    let topic = MetadataResponseTopic::default().with_name(Some(topic_name(&t.name))).with_partitions(partitions);
+    if version >= 10 { topic.with_topic_id(uuid::Uuid::from_bytes(t.id)) } else { topic }
 }

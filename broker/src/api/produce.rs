@@ -33,7 +33,7 @@ struct Outcome {
     flush_to: Option<(Arc<PartitionLog>, i64)>,
 }
 
-pub fn handle(node: &Arc<NodeState>, _ctx: &RequestContext, req: ProduceRequest) -> Reply {
+pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
     let mut topics: Vec<(String, Vec<Outcome>)> = Vec::new();
     for topic in req.topic_data {
@@ -60,7 +60,8 @@ pub fn handle(node: &Arc<NodeState>, _ctx: &RequestContext, req: ProduceRequest)
     }
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let node = Arc::clone(node);
-    Reply::Later(Box::pin(async move { ResponseKind::Produce(answer(&node, topics, timeout).await) }))
+    let version = ctx.api_version;
+    Reply::Later(Box::pin(async move { ResponseKind::Produce(answer(&node, topics, timeout, version).await) }))
 }
 
 fn append_partition(node: &NodeState, topic: &str, partition: i32, records: Option<Bytes>) -> Outcome {
@@ -120,7 +121,8 @@ fn flush_target(node: &NodeState, log: &Arc<PartitionLog>, end: i64) -> Option<(
     (node.store.policy() == FsyncPolicy::Always).then(|| (Arc::clone(log), end))
 }
 
-async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: Duration) -> ProduceResponse {
+/// `version` gates fields: the codec refuses to encode a field the version does not have.
+async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: Duration, version: i16) -> ProduceResponse {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut responses = Vec::with_capacity(topics.len());
     for (name, outcomes) in topics {
@@ -134,11 +136,19 @@ async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: 
                     Err(_) => result = Err((ResponseError::RequestTimedOut, format!("not fsynced within {} ms", timeout.as_millis()))),
                 }
             }
-            let log_start = node.topics.partition(&name, o.partition).map(|l| l.offsets().log_start_offset).unwrap_or(-1);
-            let mut r = PartitionProduceResponse::default().with_index(o.partition).with_log_start_offset(log_start);
+            let mut r = PartitionProduceResponse::default().with_index(o.partition);
+            if version >= 5 {
+                let log_start = node.topics.partition(&name, o.partition).map(|l| l.offsets().log_start_offset).unwrap_or(-1);
+                r = r.with_log_start_offset(log_start);
+            }
             match result {
-                Ok((base, _last)) => r = r.with_base_offset(base).with_log_append_time_ms(-1),
-                Err((code, msg)) => r = r.with_error_code(code.code()).with_base_offset(-1).with_error_message(Some(str_bytes(msg))),
+                Ok((base, _last)) => r = r.with_base_offset(base),
+                Err((code, msg)) => {
+                    r = r.with_error_code(code.code()).with_base_offset(-1);
+                    if version >= 8 {
+                        r = r.with_error_message(Some(str_bytes(msg)));
+                    }
+                }
             }
             partitions.push(r);
         }

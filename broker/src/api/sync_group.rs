@@ -8,7 +8,7 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::SyncGroup, min: 0, max: 5 };
 
-pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(node: &NodeState, ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
     let sync = SyncRequest {
         group_id: req.group_id.to_string(),
         generation_id: req.generation_id,
@@ -19,9 +19,10 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: SyncGroupReque
         assignments: req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
     let r = node.groups.sync(sync).await;
-    SyncGroupResponse::default()
-        .with_error_code(r.error_code)
-        .with_protocol_type(r.protocol_type.map(str_bytes))
-        .with_protocol_name(r.protocol_name.map(str_bytes))
-        .with_assignment(r.assignment)
+    let response = SyncGroupResponse::default().with_error_code(r.error_code).with_assignment(r.assignment);
+    if ctx.api_version >= 5 {
+        response.with_protocol_type(r.protocol_type.map(str_bytes)).with_protocol_name(r.protocol_name.map(str_bytes))
+    } else {
+        response
+    }
 }

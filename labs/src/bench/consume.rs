@@ -1,6 +1,6 @@
 //! The consume half of a case: read the whole topic from the beginning, as fast as possible.
 //!
-//! Partitions are assigned directly (no consumer group), so this measures the fetch path alone
+//! Partitions are assigned directly (no group membership), so this measures the fetch path alone
 //! and does not depend on the group coordinator.
 
 use std::time::{Duration, Instant};
@@ -14,6 +14,9 @@ use crate::error::{LabError, Result};
 /// Consumer properties beyond bootstrap, as `(key, value)`; printed in the setup.
 pub fn consumer_properties() -> Vec<(&'static str, &'static str)> {
     vec![
+        // librdkafka refuses assign() without a group id; with no subscribe() and no commits the
+        // group is never joined, so the coordinator stays out of the measurement.
+        ("group.id", "clusterlab-bench"),
         ("enable.auto.commit", "false"),
         ("enable.partition.eof", "false"),
         ("auto.offset.reset", "earliest"),
@@ -29,7 +32,11 @@ pub fn consumer_properties() -> Vec<(&'static str, &'static str)> {
 pub struct ConsumeOutcome {
     pub messages: u64,
     pub bytes: u64,
+    /// From the first message to the last: the steady-state read rate.
     pub elapsed: Duration,
+    /// From assign() to the first message: connection, metadata and first-fetch set-up, which
+    /// is a fixed cost of a few hundred ms in librdkafka and would swamp short runs.
+    pub first_message_after: Duration,
 }
 
 /// Reads `expected` messages from partitions `0..partitions` of `topic`, starting at the
@@ -63,6 +70,7 @@ fn consume_blocking(bootstrap: &str, topic: &str, partitions: i32, expected: u64
     consumer.assign(&tpl).map_err(LabError::kafka(format!("assigning {topic}")))?;
     let deadline = started + timeout;
     let (mut messages, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+    let mut first: Option<Instant> = None;
     while messages < expected {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -73,6 +81,7 @@ fn consume_blocking(bootstrap: &str, topic: &str, partitions: i32, expected: u64
         }
         match consumer.poll(left.min(Duration::from_millis(200))) {
             Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
                 messages += 1;
                 bytes += m.payload_len() as u64;
             }
@@ -84,7 +93,8 @@ fn consume_blocking(bootstrap: &str, topic: &str, partitions: i32, expected: u64
             None => {}
         }
     }
-    let elapsed = started.elapsed();
-    tracing::debug!(messages, bytes, ?elapsed, errors, "consume run done");
-    Ok(ConsumeOutcome { messages, bytes, elapsed })
+    let first = first.unwrap_or(started);
+    let (elapsed, first_message_after) = (first.elapsed(), first - started);
+    tracing::debug!(messages, bytes, ?elapsed, ?first_message_after, errors, "consume run done");
+    Ok(ConsumeOutcome { messages, bytes, elapsed, first_message_after })
 }

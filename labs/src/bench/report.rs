@@ -65,7 +65,10 @@ pub struct CaseResult {
     pub fsyncs_per_1000_msgs: Option<f64>,
     /// Mean duration of one fsync in ms during the run.
     pub fsync_mean_ms: Option<f64>,
+    /// Rate from the first consumed message to the last.
     pub consume: Throughput,
+    /// Time from assign() to the first consumed message.
+    pub consume_first_message_ms: f64,
 }
 
 /// A case that did not complete, with the reason; the bench goes on with the others.
@@ -117,14 +120,14 @@ pub fn render_results(results: &[CaseResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:<12} {:>5} {:>4} | {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} | {:>10} {:>7}",
-        "target", "fsync", "size", "acks", "prod msg/s", "MB/s", "p50 ms", "p99 ms", "max ms", "fsync/1k", "cons msg/s", "MB/s"
+        "{:<10} {:<12} {:>5} {:>4} | {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} | {:>10} {:>7} {:>8}",
+        "target", "fsync", "size", "acks", "prod msg/s", "MB/s", "p50 ms", "p99 ms", "max ms", "fsync/1k", "cons msg/s", "MB/s", "1st ms"
     );
-    let _ = writeln!(out, "{}", "-".repeat(120));
+    let _ = writeln!(out, "{}", "-".repeat(129));
     for r in results {
         let _ = writeln!(
             out,
-            "{:<10} {:<12} {:>5} {:>4} | {:>10} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9} | {:>10} {:>7.2}",
+            "{:<10} {:<12} {:>5} {:>4} | {:>10} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>9} | {:>10} {:>7.2} {:>8.0}",
             r.target,
             r.fsync.as_deref().unwrap_or("(memory)"),
             r.size,
@@ -137,6 +140,7 @@ pub fn render_results(results: &[CaseResult]) -> String {
             r.fsyncs_per_1000_msgs.map_or("-".to_string(), |f| format!("{f:.1}")),
             fmt_rate(r.consume.msgs_per_sec),
             r.consume.mb_per_sec,
+            r.consume_first_message_ms,
         );
     }
     out
@@ -254,6 +258,7 @@ mod tests {
             fsyncs_per_1000_msgs: fsync.map(|_| 12.5),
             fsync_mean_ms: None,
             consume: t,
+            consume_first_message_ms: 300.0,
         }
     }
 
