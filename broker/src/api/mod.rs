@@ -182,3 +182,6 @@ pub(crate) fn str_bytes(s: impl Into<String>) -> kafka_protocol::protocol::StrBy
 pub(crate) fn topic_name(s: &str) -> kafka_protocol::messages::TopicName {
     kafka_protocol::messages::TopicName(str_bytes(s))
 }
+
+#[cfg(test)]
+mod every_version_tests;
