@@ -1,10 +1,9 @@
 //! OffsetCommit: durable before the answer (the coordinator persists with fsync).
 
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
-
 use std::sync::Arc;
 
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
 
 use super::{ApiSpec, RequestContext};
@@ -16,46 +15,46 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetCommit, min: 2, max: 8 };
 
 /// The commit fsyncs before it returns, so it runs on the blocking pool, not on the connection.
 pub async fn handle(node: Arc<NodeState>, _ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let fallback = req.clone();
-    match tokio::task::spawn_blocking(move || commit(&node, req)).await {
-        Ok(response) => response,
+    let shape = req.clone();
+    let codes = match tokio::task::spawn_blocking(move || commit(&node, &req)).await {
+        Ok(codes) => codes,
         Err(e) => {
             tracing::error!(error = %e, "offset commit task failed");
-            failed(fallback)
+            Vec::new() // every partition answers COORDINATOR_NOT_AVAILABLE below; clients retry
+        }
+    };
+    respond(shape, codes)
+}
+
+/// One error code per requested partition, in request order.
+fn commit(node: &NodeState, req: &OffsetCommitRequest) -> Vec<i16> {
+    let mut codes = Vec::new();
+    let mut known = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            let exists = node.topics.partition(t.name.as_str(), p.partition_index).is_some();
+            codes.push(if exists { 0 } else { ResponseError::UnknownTopicOrPartition.code() });
+            if exists {
+                known.push(OffsetCommit {
+                    topic: t.name.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                });
+            }
         }
     }
+    let mut committed = node
+        .groups
+        .commit_offsets(req.group_id.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), &known)
+        .into_iter();
+    for code in codes.iter_mut().filter(|c| **c == 0) {
+        *code = committed.next().unwrap_or(ResponseError::CoordinatorNotAvailable.code());
+    }
+    codes
 }
 
-fn failed(req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(ResponseError::CoordinatorNotAvailable.code()))
-                .collect();
-            OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)
-        })
-        .collect();
-    OffsetCommitResponse::default().with_topics(topics)
-}
-
-fn commit(node: &NodeState, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let commits: Vec<OffsetCommit> = req
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(move |p| OffsetCommit {
-                topic: t.name.to_string(),
-                partition: p.partition_index,
-                offset: p.committed_offset,
-                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-            })
-        })
-        .collect();
-    let codes = node.groups.commit_offsets(req.group_id.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), &commits);
+fn respond(req: OffsetCommitRequest, codes: Vec<i16>) -> OffsetCommitResponse {
     let mut codes = codes.into_iter();
     let topics = req
         .topics
@@ -64,7 +63,10 @@ fn commit(node: &NodeState, req: OffsetCommitRequest) -> OffsetCommitResponse {
             let partitions = t
                 .partitions
                 .iter()
-                .map(|p| OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(codes.next().unwrap_or(0)))
+                .map(|p| {
+                    let code = codes.next().unwrap_or(ResponseError::CoordinatorNotAvailable.code());
+                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                })
                 .collect();
             OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)
         })

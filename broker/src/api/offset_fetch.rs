@@ -18,8 +18,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
             .iter()
             .map(|g| {
                 let wanted = g.topics.as_ref().map(|ts| ts.iter().flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p))).collect::<Vec<_>>());
-                let offsets = node.groups.fetch_offsets(g.group_id.as_str(), wanted.as_deref());
-                let topics = group_by_topic(offsets)
+                let topics = by_topic(node, g.group_id.as_str(), wanted)
                     .into_iter()
                     .map(|(name, parts)| {
                         let partitions = parts
@@ -28,7 +27,6 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
                                 OffsetFetchResponsePartitions::default()
                                     .with_partition_index(o.partition)
                                     .with_committed_offset(o.offset)
-                                    .with_committed_leader_epoch(-1)
                                     .with_metadata(o.metadata.map(str_bytes))
                                     .with_error_code(o.error_code)
                             })
@@ -41,9 +39,9 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
+    // Before v8 the same data has a single group and differently named types.
     let wanted = req.topics.as_ref().map(|ts| ts.iter().flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p))).collect::<Vec<_>>());
-    let offsets = node.groups.fetch_offsets(req.group_id.as_str(), wanted.as_deref());
-    let topics = group_by_topic(offsets)
+    let topics = by_topic(node, req.group_id.as_str(), wanted)
         .into_iter()
         .map(|(name, parts)| {
             let partitions = parts
@@ -52,7 +50,6 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(o.partition)
                         .with_committed_offset(o.offset)
-                        .with_committed_leader_epoch(-1)
                         .with_metadata(o.metadata.map(str_bytes))
                         .with_error_code(o.error_code)
                 })
@@ -63,9 +60,10 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
     OffsetFetchResponse::default().with_topics(topics)
 }
 
-fn group_by_topic(offsets: Vec<CommittedOffset>) -> Vec<(String, Vec<CommittedOffset>)> {
+/// The group's committed offsets (all of them, or the wanted ones), grouped by topic.
+fn by_topic(node: &NodeState, group: &str, wanted: Option<Vec<(String, i32)>>) -> Vec<(String, Vec<CommittedOffset>)> {
     let mut out: Vec<(String, Vec<CommittedOffset>)> = Vec::new();
-    for o in offsets {
+    for o in node.groups.fetch_offsets(group, wanted.as_deref()) {
         match out.iter_mut().find(|(t, _)| *t == o.topic) {
             Some((_, v)) => v.push(o),
             None => out.push((o.topic.clone(), vec![o])),
