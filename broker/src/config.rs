@@ -104,6 +104,68 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     /// On SIGTERM, how long to wait for clients to finish sending before connections close.
     pub drain_idle_ms: u64,
+    /// Replication with the other nodes; absent = a single node without Raft.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// One other node of the cluster. Addresses are explicit so the lab can put proxies in between.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub id: i32,
+    /// Where this node reaches the peer's Raft listener.
+    pub raft: SocketAddr,
+    /// The peer's Kafka address as clients should use it (listed in Metadata).
+    pub kafka: SocketAddr,
+}
+
+impl FromStr for PeerConfig {
+    type Err = String;
+
+    /// `ID=RAFT_ADDR,KAFKA_ADDR`, e.g. `2=127.0.0.1:19093,127.0.0.1:19092`.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let usage = || format!("peer '{s}' is not ID=RAFT_ADDR,KAFKA_ADDR (e.g. 2=127.0.0.1:19093,127.0.0.1:19092)");
+        let (id, addrs) = s.split_once('=').ok_or_else(usage)?;
+        let (raft, kafka) = addrs.split_once(',').ok_or_else(usage)?;
+        Ok(PeerConfig {
+            id: id.trim().parse().map_err(|_| usage())?,
+            raft: raft.trim().parse().map_err(|_| usage())?,
+            kafka: kafka.trim().parse().map_err(|_| usage())?,
+        })
+    }
+}
+
+/// Raft knobs a teacher wants to turn, and who the peers are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's Raft listener (all groups share it).
+    pub raft_listen: SocketAddr,
+    /// The other nodes.
+    pub peers: Vec<PeerConfig>,
+    /// Replicas per partition (at most the number of nodes).
+    pub replication_factor: i16,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Pre-vote is not implemented by openraft 0.9; `true` is refused with that reason.
+    pub pre_vote: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            raft_listen: "127.0.0.1:9093".parse().expect("valid literal"),
+            peers: Vec::new(),
+            replication_factor: 3,
+            // Fast failover on loopback: a leader is suspected after 300-600 ms of silence,
+            // heartbeats every 100 ms leave room for three misses.
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            heartbeat_interval_ms: 100,
+            pre_vote: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -121,6 +183,7 @@ impl Default for Config {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             group_initial_rebalance_delay_ms: 300,
             drain_idle_ms: 300,
+            cluster: None,
         }
     }
 }
@@ -156,6 +219,35 @@ impl Config {
         }
         if self.kafka_listen.port() != 0 && self.kafka_listen == self.http_listen {
             return fail(format!("kafka_listen and http_listen are both {}", self.kafka_listen));
+        }
+        if let Some(c) = &self.cluster {
+            if c.pre_vote {
+                return fail("cluster.pre_vote = true: openraft 0.9 has no pre-vote; set it to false".into());
+            }
+            if c.election_timeout_min_ms == 0 || c.election_timeout_min_ms >= c.election_timeout_max_ms {
+                return fail(format!(
+                    "cluster election timeout range {}..{} ms must be non-empty and start above 0",
+                    c.election_timeout_min_ms, c.election_timeout_max_ms
+                ));
+            }
+            if c.heartbeat_interval_ms == 0 || c.heartbeat_interval_ms >= c.election_timeout_min_ms {
+                return fail(format!(
+                    "cluster.heartbeat_interval_ms = {} must be above 0 and below election_timeout_min_ms = {}",
+                    c.heartbeat_interval_ms, c.election_timeout_min_ms
+                ));
+            }
+            let mut ids: Vec<i32> = c.peers.iter().map(|p| p.id).collect();
+            ids.push(self.node_id);
+            ids.sort_unstable();
+            if ids.windows(2).any(|w| w[0] == w[1]) {
+                return fail(format!("node ids must be unique across node_id and cluster.peers, got {ids:?}"));
+            }
+            if ids.iter().any(|&id| id < 0) {
+                return fail(format!("node ids must be >= 0, got {ids:?}"));
+            }
+            if c.replication_factor < 1 || c.replication_factor as usize > ids.len() {
+                return fail(format!("cluster.replication_factor = {} must be 1..={} (the number of nodes)", c.replication_factor, ids.len()));
+            }
         }
         Ok(())
     }

@@ -47,6 +47,15 @@ pub enum BrokerError {
     /// The node is shutting down and no longer accepts this work.
     #[error("the node is shutting down")]
     ShuttingDown,
+
+    /// A Raft peer could not be reached (connect refused, connection lost, backing off);
+    /// openraft treats this as "retry later".
+    #[error("raft peer {peer} at {addr} unreachable: {reason}")]
+    PeerUnreachable { peer: u64, addr: String, reason: String },
+
+    /// A Raft RPC got no reply within its time-to-live.
+    #[error("raft {rpc} to peer {peer} for group {group} got no reply within {timeout:?}")]
+    RpcTimeout { peer: u64, group: String, rpc: &'static str, timeout: std::time::Duration },
 }
 
 impl BrokerError {

@@ -19,6 +19,7 @@
 //! - `node`      — start-up, serving and the graceful stop.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod groups;
@@ -26,6 +27,7 @@ pub mod log;
 pub mod node;
 pub mod producers;
 pub mod protocol;
+pub mod raft;
 pub mod state;
 pub mod telemetry;
 pub mod topics;

@@ -39,6 +39,20 @@ struct Args {
     auto_create_topics: Option<bool>,
     #[arg(long)]
     default_partitions: Option<i32>,
+    /// Cluster mode: this node's Raft listener (all groups share one port).
+    #[arg(long)]
+    raft_listen: Option<SocketAddr>,
+    /// Cluster mode: another node as ID=RAFT_ADDR,KAFKA_ADDR; repeat per peer.
+    #[arg(long = "peer")]
+    peers: Vec<broker::config::PeerConfig>,
+    #[arg(long)]
+    replication_factor: Option<i16>,
+    #[arg(long)]
+    election_timeout_min_ms: Option<u64>,
+    #[arg(long)]
+    election_timeout_max_ms: Option<u64>,
+    #[arg(long)]
+    heartbeat_interval_ms: Option<u64>,
 }
 
 impl Args {
@@ -55,6 +69,19 @@ impl Args {
         if let Some(v) = self.fsync { c.fsync = v; }
         if let Some(v) = self.auto_create_topics { c.auto_create_topics = v; }
         if let Some(v) = self.default_partitions { c.default_partitions = v; }
+        let wants_cluster = self.raft_listen.is_some() || !self.peers.is_empty() || c.cluster.is_some();
+        if wants_cluster {
+            let mut cluster = c.cluster.take().unwrap_or_default();
+            if let Some(v) = self.raft_listen { cluster.raft_listen = v; }
+            if !self.peers.is_empty() { cluster.peers = self.peers; }
+            if let Some(v) = self.replication_factor { cluster.replication_factor = v; }
+            if let Some(v) = self.election_timeout_min_ms { cluster.election_timeout_min_ms = v; }
+            if let Some(v) = self.election_timeout_max_ms { cluster.election_timeout_max_ms = v; }
+            if let Some(v) = self.heartbeat_interval_ms { cluster.heartbeat_interval_ms = v; }
+            // The default factor of 3 does not fit a smaller cluster: cap it to the nodes there are.
+            cluster.replication_factor = cluster.replication_factor.min(cluster.peers.len() as i16 + 1);
+            c.cluster = Some(cluster);
+        }
         c.validate("flags")?;
         Ok(c)
     }
@@ -82,6 +109,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "node_id": node.state().config.node_id,
         "kafka": node.kafka_addr().to_string(),
         "http": node.http_addr().to_string(),
+        "raft": node.state().config.cluster.as_ref().map(|c| c.raft_listen.to_string()),
         "pid": std::process::id(),
     });
     println!("{ready}");

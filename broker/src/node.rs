@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{Registry, REGISTERED};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{BrokerError, Result};
 use crate::groups::{CoordinatorConfig, GroupCoordinator};
@@ -55,16 +56,19 @@ impl Node {
         let producers = Producers::load(Arc::clone(&store))?;
         let persist_store = Arc::clone(&store);
         let groups = GroupCoordinator::new(
-            CoordinatorConfig {
-                initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
-                min_session_timeout: Duration::from_secs(1),
-                max_session_timeout: Duration::from_secs(300),
-            },
+            coordinator_config(&config),
             store.read_meta(OFFSETS_FILE)?,
             Arc::new(move |bytes: &[u8]| persist_store.write_meta(OFFSETS_FILE, bytes)),
         )?;
-
         let telemetry = Telemetry::new(config.node_id);
+        let shutdown = CancellationToken::new();
+        let cluster = match &config.cluster {
+            Some(c) => {
+                let advertised = config.advertised_kafka.unwrap_or(kafka_addr);
+                Some(Cluster::start(&config, c, advertised, Arc::clone(&store), Arc::clone(&telemetry), shutdown.clone()).await?)
+            }
+            None => None,
+        };
         let state = Arc::new(NodeState {
             registry: Registry::new(REGISTERED)?,
             kafka_addr,
@@ -72,11 +76,12 @@ impl Node {
             store,
             topics,
             producers,
-            groups,
+            groups: std::sync::RwLock::new(Arc::clone(&groups)),
+            cluster,
             telemetry,
             recovery,
             started_at_ns: crate::telemetry::now_ns(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             stopped: CancellationToken::new(),
             tasks: TaskTracker::new(),
             config,
@@ -85,8 +90,13 @@ impl Node {
         for log in state.store.partitions() {
             state.telemetry.watch_partition(&log, state.shutdown.clone(), &state.tasks);
         }
-        forward_group_events(&state);
-        state.tasks.spawn(Arc::clone(&state.groups).run_timers(state.shutdown.clone()));
+        match &state.cluster {
+            // The coordinator runs where the controller leader is, from the replicated offsets.
+            Some(_) => crate::cluster::coordination::follow_controller(&state),
+            None => {
+                crate::cluster::coordination::install(&state, groups);
+            }
+        }
 
         let connections = TaskTracker::new();
         let servers = TaskTracker::new();
@@ -116,11 +126,19 @@ impl Node {
         let state = &self.state;
         let node_id = state.config.node_id;
         tracing::info!(node_id, "draining connections");
+        if let Some(cluster) = &state.cluster {
+            // Rolling restarts must not surface errors: followers take over before we go.
+            state.telemetry.emit(EventKind::Lifecycle { phase: "handing_off".into() });
+            cluster.hand_off_leadership().await;
+        }
         state.telemetry.emit(EventKind::Lifecycle { phase: "draining".into() });
         state.shutdown.cancel();
         self.connections.close();
         if tokio::time::timeout(DRAIN_LIMIT, self.connections.wait()).await.is_err() {
             tracing::warn!(node_id, limit_s = DRAIN_LIMIT.as_secs(), "connections still open after the drain limit; closing them");
+        }
+        if let Some(cluster) = &state.cluster {
+            cluster.stop().await;
         }
         // fsync blocks: keep it off the async workers.
         let store = Arc::clone(&state.store);
@@ -137,6 +155,15 @@ impl Node {
         self.servers.close();
         self.servers.wait().await;
         Ok(())
+    }
+}
+
+/// The coordinator's timing from the node config.
+pub(crate) fn coordinator_config(config: &Config) -> CoordinatorConfig {
+    CoordinatorConfig {
+        initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
+        min_session_timeout: Duration::from_secs(1),
+        max_session_timeout: Duration::from_secs(300),
     }
 }
 
@@ -184,22 +211,4 @@ fn report_recovery(state: &NodeState) {
         tracing::warn!(node_id = state.config.node_id, lost_records = lost, "recovered from a power cut");
         state.telemetry.warn(format!("recovered from a power cut that lost {lost} unflushed records"));
     }
-}
-
-fn forward_group_events(state: &Arc<NodeState>) {
-    let mut rx = state.groups.subscribe();
-    let telemetry = Arc::clone(&state.telemetry);
-    let cancel = state.shutdown.clone();
-    state.tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                event = rx.recv() => match event {
-                    Ok(e) => telemetry.emit(EventKind::Group(e)),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => telemetry.warn(format!("telemetry missed {n} group events")),
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        }
-    });
 }

@@ -44,7 +44,13 @@ struct ProducerEntry {
 #[derive(Debug, Default)]
 pub struct PartitionProducers {
     producers: HashMap<i64, ProducerEntry>,
+    /// Cluster mode: the Raft term this state was rebuilt for. A new leader rebuilds from its
+    /// own log before it accepts a batch, since the previous leader's view is gone.
+    built_for_term: Option<u64>,
 }
+
+/// A recorded batch whose commit is still pending has no offset yet.
+pub const PENDING_OFFSET: i64 = -1;
 
 /// What to do with an incoming batch.
 #[derive(Debug, PartialEq)]
@@ -97,7 +103,30 @@ impl PartitionProducers {
         SequenceCheck::Append
     }
 
-    /// Records a batch that is now in the log at `base_offset`.
+    /// True when this state was rebuilt for `term` (cluster mode).
+    pub fn is_built_for(&self, term: u64) -> bool {
+        self.built_for_term == Some(term)
+    }
+
+    /// Replaces the state with what `headers` (a whole log, in order) say; for `term`.
+    pub fn rebuild(&mut self, headers: &[BatchHeader], term: u64) {
+        self.producers.clear();
+        for h in headers {
+            self.record(h, h.base_offset);
+        }
+        self.built_for_term = Some(term);
+    }
+
+    /// Fills in the offset of a batch recorded as pending, once its commit says where it is.
+    pub fn resolve(&mut self, producer_id: i64, base_sequence: i32, base_offset: i64) {
+        if let Some(entry) = self.producers.get_mut(&producer_id) {
+            if let Some(b) = entry.recent.iter_mut().find(|b| b.base_sequence == base_sequence && b.base_offset == PENDING_OFFSET) {
+                b.base_offset = base_offset;
+            }
+        }
+    }
+
+    /// Records a batch that is now in the log at `base_offset` (or `PENDING_OFFSET`).
     pub fn record(&mut self, h: &BatchHeader, base_offset: i64) {
         if h.producer_id < 0 {
             return;

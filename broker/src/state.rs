@@ -26,7 +26,11 @@ pub struct NodeState {
     pub store: Arc<LogStore>,
     pub topics: Topics,
     pub producers: Producers,
-    pub groups: Arc<GroupCoordinator>,
+    /// The consumer-group coordinator. Replaced when this node becomes the controller leader in
+    /// cluster mode (it then starts from the replicated committed offsets); use `coordinator()`.
+    pub groups: std::sync::RwLock<Arc<GroupCoordinator>>,
+    /// Replication, when the node is part of a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     pub telemetry: Arc<Telemetry>,
     pub recovery: RecoveryReport,
     pub started_at_ns: u64,
@@ -53,6 +57,8 @@ pub struct StateSnapshot {
     pub topics: Vec<TopicInfo>,
     pub partitions: Vec<PartitionState>,
     pub groups: GroupsSnapshot,
+    /// Cluster mode: every Raft group's state and the peer links.
+    pub raft: Option<crate::cluster::ClusterSnapshot>,
     pub recovery: RecoveryReport,
     pub store: StoreStats,
     pub recent_warnings: Vec<Event>,
@@ -117,11 +123,42 @@ impl NodeState {
                 .iter()
                 .map(|l| PartitionState { topic: l.topic().to_string(), partition: l.partition(), offsets: l.offsets() })
                 .collect(),
-            groups: self.groups.snapshot(),
+            groups: self.current_coordinator().snapshot(),
+            raft: self.cluster.as_ref().map(|c| c.snapshot()),
             recovery: self.recovery.clone(),
             store: self.store.stats(),
             recent_warnings: self.telemetry.recent_warnings(),
         }
+    }
+
+    /// The log a client may read from here: the partition's own log on a single node, the
+    /// leader's log in cluster mode (followers answer NOT_LEADER_OR_FOLLOWER).
+    pub fn readable_log(&self, topic: &str, partition: i32) -> Result<Arc<crate::log::PartitionLog>, (ResponseError, String)> {
+        match &self.cluster {
+            Some(c) => c.leader_log(topic, partition),
+            None => self
+                .topics
+                .partition(topic, partition)
+                .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))),
+        }
+    }
+
+    /// The leader epoch clients see: the Raft term in cluster mode, 0 on a single node.
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
+        self.cluster.as_ref().and_then(|c| c.partition_leader(topic, partition)).map_or(0, |(_, epoch)| epoch)
+    }
+
+    /// The coordinator that serves group requests here, or None when another node coordinates
+    /// (cluster mode: the controller leader does).
+    pub fn coordinator(&self) -> Option<Arc<GroupCoordinator>> {
+        match &self.cluster {
+            Some(c) if c.controller_leader() != Some(c.node_id) => None,
+            _ => Some(self.current_coordinator()),
+        }
+    }
+
+    pub fn current_coordinator(&self) -> Arc<GroupCoordinator> {
+        Arc::clone(&self.groups.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// What clients are told to connect to: the configured advertised address, or the bound one.

@@ -118,7 +118,7 @@ impl Topics {
     }
 }
 
-fn validate_name(name: &str) -> std::result::Result<(), (ResponseError, String)> {
+pub(crate) fn validate_name(name: &str) -> std::result::Result<(), (ResponseError, String)> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if name.is_empty() || name.len() > MAX_TOPIC_NAME || name == "." || name == ".." || !name.chars().all(legal) {
         return Err((

@@ -9,7 +9,7 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DeleteTopics, min: 1, max: 6 };
 
-pub fn handle(node: &NodeState, ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(node: &NodeState, ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut names: Vec<Option<String>> = req.topic_names.iter().map(|n| Some(n.to_string())).collect();
     for t in &req.topics {
         let name = t.name.as_ref().map(|n| n.to_string()).or_else(|| {
@@ -17,19 +17,22 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: DeleteTopicsRequest) 
         });
         names.push(name);
     }
-    let responses = names
-        .into_iter()
-        .map(|name| {
-            let Some(name) = name else {
-                return DeletableTopicResult::default().with_error_code(ResponseError::UnknownTopicId.code());
-            };
-            let r = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
-            match node.delete_topic(&name) {
-                Ok(()) => r,
-                Err((code, msg)) if ctx.api_version >= 5 => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
-                Err((code, _)) => r.with_error_code(code.code()),
-            }
-        })
-        .collect();
+    let mut responses = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(name) = name else {
+            responses.push(DeletableTopicResult::default().with_error_code(ResponseError::UnknownTopicId.code()));
+            continue;
+        };
+        let r = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
+        let deleted = match &node.cluster {
+            None => node.delete_topic(&name),
+            Some(c) => c.delete_topic(&name).await,
+        };
+        responses.push(match deleted {
+            Ok(()) => r,
+            Err((code, msg)) if ctx.api_version >= 5 => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+            Err((code, _)) => r.with_error_code(code.code()),
+        });
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }

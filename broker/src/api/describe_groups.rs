@@ -13,7 +13,10 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: DescribeGroupsRequest
         .groups
         .into_iter()
         .map(|id| {
-            let d = node.groups.describe(id.as_str());
+            let Some(coordinator) = node.coordinator() else {
+                return DescribedGroup::default().with_error_code(kafka_protocol::ResponseError::NotCoordinator.code()).with_group_id(id);
+            };
+            let d = coordinator.describe(id.as_str());
             let members = d
                 .members
                 .into_iter()

@@ -25,7 +25,7 @@ struct Wanted {
     partition: i32,
     offset: i64,
     max_bytes: usize,
-    log: Option<Arc<PartitionLog>>,
+    log: Result<Arc<PartitionLog>, ResponseError>,
 }
 
 pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
@@ -37,7 +37,7 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -
             t.partitions.iter().map(move |p| (topic.clone(), p.clone()))
         })
         .map(|(topic, p)| Wanted {
-            log: node.topics.partition(&topic, p.partition),
+            log: node.readable_log(&topic, p.partition).map_err(|(code, _)| code),
             topic,
             partition: p.partition,
             offset: p.fetch_offset,
@@ -49,7 +49,7 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
 
     // Subscribe before the first read so a change between read and wait is not missed.
-    let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().map(|l| l.subscribe())).collect();
+    let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.subscribe())).collect();
     loop {
         let (response, bytes) = read_all(&wanted, max_total, ctx.api_version);
         let waited_enough = tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled();
@@ -88,8 +88,9 @@ fn read_partition(w: &Wanted, budget: usize, first: bool, version: i16) -> Parti
         .with_partition_index(w.partition)
         .with_records(Some(Bytes::new()))
         .with_aborted_transactions(Some(vec![]));
-    let Some(log) = &w.log else {
-        return base.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_high_watermark(-1);
+    let log = match &w.log {
+        Ok(log) => log,
+        Err(code) => return base.with_error_code(code.code()).with_high_watermark(-1),
     };
     let o = log.offsets();
     let mut base = base.with_high_watermark(o.high_watermark).with_last_stable_offset(o.high_watermark);

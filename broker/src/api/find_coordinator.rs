@@ -12,12 +12,22 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::FindCoordinator, min: 0, max: 4
 const GROUP_KEY: i8 = 0;
 
 pub fn handle(node: &NodeState, ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let addr = node.advertised();
-    let (code, message) = if req.key_type == GROUP_KEY {
-        (0, None)
-    } else {
-        (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("only group coordinators exist here; transactions are not supported")))
+    // Cluster mode: the controller leader coordinates every group.
+    let (coordinator, addr) = match &node.cluster {
+        None => (Some(node.config.node_id), node.advertised()),
+        Some(c) => match c.controller_leader() {
+            Some(l) => (Some(l as i32), c.kafka_addrs.get(&l).copied().unwrap_or_else(|| node.advertised())),
+            None => (None, node.advertised()),
+        },
     };
+    let (code, message) = if req.key_type != GROUP_KEY {
+        (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("only group coordinators exist here; transactions are not supported")))
+    } else if coordinator.is_none() {
+        (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("no controller leader yet")))
+    } else {
+        (0, None)
+    };
+    let node_id = coordinator.unwrap_or(-1);
     let r = FindCoordinatorResponse::default();
     if ctx.api_version >= 4 {
         // v4 batches keys: one coordinator entry per key.
@@ -27,7 +37,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: FindCoordinatorReques
             .map(|key| {
                 Coordinator::default()
                     .with_key(key)
-                    .with_node_id(BrokerId(node.config.node_id))
+                    .with_node_id(BrokerId(node_id))
                     .with_host(str_bytes(addr.ip().to_string()))
                     .with_port(addr.port() as i32)
                     .with_error_code(code)
@@ -38,7 +48,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: FindCoordinatorReques
     }
     r.with_error_code(code)
         .with_error_message(message)
-        .with_node_id(BrokerId(node.config.node_id))
+        .with_node_id(BrokerId(node_id))
         .with_host(str_bytes(addr.ip().to_string()))
         .with_port(addr.port() as i32)
 }

@@ -8,6 +8,9 @@ use crate::state::NodeState;
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Heartbeat, min: 0, max: 4 };
 
 pub fn handle(node: &NodeState, _ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
-    let code = node.groups.heartbeat(req.group_id.as_str(), req.generation_id, req.member_id.as_str());
+    let code = match node.coordinator() {
+        Some(c) => c.heartbeat(req.group_id.as_str(), req.generation_id, req.member_id.as_str()),
+        None => kafka_protocol::ResponseError::NotCoordinator.code(),
+    };
     HeartbeatResponse::default().with_error_code(code)
 }

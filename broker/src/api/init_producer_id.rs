@@ -9,7 +9,7 @@ use crate::state::NodeState;
 /// v3+ lets a producer bump its epoch after an error (KIP-360); v5+ are for transactions.
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::InitProducerId, min: 0, max: 4 };
 
-pub fn handle(node: &NodeState, _ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let r = InitProducerIdResponse::default();
     if req.transactional_id.is_some() {
         return r.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
@@ -18,7 +18,11 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: InitProducerIdReques
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX {
         return r.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1);
     }
-    match node.producers.allocate() {
+    let allocated = match &node.cluster {
+        None => node.producers.allocate().map_err(|e| e.to_string()),
+        Some(c) => c.allocate_producer_id().await.map(|id| (id, 0)).map_err(|(_, msg)| msg),
+    };
+    match allocated {
         Ok((id, epoch)) => {
             tracing::info!(producer_id = id, "producer id allocated");
             r.with_producer_id(ProducerId(id)).with_producer_epoch(epoch)

@@ -24,7 +24,11 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: JoinGroupReques
         protocols: req.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
         require_known_member_id: ctx.api_version >= 4,
     };
-    let r = node.groups.join(join).await;
+    let Some(coordinator) = node.coordinator() else {
+        let response = JoinGroupResponse::default().with_error_code(kafka_protocol::ResponseError::NotCoordinator.code()).with_generation_id(-1);
+        return if ctx.api_version < 7 { response.with_protocol_name(Some(str_bytes(""))) } else { response };
+    };
+    let r = coordinator.join(join).await;
     let members = r
         .members
         .into_iter()

@@ -10,9 +10,9 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::ListGroups, min: 0, max: 4 };
 
 pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_string()).collect();
-    let groups = node
-        .groups
-        .list()
+    // Only the coordinator knows groups; other nodes (cluster mode) honestly list none.
+    let listed = node.coordinator().map(|c| c.list()).unwrap_or_default();
+    let groups = listed
         .into_iter()
         .filter(|g| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(&g.state)))
         .map(|g| {

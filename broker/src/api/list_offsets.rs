@@ -2,7 +2,6 @@
 
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
-use kafka_protocol::ResponseError;
 
 use super::{topic_name, ApiSpec, RequestContext};
 use crate::state::NodeState;
@@ -24,8 +23,9 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                 .into_iter()
                 .map(|p| {
                     let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1);
-                    let Some(log) = node.topics.partition(&name, p.partition_index) else {
-                        return r.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_offset(-1);
+                    let log = match node.readable_log(&name, p.partition_index) {
+                        Ok(log) => log,
+                        Err((code, _)) => return r.with_error_code(code.code()).with_offset(-1),
                     };
                     let o = log.offsets();
                     let offset = match p.timestamp {
@@ -36,7 +36,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                         _ => o.high_watermark,
                     };
                     let r = r.with_offset(offset);
-                    if ctx.api_version >= 4 { r.with_leader_epoch(0) } else { r }
+                    if ctx.api_version >= 4 { r.with_leader_epoch(node.leader_epoch(&name, p.partition_index)) } else { r }
                 })
                 .collect();
             ListOffsetsTopicResponse::default().with_name(topic_name(&name)).with_partitions(partitions)

@@ -129,13 +129,13 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
     let n = Arc::clone(node);
     match request {
         RequestKind::ApiVersions(r) => Reply::Now(ResponseKind::ApiVersions(api_versions::handle(&n, &ctx, r))),
-        RequestKind::Metadata(r) => Reply::Now(ResponseKind::Metadata(metadata::handle(&n, &ctx, r))),
+        RequestKind::Metadata(r) => later(async move { ResponseKind::Metadata(metadata::handle(&n, &ctx, r).await) }),
         RequestKind::Produce(r) => produce::handle(&n, &ctx, r),
         RequestKind::Fetch(r) => later(async move { ResponseKind::Fetch(fetch::handle(&n, &ctx, r).await) }),
         RequestKind::ListOffsets(r) => Reply::Now(ResponseKind::ListOffsets(list_offsets::handle(&n, &ctx, r))),
-        RequestKind::CreateTopics(r) => Reply::Now(ResponseKind::CreateTopics(create_topics::handle(&n, &ctx, r))),
-        RequestKind::DeleteTopics(r) => Reply::Now(ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r))),
-        RequestKind::InitProducerId(r) => Reply::Now(ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r))),
+        RequestKind::CreateTopics(r) => later(async move { ResponseKind::CreateTopics(create_topics::handle(&n, &ctx, r).await) }),
+        RequestKind::DeleteTopics(r) => later(async move { ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r).await) }),
+        RequestKind::InitProducerId(r) => later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) }),
         RequestKind::FindCoordinator(r) => Reply::Now(ResponseKind::FindCoordinator(find_coordinator::handle(&n, &ctx, r))),
         RequestKind::JoinGroup(r) => later(async move { ResponseKind::JoinGroup(join_group::handle(&n, &ctx, r).await) }),
         RequestKind::SyncGroup(r) => later(async move { ResponseKind::SyncGroup(sync_group::handle(&n, &ctx, r).await) }),

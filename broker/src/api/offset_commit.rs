@@ -44,8 +44,10 @@ fn commit(node: &NodeState, req: &OffsetCommitRequest) -> Vec<i16> {
             }
         }
     }
-    let mut committed = node
-        .groups
+    let Some(coordinator) = node.coordinator() else {
+        return vec![ResponseError::NotCoordinator.code(); codes.len()];
+    };
+    let mut committed = coordinator
         .commit_offsets(req.group_id.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), &known)
         .into_iter();
     for code in codes.iter_mut().filter(|c| **c == 0) {

@@ -63,7 +63,17 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
 /// The group's committed offsets (all of them, or the wanted ones), grouped by topic.
 fn by_topic(node: &NodeState, group: &str, wanted: Option<Vec<(String, i32)>>) -> Vec<(String, Vec<CommittedOffset>)> {
     let mut out: Vec<(String, Vec<CommittedOffset>)> = Vec::new();
-    for o in node.groups.fetch_offsets(group, wanted.as_deref()) {
+    let offsets = match node.coordinator() {
+        Some(c) => c.fetch_offsets(group, wanted.as_deref()),
+        // Not the coordinator: every asked partition answers NOT_COORDINATOR so the client
+        // looks the coordinator up again.
+        None => wanted
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(topic, partition)| CommittedOffset { topic, partition, offset: -1, metadata: None, error_code: kafka_protocol::ResponseError::NotCoordinator.code() })
+            .collect(),
+    };
+    for o in offsets {
         match out.iter_mut().find(|(t, _)| *t == o.topic) {
             Some((_, v)) => v.push(o),
             None => out.push((o.topic.clone(), vec![o])),

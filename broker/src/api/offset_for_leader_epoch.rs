@@ -1,10 +1,9 @@
-//! OffsetForLeaderEpoch: a single node has one epoch (0) whose end is the high watermark.
+//! OffsetForLeaderEpoch: the leader epoch is the Raft term (0 on a single node).
 //! Clients use this after a leader change to detect truncation; with replication the epochs
 //! become Raft terms.
 
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
-use kafka_protocol::ResponseError;
 
 use super::{ApiSpec, RequestContext};
 use crate::state::NodeState;
@@ -22,9 +21,11 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: OffsetForLeaderEpoch
                 .into_iter()
                 .map(|p| {
                     let r = EpochEndOffset::default().with_partition(p.partition);
-                    match node.topics.partition(&name, p.partition) {
-                        None => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_leader_epoch(-1).with_end_offset(-1),
-                        Some(log) => r.with_leader_epoch(0).with_end_offset(log.offsets().high_watermark),
+                    match node.readable_log(&name, p.partition) {
+                        Err((code, _)) => r.with_error_code(code.code()).with_leader_epoch(-1).with_end_offset(-1),
+                        // Epochs are Raft terms; the current one ends at the high watermark.
+                        // Clients only compare that end with their position to detect truncation.
+                        Ok(log) => r.with_leader_epoch(node.leader_epoch(&name, p.partition)).with_end_offset(log.offsets().high_watermark),
                     }
                 })
                 .collect();

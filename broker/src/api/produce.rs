@@ -1,36 +1,54 @@
-//! Produce: validate batches, check idempotent sequences, append, and answer when the write is as
-//! durable as the fsync policy promises.
+//! Produce: validate batches, check idempotent sequences, append (single node) or propose to
+//! the partition's Raft group (cluster), and answer once the write is as durable as promised.
 //!
-//! The append happens synchronously, while the connection still reads in arrival order; only the
-//! wait for the fsync is deferred, so pipelined requests keep their order in the log and share
-//! fsyncs (group commit).
+//! The append or proposal happens synchronously, while the connection still reads in arrival
+//! order; only the wait (fsync, Raft commit) is deferred, so pipelined requests keep their order
+//! in the log and share fsyncs and replication round trips.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::ResponseError;
+use tokio::sync::oneshot;
 
 use super::{str_bytes, topic_name, ApiSpec, Reply, RequestContext};
+use crate::cluster::group::ProposeError;
+use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
 use crate::log::{split_batches, BatchHeader, PartitionLog};
-use crate::producers::{lock, SequenceCheck};
+use crate::producers::{lock, PartitionProducers, SequenceCheck, PENDING_OFFSET};
+use crate::raft::typ::{Command, CommandResult};
 use crate::state::NodeState;
 
 /// v3 is the first with record batch v2; v12+ address topics by id, which we do not implement.
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Produce, min: 3, max: 11 };
 
-/// The single-node leader epoch (becomes the Raft term with replication).
+/// The single-node leader epoch (the Raft term in cluster mode).
 const LEADER_EPOCH: i32 = 0;
 
-/// One partition's outcome before the durability wait.
+type KafkaError = (ResponseError, String);
+type Committed = oneshot::Receiver<Result<CommandResult, ProposeError>>;
+
+/// What must happen before a partition's answer is true.
+enum Wait {
+    Nothing,
+    /// Single node, fsync `always`: the log flushed up to this end offset.
+    Flush(Arc<PartitionLog>, i64),
+    /// Cluster: every proposed batch committed; then its producer state learns the offsets.
+    Commit { receivers: Vec<Committed>, producers: Arc<Mutex<PartitionProducers>>, sequences: Vec<(i64, i32)> },
+}
+
 struct Outcome {
     partition: i32,
-    result: Result<(i64, i64), (ResponseError, String)>,
-    /// Wait until the log is flushed up to here before answering (policy `always`).
-    flush_to: Option<(Arc<PartitionLog>, i64)>,
+    result: Result<(i64, i64), KafkaError>,
+    wait: Wait,
+}
+
+fn failed(partition: i32, code: ResponseError, msg: String) -> Outcome {
+    Outcome { partition, result: Err((code, msg)), wait: Wait::Nothing }
 }
 
 pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
@@ -43,14 +61,19 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
             .into_iter()
             .map(|p| {
                 if !matches!(acks, -1 | 0 | 1) {
-                    let msg = format!("acks must be -1, 0 or 1, got {acks}");
-                    return Outcome { partition: p.index, result: Err((ResponseError::InvalidRequiredAcks, msg)), flush_to: None };
+                    return failed(p.index, ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, got {acks}"));
                 }
                 if req.transactional_id.is_some() {
-                    let msg = "transactions are not supported by this broker".to_string();
-                    return Outcome { partition: p.index, result: Err((ResponseError::TransactionalIdAuthorizationFailed, msg)), flush_to: None };
+                    return failed(p.index, ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported by this broker".into());
                 }
-                append_partition(node, &name, p.index, p.records)
+                let parsed = match parse(p.records) {
+                    Ok(parsed) => parsed,
+                    Err((code, msg)) => return failed(p.index, code, msg),
+                };
+                match &node.cluster {
+                    None => append_local(node, &name, p.index, parsed),
+                    Some(cluster) => propose(node, cluster, &name, p.index, parsed),
+                }
             })
             .collect();
         topics.push((name, outcomes));
@@ -64,26 +87,31 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
     Reply::Later(Box::pin(async move { ResponseKind::Produce(answer(&node, topics, timeout, version).await) }))
 }
 
-fn append_partition(node: &NodeState, topic: &str, partition: i32, records: Option<Bytes>) -> Outcome {
-    let fail = |code, msg: String| Outcome { partition, result: Err((code, msg)), flush_to: None };
-    let Some(log) = node.topics.partition(topic, partition) else {
-        return fail(ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"));
-    };
-    let Some(records) = records else {
-        return fail(ResponseError::InvalidRecord, "produce request without records".into());
-    };
-    let batches = match split_batches(&records) {
-        Ok(b) if !b.is_empty() => b,
-        Ok(_) => return fail(ResponseError::InvalidRecord, "produce request with an empty record set".into()),
-        Err(e) => return fail(ResponseError::CorruptMessage, e.to_string()),
-    };
-    let mut headers = Vec::with_capacity(batches.len());
-    for b in &batches {
-        match BatchHeader::parse(b) {
-            Ok(h) => headers.push(h),
-            Err(e) => return fail(ResponseError::CorruptMessage, e.to_string()),
-        }
+/// Splits the record set into batches and checks each one's CRC and header.
+fn parse(records: Option<Bytes>) -> Result<(Vec<Bytes>, Vec<BatchHeader>), KafkaError> {
+    let records = records.ok_or((ResponseError::InvalidRecord, "produce request without records".to_string()))?;
+    let batches = split_batches(&records).map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
+    if batches.is_empty() {
+        return Err((ResponseError::InvalidRecord, "produce request with an empty record set".into()));
     }
+    let headers = batches.iter().map(|b| BatchHeader::parse(b)).collect::<Result<Vec<_>, _>>().map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
+    Ok((batches, headers))
+}
+
+/// Answers a retry of an already stored batch with its original offsets.
+fn duplicate(topic: &str, partition: i32, h: &BatchHeader, base_offset: i64) -> (i64, i64) {
+    tracing::info!(topic, partition, offset = base_offset, producer_id = h.producer_id, "duplicate batch answered with its original offset");
+    (base_offset, base_offset + h.last_offset_delta as i64)
+}
+
+fn append_local(node: &NodeState, topic: &str, partition: i32, (batches, headers): (Vec<Bytes>, Vec<BatchHeader>)) -> Outcome {
+    let Some(log) = node.topics.partition(topic, partition) else {
+        return failed(partition, ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"));
+    };
+    let flush = |end: i64| match node.store.policy() {
+        FsyncPolicy::Always => Wait::Flush(Arc::clone(&log), end),
+        _ => Wait::Nothing,
+    };
     // Hold this partition's producer state across check -> append -> record so that two
     // connections of one producer (a retry after a reconnect) cannot interleave.
     let state = node.producers.partition(topic, partition);
@@ -91,14 +119,13 @@ fn append_partition(node: &NodeState, topic: &str, partition: i32, records: Opti
     match state.check(&headers[0]) {
         SequenceCheck::Append => {}
         SequenceCheck::Duplicate { base_offset } => {
-            tracing::info!(topic, partition, offset = base_offset, producer_id = headers[0].producer_id, "duplicate batch answered with its original offset");
-            let last = base_offset + headers[0].last_offset_delta as i64;
+            let offsets = duplicate(topic, partition, &headers[0], base_offset);
             // Durability of the original append is what the retry asks about.
-            return Outcome { partition, result: Ok((base_offset, last)), flush_to: flush_target(node, &log, last + 1) };
+            return Outcome { partition, result: Ok(offsets), wait: flush(offsets.1 + 1) };
         }
         SequenceCheck::Reject(code, msg) => {
             tracing::warn!(topic, partition, reason = %msg, "batch refused");
-            return fail(code, msg);
+            return failed(partition, code, msg);
         }
     }
     match log.append(&batches, LEADER_EPOCH) {
@@ -108,17 +135,85 @@ fn append_partition(node: &NodeState, topic: &str, partition: i32, records: Opti
                 state.record(h, offset);
                 offset += h.record_count_i64();
             }
-            Outcome { partition, result: Ok((out.base_offset, out.last_offset)), flush_to: flush_target(node, &log, out.last_offset + 1) }
+            Outcome { partition, result: Ok((out.base_offset, out.last_offset)), wait: flush(out.last_offset + 1) }
         }
         Err(e) => {
             tracing::error!(topic, partition, error = %e, "append failed");
-            fail(ResponseError::KafkaStorageError, e.to_string())
+            failed(partition, ResponseError::KafkaStorageError, e.to_string())
         }
     }
 }
 
-fn flush_target(node: &NodeState, log: &Arc<PartitionLog>, end: i64) -> Option<(Arc<PartitionLog>, i64)> {
-    (node.store.policy() == FsyncPolicy::Always).then(|| (Arc::clone(log), end))
+fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (batches, headers): (Vec<Bytes>, Vec<BatchHeader>)) -> Outcome {
+    let group = match cluster.leader_group(topic, partition) {
+        Ok(g) => g,
+        Err((code, msg)) => return failed(partition, code, msg),
+    };
+    let term = group.metrics().current_term;
+    let producers = node.producers.partition(topic, partition);
+    let mut state = lock(&producers);
+    if !state.is_built_for(term) {
+        match group.log.batch_headers() {
+            Ok(all) => state.rebuild(&all, term),
+            Err(e) => return failed(partition, ResponseError::KafkaStorageError, e.to_string()),
+        }
+    }
+    match state.check(&headers[0]) {
+        SequenceCheck::Append => {}
+        // The first attempt is still being replicated: a retriable error makes the client ask
+        // again, by which time it has an offset (or failed and may be appended).
+        SequenceCheck::Duplicate { base_offset: PENDING_OFFSET } => {
+            return failed(partition, ResponseError::NotEnoughReplicas, "a retry of a batch still being replicated".into());
+        }
+        SequenceCheck::Duplicate { base_offset } => {
+            return Outcome { partition, result: Ok(duplicate(topic, partition, &headers[0], base_offset)), wait: Wait::Nothing };
+        }
+        SequenceCheck::Reject(code, msg) => return failed(partition, code, msg),
+    }
+    let mut receivers = Vec::with_capacity(batches.len());
+    for (b, h) in batches.into_iter().zip(&headers) {
+        receivers.push(group.propose(Command::Batch(b)));
+        state.record(h, PENDING_OFFSET);
+    }
+    drop(state);
+    let sequences = headers.iter().map(|h| (h.producer_id, h.base_sequence)).collect();
+    Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait: Wait::Commit { receivers, producers, sequences } }
+}
+
+/// Waits for one partition's durability condition; the final result.
+async fn settle(o: Outcome, deadline: tokio::time::Instant, timeout: Duration) -> Result<(i64, i64), KafkaError> {
+    let result = o.result?;
+    let timed_out = || (ResponseError::RequestTimedOut, format!("not durable within {} ms", timeout.as_millis()));
+    match o.wait {
+        Wait::Nothing => Ok(result),
+        Wait::Flush(log, end) => match tokio::time::timeout_at(deadline, log.wait_flushed(end)).await {
+            Ok(Ok(())) => Ok(result),
+            Ok(Err(e)) => Err((ResponseError::KafkaStorageError, e.to_string())),
+            Err(_) => Err(timed_out()),
+        },
+        Wait::Commit { receivers, producers, sequences } => {
+            let mut first: Option<(i64, i64)> = None;
+            let mut last = None;
+            for (rx, (producer_id, base_sequence)) in receivers.into_iter().zip(sequences) {
+                let committed = match tokio::time::timeout_at(deadline, rx).await {
+                    Err(_) => return Err(timed_out()),
+                    Ok(Err(_)) | Ok(Ok(Err(ProposeError::Stopped))) => return Err((ResponseError::NotLeaderOrFollower, "the partition group stopped".into())),
+                    Ok(Ok(Err(ProposeError::NotLeader { leader }))) => return Err((ResponseError::NotLeaderOrFollower, format!("leadership moved to {leader:?}"))),
+                    Ok(Ok(Err(ProposeError::Failed(e)))) => return Err((ResponseError::KafkaStorageError, e)),
+                    Ok(Ok(Ok(r))) => r,
+                };
+                if let CommandResult::Batch { base_offset, last_offset } = committed {
+                    lock(&producers).resolve(producer_id, base_sequence, base_offset);
+                    first.get_or_insert((base_offset, last_offset));
+                    last = Some(last_offset);
+                }
+            }
+            match (first, last) {
+                (Some((base, _)), Some(last)) => Ok((base, last)),
+                _ => Err((ResponseError::UnknownServerError, "commit answered without offsets".into())),
+            }
+        }
+    }
 }
 
 /// `version` gates fields: the codec refuses to encode a field the version does not have.
@@ -128,17 +223,11 @@ async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: 
     for (name, outcomes) in topics {
         let mut partitions = Vec::with_capacity(outcomes.len());
         for o in outcomes {
-            let mut result = o.result;
-            if let (Ok(_), Some((log, end))) = (&result, o.flush_to) {
-                match tokio::time::timeout_at(deadline, log.wait_flushed(end)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => result = Err((ResponseError::KafkaStorageError, e.to_string())),
-                    Err(_) => result = Err((ResponseError::RequestTimedOut, format!("not fsynced within {} ms", timeout.as_millis()))),
-                }
-            }
-            let mut r = PartitionProduceResponse::default().with_index(o.partition);
+            let index = o.partition;
+            let result = settle(o, deadline, timeout).await;
+            let mut r = PartitionProduceResponse::default().with_index(index);
             if version >= 5 {
-                let log_start = node.topics.partition(&name, o.partition).map(|l| l.offsets().log_start_offset).unwrap_or(-1);
+                let log_start = node.readable_log(&name, index).map(|l| l.offsets().log_start_offset).unwrap_or(-1);
                 r = r.with_log_start_offset(log_start);
             }
             match result {

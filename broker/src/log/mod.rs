@@ -28,6 +28,8 @@ mod store;
 mod partition_tests;
 #[cfg(test)]
 pub(crate) mod test_batches;
+pub mod batch_builder;
+mod raft_view;
 
 use std::sync::{Mutex, MutexGuard};
 

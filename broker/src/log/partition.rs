@@ -59,6 +59,9 @@ pub(crate) struct Inner {
     pub blocked: Option<Blocked>,
     /// A segment file was created since the directory was last fsynced.
     pub dir_dirty: bool,
+    /// With replication, the Raft-committed end offset: the high watermark then is this, not a
+    /// function of the fsync policy (see `raft_view`).
+    pub committed: Option<i64>,
 }
 
 pub struct PartitionLog {
@@ -76,7 +79,7 @@ impl PartitionLog {
     /// Wraps recovered segments (non-empty; the last is the active one).
     pub(crate) fn new(topic: &str, partition: i32, dir: PathBuf, ctx: Arc<StoreCtx>, segment_bytes: u64, segments: Vec<Segment>) -> PartitionLog {
         let log_end = segments.last().map_or(0, |s| s.next_offset());
-        let inner = Inner { segments, log_end, flushed: log_end, appended_at_ns: 0, flushed_at_ns: 0, blocked: None, dir_dirty: false };
+        let inner = Inner { segments, log_end, flushed: log_end, appended_at_ns: 0, flushed_at_ns: 0, blocked: None, dir_dirty: false, committed: None };
         let (tx, _) = watch::channel(offsets_of(&inner, ctx.policy));
         PartitionLog { topic: topic.to_string(), partition, dir, ctx, segment_bytes, inner: Mutex::new(inner), flush_lock: Mutex::new(()), tx }
     }
@@ -365,7 +368,11 @@ fn offsets_of(inner: &Inner, policy: FsyncPolicy) -> PartitionOffsets {
         log_start_offset: inner.segments.first().map_or(0, |s| s.base_offset),
         log_end_offset: inner.log_end,
         flushed_offset: inner.flushed,
-        high_watermark: if policy == FsyncPolicy::Always { inner.flushed } else { inner.log_end },
+        high_watermark: match inner.committed {
+            Some(committed) => committed.min(inner.log_end),
+            None if policy == FsyncPolicy::Always => inner.flushed,
+            None => inner.log_end,
+        },
         appended_at_ns: inner.appended_at_ns,
         flushed_at_ns: inner.flushed_at_ns,
     }

@@ -3,6 +3,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::log::batch_builder::{build, ProducerFields, Record};
+
 /// What to put in a batch; `Default` gives one record with timestamp 1000 and no producer id.
 #[derive(Clone, Debug)]
 pub(crate) struct BatchSpec {
@@ -22,54 +24,13 @@ impl Default for BatchSpec {
     }
 }
 
-fn put_varint(out: &mut BytesMut, v: i64) {
-    // Kafka varints are zig-zag encoded LEB128.
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.put_u8((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.put_u8(z as u8);
-}
-
 impl BatchSpec {
     pub fn encode(&self) -> Bytes {
-        let mut records = BytesMut::new();
-        for i in 0..self.records {
-            let mut r = BytesMut::new();
-            r.put_i8(0); // record attributes
-            put_varint(&mut r, i as i64); // timestamp delta
-            put_varint(&mut r, i as i64); // offset delta
-            let key = format!("k{i}");
-            put_varint(&mut r, key.len() as i64);
-            r.put_slice(key.as_bytes());
-            put_varint(&mut r, self.value_len as i64);
-            r.put_bytes(i as u8, self.value_len);
-            put_varint(&mut r, 0); // headers
-            put_varint(&mut records, r.len() as i64);
-            records.put_slice(&r);
-        }
-        let n = self.records.max(1) as i32;
-        let mut b = BytesMut::new();
-        b.put_i64(0); // base offset: the broker assigns it
-        b.put_i32(0); // batch_length, patched below
-        b.put_i32(-1); // partition leader epoch
-        b.put_i8(2); // magic
-        b.put_u32(0); // crc, patched below
-        b.put_i16(0); // attributes
-        b.put_i32(n - 1); // last offset delta
-        b.put_i64(self.base_timestamp);
-        b.put_i64(self.base_timestamp + i64::from(n) - 1);
-        b.put_i64(self.producer_id);
-        b.put_i16(self.producer_epoch);
-        b.put_i32(self.base_sequence);
-        b.put_i32(self.records as i32);
-        b.put_slice(&records);
-        let len = (b.len() - 12) as i32;
-        b[8..12].copy_from_slice(&len.to_be_bytes());
-        let crc = crc32c::crc32c(&b[21..]);
-        b[17..21].copy_from_slice(&crc.to_be_bytes());
-        b.freeze()
+        let keys: Vec<String> = (0..self.records).map(|i| format!("k{i}")).collect();
+        let values: Vec<Vec<u8>> = (0..self.records).map(|i| vec![i as u8; self.value_len]).collect();
+        let records: Vec<Record<'_>> = keys.iter().zip(&values).map(|(k, v)| Record { key: Some(k.as_bytes()), value: Some(v) }).collect();
+        let producer = ProducerFields { producer_id: self.producer_id, producer_epoch: self.producer_epoch, base_sequence: self.base_sequence };
+        build(&records, 0, self.base_timestamp, producer)
     }
 }
 

@@ -44,6 +44,10 @@ pub enum EventKind {
     /// A fault call was applied (`power_cut`, `slow_fsync`).
     Fault { fault: String, detail: serde_json::Value },
     PowerCut { report: PowerCutReport },
+    /// A Raft group's state changed (cluster mode).
+    Raft(crate::cluster::watch::GroupState),
+    /// An election began or ended in a group: `phase` is started, won, lost or leader_known.
+    Election { group: String, term: u64, phase: String, leader: Option<u64> },
     Warning { message: String },
 }
 

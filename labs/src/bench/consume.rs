@@ -3,6 +3,8 @@
 //! Partitions are assigned directly (no group membership), so this measures the fetch path alone
 //! and does not depend on the group coordinator.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -49,13 +51,34 @@ pub async fn consume_all(
     timeout: Duration,
 ) -> Result<ConsumeOutcome> {
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    // If this future is dropped (Ctrl-C), the guard tells the blocking loop to give up instead
+    // of polling a stopped broker until its deadline (the runtime waits for blocking threads).
+    let guard = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let cancelled = guard.0.clone();
     // BaseConsumer::poll blocks, so the loop runs on a blocking thread, not a runtime worker.
-    tokio::task::spawn_blocking(move || consume_blocking(&bootstrap, &topic, partitions, expected, timeout))
-        .await
+    let result = tokio::task::spawn_blocking(move || consume_blocking(&bootstrap, &topic, partitions, expected, timeout, &cancelled))
+        .await;
+    drop(guard);
+    result
         .map_err(|e| LabError::Process { what: "consumer thread".into(), detail: e.to_string() })?
 }
 
-fn consume_blocking(bootstrap: &str, topic: &str, partitions: i32, expected: u64, timeout: Duration) -> Result<ConsumeOutcome> {
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn consume_blocking(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: u64,
+    timeout: Duration,
+    cancelled: &AtomicBool,
+) -> Result<ConsumeOutcome> {
     let mut cfg = ClientConfig::new();
     cfg.set("bootstrap.servers", bootstrap).set("client.id", "clusterlab-bench-consumer");
     for (k, v) in consumer_properties() {
@@ -72,6 +95,9 @@ fn consume_blocking(bootstrap: &str, topic: &str, partitions: i32, expected: u64
     let (mut messages, mut bytes, mut errors) = (0u64, 0u64, 0u64);
     let mut first: Option<Instant> = None;
     while messages < expected {
+        if cancelled.load(Ordering::Relaxed) {
+            return Err(LabError::Process { what: format!("consuming {topic}"), detail: "cancelled".into() });
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(LabError::Timeout {

@@ -11,6 +11,7 @@ pub mod produce;
 pub mod report;
 pub mod tansu;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,17 +68,20 @@ pub struct Setup {
     pub cpus: usize,
     pub cpu_model: String,
     pub kernel: String,
+    /// /proc/loadavg when the run started: other work on the machine skews every number.
+    pub load_average: String,
     pub build: &'static str,
     pub broker_bin: String,
     pub tansu_bin: Option<String>,
     pub data_root: String,
     pub data_root_fs: String,
     pub partitions: i32,
-    pub messages: Vec<(usize, u64)>,
-    pub warmup: Vec<(usize, u64)>,
+    /// Measured and warm-up messages per case, by message size.
+    pub messages: BTreeMap<usize, u64>,
+    pub warmup: BTreeMap<usize, u64>,
     pub producer: ProducerSettings,
-    pub producer_config: Vec<(String, String)>,
-    pub consumer_config: Vec<(String, String)>,
+    pub producer_config: BTreeMap<String, String>,
+    pub consumer_config: BTreeMap<String, String>,
     pub notes: Vec<&'static str>,
 }
 
@@ -88,7 +92,11 @@ impl Setup {
             .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
             .unwrap_or_else(|| "unknown".into());
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
+        let load_average = std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
         Setup {
+            load_average,
             cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             cpu_model,
             kernel,
@@ -115,10 +123,10 @@ impl Setup {
     }
 
     pub fn render(&self) -> String {
-        let kv = |v: &[(String, String)]| v.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-        let per_size = |v: &[(usize, u64)]| v.iter().map(|(s, n)| format!("{n} x {s} B")).collect::<Vec<_>>().join(", ");
+        let kv = |v: &BTreeMap<String, String>| v.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let per_size = |v: &BTreeMap<usize, u64>| v.iter().map(|(s, n)| format!("{n} x {s} B")).collect::<Vec<_>>().join(", ");
         let mut out = String::new();
-        out.push_str(&format!("machine:   {} CPUs ({}), Linux {}\n", self.cpus, self.cpu_model, self.kernel));
+        out.push_str(&format!("machine:   {} CPUs ({}), Linux {}, load {}\n", self.cpus, self.cpu_model, self.kernel, self.load_average));
         out.push_str(&format!("build:     {}\n", self.build));
         out.push_str(&format!("broker:    {}\n", self.broker_bin));
         out.push_str(&format!("tansu:     {}\n", self.tansu_bin.as_deref().unwrap_or("(not compared; pass --tansu or TANSU_BIN)")));

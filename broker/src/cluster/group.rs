@@ -1,0 +1,126 @@
+//! One running Raft group on this node: its openraft instance, its log, and an ordered proposer.
+//!
+//! Proposals go through one task per group so they reach openraft in the order they were
+//! made — the order the connection read them — which is what keeps a producer's pipelined
+//! batches in sequence. The task only hands the command over (`client_write_ff`); waiting for
+//! the commit happens elsewhere, so proposals still pipeline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::BasicNode;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{BrokerError, Result};
+use crate::log::{LogStore, PartitionLog};
+use crate::raft::log_store::GroupLogStore;
+use crate::raft::state_machine::{Applier, GroupStateMachine};
+use crate::raft::transport::Transport;
+use crate::raft::typ::{Command, CommandResult, GroupId, NodeId, Raft, RaftMetrics};
+
+/// Why a proposal did not commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProposeError {
+    /// Another node leads the group (or none does right now).
+    NotLeader { leader: Option<NodeId> },
+    /// The group is shutting down.
+    Stopped,
+    Failed(String),
+}
+
+type ProposalReply = oneshot::Sender<std::result::Result<CommandResult, ProposeError>>;
+
+/// A started group.
+pub struct GroupHandle {
+    pub id: GroupId,
+    pub raft: Raft,
+    pub log: Arc<PartitionLog>,
+    pub voters: BTreeSet<NodeId>,
+    proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
+}
+
+impl GroupHandle {
+    /// Starts the group's Raft instance over `log` and initializes it with `voters` if it is
+    /// pristine. Every voter may initialize: with the same membership that is safe, and it means a
+    /// group forms even when some of its nodes are down at creation time.
+    pub async fn start(
+        id: GroupId,
+        node_id: NodeId,
+        voters: BTreeSet<NodeId>,
+        log: Arc<PartitionLog>,
+        store: Arc<LogStore>,
+        applier: Arc<dyn Applier>,
+        transport: &Arc<Transport>,
+        config: Arc<openraft::Config>,
+    ) -> Result<Arc<GroupHandle>> {
+        let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), store);
+        let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
+        let network = transport.network_factory(id.clone());
+        let raft = Raft::new(node_id, config, network, log_store, state_machine)
+            .await
+            .map_err(|e| BrokerError::Invalid(format!("starting raft group {id}: {e}")))?;
+        if log.entry_count() == 0 {
+            let members: BTreeMap<NodeId, BasicNode> = voters.iter().map(|v| (*v, BasicNode::default())).collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(BrokerError::Invalid(format!("initializing raft group {id}: {e}"))),
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_proposer(raft.clone(), rx));
+        tracing::info!(group = %id, node_id, voters = ?voters, "raft group started");
+        Ok(Arc::new(GroupHandle { id, raft, log, voters, proposals: tx }))
+    }
+
+    /// Queues a command; the receiver resolves when it is committed and applied (or fails).
+    /// Synchronous on purpose: callers enqueue in arrival order without awaiting anything.
+    pub fn propose(&self, command: Command) -> oneshot::Receiver<std::result::Result<CommandResult, ProposeError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError((_, tx))) = self.proposals.send((command, tx)) {
+            let _ = tx.send(Err(ProposeError::Stopped));
+        }
+        rx
+    }
+
+    /// A copy of the current metrics (never hold the watch borrow).
+    pub fn metrics(&self) -> RaftMetrics {
+        self.raft.metrics().borrow().clone()
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    pub fn is_leader(&self, node_id: NodeId) -> bool {
+        self.leader() == Some(node_id)
+    }
+
+    pub async fn stop(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(group = %self.id, error = %e, "raft group did not stop cleanly");
+        }
+    }
+}
+
+async fn run_proposer(raft: Raft, mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>) {
+    while let Some((command, reply)) = rx.recv().await {
+        match raft.client_write_ff(command).await {
+            Ok(pending) => {
+                tokio::spawn(async move {
+                    let outcome = match pending.await {
+                        Ok(Ok(response)) => Ok(response.data),
+                        Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader { leader: f.leader_id }),
+                        Ok(Err(e)) => Err(ProposeError::Failed(e.to_string())),
+                        // openraft dropped the responder: it is shutting down or lost leadership.
+                        Err(_) => Err(ProposeError::NotLeader { leader: None }),
+                    };
+                    let _ = reply.send(outcome);
+                });
+            }
+            Err(_) => {
+                let _ = reply.send(Err(ProposeError::Stopped));
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The controller group's state: topics and their replica assignment, committed consumer-group
+//! offsets and the producer-id counter. Changed only by applying committed `ControllerCommand`s,
+//! so every node holds the same metadata in the same order.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::raft::state_machine::Applier;
+use crate::raft::typ::{Command, CommandResult, NodeId};
+
+/// One topic: `replicas[p][0]` is partition p's preferred leader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicAssignment {
+    pub replicas: Vec<Vec<NodeId>>,
+    pub id: [u8; 16],
+    pub created_at_ns: u64,
+}
+
+/// Everything the controller group agrees on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterMetadata {
+    pub topics: BTreeMap<String, TopicAssignment>,
+    /// The group coordinator's committed offsets (its own JSON format), replicated so they
+    /// survive the loss of the controller leader.
+    pub group_offsets: Option<String>,
+    pub next_producer_id: i64,
+    /// Raft index of the last applied command: lets waiters know their command is visible.
+    pub applied_index: u64,
+}
+
+/// What the controller replicates. Values that are not deterministic (ids, clocks) are chosen by
+/// the proposer and carried in the command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControllerCommand {
+    CreateTopic { name: String, assignment: TopicAssignment },
+    DeleteTopic { name: String },
+    SetGroupOffsets { json: String },
+    AllocateProducerIds { count: i64 },
+}
+
+/// The answer to a command, as seen by its proposer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    Done,
+    TopicExists,
+    NoSuchTopic,
+    ProducerIds { first: i64 },
+    Invalid(String),
+}
+
+impl ControllerCommand {
+    pub fn to_command(&self) -> Command {
+        Command::Controller(Bytes::from(serde_json::to_vec(self).expect("controller commands serialize")))
+    }
+}
+
+impl ControllerReply {
+    pub fn from_result(r: &CommandResult) -> ControllerReply {
+        match r {
+            CommandResult::Controller(b) => serde_json::from_slice(b).unwrap_or_else(|e| ControllerReply::Invalid(e.to_string())),
+            other => ControllerReply::Invalid(format!("not a controller result: {other:?}")),
+        }
+    }
+}
+
+/// The controller's applier: holds the metadata and publishes every change.
+pub struct ControllerApplier {
+    state: Mutex<ClusterMetadata>,
+    tx: watch::Sender<Arc<ClusterMetadata>>,
+}
+
+impl ControllerApplier {
+    pub fn new() -> Arc<ControllerApplier> {
+        let (tx, _) = watch::channel(Arc::new(ClusterMetadata::default()));
+        Arc::new(ControllerApplier { state: Mutex::new(ClusterMetadata::default()), tx })
+    }
+
+    pub fn current(&self) -> Arc<ClusterMetadata> {
+        self.tx.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterMetadata>> {
+        self.tx.subscribe()
+    }
+
+    fn execute(state: &mut ClusterMetadata, cmd: ControllerCommand) -> ControllerReply {
+        match cmd {
+            ControllerCommand::CreateTopic { name, assignment } => {
+                if state.topics.contains_key(&name) {
+                    return ControllerReply::TopicExists;
+                }
+                state.topics.insert(name, assignment);
+                ControllerReply::Done
+            }
+            ControllerCommand::DeleteTopic { name } => match state.topics.remove(&name) {
+                Some(_) => ControllerReply::Done,
+                None => ControllerReply::NoSuchTopic,
+            },
+            ControllerCommand::SetGroupOffsets { json } => {
+                state.group_offsets = Some(json);
+                ControllerReply::Done
+            }
+            ControllerCommand::AllocateProducerIds { count } => {
+                let first = state.next_producer_id;
+                state.next_producer_id += count.max(1);
+                ControllerReply::ProducerIds { first }
+            }
+        }
+    }
+}
+
+impl Applier for ControllerApplier {
+    fn apply(&self, index: u64, command: &Command, _offsets: (i64, i64)) -> CommandResult {
+        let Command::Controller(bytes) = command else {
+            return CommandResult::None;
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let reply = match serde_json::from_slice::<ControllerCommand>(bytes) {
+            Ok(cmd) => Self::execute(&mut state, cmd),
+            // A command this version cannot read is skipped on every node alike.
+            Err(e) => ControllerReply::Invalid(format!("unreadable controller command at index {index}: {e}")),
+        };
+        state.applied_index = index;
+        self.tx.send_replace(Arc::new(state.clone()));
+        CommandResult::Controller(Bytes::from(serde_json::to_vec(&reply).expect("replies serialize")))
+    }
+}
+
+/// Spreads partition leaders over the nodes: partition p's preferred leader is node
+/// `(p + offset) mod n`, followed by the next ones, as Kafka's default assignor does.
+pub fn assign_replicas(nodes: &[NodeId], partitions: i32, replication_factor: usize, offset: usize) -> Vec<Vec<NodeId>> {
+    let n = nodes.len();
+    let rf = replication_factor.clamp(1, n.max(1));
+    (0..partitions as usize).map(|p| (0..rf).map(|r| nodes[(p + offset + r) % n]).collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaders_are_spread_and_replicas_distinct() {
+        let a = assign_replicas(&[1, 2, 3], 3, 3, 0);
+        assert_eq!(a, vec![vec![1, 2, 3], vec![2, 3, 1], vec![3, 1, 2]]);
+        let b = assign_replicas(&[1, 2, 3], 4, 2, 1);
+        assert_eq!(b[0], vec![2, 3]);
+        assert_eq!(b[3], vec![2, 3]);
+    }
+
+    #[test]
+    fn commands_apply_deterministically() {
+        let applier = ControllerApplier::new();
+        let create = ControllerCommand::CreateTopic {
+            name: "t".into(),
+            assignment: TopicAssignment { replicas: vec![vec![1, 2, 3]], id: [1; 16], created_at_ns: 5 },
+        };
+        let r = applier.apply(1, &create.to_command(), (0, 1));
+        assert_eq!(ControllerReply::from_result(&r), ControllerReply::Done);
+        let r = applier.apply(2, &create.to_command(), (1, 2));
+        assert_eq!(ControllerReply::from_result(&r), ControllerReply::TopicExists);
+        let ids = ControllerCommand::AllocateProducerIds { count: 1000 };
+        assert_eq!(ControllerReply::from_result(&applier.apply(3, &ids.to_command(), (2, 3))), ControllerReply::ProducerIds { first: 0 });
+        assert_eq!(ControllerReply::from_result(&applier.apply(4, &ids.to_command(), (3, 4))), ControllerReply::ProducerIds { first: 1000 });
+        assert_eq!(applier.current().applied_index, 4);
+        assert!(applier.current().topics.contains_key("t"));
+    }
+}

@@ -1,0 +1,325 @@
+//! Cluster mode: this node as one of several, replicating with Raft.
+//!
+//! - `metadata` — the controller group's state machine (topics, assignment, offsets, ids).
+//! - `group`    — one running Raft group with its ordered proposer.
+//! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
+//!
+//! Every node runs the controller group (all nodes vote) and one group per partition replica it
+//! holds. Groups are created when the controller's metadata says so (`reconcile`), on every
+//! replica alike; none of this blocks on an absent peer.
+
+pub mod coordination;
+pub mod group;
+pub mod metadata;
+pub mod topics;
+pub mod watch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ClusterConfig, Config};
+use crate::error::{BrokerError, Result};
+use crate::log::LogStore;
+use crate::raft::state_machine::PartitionApplier;
+use crate::raft::transport::{GroupRouter, RaftReply, RaftRequest, Transport};
+use crate::raft::typ::{GroupId, NodeId};
+use crate::telemetry::Telemetry;
+use group::{GroupHandle, ProposeError};
+use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, ControllerReply};
+
+/// The controller's log lives in the store like a partition of this internal topic.
+pub const CONTROLLER_TOPIC: &str = "__cluster_metadata";
+/// How long a forwarded controller command may take before the caller gives up.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// This node's part of the cluster.
+pub struct Cluster {
+    pub node_id: NodeId,
+    pub config: ClusterConfig,
+    /// Every node's Kafka address, this one included.
+    pub kafka_addrs: BTreeMap<NodeId, SocketAddr>,
+    pub transport: Arc<Transport>,
+    pub controller: Arc<GroupHandle>,
+    pub controller_state: Arc<ControllerApplier>,
+    store: Arc<LogStore>,
+    raft_config: Arc<openraft::Config>,
+    partitions: RwLock<BTreeMap<(String, i32), Arc<GroupHandle>>>,
+    /// The unused part of this node's block of producer ids: [next, end).
+    producer_ids: std::sync::Mutex<(i64, i64)>,
+    telemetry: Arc<Telemetry>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+struct Router(std::sync::Weak<Cluster>);
+
+impl GroupRouter for Router {
+    fn handle(&self, group: GroupId, request: RaftRequest) -> BoxFuture<'static, RaftReply> {
+        let cluster = self.0.upgrade();
+        Box::pin(async move {
+            let Some(cluster) = cluster else { return RaftReply::NoSuchGroup("node is stopping".into()) };
+            let Some(handle) = cluster.group(&group) else { return RaftReply::NoSuchGroup(group.to_string()) };
+            match request {
+                RaftRequest::AppendEntries(r) => RaftReply::AppendEntries(handle.raft.append_entries(r).await),
+                RaftRequest::Vote(r) => RaftReply::Vote(handle.raft.vote(r).await),
+                RaftRequest::InstallSnapshot(r) => RaftReply::InstallSnapshot(handle.raft.install_snapshot(r).await),
+                RaftRequest::Elect => RaftReply::Elect(handle.raft.trigger().elect().await.map_err(|e| e.to_string())),
+                RaftRequest::Propose(command) => {
+                    let outcome = handle.propose(command).await;
+                    RaftReply::Proposed(match outcome {
+                        Ok(Ok(result)) => Ok(result),
+                        Ok(Err(e)) => Err(format!("{e:?}")),
+                        Err(_) => Err("proposal dropped".into()),
+                    })
+                }
+            }
+        })
+    }
+}
+
+impl Cluster {
+    /// Starts the transport and the controller group. Returns at once: peers may still be down.
+    pub async fn start(config: &Config, cluster: &ClusterConfig, kafka_advertised: SocketAddr, store: Arc<LogStore>, telemetry: Arc<Telemetry>, shutdown: CancellationToken) -> Result<Arc<Cluster>> {
+        let node_id = config.node_id as NodeId;
+        let raft_listener = tokio::net::TcpListener::bind(cluster.raft_listen).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                BrokerError::PortInUse { listener: "raft", addr: cluster.raft_listen, port: cluster.raft_listen.port() }
+            } else {
+                BrokerError::io("bind raft listener", cluster.raft_listen.to_string(), e)
+            }
+        })?;
+        let peers: BTreeMap<NodeId, SocketAddr> = cluster.peers.iter().map(|p| (p.id as NodeId, p.raft)).collect();
+        let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> = cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
+        kafka_addrs.insert(node_id, kafka_advertised);
+        let transport = Transport::new(node_id, peers, shutdown.clone());
+        let raft_config = Arc::new(
+            openraft::Config {
+                cluster_name: "clusterlab".into(),
+                election_timeout_min: cluster.election_timeout_min_ms,
+                election_timeout_max: cluster.election_timeout_max_ms,
+                heartbeat_interval: cluster.heartbeat_interval_ms,
+                snapshot_policy: openraft::SnapshotPolicy::Never,
+                ..Default::default()
+            }
+            .validate()
+            .map_err(|e| BrokerError::Config { source_name: "cluster".into(), message: e.to_string() })?,
+        );
+        let controller_state = ControllerApplier::new();
+        let voters: BTreeSet<NodeId> = kafka_addrs.keys().copied().collect();
+        let controller_log = store.create_partition(CONTROLLER_TOPIC, 0)?;
+        let controller = GroupHandle::start(
+            GroupId::Controller,
+            node_id,
+            voters,
+            controller_log,
+            Arc::clone(&store),
+            controller_state.clone(),
+            &transport,
+            Arc::clone(&raft_config),
+        )
+        .await?;
+        let this = Arc::new(Cluster {
+            node_id,
+            config: cluster.clone(),
+            kafka_addrs,
+            transport: Arc::clone(&transport),
+            controller,
+            controller_state,
+            store,
+            raft_config,
+            partitions: RwLock::new(BTreeMap::new()),
+            producer_ids: std::sync::Mutex::new((0, 0)),
+            telemetry,
+            shutdown,
+            tasks: TaskTracker::new(),
+        });
+        transport.serve(raft_listener, Arc::new(Router(Arc::downgrade(&this))));
+        watch::watch_group(&this.telemetry, &this.controller, this.shutdown.clone(), &this.tasks);
+        this.tasks.spawn(Arc::clone(&this).reconcile());
+        Ok(this)
+    }
+
+    /// The local handle of a group, if this node hosts it.
+    pub fn group(&self, id: &GroupId) -> Option<Arc<GroupHandle>> {
+        match id {
+            GroupId::Controller => Some(Arc::clone(&self.controller)),
+            GroupId::Partition { topic, partition } => self.partition(topic, *partition),
+        }
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<GroupHandle>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&(topic.to_string(), partition)).cloned()
+    }
+
+    pub fn partition_groups(&self) -> Vec<Arc<GroupHandle>> {
+        self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.controller_state.current()
+    }
+
+    pub fn controller_leader(&self) -> Option<NodeId> {
+        self.controller.leader()
+    }
+
+    /// Runs a controller command on the controller leader (here or forwarded) and waits until
+    /// this node has applied it too, so a topic created through any node is visible at once.
+    pub async fn propose_controller(&self, command: ControllerCommand) -> std::result::Result<ControllerReply, ProposeError> {
+        let result = match self.controller.propose(command.to_command()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(ProposeError::NotLeader { leader: Some(leader) })) if leader != self.node_id => {
+                let reply = self.transport.request(leader, GroupId::Controller, RaftRequest::Propose(command.to_command()), FORWARD_TIMEOUT).await;
+                match reply {
+                    Ok(RaftReply::Proposed(Ok(r))) => r,
+                    Ok(RaftReply::Proposed(Err(e))) => return Err(ProposeError::Failed(e)),
+                    Ok(other) => return Err(ProposeError::Failed(format!("unexpected reply {other:?}"))),
+                    Err(e) => return Err(ProposeError::Failed(e.to_string())),
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(ProposeError::Stopped),
+        };
+        self.wait_controller_applied().await;
+        Ok(ControllerReply::from_result(&result))
+    }
+
+    /// Waits (bounded) until the local controller state machine has caught up with the leader.
+    async fn wait_controller_applied(&self) {
+        let deadline = tokio::time::Instant::now() + FORWARD_TIMEOUT;
+        let mut rx = self.controller.raft.metrics();
+        loop {
+            let m = rx.borrow_and_update().clone();
+            let target = self.controller_leader_applied_hint(&m);
+            if m.last_applied.map(|l| l.index) >= target {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The index this node must apply to see everything committed before now: its own last log
+    /// index (entries it has are the leader's up to there).
+    fn controller_leader_applied_hint(&self, m: &crate::raft::typ::RaftMetrics) -> Option<u64> {
+        m.last_log_index
+    }
+
+    /// Creates, starts and stops local partition groups to match the controller's metadata.
+    async fn reconcile(self: Arc<Self>) {
+        let mut rx = self.controller_state.subscribe();
+        loop {
+            let meta = rx.borrow_and_update().clone();
+            if let Err(e) = self.apply_assignment(&meta).await {
+                tracing::error!(node_id = self.node_id, error = %e, "could not start a partition group");
+                self.telemetry.warn(format!("could not start a partition group: {e}"));
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                changed = rx.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    async fn apply_assignment(&self, meta: &ClusterMetadata) -> Result<()> {
+        let mut wanted = BTreeMap::new();
+        for (topic, a) in &meta.topics {
+            for (p, replicas) in a.replicas.iter().enumerate() {
+                if replicas.contains(&self.node_id) {
+                    wanted.insert((topic.clone(), p as i32), replicas.iter().copied().collect::<BTreeSet<_>>());
+                }
+            }
+        }
+        let existing: Vec<(String, i32)> = self.partitions.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        for key in existing.iter().filter(|k| !wanted.contains_key(*k)) {
+            let handle = self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+            if let Some(h) = handle {
+                h.stop().await;
+                self.store.delete_partition(&key.0, key.1)?;
+                tracing::info!(topic = %key.0, partition = key.1, "partition group removed");
+            }
+        }
+        for ((topic, p), voters) in wanted {
+            if self.partition(&topic, p).is_some() {
+                continue;
+            }
+            let log = self.store.create_partition(&topic, p)?;
+            let id = GroupId::Partition { topic: topic.clone(), partition: p };
+            let handle = GroupHandle::start(id, self.node_id, voters, log, Arc::clone(&self.store), Arc::new(PartitionApplier), &self.transport, Arc::clone(&self.raft_config)).await?;
+            watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
+            self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
+        }
+        Ok(())
+    }
+
+    /// Graceful leave: hand every group this node leads to a caught-up follower, so clients
+    /// see a new leader before this one goes away.
+    pub async fn hand_off_leadership(&self) {
+        let mut groups = self.partition_groups();
+        groups.push(Arc::clone(&self.controller));
+        for g in groups {
+            let m = g.metrics();
+            if m.current_leader != Some(self.node_id) {
+                continue;
+            }
+            let last = m.last_log_index;
+            let Some(replication) = &m.replication else { continue };
+            let target = replication
+                .iter()
+                .filter(|(id, _)| **id != self.node_id)
+                .max_by_key(|(_, matched)| matched.map(|l| l.index))
+                .filter(|(_, matched)| matched.map(|l| l.index) == last)
+                .map(|(id, _)| *id);
+            let Some(target) = target else {
+                tracing::warn!(group = %g.id, "no caught-up follower to hand leadership to");
+                continue;
+            };
+            match self.transport.request(target, g.id.clone(), RaftRequest::Elect, Duration::from_secs(2)).await {
+                Ok(RaftReply::Elect(Ok(()))) => tracing::info!(group = %g.id, to = target, "leadership handed off"),
+                other => tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed"),
+            }
+        }
+    }
+
+    /// Stops every group and the transport.
+    pub async fn stop(&self) {
+        for g in self.partition_groups() {
+            g.stop().await;
+        }
+        self.controller.stop().await;
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.transport.close().await;
+    }
+}
+
+/// `/state` in cluster mode.
+#[derive(Debug, serde::Serialize)]
+pub struct ClusterSnapshot {
+    pub node_id: NodeId,
+    pub controller_leader: Option<NodeId>,
+    pub groups: Vec<watch::GroupState>,
+    pub peers: Vec<crate::raft::transport::PeerStatus>,
+    pub metadata: Arc<ClusterMetadata>,
+}
+
+impl Cluster {
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        let mut groups = vec![watch::GroupState::of(&self.controller, &self.controller.metrics())];
+        groups.extend(self.partition_groups().iter().map(|g| watch::GroupState::of(g, &g.metrics())));
+        ClusterSnapshot {
+            node_id: self.node_id,
+            controller_leader: self.controller_leader(),
+            groups,
+            peers: self.transport.peer_status(),
+            metadata: self.metadata(),
+        }
+    }
+}

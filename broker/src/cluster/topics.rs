@@ -1,0 +1,106 @@
+//! Topic operations in cluster mode: proposals to the controller, and the leaders clients see.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+
+use crate::cluster::group::{GroupHandle, ProposeError};
+use crate::cluster::metadata::{assign_replicas, ControllerCommand, ControllerReply, TopicAssignment};
+use crate::cluster::Cluster;
+use crate::log::PartitionLog;
+use crate::raft::typ::NodeId;
+use crate::topics::MAX_PARTITIONS;
+
+/// A Kafka error code and the message that goes with it.
+pub type KafkaError = (ResponseError, String);
+
+fn propose_error(e: ProposeError) -> KafkaError {
+    // NOT_CONTROLLER is retriable: the client asks again once a controller leader exists.
+    (ResponseError::NotController, format!("the controller could not commit the change: {e:?}"))
+}
+
+impl Cluster {
+    /// Creates a topic with leaders spread over the nodes (preferred leader first per partition).
+    pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicAssignment, KafkaError> {
+        crate::topics::validate_name(name)?;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err((ResponseError::InvalidPartitions, format!("partitions must be 1..={MAX_PARTITIONS}, got {partitions}")));
+        }
+        let nodes: Vec<NodeId> = self.kafka_addrs.keys().copied().collect();
+        // Start each topic's leader rotation at a different node so small topics spread too.
+        let rotation = self.metadata().topics.len();
+        let now = crate::telemetry::now_ns();
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&now.to_be_bytes());
+        id[8..12].copy_from_slice(&crc32c::crc32c(name.as_bytes()).to_be_bytes());
+        let assignment = TopicAssignment {
+            replicas: assign_replicas(&nodes, partitions, self.config.replication_factor as usize, rotation),
+            id,
+            created_at_ns: now,
+        };
+        let cmd = ControllerCommand::CreateTopic { name: name.to_string(), assignment: assignment.clone() };
+        match self.propose_controller(cmd).await.map_err(propose_error)? {
+            ControllerReply::Done => {
+                tracing::info!(topic = name, partitions, "topic created through the controller");
+                Ok(assignment)
+            }
+            ControllerReply::TopicExists => Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists"))),
+            other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<(), KafkaError> {
+        match self.propose_controller(ControllerCommand::DeleteTopic { name: name.to_string() }).await.map_err(propose_error)? {
+            ControllerReply::Done => Ok(()),
+            ControllerReply::NoSuchTopic => Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))),
+            other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+
+    /// The local group of a partition this node leads, or the Kafka error to answer with.
+    pub fn leader_group(&self, topic: &str, partition: i32) -> Result<Arc<GroupHandle>, KafkaError> {
+        let known = self.metadata().topics.get(topic).is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition));
+        if !known {
+            return Err((ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist")));
+        }
+        match self.partition(topic, partition) {
+            Some(g) if g.is_leader(self.node_id) => Ok(g),
+            Some(g) => Err((ResponseError::NotLeaderOrFollower, format!("{topic}-{partition} is led by {:?}, not {}", g.leader(), self.node_id))),
+            None => Err((ResponseError::NotLeaderOrFollower, format!("node {} holds no replica of {topic}-{partition}", self.node_id))),
+        }
+    }
+
+    /// The log of a partition this node leads (reads are served by the leader only).
+    pub fn leader_log(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>, KafkaError> {
+        self.leader_group(topic, partition).map(|g| Arc::clone(&g.log))
+    }
+
+    /// (leader, leader epoch = Raft term) of a partition as this node knows it.
+    pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<(NodeId, i32)> {
+        let g = self.partition(topic, partition)?;
+        let m = g.metrics();
+        m.current_leader.map(|l| (l, m.current_term.min(i32::MAX as u64) as i32))
+    }
+
+    /// Hands out a producer id, taking blocks of ids from the controller so they are unique
+    /// across the cluster and never reused.
+    pub async fn allocate_producer_id(&self) -> Result<i64, KafkaError> {
+        /// One controller round trip per thousand producers.
+        const BLOCK: i64 = 1000;
+        {
+            let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+            if ids.0 < ids.1 {
+                ids.0 += 1;
+                return Ok(ids.0 - 1);
+            }
+        }
+        match self.propose_controller(ControllerCommand::AllocateProducerIds { count: BLOCK }).await.map_err(propose_error)? {
+            ControllerReply::ProducerIds { first } => {
+                let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+                *ids = (first + 1, first + BLOCK);
+                Ok(first)
+            }
+            other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! openraft metrics -> telemetry events: every change of term, vote, role, leader, last log
+//! index, applied index and (on the leader) each follower's matched index, plus election start
+//! and outcome events derived from role transitions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cluster::group::GroupHandle;
+use crate::raft::typ::{NodeId, RaftMetrics};
+use crate::telemetry::{EventKind, Telemetry};
+
+/// One snapshot of a group's Raft state, as telemetry and `/state` show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupState {
+    pub group: String,
+    pub term: u64,
+    /// Who this node voted for in `term`, and whether that vote is committed (a leader exists).
+    pub voted_for: Option<NodeId>,
+    pub vote_committed: bool,
+    pub role: String,
+    pub leader: Option<NodeId>,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// On the leader: each member's matched log index.
+    pub matched: BTreeMap<NodeId, Option<u64>>,
+    pub voters: Vec<NodeId>,
+}
+
+impl GroupState {
+    pub fn of(handle: &GroupHandle, m: &RaftMetrics) -> GroupState {
+        GroupState {
+            group: handle.id.to_string(),
+            term: m.current_term,
+            voted_for: m.vote.leader_id().voted_for(),
+            vote_committed: m.vote.is_committed(),
+            role: format!("{:?}", m.state),
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+            matched: m.replication.as_ref().map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect()).unwrap_or_default(),
+            voters: handle.voters.iter().copied().collect(),
+        }
+    }
+}
+
+/// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
+pub fn watch_group(telemetry: &Arc<Telemetry>, handle: &Arc<GroupHandle>, cancel: CancellationToken, tasks: &TaskTracker) {
+    let mut rx = handle.raft.metrics();
+    let telemetry = Arc::clone(telemetry);
+    let handle = Arc::clone(handle);
+    tasks.spawn(async move {
+        let mut last: Option<GroupState> = None;
+        loop {
+            // Clone out at once: never hold the watch borrow.
+            let m = rx.borrow_and_update().clone();
+            let state = GroupState::of(&handle, &m);
+            if last.as_ref() != Some(&state) {
+                if let Some(prev) = &last {
+                    election_events(&telemetry, prev, &state);
+                }
+                telemetry.emit(EventKind::Raft(state.clone()));
+                last = Some(state);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = rx.changed() => if changed.is_err() { return },
+            }
+        }
+    });
+}
+
+fn election_events(telemetry: &Telemetry, prev: &GroupState, now: &GroupState) {
+    let event = |phase: &str| EventKind::Election { group: now.group.clone(), term: now.term, phase: phase.to_string(), leader: now.leader };
+    if now.role == "Candidate" && (prev.role != "Candidate" || prev.term != now.term) {
+        telemetry.emit(event("started"));
+    }
+    if prev.role == "Candidate" && now.role == "Leader" {
+        telemetry.emit(event("won"));
+    } else if prev.role == "Candidate" && now.role != "Candidate" {
+        telemetry.emit(event("lost"));
+    }
+    if now.leader != prev.leader && now.leader.is_some() {
+        telemetry.emit(event("leader_known"));
+    }
+}

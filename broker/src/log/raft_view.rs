@@ -1,0 +1,105 @@
+//! The partition log seen as a Raft log: entry *i* of the log is Raft index *i*.
+//!
+//! Every stored entry is one Kafka batch, so a Raft index maps to a position in the entry list
+//! and a term is stored per entry. Offsets are derived from entry order and batch sizes, hence
+//! identical on every replica that holds the same entries.
+
+use bytes::Bytes;
+
+use crate::error::{BrokerError, Result};
+use crate::log::lock;
+use crate::log::partition::{AppendOutcome, PartitionLog};
+use crate::log::segment::{IndexEntry, Segment};
+
+impl PartitionLog {
+    /// Number of entries; the next Raft index to append.
+    pub fn entry_count(&self) -> u64 {
+        lock(&self.inner).segments.iter().map(|s| s.index.len() as u64).sum()
+    }
+
+    /// Term of the last entry, if any.
+    pub fn last_entry_term(&self) -> Option<u64> {
+        let inner = lock(&self.inner);
+        inner.segments.iter().rev().find_map(|s| s.index.last()).map(|e| e.term)
+    }
+
+    /// Index entry at Raft index `index`.
+    fn locate(&self, index: u64) -> Option<IndexEntry> {
+        let inner = lock(&self.inner);
+        let mut first = 0u64;
+        for seg in &inner.segments {
+            let n = seg.index.len() as u64;
+            if index < first + n {
+                return Some(seg.index[(index - first) as usize]);
+            }
+            first += n;
+        }
+        None
+    }
+
+    /// Kafka offsets `[base, next)` of the entry at Raft index `index`.
+    pub fn entry_offsets(&self, index: u64) -> Option<(i64, i64)> {
+        self.locate(index).map(|e| (e.base_offset, e.next_offset))
+    }
+
+    /// (term, stored batch) of entries with Raft index in `[from, to)`.
+    pub fn entries_by_index(&self, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>> {
+        let plan: Vec<(std::sync::Arc<std::fs::File>, std::path::PathBuf, IndexEntry)> = {
+            let inner = lock(&self.inner);
+            let mut out = Vec::new();
+            let mut first = 0u64;
+            for seg in &inner.segments {
+                let n = seg.index.len() as u64;
+                let lo = from.max(first);
+                let hi = to.min(first + n);
+                for i in lo..hi {
+                    out.push((seg.file.clone(), seg.path.clone(), seg.index[(i - first) as usize]));
+                }
+                first += n;
+            }
+            out
+        };
+        plan.into_iter()
+            .map(|(file, path, e)| {
+                let (pos, len) = e.batch_range();
+                Ok((e.term, Bytes::from(Segment::read_at(&file, &path, pos, len)?)))
+            })
+            .collect()
+    }
+
+    /// Appends entries that may carry different terms (a follower receiving a leader's log),
+    /// one `append` per run of equal terms so each stored batch keeps its own leader epoch.
+    pub fn append_with_terms(&self, entries: &[(u64, Bytes)]) -> Result<Option<AppendOutcome>> {
+        let mut outcome: Option<AppendOutcome> = None;
+        let mut i = 0;
+        while i < entries.len() {
+            let term = entries[i].0;
+            let run: Vec<Bytes> = entries[i..].iter().take_while(|(t, _)| *t == term).map(|(_, b)| b.clone()).collect();
+            i += run.len();
+            let epoch = i32::try_from(term).map_err(|_| BrokerError::Invalid(format!("term {term} does not fit a Kafka leader epoch")))?;
+            let out = self.append(&run, epoch)?;
+            outcome = Some(match outcome {
+                None => out,
+                Some(first) => AppendOutcome { base_offset: first.base_offset, ..out },
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Drops entries with Raft index >= `index`.
+    pub fn truncate_entries_from(&self, index: u64) -> Result<()> {
+        match self.entry_offsets(index) {
+            Some((base, _)) => self.truncate_from(base),
+            None => Ok(()), // nothing at or after `index`
+        }
+    }
+
+    /// Sets the Raft-committed end offset, which becomes the high watermark consumers see.
+    pub fn set_committed(&self, end_offset: i64) {
+        let mut inner = lock(&self.inner);
+        if inner.committed != Some(end_offset) {
+            inner.committed = Some(end_offset);
+            self.publish(&inner);
+        }
+    }
+}

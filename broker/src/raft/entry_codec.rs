@@ -1,0 +1,83 @@
+//! Raft entries <-> stored Kafka batches.
+//!
+//! A client batch is stored as it is; blank entries, membership changes and controller
+//! commands become one-record Kafka control batches whose control type says which. The term is
+//! kept by the log per entry; the index is the entry's position. Nothing else is needed to give
+//! the entry back to openraft (`single-term-leader`: a log id is (term, index)).
+
+use bytes::Bytes;
+use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership};
+
+use crate::error::{BrokerError, Result};
+use crate::log::batch_builder::{control_batch, read_control};
+use crate::raft::typ::{Command, Entry, NodeId};
+
+/// Control types of our own, far from Kafka's (0 = abort, 1 = commit, 2-5 = KRaft): clients
+/// skip control records whatever their type.
+const BLANK: i16 = 0x7e00;
+const MEMBERSHIP: i16 = 0x7e01;
+const CONTROLLER_COMMAND: i16 = 0x7e02;
+
+/// The bytes to store for an entry, and its term.
+pub fn encode(entry: &Entry) -> Result<(u64, Bytes)> {
+    let term = entry.log_id.leader_id.term;
+    let now_ms = (crate::telemetry::now_ns() / 1_000_000) as i64;
+    let bytes = match &entry.payload {
+        EntryPayload::Normal(Command::Batch(b)) => b.clone(),
+        EntryPayload::Normal(Command::Controller(b)) => control_batch(CONTROLLER_COMMAND, b, now_ms),
+        EntryPayload::Blank => control_batch(BLANK, &[], now_ms),
+        EntryPayload::Membership(m) => {
+            let json = serde_json::to_vec(m).map_err(|e| BrokerError::Invalid(format!("membership does not serialize: {e}")))?;
+            control_batch(MEMBERSHIP, &json, now_ms)
+        }
+    };
+    Ok((term, bytes))
+}
+
+/// The entry stored at `index` with `term`.
+pub fn decode(index: u64, term: u64, batch: Bytes) -> Result<Entry> {
+    // The leader's node id is not part of a committed log id under single-term-leader.
+    let log_id = LogId::new(CommittedLeaderId::new(term, NodeId::default()), index);
+    let payload = match read_control(&batch)? {
+        None => EntryPayload::Normal(Command::Batch(batch)),
+        Some((BLANK, _)) => EntryPayload::Blank,
+        Some((CONTROLLER_COMMAND, value)) => EntryPayload::Normal(Command::Controller(value)),
+        Some((MEMBERSHIP, value)) => {
+            let m: Membership<NodeId, openraft::BasicNode> = serde_json::from_slice(&value)
+                .map_err(|e| BrokerError::Invalid(format!("membership entry at index {index} is not valid JSON: {e}")))?;
+            EntryPayload::Membership(m)
+        }
+        Some((other, _)) => return Err(BrokerError::Invalid(format!("entry at index {index} has unknown control type {other:#x}"))),
+    };
+    Ok(Entry { log_id, payload })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn entry(term: u64, index: u64, payload: EntryPayload<crate::raft::typ::TypeConfig>) -> Entry {
+        Entry { log_id: LogId::new(CommittedLeaderId::new(term, 0), index), payload }
+    }
+
+    #[test]
+    fn every_payload_kind_round_trips() {
+        let members: BTreeMap<NodeId, openraft::BasicNode> =
+            (1..=3).map(|i| (i, openraft::BasicNode::new(format!("127.0.0.1:{i}")))).collect();
+        let membership = Membership::new(vec![members.keys().copied().collect::<BTreeSet<_>>()], members);
+        let data = crate::log::test_batches::batch(3);
+        for e in [
+            entry(1, 0, EntryPayload::Membership(membership)),
+            entry(1, 1, EntryPayload::Blank),
+            entry(2, 2, EntryPayload::Normal(Command::Batch(data))),
+            entry(2, 3, EntryPayload::Normal(Command::Controller(Bytes::from_static(b"{\"create\":1}")))),
+        ] {
+            let (term, bytes) = encode(&e).unwrap();
+            assert_eq!(term, e.log_id.leader_id.term);
+            let back = decode(e.log_id.index, term, bytes).unwrap();
+            assert_eq!(back.log_id, e.log_id);
+            assert_eq!(format!("{:?}", back.payload), format!("{:?}", e.payload));
+        }
+    }
+}

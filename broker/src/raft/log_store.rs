@@ -1,0 +1,129 @@
+//! openraft's log storage over a `PartitionLog`: the Raft log *is* the partition log.
+//!
+//! Votes are small fsynced metadata files (always durable, whatever the fsync policy). Log
+//! entries follow the node's fsync policy: under `always` openraft is told an append is done
+//! only after its fsync, so a commit means "fsynced on a majority"; under `interval`/`never` a
+//! commit means "written to a majority's page cache" — the loss a power cut then causes is the
+//! lesson the lab teaches, and `flushed_offset` shows it.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
+
+use crate::config::FsyncPolicy;
+use crate::log::{LogStore, PartitionLog};
+use crate::raft::entry_codec;
+use crate::raft::typ::{Entry, GroupId, LogId, NodeId, StorageError, TypeConfig, Vote};
+
+/// One group's log store; cheap to clone (openraft asks for a separate reader).
+#[derive(Clone)]
+pub struct GroupLogStore {
+    group: GroupId,
+    log: Arc<PartitionLog>,
+    store: Arc<LogStore>,
+}
+
+fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::error(e.to_string())) }
+}
+
+impl GroupLogStore {
+    pub fn new(group: GroupId, log: Arc<PartitionLog>, store: Arc<LogStore>) -> GroupLogStore {
+        GroupLogStore { group, log, store }
+    }
+
+    fn vote_file(&self) -> String {
+        format!("vote-{}.json", self.group)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for GroupLogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(&mut self, range: RB) -> Result<Vec<Entry>, StorageError> {
+        let from = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(&i) => i + 1,
+            Bound::Excluded(&i) => i,
+            Bound::Unbounded => u64::MAX,
+        };
+        let read = |e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e);
+        let stored = self.log.entries_by_index(from, to).map_err(read)?;
+        stored
+            .into_iter()
+            .enumerate()
+            .map(|(i, (term, batch))| entry_codec::decode(from + i as u64, term, batch).map_err(read))
+            .collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for GroupLogStore {
+    type LogReader = GroupLogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let count = self.log.entry_count();
+        let last_log_id = match (count.checked_sub(1), self.log.last_entry_term()) {
+            (Some(index), Some(term)) => Some(LogId::new(openraft::CommittedLeaderId::new(term, 0), index)),
+            _ => None,
+        };
+        // Nothing is ever purged: lab logs are small, and keeping them means no snapshots.
+        Ok(LogState { last_purged_log_id: None, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let bytes = serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let (store, name) = (Arc::clone(&self.store), self.vote_file());
+        // The write fsyncs: off the async workers.
+        tokio::task::spawn_blocking(move || store.write_meta(&name, &bytes))
+            .await
+            .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?
+            .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        let read = |e: String| io_error(ErrorSubject::Vote, ErrorVerb::Read, e);
+        match self.store.read_meta(&self.vote_file()).map_err(|e| read(e.to_string()))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| read(format!("{} is not a vote: {e}", self.vote_file()))),
+        }
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let write = |e: crate::BrokerError| io_error(ErrorSubject::Logs, ErrorVerb::Write, e);
+        let encoded: Vec<(u64, bytes::Bytes)> = entries.into_iter().map(|e| entry_codec::encode(&e)).collect::<Result<_, _>>().map_err(write)?;
+        let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
+        match (outcome, self.store.policy()) {
+            (Some(out), FsyncPolicy::Always) => {
+                let log = Arc::clone(&self.log);
+                tokio::spawn(async move {
+                    let result = log.wait_flushed(out.last_offset + 1).await.map_err(|e| std::io::Error::other(e.to_string()));
+                    callback.log_io_completed(result);
+                });
+            }
+            _ => callback.log_io_completed(Ok(())),
+        }
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        tracing::info!(group = %self.group, index = log_id.index, "truncating conflicting entries");
+        self.log.truncate_entries_from(log_id.index).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+    }
+
+    async fn purge(&mut self, _log_id: LogId) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

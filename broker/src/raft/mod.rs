@@ -1,0 +1,13 @@
+//! Replication: one openraft group per partition plus one controller group.
+//!
+//! - `typ`           — the openraft type configuration and the commands a group replicates.
+//! - `entry_codec`   — Raft entries <-> stored Kafka batches (control batches for non-data).
+//! - `log_store`     — openraft log storage over a `PartitionLog`.
+//! - `state_machine` — applying committed entries (partition watermark, controller commands).
+//! - `transport`     — one multiplexed TCP connection per peer carrying every group's RPCs.
+
+pub mod entry_codec;
+pub mod log_store;
+pub mod state_machine;
+pub mod transport;
+pub mod typ;

@@ -1,0 +1,145 @@
+//! Raft transport: one multiplexed TCP connection per peer (per direction) carrying the RPCs of
+//! every Raft group, each message tagged with its group.
+//!
+//! - `wire`    — frame format and the request/reply enums.
+//! - `client`  — per-peer lazily dialed connection, pending map, reconnect backoff.
+//! - `server`  — accept loop, per-connection request dispatch through a [`GroupRouter`].
+//! - `network` — openraft's `RaftNetworkFactory`/`RaftNetwork` on top of [`Transport::request`].
+//!
+//! Start-up never waits for a peer: nothing is dialed until the first request to it.
+
+mod client;
+mod network;
+mod server;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use network::{GroupNetwork, GroupNetworkFactory};
+pub use server::{GroupRouter, MAX_IN_FLIGHT_PER_CONNECTION};
+pub use wire::{Body, Envelope, RaftReply, RaftRequest, MAX_FRAME_LEN};
+
+use crate::error::BrokerError;
+use crate::raft::typ::{GroupId, NodeId};
+use client::PeerLink;
+
+/// This node's end of every peer connection, both dialing and accepting.
+pub struct Transport {
+    node_id: NodeId,
+    links: BTreeMap<NodeId, Arc<PeerLink>>,
+    /// Child of the node's shutdown token, so [`Transport::close`] can stop only the transport.
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Telemetry snapshot of one peer link (the dialing direction).
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    pub connected: bool,
+    pub requests_sent: u64,
+    pub replies_received: u64,
+    /// Successful dials after the first one.
+    pub reconnects: u64,
+    pub last_error: Option<String>,
+    /// Wall-clock time of the latest successful dial, nanoseconds since the Unix epoch.
+    pub last_connected_ns: Option<u64>,
+}
+
+impl Transport {
+    /// Creates the transport; does no I/O, so absent peers cannot delay start-up.
+    /// `peers` may include `node_id` itself; it is never dialed by openraft.
+    pub fn new(
+        node_id: NodeId,
+        peers: BTreeMap<NodeId, SocketAddr>,
+        shutdown: CancellationToken,
+    ) -> Arc<Transport> {
+        let links = peers
+            .into_iter()
+            .map(|(peer, addr)| (peer, Arc::new(PeerLink::new(node_id, peer, addr))))
+            .collect();
+        Arc::new(Transport {
+            node_id,
+            links,
+            cancel: shutdown.child_token(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Sends one request to `peer` for `group` and waits at most `timeout` for its reply.
+    ///
+    /// Errors: `PeerUnreachable` (unknown peer, dial failed or backing off, connection lost),
+    /// `RpcTimeout`, `Frame` (message too large to send), `ShuttingDown`.
+    pub async fn request(
+        &self,
+        peer: NodeId,
+        group: GroupId,
+        req: RaftRequest,
+        timeout: Duration,
+    ) -> Result<RaftReply, BrokerError> {
+        let Some(link) = self.links.get(&peer) else {
+            return Err(BrokerError::PeerUnreachable {
+                peer,
+                addr: "unknown".to_string(),
+                reason: format!("node {peer} is not in the transport's peer list"),
+            });
+        };
+        link.request(group, req, timeout, &self.tasks, &self.cancel)
+            .await
+    }
+
+    /// The configured address of `peer`, for error messages.
+    pub fn peer_addr(&self, peer: NodeId) -> String {
+        self.links
+            .get(&peer)
+            .map_or_else(|| "unknown".to_string(), |l| l.status().addr.to_string())
+    }
+
+    /// The openraft network factory of one group; all groups share this transport's connections.
+    pub fn network_factory(self: &Arc<Self>, group: GroupId) -> GroupNetworkFactory {
+        GroupNetworkFactory {
+            transport: self.clone(),
+            group,
+        }
+    }
+
+    /// Starts accepting peer connections on `listener` in the background (returns at once);
+    /// requests go to `router`. Stops on shutdown or [`Transport::close`].
+    pub fn serve(self: Arc<Self>, listener: TcpListener, router: Arc<dyn GroupRouter>) {
+        let ctx = server::ServerContext {
+            node_id: self.node_id,
+            router,
+            tasks: self.tasks.clone(),
+            cancel: self.cancel.clone(),
+        };
+        self.tasks.spawn(server::accept_loop(listener, ctx));
+    }
+
+    pub fn peer_status(&self) -> Vec<PeerStatus> {
+        self.links.values().map(|link| link.status()).collect()
+    }
+
+    /// Stops every connection and listener and waits for their tasks to end.
+    /// Pending requests fail with `PeerUnreachable`; later ones with `ShuttingDown`.
+    pub async fn close(&self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}

@@ -1,0 +1,151 @@
+//! The accepting side: reads requests from peers, hands them to the right group, writes replies.
+//!
+//! Requests on one connection are handled concurrently (a slow snapshot install must not hold up
+//! heartbeats of other groups) but at most [`MAX_IN_FLIGHT_PER_CONNECTION`] at once: past that we
+//! stop reading, and TCP flow control pushes back on the sender. Replies go through one writer
+//! task per connection so frames never interleave.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio::io::BufReader;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::wire::{self, Body, Envelope, RaftReply, RaftRequest};
+use crate::raft::typ::{GroupId, NodeId};
+
+/// Requests of one connection being handled at the same time.
+pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 256;
+
+/// Dispatches an incoming request to the Raft group it names.
+///
+/// The broker implements this over its groups' `Raft` handles; a group this node does not host
+/// answers [`RaftReply::NoSuchGroup`].
+pub trait GroupRouter: Send + Sync + 'static {
+    fn handle(&self, group: GroupId, request: RaftRequest) -> BoxFuture<'static, RaftReply>;
+}
+
+/// What every connection task of one server needs.
+#[derive(Clone)]
+pub(super) struct ServerContext {
+    pub node_id: NodeId,
+    pub router: Arc<dyn GroupRouter>,
+    pub tasks: TaskTracker,
+    pub cancel: CancellationToken,
+}
+
+/// Accepts peer connections until the transport is cancelled.
+pub(super) async fn accept_loop(listener: TcpListener, ctx: ServerContext) {
+    let local = listener.local_addr().ok();
+    tracing::info!(node_id = ctx.node_id, addr = ?local, "raft transport listening");
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let conn_ctx = ctx.clone();
+                ctx.tasks.spawn(serve_connection(stream, peer, conn_ctx));
+            }
+            Err(e) => {
+                // Usually fd exhaustion; pausing gives in-flight work a chance to release some
+                // instead of spinning on the same error.
+                tracing::warn!(node_id = ctx.node_id, error = %e, "raft transport accept failed");
+                tokio::select! {
+                    _ = ctx.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: ServerContext) {
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    // Cancelling this stops the writer and the in-flight handlers of this connection only.
+    let conn_cancel = ctx.cancel.child_token();
+    let (replies, frames) = mpsc::channel::<Bytes>(MAX_IN_FLIGHT_PER_CONNECTION);
+
+    let writer_cancel = conn_cancel.clone();
+    let node_id = ctx.node_id;
+    ctx.tasks.spawn(async move {
+        tokio::select! {
+            _ = writer_cancel.cancelled() => {}
+            r = wire::write_frames(frames, write_half) => if let Err(e) = r {
+                tracing::warn!(node_id, %peer, error = %e, "raft reply write failed; closing connection");
+            },
+        }
+        writer_cancel.cancel();
+    });
+
+    tracing::debug!(node_id, %peer, "raft peer connection accepted");
+    let outcome = tokio::select! {
+        _ = conn_cancel.cancelled() => Ok(()),
+        r = read_requests(BufReader::new(read_half), peer, &ctx, &conn_cancel, replies) => r,
+    };
+    match outcome {
+        Ok(()) => tracing::debug!(node_id, %peer, "raft peer connection closed"),
+        Err(reason) => tracing::warn!(node_id, %peer, %reason, "closing raft peer connection"),
+    }
+    conn_cancel.cancel();
+}
+
+/// Reads requests and spawns a handler for each; returns `Err(reason)` on a protocol violation.
+async fn read_requests(
+    mut reader: BufReader<OwnedReadHalf>,
+    peer: SocketAddr,
+    ctx: &ServerContext,
+    conn_cancel: &CancellationToken,
+    replies: mpsc::Sender<Bytes>,
+) -> Result<(), String> {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    loop {
+        let frame = match wire::read_frame(&mut reader).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("bad frame: {e}")),
+        };
+        let Envelope { id, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
+        let Body::Request(request) = body else {
+            return Err(format!(
+                "peer sent a reply (id {id}) on our incoming connection"
+            ));
+        };
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        let (router, replies, cancel, node_id) = (
+            ctx.router.clone(),
+            replies.clone(),
+            conn_cancel.clone(),
+            ctx.node_id,
+        );
+        ctx.tasks.spawn(async move {
+            let _permit = permit;
+            tracing::trace!(node_id, %peer, %group, id, rpc = request.kind(), "raft request received");
+            let reply = tokio::select! {
+                // The requester can no longer get the reply; stop working on it.
+                _ = cancel.cancelled() => return,
+                reply = router.handle(group.clone(), request) => reply,
+            };
+            match wire::encode_frame(&Envelope { id, group: group.clone(), body: Body::Reply(reply) }) {
+                Ok(frame) => {
+                    let _ = replies.send(frame).await;
+                }
+                // The requester times out; the connection itself is still sound.
+                Err(e) => tracing::warn!(node_id, %peer, %group, id, error = %e, "raft reply not sent"),
+            }
+        });
+    }
+}

@@ -1,0 +1,162 @@
+//! The bytes on a Raft peer connection.
+//!
+//! A frame is `[u32 big-endian body length][bincode body]`; the body is one [`Envelope`]. Every
+//! envelope names its group, so one connection per peer carries the RPCs of all groups, and its
+//! `id` pairs a reply with the request that caused it (replies may come back in any order).
+
+use std::io;
+
+use bincode::Options;
+use bytes::Bytes;
+use openraft::error::{InstallSnapshotError, RaftError};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
+
+use crate::error::BrokerError;
+use crate::raft::typ::{
+    AppendEntriesRequest, AppendEntriesResponse, Command, CommandResult, GroupId, InstallSnapshotRequest,
+    InstallSnapshotResponse, NodeId, VoteRequest, VoteResponse,
+};
+
+/// Largest body accepted or sent. A length above it is a protocol error (or garbage), and refusing
+/// it before allocating keeps a bad peer from making us reserve gigabytes.
+pub const MAX_FRAME_LEN: usize = 64 * 1024 * 1024;
+
+/// One message on a peer connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Chosen by the requester, unique per connection; the reply carries the same id.
+    pub id: u64,
+    pub group: GroupId,
+    pub body: Body,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Body {
+    Request(RaftRequest),
+    Reply(RaftReply),
+}
+
+/// What one Raft node asks another about one group.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftRequest {
+    AppendEntries(AppendEntriesRequest),
+    Vote(VoteRequest),
+    InstallSnapshot(InstallSnapshotRequest),
+    /// "Start an election for this group now": graceful leadership hand-off.
+    Elect,
+    /// Propose a command on the peer, which leads the group (a controller command reaching a
+    /// follower is forwarded this way).
+    Propose(Command),
+}
+
+impl RaftRequest {
+    /// Short name for logs and error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RaftRequest::AppendEntries(_) => "append_entries",
+            RaftRequest::Vote(_) => "vote",
+            RaftRequest::InstallSnapshot(_) => "install_snapshot",
+            RaftRequest::Elect => "elect",
+            RaftRequest::Propose(_) => "propose",
+        }
+    }
+}
+
+/// The answer to a [`RaftRequest`]; each variant mirrors the request of the same name.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftReply {
+    AppendEntries(Result<AppendEntriesResponse, RaftError<NodeId>>),
+    Vote(Result<VoteResponse, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse, RaftError<NodeId, InstallSnapshotError>>),
+    Elect(Result<(), String>),
+    /// The committed command's result, or why it did not commit.
+    Proposed(Result<CommandResult, String>),
+    /// The peer does not host this group (not created yet, or already removed).
+    NoSuchGroup(String),
+}
+
+/// The one bincode configuration of the wire: fixed-width integers (cheap to encode, and the
+/// length prefix already bounds the body), a size limit so a hostile length field inside the body
+/// cannot trigger a huge allocation, and no trailing bytes (a sign of a framing bug).
+fn codec() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(MAX_FRAME_LEN as u64)
+        .reject_trailing_bytes()
+}
+
+/// Encodes `envelope` as a complete frame (length prefix included), refusing oversized bodies.
+pub fn encode_frame(envelope: &Envelope) -> Result<Bytes, BrokerError> {
+    let mut buf = vec![0u8; 4];
+    // The codec's limit stops serialisation as soon as the body passes MAX_FRAME_LEN, so an
+    // oversized message is refused without first building all of it.
+    codec().serialize_into(&mut buf, envelope).map_err(|e| {
+        let kind = body_kind(&envelope.body);
+        match *e {
+            bincode::ErrorKind::SizeLimit => BrokerError::Frame(format!(
+                "raft {kind} message exceeds the {MAX_FRAME_LEN}-byte frame limit"
+            )),
+            other => BrokerError::Frame(format!("cannot encode raft {kind} message: {other}")),
+        }
+    })?;
+    let body_len = buf.len() - 4;
+    buf[..4].copy_from_slice(&(body_len as u32).to_be_bytes());
+    Ok(Bytes::from(buf))
+}
+
+/// Decodes one frame body (without its length prefix).
+pub fn decode_body(body: &[u8]) -> Result<Envelope, BrokerError> {
+    codec().deserialize(body).map_err(|e| {
+        BrokerError::Frame(format!(
+            "undecodable raft frame of {} bytes: {e}",
+            body.len()
+        ))
+    })
+}
+
+fn body_kind(body: &Body) -> &'static str {
+    match body {
+        Body::Request(r) => r.kind(),
+        Body::Reply(_) => "reply",
+    }
+}
+
+/// Reads one frame body. `Ok(None)` means the peer closed cleanly between frames.
+/// An oversized length is `InvalidData`: the stream cannot be resynchronised, so callers close it.
+pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<Vec<u8>>> {
+    let mut len_buf = [0u8; 4];
+    // Read the first byte separately so EOF *between* frames is told apart from a cut-off frame.
+    if reader.read(&mut len_buf[..1]).await? == 0 {
+        return Ok(None);
+    }
+    reader.read_exact(&mut len_buf[1..]).await?;
+    let len = u32::from_be_bytes(len_buf) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame length {len} exceeds the {MAX_FRAME_LEN}-byte limit"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await?;
+    Ok(Some(body))
+}
+
+/// Writes queued frames until the queue closes. Frames already queued are written back to back
+/// and flushed once, so a burst of small RPCs costs one syscall rather than one each.
+pub async fn write_frames<W: AsyncWrite + Unpin>(
+    mut frames: mpsc::Receiver<Bytes>,
+    writer: W,
+) -> io::Result<()> {
+    let mut writer = BufWriter::new(writer);
+    while let Some(frame) = frames.recv().await {
+        writer.write_all(&frame).await?;
+        while let Ok(more) = frames.try_recv() {
+            writer.write_all(&more).await?;
+        }
+        writer.flush().await?;
+    }
+    Ok(())
+}
