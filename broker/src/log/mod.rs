@@ -36,6 +36,7 @@ use std::sync::{Mutex, MutexGuard};
 pub use batch::{split_batches, with_offset_and_epoch, BatchHeader};
 pub use flusher::StoreStats;
 pub use partition::{AppendOutcome, PartitionLog, PartitionOffsets};
+pub use raft_view::ReplicaDigest;
 pub use power_cut::{PowerCutPartition, PowerCutReport};
 pub use recovery::{Corruption, PartitionRecovery, RecoveryReport};
 pub use store::LogStore;

@@ -17,11 +17,15 @@ use crate::raft::typ::{Command, Entry, NodeId};
 const BLANK: i16 = 0x7e00;
 const MEMBERSHIP: i16 = 0x7e01;
 const CONTROLLER_COMMAND: i16 = 0x7e02;
+/// Kafka's "no timestamp".
+const NO_TIMESTAMP: i64 = -1;
 
 /// The bytes to store for an entry, and its term.
 pub fn encode(entry: &Entry) -> Result<(u64, Bytes)> {
     let term = entry.log_id.leader_id.term;
-    let now_ms = (crate::telemetry::now_ns() / 1_000_000) as i64;
+    // Every replica encodes entries itself, so nothing here may depend on the node or its
+    // clock: a fixed "no timestamp" keeps replicas byte-identical (see /digest).
+    let now_ms = NO_TIMESTAMP;
     let bytes = match &entry.payload {
         EntryPayload::Normal(Command::Batch(b)) => b.clone(),
         EntryPayload::Normal(Command::Controller(b)) => control_batch(CONTROLLER_COMMAND, b, now_ms),

@@ -6,6 +6,7 @@
 //! | `GET /state`            | snapshot: config, partitions with offsets, groups, recovery     |
 //! | `GET /events`           | server-sent events, one JSON `Event` each                       |
 //! | `GET /metrics`          | Prometheus text                                                 |
+//! | `GET /digest`           | per partition: CRC-32C of the log up to the high watermark      |
 //! | `POST /faults/power-cut`| truncate every file to its last fsync, answer the report, abort |
 //! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |
 
@@ -39,6 +40,7 @@ pub fn router(node: Arc<NodeState>) -> Router {
         .route("/state", get(state))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
+        .route("/digest", get(digest))
         .route("/faults/power-cut", post(power_cut))
         .route("/faults/slow-fsync", post(slow_fsync))
         .with_state(node)
@@ -54,6 +56,23 @@ pub async fn serve(listener: tokio::net::TcpListener, node: Arc<NodeState>, shut
 
 async fn state(State(node): State<Arc<NodeState>>) -> impl IntoResponse {
     Json(node.snapshot())
+}
+
+/// Per local partition: a digest of the log up to the high watermark, so replicas can be
+/// compared byte for byte (`GET /digest`).
+async fn digest(State(node): State<Arc<NodeState>>) -> Response {
+    let mut out = Vec::new();
+    for log in node.store.partitions() {
+        if log.topic().starts_with("__") {
+            continue;
+        }
+        let hw = log.offsets().high_watermark;
+        match log.digest(hw) {
+            Ok(d) => out.push(serde_json::json!({ "topic": log.topic(), "partition": log.partition(), "high_watermark": hw, "digest": d })),
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("digest of {}-{}: {e}", log.topic(), log.partition())).into_response(),
+        }
+    }
+    Json(out).into_response()
 }
 
 async fn metrics(State(node): State<Arc<NodeState>>) -> impl IntoResponse {
