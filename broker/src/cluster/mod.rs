@@ -251,6 +251,7 @@ impl Cluster {
                 continue;
             }
             let log = self.store.create_partition(&topic, p)?;
+            self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
             let id = GroupId::Partition { topic: topic.clone(), partition: p };
             let handle = GroupHandle::start(id, self.node_id, voters, log, Arc::clone(&self.store), Arc::new(PartitionApplier), &self.transport, Arc::clone(&self.raft_config)).await?;
             watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
