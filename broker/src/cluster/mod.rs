@@ -11,6 +11,7 @@
 pub mod coordination;
 pub mod group;
 pub mod metadata;
+mod rebalance;
 pub mod topics;
 pub mod watch;
 
@@ -142,6 +143,7 @@ impl Cluster {
         transport.serve(raft_listener, Arc::new(Router(Arc::downgrade(&this))));
         watch::watch_group(&this.telemetry, &this.controller, this.shutdown.clone(), &this.tasks);
         this.tasks.spawn(Arc::clone(&this).reconcile());
+        this.tasks.spawn(Arc::clone(&this).rebalance_leaders());
         Ok(this)
     }
 

@@ -1,0 +1,13 @@
+//! Three-node cluster integration tests of `clusterlab-broker`: three real broker processes
+//! (Raft controller + one Raft group per partition) driven by rdkafka.
+//!
+//! Run one: `cargo test -p broker --test cluster <name> -- --nocapture --test-threads=1`
+//! Set BROKER_ECHO=1 to see the brokers' stderr live.
+
+mod checker;
+mod clients;
+mod harness;
+#[path = "../node/http.rs"]
+mod http;
+mod links;
+mod scenarios;
