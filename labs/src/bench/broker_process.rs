@@ -115,12 +115,19 @@ impl ChildProcess {
         }
     }
 
-    fn kill(&mut self) {
+    /// SIGKILL (our own child, by PID) and reap it; a no-op once it has exited or been stopped.
+    pub fn sigkill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            tracing::warn!(name = %self.name, pid = child.id(), "killing child process");
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    fn kill(&mut self) {
+        if let Some(pid) = self.pid() {
+            tracing::warn!(name = %self.name, pid, "killing child process");
+        }
+        self.sigkill();
     }
 }
 

@@ -265,7 +265,7 @@ async fn run_case(
     let bootstrap = target.bootstrap();
     let measured = opts.messages_for(size);
     let warmup = warmup_for(measured);
-    produce::create_topic(&bootstrap, TOPIC, opts.partitions, Duration::from_secs(10)).await?;
+    produce::create_topic(&bootstrap, TOPIC, opts.partitions, 1, Duration::from_secs(10)).await?;
     let producer = BenchProducer::new(&bootstrap, TOPIC, size, acks.as_str(), &opts.producer)?;
     producer.run(warmup, opts.phase_timeout).await?;
     let before = target.store_stats().await?;

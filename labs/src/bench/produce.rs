@@ -52,13 +52,14 @@ pub struct ProduceOutcome {
     pub latency_us: Histogram<u64>,
 }
 
-/// Creates `topic` with `partitions` partitions (replication 1), failing on any per-topic error.
-pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
+/// Creates `topic` with `partitions` partitions and `replication` replicas, failing on any
+/// per-topic error.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replication: i32, timeout: Duration) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .map_err(LabError::kafka("creating the admin client"))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     let what = format!("creating topic {topic}");
     let results = tokio::time::timeout(timeout + Duration::from_secs(1), admin.create_topics([&new], &opts))
@@ -83,10 +84,26 @@ pub struct BenchProducer {
 
 impl BenchProducer {
     pub fn new(bootstrap: &str, topic: &str, size: usize, acks: &str, settings: &ProducerSettings) -> Result<Self> {
+        Self::with_overrides(bootstrap, topic, size, acks, settings, &[])
+    }
+
+    /// As [`BenchProducer::new`], with librdkafka properties that replace the settings' ones
+    /// (e.g. `enable.idempotence=true` for the cluster cases).
+    pub fn with_overrides(
+        bootstrap: &str,
+        topic: &str,
+        size: usize,
+        acks: &str,
+        settings: &ProducerSettings,
+        overrides: &[(&str, &str)],
+    ) -> Result<Self> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", bootstrap).set("acks", acks).set("client.id", "clusterlab-bench");
         for (k, v) in settings.properties() {
             cfg.set(k, v);
+        }
+        for (k, v) in overrides {
+            cfg.set(*k, *v);
         }
         let producer: FutureProducer = cfg.create().map_err(LabError::kafka("creating the producer"))?;
         // Constant payload: compression is off, so the bytes' content does not matter.

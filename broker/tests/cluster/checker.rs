@@ -1,0 +1,97 @@
+//! The end-to-end checker: every acknowledged value is read back exactly once, at the offset its
+//! ack named, and per partition in ack order. Values that were never acknowledged but were stored
+//! anyway ("extra") are reported but are not errors; stored twice is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::clients::{Ack, Record};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub acked: usize,
+    pub read: usize,
+    pub lost: usize,
+    pub dup: usize,
+    /// Stored at another (partition, offset) than the ack said.
+    pub misplaced: usize,
+    /// Partitions whose read order of acked values differs from their ack order.
+    pub out_of_order: usize,
+    /// Read values that were never acknowledged (not an error).
+    pub extra: usize,
+    pub examples: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.lost == 0 && self.dup == 0 && self.misplaced == 0 && self.out_of_order == 0
+    }
+
+    pub fn line(&self, label: &str, took: Duration) -> String {
+        format!(
+            "[{label}] acked={} read={} lost={} dup={} misplaced={} out_of_order={} extra={} time={:.2}s",
+            self.acked, self.read, self.lost, self.dup, self.misplaced, self.out_of_order, self.extra, took.as_secs_f64()
+        )
+    }
+
+    /// Prints the summary line and fails if anything was lost, duplicated or reordered.
+    pub fn assert_ok(&self, label: &str, took: Duration) -> Result<()> {
+        println!("{}", self.line(label, took));
+        if !self.ok() {
+            bail!("{} — examples: {:?}", self.line(label, took), self.examples);
+        }
+        Ok(())
+    }
+}
+
+/// `prefix` selects the values this check owns (a topic may hold other repetitions' values).
+pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
+    let mut r = Report { acked: acks.len(), ..Default::default() };
+    let read: Vec<&Record> = read.iter().filter(|x| x.payload.starts_with(prefix)).collect();
+    r.read = read.len();
+    let mut copies: HashMap<&str, Vec<(i32, i64)>> = HashMap::new();
+    for x in &read {
+        copies.entry(x.payload.as_str()).or_default().push((x.partition, x.offset));
+    }
+    let mut note = |r: &mut Report, s: String| {
+        if r.examples.len() < 8 {
+            r.examples.push(s);
+        }
+    };
+    for (payload, at) in &copies {
+        if at.len() > 1 {
+            r.dup += 1;
+            note(&mut r, format!("dup {payload} at {at:?}"));
+        }
+    }
+    let mut acked_by_partition: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
+    for a in acks {
+        acked_by_partition.entry(a.partition).or_default().push(a.payload.as_str());
+        match copies.get(a.payload.as_str()) {
+            None => {
+                r.lost += 1;
+                note(&mut r, format!("lost {} acked at p{}@{}", a.payload, a.partition, a.offset));
+            }
+            Some(at) if !at.contains(&(a.partition, a.offset)) => {
+                r.misplaced += 1;
+                note(&mut r, format!("{} acked at p{}@{} but stored at {at:?}", a.payload, a.partition, a.offset));
+            }
+            Some(_) => {}
+        }
+    }
+    let acked: std::collections::HashSet<&str> = acks.iter().map(|a| a.payload.as_str()).collect();
+    r.extra = copies.keys().filter(|p| !acked.contains(*p)).count();
+    for (p, order) in &acked_by_partition {
+        let mut seen = std::collections::HashSet::new();
+        let read_order: Vec<&str> = read.iter().filter(|x| x.partition == *p && acked.contains(x.payload.as_str()) && seen.insert(x.payload.as_str())).map(|x| x.payload.as_str()).collect();
+        let acked_present: Vec<&str> = order.iter().copied().filter(|x| copies.contains_key(x)).collect();
+        if read_order != acked_present {
+            r.out_of_order += 1;
+            let i = read_order.iter().zip(&acked_present).position(|(a, b)| a != b).unwrap_or(0);
+            note(&mut r, format!("p{p}: read order differs from ack order at index {i}: read {:?} vs acked {:?}", read_order.get(i), acked_present.get(i)));
+        }
+    }
+    r
+}

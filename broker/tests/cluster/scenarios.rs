@@ -1,0 +1,327 @@
+//! The seed scenarios. Each is repeated in one test on the same cluster (fresh topic each time),
+//! with an idempotent acks=all producer and the exactly-once/in-order checker.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+
+use crate::checker::check;
+use crate::clients::{drain_to_eof, group_consumer, commit_consumed, poll_n, produce, read_all, Ack, ProduceLog, ProduceSpec, ProducerRun};
+use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
+
+const PARTITIONS: i32 = 3;
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `body`; on failure appends the tail of every node's stderr to the error.
+fn with_logs(c: &mut Cluster, body: impl FnOnce(&mut Cluster) -> Result<()>) -> Result<()> {
+    let r = body(c);
+    if let Err(e) = &r {
+        eprintln!("FAILED: {e:#}\n{}", c.logs(40));
+    }
+    r
+}
+
+fn read_and_check(bootstrap: &str, topic: &str, acks: &[Ack], prefix: &str, label: &str, t0: Instant) -> Result<()> {
+    let expected: HashSet<String> = acks.iter().map(|a| a.payload.clone()).collect();
+    let read = read_all(bootstrap, topic, PARTITIONS, &expected, READ_TIMEOUT)?;
+    check(acks, &read, prefix).assert_ok(label, t0.elapsed())
+}
+
+fn ensure_all_acked(log: &ProduceLog, what: &str) -> Result<()> {
+    ensure!(log.errors.is_empty(), "{what}: {} failed deliveries, first: {:?}", log.errors.len(), log.errors.first());
+    ensure!(log.acks.len() == log.sent, "{what}: {} acks for {} sent", log.acks.len(), log.sent);
+    Ok(())
+}
+
+#[test]
+fn formation_produce_through_one_consume_through_another() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    with_logs(&mut c, |c| {
+        for rep in 1..=3 {
+            let t0 = Instant::now();
+            let topic = unique("formation");
+            let prefix = format!("f{rep}-");
+            let log = produce(ProduceSpec::new(&c.bootstrap(1), &topic, &format!("{prefix}m"), 100))?;
+            ensure_all_acked(&log, "produce via node 1")?;
+            let consumer = group_consumer(&c.bootstrap(2), &topic, &unique("formation-group"))?;
+            let mut read = poll_n(&consumer, 100, READ_TIMEOUT).context("group consumer via node 2")?;
+            read.extend(drain_to_eof(&consumer, PARTITIONS, READ_TIMEOUT)?);
+            check(&log.acks, &read, &prefix).assert_ok(&format!("formation rep {rep}"), t0.elapsed())?;
+        }
+        Ok(())
+    })
+}
+
+/// Last ack at or before `t` and first ack after it on partition `p`: the gap a client saw.
+fn ack_gap(acks: &[Ack], p: i32, t: Instant) -> Option<Duration> {
+    let before = acks.iter().filter(|a| a.partition == p && a.at <= t).map(|a| a.at).max()?;
+    let after = acks.iter().filter(|a| a.partition == p && a.at > t).map(|a| a.at).min()?;
+    Some(after - before)
+}
+
+#[test]
+fn leader_crash_during_produce() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    with_logs(&mut c, |c| {
+        for rep in 1..=3 {
+            let t0 = Instant::now();
+            let topic = unique("leadercrash");
+            let prefix = format!("lc{rep}-");
+            let mut spec = ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}m"), 2000);
+            spec.window = 20;
+            spec.pace = Duration::from_millis(1);
+            let run = ProducerRun::spawn(spec)?;
+            wait_for("300 acks before the kill", Duration::from_secs(60), || Ok((run.acks() >= 300).then_some(())))?;
+            let (leader, term) = c.leader_of(&topic, 0)?.context("no leader of p0 after 300 acks")?;
+            let killed_at = Instant::now();
+            c.kill(leader)?;
+            let acks_at_kill = run.acks();
+            let (new_leader, new_term) = wait_for(&format!("a new leader of {topic}-0 with a term above {term}"), CLUSTER_TIMEOUT, || {
+                Ok(c.leader_of(&topic, 0)?.filter(|(l, t)| *l != leader && *t > term))
+            })?;
+            let elected_in = killed_at.elapsed();
+            // Producing continues through the failover: wait for acks on p0 after the kill.
+            wait_for("acks on p0 after the kill (or the producer to finish)", Duration::from_secs(60), || {
+                let s = run.snapshot();
+                Ok((s.acks.iter().filter(|a| a.partition == 0 && a.at > killed_at).count() >= 50 || run.is_finished()).then_some(()))
+            })?;
+            c.restart(leader)?;
+            let log = run.join()?;
+            let gap = ack_gap(&log.acks, 0, killed_at);
+            c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60))?;
+            println!(
+                "[leader crash rep {rep}] killed node {leader} (p0 leader, term {term}) at {acks_at_kill} acks; new p0 leader node {new_leader} term {new_term} seen after {:.0} ms; client-observed p0 ack gap {}; delivery errors {}",
+                elected_in.as_secs_f64() * 1000.0,
+                gap.map(|g| format!("{:.0} ms", g.as_secs_f64() * 1000.0)).unwrap_or("n/a".into()),
+                log.errors.len()
+            );
+            read_and_check(&c.bootstrap_all(), &topic, &log.acks, &prefix, &format!("leader crash rep {rep}"), t0)?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn follower_crash_and_rejoin_then_consume_through_it() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    with_logs(&mut c, |c| {
+        for rep in 1..=3 {
+            let t0 = Instant::now();
+            let topic = unique("followercrash");
+            let prefix = format!("fc{rep}-");
+            let mut log = produce(ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}a"), 100))?;
+            ensure_all_acked(&log, "produce before the crash")?;
+            let leaders = c.wait_all_leaders(&topic, PARTITIONS)?;
+            let p0_leader = leaders[&0].0;
+            let ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
+            let followers: Vec<i32> = c.ids().into_iter().filter(|id| *id != p0_leader).collect();
+            let victim = followers.iter().copied().find(|id| *id != ctl).unwrap_or(followers[0]);
+            c.kill(victim)?;
+            let survivors: Vec<i32> = c.ids().into_iter().filter(|id| *id != victim).collect();
+            let during = produce(ProduceSpec::new(&c.bootstrap_of(&survivors), &topic, &format!("{prefix}b"), 500))?;
+            ensure_all_acked(&during, "produce while a follower is down")?;
+            log.acks.extend(during.acks);
+            c.restart(victim)?;
+            let digests = c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60)).with_context(|| format!("rejoined node {victim} catching up"))?;
+            println!("[follower crash rep {rep}] killed follower node {victim} (p0 leader {p0_leader}, controller {ctl}); digests equal after rejoin: {}", serde_json::to_string(&digests)?);
+            read_and_check(&c.bootstrap(victim), &topic, &log.acks, &prefix, &format!("follower crash rep {rep} (read via node {victim} only)"), t0)?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn rolling_restart_with_sigterm_causes_no_client_error() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    with_logs(&mut c, |c| {
+        for rep in 1..=2 {
+            let t0 = Instant::now();
+            let topic = unique("rolling");
+            let prefix = format!("rr{rep}-");
+            let mut spec = ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}m"), 30_000);
+            spec.window = 20;
+            spec.pace = Duration::from_millis(2);
+            let run = ProducerRun::spawn(spec)?;
+            wait_for("100 acks before the rolling restart", Duration::from_secs(60), || Ok((run.acks() >= 100).then_some(())))?;
+            let mut steps = Vec::new();
+            for id in c.ids() {
+                let ts = Instant::now();
+                c.stop(id).with_context(|| format!("graceful stop of node {id}"))?;
+                let stopped_in = ts.elapsed();
+                c.restart(id)?;
+                c.wait_caught_up(id, Duration::from_secs(60))?;
+                let base = run.acks();
+                wait_for(&format!("producer progress after node {id} rejoined"), Duration::from_secs(60), || Ok((run.acks() >= base + 50 || run.is_finished()).then_some(())))?;
+                let errs = run.snapshot().errors.len();
+                steps.push(format!("node {id}: stop {:.0} ms, total {:.0} ms, errors so far {errs}", stopped_in.as_secs_f64() * 1000.0, ts.elapsed().as_secs_f64() * 1000.0));
+            }
+            run.stop();
+            let log = run.join()?;
+            println!("[rolling restart rep {rep}] {}", steps.join("; "));
+            ensure!(log.errors.is_empty(), "rolling restart: the producer saw {} failed deliveries, first: {:?}", log.errors.len(), log.errors.first());
+            ensure!(log.acks.len() == log.sent, "{} acks for {} sent", log.acks.len(), log.sent);
+            c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60))?;
+            read_and_check(&c.bootstrap_all(), &topic, &log.acks, &prefix, &format!("rolling restart rep {rep}"), t0)?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
+    for rep in 1..=3 {
+        let t0 = Instant::now();
+        let (mut c, reserved) = Cluster::configure(3, false)?;
+        drop(reserved);
+        with_logs(&mut c, |c| {
+            let ts = Instant::now();
+            c.start_nodes(&[1]).context("node 1 alone must print its ready line")?;
+            let alone_ready = ts.elapsed();
+            let s = c.state(1).context("/state of the lone node")?;
+            let alone_ctl = s["raft"]["controller_leader"].clone();
+            c.start_nodes(&[2, 3])?;
+            let ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
+            let topic = unique("latejoin");
+            let prefix = format!("lj{rep}-");
+            let log = produce(ProduceSpec::new(&c.bootstrap(1), &topic, &format!("{prefix}m"), 100))?;
+            ensure_all_acked(&log, "produce via node 1")?;
+            let consumer = group_consumer(&c.bootstrap(3), &topic, &unique("latejoin-group"))?;
+            let mut read = poll_n(&consumer, 100, READ_TIMEOUT)?;
+            read.extend(drain_to_eof(&consumer, PARTITIONS, READ_TIMEOUT)?);
+            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms (controller_leader while alone: {alone_ctl}); controller leader after peers joined: node {ctl}", alone_ready.as_secs_f64() * 1000.0);
+            check(&log.acks, &read, &prefix).assert_ok(&format!("late join rep {rep}"), t0.elapsed())
+        })?;
+    }
+    Ok(())
+}
+
+#[test]
+fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
+    let mut c = Cluster::start_with_links(3)?;
+    with_logs(&mut c, |c| {
+        let mut step_down_failures = Vec::new();
+        for rep in 1..=3 {
+            let t0 = Instant::now();
+            let topic = unique("partitioned");
+            let prefix = format!("pl{rep}-");
+            let mut log = produce(ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}a"), 50))?;
+            ensure_all_acked(&log, "produce before the partition")?;
+            let leaders = c.wait_all_leaders(&topic, PARTITIONS)?;
+            let (l, term) = leaders[&0];
+            let others: Vec<i32> = c.ids().into_iter().filter(|id| *id != l).collect();
+            let cut_at = Instant::now();
+            c.links.as_ref().expect("links").isolate(l, true);
+
+            // A produce sent straight to L for p0 must not be acknowledged.
+            let mut probe = ProduceSpec::new(&c.bootstrap(l), &topic, &format!("{prefix}probe"), 1)
+                .set("enable.idempotence", "false")
+                .set("message.timeout.ms", "3000")
+                .set("request.timeout.ms", "2500");
+            probe.partition = Some(0);
+            let probe_log = produce(probe)?;
+            ensure!(probe_log.acks.is_empty(), "partitioned leader node {l} acknowledged a produce to p0: {:?}", probe_log.acks);
+            let probe_err = probe_log.errors.first().map(|e| e.1.clone()).unwrap_or_default();
+
+            // The majority elects a new p0 leader with a higher term.
+            let group = format!("{topic}-0");
+            let (nl, nterm) = wait_for(&format!("nodes {others:?} to elect a new leader of {group} above term {term}"), CLUSTER_TIMEOUT, || {
+                for &id in &others {
+                    if let Some(g) = c.group_on(id, &group)? {
+                        let t = g["term"].as_u64().unwrap_or(0);
+                        if g["role"] == "Leader" && t > term {
+                            let agreed = others.iter().all(|o| c.group_on(*o, &group).ok().flatten().map(|x| x["leader"].as_i64() == Some(id as i64)).unwrap_or(false));
+                            if agreed {
+                                return Ok(Some((id, t)));
+                            }
+                        }
+                    }
+                }
+                Ok(None)
+            })?;
+            let elected_in = cut_at.elapsed();
+
+            // L must stop considering itself the leader of p0.
+            let stepped = wait_for(&format!("node {l} to stop being Leader of {group} while isolated"), Duration::from_secs(10), || {
+                let g = c.group_on(l, &group)?.context("group missing")?;
+                Ok((g["role"] != "Leader").then_some(g))
+            });
+            let l_view = c.group_on(l, &group)?;
+            match &stepped {
+                Ok(g) => println!("[partitioned rep {rep}] isolated node {l} stepped down from {group} after {:.0} ms: role {} term {}", cut_at.elapsed().as_secs_f64() * 1000.0, g["role"], g["term"]),
+                Err(e) => {
+                    let msg = format!("rep {rep}: isolated node {l} still reports role Leader of {group} {:.1} s after the cut (majority elected node {nl} at term {nterm}); its view: {}; {e:#}", cut_at.elapsed().as_secs_f64(), serde_json::to_string(&l_view)?);
+                    println!("[partitioned rep {rep}] STEP-DOWN FAILURE: {msg}");
+                    step_down_failures.push(msg);
+                }
+            }
+
+            // Heal: L rejoins as a follower of the new leader and the replicas converge.
+            c.links.as_ref().expect("links").isolate(l, false);
+            wait_for(&format!("node {l} to follow the new leader of {group} after the heal"), CLUSTER_TIMEOUT, || {
+                let g = c.group_on(l, &group)?.context("group missing")?;
+                Ok((g["role"] == "Follower" && g["term"].as_u64() >= Some(nterm) && g["leader"].as_i64().is_some_and(|x| x as i32 != l)).then_some(()))
+            })?;
+            c.wait_controller(CLUSTER_TIMEOUT)?;
+            let after = produce(ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}c"), 50))?;
+            ensure_all_acked(&after, "produce after the heal")?;
+            log.acks.extend(after.acks);
+            c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60))?;
+            let expected: HashSet<String> = log.acked_payloads();
+            let read = read_all(&c.bootstrap_all(), &topic, PARTITIONS, &expected, READ_TIMEOUT)?;
+            let probe_stored = read.iter().any(|r| r.payload.starts_with(&format!("{prefix}probe")));
+            println!(
+                "[partitioned rep {rep}] isolated p0 leader node {l} (term {term}); probe to it failed with {probe_err:?}; majority elected node {nl} term {nterm} after {:.0} ms; probe value stored after heal: {probe_stored}",
+                elected_in.as_secs_f64() * 1000.0
+            );
+            ensure!(!probe_stored, "the probe sent to the isolated leader node {l} (never acknowledged, never replicated) is in the log after the heal");
+            check(&log.acks, &read, &prefix).assert_ok(&format!("partitioned leader rep {rep}"), t0.elapsed())?;
+        }
+        if !step_down_failures.is_empty() {
+            bail!("an isolated leader kept the Leader role:\n{}", step_down_failures.join("\n"));
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn consumer_group_offsets_survive_controller_leader_loss() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    with_logs(&mut c, |c| {
+        for rep in 1..=3 {
+            let t0 = Instant::now();
+            let topic = unique("groupoffsets");
+            let group = unique("offsets-group");
+            let prefix = format!("go{rep}-");
+            let log = produce(ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}m"), 100))?;
+            ensure_all_acked(&log, "produce")?;
+            let first = {
+                let consumer = group_consumer(&c.bootstrap_all(), &topic, &group)?;
+                let first = poll_n(&consumer, 50, READ_TIMEOUT).context("first group member")?;
+                let committed = commit_consumed(&consumer, &topic, &first)?;
+                println!("[group offsets rep {rep}] consumed 50, committed {committed:?}");
+                first
+            }; // dropping the consumer closes it (leaves the group)
+            let ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
+            c.kill(ctl)?;
+            let new_ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
+            ensure!(new_ctl != ctl, "controller leader still node {ctl} after it was killed");
+            let survivor = c.running()[0];
+            let consumer = group_consumer(&c.bootstrap(survivor), &topic, &group)?;
+            let mut rest = poll_n(&consumer, 50, READ_TIMEOUT).context("second group member after the controller leader loss")?;
+            rest.extend(drain_to_eof(&consumer, PARTITIONS, READ_TIMEOUT)?);
+            drop(consumer);
+            let first_set: HashSet<&str> = first.iter().map(|r| r.payload.as_str()).collect();
+            let reread: Vec<&str> = rest.iter().filter(|r| first_set.contains(r.payload.as_str())).map(|r| r.payload.as_str()).collect();
+            println!("[group offsets rep {rep}] killed controller leader node {ctl}, new controller node {new_ctl}; second member (bootstrap node {survivor}) read {} (re-read of the first 50: {})", rest.len(), reread.len());
+            ensure!(reread.is_empty(), "the second member re-read {} committed messages, e.g. {:?}", reread.len(), &reread[..reread.len().min(5)]);
+            ensure!(rest.len() == 50, "the second member read {} messages, expected exactly the remaining 50", rest.len());
+            let mut all = first.clone();
+            all.extend(rest);
+            check(&log.acks, &all, &prefix).assert_ok(&format!("group offsets rep {rep}"), t0.elapsed())?;
+            c.restart(ctl)?;
+            c.wait_controller(CLUSTER_TIMEOUT)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,311 @@
+//! A three-node `clusterlab-broker` cluster owned by this run: ports, start, SIGKILL, restart,
+//! and what each node's `GET /state` says about Raft.
+//!
+//! Peers must know each other's addresses before they start, so every port is picked up front
+//! (bind 127.0.0.1:0, read the port, close it just before spawning). Each node is a
+//! [`ChildProcess`], killed on drop; only these PIDs are ever signalled.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::broker_process::{http_get, ChildProcess, ReadyLine, READY_TIMEOUT};
+use crate::error::{LabError, Result};
+
+/// Nodes in the cluster (node ids 1..=NODES).
+pub const NODES: usize = 3;
+/// How often the /state pollers look again.
+pub const POLL: Duration = Duration::from_millis(10);
+
+/// The Raft timing every node gets; printed in the setup.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RaftTiming {
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_interval_ms: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming { election_timeout_min_ms: 300, election_timeout_max_ms: 600, heartbeat_interval_ms: 100 }
+    }
+}
+
+/// The fixed addresses of one node.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeAddrs {
+    pub id: i32,
+    pub kafka: SocketAddr,
+    pub http: SocketAddr,
+    pub raft: SocketAddr,
+}
+
+/// One group line of `/state` `raft.groups`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct GroupView {
+    pub group: String,
+    pub term: u64,
+    pub role: String,
+    pub leader: Option<i32>,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+}
+
+/// `/state` `raft` of one node.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RaftView {
+    pub node_id: i32,
+    pub controller_leader: Option<i32>,
+    pub groups: Vec<GroupView>,
+}
+
+impl RaftView {
+    pub fn group(&self, name: &str) -> Option<&GroupView> {
+        self.groups.iter().find(|g| g.group == name)
+    }
+}
+
+/// The Raft group name of a partition, as `/state` spells it.
+pub fn partition_group(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+/// The node that says it leads `group`, in the highest term any node reports (a deposed leader
+/// that has not noticed yet reports an older term and loses).
+pub fn leader_of(views: &[RaftView], group: &str) -> Option<(i32, u64)> {
+    views
+        .iter()
+        .filter_map(|v| v.group(group).filter(|g| g.role == "Leader").map(|g| (v.node_id, g.term)))
+        .max_by_key(|&(_, term)| term)
+}
+
+/// True once the controller and every partition of `topic` have a leader.
+pub fn cluster_ready(views: &[RaftView], topic: &str, partitions: i32) -> bool {
+    leader_of(views, "controller").is_some() && (0..partitions).all(|p| leader_of(views, &partition_group(topic, p)).is_some())
+}
+
+/// A free loopback port: the listener is closed on return, so another process could take it
+/// before we use it; the window is milliseconds and a clash fails the start loudly.
+fn free_port() -> Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(LabError::io("binding 127.0.0.1:0 to find a free port"))?;
+    l.local_addr().map_err(LabError::io("reading a bound port"))
+}
+
+/// Three broker processes on fresh data directories under one temporary directory.
+pub struct Cluster {
+    bin: PathBuf,
+    fsync: String,
+    timing: RaftTiming,
+    pub addrs: Vec<NodeAddrs>,
+    /// `nodes[i]` is node id `i + 1`; `None` while killed.
+    nodes: Vec<Option<ChildProcess>>,
+    // Kept last so the directory is removed after the processes are gone.
+    data: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Picks ports and spawns the three nodes in parallel; returns once every node printed its
+    /// ready line (Raft elections may still be under way: see [`Cluster::wait_ready`]).
+    pub fn start(bin: &Path, data_root: &Path, fsync: &str, timing: RaftTiming) -> Result<Self> {
+        let data = tempfile::Builder::new()
+            .prefix("clusterlab-bench-cluster-")
+            .tempdir_in(data_root)
+            .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
+        let mut addrs = Vec::with_capacity(NODES);
+        for id in 1..=NODES as i32 {
+            addrs.push(NodeAddrs { id, kafka: free_port()?, http: free_port()?, raft: free_port()? });
+        }
+        let mut cluster = Cluster { bin: bin.to_path_buf(), fsync: fsync.to_string(), timing, addrs, nodes: vec![], data };
+        let spawned: Vec<Result<ChildProcess>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..=NODES as i32).map(|id| { let c = &cluster; s.spawn(move || c.spawn_node(id)) }).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(LabError::Process { what: "starting a node".into(), detail: "spawn thread panicked".into() }))).collect()
+        });
+        for r in spawned {
+            // An error drops the nodes already collected, which kills them.
+            cluster.nodes.push(Some(r?));
+        }
+        tracing::info!(bootstrap = %cluster.bootstrap(), fsync, "cluster processes ready");
+        Ok(cluster)
+    }
+
+    fn node_dir(&self, id: i32) -> PathBuf {
+        self.data.path().join(format!("node{id}"))
+    }
+
+    /// Spawns node `id` with its fixed ports and data directory (also used to restart it).
+    fn spawn_node(&self, id: i32) -> Result<ChildProcess> {
+        let me = self.addrs[(id - 1) as usize];
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--node-id").arg(id.to_string()).arg("--data-dir").arg(self.node_dir(id));
+        cmd.arg("--kafka-listen").arg(me.kafka.to_string()).arg("--http-listen").arg(me.http.to_string());
+        cmd.arg("--raft-listen").arg(me.raft.to_string()).args(["--fsync", &self.fsync, "--auto-create-topics", "false"]);
+        for p in self.addrs.iter().filter(|p| p.id != id) {
+            cmd.arg("--peer").arg(format!("{}={},{}", p.id, p.raft, p.kafka));
+        }
+        cmd.arg("--election-timeout-min-ms").arg(self.timing.election_timeout_min_ms.to_string());
+        cmd.arg("--election-timeout-max-ms").arg(self.timing.election_timeout_max_ms.to_string());
+        cmd.arg("--heartbeat-interval-ms").arg(self.timing.heartbeat_interval_ms.to_string());
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn");
+        }
+        // One stderr log per start, so a restart does not truncate the log of the killed run.
+        let log = self.data.path().join(format!("node{id}-start{}.log", log_serial()));
+        let (proc, ready) = ChildProcess::spawn(&format!("clusterlab-broker node {id}"), cmd, &log, READY_TIMEOUT, |line| {
+            serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
+        })?;
+        tracing::debug!(node = id, pid = ready.pid, "node ready");
+        Ok(proc)
+    }
+
+    /// All three Kafka listeners, comma-separated.
+    pub fn bootstrap(&self) -> String {
+        self.addrs.iter().map(|a| a.kafka.to_string()).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn is_running(&self, id: i32) -> bool {
+        self.nodes.get((id - 1) as usize).is_some_and(|n| n.is_some())
+    }
+
+    /// SIGKILL node `id` (no flush, no goodbye) and reap it; returns when it is dead.
+    pub fn kill(&mut self, id: i32) -> Result<()> {
+        let slot = self.nodes.get_mut((id - 1) as usize).ok_or(LabError::InvalidArgument { what: "node id", detail: id.to_string() })?;
+        if let Some(mut p) = slot.take() {
+            tracing::debug!(node = id, pid = p.pid(), "SIGKILL");
+            p.sigkill();
+        }
+        Ok(())
+    }
+
+    /// Starts a killed node again on its old ports and data directory; returns once it is ready.
+    pub fn restart(&mut self, id: i32) -> Result<()> {
+        if self.is_running(id) {
+            return Ok(());
+        }
+        let proc = self.spawn_node(id)?;
+        self.nodes[(id - 1) as usize] = Some(proc);
+        Ok(())
+    }
+
+    /// `/state` raft views of every running node that answers (a node mid-restart may not).
+    pub async fn views(&self) -> Vec<RaftView> {
+        let mut out = Vec::with_capacity(NODES);
+        for a in &self.addrs {
+            if self.is_running(a.id) {
+                if let Ok(v) = raft_view(a.http).await {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Polls /state until the controller and every partition of `topic` have a leader.
+    pub async fn wait_ready(&self, topic: Option<(&str, i32)>, timeout: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        loop {
+            let views = self.views().await;
+            let ok = match topic {
+                Some((t, n)) => cluster_ready(&views, t, n),
+                None => leader_of(&views, "controller").is_some(),
+            };
+            if ok {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() >= timeout {
+                return Err(LabError::Timeout { what: format!("waiting for Raft leaders ({topic:?})"), secs: timeout.as_secs_f64() });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// SIGTERM every running node; the first non-zero exit or timeout is returned after all
+    /// nodes were asked to stop.
+    pub fn stop(&mut self) -> Result<()> {
+        let mut first_err = None;
+        for (i, slot) in self.nodes.iter_mut().enumerate() {
+            if let Some(mut p) = slot.take() {
+                let r = match p.stop() {
+                    Ok(Some(0)) => Ok(()),
+                    Ok(code) => Err(LabError::Process {
+                        what: format!("stopping cluster node {} with SIGTERM", i + 1),
+                        detail: format!("exit code {code:?}, expected 0; log tail: {}", p.log_tail()),
+                    }),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = r {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn log_serial() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `GET /state` of one node, reduced to its `raft` object.
+pub async fn raft_view(http: SocketAddr) -> Result<RaftView> {
+    let body = http_get(http, "/state").await?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|source| LabError::Json { what: "parsing /state".into(), source })?;
+    serde_json::from_value(v.get("raft").cloned().unwrap_or_default())
+        .map_err(|e| LabError::Telemetry { addr: http.to_string(), detail: format!("/state has no readable 'raft' object: {e}") })
+}
+
+/// Creates an RF-3 topic, retrying while there is no controller leader yet (NOT_CONTROLLER).
+pub async fn create_replicated_topic(bootstrap: &str, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        match crate::bench::produce::create_topic(bootstrap, topic, partitions, NODES as i32, left.min(Duration::from_secs(5))).await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < timeout => {
+                tracing::debug!(error = %e, "topic creation not yet possible; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(group: &str, term: u64, role: &str, leader: Option<i32>) -> GroupView {
+        GroupView { group: group.into(), term, role: role.into(), leader, last_log_index: None, applied_index: None }
+    }
+
+    fn view(node_id: i32, groups: Vec<GroupView>) -> RaftView {
+        RaftView { node_id, controller_leader: None, groups }
+    }
+
+    #[test]
+    fn highest_term_leader_wins() {
+        let views = vec![
+            view(1, vec![g("t-0", 3, "Leader", Some(1))]),
+            view(2, vec![g("t-0", 4, "Leader", Some(2))]),
+            view(3, vec![g("t-0", 4, "Follower", Some(2))]),
+        ];
+        assert_eq!(leader_of(&views, "t-0"), Some((2, 4)));
+        assert_eq!(leader_of(&views, "t-1"), None);
+    }
+
+    #[test]
+    fn ready_needs_controller_and_every_partition() {
+        let mut views = vec![view(1, vec![g("controller", 1, "Leader", Some(1)), g("t-0", 1, "Leader", Some(1))])];
+        assert!(cluster_ready(&views, "t", 1));
+        assert!(!cluster_ready(&views, "t", 2));
+        views[0].groups.push(g("t-1", 2, "Candidate", None));
+        assert!(!cluster_ready(&views, "t", 2));
+        views.push(view(2, vec![g("t-1", 2, "Leader", Some(2))]));
+        assert!(cluster_ready(&views, "t", 2));
+        assert_eq!(partition_group("t", 1), "t-1");
+    }
+}

@@ -1,0 +1,317 @@
+//! Failover under load: SIGKILL the leader of partition 0 while a paced producer writes to it,
+//! and measure how long the client saw no acks.
+//!
+//! A producer sends one message every `pace` to partition 0 (acks=all, idempotent) and records
+//! the time of every ack. Per kill: kill the current p0 leader, poll /state of the survivors
+//! until another node leads p0 (election time), wait for the first ack after the kill, restart
+//! the killed node and wait until its p0 applied index reaches the leader's, settle, repeat.
+//! The unavailability of a kill is computed afterwards from the sorted ack times.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::Serialize;
+
+use crate::bench::cluster::{leader_of, partition_group, raft_view, Cluster, POLL};
+use crate::error::{LabError, Result};
+
+/// Bounds of each step of one kill.
+const ELECTION_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_ACK_TIMEOUT: Duration = Duration::from_secs(30);
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Steady load between the catch-up and the next kill, so "the last ack before the kill" is recent.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// What one kill cost, as the client and /state saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KillRecord {
+    pub killed_node: i32,
+    pub old_term: u64,
+    pub new_leader: i32,
+    pub new_term: u64,
+    /// Kill -> a surviving node reports itself Leader of p0 in /state.
+    pub election_ms: f64,
+    /// Last ack before the kill -> first ack after it.
+    pub unavailable_ms: f64,
+    /// Largest gap between consecutive acks from the last ack before the kill to the end of the
+    /// cycle (restart and catch-up included); equals `unavailable_ms` unless acks from the dead
+    /// leader were still in flight at the kill or the restart disturbed p0 again.
+    pub max_gap_in_cycle_ms: f64,
+    /// SIGKILL -> the restarted node's p0 applied index reached the leader's.
+    pub restart_and_catch_up_ms: f64,
+}
+
+/// Nearest-rank percentiles of a small sample (with 20 kills, p99 is the maximum).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SmallSummary {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl SmallSummary {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let rank = |q: f64| v.get(((q * v.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
+        SmallSummary { count: v.len(), p50_ms: rank(0.50), p99_ms: rank(0.99), max_ms: v.last().copied().unwrap_or(f64::NAN) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverReport {
+    pub fsync: String,
+    pub pace_us: u64,
+    pub message_bytes: usize,
+    pub producer_config: Vec<(String, String)>,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub kills: Vec<KillRecord>,
+    pub unavailable: SmallSummary,
+    pub max_gap_in_cycle: SmallSummary,
+    pub election: SmallSummary,
+    pub restart_and_catch_up: SmallSummary,
+}
+
+/// Gaps around a kill at `kill_at`, from ack times sorted ascending: (last ack before -> first
+/// ack after, largest consecutive gap from the last ack before up to `cycle_end`). `None` when
+/// there is no ack on one side of the kill.
+pub fn outage(acks: &[Duration], kill_at: Duration, cycle_end: Duration) -> Option<(Duration, Duration)> {
+    let after = acks.partition_point(|&t| t <= kill_at);
+    let before = after.checked_sub(1)?;
+    let first_after = *acks.get(after)?;
+    let end = acks.partition_point(|&t| t <= cycle_end).max(after + 1);
+    let max_gap = acks[before..end].windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    Some((first_after - acks[before], max_gap))
+}
+
+/// The paced producer and the ack times it records (offsets from `started`).
+struct PacedLoad {
+    started: Instant,
+    acks: Arc<Mutex<Vec<Duration>>>,
+    sent: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PacedLoad {
+    fn start(producer: FutureProducer, topic: String, size: usize, pace: Duration, max_run: Duration) -> Self {
+        let started = Instant::now();
+        let (acks, sent, failed, stop) = (Arc::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicBool>::default());
+        let (a, s, f, st) = (Arc::clone(&acks), Arc::clone(&sent), Arc::clone(&failed), Arc::clone(&stop));
+        let task = tokio::spawn(async move {
+            let payload = vec![b'x'; size];
+            let mut tick = tokio::time::interval(pace);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !st.load(Ordering::Relaxed) && started.elapsed() < max_run {
+                tick.tick().await;
+                let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(&topic).partition(0).payload(payload.as_slice());
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        s.fetch_add(1, Ordering::Relaxed);
+                        let (a, f) = (Arc::clone(&a), Arc::clone(&f));
+                        tokio::spawn(async move {
+                            match delivery.await {
+                                Ok(Ok(_)) => a.lock().expect("ack list lock").push(started.elapsed()),
+                                _ => {
+                                    f.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            // Keep the producer alive until its queue drains, bounded by its message timeout.
+            let _ = tokio::task::spawn_blocking(move || rdkafka::producer::Producer::flush(&producer, Duration::from_secs(35))).await;
+        });
+        PacedLoad { started, acks, sent, failed, stop, task }
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn last_ack(&self) -> Option<Duration> {
+        self.acks.lock().expect("ack list lock").iter().copied().max()
+    }
+
+    /// Waits until an ack later than `t` is recorded.
+    async fn wait_ack_after(&self, t: Duration, timeout: Duration, what: &str) -> Result<()> {
+        let started = Instant::now();
+        while !self.last_ack().is_some_and(|a| a > t) {
+            if started.elapsed() >= timeout {
+                return Err(LabError::Timeout { what: what.into(), secs: timeout.as_secs_f64() });
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+}
+
+/// The producer configuration of the paced load; returned so the report can show it.
+pub fn producer_config(bootstrap: &str, linger_ms: u32) -> Vec<(String, String)> {
+    [
+        ("bootstrap.servers", bootstrap.to_string()),
+        ("acks", "all".into()),
+        ("enable.idempotence", "true".into()),
+        ("linger.ms", linger_ms.to_string()),
+        ("message.timeout.ms", "30000".into()),
+        ("client.id", "clusterlab-failover".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Runs `kills` kill/restart cycles against a cluster whose `topic` already has leaders.
+pub async fn run(cluster: &mut Cluster, topic: &str, fsync: &str, kills: usize, pace: Duration, linger_ms: u32) -> Result<FailoverReport> {
+    let config = producer_config(&cluster.bootstrap(), linger_ms);
+    let mut cfg = ClientConfig::new();
+    for (k, v) in &config {
+        cfg.set(k, v);
+    }
+    let producer: FutureProducer = cfg.create().map_err(LabError::kafka("creating the failover producer"))?;
+    let size = 100;
+    // Generous bound on the load's lifetime: every step of every kill at its timeout, plus slack.
+    let max_run = (ELECTION_TIMEOUT + FIRST_ACK_TIMEOUT + CATCH_UP_TIMEOUT + SETTLE * 2) * kills as u32 + Duration::from_secs(60);
+    let load = PacedLoad::start(producer, topic.to_string(), size, pace, max_run);
+    let group = partition_group(topic, 0);
+    let result = async {
+        load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load").await?;
+        tokio::time::sleep(SETTLE).await;
+        let mut cycles = Vec::with_capacity(kills);
+        for k in 0..kills {
+            let (leader, old_term) = wait_leader(cluster, &group, None).await?;
+            let kill_at = load.now();
+            cluster.kill(leader)?;
+            let (new_leader, new_term) = wait_leader(cluster, &group, Some(leader)).await?;
+            let election = load.now() - kill_at;
+            load.wait_ack_after(kill_at, FIRST_ACK_TIMEOUT, "waiting for the first ack after a kill").await?;
+            cluster.restart(leader)?;
+            wait_caught_up(cluster, &group, leader).await?;
+            let caught_up = load.now() - kill_at;
+            tokio::time::sleep(SETTLE).await;
+            tracing::info!(kill = k + 1, killed = leader, new_leader, election_ms = election.as_millis() as u64, "kill cycle done");
+            cycles.push((kill_at, load.now(), leader, old_term, new_leader, new_term, election, caught_up));
+        }
+        Ok::<_, LabError>(cycles)
+    }
+    .await;
+    load.stop.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(40), load.task).await;
+    let cycles = result?;
+    let mut acks = load.acks.lock().expect("ack list lock").clone();
+    acks.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let kills: Vec<KillRecord> = cycles
+        .into_iter()
+        .map(|(kill_at, end, killed_node, old_term, new_leader, new_term, election, caught_up)| {
+            let (gap, max_gap) = outage(&acks, kill_at, end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
+            KillRecord { killed_node, old_term, new_leader, new_term, election_ms: ms(election), unavailable_ms: gap, max_gap_in_cycle_ms: max_gap, restart_and_catch_up_ms: ms(caught_up) }
+        })
+        .collect();
+    Ok(FailoverReport {
+        fsync: fsync.to_string(),
+        pace_us: pace.as_micros() as u64,
+        message_bytes: size,
+        producer_config: config,
+        sent: load.sent.load(Ordering::Relaxed),
+        acked: acks.len() as u64,
+        failed: load.failed.load(Ordering::Relaxed),
+        unavailable: SmallSummary::of(kills.iter().map(|k| k.unavailable_ms)),
+        max_gap_in_cycle: SmallSummary::of(kills.iter().map(|k| k.max_gap_in_cycle_ms)),
+        election: SmallSummary::of(kills.iter().map(|k| k.election_ms)),
+        restart_and_catch_up: SmallSummary::of(kills.iter().map(|k| k.restart_and_catch_up_ms)),
+        kills,
+    })
+}
+
+/// Polls /state until some node other than `not` leads `group`; returns (node, term).
+async fn wait_leader(cluster: &Cluster, group: &str, not: Option<i32>) -> Result<(i32, u64)> {
+    let started = Instant::now();
+    loop {
+        if let Some((id, term)) = leader_of(&cluster.views().await, group) {
+            if Some(id) != not {
+                return Ok((id, term));
+            }
+        }
+        if started.elapsed() >= ELECTION_TIMEOUT {
+            return Err(LabError::Timeout { what: format!("waiting for a leader of {group} other than {not:?}"), secs: ELECTION_TIMEOUT.as_secs_f64() });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Polls until node `id`'s applied index of `group` reaches the leader's (read first, so under
+/// load "reaches" means >= the value the leader had a moment earlier).
+async fn wait_caught_up(cluster: &Cluster, group: &str, id: i32) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let views = cluster.views().await;
+        if let Some((leader, _)) = leader_of(&views, group) {
+            let leader_applied = views.iter().find(|v| v.node_id == leader).and_then(|v| v.group(group)).and_then(|g| g.applied_index);
+            let node_applied = raft_view(cluster.addrs[(id - 1) as usize].http).await.ok().and_then(|v| v.group(group).and_then(|g| g.applied_index));
+            if let (Some(l), Some(n)) = (leader_applied, node_applied) {
+                if leader == id || n >= l {
+                    return Ok(());
+                }
+            }
+        }
+        if started.elapsed() >= CATCH_UP_TIMEOUT {
+            return Err(LabError::Timeout { what: format!("waiting for node {id} to catch up on {group}"), secs: CATCH_UP_TIMEOUT.as_secs_f64() });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn gap_runs_from_last_ack_before_to_first_after() {
+        let acks = ms(&[1, 2, 3, 4, 450, 451, 452, 900]);
+        let (gap, max_gap) = outage(&acks, Duration::from_millis(5), Duration::from_millis(452)).unwrap();
+        assert_eq!(gap, Duration::from_millis(446));
+        assert_eq!(max_gap, Duration::from_millis(446), "the 452 -> 900 gap is after the cycle end");
+        // An ack exactly at the kill instant counts as before it.
+        assert_eq!(outage(&acks, Duration::from_millis(4), Duration::from_millis(452)).unwrap().0, Duration::from_millis(446));
+    }
+
+    #[test]
+    fn straggling_acks_from_the_dead_leader_do_not_hide_the_outage() {
+        // Acks at 6 and 7 were in flight when the leader died at 5.
+        let acks = ms(&[3, 4, 6, 7, 600, 601]);
+        let (gap, max_gap) = outage(&acks, Duration::from_millis(5), Duration::from_millis(700)).unwrap();
+        assert_eq!((gap, max_gap), (Duration::from_millis(2), Duration::from_millis(593)));
+    }
+
+    #[test]
+    fn no_ack_on_one_side_is_none() {
+        assert!(outage(&ms(&[10, 11]), Duration::from_millis(5), Duration::from_millis(20)).is_none());
+        assert!(outage(&ms(&[1, 2]), Duration::from_millis(5), Duration::from_millis(20)).is_none());
+        assert!(outage(&[], Duration::ZERO, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn small_summary_is_nearest_rank() {
+        let s = SmallSummary::of((1..=20).map(f64::from));
+        assert_eq!((s.count, s.p50_ms, s.p99_ms, s.max_ms), (20, 10.0, 20.0, 20.0));
+        let s = SmallSummary::of([5.0, f64::NAN, 1.0]);
+        assert_eq!((s.count, s.p50_ms, s.max_ms), (2, 1.0, 5.0));
+        assert!(SmallSummary::of([]).p50_ms.is_nan());
+    }
+}
