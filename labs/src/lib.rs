@@ -13,8 +13,12 @@
 //!   - `bench::tansu`: the Tansu peer broker (in-memory storage).
 //!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
+//! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
+//! - [`timeline`]: the run's ordered event log and its exports.
 
 pub mod bench;
 pub mod error;
+pub mod history;
+pub mod timeline;
 
 pub use error::LabError;
