@@ -15,10 +15,15 @@
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
 //! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
 //! - [`timeline`]: the run's ordered event log and its exports.
+//! - [`workload`]: rdkafka producers and consumers that record every operation.
 
 pub mod bench;
 pub mod error;
 pub mod history;
 pub mod timeline;
+pub mod workload;
 
 pub use error::LabError;
+
+/// Result alias of the library.
+pub type Result<T, E = LabError> = std::result::Result<T, E>;

@@ -1,0 +1,201 @@
+//! The drill workload: real Kafka clients (rdkafka) whose every operation lands in a history.
+//!
+//! - `producer` — producers sending unique values, recording invoke / ok / fail / info.
+//! - `consumer` — group consumers recording what they read, and the final full read.
+//!
+//! Every loop is bounded by a message count and a duration and stops by itself.
+
+pub mod consumer;
+pub mod producer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::history::{History, Op, OpKind, OpType};
+
+/// What the clients do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadConfig {
+    pub bootstrap: String,
+    pub topic: String,
+    pub producers: u32,
+    pub consumers: u32,
+    /// Total messages over all producers (the bound).
+    pub messages: u64,
+    /// Total send rate over all producers; None = as fast as acks allow.
+    pub rate_per_sec: Option<u32>,
+    /// Producers stop after this long even if `messages` were not all sent.
+    pub duration: Duration,
+    pub message_bytes: usize,
+    /// "all", "1" or "0".
+    pub acks: String,
+    pub idempotence: bool,
+    /// Consumers join one group (and commit) instead of reading by assignment.
+    pub consumer_group: bool,
+    /// librdkafka's delivery timeout: after it, an unacknowledged send is indeterminate.
+    pub message_timeout_ms: u32,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig {
+            bootstrap: String::new(),
+            topic: "drill".into(),
+            producers: 1,
+            consumers: 1,
+            messages: 1000,
+            rate_per_sec: Some(200),
+            duration: Duration::from_secs(20),
+            message_bytes: 100,
+            acks: "all".into(),
+            idempotence: true,
+            consumer_group: true,
+            message_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// Live counters for progress displays and gauges.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sent: AtomicU64,
+    pub acked: AtomicU64,
+    pub failed: AtomicU64,
+    pub indeterminate: AtomicU64,
+    pub consumed: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterValues {
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    pub indeterminate: u64,
+    pub consumed: u64,
+}
+
+impl Counters {
+    pub fn values(&self) -> CounterValues {
+        CounterValues {
+            sent: self.sent.load(Ordering::Relaxed),
+            acked: self.acked.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            indeterminate: self.indeterminate.load(Ordering::Relaxed),
+            consumed: self.consumed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where operations go as they happen: the history, the counters, and a listener (timeline,
+/// live checker).
+pub type OpListener = Arc<dyn Fn(&Op) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Recorder {
+    history: Arc<Mutex<History>>,
+    counters: Arc<Counters>,
+    listener: Option<OpListener>,
+}
+
+impl Recorder {
+    pub fn new(listener: Option<OpListener>) -> Recorder {
+        Recorder { history: Arc::new(Mutex::new(History::default())), counters: Arc::new(Counters::default()), listener }
+    }
+
+    pub fn record(&self, op: Op) {
+        let c = &self.counters;
+        match (op.kind, op.op_type) {
+            (OpKind::Send, OpType::Invoke) => c.sent.fetch_add(1, Ordering::Relaxed),
+            (OpKind::Send, OpType::Ok) => c.acked.fetch_add(1, Ordering::Relaxed),
+            (OpKind::Send, OpType::Fail) => c.failed.fetch_add(1, Ordering::Relaxed),
+            (OpKind::Send, OpType::Info) => c.indeterminate.fetch_add(1, Ordering::Relaxed),
+            (OpKind::Poll, OpType::Ok) => c.consumed.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let index = h.push(op);
+        if let Some(listener) = &self.listener {
+            listener(&h.ops[index as usize]);
+        }
+    }
+
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    pub fn history(&self) -> History {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A running workload.
+pub struct Workload {
+    pub config: WorkloadConfig,
+    recorder: Recorder,
+    stop_producers: CancellationToken,
+    stop_consumers: CancellationToken,
+    producers: TaskTracker,
+    consumers: TaskTracker,
+}
+
+impl Workload {
+    /// Starts producers and consumers; returns at once.
+    pub fn start(config: WorkloadConfig, listener: Option<OpListener>) -> crate::Result<Workload> {
+        let recorder = Recorder::new(listener);
+        let w = Workload {
+            recorder,
+            stop_producers: CancellationToken::new(),
+            stop_consumers: CancellationToken::new(),
+            producers: TaskTracker::new(),
+            consumers: TaskTracker::new(),
+            config,
+        };
+        let per_producer = w.config.messages.div_ceil(w.config.producers.max(1) as u64);
+        for p in 0..w.config.producers {
+            let task = producer::ProducerTask::new(&w.config, p, per_producer, w.recorder.clone())?;
+            w.producers.spawn(task.run(w.stop_producers.clone()));
+        }
+        for c in 0..w.config.consumers {
+            let task = consumer::ConsumerTask::new(&w.config, 100 + c, w.recorder.clone())?;
+            w.consumers.spawn(task.run(w.stop_consumers.clone()));
+        }
+        w.producers.close();
+        w.consumers.close();
+        Ok(w)
+    }
+
+    pub fn counters(&self) -> CounterValues {
+        self.recorder.counters().values()
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// True once every producer finished (bound reached or stopped).
+    pub fn producers_done(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Waits until producers end by themselves (their bounds) or `limit` passes, then stops them.
+    pub async fn wait_producers(&self, limit: Duration) {
+        if tokio::time::timeout(limit, self.producers.wait()).await.is_err() {
+            self.stop_producers.cancel();
+            self.producers.wait().await;
+        }
+    }
+
+    /// Stops everything and returns the history.
+    pub async fn finish(self) -> History {
+        self.stop_producers.cancel();
+        self.producers.wait().await;
+        self.stop_consumers.cancel();
+        self.consumers.wait().await;
+        self.recorder.history()
+    }
+}

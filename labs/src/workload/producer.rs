@@ -1,0 +1,132 @@
+//! One producer process of the workload.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::{Recorder, WorkloadConfig};
+use crate::history::{now_ns, Op, OpKind, OpType};
+use crate::LabError;
+
+/// Unacknowledged sends per producer: enough to keep the pipe full, few enough that a fault's
+/// indeterminate window stays readable on the timeline.
+const MAX_IN_FLIGHT: usize = 1000;
+/// Separates the unique value from its padding in a payload.
+pub const VALUE_END: u8 = b'|';
+
+pub struct ProducerTask {
+    producer: FutureProducer,
+    process: u32,
+    count: u64,
+    config: WorkloadConfig,
+    recorder: Recorder,
+}
+
+impl ProducerTask {
+    pub fn new(config: &WorkloadConfig, process: u32, count: u64, recorder: Recorder) -> crate::Result<ProducerTask> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &config.bootstrap)
+            .set("client.id", format!("clusterlab-producer-{process}"))
+            .set("acks", &config.acks)
+            .set("enable.idempotence", config.idempotence.to_string())
+            .set("message.timeout.ms", config.message_timeout_ms.to_string())
+            .set("linger.ms", "2")
+            // Retries are what turn a leader change into a duplicate when idempotence is off.
+            .set("retries", "2147483647")
+            .set("retry.backoff.ms", "50")
+            .set("topic.metadata.refresh.interval.ms", "1000")
+            .create()
+            .map_err(|source| LabError::Kafka { what: format!("creating producer {process}"), source })?;
+        Ok(ProducerTask { producer, process, count, config: config.clone(), recorder })
+    }
+
+    /// Sends up to `count` values (or until the duration passes or `stop` fires), then waits
+    /// for every outstanding delivery report.
+    pub async fn run(self, stop: CancellationToken) {
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let deadline = tokio::time::Instant::now() + this.config.duration;
+        let per_producer_rate = this.config.rate_per_sec.map(|r| (r as f64 / this.config.producers.max(1) as f64).max(1.0));
+        let mut pace = per_producer_rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
+        let mut deliveries = tokio::task::JoinSet::new();
+        for seq in 0..this.count {
+            if let Some(p) = pace.as_mut() {
+                tokio::select! {
+                    _ = p.tick() => {}
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            if stop.is_cancelled() || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            let permit = tokio::select! {
+                p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = stop.cancelled() => break,
+            };
+            let value = format!("p{}-{seq:08}", this.process);
+            let task = Arc::clone(&this);
+            deliveries.spawn(async move {
+                task.send_one(value).await;
+                drop(permit);
+            });
+            // Reap finished deliveries so the set does not grow with the run.
+            while deliveries.try_join_next().is_some() {}
+        }
+        while deliveries.join_next().await.is_some() {}
+        let _ = this.producer.flush(Duration::from_secs(5));
+    }
+
+    async fn send_one(&self, value: String) {
+        let topic = &self.config.topic;
+        let mut payload = value.clone().into_bytes();
+        payload.push(VALUE_END);
+        payload.resize(self.config.message_bytes.max(payload.len()), b'.');
+        let started = Instant::now();
+        self.recorder.record(Op::new(self.process, OpType::Invoke, OpKind::Send, topic).value(value.clone()));
+        let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic).payload(&payload);
+        let outcome = match self.producer.send_result(record) {
+            Err((e, _)) => Err((OpType::Fail, e)), // never left this process
+            Ok(delivery) => match delivery.await {
+                Ok(Ok(d)) => Ok((d.partition, d.offset)),
+                Ok(Err((e, _))) => Err((classify(&e), e)),
+                Err(_) => Err((OpType::Info, KafkaError::Canceled)),
+            },
+        };
+        let latency = started.elapsed().as_nanos() as u64;
+        let op = match outcome {
+            Ok((partition, offset)) => {
+                let mut op = Op::new(self.process, OpType::Ok, OpKind::Send, topic).value(value).latency(latency);
+                op.partition = Some(partition);
+                // acks=0 reports no offset: record it as unknown, not as -1.
+                op.offset = (offset >= 0).then_some(offset);
+                op
+            }
+            Err((op_type, e)) => Op::new(self.process, op_type, OpKind::Send, topic).value(value).latency(latency).error(e.to_string()),
+        };
+        self.recorder.record(op.time(now_ns()));
+    }
+}
+
+/// Whether a failed delivery certainly did not write (`fail`) or may have (`info`). Only errors
+/// the broker returns before appending anything are certain; a timeout or a lost connection
+/// may hide a write that succeeded.
+fn classify(e: &KafkaError) -> OpType {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidRequiredAcks
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::QueueFull,
+        ) => OpType::Fail,
+        _ => OpType::Info,
+    }
+}
