@@ -13,6 +13,7 @@
 //!   - `bench::tansu`: the Tansu peer broker (in-memory storage).
 //!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
+//! - [`node_client`]: a node's HTTP endpoint: JSON calls and the live event stream.
 //! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
 //! - [`timeline`]: the run's ordered event log and its exports.
 //! - [`workload`]: rdkafka producers and consumers that record every operation.
@@ -20,6 +21,7 @@
 pub mod bench;
 pub mod error;
 pub mod history;
+pub mod node_client;
 pub mod timeline;
 pub mod workload;
 
