@@ -14,6 +14,7 @@
 //!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
 //! - [`node_client`]: a node's HTTP endpoint: JSON calls and the live event stream.
+//! - [`lab`]: the lab itself and its command/event protocol.
 //! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
 //! - [`timeline`]: the run's ordered event log and its exports.
 //! - [`workload`]: rdkafka producers and consumers that record every operation.
@@ -21,6 +22,7 @@
 pub mod bench;
 pub mod error;
 pub mod history;
+pub mod lab;
 pub mod node_client;
 pub mod timeline;
 pub mod workload;

@@ -1,0 +1,176 @@
+//! The lab protocol: one serde JSON command/event vocabulary for every front end.
+//!
+//! The desktop window (Tauri IPC), browsers (`clusterlab serve`, WebSocket) and the CLI all speak
+//! it. Commands go in; events come out — timeline events as they happen and state snapshots.
+//! Errors are `{code, message}`, never bare strings, so a UI can react to the code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::timeline::TimelineEvent;
+use crate::workload::CounterValues;
+
+/// Cluster settings chosen before start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub nodes: usize,
+    /// "always", "interval:<ms>" or "never".
+    pub fsync: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub heartbeat_ms: u64,
+    /// Refused by the broker (openraft 0.9 has none); kept so the UI can show why.
+    pub pre_vote: bool,
+    /// Workload defaults.
+    pub acks: String,
+    pub idempotence: bool,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            nodes: 3,
+            fsync: "always".into(),
+            partitions: 3,
+            replication_factor: 3,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            heartbeat_ms: 100,
+            pre_vote: false,
+            acks: "all".into(),
+            idempotence: true,
+        }
+    }
+}
+
+/// Who a fault is aimed at (resolved to a node when it runs).
+pub type TargetSpec = String;
+
+/// Everything a front end can ask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    StartCluster { settings: ClusterSettings },
+    StopCluster,
+    /// `fault`: kill | stop | pause | resume | restart | power_cut | slow_disk | isolate | heal;
+    /// `target`: node:<id> | leader:<topic>/<p> | follower:<topic>/<p> | controller | random.
+    Fault { fault: String, target: TargetSpec, #[serde(default)] param: Option<u64> },
+    /// Cut (or heal) one direction or both of the link between two nodes.
+    CutLink { from: i32, to: i32, both: bool },
+    HealAll,
+    StartWorkload { #[serde(default)] rate_per_sec: Option<u32>, #[serde(default)] messages: Option<u64> },
+    StopWorkload,
+    ListDrills,
+    RunDrill { name: String, #[serde(default)] seed: Option<u64> },
+    /// `format`: jsonl | perfetto | edn | csv | charts | html | all.
+    Export { format: String, #[serde(default)] dir: Option<String> },
+    /// Replace the timeline with an imported JSON Lines run (replay).
+    ImportTimeline { jsonl: String },
+    Snapshot,
+}
+
+impl Command {
+    /// Commands a read-only viewer may send.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Command::Snapshot | Command::ListDrills)
+    }
+}
+
+/// A protocol error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabFailure {
+    /// Stable machine code: bad_request, not_running, already_running, forbidden, fault_failed,
+    /// drill_failed, export_failed, internal.
+    pub code: String,
+    pub message: String,
+}
+
+impl LabFailure {
+    pub fn new(code: &str, message: impl Into<String>) -> LabFailure {
+        LabFailure { code: code.into(), message: message.into() }
+    }
+}
+
+/// One node as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub id: i32,
+    pub state: String,
+    pub pid: Option<u32>,
+    pub kafka: String,
+    pub http: String,
+    pub cpu_percent: f32,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+}
+
+/// The whole lab at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LabState {
+    pub running: bool,
+    pub settings: Option<ClusterSettings>,
+    pub bootstrap: Option<String>,
+    pub nodes: Vec<NodeView>,
+    /// Per node: its `/state` `raft` section (groups, controller leader, peers) as it reported it.
+    pub raft: Vec<serde_json::Value>,
+    /// Per node: its partitions' offsets (appended / flushed / committed).
+    pub partitions: Vec<serde_json::Value>,
+    pub links: Vec<serde_json::Value>,
+    pub workload: Option<CounterValues>,
+    pub drill: Option<DrillProgress>,
+    pub timeline_len: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillProgress {
+    pub name: String,
+    pub step: usize,
+    pub steps: usize,
+    pub narration: Option<String>,
+    pub verdict: Option<serde_json::Value>,
+    pub done: bool,
+}
+
+/// What the lab tells front ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LabEvent {
+    /// A new timeline entry.
+    Timeline { entry: TimelineEvent },
+    /// A full state snapshot (sent on connect and about every 500 ms while running).
+    State { state: Box<LabState> },
+    /// The answer to one command (`id` echoes the request's id when it had one).
+    Reply { id: Option<u64>, ok: bool, result: serde_json::Value, error: Option<LabFailure> },
+}
+
+/// A command with an optional correlation id, as it arrives on a socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_from_the_json_a_ui_sends() {
+        let r: Request = serde_json::from_str(r#"{"id":7,"command":"fault","fault":"kill","target":"leader:orders/0"}"#).unwrap();
+        assert_eq!(r.id, Some(7));
+        assert_eq!(r.command, Command::Fault { fault: "kill".into(), target: "leader:orders/0".into(), param: None });
+        let r: Request = serde_json::from_str(r#"{"command":"start_cluster","settings":{"fsync":"never"}}"#).unwrap();
+        assert!(matches!(r.command, Command::StartCluster { settings } if settings.fsync == "never" && settings.nodes == 3));
+        assert!(serde_json::from_str::<Request>(r#"{"command":"start_cluster","settings":{"fsynk":"never"}}"#).is_err());
+    }
+
+    #[test]
+    fn only_snapshots_and_listings_are_read_only() {
+        assert!(Command::Snapshot.is_read_only());
+        assert!(!Command::HealAll.is_read_only());
+    }
+}
