@@ -52,6 +52,10 @@ pub enum LabError {
 
     #[error("histogram error: {0}")]
     Histogram(String),
+
+    /// A drill file is wrong: where, and what was expected.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Drill { file: PathBuf, line: usize, column: usize, message: String },
 }
 
 impl LabError {

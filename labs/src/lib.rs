@@ -14,12 +14,16 @@
 //!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
 //! - [`node_client`]: a node's HTTP endpoint: JSON calls and the live event stream.
+//! - [`checker`]: history (+ replica digests) -> verdict: lost, duplicated, reordered, phantom, divergent; live form too.
+//! - [`drill`]: drills as data: the TOML format, its validation with file:line errors, the catalog.
 //! - [`lab`]: the lab itself and its command/event protocol.
 //! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
 //! - [`timeline`]: the run's ordered event log and its exports.
 //! - [`workload`]: rdkafka producers and consumers that record every operation.
 
 pub mod bench;
+pub mod checker;
+pub mod drill;
 pub mod error;
 pub mod history;
 pub mod lab;
@@ -27,7 +31,4 @@ pub mod node_client;
 pub mod timeline;
 pub mod workload;
 
-pub use error::LabError;
-
-/// Result alias of the library.
-pub type Result<T, E = LabError> = std::result::Result<T, E>;
+pub use error::{LabError, Result};

@@ -1,0 +1,60 @@
+//! The drill catalog: every `*.toml` in one directory, parsed, validated, sorted by name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::parse::parse_drill;
+use super::spec::DrillSpec;
+use crate::error::LabError;
+
+/// Loads every `*.toml` file of `dir`. Fails on the first bad file, so a broken drill is found
+/// when the catalog loads (in CI), not when someone runs it in front of a class.
+pub fn load_catalog(dir: &Path) -> Result<Vec<DrillSpec>, LabError> {
+    let read_err = |what: String| move |source| LabError::Io { what, source };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err(format!("listing drills in {}", dir.display())))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read_err(format!("listing drills in {}", dir.display())))?;
+    files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    // File order decides which of two duplicates is reported, so make it stable.
+    files.sort();
+
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut drills = Vec::with_capacity(files.len());
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(read_err(format!("reading drill {}", file.display())))?;
+        let drill = parse_drill(&text, &file)?;
+        if let Some(first) = seen.insert(drill.name.clone(), file.clone()) {
+            return Err(LabError::Drill {
+                line: name_line(&text),
+                column: 1,
+                message: format!(
+                    "duplicate drill name '{}': {} already uses it",
+                    drill.name,
+                    first.display()
+                ),
+                file,
+            });
+        }
+        drills.push(drill);
+    }
+    drills.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(drills)
+}
+
+/// The drill called `name`, if the catalog has one.
+pub fn find<'a>(catalog: &'a [DrillSpec], name: &str) -> Option<&'a DrillSpec> {
+    catalog.iter().find(|d| d.name == name)
+}
+
+/// Line of the top-level `name = ...` key (the spec does not keep spans; the file is at hand).
+fn name_line(text: &str) -> usize {
+    let is_name = |l: &str| {
+        l.trim_start()
+            .strip_prefix("name")
+            .is_some_and(|r| r.trim_start().starts_with('='))
+    };
+    text.lines().position(is_name).map_or(1, |i| i + 1)
+}

@@ -1,0 +1,336 @@
+//! `parse_drill`: TOML text -> validated `DrillSpec`, every error located as `file:line:column`.
+//!
+//! Two passes. serde + `toml` catch syntax, unknown keys, wrong types and malformed selector
+//! strings (each with its span). Then `validate` catches what only makes sense across keys: a step
+//! aimed at another topic, a replication factor above the node count, a wait without a timeout.
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::raw::{RawDrill, RawExpect, RawSetup, RawWorkload};
+use super::spec::{
+    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Expect, Fault, Fsync, Outcome, Setup,
+    Target, Workload,
+};
+use super::steps::convert_steps;
+use crate::error::LabError;
+
+/// Default election timeout: openraft's own default range, fast enough for a 10-25 s drill.
+const ELECTION_TIMEOUT_MS: [u64; 2] = [150, 300];
+/// openraft's default heartbeat; must stay well below the election timeout.
+const HEARTBEAT_MS: u64 = 50;
+/// A laptop runs every node as a process with its own ports and data dir; beyond this a drill
+/// measures the laptop, not the protocol.
+const MAX_NODES: u32 = 9;
+/// Enough to carry the workload's unique message id and a timestamp.
+const DEFAULT_MESSAGE_BYTES: u32 = 100;
+
+/// Parse and validate one drill. `file` is only used in messages and stored in the spec.
+pub fn parse_drill(text: &str, file: &Path) -> Result<DrillSpec, LabError> {
+    let src = Source { text, file };
+    let raw: RawDrill = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        // `message()`, not `Display`: Display adds a multi-line source excerpt that would not fit
+        // the one-line `file:line:column: message` form editors and the UI understand.
+        src.error(span, e.message().trim_end())
+    })?;
+    validate(&src, raw)
+}
+
+/// The text being parsed, to turn byte spans into 1-based line/column.
+pub(super) struct Source<'a> {
+    pub text: &'a str,
+    pub file: &'a Path,
+}
+
+impl Source<'_> {
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> LabError {
+        let (line, column) = self.line_col(span.start);
+        LabError::Drill {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    pub fn at<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> LabError {
+        self.error(spanned.span(), message)
+    }
+
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        // Columns count characters, not bytes, so a narration with an accent does not shift them.
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        (line, column)
+    }
+}
+
+fn validate(src: &Source, raw: RawDrill) -> Result<DrillSpec, LabError> {
+    let name_ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if raw.name.get_ref().is_empty() || !raw.name.get_ref().chars().all(name_ok) {
+        return Err(src.at(&raw.name, "drill name must be lowercase letters, digits and '-' (it is typed on the command line)"));
+    }
+    let setup = convert_setup(src, raw.setup)?;
+    let workload = convert_workload(src, &setup, raw.workload)?;
+    let steps = convert_steps(src, &setup, &workload, raw.steps)?;
+    // Point at start_fails_with when it is the key in question, else at the [expect] header.
+    let expect_span = raw
+        .expect
+        .get_ref()
+        .start_fails_with
+        .as_ref()
+        .map_or(raw.expect.span(), Spanned::span);
+    let expect = convert_expect(src, raw.expect)?;
+
+    let takes_port = steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Fault(Fault::TakePort { .. })));
+    if takes_port != expect.start_fails_with.is_some() {
+        return Err(src.error(expect_span, match takes_port {
+            true => "a drill with a take_port step must say how start-up fails: set [expect] start_fails_with",
+            false => "[expect] start_fails_with needs a step with fault = \"take_port\" that makes start-up fail",
+        }));
+    }
+    Ok(DrillSpec {
+        name: raw.name.into_inner(),
+        title: raw.title,
+        description: raw.description,
+        tags: raw.tags,
+        file: src.file.to_path_buf(),
+        setup,
+        workload,
+        steps,
+        expect,
+    })
+}
+
+fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
+    let nodes = raw.nodes.as_ref().map_or(3, |n| *n.get_ref());
+    if let Some(n) = raw
+        .nodes
+        .as_ref()
+        .filter(|n| !(1..=MAX_NODES).contains(n.get_ref()))
+    {
+        return Err(src.at(n, format!("nodes must be 1 to {MAX_NODES}")));
+    }
+    let topic_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if raw.topic.get_ref().is_empty() || !raw.topic.get_ref().chars().all(topic_ok) {
+        return Err(src.at(
+            &raw.topic,
+            "topic must be letters, digits, '.', '_' or '-' (Kafka's rule)",
+        ));
+    }
+    let partitions = raw.partitions.as_ref().map_or(1, |p| *p.get_ref());
+    if let Some(p) = raw.partitions.as_ref().filter(|p| *p.get_ref() < 1) {
+        return Err(src.at(p, "partitions must be at least 1"));
+    }
+    let replication_factor = raw
+        .replication_factor
+        .as_ref()
+        .map_or(nodes.min(3), |r| *r.get_ref());
+    if let Some(r) = raw
+        .replication_factor
+        .as_ref()
+        .filter(|r| !(1..=nodes).contains(r.get_ref()))
+    {
+        return Err(src.at(
+            r,
+            format!("replication_factor must be 1 to nodes ({nodes})"),
+        ));
+    }
+    let election_timeout_ms = raw
+        .election_timeout_ms
+        .as_ref()
+        .map_or(ELECTION_TIMEOUT_MS, |e| *e.get_ref());
+    if let Some(e) = raw
+        .election_timeout_ms
+        .as_ref()
+        .filter(|e| e.get_ref()[0] == 0 || e.get_ref()[0] > e.get_ref()[1])
+    {
+        return Err(src.at(
+            e,
+            "election_timeout_ms must be [min, max] with 0 < min <= max",
+        ));
+    }
+    let heartbeat_ms = raw
+        .heartbeat_ms
+        .as_ref()
+        .map_or(HEARTBEAT_MS, |h| *h.get_ref());
+    if heartbeat_ms == 0 || heartbeat_ms >= election_timeout_ms[0] {
+        // Followers would call elections between two heartbeats of a healthy leader.
+        let msg = format!("heartbeat_ms ({heartbeat_ms}) must be above 0 and below the election timeout minimum ({})", election_timeout_ms[0]);
+        return Err(match &raw.heartbeat_ms {
+            Some(h) => src.at(h, msg),
+            None => src.at(
+                raw.election_timeout_ms
+                    .as_ref()
+                    .expect("defaults are consistent"),
+                msg,
+            ),
+        });
+    }
+    Ok(Setup {
+        nodes,
+        topic: raw.topic.into_inner(),
+        partitions,
+        replication_factor,
+        fsync: raw.fsync.unwrap_or(Fsync::Always),
+        acks: raw.acks.unwrap_or(Acks::All),
+        // librdkafka's default, so a drill that does not say so behaves like a stock client.
+        idempotence: raw.idempotence.unwrap_or(false),
+        election_timeout_ms,
+        heartbeat_ms,
+        seed: raw.seed,
+    })
+}
+
+fn convert_workload(
+    src: &Source,
+    setup: &Setup,
+    raw: Spanned<RawWorkload>,
+) -> Result<Workload, LabError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    if raw.messages.is_none() && raw.duration_ms.is_none() {
+        return Err(src.error(
+            span,
+            "[workload] needs a bound: messages, duration_ms or both (a CI runs every drill)",
+        ));
+    }
+    for (key, v) in [
+        ("messages", &raw.messages),
+        ("duration_ms", &raw.duration_ms),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
+            return Err(src.at(v, format!("{key} must be above 0")));
+        }
+    }
+    for (key, v) in [
+        ("rate_per_sec", &raw.rate_per_sec),
+        ("message_bytes", &raw.message_bytes),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
+            return Err(src.at(v, format!("{key} must be above 0")));
+        }
+    }
+    let consumers_start = raw.consumers_start.unwrap_or(ConsumersStart::WithProducers);
+    let via = |t: Option<Spanned<Target>>, consume: bool| -> Result<Target, LabError> {
+        let Some(t) = t else { return Ok(Target::All) };
+        match t.get_ref() {
+            Target::Minority => return Err(src.at(&t, "a workload cannot bootstrap via `minority`; use node:<id> or all")),
+            Target::Previous if !(consume && consumers_start == ConsumersStart::AfterSteps) => {
+                return Err(src.at(&t, "`previous` is only known after the steps ran: use it in consume_via with consumers_start = \"after_steps\""))
+            }
+            _ => check_target(src, setup, &t)?,
+        }
+        Ok(t.into_inner())
+    };
+    let produce_via = via(raw.produce_via, false)?;
+    let consume_via = via(raw.consume_via, true)?;
+    Ok(Workload {
+        producers: raw.producers.unwrap_or(1),
+        consumers: raw.consumers.unwrap_or(1),
+        messages: raw.messages.map(Spanned::into_inner),
+        duration_ms: raw.duration_ms.map(Spanned::into_inner),
+        rate_per_sec: raw.rate_per_sec.map(Spanned::into_inner),
+        message_bytes: raw
+            .message_bytes
+            .map_or(DEFAULT_MESSAGE_BYTES, Spanned::into_inner),
+        consumer_group: raw.consumer_group.unwrap_or(false),
+        produce_via,
+        consume_via,
+        consumers_start,
+    })
+}
+
+fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabError> {
+    let raw = raw.into_inner();
+    if let Some(m) = raw
+        .max_unavailability_ms
+        .as_ref()
+        .filter(|m| *m.get_ref() == 0)
+    {
+        return Err(src.at(
+            m,
+            "max_unavailability_ms must be above 0 (leave it out for no bound)",
+        ));
+    }
+    if let Some(s) = raw
+        .start_fails_with
+        .as_ref()
+        .filter(|s| s.get_ref().trim().is_empty())
+    {
+        return Err(src.at(s, "start_fails_with must name the expected error text"));
+    }
+    Ok(Expect {
+        // Strict by default: a drill that forgets to state expectations asserts correctness.
+        lost: raw.lost.unwrap_or(Outcome::None),
+        duplicates: raw.duplicates.unwrap_or(Outcome::None),
+        other_anomalies: raw.other_anomalies.unwrap_or(Anomalies::None),
+        max_unavailability_ms: raw.max_unavailability_ms.map(Spanned::into_inner),
+        start_fails_with: raw.start_fails_with.map(Spanned::into_inner),
+    })
+}
+
+/// Checks what a target names against the drill's own setup: node ids exist, role selectors
+/// name the drill's topic and one of its partitions (a typo'd topic would otherwise only show up
+/// as a wait that never finishes).
+pub(super) fn check_target(
+    src: &Source,
+    setup: &Setup,
+    t: &Spanned<Target>,
+) -> Result<(), LabError> {
+    check_target_value(src, setup, t.get_ref(), t.span())
+}
+
+pub(super) fn check_target_value(
+    src: &Source,
+    setup: &Setup,
+    t: &Target,
+    span: Range<usize>,
+) -> Result<(), LabError> {
+    if let Target::Node(id) = t {
+        if *id > setup.nodes {
+            return Err(src.error(
+                span,
+                format!("{t}: the drill has nodes 1 to {}", setup.nodes),
+            ));
+        }
+    }
+    if let Some(tp) = t.partition() {
+        check_partition(src, setup, tp, span)?;
+    }
+    Ok(())
+}
+
+pub(super) fn check_partition(
+    src: &Source,
+    setup: &Setup,
+    tp: &super::spec::TopicPartition,
+    span: Range<usize>,
+) -> Result<(), LabError> {
+    if tp.topic != setup.topic {
+        return Err(src.error(
+            span,
+            format!(
+                "topic '{}' is not this drill's topic '{}'",
+                tp.topic, setup.topic
+            ),
+        ));
+    }
+    if tp.partition >= setup.partitions {
+        return Err(src.error(
+            span,
+            format!(
+                "partition {} does not exist: the topic has partitions 0 to {}",
+                tp.partition,
+                setup.partitions - 1
+            ),
+        ));
+    }
+    Ok(())
+}

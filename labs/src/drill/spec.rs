@@ -1,0 +1,222 @@
+//! The validated, typed drill the engine executes. Everything here has passed `parse_drill`'s checks,
+//! so the engine can trust it (targets name the drill's topic, timeouts are positive, ...).
+//! `Serialize` so the lab protocol can send a drill to the UI's drill runner as-is.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use super::selector::{Acks, Fsync, Target, TopicPartition, Until};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillSpec {
+    /// Unique within the catalog; what `clusterlab drill run NAME` takes.
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// The file the drill came from, so messages and the UI can point at it.
+    pub file: PathBuf,
+    pub setup: Setup,
+    pub workload: Workload,
+    pub steps: Vec<Step>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Setup {
+    pub nodes: u32,
+    pub topic: String,
+    pub partitions: u32,
+    pub replication_factor: u32,
+    pub fsync: Fsync,
+    pub acks: Acks,
+    pub idempotence: bool,
+    /// Raft election timeout range `[min, max]`, each node draws from it.
+    pub election_timeout_ms: [u64; 2],
+    pub heartbeat_ms: u64,
+    /// Seeds every random choice (random targets, follower picks) so a failure can be replayed.
+    /// `None`: the engine picks one and logs it on the timeline.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    pub producers: u32,
+    pub consumers: u32,
+    /// Stop producing after this many messages in total (at least one bound is set).
+    pub messages: Option<u64>,
+    /// Stop producing after this long.
+    pub duration_ms: Option<u64>,
+    /// `None`: as fast as the cluster acknowledges.
+    pub rate_per_sec: Option<u32>,
+    pub message_bytes: u32,
+    /// Consumers join one consumer group (offsets committed) instead of assigning partitions.
+    pub consumer_group: bool,
+    /// The node producers bootstrap from (`all`: every node).
+    pub produce_via: Target,
+    /// The node consumers bootstrap from; may be `previous` when consumers start after the steps.
+    pub consume_via: Target,
+    pub consumers_start: ConsumersStart,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsumersStart {
+    /// Consume live while producing (the default).
+    WithProducers,
+    /// Read everything back once every step has run — how the seed checked its restarts.
+    AfterSteps,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// 1-based line of the step's `[[steps]]` header, for the timeline and error messages.
+    pub line: usize,
+    pub when: When,
+    pub action: Action,
+    /// One short line shown (and optionally spoken by the instructor) when the step starts.
+    pub narrate: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    /// Before the cluster starts: `take_port` (the port must be taken before the node binds) and narration.
+    BeforeStart,
+    /// Not before this offset from the workload's start; steps still run in file order.
+    AtMs(u64),
+    /// This long after the previous step finished (0: right away).
+    AfterMs(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Fault(Fault),
+    Wait {
+        until: Until,
+        timeout_ms: u64,
+    },
+    /// A narration-only step: the text is the point.
+    Narrate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "fault")]
+pub enum Fault {
+    Kill {
+        target: Target,
+    },
+    Stop {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+    },
+    Resume {
+        target: Target,
+    },
+    /// SIGTERM then start again; on a node that is down, just start it.
+    Restart {
+        target: Target,
+    },
+    PowerCut {
+        target: Target,
+    },
+    SlowDisk {
+        target: Target,
+        delay_ms: u64,
+    },
+    CorruptSegment {
+        target: Target,
+    },
+    Isolate {
+        target: Target,
+    },
+    Split {
+        minority: Vec<Target>,
+    },
+    CutLink {
+        from: Target,
+        to: Target,
+        direction: Direction,
+    },
+    DelayLink {
+        from: Target,
+        to: Target,
+        delay_ms: u64,
+    },
+    BlackholeLink {
+        from: Target,
+        to: Target,
+    },
+    /// `target` keeps its links to both sides; the other nodes cannot talk to each other.
+    Bridge {
+        target: Target,
+    },
+    Heal,
+    TakePort {
+        target: Target,
+    },
+}
+
+/// The fault names as written in `fault = "..."`; serde's "unknown variant" error lists them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Kill,
+    Stop,
+    Pause,
+    Resume,
+    Restart,
+    PowerCut,
+    SlowDisk,
+    CorruptSegment,
+    Isolate,
+    Split,
+    CutLink,
+    DelayLink,
+    BlackholeLink,
+    Bridge,
+    Heal,
+    TakePort,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Only `from -> to` is cut; answers still flow back.
+    OneWay,
+    Both,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expect {
+    pub lost: Outcome,
+    pub duplicates: Outcome,
+    pub other_anomalies: Anomalies,
+    /// Longest window without a successful produce the drill tolerates.
+    pub max_unavailability_ms: Option<u64>,
+    /// The cluster must fail to start with an error containing this text (the workload never runs).
+    /// `{port}` stands for the port the `take_port` step occupied: ports are allocated per run.
+    pub start_fails_with: Option<String>,
+}
+
+/// Expected count of an anomaly. `some` means the drill *demonstrates* it (e.g. fsync=never loses
+/// writes): the verdict fails if none shows up, because then the lesson did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    None,
+    Some,
+    Any,
+}
+
+/// Reordering, divergence, phantom reads...: never expected to be demonstrated, so no `some`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anomalies {
+    None,
+    Any,
+}
