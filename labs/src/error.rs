@@ -53,6 +53,14 @@ pub enum LabError {
     #[error("histogram error: {0}")]
     Histogram(String),
 
+    /// An imported timeline has a bad line.
+    #[error("{what}, line {line}: {detail}")]
+    Import { what: String, line: usize, detail: String },
+
+    /// A chart could not be drawn.
+    #[error("chart {what}: {detail}")]
+    Chart { what: String, detail: String },
+
     /// A drill file is wrong: where, and what was expected.
     #[error("{}:{line}:{column}: {message}", file.display())]
     Drill { file: PathBuf, line: usize, column: usize, message: String },

@@ -1,0 +1,189 @@
+//! A self-contained HTML report of a run: verdict, counts, the two charts as inline SVG,
+//! faults, anomalies and the narration. Inline CSS only and no external URLs, so it can be
+//! mailed, archived or opened offline.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use crate::error::LabError;
+use crate::history::OpType;
+use crate::timeline::event::{EventKind, TimelineEvent};
+
+use super::{fault_spans, io_err, origin_ns, render_svgs, time_ordered, type_name};
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:24px auto;max-width:1280px;\
+color:#222;padding:0 16px}h1{margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+.meta{color:#666}.badge{display:inline-block;padding:4px 12px;border-radius:4px;font-weight:bold;color:#fff}\
+.ok{background:#2a8a2a}.fail{background:#c0392b}.unknown{background:#888}table{border-collapse:collapse;margin:8px 0}\
+td,th{border:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f4f4f4}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}pre{background:#f7f7f7;padding:12px;overflow:auto;max-height:400px}\
+figure{margin:16px 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}.none{color:#888;font-style:italic}\
+.grid{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}";
+
+/// Write the report. `verdict_json` is the checker's result (shown verbatim; its `ok`,
+/// `valid` or `valid?` field picks the badge), else the last `Verdict` event decides.
+pub fn write_html_report(
+    events: &[TimelineEvent],
+    verdict_json: Option<&serde_json::Value>,
+    title: &str,
+    out: &mut impl Write,
+) -> Result<(), LabError> {
+    let html = render(events, verdict_json, title)?;
+    out.write_all(html.as_bytes()).map_err(io_err("writing HTML report"))
+}
+
+fn render(events: &[TimelineEvent], verdict_json: Option<&serde_json::Value>, title: &str) -> Result<String, LabError> {
+    let t0 = origin_ns(events);
+    let secs = |ts: u64| format!("{:.3}", ts.saturating_sub(t0) as f64 / 1e9);
+    let ordered = time_ordered(events);
+    let end = events.iter().map(|e| e.ts_ns).max().unwrap_or(t0);
+    let mut h = String::with_capacity(256 * 1024);
+    // `write!` into a String cannot fail; the results are ignored below for that reason.
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{CSS}</style></head><body>\n\
+         <h1>{t}</h1><p class=\"meta\">{n} events over {d:.1} s</p>\n",
+        t = esc(title),
+        n = events.len(),
+        d = (end - t0) as f64 / 1e9
+    );
+
+    // Verdict.
+    let last_verdict = ordered.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Verdict { ok, summary } => Some((*ok, summary.clone())),
+        _ => None,
+    });
+    let ok = verdict_json
+        .and_then(|v| ["ok", "valid", "valid?"].iter().find_map(|k| v.get(*k).and_then(|b| b.as_bool())))
+        .or(last_verdict.as_ref().map(|v| v.0));
+    let (class, word) = match ok {
+        Some(true) => ("ok", "PASSED"),
+        Some(false) => ("fail", "FAILED"),
+        None => ("unknown", "NO VERDICT"),
+    };
+    let _ = write!(h, "<h2>Verdict</h2><p><span class=\"badge {class}\">{word}</span>");
+    if let Some((_, summary)) = &last_verdict {
+        let _ = write!(h, " {}", esc(summary));
+    }
+    h.push_str("</p>\n");
+    if let Some(v) = verdict_json {
+        let pretty = serde_json::to_string_pretty(v).map_err(|source| LabError::Json { what: "formatting verdict".into(), source })?;
+        let _ = writeln!(h, "<pre>{}</pre>", esc(&pretty));
+    }
+
+    // Counts.
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ops: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for e in events {
+        *by_type.entry(type_name(&e.kind)).or_default() += 1;
+        if let EventKind::Client { op } = &e.kind {
+            let t = match op.op_type {
+                OpType::Invoke => "invoke",
+                OpType::Ok => "ok",
+                OpType::Fail => "fail",
+                OpType::Info => "info",
+            };
+            *ops.entry((format!("{:?}", op.kind).to_lowercase(), t)).or_default() += 1;
+        }
+    }
+    h.push_str("<h2>Counts</h2><div class=\"grid\"><table><tr><th>event type</th><th>count</th></tr>");
+    for (t, n) in &by_type {
+        let _ = write!(h, "<tr><td>{t}</td><td class=\"n\">{n}</td></tr>");
+    }
+    h.push_str("</table><table><tr><th>client op</th><th>invoke</th><th>ok</th><th>fail</th><th>info</th></tr>");
+    let mut kinds: Vec<&String> = ops.keys().map(|k| &k.0).collect();
+    kinds.dedup();
+    for k in kinds {
+        let _ = write!(h, "<tr><td>{}</td>", esc(k));
+        for t in ["invoke", "ok", "fail", "info"] {
+            let _ = write!(h, "<td class=\"n\">{}</td>", ops.get(&(k.clone(), t)).copied().unwrap_or(0));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table></div>\n");
+
+    // Charts, inline. The xmlns attribute is dropped: HTML puts <svg> in the SVG namespace
+    // by itself, and the report then holds no URL at all.
+    h.push_str("<h2>Charts</h2>\n");
+    for (name, svg) in render_svgs(events)? {
+        let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+        let _ = writeln!(h, "<figure id=\"chart-{name}\">{svg}</figure>");
+    }
+
+    // Faults.
+    h.push_str("<h2>Faults</h2>");
+    let spans = fault_spans(events);
+    if spans.is_empty() {
+        h.push_str("<p class=\"none\">No faults.</p>");
+    } else {
+        h.push_str("<table><tr><th>at (s)</th><th>fault</th><th>until (s)</th><th>duration (s)</th></tr>");
+        for f in &spans {
+            let (until, dur) = match f.end_ns {
+                None => ("instant".to_string(), String::new()),
+                Some(e) if f.healed => (secs(e), format!("{:.3}", (e - f.start_ns) as f64 / 1e9)),
+                Some(_) => ("not healed".to_string(), String::new()),
+            };
+            let _ = write!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{until}</td><td class=\"n\">{dur}</td></tr>",
+                secs(f.start_ns),
+                esc(&f.label)
+            );
+        }
+        h.push_str("</table>");
+    }
+
+    // Anomalies (checker findings) and failed / indeterminate client ops.
+    h.push_str("\n<h2>Anomalies</h2>");
+    let checks: Vec<_> = ordered.iter().filter(|e| matches!(e.kind, EventKind::Check { .. })).collect();
+    if checks.is_empty() {
+        h.push_str("<p class=\"none\">No anomalies reported.</p>");
+    } else {
+        h.push_str("<table><tr><th>at (s)</th><th>anomaly</th><th>detail</th></tr>");
+        for e in checks {
+            if let EventKind::Check { anomaly, detail } = &e.kind {
+                let _ = write!(h, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>", secs(e.ts_ns), esc(anomaly), esc(detail));
+            }
+        }
+        h.push_str("</table>");
+    }
+
+    // Narration: the drill's steps and the lines written for the audience.
+    h.push_str("\n<h2>Narration</h2>");
+    let lines: Vec<_> = ordered
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Step { index, description } => Some((e.ts_ns, format!("<b>Step {index}:</b> {}", esc(description)))),
+            EventKind::Narration { text } => Some((e.ts_ns, esc(text))),
+            _ => None,
+        })
+        .collect();
+    if lines.is_empty() {
+        h.push_str("<p class=\"none\">No narration.</p>");
+    } else {
+        h.push_str("<table><tr><th>at (s)</th><th>what</th></tr>");
+        for (ts, line) in lines {
+            let _ = write!(h, "<tr><td class=\"n\">{}</td><td>{line}</td></tr>", secs(ts));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("\n</body></html>\n");
+    Ok(h)
+}
+
+/// Escape text for HTML element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
