@@ -50,6 +50,22 @@ pub enum LabError {
         source: serde_json::Error,
     },
 
+    /// A port the lab needs is taken; `holder` names the process when it can be found.
+    #[error("port {port} ({what}) is already in use{holder}")]
+    PortInUse { port: u16, what: String, holder: String },
+
+    /// A clusterlab-broker from an earlier run still runs on a data dir this lab wants.
+    #[error("a clusterlab-broker from an earlier run is still running: pid {pid} on data dir {data_dir}; stop it first (kill {pid})")]
+    StaleBroker { pid: i32, data_dir: PathBuf },
+
+    /// An operation named a node id the lab does not have.
+    #[error("no node {id} in this lab (nodes are 1..={nodes})")]
+    UnknownNode { id: i32, nodes: usize },
+
+    /// An operation that does not fit the node's current state (e.g. corrupting a running node).
+    #[error("node {id}: {detail}")]
+    NodeState { id: i32, detail: String },
+
     #[error("histogram error: {0}")]
     Histogram(String),
 

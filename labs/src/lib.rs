@@ -15,6 +15,9 @@
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
 //! - [`node_client`]: a node's HTTP endpoint: JSON calls and the live event stream.
 //! - [`checker`]: history (+ replica digests) -> verdict: lost, duplicated, reordered, phantom, divergent; live form too.
+//! - [`fabric`]: lab-owned TCP proxies on every link; pass, delay, black-hole or reset each direction.
+//! - [`supervisor`]: broker processes: ports, configs, start/stop/kill/pause, logs, resources, no orphans.
+//! - [`server`]: `clusterlab serve`: the lab protocol over HTTP/WebSocket next to the UI.
 //! - [`drill`]: drills as data: the TOML format, its validation with file:line errors, the catalog.
 //! - [`lab`]: the lab itself and its command/event protocol.
 //! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
@@ -24,10 +27,13 @@
 pub mod bench;
 pub mod checker;
 pub mod drill;
+pub mod fabric;
 pub mod error;
 pub mod history;
 pub mod lab;
 pub mod node_client;
+pub mod server;
+pub mod supervisor;
 pub mod timeline;
 pub mod workload;
 

@@ -7,8 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+
+mod cli;
 use clap::{Args, Parser, Subcommand};
-use labs::bench::{self, cases::CaseFilter, produce::ProducerSettings, report, BenchOptions};
+use labs::bench::cluster::RaftTiming;
+use labs::bench::cluster_bench::{self, ClusterOptions};
+use labs::bench::{self, cases::CaseFilter, cluster_report, produce::ProducerSettings, report, BenchOptions};
 
 #[derive(Parser, Debug)]
 #[command(name = "clusterlab", about = "Cluster Lab: run, break and measure Kafka-compatible brokers")]
@@ -21,6 +25,8 @@ struct Cli {
 enum Command {
     /// Single-node produce/consume throughput and ack latency per fsync policy.
     Bench(BenchArgs),
+    #[command(flatten)]
+    Lab(cli::args::LabCommand),
 }
 
 #[derive(Args, Debug)]
@@ -57,6 +63,32 @@ struct BenchArgs {
     /// Bound on each produce or consume phase of a case, in seconds.
     #[arg(long, default_value_t = 120)]
     phase_timeout_secs: u64,
+    /// Run the three-node suite instead of the single-node matrix: RF 3 acks=all throughput
+    /// against one node (fsync always and interval:50; --cases still filters), start time, failover.
+    #[arg(long)]
+    cluster: bool,
+    /// --cluster: fresh three-node clusters started to measure start time (0 skips).
+    #[arg(long, default_value_t = 5)]
+    start_repeats: usize,
+    /// --cluster: SIGKILLs of the partition-0 leader under load (0 skips failover).
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+    /// --cluster: one failover message to partition 0 every this many microseconds.
+    #[arg(long, default_value_t = 1000)]
+    failover_pace_us: u64,
+    /// --cluster: fsync policy of the failover and start-time clusters.
+    #[arg(long, default_value = "always")]
+    failover_fsync: String,
+    /// --cluster: a librdkafka KEY=VALUE for the failover producer (repeatable), e.g.
+    /// retry.backoff.max.ms=100.
+    #[arg(long = "failover-producer-prop", value_parser = parse_kv)]
+    failover_producer: Vec<(String, String)>,
+    #[arg(long, default_value_t = 300)]
+    election_timeout_min_ms: u64,
+    #[arg(long, default_value_t = 600)]
+    election_timeout_max_ms: u64,
+    #[arg(long, default_value_t = 100)]
+    heartbeat_interval_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,6 +101,12 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     match cli.command {
         Command::Bench(args) => runtime.block_on(bench_cmd(args)),
+        Command::Lab(cmd) => {
+            let code = runtime.block_on(cli::run(cmd))?;
+            // Drop the runtime (and every child process it owns) before choosing the exit code.
+            drop(runtime);
+            std::process::exit(code);
+        }
     }
 }
 
@@ -86,6 +124,21 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         phase_timeout: Duration::from_secs(args.phase_timeout_secs),
     };
     println!("clusterlab bench\n{}", bench::Setup::collect(&opts).render());
+    if args.cluster {
+        let copts = ClusterOptions {
+            timing: RaftTiming {
+                election_timeout_min_ms: args.election_timeout_min_ms,
+                election_timeout_max_ms: args.election_timeout_max_ms,
+                heartbeat_interval_ms: args.heartbeat_interval_ms,
+            },
+            start_repeats: args.start_repeats,
+            kills: args.kills,
+            failover_pace_us: args.failover_pace_us,
+            failover_fsync: args.failover_fsync.clone(),
+            failover_producer: args.failover_producer.clone(),
+        };
+        return cluster_cmd(&opts, &copts, args.json.as_deref()).await;
+    }
 
     // Ctrl-C drops the run, and with it every broker process it started (they are killed on drop).
     let report = tokio::select! {
@@ -110,4 +163,36 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("{} case(s) failed", report.failures.len());
     }
     Ok(())
+}
+
+async fn cluster_cmd(opts: &BenchOptions, copts: &ClusterOptions, json: Option<&std::path::Path>) -> anyhow::Result<()> {
+    println!("{}", cluster_report::render_cluster_setup(copts));
+    // Ctrl-C drops the run and with it every node it started (killed on drop).
+    let report = tokio::select! {
+        r = cluster_bench::run(opts, copts) => r?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; brokers started by this run were stopped"),
+    };
+    if !report.throughput.is_empty() {
+        println!("Produce, acks=all, idempotent (x1 = three nodes / one node, same run):\n{}", cluster_report::render_throughput(&report.throughput));
+    }
+    if let Some(s) = &report.start {
+        println!("Cluster start (3 processes spawned in parallel):\n{}", cluster_report::render_start(s));
+    }
+    if let Some(f) = &report.failover {
+        println!("Failover (SIGKILL of the partition-0 leader under paced load):\n{}", cluster_report::render_failover(f));
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    if !report.failures.is_empty() {
+        print!("{}", report::render_failures(&report.failures));
+        anyhow::bail!("{} cluster part(s) failed", report.failures.len());
+    }
+    Ok(())
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
 }

@@ -87,11 +87,14 @@ pub fn cluster_ready(views: &[RaftView], topic: &str, partitions: i32) -> bool {
     leader_of(views, "controller").is_some() && (0..partitions).all(|p| leader_of(views, &partition_group(topic, p)).is_some())
 }
 
-/// A free loopback port: the listener is closed on return, so another process could take it
-/// before we use it; the window is milliseconds and a clash fails the start loudly.
-fn free_port() -> Result<SocketAddr> {
+/// Reserves a free loopback port; the caller keeps the listener until just before the node
+/// that gets the port starts (so the nine picks cannot collide), then drops it. Another process
+/// could take the port in that window; a clash fails the start loudly.
+fn free_port(held: &mut Vec<TcpListener>) -> Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(LabError::io("binding 127.0.0.1:0 to find a free port"))?;
-    l.local_addr().map_err(LabError::io("reading a bound port"))
+    let addr = l.local_addr().map_err(LabError::io("reading a bound port"))?;
+    held.push(l);
+    Ok(addr)
 }
 
 /// Three broker processes on fresh data directories under one temporary directory.
@@ -114,10 +117,11 @@ impl Cluster {
             .prefix("clusterlab-bench-cluster-")
             .tempdir_in(data_root)
             .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
-        let mut addrs = Vec::with_capacity(NODES);
+        let (mut addrs, mut held) = (Vec::with_capacity(NODES), Vec::new());
         for id in 1..=NODES as i32 {
-            addrs.push(NodeAddrs { id, kafka: free_port()?, http: free_port()?, raft: free_port()? });
+            addrs.push(NodeAddrs { id, kafka: free_port(&mut held)?, http: free_port(&mut held)?, raft: free_port(&mut held)? });
         }
+        drop(held);
         let mut cluster = Cluster { bin: bin.to_path_buf(), fsync: fsync.to_string(), timing, addrs, nodes: vec![], data };
         let spawned: Vec<Result<ChildProcess>> = std::thread::scope(|s| {
             let handles: Vec<_> = (1..=NODES as i32).map(|id| { let c = &cluster; s.spawn(move || c.spawn_node(id)) }).collect();

@@ -16,6 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 
 use crate::bench::cluster::{leader_of, partition_group, raft_view, Cluster, POLL};
+use crate::bench::report::SmallSummary;
 use crate::error::{LabError, Result};
 
 /// Bounds of each step of one kill.
@@ -44,22 +45,16 @@ pub struct KillRecord {
     pub restart_and_catch_up_ms: f64,
 }
 
-/// Nearest-rank percentiles of a small sample (with 20 kills, p99 is the maximum).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct SmallSummary {
-    pub count: usize,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-impl SmallSummary {
-    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
-        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        let rank = |q: f64| v.get(((q * v.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
-        SmallSummary { count: v.len(), p50_ms: rank(0.50), p99_ms: rank(0.99), max_ms: v.last().copied().unwrap_or(f64::NAN) }
-    }
+/// One kill as measured during the run; turned into a [`KillRecord`] once all acks are in.
+struct Cycle {
+    kill_at: Duration,
+    end: Duration,
+    killed: i32,
+    old_term: u64,
+    new_leader: i32,
+    new_term: u64,
+    election: Duration,
+    caught_up: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +98,7 @@ struct PacedLoad {
 impl PacedLoad {
     fn start(producer: FutureProducer, topic: String, size: usize, pace: Duration, max_run: Duration) -> Self {
         let started = Instant::now();
-        let (acks, sent, failed, stop) = (Arc::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicBool>::default());
+        let (acks, sent, failed, stop) = (Arc::<Mutex<Vec<Duration>>>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicBool>::default());
         let (a, s, f, st) = (Arc::clone(&acks), Arc::clone(&sent), Arc::clone(&failed), Arc::clone(&stop));
         let task = tokio::spawn(async move {
             let payload = vec![b'x'; size];
@@ -147,7 +142,7 @@ impl PacedLoad {
     /// Waits until an ack later than `t` is recorded.
     async fn wait_ack_after(&self, t: Duration, timeout: Duration, what: &str) -> Result<()> {
         let started = Instant::now();
-        while !self.last_ack().is_some_and(|a| a > t) {
+        while self.last_ack().is_none_or(|a| a <= t) {
             if started.elapsed() >= timeout {
                 return Err(LabError::Timeout { what: what.into(), secs: timeout.as_secs_f64() });
             }
@@ -158,8 +153,8 @@ impl PacedLoad {
 }
 
 /// The producer configuration of the paced load; returned so the report can show it.
-pub fn producer_config(bootstrap: &str, linger_ms: u32) -> Vec<(String, String)> {
-    [
+pub fn producer_config(bootstrap: &str, linger_ms: u32, extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut config: Vec<(String, String)> = [
         ("bootstrap.servers", bootstrap.to_string()),
         ("acks", "all".into()),
         ("enable.idempotence", "true".into()),
@@ -169,12 +164,25 @@ pub fn producer_config(bootstrap: &str, linger_ms: u32) -> Vec<(String, String)>
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    .collect();
+    for (k, v) in extra {
+        config.retain(|(key, _)| key != k);
+        config.push((k.clone(), v.clone()));
+    }
+    config
 }
 
 /// Runs `kills` kill/restart cycles against a cluster whose `topic` already has leaders.
-pub async fn run(cluster: &mut Cluster, topic: &str, fsync: &str, kills: usize, pace: Duration, linger_ms: u32) -> Result<FailoverReport> {
-    let config = producer_config(&cluster.bootstrap(), linger_ms);
+pub async fn run(
+    cluster: &mut Cluster,
+    topic: &str,
+    fsync: &str,
+    kills: usize,
+    pace: Duration,
+    linger_ms: u32,
+    extra: &[(String, String)],
+) -> Result<FailoverReport> {
+    let config = producer_config(&cluster.bootstrap(), linger_ms, extra);
     let mut cfg = ClientConfig::new();
     for (k, v) in &config {
         cfg.set(k, v);
@@ -201,7 +209,8 @@ pub async fn run(cluster: &mut Cluster, topic: &str, fsync: &str, kills: usize, 
             let caught_up = load.now() - kill_at;
             tokio::time::sleep(SETTLE).await;
             tracing::info!(kill = k + 1, killed = leader, new_leader, election_ms = election.as_millis() as u64, "kill cycle done");
-            cycles.push((kill_at, load.now(), leader, old_term, new_leader, new_term, election, caught_up));
+            let end = load.now();
+            cycles.push(Cycle { kill_at, end, killed: leader, old_term, new_leader, new_term, election, caught_up });
         }
         Ok::<_, LabError>(cycles)
     }
@@ -214,9 +223,18 @@ pub async fn run(cluster: &mut Cluster, topic: &str, fsync: &str, kills: usize, 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let kills: Vec<KillRecord> = cycles
         .into_iter()
-        .map(|(kill_at, end, killed_node, old_term, new_leader, new_term, election, caught_up)| {
-            let (gap, max_gap) = outage(&acks, kill_at, end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
-            KillRecord { killed_node, old_term, new_leader, new_term, election_ms: ms(election), unavailable_ms: gap, max_gap_in_cycle_ms: max_gap, restart_and_catch_up_ms: ms(caught_up) }
+        .map(|c| {
+            let (gap, max_gap) = outage(&acks, c.kill_at, c.end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
+            KillRecord {
+                killed_node: c.killed,
+                old_term: c.old_term,
+                new_leader: c.new_leader,
+                new_term: c.new_term,
+                election_ms: ms(c.election),
+                unavailable_ms: gap,
+                max_gap_in_cycle_ms: max_gap,
+                restart_and_catch_up_ms: ms(c.caught_up),
+            }
         })
         .collect();
     Ok(FailoverReport {
@@ -304,14 +322,5 @@ mod tests {
         assert!(outage(&ms(&[10, 11]), Duration::from_millis(5), Duration::from_millis(20)).is_none());
         assert!(outage(&ms(&[1, 2]), Duration::from_millis(5), Duration::from_millis(20)).is_none());
         assert!(outage(&[], Duration::ZERO, Duration::ZERO).is_none());
-    }
-
-    #[test]
-    fn small_summary_is_nearest_rank() {
-        let s = SmallSummary::of((1..=20).map(f64::from));
-        assert_eq!((s.count, s.p50_ms, s.p99_ms, s.max_ms), (20, 10.0, 20.0, 20.0));
-        let s = SmallSummary::of([5.0, f64::NAN, 1.0]);
-        assert_eq!((s.count, s.p50_ms, s.max_ms), (2, 1.0, 5.0));
-        assert!(SmallSummary::of([]).p50_ms.is_nan());
     }
 }

@@ -6,7 +6,11 @@
 
 pub mod broker_process;
 pub mod cases;
+pub mod cluster;
+pub mod cluster_bench;
+pub mod cluster_report;
 pub mod consume;
+pub mod failover;
 pub mod produce;
 pub mod report;
 pub mod tansu;
@@ -25,7 +29,7 @@ use self::tansu::TansuProcess;
 use crate::error::{LabError, Result};
 
 /// The topic every case writes; each case has its own broker, so the name can be fixed.
-const TOPIC: &str = "clusterlab-bench";
+pub(crate) const TOPIC: &str = "clusterlab-bench";
 
 /// Everything `run` needs; the binary fills it from flags.
 #[derive(Debug, Clone)]

@@ -31,6 +31,24 @@ impl LatencySummary {
     }
 }
 
+/// Nearest-rank percentiles of a small sample (with 20 kills, p99 is the maximum).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SmallSummary {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl SmallSummary {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let rank = |q: f64| v.get(((q * v.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
+        SmallSummary { count: v.len(), p50_ms: rank(0.50), p99_ms: rank(0.99), max_ms: v.last().copied().unwrap_or(f64::NAN) }
+    }
+}
+
 /// A rate; MB means 10^6 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Throughput {
@@ -288,5 +306,14 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert!(lines[2].contains("12,345") && lines[2].contains("12.5"), "{table}");
         assert!(lines[3].contains("(memory)") && lines[3].contains(" - "), "{table}");
+    }
+
+    #[test]
+    fn small_summary_is_nearest_rank() {
+        let s = SmallSummary::of((1..=20).map(f64::from));
+        assert_eq!((s.count, s.p50_ms, s.p99_ms, s.max_ms), (20, 10.0, 20.0, 20.0));
+        let s = SmallSummary::of([5.0, f64::NAN, 1.0]);
+        assert_eq!((s.count, s.p50_ms, s.max_ms), (2, 1.0, 5.0));
+        assert!(SmallSummary::of([]).p50_ms.is_nan());
     }
 }

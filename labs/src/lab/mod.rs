@@ -1,5 +1,189 @@
 //! The lab: one object that owns a cluster, its links, the workload, the timeline and drills.
 //!
 //! - `protocol` — the command/event vocabulary spoken by every front end.
+//! - `view`     — who leads what, read from the nodes' `/state`.
+//! - `cluster`  — starting and stopping the supervised cluster and pumping its events.
+//! - `faults`   — role targets resolved to nodes, and faults applied.
+//! - `drill_run`— executing a drill: setup, workload, timed steps, waits, checking.
+//! - `export`   — writing the timeline in every format.
+//!
+//! Front ends call `handle(Command)` and `subscribe()`; the CLI calls the same methods directly.
 
+pub mod cluster;
+pub mod drill_run;
+pub mod export;
+pub mod faults;
 pub mod protocol;
+pub mod view;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::timeline::{EventKind, Source, Timeline};
+use crate::workload::Workload;
+use cluster::Run;
+use protocol::{Command, DrillProgress, LabEvent, LabFailure, LabState};
+
+/// Where the lab finds and puts things.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    pub broker_bin: PathBuf,
+    /// Node data dirs; None = the platform data dir.
+    pub data_root: Option<PathBuf>,
+    pub drills_dir: PathBuf,
+    /// Default directory for exports.
+    pub export_dir: PathBuf,
+}
+
+/// Events kept for slow front ends before they skip ahead to the next state snapshot.
+const EVENT_BUFFER: usize = 8192;
+/// How often running front ends get a full state snapshot.
+const STATE_EVERY: Duration = Duration::from_millis(500);
+
+pub struct Lab {
+    pub config: LabConfig,
+    pub timeline: Arc<Timeline>,
+    events: broadcast::Sender<LabEvent>,
+    run: tokio::sync::Mutex<Option<Run>>,
+    workload: tokio::sync::Mutex<Option<Workload>>,
+    drill: Mutex<Option<DrillProgress>>,
+    shutdown: CancellationToken,
+}
+
+impl Lab {
+    pub fn new(config: LabConfig) -> Arc<Lab> {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let lab = Arc::new(Lab {
+            config,
+            timeline: Arc::new(Timeline::new()),
+            events,
+            run: tokio::sync::Mutex::new(None),
+            workload: tokio::sync::Mutex::new(None),
+            drill: Mutex::new(None),
+            shutdown: CancellationToken::new(),
+        });
+        lab.spawn_forwarders();
+        lab
+    }
+
+    /// Timeline entries become protocol events; running labs also send periodic snapshots.
+    fn spawn_forwarders(self: &Arc<Self>) {
+        let mut rx = self.timeline.subscribe();
+        let events = self.events.clone();
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    e = rx.recv() => match e {
+                        Ok(entry) => { let _ = events.send(LabEvent::Timeline { entry: (*entry).clone() }); }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    }
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(STATE_EVERY) => {}
+                }
+                let Some(lab) = weak.upgrade() else { return };
+                if lab.events.receiver_count() > 0 && lab.run.lock().await.is_some() {
+                    let state = lab.state().await;
+                    let _ = lab.events.send(LabEvent::State { state: Box::new(state) });
+                }
+            }
+        });
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LabEvent> {
+        self.events.subscribe()
+    }
+
+    /// A note on the timeline from the lab itself.
+    pub fn note(&self, kind: EventKind) -> u64 {
+        self.timeline.append(Source::Lab, crate::history::now_ns(), kind)
+    }
+
+    pub(crate) fn set_drill(&self, progress: Option<DrillProgress>) {
+        *self.drill.lock().unwrap_or_else(|p| p.into_inner()) = progress;
+    }
+
+    /// Runs one command.
+    pub async fn handle(self: &Arc<Self>, command: Command) -> Result<serde_json::Value, LabFailure> {
+        match command {
+            Command::StartCluster { settings } => self.start_cluster(settings).await.map(|b| json!({ "bootstrap": b })),
+            Command::StopCluster => self.stop_cluster().await.map(|()| json!({})),
+            Command::Fault { fault, target, param } => self.fault(&fault, &target, param).await.map(|nodes| json!({ "nodes": nodes })),
+            Command::CutLink { from, to, both } => self.cut_link(from, to, both).await.map(|()| json!({})),
+            Command::HealAll => self.heal_all().await.map(|()| json!({})),
+            Command::StartWorkload { rate_per_sec, messages } => self.start_workload(rate_per_sec, messages).await.map(|()| json!({})),
+            Command::StopWorkload => self.stop_workload().await.map(|v| json!({ "verdict": v })),
+            Command::ListDrills => self.list_drills().map(|d| json!(d)),
+            Command::RunDrill { name, seed } => {
+                let lab = Arc::clone(self);
+                // Drills take seconds: answer at once, report progress as events.
+                tokio::spawn(async move {
+                    if let Err(e) = lab.run_drill(&name, seed, None).await {
+                        lab.note(EventKind::Verdict { ok: false, summary: format!("drill {name} could not run: {}", e.message) });
+                    }
+                });
+                Ok(json!({ "started": true }))
+            }
+            Command::Export { format, dir } => {
+                let dir = dir.map(PathBuf::from).unwrap_or_else(|| self.config.export_dir.clone());
+                self.export(&format, &dir).map(|files| json!({ "files": files }))
+            }
+            Command::ImportTimeline { jsonl } => self.import(&jsonl).map(|n| json!({ "events": n })),
+            Command::Snapshot => Ok(json!(self.state().await)),
+        }
+    }
+
+    /// The whole lab now.
+    pub async fn state(&self) -> LabState {
+        let drill = self.drill.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let workload = self.workload.lock().await.as_ref().map(|w| w.counters());
+        let mut state = match self.run.lock().await.as_ref() {
+            Some(run) => run.state().await,
+            None => LabState::default(),
+        };
+        state.workload = workload;
+        state.drill = drill;
+        state.timeline_len = self.timeline.len() as u64;
+        state
+    }
+
+    pub fn list_drills(&self) -> Result<Vec<serde_json::Value>, LabFailure> {
+        let catalog = crate::drill::load_catalog(&self.config.drills_dir).map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
+        Ok(catalog.iter().map(|d| json!({ "name": d.name, "title": d.title, "description": d.description, "tags": d.tags, "steps": d.steps.len() })).collect())
+    }
+
+    fn import(&self, jsonl: &str) -> Result<usize, LabFailure> {
+        let events = crate::timeline::export::jsonl::read_jsonl(std::io::Cursor::new(jsonl.as_bytes())).map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
+        let n = events.len();
+        for e in events {
+            self.timeline.append(e.source, e.ts_ns, e.kind);
+        }
+        Ok(n)
+    }
+
+    /// Stops everything the lab started; call before dropping it.
+    pub async fn close(&self) {
+        if let Some(w) = self.workload.lock().await.take() {
+            w.finish().await;
+        }
+        if let Some(run) = self.run.lock().await.take() {
+            run.stop().await;
+        }
+        self.shutdown.cancel();
+    }
+}

@@ -21,7 +21,10 @@ use crate::history::{History, Op, OpKind, OpType};
 /// What the clients do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadConfig {
+    /// Where producers bootstrap.
     pub bootstrap: String,
+    /// Where consumers bootstrap (None: `bootstrap`), e.g. "through the rejoined node".
+    pub consumer_bootstrap: Option<String>,
     pub topic: String,
     pub producers: u32,
     pub consumers: u32,
@@ -45,6 +48,7 @@ impl Default for WorkloadConfig {
     fn default() -> Self {
         WorkloadConfig {
             bootstrap: String::new(),
+            consumer_bootstrap: None,
             topic: "drill".into(),
             producers: 1,
             consumers: 1,
@@ -144,8 +148,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Starts producers and consumers; returns at once.
-    pub fn start(config: WorkloadConfig, listener: Option<OpListener>) -> crate::Result<Workload> {
+    /// Starts producers (and consumers unless `consumers_later`); returns at once.
+    pub fn start(config: WorkloadConfig, listener: Option<OpListener>, consumers_later: bool) -> crate::Result<Workload> {
         let recorder = Recorder::new(listener);
         let w = Workload {
             recorder,
@@ -160,13 +164,28 @@ impl Workload {
             let task = producer::ProducerTask::new(&w.config, p, per_producer, w.recorder.clone())?;
             w.producers.spawn(task.run(w.stop_producers.clone()));
         }
-        for c in 0..w.config.consumers {
-            let task = consumer::ConsumerTask::new(&w.config, 100 + c, w.recorder.clone())?;
-            w.consumers.spawn(task.run(w.stop_consumers.clone()));
-        }
         w.producers.close();
-        w.consumers.close();
+        if !consumers_later {
+            w.start_consumers()?;
+        }
         Ok(w)
+    }
+
+    /// Starts the consumers (once; later calls do nothing).
+    pub fn start_consumers(&self) -> crate::Result<()> {
+        if !self.consumers.is_empty() || self.consumers.is_closed() {
+            return Ok(());
+        }
+        let mut config = self.config.clone();
+        if let Some(b) = &self.config.consumer_bootstrap {
+            config.bootstrap = b.clone();
+        }
+        for c in 0..config.consumers {
+            let task = consumer::ConsumerTask::new(&config, 100 + c, self.recorder.clone())?;
+            self.consumers.spawn(task.run(self.stop_consumers.clone()));
+        }
+        self.consumers.close();
+        Ok(())
     }
 
     pub fn counters(&self) -> CounterValues {

@@ -1,0 +1,99 @@
+//! The `clusterlab` subcommands beyond `bench`: thin adapters over `labs::lab::Lab` that print.
+
+pub mod drill;
+pub mod lab_cmds;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// The broker executable: `--broker-bin`, else next to this executable.
+pub fn broker_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(p) => p,
+        None => std::env::current_exe().context("locating clusterlab")?.with_file_name("clusterlab-broker"),
+    };
+    if !path.exists() {
+        bail!("broker binary not found at {}: build it with `cargo build -p broker` or pass --broker-bin", path.display());
+    }
+    Ok(path)
+}
+
+/// The drill catalog: `--drills`, $CLUSTERLAB_DRILLS, `./labs/drills`, or the repository's
+/// `labs/drills` seen from `target/<profile>/clusterlab`.
+pub fn drills_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = explicit.into_iter().collect();
+    if let Ok(p) = std::env::var("CLUSTERLAB_DRILLS") {
+        candidates.push(p.into());
+    }
+    candidates.push(PathBuf::from("labs/drills"));
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            candidates.push(root.join("labs/drills"));
+        }
+    }
+    candidates.into_iter().find(|p| p.is_dir()).context("drill catalog not found: pass --drills DIR (the repository has labs/drills)")
+}
+
+/// Where `up` records the running lab so `status`, `fault` and `export` find it.
+pub fn current_lab_file() -> PathBuf {
+    directories::ProjectDirs::from("dev", "clusterlab", "clusterlab")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| std::env::temp_dir().join("clusterlab"))
+        .join("current-lab.json")
+}
+
+pub mod args;
+
+use args::{DrillCommand, LabCommand};
+
+/// Runs one lab subcommand; the exit code is 0 on success (for drills: every expectation held).
+pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
+    match cmd {
+        LabCommand::Up(a) => {
+            let settings = a.settings();
+            let config = a.common.lab_config()?;
+            lab_cmds::serve(lab_cmds::ServeArgs { bind: a.bind, token: a.token, ui_dir: a.ui_dir, config, start: Some(settings) }).await?;
+        }
+        LabCommand::Serve(a) => {
+            let config = a.common.lab_config()?;
+            lab_cmds::serve(lab_cmds::ServeArgs { bind: a.bind, token: a.token, ui_dir: a.ui_dir, config, start: None }).await?;
+        }
+        LabCommand::Status(r) => lab_cmds::status(r.lab).await?,
+        LabCommand::Fault(f) => {
+            let result = lab_cmds::send(f.lab.lab.clone(), f.command()).await?;
+            println!("{} hit {}", f.kind, result["nodes"]);
+        }
+        LabCommand::Drill(DrillCommand::List { drills }) => drill::list(drills_dir(drills)?)?,
+        LabCommand::Drill(DrillCommand::Run { names, all, repeat, seed, export, common }) => {
+            let args = drill::RunArgs {
+                names,
+                all,
+                repeat,
+                seed,
+                export,
+                broker_bin: broker_bin(common.broker_bin.clone())?,
+                drills: drills_dir(common.drills.clone())?,
+                data_root: common.data_dir.clone(),
+            };
+            return Ok(if drill::run(args).await? { 0 } else { 1 });
+        }
+        LabCommand::Export(e) => match e.from {
+            Some(file) => {
+                let reader = std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?);
+                let events = labs::timeline::export::read_jsonl(reader)?;
+                for f in labs::lab::export::write(&events, &e.format, &e.dir, None, "Cluster Lab run")? {
+                    println!("{}", f.display());
+                }
+            }
+            None => {
+                let dir = std::path::absolute(&e.dir)?;
+                let result = lab_cmds::send(e.lab.lab, labs::lab::protocol::Command::Export { format: e.format, dir: Some(dir.display().to_string()) }).await?;
+                for f in result["files"].as_array().into_iter().flatten() {
+                    println!("{}", f.as_str().unwrap_or_default());
+                }
+            }
+        },
+    }
+    Ok(0)
+}

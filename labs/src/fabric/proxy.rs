@@ -1,0 +1,244 @@
+//! One TCP proxy: a loopback listener that forwards every accepted connection to its upstream,
+//! each direction through a pump governed by that direction's [`Mode`].
+//!
+//! Pass mode is a plain read/write loop over a large buffer: no copying into queues, no per-byte
+//! work, one atomic add per chunk. Only Delay mode queues chunks (with their due time).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::link::{Direction, Mode, PairStats};
+
+/// Read buffer per direction and connection: large enough that bulk transfers move in few
+/// syscalls, small enough for hundreds of connections.
+const BUF_BYTES: usize = 256 * 1024;
+/// Most bytes a delayed direction holds before it stops reading (TCP backpressure takes over).
+const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
+/// A dead upstream must not hold the client's connection open for long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a proxy forwards and which directions govern it.
+pub(crate) struct ProxyRoute {
+    pub upstream: SocketAddr,
+    /// Bytes from the connecting side to the upstream.
+    pub up: Arc<Direction>,
+    /// Bytes from the upstream back to the connecting side.
+    pub down: Arc<Direction>,
+    pub pair: Arc<PairStats>,
+}
+
+/// Accepts until `shutdown`; every connection gets its own task.
+pub(crate) async fn run(listener: TcpListener, route: Arc<ProxyRoute>, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((client, _)) => {
+                let route = Arc::clone(&route);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = serve(client, &route) => {}
+                    }
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning on the error.
+                tracing::warn!(upstream = %route.upstream, error = %e, "fabric proxy accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// How a pump ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The sender closed its side and everything was forwarded; the other direction goes on.
+    Eof,
+    /// The link was reset, or a blackhole left a hole in the stream: drop the whole connection.
+    Reset,
+    /// A socket error: the connection is gone either way.
+    Failed,
+}
+
+async fn serve(client: TcpStream, route: &ProxyRoute) {
+    if route.up.mode() == Mode::Reset || route.down.mode() == Mode::Reset {
+        // Refuse: an RST right after accept is what a peer behind a rejecting firewall sees.
+        abort_fd(client.as_raw_fd());
+        return;
+    }
+    let server = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(route.upstream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(upstream = %route.upstream, error = %e, "fabric upstream refused");
+            return;
+        }
+        Err(_) => return,
+    };
+    // Small Kafka/Raft frames must not wait for Nagle on either hop.
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let _open = route.pair.open();
+    let fds = (client.as_raw_fd(), server.as_raw_fd());
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    let up = pump(cr, sw, &route.up);
+    let down = pump(sr, cw, &route.down);
+    let reset = reset_requested(&route.up, &route.down);
+    tokio::pin!(up, down, reset);
+    let (mut up_done, mut down_done) = (false, false);
+    let abort = loop {
+        tokio::select! {
+            // A pump blocked in a write would not see a Reset; this arm does.
+            _ = &mut reset => break true,
+            end = &mut up, if !up_done => match end {
+                End::Eof => up_done = true,
+                End::Reset => break true,
+                End::Failed => break false,
+            },
+            end = &mut down, if !down_done => match end {
+                End::Eof => down_done = true,
+                End::Reset => break true,
+                End::Failed => break false,
+            },
+        }
+        if up_done && down_done {
+            break false;
+        }
+    };
+    if abort {
+        // The halves still own the fds here; they close (with RST) when dropped below.
+        abort_fd(fds.0);
+        abort_fd(fds.1);
+    }
+}
+
+/// Completes when either direction of the connection is set to Reset.
+async fn reset_requested(up: &Direction, down: &Direction) {
+    let (mut a, mut b) = (up.subscribe(), down.subscribe());
+    loop {
+        if *a.borrow_and_update() == Mode::Reset || *b.borrow_and_update() == Mode::Reset {
+            return;
+        }
+        tokio::select! {
+            r = a.changed() => if r.is_err() { return },
+            r = b.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// SO_LINGER 0: the coming close sends RST, so the peer sees a reset, not a graceful end.
+fn abort_fd(fd: RawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: fd is an open socket owned by a value that is still alive in the caller; the
+    // option struct outlives the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Forwards one direction until EOF, error or a reset-worthy mode change.
+async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> End {
+    let mut modes = dir.subscribe();
+    let mut mode = *modes.borrow_and_update();
+    let mut buf = vec![0u8; BUF_BYTES];
+    // Delay line: chunks with the instant they are due. Only used in Delay mode, and while
+    // draining it after a switch back to Pass (so bytes never overtake each other).
+    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+    let mut queued = 0usize;
+    // Bytes (or a FIN) were swallowed by a blackhole: the stream has a hole, so it can never
+    // resume; the connection is reset when the blackhole lifts and the peers reconnect cleanly.
+    let mut holed = false;
+    let mut eof = false;
+    // One timer for the delay line, re-armed only when a chunk is queued: Pass mode creates no
+    // timer per read.
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    loop {
+        if eof && queue.is_empty() && mode != Mode::Blackhole {
+            let _ = w.shutdown().await;
+            return End::Eof;
+        }
+        let due = queue.front().map(|(t, _)| *t);
+        if let Some(d) = due {
+            if timer.deadline() != d {
+                timer.as_mut().reset(d);
+            }
+        }
+        tokio::select! {
+            biased;
+            changed = modes.changed() => {
+                if changed.is_err() {
+                    return End::Reset;
+                }
+                let new = *modes.borrow_and_update();
+                if new == Mode::Reset || (new != Mode::Blackhole && holed) {
+                    return End::Reset;
+                }
+                if new == Mode::Blackhole {
+                    // Bytes in flight vanish with the route.
+                    holed |= !queue.is_empty();
+                    queue.clear();
+                    queued = 0;
+                }
+                mode = new;
+            }
+            _ = &mut timer, if due.is_some() => {
+                let (_, chunk) = queue.pop_front().expect("due implies a queued chunk");
+                queued -= chunk.len();
+                if w.write_all(&chunk).await.is_err() {
+                    return End::Failed;
+                }
+                dir.add_bytes(chunk.len());
+            }
+            read = r.read(&mut buf), if !eof && queued < MAX_QUEUED_BYTES => {
+                let n = match read {
+                    Ok(0) => {
+                        eof = true;
+                        holed |= mode == Mode::Blackhole;
+                        continue;
+                    }
+                    Ok(n) => n,
+                    Err(_) => return End::Failed,
+                };
+                match mode {
+                    Mode::Pass if queue.is_empty() => {
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            return End::Failed;
+                        }
+                        dir.add_bytes(n);
+                    }
+                    Mode::Pass => {
+                        queue.push_back((Instant::now(), buf[..n].to_vec()));
+                        queued += n;
+                    }
+                    Mode::Delay(ms) => {
+                        queue.push_back((Instant::now() + Duration::from_millis(ms), buf[..n].to_vec()));
+                        queued += n;
+                    }
+                    Mode::Blackhole => holed = true,
+                    Mode::Reset => return End::Reset,
+                }
+            }
+        }
+    }
+}

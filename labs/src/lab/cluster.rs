@@ -1,0 +1,221 @@
+//! Starting and stopping the supervised cluster, and pumping what it says onto the timeline.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{ClusterSettings, LabFailure, LabState, NodeView};
+use super::Lab;
+use crate::history::now_ns;
+use crate::node_client;
+use crate::supervisor::{Supervisor, SupervisorConfig, SupervisorEvent};
+use crate::timeline::{EventKind, Source, Timeline};
+
+/// CPU %, memory, disk of a node, as last sampled.
+type Resources = Arc<Mutex<HashMap<i32, (f32, u64, u64)>>>;
+
+/// A running cluster.
+pub struct Run {
+    pub settings: ClusterSettings,
+    pub supervisor: Supervisor,
+    resources: Resources,
+    cancel: CancellationToken,
+    /// Node ids hit by the last fault that hit nodes (`previous` targets).
+    pub previous: Vec<i32>,
+    /// The minority of the last split, until heal.
+    pub minority: Vec<i32>,
+}
+
+impl Run {
+    pub async fn state(&self) -> LabState {
+        let resources = self.resources.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let nodes: Vec<NodeView> = self
+            .supervisor
+            .nodes()
+            .into_iter()
+            .map(|n| {
+                let (cpu, mem, disk) = resources.get(&n.id).copied().unwrap_or_default();
+                NodeView {
+                    id: n.id,
+                    state: serde_json::to_value(n.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                    pid: n.pid,
+                    kafka: n.kafka_advertised.to_string(),
+                    http: n.http.to_string(),
+                    cpu_percent: cpu,
+                    memory_bytes: mem,
+                    disk_bytes: disk,
+                }
+            })
+            .collect();
+        let states = futures::future::join_all(self.supervisor.node_ids().into_iter().map(|id| async move { (id, self.supervisor.state(id).await.ok()) })).await;
+        let mut raft = Vec::new();
+        let mut partitions = Vec::new();
+        for (id, s) in states.into_iter() {
+            if let Some(s) = s {
+                raft.push(serde_json::json!({ "node": id, "raft": s["raft"] }));
+                partitions.push(serde_json::json!({ "node": id, "partitions": s["partitions"] }));
+            }
+        }
+        LabState {
+            running: true,
+            settings: Some(self.settings.clone()),
+            bootstrap: Some(self.supervisor.bootstrap_servers()),
+            nodes,
+            raft,
+            partitions,
+            links: self.supervisor.fabric().links().iter().filter_map(|l| serde_json::to_value(l).ok()).collect(),
+            workload: None,
+            drill: None,
+            timeline_len: 0,
+        }
+    }
+
+    pub async fn stop(self) {
+        if let Err(e) = self.supervisor.shutdown().await {
+            tracing::warn!(error = %e, "cluster did not stop cleanly");
+        }
+        self.cancel.cancel();
+    }
+
+    /// Node ids with their telemetry address.
+    pub fn http_addrs(&self) -> Vec<(i32, std::net::SocketAddr)> {
+        self.supervisor.nodes().iter().map(|n| (n.id, n.http)).collect()
+    }
+}
+
+pub fn supervisor_config(lab: &Lab, s: &ClusterSettings) -> SupervisorConfig {
+    let mut c = SupervisorConfig::new(lab.config.broker_bin.clone());
+    c.nodes = s.nodes;
+    c.data_root = lab.config.data_root.clone().map(|r| r.join(format!("run-{}", now_ns())));
+    c.fsync = s.fsync.clone();
+    c.election_timeout_ms = (s.election_timeout_min_ms, s.election_timeout_max_ms);
+    c.heartbeat_ms = s.heartbeat_ms;
+    c.replication_factor = s.replication_factor;
+    c.default_partitions = s.partitions;
+    c
+}
+
+/// Supervisor events onto the timeline (and resource samples into the run's table).
+fn pump_supervisor(timeline: Arc<Timeline>, resources: Resources, mut rx: mpsc::UnboundedReceiver<SupervisorEvent>) {
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let now = now_ns();
+            match e {
+                SupervisorEvent::Log { node, stream, line } => {
+                    timeline.append(Source::Node(node), now, EventKind::Log { stream: format!("{stream:?}").to_lowercase(), line });
+                }
+                SupervisorEvent::Process { node, state, pid, detail } => {
+                    let state = format!("{state:?}").to_lowercase();
+                    timeline.append(Source::Node(node), now, EventKind::Process { state, pid: Some(pid), detail: Some(detail) });
+                }
+                SupervisorEvent::Resources { node, cpu_percent, memory_bytes, disk_bytes } => {
+                    resources.lock().unwrap_or_else(|p| p.into_inner()).insert(node, (cpu_percent, memory_bytes, disk_bytes));
+                    timeline.append(Source::Node(node), now, EventKind::Resources { cpu_percent, memory_bytes, disk_bytes });
+                }
+            }
+        }
+    });
+}
+
+/// Every node's telemetry stream onto the timeline, reconnecting across restarts.
+fn follow_nodes(timeline: &Arc<Timeline>, nodes: &[(i32, std::net::SocketAddr)], cancel: &CancellationToken) {
+    for (id, addr) in nodes {
+        let (id, addr) = (*id, *addr);
+        let t = Arc::clone(timeline);
+        let t2 = Arc::clone(timeline);
+        tokio::spawn(node_client::events::follow(
+            addr,
+            cancel.clone(),
+            move |v| {
+                let (ts, node, kind) = node_client::events::to_timeline(v);
+                t.append(Source::Node(if node >= 0 { node } else { id }), ts, kind);
+            },
+            move |reason| {
+                tracing::debug!(node_id = id, %reason, "telemetry stream interrupted");
+                let _ = &t2;
+            },
+        ));
+    }
+}
+
+impl Lab {
+    /// Starts a cluster with `settings`; answers its bootstrap servers once every node is ready.
+    pub async fn start_cluster(&self, settings: ClusterSettings) -> Result<String, LabFailure> {
+        if self.run.lock().await.is_some() {
+            return Err(LabFailure::new("already_running", "a cluster is already running: stop it first"));
+        }
+        let (supervisor, resources, cancel) = self.prepare(&settings).await?;
+        supervisor.start_all().await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
+        let bootstrap = supervisor.bootstrap_servers();
+        self.install_run(settings, supervisor, resources, cancel).await;
+        self.note(EventKind::Process { state: "cluster_started".into(), pid: None, detail: Some(bootstrap.clone()) });
+        Ok(bootstrap)
+    }
+
+    /// A supervisor with its event pump, not yet started (drills take ports before starting).
+    pub(crate) async fn prepare(&self, settings: &ClusterSettings) -> Result<(Supervisor, Resources, CancellationToken), LabFailure> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let supervisor = Supervisor::new(supervisor_config(self, settings), tx).await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
+        let resources: Resources = Arc::default();
+        pump_supervisor(Arc::clone(&self.timeline), Arc::clone(&resources), rx);
+        Ok((supervisor, resources, CancellationToken::new()))
+    }
+
+    pub(crate) async fn install_run(&self, settings: ClusterSettings, supervisor: Supervisor, resources: Resources, cancel: CancellationToken) {
+        let r = Run { settings, supervisor, resources, cancel, previous: Vec::new(), minority: Vec::new() };
+        follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel);
+        *self.run.lock().await = Some(r);
+    }
+
+    pub async fn stop_cluster(&self) -> Result<(), LabFailure> {
+        if let Some(w) = self.workload.lock().await.take() {
+            w.finish().await;
+        }
+        match self.run.lock().await.take() {
+            Some(run) => {
+                run.stop().await;
+                self.note(EventKind::Process { state: "cluster_stopped".into(), pid: None, detail: None });
+                Ok(())
+            }
+            None => Err(LabFailure::new("not_running", "no cluster is running")),
+        }
+    }
+
+    /// Starts a free-running workload (the workload panel's start button).
+    pub async fn start_workload(&self, rate_per_sec: Option<u32>, messages: Option<u64>) -> Result<(), LabFailure> {
+        let run = self.run.lock().await;
+        let run = run.as_ref().ok_or_else(|| LabFailure::new("not_running", "start the cluster first"))?;
+        let mut slot = self.workload.lock().await;
+        if slot.is_some() {
+            return Err(LabFailure::new("already_running", "a workload is already running"));
+        }
+        let config = crate::workload::WorkloadConfig {
+            bootstrap: run.supervisor.bootstrap_servers(),
+            topic: "lab".into(),
+            messages: messages.unwrap_or(1_000_000),
+            rate_per_sec: rate_per_sec.or(Some(200)),
+            duration: Duration::from_secs(3600),
+            acks: run.settings.acks.clone(),
+            idempotence: run.settings.idempotence,
+            ..Default::default()
+        };
+        let timeline = Arc::clone(&self.timeline);
+        let listener: crate::workload::OpListener = Arc::new(move |op| {
+            timeline.append(Source::Client(op.process), op.time_ns, EventKind::Client { op: op.clone() });
+        });
+        *slot = Some(crate::workload::Workload::start(config, Some(listener), false).map_err(|e| LabFailure::new("bad_request", e.to_string()))?);
+        Ok(())
+    }
+
+    /// Stops the workload and checks its history (without a final read: a live sanity check).
+    pub async fn stop_workload(&self) -> Result<serde_json::Value, LabFailure> {
+        let w = self.workload.lock().await.take().ok_or_else(|| LabFailure::new("not_running", "no workload is running"))?;
+        let history = w.finish().await;
+        let verdict = crate::checker::check(&history, &[], &crate::checker::CheckOptions::default());
+        self.note(EventKind::Verdict { ok: verdict.ok, summary: verdict.summary.clone() });
+        Ok(serde_json::to_value(&verdict).unwrap_or_default())
+    }
+}

@@ -1,0 +1,377 @@
+//! Executing a drill: set up the cluster, start the workload, run the timed steps (faults,
+//! waits, narration), bring the cluster back, read everything, and judge the history against
+//! the drill's expectations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::faults::{resolve, Rng};
+use super::protocol::{ClusterSettings, DrillProgress, LabFailure};
+use super::view::ClusterView;
+use super::Lab;
+use crate::checker::{self, Bound, CheckOptions, Expectation, ReplicaDigest, Verdict};
+use crate::drill::{Acks, Action, Anomalies, ConsumersStart, DrillSpec, Fault, Fsync, Outcome, Target, Until, When};
+use crate::history::now_ns;
+use crate::timeline::{EventKind, Source};
+use crate::workload::{consumer, Workload, WorkloadConfig};
+
+/// How long the cluster gets to recover after the steps before the final read.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
+/// Poll period of waits.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What a drill run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillOutcome {
+    pub name: String,
+    pub passed: bool,
+    /// Why it failed (an unmet expectation, a wait that timed out, a start-up that did not fail).
+    pub reason: Option<String>,
+    pub verdict: Option<Verdict>,
+    pub seconds: f64,
+    /// Timeline entries of this run start here.
+    pub first_seq: u64,
+}
+
+fn settings_of(spec: &DrillSpec) -> ClusterSettings {
+    let s = &spec.setup;
+    ClusterSettings {
+        nodes: s.nodes as usize,
+        fsync: match s.fsync {
+            Fsync::Always => "always".into(),
+            Fsync::IntervalMs(ms) => format!("interval:{ms}"),
+            Fsync::Never => "never".into(),
+        },
+        partitions: s.partitions as i32,
+        replication_factor: s.replication_factor as i16,
+        election_timeout_min_ms: s.election_timeout_ms[0],
+        election_timeout_max_ms: s.election_timeout_ms[1],
+        heartbeat_ms: s.heartbeat_ms,
+        pre_vote: false,
+        acks: match s.acks {
+            Acks::All => "all".into(),
+            Acks::One => "1".into(),
+            Acks::Zero => "0".into(),
+        },
+        idempotence: s.idempotence,
+    }
+}
+
+fn bound(o: Outcome) -> Bound {
+    match o {
+        Outcome::None => Bound::None,
+        Outcome::Some => Bound::Some,
+        Outcome::Any => Bound::Any,
+    }
+}
+
+impl Lab {
+    fn progress(&self, spec: &DrillSpec, step: usize, narration: Option<String>, verdict: Option<serde_json::Value>, done: bool) {
+        if let Some(text) = &narration {
+            self.note(EventKind::Narration { text: text.clone() });
+        }
+        self.set_drill(Some(DrillProgress { name: spec.name.clone(), step, steps: spec.steps.len(), narration, verdict, done }));
+    }
+
+    /// Runs the named drill from the catalog. `export_dir`: also write every export there.
+    pub async fn run_drill(self: &Arc<Self>, name: &str, seed: Option<u64>, export_dir: Option<&std::path::Path>) -> Result<DrillOutcome, LabFailure> {
+        let catalog = crate::drill::load_catalog(&self.config.drills_dir).map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
+        let spec = crate::drill::find(&catalog, name).ok_or_else(|| LabFailure::new("bad_request", format!("no drill named '{name}' in {}", self.config.drills_dir.display())))?.clone();
+        if self.run.lock().await.is_some() {
+            self.stop_cluster().await?;
+        }
+        let started = Instant::now();
+        let first_seq = self.note(EventKind::Step { index: 0, description: format!("drill {}: {}", spec.name, spec.title) });
+        let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
+        let result = self.drill_body(&spec, &mut rng).await;
+        let (passed, reason, verdict) = match result {
+            Ok((verdict, unmet)) => (unmet.is_none(), unmet, verdict),
+            Err(e) => (false, Some(e.message), None),
+        };
+        let summary = match (&reason, &verdict) {
+            (None, Some(v)) => format!("PASSED: {}", v.summary),
+            (None, None) => "PASSED".to_string(),
+            (Some(r), _) => format!("FAILED: {r}"),
+        };
+        self.note(EventKind::Verdict { ok: passed, summary: summary.clone() });
+        let verdict_json = verdict.as_ref().and_then(|v| serde_json::to_value(v).ok());
+        self.progress(&spec, spec.steps.len(), None, verdict_json.clone(), true);
+        let outcome = DrillOutcome { name: spec.name.clone(), passed, reason, verdict, seconds: started.elapsed().as_secs_f64(), first_seq };
+        if let Some(dir) = export_dir {
+            let events: Vec<_> = self.timeline.snapshot().into_iter().filter(|e| e.seq >= first_seq).collect();
+            let summary_json = serde_json::json!({ "ok": passed, "summary": summary, "verdict": verdict_json });
+            super::export::write(&events, "all", &dir.join(&spec.name), Some(&summary_json), &spec.title).map_err(|e| LabFailure::new("export_failed", e.to_string()))?;
+        }
+        let _ = self.stop_cluster().await;
+        Ok(outcome)
+    }
+
+    /// Setup, workload, steps, recovery, final read, check. Ok((verdict, unmet expectation)).
+    async fn drill_body(self: &Arc<Self>, spec: &DrillSpec, rng: &mut Rng) -> Result<(Option<Verdict>, Option<String>), LabFailure> {
+        let settings = settings_of(spec);
+        let (supervisor, resources, cancel) = self.prepare(&settings).await?;
+        // `take_port` steps run before anything starts: a foreign listener holds a node's port.
+        let mut held = Vec::new();
+        let mut taken_port = None;
+        for step in spec.steps.iter().filter(|s| s.when == When::BeforeStart) {
+            if let Action::Fault(Fault::TakePort { target: Target::Node(n) }) = &step.action {
+                let addr = supervisor.node_info(*n as i32).map_err(|e| LabFailure::new("drill_failed", e.to_string()))?.kafka_direct;
+                held.push(std::net::TcpListener::bind(addr).map_err(|e| LabFailure::new("drill_failed", format!("taking port {addr}: {e}")))?);
+                taken_port = Some(addr.port());
+                self.note(EventKind::Fault { fault: "take_port".into(), target: format!("node-{n}"), detail: Some(addr.to_string()) });
+            }
+            if let Some(text) = &step.narrate {
+                self.note(EventKind::Narration { text: text.clone() });
+            }
+        }
+        let start = supervisor.start_all().await;
+        if let Some(expected) = &spec.expect.start_fails_with {
+            let expected = expected.replace("{port}", &taken_port.map(|p| p.to_string()).unwrap_or_default());
+            drop(supervisor);
+            return Ok(match start {
+                Err(e) if e.to_string().contains(&expected) => {
+                    self.note(EventKind::Check { anomaly: "start_refused".into(), detail: e.to_string() });
+                    (None, None)
+                }
+                Err(e) => (None, Some(format!("start failed, but with '{e}' instead of '{expected}'"))),
+                Ok(()) => (None, Some(format!("the cluster started although it should fail with '{expected}'"))),
+            });
+        }
+        drop(held);
+        start.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
+        self.install_run(settings.clone(), supervisor, resources, cancel).await;
+
+        let topic = spec.setup.topic.clone();
+        let (produce_bootstrap, consume_bootstrap) = self.bootstraps(&spec.workload.produce_via, &spec.workload.consume_via, rng).await?;
+        self.wait_controller(Duration::from_secs(20)).await?;
+        crate::bench::produce::create_topic(&produce_bootstrap, &topic, spec.setup.partitions as i32, spec.setup.replication_factor as i32, Duration::from_secs(15))
+            .await
+            .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
+        self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
+
+        let w = &spec.workload;
+        let config = WorkloadConfig {
+            bootstrap: produce_bootstrap,
+            consumer_bootstrap: Some(consume_bootstrap.clone()),
+            topic: topic.clone(),
+            producers: w.producers,
+            consumers: w.consumers,
+            messages: w.messages.unwrap_or(u64::MAX),
+            rate_per_sec: w.rate_per_sec,
+            duration: Duration::from_millis(w.duration_ms.unwrap_or(20_000)),
+            message_bytes: w.message_bytes as usize,
+            acks: settings.acks.clone(),
+            idempotence: settings.idempotence,
+            consumer_group: w.consumer_group,
+            message_timeout_ms: 30_000,
+        };
+        let timeline = Arc::clone(&self.timeline);
+        let listener: crate::workload::OpListener = Arc::new(move |op| {
+            timeline.append(Source::Client(op.process), op.time_ns, EventKind::Client { op: op.clone() });
+        });
+        let workload = Workload::start(config.clone(), Some(listener), w.consumers_start == ConsumersStart::AfterSteps)
+            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
+        let t0 = Instant::now();
+
+        let mut unmet: Option<String> = None;
+        for (i, step) in spec.steps.iter().enumerate().filter(|(_, s)| s.when != When::BeforeStart) {
+            match step.when {
+                When::AtMs(ms) => tokio::time::sleep_until(t0 + Duration::from_millis(ms)).await,
+                When::AfterMs(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                When::BeforeStart => {}
+            }
+            self.progress(spec, i + 1, step.narrate.clone(), None, false);
+            let outcome = match &step.action {
+                Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
+                Action::Wait { until, timeout_ms } => self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload)).await,
+                Action::Narrate => Ok(()),
+            };
+            if let Err(e) = outcome {
+                unmet = Some(format!("step {} (line {}): {}", i + 1, step.line, e.message));
+                break;
+            }
+        }
+
+        workload.wait_producers(config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5)).await;
+        self.recover(spec).await?;
+        workload.start_consumers().map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
+        let read_from = workload.recorder().history().ops.len() as u64;
+        let recorder = workload.recorder().clone();
+        let consume = consume_bootstrap.clone();
+        let topic2 = topic.clone();
+        tokio::task::spawn_blocking(move || consumer::read_all(&consume, &topic2, &recorder, Duration::from_secs(30)))
+            .await
+            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
+            .map_err(|e| LabFailure::new("drill_failed", format!("final read: {e}")))?;
+        let history = workload.finish().await;
+        let digests = self.digests(&topic).await;
+        let verdict = checker::check(
+            &history,
+            &digests,
+            &CheckOptions { expect_idempotent: spec.setup.idempotence, final_reads_from_index: Some(read_from), ..Default::default() },
+        );
+        for a in &verdict.anomalies {
+            let kind = serde_json::to_value(a).ok().and_then(|v| v["kind"].as_str().map(String::from)).unwrap_or_default();
+            self.note(EventKind::Check { anomaly: kind, detail: serde_json::to_string(a).unwrap_or_default() });
+        }
+        let expect = Expectation {
+            lost: bound(spec.expect.lost),
+            duplicates: bound(spec.expect.duplicates),
+            other_anomalies: if spec.expect.other_anomalies == Anomalies::Any { Bound::Any } else { Bound::None },
+        };
+        if unmet.is_none() {
+            unmet = checker::matches(&verdict, &expect).err();
+        }
+        if let (None, Some(max)) = (&unmet, spec.expect.max_unavailability_ms) {
+            let longest = verdict.unavailability.iter().filter(|w| w.partition.is_none()).map(|w| w.duration_ns / 1_000_000).max().unwrap_or(0);
+            if longest > max {
+                unmet = Some(format!("produce was unavailable for {longest} ms, more than the {max} ms allowed"));
+            }
+        }
+        Ok((Some(verdict), unmet))
+    }
+
+    /// Bootstrap servers for producers and consumers (a role resolves to that node's proxy).
+    async fn bootstraps(&self, produce_via: &Target, consume_via: &Target, rng: &mut Rng) -> Result<(String, String), LabFailure> {
+        let guard = self.run.lock().await;
+        let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+        let view = ClusterView::observe(&run.http_addrs()).await;
+        let via = |t: &Target, rng: &mut Rng| -> Result<String, LabFailure> {
+            if *t == Target::All {
+                return Ok(run.supervisor.bootstrap_servers());
+            }
+            let nodes = resolve(run, &view, t, rng)?;
+            Ok(nodes.iter().filter_map(|n| run.supervisor.node_info(*n).ok()).map(|i| i.kafka_advertised.to_string()).collect::<Vec<_>>().join(","))
+        };
+        Ok((via(produce_via, rng)?, via(consume_via, rng)?))
+    }
+
+    /// After the steps: links healed, every node running, every partition led again.
+    async fn recover(&self, spec: &DrillSpec) -> Result<(), LabFailure> {
+        {
+            let guard = self.run.lock().await;
+            let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+            run.supervisor.fabric().heal_all();
+            for n in run.supervisor.nodes() {
+                use crate::supervisor::NodeState;
+                let fixed = match n.state {
+                    NodeState::Paused => run.supervisor.resume(n.id).map_err(|e| e.to_string()),
+                    NodeState::Stopped | NodeState::Died => run.supervisor.start(n.id).await.map_err(|e| e.to_string()),
+                    _ => Ok(()),
+                };
+                if let Err(e) = fixed {
+                    return Err(LabFailure::new("drill_failed", format!("bringing node {} back: {e}", n.id)));
+                }
+            }
+        }
+        self.note(EventKind::Step { index: spec.steps.len() + 1, description: "recovery: links healed, every node running".into() });
+        self.wait_until(&Until::AllLeaders, RECOVERY_LIMIT, spec, None).await
+    }
+
+    /// Each node's digest of each partition of `topic` (what the checker compares).
+    async fn digests(&self, topic: &str) -> Vec<ReplicaDigest> {
+        let guard = self.run.lock().await;
+        let Some(run) = guard.as_ref() else { return Vec::new() };
+        let mut out = Vec::new();
+        for (id, addr) in run.http_addrs() {
+            let Ok(v) = crate::node_client::get_json(addr, "/digest").await else { continue };
+            for d in v.as_array().into_iter().flatten().filter(|d| d["topic"].as_str() == Some(topic)) {
+                out.push(ReplicaDigest {
+                    node: id,
+                    topic: topic.to_string(),
+                    partition: d["partition"].as_i64().unwrap_or(-1) as i32,
+                    high_watermark: d["high_watermark"].as_i64().unwrap_or(-1),
+                    entries: d["digest"]["entries"].as_u64().unwrap_or(0),
+                    end_offset: d["digest"]["end_offset"].as_i64().unwrap_or(-1),
+                    crc32c: d["digest"]["crc32c"].as_u64().unwrap_or(0) as u32,
+                });
+            }
+        }
+        out
+    }
+
+    /// Waits for a controller leader (cluster) or a live node (single node): topics can be made.
+    async fn wait_controller(&self, limit: Duration) -> Result<(), LabFailure> {
+        let deadline = Instant::now() + limit;
+        loop {
+            {
+                let guard = self.run.lock().await;
+                let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+                let view = ClusterView::observe(&run.http_addrs()).await;
+                let single = run.supervisor.node_ids().len() == 1;
+                if view.leader_of("controller").is_some() || (single && !view.alive().is_empty()) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(LabFailure::new("drill_failed", format!("no controller leader within {} ms", limit.as_millis())));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Polls until `until` holds, or fails naming what did not happen.
+    async fn wait_until(&self, until: &Until, limit: Duration, spec: &DrillSpec, workload: Option<&Workload>) -> Result<(), LabFailure> {
+        let deadline = Instant::now() + limit;
+        let topic = &spec.setup.topic;
+        let before = {
+            let guard = self.run.lock().await;
+            match guard.as_ref() {
+                Some(run) => ClusterView::observe(&run.http_addrs()).await,
+                None => ClusterView::default(),
+            }
+        };
+        loop {
+            let holds = {
+                let guard = self.run.lock().await;
+                let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+                let view = ClusterView::observe(&run.http_addrs()).await;
+                let single = run.supervisor.node_ids().len() == 1;
+                match until {
+                    Until::AllLeaders => single && !view.alive().is_empty() || (view.leader_of("controller").is_some() && view.all_leaders(topic, spec.setup.partitions)),
+                    Until::LeaderElected(tp) => {
+                        let g = ClusterView::partition_group(&tp.topic, tp.partition);
+                        match (view.leader_of(&g), self.last_fault_leader(&g, &before)) {
+                            (Some(now), Some((_, term))) => now.term > term,
+                            (Some(_), None) => true,
+                            (None, _) => single && !view.alive().is_empty(),
+                        }
+                    }
+                    Until::CaughtUp(t) => {
+                        let nodes = resolve(run, &view, t, &mut Rng::new(1))?;
+                        (0..spec.setup.partitions).all(|p| {
+                            let g = ClusterView::partition_group(topic, p);
+                            let leader_applied = view.leader_of(&g).and_then(|l| view.applied(l.leader, &g));
+                            leader_applied.is_some() && nodes.iter().all(|n| view.applied(*n, &g) == leader_applied)
+                        })
+                    }
+                    Until::NodeReady(t) => {
+                        let nodes = resolve(run, &view, t, &mut Rng::new(1))?;
+                        nodes.iter().all(|n| view.states.get(n).is_some_and(|s| s.is_some()))
+                    }
+                    Until::Acked(n) => workload.is_some_and(|w| w.counters().acked >= *n),
+                }
+            };
+            if holds {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LabFailure::new("drill_failed", format!("waited {} ms for {until}, and it did not happen", limit.as_millis())));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The (leader, term) a group had before the latest fault, as observed then.
+    fn last_fault_leader(&self, group: &str, before: &ClusterView) -> Option<(i32, u64)> {
+        before.leader_of(group).map(|l| (l.leader, l.term))
+    }
+}
+
+/// Timestamp helper for tests and callers that need "now" on the timeline's clock.
+pub fn now() -> u64 {
+    now_ns()
+}

@@ -1,0 +1,199 @@
+//! Role targets resolved to nodes, and faults applied to nodes and links.
+//!
+//! A target names a role (`leader:orders/0`, `controller`, `follower:...`, `random`) or a node;
+//! it is resolved against the cluster as it is at that moment (`view`). Random choices come from
+//! a seeded generator so a drill rerun with the same seed hits the same nodes.
+
+use std::str::FromStr;
+
+use super::cluster::Run;
+use super::protocol::LabFailure;
+use super::view::ClusterView;
+use super::Lab;
+use crate::drill::{Direction, Fault, Target};
+use crate::fabric::{Endpoint, Mode};
+use crate::timeline::EventKind;
+
+/// A small deterministic generator (xorshift64*): enough to pick nodes reproducibly.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        if items.is_empty() {
+            return None;
+        }
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        Some(items[(r % items.len() as u64) as usize])
+    }
+}
+
+fn fail(msg: impl Into<String>) -> LabFailure {
+    LabFailure::new("fault_failed", msg)
+}
+
+/// The nodes `target` means now.
+pub fn resolve(run: &Run, view: &ClusterView, target: &Target, rng: &mut Rng) -> Result<Vec<i32>, LabFailure> {
+    let all = run.supervisor.node_ids();
+    let single = all.len() == 1;
+    let leader = |group: &str| -> Result<i32, LabFailure> {
+        match view.leader_of(group) {
+            Some(l) => Ok(l.leader),
+            // A single node leads everything without Raft.
+            None if single => Ok(all[0]),
+            None => Err(fail(format!("no leader of {group} right now"))),
+        }
+    };
+    Ok(match target {
+        Target::Node(n) => vec![*n as i32],
+        Target::Leader(tp) => vec![leader(&ClusterView::partition_group(&tp.topic, tp.partition))?],
+        Target::Follower(tp) => {
+            let group = ClusterView::partition_group(&tp.topic, tp.partition);
+            let l = leader(&group)?;
+            let followers: Vec<i32> = all.iter().copied().filter(|n| *n != l).collect();
+            vec![rng.pick(&followers).ok_or_else(|| fail(format!("{group} has no follower")))?]
+        }
+        Target::Controller => vec![leader("controller")?],
+        Target::Random => vec![rng.pick(&all).ok_or_else(|| fail("the cluster has no nodes"))?],
+        Target::Minority if run.minority.is_empty() => return Err(fail("`minority` needs an earlier split")),
+        Target::Minority => run.minority.clone(),
+        Target::Previous if run.previous.is_empty() => return Err(fail("`previous` needs an earlier fault that hit nodes")),
+        Target::Previous => run.previous.clone(),
+        Target::All => all,
+    })
+}
+
+impl Lab {
+    /// A fault from the protocol (buttons, CLI): `fault` by name, `target` as a selector string.
+    pub async fn fault(&self, fault: &str, target: &str, param: Option<u64>) -> Result<Vec<i32>, LabFailure> {
+        let t = Target::from_str(target).map_err(|e| LabFailure::new("bad_request", e))?;
+        let f = match fault {
+            "kill" => Fault::Kill { target: t },
+            "stop" => Fault::Stop { target: t },
+            "pause" => Fault::Pause { target: t },
+            "resume" => Fault::Resume { target: t },
+            "restart" => Fault::Restart { target: t },
+            "power_cut" => Fault::PowerCut { target: t },
+            "slow_disk" => Fault::SlowDisk { target: t, delay_ms: param.unwrap_or(200) },
+            "isolate" => Fault::Isolate { target: t },
+            "heal" => Fault::Heal,
+            other => return Err(LabFailure::new("bad_request", format!("unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, isolate, heal"))),
+        };
+        self.apply(&f, &mut Rng::new(crate::history::now_ns())).await
+    }
+
+    /// Applies a fault; returns the nodes it hit and records it on the timeline.
+    pub async fn apply(&self, fault: &Fault, rng: &mut Rng) -> Result<Vec<i32>, LabFailure> {
+        let mut guard = self.run.lock().await;
+        let run = guard.as_mut().ok_or_else(|| LabFailure::new("not_running", "no cluster is running"))?;
+        let view = ClusterView::observe(&run.http_addrs()).await;
+        let s = &run.supervisor;
+        let err = |e: crate::LabError| fail(e.to_string());
+        let one = |t: &Target, rng: &mut Rng| resolve(run, &view, t, rng);
+        let (name, nodes, detail): (&str, Vec<i32>, Option<String>) = match fault {
+            Fault::Kill { target } => ("kill", one(target, rng)?, None),
+            Fault::Stop { target } => ("stop", one(target, rng)?, None),
+            Fault::Pause { target } => ("pause", one(target, rng)?, None),
+            Fault::Resume { target } => ("resume", one(target, rng)?, None),
+            Fault::Restart { target } => ("restart", one(target, rng)?, None),
+            Fault::PowerCut { target } => ("power_cut", one(target, rng)?, None),
+            Fault::SlowDisk { target, delay_ms } => ("slow_disk", one(target, rng)?, Some(format!("{delay_ms} ms per fsync"))),
+            Fault::CorruptSegment { target } => ("corrupt_segment", one(target, rng)?, None),
+            Fault::Isolate { target } => ("isolate", one(target, rng)?, None),
+            Fault::Split { minority } => {
+                let mut m = Vec::new();
+                for t in minority {
+                    m.extend(one(t, rng)?);
+                }
+                ("split", m, None)
+            }
+            Fault::CutLink { from, to, direction } => {
+                let mut ends = one(from, rng)?;
+                ends.extend(one(to, rng)?);
+                ("cut_link", ends, Some(format!("{direction:?}").to_lowercase()))
+            }
+            Fault::DelayLink { from, to, delay_ms } => {
+                let mut ends = one(from, rng)?;
+                ends.extend(one(to, rng)?);
+                ("delay_link", ends, Some(format!("{delay_ms} ms")))
+            }
+            Fault::BlackholeLink { from, to } => {
+                let mut ends = one(from, rng)?;
+                ends.extend(one(to, rng)?);
+                ("blackhole_link", ends, None)
+            }
+            Fault::Bridge { target } => ("bridge", one(target, rng)?, None),
+            Fault::Heal => ("heal", Vec::new(), None),
+            Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
+        };
+        let target_label = if nodes.is_empty() { "all".to_string() } else { nodes.iter().map(|n| format!("node-{n}")).collect::<Vec<_>>().join(",") };
+        self.note(EventKind::Fault { fault: name.into(), target: target_label, detail: detail.clone() });
+        match fault {
+            Fault::Kill { .. } => for n in &nodes { s.kill(*n).await.map_err(err)? },
+            Fault::Stop { .. } => for n in &nodes { s.stop(*n).await.map_err(err)? },
+            Fault::Pause { .. } => for n in &nodes { s.pause(*n).map_err(err)? },
+            Fault::Resume { .. } => for n in &nodes { s.resume(*n).map_err(err)? },
+            Fault::Restart { .. } => for n in &nodes { s.restart(*n).await.map_err(err)? },
+            Fault::PowerCut { .. } => for n in &nodes { s.power_cut(*n).await.map_err(err)?; },
+            Fault::SlowDisk { delay_ms, .. } => for n in &nodes { s.slow_disk(*n, *delay_ms).await.map_err(err)? },
+            Fault::CorruptSegment { target } => {
+                let (topic, partition) = match target {
+                    Target::Leader(tp) | Target::Follower(tp) => (tp.topic.clone(), tp.partition as i32),
+                    _ => ("orders".to_string(), 0),
+                };
+                for n in &nodes {
+                    s.stop(*n).await.map_err(err)?;
+                    let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
+                    self.note(EventKind::Fault { fault: "corrupted_byte".into(), target: format!("node-{n}"), detail: Some(format!("{c:?}")) });
+                    s.start(*n).await.map_err(err)?;
+                }
+            }
+            Fault::Isolate { .. } => for n in &nodes { s.fabric().isolate(*n).map_err(err)? },
+            Fault::Split { .. } => s.fabric().split(&nodes).map_err(err)?,
+            Fault::CutLink { direction, .. } => {
+                s.fabric().one_way(nodes[0], nodes[1]).map_err(err)?;
+                if *direction == Direction::Both {
+                    s.fabric().one_way(nodes[1], nodes[0]).map_err(err)?;
+                }
+            }
+            Fault::DelayLink { delay_ms, .. } => s.fabric().set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Delay(*delay_ms)).map_err(err)?,
+            Fault::BlackholeLink { .. } => s.fabric().set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Blackhole).map_err(err)?,
+            Fault::Bridge { .. } => {
+                let b = nodes[0];
+                let others: Vec<i32> = s.node_ids().into_iter().filter(|n| *n != b).collect();
+                if others.len() != 2 {
+                    return Err(fail("bridge needs exactly three nodes"));
+                }
+                s.fabric().bridge(others[0], b, others[1]).map_err(err)?;
+            }
+            Fault::Heal => s.fabric().heal_all(),
+            Fault::TakePort { .. } => {}
+        }
+        match fault {
+            Fault::Split { .. } => run.minority = nodes.clone(),
+            Fault::Heal => run.minority.clear(),
+            _ => {}
+        }
+        if !nodes.is_empty() && !matches!(fault, Fault::CutLink { .. } | Fault::DelayLink { .. } | Fault::BlackholeLink { .. }) {
+            run.previous = nodes.clone();
+        }
+        Ok(nodes)
+    }
+
+    pub async fn cut_link(&self, from: i32, to: i32, both: bool) -> Result<(), LabFailure> {
+        let direction = if both { Direction::Both } else { Direction::OneWay };
+        let f = Fault::CutLink { from: Target::Node(from as u32), to: Target::Node(to as u32), direction };
+        self.apply(&f, &mut Rng::new(1)).await.map(|_| ())
+    }
+
+    pub async fn heal_all(&self) -> Result<(), LabFailure> {
+        self.apply(&Fault::Heal, &mut Rng::new(1)).await.map(|_| ())
+    }
+}

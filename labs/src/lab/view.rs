@@ -1,0 +1,77 @@
+//! What the lab knows about the cluster right now, read from every node's `/state`: who leads
+//! each Raft group, in which term, and who votes. Role targets (`leader:t/0`, `controller`,
+//! `follower:t/0`) are resolved against it at the moment a fault runs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::node_client;
+
+/// One group's leadership as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupLeader {
+    pub leader: i32,
+    pub term: u64,
+    pub voters: Vec<i32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterView {
+    /// Node id -> its `/state` (None: it did not answer).
+    pub states: BTreeMap<i32, Option<serde_json::Value>>,
+    /// Group name ("controller", "<topic>-<p>") -> the leader that says so itself, highest term.
+    pub leaders: BTreeMap<String, GroupLeader>,
+}
+
+impl ClusterView {
+    /// Asks every node (concurrently, each bounded by the client's call timeout).
+    pub async fn observe(nodes: &[(i32, SocketAddr)]) -> ClusterView {
+        let calls = nodes.iter().map(|(id, addr)| async move { (*id, node_client::get_json(*addr, "/state").await.ok()) });
+        let states: BTreeMap<i32, Option<serde_json::Value>> = futures::future::join_all(calls).await.into_iter().collect();
+        let mut leaders: BTreeMap<String, GroupLeader> = BTreeMap::new();
+        for (id, state) in &states {
+            let Some(groups) = state.as_ref().and_then(|s| s["raft"]["groups"].as_array()) else { continue };
+            for g in groups {
+                // Only a node that believes it leads counts: followers may know a stale leader.
+                if g["role"].as_str() != Some("Leader") {
+                    continue;
+                }
+                let name = g["group"].as_str().unwrap_or_default().to_string();
+                let term = g["term"].as_u64().unwrap_or(0);
+                let voters = g["voters"].as_array().map(|v| v.iter().filter_map(|x| x.as_i64()).map(|x| x as i32).collect()).unwrap_or_default();
+                let newer = leaders.get(&name).is_none_or(|l| term > l.term);
+                if newer {
+                    leaders.insert(name, GroupLeader { leader: *id, term, voters });
+                }
+            }
+        }
+        ClusterView { states, leaders }
+    }
+
+    pub fn leader_of(&self, group: &str) -> Option<&GroupLeader> {
+        self.leaders.get(group)
+    }
+
+    /// The group name of a partition as nodes report it.
+    pub fn partition_group(topic: &str, partition: u32) -> String {
+        format!("{topic}-{partition}")
+    }
+
+    /// Nodes that answered.
+    pub fn alive(&self) -> Vec<i32> {
+        self.states.iter().filter(|(_, s)| s.is_some()).map(|(id, _)| *id).collect()
+    }
+
+    /// Every partition group of `topic` has a leader (and the controller too, in cluster mode).
+    pub fn all_leaders(&self, topic: &str, partitions: u32) -> bool {
+        (0..partitions).all(|p| self.leaders.contains_key(&Self::partition_group(topic, p)))
+    }
+
+    /// A node's applied index of a group, as it reports it.
+    pub fn applied(&self, node: i32, group: &str) -> Option<u64> {
+        let groups = self.states.get(&node)?.as_ref()?["raft"]["groups"].as_array()?.clone();
+        groups.iter().find(|g| g["group"].as_str() == Some(group)).and_then(|g| g["applied_index"].as_u64())
+    }
+}

@@ -1,0 +1,69 @@
+//! What the supervisor tells its owner (the UI, the timeline), and what it says about a node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Which output stream of a node a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A node process' life events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessState {
+    /// Spawned; not serving yet.
+    Started,
+    /// Printed its ready line.
+    Ready,
+    /// Ended because the lab asked (stop, kill, power cut, shutdown).
+    Exited,
+    /// Ended by itself: a crash, a panic, a failed start.
+    Died,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SupervisorEvent {
+    Log { node: i32, stream: Stream, line: String },
+    Process { node: i32, state: ProcessState, pid: u32, detail: String },
+    /// Sampled every second while the node runs. `cpu_percent` is of one core (a busy node on
+    /// two cores shows up to 200).
+    Resources { node: i32, cpu_percent: f32, memory_bytes: u64, disk_bytes: u64 },
+}
+
+/// Where a node stands, as the lab sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Never started, or stopped/killed by the lab.
+    Stopped,
+    /// Spawned, waiting for its ready line.
+    Starting,
+    Running,
+    /// SIGSTOPped by the lab.
+    Paused,
+    /// Ended by itself (see the `Died` event for why).
+    Died,
+}
+
+/// One node's identity, process and addresses.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    pub id: i32,
+    pub pid: Option<u32>,
+    pub state: NodeState,
+    /// The broker's own Kafka listener (bypasses the fabric).
+    pub kafka_direct: SocketAddr,
+    /// The fabric's client proxy for this node: what the broker advertises and clients use.
+    pub kafka_advertised: SocketAddr,
+    pub http: SocketAddr,
+    pub raft: SocketAddr,
+    pub data_dir: PathBuf,
+    pub config_file: PathBuf,
+}

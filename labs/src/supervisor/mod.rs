@@ -1,0 +1,233 @@
+//! The process supervisor: owns a lab's broker processes and the link fabric between them.
+//!
+//! Every broker is the lab's child, in its own process group, with PR_SET_PDEATHSIG(SIGKILL) and
+//! kill-on-drop, and `Drop` SIGKILLs and reaps every child: however the lab ends, no broker
+//! outlives it. Signals only ever go to pids this supervisor spawned and has not yet reaped.
+//!
+//! Layout of a run: `<data_root>/node-<id>/{node.toml, broker.pid, data/}`.
+
+mod config;
+mod events;
+mod http;
+mod nodes;
+mod orphans;
+mod ports;
+mod process;
+mod resources;
+mod segments;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+pub use config::SupervisorConfig;
+pub use events::{NodeInfo, NodeState, ProcessState, Stream, SupervisorEvent};
+pub use segments::Corruption;
+
+use crate::error::{LabError, Result};
+use crate::fabric::{Fabric, NodeTarget};
+use config::{NodePorts, PeerAddrs};
+use process::Proc;
+
+/// One node as the supervisor tracks it.
+struct Node {
+    id: i32,
+    ports: NodePorts,
+    advertised: std::net::SocketAddr,
+    data_dir: PathBuf,
+    config_file: PathBuf,
+    pid_file: PathBuf,
+    proc: Option<Proc>,
+    state: NodeState,
+}
+
+impl Node {
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            id: self.id,
+            pid: self.proc.as_ref().map(|p| p.pid),
+            state: self.state,
+            kafka_direct: self.ports.kafka,
+            kafka_advertised: self.advertised,
+            http: self.ports.http,
+            raft: self.ports.raft,
+            data_dir: self.data_dir.clone(),
+            config_file: self.config_file.clone(),
+        }
+    }
+}
+
+type Nodes = Arc<Mutex<BTreeMap<i32, Node>>>;
+
+fn lock(nodes: &Nodes) -> std::sync::MutexGuard<'_, BTreeMap<i32, Node>> {
+    // A panic elsewhere must not make the lab unable to kill its brokers.
+    nodes.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct Supervisor {
+    config: SupervisorConfig,
+    run_dir: PathBuf,
+    fabric: Fabric,
+    nodes: Nodes,
+    events: UnboundedSender<SupervisorEvent>,
+    sampler: CancellationToken,
+}
+
+impl Supervisor {
+    /// Lays out the run directory, picks every port, starts the fabric's proxies and writes each
+    /// node's config file. Starts no broker (see [`Supervisor::start_all`]).
+    pub async fn new(config: SupervisorConfig, events: UnboundedSender<SupervisorEvent>) -> Result<Supervisor> {
+        config.validate()?;
+        let run_dir = config.data_root.clone().unwrap_or_else(config::default_run_dir);
+        let ids: Vec<i32> = (1..=config.nodes as i32).collect();
+        let picked = ports::allocate(ids.len() * 3)?;
+        let node_ports: BTreeMap<i32, NodePorts> = ids
+            .iter()
+            .zip(picked.chunks(3))
+            .map(|(&id, p)| (id, NodePorts { kafka: p[0], http: p[1], raft: p[2] }))
+            .collect();
+        let targets: Vec<NodeTarget> =
+            node_ports.iter().map(|(&id, p)| NodeTarget { id, raft: p.raft, kafka: p.kafka }).collect();
+        let fabric = Fabric::new(&targets).await?;
+
+        let mut nodes = BTreeMap::new();
+        for (&id, ports) in &node_ports {
+            let dir = run_dir.join(format!("node-{id}"));
+            let data_dir = dir.join("data");
+            std::fs::create_dir_all(&data_dir).map_err(LabError::io(format!("creating {}", data_dir.display())))?;
+            let advertised = fabric.client_proxy(id).expect("the fabric has a client proxy per node");
+            // Every peer address is a fabric proxy, so every link can be faulted.
+            let peers: Vec<PeerAddrs> = ids
+                .iter()
+                .filter(|&&p| p != id)
+                .map(|&p| PeerAddrs {
+                    id: p,
+                    raft: fabric.raft_proxy(id, p).expect("the fabric has a proxy per node pair"),
+                    kafka: fabric.client_proxy(p).expect("the fabric has a client proxy per node"),
+                })
+                .collect();
+            let config_file = dir.join("node.toml");
+            let text = config::node_toml(&config, id, &data_dir, ports, advertised, &peers);
+            std::fs::write(&config_file, text).map_err(LabError::io(format!("writing {}", config_file.display())))?;
+            let pid_file = dir.join("broker.pid");
+            let node = Node { id, ports: *ports, advertised, data_dir, config_file, pid_file, proc: None, state: NodeState::Stopped };
+            nodes.insert(id, node);
+        }
+        tracing::info!(run_dir = %run_dir.display(), nodes = config.nodes, "lab laid out");
+        let nodes: Nodes = Arc::new(Mutex::new(nodes));
+        let sampler = CancellationToken::new();
+        let sampled = Arc::clone(&nodes);
+        let targets = move || {
+            lock(&sampled)
+                .values()
+                .filter_map(|n| {
+                    let pid = n.proc.as_ref()?.pid;
+                    Some(resources::Target { node: n.id, pid, data_dir: n.data_dir.clone() })
+                })
+                .collect()
+        };
+        tokio::spawn(resources::run(targets, events.clone(), sampler.clone()));
+        Ok(Supervisor { config, run_dir, fabric, nodes, events, sampler })
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    pub fn fabric(&self) -> &Fabric {
+        &self.fabric
+    }
+
+    /// The client proxies, comma-separated, for a Kafka client's `bootstrap.servers`.
+    pub fn bootstrap_servers(&self) -> String {
+        self.fabric.client_proxies().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn node_ids(&self) -> Vec<i32> {
+        lock(&self.nodes).keys().copied().collect()
+    }
+
+    pub fn node_info(&self, id: i32) -> Result<NodeInfo> {
+        self.with_node(id, |n| n.info())
+    }
+
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        lock(&self.nodes).values().map(Node::info).collect()
+    }
+
+    fn with_node<T>(&self, id: i32, f: impl FnOnce(&mut Node) -> T) -> Result<T> {
+        let mut nodes = lock(&self.nodes);
+        let count = nodes.len();
+        nodes.get_mut(&id).map(f).ok_or(LabError::UnknownNode { id, nodes: count })
+    }
+
+    /// The node's process if it runs (or is paused, or still starting).
+    fn running(&self, id: i32) -> Result<Option<Proc>> {
+        self.with_node(id, |n| n.proc.clone())
+    }
+
+    fn running_or_err(&self, id: i32, doing: &str) -> Result<Proc> {
+        self.running(id)?.ok_or_else(|| LabError::NodeState { id, detail: format!("cannot {doing}: it is not running") })
+    }
+
+    /// GET /state of a running node, as JSON.
+    pub async fn state(&self, id: i32) -> Result<serde_json::Value> {
+        let http = self.node_info(id)?.http;
+        http::get_json(http, "/state").await
+    }
+
+    /// Drops a node's files to their last fsync and aborts it (the broker does both).
+    /// Returns the broker's report of what was cut.
+    pub async fn power_cut(&self, id: i32) -> Result<serde_json::Value> {
+        let proc = self.running_or_err(id, "cut power")?;
+        let http = self.node_info(id)?.http;
+        proc.expected.store(true, std::sync::atomic::Ordering::SeqCst);
+        let answer = match http::call(http, "POST", "/faults/power-cut", None).await {
+            Ok(body) => body,
+            Err(e) => {
+                proc.expected.store(false, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        if !proc.wait_exit(nodes::KILL_WAIT).await {
+            tracing::warn!(node = id, "node still runs after its power cut; killing it");
+            proc.signal(libc::SIGKILL);
+            proc.wait_exit(nodes::KILL_WAIT).await;
+        }
+        serde_json::from_str(&answer).map_err(|source| LabError::Json { what: format!("reading node {id}'s power-cut report"), source })
+    }
+
+    /// Adds `delay_ms` before every fsync of the node (0 clears it).
+    pub async fn slow_disk(&self, id: i32, delay_ms: u64) -> Result<()> {
+        let http = self.node_info(id)?.http;
+        self.running_or_err(id, "slow its disk")?;
+        http::call(http, "POST", "/faults/slow-fsync", Some(&format!("{{\"delay_ms\":{delay_ms}}}"))).await.map(|_| ())
+    }
+
+    /// Flips one byte in the middle of the newest non-empty segment of `topic`-`partition` on
+    /// this node. Only while the node is stopped: a running broker would overwrite or cache it.
+    pub fn corrupt_segment(&self, id: i32, topic: &str, partition: i32) -> Result<Corruption> {
+        let (proc, data_dir) = self.with_node(id, |n| (n.proc.as_ref().map(|p| p.pid), n.data_dir.clone()))?;
+        if let Some(pid) = proc {
+            return Err(LabError::NodeState { id, detail: format!("stop it before corrupting its disk (it runs as pid {pid})") });
+        }
+        segments::corrupt_newest_segment(&data_dir, topic, partition)
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.sampler.cancel();
+        let procs: Vec<Proc> = lock(&self.nodes).values().filter_map(|n| n.proc.clone()).collect();
+        for p in procs {
+            p.expected.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(pid = p.pid, "lab dropped: killing its broker");
+            process::kill_and_reap(p.pid);
+        }
+    }
+}

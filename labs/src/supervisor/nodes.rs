@@ -1,0 +1,186 @@
+//! Node lifecycle: start (with its pre-flight checks), kill, stop, pause, resume, restart and the
+//! orderly shutdown of the whole lab.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::events::{NodeState, ProcessState, SupervisorEvent};
+use super::process::{self, ExitReport, Proc};
+use super::{lock, orphans, ports, Supervisor};
+use crate::error::{LabError, Result};
+
+/// A broker on a fresh dir is ready in well under a second; recovery of a big log takes longer.
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// SIGTERM drains clients and flushes; past this the node is SIGKILLed.
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a SIGKILLed (or aborting) process gets to be reaped.
+pub(crate) const KILL_WAIT: Duration = Duration::from_secs(5);
+
+impl Supervisor {
+    /// Starts every stopped node and waits until all are ready. All nodes are checked (ports,
+    /// stale brokers) before any is spawned, and all are spawned before waiting, because a
+    /// cluster node may only be ready once its peers answer.
+    pub async fn start_all(&self) -> Result<()> {
+        let ids: Vec<i32> = lock(&self.nodes).values().filter(|n| n.proc.is_none()).map(|n| n.id).collect();
+        for &id in &ids {
+            self.preflight(id)?;
+        }
+        let mut launched = Vec::new();
+        for &id in &ids {
+            launched.push((id, self.launch(id)?));
+        }
+        for (id, (proc, ready)) in launched {
+            self.await_ready(id, proc, ready).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts one stopped (or died) node with its config file and waits until it is ready.
+    pub async fn start(&self, id: i32) -> Result<()> {
+        if let Some(p) = self.running(id)? {
+            return Err(LabError::NodeState { id, detail: format!("already running as pid {}", p.pid) });
+        }
+        self.preflight(id)?;
+        let (proc, ready) = self.launch(id)?;
+        self.await_ready(id, proc, ready).await
+    }
+
+    /// Refuses a stale broker on the node's data dir and any taken port, naming them.
+    fn preflight(&self, id: i32) -> Result<()> {
+        let (pid_file, data_dir, p) = self.with_node(id, |n| (n.pid_file.clone(), n.data_dir.clone(), n.ports))?;
+        orphans::ensure_no_stale_broker(&pid_file, &data_dir)?;
+        for (addr, what) in [(p.kafka, "kafka"), (p.http, "http"), (p.raft, "raft")] {
+            ports::ensure_free(addr, &format!("node {id} {what} listener"))?;
+        }
+        Ok(())
+    }
+
+    fn launch(&self, id: i32) -> Result<(Proc, oneshot::Receiver<serde_json::Value>)> {
+        let (config_file, pid_file) = self.with_node(id, |n| (n.config_file.clone(), n.pid_file.clone()))?;
+        let nodes = Arc::downgrade(&self.nodes);
+        let on_exit = move |report: &ExitReport| {
+            let Some(nodes) = nodes.upgrade() else { return };
+            let mut nodes = lock(&nodes);
+            if let Some(n) = nodes.get_mut(&id) {
+                n.proc = None;
+                n.state = if report.expected { NodeState::Stopped } else { NodeState::Died };
+            }
+        };
+        let (proc, ready) =
+            process::spawn(id, &self.config.broker_bin, &config_file, &self.config.extra_args, self.events.clone(), on_exit)?;
+        // For the next run's stale-broker check and for a user who wants to `kill` it by hand.
+        if let Err(e) = std::fs::write(&pid_file, format!("{}\n", proc.pid)) {
+            tracing::warn!(file = %pid_file.display(), error = %e, "could not write the pid file");
+        }
+        self.with_node(id, |n| {
+            n.proc = Some(proc.clone());
+            n.state = NodeState::Starting;
+        })?;
+        Ok((proc, ready))
+    }
+
+    async fn await_ready(&self, id: i32, proc: Proc, ready: oneshot::Receiver<serde_json::Value>) -> Result<()> {
+        let mut exit = proc.exit.clone();
+        tokio::select! {
+            line = ready => {
+                let Ok(line) = line else {
+                    // stdout closed without a ready line: the process is ending; report that below.
+                    proc.wait_exit(KILL_WAIT).await;
+                    return Err(self.not_ready(id, &proc));
+                };
+                self.with_node(id, |n| if n.state == NodeState::Starting { n.state = NodeState::Running })?;
+                tracing::info!(node = id, pid = proc.pid, "node ready");
+                let _ = self.events.send(SupervisorEvent::Process { node: id, state: ProcessState::Ready, pid: proc.pid, detail: line.to_string() });
+                Ok(())
+            }
+            // The watch guard is dropped inside the block: it must not live across an await.
+            _ = async { let _ = exit.wait_for(|e| e.is_some()).await.map(|_| ()); } => Err(self.not_ready(id, &proc)),
+            _ = tokio::time::sleep(READY_TIMEOUT) => {
+                proc.expected.store(true, Ordering::SeqCst);
+                proc.signal(libc::SIGKILL);
+                proc.wait_exit(KILL_WAIT).await;
+                Err(LabError::Timeout {
+                    what: format!("waiting for node {id} (pid {}) to print its ready line; it was killed; last stderr lines:\n{}", proc.pid, proc.tail()),
+                    secs: READY_TIMEOUT.as_secs_f64(),
+                })
+            }
+        }
+    }
+
+    fn not_ready(&self, id: i32, proc: &Proc) -> LabError {
+        let status = proc.exit.borrow().as_ref().map_or("still running".to_string(), |r| r.status.clone());
+        LabError::Process {
+            what: format!("node {id} (pid {}) ended before it was ready ({status})", proc.pid),
+            detail: format!("last stderr lines:\n{}", proc.tail()),
+        }
+    }
+
+    /// SIGKILL: the node dies at once, with whatever its page cache had not written.
+    pub async fn kill(&self, id: i32) -> Result<()> {
+        let proc = self.running_or_err(id, "kill it")?;
+        proc.expected.store(true, Ordering::SeqCst);
+        proc.signal(libc::SIGKILL);
+        if !proc.wait_exit(KILL_WAIT).await {
+            return Err(LabError::Timeout { what: format!("waiting for node {id} (pid {}) to die after SIGKILL", proc.pid), secs: KILL_WAIT.as_secs_f64() });
+        }
+        Ok(())
+    }
+
+    /// SIGTERM and wait for the graceful stop (bounded), then SIGKILL. A stopped node is fine.
+    pub async fn stop(&self, id: i32) -> Result<()> {
+        let Some(proc) = self.running(id)? else { return Ok(()) };
+        proc.expected.store(true, Ordering::SeqCst);
+        // A SIGSTOPped process would hold SIGTERM pending forever.
+        proc.signal(libc::SIGCONT);
+        proc.signal(libc::SIGTERM);
+        if proc.wait_exit(STOP_TIMEOUT).await {
+            return Ok(());
+        }
+        tracing::warn!(node = id, pid = proc.pid, "no graceful stop within {STOP_TIMEOUT:?}; SIGKILL");
+        self.kill(id).await
+    }
+
+    /// SIGSTOP: the node freezes mid-whatever; its sockets stay open (a "GC pause").
+    pub fn pause(&self, id: i32) -> Result<()> {
+        let proc = self.running_or_err(id, "pause it")?;
+        proc.signal(libc::SIGSTOP);
+        self.with_node(id, |n| n.state = NodeState::Paused)
+    }
+
+    pub fn resume(&self, id: i32) -> Result<()> {
+        let proc = self.running_or_err(id, "resume it")?;
+        proc.signal(libc::SIGCONT);
+        self.with_node(id, |n| n.state = NodeState::Running)
+    }
+
+    /// Stops the node if it runs, then starts it again with the same config.
+    pub async fn restart(&self, id: i32) -> Result<()> {
+        self.stop(id).await?;
+        self.start(id).await
+    }
+
+    /// SIGTERM to every node at once, wait (bounded), then SIGKILL what is left; stops sampling.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.sampler.cancel();
+        let procs: Vec<(i32, Proc)> = lock(&self.nodes).values().filter_map(|n| Some((n.id, n.proc.clone()?))).collect();
+        for (_, p) in &procs {
+            p.expected.store(true, Ordering::SeqCst);
+            p.signal(libc::SIGCONT);
+            p.signal(libc::SIGTERM);
+        }
+        let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
+        for (id, p) in &procs {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !p.wait_exit(left).await {
+                tracing::warn!(node = id, pid = p.pid, "no graceful stop at shutdown; SIGKILL");
+                p.signal(libc::SIGKILL);
+                p.wait_exit(KILL_WAIT).await;
+            }
+        }
+        tracing::info!(nodes = procs.len(), "lab shut down");
+        Ok(())
+    }
+}
