@@ -143,6 +143,14 @@ impl NodeState {
         }
     }
 
+    /// Whether a topic partition exists (single node: the catalogue; cluster: the controller).
+    pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        match &self.cluster {
+            Some(c) => c.metadata().topics.get(topic).is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition)),
+            None => self.topics.partition(topic, partition).is_some(),
+        }
+    }
+
     /// The leader epoch clients see: the Raft term in cluster mode, 0 on a single node.
     pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
         self.cluster.as_ref().and_then(|c| c.partition_leader(topic, partition)).map_or(0, |(_, epoch)| epoch)

@@ -32,7 +32,7 @@ fn commit(node: &NodeState, req: &OffsetCommitRequest) -> Vec<i16> {
     let mut known = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
-            let exists = node.topics.partition(t.name.as_str(), p.partition_index).is_some();
+            let exists = node.partition_exists(t.name.as_str(), p.partition_index);
             codes.push(if exists { 0 } else { ResponseError::UnknownTopicOrPartition.code() });
             if exists {
                 known.push(OffsetCommit {

@@ -15,7 +15,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::{str_bytes, topic_name, ApiSpec, Reply, RequestContext};
-use crate::cluster::group::ProposeError;
+use crate::cluster::group::{GroupHandle, ProposeError};
 use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
 use crate::log::{split_batches, BatchHeader, PartitionLog};
@@ -38,7 +38,7 @@ enum Wait {
     /// Single node, fsync `always`: the log flushed up to this end offset.
     Flush(Arc<PartitionLog>, i64),
     /// Cluster: every proposed batch committed; then its producer state learns the offsets.
-    Commit { receivers: Vec<Committed>, producers: Arc<Mutex<PartitionProducers>>, sequences: Vec<(i64, i32)> },
+    Commit { receivers: Vec<Committed>, producers: Arc<Mutex<PartitionProducers>>, sequences: Vec<(i64, i32)>, group: Arc<GroupHandle> },
 }
 
 struct Outcome {
@@ -177,11 +177,11 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
     }
     drop(state);
     let sequences = headers.iter().map(|h| (h.producer_id, h.base_sequence)).collect();
-    Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait: Wait::Commit { receivers, producers, sequences } }
+    Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait: Wait::Commit { receivers, producers, sequences, group } }
 }
 
 /// Waits for one partition's durability condition; the final result.
-async fn settle(o: Outcome, deadline: tokio::time::Instant, timeout: Duration) -> Result<(i64, i64), KafkaError> {
+async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, timeout: Duration) -> Result<(i64, i64), KafkaError> {
     let result = o.result?;
     let timed_out = || (ResponseError::RequestTimedOut, format!("not durable within {} ms", timeout.as_millis()));
     match o.wait {
@@ -191,11 +191,22 @@ async fn settle(o: Outcome, deadline: tokio::time::Instant, timeout: Duration) -
             Ok(Err(e)) => Err((ResponseError::KafkaStorageError, e.to_string())),
             Err(_) => Err(timed_out()),
         },
-        Wait::Commit { receivers, producers, sequences } => {
+        Wait::Commit { receivers, producers, sequences, group } => {
             let mut first: Option<(i64, i64)> = None;
             let mut last = None;
+            let node_id = node.config.node_id as u64;
+            // A proposal may stay pending after this node stops leading (the entry can still
+            // commit under the next leader, or be dropped). Answer NOT_LEADER then, so the client
+            // retries at the new leader — its idempotence makes that safe — instead of waiting
+            // for its request timeout.
+            let not_leader = || (ResponseError::NotLeaderOrFollower, format!("node {node_id} stopped leading {} before the commit", group.id));
             for (rx, (producer_id, base_sequence)) in receivers.into_iter().zip(sequences) {
-                let committed = match tokio::time::timeout_at(deadline, rx).await {
+                let waited = tokio::select! {
+                    r = tokio::time::timeout_at(deadline, rx) => r,
+                    _ = group.leadership_lost(node_id) => return Err(not_leader()),
+                    _ = node.shutdown.cancelled() => return Err(not_leader()),
+                };
+                let committed = match waited {
                     Err(_) => return Err(timed_out()),
                     Ok(Err(_)) | Ok(Ok(Err(ProposeError::Stopped))) => return Err((ResponseError::NotLeaderOrFollower, "the partition group stopped".into())),
                     Ok(Ok(Err(ProposeError::NotLeader { leader }))) => return Err((ResponseError::NotLeaderOrFollower, format!("leadership moved to {leader:?}"))),
@@ -224,7 +235,7 @@ async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: 
         let mut partitions = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             let index = o.partition;
-            let result = settle(o, deadline, timeout).await;
+            let result = settle(node, o, deadline, timeout).await;
             let mut r = PartitionProduceResponse::default().with_index(index);
             if version >= 5 {
                 let log_start = node.readable_log(&name, index).map(|l| l.offsets().log_start_offset).unwrap_or(-1);

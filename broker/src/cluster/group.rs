@@ -37,6 +37,8 @@ pub struct GroupHandle {
     pub raft: Raft,
     pub log: Arc<PartitionLog>,
     pub voters: BTreeSet<NodeId>,
+    /// A leader silent from its majority for longer than this is isolated (= election timeout max).
+    lease_ms: u64,
     proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
 }
 
@@ -54,6 +56,7 @@ impl GroupHandle {
         transport: &Arc<Transport>,
         config: Arc<openraft::Config>,
     ) -> Result<Arc<GroupHandle>> {
+        let lease_ms = config.election_timeout_max;
         let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), store);
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
         let network = transport.network_factory(id.clone());
@@ -70,7 +73,7 @@ impl GroupHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(raft.clone(), rx));
         tracing::info!(group = %id, node_id, voters = ?voters, "raft group started");
-        Ok(Arc::new(GroupHandle { id, raft, log, voters, proposals: tx }))
+        Ok(Arc::new(GroupHandle { id, raft, log, voters, lease_ms, proposals: tx }))
     }
 
     /// Queues a command; the receiver resolves when it is committed and applied (or fails).
@@ -88,12 +91,43 @@ impl GroupHandle {
         self.raft.metrics().borrow().clone()
     }
 
+    /// The leader as this node knows it. A leader that has not heard from a majority within its
+    /// lease is not reported: openraft 0.9 keeps such a node in the Leader role (it has no
+    /// check-quorum step-down), but it cannot commit, so clients must look elsewhere.
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        let m = self.raft.metrics().borrow().clone();
+        match m.current_leader {
+            Some(l) if l == m.id && isolated(&m, self.lease_ms) => None,
+            other => other,
+        }
     }
 
     pub fn is_leader(&self, node_id: NodeId) -> bool {
         self.leader() == Some(node_id)
+    }
+
+    /// The role to show: openraft's, except `IsolatedLeader` for a leader without a quorum.
+    pub fn role(&self, m: &RaftMetrics) -> String {
+        if isolated(m, self.lease_ms) {
+            "IsolatedLeader".to_string()
+        } else {
+            format!("{:?}", m.state)
+        }
+    }
+
+    /// Resolves once this node no longer leads the group (or is isolated from its majority).
+    pub async fn leadership_lost(&self, node_id: NodeId) {
+        let mut rx = self.raft.metrics();
+        loop {
+            if !self.is_leader(node_id) {
+                return;
+            }
+            // Isolation is a matter of time passing, not only of metrics changing.
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(std::time::Duration::from_millis(self.lease_ms.max(50))) => {}
+            }
+        }
     }
 
     pub async fn stop(&self) {
@@ -101,6 +135,11 @@ impl GroupHandle {
             tracing::warn!(group = %self.id, error = %e, "raft group did not stop cleanly");
         }
     }
+}
+
+/// A leader whose last acknowledgement from a majority is older than its lease.
+fn isolated(m: &RaftMetrics, lease_ms: u64) -> bool {
+    m.state == openraft::ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
 }
 
 async fn run_proposer(raft: Raft, mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>) {

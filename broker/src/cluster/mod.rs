@@ -38,6 +38,8 @@ use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, Controller
 pub const CONTROLLER_TOPIC: &str = "__cluster_metadata";
 /// How long a forwarded controller command may take before the caller gives up.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping node waits for a follower to accept its leadership.
+const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// This node's part of the cluster.
 pub struct Cluster {
@@ -263,32 +265,37 @@ impl Cluster {
     }
 
     /// Graceful leave: hand every group this node leads to a caught-up follower, so clients
-    /// see a new leader before this one goes away.
+    /// see a new leader before this one goes away. Bounded: when every node is stopping at once,
+    /// nobody can take over and waiting longer only delays the stop.
     pub async fn hand_off_leadership(&self) {
         let mut groups = self.partition_groups();
         groups.push(Arc::clone(&self.controller));
-        for g in groups {
+        let hand_offs = groups.into_iter().filter_map(|g| {
             let m = g.metrics();
             if m.current_leader != Some(self.node_id) {
-                continue;
+                return None;
             }
             let last = m.last_log_index;
-            let Some(replication) = &m.replication else { continue };
-            let target = replication
+            let target = m
+                .replication
+                .as_ref()?
                 .iter()
-                .filter(|(id, _)| **id != self.node_id)
-                .max_by_key(|(_, matched)| matched.map(|l| l.index))
-                .filter(|(_, matched)| matched.map(|l| l.index) == last)
-                .map(|(id, _)| *id);
+                .filter(|(id, matched)| **id != self.node_id && matched.map(|l| l.index) == last)
+                .map(|(id, _)| *id)
+                .next();
             let Some(target) = target else {
                 tracing::warn!(group = %g.id, "no caught-up follower to hand leadership to");
-                continue;
+                return None;
             };
-            match self.transport.request(target, g.id.clone(), RaftRequest::Elect, Duration::from_secs(2)).await {
-                Ok(RaftReply::Elect(Ok(()))) => tracing::info!(group = %g.id, to = target, "leadership handed off"),
-                other => tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed"),
-            }
-        }
+            Some(async move {
+                match self.transport.request(target, g.id.clone(), RaftRequest::Elect, HAND_OFF_TIMEOUT).await {
+                    Ok(RaftReply::Elect(Ok(()))) => tracing::info!(group = %g.id, to = target, "leadership handed off"),
+                    other => tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed"),
+                }
+            })
+        });
+        // All groups at once: a node leading many partitions must not stop slowly.
+        futures::future::join_all(hand_offs).await;
     }
 
     /// Stops every group and the transport.

@@ -78,8 +78,8 @@ impl Cluster {
     /// (leader, leader epoch = Raft term) of a partition as this node knows it.
     pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<(NodeId, i32)> {
         let g = self.partition(topic, partition)?;
-        let m = g.metrics();
-        m.current_leader.map(|l| (l, m.current_term.min(i32::MAX as u64) as i32))
+        let term = g.metrics().current_term.min(i32::MAX as u64) as i32;
+        g.leader().map(|l| (l, term))
     }
 
     /// Hands out a producer id, taking blocks of ids from the controller so they are unique

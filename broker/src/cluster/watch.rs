@@ -37,7 +37,7 @@ impl GroupState {
             term: m.current_term,
             voted_for: m.vote.leader_id().voted_for(),
             vote_committed: m.vote.is_committed(),
-            role: format!("{:?}", m.state),
+            role: handle.role(m),
             leader: m.current_leader,
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),

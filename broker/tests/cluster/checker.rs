@@ -55,7 +55,7 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
     for x in &read {
         copies.entry(x.payload.as_str()).or_default().push((x.partition, x.offset));
     }
-    let mut note = |r: &mut Report, s: String| {
+    let note = |r: &mut Report, s: String| {
         if r.examples.len() < 8 {
             r.examples.push(s);
         }

@@ -16,7 +16,6 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One message read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +121,7 @@ pub fn idempotent_settings() -> Vec<(String, String)> {
         ("acks", "all"),
         ("retries", "2147483647"),
         ("message.timeout.ms", "60000"),
-        ("request.timeout.ms", "10000"),
+        ("request.timeout.ms", "5000"),
         ("retry.backoff.ms", "50"),
         ("retry.backoff.max.ms", "500"),
         ("reconnect.backoff.ms", "20"),
@@ -140,7 +139,6 @@ pub struct ProducerRun {
     pub log: Arc<Mutex<ProduceLog>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Result<()>>>,
-    pub started: Instant,
 }
 
 impl ProducerRun {
@@ -201,7 +199,7 @@ impl ProducerRun {
             producer.flush(Duration::from_secs(120)).map_err(|e| anyhow!("producer flush: {e}"))?;
             Ok(())
         });
-        Ok(ProducerRun { log, stop, handle: Some(handle), started: Instant::now() })
+        Ok(ProducerRun { log, stop, handle: Some(handle) })
     }
 
     pub fn acks(&self) -> usize {
@@ -299,47 +297,68 @@ pub fn group_consumer(bootstrap: &str, topic: &str, group: &str) -> Result<BaseC
     Ok(consumer)
 }
 
+/// End-of-partition state of a group consumer, kept across `poll_n` and `drain_to_eof` calls
+/// (librdkafka reports EOF once per reaching the end, so it must not be dropped in between).
+pub type EofState = BTreeMap<i32, bool>;
+
+pub fn eof_state(partitions: i32) -> EofState {
+    (0..partitions).map(|p| (p, false)).collect()
+}
+
+fn poll_one(consumer: &BaseConsumer, eof: &mut EofState) -> Option<Record> {
+    match consumer.poll(Duration::from_millis(200)) {
+        Some(Ok(m)) => {
+            let r = Record::from_message(&m);
+            eof.insert(r.partition, false);
+            Some(r)
+        }
+        Some(Err(KafkaError::PartitionEOF(p))) => {
+            eof.insert(p, true);
+            None
+        }
+        Some(Err(e)) => {
+            eprintln!("group consumer error (retrying): {e}");
+            None
+        }
+        None => None,
+    }
+}
+
 /// Polls a group consumer until `count` messages arrived (fails at `timeout` saying how many did).
-pub fn poll_n(consumer: &BaseConsumer, count: usize, timeout: Duration) -> Result<Vec<Record>> {
+pub fn poll_n(consumer: &BaseConsumer, count: usize, timeout: Duration, eof: &mut EofState) -> Result<Vec<Record>> {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::with_capacity(count);
     while got.len() < count {
         if Instant::now() >= deadline {
             bail!("group consumer received {}/{count} messages within {timeout:?}", got.len());
         }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => got.push(Record::from_message(&m)),
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-            Some(Err(e)) => eprintln!("group consumer error (retrying): {e}"),
+        if let Some(r) = poll_one(consumer, eof) {
+            got.push(r);
         }
     }
     Ok(got)
 }
 
-/// Polls until every partition in the consumer's assignment reported end-of-partition with no
-/// message after it, returning any messages that still arrived (normally none).
-pub fn drain_to_eof(consumer: &BaseConsumer, partitions: i32, timeout: Duration) -> Result<Vec<Record>> {
+/// Polls until every partition reported end-of-partition with no message after it, returning
+/// any messages that still arrived (normally none).
+pub fn drain_to_eof(consumer: &BaseConsumer, timeout: Duration, eof: &mut EofState) -> Result<Vec<Record>> {
     let deadline = Instant::now() + timeout;
     let mut extra = Vec::new();
-    let mut at_eof: BTreeMap<i32, bool> = (0..partitions).map(|p| (p, false)).collect();
-    while !at_eof.values().all(|v| *v) {
+    while !eof.values().all(|v| *v) {
         if Instant::now() >= deadline {
-            bail!("group consumer did not reach the end of every partition within {timeout:?}: {at_eof:?}");
+            let pos = consumer.position().map(|t| format!("{:?}", t.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>())).unwrap_or_default();
+            let wm: Vec<String> = eof.keys().map(|p| format!("p{p}: {:?}", consumer.fetch_watermarks(&t_name(consumer), *p, Duration::from_secs(5)))).collect();
+            bail!("group consumer did not reach the end of every partition within {timeout:?}: eof {eof:?}, positions {pos}, watermarks {wm:?}, extra read {}", extra.len());
         }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let r = Record::from_message(&m);
-                at_eof.insert(r.partition, false);
-                extra.push(r);
-            }
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                at_eof.insert(p, true);
-            }
-            Some(Err(e)) => eprintln!("group consumer error (retrying): {e}"),
-            None => {}
+        if let Some(r) = poll_one(consumer, eof) {
+            extra.push(r);
         }
     }
     Ok(extra)
+}
+
+fn t_name(consumer: &BaseConsumer) -> String {
+    consumer.subscription().ok().and_then(|t| t.elements().first().map(|e| e.topic().to_string())).unwrap_or_default()
 }
 
 /// Commits, synchronously, the offset after the last consumed record of every partition.

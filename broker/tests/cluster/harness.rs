@@ -524,9 +524,26 @@ impl Cluster {
         .with_context(|| format!("still behind: {lag}"))
     }
 
-    /// stderr tails of every node, for failure messages.
+    /// stderr tails and a /state summary of every node, for failure messages.
     pub fn logs(&self, lines: usize) -> String {
-        self.nodes.iter().map(|n| format!("----- node {} stderr -----\n{}", n.id, tail_lines(&n.stderr(), lines))).collect::<Vec<_>>().join("\n")
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            out.push(format!("----- node {} stderr -----\n{}", n.id, tail_lines(&n.stderr(), lines)));
+        }
+        for n in &self.nodes {
+            let Ok(s) = self.state(n.id) else {
+                out.push(format!("----- node {}: no /state -----", n.id));
+                continue;
+            };
+            out.push(format!("----- node {} /state summary (controller_leader {}) -----", n.id, s["raft"]["controller_leader"]));
+            for g in s["raft"]["groups"].as_array().into_iter().flatten() {
+                out.push(format!("  raft {} role {} term {} leader {} last_log {} applied {} matched {}", g["group"], g["role"], g["term"], g["leader"], g["last_log_index"], g["applied_index"], g["matched"]));
+            }
+            for p in s["partitions"].as_array().into_iter().flatten() {
+                out.push(format!("  log {}-{} leo {} hw {} flushed {}", p["topic"], p["partition"], p["log_end_offset"], p["high_watermark"], p["flushed_offset"]));
+            }
+        }
+        out.join("\n")
     }
 }
 

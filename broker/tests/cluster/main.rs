@@ -8,6 +8,7 @@ mod checker;
 mod clients;
 mod harness;
 #[path = "../node/http.rs"]
+#[allow(dead_code)]
 mod http;
 mod links;
 mod scenarios;

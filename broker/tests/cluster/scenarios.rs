@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::checker::check;
-use crate::clients::{drain_to_eof, group_consumer, commit_consumed, poll_n, produce, read_all, Ack, ProduceLog, ProduceSpec, ProducerRun};
+use crate::clients::{drain_to_eof, eof_state, group_consumer, commit_consumed, poll_n, produce, read_all, Ack, ProduceLog, ProduceSpec, ProducerRun};
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
 
 const PARTITIONS: i32 = 3;
@@ -45,8 +45,9 @@ fn formation_produce_through_one_consume_through_another() -> Result<()> {
             let log = produce(ProduceSpec::new(&c.bootstrap(1), &topic, &format!("{prefix}m"), 100))?;
             ensure_all_acked(&log, "produce via node 1")?;
             let consumer = group_consumer(&c.bootstrap(2), &topic, &unique("formation-group"))?;
-            let mut read = poll_n(&consumer, 100, READ_TIMEOUT).context("group consumer via node 2")?;
-            read.extend(drain_to_eof(&consumer, PARTITIONS, READ_TIMEOUT)?);
+            let mut eof = eof_state(PARTITIONS);
+            let mut read = poll_n(&consumer, 100, READ_TIMEOUT, &mut eof).context("group consumer via node 2")?;
+            read.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
             check(&log.acks, &read, &prefix).assert_ok(&format!("formation rep {rep}"), t0.elapsed())?;
         }
         Ok(())
@@ -58,6 +59,19 @@ fn ack_gap(acks: &[Ack], p: i32, t: Instant) -> Option<Duration> {
     let before = acks.iter().filter(|a| a.partition == p && a.at <= t).map(|a| a.at).max()?;
     let after = acks.iter().filter(|a| a.partition == p && a.at > t).map(|a| a.at).min()?;
     Some(after - before)
+}
+
+/// Longest time between consecutive acks on partition `p` from `since` on.
+fn max_ack_gap(acks: &[Ack], p: i32, since: Instant) -> Duration {
+    let mut times: Vec<Instant> = acks.iter().filter(|a| a.partition == p && a.at >= since).map(|a| a.at).collect();
+    times.sort();
+    let mut prev = since;
+    let mut max = Duration::ZERO;
+    for t in times {
+        max = max.max(t - prev);
+        prev = t;
+    }
+    max
 }
 
 #[test]
@@ -153,12 +167,22 @@ fn rolling_restart_with_sigterm_causes_no_client_error() -> Result<()> {
                 c.wait_caught_up(id, Duration::from_secs(60))?;
                 let base = run.acks();
                 wait_for(&format!("producer progress after node {id} rejoined"), Duration::from_secs(60), || Ok((run.acks() >= base + 50 || run.is_finished()).then_some(())))?;
-                let errs = run.snapshot().errors.len();
-                steps.push(format!("node {id}: stop {:.0} ms, total {:.0} ms, errors so far {errs}", stopped_in.as_secs_f64() * 1000.0, ts.elapsed().as_secs_f64() * 1000.0));
+                let snap = run.snapshot();
+                let gaps: Vec<String> = (0..PARTITIONS).map(|p| format!("p{p} {:.0} ms", max_ack_gap(&snap.acks, p, ts).as_secs_f64() * 1000.0)).collect();
+                let drain_limit_hit = c.node(id).last_stderr.contains("connections still open after the drain limit");
+                steps.push(format!(
+                    "node {id}: SIGTERM->exit {:.0} ms (drain limit hit: {drain_limit_hit}), stop->caught up->progress {:.0} ms, max ack gap {}, errors so far {}",
+                    stopped_in.as_secs_f64() * 1000.0,
+                    ts.elapsed().as_secs_f64() * 1000.0,
+                    gaps.join(" "),
+                    snap.errors.len()
+                ));
             }
             run.stop();
             let log = run.join()?;
-            println!("[rolling restart rep {rep}] {}", steps.join("; "));
+            for st in &steps {
+                println!("[rolling restart rep {rep}] {st}");
+            }
             ensure!(log.errors.is_empty(), "rolling restart: the producer saw {} failed deliveries, first: {:?}", log.errors.len(), log.errors.first());
             ensure!(log.acks.len() == log.sent, "{} acks for {} sent", log.acks.len(), log.sent);
             c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60))?;
@@ -178,18 +202,32 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
             let ts = Instant::now();
             c.start_nodes(&[1]).context("node 1 alone must print its ready line")?;
             let alone_ready = ts.elapsed();
+            // Stay alone until node 1 has tried to get elected (its controller term moved) or 5 s.
+            let alone_view = wait_for("node 1 alone to campaign for the controller", Duration::from_secs(5), || {
+                let g = c.group_on(1, "controller")?.context("no controller group in /state")?;
+                Ok((g["term"].as_u64().unwrap_or(0) >= 2 && g["role"] != "Leader").then_some(g))
+            })
+            .or_else(|_| c.group_on(1, "controller").map(|g| g.unwrap_or_default()))?;
             let s = c.state(1).context("/state of the lone node")?;
             let alone_ctl = s["raft"]["controller_leader"].clone();
+            ensure!(alone_ctl.is_null(), "node 1 alone claims a controller leader: {alone_ctl} (its controller group: {alone_view})");
+            ensure!(alone_view["role"] != "Leader", "node 1 alone became controller Leader without a quorum: {alone_view}");
+            let alone_for = ts.elapsed();
             c.start_nodes(&[2, 3])?;
             let ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
+            let ctl_in = ts.elapsed() - alone_for;
             let topic = unique("latejoin");
             let prefix = format!("lj{rep}-");
+            let tp = Instant::now();
             let log = produce(ProduceSpec::new(&c.bootstrap(1), &topic, &format!("{prefix}m"), 100))?;
             ensure_all_acked(&log, "produce via node 1")?;
+            let produce_in = tp.elapsed();
             let consumer = group_consumer(&c.bootstrap(3), &topic, &unique("latejoin-group"))?;
-            let mut read = poll_n(&consumer, 100, READ_TIMEOUT)?;
-            read.extend(drain_to_eof(&consumer, PARTITIONS, READ_TIMEOUT)?);
-            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms (controller_leader while alone: {alone_ctl}); controller leader after peers joined: node {ctl}", alone_ready.as_secs_f64() * 1000.0);
+            let mut eof = eof_state(PARTITIONS);
+            let mut read = poll_n(&consumer, 100, READ_TIMEOUT, &mut eof)?;
+            let consume_in = tp.elapsed() - produce_in;
+            read.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
+            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms; alone for {:.0} ms with controller role {} term {} (controller_leader {alone_ctl}); controller leader node {ctl} agreed {:.0} ms after peers started; produce 100 took {:.0} ms, group consume {:.0} ms", alone_ready.as_secs_f64() * 1000.0, alone_for.as_secs_f64() * 1000.0, alone_view["role"], alone_view["term"], ctl_in.as_secs_f64() * 1000.0, produce_in.as_secs_f64() * 1000.0, consume_in.as_secs_f64() * 1000.0);
             check(&log.acks, &read, &prefix).assert_ok(&format!("late join rep {rep}"), t0.elapsed())
         })?;
     }
@@ -213,15 +251,14 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
             let cut_at = Instant::now();
             c.links.as_ref().expect("links").isolate(l, true);
 
-            // A produce sent straight to L for p0 must not be acknowledged.
+            // A produce sent straight to L for p0 (in the background, while we watch the elections)
+            // must not be acknowledged.
             let mut probe = ProduceSpec::new(&c.bootstrap(l), &topic, &format!("{prefix}probe"), 1)
                 .set("enable.idempotence", "false")
                 .set("message.timeout.ms", "3000")
                 .set("request.timeout.ms", "2500");
             probe.partition = Some(0);
-            let probe_log = produce(probe)?;
-            ensure!(probe_log.acks.is_empty(), "partitioned leader node {l} acknowledged a produce to p0: {:?}", probe_log.acks);
-            let probe_err = probe_log.errors.first().map(|e| e.1.clone()).unwrap_or_default();
+            let probe_run = ProducerRun::spawn(probe)?;
 
             // The majority elects a new p0 leader with a higher term.
             let group = format!("{topic}-0");
@@ -247,6 +284,9 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
                 Ok((g["role"] != "Leader").then_some(g))
             });
             let l_view = c.group_on(l, &group)?;
+            let probe_log = probe_run.join()?;
+            ensure!(probe_log.acks.is_empty(), "partitioned leader node {l} acknowledged a produce to p0: {:?}", probe_log.acks);
+            let probe_err = probe_log.errors.first().map(|e| e.1.clone()).unwrap_or_default();
             match &stepped {
                 Ok(g) => println!("[partitioned rep {rep}] isolated node {l} stepped down from {group} after {:.0} ms: role {} term {}", cut_at.elapsed().as_secs_f64() * 1000.0, g["role"], g["term"]),
                 Err(e) => {
@@ -297,7 +337,7 @@ fn consumer_group_offsets_survive_controller_leader_loss() -> Result<()> {
             ensure_all_acked(&log, "produce")?;
             let first = {
                 let consumer = group_consumer(&c.bootstrap_all(), &topic, &group)?;
-                let first = poll_n(&consumer, 50, READ_TIMEOUT).context("first group member")?;
+                let first = poll_n(&consumer, 50, READ_TIMEOUT, &mut eof_state(PARTITIONS)).context("first group member")?;
                 let committed = commit_consumed(&consumer, &topic, &first)?;
                 println!("[group offsets rep {rep}] consumed 50, committed {committed:?}");
                 first
@@ -308,8 +348,9 @@ fn consumer_group_offsets_survive_controller_leader_loss() -> Result<()> {
             ensure!(new_ctl != ctl, "controller leader still node {ctl} after it was killed");
             let survivor = c.running()[0];
             let consumer = group_consumer(&c.bootstrap(survivor), &topic, &group)?;
-            let mut rest = poll_n(&consumer, 50, READ_TIMEOUT).context("second group member after the controller leader loss")?;
-            rest.extend(drain_to_eof(&consumer, PARTITIONS, READ_TIMEOUT)?);
+            let mut eof = eof_state(PARTITIONS);
+            let mut rest = poll_n(&consumer, 50, READ_TIMEOUT, &mut eof).context("second group member after the controller leader loss")?;
+            rest.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
             drop(consumer);
             let first_set: HashSet<&str> = first.iter().map(|r| r.payload.as_str()).collect();
             let reread: Vec<&str> = rest.iter().filter(|r| first_set.contains(r.payload.as_str())).map(|r| r.payload.as_str()).collect();
