@@ -69,6 +69,16 @@ impl GroupHandle {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(BrokerError::Invalid(format!("initializing raft group {id}: {e}"))),
             }
+            // The group's first membership must outlive a power cut under any fsync policy, or
+            // a node would come back with a vote but no members and never elect again.
+            let appended = raft.wait(Some(std::time::Duration::from_secs(5))).log_index(Some(0), "first membership entry").await;
+            if let Err(e) = appended {
+                tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
+            }
+            let first = Arc::clone(&log);
+            tokio::task::spawn_blocking(move || first.sync())
+                .await
+                .map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))??;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(raft.clone(), rx));

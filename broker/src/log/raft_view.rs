@@ -94,6 +94,12 @@ impl PartitionLog {
         }
     }
 
+    /// Fsyncs this partition now, whatever the policy (blocking). Used for what must survive
+    /// a power cut under every policy: the cluster metadata log and a group's first membership.
+    pub fn sync(&self) -> Result<()> {
+        self.flush_once()
+    }
+
     /// Sets the Raft-committed end offset, which becomes the high watermark consumers see.
     pub fn set_committed(&self, end_offset: i64) {
         let mut inner = lock(&self.inner);

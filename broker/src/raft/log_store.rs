@@ -105,6 +105,16 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         let write = |e: crate::BrokerError| io_error(ErrorSubject::Logs, ErrorVerb::Write, e);
         let encoded: Vec<(u64, bytes::Bytes)> = entries.into_iter().map(|e| entry_codec::encode(&e)).collect::<Result<_, _>>().map_err(write)?;
         let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
+        // The cluster metadata (controller) log is always fsynced: the fsync policy is about
+        // partition data; losing topics and membership would leave no cluster to recover.
+        if self.group == GroupId::Controller {
+            let log = Arc::clone(&self.log);
+            tokio::task::spawn_blocking(move || {
+                let result = log.sync().map_err(|e| std::io::Error::other(e.to_string()));
+                callback.log_io_completed(result);
+            });
+            return Ok(());
+        }
         match (outcome, self.store.policy()) {
             (Some(out), FsyncPolicy::Always) => {
                 let log = Arc::clone(&self.log);
