@@ -158,11 +158,12 @@ impl Default for ClusterConfig {
             raft_listen: "127.0.0.1:9093".parse().expect("valid literal"),
             peers: Vec::new(),
             replication_factor: 3,
-            // Fast failover on loopback: a leader is suspected after 300-600 ms of silence,
-            // heartbeats every 100 ms leave room for three misses.
-            election_timeout_min_ms: 300,
-            election_timeout_max_ms: 600,
-            heartbeat_interval_ms: 100,
+            // Fast failover on loopback. openraft 0.9 adds its leader lease (= the max timeout)
+            // before a follower campaigns, so 150-300 ms means a new election 0.45-0.6 s after
+            // the leader's last heartbeat; heartbeats every 50 ms leave room for two misses.
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+            heartbeat_interval_ms: 50,
             pre_vote: false,
         }
     }

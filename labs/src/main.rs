@@ -67,6 +67,9 @@ struct BenchArgs {
     /// against one node (fsync always and interval:50; --cases still filters), start time, failover.
     #[arg(long)]
     cluster: bool,
+    /// --cluster: skip the throughput cases (start time and failover only).
+    #[arg(long)]
+    no_throughput: bool,
     /// --cluster: fresh three-node clusters started to measure start time (0 skips).
     #[arg(long, default_value_t = 5)]
     start_repeats: usize,
@@ -131,6 +134,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
                 election_timeout_max_ms: args.election_timeout_max_ms,
                 heartbeat_interval_ms: args.heartbeat_interval_ms,
             },
+            throughput: !args.no_throughput,
             start_repeats: args.start_repeats,
             kills: args.kills,
             failover_pace_us: args.failover_pace_us,

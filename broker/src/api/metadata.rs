@@ -73,7 +73,12 @@ fn single_node(node: &NodeState, requested: Option<Vec<String>>, allow_create: b
     (vec![broker(id, node.advertised())], id, topics)
 }
 
+/// How long a Metadata request waits for a restarted node's metadata to catch up before it
+/// answers with what it has (unknown topics then say LEADER_NOT_AVAILABLE, which clients retry).
+const METADATA_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn cluster(node: &NodeState, c: &Cluster, requested: Option<Vec<String>>, allow_create: bool, v: i16) -> Parts {
+    let ready = c.wait_metadata_ready(METADATA_CATCH_UP).await;
     let brokers = c.kafka_addrs.iter().map(|(id, addr)| broker(*id as i32, *addr)).collect();
     let controller = c.controller_leader().map_or(-1, |l| l as i32);
     let describe = |name: &str, a: &TopicAssignment| {
@@ -100,11 +105,12 @@ async fn cluster(node: &NodeState, c: &Cluster, requested: Option<Vec<String>>, 
                 let existing = c.metadata().topics.get(&name).cloned();
                 let assignment = match existing {
                     Some(a) => Ok(a),
-                    None if allow_create => match c.create_topic(&name, node.config.default_partitions).await {
+                    None if allow_create && ready => match c.create_topic(&name, node.config.default_partitions).await {
                         // Created by someone else meanwhile: that is success too.
                         Err((ResponseError::TopicAlreadyExists, _)) => c.metadata().topics.get(&name).cloned().ok_or((ResponseError::LeaderNotAvailable, String::new())),
                         other => other,
                     },
+                    None if !ready => Err((ResponseError::LeaderNotAvailable, String::new())),
                     None => Err((ResponseError::UnknownTopicOrPartition, String::new())),
                 };
                 topics.push(match assignment {

@@ -173,6 +173,29 @@ impl Cluster {
         self.controller.leader()
     }
 
+    /// True once this node's copy of the cluster metadata can be trusted: the controller has a
+    /// leader and everything in the local controller log is applied. A restarted node replays
+    /// its log only after it hears from a leader; before that its topic list is empty, and an
+    /// answer "unknown topic" would make librdkafka drop the topic for 30 s.
+    pub fn metadata_ready(&self) -> bool {
+        let m = self.controller.metrics();
+        m.current_leader.is_some() && m.last_applied.map(|l| l.index) == m.last_log_index
+    }
+
+    /// Waits (bounded) until `metadata_ready`.
+    pub async fn wait_metadata_ready(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut rx = self.controller.raft.metrics();
+        loop {
+            if self.metadata_ready() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Runs a controller command on the controller leader (here or forwarded) and waits until
     /// this node has applied it too, so a topic created through any node is visible at once.
     pub async fn propose_controller(&self, command: ControllerCommand) -> std::result::Result<ControllerReply, ProposeError> {

@@ -28,6 +28,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterOptions {
     pub timing: RaftTiming,
+    /// Run the three-node vs single-node throughput cases.
+    pub throughput: bool,
     /// Fresh clusters started to measure start time (0 = skip).
     pub start_repeats: usize,
     /// Leader kills in the failover part (0 = skip).
@@ -83,7 +85,7 @@ pub async fn run(opts: &BenchOptions, copts: &ClusterOptions) -> Result<ClusterR
         tracing::error!(%case, error = %e, "cluster case failed");
         CaseFailure { target: "clusterlab-3".into(), case, error: e.to_string() }
     };
-    for fsync in CLUSTER_FSYNC {
+    for fsync in CLUSTER_FSYNC.into_iter().filter(|_| copts.throughput) {
         for size in SIZES {
             if !opts.filter.matches(&Case { fsync: fsync.into(), size, acks: Acks::All }) {
                 continue;

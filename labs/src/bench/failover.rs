@@ -63,8 +63,10 @@ pub struct FailoverReport {
     pub pace_us: u64,
     pub message_bytes: usize,
     pub producer_config: Vec<(String, String)>,
+    /// Messages librdkafka accepted for sending.
     pub sent: u64,
     pub acked: u64,
+    /// Messages librdkafka refused to enqueue (e.g. topic believed deleted) plus delivery errors.
     pub failed: u64,
     pub kills: Vec<KillRecord>,
     pub unavailable: SmallSummary,

@@ -59,11 +59,11 @@ pub struct UpArgs {
     pub fsync: String,
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 150)]
     pub election_timeout_min_ms: u64,
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 300)]
     pub election_timeout_max_ms: u64,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     pub heartbeat_ms: u64,
     /// The lab server (loopback unless --token is given).
     #[arg(long, default_value = "127.0.0.1:7300")]

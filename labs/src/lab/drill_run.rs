@@ -145,7 +145,11 @@ impl Lab {
         self.install_run(settings.clone(), supervisor, resources, cancel).await;
 
         let topic = spec.setup.topic.clone();
-        let (produce_bootstrap, consume_bootstrap) = self.bootstraps(&spec.workload.produce_via, &spec.workload.consume_via, rng).await?;
+        let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;
+        // Consumers that start after the steps are aimed then: `previous` means the node the
+        // steps hit, which is not known yet.
+        let late = spec.workload.consumers_start == ConsumersStart::AfterSteps;
+        let mut consume_bootstrap = if late { produce_bootstrap.clone() } else { self.bootstrap_via(&spec.workload.consume_via, rng).await? };
         self.wait_controller(Duration::from_secs(20)).await?;
         crate::bench::produce::create_topic(&produce_bootstrap, &topic, spec.setup.partitions as i32, spec.setup.replication_factor as i32, Duration::from_secs(15))
             .await
@@ -197,7 +201,10 @@ impl Lab {
 
         workload.wait_producers(config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5)).await;
         self.recover(spec).await?;
-        workload.start_consumers().map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
+        if late {
+            consume_bootstrap = self.bootstrap_via(&spec.workload.consume_via, rng).await?;
+        }
+        workload.start_consumers_via(Some(consume_bootstrap.clone())).map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let read_from = workload.recorder().history().ops.len() as u64;
         let recorder = workload.recorder().clone();
         let consume = consume_bootstrap.clone();
@@ -234,19 +241,16 @@ impl Lab {
         Ok((Some(verdict), unmet))
     }
 
-    /// Bootstrap servers for producers and consumers (a role resolves to that node's proxy).
-    async fn bootstraps(&self, produce_via: &Target, consume_via: &Target, rng: &mut Rng) -> Result<(String, String), LabFailure> {
+    /// Bootstrap servers through `via` (a role resolves to that node's client proxy).
+    async fn bootstrap_via(&self, via: &Target, rng: &mut Rng) -> Result<String, LabFailure> {
         let guard = self.run.lock().await;
         let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+        if *via == Target::All {
+            return Ok(run.supervisor.bootstrap_servers());
+        }
         let view = ClusterView::observe(&run.http_addrs()).await;
-        let via = |t: &Target, rng: &mut Rng| -> Result<String, LabFailure> {
-            if *t == Target::All {
-                return Ok(run.supervisor.bootstrap_servers());
-            }
-            let nodes = resolve(run, &view, t, rng)?;
-            Ok(nodes.iter().filter_map(|n| run.supervisor.node_info(*n).ok()).map(|i| i.kafka_advertised.to_string()).collect::<Vec<_>>().join(","))
-        };
-        Ok((via(produce_via, rng)?, via(consume_via, rng)?))
+        let nodes = resolve(run, &view, via, rng)?;
+        Ok(nodes.iter().filter_map(|n| run.supervisor.node_info(*n).ok()).map(|i| i.kafka_advertised.to_string()).collect::<Vec<_>>().join(","))
     }
 
     /// After the steps: links healed, every node running, every partition led again.

@@ -171,14 +171,18 @@ impl Workload {
         Ok(w)
     }
 
-    /// Starts the consumers (once; later calls do nothing).
+    /// Starts the consumers (once; later calls do nothing), bootstrapped on `via` if given.
     pub fn start_consumers(&self) -> crate::Result<()> {
+        self.start_consumers_via(None)
+    }
+
+    pub fn start_consumers_via(&self, via: Option<String>) -> crate::Result<()> {
         if !self.consumers.is_empty() || self.consumers.is_closed() {
             return Ok(());
         }
         let mut config = self.config.clone();
-        if let Some(b) = &self.config.consumer_bootstrap {
-            config.bootstrap = b.clone();
+        if let Some(b) = via.or_else(|| self.config.consumer_bootstrap.clone()) {
+            config.bootstrap = b;
         }
         for c in 0..config.consumers {
             let task = consumer::ConsumerTask::new(&config, 100 + c, self.recorder.clone())?;

@@ -40,6 +40,10 @@ impl ProducerTask {
             .set("retries", "2147483647")
             .set("retry.backoff.ms", "50")
             .set("topic.metadata.refresh.interval.ms", "1000")
+            // A killed node must not keep the client in a long reconnect back-off once it is
+            // back: the lab measures the cluster's failover, not librdkafka's patience.
+            .set("reconnect.backoff.ms", "50")
+            .set("reconnect.backoff.max.ms", "500")
             .create()
             .map_err(|source| LabError::Kafka { what: format!("creating producer {process}"), source })?;
         Ok(ProducerTask { producer, process, count, config: config.clone(), recorder })
