@@ -79,6 +79,12 @@ pub(crate) fn spawn(
     on_exit: impl FnOnce(&ExitReport) + Send + 'static,
 ) -> Result<(Proc, oneshot::Receiver<serde_json::Value>)> {
     let mut cmd = Command::new(bin);
+    // During faults openraft logs every failed RPC (hundreds per second); the lab gets the same
+    // facts as structured raft/election events, so its brokers stay quiet about them unless the
+    // user asks with RUST_LOG.
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info,openraft=off");
+    }
     cmd.arg("--config").arg(config_file).args(extra_args);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Own process group: a Ctrl-C in the lab's terminal goes to the lab, which then stops the
