@@ -89,6 +89,9 @@ async fn events(State(node): State<Arc<NodeState>>) -> Sse<impl Stream<Item = Re
             Err(BroadcastStreamRecvError::Lagged(n)) => SseEvent::default().event("lagged").data(n.to_string()),
         })
     });
+    // End the stream when the node has stopped: graceful HTTP shutdown waits for open
+    // connections, and a live event stream would otherwise hold the process up forever.
+    let stream = futures::StreamExt::take_until(stream, node.stopped.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
