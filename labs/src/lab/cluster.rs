@@ -147,6 +147,9 @@ impl Lab {
         if self.run.lock().await.is_some() {
             return Err(LabFailure::new("already_running", "a cluster is already running: stop it first"));
         }
+        if settings.pre_vote {
+            return Err(LabFailure::new("bad_request", "pre-vote is not available: openraft 0.9 has none, and the broker refuses cluster.pre_vote = true"));
+        }
         let (supervisor, resources, cancel) = self.prepare(&settings).await?;
         supervisor.start_all().await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         let bootstrap = supervisor.bootstrap_servers();

@@ -143,6 +143,7 @@ impl Lab {
         drop(held);
         start.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         self.install_run(settings.clone(), supervisor, resources, cancel).await;
+        self.note(EventKind::Process { state: "cluster_started".into(), pid: None, detail: Some(spec.name.clone()) });
 
         let topic = spec.setup.topic.clone();
         let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;

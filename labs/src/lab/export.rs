@@ -39,6 +39,9 @@ pub fn write(events: &[TimelineEvent], format: &str, dir: &Path, verdict: Option
 impl Lab {
     /// Exports the whole timeline.
     pub fn export(&self, format: &str, dir: &Path) -> Result<Vec<String>, LabFailure> {
+        // Absolute paths: a UI or CLI reading the answer need not know the server's directory.
+        let dir = std::path::absolute(dir).map_err(|e| LabFailure::new("export_failed", format!("{}: {e}", dir.display())))?;
+        let dir = dir.as_path();
         let events = self.timeline.snapshot();
         write(&events, format, dir, None, "Cluster Lab run")
             .map(|files| files.iter().map(|f| f.display().to_string()).collect())

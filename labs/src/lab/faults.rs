@@ -158,9 +158,14 @@ impl Lab {
             Fault::Isolate { .. } => for n in &nodes { s.fabric().isolate(*n).map_err(err)? },
             Fault::Split { .. } => s.fabric().split(&nodes).map_err(err)?,
             Fault::CutLink { direction, .. } => {
-                s.fabric().one_way(nodes[0], nodes[1]).map_err(err)?;
-                if *direction == Direction::Both {
-                    s.fabric().one_way(nodes[1], nodes[0]).map_err(err)?;
+                let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
+                // `one_way` also opens the reverse direction, so a cut both ways sets each side.
+                match direction {
+                    Direction::OneWay => s.fabric().one_way(nodes[0], nodes[1]).map_err(err)?,
+                    Direction::Both => {
+                        s.fabric().set(a, b, Mode::Blackhole).map_err(err)?;
+                        s.fabric().set(b, a, Mode::Blackhole).map_err(err)?;
+                    }
                 }
             }
             Fault::DelayLink { delay_ms, .. } => s.fabric().set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Delay(*delay_ms)).map_err(err)?,

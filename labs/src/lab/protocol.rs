@@ -66,7 +66,7 @@ pub enum Command {
     RunDrill { name: String, #[serde(default)] seed: Option<u64> },
     /// `format`: jsonl | perfetto | edn | csv | charts | html | all.
     Export { format: String, #[serde(default)] dir: Option<String> },
-    /// Replace the timeline with an imported JSON Lines run (replay).
+    /// Append an imported JSON Lines run to the lab's timeline, so viewers can replay it.
     ImportTimeline { jsonl: String },
     Snapshot,
 }

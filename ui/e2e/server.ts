@@ -1,0 +1,57 @@
+// Starts a real `clusterlab serve` on a free port for the browser test, and stops it cleanly.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'target/debug/clusterlab');
+
+export interface Lab { url: string; token: string; proc: ChildProcess; log: string[]; dir: string }
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+    s.on('error', fail);
+  });
+}
+
+export async function startLab(token: string): Promise<Lab> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'clusterlab-ui-e2e-'));
+  const args = ['serve', '--bind', `127.0.0.1:${port}`, '--ui-dir', join(ROOT, 'ui/dist'), '--token', token, '--data-dir', join(dir, 'data'), '--drills', join(ROOT, 'labs/drills')];
+  const proc = spawn(BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  const url = `http://127.0.0.1:${port}`;
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`lab did not start: ${log.join('\n')}`)), 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      log.push(d.toString());
+      if (d.toString().includes('"ready"')) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+    proc.on('exit', (code) => fail(new Error(`lab exited (${code}): ${log.join('\n')}`)));
+  });
+  return { url, token, proc, log, dir };
+}
+
+/** Stops the cluster, then the server (SIGTERM; SIGKILL after 30 s). */
+export async function stopLab(lab: Lab): Promise<void> {
+  await fetch(`${lab.url}/api/command`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${lab.token}` }, body: JSON.stringify({ command: 'stop_cluster' }) }).catch(() => undefined);
+  if (lab.proc.exitCode !== null) return rmSync(lab.dir, { recursive: true, force: true });
+  const exited = new Promise((ok) => lab.proc.once('exit', ok));
+  lab.proc.kill('SIGTERM');
+  const timer = setTimeout(() => lab.proc.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+  rmSync(lab.dir, { recursive: true, force: true });
+}

@@ -1,0 +1,31 @@
+// Typed wrappers over the transport: one method per lab command.
+
+import type { Transport } from './transport';
+import type { ClusterSettings, DrillInfo, LabState, Reply } from './types';
+
+export class LabClient {
+  constructor(readonly transport: Transport) {}
+
+  startCluster = (settings: Partial<ClusterSettings>) => this.transport.send({ command: 'start_cluster', settings }) as Promise<Reply<{ bootstrap: string }>>;
+  stopCluster = () => this.transport.send({ command: 'stop_cluster' });
+  fault = (fault: string, target: string, param?: number) => this.transport.send({ command: 'fault', fault, target, ...(param === undefined ? {} : { param }) }) as Promise<Reply<{ nodes: number[] }>>;
+  cutLink = (from: number, to: number, both: boolean) => this.transport.send({ command: 'cut_link', from, to, both });
+  healAll = () => this.transport.send({ command: 'heal_all' });
+  startWorkload = (rate_per_sec?: number, messages?: number) => this.transport.send({ command: 'start_workload', rate_per_sec, messages });
+  stopWorkload = () => this.transport.send({ command: 'stop_workload' });
+  listDrills = () => this.transport.send({ command: 'list_drills' }) as Promise<Reply<DrillInfo[]>>;
+  runDrill = (name: string, seed?: number) => this.transport.send({ command: 'run_drill', name, seed });
+  export = (format: string, dir?: string) => this.transport.send({ command: 'export', format, dir }) as Promise<Reply<{ files: string[] }>>;
+  importTimeline = (jsonl: string) => this.transport.send({ command: 'import_timeline', jsonl }) as Promise<Reply<{ events: number }>>;
+  snapshot = () => this.transport.send({ command: 'snapshot' }) as Promise<Reply<LabState>>;
+
+  /**
+   * Whether this client may control the lab. The protocol has no "who am I" command, so this asks
+   * for a fault with no name: a viewer gets `forbidden`, a controller `bad_request` (unknown fault).
+   * Nothing runs either way.
+   */
+  async probeControl(): Promise<boolean> {
+    const r = await this.transport.send({ command: 'fault', fault: 'probe', target: 'random' });
+    return r.error?.code !== 'forbidden';
+  }
+}

@@ -1,0 +1,65 @@
+// Browser transport: events over a reconnecting WebSocket (/api/ws); commands over
+// POST /api/command. The server runs a socket's commands inline, so a long command sent on the
+// socket (start_cluster, stop_workload) would hold back that socket's event stream; a separate
+// HTTP request keeps events flowing. Both carry the token.
+
+import { type ConnectionStatus, failure, Listeners, type Transport } from './transport';
+import type { Command, LabEvent, Reply } from './types';
+
+export class WsTransport implements Transport {
+  private events = new Listeners<LabEvent>();
+  private status = new Listeners<ConnectionStatus>();
+  private retryMs = 500;
+  private nextId = 1;
+
+  constructor(private origin: string, private token: string | null) {
+    this.connect();
+  }
+
+  private connect(): void {
+    const url = new URL('/api/ws', this.origin.replace(/^http/, 'ws'));
+    if (this.token) url.searchParams.set('token', this.token);
+    this.status.emit('connecting');
+    const ws = new WebSocket(url);
+    ws.onopen = () => {
+      this.retryMs = 500;
+      this.status.emit('open');
+    };
+    ws.onmessage = (m) => {
+      try {
+        this.events.emit(JSON.parse(m.data as string) as LabEvent);
+      } catch {
+        // not a lab event: ignore
+      }
+    };
+    ws.onclose = () => {
+      this.status.emit('closed');
+      setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 5000);
+    };
+  }
+
+  async send(command: Command): Promise<Reply> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    try {
+      const r = await fetch(new URL('/api/command', this.origin), { method: 'POST', headers, body: JSON.stringify({ id: this.nextId++, ...command }) });
+      const text = await r.text();
+      try {
+        return JSON.parse(text) as Reply;
+      } catch {
+        return failure('bad_reply', `HTTP ${r.status}: ${text.slice(0, 200)}`);
+      }
+    } catch (e) {
+      return failure('unreachable', `the lab server did not answer: ${String(e)}`);
+    }
+  }
+
+  onEvent(listener: (event: LabEvent) => void): () => void {
+    return this.events.add(listener);
+  }
+
+  onStatus(listener: (status: ConnectionStatus) => void): () => void {
+    return this.status.add(listener);
+  }
+}

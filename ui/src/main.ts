@@ -1,0 +1,92 @@
+// Cluster Lab UI: picks a transport, feeds the store, lays out the views, runs the render loop.
+
+import './styles.css';
+import { LabClient } from './api/lab';
+import { pickTransport } from './api/transport';
+import { Store } from './state/store';
+import { runner, type Ctx, type View } from './views/context';
+import { h, syncControls } from './views/dom';
+import { drillView } from './views/drill';
+import { exportView } from './views/export';
+import { flushView } from './views/flush';
+import { groupsView } from './views/groups';
+import { settingsView } from './views/settings';
+import { bindShortcuts, helpOverlay, shortcuts } from './views/shortcuts';
+import { timelineView } from './views/timeline';
+import { topologyView } from './views/topology';
+import { workloadView } from './views/workload';
+
+const PANEL_EVERY_MS = 250;
+
+async function main(): Promise<void> {
+  const token = new URLSearchParams(location.search).get('token');
+  const transport = await pickTransport(token);
+  const client = new LabClient(transport);
+  const store = new Store();
+  let canControl = false;
+  let cursorMoved = 0;
+
+  const ctx: Ctx = { client, store, model: () => timeline.cursorModel() ?? store.full, canControl: () => canControl, run: runner() };
+  const timeline = timelineView(ctx, () => cursorMoved++);
+  const panels: View[] = [settingsView(ctx), topologyView(ctx), groupsView(ctx), flushView(ctx), workloadView(ctx), drillView(ctx), exportView(ctx)];
+  const [settings, topology, groups, flush, workload, drill, exporter] = panels;
+
+  const conn = h('span', { class: 'conn', id: 'conn' }, 'connecting…');
+  const roNote = h('span', { class: 'ro-note', id: 'read-only', hidden: true }, 'read-only: ask the instructor');
+  const togglePresentation = () => document.body.classList.toggle('presentation');
+  const toggleHelp = () => (help.hidden = !help.hidden);
+  const list = shortcuts({ help: toggleHelp, presentation: togglePresentation, play: () => timeline.togglePlay() });
+  const help = helpOverlay(list, toggleHelp);
+  const header = h('header', {},
+    h('h1', {}, 'Cluster Lab'), conn, roNote, h('span', { class: 'grow' }),
+    h('button', { id: 'presentation', onclick: togglePresentation, title: 'F' }, 'Presentation (F)'),
+    h('button', { id: 'help-button', onclick: toggleHelp, title: '?' }, 'Shortcuts (?)'));
+  const app = document.getElementById('app')!;
+  app.append(header,
+    h('main', { class: 'grid' },
+      h('div', { class: 'col' }, topology.el, settings.el),
+      h('div', { class: 'col' }, groups.el, flush.el),
+      h('div', { class: 'col' }, drill.el, workload.el, exporter.el)),
+    timeline.el, help);
+  bindShortcuts(ctx, list);
+
+  transport.onEvent((e) => {
+    store.push(e);
+    // Snapshots stream only while a cluster runs: fetch one when it stops so nothing stays stale.
+    if (e.event === 'timeline' && e.entry.type === 'process' && e.entry.state === 'cluster_stopped') {
+      void client.snapshot().then((r) => r.ok && store.push({ event: 'state', state: r.result }));
+    }
+  });
+  transport.onStatus(async (s) => {
+    conn.textContent = s === 'open' ? 'connected' : s === 'connecting' ? 'connecting…' : 'disconnected — retrying';
+    conn.dataset.status = s;
+    if (s === 'open') {
+      canControl = await client.probeControl();
+      roNote.hidden = canControl;
+      document.body.classList.toggle('readonly', !canControl);
+      seen = -1;
+    }
+  });
+
+  let seen = -1;
+  let lastPanels = 0;
+  let lastTimeline = -1;
+  const loop = (now: number) => {
+    const version = store.full.version + cursorMoved * 1e9 + (store.imported ? 0.5 : 0);
+    if (version !== lastTimeline || timeline.playing()) {
+      timeline.update();
+      lastTimeline = version;
+    }
+    if (version !== seen && now - lastPanels >= PANEL_EVERY_MS) {
+      for (const p of panels) p.update();
+      syncControls(app, canControl);
+      seen = version;
+      lastPanels = now;
+    }
+    requestAnimationFrame(loop);
+  };
+  requestAnimationFrame(loop);
+  window.addEventListener('resize', () => (lastTimeline = -1));
+}
+
+void main();

@@ -1,0 +1,81 @@
+// The UI's model of the lab: the last snapshot, refined by every timeline event since.
+
+import type { DrillProgress, GroupView, LabState, LinkView, NodeView, ReplicaOffsets, TimelineEvent, Verdict, WorkloadCounters } from '../api/types';
+import { DuplicateGauge } from './gauge';
+import { Rates } from './rates';
+import { Ring } from './ring';
+import { Faults, Leadership } from './spans';
+
+export const TIMELINE_CAPACITY = 200_000;
+
+export interface Anomaly { ts: number; anomaly: string; detail: string }
+
+export interface Model {
+  running: boolean;
+  state: LabState | null;
+  nodes: Map<number, NodeView>;
+  /** group -> node -> that node's view of the group. */
+  groups: Map<string, Map<number, GroupView>>;
+  controllerLeader: number | null;
+  /** "topic-partition" -> node -> the replica's offsets. */
+  replicas: Map<string, Map<number, ReplicaOffsets>>;
+  /** "topic-partition" -> highest offset the client saw acked. */
+  ackedOffset: Map<string, number>;
+  links: LinkView[];
+  workload: WorkloadCounters | null;
+  drill: DrillProgress | null;
+  narration: string | null;
+  verdict: Verdict | null;
+  timeline: Ring<TimelineEvent>;
+  leadership: Leadership;
+  faults: Faults;
+  rates: Rates;
+  gauge: DuplicateGauge;
+  anomalies: Anomaly[];
+  firstTs: number;
+  lastTs: number;
+  /** Bumped on every change: views redraw when it moved. */
+  version: number;
+}
+
+export function emptyModel(capacity = TIMELINE_CAPACITY): Model {
+  return {
+    running: false, state: null, nodes: new Map(), groups: new Map(), controllerLeader: null,
+    replicas: new Map(), ackedOffset: new Map(), links: [], workload: null, drill: null,
+    narration: null, verdict: null, timeline: new Ring(capacity), leadership: new Leadership(),
+    faults: new Faults(), rates: new Rates(), gauge: new DuplicateGauge(), anomalies: [],
+    firstTs: 0, lastTs: 0, version: 0,
+  };
+}
+
+export const partitionKey = (topic: string, partition: number) => `${topic}-${partition}`;
+
+/** Groups in display order: controller first, then partitions by topic and number. */
+export function groupNames(m: Model): string[] {
+  const names = [...m.groups.keys()];
+  const rank = (g: string) => (g === 'controller' ? '' : g.replace(/-(\d+)$/, (_, p) => `-${String(p).padStart(6, '0')}`));
+  return names.sort((a, b) => (rank(a) < rank(b) ? -1 : 1));
+}
+
+/** The node that leads a group in the highest term, as that node itself says. */
+export function leaderOf(m: Model, group: string): { node: number; term: number } | null {
+  let best: { node: number; term: number } | null = null;
+  for (const [node, g] of m.groups.get(group) ?? []) {
+    if (g.role === 'Leader' && (!best || g.term > best.term)) best = { node, term: g.term };
+  }
+  return best;
+}
+
+/** The highest term any node reports for a group. */
+export function termOf(m: Model, group: string): number {
+  let t = 0;
+  for (const g of m.groups.get(group)?.values() ?? []) t = Math.max(t, g.term);
+  return t;
+}
+
+/** Partition topics, user topics first (the lab's workload topic is "lab"). */
+export function topics(m: Model): string[] {
+  const ts = new Set<string>();
+  for (const g of m.groups.keys()) if (g !== 'controller') ts.add(g.replace(/-\d+$/, ''));
+  return [...ts].sort((a, b) => Number(a.startsWith('__')) - Number(b.startsWith('__')) || (a === 'lab' ? -1 : b === 'lab' ? 1 : a.localeCompare(b)));
+}

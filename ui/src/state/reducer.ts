@@ -1,0 +1,129 @@
+// Reducers: LabEvents applied to the model. No DOM, no I/O: unit-testable and replayable.
+
+import type { LabEvent, LabState, NodeView, TimelineEvent } from '../api/types';
+import { DuplicateGauge } from './gauge';
+import { type Model, partitionKey } from './model';
+
+/** A full state snapshot replaces what the snapshot covers. */
+export function applyState(m: Model, s: LabState): void {
+  const wasRunningWorkload = m.workload !== null;
+  m.state = s;
+  m.running = s.running;
+  m.nodes = new Map(s.nodes.map((n) => [n.id, n]));
+  m.groups = new Map();
+  m.controllerLeader = null;
+  for (const r of s.raft) {
+    if (r.raft?.controller_leader != null) m.controllerLeader = r.raft.controller_leader;
+    for (const g of r.raft?.groups ?? []) {
+      if (!m.groups.has(g.group)) m.groups.set(g.group, new Map());
+      m.groups.get(g.group)!.set(r.node, g);
+    }
+  }
+  m.replicas = new Map();
+  for (const p of s.partitions) {
+    for (const o of p.partitions ?? []) {
+      const key = partitionKey(o.topic, o.partition);
+      if (!m.replicas.has(key)) m.replicas.set(key, new Map());
+      m.replicas.get(key)!.set(p.node, o);
+    }
+  }
+  m.links = s.links;
+  m.workload = s.workload;
+  if (wasRunningWorkload && s.workload === null) m.gauge.stop();
+  m.drill = s.drill;
+  if (s.drill?.narration) m.narration = s.drill.narration;
+  m.version++;
+}
+
+/** One timeline event: appended to the ring and folded into live views and derived spans. */
+export function applyTimeline(m: Model, e: TimelineEvent): void {
+  m.timeline.push(e);
+  if (!m.firstTs || e.ts_ns < m.firstTs) m.firstTs = e.ts_ns;
+  if (e.ts_ns > m.lastTs) m.lastTs = e.ts_ns;
+  m.leadership.apply(e);
+  m.faults.apply(e);
+  const node = e.source.kind === 'node' ? e.source.id : null;
+  if (node !== null && !m.nodes.has(node)) m.nodes.set(node, newNode(node)); // replays know nodes only from events
+  switch (e.type) {
+    case 'raft': {
+      if (node === null) break;
+      if (!m.groups.has(e.group)) m.groups.set(e.group, new Map());
+      const per = m.groups.get(e.group)!;
+      const prev = per.get(node);
+      per.set(node, { ...prev, group: e.group, term: e.term, role: e.role, leader: e.leader, voted_for: e.voted_for,
+        last_log_index: e.last_log_index ?? prev?.last_log_index ?? null, applied_index: e.applied_index ?? prev?.applied_index ?? null });
+      if (e.group === 'controller' && e.role === 'Leader') m.controllerLeader = node;
+      break;
+    }
+    case 'offsets': {
+      if (node === null) break;
+      const key = partitionKey(e.topic, e.partition);
+      if (!m.replicas.has(key)) m.replicas.set(key, new Map());
+      const per = m.replicas.get(key)!;
+      const prev = per.get(node);
+      per.set(node, { ...prev, topic: e.topic, partition: e.partition, log_start_offset: prev?.log_start_offset ?? 0,
+        log_end_offset: e.log_end_offset, flushed_offset: e.flushed_offset, high_watermark: e.high_watermark });
+      break;
+    }
+    case 'process': {
+      const n = node === null ? undefined : m.nodes.get(node);
+      const states: Record<string, string> = { started: 'starting', ready: 'running', exited: 'stopped', died: 'died' };
+      if (n && states[e.state]) m.nodes.set(n.id, { ...n, state: states[e.state] });
+      if (node === null && e.state === 'cluster_stopped') m.running = false;
+      if (node === null && e.state === 'cluster_started') newRun(m);
+      break;
+    }
+    case 'resources': {
+      const n = node === null ? undefined : m.nodes.get(node);
+      if (n) m.nodes.set(n.id, { ...n, cpu_percent: e.cpu_percent, memory_bytes: e.memory_bytes, disk_bytes: e.disk_bytes });
+      break;
+    }
+    case 'client': {
+      m.rates.apply(e.op);
+      m.gauge.apply(e.op);
+      const op = e.op;
+      if (op.f === 'send' && op.type === 'ok' && op.partition !== null && op.offset !== null) {
+        const key = partitionKey(op.topic, op.partition);
+        m.ackedOffset.set(key, Math.max(m.ackedOffset.get(key) ?? -1, op.offset));
+      }
+      break;
+    }
+    case 'narration':
+      m.narration = e.text;
+      break;
+    case 'step':
+      m.narration = e.description;
+      if (e.index === 0 && e.source.kind === 'lab' && e.description.startsWith('drill ')) newRun(m);
+      break;
+    case 'check':
+      m.anomalies.push({ ts: e.ts_ns, anomaly: e.anomaly, detail: e.detail });
+      break;
+    case 'verdict':
+      m.verdict = { ok: e.ok, summary: e.summary };
+      m.gauge.stop();
+      // The drill's own verdict ends it even if no later snapshot says so (the lab stops its cluster).
+      if (m.drill && !m.drill.done) m.drill = { ...m.drill, step: m.drill.steps, done: true };
+      break;
+  }
+  m.version++;
+}
+
+/** A new cluster (start_cluster, or a drill's own): client values and offsets start again. */
+function newRun(m: Model): void {
+  m.gauge = new DuplicateGauge();
+  m.ackedOffset = new Map();
+}
+
+function newNode(id: number): NodeView {
+  return { id, state: 'running', pid: null, kafka: '', http: '', cpu_percent: 0, memory_bytes: 0, disk_bytes: 0 };
+}
+
+export function applyEvent(m: Model, ev: LabEvent): void {
+  if (ev.event === 'state') applyState(m, ev.state);
+  else if (ev.event === 'timeline') applyTimeline(m, ev.entry);
+}
+
+/** Parses a JSON Lines timeline (an export) into events, skipping blank lines. */
+export function parseJsonl(text: string): TimelineEvent[] {
+  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as TimelineEvent);
+}

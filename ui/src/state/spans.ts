@@ -1,0 +1,109 @@
+// Derived timeline geometry: who led which group when (per term), and fault bands.
+
+import type { TimelineEvent } from '../api/types';
+
+export interface LeaderSpan {
+  group: string;
+  node: number;
+  term: number;
+  /** "Leader", or "IsolatedLeader" when it believes it leads without a quorum. */
+  role: string;
+  start: number;
+  end: number | null;
+}
+
+const LEADERISH = new Set(['Leader', 'IsolatedLeader']);
+
+/** Leadership spans per node and group from Raft role reports. */
+export class Leadership {
+  spans: LeaderSpan[] = [];
+  private open = new Map<string, LeaderSpan>();
+
+  apply(e: TimelineEvent): void {
+    if (e.type === 'raft' && e.source.kind === 'node') {
+      const node = e.source.id;
+      const key = `${e.group}|${node}`;
+      const cur = this.open.get(key);
+      const leads = LEADERISH.has(e.role);
+      if (cur && cur.term === e.term && cur.role === e.role && leads) return;
+      if (cur) {
+        cur.end = e.ts_ns;
+        this.open.delete(key);
+      }
+      if (leads) {
+        const span = { group: e.group, node, term: e.term, role: e.role, start: e.ts_ns, end: null };
+        this.spans.push(span);
+        this.open.set(key, span);
+      }
+    } else if (e.type === 'process' && e.source.kind === 'node' && (e.state === 'exited' || e.state === 'died')) {
+      this.closeNode(e.source.id, e.ts_ns);
+    }
+  }
+
+  private closeNode(node: number, ts: number): void {
+    for (const [key, span] of this.open) {
+      if (span.node === node) {
+        span.end = ts;
+        this.open.delete(key);
+      }
+    }
+  }
+}
+
+export interface FaultSpan {
+  fault: string;
+  target: string;
+  detail: string | null;
+  nodes: number[];
+  start: number;
+  /** null while it lasts; equal to start for instantaneous faults (restart, heal...). */
+  end: number | null;
+}
+
+const LINK_FAULTS = new Set(['cut_link', 'isolate', 'split', 'blackhole_link', 'delay_link', 'bridge']);
+const NODE_FAULTS = new Set(['kill', 'stop', 'power_cut', 'pause', 'slow_disk']);
+const DOWN_FAULTS = new Set(['kill', 'stop', 'power_cut']);
+
+/** "node-1,node-3" -> [1, 3]; "all" -> []. */
+export function targetNodes(target: string): number[] {
+  return target.split(',').map((t) => /^node-(\d+)$/.exec(t.trim())).filter((m) => m !== null).map((m) => Number(m[1]));
+}
+
+const overlaps = (a: number[], b: number[]) => a.length === 0 || b.length === 0 || a.some((n) => b.includes(n));
+
+/** Fault bands: a fault lasts until what undoes it (heal, resume, restart, the node starting again). */
+export class Faults {
+  spans: FaultSpan[] = [];
+  private open: FaultSpan[] = [];
+
+  apply(e: TimelineEvent): void {
+    if (e.type === 'process' && e.source.kind === 'node' && (e.state === 'started' || e.state === 'ready')) {
+      this.close((s) => DOWN_FAULTS.has(s.fault) && s.nodes.includes((e.source as { id: number }).id), e.ts_ns);
+      return;
+    }
+    if (e.type !== 'fault') return;
+    const nodes = targetNodes(e.target);
+    if (e.fault === 'heal') this.close((s) => LINK_FAULTS.has(s.fault), e.ts_ns);
+    if (e.fault === 'resume') this.close((s) => s.fault === 'pause' && overlaps(s.nodes, nodes), e.ts_ns);
+    if (e.fault === 'restart') this.close((s) => NODE_FAULTS.has(s.fault) && overlaps(s.nodes, nodes), e.ts_ns);
+    const lasting = LINK_FAULTS.has(e.fault) || NODE_FAULTS.has(e.fault);
+    const span = { fault: e.fault, target: e.target, detail: e.detail, nodes, start: e.ts_ns, end: lasting ? null : e.ts_ns };
+    this.spans.push(span);
+    if (lasting) this.open.push(span);
+  }
+
+  private close(match: (s: FaultSpan) => boolean, ts: number): void {
+    if (!this.open.length) return;
+    for (const s of this.open) if (match(s)) s.end = ts;
+    this.open = this.open.filter((s) => s.end === null);
+  }
+
+  openSpans(): FaultSpan[] {
+    return [...this.open];
+  }
+}
+
+/** A stable, well-spread colour per term. */
+export function termColour(term: number, lightness = 55): string {
+  return `hsl(${(term * 137.508) % 360}, 70%, ${lightness}%)`;
+}

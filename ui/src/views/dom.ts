@@ -1,0 +1,56 @@
+// Tiny DOM helpers: elements from tags, attributes and children; controls that obey read-only mode.
+
+type Child = Node | string | number | null | undefined | false;
+type Attrs = Record<string, string | number | boolean | EventListener | undefined | null>;
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k in el && typeof v !== 'string') (el as unknown as Record<string, unknown>)[k] = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+export function s(tag: string, attrs: Record<string, string | number> = {}, ...children: (Node | string)[]): SVGElement {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c);
+  return el;
+}
+
+/** A button that controls the lab: disabled for read-only viewers (see `syncControls`). */
+export function control(label: string, onClick: () => void, attrs: Attrs = {}): HTMLButtonElement {
+  return h('button', { 'data-control': '', onclick: onClick as EventListener, ...attrs }, label);
+}
+
+/** Disables every control when this viewer may not control the lab. */
+export function syncControls(root: ParentNode, canControl: boolean): void {
+  root.querySelectorAll<HTMLButtonElement | HTMLInputElement | HTMLSelectElement>('[data-control]').forEach((el) => {
+    const own = el.dataset.off === '1';
+    el.disabled = !canControl || own;
+    if (!canControl) el.title = 'read-only: ask the instructor';
+  });
+}
+
+export function section(id: string, title: string, ...children: Child[]): HTMLElement {
+  return h('section', { id, class: 'panel' }, h('h2', {}, title), ...children);
+}
+
+export const fmtBytes = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GB` : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(0)} MB` : `${(b / 1024).toFixed(0)} kB`);
+
+let toastBox: HTMLElement | null = null;
+/** A short message in the corner (errors stay longer). */
+export function toast(text: string, error = false): void {
+  if (!toastBox) {
+    toastBox = h('div', { id: 'toasts', role: 'status', 'aria-live': 'polite' });
+    document.body.append(toastBox);
+  }
+  const t = h('div', { class: error ? 'toast error' : 'toast' }, text);
+  toastBox.append(t);
+  setTimeout(() => t.remove(), error ? 8000 : 3500);
+}

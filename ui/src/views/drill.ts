@@ -1,0 +1,53 @@
+// Drill runner: the catalog, run one, steps advancing, narration captions, verdict badge.
+
+import type { DrillInfo } from '../api/types';
+import type { Ctx, View } from './context';
+import { control, h, section } from './dom';
+import { badge } from './workload';
+
+export function drillView(ctx: Ctx): View {
+  let drills: DrillInfo[] = [];
+  const select = h('select', { 'aria-label': 'drill', class: 'drill-select' });
+  const seed = h('input', { type: 'number', placeholder: 'seed (optional)', 'aria-label': 'seed', 'data-control': '' });
+  const about = h('p', { class: 'drill-about' });
+  const run = control('Run drill', () => {
+    ctx.store.live.verdict = null;
+    ctx.run(`drill ${select.value}`, () => ctx.client.runDrill(select.value, seed.value ? Number(seed.value) : undefined));
+  }, { id: 'run-drill' });
+  const progress = h('div', { class: 'drill-progress' });
+  const caption = h('div', { class: 'caption', 'aria-live': 'polite' });
+  const verdict = h('div', { class: 'drill-verdict' });
+  const el = section('drill', 'Drill', h('div', { class: 'toolbar' }, select, seed, run), about, progress, caption, verdict);
+
+  const describe = () => {
+    const d = drills.find((x) => x.name === select.value);
+    about.textContent = d ? `${d.title} — ${d.description}` : '';
+  };
+  select.addEventListener('change', describe);
+  async function load(): Promise<void> {
+    const r = await ctx.client.listDrills();
+    if (!r.ok) return void setTimeout(load, 2000);
+    drills = r.result;
+    select.replaceChildren(...drills.map((d) => h('option', { value: d.name }, `${d.name} (${d.steps} steps)`)));
+    describe();
+  }
+  void load();
+
+  function update(): void {
+    const m = ctx.model();
+    const d = m.drill;
+    run.dataset.off = d && !d.done ? '1' : '0';
+    if (d) {
+      const pct = d.steps ? (Math.min(d.step, d.steps) / d.steps) * 100 : 0;
+      progress.replaceChildren(h('div', { class: 'steps-label' }, `${d.name}: step ${Math.min(d.step, d.steps)} of ${d.steps}${d.done ? ' — done' : ''}`),
+        h('div', { class: 'bar' }, h('div', { class: 'b committed', style: `width:${pct}%` })),
+        h('ol', { class: 'steps' }, ...Array.from({ length: d.steps }, (_, i) => h('li', { class: i < d.step ? 'done' : i === d.step && !d.done ? 'now' : '' }, `${i + 1}`))));
+    } else progress.replaceChildren();
+    caption.textContent = m.narration ?? '';
+    caption.hidden = !m.narration;
+    const v = d?.done ? m.verdict ?? d.verdict : null;
+    if (v) verdict.replaceChildren(badge(v.ok), h('span', { class: 'summary' }, ` ${v.summary}`));
+    else verdict.replaceChildren();
+  }
+  return { el, update };
+}
