@@ -12,8 +12,12 @@ want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
 # Building librdkafka (bundled by rdkafka-sys) and the broker.
 for p in build-essential pkg-config zlib1g-dev curl ca-certificates; do want "$p"; done
 command -v python3 >/dev/null 2>&1 || want python3
+command -v node >/dev/null 2>&1 || want nodejs
+command -v npm >/dev/null 2>&1 || want npm
 if [ "$purpose" = "test" ]; then
   want kcat
+  # Browser tests of the web UI drive Debian's chromium (no browser downloads).
+  [ -x /usr/bin/chromium ] || want chromium
   python3 -m pip --version >/dev/null 2>&1 || want python3-pip
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -16,3 +16,5 @@ cargo test -p broker --test node -- --test-threads=2
 cargo test -p broker --test cluster -- --test-threads=1
 # Every drill of the catalog, headless; the exit code says whether each met its expectation.
 "$CARGO_TARGET_DIR/debug/clusterlab" drill run --all --drills labs/drills
+# The web UI: unit tests (reducers, timeline maths), then the browser test against a real lab.
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm test && CLUSTERLAB_BIN="$CARGO_TARGET_DIR/debug/clusterlab" npm run e2e)

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-const BIN = join(ROOT, 'target/debug/clusterlab');
+// CI builds into a cached target dir and says where; locally it is the workspace's target/.
+const BIN = process.env.CLUSTERLAB_BIN ?? join(ROOT, 'target/debug/clusterlab');
 
 export interface Lab { url: string; token: string; proc: ChildProcess; log: string[]; dir: string }
 
