@@ -67,6 +67,9 @@ struct BenchArgs {
     /// against one node (fsync always and interval:50; --cases still filters), start time, failover.
     #[arg(long)]
     cluster: bool,
+    /// Measure the lab itself instead: link-fabric proxy vs direct, timeline append and export.
+    #[arg(long)]
+    lab: bool,
     /// --cluster: skip the throughput cases (start time and failover only).
     #[arg(long)]
     no_throughput: bool,
@@ -114,6 +117,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    if args.lab {
+        return lab_bench_cmd(args).await;
+    }
     let filter: CaseFilter = args.cases.parse()?;
     let opts = BenchOptions {
         broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
@@ -199,4 +205,30 @@ async fn cluster_cmd(opts: &BenchOptions, copts: &ClusterOptions, json: Option<&
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
     Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// `bench --lab`: what the lab's own machinery costs.
+async fn lab_bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    let bin = bench::broker_process::locate_broker(args.broker_bin.as_deref())?;
+    let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    let events = if args.quick { 100_000 } else { 1_000_000 };
+    let t = tokio::task::spawn_blocking(move || bench::lab_bench::timeline(events, 4)).await??;
+    println!(
+        "timeline: {} events from {} threads at {:.0} events/s; JSON Lines export of all of them in {:.2} s ({} MB)",
+        t.events, t.threads, t.append_events_per_s, t.jsonl_export_s, t.jsonl_bytes / 1_000_000
+    );
+    let messages = args.messages.unwrap_or(if args.quick { 10_000 } else { 100_000 });
+    let mut results = Vec::new();
+    for size in [100usize, 1024] {
+        let f = bench::lab_bench::fabric(&bin, &data_root, messages, size).await?;
+        println!(
+            "fabric {size:>4} B x {messages}: direct {:.0} msg/s p99 {:.1} ms | through the lab proxy {:.0} msg/s p99 {:.1} ms | ratio throughput {:.2}, p99 {:.2}",
+            f.direct_msgs_per_s, f.direct_p99_ms, f.proxied_msgs_per_s, f.proxied_p99_ms, f.throughput_ratio, f.p99_ratio
+        );
+        results.push(f);
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&serde_json::json!({ "timeline": t, "fabric": results }))?)?;
+    }
+    Ok(())
 }
