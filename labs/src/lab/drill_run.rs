@@ -20,6 +20,9 @@ use crate::workload::{consumer, Workload, WorkloadConfig};
 
 /// How long the cluster gets to recover after the steps before the final read.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
+/// Live anomalies put on the timeline per drill: the first ones tell the story; a flood of
+/// duplicates after a leader change would bury everything else.
+const LIVE_ANOMALIES_SHOWN: usize = 20;
 /// Poll period of waits.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -174,8 +177,20 @@ impl Lab {
             message_timeout_ms: 30_000,
         };
         let timeline = Arc::clone(&self.timeline);
+        // The live checker sees every operation as it happens and puts the first anomalies on
+        // the timeline at once (the full check runs at the end).
+        let live = std::sync::Mutex::new((checker::LiveChecker::new(), 0usize));
         let listener: crate::workload::OpListener = Arc::new(move |op| {
             timeline.append(Source::Client(op.process), op.time_ns, EventKind::Client { op: op.clone() });
+            let mut guard = live.lock().unwrap_or_else(|p| p.into_inner());
+            let (checker, raised) = &mut *guard;
+            for a in checker.observe(op) {
+                if *raised < LIVE_ANOMALIES_SHOWN {
+                    *raised += 1;
+                    let kind = serde_json::to_value(&a).ok().and_then(|v| v["kind"].as_str().map(|k| format!("live:{k}"))).unwrap_or_default();
+                    timeline.append(Source::Lab, crate::history::now_ns(), EventKind::Check { anomaly: kind, detail: serde_json::to_string(&a).unwrap_or_default() });
+                }
+            }
         });
         let workload = Workload::start(config.clone(), Some(listener), w.consumers_start == ConsumersStart::AfterSteps)
             .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
