@@ -101,11 +101,12 @@ impl Cluster {
         let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> = cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
         kafka_addrs.insert(node_id, kafka_advertised);
         let transport = Transport::new(node_id, peers, shutdown.clone());
+        let (election_min, election_max) = election_slice(cluster, node_id, &kafka_addrs);
         let raft_config = Arc::new(
             openraft::Config {
                 cluster_name: "clusterlab".into(),
-                election_timeout_min: cluster.election_timeout_min_ms,
-                election_timeout_max: cluster.election_timeout_max_ms,
+                election_timeout_min: election_min,
+                election_timeout_max: election_max,
                 heartbeat_interval: cluster.heartbeat_interval_ms,
                 snapshot_policy: openraft::SnapshotPolicy::Never,
                 ..Default::default()
@@ -331,6 +332,23 @@ impl Cluster {
         self.tasks.wait().await;
         self.transport.close().await;
     }
+}
+
+/// This node's share of the configured election-timeout range.
+///
+/// Observed on this machine: after a leader loss all three nodes time out together, vote for
+/// themselves, refuse each other, and do it again every round (terms 2 -> 6 before a winner).
+/// Randomized timeouts should break such ties but did not here; giving node k of n the k-th slice
+/// of [min, max) breaks them deterministically, so the first election usually has one candidate.
+fn election_slice(cluster: &ClusterConfig, node_id: NodeId, nodes: &BTreeMap<NodeId, SocketAddr>) -> (u64, u64) {
+    let (min, max) = (cluster.election_timeout_min_ms, cluster.election_timeout_max_ms);
+    let n = nodes.len().max(1) as u64;
+    let width = (max - min) / n;
+    if width == 0 {
+        return (min, max);
+    }
+    let k = nodes.keys().position(|id| *id == node_id).unwrap_or(0) as u64;
+    (min + k * width, min + (k + 1) * width)
 }
 
 /// `/state` in cluster mode.
