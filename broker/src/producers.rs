@@ -117,6 +117,12 @@ impl PartitionProducers {
         self.built_for_term = Some(term);
     }
 
+    /// The offset recorded for a producer's batch starting at `base_sequence` (PENDING_OFFSET
+    /// while its commit is outstanding), if it is still among the recent batches.
+    pub fn offset_of(&self, producer_id: i64, base_sequence: i32) -> Option<i64> {
+        self.producers.get(&producer_id)?.recent.iter().find(|b| b.base_sequence == base_sequence).map(|b| b.base_offset)
+    }
+
     /// Fills in the offset of a batch recorded as pending, once its commit says where it is.
     pub fn resolve(&mut self, producer_id: i64, base_sequence: i32, base_offset: i64) {
         if let Some(entry) = self.producers.get_mut(&producer_id) {

@@ -16,6 +16,7 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: InitProducerId
     }
     // A producer that already has an id asks for a bumped epoch: its sequences restart at 0.
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX {
+        tracing::warn!(producer_id = req.producer_id.0, epoch = req.producer_epoch + 1, "producer bumped its epoch (it gave up on in-flight batches)");
         return r.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1);
     }
     let allocated = match &node.cluster {

@@ -26,6 +26,9 @@ use crate::state::NodeState;
 /// v3 is the first with record batch v2; v12+ address topics by id, which we do not implement.
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Produce, min: 3, max: 11 };
 
+/// How often a retry waiting for its first attempt's commit looks again.
+const ORIGINAL_POLL: Duration = Duration::from_millis(5);
+
 /// The single-node leader epoch (the Raft term in cluster mode).
 const LEADER_EPOCH: i32 = 0;
 
@@ -37,6 +40,9 @@ enum Wait {
     Nothing,
     /// Single node, fsync `always`: the log flushed up to this end offset.
     Flush(Arc<PartitionLog>, i64),
+    /// Cluster: a retry of a batch whose first attempt is still being replicated; answer with the
+    /// first attempt's offsets once it has them.
+    Original { producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32, last_offset_delta: i64 },
     /// Cluster: every proposed batch committed; then its producer state learns the offsets.
     Commit { receivers: Vec<Committed>, producers: Arc<Mutex<PartitionProducers>>, sequences: Vec<(i64, i32)>, group: Arc<GroupHandle> },
 }
@@ -160,10 +166,14 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
     }
     match state.check(&headers[0]) {
         SequenceCheck::Append => {}
-        // The first attempt is still being replicated: a retriable error makes the client ask
-        // again, by which time it has an offset (or failed and may be appended).
+        // The first attempt is still being replicated. Any error answer here would tell an
+        // idempotent client the batch was not written, and it may then re-send it under a new
+        // epoch as new data; so the retry waits for the first attempt's outcome instead.
         SequenceCheck::Duplicate { base_offset: PENDING_OFFSET } => {
-            return failed(partition, ResponseError::NotEnoughReplicas, "a retry of a batch still being replicated".into());
+            let h = &headers[0];
+            drop(state);
+            let wait = Wait::Original { producers, producer_id: h.producer_id, base_sequence: h.base_sequence, last_offset_delta: h.last_offset_delta as i64 };
+            return Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait };
         }
         SequenceCheck::Duplicate { base_offset } => {
             return Outcome { partition, result: Ok(duplicate(topic, partition, &headers[0], base_offset)), wait: Wait::Nothing };
@@ -191,15 +201,30 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             Ok(Err(e)) => Err((ResponseError::KafkaStorageError, e.to_string())),
             Err(_) => Err(timed_out()),
         },
+        Wait::Original { producers, producer_id, base_sequence, last_offset_delta } => loop {
+            match lock(&producers).offset_of(producer_id, base_sequence) {
+                Some(base) if base != PENDING_OFFSET => return Ok((base, base + last_offset_delta)),
+                // Gone from the recent batches, or never resolved: its fate is unknown.
+                None => return Err((ResponseError::RequestTimedOut, "the first attempt's outcome is unknown".into())),
+                Some(_) => {}
+            }
+            if tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled() {
+                return Err(timed_out());
+            }
+            // Commits take milliseconds; a short poll keeps this simple and bounded.
+            tokio::time::sleep(ORIGINAL_POLL).await;
+        },
         Wait::Commit { receivers, producers, sequences, group } => {
             let mut first: Option<(i64, i64)> = None;
             let mut last = None;
             let node_id = node.config.node_id as u64;
-            // A proposal may stay pending after this node stops leading (the entry can still
-            // commit under the next leader, or be dropped). Answer NOT_LEADER then, so the client
-            // retries at the new leader — its idempotence makes that safe — instead of waiting
-            // for its request timeout.
-            let not_leader = || (ResponseError::NotLeaderOrFollower, format!("node {node_id} stopped leading {} before the commit", group.id));
+            // A proposal may stay pending after this node stops leading: the entry can still
+            // commit under the next leader, or be dropped. Its fate is unknown, so the answer is
+            // REQUEST_TIMED_OUT, not NOT_LEADER_OR_FOLLOWER: the latter tells the client the batch
+            // was not written, and an idempotent librdkafka then re-sends it under a bumped epoch
+            // as new data — a duplicate if it did commit. After a timeout the client retries with
+            // the same sequence numbers, which the new leader recognises.
+            let not_leader = || (ResponseError::RequestTimedOut, format!("node {node_id} stopped leading {} before the commit; the batch may or may not be written", group.id));
             for (rx, (producer_id, base_sequence)) in receivers.into_iter().zip(sequences) {
                 let waited = tokio::select! {
                     r = tokio::time::timeout_at(deadline, rx) => r,

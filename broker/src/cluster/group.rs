@@ -37,7 +37,7 @@ pub struct GroupHandle {
     pub raft: Raft,
     pub log: Arc<PartitionLog>,
     pub voters: BTreeSet<NodeId>,
-    /// A leader silent from its majority for longer than this is isolated (= election timeout max).
+    /// A leader silent from its majority for longer than this is isolated.
     lease_ms: u64,
     proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
 }
@@ -56,7 +56,9 @@ impl GroupHandle {
         transport: &Arc<Transport>,
         config: Arc<openraft::Config>,
     ) -> Result<Arc<GroupHandle>> {
-        let lease_ms = config.election_timeout_max;
+        // Twice the node's own max election timeout: by then the followers have surely elected
+        // someone else, and a brief stall under load is not mistaken for isolation.
+        let lease_ms = config.election_timeout_max * 2;
         let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), store);
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
         let network = transport.network_factory(id.clone());

@@ -44,9 +44,6 @@ impl ProducerTask {
             // back: the lab measures the cluster's failover, not librdkafka's patience.
             .set("reconnect.backoff.ms", "50")
             .set("reconnect.backoff.max.ms", "500")
-            // A paused (SIGSTOP) leader keeps its sockets open and answers nothing; librdkafka
-            // moves a partition to its new leader only once in-flight requests time out.
-            .set("request.timeout.ms", "2500")
             .create()
             .map_err(|source| LabError::Kafka { what: format!("creating producer {process}"), source })?;
         Ok(ProducerTask { producer, process, count, config: config.clone(), recorder })
