@@ -85,7 +85,7 @@ impl Supervisor {
         config.validate()?;
         let run_dir = config.data_root.clone().unwrap_or_else(config::default_run_dir);
         let ids: Vec<i32> = (1..=config.nodes as i32).collect();
-        let picked = ports::allocate(ids.len() * 3)?;
+        let (picked, held) = ports::reserve(ids.len() * 3)?;
         let node_ports: BTreeMap<i32, NodePorts> = ids
             .iter()
             .zip(picked.chunks(3))
@@ -94,6 +94,8 @@ impl Supervisor {
         let targets: Vec<NodeTarget> =
             node_ports.iter().map(|(&id, p)| NodeTarget { id, raft: p.raft, kafka: p.kafka }).collect();
         let fabric = Fabric::new(&targets).await?;
+        // The proxies are bound: the brokers' ports can be let go for the brokers to take.
+        drop(held);
 
         let mut nodes = BTreeMap::new();
         for (&id, ports) in &node_ports {

@@ -9,16 +9,18 @@ use std::net::{SocketAddr, TcpListener};
 
 use crate::error::{LabError, Result};
 
-/// `count` distinct free loopback ports.
-pub(crate) fn allocate(count: usize) -> Result<Vec<SocketAddr>> {
+/// `count` distinct free loopback ports, and the probe sockets that hold them: keep those until
+/// the lab's own proxies are bound, or the kernel may hand a proxy the port a broker will need.
+pub(crate) fn reserve(count: usize) -> Result<(Vec<SocketAddr>, Vec<TcpListener>)> {
     let probes: Vec<TcpListener> = (0..count)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<_>>()
         .map_err(LabError::io("picking free loopback ports"))?;
-    probes
+    let addrs = probes
         .iter()
         .map(|l| l.local_addr().map_err(LabError::io("reading a picked port")))
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((addrs, probes))
 }
 
 /// Fails with `PortInUse` when `addr` cannot be bound right now.
@@ -103,7 +105,7 @@ mod tests {
 
     #[test]
     fn allocated_ports_are_distinct() {
-        let mut ports: Vec<u16> = allocate(12).unwrap().iter().map(|a| a.port()).collect();
+        let mut ports: Vec<u16> = reserve(12).unwrap().0.iter().map(|a| a.port()).collect();
         ports.sort_unstable();
         ports.dedup();
         assert_eq!(ports.len(), 12);
