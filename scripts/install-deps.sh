@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Cluster Lab needs on a fresh Debian/Ubuntu machine, skipping what is present.
 # Usage: scripts/install-deps.sh [run|test]
-#   run  - what building and running needs
-#   test - also the stock Kafka clients the test suite drives (kcat, kafka-python)
+#   run  - what building and running the desktop app needs (Rust, Node, GTK/WebKit for Tauri)
+#   test - also the stock Kafka clients the tests drive (kcat, kafka-python), Debian's chromium
+#          for the browser tests, and WebKitWebDriver + Xvfb for the real-window test
 set -euo pipefail
 purpose="${1:-run}"
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -19,6 +20,12 @@ if [ "$purpose" = "test" ]; then
   # Browser tests of the web UI drive Debian's chromium (no browser downloads).
   [ -x /usr/bin/chromium ] || want chromium
   python3 -m pip --version >/dev/null 2>&1 || want python3-pip
+fi
+# Tauri 2 on Linux (webkit2gtk 4.1): the desktop app is a workspace member, so every build needs it.
+for p in libwebkit2gtk-4.1-dev libgtk-3-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev; do want "$p"; done
+if [ "$purpose" = "test" ]; then
+  # What src-tauri/tests-window needs to drive a real window.
+  for p in webkit2gtk-driver xvfb xauth; do want "$p"; done
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt packages: ${need_apt[*]}"

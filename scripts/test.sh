@@ -7,6 +7,8 @@ scripts/install-deps.sh test
 # Builds are cached outside the checkout so that a fresh clone (CI) reuses them; cargo's
 # fingerprints make that safe.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clusterlab/target}"
+# The desktop app embeds the built web UI, so the UI is built first.
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 cargo build --workspace --all-targets
 # Unit tests and the single-node suite: two at a time keeps a 2-core machine honest.
 cargo test --workspace --lib --bins -- --test-threads=2
@@ -17,4 +19,6 @@ cargo test -p broker --test cluster -- --test-threads=1
 # Every drill of the catalog, headless; the exit code says whether each met its expectation.
 "$CARGO_TARGET_DIR/debug/clusterlab" drill run --all --drills labs/drills
 # The web UI: unit tests (reducers, timeline maths), then the browser test against a real lab.
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm test && CLUSTERLAB_BIN="$CARGO_TARGET_DIR/debug/clusterlab" npm run e2e)
+(cd ui && npm test && CLUSTERLAB_BIN="$CARGO_TARGET_DIR/debug/clusterlab" npm run e2e)
+# The desktop app in a real window (Xvfb + tauri-driver + WebKitWebDriver): start, kill, close.
+src-tauri/tests-window/run.sh

@@ -1,0 +1,112 @@
+//! Cluster Lab desktop shell: the web UI (ui/dist) in a Tauri window, talking to one
+//! `labs::lab::Lab` over IPC. Everything lab-specific lives in `labs`; this crate only adapts.
+//!
+//! Lifecycle rule: no broker may outlive the window. Closing the window, app exit and
+//! SIGINT/SIGTERM/SIGHUP (e.g. a WebDriver ending its session) all go through `Shell::close`.
+
+mod commands;
+mod config;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use labs::lab::Lab;
+use tauri::{Manager, RunEvent, WindowEvent};
+
+/// Longest we hold the window open while the cluster stops (brokers get SIGTERM, then SIGKILL).
+const CLOSE_BOUND: Duration = Duration::from_secs(20);
+
+/// Managed state: the lab, and whether we are shutting down (then no new commands run).
+pub struct Shell {
+    pub lab: Arc<Lab>,
+    pub closing: AtomicBool,
+}
+
+impl Shell {
+    /// Stops the cluster, bounded. Idempotent: `Lab::close` takes what is running.
+    async fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        tracing::info!("stopping the cluster before exit");
+        if tokio::time::timeout(CLOSE_BOUND, self.lab.close()).await.is_err() {
+            return tracing::warn!("the lab did not close within {CLOSE_BOUND:?}; exiting anyway (brokers die with us via PDEATHSIG)");
+        }
+        tracing::info!("lab closed");
+    }
+}
+
+pub fn run() {
+    // GTK panics without a display; say what to do instead.
+    if let Err(message) = config::check_display() {
+        eprintln!("{message}");
+        std::process::exit(2);
+    }
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).try_init();
+    // Resolve the broker and drills before opening a window, so a missing one is a clear message.
+    let (broker_bin, drills_dir) = match config::locate() {
+        Ok(found) => found,
+        Err(message) => {
+            eprintln!("clusterlab desktop: {message}");
+            std::process::exit(2);
+        }
+    };
+
+    let app = tauri::Builder::default()
+        .setup(move |app| {
+            let data = app.path().app_data_dir()?;
+            let lab_config = labs::lab::LabConfig { broker_bin, data_root: Some(data.join("runs")), drills_dir, export_dir: data.join("exports") };
+            tracing::info!(data = %data.display(), "clusterlab desktop");
+            // Lab::new spawns its forwarders with tokio::spawn: it needs the runtime's context.
+            let lab = tauri::async_runtime::block_on(async move { Lab::new(lab_config) });
+            app.manage(Shell { lab, closing: AtomicBool::new(false) });
+            spawn_signal_handler(app.handle().clone());
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![commands::lab::lab_command, commands::lab::lab_subscribe])
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                // Keep the window until the cluster is down, then exit the whole app.
+                api.prevent_close();
+                let app = window.app_handle().clone();
+                if app.state::<Shell>().closing.swap(true, Ordering::SeqCst) {
+                    return; // already closing; a second click changes nothing
+                }
+                tauri::async_runtime::spawn(async move {
+                    app.state::<Shell>().close().await;
+                    app.exit(0);
+                });
+            }
+        })
+        .build(tauri::generate_context!())
+        .expect("building the Cluster Lab window");
+
+    app.run(|app, event| {
+        // Any other way out (app.exit, last window gone): stop the cluster before the process ends.
+        if let RunEvent::Exit = event {
+            let shell = app.state::<Shell>();
+            // The window and signal paths have closed it already (closing is set).
+            if !shell.closing.load(Ordering::SeqCst) {
+                tauri::async_runtime::block_on(shell.close());
+            }
+        }
+    });
+}
+
+/// Signals would kill us before the window's close handler runs; stop the cluster first.
+#[cfg(unix)]
+fn spawn_signal_handler(app: tauri::AppHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tauri::async_runtime::spawn(async move {
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            tracing::warn!("could not install signal handlers");
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+        tracing::info!("signal: stopping the cluster");
+        app.state::<Shell>().close().await;
+        app.exit(0);
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_signal_handler(_app: tauri::AppHandle) {}
