@@ -7,8 +7,10 @@ scripts/install-deps.sh test
 # Builds are cached outside the checkout so that a fresh clone (CI) reuses them; cargo's
 # fingerprints make that safe.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clusterlab/target}"
-# The desktop app embeds the built web UI, so the UI is built first.
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+# The desktop app embeds the built web UI, so the UI is built first. `npm install` (from the
+# lock file) rather than `npm ci`: vite lists a Windows-only optional package that the registry
+# does not serve, and `npm ci` refuses a lock without it.
+(cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build)
 cargo build --workspace --all-targets
 # Unit tests and the single-node suite: two at a time keeps a 2-core machine honest.
 cargo test --workspace --lib --bins -- --test-threads=2

@@ -12,7 +12,7 @@ for tool in xvfb-run WebKitWebDriver node; do
 done
 if [ ! -f ui/dist/index.html ]; then
   step "building ui (ui/dist missing)"
-  (cd ui && npm ci && npm run build)
+  (cd ui && npm install --no-audit --no-fund && npm run build)
 fi
 if ! command -v tauri-driver >/dev/null; then
   step "installing tauri-driver 2.1.0 (3.x on crates.io are alphas)"
