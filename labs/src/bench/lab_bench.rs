@@ -62,7 +62,7 @@ pub async fn fabric(broker_bin: &Path, data_root: &Path, messages: u64, size: us
     config.nodes = 1;
     config.fsync = "interval:50".into();
     config.replication_factor = 1;
-    config.data_root = Some(data_root.join(format!("fabric-{}", std::process::id())));
+    config.data_root = Some(data_root.join(format!("fabric-{}-{size}", std::process::id())));
     let supervisor = Supervisor::new(config, tx).await?;
     supervisor.start_all().await?;
     let proxied = produce(&supervisor.bootstrap_servers(), messages, size).await;
