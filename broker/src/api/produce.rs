@@ -40,6 +40,9 @@ enum Wait {
     Nothing,
     /// Single node, fsync `always`: the log flushed up to this end offset.
     Flush(Arc<PartitionLog>, i64),
+    /// Cluster: a retry of a batch this leader's log already holds; the answer waits until the
+    /// group has committed up to `end` (a new leader's log may hold entries not yet committed).
+    Committed { group: Arc<GroupHandle>, end: i64 },
     /// Cluster: a retry of a batch whose first attempt is still being replicated; answer with the
     /// first attempt's offsets once it has them.
     Original { producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32, last_offset_delta: i64 },
@@ -176,7 +179,10 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
             return Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait };
         }
         SequenceCheck::Duplicate { base_offset } => {
-            return Outcome { partition, result: Ok(duplicate(topic, partition, &headers[0], base_offset)), wait: Wait::Nothing };
+            let offsets = duplicate(topic, partition, &headers[0], base_offset);
+            // Acknowledge only what is committed: a leader rebuilt its producer state from a log
+            // whose tail may still be uncommitted (and could be cut by a later leader).
+            return Outcome { partition, result: Ok(offsets), wait: Wait::Committed { group, end: offsets.1 + 1 } };
         }
         SequenceCheck::Reject(code, msg) => return failed(partition, code, msg),
     }
@@ -201,6 +207,24 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             Ok(Err(e)) => Err((ResponseError::KafkaStorageError, e.to_string())),
             Err(_) => Err(timed_out()),
         },
+        Wait::Committed { group, end } => {
+            let node_id = node.config.node_id as u64;
+            let mut rx = group.log.subscribe();
+            loop {
+                if rx.borrow_and_update().high_watermark >= end {
+                    return Ok(result);
+                }
+                let unknown = || (ResponseError::RequestTimedOut, format!("the batch at {} is not committed yet", end - 1));
+                tokio::select! {
+                    changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
+                        Ok(Ok(())) => {}
+                        _ => return Err(unknown()),
+                    },
+                    _ = group.leadership_lost(node_id) => return Err(unknown()),
+                    _ = node.shutdown.cancelled() => return Err(unknown()),
+                }
+            }
+        }
         Wait::Original { producers, producer_id, base_sequence, last_offset_delta } => loop {
             match lock(&producers).offset_of(producer_id, base_sequence) {
                 Some(base) if base != PENDING_OFFSET => return Ok((base, base + last_offset_delta)),
