@@ -153,14 +153,16 @@ async fn corrupting_needs_a_stopped_node_and_resources_are_sampled() {
     let sample = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if let Some(SupervisorEvent::Resources { memory_bytes, disk_bytes, .. }) = rx.recv().await {
-                if memory_bytes > 0 {
+                // The very first sample can catch the process right after exec, before the
+                // runtime has mapped its memory: wait for one of a started broker.
+                if memory_bytes > 1024 * 1024 {
                     return (memory_bytes, disk_bytes);
                 }
             }
         }
     })
     .await
-    .expect("a resource sample within 5 s");
+    .expect("a resource sample of more than 1 MiB within 5 s");
     assert!(sample.0 > 1024 * 1024, "{sample:?}");
     sup.slow_disk(1, 5).await.unwrap();
     sup.stop(1).await.unwrap();
