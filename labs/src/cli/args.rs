@@ -65,9 +65,17 @@ pub struct UpArgs {
     pub election_timeout_max_ms: u64,
     #[arg(long, default_value_t = 50)]
     pub heartbeat_ms: u64,
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+/// Where and how the lab server listens (`up` and `serve`).
+#[derive(Args, Debug)]
+pub struct ServerFlags {
     /// The lab server (loopback unless --token is given).
     #[arg(long, default_value = "127.0.0.1:7300")]
     pub bind: SocketAddr,
+    /// Required beyond loopback: viewers without it are read-only.
     #[arg(long)]
     pub token: Option<String>,
     /// The built web UI to serve at /.
@@ -94,13 +102,8 @@ impl UpArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, default_value = "127.0.0.1:7300")]
-    pub bind: SocketAddr,
-    /// Required beyond loopback: viewers without it are read-only.
-    #[arg(long)]
-    pub token: Option<String>,
-    #[arg(long)]
-    pub ui_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerFlags,
 }
 
 #[derive(Args, Debug)]

@@ -20,6 +20,12 @@ pub struct ServeArgs {
     pub start: Option<ClusterSettings>,
 }
 
+impl ServeArgs {
+    pub fn new(server: super::args::ServerFlags, config: LabConfig, start: Option<ClusterSettings>) -> ServeArgs {
+        ServeArgs { bind: server.bind, token: server.token, ui_dir: server.ui_dir, config, start }
+    }
+}
+
 /// Runs a lab until Ctrl-C / SIGTERM, serving the protocol; prints one ready line.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server::check_bind(args.bind, &args.token).map_err(anyhow::Error::msg)?;

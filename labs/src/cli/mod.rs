@@ -53,11 +53,11 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
         LabCommand::Up(a) => {
             let settings = a.settings();
             let config = a.common.lab_config()?;
-            lab_cmds::serve(lab_cmds::ServeArgs { bind: a.bind, token: a.token, ui_dir: a.ui_dir, config, start: Some(settings) }).await?;
+            lab_cmds::serve(lab_cmds::ServeArgs::new(a.server, config, Some(settings))).await?;
         }
         LabCommand::Serve(a) => {
             let config = a.common.lab_config()?;
-            lab_cmds::serve(lab_cmds::ServeArgs { bind: a.bind, token: a.token, ui_dir: a.ui_dir, config, start: None }).await?;
+            lab_cmds::serve(lab_cmds::ServeArgs::new(a.server, config, None)).await?;
         }
         LabCommand::Status(r) => lab_cmds::status(r.lab).await?,
         LabCommand::Fault(f) => {
