@@ -12,3 +12,5 @@ mod harness;
 mod http;
 mod links;
 mod scenarios;
+#[path = "../node/wait.rs"]
+mod wait;

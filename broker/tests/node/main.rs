@@ -15,3 +15,4 @@ mod power_cut;
 mod proxy;
 mod startup_errors;
 mod stock_clients;
+mod wait;
