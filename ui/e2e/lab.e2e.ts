@@ -18,6 +18,18 @@ async function leaderOf(p: Page, g: string): Promise<{ leader: string; term: num
   const term = Number(await p.locator(`${row(g)} td.term`).textContent());
   return { leader, term };
 }
+/** Screen points a short stroke across the middle of link `key` (perpendicular to it) runs between. */
+async function strokeAcross(p: Page, key: string): Promise<{ from: { x: number; y: number }; to: { x: number; y: number } }> {
+  return p.$eval(`#topology g.link[data-link="${key}"] .lk-hit`, (el) => {
+    const l = el as SVGLineElement;
+    const m = l.getScreenCTM()!;
+    const at = (x: number, y: number) => new DOMPoint(x, y).matrixTransform(m);
+    const a = at(l.x1.baseVal.value, l.y1.baseVal.value), b = at(l.x2.baseVal.value, l.y2.baseVal.value);
+    const len = Math.hypot(b.x - a.x, b.y - a.y), nx = -(b.y - a.y) / len, ny = (b.x - a.x) / len;
+    const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2;
+    return { from: { x: mx - nx * 30, y: my - ny * 30 }, to: { x: mx + nx * 30, y: my + ny * 30 } };
+  });
+}
 const shot = (name: string, selector: string) => page.locator(selector).screenshot({ path: join(SHOTS, name) });
 
 beforeAll(async () => {
@@ -78,6 +90,14 @@ describe('the lab UI', () => {
     expect(states.every(Boolean)).toBe(true);
     await viewer.click('#topology g.node[data-node="1"]');
     expect(await viewer.$$eval('.menu button[data-fault]', (els) => els.every((e) => (e as HTMLButtonElement).disabled))).toBe(true);
+    // A viewer's drag draws no cut stroke (and so cuts nothing).
+    await viewer.keyboard.press('Escape'); // the menu would cover the link
+    const across = await strokeAcross(viewer, '1-2');
+    await viewer.mouse.move(across.from.x, across.from.y);
+    await viewer.mouse.down();
+    await viewer.mouse.move(across.to.x, across.to.y, { steps: 5 });
+    expect(await viewer.locator('#topology .cut-stroke').getAttribute('display')).toBe('none');
+    await viewer.mouse.up();
     const http = await viewer.evaluate(async () => (await fetch('/api/command', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'heal_all' }) })).json());
     expect(http.error.code).toBe('forbidden');
     const ws = await viewer.evaluate(() => new Promise<{ error: { code: string } }>((ok) => {
@@ -102,6 +122,20 @@ describe('the lab UI', () => {
     await page.waitForFunction(() => document.querySelectorAll('#topology .lk-label').length === 0, null, { timeout: 10_000 });
     await page.waitForTimeout(1500);
     await shot('timeline.png', '#timeline');
+  });
+
+  it('a stroke dragged across a link cuts it both ways', async () => {
+    const across = await strokeAcross(page, '1-2');
+    await page.mouse.move(across.from.x, across.from.y);
+    await page.mouse.down();
+    await page.mouse.move(across.to.x, across.to.y, { steps: 8 });
+    expect(await page.locator('#topology .cut-stroke').getAttribute('display')).toBeNull(); // drawn while dragging
+    await page.mouse.up();
+    expect(await page.locator('#topology .cut-stroke').getAttribute('display')).toBe('none');
+    await page.waitForFunction(() => /1↔2 blackhole/.test(document.querySelector('#topology g.link[data-link="1-2"] .lk-label')?.textContent ?? ''), null, { timeout: 10_000 });
+    expect(await page.locator('#topology .lk-label').count()).toBe(1); // only the link it crossed
+    await page.click('#heal-all');
+    await page.waitForFunction(() => document.querySelectorAll('#topology .lk-label').length === 0, null, { timeout: 10_000 });
   });
 
   it('runs the drill seed-three-node-formation to its verdict', async () => {
