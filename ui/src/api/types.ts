@@ -13,9 +13,10 @@ export interface ClusterSettings {
   idempotence: boolean;
 }
 
+/** The lab's own defaults (`impl Default for ClusterSettings` in labs/src/lab/protocol.rs; a test checks). */
 export const DEFAULT_SETTINGS: ClusterSettings = {
   nodes: 3, fsync: 'always', partitions: 3, replication_factor: 3,
-  election_timeout_min_ms: 300, election_timeout_max_ms: 600, heartbeat_ms: 100,
+  election_timeout_min_ms: 150, election_timeout_max_ms: 300, heartbeat_ms: 50,
   pre_vote: false, acks: 'all', idempotence: true,
 };
 
