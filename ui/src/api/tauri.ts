@@ -1,6 +1,7 @@
 // Desktop transport: Tauri IPC. The shell provides `lab_command {request}` (answers a Reply) and
 // `lab_subscribe {channel}` (streams LabEvents into the channel).
 
+import { describeError, toFailure } from './errors';
 import { type ConnectionStatus, failure, Listeners, type Transport } from './transport';
 import type { Command, LabEvent, Reply } from './types';
 
@@ -25,7 +26,10 @@ export class TauriTransport implements Transport {
     channel.onmessage = (e) => this.events.emit(e);
     this.core.invoke('lab_subscribe', { channel }).then(
       () => this.status.emit('open'),
-      () => this.status.emit('closed'),
+      (e) => {
+        console.error('lab_subscribe failed:', describeError(e));
+        this.status.emit('closed');
+      },
     );
   }
 
@@ -33,7 +37,8 @@ export class TauriTransport implements Transport {
     try {
       return await this.core.invoke<Reply>('lab_command', { request: { id: this.nextId++, ...command } });
     } catch (e) {
-      return failure('ipc', String(e));
+      const f = toFailure(e, 'ipc');
+      return failure(f.code, f.message);
     }
   }
 
