@@ -150,10 +150,12 @@ describe('the lab UI', () => {
   });
 
   it('exports the timeline as JSON Lines and shows the server path', async () => {
+    expect(await page.locator('#export .export-where').textContent()).toMatch(/lab server.*after an export\.$/);
     await page.click('button[data-export="jsonl"]');
     await page.locator('.export-files li[data-format="jsonl"] code').waitFor({ timeout: 20_000 });
     const path = (await page.locator('.export-files code').first().textContent()) ?? '';
     expect(path).toMatch(/\.jsonl$/);
+    expect(await page.locator('#export .export-where').textContent()).toContain(`written on the lab server in ${path.slice(0, path.lastIndexOf('/'))}`);
   });
 
   it('replays the exported run: import, scrub, play', async () => {

@@ -15,6 +15,7 @@ declare global {
 }
 
 export class TauriTransport implements Transport {
+  readonly kind = 'desktop';
   private events = new Listeners<LabEvent>();
   private status = new Listeners<ConnectionStatus>();
   private nextId = 1;

@@ -5,6 +5,8 @@ import type { Command, LabEvent, Reply } from './types';
 export type ConnectionStatus = 'connecting' | 'open' | 'closed';
 
 export interface Transport {
+  /** Where the lab runs: inside the desktop app on this computer, or behind a lab server. */
+  readonly kind: 'desktop' | 'server';
   /** Sends one command; resolves with its reply (errors are replies with ok=false, not rejections). */
   send(command: Command): Promise<Reply>;
   /** Every event the lab pushes (state snapshots, timeline entries). Returns an unsubscribe. */

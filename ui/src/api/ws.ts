@@ -7,6 +7,7 @@ import { type ConnectionStatus, failure, Listeners, type Transport } from './tra
 import type { Command, LabEvent, Reply } from './types';
 
 export class WsTransport implements Transport {
+  readonly kind = 'server';
   private events = new Listeners<LabEvent>();
   private status = new Listeners<ConnectionStatus>();
   private retryMs = 500;
