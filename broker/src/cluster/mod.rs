@@ -56,6 +56,8 @@ pub struct Cluster {
     /// The unused part of this node's block of producer ids: [next, end).
     producer_ids: std::sync::Mutex<(i64, i64)>,
     telemetry: Arc<Telemetry>,
+    /// Set the first time `metadata_ready` holds; see there.
+    metadata_caught_up: std::sync::atomic::AtomicBool,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -140,6 +142,7 @@ impl Cluster {
             partitions: RwLock::new(BTreeMap::new()),
             producer_ids: std::sync::Mutex::new((0, 0)),
             telemetry,
+            metadata_caught_up: std::sync::atomic::AtomicBool::new(false),
             shutdown,
             tasks: TaskTracker::new(),
         });
@@ -174,13 +177,24 @@ impl Cluster {
         self.controller.leader()
     }
 
-    /// True once this node's copy of the cluster metadata can be trusted: the controller has a
-    /// leader and everything in the local controller log is applied. A restarted node replays
-    /// its log only after it hears from a leader; before that its topic list is empty, and an
-    /// answer "unknown topic" would make librdkafka drop the topic for 30 s.
+    /// True once this node's copy of the cluster metadata can be trusted: the controller has had
+    /// a leader and everything in the local controller log was applied, at least once since
+    /// start-up. A restarted node replays its log only after it hears from a leader; before that
+    /// its topic list is empty, and an answer "unknown topic" would make librdkafka drop the
+    /// topic for 30 s. Once caught up it stays so: a controller leader cut off from its majority
+    /// keeps an uncommitted tail forever, and waiting on that stalled every Metadata request
+    /// (and the connection behind it) for the whole partition.
     pub fn metadata_ready(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.metadata_caught_up.load(Ordering::Relaxed) {
+            return true;
+        }
         let m = self.controller.metrics();
-        m.current_leader.is_some() && m.last_applied.map(|l| l.index) == m.last_log_index
+        let ready = m.current_leader.is_some() && m.last_applied.map(|l| l.index) == m.last_log_index;
+        if ready {
+            self.metadata_caught_up.store(true, Ordering::Relaxed);
+        }
+        ready
     }
 
     /// Waits (bounded) until `metadata_ready`.
