@@ -45,9 +45,10 @@ enum Wait {
     Committed { group: Arc<GroupHandle>, end: i64 },
     /// Cluster: a retry of a batch whose first attempt is still being replicated; answer with the
     /// first attempt's offsets once it has them.
-    Original { producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32, last_offset_delta: i64 },
-    /// Cluster: every proposed batch committed; then its producer state learns the offsets.
-    Commit { receivers: Vec<Committed>, producers: Arc<Mutex<PartitionProducers>>, sequences: Vec<(i64, i32)>, group: Arc<GroupHandle> },
+    /// If this node stops leading meanwhile, the first attempt may never resolve here.
+    Original { producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32, last_offset_delta: i64, group: Arc<GroupHandle> },
+    /// Cluster: every proposed batch committed (`resolve_on_commit` records the offsets).
+    Commit { receivers: Vec<Committed>, group: Arc<GroupHandle> },
 }
 
 struct Outcome {
@@ -175,7 +176,7 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
         SequenceCheck::Duplicate { base_offset: PENDING_OFFSET } => {
             let h = &headers[0];
             drop(state);
-            let wait = Wait::Original { producers, producer_id: h.producer_id, base_sequence: h.base_sequence, last_offset_delta: h.last_offset_delta as i64 };
+            let wait = Wait::Original { producers, producer_id: h.producer_id, base_sequence: h.base_sequence, last_offset_delta: h.last_offset_delta as i64, group };
             return Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait };
         }
         SequenceCheck::Duplicate { base_offset } => {
@@ -188,12 +189,30 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
     }
     let mut receivers = Vec::with_capacity(batches.len());
     for (b, h) in batches.into_iter().zip(&headers) {
-        receivers.push(group.propose(Command::Batch(b)));
+        let pending = group.propose(Command::Batch(b));
         state.record(h, PENDING_OFFSET);
+        receivers.push(resolve_on_commit(pending, Arc::clone(&producers), h.producer_id, h.base_sequence));
     }
     drop(state);
-    let sequences = headers.iter().map(|h| (h.producer_id, h.base_sequence)).collect();
-    Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait: Wait::Commit { receivers, producers, sequences, group } }
+    Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait: Wait::Commit { receivers, group } }
+}
+
+/// The producer state learns where a batch landed when its proposal commits, whether or not
+/// the request that proposed it is still waiting. A request gives up early when its leader
+/// looks isolated; if the leader then recovers in the same term, the entry still commits, and
+/// the client's retry of that sequence waits (`Wait::Original`) for exactly this resolution.
+/// Without it the retry waited out the request timeout, the client bumped its epoch and wrote
+/// every unanswered batch a second time (335 duplicates in one slow-disk drill).
+fn resolve_on_commit(pending: Committed, producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32) -> Committed {
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let outcome = pending.await.unwrap_or(Err(ProposeError::Stopped));
+        if let Ok(CommandResult::Batch { base_offset, .. }) = &outcome {
+            lock(&producers).resolve(producer_id, base_sequence, *base_offset);
+        }
+        let _ = tx.send(outcome);
+    });
+    rx
 }
 
 /// Waits for one partition's durability condition; the final result.
@@ -225,7 +244,7 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
                 }
             }
         }
-        Wait::Original { producers, producer_id, base_sequence, last_offset_delta } => loop {
+        Wait::Original { producers, producer_id, base_sequence, last_offset_delta, group } => loop {
             match lock(&producers).offset_of(producer_id, base_sequence) {
                 Some(base) if base != PENDING_OFFSET => return Ok((base, base + last_offset_delta)),
                 // Gone from the recent batches, or never resolved: its fate is unknown.
@@ -235,10 +254,16 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             if tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled() {
                 return Err(timed_out());
             }
+            // A zombie leader (paused, then resumed in an old term) holds first attempts that
+            // will never resolve here; waiting out the whole request timeout stalled the
+            // connection for 30 s. Unknown fate: the client retries with the same sequence.
+            if !group.is_leader(node.config.node_id as u64) {
+                return Err((ResponseError::RequestTimedOut, format!("node {} stopped leading {}; the first attempt's outcome is unknown here", node.config.node_id, group.id)));
+            }
             // Commits take milliseconds; a short poll keeps this simple and bounded.
             tokio::time::sleep(ORIGINAL_POLL).await;
         },
-        Wait::Commit { receivers, producers, sequences, group } => {
+        Wait::Commit { receivers, group } => {
             let mut first: Option<(i64, i64)> = None;
             let mut last = None;
             let node_id = node.config.node_id as u64;
@@ -249,7 +274,7 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             // as new data — a duplicate if it did commit. After a timeout the client retries with
             // the same sequence numbers, which the new leader recognises.
             let not_leader = || (ResponseError::RequestTimedOut, format!("node {node_id} stopped leading {} before the commit; the batch may or may not be written", group.id));
-            for (rx, (producer_id, base_sequence)) in receivers.into_iter().zip(sequences) {
+            for rx in receivers {
                 let waited = tokio::select! {
                     r = tokio::time::timeout_at(deadline, rx) => r,
                     _ = group.leadership_lost(node_id) => return Err(not_leader()),
@@ -263,7 +288,6 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
                     Ok(Ok(Ok(r))) => r,
                 };
                 if let CommandResult::Batch { base_offset, last_offset } = committed {
-                    lock(&producers).resolve(producer_id, base_sequence, base_offset);
                     first.get_or_insert((base_offset, last_offset));
                     last = Some(last_offset);
                 }
