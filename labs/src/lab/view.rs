@@ -9,6 +9,10 @@ use serde::Serialize;
 
 use crate::node_client;
 
+/// A healthy node answers `/state` in milliseconds even on a loaded debug build; a second is
+/// generous, and short enough that a drill's wait on "a new leader" notices it promptly.
+const OBSERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One group's leadership as observed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupLeader {
@@ -26,9 +30,10 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// Asks every node (concurrently, each bounded by the client's call timeout).
+    /// Asks every node for `/state` at once; a node that does not answer within
+    /// `OBSERVE_TIMEOUT` (paused, overloaded) counts as not answering this time.
     pub async fn observe(nodes: &[(i32, SocketAddr)]) -> ClusterView {
-        let calls = nodes.iter().map(|(id, addr)| async move { (*id, node_client::get_json(*addr, "/state").await.ok()) });
+        let calls = nodes.iter().map(|(id, addr)| async move { (*id, node_client::get_json_within(*addr, "/state", OBSERVE_TIMEOUT).await.ok()) });
         let states: BTreeMap<i32, Option<serde_json::Value>> = futures::future::join_all(calls).await.into_iter().collect();
         let mut leaders: BTreeMap<String, GroupLeader> = BTreeMap::new();
         for (id, state) in &states {

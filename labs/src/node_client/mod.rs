@@ -19,15 +19,21 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET path` and parse the JSON body.
 pub async fn get_json(addr: SocketAddr, path: &str) -> crate::Result<serde_json::Value> {
-    call(addr, "GET", path, None).await
+    call(addr, "GET", path, None, CALL_TIMEOUT).await
+}
+
+/// `GET path` with its own bound: a poll that runs every few hundred milliseconds must not
+/// wait seconds on a paused node.
+pub async fn get_json_within(addr: SocketAddr, path: &str, limit: Duration) -> crate::Result<serde_json::Value> {
+    call(addr, "GET", path, None, limit).await
 }
 
 /// `POST path` with a JSON body; parse the JSON answer.
 pub async fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> crate::Result<serde_json::Value> {
-    call(addr, "POST", path, Some(body.to_string())).await
+    call(addr, "POST", path, Some(body.to_string()), CALL_TIMEOUT).await
 }
 
-async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<String>) -> crate::Result<serde_json::Value> {
+async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<String>, limit: Duration) -> crate::Result<serde_json::Value> {
     let fail = |detail: String| LabError::Telemetry { addr: addr.to_string(), detail };
     let work = async {
         let mut stream = TcpStream::connect(addr).await.map_err(|e| fail(format!("connect: {e}")))?;
@@ -47,5 +53,5 @@ async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<String>) 
         }
         serde_json::from_str(body).map_err(|e| fail(format!("{method} {path}: body is not JSON: {e}")))
     };
-    tokio::time::timeout(CALL_TIMEOUT, work).await.map_err(|_| LabError::Timeout { what: format!("{method} {path} on {addr}"), secs: CALL_TIMEOUT.as_secs_f64() })?
+    tokio::time::timeout(limit, work).await.map_err(|_| LabError::Timeout { what: format!("{method} {path} on {addr}"), secs: limit.as_secs_f64() })?
 }
