@@ -35,8 +35,9 @@ impl SupervisorConfig {
             data_root: None,
             broker_bin,
             fsync: "always".into(),
-            election_timeout_ms: (300, 600),
-            heartbeat_ms: 100,
+            // The broker's own defaults (and the lab protocol's, and the drills').
+            election_timeout_ms: (150, 300),
+            heartbeat_ms: 50,
             replication_factor: 3,
             default_partitions: 3,
             extra_args: Vec::new(),
