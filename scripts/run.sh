@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and opens the Cluster Lab desktop app: a window that starts
-# and supervises a local three-node cluster (press "Start cluster"; closing the window stops it).
+# Installs what is missing, builds, and opens the Cluster Lab desktop app: a window that
+# supervises a local three-node cluster, started as the window opens (closing the window stops it).
 # Without a display it says so; `clusterlab up` / `clusterlab serve --ui-dir ui/dist` then give the
 # same lab in a browser.
 set -euo pipefail
@@ -12,4 +12,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clusterlab/target}"
 cargo build --release -p broker -p labs -p clusterlab-desktop
 # The catalog lives in the repository; the binary may be built elsewhere (CARGO_TARGET_DIR).
 export CLUSTERLAB_DRILLS="${CLUSTERLAB_DRILLS:-$PWD/labs/drills}"
-exec "$CARGO_TARGET_DIR/release/clusterlab-desktop" "$@"
+# --start: the window opens on a running three-node cluster.
+exec "$CARGO_TARGET_DIR/release/clusterlab-desktop" --start "$@"

@@ -47,3 +47,8 @@ fn drills_dir(exe: &Path) -> Result<PathBuf, String> {
         )),
     }
 }
+
+/// `--start` on the command line or CLUSTERLAB_START=1: start the cluster as the window opens.
+pub fn start_on_launch() -> bool {
+    std::env::args().skip(1).any(|a| a == "--start") || std::env::var("CLUSTERLAB_START").is_ok_and(|v| v == "1")
+}

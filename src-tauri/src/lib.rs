@@ -58,6 +58,9 @@ pub fn run() {
             tracing::info!(data = %data.display(), "clusterlab desktop");
             // Lab::new spawns its forwarders with tokio::spawn: it needs the runtime's context.
             let lab = tauri::async_runtime::block_on(async move { Lab::new(lab_config) });
+            if config::start_on_launch() {
+                spawn_start(Arc::clone(&lab));
+            }
             app.manage(Shell { lab, closing: AtomicBool::new(false) });
             spawn_signal_handler(app.handle().clone());
             Ok(())
@@ -88,6 +91,19 @@ pub fn run() {
             if !shell.closing.load(Ordering::SeqCst) {
                 tauri::async_runtime::block_on(shell.close());
             }
+        }
+    });
+}
+
+/// `--start`: the window opens on a running three-node cluster with the default settings (the
+/// README's run command uses it). The UI learns of it like of any start: from the event stream.
+fn spawn_start(lab: Arc<Lab>) {
+    tauri::async_runtime::spawn(async move {
+        let start = labs::lab::protocol::Command::StartCluster { settings: Default::default() };
+        match lab.handle(start).await {
+            Ok(_) => tracing::info!("cluster started on launch"),
+            // The window shows the failure too (as a lab event); the log says it for terminals.
+            Err(e) => tracing::error!(code = %e.code, "starting the cluster on launch failed: {}", e.message),
         }
     });
 }
