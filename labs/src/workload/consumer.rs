@@ -82,12 +82,12 @@ pub fn read_all(bootstrap: &str, topic: &str, recorder: &Recorder, timeout: Dura
         let what = what.to_string();
         move |source| LabError::Kafka { what: what.clone(), source }
     };
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(kafka("reading metadata for the final read"))?;
+    let md = retry_until(deadline, || consumer.fetch_metadata(Some(topic), Duration::from_secs(5))).map_err(kafka("reading metadata for the final read"))?;
     let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(5)).map_err(kafka("reading watermarks"))?;
+        let (_, high) = retry_until(deadline, || consumer.fetch_watermarks(topic, *p, Duration::from_secs(5))).map_err(kafka("reading watermarks"))?;
         ends.insert(*p, high);
         tpl.add_partition_offset(topic, *p, Offset::Beginning).map_err(kafka("assigning"))?;
     }
@@ -119,4 +119,19 @@ pub fn read_all(bootstrap: &str, topic: &str, recorder: &Recorder, timeout: Dura
         }
     }
     Ok(read)
+}
+
+/// Right after a restart of every node a partition may have no leader for a moment (the client
+/// then says "Unknown partition"); the final read retries until its deadline before failing.
+fn retry_until<T>(deadline: std::time::Instant, mut call: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> rdkafka::error::KafkaResult<T> {
+    loop {
+        match call() {
+            Ok(v) => return Ok(v),
+            Err(e) if std::time::Instant::now() + Duration::from_millis(200) >= deadline => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "final read: retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
 }
