@@ -89,11 +89,12 @@ struct BenchArgs {
     /// retry.backoff.max.ms=100.
     #[arg(long = "failover-producer-prop", value_parser = parse_kv)]
     failover_producer: Vec<(String, String)>,
-    #[arg(long, default_value_t = 300)]
+    /// --cluster: Raft timing of every node (default: the broker's own defaults).
+    #[arg(long, default_value_t = 150)]
     election_timeout_min_ms: u64,
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 300)]
     election_timeout_max_ms: u64,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     heartbeat_interval_ms: u64,
 }
 

@@ -30,7 +30,8 @@ pub struct RaftTiming {
 
 impl Default for RaftTiming {
     fn default() -> Self {
-        RaftTiming { election_timeout_min_ms: 300, election_timeout_max_ms: 600, heartbeat_interval_ms: 100 }
+        // The broker's defaults.
+        RaftTiming { election_timeout_min_ms: 150, election_timeout_max_ms: 300, heartbeat_interval_ms: 50 }
     }
 }
 
