@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 // CI builds into a cached target dir and says where; locally it is the workspace's target/.
-const BIN = process.env.CLUSTERLAB_BIN ?? join(ROOT, 'target/debug/clusterlab');
+export const BIN = process.env.CLUSTERLAB_BIN ?? join(ROOT, 'target/debug/clusterlab');
 
 export interface Lab { url: string; token: string; proc: ChildProcess; log: string[]; dir: string }
 
@@ -23,10 +23,11 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startLab(token: string): Promise<Lab> {
+/** `uiDir`: the built UI to serve (the benchmark compares builds); default ui/dist. */
+export async function startLab(token: string, uiDir = join(ROOT, 'ui/dist')): Promise<Lab> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'clusterlab-ui-e2e-'));
-  const args = ['serve', '--bind', `127.0.0.1:${port}`, '--ui-dir', join(ROOT, 'ui/dist'), '--token', token, '--data-dir', join(dir, 'data'), '--drills', join(ROOT, 'labs/drills')];
+  const args = ['serve', '--bind', `127.0.0.1:${port}`, '--ui-dir', uiDir, '--token', token, '--data-dir', join(dir, 'data'), '--drills', join(ROOT, 'labs/drills')];
   const proc = spawn(BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const url = `http://127.0.0.1:${port}`;
