@@ -1,43 +1,29 @@
-// Browser transport: events over a reconnecting WebSocket (/api/ws); commands over
-// POST /api/command. The server runs a socket's commands inline, so a long command sent on the
-// socket (start_cluster, stop_workload) would hold back that socket's event stream; a separate
-// HTTP request keeps events flowing. Both carry the token.
+// Browser transport: events over a reconnecting WebSocket (/api/ws), read in a worker that hands
+// them over in batches (see ws_worker.ts); commands over POST /api/command. The server runs a
+// socket's commands inline, so a long command sent on the socket (start_cluster, stop_workload)
+// would hold back that socket's event stream; a separate HTTP request keeps events flowing. Both
+// carry the token.
 
 import { type ConnectionStatus, failure, Listeners, type Transport } from './transport';
 import type { Command, LabEvent, Reply } from './types';
+import type { FromWorker, ToWorker } from './ws_worker';
 
 export class WsTransport implements Transport {
   readonly kind = 'server';
   private events = new Listeners<LabEvent>();
   private status = new Listeners<ConnectionStatus>();
-  private retryMs = 500;
   private nextId = 1;
 
   constructor(private origin: string, private token: string | null) {
-    this.connect();
-  }
-
-  private connect(): void {
     const url = new URL('/api/ws', this.origin.replace(/^http/, 'ws'));
     if (this.token) url.searchParams.set('token', this.token);
-    this.status.emit('connecting');
-    const ws = new WebSocket(url);
-    ws.onopen = () => {
-      this.retryMs = 500;
-      this.status.emit('open');
+    const worker = new Worker(new URL('./ws_worker.ts', import.meta.url), { type: 'module' });
+    worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      const m = e.data;
+      if (m.kind === 'status') this.status.emit(m.status);
+      else for (const ev of JSON.parse(m.json) as LabEvent[]) this.events.emit(ev);
     };
-    ws.onmessage = (m) => {
-      try {
-        this.events.emit(JSON.parse(m.data as string) as LabEvent);
-      } catch {
-        // not a lab event: ignore
-      }
-    };
-    ws.onclose = () => {
-      this.status.emit('closed');
-      setTimeout(() => this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 5000);
-    };
+    worker.postMessage({ url: url.href } satisfies ToWorker);
   }
 
   async send(command: Command): Promise<Reply> {

@@ -1,0 +1,56 @@
+// The lab's event WebSocket, run in a worker. A busy lab pushes thousands of events a second, one
+// WebSocket message each; on the page's main thread every message is a task of its own (dispatch,
+// string decoding, a listener call), which at 2,000/s cost more than drawing the UI. Here they are
+// checked and batched, and the page gets one message per ~frame with all of them.
+
+/** To the worker: where to connect. From it: connection status, or a batch of events. */
+export type ToWorker = { url: string };
+export type FromWorker =
+  | { kind: 'status'; status: 'connecting' | 'open' | 'closed' }
+  /** `json`: the events as one JSON array; `n`: how many; `timeline`: how many are timeline events. */
+  | { kind: 'events'; json: string; n: number; timeline: number };
+
+const BATCH_MS = 16;
+const BATCH_MAX = 5000;
+
+const post = (m: FromWorker) => (self as unknown as Worker).postMessage(m);
+let batch: string[] = [];
+let timeline = 0;
+let timer: ReturnType<typeof setTimeout> | null = null;
+
+function flush(): void {
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
+  if (!batch.length) return;
+  post({ kind: 'events', json: `[${batch.join(',')}]`, n: batch.length, timeline });
+  batch = [];
+  timeline = 0;
+}
+
+function connect(url: string, retryMs: number): void {
+  post({ kind: 'status', status: 'connecting' });
+  const ws = new WebSocket(url);
+  ws.onopen = () => {
+    retryMs = 500;
+    post({ kind: 'status', status: 'open' });
+  };
+  ws.onmessage = (m) => {
+    const text = m.data as string;
+    try {
+      JSON.parse(text); // one bad message must not spoil the batch it would be joined into
+    } catch {
+      return; // not a lab event: ignore
+    }
+    batch.push(text);
+    if (text.startsWith('{"event":"timeline"')) timeline++;
+    if (batch.length >= BATCH_MAX) flush();
+    else timer ??= setTimeout(flush, BATCH_MS);
+  };
+  ws.onclose = () => {
+    flush();
+    post({ kind: 'status', status: 'closed' });
+    setTimeout(() => connect(url, Math.min(retryMs * 2, 5000)), retryMs);
+  };
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => connect(e.data.url, 500);
