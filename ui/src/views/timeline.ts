@@ -9,10 +9,19 @@ import { draw, type Hit, layout, type Palette } from './timeline_draw';
 
 const SPANS: [string, number][] = [['auto', -1], ['30 s', 30e9], ['2 min', 120e9], ['10 min', 600e9], ['all', 0]];
 
-function palette(): Palette {
+/**
+ * Colours and font size from the stylesheet, read again only when the body's classes change
+ * (presentation mode). getComputedStyle on every frame forced a style recalculation each time
+ * the panels had changed the DOM.
+ */
+let theme: { key: string; pal: Palette; font: number } | null = null;
+function style(): { pal: Palette; font: number } {
+  if (theme?.key === document.body.className) return theme;
   const css = getComputedStyle(document.body);
   const v = (name: string) => css.getPropertyValue(name).trim() || '#888';
-  return { bg: v('--tl-bg'), fg: v('--fg'), dim: v('--dim'), grid: v('--tl-grid'), fault: v('--fault'), down: v('--tl-down'), rate: v('--rate'), latency: v('--latency'), anomaly: v('--bad'), cursor: v('--cursor') };
+  const pal = { bg: v('--tl-bg'), fg: v('--fg'), dim: v('--dim'), grid: v('--tl-grid'), fault: v('--fault'), down: v('--tl-down'), rate: v('--rate'), latency: v('--latency'), anomaly: v('--bad'), cursor: v('--cursor') };
+  theme = { key: document.body.className, pal, font: parseFloat(css.fontSize) * 0.72 };
+  return theme;
 }
 
 export interface TimelineView extends View {
@@ -43,6 +52,13 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
   let hits: Hit[] = [];
   let importedText: string | null = null;
   let lastFrame = 0;
+  // The canvas width, kept by an observer: reading clientWidth on every frame forced a layout
+  // whenever the panels had just changed the DOM.
+  let width = 800;
+  new ResizeObserver(([e]) => {
+    width = Math.round(e.contentRect.width) || 800;
+    onCursor();
+  }).observe(canvas.parentElement ?? canvas);
 
   const full = () => ctx.store.full;
   const following = () => replay === null;
@@ -85,6 +101,7 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
   }
   play.addEventListener('click', togglePlay);
   speed.addEventListener('change', () => replay && (replay.speed = Number(speed.value)));
+  zoom.addEventListener('change', onCursor);
   file.addEventListener('change', async () => {
     const f = file.files?.[0];
     if (!f) return;
@@ -125,7 +142,6 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
     lastFrame = now;
     play.textContent = replay?.playing ? '❚❚ Pause' : '▶ Play';
     const cursor = replay ? replay.cursor : null;
-    const width = canvas.parentElement!.clientWidth || 800;
     const { height } = layout(m);
     const dpr = window.devicePixelRatio || 1;
     if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
@@ -142,10 +158,10 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
     const spanNs = z > 0 ? z : z < 0 ? Math.min(runNs * 1.02, 120e9) : runNs * 1.02;
     let to = m.lastTs;
     if (cursor !== null) to = Math.min(m.lastTs, Math.max(cursor + spanNs * 0.1, m.firstTs + spanNs));
-    const font = parseFloat(getComputedStyle(document.body).fontSize) * 0.72;
-    hits = m.lastTs ? draw(cx, m, { from: to - spanNs, to }, width, cursor, palette(), font) : [];
+    const { pal, font } = style();
+    hits = m.lastTs ? draw(cx, m, { from: to - spanNs, to }, width, cursor, pal, font) : [];
     if (!m.lastTs) {
-      cx.fillStyle = palette().dim;
+      cx.fillStyle = pal.dim;
       cx.fillText('no events yet', 20, 30);
     }
     if (cursor !== null && m.lastTs > m.firstTs) slider.value = String(Math.round(((cursor - m.firstTs) / (m.lastTs - m.firstTs)) * 1000));
