@@ -1,9 +1,9 @@
 // The store: transport events are queued and folded into the model once per animation frame,
 // so a burst of 1,000 events/s costs one redraw per frame, not one per event.
 
-import type { LabEvent, TimelineEvent } from '../api/types';
+import type { LabEvent } from '../api/types';
 import { emptyModel, type Model } from './model';
-import { applyEvent, applyTimeline } from './reducer';
+import { applyEvent } from './reducer';
 
 type Listener = () => void;
 const frame = (f: () => void) => (typeof requestAnimationFrame === 'function' ? requestAnimationFrame(f) : setTimeout(f, 16));
@@ -37,9 +37,8 @@ export class Store {
     if (q.length) this.notify();
   }
 
-  load(events: TimelineEvent[]): void {
-    const m = emptyModel(Math.max(events.length, 1));
-    for (const e of [...events].sort((a, b) => a.seq - b.seq)) applyTimeline(m, e);
+  /** Shows an imported run (see importer.ts) instead of the live one. */
+  showImported(m: Model): void {
     this.imported = m;
     this.notify();
   }

@@ -1,6 +1,6 @@
 // Timeline: the canvas, hover details, scrub / replay controls, zoom, and JSON Lines import.
 
-import { parseJsonl } from '../state/reducer';
+import { buildModel, yieldToPage } from '../state/importer';
 import type { Model } from '../state/model';
 import { Replay } from '../state/replay';
 import type { Ctx, View } from './context';
@@ -52,6 +52,7 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
   let hits: Hit[] = [];
   let importedText: string | null = null;
   let lastFrame = 0;
+  let importing: string | null = null; // progress while a file loads
   // The canvas width, kept by an observer: reading clientWidth on every frame forced a layout
   // whenever the panels had just changed the DOM.
   let width = 800;
@@ -104,16 +105,23 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
   zoom.addEventListener('change', onCursor);
   file.addEventListener('change', async () => {
     const f = file.files?.[0];
-    if (!f) return;
+    if (!f || importing !== null) return;
+    importing = `importing ${f.name}…`;
+    status.textContent = importing;
     try {
-      importedText = await f.text();
-      const events = parseJsonl(importedText);
-      ctx.store.load(events);
+      const text = await f.text();
+      const progress = (done: number) => (status.textContent = importing = `importing ${f.name}: ${Math.round(done * 100)} %`);
+      const { model, events } = await buildModel(text, { pause: yieldToPage, progress });
+      importedText = text;
+      ctx.store.showImported(model);
       sendImport.dataset.off = '0';
       setCursor(ctx.store.full.firstTs);
-      toast(`replaying ${events.length} events from ${f.name}`);
+      toast(`replaying ${events} events from ${f.name}`);
     } catch (e) {
       toast(`not a JSON Lines timeline: ${String(e)}`, true);
+    } finally {
+      importing = null;
+      file.value = ''; // choosing the same file again is a new import
     }
   });
   sendImport.addEventListener('click', () => importedText && ctx.run('import_timeline', () => ctx.client.importTimeline(importedText!)));
@@ -167,7 +175,7 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
     if (cursor !== null && m.lastTs > m.firstTs) slider.value = String(Math.round(((cursor - m.firstTs) / (m.lastTs - m.firstTs)) * 1000));
     else if (following()) slider.value = '1000';
     const dropped = m.timeline.dropped ? ` (oldest ${m.timeline.dropped} dropped)` : '';
-    status.textContent = `${ctx.store.imported ? 'imported run' : following() ? 'live' : 'replay'} · ${m.timeline.length} events${dropped}` +
+    status.textContent = importing ?? `${ctx.store.imported ? 'imported run' : following() ? 'live' : 'replay'} · ${m.timeline.length} events${dropped}` +
       (cursor !== null ? ` · at +${((cursor - m.firstTs) / 1e9).toFixed(1)} s` : '');
   }
 
