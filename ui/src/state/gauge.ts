@@ -41,6 +41,17 @@ export class DuplicateGauge {
     }
   }
 
+  /** An independent copy. */
+  clone(): DuplicateGauge {
+    const c = new DuplicateGauge();
+    c.ackedValues = new Set(this.ackedValues);
+    c.positions = new Map(this.positions);
+    c.dupValues = new Set(this.dupValues);
+    c.readAcked = this.readAcked;
+    c.final = this.final;
+    return c;
+  }
+
   /** The workload ended: from now on unread acked values count as suspected losses. */
   stop(): void {
     this.final = true;

@@ -48,6 +48,22 @@ export function emptyModel(capacity = TIMELINE_CAPACITY): Model {
   };
 }
 
+/** A two-level map copy: the inner values are replaced, never mutated, by the reducers. */
+const copy2 = <K, J, V>(m: Map<K, Map<J, V>>) => new Map([...m].map(([k, inner]) => [k, new Map(inner)]));
+
+/**
+ * An independent copy of a model: applying events to one never changes the other. Replay keeps
+ * these as checkpoints so scrubbing backwards does not rebuild from the first event.
+ */
+export function cloneModel(m: Model): Model {
+  return {
+    ...m,
+    nodes: new Map(m.nodes), groups: copy2(m.groups), replicas: copy2(m.replicas), ackedOffset: new Map(m.ackedOffset),
+    timeline: m.timeline.clone(), leadership: m.leadership.clone(), faults: m.faults.clone(), rates: m.rates.clone(),
+    gauge: m.gauge.clone(), anomalies: m.anomalies.slice(),
+  };
+}
+
 export const partitionKey = (topic: string, partition: number) => `${topic}-${partition}`;
 
 /** Groups in display order: controller first, then partitions by topic and number. */

@@ -39,6 +39,15 @@ export class Rates {
     } else if (op.type === 'ok') b.polled++;
   }
 
+  /** An independent copy (buckets are counted into, so they are copied). */
+  clone(): Rates {
+    const c = new Rates();
+    for (const [k, b] of this.buckets) c.buckets.set(k, { ...b });
+    c.first = this.first;
+    c.last = this.last;
+    return c;
+  }
+
   get(startNs: number): Bucket | undefined {
     return this.buckets.get(Math.floor(startNs / BUCKET_NS));
   }

@@ -35,6 +35,16 @@ export class Ring<T> {
     return this.at(this.count - 1);
   }
 
+  /** An independent copy (the items themselves are shared: events are never mutated). */
+  clone(): Ring<T> {
+    const r = new Ring<T>(this.capacity);
+    r.items = this.items.slice();
+    r.head = this.head;
+    r.count = this.count;
+    r.dropped = this.dropped;
+    return r;
+  }
+
   clear(): void {
     this.items = new Array(this.capacity);
     this.head = 0;

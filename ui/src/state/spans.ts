@@ -40,6 +40,15 @@ export class Leadership {
     }
   }
 
+  /** An independent copy: spans are mutated when they close, so they are copied too. */
+  clone(): Leadership {
+    const c = new Leadership();
+    const copy = new Map(this.spans.map((s) => [s, { ...s }]));
+    c.spans = this.spans.map((s) => copy.get(s)!);
+    for (const [k, s] of this.open) c.open.set(k, copy.get(s)!);
+    return c;
+  }
+
   private closeNode(node: number, ts: number): void {
     for (const [key, span] of this.open) {
       if (span.node === node) {
@@ -90,6 +99,15 @@ export class Faults {
     const span = { fault: e.fault, target: e.target, detail: e.detail, nodes, start: e.ts_ns, end: lasting ? null : e.ts_ns };
     this.spans.push(span);
     if (lasting) this.open.push(span);
+  }
+
+  /** An independent copy (open spans get their end later, so spans are copied). */
+  clone(): Faults {
+    const c = new Faults();
+    const copy = new Map(this.spans.map((s) => [s, { ...s }]));
+    c.spans = this.spans.map((s) => copy.get(s)!);
+    c.open = this.open.map((s) => copy.get(s)!);
+    return c;
   }
 
   private close(match: (s: FaultSpan) => boolean, ts: number): void {
