@@ -21,26 +21,12 @@ export class WsTransport implements Transport {
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const m = e.data;
       if (m.kind === 'status') this.status.emit(m.status);
-      else for (const ev of JSON.parse(m.json) as LabEvent[]) this.events.emit(ev);
+      else for (const ev of parseBatch(m.texts)) this.events.emit(ev);
     };
     worker.postMessage({ url: url.href } satisfies ToWorker);
   }
 
-  async send(command: Command): Promise<Reply> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    try {
-      const r = await fetch(new URL('/api/command', this.origin), { method: 'POST', headers, body: JSON.stringify({ id: this.nextId++, ...command }) });
-      const text = await r.text();
-      try {
-        return JSON.parse(text) as Reply;
-      } catch {
-        return failure('bad_reply', `HTTP ${r.status}: ${text.slice(0, 200)}`);
-      }
-    } catch (e) {
-      return failure('unreachable', `the lab server did not answer: ${String(e)}`);
-    }
-  }
+  send = (command: Command) => post(this.origin, this.token, this.nextId++, command);
 
   onEvent(listener: (event: LabEvent) => void): () => void {
     return this.events.add(listener);
@@ -48,5 +34,38 @@ export class WsTransport implements Transport {
 
   onStatus(listener: (status: ConnectionStatus) => void): () => void {
     return this.status.add(listener);
+  }
+}
+
+/** Messages as events: one JSON.parse for the lot; one at a time only if some message is bad. */
+export function parseBatch(texts: string[]): LabEvent[] {
+  try {
+    const all = JSON.parse(`[${texts.join(',')}]`) as LabEvent[];
+    if (all.length === texts.length) return all; // else a message was a bare list like `1,2`
+  } catch {
+    // some message is not JSON: sort them out one by one
+  }
+  return texts.flatMap((t) => {
+    try {
+      return [JSON.parse(t) as LabEvent];
+    } catch {
+      return []; // not a lab event: ignore
+    }
+  });
+}
+
+async function post(origin: string, token: string | null, id: number, command: Command): Promise<Reply> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  try {
+    const r = await fetch(new URL('/api/command', origin), { method: 'POST', headers, body: JSON.stringify({ id, ...command }) });
+    const text = await r.text();
+    try {
+      return JSON.parse(text) as Reply;
+    } catch {
+      return failure('bad_reply', `HTTP ${r.status}: ${text.slice(0, 200)}`);
+    }
+  } catch (e) {
+    return failure('unreachable', `the lab server did not answer: ${String(e)}`);
   }
 }
