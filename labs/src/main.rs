@@ -118,6 +118,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(root) = &args.data_root {
+        std::fs::create_dir_all(root).map_err(|e| anyhow::anyhow!("creating --data-root {}: {e}", root.display()))?;
+    }
     if args.lab {
         return lab_bench_cmd(args).await;
     }
