@@ -4,18 +4,53 @@
 use std::sync::Arc;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
-use openraft::BasicNode;
+use openraft::{BasicNode, EntryPayload};
 
 use super::wire::{RaftReply, RaftRequest};
 use super::Transport;
 use crate::error::BrokerError;
 use crate::raft::typ::{
-    AppendEntriesRequest, AppendEntriesResponse, GroupId, InstallSnapshotRequest,
+    AppendEntriesRequest, AppendEntriesResponse, Command, Entry, GroupId, InstallSnapshotRequest,
     InstallSnapshotResponse, NodeId, TypeConfig, VoteRequest, VoteResponse,
 };
+
+/// Most payload bytes one AppendEntries may carry. openraft 0.9 gives every AppendEntries one
+/// heartbeat interval (50 ms by default) to come back, fsync on the follower included, and
+/// re-sends the same range after a timeout. A follower that fell behind was sent up to 300
+/// entries of up to 1 MB each (a librdkafka batch of 1 KiB messages): a request that could never
+/// finish in time, so replication of that group stopped (a 1 KiB benchmark stalled for 120 s).
+/// Above this budget the request is refused with a hint, and openraft sends fewer entries.
+const APPEND_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+
+fn payload_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        EntryPayload::Normal(Command::Batch(b) | Command::Controller(b)) => b.len(),
+        // Blank and membership entries are a few dozen bytes.
+        _ => 64,
+    }
+}
+
+/// `Some(entries that fit)` when `entries` exceed the budget and can be split.
+fn entries_hint(entries: &[Entry]) -> Option<u64> {
+    let total: usize = entries.iter().map(payload_bytes).sum();
+    if entries.len() <= 1 || total <= APPEND_BUDGET_BYTES {
+        return None;
+    }
+    let mut fit = 0usize;
+    let mut bytes = 0usize;
+    for e in entries {
+        bytes += payload_bytes(e);
+        if fit > 0 && bytes > APPEND_BUDGET_BYTES {
+            break;
+        }
+        fit += 1;
+    }
+    Some(fit.max(1) as u64)
+}
 
 /// Creates the [`GroupNetwork`]s of one group's `Raft`.
 #[derive(Clone)]
@@ -113,6 +148,10 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
         rpc: AppendEntriesRequest,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse> {
+        if let Some(hint) = entries_hint(&rpc.entries) {
+            tracing::debug!(peer = self.target, group = %self.group, entries = rpc.entries.len(), hint, "append_entries over the byte budget; asking for fewer entries");
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
+        }
         let entries = rpc.entries.len() as u64;
         match self
             .send(
@@ -159,5 +198,25 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
             RaftReply::Vote(Err(e)) => Err(self.remote(e)),
             other => self.mismatched("vote", &other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, LogId};
+
+    fn batch(index: u64, bytes: usize) -> Entry {
+        Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(Command::Batch(bytes::Bytes::from(vec![0u8; bytes]))) }
+    }
+
+    #[test]
+    fn append_budget_splits_big_requests_and_keeps_small_ones() {
+        let mb = 1024 * 1024;
+        assert_eq!(entries_hint(&[batch(1, 10), batch(2, 10)]), None, "small requests go as they are");
+        assert_eq!(entries_hint(&[batch(1, 5 * mb)]), None, "a single entry cannot be split");
+        let big: Vec<Entry> = (1..=300).map(|i| batch(i, mb)).collect();
+        assert_eq!(entries_hint(&big), Some(2), "300 x 1 MiB asks for what fits in 2 MiB");
+        assert_eq!(entries_hint(&[batch(1, 3 * mb), batch(2, 10)]), Some(1), "an oversized first entry goes alone");
     }
 }
