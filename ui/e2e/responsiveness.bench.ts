@@ -2,14 +2,16 @@
 //
 // (a) live: a real `clusterlab serve`, a cluster and a workload started from the UI; for
 //     BENCH_SECONDS it samples requestAnimationFrame gaps, long tasks, and click → next paint of
-//     the Raft groups "internal topics" checkbox (~50 real mouse clicks).
+//     the Raft groups "internal topics" checkbox (~50 real mouse clicks), with the event rate and
+//     the CPU of the browser and the lab; then an 8 s trace of the page's main thread.
 // (b) replay: a JSON Lines timeline of >= BENCH_EVENTS real events (a restart-storm drill export,
 //     repeated) imported through the UI's file input; import time, then scrub (a real mouse drag
-//     on the slider, both ways) and hover over the canvas, each with its rAF gaps and long tasks.
-// Prints a table; no timing assertions. Env: CLUSTERLAB_BIN, BENCH_SECONDS (20), BENCH_RATE
-// (workload msgs/s, 200: the panel's default), BENCH_EVENTS (100000), BENCH_TIMELINE (reuse a drill's timeline.jsonl),
-// BENCH_OUT (also write the figures as JSON), BENCH_UI_DIR (serve another build, e.g. an older
-// commit's, to compare), BENCH_PROFILE (a directory: write a V8 CPU profile of
+//     on the slider, both ways; once more traced) and hover over the canvas, each with its rAF
+//     gaps and long tasks.
+// Prints tables; no timing assertions. Env: CLUSTERLAB_BIN; BENCH_SECONDS (20); BENCH_RATE
+// (workload msgs/s, 200: the panel's default); BENCH_EVENTS (100000); BENCH_TIMELINE (reuse a
+// drill's timeline.jsonl); BENCH_OUT (also write the figures as JSON); BENCH_UI_DIR (serve another
+// build, e.g. an older commit's, to compare); BENCH_PROFILE (a directory: write a V8 CPU profile of
 // each phase there, to open in Chrome DevTools).
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
