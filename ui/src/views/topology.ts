@@ -138,7 +138,8 @@ export function topologyView(ctx: Ctx): View {
     attr(els.ring, 'display', ctrl ? null : 'none');
     text(els.state, n.state);
     text(els.term, ctrl ? `controller t${termOf(m, 'controller')}` : `term ${termOf(m, 'controller')}`);
-    text(els.res, `cpu ${n.cpu_percent.toFixed(0)}% · ${fmtBytes(n.memory_bytes)}`);
+    // A stopped or killed node has no process: its last sample would be a stale reading.
+    text(els.res, n.state === 'stopped' || n.state === 'died' ? 'no process' : `cpu ${n.cpu_percent.toFixed(0)}% · ${fmtBytes(n.memory_bytes)}`);
     // Leader labels stack away from the centre: above nodes in the top half, below the others.
     const leads = groups.filter((g) => g !== 'controller' && !g.startsWith('__') && leaderOf(m, g)?.node === id).map((g) => ['node-leads', `leads ${g} t${termOf(m, g)}`]);
     const isolated = groups.filter((g) => m.groups.get(g)?.get(id)?.role === 'IsolatedLeader').map((g) => ['node-isolated', `⚠ isolated leader ${g}`]);

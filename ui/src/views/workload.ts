@@ -25,7 +25,9 @@ export function workloadView(ctx: Ctx): View {
     counters.replaceChildren(...Object.entries(c).flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-counter': k }, v)]));
     const g = m.gauge.reading();
     const unreadLabel = g.final
-      ? h('span', { class: g.unread ? 'bad' : 'good' }, `${g.unread} acked, never read — suspected lost (the checker's verdict decides)`)
+      ? g.unread
+        ? h('span', { class: 'bad' }, `${g.unread} acked, never read — suspected lost (the checker's verdict decides)`)
+        : h('span', { class: 'good' }, 'every acked value was read back')
       : h('span', { class: 'dim' }, `${g.unread} acked, not read yet — not lost while the workload runs (the consumer may lag)`);
     gauge.replaceChildren(
       h('div', { class: `big ${g.duplicates ? 'bad' : 'good'}`, 'data-gauge': 'duplicates' }, `${g.duplicates} duplicate${g.duplicates === 1 ? '' : 's'}`),
