@@ -62,9 +62,13 @@ impl GroupHandle {
         let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), store);
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
         let network = transport.network_factory(id.clone());
+        let election_timeout_max = config.election_timeout_max;
         let raft = Raft::new(node_id, config, network, log_store, state_machine)
             .await
             .map_err(|e| BrokerError::Invalid(format!("starting raft group {id}: {e}")))?;
+        if log.entry_count() > 0 {
+            listen_before_campaigning(&raft, node_id, election_timeout_max);
+        }
         if log.entry_count() == 0 {
             let members: BTreeMap<NodeId, BasicNode> = voters.iter().map(|v| (*v, BasicNode::default())).collect();
             match raft.initialize(members).await {
@@ -103,13 +107,20 @@ impl GroupHandle {
         self.raft.metrics().borrow().clone()
     }
 
-    /// The leader as this node knows it. A leader that has not heard from a majority within its
-    /// lease is not reported: openraft 0.9 keeps such a node in the Leader role (it has no
-    /// check-quorum step-down), but it cannot commit, so clients must look elsewhere.
+    /// The leader as this node knows it. This node counts as leader only once a majority has
+    /// acknowledged it within its lease:
+    /// - openraft 0.9 keeps a leader cut off from its majority in the Leader role (it has no
+    ///   check-quorum step-down), but it cannot commit;
+    /// - a restarted node whose last vote was its own comes back as Leader of that old term,
+    ///   with a log that may lack what later leaders committed. Serving producers from it
+    ///   answered OUT_OF_ORDER_SEQUENCE, which is fatal to an idempotent librdkafka producer.
+    ///
+    /// Either way clients must look elsewhere (or retry in a moment: a freshly elected leader
+    /// is acknowledged within one round trip).
     pub fn leader(&self) -> Option<NodeId> {
         let m = self.raft.metrics().borrow().clone();
         match m.current_leader {
-            Some(l) if l == m.id && isolated(&m, self.lease_ms) => None,
+            Some(l) if l == m.id && !confirmed(&m, self.lease_ms) => None,
             other => other,
         }
     }
@@ -149,9 +160,33 @@ impl GroupHandle {
     }
 }
 
+/// A restarted node hears from the current leader before it may campaign.
+///
+/// openraft 0.9 keeps no time for a vote restored from disk, so a restarted follower campaigns
+/// at its first election tick — usually before the leader's connection to it is back (its
+/// reconnect back-off grew while the node was down). Without pre-vote that bumps the term and
+/// deposes a healthy leader: every restart in a drill cost an extra election. So elections stay
+/// off until a leader other than this node is heard from, or three election timeouts pass (the
+/// leader may really be gone, e.g. every node restarted after a power cut).
+fn listen_before_campaigning(raft: &Raft, node_id: NodeId, election_timeout_max_ms: u64) {
+    raft.runtime_config().elect(false);
+    let raft = raft.clone();
+    let listen = std::time::Duration::from_millis(election_timeout_max_ms * 3);
+    tokio::spawn(async move {
+        let heard = raft.wait(Some(listen)).metrics(|m| m.current_leader.is_some_and(|l| l != node_id), "a leader heard after restart").await;
+        tracing::debug!(node_id, heard_leader = heard.is_ok(), "elections enabled after restart");
+        raft.runtime_config().elect(true);
+    });
+}
+
 /// A leader whose last acknowledgement from a majority is older than its lease.
 fn isolated(m: &RaftMetrics, lease_ms: u64) -> bool {
     m.state == openraft::ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
+}
+
+/// A leader a majority has acknowledged within its lease (a single voter acknowledges itself).
+fn confirmed(m: &RaftMetrics, lease_ms: u64) -> bool {
+    m.state == openraft::ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms <= lease_ms)
 }
 
 async fn run_proposer(raft: Raft, mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>) {
