@@ -84,14 +84,7 @@ pub(crate) fn leaders<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
             Some(EmptyElement::at((d.secs(s.start_ns), SegmentValue::CenterOf(l))) + Text::new(format!("t{}", s.term), (3, -22), style.clone()))
         });
         chart.draw_series(labels).map_err(&e)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(&e)?;
+        legend(&mut chart, SeriesLabelPosition::MiddleRight).map_err(&e)?;
     }
     Ok(())
 }
@@ -152,16 +145,23 @@ pub(crate) fn produce<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
         }
     }
     if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(&e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
     }
     Ok(())
+}
+
+/// The series legend both charts draw: one look, placed where it hides the least.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 13))
+        .draw()
 }
 
 /// Shaded spans from each fault to its heal, thin lines for instant faults, and their labels
