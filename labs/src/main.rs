@@ -11,6 +11,7 @@ use anyhow::Context;
 mod cli;
 use clap::{Args, Parser, Subcommand};
 use labs::bench::cluster::RaftTiming;
+use labs::lab::protocol::ClusterSettings;
 use labs::bench::cluster_bench::{self, ClusterOptions};
 use labs::bench::{self, cases::CaseFilter, cluster_report, produce::ProducerSettings, report, BenchOptions};
 
@@ -89,12 +90,12 @@ struct BenchArgs {
     /// retry.backoff.max.ms=100.
     #[arg(long = "failover-producer-prop", value_parser = parse_kv)]
     failover_producer: Vec<(String, String)>,
-    /// --cluster: Raft timing of every node (default: the broker's own defaults).
-    #[arg(long, default_value_t = 150)]
+    /// --cluster: Raft timing of every node (default: the lab's, which are the broker's).
+    #[arg(long, default_value_t = ClusterSettings::default().election_timeout_min_ms)]
     election_timeout_min_ms: u64,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = ClusterSettings::default().election_timeout_max_ms)]
     election_timeout_max_ms: u64,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = ClusterSettings::default().heartbeat_ms)]
     heartbeat_interval_ms: u64,
 }
 

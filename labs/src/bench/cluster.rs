@@ -28,12 +28,6 @@ pub struct RaftTiming {
     pub heartbeat_interval_ms: u64,
 }
 
-impl Default for RaftTiming {
-    fn default() -> Self {
-        // The broker's defaults.
-        RaftTiming { election_timeout_min_ms: 150, election_timeout_max_ms: 300, heartbeat_interval_ms: 50 }
-    }
-}
 
 /// The fixed addresses of one node.
 #[derive(Debug, Clone, Copy)]

@@ -59,11 +59,11 @@ pub struct UpArgs {
     pub fsync: String,
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = ClusterSettings::default().election_timeout_min_ms)]
     pub election_timeout_min_ms: u64,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = ClusterSettings::default().election_timeout_max_ms)]
     pub election_timeout_max_ms: u64,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = ClusterSettings::default().heartbeat_ms)]
     pub heartbeat_ms: u64,
     #[command(flatten)]
     pub server: ServerFlags,

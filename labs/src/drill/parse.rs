@@ -17,10 +17,6 @@ use super::spec::{
 use super::steps::convert_steps;
 use crate::error::LabError;
 
-/// Default election timeout: openraft's own default range, fast enough for a 10-25 s drill.
-const ELECTION_TIMEOUT_MS: [u64; 2] = [150, 300];
-/// openraft's default heartbeat; must stay well below the election timeout.
-const HEARTBEAT_MS: u64 = 50;
 /// A laptop runs every node as a process with its own ports and data dir; beyond this a drill
 /// measures the laptop, not the protocol.
 const MAX_NODES: u32 = 9;
@@ -142,10 +138,12 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
             format!("replication_factor must be 1 to nodes ({nodes})"),
         ));
     }
+    // Unset timing is the lab's default (the broker's own), fast enough for a 10-25 s drill.
+    let lab = crate::lab::protocol::ClusterSettings::default();
     let election_timeout_ms = raw
         .election_timeout_ms
         .as_ref()
-        .map_or(ELECTION_TIMEOUT_MS, |e| *e.get_ref());
+        .map_or([lab.election_timeout_min_ms, lab.election_timeout_max_ms], |e| *e.get_ref());
     if let Some(e) = raw
         .election_timeout_ms
         .as_ref()
@@ -159,7 +157,7 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
     let heartbeat_ms = raw
         .heartbeat_ms
         .as_ref()
-        .map_or(HEARTBEAT_MS, |h| *h.get_ref());
+        .map_or(lab.heartbeat_ms, |h| *h.get_ref());
     if heartbeat_ms == 0 || heartbeat_ms >= election_timeout_ms[0] {
         // Followers would call elections between two heartbeats of a healthy leader.
         let msg = format!("heartbeat_ms ({heartbeat_ms}) must be above 0 and below the election timeout minimum ({})", election_timeout_ms[0]);

@@ -28,6 +28,8 @@ pub struct ClusterSettings {
     pub idempotence: bool,
 }
 
+/// The lab's one set of defaults (the broker's own Raft timing): the supervisor, the drills, the
+/// bench and the CLI flags take theirs from here, and the UI's test reads this block.
 impl Default for ClusterSettings {
     fn default() -> Self {
         ClusterSettings {

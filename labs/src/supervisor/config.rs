@@ -30,16 +30,16 @@ pub struct SupervisorConfig {
 impl SupervisorConfig {
     /// A three-node cluster with the broker's own defaults.
     pub fn new(broker_bin: PathBuf) -> SupervisorConfig {
+        let d = crate::lab::protocol::ClusterSettings::default();
         SupervisorConfig {
-            nodes: 3,
+            nodes: d.nodes,
             data_root: None,
             broker_bin,
-            fsync: "always".into(),
-            // The broker's own defaults (and the lab protocol's, and the drills').
-            election_timeout_ms: (150, 300),
-            heartbeat_ms: 50,
-            replication_factor: 3,
-            default_partitions: 3,
+            fsync: d.fsync,
+            election_timeout_ms: (d.election_timeout_min_ms, d.election_timeout_max_ms),
+            heartbeat_ms: d.heartbeat_ms,
+            replication_factor: d.replication_factor,
+            default_partitions: d.partitions,
             extra_args: Vec::new(),
         }
     }
