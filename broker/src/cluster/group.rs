@@ -66,9 +66,6 @@ impl GroupHandle {
         let raft = Raft::new(node_id, config, network, log_store, state_machine)
             .await
             .map_err(|e| BrokerError::Invalid(format!("starting raft group {id}: {e}")))?;
-        if log.entry_count() > 0 {
-            listen_before_campaigning(&raft, node_id, election_timeout_max);
-        }
         if log.entry_count() == 0 {
             let members: BTreeMap<NodeId, BasicNode> = voters.iter().map(|v| (*v, BasicNode::default())).collect();
             match raft.initialize(members).await {
@@ -85,6 +82,8 @@ impl GroupHandle {
             tokio::task::spawn_blocking(move || first.sync())
                 .await
                 .map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))??;
+        } else {
+            listen_before_campaigning(&raft, node_id, election_timeout_max);
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(raft.clone(), rx));
