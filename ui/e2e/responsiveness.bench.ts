@@ -186,33 +186,29 @@ it('replay: import a 100k-event timeline, scrub, hover', async () => {
     await page.waitForTimeout(500);
   };
   const stopScrubProfile = await profile(page, 'scrub');
-  let t0 = await now(page);
+  const t0 = await now(page);
   await sweep();
-  let t1 = await now(page);
+  const t1 = await now(page);
   await row(page, 'scrub (drag slider)', t0, t1, 'scrub');
   await stopScrubProfile();
   traced.push({ phase: 'scrub (drag slider)', main: await traceMainThread(browser, page, sweep) });
 
-  // Hover: 50 moves across the swimlanes with the cursor parked.
+  // Hover: 50 moves across the swimlanes, 50 ms apart.
   const canvas = (await page.locator('.timeline-canvas').boundingBox())!;
-  t0 = await now(page);
-  for (let i = 0; i < 50; i++) {
-    await page.mouse.move(canvas.x + 120 + ((canvas.width - 140) * i) / 49, canvas.y + 40 + (i % 5) * 14);
-    await page.waitForTimeout(50);
-  }
-  t1 = await now(page);
-  await row(page, 'hover (canvas)', t0, t1, 'hover');
+  const sweepHover = async (phase: string) => {
+    const from = await now(page);
+    for (let i = 0; i < 50; i++) {
+      await page.mouse.move(canvas.x + 120 + ((canvas.width - 140) * i) / 49, canvas.y + 40 + (i % 5) * 14);
+      await page.waitForTimeout(50);
+    }
+    await row(page, phase, from, await now(page), 'hover');
+  };
+  await sweepHover('hover (canvas)');
 
   // Play the imported run at 10x while hovering: the canvas and panels move every frame.
   await page.selectOption('select[aria-label="replay speed"]', '10');
   await page.click('button.play');
-  t0 = await now(page);
-  for (let i = 0; i < 50; i++) {
-    await page.mouse.move(canvas.x + 120 + ((canvas.width - 140) * i) / 49, canvas.y + 40 + (i % 5) * 14);
-    await page.waitForTimeout(50);
-  }
-  t1 = await now(page);
-  await row(page, 'replay 10x + hover', t0, t1, 'hover');
+  await sweepHover('replay 10x + hover');
   await page.context().close();
 });
 
