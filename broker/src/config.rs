@@ -35,9 +35,9 @@ impl FromStr for FsyncPolicy {
                 let ms = s.strip_prefix("interval:").ok_or_else(|| {
                     format!("fsync policy '{s}' is not one of: always, interval:<ms>, never")
                 })?;
-                let ms: u64 = ms
-                    .parse()
-                    .map_err(|_| format!("fsync policy '{s}': '{ms}' is not a whole number of milliseconds"))?;
+                let ms: u64 = ms.parse().map_err(|_| {
+                    format!("fsync policy '{s}': '{ms}' is not a whole number of milliseconds")
+                })?;
                 if ms == 0 {
                     return Err(format!("fsync policy '{s}': the interval must be at least 1 ms"));
                 }
@@ -124,7 +124,8 @@ impl FromStr for PeerConfig {
 
     /// `ID=RAFT_ADDR,KAFKA_ADDR`, e.g. `2=127.0.0.1:19093,127.0.0.1:19092`.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let usage = || format!("peer '{s}' is not ID=RAFT_ADDR,KAFKA_ADDR (e.g. 2=127.0.0.1:19093,127.0.0.1:19092)");
+        let usage =
+            || format!("peer '{s}' is not ID=RAFT_ADDR,KAFKA_ADDR (e.g. 2=127.0.0.1:19093,127.0.0.1:19092)");
         let (id, addrs) = s.split_once('=').ok_or_else(usage)?;
         let (raft, kafka) = addrs.split_once(',').ok_or_else(usage)?;
         Ok(PeerConfig {
@@ -208,7 +209,8 @@ impl Config {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self, source_name: &str) -> Result<()> {
-        let fail = |message: String| Err(BrokerError::Config { source_name: source_name.to_string(), message });
+        let fail =
+            |message: String| Err(BrokerError::Config { source_name: source_name.to_string(), message });
         if self.default_partitions < 1 {
             return fail(format!("default_partitions = {} must be at least 1", self.default_partitions));
         }
@@ -241,13 +243,19 @@ impl Config {
             ids.push(self.node_id);
             ids.sort_unstable();
             if ids.windows(2).any(|w| w[0] == w[1]) {
-                return fail(format!("node ids must be unique across node_id and cluster.peers, got {ids:?}"));
+                return fail(format!(
+                    "node ids must be unique across node_id and cluster.peers, got {ids:?}"
+                ));
             }
             if ids.iter().any(|&id| id < 0) {
                 return fail(format!("node ids must be >= 0, got {ids:?}"));
             }
             if c.replication_factor < 1 || c.replication_factor as usize > ids.len() {
-                return fail(format!("cluster.replication_factor = {} must be 1..={} (the number of nodes)", c.replication_factor, ids.len()));
+                return fail(format!(
+                    "cluster.replication_factor = {} must be 1..={} (the number of nodes)",
+                    c.replication_factor,
+                    ids.len()
+                ));
             }
         }
         Ok(())

@@ -25,7 +25,12 @@ pub enum BrokerError {
 
     /// A file-system operation failed; `op` says what we were doing ("append to segment", "fsync").
     #[error("{op} {path}: {source}")]
-    Io { op: String, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A stored entry failed its length or CRC check.
     #[error("corrupt log entry in {file} at byte {position}: {reason}")]

@@ -61,23 +61,51 @@ impl Args {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
-        if let Some(v) = self.node_id { c.node_id = v; }
-        if let Some(v) = self.data_dir { c.data_dir = v; }
-        if let Some(v) = self.kafka_listen { c.kafka_listen = v; }
-        if let Some(v) = self.advertised_kafka { c.advertised_kafka = Some(v); }
-        if let Some(v) = self.http_listen { c.http_listen = v; }
-        if let Some(v) = self.fsync { c.fsync = v; }
-        if let Some(v) = self.auto_create_topics { c.auto_create_topics = v; }
-        if let Some(v) = self.default_partitions { c.default_partitions = v; }
+        if let Some(v) = self.node_id {
+            c.node_id = v;
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = self.kafka_listen {
+            c.kafka_listen = v;
+        }
+        if let Some(v) = self.advertised_kafka {
+            c.advertised_kafka = Some(v);
+        }
+        if let Some(v) = self.http_listen {
+            c.http_listen = v;
+        }
+        if let Some(v) = self.fsync {
+            c.fsync = v;
+        }
+        if let Some(v) = self.auto_create_topics {
+            c.auto_create_topics = v;
+        }
+        if let Some(v) = self.default_partitions {
+            c.default_partitions = v;
+        }
         let wants_cluster = self.raft_listen.is_some() || !self.peers.is_empty() || c.cluster.is_some();
         if wants_cluster {
             let mut cluster = c.cluster.take().unwrap_or_default();
-            if let Some(v) = self.raft_listen { cluster.raft_listen = v; }
-            if !self.peers.is_empty() { cluster.peers = self.peers; }
-            if let Some(v) = self.replication_factor { cluster.replication_factor = v; }
-            if let Some(v) = self.election_timeout_min_ms { cluster.election_timeout_min_ms = v; }
-            if let Some(v) = self.election_timeout_max_ms { cluster.election_timeout_max_ms = v; }
-            if let Some(v) = self.heartbeat_interval_ms { cluster.heartbeat_interval_ms = v; }
+            if let Some(v) = self.raft_listen {
+                cluster.raft_listen = v;
+            }
+            if !self.peers.is_empty() {
+                cluster.peers = self.peers;
+            }
+            if let Some(v) = self.replication_factor {
+                cluster.replication_factor = v;
+            }
+            if let Some(v) = self.election_timeout_min_ms {
+                cluster.election_timeout_min_ms = v;
+            }
+            if let Some(v) = self.election_timeout_max_ms {
+                cluster.election_timeout_max_ms = v;
+            }
+            if let Some(v) = self.heartbeat_interval_ms {
+                cluster.heartbeat_interval_ms = v;
+            }
             // The default factor of 3 does not fit a smaller cluster: cap it to the nodes there are.
             cluster.replication_factor = cluster.replication_factor.min(cluster.peers.len() as i16 + 1);
             c.cluster = Some(cluster);
@@ -90,7 +118,10 @@ impl Args {
 fn main() {
     tracing_subscriber::fmt()
         // openraft narrates every vote at info level; its warnings and errors are what matter here.
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal: the lab captures these lines onto its timeline.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -47,8 +47,10 @@ impl Node {
         config.validate("configuration")?;
         let kafka_listener = bind("kafka", config.kafka_listen).await?;
         let http_listener = bind("http", config.http_listen).await?;
-        let kafka_addr = kafka_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "kafka listener", e))?;
-        let http_addr = http_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "http listener", e))?;
+        let kafka_addr =
+            kafka_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "kafka listener", e))?;
+        let http_addr =
+            http_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "http listener", e))?;
 
         let (store, recovery) = LogStore::open(&config.data_dir, config.fsync, config.segment_bytes)?;
         for p in &recovery.partitions {
@@ -69,7 +71,17 @@ impl Node {
         let cluster = match &config.cluster {
             Some(c) => {
                 let advertised = config.advertised_kafka.unwrap_or(kafka_addr);
-                Some(Cluster::start(&config, c, advertised, Arc::clone(&store), Arc::clone(&telemetry), shutdown.clone()).await?)
+                Some(
+                    Cluster::start(
+                        &config,
+                        c,
+                        advertised,
+                        Arc::clone(&store),
+                        Arc::clone(&telemetry),
+                        shutdown.clone(),
+                    )
+                    .await?,
+                )
             }
             None => None,
         };
@@ -107,7 +119,11 @@ impl Node {
         servers.spawn(accept_loop(kafka_listener, Arc::clone(&state), connections.clone()));
         // The HTTP endpoint outlives the drain so the lab can watch the node flush; it stops
         // when the tracker's tasks are cancelled at the very end.
-        servers.spawn(crate::telemetry::http::serve(http_listener, Arc::clone(&state), state.stopped.clone()));
+        servers.spawn(crate::telemetry::http::serve(
+            http_listener,
+            Arc::clone(&state),
+            state.stopped.clone(),
+        ));
         state.telemetry.emit(EventKind::Lifecycle { phase: "started".into() });
         tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
         Ok(Node { state, connections, servers })
@@ -139,16 +155,20 @@ impl Node {
         state.shutdown.cancel();
         self.connections.close();
         if tokio::time::timeout(DRAIN_LIMIT, self.connections.wait()).await.is_err() {
-            tracing::warn!(node_id, limit_s = DRAIN_LIMIT.as_secs(), "connections still open after the drain limit; closing them");
+            tracing::warn!(
+                node_id,
+                limit_s = DRAIN_LIMIT.as_secs(),
+                "connections still open after the drain limit; closing them"
+            );
         }
         if let Some(cluster) = &state.cluster {
             cluster.stop().await;
         }
         // fsync blocks: keep it off the async workers.
         let store = Arc::clone(&state.store);
-        tokio::task::spawn_blocking(move || store.flush_all().and_then(|()| store.close()))
-            .await
-            .map_err(|e| BrokerError::io("join flush task", state.config.data_dir.clone(), std::io::Error::other(e)))??;
+        tokio::task::spawn_blocking(move || store.flush_all().and_then(|()| store.close())).await.map_err(
+            |e| BrokerError::io("join flush task", state.config.data_dir.clone(), std::io::Error::other(e)),
+        )??;
         let partitions = state.store.partitions();
         tracing::info!(node_id, partitions = partitions.len(), "every partition flushed; data dir released");
         state.telemetry.emit(EventKind::Lifecycle { phase: "flushed".into() });
@@ -204,12 +224,20 @@ async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: 
 fn report_recovery(state: &NodeState) {
     for p in &state.recovery.partitions {
         if p.torn_tail_bytes > 0 {
-            state.telemetry.warn(format!("{}-{}: truncated a torn tail of {} bytes at start-up", p.topic, p.partition, p.torn_tail_bytes));
+            state.telemetry.warn(format!(
+                "{}-{}: truncated a torn tail of {} bytes at start-up",
+                p.topic, p.partition, p.torn_tail_bytes
+            ));
         }
         if let Some(c) = &p.corruption {
             state.telemetry.warn(format!(
                 "{}-{}: corrupt entry in {} at byte {}: {} (copy kept at {})",
-                p.topic, p.partition, c.file.display(), c.position, c.reason, c.quarantined_to.display()
+                p.topic,
+                p.partition,
+                c.file.display(),
+                c.position,
+                c.reason,
+                c.quarantined_to.display()
             ));
         }
     }

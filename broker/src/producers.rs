@@ -76,7 +76,10 @@ impl PartitionProducers {
         if h.producer_epoch < entry.epoch {
             return SequenceCheck::Reject(
                 ResponseError::InvalidProducerEpoch,
-                format!("producer {} epoch {} is older than {}", h.producer_id, h.producer_epoch, entry.epoch),
+                format!(
+                    "producer {} epoch {} is older than {}",
+                    h.producer_id, h.producer_epoch, entry.epoch
+                ),
             );
         }
         if h.producer_epoch > entry.epoch {
@@ -85,12 +88,19 @@ impl PartitionProducers {
             } else {
                 SequenceCheck::Reject(
                     ResponseError::OutOfOrderSequenceNumber,
-                    format!("new epoch {} must start at sequence 0, got {}", h.producer_epoch, h.base_sequence),
+                    format!(
+                        "new epoch {} must start at sequence 0, got {}",
+                        h.producer_epoch, h.base_sequence
+                    ),
                 )
             };
         }
         let last_sequence = last_sequence_of(h);
-        if let Some(seen) = entry.recent.iter().find(|b| b.base_sequence == h.base_sequence && b.last_sequence == last_sequence) {
+        if let Some(seen) = entry
+            .recent
+            .iter()
+            .find(|b| b.base_sequence == h.base_sequence && b.last_sequence == last_sequence)
+        {
             return SequenceCheck::Duplicate { base_offset: seen.base_offset };
         }
         let expected = entry.recent.back().map(|b| next_sequence(b.last_sequence)).unwrap_or(0);
@@ -120,13 +130,22 @@ impl PartitionProducers {
     /// The offset recorded for a producer's batch starting at `base_sequence` (PENDING_OFFSET
     /// while its commit is outstanding), if it is still among the recent batches.
     pub fn offset_of(&self, producer_id: i64, base_sequence: i32) -> Option<i64> {
-        self.producers.get(&producer_id)?.recent.iter().find(|b| b.base_sequence == base_sequence).map(|b| b.base_offset)
+        self.producers
+            .get(&producer_id)?
+            .recent
+            .iter()
+            .find(|b| b.base_sequence == base_sequence)
+            .map(|b| b.base_offset)
     }
 
     /// Fills in the offset of a batch recorded as pending, once its commit says where it is.
     pub fn resolve(&mut self, producer_id: i64, base_sequence: i32, base_offset: i64) {
         if let Some(entry) = self.producers.get_mut(&producer_id) {
-            if let Some(b) = entry.recent.iter_mut().find(|b| b.base_sequence == base_sequence && b.base_offset == PENDING_OFFSET) {
+            if let Some(b) = entry
+                .recent
+                .iter_mut()
+                .find(|b| b.base_sequence == base_sequence && b.base_offset == PENDING_OFFSET)
+            {
                 b.base_offset = base_offset;
             }
         }
@@ -142,7 +161,11 @@ impl PartitionProducers {
             entry.epoch = h.producer_epoch;
             entry.recent.clear();
         }
-        entry.recent.push_back(AppendedBatch { base_sequence: h.base_sequence, last_sequence: last_sequence_of(h), base_offset });
+        entry.recent.push_back(AppendedBatch {
+            base_sequence: h.base_sequence,
+            last_sequence: last_sequence_of(h),
+            base_offset,
+        });
         while entry.recent.len() > RECENT_BATCHES {
             entry.recent.pop_front();
         }
@@ -151,7 +174,11 @@ impl PartitionProducers {
 
 /// Sequences wrap from i32::MAX to 0, as in Kafka.
 fn next_sequence(s: i32) -> i32 {
-    if s == i32::MAX { 0 } else { s + 1 }
+    if s == i32::MAX {
+        0
+    } else {
+        s + 1
+    }
 }
 
 fn last_sequence_of(h: &BatchHeader) -> i32 {
@@ -181,11 +208,13 @@ impl Producers {
     /// Loads the id reservation and rebuilds sequence state from every partition's batch headers.
     pub fn load(store: Arc<LogStore>) -> Result<Producers> {
         let reserved_until = match store.read_meta(IDS_FILE)? {
-            Some(bytes) => serde_json::from_slice::<IdReservation>(&bytes).map(|r| r.reserved_until).unwrap_or_else(|e| {
-                // Losing the reservation only risks reusing ids; restart far above any plausible id.
-                tracing::error!(error = %e, "producer id reservation unreadable; skipping ahead");
-                i64::from(i32::MAX)
-            }),
+            Some(bytes) => serde_json::from_slice::<IdReservation>(&bytes)
+                .map(|r| r.reserved_until)
+                .unwrap_or_else(|e| {
+                    // Losing the reservation only risks reusing ids; restart far above any plausible id.
+                    tracing::error!(error = %e, "producer id reservation unreadable; skipping ahead");
+                    i64::from(i32::MAX)
+                }),
             None => 0,
         };
         let producers = Producers {
@@ -275,10 +304,19 @@ mod tests {
         let mut p = PartitionProducers::default();
         let first = header(7, 1, 0, 10);
         p.record(&first, 0);
-        assert!(matches!(p.check(&header(7, 1, 11, 1)), SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber, _)));
-        assert!(matches!(p.check(&header(7, 0, 10, 1)), SequenceCheck::Reject(ResponseError::InvalidProducerEpoch, _)));
+        assert!(matches!(
+            p.check(&header(7, 1, 11, 1)),
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber, _)
+        ));
+        assert!(matches!(
+            p.check(&header(7, 0, 10, 1)),
+            SequenceCheck::Reject(ResponseError::InvalidProducerEpoch, _)
+        ));
         assert_eq!(p.check(&header(7, 2, 0, 1)), SequenceCheck::Append);
-        assert!(matches!(p.check(&header(7, 2, 5, 1)), SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber, _)));
+        assert!(matches!(
+            p.check(&header(7, 2, 5, 1)),
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber, _)
+        ));
     }
 
     #[test]

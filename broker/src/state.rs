@@ -91,7 +91,11 @@ impl NodeState {
     }
 
     /// The topic if it exists, creating it when auto-creation is on and the client allows it.
-    pub fn topic_or_create(&self, name: &str, client_allows: bool) -> Result<TopicInfo, (ResponseError, String)> {
+    pub fn topic_or_create(
+        &self,
+        name: &str,
+        client_allows: bool,
+    ) -> Result<TopicInfo, (ResponseError, String)> {
         if let Some(t) = self.topics.get(name) {
             return Ok(t);
         }
@@ -100,7 +104,9 @@ impl NodeState {
         }
         match self.create_topic(name, self.config.default_partitions) {
             // Another connection created it between our look-up and our create: that is success.
-            Err((ResponseError::TopicAlreadyExists, _)) => self.topics.get(name).ok_or((ResponseError::UnknownTopicOrPartition, name.to_string())),
+            Err((ResponseError::TopicAlreadyExists, _)) => {
+                self.topics.get(name).ok_or((ResponseError::UnknownTopicOrPartition, name.to_string()))
+            }
             other => other,
         }
     }
@@ -121,7 +127,11 @@ impl NodeState {
                 .store
                 .partitions()
                 .iter()
-                .map(|l| PartitionState { topic: l.topic().to_string(), partition: l.partition(), offsets: l.offsets() })
+                .map(|l| PartitionState {
+                    topic: l.topic().to_string(),
+                    partition: l.partition(),
+                    offsets: l.offsets(),
+                })
                 .collect(),
             groups: self.current_coordinator().snapshot(),
             raft: self.cluster.as_ref().map(|c| c.snapshot()),
@@ -133,20 +143,27 @@ impl NodeState {
 
     /// The log a client may read from here: the partition's own log on a single node, the
     /// leader's log in cluster mode (followers answer NOT_LEADER_OR_FOLLOWER).
-    pub fn readable_log(&self, topic: &str, partition: i32) -> Result<Arc<crate::log::PartitionLog>, (ResponseError, String)> {
+    pub fn readable_log(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<crate::log::PartitionLog>, (ResponseError, String)> {
         match &self.cluster {
             Some(c) => c.leader_log(topic, partition),
-            None => self
-                .topics
-                .partition(topic, partition)
-                .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))),
+            None => self.topics.partition(topic, partition).ok_or_else(|| {
+                (ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))
+            }),
         }
     }
 
     /// Whether a topic partition exists (single node: the catalogue; cluster: the controller).
     pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
         match &self.cluster {
-            Some(c) => c.metadata().topics.get(topic).is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition)),
+            Some(c) => c
+                .metadata()
+                .topics
+                .get(topic)
+                .is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition)),
             None => self.topics.partition(topic, partition).is_some(),
         }
     }

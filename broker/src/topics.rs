@@ -65,21 +65,33 @@ impl Topics {
     /// The log of one partition, if the topic and partition exist.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
         let known = self.lock().get(topic).is_some_and(|t| (0..t.partitions).contains(&partition));
-        if known { self.store.partition(topic, partition) } else { None }
+        if known {
+            self.store.partition(topic, partition)
+        } else {
+            None
+        }
     }
 
     /// Creates a topic. Kafka-level refusals come back as the error code to send.
-    pub fn create(&self, name: &str, partitions: i32) -> std::result::Result<(TopicInfo, Vec<Arc<PartitionLog>>), (ResponseError, String)> {
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+    ) -> std::result::Result<(TopicInfo, Vec<Arc<PartitionLog>>), (ResponseError, String)> {
         validate_name(name)?;
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
-            return Err((ResponseError::InvalidPartitions, format!("partitions must be 1..={MAX_PARTITIONS}, got {partitions}")));
+            return Err((
+                ResponseError::InvalidPartitions,
+                format!("partitions must be 1..={MAX_PARTITIONS}, got {partitions}"),
+            ));
         }
         let mut topics = self.lock();
         if topics.contains_key(name) {
             return Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")));
         }
         let now = crate::telemetry::now_ns();
-        let info = TopicInfo { name: name.to_string(), partitions, id: topic_id(name, now), created_at_ns: now };
+        let info =
+            TopicInfo { name: name.to_string(), partitions, id: topic_id(name, now), created_at_ns: now };
         let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
         let mut logs = Vec::new();
         for p in 0..partitions {
@@ -120,7 +132,12 @@ impl Topics {
 
 pub(crate) fn validate_name(name: &str) -> std::result::Result<(), (ResponseError, String)> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.len() > MAX_TOPIC_NAME || name == "." || name == ".." || !name.chars().all(legal) {
+    if name.is_empty()
+        || name.len() > MAX_TOPIC_NAME
+        || name == "."
+        || name == ".."
+        || !name.chars().all(legal)
+    {
         return Err((
             ResponseError::InvalidTopicException,
             format!("topic name '{name}' must be 1..={MAX_TOPIC_NAME} characters of [a-zA-Z0-9._-] and not '.' or '..'"),

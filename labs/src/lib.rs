@@ -27,8 +27,8 @@
 pub mod bench;
 pub mod checker;
 pub mod drill;
-pub mod fabric;
 pub mod error;
+pub mod fabric;
 pub mod history;
 pub mod lab;
 pub mod node_client;

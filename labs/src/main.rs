@@ -11,9 +11,9 @@ use anyhow::Context;
 mod cli;
 use clap::{Args, Parser, Subcommand};
 use labs::bench::cluster::RaftTiming;
-use labs::lab::protocol::ClusterSettings;
 use labs::bench::cluster_bench::{self, ClusterOptions};
 use labs::bench::{self, cases::CaseFilter, cluster_report, produce::ProducerSettings, report, BenchOptions};
+use labs::lab::protocol::ClusterSettings;
 
 #[derive(Parser, Debug)]
 #[command(name = "clusterlab", about = "Cluster Lab: run, break and measure Kafka-compatible brokers")]
@@ -101,7 +101,9 @@ struct BenchArgs {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -120,7 +122,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(root) = &args.data_root {
-        std::fs::create_dir_all(root).map_err(|e| anyhow::anyhow!("creating --data-root {}: {e}", root.display()))?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| anyhow::anyhow!("creating --data-root {}: {e}", root.display()))?;
     }
     if args.lab {
         return lab_bench_cmd(args).await;
@@ -134,7 +137,11 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         filter,
         data_root: args.data_root.unwrap_or_else(std::env::temp_dir),
         partitions: args.partitions,
-        producer: ProducerSettings { linger_ms: args.linger_ms, max_in_flight: args.max_in_flight, message_timeout_ms: 30_000 },
+        producer: ProducerSettings {
+            linger_ms: args.linger_ms,
+            max_in_flight: args.max_in_flight,
+            message_timeout_ms: 30_000,
+        },
         phase_timeout: Duration::from_secs(args.phase_timeout_secs),
     };
     println!("clusterlab bench\n{}", bench::Setup::collect(&opts).render());
@@ -166,7 +173,10 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         println!("Tansu (memory storage):\n{}", report::render_results(&report.tansu));
     }
     if !report.comparisons.is_empty() {
-        println!("ours / tansu (throughput: >1 = faster; p99: >1 = slower):\n{}", report::render_comparisons(&report.comparisons));
+        println!(
+            "ours / tansu (throughput: >1 = faster; p99: >1 = slower):\n{}",
+            report::render_comparisons(&report.comparisons)
+        );
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
@@ -180,7 +190,11 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn cluster_cmd(opts: &BenchOptions, copts: &ClusterOptions, json: Option<&std::path::Path>) -> anyhow::Result<()> {
+async fn cluster_cmd(
+    opts: &BenchOptions,
+    copts: &ClusterOptions,
+    json: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     println!("{}", cluster_report::render_cluster_setup(copts));
     // Ctrl-C drops the run and with it every node it started (killed on drop).
     let report = tokio::select! {
@@ -188,16 +202,23 @@ async fn cluster_cmd(opts: &BenchOptions, copts: &ClusterOptions, json: Option<&
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; brokers started by this run were stopped"),
     };
     if !report.throughput.is_empty() {
-        println!("Produce, acks=all, idempotent (x1 = three nodes / one node, same run):\n{}", cluster_report::render_throughput(&report.throughput));
+        println!(
+            "Produce, acks=all, idempotent (x1 = three nodes / one node, same run):\n{}",
+            cluster_report::render_throughput(&report.throughput)
+        );
     }
     if let Some(s) = &report.start {
         println!("Cluster start (3 processes spawned in parallel):\n{}", cluster_report::render_start(s));
     }
     if let Some(f) = &report.failover {
-        println!("Failover (SIGKILL of the partition-0 leader under paced load):\n{}", cluster_report::render_failover(f));
+        println!(
+            "Failover (SIGKILL of the partition-0 leader under paced load):\n{}",
+            cluster_report::render_failover(f)
+        );
     }
     if let Some(path) = json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("JSON written to {}", path.display());
     }
     if !report.failures.is_empty() {
@@ -233,7 +254,10 @@ async fn lab_bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         results.push(f);
     }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&serde_json::json!({ "timeline": t, "fabric": results }))?)?;
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&serde_json::json!({ "timeline": t, "fabric": results }))?,
+        )?;
     }
     Ok(())
 }

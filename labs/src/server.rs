@@ -38,7 +38,10 @@ pub struct Access {
 impl Access {
     fn may_control(&self, headers: &HeaderMap, query_token: Option<&str>) -> bool {
         let Some(expected) = &self.token else { return true };
-        let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         bearer == Some(expected.as_str()) || query_token == Some(expected.as_str())
     }
 }
@@ -61,13 +64,19 @@ pub fn router(lab: Arc<Lab>, access: Access, ui_dir: Option<PathBuf>) -> Router 
         .route("/api/state", get(state))
         .with_state(AppState { lab, access });
     if let Some(dir) = ui_dir {
-        app = app.fallback_service(tower_http::services::ServeDir::new(&dir).append_index_html_on_directories(true));
+        app = app.fallback_service(
+            tower_http::services::ServeDir::new(&dir).append_index_html_on_directories(true),
+        );
     }
     app
 }
 
 /// Serves until `shutdown` fires.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) -> crate::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> crate::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -77,7 +86,9 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: Can
 /// Refuses a non-loopback bind without a token: a workshop server must not hand out control.
 pub fn check_bind(addr: SocketAddr, token: &Option<String>) -> Result<(), String> {
     if !addr.ip().is_loopback() && token.is_none() {
-        return Err(format!("binding {addr} beyond loopback needs --token so that only the instructor controls the lab"));
+        return Err(format!(
+            "binding {addr} beyond loopback needs --token so that only the instructor controls the lab"
+        ));
     }
     Ok(())
 }
@@ -86,7 +97,12 @@ async fn state(State(app): State<AppState>) -> impl IntoResponse {
     Json(app.lab.state().await)
 }
 
-async fn command(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>, Json(req): Json<Request>) -> Response {
+async fn command(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    Json(req): Json<Request>,
+) -> Response {
     let control = app.access.may_control(&headers, q.token.as_deref());
     let reply = run(&app.lab, req, control).await;
     let status = match &reply {
@@ -99,15 +115,27 @@ async fn command(State(app): State<AppState>, headers: HeaderMap, Query(q): Quer
 async fn run(lab: &Arc<Lab>, req: Request, control: bool) -> LabEvent {
     if !control && !req.command.is_read_only() {
         let error = LabFailure::new("forbidden", "this viewer is read-only: control needs the lab's token");
-        return LabEvent::Reply { id: req.id, ok: false, result: serde_json::Value::Null, error: Some(error) };
+        return LabEvent::Reply {
+            id: req.id,
+            ok: false,
+            result: serde_json::Value::Null,
+            error: Some(error),
+        };
     }
     match lab.handle(req.command).await {
         Ok(result) => LabEvent::Reply { id: req.id, ok: true, result, error: None },
-        Err(error) => LabEvent::Reply { id: req.id, ok: false, result: serde_json::Value::Null, error: Some(error) },
+        Err(error) => {
+            LabEvent::Reply { id: req.id, ok: false, result: serde_json::Value::Null, error: Some(error) }
+        }
     }
 }
 
-async fn ws(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>, upgrade: WebSocketUpgrade) -> Response {
+async fn ws(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let control = app.access.may_control(&headers, q.token.as_deref());
     upgrade.on_upgrade(move |socket| session(socket, app.lab, control))
 }
@@ -143,7 +171,14 @@ async fn session(socket: WebSocket, lab: Arc<Lab>, control: bool) {
     }
 }
 
-async fn send(tx: &mut futures::stream::SplitSink<WebSocket, Message>, event: &LabEvent) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(event).unwrap_or_else(|e| format!("{{\"event\":\"reply\",\"ok\":false,\"error\":{{\"code\":\"internal\",\"message\":\"{e}\"}}}}"));
+async fn send(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    event: &LabEvent,
+) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(event).unwrap_or_else(|e| {
+        format!(
+            "{{\"event\":\"reply\",\"ok\":false,\"error\":{{\"code\":\"internal\",\"message\":\"{e}\"}}}}"
+        )
+    });
     tx.send(Message::Text(text.into())).await
 }

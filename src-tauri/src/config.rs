@@ -36,7 +36,11 @@ fn broker_bin(exe: &Path) -> Result<PathBuf, String> {
 fn drills_dir(exe: &Path) -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("CLUSTERLAB_DRILLS") {
         let p = PathBuf::from(p);
-        return if p.is_dir() { Ok(p) } else { Err(format!("$CLUSTERLAB_DRILLS={} is not a directory", p.display())) };
+        return if p.is_dir() {
+            Ok(p)
+        } else {
+            Err(format!("$CLUSTERLAB_DRILLS={} is not a directory", p.display()))
+        };
     }
     let repo = exe.parent().and_then(Path::parent).and_then(Path::parent);
     match repo.map(|r| r.join("labs/drills")) {
@@ -50,5 +54,6 @@ fn drills_dir(exe: &Path) -> Result<PathBuf, String> {
 
 /// `--start` on the command line or CLUSTERLAB_START=1: start the cluster as the window opens.
 pub fn start_on_launch() -> bool {
-    std::env::args().skip(1).any(|a| a == "--start") || std::env::var("CLUSTERLAB_START").is_ok_and(|v| v == "1")
+    std::env::args().skip(1).any(|a| a == "--start")
+        || std::env::var("CLUSTERLAB_START").is_ok_and(|v| v == "1")
 }

@@ -41,7 +41,11 @@ pub fn run() {
         eprintln!("{message}");
         std::process::exit(2);
     }
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
     // Resolve the broker and drills before opening a window, so a missing one is a clear message.
     let (broker_bin, drills_dir) = match config::locate() {
         Ok(found) => found,
@@ -54,7 +58,12 @@ pub fn run() {
     let app = tauri::Builder::default()
         .setup(move |app| {
             let data = app.path().app_data_dir()?;
-            let lab_config = labs::lab::LabConfig { broker_bin, data_root: Some(data.join("runs")), drills_dir, export_dir: data.join("exports") };
+            let lab_config = labs::lab::LabConfig {
+                broker_bin,
+                data_root: Some(data.join("runs")),
+                drills_dir,
+                export_dir: data.join("exports"),
+            };
             tracing::info!(data = %data.display(), "clusterlab desktop");
             // Lab::new spawns its forwarders with tokio::spawn: it needs the runtime's context.
             let lab = tauri::async_runtime::block_on(async move { Lab::new(lab_config) });
@@ -113,7 +122,9 @@ fn spawn_start(lab: Arc<Lab>) {
 fn spawn_signal_handler(app: tauri::AppHandle) {
     use tokio::signal::unix::{signal, SignalKind};
     tauri::async_runtime::spawn(async move {
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
             tracing::warn!("could not install signal handlers");
             return;
         };

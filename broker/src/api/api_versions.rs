@@ -22,7 +22,9 @@ pub fn unsupported(registry: &Registry) -> ResponseKind {
 fn answer(registry: &Registry, error_code: i16) -> ApiVersionsResponse {
     let api_keys = registry
         .iter()
-        .map(|s| ApiVersion::default().with_api_key(s.key as i16).with_min_version(s.min).with_max_version(s.max))
+        .map(|s| {
+            ApiVersion::default().with_api_key(s.key as i16).with_min_version(s.min).with_max_version(s.max)
+        })
         .collect();
     // Everything else stays at its default so that no optional tagged field is sent: older
     // librdkafka (Debian's kcat) cannot parse some of them.

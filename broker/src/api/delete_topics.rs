@@ -9,18 +9,27 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DeleteTopics, min: 1, max: 6 };
 
-pub async fn handle(node: &NodeState, ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    node: &NodeState,
+    ctx: &RequestContext,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let mut names: Vec<Option<String>> = req.topic_names.iter().map(|n| Some(n.to_string())).collect();
     for t in &req.topics {
         let name = t.name.as_ref().map(|n| n.to_string()).or_else(|| {
-            node.topics.list().into_iter().find(|i| uuid::Uuid::from_bytes(i.id) == t.topic_id).map(|i| i.name)
+            node.topics
+                .list()
+                .into_iter()
+                .find(|i| uuid::Uuid::from_bytes(i.id) == t.topic_id)
+                .map(|i| i.name)
         });
         names.push(name);
     }
     let mut responses = Vec::with_capacity(names.len());
     for name in names {
         let Some(name) = name else {
-            responses.push(DeletableTopicResult::default().with_error_code(ResponseError::UnknownTopicId.code()));
+            responses
+                .push(DeletableTopicResult::default().with_error_code(ResponseError::UnknownTopicId.code()));
             continue;
         };
         let r = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
@@ -30,7 +39,9 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: DeleteTopicsReq
         };
         responses.push(match deleted {
             Ok(()) => r,
-            Err((code, msg)) if ctx.api_version >= 5 => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+            Err((code, msg)) if ctx.api_version >= 5 => {
+                r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg)))
+            }
             Err((code, _)) => r.with_error_code(code.code()),
         });
     }

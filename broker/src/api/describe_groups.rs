@@ -14,7 +14,9 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: DescribeGroupsRequest
         .into_iter()
         .map(|id| {
             let Some(coordinator) = node.coordinator() else {
-                return DescribedGroup::default().with_error_code(kafka_protocol::ResponseError::NotCoordinator.code()).with_group_id(id);
+                return DescribedGroup::default()
+                    .with_error_code(kafka_protocol::ResponseError::NotCoordinator.code())
+                    .with_group_id(id);
             };
             let d = coordinator.describe(id.as_str());
             let members = d
@@ -23,7 +25,11 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: DescribeGroupsRequest
                 .map(|m| {
                     DescribedGroupMember::default()
                         .with_member_id(str_bytes(m.member_id))
-                        .with_group_instance_id(if ctx.api_version >= 4 { m.group_instance_id.map(str_bytes) } else { None })
+                        .with_group_instance_id(if ctx.api_version >= 4 {
+                            m.group_instance_id.map(str_bytes)
+                        } else {
+                            None
+                        })
                         .with_client_id(str_bytes(m.client_id))
                         .with_client_host(str_bytes(m.client_host))
                         .with_member_metadata(m.metadata)

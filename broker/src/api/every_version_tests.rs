@@ -20,67 +20,130 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
     let t = TopicName(s("t"));
     match key {
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        ApiKey::Metadata => RequestKind::Metadata(
-            MetadataRequest::default().with_topics(Some(vec![metadata_request::MetadataRequestTopic::default().with_name(Some(t))])),
-        ),
-        ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
-            produce_request::TopicProduceData::default().with_name(t).with_partition_data(vec![
-                produce_request::PartitionProduceData::default().with_index(0).with_records(Some(crate::log::test_batches::batch(3))),
-                // An unknown partition exercises the error fields too.
-                produce_request::PartitionProduceData::default().with_index(9).with_records(Some(crate::log::test_batches::batch(1))),
+        ApiKey::Metadata => {
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(t)),
+            ])))
+        }
+        ApiKey::Produce => RequestKind::Produce(
+            ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
+                produce_request::TopicProduceData::default().with_name(t).with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(crate::log::test_batches::batch(3))),
+                    // An unknown partition exercises the error fields too.
+                    produce_request::PartitionProduceData::default()
+                        .with_index(9)
+                        .with_records(Some(crate::log::test_batches::batch(1))),
+                ]),
             ]),
-        ])),
-        ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![
-            fetch_request::FetchTopic::default().with_topic(t).with_partitions(vec![
+        ),
+        ApiKey::Fetch => {
+            RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![
+                fetch_request::FetchTopic::default().with_topic(t).with_partitions(vec![
                 fetch_request::FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20),
                 fetch_request::FetchPartition::default().with_partition(0).with_fetch_offset(1_000_000),
             ]),
-        ])),
+            ]))
+        }
         ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
             list_offsets_request::ListOffsetsTopic::default().with_name(t).with_partitions(vec![
                 list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1),
-                list_offsets_request::ListOffsetsPartition::default().with_partition_index(5).with_timestamp(-2),
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(5)
+                    .with_timestamp(-2),
             ]),
         ])),
         ApiKey::CreateTopics => RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
-            create_topics_request::CreatableTopic::default().with_name(TopicName(s(&format!("created-v{v}")))).with_num_partitions(1).with_replication_factor(1),
-            create_topics_request::CreatableTopic::default().with_name(TopicName(s("bad name"))).with_num_partitions(1).with_replication_factor(1),
-        ])),
-        ApiKey::DeleteTopics if v >= 6 => RequestKind::DeleteTopics(
-            DeleteTopicsRequest::default().with_topics(vec![delete_topics_request::DeleteTopicState::default().with_name(Some(TopicName(s("missing"))))]),
-        ),
-        ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s("missing"))])),
-        ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1)),
-        ApiKey::FindCoordinator if v >= 4 => RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g")])),
-        ApiKey::FindCoordinator => RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(s("g"))),
-        // An empty group id is refused at once: the error answer must encode at every version.
-        ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default().with_session_timeout_ms(10_000).with_protocol_type(s("consumer"))),
-        ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default().with_group_id(GroupId(s("g"))).with_generation_id(1).with_member_id(s("m"))),
-        ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default().with_group_id(GroupId(s("g"))).with_generation_id(1).with_member_id(s("m"))),
-        ApiKey::LeaveGroup if v >= 3 => RequestKind::LeaveGroup(
-            LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_members(vec![leave_group_request::MemberIdentity::default().with_member_id(s("m"))]),
-        ),
-        ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_member_id(s("m"))),
-        ApiKey::OffsetCommit => RequestKind::OffsetCommit(OffsetCommitRequest::default().with_group_id(GroupId(s("simple"))).with_generation_id_or_member_epoch(-1).with_topics(vec![
-            offset_commit_request::OffsetCommitRequestTopic::default().with_name(t).with_partitions(vec![
-                offset_commit_request::OffsetCommitRequestPartition::default().with_committed_offset(1),
-            ]),
-        ])),
-        ApiKey::OffsetFetch if v >= 8 => RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
-            offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(GroupId(s("simple"))).with_topics(Some(vec![
-                offset_fetch_request::OffsetFetchRequestTopics::default().with_name(t).with_partition_indexes(vec![0]),
+                create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(s(&format!("created-v{v}"))))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1),
+                create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(s("bad name")))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1),
             ])),
-        ])),
-        ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default().with_group_id(GroupId(s("simple"))).with_topics(Some(vec![
-            offset_fetch_request::OffsetFetchRequestTopic::default().with_name(t).with_partition_indexes(vec![0]),
-        ]))),
-        ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![GroupId(s("simple"))])),
+        ApiKey::DeleteTopics if v >= 6 => {
+            RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
+                delete_topics_request::DeleteTopicState::default().with_name(Some(TopicName(s("missing")))),
+            ]))
+        }
+        ApiKey::DeleteTopics => RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s("missing"))]),
+        ),
+        ApiKey::InitProducerId => RequestKind::InitProducerId(
+            InitProducerIdRequest::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1),
+        ),
+        ApiKey::FindCoordinator if v >= 4 => RequestKind::FindCoordinator(
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g")]),
+        ),
+        ApiKey::FindCoordinator => {
+            RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(s("g")))
+        }
+        // An empty group id is refused at once: the error answer must encode at every version.
+        ApiKey::JoinGroup => RequestKind::JoinGroup(
+            JoinGroupRequest::default().with_session_timeout_ms(10_000).with_protocol_type(s("consumer")),
+        ),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_generation_id(1)
+                .with_member_id(s("m")),
+        ),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_generation_id(1)
+                .with_member_id(s("m")),
+        ),
+        ApiKey::LeaveGroup if v >= 3 => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_members(vec![leave_group_request::MemberIdentity::default().with_member_id(s("m"))]),
+        ),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_member_id(s("m")),
+        ),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(s("simple")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(t)
+                    .with_partitions(vec![offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_committed_offset(1)])]),
+        ),
+        ApiKey::OffsetFetch if v >= 8 => {
+            RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s("simple")))
+                    .with_topics(Some(vec![offset_fetch_request::OffsetFetchRequestTopics::default()
+                        .with_name(t)
+                        .with_partition_indexes(vec![0])])),
+            ]))
+        }
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(
+            OffsetFetchRequest::default().with_group_id(GroupId(s("simple"))).with_topics(Some(vec![
+                offset_fetch_request::OffsetFetchRequestTopic::default()
+                    .with_name(t)
+                    .with_partition_indexes(vec![0]),
+            ])),
+        ),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(s("simple"))]),
+        ),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
-        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default().with_topics(vec![
-            offset_for_leader_epoch_request::OffsetForLeaderTopic::default().with_topic(t).with_partitions(vec![
-                offset_for_leader_epoch_request::OffsetForLeaderPartition::default().with_leader_epoch(0),
-            ]),
-        ])),
+        ApiKey::OffsetForLeaderEpoch => {
+            RequestKind::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(t)
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_leader_epoch(0),
+                    ]),
+            ]))
+        }
         other => panic!("no sample request for {other:?}: add one when registering a handler"),
     }
 }
@@ -100,14 +163,20 @@ async fn every_registered_version_answers_an_encodable_response() {
     let mut checked = 0;
     for spec in REGISTERED {
         for v in spec.min..=spec.max {
-            let ctx = RequestContext { api_version: v, client_id: "every-version".into(), client_host: "127.0.0.1".into() };
+            let ctx = RequestContext {
+                api_version: v,
+                client_id: "every-version".into(),
+                client_host: "127.0.0.1".into(),
+            };
             let response = match dispatch(&state, ctx, sample_request(spec.key, v)) {
                 Reply::Now(r) => r,
                 Reply::Later(f) => f.await,
                 Reply::NoResponse => panic!("{:?} v{v} gave no response", spec.key),
             };
             let mut buf = BytesMut::new();
-            response.encode(&mut buf, v).unwrap_or_else(|e| panic!("{:?} v{v} response does not encode: {e}", spec.key));
+            response
+                .encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("{:?} v{v} response does not encode: {e}", spec.key));
             checked += 1;
         }
     }

@@ -46,10 +46,12 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -
         .collect();
     let max_total = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
     let min_bytes = req.min_bytes.max(0) as usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
 
     // Subscribe before the first read so a change between read and wait is not missed.
-    let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.subscribe())).collect();
+    let mut watches: Vec<_> =
+        wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.subscribe())).collect();
     loop {
         let (response, bytes) = read_all(&wanted, max_total, ctx.api_version);
         let waited_enough = tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled();
@@ -76,7 +78,11 @@ fn read_all(wanted: &[Wanted], max_total: usize, version: i16) -> (FetchResponse
         total += data.records.as_ref().map(|r| r.len()).unwrap_or(0);
         match topics.last_mut() {
             Some(t) if t.topic.as_str() == w.topic => t.partitions.push(data),
-            _ => topics.push(FetchableTopicResponse::default().with_topic(topic_name(&w.topic)).with_partitions(vec![data])),
+            _ => topics.push(
+                FetchableTopicResponse::default()
+                    .with_topic(topic_name(&w.topic))
+                    .with_partitions(vec![data]),
+            ),
         }
     }
     (FetchResponse::default().with_responses(topics), total)

@@ -11,7 +11,11 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::FindCoordinator, min: 0, max: 4
 
 const GROUP_KEY: i8 = 0;
 
-pub fn handle(node: &NodeState, ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub fn handle(
+    node: &NodeState,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     // Cluster mode: the controller leader coordinates every group.
     let (coordinator, addr) = match &node.cluster {
         None => (Some(node.config.node_id), node.advertised()),
@@ -21,7 +25,10 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: FindCoordinatorReques
         },
     };
     let (code, message) = if req.key_type != GROUP_KEY {
-        (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("only group coordinators exist here; transactions are not supported")))
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            Some(str_bytes("only group coordinators exist here; transactions are not supported")),
+        )
     } else if coordinator.is_none() {
         (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("no controller leader yet")))
     } else {

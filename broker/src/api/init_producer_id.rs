@@ -9,14 +9,25 @@ use crate::state::NodeState;
 /// v3+ lets a producer bump its epoch after an error (KIP-360); v5+ are for transactions.
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::InitProducerId, min: 0, max: 4 };
 
-pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    node: &NodeState,
+    _ctx: &RequestContext,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let r = InitProducerIdResponse::default();
     if req.transactional_id.is_some() {
-        return r.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+        return r
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
     }
     // A producer that already has an id asks for a bumped epoch: its sequences restart at 0.
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX {
-        tracing::warn!(producer_id = req.producer_id.0, epoch = req.producer_epoch + 1, "producer bumped its epoch (it gave up on in-flight batches)");
+        tracing::warn!(
+            producer_id = req.producer_id.0,
+            epoch = req.producer_epoch + 1,
+            "producer bumped its epoch (it gave up on in-flight batches)"
+        );
         return r.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1);
     }
     let allocated = match &node.cluster {
@@ -30,7 +41,9 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: InitProducerId
         }
         Err(e) => {
             tracing::error!(error = %e, "could not allocate a producer id");
-            r.with_error_code(ResponseError::CoordinatorNotAvailable.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
+            r.with_error_code(ResponseError::CoordinatorNotAvailable.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
         }
     }
 }

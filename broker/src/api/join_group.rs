@@ -19,13 +19,19 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: JoinGroupReques
         client_host: ctx.client_host.clone(),
         session_timeout_ms: req.session_timeout_ms,
         // v0 has no rebalance timeout; Kafka uses the session timeout for it.
-        rebalance_timeout_ms: if ctx.api_version == 0 { req.session_timeout_ms } else { req.rebalance_timeout_ms },
+        rebalance_timeout_ms: if ctx.api_version == 0 {
+            req.session_timeout_ms
+        } else {
+            req.rebalance_timeout_ms
+        },
         protocol_type: req.protocol_type.to_string(),
         protocols: req.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
         require_known_member_id: ctx.api_version >= 4,
     };
     let Some(coordinator) = node.coordinator() else {
-        let response = JoinGroupResponse::default().with_error_code(kafka_protocol::ResponseError::NotCoordinator.code()).with_generation_id(-1);
+        let response = JoinGroupResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::NotCoordinator.code())
+            .with_generation_id(-1);
         return if ctx.api_version < 7 { response.with_protocol_name(Some(str_bytes(""))) } else { response };
     };
     let r = coordinator.join(join).await;
@@ -35,7 +41,11 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: JoinGroupReques
         .map(|m| {
             JoinGroupResponseMember::default()
                 .with_member_id(str_bytes(m.member_id))
-                .with_group_instance_id(if ctx.api_version >= 5 { m.group_instance_id.map(str_bytes) } else { None })
+                .with_group_instance_id(if ctx.api_version >= 5 {
+                    m.group_instance_id.map(str_bytes)
+                } else {
+                    None
+                })
                 .with_metadata(m.metadata)
         })
         .collect();
@@ -44,9 +54,17 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: JoinGroupReques
         .with_error_code(r.error_code)
         .with_generation_id(r.generation_id)
         // Before v7 the protocol name is not nullable: an error answer carries "".
-        .with_protocol_name(if v >= 7 { r.protocol_name.map(str_bytes) } else { Some(str_bytes(r.protocol_name.unwrap_or_default())) })
+        .with_protocol_name(if v >= 7 {
+            r.protocol_name.map(str_bytes)
+        } else {
+            Some(str_bytes(r.protocol_name.unwrap_or_default()))
+        })
         .with_leader(str_bytes(r.leader))
         .with_member_id(str_bytes(r.member_id))
         .with_members(members);
-    if v >= 7 { response.with_protocol_type(r.protocol_type.map(str_bytes)) } else { response }
+    if v >= 7 {
+        response.with_protocol_type(r.protocol_type.map(str_bytes))
+    } else {
+        response
+    }
 }

@@ -15,12 +15,18 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: LeaveGroupRequest) ->
     } else {
         req.members
             .iter()
-            .map(|m| LeaveMember { member_id: m.member_id.to_string(), group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()) })
+            .map(|m| LeaveMember {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+            })
             .collect()
     };
     let (code, per_member) = match node.coordinator() {
         Some(c) => c.leave(req.group_id.as_str(), &members),
-        None => (kafka_protocol::ResponseError::NotCoordinator.code(), vec![kafka_protocol::ResponseError::NotCoordinator.code(); members.len()]),
+        None => (
+            kafka_protocol::ResponseError::NotCoordinator.code(),
+            vec![kafka_protocol::ResponseError::NotCoordinator.code(); members.len()],
+        ),
     };
     let r = LeaveGroupResponse::default().with_error_code(code);
     if ctx.api_version < 3 {

@@ -16,8 +16,14 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListGroupsRequest) ->
         .into_iter()
         .filter(|g| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(&g.state)))
         .map(|g| {
-            let listed = ListedGroup::default().with_group_id(GroupId(str_bytes(g.group_id))).with_protocol_type(str_bytes(g.protocol_type));
-            if ctx.api_version >= 4 { listed.with_group_state(str_bytes(g.state)) } else { listed }
+            let listed = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(g.group_id)))
+                .with_protocol_type(str_bytes(g.protocol_type));
+            if ctx.api_version >= 4 {
+                listed.with_group_state(str_bytes(g.state))
+            } else {
+                listed
+            }
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

@@ -4,7 +4,9 @@
 //! knows from its own replicas' Raft state (leader epoch = Raft term), so a client bootstrapped
 //! on any node finds every leader.
 
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::ResponseError;
 
@@ -28,7 +30,8 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: MetadataRequest
         Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.to_string())).collect()),
     };
     // Before v4 the client could not opt out of auto-creation.
-    let allow_create = (ctx.api_version < 4 || req.allow_auto_topic_creation) && node.config.auto_create_topics;
+    let allow_create =
+        (ctx.api_version < 4 || req.allow_auto_topic_creation) && node.config.auto_create_topics;
     let v = ctx.api_version;
     let (brokers, controller, topics) = match &node.cluster {
         None => single_node(node, requested, allow_create, v),
@@ -47,7 +50,10 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: MetadataRequest
 type Parts = (Vec<MetadataResponseBroker>, i32, Vec<MetadataResponseTopic>);
 
 fn broker(id: i32, addr: std::net::SocketAddr) -> MetadataResponseBroker {
-    MetadataResponseBroker::default().with_node_id(BrokerId(id)).with_host(str_bytes(addr.ip().to_string())).with_port(addr.port() as i32)
+    MetadataResponseBroker::default()
+        .with_node_id(BrokerId(id))
+        .with_host(str_bytes(addr.ip().to_string()))
+        .with_port(addr.port() as i32)
 }
 
 fn unknown(name: &str, code: ResponseError) -> MetadataResponseTopic {
@@ -77,7 +83,13 @@ fn single_node(node: &NodeState, requested: Option<Vec<String>>, allow_create: b
 /// answers with what it has (unknown topics then say LEADER_NOT_AVAILABLE, which clients retry).
 const METADATA_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn cluster(node: &NodeState, c: &Cluster, requested: Option<Vec<String>>, allow_create: bool, v: i16) -> Parts {
+async fn cluster(
+    node: &NodeState,
+    c: &Cluster,
+    requested: Option<Vec<String>>,
+    allow_create: bool,
+    v: i16,
+) -> Parts {
     let ready = c.wait_metadata_ready(METADATA_CATCH_UP).await;
     let brokers = c.kafka_addrs.iter().map(|(id, addr)| broker(*id as i32, *addr)).collect();
     let controller = c.controller_leader().map_or(-1, |l| l as i32);
@@ -105,11 +117,18 @@ async fn cluster(node: &NodeState, c: &Cluster, requested: Option<Vec<String>>, 
                 let existing = c.metadata().topics.get(&name).cloned();
                 let assignment = match existing {
                     Some(a) => Ok(a),
-                    None if allow_create && ready => match c.create_topic(&name, node.config.default_partitions).await {
-                        // Created by someone else meanwhile: that is success too.
-                        Err((ResponseError::TopicAlreadyExists, _)) => c.metadata().topics.get(&name).cloned().ok_or((ResponseError::LeaderNotAvailable, String::new())),
-                        other => other,
-                    },
+                    None if allow_create && ready => {
+                        match c.create_topic(&name, node.config.default_partitions).await {
+                            // Created by someone else meanwhile: that is success too.
+                            Err((ResponseError::TopicAlreadyExists, _)) => c
+                                .metadata()
+                                .topics
+                                .get(&name)
+                                .cloned()
+                                .ok_or((ResponseError::LeaderNotAvailable, String::new())),
+                            other => other,
+                        }
+                    }
                     None if !ready => Err((ResponseError::LeaderNotAvailable, String::new())),
                     None => Err((ResponseError::UnknownTopicOrPartition, String::new())),
                 };
@@ -124,9 +143,17 @@ async fn cluster(node: &NodeState, c: &Cluster, requested: Option<Vec<String>>, 
 }
 
 /// `leader` = (node, epoch); None answers LEADER_NOT_AVAILABLE, which clients retry.
-fn partition(index: i32, leader: Option<(i32, i32)>, replicas: Vec<i32>, v: i16) -> MetadataResponsePartition {
+fn partition(
+    index: i32,
+    leader: Option<(i32, i32)>,
+    replicas: Vec<i32>,
+    v: i16,
+) -> MetadataResponsePartition {
     let ids: Vec<BrokerId> = replicas.into_iter().map(BrokerId).collect();
-    let mut p = MetadataResponsePartition::default().with_partition_index(index).with_replica_nodes(ids.clone()).with_isr_nodes(ids);
+    let mut p = MetadataResponsePartition::default()
+        .with_partition_index(index)
+        .with_replica_nodes(ids.clone())
+        .with_isr_nodes(ids);
     match leader {
         Some((leader, epoch)) => {
             p = p.with_leader_id(BrokerId(leader));
@@ -140,7 +167,17 @@ fn partition(index: i32, leader: Option<(i32, i32)>, replicas: Vec<i32>, v: i16)
 }
 
 /// `version` gates fields: the codec refuses to encode a field the version does not have.
-fn topic(name: &str, id: [u8; 16], partitions: Vec<MetadataResponsePartition>, v: i16) -> MetadataResponseTopic {
-    let topic = MetadataResponseTopic::default().with_name(Some(topic_name(name))).with_partitions(partitions);
-    if v >= 10 { topic.with_topic_id(uuid::Uuid::from_bytes(id)) } else { topic }
+fn topic(
+    name: &str,
+    id: [u8; 16],
+    partitions: Vec<MetadataResponsePartition>,
+    v: i16,
+) -> MetadataResponseTopic {
+    let topic =
+        MetadataResponseTopic::default().with_name(Some(topic_name(name))).with_partitions(partitions);
+    if v >= 10 {
+        topic.with_topic_id(uuid::Uuid::from_bytes(id))
+    } else {
+        topic
+    }
 }

@@ -128,22 +128,46 @@ where
 pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind) -> Reply {
     let n = Arc::clone(node);
     match request {
-        RequestKind::ApiVersions(r) => Reply::Now(ResponseKind::ApiVersions(api_versions::handle(&n, &ctx, r))),
-        RequestKind::Metadata(r) => later(async move { ResponseKind::Metadata(metadata::handle(&n, &ctx, r).await) }),
+        RequestKind::ApiVersions(r) => {
+            Reply::Now(ResponseKind::ApiVersions(api_versions::handle(&n, &ctx, r)))
+        }
+        RequestKind::Metadata(r) => {
+            later(async move { ResponseKind::Metadata(metadata::handle(&n, &ctx, r).await) })
+        }
         RequestKind::Produce(r) => produce::handle(&n, &ctx, r),
         RequestKind::Fetch(r) => later(async move { ResponseKind::Fetch(fetch::handle(&n, &ctx, r).await) }),
-        RequestKind::ListOffsets(r) => Reply::Now(ResponseKind::ListOffsets(list_offsets::handle(&n, &ctx, r))),
-        RequestKind::CreateTopics(r) => later(async move { ResponseKind::CreateTopics(create_topics::handle(&n, &ctx, r).await) }),
-        RequestKind::DeleteTopics(r) => later(async move { ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r).await) }),
-        RequestKind::InitProducerId(r) => later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) }),
-        RequestKind::FindCoordinator(r) => Reply::Now(ResponseKind::FindCoordinator(find_coordinator::handle(&n, &ctx, r))),
-        RequestKind::JoinGroup(r) => later(async move { ResponseKind::JoinGroup(join_group::handle(&n, &ctx, r).await) }),
-        RequestKind::SyncGroup(r) => later(async move { ResponseKind::SyncGroup(sync_group::handle(&n, &ctx, r).await) }),
+        RequestKind::ListOffsets(r) => {
+            Reply::Now(ResponseKind::ListOffsets(list_offsets::handle(&n, &ctx, r)))
+        }
+        RequestKind::CreateTopics(r) => {
+            later(async move { ResponseKind::CreateTopics(create_topics::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::DeleteTopics(r) => {
+            later(async move { ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::InitProducerId(r) => {
+            later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::FindCoordinator(r) => {
+            Reply::Now(ResponseKind::FindCoordinator(find_coordinator::handle(&n, &ctx, r)))
+        }
+        RequestKind::JoinGroup(r) => {
+            later(async move { ResponseKind::JoinGroup(join_group::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::SyncGroup(r) => {
+            later(async move { ResponseKind::SyncGroup(sync_group::handle(&n, &ctx, r).await) })
+        }
         RequestKind::Heartbeat(r) => Reply::Now(ResponseKind::Heartbeat(heartbeat::handle(&n, &ctx, r))),
         RequestKind::LeaveGroup(r) => Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(&n, &ctx, r))),
-        RequestKind::OffsetCommit(r) => later(async move { ResponseKind::OffsetCommit(offset_commit::handle(n, &ctx, r).await) }),
-        RequestKind::OffsetFetch(r) => Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r))),
-        RequestKind::DescribeGroups(r) => Reply::Now(ResponseKind::DescribeGroups(describe_groups::handle(&n, &ctx, r))),
+        RequestKind::OffsetCommit(r) => {
+            later(async move { ResponseKind::OffsetCommit(offset_commit::handle(n, &ctx, r).await) })
+        }
+        RequestKind::OffsetFetch(r) => {
+            Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r)))
+        }
+        RequestKind::DescribeGroups(r) => {
+            Reply::Now(ResponseKind::DescribeGroups(describe_groups::handle(&n, &ctx, r)))
+        }
         RequestKind::ListGroups(r) => Reply::Now(ResponseKind::ListGroups(list_groups::handle(&n, &ctx, r))),
         RequestKind::OffsetForLeaderEpoch(r) => {
             Reply::Now(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(&n, &ctx, r)))

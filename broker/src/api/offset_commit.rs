@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
 
@@ -14,7 +16,11 @@ use crate::state::NodeState;
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetCommit, min: 2, max: 8 };
 
 /// The commit fsyncs before it returns, so it runs on the blocking pool, not on the connection.
-pub async fn handle(node: Arc<NodeState>, _ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn handle(
+    node: Arc<NodeState>,
+    _ctx: &RequestContext,
+    req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let shape = req.clone();
     let codes = match tokio::task::spawn_blocking(move || commit(&node, &req)).await {
         Ok(codes) => codes,
@@ -48,7 +54,12 @@ fn commit(node: &NodeState, req: &OffsetCommitRequest) -> Vec<i16> {
         return vec![ResponseError::NotCoordinator.code(); codes.len()];
     };
     let mut committed = coordinator
-        .commit_offsets(req.group_id.as_str(), req.generation_id_or_member_epoch, req.member_id.as_str(), &known)
+        .commit_offsets(
+            req.group_id.as_str(),
+            req.generation_id_or_member_epoch,
+            req.member_id.as_str(),
+            &known,
+        )
         .into_iter();
     for code in codes.iter_mut().filter(|c| **c == 0) {
         *code = committed.next().unwrap_or(ResponseError::CoordinatorNotAvailable.code());
@@ -67,7 +78,9 @@ fn respond(req: OffsetCommitRequest, codes: Vec<i16>) -> OffsetCommitResponse {
                 .iter()
                 .map(|p| {
                     let code = codes.next().unwrap_or(ResponseError::CoordinatorNotAvailable.code());
-                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
                 })
                 .collect();
             OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)

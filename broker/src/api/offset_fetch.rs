@@ -1,7 +1,8 @@
 //! OffsetFetch: the committed offsets of a group (-1 where none). v8+ batch several groups.
 
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse};
 
@@ -17,7 +18,11 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
             .groups
             .iter()
             .map(|g| {
-                let wanted = g.topics.as_ref().map(|ts| ts.iter().flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p))).collect::<Vec<_>>());
+                let wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
+                        .collect::<Vec<_>>()
+                });
                 let topics = by_topic(node, g.group_id.as_str(), wanted)
                     .into_iter()
                     .map(|(name, parts)| {
@@ -31,7 +36,9 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
                                     .with_error_code(o.error_code)
                             })
                             .collect();
-                        OffsetFetchResponseTopics::default().with_name(topic_name(&name)).with_partitions(partitions)
+                        OffsetFetchResponseTopics::default()
+                            .with_name(topic_name(&name))
+                            .with_partitions(partitions)
                     })
                     .collect();
                 OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
@@ -40,7 +47,11 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
         return OffsetFetchResponse::default().with_groups(groups);
     }
     // Before v8 the same data has a single group and differently named types.
-    let wanted = req.topics.as_ref().map(|ts| ts.iter().flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p))).collect::<Vec<_>>());
+    let wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
+            .collect::<Vec<_>>()
+    });
     let topics = by_topic(node, req.group_id.as_str(), wanted)
         .into_iter()
         .map(|(name, parts)| {
@@ -61,7 +72,11 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
 }
 
 /// The group's committed offsets (all of them, or the wanted ones), grouped by topic.
-fn by_topic(node: &NodeState, group: &str, wanted: Option<Vec<(String, i32)>>) -> Vec<(String, Vec<CommittedOffset>)> {
+fn by_topic(
+    node: &NodeState,
+    group: &str,
+    wanted: Option<Vec<(String, i32)>>,
+) -> Vec<(String, Vec<CommittedOffset>)> {
     let mut out: Vec<(String, Vec<CommittedOffset>)> = Vec::new();
     let offsets = match node.coordinator() {
         Some(c) => c.fetch_offsets(group, wanted.as_deref()),
@@ -70,7 +85,13 @@ fn by_topic(node: &NodeState, group: &str, wanted: Option<Vec<(String, i32)>>) -
         None => wanted
             .unwrap_or_default()
             .into_iter()
-            .map(|(topic, partition)| CommittedOffset { topic, partition, offset: -1, metadata: None, error_code: kafka_protocol::ResponseError::NotCoordinator.code() })
+            .map(|(topic, partition)| CommittedOffset {
+                topic,
+                partition,
+                offset: -1,
+                metadata: None,
+                error_code: kafka_protocol::ResponseError::NotCoordinator.code(),
+            })
             .collect(),
     };
     for o in offsets {

@@ -2,7 +2,9 @@
 //! Clients use this after a leader change to detect truncation; with replication the epochs
 //! become Raft terms.
 
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::{ApiSpec, RequestContext};
@@ -10,7 +12,11 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetForLeaderEpoch, min: 2, max: 4 };
 
-pub fn handle(node: &NodeState, _ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub fn handle(
+    node: &NodeState,
+    _ctx: &RequestContext,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let topics = req
         .topics
         .into_iter()
@@ -22,10 +28,14 @@ pub fn handle(node: &NodeState, _ctx: &RequestContext, req: OffsetForLeaderEpoch
                 .map(|p| {
                     let r = EpochEndOffset::default().with_partition(p.partition);
                     match node.readable_log(&name, p.partition) {
-                        Err((code, _)) => r.with_error_code(code.code()).with_leader_epoch(-1).with_end_offset(-1),
+                        Err((code, _)) => {
+                            r.with_error_code(code.code()).with_leader_epoch(-1).with_end_offset(-1)
+                        }
                         // Epochs are Raft terms; the current one ends at the high watermark.
                         // Clients only compare that end with their position to detect truncation.
-                        Ok(log) => r.with_leader_epoch(node.leader_epoch(&name, p.partition)).with_end_offset(log.offsets().high_watermark),
+                        Ok(log) => r
+                            .with_leader_epoch(node.leader_epoch(&name, p.partition))
+                            .with_end_offset(log.offsets().high_watermark),
                     }
                 })
                 .collect();

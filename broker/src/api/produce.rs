@@ -42,13 +42,25 @@ enum Wait {
     Flush(Arc<PartitionLog>, i64),
     /// Cluster: a retry of a batch this leader's log already holds; the answer waits until the
     /// group has committed up to `end` (a new leader's log may hold entries not yet committed).
-    Committed { group: Arc<GroupHandle>, end: i64 },
+    Committed {
+        group: Arc<GroupHandle>,
+        end: i64,
+    },
     /// Cluster: a retry of a batch whose first attempt is still being replicated; answer with the
     /// first attempt's offsets once it has them.
     /// If this node stops leading meanwhile, the first attempt may never resolve here.
-    Original { producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32, last_offset_delta: i64, group: Arc<GroupHandle> },
+    Original {
+        producers: Arc<Mutex<PartitionProducers>>,
+        producer_id: i64,
+        base_sequence: i32,
+        last_offset_delta: i64,
+        group: Arc<GroupHandle>,
+    },
     /// Cluster: every proposed batch committed (`resolve_on_commit` records the offsets).
-    Commit { receivers: Vec<Committed>, group: Arc<GroupHandle> },
+    Commit {
+        receivers: Vec<Committed>,
+        group: Arc<GroupHandle>,
+    },
 }
 
 struct Outcome {
@@ -71,10 +83,18 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
             .into_iter()
             .map(|p| {
                 if !matches!(acks, -1 | 0 | 1) {
-                    return failed(p.index, ResponseError::InvalidRequiredAcks, format!("acks must be -1, 0 or 1, got {acks}"));
+                    return failed(
+                        p.index,
+                        ResponseError::InvalidRequiredAcks,
+                        format!("acks must be -1, 0 or 1, got {acks}"),
+                    );
                 }
                 if req.transactional_id.is_some() {
-                    return failed(p.index, ResponseError::TransactionalIdAuthorizationFailed, "transactions are not supported by this broker".into());
+                    return failed(
+                        p.index,
+                        ResponseError::TransactionalIdAuthorizationFailed,
+                        "transactions are not supported by this broker".into(),
+                    );
                 }
                 let parsed = match parse(p.records) {
                     Ok(parsed) => parsed,
@@ -94,29 +114,51 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let node = Arc::clone(node);
     let version = ctx.api_version;
-    Reply::Later(Box::pin(async move { ResponseKind::Produce(answer(&node, topics, timeout, version).await) }))
+    Reply::Later(Box::pin(
+        async move { ResponseKind::Produce(answer(&node, topics, timeout, version).await) },
+    ))
 }
 
 /// Splits the record set into batches and checks each one's CRC and header.
 fn parse(records: Option<Bytes>) -> Result<(Vec<Bytes>, Vec<BatchHeader>), KafkaError> {
-    let records = records.ok_or((ResponseError::InvalidRecord, "produce request without records".to_string()))?;
+    let records =
+        records.ok_or((ResponseError::InvalidRecord, "produce request without records".to_string()))?;
     let batches = split_batches(&records).map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
     if batches.is_empty() {
         return Err((ResponseError::InvalidRecord, "produce request with an empty record set".into()));
     }
-    let headers = batches.iter().map(|b| BatchHeader::parse(b)).collect::<Result<Vec<_>, _>>().map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
+    let headers = batches
+        .iter()
+        .map(|b| BatchHeader::parse(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
     Ok((batches, headers))
 }
 
 /// Answers a retry of an already stored batch with its original offsets.
 fn duplicate(topic: &str, partition: i32, h: &BatchHeader, base_offset: i64) -> (i64, i64) {
-    tracing::info!(topic, partition, offset = base_offset, producer_id = h.producer_id, "duplicate batch answered with its original offset");
+    tracing::info!(
+        topic,
+        partition,
+        offset = base_offset,
+        producer_id = h.producer_id,
+        "duplicate batch answered with its original offset"
+    );
     (base_offset, base_offset + h.last_offset_delta as i64)
 }
 
-fn append_local(node: &NodeState, topic: &str, partition: i32, (batches, headers): (Vec<Bytes>, Vec<BatchHeader>)) -> Outcome {
+fn append_local(
+    node: &NodeState,
+    topic: &str,
+    partition: i32,
+    (batches, headers): (Vec<Bytes>, Vec<BatchHeader>),
+) -> Outcome {
     let Some(log) = node.topics.partition(topic, partition) else {
-        return failed(partition, ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"));
+        return failed(
+            partition,
+            ResponseError::UnknownTopicOrPartition,
+            format!("{topic}-{partition} does not exist"),
+        );
     };
     let flush = |end: i64| match node.store.policy() {
         FsyncPolicy::Always => Wait::Flush(Arc::clone(&log), end),
@@ -145,7 +187,11 @@ fn append_local(node: &NodeState, topic: &str, partition: i32, (batches, headers
                 state.record(h, offset);
                 offset += h.record_count_i64();
             }
-            Outcome { partition, result: Ok((out.base_offset, out.last_offset)), wait: flush(out.last_offset + 1) }
+            Outcome {
+                partition,
+                result: Ok((out.base_offset, out.last_offset)),
+                wait: flush(out.last_offset + 1),
+            }
         }
         Err(e) => {
             tracing::error!(topic, partition, error = %e, "append failed");
@@ -154,7 +200,13 @@ fn append_local(node: &NodeState, topic: &str, partition: i32, (batches, headers
     }
 }
 
-fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (batches, headers): (Vec<Bytes>, Vec<BatchHeader>)) -> Outcome {
+fn propose(
+    node: &NodeState,
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    (batches, headers): (Vec<Bytes>, Vec<BatchHeader>),
+) -> Outcome {
     let group = match cluster.leader_group(topic, partition) {
         Ok(g) => g,
         Err((code, msg)) => return failed(partition, code, msg),
@@ -176,14 +228,24 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
         SequenceCheck::Duplicate { base_offset: PENDING_OFFSET } => {
             let h = &headers[0];
             drop(state);
-            let wait = Wait::Original { producers, producer_id: h.producer_id, base_sequence: h.base_sequence, last_offset_delta: h.last_offset_delta as i64, group };
+            let wait = Wait::Original {
+                producers,
+                producer_id: h.producer_id,
+                base_sequence: h.base_sequence,
+                last_offset_delta: h.last_offset_delta as i64,
+                group,
+            };
             return Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait };
         }
         SequenceCheck::Duplicate { base_offset } => {
             let offsets = duplicate(topic, partition, &headers[0], base_offset);
             // Acknowledge only what is committed: a leader rebuilt its producer state from a log
             // whose tail may still be uncommitted (and could be cut by a later leader).
-            return Outcome { partition, result: Ok(offsets), wait: Wait::Committed { group, end: offsets.1 + 1 } };
+            return Outcome {
+                partition,
+                result: Ok(offsets),
+                wait: Wait::Committed { group, end: offsets.1 + 1 },
+            };
         }
         SequenceCheck::Reject(code, msg) => return failed(partition, code, msg),
     }
@@ -194,7 +256,11 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
         receivers.push(resolve_on_commit(pending, Arc::clone(&producers), h.producer_id, h.base_sequence));
     }
     drop(state);
-    Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait: Wait::Commit { receivers, group } }
+    Outcome {
+        partition,
+        result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
+        wait: Wait::Commit { receivers, group },
+    }
 }
 
 /// The producer state learns where a batch landed when its proposal commits, whether or not
@@ -203,7 +269,12 @@ fn propose(node: &NodeState, cluster: &Cluster, topic: &str, partition: i32, (ba
 /// the client's retry of that sequence waits (`Wait::Original`) for exactly this resolution.
 /// Without it the retry waited out the request timeout, the client bumped its epoch and wrote
 /// every unanswered batch a second time (335 duplicates in one slow-disk drill).
-fn resolve_on_commit(pending: Committed, producers: Arc<Mutex<PartitionProducers>>, producer_id: i64, base_sequence: i32) -> Committed {
+fn resolve_on_commit(
+    pending: Committed,
+    producers: Arc<Mutex<PartitionProducers>>,
+    producer_id: i64,
+    base_sequence: i32,
+) -> Committed {
     let (tx, rx) = oneshot::channel();
     tokio::spawn(async move {
         let outcome = pending.await.unwrap_or(Err(ProposeError::Stopped));
@@ -216,9 +287,15 @@ fn resolve_on_commit(pending: Committed, producers: Arc<Mutex<PartitionProducers
 }
 
 /// Waits for one partition's durability condition; the final result.
-async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, timeout: Duration) -> Result<(i64, i64), KafkaError> {
+async fn settle(
+    node: &NodeState,
+    o: Outcome,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<(i64, i64), KafkaError> {
     let result = o.result?;
-    let timed_out = || (ResponseError::RequestTimedOut, format!("not durable within {} ms", timeout.as_millis()));
+    let timed_out =
+        || (ResponseError::RequestTimedOut, format!("not durable within {} ms", timeout.as_millis()));
     match o.wait {
         Wait::Nothing => Ok(result),
         Wait::Flush(log, end) => match tokio::time::timeout_at(deadline, log.wait_flushed(end)).await {
@@ -233,7 +310,9 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
                 if rx.borrow_and_update().high_watermark >= end {
                     return Ok(result);
                 }
-                let unknown = || (ResponseError::RequestTimedOut, format!("the batch at {} is not committed yet", end - 1));
+                let unknown = || {
+                    (ResponseError::RequestTimedOut, format!("the batch at {} is not committed yet", end - 1))
+                };
                 tokio::select! {
                     changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
                         Ok(Ok(())) => {}
@@ -248,7 +327,12 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             match lock(&producers).offset_of(producer_id, base_sequence) {
                 Some(base) if base != PENDING_OFFSET => return Ok((base, base + last_offset_delta)),
                 // Gone from the recent batches, or never resolved: its fate is unknown.
-                None => return Err((ResponseError::RequestTimedOut, "the first attempt's outcome is unknown".into())),
+                None => {
+                    return Err((
+                        ResponseError::RequestTimedOut,
+                        "the first attempt's outcome is unknown".into(),
+                    ))
+                }
                 Some(_) => {}
             }
             if tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled() {
@@ -258,7 +342,13 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             // will never resolve here; waiting out the whole request timeout stalled the
             // connection for 30 s. Unknown fate: the client retries with the same sequence.
             if !group.is_leader(node.config.node_id as u64) {
-                return Err((ResponseError::RequestTimedOut, format!("node {} stopped leading {}; the first attempt's outcome is unknown here", node.config.node_id, group.id)));
+                return Err((
+                    ResponseError::RequestTimedOut,
+                    format!(
+                        "node {} stopped leading {}; the first attempt's outcome is unknown here",
+                        node.config.node_id, group.id
+                    ),
+                ));
             }
             // Commits take milliseconds; a short poll keeps this simple and bounded.
             tokio::time::sleep(ORIGINAL_POLL).await;
@@ -273,7 +363,9 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
             // was not written, and an idempotent librdkafka then re-sends it under a bumped epoch
             // as new data — a duplicate if it did commit. After a timeout the client retries with
             // the same sequence numbers, which the new leader recognises.
-            let not_leader = || (ResponseError::RequestTimedOut, format!("node {node_id} stopped leading {} before the commit; the batch may or may not be written", group.id));
+            let not_leader = || {
+                (ResponseError::RequestTimedOut, format!("node {node_id} stopped leading {} before the commit; the batch may or may not be written", group.id))
+            };
             for rx in receivers {
                 let waited = tokio::select! {
                     r = tokio::time::timeout_at(deadline, rx) => r,
@@ -282,9 +374,21 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
                 };
                 let committed = match waited {
                     Err(_) => return Err(timed_out()),
-                    Ok(Err(_)) | Ok(Ok(Err(ProposeError::Stopped))) => return Err((ResponseError::NotLeaderOrFollower, "the partition group stopped".into())),
-                    Ok(Ok(Err(ProposeError::NotLeader { leader }))) => return Err((ResponseError::NotLeaderOrFollower, format!("leadership moved to {leader:?}"))),
-                    Ok(Ok(Err(ProposeError::Failed(e)))) => return Err((ResponseError::KafkaStorageError, e)),
+                    Ok(Err(_)) | Ok(Ok(Err(ProposeError::Stopped))) => {
+                        return Err((
+                            ResponseError::NotLeaderOrFollower,
+                            "the partition group stopped".into(),
+                        ))
+                    }
+                    Ok(Ok(Err(ProposeError::NotLeader { leader }))) => {
+                        return Err((
+                            ResponseError::NotLeaderOrFollower,
+                            format!("leadership moved to {leader:?}"),
+                        ))
+                    }
+                    Ok(Ok(Err(ProposeError::Failed(e)))) => {
+                        return Err((ResponseError::KafkaStorageError, e))
+                    }
                     Ok(Ok(Ok(r))) => r,
                 };
                 if let CommandResult::Batch { base_offset, last_offset } = committed {
@@ -301,7 +405,12 @@ async fn settle(node: &NodeState, o: Outcome, deadline: tokio::time::Instant, ti
 }
 
 /// `version` gates fields: the codec refuses to encode a field the version does not have.
-async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: Duration, version: i16) -> ProduceResponse {
+async fn answer(
+    node: &NodeState,
+    topics: Vec<(String, Vec<Outcome>)>,
+    timeout: Duration,
+    version: i16,
+) -> ProduceResponse {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut responses = Vec::with_capacity(topics.len());
     for (name, outcomes) in topics {
@@ -311,7 +420,8 @@ async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: 
             let result = settle(node, o, deadline, timeout).await;
             let mut r = PartitionProduceResponse::default().with_index(index);
             if version >= 5 {
-                let log_start = node.readable_log(&name, index).map(|l| l.offsets().log_start_offset).unwrap_or(-1);
+                let log_start =
+                    node.readable_log(&name, index).map(|l| l.offsets().log_start_offset).unwrap_or(-1);
                 r = r.with_log_start_offset(log_start);
             }
             match result {
@@ -325,7 +435,9 @@ async fn answer(node: &NodeState, topics: Vec<(String, Vec<Outcome>)>, timeout: 
             }
             partitions.push(r);
         }
-        responses.push(TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(partitions));
+        responses.push(
+            TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(partitions),
+        );
     }
     ProduceResponse::default().with_responses(responses)
 }

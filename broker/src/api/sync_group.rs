@@ -19,12 +19,15 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: SyncGroupReques
         assignments: req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
     let Some(coordinator) = node.coordinator() else {
-        return SyncGroupResponse::default().with_error_code(kafka_protocol::ResponseError::NotCoordinator.code());
+        return SyncGroupResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::NotCoordinator.code());
     };
     let r = coordinator.sync(sync).await;
     let response = SyncGroupResponse::default().with_error_code(r.error_code).with_assignment(r.assignment);
     if ctx.api_version >= 5 {
-        response.with_protocol_type(r.protocol_type.map(str_bytes)).with_protocol_name(r.protocol_name.map(str_bytes))
+        response
+            .with_protocol_type(r.protocol_type.map(str_bytes))
+            .with_protocol_name(r.protocol_name.map(str_bytes))
     } else {
         response
     }

@@ -52,7 +52,10 @@ pub fn follow_controller(state: &Arc<NodeState>) {
             match (leads, &current) {
                 (true, None) => match coordinator_from_metadata(&state) {
                     Ok(c) => {
-                        tracing::info!(node_id = cluster.node_id, "controller leader here: group coordinator started");
+                        tracing::info!(
+                            node_id = cluster.node_id,
+                            "controller leader here: group coordinator started"
+                        );
                         current = Some(install(&state, c));
                     }
                     Err(e) => state.telemetry.warn(format!("could not start the group coordinator: {e}")),

@@ -23,7 +23,9 @@ use crate::raft::typ::{Command, CommandResult, GroupId, NodeId, Raft, RaftMetric
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProposeError {
     /// Another node leads the group (or none does right now).
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
     /// The group is shutting down.
     Stopped,
     Failed(String),
@@ -67,14 +69,18 @@ impl GroupHandle {
             .await
             .map_err(|e| BrokerError::Invalid(format!("starting raft group {id}: {e}")))?;
         if log.entry_count() == 0 {
-            let members: BTreeMap<NodeId, BasicNode> = voters.iter().map(|v| (*v, BasicNode::default())).collect();
+            let members: BTreeMap<NodeId, BasicNode> =
+                voters.iter().map(|v| (*v, BasicNode::default())).collect();
             match raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => return Err(BrokerError::Invalid(format!("initializing raft group {id}: {e}"))),
             }
             // The group's first membership must outlive a power cut under any fsync policy, or
             // a node would come back with a vote but no members and never elect again.
-            let appended = raft.wait(Some(std::time::Duration::from_secs(5))).log_index(Some(0), "first membership entry").await;
+            let appended = raft
+                .wait(Some(std::time::Duration::from_secs(5)))
+                .log_index(Some(0), "first membership entry")
+                .await;
             if let Err(e) = appended {
                 tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
             }
@@ -93,7 +99,10 @@ impl GroupHandle {
 
     /// Queues a command; the receiver resolves when it is committed and applied (or fails).
     /// Synchronous on purpose: callers enqueue in arrival order without awaiting anything.
-    pub fn propose(&self, command: Command) -> oneshot::Receiver<std::result::Result<CommandResult, ProposeError>> {
+    pub fn propose(
+        &self,
+        command: Command,
+    ) -> oneshot::Receiver<std::result::Result<CommandResult, ProposeError>> {
         let (tx, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError((_, tx))) = self.proposals.send((command, tx)) {
             let _ = tx.send(Err(ProposeError::Stopped));
@@ -172,7 +181,10 @@ fn listen_before_campaigning(raft: &Raft, node_id: NodeId, election_timeout_max_
     let raft = raft.clone();
     let listen = std::time::Duration::from_millis(election_timeout_max_ms * 3);
     tokio::spawn(async move {
-        let heard = raft.wait(Some(listen)).metrics(|m| m.current_leader.is_some_and(|l| l != node_id), "a leader heard after restart").await;
+        let heard = raft
+            .wait(Some(listen))
+            .metrics(|m| m.current_leader.is_some_and(|l| l != node_id), "a leader heard after restart")
+            .await;
         tracing::debug!(node_id, heard_leader = heard.is_ok(), "elections enabled after restart");
         raft.runtime_config().elect(true);
     });
@@ -195,7 +207,9 @@ async fn run_proposer(raft: Raft, mut rx: mpsc::UnboundedReceiver<(Command, Prop
                 tokio::spawn(async move {
                     let outcome = match pending.await {
                         Ok(Ok(response)) => Ok(response.data),
-                        Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader { leader: f.leader_id }),
+                        Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
+                            Err(ProposeError::NotLeader { leader: f.leader_id })
+                        }
                         Ok(Err(e)) => Err(ProposeError::Failed(e.to_string())),
                         // openraft dropped the responder: it is shutting down or lost leadership.
                         Err(_) => Err(ProposeError::NotLeader { leader: None }),

@@ -61,7 +61,9 @@ impl ControllerCommand {
 impl ControllerReply {
     pub fn from_result(r: &CommandResult) -> ControllerReply {
         match r {
-            CommandResult::Controller(b) => serde_json::from_slice(b).unwrap_or_else(|e| ControllerReply::Invalid(e.to_string())),
+            CommandResult::Controller(b) => {
+                serde_json::from_slice(b).unwrap_or_else(|e| ControllerReply::Invalid(e.to_string()))
+            }
             other => ControllerReply::Invalid(format!("not a controller result: {other:?}")),
         }
     }
@@ -122,7 +124,9 @@ impl Applier for ControllerApplier {
         let reply = match serde_json::from_slice::<ControllerCommand>(bytes) {
             Ok(cmd) => Self::execute(&mut state, cmd),
             // A command this version cannot read is skipped on every node alike.
-            Err(e) => ControllerReply::Invalid(format!("unreadable controller command at index {index}: {e}")),
+            Err(e) => {
+                ControllerReply::Invalid(format!("unreadable controller command at index {index}: {e}"))
+            }
         };
         state.applied_index = index;
         self.tx.send_replace(Arc::new(state.clone()));
@@ -132,7 +136,12 @@ impl Applier for ControllerApplier {
 
 /// Spreads partition leaders over the nodes: partition p's preferred leader is node
 /// `(p + offset) mod n`, followed by the next ones, as Kafka's default assignor does.
-pub fn assign_replicas(nodes: &[NodeId], partitions: i32, replication_factor: usize, offset: usize) -> Vec<Vec<NodeId>> {
+pub fn assign_replicas(
+    nodes: &[NodeId],
+    partitions: i32,
+    replication_factor: usize,
+    offset: usize,
+) -> Vec<Vec<NodeId>> {
     let n = nodes.len();
     let rf = replication_factor.clamp(1, n.max(1));
     (0..partitions as usize).map(|p| (0..rf).map(|r| nodes[(p + offset + r) % n]).collect()).collect()
@@ -163,8 +172,14 @@ mod tests {
         let r = applier.apply(2, &create.to_command(), (1, 2));
         assert_eq!(ControllerReply::from_result(&r), ControllerReply::TopicExists);
         let ids = ControllerCommand::AllocateProducerIds { count: 1000 };
-        assert_eq!(ControllerReply::from_result(&applier.apply(3, &ids.to_command(), (2, 3))), ControllerReply::ProducerIds { first: 0 });
-        assert_eq!(ControllerReply::from_result(&applier.apply(4, &ids.to_command(), (3, 4))), ControllerReply::ProducerIds { first: 1000 });
+        assert_eq!(
+            ControllerReply::from_result(&applier.apply(3, &ids.to_command(), (2, 3))),
+            ControllerReply::ProducerIds { first: 0 }
+        );
+        assert_eq!(
+            ControllerReply::from_result(&applier.apply(4, &ids.to_command(), (3, 4))),
+            ControllerReply::ProducerIds { first: 1000 }
+        );
         assert_eq!(applier.current().applied_index, 4);
         assert!(applier.current().topics.contains_key("t"));
     }

@@ -69,12 +69,20 @@ impl GroupRouter for Router {
         let cluster = self.0.upgrade();
         Box::pin(async move {
             let Some(cluster) = cluster else { return RaftReply::NoSuchGroup("node is stopping".into()) };
-            let Some(handle) = cluster.group(&group) else { return RaftReply::NoSuchGroup(group.to_string()) };
+            let Some(handle) = cluster.group(&group) else {
+                return RaftReply::NoSuchGroup(group.to_string());
+            };
             match request {
-                RaftRequest::AppendEntries(r) => RaftReply::AppendEntries(handle.raft.append_entries(r).await),
+                RaftRequest::AppendEntries(r) => {
+                    RaftReply::AppendEntries(handle.raft.append_entries(r).await)
+                }
                 RaftRequest::Vote(r) => RaftReply::Vote(handle.raft.vote(r).await),
-                RaftRequest::InstallSnapshot(r) => RaftReply::InstallSnapshot(handle.raft.install_snapshot(r).await),
-                RaftRequest::Elect => RaftReply::Elect(handle.raft.trigger().elect().await.map_err(|e| e.to_string())),
+                RaftRequest::InstallSnapshot(r) => {
+                    RaftReply::InstallSnapshot(handle.raft.install_snapshot(r).await)
+                }
+                RaftRequest::Elect => {
+                    RaftReply::Elect(handle.raft.trigger().elect().await.map_err(|e| e.to_string()))
+                }
                 RaftRequest::Propose(command) => {
                     let outcome = handle.propose(command).await;
                     RaftReply::Proposed(match outcome {
@@ -90,17 +98,30 @@ impl GroupRouter for Router {
 
 impl Cluster {
     /// Starts the transport and the controller group. Returns at once: peers may still be down.
-    pub async fn start(config: &Config, cluster: &ClusterConfig, kafka_advertised: SocketAddr, store: Arc<LogStore>, telemetry: Arc<Telemetry>, shutdown: CancellationToken) -> Result<Arc<Cluster>> {
+    pub async fn start(
+        config: &Config,
+        cluster: &ClusterConfig,
+        kafka_advertised: SocketAddr,
+        store: Arc<LogStore>,
+        telemetry: Arc<Telemetry>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Cluster>> {
         let node_id = config.node_id as NodeId;
         let raft_listener = tokio::net::TcpListener::bind(cluster.raft_listen).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
-                BrokerError::PortInUse { listener: "raft", addr: cluster.raft_listen, port: cluster.raft_listen.port() }
+                BrokerError::PortInUse {
+                    listener: "raft",
+                    addr: cluster.raft_listen,
+                    port: cluster.raft_listen.port(),
+                }
             } else {
                 BrokerError::io("bind raft listener", cluster.raft_listen.to_string(), e)
             }
         })?;
-        let peers: BTreeMap<NodeId, SocketAddr> = cluster.peers.iter().map(|p| (p.id as NodeId, p.raft)).collect();
-        let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> = cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
+        let peers: BTreeMap<NodeId, SocketAddr> =
+            cluster.peers.iter().map(|p| (p.id as NodeId, p.raft)).collect();
+        let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> =
+            cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
         kafka_addrs.insert(node_id, kafka_advertised);
         let transport = Transport::new(node_id, peers, shutdown.clone());
         let (election_min, election_max) = election_slice(cluster, node_id, &kafka_addrs);
@@ -162,7 +183,11 @@ impl Cluster {
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<GroupHandle>> {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&(topic.to_string(), partition)).cloned()
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.to_string(), partition))
+            .cloned()
     }
 
     pub fn partition_groups(&self) -> Vec<Arc<GroupHandle>> {
@@ -213,11 +238,22 @@ impl Cluster {
 
     /// Runs a controller command on the controller leader (here or forwarded) and waits until
     /// this node has applied it too, so a topic created through any node is visible at once.
-    pub async fn propose_controller(&self, command: ControllerCommand) -> std::result::Result<ControllerReply, ProposeError> {
+    pub async fn propose_controller(
+        &self,
+        command: ControllerCommand,
+    ) -> std::result::Result<ControllerReply, ProposeError> {
         let result = match self.controller.propose(command.to_command()).await {
             Ok(Ok(r)) => r,
             Ok(Err(ProposeError::NotLeader { leader: Some(leader) })) if leader != self.node_id => {
-                let reply = self.transport.request(leader, GroupId::Controller, RaftRequest::Propose(command.to_command()), FORWARD_TIMEOUT).await;
+                let reply = self
+                    .transport
+                    .request(
+                        leader,
+                        GroupId::Controller,
+                        RaftRequest::Propose(command.to_command()),
+                        FORWARD_TIMEOUT,
+                    )
+                    .await;
                 match reply {
                     Ok(RaftReply::Proposed(Ok(r))) => r,
                     Ok(RaftReply::Proposed(Err(e))) => return Err(ProposeError::Failed(e)),
@@ -275,11 +311,13 @@ impl Cluster {
         for (topic, a) in &meta.topics {
             for (p, replicas) in a.replicas.iter().enumerate() {
                 if replicas.contains(&self.node_id) {
-                    wanted.insert((topic.clone(), p as i32), replicas.iter().copied().collect::<BTreeSet<_>>());
+                    wanted
+                        .insert((topic.clone(), p as i32), replicas.iter().copied().collect::<BTreeSet<_>>());
                 }
             }
         }
-        let existing: Vec<(String, i32)> = self.partitions.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let existing: Vec<(String, i32)> =
+            self.partitions.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
         for key in existing.iter().filter(|k| !wanted.contains_key(*k)) {
             let handle = self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(key);
             if let Some(h) = handle {
@@ -295,7 +333,17 @@ impl Cluster {
             let log = self.store.create_partition(&topic, p)?;
             self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
             let id = GroupId::Partition { topic: topic.clone(), partition: p };
-            let handle = GroupHandle::start(id, self.node_id, voters, log, Arc::clone(&self.store), Arc::new(PartitionApplier), &self.transport, Arc::clone(&self.raft_config)).await?;
+            let handle = GroupHandle::start(
+                id,
+                self.node_id,
+                voters,
+                log,
+                Arc::clone(&self.store),
+                Arc::new(PartitionApplier),
+                &self.transport,
+                Arc::clone(&self.raft_config),
+            )
+            .await?;
             watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
             self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
         }
@@ -354,7 +402,11 @@ impl Cluster {
 /// themselves, refuse each other, and do it again every round (terms 2 -> 6 before a winner).
 /// Randomized timeouts should break such ties but did not here; giving node k of n the k-th slice
 /// of [min, max) breaks them deterministically, so the first election usually has one candidate.
-fn election_slice(cluster: &ClusterConfig, node_id: NodeId, nodes: &BTreeMap<NodeId, SocketAddr>) -> (u64, u64) {
+fn election_slice(
+    cluster: &ClusterConfig,
+    node_id: NodeId,
+    nodes: &BTreeMap<NodeId, SocketAddr>,
+) -> (u64, u64) {
     let (min, max) = (cluster.election_timeout_min_ms, cluster.election_timeout_max_ms);
     let n = nodes.len().max(1) as u64;
     let width = (max - min) / n;

@@ -32,7 +32,11 @@ impl Cluster {
             let meta = self.metadata();
             for group in self.partition_groups() {
                 let crate::raft::typ::GroupId::Partition { topic, partition } = &group.id else { continue };
-                let preferred = meta.topics.get(topic).and_then(|t| t.replicas.get(*partition as usize)).and_then(|r| r.first().copied());
+                let preferred = meta
+                    .topics
+                    .get(topic)
+                    .and_then(|t| t.replicas.get(*partition as usize))
+                    .and_then(|r| r.first().copied());
                 if preferred != Some(self.node_id) {
                     continue;
                 }

@@ -24,7 +24,10 @@ impl Cluster {
     pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicAssignment, KafkaError> {
         crate::topics::validate_name(name)?;
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
-            return Err((ResponseError::InvalidPartitions, format!("partitions must be 1..={MAX_PARTITIONS}, got {partitions}")));
+            return Err((
+                ResponseError::InvalidPartitions,
+                format!("partitions must be 1..={MAX_PARTITIONS}, got {partitions}"),
+            ));
         }
         let nodes: Vec<NodeId> = self.kafka_addrs.keys().copied().collect();
         // Start each topic's leader rotation at a different node so small topics spread too.
@@ -44,29 +47,50 @@ impl Cluster {
                 tracing::info!(topic = name, partitions, "topic created through the controller");
                 Ok(assignment)
             }
-            ControllerReply::TopicExists => Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists"))),
+            ControllerReply::TopicExists => {
+                Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")))
+            }
             other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
         }
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), KafkaError> {
-        match self.propose_controller(ControllerCommand::DeleteTopic { name: name.to_string() }).await.map_err(propose_error)? {
+        match self
+            .propose_controller(ControllerCommand::DeleteTopic { name: name.to_string() })
+            .await
+            .map_err(propose_error)?
+        {
             ControllerReply::Done => Ok(()),
-            ControllerReply::NoSuchTopic => Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))),
+            ControllerReply::NoSuchTopic => {
+                Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))
+            }
             other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
         }
     }
 
     /// The local group of a partition this node leads, or the Kafka error to answer with.
     pub fn leader_group(&self, topic: &str, partition: i32) -> Result<Arc<GroupHandle>, KafkaError> {
-        let known = self.metadata().topics.get(topic).is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition));
+        let known = self
+            .metadata()
+            .topics
+            .get(topic)
+            .is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition));
         if !known {
-            return Err((ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist")));
+            return Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("{topic}-{partition} does not exist"),
+            ));
         }
         match self.partition(topic, partition) {
             Some(g) if g.is_leader(self.node_id) => Ok(g),
-            Some(g) => Err((ResponseError::NotLeaderOrFollower, format!("{topic}-{partition} is led by {:?}, not {}", g.leader(), self.node_id))),
-            None => Err((ResponseError::NotLeaderOrFollower, format!("node {} holds no replica of {topic}-{partition}", self.node_id))),
+            Some(g) => Err((
+                ResponseError::NotLeaderOrFollower,
+                format!("{topic}-{partition} is led by {:?}, not {}", g.leader(), self.node_id),
+            )),
+            None => Err((
+                ResponseError::NotLeaderOrFollower,
+                format!("node {} holds no replica of {topic}-{partition}", self.node_id),
+            )),
         }
     }
 
@@ -94,7 +118,11 @@ impl Cluster {
                 return Ok(ids.0 - 1);
             }
         }
-        match self.propose_controller(ControllerCommand::AllocateProducerIds { count: BLOCK }).await.map_err(propose_error)? {
+        match self
+            .propose_controller(ControllerCommand::AllocateProducerIds { count: BLOCK })
+            .await
+            .map_err(propose_error)?
+        {
             ControllerReply::ProducerIds { first } => {
                 let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
                 *ids = (first + 1, first + BLOCK);

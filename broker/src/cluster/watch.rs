@@ -41,14 +41,23 @@ impl GroupState {
             leader: m.current_leader,
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
-            matched: m.replication.as_ref().map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect()).unwrap_or_default(),
+            matched: m
+                .replication
+                .as_ref()
+                .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
+                .unwrap_or_default(),
             voters: handle.voters.iter().copied().collect(),
         }
     }
 }
 
 /// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
-pub fn watch_group(telemetry: &Arc<Telemetry>, handle: &Arc<GroupHandle>, cancel: CancellationToken, tasks: &TaskTracker) {
+pub fn watch_group(
+    telemetry: &Arc<Telemetry>,
+    handle: &Arc<GroupHandle>,
+    cancel: CancellationToken,
+    tasks: &TaskTracker,
+) {
     let mut rx = handle.raft.metrics();
     let telemetry = Arc::clone(telemetry);
     let handle = Arc::clone(handle);
@@ -74,7 +83,12 @@ pub fn watch_group(telemetry: &Arc<Telemetry>, handle: &Arc<GroupHandle>, cancel
 }
 
 fn election_events(telemetry: &Telemetry, prev: &GroupState, now: &GroupState) {
-    let event = |phase: &str| EventKind::Election { group: now.group.clone(), term: now.term, phase: phase.to_string(), leader: now.leader };
+    let event = |phase: &str| EventKind::Election {
+        group: now.group.clone(),
+        term: now.term,
+        phase: phase.to_string(),
+        leader: now.leader,
+    };
     if now.role == "Candidate" && (prev.role != "Candidate" || prev.term != now.term) {
         telemetry.emit(event("started"));
     }

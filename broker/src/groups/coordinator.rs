@@ -34,7 +34,11 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     /// `persisted_offsets` is what `persist` last wrote in a previous run, if anything.
-    pub fn new(config: CoordinatorConfig, persisted_offsets: Option<Vec<u8>>, persist: PersistFn) -> Result<Arc<Self>> {
+    pub fn new(
+        config: CoordinatorConfig,
+        persisted_offsets: Option<Vec<u8>>,
+        persist: PersistFn,
+    ) -> Result<Arc<Self>> {
         if config.min_session_timeout > config.max_session_timeout {
             return Err(BrokerError::Config {
                 source_name: "group coordinator".to_string(),
@@ -67,7 +71,10 @@ impl GroupCoordinator {
             return JoinResponse::error(codes::INVALID_GROUP_ID, &req.member_id);
         }
         let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
-        if req.session_timeout_ms <= 0 || session < self.config.min_session_timeout || session > self.config.max_session_timeout {
+        if req.session_timeout_ms <= 0
+            || session < self.config.min_session_timeout
+            || session > self.config.max_session_timeout
+        {
             return JoinResponse::error(codes::INVALID_SESSION_TIMEOUT, &req.member_id);
         }
         let (group_id, member_id) = (req.group_id.clone(), req.member_id.clone());
@@ -76,7 +83,9 @@ impl GroupCoordinator {
             if !member_id.is_empty() && !groups.contains_key(&group_id) {
                 return JoinResponse::error(codes::UNKNOWN_MEMBER_ID, &member_id);
             }
-            let group = groups.entry(group_id.clone()).or_insert_with(|| Group::new(&group_id, self.config.initial_rebalance_delay));
+            let group = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| Group::new(&group_id, self.config.initial_rebalance_delay));
             let outcome = group.join(req, Instant::now());
             self.publish(group);
             outcome
@@ -97,7 +106,9 @@ impl GroupCoordinator {
         let (group_id, member_id) = (req.group_id.clone(), req.member_id.clone());
         let outcome = {
             let mut groups = self.lock();
-            let Some(group) = groups.get_mut(&group_id) else { return SyncResponse::error(codes::UNKNOWN_MEMBER_ID) };
+            let Some(group) = groups.get_mut(&group_id) else {
+                return SyncResponse::error(codes::UNKNOWN_MEMBER_ID);
+            };
             let outcome = group.sync(req, Instant::now());
             self.publish(group);
             outcome
@@ -165,11 +176,19 @@ impl GroupCoordinator {
         let groups = self.lock();
         let mut out: Vec<GroupListing> = groups
             .values()
-            .map(|g| GroupListing { group_id: g.id.clone(), protocol_type: g.protocol_type.clone().unwrap_or_default(), state: g.state.name().to_string() })
+            .map(|g| GroupListing {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state.name().to_string(),
+            })
             .collect();
         for id in self.offsets.groups() {
             if !groups.contains_key(&id) {
-                out.push(GroupListing { group_id: id, protocol_type: String::new(), state: "Empty".to_string() });
+                out.push(GroupListing {
+                    group_id: id,
+                    protocol_type: String::new(),
+                    state: "Empty".to_string(),
+                });
             }
         }
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -179,7 +198,13 @@ impl GroupCoordinator {
     /// One code per entry. Blocks until the offsets are durable (the persist fn fsyncs), so
     /// call it from `spawn_blocking`/`block_in_place`. A failed write rejects the commit with
     /// COORDINATOR_NOT_AVAILABLE: retriable for clients, which then retry or rediscover.
-    pub fn commit_offsets(&self, group_id: &str, generation_id: i32, member_id: &str, offsets: &[OffsetCommit]) -> Vec<i16> {
+    pub fn commit_offsets(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        offsets: &[OffsetCommit],
+    ) -> Vec<i16> {
         if group_id.is_empty() {
             return vec![codes::INVALID_GROUP_ID; offsets.len()];
         }
@@ -204,7 +229,8 @@ impl GroupCoordinator {
                 }
             })
             .collect();
-        let valid: Vec<OffsetCommit> = offsets.iter().zip(&result).filter(|(_, c)| **c == codes::NONE).map(|(o, _)| o.clone()).collect();
+        let valid: Vec<OffsetCommit> =
+            offsets.iter().zip(&result).filter(|(_, c)| **c == codes::NONE).map(|(o, _)| o.clone()).collect();
         if valid.is_empty() {
             return result;
         }
@@ -217,12 +243,22 @@ impl GroupCoordinator {
     }
 
     /// `None` = every partition the group has committed; otherwise offset -1 where none.
-    pub fn fetch_offsets(&self, group_id: &str, partitions: Option<&[(String, i32)]>) -> Vec<CommittedOffset> {
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Vec<CommittedOffset> {
         if group_id.is_empty() {
             let wanted = partitions.unwrap_or_default();
             return wanted
                 .iter()
-                .map(|(t, p)| CommittedOffset { topic: t.clone(), partition: *p, offset: -1, metadata: None, error_code: codes::INVALID_GROUP_ID })
+                .map(|(t, p)| CommittedOffset {
+                    topic: t.clone(),
+                    partition: *p,
+                    offset: -1,
+                    metadata: None,
+                    error_code: codes::INVALID_GROUP_ID,
+                })
                 .collect();
         }
         self.offsets.fetch(group_id, partitions)
@@ -230,7 +266,8 @@ impl GroupCoordinator {
 
     pub fn snapshot(&self) -> GroupsSnapshot {
         let groups = self.lock();
-        let mut out: Vec<GroupSnapshot> = groups.values().map(|g| g.snapshot(self.offsets.count(&g.id))).collect();
+        let mut out: Vec<GroupSnapshot> =
+            groups.values().map(|g| g.snapshot(self.offsets.count(&g.id))).collect();
         for id in self.offsets.groups() {
             if !groups.contains_key(&id) {
                 let count = self.offsets.count(&id);
@@ -279,7 +316,14 @@ impl GroupCoordinator {
 }
 
 /// Await a parked reply, bounded by the group deadline plus a grace period.
-async fn await_reply<T>(rx: oneshot::Receiver<T>, deadline: Instant, group: &str, member: &str, what: &str, fallback: impl Fn() -> T) -> T {
+async fn await_reply<T>(
+    rx: oneshot::Receiver<T>,
+    deadline: Instant,
+    group: &str,
+    member: &str,
+    what: &str,
+    fallback: impl Fn() -> T,
+) -> T {
     match tokio::time::timeout_at(deadline + REPLY_GRACE, rx).await {
         Ok(Ok(resp)) => resp,
         // Members answer their waiters when dropped, so this is only a safety net.

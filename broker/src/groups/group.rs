@@ -13,7 +13,10 @@ use tracing::{debug, info, warn};
 
 use super::codes;
 use super::member::Member;
-use super::types::{GroupDescription, GroupEvent, JoinResponse, JoinedMember, MemberDescription, MemberSnapshot, GroupSnapshot, SyncResponse};
+use super::types::{
+    GroupDescription, GroupEvent, GroupSnapshot, JoinResponse, JoinedMember, MemberDescription,
+    MemberSnapshot, SyncResponse,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// Kafka's fifth state, Dead, is never stored: unknown groups are reported as "Dead" by
@@ -111,7 +114,12 @@ impl Group {
 
     /// Whether a member with this protocol type and these protocols can be in the group
     /// alongside every other member (`excluding` is the joining member's own current entry).
-    pub fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)], excluding: Option<&str>) -> bool {
+    pub fn supports(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+        excluding: Option<&str>,
+    ) -> bool {
         if protocol_type.is_empty() || protocols.is_empty() {
             return false;
         }
@@ -137,7 +145,11 @@ impl Group {
     /// Kafka's choice: among protocols every member supports, each member votes for the first
     /// one in its own preference order; most votes wins, ties go to the leader's preference.
     fn select_protocol(&self) -> Option<String> {
-        let first = self.leader.as_ref().and_then(|l| self.members.get(l)).or_else(|| self.members.values().next())?;
+        let first = self
+            .leader
+            .as_ref()
+            .and_then(|l| self.members.get(l))
+            .or_else(|| self.members.values().next())?;
         let candidates: Vec<&str> = first
             .protocols
             .iter()
@@ -169,7 +181,10 @@ impl Group {
         }
         let timeout = self.max_rebalance_timeout();
         if self.state == GroupState::Empty {
-            self.initial_delay = Some(InitialDelay { deadline: now + self.initial_delay_cfg.min(timeout), cap: now + timeout });
+            self.initial_delay = Some(InitialDelay {
+                deadline: now + self.initial_delay_cfg.min(timeout),
+                cap: now + timeout,
+            });
         }
         self.sync_deadline = None;
         self.rebalance_deadline = Some(now + timeout);
@@ -199,7 +214,8 @@ impl Group {
     fn complete_join(&mut self, now: Instant) {
         self.initial_delay = None;
         self.rebalance_deadline = None;
-        let late: Vec<String> = self.members.values().filter(|m| !m.awaiting_join()).map(|m| m.id.clone()).collect();
+        let late: Vec<String> =
+            self.members.values().filter(|m| !m.awaiting_join()).map(|m| m.id.clone()).collect();
         for id in late {
             info!(group = %self.id, member = %id, generation = self.generation, "member did not rejoin within the rebalance timeout; removed");
             self.detach_member(&id);
@@ -237,7 +253,11 @@ impl Group {
         let roster: Vec<JoinedMember> = self
             .members
             .values()
-            .map(|m| JoinedMember { member_id: m.id.clone(), group_instance_id: m.group_instance_id.clone(), metadata: m.metadata_for(&protocol) })
+            .map(|m| JoinedMember {
+                member_id: m.id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                metadata: m.metadata_for(&protocol),
+            })
             .collect();
         for m in self.members.values_mut() {
             m.synced = false;
@@ -289,7 +309,11 @@ impl Group {
         let members = if self.is_leader(member_id) {
             self.members
                 .values()
-                .map(|m| JoinedMember { member_id: m.id.clone(), group_instance_id: m.group_instance_id.clone(), metadata: m.metadata_for(&protocol) })
+                .map(|m| JoinedMember {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    metadata: m.metadata_for(&protocol),
+                })
                 .collect()
         } else {
             Vec::new()

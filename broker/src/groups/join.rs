@@ -21,7 +21,11 @@ pub(crate) enum JoinOutcome {
 fn timeouts(req: &JoinRequest) -> (Duration, Duration) {
     let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
     // JoinGroup v0 carries no rebalance timeout; Kafka then uses the session timeout.
-    let rebalance = if req.rebalance_timeout_ms > 0 { Duration::from_millis(req.rebalance_timeout_ms as u64) } else { session };
+    let rebalance = if req.rebalance_timeout_ms > 0 {
+        Duration::from_millis(req.rebalance_timeout_ms as u64)
+    } else {
+        session
+    };
     (session, rebalance)
 }
 
@@ -75,7 +79,10 @@ impl Group {
         }
         if self.pending.remove(&member_id).is_some() {
             if !self.supports(&req.protocol_type, &req.protocols, None) {
-                return JoinOutcome::Done(JoinResponse::error(codes::INCONSISTENT_GROUP_PROTOCOL, &member_id));
+                return JoinOutcome::Done(JoinResponse::error(
+                    codes::INCONSISTENT_GROUP_PROTOCOL,
+                    &member_id,
+                ));
             }
             return self.add_member_and_rebalance(member_id, req, now);
         }

@@ -42,14 +42,17 @@ impl Group {
         if req.generation_id != self.generation {
             return SyncOutcome::Done(SyncResponse::error(codes::ILLEGAL_GENERATION));
         }
-        let type_mismatch = req.protocol_type.as_ref().is_some_and(|t| Some(t) != self.protocol_type.as_ref());
+        let type_mismatch =
+            req.protocol_type.as_ref().is_some_and(|t| Some(t) != self.protocol_type.as_ref());
         let name_mismatch = req.protocol_name.as_ref().is_some_and(|n| Some(n) != self.protocol.as_ref());
         if type_mismatch || name_mismatch {
             return SyncOutcome::Done(SyncResponse::error(codes::INCONSISTENT_GROUP_PROTOCOL));
         }
         match self.state {
             GroupState::Empty => SyncOutcome::Done(SyncResponse::error(codes::UNKNOWN_MEMBER_ID)),
-            GroupState::PreparingRebalance => SyncOutcome::Done(SyncResponse::error(codes::REBALANCE_IN_PROGRESS)),
+            GroupState::PreparingRebalance => {
+                SyncOutcome::Done(SyncResponse::error(codes::REBALANCE_IN_PROGRESS))
+            }
             GroupState::Stable => {
                 let Some(member) = self.members.get_mut(&req.member_id) else {
                     return SyncOutcome::Done(SyncResponse::error(codes::UNKNOWN_MEMBER_ID));
@@ -94,7 +97,12 @@ impl Group {
         self.set_state(GroupState::Stable);
         let (ptype, pname) = (self.protocol_type.clone(), self.protocol.clone());
         for m in self.members.values_mut() {
-            let resp = SyncResponse { error_code: codes::NONE, protocol_type: ptype.clone(), protocol_name: pname.clone(), assignment: m.assignment.clone() };
+            let resp = SyncResponse {
+                error_code: codes::NONE,
+                protocol_type: ptype.clone(),
+                protocol_name: pname.clone(),
+                assignment: m.assignment.clone(),
+            };
             m.answer_sync(resp);
         }
     }
@@ -152,12 +160,14 @@ impl Group {
         if self.pending.len() != before {
             debug!(group = %self.id, generation = self.generation, expired = before - self.pending.len(), "pending member ids expired");
         }
-        let expired: Vec<String> = self.members.values().filter(|m| m.session_expired(now)).map(|m| m.id.clone()).collect();
+        let expired: Vec<String> =
+            self.members.values().filter(|m| m.session_expired(now)).map(|m| m.id.clone()).collect();
         for id in expired {
             self.remove_member(&id, now, "session timeout expired");
         }
         if self.state == GroupState::CompletingRebalance && self.sync_deadline.is_some_and(|d| now >= d) {
-            let unsynced: Vec<String> = self.members.values().filter(|m| !m.synced).map(|m| m.id.clone()).collect();
+            let unsynced: Vec<String> =
+                self.members.values().filter(|m| !m.synced).map(|m| m.id.clone()).collect();
             for id in unsynced {
                 self.remove_member(&id, now, "no SyncGroup within the rebalance timeout");
             }

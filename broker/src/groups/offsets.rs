@@ -44,16 +44,23 @@ fn corrupt(reason: String) -> BrokerError {
 }
 
 fn decode(bytes: &[u8]) -> Result<OffsetMap> {
-    let persisted: Persisted = serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid offsets JSON: {e}")))?;
+    let persisted: Persisted =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid offsets JSON: {e}")))?;
     if persisted.version != FORMAT_VERSION {
-        return Err(corrupt(format!("unsupported format version {} (expected {FORMAT_VERSION})", persisted.version)));
+        return Err(corrupt(format!(
+            "unsupported format version {} (expected {FORMAT_VERSION})",
+            persisted.version
+        )));
     }
     let mut map = OffsetMap::new();
     for (group, entries) in persisted.groups {
         let offsets = map.entry(group.clone()).or_default();
         for e in entries {
             if e.partition < 0 {
-                return Err(corrupt(format!("group {group:?} topic {:?} has negative partition {}", e.topic, e.partition)));
+                return Err(corrupt(format!(
+                    "group {group:?} topic {:?} has negative partition {}",
+                    e.topic, e.partition
+                )));
             }
             offsets.insert((e.topic, e.partition), (e.offset, e.metadata));
         }
@@ -67,12 +74,18 @@ fn encode(map: &OffsetMap) -> Result<Vec<u8>> {
         .map(|(g, offs)| {
             let entries = offs
                 .iter()
-                .map(|((t, p), (o, m))| PersistedOffset { topic: t.clone(), partition: *p, offset: *o, metadata: m.clone() })
+                .map(|((t, p), (o, m))| PersistedOffset {
+                    topic: t.clone(),
+                    partition: *p,
+                    offset: *o,
+                    metadata: m.clone(),
+                })
                 .collect();
             (g.clone(), entries)
         })
         .collect();
-    serde_json::to_vec(&Persisted { version: FORMAT_VERSION, groups }).map_err(|e| BrokerError::Invalid(format!("cannot serialize committed offsets: {e}")))
+    serde_json::to_vec(&Persisted { version: FORMAT_VERSION, groups })
+        .map_err(|e| BrokerError::Invalid(format!("cannot serialize committed offsets: {e}")))
 }
 
 struct StoreState {
@@ -97,7 +110,13 @@ impl OffsetStore {
             Some(bytes) => decode(&bytes)?,
             None => OffsetMap::new(),
         };
-        let state = StoreState { durable, queued: Vec::new(), next_ticket: 0, writing: false, results: HashMap::new() };
+        let state = StoreState {
+            durable,
+            queued: Vec::new(),
+            next_ticket: 0,
+            writing: false,
+            results: HashMap::new(),
+        };
         Ok(OffsetStore { state: Mutex::new(state), written: Condvar::new(), persist })
     }
 
@@ -135,8 +154,9 @@ impl OffsetStore {
             }
             drop(st);
             let outcome = encode(&next).and_then(|bytes| {
-                catch_unwind(AssertUnwindSafe(|| (self.persist)(&bytes)))
-                    .unwrap_or_else(|_| Err(BrokerError::Invalid("offset persist function panicked".to_string())))
+                catch_unwind(AssertUnwindSafe(|| (self.persist)(&bytes))).unwrap_or_else(|_| {
+                    Err(BrokerError::Invalid("offset persist function panicked".to_string()))
+                })
             });
             st = self.lock();
             st.writing = false;

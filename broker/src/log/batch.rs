@@ -118,20 +118,28 @@ pub fn split_batches(records: &Bytes) -> Result<Vec<Bytes>> {
             return Err(bad(
                 index,
                 pos,
-                format!("truncated batch: only {left} bytes left, a v2 batch header needs {BATCH_HEADER_LEN}"),
+                format!(
+                    "truncated batch: only {left} bytes left, a v2 batch header needs {BATCH_HEADER_LEN}"
+                ),
             ));
         }
         let batch_length = be_i32(records, pos + 8);
         let min_len = (BATCH_HEADER_LEN - BATCH_LENGTH_OFFSET) as i32;
         if batch_length < min_len {
-            return Err(bad(index, pos, format!("batch_length {batch_length} is below the {min_len}-byte minimum")));
+            return Err(bad(
+                index,
+                pos,
+                format!("batch_length {batch_length} is below the {min_len}-byte minimum"),
+            ));
         }
         let total = BATCH_LENGTH_OFFSET + batch_length as usize;
         if total > left {
             return Err(bad(
                 index,
                 pos,
-                format!("truncated batch: batch_length {batch_length} needs {total} bytes but only {left} remain"),
+                format!(
+                    "truncated batch: batch_length {batch_length} needs {total} bytes but only {left} remain"
+                ),
             ));
         }
         let batch = records.slice(pos..pos + total);
@@ -173,7 +181,8 @@ mod tests {
 
     #[test]
     fn header_parses_fields_written_by_the_encoder() {
-        let b = BatchSpec { records: 3, base_timestamp: 1_000, producer_id: 7, ..Default::default() }.encode();
+        let b =
+            BatchSpec { records: 3, base_timestamp: 1_000, producer_id: 7, ..Default::default() }.encode();
         let h = BatchHeader::parse(&b).unwrap();
         assert_eq!((h.magic, h.record_count, h.last_offset_delta), (2, 3, 2));
         assert_eq!(h.record_count_i64(), 3);

@@ -28,7 +28,8 @@ pub struct ProducerFields {
 }
 
 impl ProducerFields {
-    pub const NONE: ProducerFields = ProducerFields { producer_id: -1, producer_epoch: -1, base_sequence: -1 };
+    pub const NONE: ProducerFields =
+        ProducerFields { producer_id: -1, producer_epoch: -1, base_sequence: -1 };
 }
 
 fn put_varint(out: &mut BytesMut, v: i64) {
@@ -67,7 +68,12 @@ fn put_bytes(out: &mut BytesMut, b: Option<&[u8]>) {
 }
 
 /// Encodes a batch whose record i has timestamp `base_timestamp + i` and offset delta i.
-pub fn build(records: &[Record<'_>], attributes: i16, base_timestamp: i64, producer: ProducerFields) -> Bytes {
+pub fn build(
+    records: &[Record<'_>],
+    attributes: i16,
+    base_timestamp: i64,
+    producer: ProducerFields,
+) -> Bytes {
     let mut body = BytesMut::new();
     for (i, rec) in records.iter().enumerate() {
         let mut r = BytesMut::new();
@@ -107,7 +113,12 @@ pub fn build(records: &[Record<'_>], attributes: i16, base_timestamp: i64, produ
 pub fn control_batch(control_type: i16, value: &[u8], timestamp_ms: i64) -> Bytes {
     let mut key = [0u8; 4];
     key[2..].copy_from_slice(&control_type.to_be_bytes());
-    build(&[Record { key: Some(&key), value: Some(value) }], CONTROL_ATTRIBUTE, timestamp_ms, ProducerFields::NONE)
+    build(
+        &[Record { key: Some(&key), value: Some(value) }],
+        CONTROL_ATTRIBUTE,
+        timestamp_ms,
+        ProducerFields::NONE,
+    )
 }
 
 /// The (type, value) of a control batch's first record; `Ok(None)` for a data batch.

@@ -29,7 +29,14 @@ pub(crate) const MAX_ENTRY_LEN: u32 = 1 << 30;
 /// Appends one encoded entry to `out`, rewriting the batch's base offset (bytes 0..8) and
 /// partition leader epoch (bytes 12..16) in the stored copy. One copy of the batch, no more:
 /// this is the produce hot path. `batch` must have passed `BatchHeader::parse`.
-pub(crate) fn encode(out: &mut Vec<u8>, term: u64, leader_epoch: i32, base_offset: i64, offset_count: i32, batch: &[u8]) {
+pub(crate) fn encode(
+    out: &mut Vec<u8>,
+    term: u64,
+    leader_epoch: i32,
+    base_offset: i64,
+    offset_count: i32,
+    batch: &[u8],
+) {
     let start = out.len();
     let entry_len = (ENTRY_HEADER_LEN - 4 + batch.len()) as u32;
     out.extend_from_slice(&entry_len.to_be_bytes());
@@ -71,7 +78,10 @@ pub(crate) fn check_len(entry_len: u32) -> Option<String> {
 /// `Err` is the reason the entry is corrupt, in words for the recovery report.
 pub(crate) fn verify(body: &[u8], expected_offset: i64) -> Result<EntryMeta, String> {
     if body.len() < MIN_ENTRY_LEN as usize {
-        return Err(format!("entry body of {} bytes is shorter than the minimum {MIN_ENTRY_LEN}", body.len()));
+        return Err(format!(
+            "entry body of {} bytes is shorter than the minimum {MIN_ENTRY_LEN}",
+            body.len()
+        ));
     }
     let stored = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
     let computed = crc32c::crc32c(&body[4..]);
@@ -92,15 +102,30 @@ pub(crate) fn verify(body: &[u8], expected_offset: i64) -> Result<EntryMeta, Str
     let batch = &body[ENTRY_HEADER_LEN - 4..];
     let h = BatchHeader::parse(batch).map_err(|e| format!("stored batch: {e}"))?;
     if h.base_offset != meta_base {
-        return Err(format!("stored batch base offset {} differs from entry base offset {meta_base}", h.base_offset));
+        return Err(format!(
+            "stored batch base offset {} differs from entry base offset {meta_base}",
+            h.base_offset
+        ));
     }
     if h.batch_length as i64 + BATCH_LENGTH_OFFSET as i64 != batch.len() as i64 {
-        return Err(format!("stored batch_length {} does not match the {} stored bytes", h.batch_length, batch.len()));
+        return Err(format!(
+            "stored batch_length {} does not match the {} stored bytes",
+            h.batch_length,
+            batch.len()
+        ));
     }
     if h.record_count_i64() != i64::from(offset_count) {
-        return Err(format!("entry offset count {offset_count} differs from the batch's {}", h.record_count_i64()));
+        return Err(format!(
+            "entry offset count {offset_count} differs from the batch's {}",
+            h.record_count_i64()
+        ));
     }
-    Ok(EntryMeta { term: u64::from_be_bytes(term), base_offset: meta_base, offset_count, max_timestamp: h.max_timestamp })
+    Ok(EntryMeta {
+        term: u64::from_be_bytes(term),
+        base_offset: meta_base,
+        offset_count,
+        max_timestamp: h.max_timestamp,
+    })
 }
 
 #[cfg(test)]

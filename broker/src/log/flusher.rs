@@ -171,7 +171,8 @@ fn run(ctx: &StoreCtx, parts: &PartitionMap) {
 
 /// Fsyncs every dirty partition once; returns the first error after trying all of them.
 pub(crate) fn flush_round(parts: &PartitionMap) -> Result<()> {
-    let all: Vec<Arc<PartitionLog>> = parts.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+    let all: Vec<Arc<PartitionLog>> =
+        parts.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
     let mut first_err = None;
     for p in all {
         if let Err(e) = p.flush_once() {

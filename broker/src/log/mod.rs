@@ -16,36 +16,34 @@
 //! resolves conflicts.
 
 pub mod batch;
+pub mod batch_builder;
 mod entry;
 mod flusher;
 mod lock;
 mod partition;
+#[cfg(test)]
+mod partition_tests;
 mod power_cut;
+mod raft_view;
 mod recovery;
 mod segment;
 mod store;
 #[cfg(test)]
-mod partition_tests;
-#[cfg(test)]
 pub(crate) mod test_batches;
-pub mod batch_builder;
-mod raft_view;
 
 use std::sync::{Mutex, MutexGuard};
 
 pub use batch::{split_batches, with_offset_and_epoch, BatchHeader};
 pub use flusher::StoreStats;
 pub use partition::{AppendOutcome, PartitionLog, PartitionOffsets};
-pub use raft_view::ReplicaDigest;
 pub use power_cut::{PowerCutPartition, PowerCutReport};
+pub use raft_view::ReplicaDigest;
 pub use recovery::{Corruption, PartitionRecovery, RecoveryReport};
 pub use store::LogStore;
 
 /// Wall-clock Unix nanoseconds: events from several broker processes must merge on one axis.
 pub(crate) fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves state consistent at

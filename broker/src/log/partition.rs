@@ -77,11 +77,36 @@ pub struct PartitionLog {
 
 impl PartitionLog {
     /// Wraps recovered segments (non-empty; the last is the active one).
-    pub(crate) fn new(topic: &str, partition: i32, dir: PathBuf, ctx: Arc<StoreCtx>, segment_bytes: u64, segments: Vec<Segment>) -> PartitionLog {
+    pub(crate) fn new(
+        topic: &str,
+        partition: i32,
+        dir: PathBuf,
+        ctx: Arc<StoreCtx>,
+        segment_bytes: u64,
+        segments: Vec<Segment>,
+    ) -> PartitionLog {
         let log_end = segments.last().map_or(0, |s| s.next_offset());
-        let inner = Inner { segments, log_end, flushed: log_end, appended_at_ns: 0, flushed_at_ns: 0, blocked: None, dir_dirty: false, committed: None };
+        let inner = Inner {
+            segments,
+            log_end,
+            flushed: log_end,
+            appended_at_ns: 0,
+            flushed_at_ns: 0,
+            blocked: None,
+            dir_dirty: false,
+            committed: None,
+        };
         let (tx, _) = watch::channel(offsets_of(&inner, ctx.policy));
-        PartitionLog { topic: topic.to_string(), partition, dir, ctx, segment_bytes, inner: Mutex::new(inner), flush_lock: Mutex::new(()), tx }
+        PartitionLog {
+            topic: topic.to_string(),
+            partition,
+            dir,
+            ctx,
+            segment_bytes,
+            inner: Mutex::new(inner),
+            flush_lock: Mutex::new(()),
+            tx,
+        }
     }
 
     pub fn topic(&self) -> &str {
@@ -113,8 +138,12 @@ impl PartitionLog {
 
     fn blocked_error(&self, b: &Blocked) -> BrokerError {
         match b {
-            Blocked::Deleted => BrokerError::Invalid(format!("partition {}-{} was deleted", self.topic, self.partition)),
-            Blocked::FsyncFailed(m) => BrokerError::io("earlier fsync failed", &self.dir, std::io::Error::other(m.clone())),
+            Blocked::Deleted => {
+                BrokerError::Invalid(format!("partition {}-{} was deleted", self.topic, self.partition))
+            }
+            Blocked::FsyncFailed(m) => {
+                BrokerError::io("earlier fsync failed", &self.dir, std::io::Error::other(m.clone()))
+            }
         }
     }
 
@@ -125,13 +154,19 @@ impl PartitionLog {
             return Err(BrokerError::Invalid("append of zero batches".into()));
         }
         if leader_epoch < 0 {
-            return Err(BrokerError::Invalid(format!("append with leader epoch {leader_epoch}; the stored term must be >= 0")));
+            return Err(BrokerError::Invalid(format!(
+                "append with leader epoch {leader_epoch}; the stored term must be >= 0"
+            )));
         }
         let mut headers = Vec::with_capacity(batches.len());
         for (i, b) in batches.iter().enumerate() {
             let h = BatchHeader::parse(b).map_err(|e| BrokerError::Invalid(format!("batch {i}: {e}")))?;
             if h.batch_length as i64 + BATCH_LENGTH_OFFSET as i64 != b.len() as i64 {
-                return Err(BrokerError::Invalid(format!("batch {i}: batch_length {} but {} bytes given", h.batch_length, b.len())));
+                return Err(BrokerError::Invalid(format!(
+                    "batch {i}: batch_length {} but {} bytes given",
+                    h.batch_length,
+                    b.len()
+                )));
             }
             headers.push(h);
         }
@@ -177,10 +212,18 @@ impl PartitionLog {
 
     /// Writes the buffered entries to the active segment and makes them visible. Called per
     /// segment, so a failure after a roll still leaves `log_end` matching what is on disk.
-    fn write_pending(&self, inner: &mut Inner, buf: &mut Vec<u8>, pending: &mut Vec<IndexEntry>) -> Result<()> {
+    fn write_pending(
+        &self,
+        inner: &mut Inner,
+        buf: &mut Vec<u8>,
+        pending: &mut Vec<IndexEntry>,
+    ) -> Result<()> {
         let Some(end) = pending.last().map(|e| e.next_offset) else { return Ok(()) };
         let entries = pending.len() as u64;
-        let seg = inner.segments.last_mut().ok_or_else(|| BrokerError::Invalid("partition has no segment".into()))?;
+        let seg = inner
+            .segments
+            .last_mut()
+            .ok_or_else(|| BrokerError::Invalid("partition has no segment".into()))?;
         seg.append(buf, std::mem::take(pending))?;
         self.ctx.bytes_appended.fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.ctx.entries_appended.fetch_add(entries, Ordering::Relaxed);
@@ -235,7 +278,9 @@ impl PartitionLog {
             let end = upto_exclusive.min(inner.log_end);
             let start = inner.segments.first().map_or(0, |s| s.base_offset);
             if from_offset < start {
-                return Err(BrokerError::Invalid(format!("offset {from_offset} is below the log start {start}")));
+                return Err(BrokerError::Invalid(format!(
+                    "offset {from_offset} is below the log start {start}"
+                )));
             }
             if from_offset >= end {
                 return Ok(Vec::new());
@@ -266,7 +311,12 @@ impl PartitionLog {
             // Entries of one segment are contiguous: one positioned read per segment.
             let (first_pos, _) = ranges[0];
             let (last_pos, last_len) = ranges[ranges.len() - 1];
-            let data = Bytes::from(Segment::read_at(&file, &path, first_pos, (last_pos - first_pos) as usize + last_len)?);
+            let data = Bytes::from(Segment::read_at(
+                &file,
+                &path,
+                first_pos,
+                (last_pos - first_pos) as usize + last_len,
+            )?);
             for (pos, len) in ranges {
                 let rel = (pos - first_pos) as usize;
                 out.push(data.slice(rel..rel + len));
@@ -287,7 +337,12 @@ impl PartitionLog {
     /// First offset of the first batch whose max_timestamp >= `ts_ms`.
     pub fn offset_for_timestamp(&self, ts_ms: i64) -> Option<i64> {
         let inner = lock(&self.inner);
-        inner.segments.iter().flat_map(|s| s.index.iter()).find(|e| e.max_timestamp >= ts_ms).map(|e| e.base_offset)
+        inner
+            .segments
+            .iter()
+            .flat_map(|s| s.index.iter())
+            .find(|e| e.max_timestamp >= ts_ms)
+            .map(|e| e.base_offset)
     }
 
     /// Raft term of the entry containing `offset`.
@@ -302,12 +357,20 @@ impl PartitionLog {
     pub fn batch_headers(&self) -> Result<Vec<BatchHeader>> {
         let plan: Vec<(Arc<File>, PathBuf, u64)> = {
             let inner = lock(&self.inner);
-            inner.segments.iter().flat_map(|s| s.index.iter().map(|e| (s.file.clone(), s.path.clone(), e.batch_range().0))).collect()
+            inner
+                .segments
+                .iter()
+                .flat_map(|s| s.index.iter().map(|e| (s.file.clone(), s.path.clone(), e.batch_range().0)))
+                .collect()
         };
         plan.into_iter()
             .map(|(file, path, pos)| {
                 let bytes = Segment::read_at(&file, &path, pos, BATCH_HEADER_LEN)?;
-                BatchHeader::parse(&bytes).map_err(|e| BrokerError::Corrupt { file: path, position: pos, reason: e.to_string() })
+                BatchHeader::parse(&bytes).map_err(|e| BrokerError::Corrupt {
+                    file: path,
+                    position: pos,
+                    reason: e.to_string(),
+                })
             })
             .collect()
     }
@@ -337,7 +400,10 @@ impl PartitionLog {
             (_, e) => {
                 return Err(BrokerError::Invalid(format!(
                     "truncate_from({offset}) on {}-{}: offset is inside the entry {}..{}, not at its start",
-                    self.topic, self.partition, e.map_or(offset, |e| e.base_offset), e.map_or(offset, |e| e.next_offset)
+                    self.topic,
+                    self.partition,
+                    e.map_or(offset, |e| e.base_offset),
+                    e.map_or(offset, |e| e.next_offset)
                 )))
             }
         };

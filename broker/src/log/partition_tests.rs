@@ -32,7 +32,8 @@ fn offsets_are_consecutive_and_reads_round_trip_across_segment_rolls() {
     let mut sent = Vec::new();
     let mut expected_base = 0;
     for i in 0..10 {
-        let b = BatchSpec { records: 1 + i % 3, base_timestamp: 100 * i as i64, ..Default::default() }.encode();
+        let b =
+            BatchSpec { records: 1 + i % 3, base_timestamp: 100 * i as i64, ..Default::default() }.encode();
         let out = p.append(std::slice::from_ref(&b), 3).unwrap();
         assert_eq!(out.base_offset, expected_base);
         assert_eq!(out.last_offset, expected_base + (1 + i % 3) as i64 - 1);
@@ -51,7 +52,10 @@ fn offsets_are_consecutive_and_reads_round_trip_across_segment_rolls() {
     // Starting inside a multi-record batch returns that whole batch.
     assert_eq!(base_offsets(&p.read(sent[2].0 + 1, i64::MAX, 0).unwrap()), vec![sent[2].0]);
     let off = p.offsets();
-    assert_eq!((off.log_start_offset, off.log_end_offset, off.high_watermark), (0, expected_base, expected_base));
+    assert_eq!(
+        (off.log_start_offset, off.log_end_offset, off.high_watermark),
+        (0, expected_base, expected_base)
+    );
     assert_eq!(s.stats().entries_appended, 10);
 }
 
@@ -135,11 +139,21 @@ fn batch_headers_list_every_stored_batch_in_order() {
     let s = store(dir.path(), FsyncPolicy::Never, 200);
     let p = s.create_partition("pid", 0).unwrap();
     for seq in 0..4 {
-        let b = BatchSpec { records: 2, producer_id: 42, producer_epoch: 1, base_sequence: seq * 2, ..Default::default() }.encode();
+        let b = BatchSpec {
+            records: 2,
+            producer_id: 42,
+            producer_epoch: 1,
+            base_sequence: seq * 2,
+            ..Default::default()
+        }
+        .encode();
         p.append(&[b], 0).unwrap();
     }
     let hs = p.batch_headers().unwrap();
-    assert_eq!(hs.iter().map(|h| (h.base_offset, h.base_sequence)).collect::<Vec<_>>(), vec![(0, 0), (2, 2), (4, 4), (6, 6)]);
+    assert_eq!(
+        hs.iter().map(|h| (h.base_offset, h.base_sequence)).collect::<Vec<_>>(),
+        vec![(0, 0), (2, 2), (4, 4), (6, 6)]
+    );
     assert!(hs.iter().all(|h| h.producer_id == 42));
 }
 

@@ -83,10 +83,12 @@ impl PartitionLog {
             }
         }
         // The log now ends where the first segment that lost data ends; later ones are empty.
-        let after = inner.segments.iter().rev().find(|s| !s.index.is_empty()).map_or_else(
-            || inner.segments.first().map_or(0, |s| s.base_offset),
-            |s| s.next_offset(),
-        );
+        let after = inner
+            .segments
+            .iter()
+            .rev()
+            .find(|s| !s.index.is_empty())
+            .map_or_else(|| inner.segments.first().map_or(0, |s| s.base_offset), |s| s.next_offset());
         if after != inner.flushed {
             tracing::error!(topic = %self.topic, partition = self.partition, offset = after, flushed = inner.flushed,
                 file = %self.dir.display(), "power cut: synced lengths disagree with the flushed offset");
@@ -125,7 +127,8 @@ pub(crate) fn take_last_report(dir: &Path) -> Result<Option<PowerCutReport>> {
         }
     };
     let seen = dir.join(format!("power-cut-report.{at_ns}.seen.json"));
-    std::fs::rename(&path, &seen).map_err(|e| BrokerError::io(format!("rename to {}", seen.display()), &path, e))?;
+    std::fs::rename(&path, &seen)
+        .map_err(|e| BrokerError::io(format!("rename to {}", seen.display()), &path, e))?;
     sync_dir(dir)?;
     Ok(report)
 }

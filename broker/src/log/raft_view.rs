@@ -74,9 +74,12 @@ impl PartitionLog {
         let mut i = 0;
         while i < entries.len() {
             let term = entries[i].0;
-            let run: Vec<Bytes> = entries[i..].iter().take_while(|(t, _)| *t == term).map(|(_, b)| b.clone()).collect();
+            let run: Vec<Bytes> =
+                entries[i..].iter().take_while(|(t, _)| *t == term).map(|(_, b)| b.clone()).collect();
             i += run.len();
-            let epoch = i32::try_from(term).map_err(|_| BrokerError::Invalid(format!("term {term} does not fit a Kafka leader epoch")))?;
+            let epoch = i32::try_from(term).map_err(|_| {
+                BrokerError::Invalid(format!("term {term} does not fit a Kafka leader epoch"))
+            })?;
             let out = self.append(&run, epoch)?;
             outcome = Some(match outcome {
                 None => out,

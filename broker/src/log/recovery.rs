@@ -129,19 +129,29 @@ fn quarantine_copy(path: &Path, ns: u64) -> Result<PathBuf> {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".corrupt-{ns}"));
     let to = path.with_file_name(name);
-    std::fs::copy(path, &to).map_err(|e| BrokerError::io(format!("copy corrupt segment to {}", to.display()), path, e))?;
-    File::open(&to).and_then(|f| f.sync_all()).map_err(|e| BrokerError::io("fsync quarantine copy", &to, e))?;
+    std::fs::copy(path, &to)
+        .map_err(|e| BrokerError::io(format!("copy corrupt segment to {}", to.display()), path, e))?;
+    File::open(&to)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| BrokerError::io("fsync quarantine copy", &to, e))?;
     Ok(to)
 }
 
 fn truncate_file(path: &Path, len: u64) -> Result<()> {
-    let f = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| BrokerError::io("open segment to truncate", path, e))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| BrokerError::io("open segment to truncate", path, e))?;
     f.set_len(len).map_err(|e| BrokerError::io("truncate segment", path, e))?;
     f.sync_all().map_err(|e| BrokerError::io("fsync truncated segment", path, e))
 }
 
 /// Recovers `<dir>` (one partition). Creates the first segment if there is none.
-pub(crate) fn recover_partition(dir: &Path, topic: &str, partition: i32) -> Result<(Vec<Segment>, PartitionRecovery)> {
+pub(crate) fn recover_partition(
+    dir: &Path,
+    topic: &str,
+    partition: i32,
+) -> Result<(Vec<Segment>, PartitionRecovery)> {
     let mut files: Vec<(i64, PathBuf)> = Vec::new();
     for ent in std::fs::read_dir(dir).map_err(|e| BrokerError::io("list partition dir", dir, e))? {
         let ent = ent.map_err(|e| BrokerError::io("list partition dir", dir, e))?;
@@ -159,7 +169,8 @@ pub(crate) fn recover_partition(dir: &Path, topic: &str, partition: i32) -> Resu
         if corruption.is_some() {
             // Everything after a corrupt entry is unreachable (offsets must be contiguous).
             let to = quarantine_copy(&path, ns)?;
-            std::fs::remove_file(&path).map_err(|e| BrokerError::io("remove segment after corruption", &path, e))?;
+            std::fs::remove_file(&path)
+                .map_err(|e| BrokerError::io("remove segment after corruption", &path, e))?;
             tracing::error!(topic, partition, offset = base, file = %path.display(), quarantined_to = %to.display(),
                 "segment after a corrupt entry removed (copy kept)");
             dir_changed = true;
@@ -170,7 +181,8 @@ pub(crate) fn recover_partition(dir: &Path, topic: &str, partition: i32) -> Resu
             let len = std::fs::metadata(&path).map_err(|e| BrokerError::io("stat segment", &path, e))?.len();
             if len == 0 {
                 // An empty file past the end is a roll whose data never reached disk.
-                std::fs::remove_file(&path).map_err(|e| BrokerError::io("remove empty stale segment", &path, e))?;
+                std::fs::remove_file(&path)
+                    .map_err(|e| BrokerError::io("remove empty stale segment", &path, e))?;
                 tracing::warn!(topic, partition, offset = base, file = %path.display(), "empty segment past the log end removed");
                 dir_changed = true;
                 continue;
@@ -195,7 +207,9 @@ pub(crate) fn recover_partition(dir: &Path, topic: &str, partition: i32) -> Resu
                     file = %path.display(), position = p, bytes = torn_tail_bytes, "torn tail cut");
                 None
             }
-            Some(Stop::Torn(p)) => Some((*p, "incomplete entry at the end of a segment that is not the last".to_string())),
+            Some(Stop::Torn(p)) => {
+                Some((*p, "incomplete entry at the end of a segment that is not the last".to_string()))
+            }
             Some(Stop::Corrupt(p, reason)) => Some((*p, reason.clone())),
         };
         if let Some((position, reason)) = first_bad {
@@ -219,7 +233,15 @@ pub(crate) fn recover_partition(dir: &Path, topic: &str, partition: i32) -> Resu
     }
     let entries = segments.iter().map(|s| s.index.len() as u64).sum();
     let log_end_offset = segments.last().map_or(0, |s| s.next_offset());
-    let report = PartitionRecovery { topic: topic.to_string(), partition, segments: segments.len(), entries, log_end_offset, torn_tail_bytes, corruption };
+    let report = PartitionRecovery {
+        topic: topic.to_string(),
+        partition,
+        segments: segments.len(),
+        entries,
+        log_end_offset,
+        torn_tail_bytes,
+        corruption,
+    };
     Ok((segments, report))
 }
 
@@ -238,7 +260,8 @@ mod tests {
             p.append(&[batch(2)], 1).unwrap();
         }
         s.close().unwrap();
-        let mut segs: Vec<PathBuf> = std::fs::read_dir(dir.join("partitions/r-0")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut segs: Vec<PathBuf> =
+            std::fs::read_dir(dir.join("partitions/r-0")).unwrap().map(|e| e.unwrap().path()).collect();
         segs.sort();
         segs
     }
@@ -339,7 +362,10 @@ mod tests {
             let (s, rep) = LogStore::open(dir.path(), FsyncPolicy::Never, 1 << 20).unwrap();
             let end = rep.partitions[0].log_end_offset;
             assert!(end <= 4);
-            assert_eq!(s.partition("r", 0).unwrap().read(0, i64::MAX, usize::MAX).unwrap().len() as i64, end / 2);
+            assert_eq!(
+                s.partition("r", 0).unwrap().read(0, i64::MAX, usize::MAX).unwrap().len() as i64,
+                end / 2
+            );
         }
     }
 }

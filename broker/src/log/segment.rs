@@ -65,7 +65,10 @@ fn open_rw(path: &Path) -> Result<File> {
 }
 
 fn open_append(path: &Path) -> Result<File> {
-    OpenOptions::new().append(true).open(path).map_err(|e| BrokerError::io("open segment for append", path, e))
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| BrokerError::io("open segment for append", path, e))
 }
 
 impl Segment {
@@ -141,9 +144,8 @@ impl Segment {
     /// Reads `len` bytes at `pos` with a positioned read (no cursor shared with the appender).
     pub fn read_at(file: &File, path: &Path, pos: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, pos).map_err(|e| {
-            BrokerError::io(format!("read {len} bytes at byte {pos} of segment"), path, e)
-        })?;
+        file.read_exact_at(&mut buf, pos)
+            .map_err(|e| BrokerError::io(format!("read {len} bytes at byte {pos} of segment"), path, e))?;
         Ok(buf)
     }
 }

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
-use crate::log::flusher::{self, sync_dir, PartitionMap, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT};
+use crate::log::flusher::{
+    self, sync_dir, PartitionMap, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT,
+};
+use crate::log::lock;
 use crate::log::lock::DirLock;
 use crate::log::partition::{Blocked, PartitionLog};
 use crate::log::power_cut::{take_last_report, REPORT_FILE};
 use crate::log::recovery::{recover_partition, RecoveryReport};
-use crate::log::lock;
 
 const PARTITIONS_DIR: &str = "partitions";
 
@@ -33,7 +35,9 @@ pub struct LogStore {
 fn check_topic(topic: &str, partition: i32) -> Result<()> {
     let ok_chars = topic.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     if topic.is_empty() || topic.len() > 249 || !ok_chars || topic == "." || topic == ".." {
-        return Err(BrokerError::Invalid(format!("topic name '{topic}' is not 1-249 characters of [a-zA-Z0-9._-]")));
+        return Err(BrokerError::Invalid(format!(
+            "topic name '{topic}' is not 1-249 characters of [a-zA-Z0-9._-]"
+        )));
     }
     if partition < 0 {
         return Err(BrokerError::Invalid(format!("partition {partition} of '{topic}' is negative")));
@@ -58,13 +62,18 @@ pub(crate) fn write_durable(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> 
     let mut f = std::fs::File::create(&tmp).map_err(|e| BrokerError::io("create temp file", &tmp, e))?;
     f.write_all(bytes).map_err(|e| BrokerError::io("write temp file", &tmp, e))?;
     f.sync_all().map_err(|e| BrokerError::io("fsync temp file", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| BrokerError::io(format!("rename {} to", tmp.display()), &path, e))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| BrokerError::io(format!("rename {} to", tmp.display()), &path, e))?;
     sync_dir(dir)
 }
 
 impl LogStore {
     /// Locks `dir`, recovers every partition under `<dir>/partitions/`, starts the flusher.
-    pub fn open(dir: &Path, policy: FsyncPolicy, segment_bytes: u64) -> Result<(Arc<LogStore>, RecoveryReport)> {
+    pub fn open(
+        dir: &Path,
+        policy: FsyncPolicy,
+        segment_bytes: u64,
+    ) -> Result<(Arc<LogStore>, RecoveryReport)> {
         if segment_bytes == 0 {
             return Err(BrokerError::Invalid("segment_bytes must be at least 1".into()));
         }
@@ -137,8 +146,18 @@ impl LogStore {
         std::fs::create_dir_all(&pdir).map_err(|e| BrokerError::io("create partition dir", &pdir, e))?;
         let (segments, _) = recover_partition(&pdir, topic, partition)?;
         sync_dir(&self.dir.join(PARTITIONS_DIR))?;
-        let log = Arc::new(PartitionLog::new(topic, partition, pdir.clone(), self.ctx.clone(), self.segment_bytes, segments));
-        self.parts.write().unwrap_or_else(|e| e.into_inner()).insert((topic.to_string(), partition), log.clone());
+        let log = Arc::new(PartitionLog::new(
+            topic,
+            partition,
+            pdir.clone(),
+            self.ctx.clone(),
+            self.segment_bytes,
+            segments,
+        ));
+        self.parts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((topic.to_string(), partition), log.clone());
         tracing::info!(topic, partition, offset = log.offsets().log_end_offset, file = %pdir.display(), "partition created");
         Ok(log)
     }
@@ -147,7 +166,8 @@ impl LogStore {
     pub fn delete_partition(&self, topic: &str, partition: i32) -> Result<()> {
         check_topic(topic, partition)?;
         let _admin = lock(&self.admin);
-        let removed = self.parts.write().unwrap_or_else(|e| e.into_inner()).remove(&(topic.to_string(), partition));
+        let removed =
+            self.parts.write().unwrap_or_else(|e| e.into_inner()).remove(&(topic.to_string(), partition));
         if let Some(p) = &removed {
             let _flushing = lock(&p.flush_lock);
             let mut inner = lock(&p.inner);
@@ -234,9 +254,13 @@ impl LogStore {
 
 /// Plain file names only, and none that the store itself owns.
 fn check_meta_name(name: &str) -> Result<()> {
-    let plain = !name.is_empty() && !name.starts_with('.') && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !plain || name == PARTITIONS_DIR || name.starts_with("power-cut-report") || name == REPORT_FILE {
-        return Err(BrokerError::Invalid(format!("metadata name '{name}' is not a plain file name the store allows")));
+        return Err(BrokerError::Invalid(format!(
+            "metadata name '{name}' is not a plain file name the store allows"
+        )));
     }
     Ok(())
 }
@@ -291,7 +315,9 @@ mod tests {
         for (t, p) in [("b", 1), ("a-x", 10), ("a-x", 2)] {
             s.create_partition(t, p).unwrap();
         }
-        let names = |s: &LogStore| s.partitions().iter().map(|p| (p.topic().to_string(), p.partition())).collect::<Vec<_>>();
+        let names = |s: &LogStore| {
+            s.partitions().iter().map(|p| (p.topic().to_string(), p.partition())).collect::<Vec<_>>()
+        };
         let want = vec![("a-x".to_string(), 2), ("a-x".to_string(), 10), ("b".to_string(), 1)];
         assert_eq!(names(&s), want);
         drop(s);

@@ -20,7 +20,14 @@ pub(crate) struct BatchSpec {
 
 impl Default for BatchSpec {
     fn default() -> Self {
-        BatchSpec { records: 1, base_timestamp: 1000, producer_id: -1, producer_epoch: -1, base_sequence: -1, value_len: 8 }
+        BatchSpec {
+            records: 1,
+            base_timestamp: 1000,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            value_len: 8,
+        }
     }
 }
 
@@ -28,8 +35,16 @@ impl BatchSpec {
     pub fn encode(&self) -> Bytes {
         let keys: Vec<String> = (0..self.records).map(|i| format!("k{i}")).collect();
         let values: Vec<Vec<u8>> = (0..self.records).map(|i| vec![i as u8; self.value_len]).collect();
-        let records: Vec<Record<'_>> = keys.iter().zip(&values).map(|(k, v)| Record { key: Some(k.as_bytes()), value: Some(v) }).collect();
-        let producer = ProducerFields { producer_id: self.producer_id, producer_epoch: self.producer_epoch, base_sequence: self.base_sequence };
+        let records: Vec<Record<'_>> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| Record { key: Some(k.as_bytes()), value: Some(v) })
+            .collect();
+        let producer = ProducerFields {
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+        };
         build(&records, 0, self.base_timestamp, producer)
     }
 }

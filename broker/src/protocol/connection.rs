@@ -52,7 +52,12 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, node: Arc<NodeState>, sh
     }
 }
 
-async fn serve_inner(stream: TcpStream, peer: SocketAddr, node: &Arc<NodeState>, shutdown: CancellationToken) -> Result<()> {
+async fn serve_inner(
+    stream: TcpStream,
+    peer: SocketAddr,
+    node: &Arc<NodeState>,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let _ = stream.set_nodelay(true);
     let (read_half, mut write_half) = stream.into_split();
     let max_frame = node.config.max_frame_bytes;
@@ -132,17 +137,17 @@ async fn read_next<R: tokio::io::AsyncRead + Unpin>(
 
 /// Decodes one request and starts it. Runs on the reading side, so the order-sensitive part of a
 /// handler (appending to the log) happens in arrival order.
-fn start_request(
-    mut frame: Bytes,
-    peer: SocketAddr,
-    node: &Arc<NodeState>,
-) -> Result<StartedRequest> {
+fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> Result<StartedRequest> {
     if frame.len() < 8 {
-        return Err(BrokerError::Frame(format!("request of {} bytes is shorter than a request header", frame.len())));
+        return Err(BrokerError::Frame(format!(
+            "request of {} bytes is shorter than a request header",
+            frame.len()
+        )));
     }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api_key = ApiKey::try_from(raw_key).map_err(|_| BrokerError::Frame(format!("unknown API key {raw_key}")))?;
+    let api_key =
+        ApiKey::try_from(raw_key).map_err(|_| BrokerError::Frame(format!("unknown API key {raw_key}")))?;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(api_version))
         .map_err(|e| BrokerError::Frame(format!("{api_key:?} v{api_version} header: {e}")))?;
     let pending = Pending { api_key, api_version, correlation_id: header.correlation_id };
@@ -184,8 +189,8 @@ fn encode_response(pending: &Pending, response: &ResponseKind) -> Result<BytesMu
     header
         .encode(&mut buf, pending.api_key.response_header_version(pending.api_version))
         .map_err(|e| BrokerError::Frame(format!("encoding {:?} response header: {e}", pending.api_key)))?;
-    response
-        .encode(&mut buf, pending.api_version)
-        .map_err(|e| BrokerError::Frame(format!("encoding {:?} v{} response: {e}", pending.api_key, pending.api_version)))?;
+    response.encode(&mut buf, pending.api_version).map_err(|e| {
+        BrokerError::Frame(format!("encoding {:?} v{} response: {e}", pending.api_key, pending.api_version))
+    })?;
     Ok(buf)
 }

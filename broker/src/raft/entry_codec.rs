@@ -31,7 +31,8 @@ pub fn encode(entry: &Entry) -> Result<(u64, Bytes)> {
         EntryPayload::Normal(Command::Controller(b)) => control_batch(CONTROLLER_COMMAND, b, now_ms),
         EntryPayload::Blank => control_batch(BLANK, &[], now_ms),
         EntryPayload::Membership(m) => {
-            let json = serde_json::to_vec(m).map_err(|e| BrokerError::Invalid(format!("membership does not serialize: {e}")))?;
+            let json = serde_json::to_vec(m)
+                .map_err(|e| BrokerError::Invalid(format!("membership does not serialize: {e}")))?;
             control_batch(MEMBERSHIP, &json, now_ms)
         }
     };
@@ -47,11 +48,16 @@ pub fn decode(index: u64, term: u64, batch: Bytes) -> Result<Entry> {
         Some((BLANK, _)) => EntryPayload::Blank,
         Some((CONTROLLER_COMMAND, value)) => EntryPayload::Normal(Command::Controller(value)),
         Some((MEMBERSHIP, value)) => {
-            let m: Membership<NodeId, openraft::BasicNode> = serde_json::from_slice(&value)
-                .map_err(|e| BrokerError::Invalid(format!("membership entry at index {index} is not valid JSON: {e}")))?;
+            let m: Membership<NodeId, openraft::BasicNode> = serde_json::from_slice(&value).map_err(|e| {
+                BrokerError::Invalid(format!("membership entry at index {index} is not valid JSON: {e}"))
+            })?;
             EntryPayload::Membership(m)
         }
-        Some((other, _)) => return Err(BrokerError::Invalid(format!("entry at index {index} has unknown control type {other:#x}"))),
+        Some((other, _)) => {
+            return Err(BrokerError::Invalid(format!(
+                "entry at index {index} has unknown control type {other:#x}"
+            )))
+        }
     };
     Ok(Entry { log_id, payload })
 }

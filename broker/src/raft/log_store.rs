@@ -41,7 +41,10 @@ impl GroupLogStore {
 }
 
 impl RaftLogReader<TypeConfig> for GroupLogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(&mut self, range: RB) -> Result<Vec<Entry>, StorageError> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
         let from = match range.start_bound() {
             Bound::Included(&i) => i,
             Bound::Excluded(&i) => i + 1,
@@ -80,7 +83,8 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let bytes =
+            serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         let (store, name) = (Arc::clone(&self.store), self.vote_file());
         // The write fsyncs: off the async workers.
         tokio::task::spawn_blocking(move || store.write_meta(&name, &bytes))
@@ -93,7 +97,9 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         let read = |e: String| io_error(ErrorSubject::Vote, ErrorVerb::Read, e);
         match self.store.read_meta(&self.vote_file()).map_err(|e| read(e.to_string()))? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| read(format!("{} is not a vote: {e}", self.vote_file()))),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| read(format!("{} is not a vote: {e}", self.vote_file()))),
         }
     }
 
@@ -103,7 +109,8 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         I::IntoIter: Send,
     {
         let write = |e: crate::BrokerError| io_error(ErrorSubject::Logs, ErrorVerb::Write, e);
-        let encoded: Vec<(u64, bytes::Bytes)> = entries.into_iter().map(|e| entry_codec::encode(&e)).collect::<Result<_, _>>().map_err(write)?;
+        let encoded: Vec<(u64, bytes::Bytes)> =
+            entries.into_iter().map(|e| entry_codec::encode(&e)).collect::<Result<_, _>>().map_err(write)?;
         let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
         // The cluster metadata (controller) log is always fsynced: the fsync policy is about
         // partition data; losing topics and membership would leave no cluster to recover.
@@ -119,7 +126,10 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
             (Some(out), FsyncPolicy::Always) => {
                 let log = Arc::clone(&self.log);
                 tokio::spawn(async move {
-                    let result = log.wait_flushed(out.last_offset + 1).await.map_err(|e| std::io::Error::other(e.to_string()));
+                    let result = log
+                        .wait_flushed(out.last_offset + 1)
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()));
                     callback.log_io_completed(result);
                 });
             }
@@ -130,7 +140,9 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::info!(group = %self.group, index = log_id.index, "truncating conflicting entries");
-        self.log.truncate_entries_from(log_id.index).map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
+        self.log
+            .truncate_entries_from(log_id.index)
+            .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))
     }
 
     async fn purge(&mut self, _log_id: LogId) -> Result<(), StorageError> {

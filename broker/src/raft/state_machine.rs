@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
-use openraft::{AnyError, EntryPayload, ErrorSubject, ErrorVerb, SnapshotMeta, StorageIOError, StoredMembership};
+use openraft::{
+    AnyError, EntryPayload, ErrorSubject, ErrorVerb, SnapshotMeta, StorageIOError, StoredMembership,
+};
 
 use crate::log::PartitionLog;
 use crate::raft::typ::{Command, CommandResult, Entry, LogId, NodeId, StorageError, TypeConfig};
@@ -50,7 +52,9 @@ fn sm_error(verb: ErrorVerb, what: &str) -> StorageError {
 impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     type SnapshotBuilder = NoSnapshots;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, openraft::BasicNode>), StorageError> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<NodeId, openraft::BasicNode>), StorageError> {
         Ok((self.applied, self.membership.clone()))
     }
 
@@ -63,10 +67,9 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         let mut committed_end = None;
         for entry in entries {
             let index = entry.log_id.index;
-            let offsets = self
-                .log
-                .entry_offsets(index)
-                .ok_or_else(|| sm_error(ErrorVerb::Read, &format!("applying index {index} that is not in the local log")))?;
+            let offsets = self.log.entry_offsets(index).ok_or_else(|| {
+                sm_error(ErrorVerb::Read, &format!("applying index {index} that is not in the local log"))
+            })?;
             let result = match &entry.payload {
                 EntryPayload::Normal(cmd) => self.applier.apply(index, cmd, offsets),
                 EntryPayload::Membership(m) => {
@@ -93,7 +96,11 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         Err(sm_error(ErrorVerb::Write, "snapshots are disabled: followers catch up from the log"))
     }
 
-    async fn install_snapshot(&mut self, _meta: &SnapshotMeta<NodeId, openraft::BasicNode>, _snapshot: Box<std::io::Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        _meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
+        _snapshot: Box<std::io::Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         Err(sm_error(ErrorVerb::Write, "snapshots are disabled: followers catch up from the log"))
     }
 

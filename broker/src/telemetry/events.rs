@@ -34,21 +34,44 @@ pub struct Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// Lifecycle: `started`, `draining`, `flushed`, `stopped`.
-    Lifecycle { phase: String },
+    Lifecycle {
+        phase: String,
+    },
     /// A partition's log end / flushed offset / high watermark changed.
-    PartitionOffsets { topic: String, partition: i32, offsets: PartitionOffsets },
-    TopicCreated { topic: String, partitions: i32 },
-    TopicDeleted { topic: String },
+    PartitionOffsets {
+        topic: String,
+        partition: i32,
+        offsets: PartitionOffsets,
+    },
+    TopicCreated {
+        topic: String,
+        partitions: i32,
+    },
+    TopicDeleted {
+        topic: String,
+    },
     /// A consumer group changed state or generation.
     Group(GroupEvent),
     /// A fault call was applied (`power_cut`, `slow_fsync`).
-    Fault { fault: String, detail: serde_json::Value },
-    PowerCut { report: PowerCutReport },
+    Fault {
+        fault: String,
+        detail: serde_json::Value,
+    },
+    PowerCut {
+        report: PowerCutReport,
+    },
     /// A Raft group's state changed (cluster mode).
     Raft(crate::cluster::watch::GroupState),
     /// An election began or ended in a group: `phase` is started, won, lost or leader_known.
-    Election { group: String, term: u64, phase: String, leader: Option<u64> },
-    Warning { message: String },
+    Election {
+        group: String,
+        term: u64,
+        phase: String,
+        leader: Option<u64>,
+    },
+    Warning {
+        message: String,
+    },
 }
 
 /// The sending side, shared by the whole node.
@@ -66,7 +89,12 @@ impl Telemetry {
     }
 
     pub fn emit(&self, kind: EventKind) {
-        let event = Event { seq: self.seq.fetch_add(1, Ordering::Relaxed), ts_ns: super::now_ns(), node_id: self.node_id, kind };
+        let event = Event {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            ts_ns: super::now_ns(),
+            node_id: self.node_id,
+            kind,
+        };
         if matches!(event.kind, EventKind::Warning { .. }) {
             let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
             w.push_back(event.clone());
@@ -93,7 +121,12 @@ impl Telemetry {
     /// Forwards every change of a partition's offsets onto the stream until `cancel` fires or the
     /// partition is dropped. The watch channel coalesces bursts, so a fast producer yields the
     /// latest offsets rather than a backlog.
-    pub fn watch_partition(self: &Arc<Self>, log: &Arc<PartitionLog>, cancel: CancellationToken, tasks: &tokio_util::task::TaskTracker) {
+    pub fn watch_partition(
+        self: &Arc<Self>,
+        log: &Arc<PartitionLog>,
+        cancel: CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) {
         let mut rx = log.subscribe();
         let topic = log.topic().to_string();
         let partition = log.partition();

@@ -86,7 +86,9 @@ async fn events(State(node): State<Arc<NodeState>>) -> Sse<impl Stream<Item = Re
                 .event("telemetry")
                 .data(serde_json::to_string(&event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))),
             // A slow viewer lost events: tell it how many instead of silently skipping.
-            Err(BroadcastStreamRecvError::Lagged(n)) => SseEvent::default().event("lagged").data(n.to_string()),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                SseEvent::default().event("lagged").data(n.to_string())
+            }
         })
     });
     // End the stream when the node has stopped: graceful HTTP shutdown waits for open
@@ -100,7 +102,10 @@ async fn power_cut(State(node): State<Arc<NodeState>>) -> Response {
     let cut = tokio::task::spawn_blocking(move || store.power_cut()).await;
     match cut.map_err(|e| crate::BrokerError::Invalid(format!("power cut task: {e}"))).and_then(|r| r) {
         Ok(report) => {
-            tracing::warn!(node_id = node.config.node_id, "power cut: files truncated to their last fsync; aborting");
+            tracing::warn!(
+                node_id = node.config.node_id,
+                "power cut: files truncated to their last fsync; aborting"
+            );
             node.telemetry.emit(EventKind::PowerCut { report: report.clone() });
             tokio::spawn(async {
                 tokio::time::sleep(POWER_CUT_ABORT_DELAY).await;
@@ -121,16 +126,32 @@ struct SlowFsync {
 /// Longest fsync delay accepted: a lab fault, not a way to hang a node forever.
 const MAX_FSYNC_DELAY_MS: u64 = 60_000;
 
-async fn slow_fsync(State(node): State<Arc<NodeState>>, body: Result<Json<SlowFsync>, axum::extract::rejection::JsonRejection>) -> Response {
+async fn slow_fsync(
+    State(node): State<Arc<NodeState>>,
+    body: Result<Json<SlowFsync>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Json(SlowFsync { delay_ms }) = match body {
         Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("expected {{\"delay_ms\": <0..={MAX_FSYNC_DELAY_MS}>}}: {e}")).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"delay_ms\": <0..={MAX_FSYNC_DELAY_MS}>}}: {e}"),
+            )
+                .into_response()
+        }
     };
     if delay_ms > MAX_FSYNC_DELAY_MS {
-        return (StatusCode::BAD_REQUEST, format!("delay_ms {delay_ms} is above the limit {MAX_FSYNC_DELAY_MS}")).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("delay_ms {delay_ms} is above the limit {MAX_FSYNC_DELAY_MS}"),
+        )
+            .into_response();
     }
     node.store.set_fsync_delay(Duration::from_millis(delay_ms));
-    node.telemetry.emit(EventKind::Fault { fault: "slow_fsync".into(), detail: serde_json::json!({ "delay_ms": delay_ms }) });
+    node.telemetry.emit(EventKind::Fault {
+        fault: "slow_fsync".into(),
+        detail: serde_json::json!({ "delay_ms": delay_ms }),
+    });
     tracing::warn!(node_id = node.config.node_id, delay_ms, "slow fsync fault set");
     Json(serde_json::json!({ "delay_ms": delay_ms })).into_response()
 }

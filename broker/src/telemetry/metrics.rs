@@ -12,15 +12,26 @@ pub fn render(node: &NodeState) -> String {
         ("clusterlab_fsync_total", "fsync calls", stats.fsync_count as f64),
         ("clusterlab_fsync_seconds_total", "time spent in fsync", stats.fsync_nanos_total as f64 / 1e9),
         ("clusterlab_appended_bytes_total", "bytes appended to partition logs", stats.bytes_appended as f64),
-        ("clusterlab_appended_entries_total", "batches appended to partition logs", stats.entries_appended as f64),
+        (
+            "clusterlab_appended_entries_total",
+            "batches appended to partition logs",
+            stats.entries_appended as f64,
+        ),
     ];
     for (name, help, value) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{node=\"{node_id}\"}} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{node=\"{node_id}\"}} {value}"
+        );
     }
     let gauges: [(&str, &str, fn(&crate::log::PartitionOffsets) -> i64); 4] = [
         ("clusterlab_partition_log_end_offset", "next offset to be assigned", |o| o.log_end_offset),
-        ("clusterlab_partition_flushed_offset", "first offset not yet known to be fsynced", |o| o.flushed_offset),
-        ("clusterlab_partition_high_watermark", "first offset consumers cannot read yet", |o| o.high_watermark),
+        ("clusterlab_partition_flushed_offset", "first offset not yet known to be fsynced", |o| {
+            o.flushed_offset
+        }),
+        ("clusterlab_partition_high_watermark", "first offset consumers cannot read yet", |o| {
+            o.high_watermark
+        }),
         ("clusterlab_partition_log_start_offset", "first offset still in the log", |o| o.log_start_offset),
     ];
     let partitions = node.store.partitions();
@@ -28,10 +39,23 @@ pub fn render(node: &NodeState) -> String {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for log in &partitions {
             let o = log.offsets();
-            let _ = writeln!(out, "{name}{{node=\"{node_id}\",topic=\"{}\",partition=\"{}\"}} {}", log.topic(), log.partition(), get(&o));
+            let _ = writeln!(
+                out,
+                "{name}{{node=\"{node_id}\",topic=\"{}\",partition=\"{}\"}} {}",
+                log.topic(),
+                log.partition(),
+                get(&o)
+            );
         }
     }
-    let _ = writeln!(out, "# HELP clusterlab_fsync_delay_ms slow-disk fault delay\n# TYPE clusterlab_fsync_delay_ms gauge");
-    let _ = writeln!(out, "clusterlab_fsync_delay_ms{{node=\"{node_id}\"}} {}", node.store.fsync_delay().as_millis());
+    let _ = writeln!(
+        out,
+        "# HELP clusterlab_fsync_delay_ms slow-disk fault delay\n# TYPE clusterlab_fsync_delay_ms gauge"
+    );
+    let _ = writeln!(
+        out,
+        "clusterlab_fsync_delay_ms{{node=\"{node_id}\"}} {}",
+        node.store.fsync_delay().as_millis()
+    );
     out
 }

@@ -32,7 +32,14 @@ impl Report {
     pub fn line(&self, label: &str, took: Duration) -> String {
         format!(
             "[{label}] acked={} read={} lost={} dup={} misplaced={} out_of_order={} extra={} time={:.2}s",
-            self.acked, self.read, self.lost, self.dup, self.misplaced, self.out_of_order, self.extra, took.as_secs_f64()
+            self.acked,
+            self.read,
+            self.lost,
+            self.dup,
+            self.misplaced,
+            self.out_of_order,
+            self.extra,
+            took.as_secs_f64()
         )
     }
 
@@ -76,7 +83,10 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
             }
             Some(at) if !at.contains(&(a.partition, a.offset)) => {
                 r.misplaced += 1;
-                note(&mut r, format!("{} acked at p{}@{} but stored at {at:?}", a.payload, a.partition, a.offset));
+                note(
+                    &mut r,
+                    format!("{} acked at p{}@{} but stored at {at:?}", a.payload, a.partition, a.offset),
+                );
             }
             Some(_) => {}
         }
@@ -85,12 +95,25 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
     r.extra = copies.keys().filter(|p| !acked.contains(*p)).count();
     for (p, order) in &acked_by_partition {
         let mut seen = std::collections::HashSet::new();
-        let read_order: Vec<&str> = read.iter().filter(|x| x.partition == *p && acked.contains(x.payload.as_str()) && seen.insert(x.payload.as_str())).map(|x| x.payload.as_str()).collect();
+        let read_order: Vec<&str> = read
+            .iter()
+            .filter(|x| {
+                x.partition == *p && acked.contains(x.payload.as_str()) && seen.insert(x.payload.as_str())
+            })
+            .map(|x| x.payload.as_str())
+            .collect();
         let acked_present: Vec<&str> = order.iter().copied().filter(|x| copies.contains_key(x)).collect();
         if read_order != acked_present {
             r.out_of_order += 1;
             let i = read_order.iter().zip(&acked_present).position(|(a, b)| a != b).unwrap_or(0);
-            note(&mut r, format!("p{p}: read order differs from ack order at index {i}: read {:?} vs acked {:?}", read_order.get(i), acked_present.get(i)));
+            note(
+                &mut r,
+                format!(
+                    "p{p}: read order differs from ack order at index {i}: read {:?} vs acked {:?}",
+                    read_order.get(i),
+                    acked_present.get(i)
+                ),
+            );
         }
     }
     r

@@ -16,7 +16,6 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-
 /// One message read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -68,7 +67,12 @@ impl ProducerContext for Recorder {
         match result {
             Ok(m) => {
                 let r = Record::from_message(m);
-                log.acks.push(Ack { partition: r.partition, offset: r.offset, payload: r.payload, at: Instant::now() });
+                log.acks.push(Ack {
+                    partition: r.partition,
+                    offset: r.offset,
+                    payload: r.payload,
+                    at: Instant::now(),
+                });
             }
             Err((e, m)) => {
                 let r = Record::from_message(m);
@@ -152,7 +156,8 @@ impl ProducerRun {
         for (k, v) in &spec.settings {
             cfg.set(k, v);
         }
-        let producer: ThreadedProducer<Recorder> = cfg.create_with_context(Recorder(log.clone())).context("creating a producer")?;
+        let producer: ThreadedProducer<Recorder> =
+            cfg.create_with_context(Recorder(log.clone())).context("creating a producer")?;
         let stop = Arc::new(AtomicBool::new(false));
         let (l, s) = (log.clone(), stop.clone());
         let handle = std::thread::spawn(move || -> Result<()> {
@@ -254,7 +259,13 @@ fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
 /// Reads every partition of `topic` from the beginning (manual assignment, no group) until every
 /// `expected` payload was seen and every partition reported end-of-partition after its last
 /// message, or `timeout` passes (then returns what it read; the checker reports what is missing).
-pub fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: &HashSet<String>, timeout: Duration) -> Result<Vec<Record>> {
+pub fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: &HashSet<String>,
+    timeout: Duration,
+) -> Result<Vec<Record>> {
     let consumer: BaseConsumer = consumer_config(bootstrap, &crate::harness::unique("reader")).create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
@@ -292,7 +303,8 @@ pub fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: &HashSe
 
 /// A group member subscribed to `topic`, reading from the earliest offset when none is committed.
 pub fn group_consumer(bootstrap: &str, topic: &str, group: &str) -> Result<BaseConsumer> {
-    let consumer: BaseConsumer = consumer_config(bootstrap, group).create().context("creating a group consumer")?;
+    let consumer: BaseConsumer =
+        consumer_config(bootstrap, group).create().context("creating a group consumer")?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }
@@ -325,7 +337,12 @@ fn poll_one(consumer: &BaseConsumer, eof: &mut EofState) -> Option<Record> {
 }
 
 /// Polls a group consumer until `count` messages arrived (fails at `timeout` saying how many did).
-pub fn poll_n(consumer: &BaseConsumer, count: usize, timeout: Duration, eof: &mut EofState) -> Result<Vec<Record>> {
+pub fn poll_n(
+    consumer: &BaseConsumer,
+    count: usize,
+    timeout: Duration,
+    eof: &mut EofState,
+) -> Result<Vec<Record>> {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::with_capacity(count);
     while got.len() < count {
@@ -346,8 +363,24 @@ pub fn drain_to_eof(consumer: &BaseConsumer, timeout: Duration, eof: &mut EofSta
     let mut extra = Vec::new();
     while !eof.values().all(|v| *v) {
         if Instant::now() >= deadline {
-            let pos = consumer.position().map(|t| format!("{:?}", t.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>())).unwrap_or_default();
-            let wm: Vec<String> = eof.keys().map(|p| format!("p{p}: {:?}", consumer.fetch_watermarks(&t_name(consumer), *p, Duration::from_secs(5)))).collect();
+            let pos = consumer
+                .position()
+                .map(|t| {
+                    format!(
+                        "{:?}",
+                        t.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>()
+                    )
+                })
+                .unwrap_or_default();
+            let wm: Vec<String> = eof
+                .keys()
+                .map(|p| {
+                    format!(
+                        "p{p}: {:?}",
+                        consumer.fetch_watermarks(&t_name(consumer), *p, Duration::from_secs(5))
+                    )
+                })
+                .collect();
             bail!("group consumer did not reach the end of every partition within {timeout:?}: eof {eof:?}, positions {pos}, watermarks {wm:?}, extra read {}", extra.len());
         }
         if let Some(r) = poll_one(consumer, eof) {
@@ -358,11 +391,19 @@ pub fn drain_to_eof(consumer: &BaseConsumer, timeout: Duration, eof: &mut EofSta
 }
 
 fn t_name(consumer: &BaseConsumer) -> String {
-    consumer.subscription().ok().and_then(|t| t.elements().first().map(|e| e.topic().to_string())).unwrap_or_default()
+    consumer
+        .subscription()
+        .ok()
+        .and_then(|t| t.elements().first().map(|e| e.topic().to_string()))
+        .unwrap_or_default()
 }
 
 /// Commits, synchronously, the offset after the last consumed record of every partition.
-pub fn commit_consumed(consumer: &BaseConsumer, topic: &str, consumed: &[Record]) -> Result<BTreeMap<i32, i64>> {
+pub fn commit_consumed(
+    consumer: &BaseConsumer,
+    topic: &str,
+    consumed: &[Record],
+) -> Result<BTreeMap<i32, i64>> {
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     for r in consumed {
         let e = next.entry(r.partition).or_insert(0);

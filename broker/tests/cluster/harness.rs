@@ -91,7 +91,11 @@ impl Proc {
                 return Ok(status);
             }
             if Instant::now() >= deadline {
-                bail!("broker pid {} did not exit within {timeout:?}; stderr tail:\n{}", self.pid, tail_lines(&self.stderr.text(), 60));
+                bail!(
+                    "broker pid {} did not exit within {timeout:?}; stderr tail:\n{}",
+                    self.pid,
+                    tail_lines(&self.stderr.text(), 60)
+                );
             }
             std::thread::sleep(Duration::from_millis(20)); // poll interval
         }
@@ -135,12 +139,24 @@ pub struct Node {
 impl Node {
     fn command(&self, peers: &[(i32, SocketAddr)]) -> Command {
         let mut cmd = Command::new(BROKER_BIN);
-        cmd.arg("--node-id").arg(self.id.to_string())
-            .arg("--data-dir").arg(&self.data_dir)
-            .arg("--kafka-listen").arg(self.kafka.to_string())
-            .arg("--http-listen").arg(self.http.to_string())
-            .arg("--raft-listen").arg(self.raft.to_string())
-            .args(["--election-timeout-min-ms", "300", "--election-timeout-max-ms", "600", "--heartbeat-interval-ms", "100"])
+        cmd.arg("--node-id")
+            .arg(self.id.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--kafka-listen")
+            .arg(self.kafka.to_string())
+            .arg("--http-listen")
+            .arg(self.http.to_string())
+            .arg("--raft-listen")
+            .arg(self.raft.to_string())
+            .args([
+                "--election-timeout-min-ms",
+                "300",
+                "--election-timeout-max-ms",
+                "600",
+                "--heartbeat-interval-ms",
+                "100",
+            ])
             .args(["--replication-factor", "3", "--default-partitions", "3"]);
         for (id, kafka) in peers {
             cmd.arg("--peer").arg(format!("{id}={},{kafka}", self.peer_raft[id]));
@@ -224,7 +240,8 @@ impl Cluster {
         let mut dirs = Vec::new();
         let mut nodes = Vec::new();
         for i in 0..n {
-            let dir = tempfile::Builder::new().prefix(&format!("clusterlab-cluster-n{}-", i + 1)).tempdir()?;
+            let dir =
+                tempfile::Builder::new().prefix(&format!("clusterlab-cluster-n{}-", i + 1)).tempdir()?;
             nodes.push(Node {
                 id: i as i32 + 1,
                 kafka: addr(ports[3 * i]),
@@ -266,7 +283,8 @@ impl Cluster {
     }
 
     fn spawn(&mut self, id: i32) -> Result<Starting> {
-        let peers: Vec<(i32, SocketAddr)> = self.nodes.iter().filter(|n| n.id != id).map(|n| (n.id, n.kafka)).collect();
+        let peers: Vec<(i32, SocketAddr)> =
+            self.nodes.iter().filter(|n| n.id != id).map(|n| (n.id, n.kafka)).collect();
         let node = self.node_mut(id);
         if node.is_running() {
             bail!("node {id} is already running");
@@ -306,14 +324,26 @@ impl Cluster {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = s.proc.wait_exit(EXIT_TIMEOUT)?;
-                    bail!("node {id} (pid {}) exited ({status}) before its ready line; stderr:\n{}", s.proc.pid, tail_lines(&s.proc.stderr(), 40));
+                    bail!(
+                        "node {id} (pid {}) exited ({status}) before its ready line; stderr:\n{}",
+                        s.proc.pid,
+                        tail_lines(&s.proc.stderr(), 40)
+                    );
                 }
             }
             if let Some(status) = s.proc.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("node {id} (pid {}) exited ({status}) before its ready line; stderr:\n{}", s.proc.pid, tail_lines(&s.proc.stderr(), 40));
+                bail!(
+                    "node {id} (pid {}) exited ({status}) before its ready line; stderr:\n{}",
+                    s.proc.pid,
+                    tail_lines(&s.proc.stderr(), 40)
+                );
             }
             if Instant::now() >= deadline {
-                bail!("node {id} (pid {}) printed no ready line within {READY_TIMEOUT:?}; stderr:\n{}", s.proc.pid, tail_lines(&s.proc.stderr(), 40));
+                bail!(
+                    "node {id} (pid {}) printed no ready line within {READY_TIMEOUT:?}; stderr:\n{}",
+                    s.proc.pid,
+                    tail_lines(&s.proc.stderr(), 40)
+                );
             }
         }
     }
@@ -344,9 +374,14 @@ impl Cluster {
         let node = self.node_mut(id);
         let proc = node.proc.as_mut().ok_or_else(|| anyhow!("stop: node {id} is not running"))?;
         proc.signal(libc::SIGTERM)?;
-        let status = proc.wait_exit(EXIT_TIMEOUT).with_context(|| format!("node {id}: waiting for the exit after SIGTERM"))?;
+        let status = proc
+            .wait_exit(EXIT_TIMEOUT)
+            .with_context(|| format!("node {id}: waiting for the exit after SIGTERM"))?;
         if status.code() != Some(0) {
-            bail!("node {id} exited with {status} after SIGTERM, expected 0; stderr:\n{}", tail_lines(&proc.stderr(), 60));
+            bail!(
+                "node {id} exited with {status} after SIGTERM, expected 0; stderr:\n{}",
+                tail_lines(&proc.stderr(), 60)
+            );
         }
         Ok(())
     }
@@ -408,7 +443,9 @@ impl Cluster {
 
     pub fn wait_controller(&mut self, timeout: Duration) -> Result<i32> {
         let running = self.running();
-        wait_for(&format!("a controller leader known by all running nodes {running:?}"), timeout, || self.controller_leader())
+        wait_for(&format!("a controller leader known by all running nodes {running:?}"), timeout, || {
+            self.controller_leader()
+        })
     }
 
     /// (leader id, term) of one Raft group as seen by `from` (`role == Leader` on that node).
@@ -436,49 +473,65 @@ impl Cluster {
     /// Waits until every partition of `topic` has a leader that all running replicas follow.
     pub fn wait_all_leaders(&mut self, topic: &str, partitions: i32) -> Result<BTreeMap<i32, (i32, u64)>> {
         let running = self.running();
-        wait_for(&format!("a leader for every partition of {topic}, agreed by nodes {running:?}"), CLUSTER_TIMEOUT, || {
-            let mut out = BTreeMap::new();
-            for p in 0..partitions {
-                let Some((l, term)) = self.leader_of(topic, p)? else { return Ok(None) };
-                for &id in &running {
-                    let Some(g) = self.group_on(id, &format!("{topic}-{p}"))? else { return Ok(None) };
-                    if g["leader"].as_i64() != Some(l as i64) || g["term"].as_u64() != Some(term) {
-                        return Ok(None);
+        wait_for(
+            &format!("a leader for every partition of {topic}, agreed by nodes {running:?}"),
+            CLUSTER_TIMEOUT,
+            || {
+                let mut out = BTreeMap::new();
+                for p in 0..partitions {
+                    let Some((l, term)) = self.leader_of(topic, p)? else { return Ok(None) };
+                    for &id in &running {
+                        let Some(g) = self.group_on(id, &format!("{topic}-{p}"))? else { return Ok(None) };
+                        if g["leader"].as_i64() != Some(l as i64) || g["term"].as_u64() != Some(term) {
+                            return Ok(None);
+                        }
                     }
+                    out.insert(p, (l, term));
                 }
-                out.insert(p, (l, term));
-            }
-            Ok(Some(out))
-        })
+                Ok(Some(out))
+            },
+        )
     }
 
     /// Polls until, for every partition of `topic`, every running node reports the same digest
     /// and high watermark (and at least `partitions` partitions exist on each).
-    pub fn digests_equal(&mut self, topic: &str, partitions: i32, timeout: Duration) -> Result<BTreeMap<i32, Value>> {
+    pub fn digests_equal(
+        &mut self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<BTreeMap<i32, Value>> {
         let running = self.running();
         let mut last = String::new();
-        let r = wait_for(&format!("equal /digest of every partition of {topic} on nodes {running:?}"), timeout, || {
-            let mut per: BTreeMap<i32, Vec<(i32, Value)>> = BTreeMap::new();
-            for &id in &running {
-                let d = self.digest(id)?;
-                for e in d.as_array().into_iter().flatten().filter(|e| e["topic"] == topic) {
-                    let p = e["partition"].as_i64().unwrap_or(-1) as i32;
-                    per.entry(p).or_default().push((id, serde_json::json!({"hw": e["high_watermark"], "digest": e["digest"]})));
+        let r = wait_for(
+            &format!("equal /digest of every partition of {topic} on nodes {running:?}"),
+            timeout,
+            || {
+                let mut per: BTreeMap<i32, Vec<(i32, Value)>> = BTreeMap::new();
+                for &id in &running {
+                    let d = self.digest(id)?;
+                    for e in d.as_array().into_iter().flatten().filter(|e| e["topic"] == topic) {
+                        let p = e["partition"].as_i64().unwrap_or(-1) as i32;
+                        per.entry(p).or_default().push((
+                            id,
+                            serde_json::json!({"hw": e["high_watermark"], "digest": e["digest"]}),
+                        ));
+                    }
                 }
-            }
-            last = format!("{per:?}");
-            if per.len() < partitions as usize {
-                return Ok(None);
-            }
-            let mut out = BTreeMap::new();
-            for (p, v) in per {
-                if v.len() != running.len() || v.iter().any(|(_, d)| *d != v[0].1) {
+                last = format!("{per:?}");
+                if per.len() < partitions as usize {
                     return Ok(None);
                 }
-                out.insert(p, v[0].1.clone());
-            }
-            Ok(Some(out))
-        });
+                let mut out = BTreeMap::new();
+                for (p, v) in per {
+                    if v.len() != running.len() || v.iter().any(|(_, d)| *d != v[0].1) {
+                        return Ok(None);
+                    }
+                    out.insert(p, v[0].1.clone());
+                }
+                Ok(Some(out))
+            },
+        );
         r.with_context(|| format!("last digests seen: {last}"))
     }
 
@@ -491,13 +544,24 @@ impl Cluster {
         wait_for(&format!("a leader for every Raft group node {id} belongs to"), timeout, || {
             targets.clear();
             let mine = self.state(id)?;
-            let groups: Vec<String> = mine["raft"]["groups"].as_array().into_iter().flatten().filter_map(|g| g["group"].as_str().map(String::from)).collect();
+            let groups: Vec<String> = mine["raft"]["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g["group"].as_str().map(String::from))
+                .collect();
             if groups.is_empty() {
                 return Ok(None);
             }
             let states: Vec<Value> = running.iter().map(|&n| self.state(n)).collect::<Result<_>>()?;
             for g in groups {
-                let lead = states.iter().filter_map(|s| s["raft"]["groups"].as_array().and_then(|gs| gs.iter().find(|x| x["group"] == g.as_str() && x["role"] == "Leader")))
+                let lead = states
+                    .iter()
+                    .filter_map(|s| {
+                        s["raft"]["groups"].as_array().and_then(|gs| {
+                            gs.iter().find(|x| x["group"] == g.as_str() && x["role"] == "Leader")
+                        })
+                    })
                     .max_by_key(|x| x["term"].as_u64());
                 let Some(lead) = lead else { return Ok(None) };
                 targets.insert(g, lead["last_log_index"].as_u64().unwrap_or(0));
@@ -509,13 +573,19 @@ impl Cluster {
             let mine = self.state(id)?;
             let mut behind = Vec::new();
             for (g, target) in &targets {
-                let Some(x) = mine["raft"]["groups"].as_array().and_then(|gs| gs.iter().find(|x| x["group"] == g.as_str())) else {
+                let Some(x) = mine["raft"]["groups"]
+                    .as_array()
+                    .and_then(|gs| gs.iter().find(|x| x["group"] == g.as_str()))
+                else {
                     behind.push(format!("{g}: missing"));
                     continue;
                 };
                 let applied = x["applied_index"].as_u64().unwrap_or(0);
                 if applied < *target || x["leader"].is_null() {
-                    behind.push(format!("{g}: applied {applied} < {target} (role {}, leader {})", x["role"], x["leader"]));
+                    behind.push(format!(
+                        "{g}: applied {applied} < {target} (role {}, leader {})",
+                        x["role"], x["leader"]
+                    ));
                 }
             }
             lag = behind.join("; ");
@@ -535,12 +605,27 @@ impl Cluster {
                 out.push(format!("----- node {}: no /state -----", n.id));
                 continue;
             };
-            out.push(format!("----- node {} /state summary (controller_leader {}) -----", n.id, s["raft"]["controller_leader"]));
+            out.push(format!(
+                "----- node {} /state summary (controller_leader {}) -----",
+                n.id, s["raft"]["controller_leader"]
+            ));
             for g in s["raft"]["groups"].as_array().into_iter().flatten() {
-                out.push(format!("  raft {} role {} term {} leader {} last_log {} applied {} matched {}", g["group"], g["role"], g["term"], g["leader"], g["last_log_index"], g["applied_index"], g["matched"]));
+                out.push(format!(
+                    "  raft {} role {} term {} leader {} last_log {} applied {} matched {}",
+                    g["group"],
+                    g["role"],
+                    g["term"],
+                    g["leader"],
+                    g["last_log_index"],
+                    g["applied_index"],
+                    g["matched"]
+                ));
             }
             for p in s["partitions"].as_array().into_iter().flatten() {
-                out.push(format!("  log {}-{} leo {} hw {} flushed {}", p["topic"], p["partition"], p["log_end_offset"], p["high_watermark"], p["flushed_offset"]));
+                out.push(format!(
+                    "  log {}-{} leo {} hw {} flushed {}",
+                    p["topic"], p["partition"], p["log_end_offset"], p["high_watermark"], p["flushed_offset"]
+                ));
             }
         }
         out.join("\n")

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 
 use crate::checker::check;
-use crate::clients::{drain_to_eof, eof_state, group_consumer, commit_consumed, poll_n, produce, read_all, Ack, ProduceLog, ProduceSpec, ProducerRun};
+use crate::clients::{
+    commit_consumed, drain_to_eof, eof_state, group_consumer, poll_n, produce, read_all, Ack, ProduceLog,
+    ProduceSpec, ProducerRun,
+};
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
 
 const PARTITIONS: i32 = 3;
@@ -22,14 +25,26 @@ fn with_logs(c: &mut Cluster, body: impl FnOnce(&mut Cluster) -> Result<()>) -> 
     r
 }
 
-fn read_and_check(bootstrap: &str, topic: &str, acks: &[Ack], prefix: &str, label: &str, t0: Instant) -> Result<()> {
+fn read_and_check(
+    bootstrap: &str,
+    topic: &str,
+    acks: &[Ack],
+    prefix: &str,
+    label: &str,
+    t0: Instant,
+) -> Result<()> {
     let expected: HashSet<String> = acks.iter().map(|a| a.payload.clone()).collect();
     let read = read_all(bootstrap, topic, PARTITIONS, &expected, READ_TIMEOUT)?;
     check(acks, &read, prefix).assert_ok(label, t0.elapsed())
 }
 
 fn ensure_all_acked(log: &ProduceLog, what: &str) -> Result<()> {
-    ensure!(log.errors.is_empty(), "{what}: {} failed deliveries, first: {:?}", log.errors.len(), log.errors.first());
+    ensure!(
+        log.errors.is_empty(),
+        "{what}: {} failed deliveries, first: {:?}",
+        log.errors.len(),
+        log.errors.first()
+    );
     ensure!(log.acks.len() == log.sent, "{what}: {} acks for {} sent", log.acks.len(), log.sent);
     Ok(())
 }
@@ -46,7 +61,8 @@ fn formation_produce_through_one_consume_through_another() -> Result<()> {
             ensure_all_acked(&log, "produce via node 1")?;
             let consumer = group_consumer(&c.bootstrap(2), &topic, &unique("formation-group"))?;
             let mut eof = eof_state(PARTITIONS);
-            let mut read = poll_n(&consumer, 100, READ_TIMEOUT, &mut eof).context("group consumer via node 2")?;
+            let mut read =
+                poll_n(&consumer, 100, READ_TIMEOUT, &mut eof).context("group consumer via node 2")?;
             read.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
             check(&log.acks, &read, &prefix).assert_ok(&format!("formation rep {rep}"), t0.elapsed())?;
         }
@@ -63,7 +79,8 @@ fn ack_gap(acks: &[Ack], p: i32, t: Instant) -> Option<Duration> {
 
 /// Longest time between consecutive acks on partition `p` from `since` on.
 fn max_ack_gap(acks: &[Ack], p: i32, since: Instant) -> Duration {
-    let mut times: Vec<Instant> = acks.iter().filter(|a| a.partition == p && a.at >= since).map(|a| a.at).collect();
+    let mut times: Vec<Instant> =
+        acks.iter().filter(|a| a.partition == p && a.at >= since).map(|a| a.at).collect();
     times.sort();
     let mut prev = since;
     let mut max = Duration::ZERO;
@@ -86,20 +103,30 @@ fn leader_crash_during_produce() -> Result<()> {
             spec.window = 20;
             spec.pace = Duration::from_millis(1);
             let run = ProducerRun::spawn(spec)?;
-            wait_for("300 acks before the kill", Duration::from_secs(60), || Ok((run.acks() >= 300).then_some(())))?;
+            wait_for("300 acks before the kill", Duration::from_secs(60), || {
+                Ok((run.acks() >= 300).then_some(()))
+            })?;
             let (leader, term) = c.leader_of(&topic, 0)?.context("no leader of p0 after 300 acks")?;
             let killed_at = Instant::now();
             c.kill(leader)?;
             let acks_at_kill = run.acks();
-            let (new_leader, new_term) = wait_for(&format!("a new leader of {topic}-0 with a term above {term}"), CLUSTER_TIMEOUT, || {
-                Ok(c.leader_of(&topic, 0)?.filter(|(l, t)| *l != leader && *t > term))
-            })?;
+            let (new_leader, new_term) = wait_for(
+                &format!("a new leader of {topic}-0 with a term above {term}"),
+                CLUSTER_TIMEOUT,
+                || Ok(c.leader_of(&topic, 0)?.filter(|(l, t)| *l != leader && *t > term)),
+            )?;
             let elected_in = killed_at.elapsed();
             // Producing continues through the failover: wait for acks on p0 after the kill.
-            wait_for("acks on p0 after the kill (or the producer to finish)", Duration::from_secs(60), || {
-                let s = run.snapshot();
-                Ok((s.acks.iter().filter(|a| a.partition == 0 && a.at > killed_at).count() >= 50 || run.is_finished()).then_some(()))
-            })?;
+            wait_for(
+                "acks on p0 after the kill (or the producer to finish)",
+                Duration::from_secs(60),
+                || {
+                    let s = run.snapshot();
+                    Ok((s.acks.iter().filter(|a| a.partition == 0 && a.at > killed_at).count() >= 50
+                        || run.is_finished())
+                    .then_some(()))
+                },
+            )?;
             c.restart(leader)?;
             let log = run.join()?;
             let gap = ack_gap(&log.acks, 0, killed_at);
@@ -110,7 +137,14 @@ fn leader_crash_during_produce() -> Result<()> {
                 gap.map(|g| format!("{:.0} ms", g.as_secs_f64() * 1000.0)).unwrap_or("n/a".into()),
                 log.errors.len()
             );
-            read_and_check(&c.bootstrap_all(), &topic, &log.acks, &prefix, &format!("leader crash rep {rep}"), t0)?;
+            read_and_check(
+                &c.bootstrap_all(),
+                &topic,
+                &log.acks,
+                &prefix,
+                &format!("leader crash rep {rep}"),
+                t0,
+            )?;
         }
         Ok(())
     })
@@ -133,13 +167,23 @@ fn follower_crash_and_rejoin_then_consume_through_it() -> Result<()> {
             let victim = followers.iter().copied().find(|id| *id != ctl).unwrap_or(followers[0]);
             c.kill(victim)?;
             let survivors: Vec<i32> = c.ids().into_iter().filter(|id| *id != victim).collect();
-            let during = produce(ProduceSpec::new(&c.bootstrap_of(&survivors), &topic, &format!("{prefix}b"), 500))?;
+            let during =
+                produce(ProduceSpec::new(&c.bootstrap_of(&survivors), &topic, &format!("{prefix}b"), 500))?;
             ensure_all_acked(&during, "produce while a follower is down")?;
             log.acks.extend(during.acks);
             c.restart(victim)?;
-            let digests = c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60)).with_context(|| format!("rejoined node {victim} catching up"))?;
+            let digests = c
+                .digests_equal(&topic, PARTITIONS, Duration::from_secs(60))
+                .with_context(|| format!("rejoined node {victim} catching up"))?;
             println!("[follower crash rep {rep}] killed follower node {victim} (p0 leader {p0_leader}, controller {ctl}); digests equal after rejoin: {}", serde_json::to_string(&digests)?);
-            read_and_check(&c.bootstrap(victim), &topic, &log.acks, &prefix, &format!("follower crash rep {rep} (read via node {victim} only)"), t0)?;
+            read_and_check(
+                &c.bootstrap(victim),
+                &topic,
+                &log.acks,
+                &prefix,
+                &format!("follower crash rep {rep} (read via node {victim} only)"),
+                t0,
+            )?;
         }
         Ok(())
     })
@@ -157,7 +201,9 @@ fn rolling_restart_with_sigterm_causes_no_client_error() -> Result<()> {
             spec.window = 20;
             spec.pace = Duration::from_millis(2);
             let run = ProducerRun::spawn(spec)?;
-            wait_for("100 acks before the rolling restart", Duration::from_secs(60), || Ok((run.acks() >= 100).then_some(())))?;
+            wait_for("100 acks before the rolling restart", Duration::from_secs(60), || {
+                Ok((run.acks() >= 100).then_some(()))
+            })?;
             let mut steps = Vec::new();
             for id in c.ids() {
                 let ts = Instant::now();
@@ -166,10 +212,17 @@ fn rolling_restart_with_sigterm_causes_no_client_error() -> Result<()> {
                 c.restart(id)?;
                 c.wait_caught_up(id, Duration::from_secs(60))?;
                 let base = run.acks();
-                wait_for(&format!("producer progress after node {id} rejoined"), Duration::from_secs(60), || Ok((run.acks() >= base + 50 || run.is_finished()).then_some(())))?;
+                wait_for(
+                    &format!("producer progress after node {id} rejoined"),
+                    Duration::from_secs(60),
+                    || Ok((run.acks() >= base + 50 || run.is_finished()).then_some(())),
+                )?;
                 let snap = run.snapshot();
-                let gaps: Vec<String> = (0..PARTITIONS).map(|p| format!("p{p} {:.0} ms", max_ack_gap(&snap.acks, p, ts).as_secs_f64() * 1000.0)).collect();
-                let drain_limit_hit = c.node(id).last_stderr.contains("connections still open after the drain limit");
+                let gaps: Vec<String> = (0..PARTITIONS)
+                    .map(|p| format!("p{p} {:.0} ms", max_ack_gap(&snap.acks, p, ts).as_secs_f64() * 1000.0))
+                    .collect();
+                let drain_limit_hit =
+                    c.node(id).last_stderr.contains("connections still open after the drain limit");
                 steps.push(format!(
                     "node {id}: SIGTERM->exit {:.0} ms (drain limit hit: {drain_limit_hit}), stop->caught up->progress {:.0} ms, max ack gap {}, errors so far {}",
                     stopped_in.as_secs_f64() * 1000.0,
@@ -183,10 +236,22 @@ fn rolling_restart_with_sigterm_causes_no_client_error() -> Result<()> {
             for st in &steps {
                 println!("[rolling restart rep {rep}] {st}");
             }
-            ensure!(log.errors.is_empty(), "rolling restart: the producer saw {} failed deliveries, first: {:?}", log.errors.len(), log.errors.first());
+            ensure!(
+                log.errors.is_empty(),
+                "rolling restart: the producer saw {} failed deliveries, first: {:?}",
+                log.errors.len(),
+                log.errors.first()
+            );
             ensure!(log.acks.len() == log.sent, "{} acks for {} sent", log.acks.len(), log.sent);
             c.digests_equal(&topic, PARTITIONS, Duration::from_secs(60))?;
-            read_and_check(&c.bootstrap_all(), &topic, &log.acks, &prefix, &format!("rolling restart rep {rep}"), t0)?;
+            read_and_check(
+                &c.bootstrap_all(),
+                &topic,
+                &log.acks,
+                &prefix,
+                &format!("rolling restart rep {rep}"),
+                t0,
+            )?;
         }
         Ok(())
     })
@@ -203,15 +268,22 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
             c.start_nodes(&[1]).context("node 1 alone must print its ready line")?;
             let alone_ready = ts.elapsed();
             // Stay alone until node 1 has tried to get elected (its controller term moved) or 5 s.
-            let alone_view = wait_for("node 1 alone to campaign for the controller", Duration::from_secs(5), || {
-                let g = c.group_on(1, "controller")?.context("no controller group in /state")?;
-                Ok((g["term"].as_u64().unwrap_or(0) >= 2 && g["role"] != "Leader").then_some(g))
-            })
-            .or_else(|_| c.group_on(1, "controller").map(|g| g.unwrap_or_default()))?;
+            let alone_view =
+                wait_for("node 1 alone to campaign for the controller", Duration::from_secs(5), || {
+                    let g = c.group_on(1, "controller")?.context("no controller group in /state")?;
+                    Ok((g["term"].as_u64().unwrap_or(0) >= 2 && g["role"] != "Leader").then_some(g))
+                })
+                .or_else(|_| c.group_on(1, "controller").map(|g| g.unwrap_or_default()))?;
             let s = c.state(1).context("/state of the lone node")?;
             let alone_ctl = s["raft"]["controller_leader"].clone();
-            ensure!(alone_ctl.is_null(), "node 1 alone claims a controller leader: {alone_ctl} (its controller group: {alone_view})");
-            ensure!(alone_view["role"] != "Leader", "node 1 alone became controller Leader without a quorum: {alone_view}");
+            ensure!(
+                alone_ctl.is_null(),
+                "node 1 alone claims a controller leader: {alone_ctl} (its controller group: {alone_view})"
+            );
+            ensure!(
+                alone_view["role"] != "Leader",
+                "node 1 alone became controller Leader without a quorum: {alone_view}"
+            );
             let alone_for = ts.elapsed();
             c.start_nodes(&[2, 3])?;
             let ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
@@ -262,27 +334,41 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
 
             // The majority elects a new p0 leader with a higher term.
             let group = format!("{topic}-0");
-            let (nl, nterm) = wait_for(&format!("nodes {others:?} to elect a new leader of {group} above term {term}"), CLUSTER_TIMEOUT, || {
-                for &id in &others {
-                    if let Some(g) = c.group_on(id, &group)? {
-                        let t = g["term"].as_u64().unwrap_or(0);
-                        if g["role"] == "Leader" && t > term {
-                            let agreed = others.iter().all(|o| c.group_on(*o, &group).ok().flatten().map(|x| x["leader"].as_i64() == Some(id as i64)).unwrap_or(false));
-                            if agreed {
-                                return Ok(Some((id, t)));
+            let (nl, nterm) = wait_for(
+                &format!("nodes {others:?} to elect a new leader of {group} above term {term}"),
+                CLUSTER_TIMEOUT,
+                || {
+                    for &id in &others {
+                        if let Some(g) = c.group_on(id, &group)? {
+                            let t = g["term"].as_u64().unwrap_or(0);
+                            if g["role"] == "Leader" && t > term {
+                                let agreed = others.iter().all(|o| {
+                                    c.group_on(*o, &group)
+                                        .ok()
+                                        .flatten()
+                                        .map(|x| x["leader"].as_i64() == Some(id as i64))
+                                        .unwrap_or(false)
+                                });
+                                if agreed {
+                                    return Ok(Some((id, t)));
+                                }
                             }
                         }
                     }
-                }
-                Ok(None)
-            })?;
+                    Ok(None)
+                },
+            )?;
             let elected_in = cut_at.elapsed();
 
             // L must stop considering itself the leader of p0.
-            let stepped = wait_for(&format!("node {l} to stop being Leader of {group} while isolated"), Duration::from_secs(10), || {
-                let g = c.group_on(l, &group)?.context("group missing")?;
-                Ok((g["role"] != "Leader").then_some(g))
-            });
+            let stepped = wait_for(
+                &format!("node {l} to stop being Leader of {group} while isolated"),
+                Duration::from_secs(10),
+                || {
+                    let g = c.group_on(l, &group)?.context("group missing")?;
+                    Ok((g["role"] != "Leader").then_some(g))
+                },
+            );
             let l_view = c.group_on(l, &group)?;
             let probe_log = probe_run.join()?;
             // Only Raft links are cut: the probe's client may learn the majority's new leader
@@ -302,10 +388,17 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
 
             // Heal: L rejoins as a follower of the new leader and the replicas converge.
             c.links.as_ref().expect("links").isolate(l, false);
-            wait_for(&format!("node {l} to follow the new leader of {group} after the heal"), CLUSTER_TIMEOUT, || {
-                let g = c.group_on(l, &group)?.context("group missing")?;
-                Ok((g["role"] == "Follower" && g["term"].as_u64() >= Some(nterm) && g["leader"].as_i64().is_some_and(|x| x as i32 != l)).then_some(()))
-            })?;
+            wait_for(
+                &format!("node {l} to follow the new leader of {group} after the heal"),
+                CLUSTER_TIMEOUT,
+                || {
+                    let g = c.group_on(l, &group)?.context("group missing")?;
+                    Ok((g["role"] == "Follower"
+                        && g["term"].as_u64() >= Some(nterm)
+                        && g["leader"].as_i64().is_some_and(|x| x as i32 != l))
+                    .then_some(()))
+                },
+            )?;
             c.wait_controller(CLUSTER_TIMEOUT)?;
             let after = produce(ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}c"), 50))?;
             ensure_all_acked(&after, "produce after the heal")?;
@@ -323,7 +416,8 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
             } else {
                 ensure!(!probe_stored, "the probe sent to the isolated leader node {l} (never acknowledged, never replicated) is in the log after the heal");
             }
-            check(&log.acks, &read, &prefix).assert_ok(&format!("partitioned leader rep {rep}"), t0.elapsed())?;
+            check(&log.acks, &read, &prefix)
+                .assert_ok(&format!("partitioned leader rep {rep}"), t0.elapsed())?;
         }
         if !step_down_failures.is_empty() {
             bail!("an isolated leader kept the Leader role:\n{}", step_down_failures.join("\n"));
@@ -345,7 +439,8 @@ fn consumer_group_offsets_survive_controller_leader_loss() -> Result<()> {
             ensure_all_acked(&log, "produce")?;
             let first = {
                 let consumer = group_consumer(&c.bootstrap_all(), &topic, &group)?;
-                let first = poll_n(&consumer, 50, READ_TIMEOUT, &mut eof_state(PARTITIONS)).context("first group member")?;
+                let first = poll_n(&consumer, 50, READ_TIMEOUT, &mut eof_state(PARTITIONS))
+                    .context("first group member")?;
                 let committed = commit_consumed(&consumer, &topic, &first)?;
                 println!("[group offsets rep {rep}] consumed 50, committed {committed:?}");
                 first
@@ -357,14 +452,28 @@ fn consumer_group_offsets_survive_controller_leader_loss() -> Result<()> {
             let survivor = c.running()[0];
             let consumer = group_consumer(&c.bootstrap(survivor), &topic, &group)?;
             let mut eof = eof_state(PARTITIONS);
-            let mut rest = poll_n(&consumer, 50, READ_TIMEOUT, &mut eof).context("second group member after the controller leader loss")?;
+            let mut rest = poll_n(&consumer, 50, READ_TIMEOUT, &mut eof)
+                .context("second group member after the controller leader loss")?;
             rest.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
             drop(consumer);
             let first_set: HashSet<&str> = first.iter().map(|r| r.payload.as_str()).collect();
-            let reread: Vec<&str> = rest.iter().filter(|r| first_set.contains(r.payload.as_str())).map(|r| r.payload.as_str()).collect();
+            let reread: Vec<&str> = rest
+                .iter()
+                .filter(|r| first_set.contains(r.payload.as_str()))
+                .map(|r| r.payload.as_str())
+                .collect();
             println!("[group offsets rep {rep}] killed controller leader node {ctl}, new controller node {new_ctl}; second member (bootstrap node {survivor}) read {} (re-read of the first 50: {})", rest.len(), reread.len());
-            ensure!(reread.is_empty(), "the second member re-read {} committed messages, e.g. {:?}", reread.len(), &reread[..reread.len().min(5)]);
-            ensure!(rest.len() == 50, "the second member read {} messages, expected exactly the remaining 50", rest.len());
+            ensure!(
+                reread.is_empty(),
+                "the second member re-read {} committed messages, e.g. {:?}",
+                reread.len(),
+                &reread[..reread.len().min(5)]
+            );
+            ensure!(
+                rest.len() == 50,
+                "the second member read {} messages, expected exactly the remaining 50",
+                rest.len()
+            );
             let mut all = first.clone();
             all.extend(rest);
             check(&log.acks, &all, &prefix).assert_ok(&format!("group offsets rep {rep}"), t0.elapsed())?;

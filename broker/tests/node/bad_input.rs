@@ -64,7 +64,9 @@ fn send_and_expect_close(kafka: SocketAddr, bytes: &[u8], half_close: bool) -> R
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        s.set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))))?;
+        s.set_read_timeout(Some(
+            deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)),
+        ))?;
         match s.read(&mut buf) {
             Ok(0) => return Ok(answer),
             Ok(n) => answer.extend_from_slice(&buf[..n]),
@@ -102,9 +104,14 @@ async fn bad_input_fuzz_then_normal_client_works() -> Result<()> {
     }
 
     // A valid request first: it must be answered, then the garbage after it closes the connection.
-    let valid_then_garbage = [framed(&header_v1(18, 0, 42)), framed(&[0xde, 0xad, 0xbe, 0xef, 0x00])].concat();
-    let answer = send_and_expect_close(kafka, &valid_then_garbage, false).context("ApiVersions v0 then garbage")?;
-    ensure!(answer.len() >= 8 && answer[4..8] == 42i32.to_be_bytes(), "no ApiVersions answer with correlation id 42 before the close: {answer:?}");
+    let valid_then_garbage =
+        [framed(&header_v1(18, 0, 42)), framed(&[0xde, 0xad, 0xbe, 0xef, 0x00])].concat();
+    let answer =
+        send_and_expect_close(kafka, &valid_then_garbage, false).context("ApiVersions v0 then garbage")?;
+    ensure!(
+        answer.len() >= 8 && answer[4..8] == 42i32.to_be_bytes(),
+        "no ApiVersions answer with correlation id 42 before the close: {answer:?}"
+    );
     broker.assert_healthy("a valid ApiVersions request followed by garbage")?;
 
     println!("fuzz seed {FUZZ_SEED:#x}, {FUZZ_FRAMES} frames");
@@ -115,7 +122,8 @@ async fn bad_input_fuzz_then_normal_client_works() -> Result<()> {
         // Odd frames get a correct length prefix, so the bytes reach header and body decoding;
         // even ones are raw, so the length itself is random too.
         let bytes = if i % 2 == 1 { framed(&body) } else { body };
-        send_and_expect_close(kafka, &bytes, true).with_context(|| format!("fuzz frame {i} (seed {FUZZ_SEED:#x})"))?;
+        send_and_expect_close(kafka, &bytes, true)
+            .with_context(|| format!("fuzz frame {i} (seed {FUZZ_SEED:#x})"))?;
         broker.assert_healthy(&format!("fuzz frame {i} (seed {FUZZ_SEED:#x})"))?;
     }
 
@@ -123,9 +131,15 @@ async fn bad_input_fuzz_then_normal_client_works() -> Result<()> {
     let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
     let ack = send_one(&p, &topic, "k", "still serving").await.context("produce after the fuzzing")?;
     let read = read_all_partitions(&broker.bootstrap(), &topic, Duration::from_secs(30))?;
-    ensure!(read.get(&ack.partition).is_some_and(|v| v.iter().any(|r| r.payload == "still serving")), "round trip after fuzzing failed: {read:?}");
+    ensure!(
+        read.get(&ack.partition).is_some_and(|v| v.iter().any(|r| r.payload == "still serving")),
+        "round trip after fuzzing failed: {read:?}"
+    );
 
     let warnings = broker.state()?["recent_warnings"].to_string();
-    ensure!(warnings.contains("closed connection"), "recent_warnings do not mention closed connections: {warnings}");
+    ensure!(
+        warnings.contains("closed connection"),
+        "recent_warnings do not mention closed connections: {warnings}"
+    );
     Ok(())
 }

@@ -27,7 +27,12 @@ pub struct Record {
 impl Record {
     fn from_message<M: Message>(m: &M) -> Record {
         let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        Record { partition: m.partition(), offset: m.offset(), key: text(m.key()), payload: text(m.payload()) }
+        Record {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: text(m.key()),
+            payload: text(m.payload()),
+        }
     }
 }
 
@@ -51,15 +56,21 @@ pub fn producer(bootstrap: &str, settings: &[(&str, &str)]) -> Result<FutureProd
 /// Produces one message and waits for its ack.
 pub async fn send_one(p: &FutureProducer, topic: &str, key: &str, payload: &str) -> Result<Ack> {
     let record = FutureRecord::to(topic).key(key).payload(payload);
-    let d = p.send(record, CLIENT_TIMEOUT).await.map_err(|(e, _)| anyhow!("producing {payload:?} to {topic}: {e}"))?;
+    let d = p
+        .send(record, CLIENT_TIMEOUT)
+        .await
+        .map_err(|(e, _)| anyhow!("producing {payload:?} to {topic}: {e}"))?;
     Ok(Ack { partition: d.partition, offset: d.offset, payload: payload.to_string() })
 }
 
 /// Creates a topic with the admin API and fails unless the broker confirms it.
 pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
-    let opts = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT)).request_timeout(Some(CLIENT_TIMEOUT));
-    let results = admin.create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &opts).await?;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let opts =
+        AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT)).request_timeout(Some(CLIENT_TIMEOUT));
+    let results =
+        admin.create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &opts).await?;
     for r in results {
         r.map_err(|(name, code)| anyhow!("CreateTopics {name} failed: {code:?}"))?;
     }
@@ -79,27 +90,40 @@ fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
 
 /// Reads every partition of `topic` from offset 0 up to its high watermark at call time, outside
 /// any group (manual assignment), so durability tests depend on the log alone.
-pub fn read_all_partitions(bootstrap: &str, topic: &str, timeout: Duration) -> Result<BTreeMap<i32, Vec<Record>>> {
+pub fn read_all_partitions(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<i32, Vec<Record>>> {
     let consumer: BaseConsumer = consumer_config(bootstrap, &crate::harness::unique("reader")).create()?;
     let md = consumer.fetch_metadata(Some(topic), CLIENT_TIMEOUT).context("metadata for the read-back")?;
-    let t = md.topics().iter().find(|t| t.name() == topic).ok_or_else(|| anyhow!("topic {topic} not in metadata"))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| anyhow!("topic {topic} not in metadata"))?;
     if t.partitions().is_empty() {
         bail!("topic {topic} has no partitions in metadata (error {:?})", t.error());
     }
     let mut high = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in t.partitions() {
-        let (_, hw) = consumer.fetch_watermarks(topic, p.id(), CLIENT_TIMEOUT).with_context(|| format!("watermarks of {topic}-{}", p.id()))?;
+        let (_, hw) = consumer
+            .fetch_watermarks(topic, p.id(), CLIENT_TIMEOUT)
+            .with_context(|| format!("watermarks of {topic}-{}", p.id()))?;
         high.insert(p.id(), hw);
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
     let mut out: BTreeMap<i32, Vec<Record>> = high.keys().map(|p| (*p, Vec::new())).collect();
-    let done = |out: &BTreeMap<i32, Vec<Record>>| high.iter().all(|(p, hw)| out[p].last().map(|r| r.offset + 1).unwrap_or(0) >= *hw);
+    let done = |out: &BTreeMap<i32, Vec<Record>>| {
+        high.iter().all(|(p, hw)| out[p].last().map(|r| r.offset + 1).unwrap_or(0) >= *hw)
+    };
     let deadline = Instant::now() + timeout;
     while !done(&out) {
         if Instant::now() >= deadline {
-            let progress: Vec<String> = high.iter().map(|(p, hw)| format!("p{p}: {}/{hw}", out[p].len())).collect();
+            let progress: Vec<String> =
+                high.iter().map(|(p, hw)| format!("p{p}: {}/{hw}", out[p].len())).collect();
             bail!("reading {topic} back timed out after {timeout:?}: {}", progress.join(", "));
         }
         match consumer.poll(Duration::from_millis(200)) {
@@ -113,7 +137,8 @@ pub fn read_all_partitions(bootstrap: &str, topic: &str, timeout: Duration) -> R
 
 /// A group member subscribed to `topic` that reads from the earliest offset when none is committed.
 pub fn group_consumer(bootstrap: &str, topic: &str, group: &str) -> Result<StreamConsumer> {
-    let consumer: StreamConsumer = consumer_config(bootstrap, group).create().context("creating a StreamConsumer")?;
+    let consumer: StreamConsumer =
+        consumer_config(bootstrap, group).create().context("creating a StreamConsumer")?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }

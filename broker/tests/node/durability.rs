@@ -48,7 +48,8 @@ async fn sigterm_right_after_produce(acks: u8) -> Result<()> {
     let read = read_all_partitions(&broker.bootstrap(), &topic, READ_BACK_TIMEOUT)?;
     let mut report = Vec::new();
     for (partition, want) in &expected {
-        let got: Vec<&String> = read.get(partition).map(|v| v.iter().map(|r| &r.payload).collect()).unwrap_or_default();
+        let got: Vec<&String> =
+            read.get(partition).map(|v| v.iter().map(|r| &r.payload).collect()).unwrap_or_default();
         report.push(format!("p{partition}: {}/{}", got.len(), want.len()));
         let mut got_sorted: Vec<&String> = got.clone();
         got_sorted.sort();
@@ -71,12 +72,14 @@ async fn sigkill_mid_stream_with_fsync_always_keeps_every_ack() -> Result<()> {
     let topic = unique("sigkill");
     create_topic(&broker.bootstrap(), &topic, 3).await?;
     // A short message timeout: after the kill, unacknowledged sends should fail quickly.
-    let p: FutureProducer = producer(&broker.bootstrap(), &[("acks", "all"), ("message.timeout.ms", "5000")])?;
+    let p: FutureProducer =
+        producer(&broker.bootstrap(), &[("acks", "all"), ("message.timeout.ms", "5000")])?;
     let send = |i: usize| {
         let (p, topic) = (&p, &topic);
         async move {
             let payload = format!("kill-{i:05}");
-            let r = p.send(FutureRecord::to(topic).key(&format!("k{i}")).payload(&payload), CLIENT_TIMEOUT).await;
+            let r =
+                p.send(FutureRecord::to(topic).key(&format!("k{i}")).payload(&payload), CLIENT_TIMEOUT).await;
             (payload, r.map(|d| (d.partition, d.offset)).map_err(|(e, _)| e))
         }
     };
@@ -87,8 +90,13 @@ async fn sigkill_mid_stream_with_fsync_always_keeps_every_ack() -> Result<()> {
             in_flight.push(send(next));
             next += 1;
         }
-        let Some((payload, result)) = tokio::time::timeout(Duration::from_secs(30), in_flight.next()).await
-            .map_err(|_| anyhow!("no delivery report within 30 s ({} acks so far)", acks.len()))? else { break };
+        let Some((payload, result)) =
+            tokio::time::timeout(Duration::from_secs(30), in_flight.next())
+                .await
+                .map_err(|_| anyhow!("no delivery report within 30 s ({} acks so far)", acks.len()))?
+        else {
+            break;
+        };
         match result {
             Ok((partition, offset)) => acks.push(Ack { partition, offset, payload }),
             Err(_) => failed += 1,
@@ -105,13 +113,29 @@ async fn sigkill_mid_stream_with_fsync_always_keeps_every_ack() -> Result<()> {
 
     broker.restart()?;
     let read = read_all_partitions(&broker.bootstrap(), &topic, READ_BACK_TIMEOUT)?;
-    let stored: HashMap<(i32, i64), &str> = read.values().flatten().map(|r| ((r.partition, r.offset), r.payload.as_str())).collect();
-    let lost: Vec<String> = acks.iter()
+    let stored: HashMap<(i32, i64), &str> =
+        read.values().flatten().map(|r| ((r.partition, r.offset), r.payload.as_str())).collect();
+    let lost: Vec<String> = acks
+        .iter()
         .filter(|a| stored.get(&(a.partition, a.offset)) != Some(&a.payload.as_str()))
-        .map(|a| format!("{}@p{}:{} (found {:?})", a.payload, a.partition, a.offset, stored.get(&(a.partition, a.offset))))
+        .map(|a| {
+            format!(
+                "{}@p{}:{} (found {:?})",
+                a.payload,
+                a.partition,
+                a.offset,
+                stored.get(&(a.partition, a.offset))
+            )
+        })
         .collect();
-    ensure!(lost.is_empty(), "{} of {} acked messages missing after SIGKILL with fsync=always, first 10: {:?}\nrecovery: {}",
-        lost.len(), acks.len(), &lost[..lost.len().min(10)], broker.state()?["recovery"]);
+    ensure!(
+        lost.is_empty(),
+        "{} of {} acked messages missing after SIGKILL with fsync=always, first 10: {:?}\nrecovery: {}",
+        lost.len(),
+        acks.len(),
+        &lost[..lost.len().min(10)],
+        broker.state()?["recovery"]
+    );
     Ok(())
 }
 
@@ -133,7 +157,8 @@ async fn corrupted_segment_byte_is_detected_and_reported() -> Result<()> {
     broker.stop_gracefully()?;
 
     let segment_dir = broker.partition_dir(&topic, 0);
-    let segments: Vec<_> = std::fs::read_dir(&segment_dir).with_context(|| format!("listing {}", segment_dir.display()))?
+    let segments: Vec<_> = std::fs::read_dir(&segment_dir)
+        .with_context(|| format!("listing {}", segment_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
@@ -142,9 +167,15 @@ async fn corrupted_segment_byte_is_detected_and_reported() -> Result<()> {
     let mut bytes = std::fs::read(segment)?;
     // Flip a byte inside message 25's payload: record data, covered by the batch CRC.
     let needle = acks[CORRUPTED].payload.as_bytes();
-    let at = bytes.windows(needle.len()).position(|w| w == needle)
-        .ok_or_else(|| anyhow!("payload {} not found in {}", acks[CORRUPTED].payload, segment.display()))? + 3;
-    ensure!(at > 100 && at < bytes.len() - 100, "byte {at} is not in the middle of a {} byte segment", bytes.len());
+    let at =
+        bytes.windows(needle.len()).position(|w| w == needle).ok_or_else(|| {
+            anyhow!("payload {} not found in {}", acks[CORRUPTED].payload, segment.display())
+        })? + 3;
+    ensure!(
+        at > 100 && at < bytes.len() - 100,
+        "byte {at} is not in the middle of a {} byte segment",
+        bytes.len()
+    );
     bytes[at] ^= 0xff;
     std::fs::write(segment, &bytes)?;
     println!("flipped byte {at} of {} ({} bytes)", segment.display(), bytes.len());
@@ -152,12 +183,18 @@ async fn corrupted_segment_byte_is_detected_and_reported() -> Result<()> {
     broker.restart().context("a corrupt segment must not stop the node from starting")?;
     let state = broker.state()?;
     let recovery = state["recovery"]["partitions"].as_array().cloned().unwrap_or_default();
-    let entry = recovery.iter().find(|p| p["topic"] == topic.as_str() && p["partition"] == 0)
+    let entry = recovery
+        .iter()
+        .find(|p| p["topic"] == topic.as_str() && p["partition"] == 0)
         .ok_or_else(|| anyhow!("no recovery entry for {topic}-0 in {}", state["recovery"]))?;
     let corruption = &entry["corruption"];
     ensure!(!corruption.is_null(), "recovery reports no corruption for {topic}-0: {entry}");
     let file = corruption["file"].as_str().unwrap_or_default();
-    ensure!(std::path::Path::new(file).file_name() == segment.file_name(), "corruption names {file}, expected {}", segment.display());
+    ensure!(
+        std::path::Path::new(file).file_name() == segment.file_name(),
+        "corruption names {file}, expected {}",
+        segment.display()
+    );
     let position = corruption["position"].as_u64().unwrap_or(0);
     ensure!(position > 0 && position <= at as u64, "corruption position {position} should be in (0, {at}]");
     let quarantined = corruption["quarantined_to"].as_str().unwrap_or_default();
@@ -166,9 +203,14 @@ async fn corrupted_segment_byte_is_detected_and_reported() -> Result<()> {
     ensure!(warned.contains("corrupt"), "recent_warnings do not mention the corruption: {warned}");
 
     let read = read_all_partitions(&broker.bootstrap(), &topic, READ_BACK_TIMEOUT)?;
-    let kept: Vec<&str> = read.get(&0).map(|v| v.iter().map(|r| r.payload.as_str()).collect()).unwrap_or_default();
+    let kept: Vec<&str> =
+        read.get(&0).map(|v| v.iter().map(|r| r.payload.as_str()).collect()).unwrap_or_default();
     for (i, ack) in acks[..CORRUPTED].iter().enumerate() {
-        ensure!(kept.get(i) == Some(&ack.payload.as_str()), "message {i} before the corruption is not readable at offset {i}: {:?}", kept.get(i));
+        ensure!(
+            kept.get(i) == Some(&ack.payload.as_str()),
+            "message {i} before the corruption is not readable at offset {i}: {:?}",
+            kept.get(i)
+        );
     }
     println!("corruption {corruption}; {} messages readable", kept.len());
     Ok(())

@@ -30,7 +30,13 @@ async fn thousand_messages_three_partitions_ten_cycles() -> Result<()> {
             }
         }
     }
-    ensure!(failures.is_empty(), "{}/{CYCLES} cycles failed:\n{}\nbroker stderr:\n{}", failures.len(), failures.join("\n"), broker.stderr());
+    ensure!(
+        failures.is_empty(),
+        "{}/{CYCLES} cycles failed:\n{}\nbroker stderr:\n{}",
+        failures.len(),
+        failures.join("\n"),
+        broker.stderr()
+    );
     Ok(())
 }
 
@@ -39,7 +45,8 @@ async fn one_cycle(broker: &Broker, cycle: usize) -> Result<()> {
     let group = unique(&format!("group{cycle}"));
     create_topic(&broker.bootstrap(), &topic, 3).await?;
     let p = producer(&broker.bootstrap(), &[("acks", "all"), ("enable.idempotence", "true")])?;
-    let payloads: Vec<String> = (0..MESSAGES_PER_CYCLE).map(|i| format!("c{cycle}-m{i:04}-{topic}")).collect();
+    let payloads: Vec<String> =
+        (0..MESSAGES_PER_CYCLE).map(|i| format!("c{cycle}-m{i:04}-{topic}")).collect();
     // join_all polls the sends in order on its first poll, so enqueue order == index order.
     let sends = payloads.iter().enumerate().map(|(i, payload)| {
         let key = format!("key-{}", i % 37);
@@ -70,14 +77,26 @@ async fn one_cycle(broker: &Broker, cycle: usize) -> Result<()> {
     }
     for (partition, records) in &by_partition {
         for w in records.windows(2) {
-            ensure!(w[0].offset < w[1].offset, "p{partition}: offset {} followed by {}", w[0].offset, w[1].offset);
+            ensure!(
+                w[0].offset < w[1].offset,
+                "p{partition}: offset {} followed by {}",
+                w[0].offset,
+                w[1].offset
+            );
             let (a, b) = (index_of[w[0].payload.as_str()], index_of[w[1].payload.as_str()]);
             ensure!(a < b, "p{partition}: message {a} read after message {b}, produced the other way round");
         }
         for r in records {
             let ack = &acks[index_of[r.payload.as_str()]];
-            ensure!(ack.partition == r.partition && ack.offset == r.offset,
-                "{} acked at p{}@{} but read at p{}@{}", r.payload, ack.partition, ack.offset, r.partition, r.offset);
+            ensure!(
+                ack.partition == r.partition && ack.offset == r.offset,
+                "{} acked at p{}@{} but read at p{}@{}",
+                r.payload,
+                ack.partition,
+                ack.offset,
+                r.partition,
+                r.offset
+            );
         }
     }
     Ok(())
@@ -124,12 +143,16 @@ async fn committed_offsets_survive_restart() -> Result<()> {
 
     let consumer = group_consumer(&broker.bootstrap(), &topic, &group)?;
     let rest = receive(&consumer, 30, Duration::from_secs(60)).await?;
-    let reread: Vec<&String> = rest.iter().map(|r| &r.payload).filter(|p| first_payloads.contains(*p)).collect();
+    let reread: Vec<&String> =
+        rest.iter().map(|r| &r.payload).filter(|p| first_payloads.contains(*p)).collect();
     if !reread.is_empty() {
         bail!("after restart the group re-read {} already committed messages: {reread:?}\ncommitted positions came back wrong", reread.len());
     }
     let rest_payloads: HashSet<String> = rest.iter().map(|r| r.payload.clone()).collect();
     let expected: HashSet<String> = all.difference(&first_payloads).cloned().collect();
-    ensure!(rest_payloads == expected, "after restart read {rest_payloads:?}, expected the other 30: {expected:?}");
+    ensure!(
+        rest_payloads == expected,
+        "after restart read {rest_payloads:?}, expected the other 30: {expected:?}"
+    );
     Ok(())
 }

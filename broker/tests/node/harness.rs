@@ -36,7 +36,14 @@ pub struct BrokerOpts {
 
 impl BrokerOpts {
     pub fn new(data_dir: &Path) -> BrokerOpts {
-        BrokerOpts { data_dir: data_dir.to_path_buf(), kafka_port: 0, http_port: 0, fsync: None, advertised_kafka: None, extra_args: Vec::new() }
+        BrokerOpts {
+            data_dir: data_dir.to_path_buf(),
+            kafka_port: 0,
+            http_port: 0,
+            fsync: None,
+            advertised_kafka: None,
+            extra_args: Vec::new(),
+        }
     }
 
     pub fn fsync(mut self, policy: &str) -> BrokerOpts {
@@ -56,10 +63,14 @@ impl BrokerOpts {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(BROKER_BIN);
-        cmd.arg("--node-id").arg("1")
-            .arg("--data-dir").arg(&self.data_dir)
-            .arg("--kafka-listen").arg(format!("127.0.0.1:{}", self.kafka_port))
-            .arg("--http-listen").arg(format!("127.0.0.1:{}", self.http_port));
+        cmd.arg("--node-id")
+            .arg("1")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--kafka-listen")
+            .arg(format!("127.0.0.1:{}", self.kafka_port))
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{}", self.http_port));
         if let Some(f) = &self.fsync {
             cmd.arg("--fsync").arg(f);
         }
@@ -136,7 +147,8 @@ impl Broker {
     pub fn start(opts: BrokerOpts) -> Result<Broker> {
         let mut child = opts.command().spawn().with_context(|| format!("spawning {BROKER_BIN}"))?;
         let pid = child.id();
-        let stderr = StderrTail::collect(child.stderr.take().expect("stderr piped"), format!("broker pid {pid}"));
+        let stderr =
+            StderrTail::collect(child.stderr.take().expect("stderr piped"), format!("broker pid {pid}"));
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel::<String>();
         // The ready line is the first JSON line; the thread keeps draining stdout afterwards so
@@ -147,7 +159,14 @@ impl Broker {
                 let _ = tx.send(line);
             }
         });
-        let mut broker = Broker { opts, kafka: "0.0.0.0:0".parse()?, http: "0.0.0.0:0".parse()?, pid, child: Some(child), stderr };
+        let mut broker = Broker {
+            opts,
+            kafka: "0.0.0.0:0".parse()?,
+            http: "0.0.0.0:0".parse()?,
+            pid,
+            child: Some(child),
+            stderr,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -157,8 +176,14 @@ impl Broker {
                     if v["event"] != "ready" {
                         continue;
                     }
-                    broker.kafka = v["kafka"].as_str().ok_or_else(|| anyhow!("ready line without kafka: {line}"))?.parse()?;
-                    broker.http = v["http"].as_str().ok_or_else(|| anyhow!("ready line without http: {line}"))?.parse()?;
+                    broker.kafka = v["kafka"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("ready line without kafka: {line}"))?
+                        .parse()?;
+                    broker.http = v["http"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("ready line without http: {line}"))?
+                        .parse()?;
                     // Restarts reuse these exact ports.
                     broker.opts.kafka_port = broker.kafka.port();
                     broker.opts.http_port = broker.http.port();
@@ -167,14 +192,23 @@ impl Broker {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = broker.wait_exit(EXIT_TIMEOUT)?;
-                    bail!("broker pid {pid} exited ({status}) before printing its ready line; stderr:\n{}", broker.stderr());
+                    bail!(
+                        "broker pid {pid} exited ({status}) before printing its ready line; stderr:\n{}",
+                        broker.stderr()
+                    );
                 }
             }
             if let Some(status) = broker.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("broker pid {pid} exited ({status}) before printing its ready line; stderr:\n{}", broker.stderr());
+                bail!(
+                    "broker pid {pid} exited ({status}) before printing its ready line; stderr:\n{}",
+                    broker.stderr()
+                );
             }
             if Instant::now() >= deadline {
-                bail!("broker pid {pid} printed no ready line within {READY_TIMEOUT:?}; stderr:\n{}", broker.stderr());
+                bail!(
+                    "broker pid {pid} printed no ready line within {READY_TIMEOUT:?}; stderr:\n{}",
+                    broker.stderr()
+                );
             }
         }
     }
@@ -182,12 +216,25 @@ impl Broker {
     /// Starts a broker that is expected to fail at start-up; returns its exit status and stderr.
     pub fn start_expecting_failure(opts: BrokerOpts) -> Result<(ExitStatus, String)> {
         let mut child = opts.command().spawn().with_context(|| format!("spawning {BROKER_BIN}"))?;
-        let stderr = StderrTail::collect(child.stderr.take().expect("stderr piped"), format!("broker pid {}", child.id()));
+        let stderr = StderrTail::collect(
+            child.stderr.take().expect("stderr piped"),
+            format!("broker pid {}", child.id()),
+        );
         let stdout = StderrTail::collect(child.stdout.take().expect("stdout piped"), "stdout".into());
-        let mut broker = Broker { opts, kafka: "0.0.0.0:0".parse()?, http: "0.0.0.0:0".parse()?, pid: child.id(), child: Some(child), stderr };
-        let status = broker.wait_exit(READY_TIMEOUT).with_context(|| format!("stdout so far: {}", stdout.text()))?;
+        let mut broker = Broker {
+            opts,
+            kafka: "0.0.0.0:0".parse()?,
+            http: "0.0.0.0:0".parse()?,
+            pid: child.id(),
+            child: Some(child),
+            stderr,
+        };
+        let status =
+            broker.wait_exit(READY_TIMEOUT).with_context(|| format!("stdout so far: {}", stdout.text()))?;
         // The reading thread may still hold the last line for a moment after the exit.
-        wait_for("the failed broker's stderr to end", Duration::from_secs(5), || Ok(broker.stderr.ended().then_some(())))?;
+        wait_for("the failed broker's stderr to end", Duration::from_secs(5), || {
+            Ok(broker.stderr.ended().then_some(()))
+        })?;
         Ok((status, broker.stderr()))
     }
 
@@ -227,14 +274,19 @@ impl Broker {
 
     /// Polls the exit status until `timeout`; the error names the PID and includes stderr.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let child = self.child.as_mut().ok_or_else(|| anyhow!("broker pid {} was already reaped", self.pid))?;
+        let child =
+            self.child.as_mut().ok_or_else(|| anyhow!("broker pid {} was already reaped", self.pid))?;
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait()? {
                 return Ok(status);
             }
             if Instant::now() >= deadline {
-                bail!("broker pid {} did not exit within {timeout:?}; stderr:\n{}", self.pid, self.stderr.text());
+                bail!(
+                    "broker pid {} did not exit within {timeout:?}; stderr:\n{}",
+                    self.pid,
+                    self.stderr.text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20)); // poll interval, not synchronisation
         }
@@ -245,7 +297,11 @@ impl Broker {
         self.signal(libc::SIGTERM)?;
         let status = self.wait_exit(EXIT_TIMEOUT).context("waiting for the exit after SIGTERM")?;
         if status.code() != Some(0) {
-            bail!("broker pid {} exited with {status} after SIGTERM, expected 0; stderr:\n{}", self.pid, self.stderr());
+            bail!(
+                "broker pid {} exited with {status} after SIGTERM, expected 0; stderr:\n{}",
+                self.pid,
+                self.stderr()
+            );
         }
         Ok(())
     }
@@ -270,7 +326,8 @@ impl Broker {
         if !self.is_running() {
             bail!("broker pid {} died after {after}; stderr:\n{}", self.pid, self.stderr());
         }
-        let (status, body) = crate::http::get(self.http, "/health").with_context(|| format!("GET /health after {after}"))?;
+        let (status, body) =
+            crate::http::get(self.http, "/health").with_context(|| format!("GET /health after {after}"))?;
         if status != 200 || body.trim() != "ok" {
             bail!("GET /health after {after} answered {status} {body:?}");
         }

@@ -20,7 +20,8 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, Strin
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).with_context(|| format!("connecting to http://{addr}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .with_context(|| format!("connecting to http://{addr}"))?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -39,7 +40,8 @@ fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Re
             return Err(e).with_context(|| format!("reading the answer to {method} {path}"));
         }
     }
-    parse_response(&raw).with_context(|| format!("{method} {path} answer: {:?}", String::from_utf8_lossy(&raw)))
+    parse_response(&raw)
+        .with_context(|| format!("{method} {path} answer: {:?}", String::from_utf8_lossy(&raw)))
 }
 
 fn parse_response(raw: &[u8]) -> Result<(u16, String)> {
@@ -48,7 +50,11 @@ fn parse_response(raw: &[u8]) -> Result<(u16, String)> {
     let body = &raw[split + 4..];
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line.split_whitespace().nth(1).ok_or_else(|| anyhow!("bad status line {status_line:?}"))?.parse()?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?
+        .parse()?;
     let mut content_length = None;
     let mut chunked = false;
     for line in lines {
@@ -76,7 +82,10 @@ fn parse_response(raw: &[u8]) -> Result<(u16, String)> {
 fn decode_chunked(mut data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("chunk size line unterminated"))?;
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("chunk size line unterminated"))?;
         let size_text = std::str::from_utf8(&data[..eol])?;
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)?;
         data = &data[eol + 2..];

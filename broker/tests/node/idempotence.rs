@@ -22,26 +22,35 @@ const WINDOW: usize = 100;
 async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicates() -> Result<()> {
     let dir = data_dir();
     let mut proxy = Proxy::bind().await?;
-    let broker = tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path()).advertised(proxy.addr)))?;
+    let broker =
+        tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path()).advertised(proxy.addr)))?;
     proxy.forward_to(broker.kafka);
     let bootstrap = proxy.addr.to_string();
     let topic = unique("idempotent");
     create_topic(&bootstrap, &topic, 3).await?;
 
-    let p = producer(&bootstrap, &[
-        ("enable.idempotence", "true"),
-        ("acks", "all"),
-        ("retries", "2147483647"),
-        ("message.timeout.ms", "30000"),
-        ("retry.backoff.ms", "20"),
-        ("reconnect.backoff.ms", "10"),
-        ("batch.num.messages", "25"),
-    ])?;
+    let p = producer(
+        &bootstrap,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("retries", "2147483647"),
+            ("message.timeout.ms", "30000"),
+            ("retry.backoff.ms", "20"),
+            ("reconnect.backoff.ms", "10"),
+            ("batch.num.messages", "25"),
+        ],
+    )?;
     let send = |i: usize| {
         let (p, topic) = (&p, &topic);
         async move {
             let payload = format!("idem-{i:05}");
-            let r = p.send(FutureRecord::to(topic).key(&format!("k{}", i % 11)).payload(&payload), Duration::from_secs(30)).await;
+            let r = p
+                .send(
+                    FutureRecord::to(topic).key(&format!("k{}", i % 11)).payload(&payload),
+                    Duration::from_secs(30),
+                )
+                .await;
             (payload, r.map(|d| (d.partition, d.offset)).map_err(|(e, _)| e))
         }
     };
@@ -52,8 +61,13 @@ async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicate
             in_flight.push(send(next));
             next += 1;
         }
-        let Some((payload, result)) = tokio::time::timeout(Duration::from_secs(60), in_flight.next()).await
-            .map_err(|_| anyhow!("no delivery report within 60 s ({} acks, {} severs)", acks.len(), severed.len()))? else { break };
+        let Some((payload, result)) =
+            tokio::time::timeout(Duration::from_secs(60), in_flight.next()).await.map_err(|_| {
+                anyhow!("no delivery report within 60 s ({} acks, {} severs)", acks.len(), severed.len())
+            })?
+        else {
+            break;
+        };
         match result {
             Ok((partition, offset)) => acks.push(Ack { partition, offset, payload }),
             Err(e) => failures.push(format!("{payload}: {e}")),
@@ -64,20 +78,42 @@ async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicate
     }
     drop(in_flight);
     drop(p);
-    println!("acked {}/{MESSAGES}, failed {}, connections cut per sever: {severed:?}", acks.len(), failures.len());
+    println!(
+        "acked {}/{MESSAGES}, failed {}, connections cut per sever: {severed:?}",
+        acks.len(),
+        failures.len()
+    );
     ensure!(severed.len() == SEVERS, "only {} severs happened", severed.len());
-    ensure!(failures.is_empty(), "{} sends failed despite unlimited retries, first: {:?}", failures.len(), failures.first());
+    ensure!(
+        failures.is_empty(),
+        "{} sends failed despite unlimited retries, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
 
-    let read = tokio::task::block_in_place(|| read_all_partitions(&bootstrap, &topic, Duration::from_secs(60)))?;
+    let read =
+        tokio::task::block_in_place(|| read_all_partitions(&bootstrap, &topic, Duration::from_secs(60)))?;
     let mut copies: HashMap<&str, Vec<(i32, i64)>> = HashMap::new();
     for r in read.values().flatten() {
         copies.entry(r.payload.as_str()).or_default().push((r.partition, r.offset));
     }
-    let duplicated: Vec<String> = copies.iter().filter(|(_, at)| at.len() > 1).map(|(p, at)| format!("{p} at {at:?}")).collect();
-    ensure!(duplicated.is_empty(), "{} payloads stored more than once (idempotence broken), e.g. {:?}", duplicated.len(), &duplicated[..duplicated.len().min(5)]);
+    let duplicated: Vec<String> =
+        copies.iter().filter(|(_, at)| at.len() > 1).map(|(p, at)| format!("{p} at {at:?}")).collect();
+    ensure!(
+        duplicated.is_empty(),
+        "{} payloads stored more than once (idempotence broken), e.g. {:?}",
+        duplicated.len(),
+        &duplicated[..duplicated.len().min(5)]
+    );
     for a in &acks {
         let at = copies.get(a.payload.as_str()).cloned().unwrap_or_default();
-        ensure!(at == vec![(a.partition, a.offset)], "{} acked at p{}@{} but stored at {at:?}", a.payload, a.partition, a.offset);
+        ensure!(
+            at == vec![(a.partition, a.offset)],
+            "{} acked at p{}@{} but stored at {at:?}",
+            a.payload,
+            a.partition,
+            a.offset
+        );
     }
     Ok(())
 }

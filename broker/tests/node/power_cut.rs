@@ -15,7 +15,11 @@ const MESSAGES: usize = 200;
 async fn power_cut_with_fsync_never_reports_the_loss() -> Result<()> {
     let (_dir, broker, acks, lost) = produce_then_cut("never").await?;
     // Nothing was ever fsynced, so every acknowledged record is gone and must be counted.
-    ensure!(lost == acks.len() as i64, "fsync=never: last_power_cut reports {lost} lost records, {} were acked and none flushed", acks.len());
+    ensure!(
+        lost == acks.len() as i64,
+        "fsync=never: last_power_cut reports {lost} lost records, {} were acked and none flushed",
+        acks.len()
+    );
     still_serves(&broker).await
 }
 
@@ -24,9 +28,17 @@ async fn power_cut_with_fsync_always_loses_nothing_acked() -> Result<()> {
     let (_dir, broker, acks, lost) = produce_then_cut("always").await?;
     ensure!(lost == 0, "fsync=always: last_power_cut reports {lost} lost records");
     let read = read_all_partitions(&broker.bootstrap(), &acks_topic(&acks)?, Duration::from_secs(60))?;
-    let stored: std::collections::HashMap<(i32, i64), &str> = read.values().flatten().map(|r| ((r.partition, r.offset), r.payload.as_str())).collect();
-    let missing: Vec<&Ack> = acks.iter().filter(|a| stored.get(&(a.partition, a.offset)) != Some(&a.payload.as_str())).collect();
-    ensure!(missing.is_empty(), "{} of {} acked records missing after a power cut with fsync=always, e.g. {:?}", missing.len(), acks.len(), missing.first());
+    let stored: std::collections::HashMap<(i32, i64), &str> =
+        read.values().flatten().map(|r| ((r.partition, r.offset), r.payload.as_str())).collect();
+    let missing: Vec<&Ack> =
+        acks.iter().filter(|a| stored.get(&(a.partition, a.offset)) != Some(&a.payload.as_str())).collect();
+    ensure!(
+        missing.is_empty(),
+        "{} of {} acked records missing after a power cut with fsync=always, e.g. {:?}",
+        missing.len(),
+        acks.len(),
+        missing.first()
+    );
     still_serves(&broker).await
 }
 
@@ -51,7 +63,8 @@ async fn produce_then_cut(fsync: &str) -> Result<(tempfile::TempDir, Broker, Vec
     let acks: Vec<Ack> = futures::future::join_all(sends).await.into_iter().collect::<Result<_>>()?;
     drop(p);
 
-    let (status, body) = http::post_json(broker.http, "/faults/power-cut", "{}").context("POST /faults/power-cut")?;
+    let (status, body) =
+        http::post_json(broker.http, "/faults/power-cut", "{}").context("POST /faults/power-cut")?;
     ensure!(status == 200, "power cut answered {status}: {body}");
     println!("power cut report (fsync={fsync}): {body}");
     let exit = broker.wait_exit(EXIT_TIMEOUT).context("waiting for the abort after the power cut")?;
@@ -60,8 +73,15 @@ async fn produce_then_cut(fsync: &str) -> Result<(tempfile::TempDir, Broker, Vec
     broker.restart().context("restart after the power cut")?;
     let state = broker.state()?;
     let cut = &state["recovery"]["last_power_cut"];
-    ensure!(!cut.is_null(), "recovery.last_power_cut is null after a power cut; recovery: {}", state["recovery"]);
-    let lost: i64 = cut["partitions"].as_array().map(|ps| ps.iter().filter_map(|p| p["lost_records"].as_i64()).sum()).unwrap_or(-1);
+    ensure!(
+        !cut.is_null(),
+        "recovery.last_power_cut is null after a power cut; recovery: {}",
+        state["recovery"]
+    );
+    let lost: i64 = cut["partitions"]
+        .as_array()
+        .map(|ps| ps.iter().filter_map(|p| p["lost_records"].as_i64()).sum())
+        .unwrap_or(-1);
     Ok((dir, broker, acks, lost))
 }
 
@@ -69,10 +89,13 @@ async fn produce_then_cut(fsync: &str) -> Result<(tempfile::TempDir, Broker, Vec
 async fn still_serves(broker: &Broker) -> Result<()> {
     let topic = unique("after-cut");
     let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
-    let ack = send_one(&p, &topic, "k", "fresh after the power cut").await.context("producing after the power cut")?;
+    let ack = send_one(&p, &topic, "k", "fresh after the power cut")
+        .await
+        .context("producing after the power cut")?;
     let read = read_all_partitions(&broker.bootstrap(), &topic, Duration::from_secs(30))?;
-    let found = read.get(&ack.partition).is_some_and(|v| v.iter().any(|r| r.offset == ack.offset && r.payload == ack.payload));
+    let found = read
+        .get(&ack.partition)
+        .is_some_and(|v| v.iter().any(|r| r.offset == ack.offset && r.payload == ack.payload));
     ensure!(found, "the fresh record acked at p{}@{} was not read back: {read:?}", ack.partition, ack.offset);
     Ok(())
 }
-

@@ -47,7 +47,8 @@ impl Proxy {
 
     /// Drops both sides of every live connection; returns how many were cut.
     pub fn sever_all(&self) -> usize {
-        let handles: Vec<AbortHandle> = std::mem::take(&mut *self.live.lock().unwrap_or_else(|p| p.into_inner()));
+        let handles: Vec<AbortHandle> =
+            std::mem::take(&mut *self.live.lock().unwrap_or_else(|p| p.into_inner()));
         let live = handles.iter().filter(|h| !h.is_finished()).count();
         for h in handles {
             h.abort(); // aborting the task drops its sockets, closing both connections

@@ -1,9 +1,9 @@
 //! Stock clients other than rdkafka-in-Rust: kcat (librdkafka CLI) and kafka-python.
 //! Missing tools fail the test with the command that installs them: a skipped check hides a gap.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -29,14 +29,22 @@ fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<Output> {
     }
     let out = child.wait_with_output()?;
     if out.status.code() == Some(124) {
-        bail!("{program} {args:?} timed out after {CLIENT_TIMEOUT_S} s; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{program} {args:?} timed out after {CLIENT_TIMEOUT_S} s; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(out)
 }
 
 fn require_success(what: &str, out: &Output) -> Result<String> {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(out.status.success(), "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(stdout)
 }
 
@@ -44,7 +52,10 @@ fn require_tools() -> Result<()> {
     let kcat = Command::new("kcat").arg("-V").output();
     ensure!(kcat.is_ok_and(|o| o.status.success()), "kcat is not installed: {INSTALL_HINT}");
     let py = Command::new("python3").args(["-c", "import kafka"]).output();
-    ensure!(py.is_ok_and(|o| o.status.success()), "python3 module kafka (kafka-python) is not installed: {INSTALL_HINT}");
+    ensure!(
+        py.is_ok_and(|o| o.status.success()),
+        "python3 module kafka (kafka-python) is not installed: {INSTALL_HINT}"
+    );
     Ok(())
 }
 
@@ -58,17 +69,36 @@ fn stock_clients_kcat_and_kafka_python() -> Result<()> {
 
     let lines: Vec<String> = (0..10).map(|i| format!("kcat-line-{i}")).collect();
     let input = lines.join("\n") + "\n";
-    require_success("kcat -P", &run("kcat", &["-P", "-b", &addr, "-t", &topic, "-X", "acks=all"], Some(&input))?)?;
+    require_success(
+        "kcat -P",
+        &run("kcat", &["-P", "-b", &addr, "-t", &topic, "-X", "acks=all"], Some(&input))?,
+    )?;
 
     let listing = require_success("kcat -L", &run("kcat", &["-L", "-b", &addr], None)?)?;
-    ensure!(listing.contains(&format!("broker 1 at {addr}")), "kcat -L does not list broker 1 at {addr}:\n{listing}");
-    ensure!(listing.contains(&format!("topic \"{topic}\"")), "kcat -L does not list topic {topic}:\n{listing}");
+    ensure!(
+        listing.contains(&format!("broker 1 at {addr}")),
+        "kcat -L does not list broker 1 at {addr}:\n{listing}"
+    );
+    ensure!(
+        listing.contains(&format!("topic \"{topic}\"")),
+        "kcat -L does not list topic {topic}:\n{listing}"
+    );
 
-    let read = require_success("kcat -C", &run("kcat", &["-C", "-b", &addr, "-t", &topic, "-o", "beginning", "-e", "-q"], None)?)?;
+    let read = require_success(
+        "kcat -C",
+        &run("kcat", &["-C", "-b", &addr, "-t", &topic, "-o", "beginning", "-e", "-q"], None)?,
+    )?;
     assert_same_lines("kcat -C -o beginning -e", &read, &lines)?;
 
     let group = unique("kcat-group");
-    let grouped = require_success("kcat -G", &run("kcat", &["-b", &addr, "-G", &group, &topic, "-c", "10", "-q", "-X", "auto.offset.reset=earliest"], None)?)?;
+    let grouped = require_success(
+        "kcat -G",
+        &run(
+            "kcat",
+            &["-b", &addr, "-G", &group, &topic, "-c", "10", "-q", "-X", "auto.offset.reset=earliest"],
+            None,
+        )?,
+    )?;
     assert_same_lines("kcat -G (balanced consumer)", &grouped, &lines)?;
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_python_roundtrip.py");

@@ -39,9 +39,12 @@ impl ChildProcess {
         timeout: Duration,
         ready: impl Fn(&str) -> Option<T> + Send + 'static,
     ) -> Result<(Self, T)> {
-        let log = std::fs::File::create(log_path).map_err(LabError::io(format!("creating {}", log_path.display())))?;
+        let log = std::fs::File::create(log_path)
+            .map_err(LabError::io(format!("creating {}", log_path.display())))?;
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
-        let mut child = cmd.spawn().map_err(|e| LabError::Process { what: format!("starting {name}"), detail: e.to_string() })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| LabError::Process { what: format!("starting {name}"), detail: e.to_string() })?;
         tracing::debug!(name, pid = child.id(), "spawned");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
@@ -56,7 +59,8 @@ impl ChildProcess {
                 }
             }
         });
-        let mut proc = ChildProcess { name: name.to_string(), child: Some(child), log_path: log_path.to_path_buf() };
+        let mut proc =
+            ChildProcess { name: name.to_string(), child: Some(child), log_path: log_path.to_path_buf() };
         match rx.recv_timeout(timeout) {
             Ok(t) => Ok((proc, t)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -227,7 +231,9 @@ pub fn locate_broker(explicit: Option<&Path>) -> Result<PathBuf> {
         Err(LabError::BinaryNotFound {
             what: "clusterlab-broker",
             path,
-            hint: "build it with cargo build -p broker (same profile as clusterlab), or pass --broker-bin PATH".into(),
+            hint:
+                "build it with cargo build -p broker (same profile as clusterlab), or pass --broker-bin PATH"
+                    .into(),
         })
     }
 }
@@ -283,7 +289,8 @@ mod tests {
     fn parses_plain_and_chunked_bodies() {
         let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
         assert_eq!(parse_http_response(plain).unwrap(), b"{}");
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(parse_http_response(chunked).unwrap(), b"abcde");
         assert!(parse_http_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
     }

@@ -91,7 +91,10 @@ pub struct CaseFilter {
 impl CaseFilter {
     pub fn matches(&self, case: &Case) -> bool {
         let fsync_ok = self.fsync.is_empty()
-            || self.fsync.iter().any(|f| *f == case.fsync || (f == "interval" && case.fsync.starts_with("interval:")));
+            || self
+                .fsync
+                .iter()
+                .any(|f| *f == case.fsync || (f == "interval" && case.fsync.starts_with("interval:")));
         let size_ok = self.size.is_empty() || self.size.contains(&case.size);
         let acks_ok = self.acks.is_empty() || self.acks.contains(&case.acks);
         fsync_ok && size_ok && acks_ok
@@ -99,7 +102,8 @@ impl CaseFilter {
 
     /// Whether a peer case (no fsync dimension) is needed by any kept case of ours.
     pub fn matches_peer(&self, size: usize, acks: Acks) -> bool {
-        (self.size.is_empty() || self.size.contains(&size)) && (self.acks.is_empty() || self.acks.contains(&acks))
+        (self.size.is_empty() || self.size.contains(&size))
+            && (self.acks.is_empty() || self.acks.contains(&acks))
     }
 }
 
@@ -110,18 +114,23 @@ impl FromStr for CaseFilter {
         let bad = |detail: String| LabError::InvalidArgument { what: "--cases filter", detail };
         let mut filter = CaseFilter::default();
         for term in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let (key, values) = term.split_once('=').ok_or_else(|| bad(format!("'{term}' is not key=value")))?;
+            let (key, values) =
+                term.split_once('=').ok_or_else(|| bad(format!("'{term}' is not key=value")))?;
             for value in values.split('|').map(str::trim) {
                 match key.trim() {
                     "fsync" => {
                         let known = value == "interval" || FSYNC_POLICIES.contains(&value);
                         if !known {
-                            return Err(bad(format!("fsync '{value}' is not one of: {}, interval", FSYNC_POLICIES.join(", "))));
+                            return Err(bad(format!(
+                                "fsync '{value}' is not one of: {}, interval",
+                                FSYNC_POLICIES.join(", ")
+                            )));
                         }
                         filter.fsync.push(value.to_string());
                     }
                     "size" => {
-                        let n = parse_size(value).ok_or_else(|| bad(format!("size '{value}' is not a byte count")))?;
+                        let n = parse_size(value)
+                            .ok_or_else(|| bad(format!("size '{value}' is not a byte count")))?;
                         if !SIZES.contains(&n) {
                             return Err(bad(format!("size {n} is not measured; sizes are {SIZES:?}")));
                         }

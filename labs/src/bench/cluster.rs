@@ -28,7 +28,6 @@ pub struct RaftTiming {
     pub heartbeat_interval_ms: u64,
 }
 
-
 /// The fixed addresses of one node.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeAddrs {
@@ -79,14 +78,16 @@ pub fn leader_of(views: &[RaftView], group: &str) -> Option<(i32, u64)> {
 
 /// True once the controller and every partition of `topic` have a leader.
 pub fn cluster_ready(views: &[RaftView], topic: &str, partitions: i32) -> bool {
-    leader_of(views, "controller").is_some() && (0..partitions).all(|p| leader_of(views, &partition_group(topic, p)).is_some())
+    leader_of(views, "controller").is_some()
+        && (0..partitions).all(|p| leader_of(views, &partition_group(topic, p)).is_some())
 }
 
 /// Reserves a free loopback port; the caller keeps the listener until just before the node
 /// that gets the port starts (so the nine picks cannot collide), then drops it. Another process
 /// could take the port in that window; a clash fails the start loudly.
 fn free_port(held: &mut Vec<TcpListener>) -> Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(LabError::io("binding 127.0.0.1:0 to find a free port"))?;
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(LabError::io("binding 127.0.0.1:0 to find a free port"))?;
     let addr = l.local_addr().map_err(LabError::io("reading a bound port"))?;
     held.push(l);
     Ok(addr)
@@ -114,13 +115,34 @@ impl Cluster {
             .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
         let (mut addrs, mut held) = (Vec::with_capacity(NODES), Vec::new());
         for id in 1..=NODES as i32 {
-            addrs.push(NodeAddrs { id, kafka: free_port(&mut held)?, http: free_port(&mut held)?, raft: free_port(&mut held)? });
+            addrs.push(NodeAddrs {
+                id,
+                kafka: free_port(&mut held)?,
+                http: free_port(&mut held)?,
+                raft: free_port(&mut held)?,
+            });
         }
         drop(held);
-        let mut cluster = Cluster { bin: bin.to_path_buf(), fsync: fsync.to_string(), timing, addrs, nodes: vec![], data };
+        let mut cluster =
+            Cluster { bin: bin.to_path_buf(), fsync: fsync.to_string(), timing, addrs, nodes: vec![], data };
         let spawned: Vec<Result<ChildProcess>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (1..=NODES as i32).map(|id| { let c = &cluster; s.spawn(move || c.spawn_node(id)) }).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(LabError::Process { what: "starting a node".into(), detail: "spawn thread panicked".into() }))).collect()
+            let handles: Vec<_> = (1..=NODES as i32)
+                .map(|id| {
+                    let c = &cluster;
+                    s.spawn(move || c.spawn_node(id))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LabError::Process {
+                            what: "starting a node".into(),
+                            detail: "spawn thread panicked".into(),
+                        })
+                    })
+                })
+                .collect()
         });
         for r in spawned {
             // An error drops the nodes already collected, which kills them.
@@ -140,7 +162,12 @@ impl Cluster {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--node-id").arg(id.to_string()).arg("--data-dir").arg(self.node_dir(id));
         cmd.arg("--kafka-listen").arg(me.kafka.to_string()).arg("--http-listen").arg(me.http.to_string());
-        cmd.arg("--raft-listen").arg(me.raft.to_string()).args(["--fsync", &self.fsync, "--auto-create-topics", "false"]);
+        cmd.arg("--raft-listen").arg(me.raft.to_string()).args([
+            "--fsync",
+            &self.fsync,
+            "--auto-create-topics",
+            "false",
+        ]);
         for p in self.addrs.iter().filter(|p| p.id != id) {
             cmd.arg("--peer").arg(format!("{}={},{}", p.id, p.raft, p.kafka));
         }
@@ -152,9 +179,10 @@ impl Cluster {
         }
         // One stderr log per start, so a restart does not truncate the log of the killed run.
         let log = self.data.path().join(format!("node{id}-start{}.log", log_serial()));
-        let (proc, ready) = ChildProcess::spawn(&format!("clusterlab-broker node {id}"), cmd, &log, READY_TIMEOUT, |line| {
-            serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
-        })?;
+        let (proc, ready) =
+            ChildProcess::spawn(&format!("clusterlab-broker node {id}"), cmd, &log, READY_TIMEOUT, |line| {
+                serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
+            })?;
         tracing::debug!(node = id, pid = ready.pid, "node ready");
         Ok(proc)
     }
@@ -170,7 +198,10 @@ impl Cluster {
 
     /// SIGKILL node `id` (no flush, no goodbye) and reap it; returns when it is dead.
     pub fn kill(&mut self, id: i32) -> Result<()> {
-        let slot = self.nodes.get_mut((id - 1) as usize).ok_or(LabError::InvalidArgument { what: "node id", detail: id.to_string() })?;
+        let slot = self
+            .nodes
+            .get_mut((id - 1) as usize)
+            .ok_or(LabError::InvalidArgument { what: "node id", detail: id.to_string() })?;
         if let Some(mut p) = slot.take() {
             tracing::debug!(node = id, pid = p.pid(), "SIGKILL");
             p.sigkill();
@@ -214,7 +245,10 @@ impl Cluster {
                 return Ok(started.elapsed());
             }
             if started.elapsed() >= timeout {
-                return Err(LabError::Timeout { what: format!("waiting for Raft leaders ({topic:?})"), secs: timeout.as_secs_f64() });
+                return Err(LabError::Timeout {
+                    what: format!("waiting for Raft leaders ({topic:?})"),
+                    secs: timeout.as_secs_f64(),
+                });
             }
             tokio::time::sleep(POLL).await;
         }
@@ -252,17 +286,33 @@ fn log_serial() -> u64 {
 /// `GET /state` of one node, reduced to its `raft` object.
 pub async fn raft_view(http: SocketAddr) -> Result<RaftView> {
     let body = http_get(http, "/state").await?;
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|source| LabError::Json { what: "parsing /state".into(), source })?;
-    serde_json::from_value(v.get("raft").cloned().unwrap_or_default())
-        .map_err(|e| LabError::Telemetry { addr: http.to_string(), detail: format!("/state has no readable 'raft' object: {e}") })
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|source| LabError::Json { what: "parsing /state".into(), source })?;
+    serde_json::from_value(v.get("raft").cloned().unwrap_or_default()).map_err(|e| LabError::Telemetry {
+        addr: http.to_string(),
+        detail: format!("/state has no readable 'raft' object: {e}"),
+    })
 }
 
 /// Creates an RF-3 topic, retrying while there is no controller leader yet (NOT_CONTROLLER).
-pub async fn create_replicated_topic(bootstrap: &str, topic: &str, partitions: i32, timeout: Duration) -> Result<()> {
+pub async fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<()> {
     let started = Instant::now();
     loop {
         let left = timeout.saturating_sub(started.elapsed());
-        match crate::bench::produce::create_topic(bootstrap, topic, partitions, NODES as i32, left.min(Duration::from_secs(5))).await {
+        match crate::bench::produce::create_topic(
+            bootstrap,
+            topic,
+            partitions,
+            NODES as i32,
+            left.min(Duration::from_secs(5)),
+        )
+        .await
+        {
             Ok(()) => return Ok(()),
             Err(e) if started.elapsed() < timeout => {
                 tracing::debug!(error = %e, "topic creation not yet possible; retrying");
@@ -278,7 +328,14 @@ mod tests {
     use super::*;
 
     fn g(group: &str, term: u64, role: &str, leader: Option<i32>) -> GroupView {
-        GroupView { group: group.into(), term, role: role.into(), leader, last_log_index: None, applied_index: None }
+        GroupView {
+            group: group.into(),
+            term,
+            role: role.into(),
+            leader,
+            last_log_index: None,
+            applied_index: None,
+        }
     }
 
     fn view(node_id: i32, groups: Vec<GroupView>) -> RaftView {
@@ -298,7 +355,8 @@ mod tests {
 
     #[test]
     fn ready_needs_controller_and_every_partition() {
-        let mut views = vec![view(1, vec![g("controller", 1, "Leader", Some(1)), g("t-0", 1, "Leader", Some(1))])];
+        let mut views =
+            vec![view(1, vec![g("controller", 1, "Leader", Some(1)), g("t-0", 1, "Leader", Some(1))])];
         assert!(cluster_ready(&views, "t", 1));
         assert!(!cluster_ready(&views, "t", 2));
         views[0].groups.push(g("t-1", 2, "Candidate", None));

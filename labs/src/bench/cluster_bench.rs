@@ -80,7 +80,14 @@ pub struct ClusterReport {
 
 /// Runs every part; a failing part is recorded in `failures` and the others still run.
 pub async fn run(opts: &BenchOptions, copts: &ClusterOptions) -> Result<ClusterReport> {
-    let mut report = ClusterReport { setup: Setup::collect(opts), cluster: copts.clone(), throughput: vec![], start: None, failover: None, failures: vec![] };
+    let mut report = ClusterReport {
+        setup: Setup::collect(opts),
+        cluster: copts.clone(),
+        throughput: vec![],
+        start: None,
+        failover: None,
+        failures: vec![],
+    };
     let fail = |case: String, e: LabError| {
         tracing::error!(%case, error = %e, "cluster case failed");
         CaseFailure { target: "clusterlab-3".into(), case, error: e.to_string() }
@@ -102,8 +109,10 @@ pub async fn run(opts: &BenchOptions, copts: &ClusterOptions) -> Result<ClusterR
             tracing::info!(case = %label, "three-node case starting");
             match cluster_case(opts, copts, fsync, size).await {
                 Ok(mut three) => {
-                    three.msgs_ratio_to_single = Some(ratio(three.produce.msgs_per_sec, single.produce.msgs_per_sec));
-                    three.p99_ratio_to_single = Some(ratio(three.ack_latency.p99_ms, single.ack_latency.p99_ms));
+                    three.msgs_ratio_to_single =
+                        Some(ratio(three.produce.msgs_per_sec, single.produce.msgs_per_sec));
+                    three.p99_ratio_to_single =
+                        Some(ratio(three.ack_latency.p99_ms, single.ack_latency.p99_ms));
                     report.throughput.extend([single, three]);
                 }
                 Err(e) => {
@@ -131,7 +140,14 @@ pub async fn run(opts: &BenchOptions, copts: &ClusterOptions) -> Result<ClusterR
 /// Warm-up, then the measured produce run of `opts.messages_for(size)` messages to `bootstrap`.
 async fn measure(bootstrap: &str, size: usize, opts: &BenchOptions) -> Result<(Throughput, LatencySummary)> {
     let measured = opts.messages_for(size);
-    let producer = BenchProducer::with_overrides(bootstrap, TOPIC, size, Acks::All.as_str(), &opts.producer, &CLUSTER_PRODUCER_OVERRIDES)?;
+    let producer = BenchProducer::with_overrides(
+        bootstrap,
+        TOPIC,
+        size,
+        Acks::All.as_str(),
+        &opts.producer,
+        &CLUSTER_PRODUCER_OVERRIDES,
+    )?;
     producer.run(warmup_for(measured), opts.phase_timeout).await?;
     let p = producer.run(measured, opts.phase_timeout).await?;
     Ok((Throughput::new(p.messages, p.bytes, p.elapsed), LatencySummary::from_histogram_us(&p.latency_us)))
@@ -140,7 +156,8 @@ async fn measure(bootstrap: &str, size: usize, opts: &BenchOptions) -> Result<(T
 async fn single_node_case(opts: &BenchOptions, fsync: &str, size: usize) -> Result<ClusterCaseResult> {
     let mut broker = BrokerProcess::start(&opts.broker_bin, &opts.data_root, fsync)?;
     let result = async {
-        produce::create_topic(&broker.bootstrap(), TOPIC, opts.partitions, 1, Duration::from_secs(10)).await?;
+        produce::create_topic(&broker.bootstrap(), TOPIC, opts.partitions, 1, Duration::from_secs(10))
+            .await?;
         measure(&broker.bootstrap(), size, opts).await
     }
     .await;
@@ -148,9 +165,23 @@ async fn single_node_case(opts: &BenchOptions, fsync: &str, size: usize) -> Resu
     let (produce, ack_latency) = result?;
     match stopped? {
         Some(0) => {}
-        code => return Err(LabError::Process { what: "stopping the single-node broker".into(), detail: format!("exit code {code:?}") }),
+        code => {
+            return Err(LabError::Process {
+                what: "stopping the single-node broker".into(),
+                detail: format!("exit code {code:?}"),
+            })
+        }
     }
-    Ok(ClusterCaseResult { nodes: 1, replication: 1, fsync: fsync.into(), size, produce, ack_latency, msgs_ratio_to_single: None, p99_ratio_to_single: None })
+    Ok(ClusterCaseResult {
+        nodes: 1,
+        replication: 1,
+        fsync: fsync.into(),
+        size,
+        produce,
+        ack_latency,
+        msgs_ratio_to_single: None,
+        p99_ratio_to_single: None,
+    })
 }
 
 /// A fresh cluster with `TOPIC` (RF 3) created and every partition led.
@@ -161,13 +192,27 @@ async fn ready_cluster(opts: &BenchOptions, copts: &ClusterOptions, fsync: &str)
     Ok(cluster)
 }
 
-async fn cluster_case(opts: &BenchOptions, copts: &ClusterOptions, fsync: &str, size: usize) -> Result<ClusterCaseResult> {
+async fn cluster_case(
+    opts: &BenchOptions,
+    copts: &ClusterOptions,
+    fsync: &str,
+    size: usize,
+) -> Result<ClusterCaseResult> {
     let mut cluster = ready_cluster(opts, copts, fsync).await?;
     let result = measure(&cluster.bootstrap(), size, opts).await;
     let stopped = cluster.stop();
     let (produce, ack_latency) = result?;
     stopped?;
-    Ok(ClusterCaseResult { nodes: 3, replication: 3, fsync: fsync.into(), size, produce, ack_latency, msgs_ratio_to_single: None, p99_ratio_to_single: None })
+    Ok(ClusterCaseResult {
+        nodes: 3,
+        replication: 3,
+        fsync: fsync.into(),
+        size,
+        produce,
+        ack_latency,
+        msgs_ratio_to_single: None,
+        p99_ratio_to_single: None,
+    })
 }
 
 /// Spawn -> controller leader -> topic created and every partition led, `start_repeats` times.
@@ -175,7 +220,8 @@ async fn start_times(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Star
     let (mut controller, mut all, mut cterms, mut pterms) = (vec![], vec![], vec![], vec![]);
     for i in 0..copts.start_repeats {
         let t0 = Instant::now();
-        let mut cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &copts.failover_fsync, copts.timing)?;
+        let mut cluster =
+            Cluster::start(&opts.broker_bin, &opts.data_root, &copts.failover_fsync, copts.timing)?;
         let measured = async {
             cluster.wait_ready(None, READY_TIMEOUT).await?;
             let c = t0.elapsed();
@@ -184,14 +230,25 @@ async fn start_times(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Star
             cluster.wait_ready(Some((TOPIC, opts.partitions)), READY_TIMEOUT).await?;
             let a = t0.elapsed();
             let views = cluster.views().await;
-            let pterm = (0..opts.partitions).filter_map(|p| leader_of(&views, &partition_group(TOPIC, p))).map(|(_, t)| t).max().unwrap_or(0);
+            let pterm = (0..opts.partitions)
+                .filter_map(|p| leader_of(&views, &partition_group(TOPIC, p)))
+                .map(|(_, t)| t)
+                .max()
+                .unwrap_or(0);
             Ok::<_, LabError>((c, a, cterm, pterm))
         }
         .await;
         let stopped = cluster.stop();
         let (c, a, cterm, pterm) = measured?;
         stopped?;
-        tracing::info!(run = i + 1, controller_ms = c.as_millis() as u64, all_ms = a.as_millis() as u64, cterm, pterm, "cluster start measured");
+        tracing::info!(
+            run = i + 1,
+            controller_ms = c.as_millis() as u64,
+            all_ms = a.as_millis() as u64,
+            cterm,
+            pterm,
+            "cluster start measured"
+        );
         controller.push(c.as_secs_f64() * 1000.0);
         all.push(a.as_secs_f64() * 1000.0);
         cterms.push(cterm);
@@ -210,7 +267,16 @@ async fn start_times(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Star
 async fn failover_part(opts: &BenchOptions, copts: &ClusterOptions) -> Result<FailoverReport> {
     let mut cluster = ready_cluster(opts, copts, &copts.failover_fsync).await?;
     let pace = Duration::from_micros(copts.failover_pace_us.max(100));
-    let result = failover::run(&mut cluster, TOPIC, &copts.failover_fsync, copts.kills, pace, opts.producer.linger_ms, &copts.failover_producer).await;
+    let result = failover::run(
+        &mut cluster,
+        TOPIC,
+        &copts.failover_fsync,
+        copts.kills,
+        pace,
+        opts.producer.linger_ms,
+        &copts.failover_producer,
+    )
+    .await;
     let stopped = cluster.stop();
     let report = result?;
     stopped?;

@@ -33,7 +33,17 @@ pub fn render_throughput(rows: &[ClusterCaseResult]) -> String {
     let _ = writeln!(
         out,
         "{:>5} {:>2} {:<12} {:>5} | {:>10} {:>7} {:>8} {:>8} {:>8} | {:>9} {:>9}",
-        "nodes", "RF", "fsync", "size", "prod msg/s", "MB/s", "p50 ms", "p99 ms", "max ms", "msg/s x1", "p99 x1"
+        "nodes",
+        "RF",
+        "fsync",
+        "size",
+        "prod msg/s",
+        "MB/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "msg/s x1",
+        "p99 x1"
     );
     let _ = writeln!(out, "{}", "-".repeat(102));
     for r in rows {
@@ -58,7 +68,10 @@ pub fn render_throughput(rows: &[ClusterCaseResult]) -> String {
 }
 
 fn summary_line(name: &str, s: &SmallSummary) -> String {
-    format!("{name:<34} n={:<3} p50 {:>8.1} ms   p99 {:>8.1} ms   max {:>8.1} ms\n", s.count, s.p50_ms, s.p99_ms, s.max_ms)
+    format!(
+        "{name:<34} n={:<3} p50 {:>8.1} ms   p99 {:>8.1} ms   max {:>8.1} ms\n",
+        s.count, s.p50_ms, s.p99_ms, s.max_ms
+    )
 }
 
 pub fn render_start(s: &StartReport) -> String {
@@ -67,14 +80,28 @@ pub fn render_start(s: &StartReport) -> String {
     out.push_str(&summary_line("spawn -> controller leader", &s.controller_ready));
     out.push_str(&summary_line("spawn -> topic created, all led", &s.all_ready));
     let terms = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    let _ = writeln!(out, "  per run (ms): controller [{}], all [{}]", list(&s.controller_ready_ms), list(&s.all_ready_ms));
-    let _ = writeln!(out, "  Raft term at ready: controller [{}], highest partition [{}]", terms(&s.controller_terms), terms(&s.max_partition_terms));
+    let _ = writeln!(
+        out,
+        "  per run (ms): controller [{}], all [{}]",
+        list(&s.controller_ready_ms),
+        list(&s.all_ready_ms)
+    );
+    let _ = writeln!(
+        out,
+        "  Raft term at ready: controller [{}], highest partition [{}]",
+        terms(&s.controller_terms),
+        terms(&s.max_partition_terms)
+    );
     out
 }
 
 pub fn render_failover(f: &FailoverReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:>4} {:>6} {:>6} {:>6} {:>6} | {:>11} {:>12} {:>12} {:>13}", "kill", "killed", "term", "new", "term", "election ms", "unavail ms", "max gap ms", "catch-up ms");
+    let _ = writeln!(
+        out,
+        "{:>4} {:>6} {:>6} {:>6} {:>6} | {:>11} {:>12} {:>12} {:>13}",
+        "kill", "killed", "term", "new", "term", "election ms", "unavail ms", "max gap ms", "catch-up ms"
+    );
     let _ = writeln!(out, "{}", "-".repeat(88));
     for (i, k) in f.kills.iter().enumerate() {
         let _ = writeln!(
@@ -95,8 +122,10 @@ pub fn render_failover(f: &FailoverReport) -> String {
     out.push_str(&summary_line("largest ack gap in cycle", &f.max_gap_in_cycle));
     out.push_str(&summary_line("election (kill -> leader in /state)", &f.election));
     out.push_str(&summary_line("restart + catch-up", &f.restart_and_catch_up));
-    let _ = writeln!(out, "messages: sent {} acked {} failed {} (fsync={})", f.sent, f.acked, f.failed, f.fsync);
-    let cfg = f.producer_config.iter().filter(|(k, _)| k != "bootstrap.servers").map(|(k, v)| format!("{k}={v}"));
+    let _ =
+        writeln!(out, "messages: sent {} acked {} failed {} (fsync={})", f.sent, f.acked, f.failed, f.fsync);
+    let cfg =
+        f.producer_config.iter().filter(|(k, _)| k != "bootstrap.servers").map(|(k, v)| format!("{k}={v}"));
     let _ = writeln!(out, "failover producer: {}", cfg.collect::<Vec<_>>().join(" "));
     out
 }
@@ -114,7 +143,13 @@ mod tests {
             replication: nodes as i32,
             fsync: "always".into(),
             size: 100,
-            produce: Throughput { messages: 1, bytes: 1, seconds: 1.0, msgs_per_sec: rate, mb_per_sec: rate / 1e4 },
+            produce: Throughput {
+                messages: 1,
+                bytes: 1,
+                seconds: 1.0,
+                msgs_per_sec: rate,
+                mb_per_sec: rate / 1e4,
+            },
             ack_latency: LatencySummary { p50_ms: 1.0, p99_ms: 2.0, max_ms: 3.0, mean_ms: 1.0 },
             msgs_ratio_to_single: r,
             p99_ratio_to_single: r,
@@ -128,7 +163,16 @@ mod tests {
 
     #[test]
     fn failover_table_lists_every_kill_and_the_summaries() {
-        let k = KillRecord { killed_node: 1, old_term: 1, new_leader: 2, new_term: 2, election_ms: 400.0, unavailable_ms: 650.0, max_gap_in_cycle_ms: 650.0, restart_and_catch_up_ms: 1200.0 };
+        let k = KillRecord {
+            killed_node: 1,
+            old_term: 1,
+            new_leader: 2,
+            new_term: 2,
+            election_ms: 400.0,
+            unavailable_ms: 650.0,
+            max_gap_in_cycle_ms: 650.0,
+            restart_and_catch_up_ms: 1200.0,
+        };
         let s = SmallSummary::of([650.0]);
         let f = FailoverReport {
             fsync: "always".into(),

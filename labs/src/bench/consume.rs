@@ -56,11 +56,12 @@ pub async fn consume_all(
     let guard = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let cancelled = guard.0.clone();
     // BaseConsumer::poll blocks, so the loop runs on a blocking thread, not a runtime worker.
-    let result = tokio::task::spawn_blocking(move || consume_blocking(&bootstrap, &topic, partitions, expected, timeout, &cancelled))
-        .await;
+    let result = tokio::task::spawn_blocking(move || {
+        consume_blocking(&bootstrap, &topic, partitions, expected, timeout, &cancelled)
+    })
+    .await;
     drop(guard);
-    result
-        .map_err(|e| LabError::Process { what: "consumer thread".into(), detail: e.to_string() })?
+    result.map_err(|e| LabError::Process { what: "consumer thread".into(), detail: e.to_string() })?
 }
 
 struct CancelOnDrop(Arc<AtomicBool>);
@@ -87,7 +88,8 @@ fn consume_blocking(
     let consumer: BaseConsumer = cfg.create().map_err(LabError::kafka("creating the consumer"))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).map_err(LabError::kafka("building the assignment"))?;
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(LabError::kafka("building the assignment"))?;
     }
     let started = Instant::now();
     consumer.assign(&tpl).map_err(LabError::kafka(format!("assigning {topic}")))?;

@@ -98,9 +98,20 @@ struct PacedLoad {
 }
 
 impl PacedLoad {
-    fn start(producer: FutureProducer, topic: String, size: usize, pace: Duration, max_run: Duration) -> Self {
+    fn start(
+        producer: FutureProducer,
+        topic: String,
+        size: usize,
+        pace: Duration,
+        max_run: Duration,
+    ) -> Self {
         let started = Instant::now();
-        let (acks, sent, failed, stop) = (Arc::<Mutex<Vec<Duration>>>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default(), Arc::<AtomicBool>::default());
+        let (acks, sent, failed, stop) = (
+            Arc::<Mutex<Vec<Duration>>>::default(),
+            Arc::<AtomicU64>::default(),
+            Arc::<AtomicU64>::default(),
+            Arc::<AtomicBool>::default(),
+        );
         let (a, s, f, st) = (Arc::clone(&acks), Arc::clone(&sent), Arc::clone(&failed), Arc::clone(&stop));
         let task = tokio::spawn(async move {
             let payload = vec![b'x'; size];
@@ -108,7 +119,8 @@ impl PacedLoad {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !st.load(Ordering::Relaxed) && started.elapsed() < max_run {
                 tick.tick().await;
-                let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(&topic).partition(0).payload(payload.as_slice());
+                let record: FutureRecord<'_, (), [u8]> =
+                    FutureRecord::to(&topic).partition(0).payload(payload.as_slice());
                 match producer.send_result(record) {
                     Ok(delivery) => {
                         s.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +140,10 @@ impl PacedLoad {
                 }
             }
             // Keep the producer alive until its queue drains, bounded by its message timeout.
-            let _ = tokio::task::spawn_blocking(move || rdkafka::producer::Producer::flush(&producer, Duration::from_secs(35))).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                rdkafka::producer::Producer::flush(&producer, Duration::from_secs(35))
+            })
+            .await;
         });
         PacedLoad { started, acks, sent, failed, stop, task }
     }
@@ -192,11 +207,13 @@ pub async fn run(
     let producer: FutureProducer = cfg.create().map_err(LabError::kafka("creating the failover producer"))?;
     let size = 100;
     // Generous bound on the load's lifetime: every step of every kill at its timeout, plus slack.
-    let max_run = (ELECTION_TIMEOUT + FIRST_ACK_TIMEOUT + CATCH_UP_TIMEOUT + SETTLE * 2) * kills as u32 + Duration::from_secs(60);
+    let max_run = (ELECTION_TIMEOUT + FIRST_ACK_TIMEOUT + CATCH_UP_TIMEOUT + SETTLE * 2) * kills as u32
+        + Duration::from_secs(60);
     let load = PacedLoad::start(producer, topic.to_string(), size, pace, max_run);
     let group = partition_group(topic, 0);
     let result = async {
-        load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load").await?;
+        load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load")
+            .await?;
         tokio::time::sleep(SETTLE).await;
         let mut cycles = Vec::with_capacity(kills);
         for k in 0..kills {
@@ -210,9 +227,24 @@ pub async fn run(
             wait_caught_up(cluster, &group, leader).await?;
             let caught_up = load.now() - kill_at;
             tokio::time::sleep(SETTLE).await;
-            tracing::info!(kill = k + 1, killed = leader, new_leader, election_ms = election.as_millis() as u64, "kill cycle done");
+            tracing::info!(
+                kill = k + 1,
+                killed = leader,
+                new_leader,
+                election_ms = election.as_millis() as u64,
+                "kill cycle done"
+            );
             let end = load.now();
-            cycles.push(Cycle { kill_at, end, killed: leader, old_term, new_leader, new_term, election, caught_up });
+            cycles.push(Cycle {
+                kill_at,
+                end,
+                killed: leader,
+                old_term,
+                new_leader,
+                new_term,
+                election,
+                caught_up,
+            });
         }
         Ok::<_, LabError>(cycles)
     }
@@ -226,7 +258,8 @@ pub async fn run(
     let kills: Vec<KillRecord> = cycles
         .into_iter()
         .map(|c| {
-            let (gap, max_gap) = outage(&acks, c.kill_at, c.end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
+            let (gap, max_gap) =
+                outage(&acks, c.kill_at, c.end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
             KillRecord {
                 killed_node: c.killed,
                 old_term: c.old_term,
@@ -265,7 +298,10 @@ async fn wait_leader(cluster: &Cluster, group: &str, not: Option<i32>) -> Result
             }
         }
         if started.elapsed() >= ELECTION_TIMEOUT {
-            return Err(LabError::Timeout { what: format!("waiting for a leader of {group} other than {not:?}"), secs: ELECTION_TIMEOUT.as_secs_f64() });
+            return Err(LabError::Timeout {
+                what: format!("waiting for a leader of {group} other than {not:?}"),
+                secs: ELECTION_TIMEOUT.as_secs_f64(),
+            });
         }
         tokio::time::sleep(POLL).await;
     }
@@ -278,8 +314,15 @@ async fn wait_caught_up(cluster: &Cluster, group: &str, id: i32) -> Result<()> {
     loop {
         let views = cluster.views().await;
         if let Some((leader, _)) = leader_of(&views, group) {
-            let leader_applied = views.iter().find(|v| v.node_id == leader).and_then(|v| v.group(group)).and_then(|g| g.applied_index);
-            let node_applied = raft_view(cluster.addrs[(id - 1) as usize].http).await.ok().and_then(|v| v.group(group).and_then(|g| g.applied_index));
+            let leader_applied = views
+                .iter()
+                .find(|v| v.node_id == leader)
+                .and_then(|v| v.group(group))
+                .and_then(|g| g.applied_index);
+            let node_applied = raft_view(cluster.addrs[(id - 1) as usize].http)
+                .await
+                .ok()
+                .and_then(|v| v.group(group).and_then(|g| g.applied_index));
             if let (Some(l), Some(n)) = (leader_applied, node_applied) {
                 if leader == id || n >= l {
                     return Ok(());
@@ -287,7 +330,10 @@ async fn wait_caught_up(cluster: &Cluster, group: &str, id: i32) -> Result<()> {
             }
         }
         if started.elapsed() >= CATCH_UP_TIMEOUT {
-            return Err(LabError::Timeout { what: format!("waiting for node {id} to catch up on {group}"), secs: CATCH_UP_TIMEOUT.as_secs_f64() });
+            return Err(LabError::Timeout {
+                what: format!("waiting for node {id} to catch up on {group}"),
+                secs: CATCH_UP_TIMEOUT.as_secs_f64(),
+            });
         }
         tokio::time::sleep(POLL).await;
     }
@@ -308,7 +354,10 @@ mod tests {
         assert_eq!(gap, Duration::from_millis(446));
         assert_eq!(max_gap, Duration::from_millis(446), "the 452 -> 900 gap is after the cycle end");
         // An ack exactly at the kill instant counts as before it.
-        assert_eq!(outage(&acks, Duration::from_millis(4), Duration::from_millis(452)).unwrap().0, Duration::from_millis(446));
+        assert_eq!(
+            outage(&acks, Duration::from_millis(4), Duration::from_millis(452)).unwrap().0,
+            Duration::from_millis(446)
+        );
     }
 
     #[test]

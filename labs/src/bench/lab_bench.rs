@@ -52,7 +52,12 @@ async fn produce(bootstrap: &str, messages: u64, size: usize) -> crate::Result<(
 
 /// Direct vs through the lab's client proxy, same broker build and fsync policy (`interval:50`,
 /// so the disk does not dominate what the proxy costs).
-pub async fn fabric(broker_bin: &Path, data_root: &Path, messages: u64, size: usize) -> crate::Result<FabricResult> {
+pub async fn fabric(
+    broker_bin: &Path,
+    data_root: &Path,
+    messages: u64,
+    size: usize,
+) -> crate::Result<FabricResult> {
     let mut direct = BrokerProcess::start(broker_bin, data_root, "interval:50")?;
     let (direct_rate, direct_p99) = produce(&direct.bootstrap(), messages, size).await?;
     direct.stop()?;
@@ -90,7 +95,13 @@ pub fn timeline(events: u64, threads: u32) -> crate::Result<TimelineResult> {
             let timeline = Arc::clone(&timeline);
             std::thread::spawn(move || {
                 for i in 0..per_thread {
-                    let kind = EventKind::Offsets { topic: "t".into(), partition: t as i32, log_end_offset: i as i64, flushed_offset: i as i64, high_watermark: i as i64 };
+                    let kind = EventKind::Offsets {
+                        topic: "t".into(),
+                        partition: t as i32,
+                        log_end_offset: i as i64,
+                        flushed_offset: i as i64,
+                        high_watermark: i as i64,
+                    };
                     timeline.append(Source::Node(t as i32), i, kind);
                 }
             })

@@ -94,9 +94,16 @@ impl Setup {
     pub fn collect(opts: &BenchOptions) -> Self {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
             .unwrap_or_else(|| "unknown".into());
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
         let load_average = std::fs::read_to_string("/proc/loadavg")
             .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_default();
@@ -128,17 +135,38 @@ impl Setup {
     }
 
     pub fn render(&self) -> String {
-        let kv = |v: &BTreeMap<String, String>| v.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-        let per_size = |v: &BTreeMap<usize, u64>| v.iter().map(|(s, n)| format!("{n} x {s} B")).collect::<Vec<_>>().join(", ");
+        let kv = |v: &BTreeMap<String, String>| {
+            v.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        };
+        let per_size = |v: &BTreeMap<usize, u64>| {
+            v.iter().map(|(s, n)| format!("{n} x {s} B")).collect::<Vec<_>>().join(", ")
+        };
         let mut out = String::new();
-        out.push_str(&format!("machine:   {} CPUs ({}), Linux {}, load {}\n", self.cpus, self.cpu_model, self.kernel, self.load_average));
+        out.push_str(&format!(
+            "machine:   {} CPUs ({}), Linux {}, load {}\n",
+            self.cpus, self.cpu_model, self.kernel, self.load_average
+        ));
         out.push_str(&format!("build:     {}\n", self.build));
         out.push_str(&format!("broker:    {}\n", self.broker_bin));
-        out.push_str(&format!("tansu:     {}\n", self.tansu_bin.as_deref().unwrap_or("(not compared; pass --tansu or TANSU_BIN)")));
+        out.push_str(&format!(
+            "tansu:     {}\n",
+            self.tansu_bin.as_deref().unwrap_or("(not compared; pass --tansu or TANSU_BIN)")
+        ));
         out.push_str(&format!("data dirs: {} ({})\n", self.data_root, self.data_root_fs));
-        out.push_str(&format!("topic:     {} partitions, replication 1, fresh broker per case\n", self.partitions));
-        out.push_str(&format!("messages:  {} measured per case; warm-up {}\n", per_size(&self.messages), per_size(&self.warmup)));
-        out.push_str(&format!("producer:  rdkafka FutureProducer, {} max_in_flight={}\n", kv(&self.producer_config), self.producer.max_in_flight));
+        out.push_str(&format!(
+            "topic:     {} partitions, replication 1, fresh broker per case\n",
+            self.partitions
+        ));
+        out.push_str(&format!(
+            "messages:  {} measured per case; warm-up {}\n",
+            per_size(&self.messages),
+            per_size(&self.warmup)
+        ));
+        out.push_str(&format!(
+            "producer:  rdkafka FutureProducer, {} max_in_flight={}\n",
+            kv(&self.producer_config),
+            self.producer.max_in_flight
+        ));
         out.push_str(&format!("consumer:  rdkafka BaseConsumer, {}\n", kv(&self.consumer_config)));
         for n in &self.notes {
             out.push_str(&format!("note:      {n}\n"));
@@ -196,15 +224,20 @@ impl Target {
 /// recorded in `failures` and the run goes on; only set-up errors abort.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let setup = Setup::collect(opts);
-    let mut report = BenchReport { setup, results: vec![], tansu: vec![], comparisons: vec![], failures: vec![] };
+    let mut report =
+        BenchReport { setup, results: vec![], tansu: vec![], comparisons: vec![], failures: vec![] };
     let selected: Vec<Case> = cases::all_cases().into_iter().filter(|c| opts.filter.matches(c)).collect();
     if selected.is_empty() {
-        return Err(LabError::InvalidArgument { what: "--cases filter", detail: "it selects no case".into() });
+        return Err(LabError::InvalidArgument {
+            what: "--cases filter",
+            detail: "it selects no case".into(),
+        });
     }
     for case in &selected {
         tracing::info!(%case, "case starting");
         let outcome = async {
-            let mut target = Target::Ours(BrokerProcess::start(&opts.broker_bin, &opts.data_root, &case.fsync)?);
+            let mut target =
+                Target::Ours(BrokerProcess::start(&opts.broker_bin, &opts.data_root, &case.fsync)?);
             let result = run_case(&target, "clusterlab", Some(&case.fsync), case.size, case.acks, opts).await;
             // Stop even after a failed measurement; a stop failure is itself a finding.
             let stopped = target.stop();
@@ -238,7 +271,13 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport> {
     Ok(report)
 }
 
-fn record(into: &mut Vec<CaseResult>, failures: &mut Vec<CaseFailure>, target: &str, case: &str, outcome: Result<CaseResult>) {
+fn record(
+    into: &mut Vec<CaseResult>,
+    failures: &mut Vec<CaseFailure>,
+    target: &str,
+    case: &str,
+    outcome: Result<CaseResult>,
+) {
     match outcome {
         Ok(r) => {
             tracing::info!(
@@ -278,7 +317,9 @@ async fn run_case(
     let after = target.store_stats().await?;
     // The producer's background thread would otherwise compete with the consumer for CPU.
     drop(producer);
-    let consumed = consume::consume_all(&bootstrap, TOPIC, opts.partitions, warmup + measured, opts.phase_timeout).await?;
+    let consumed =
+        consume::consume_all(&bootstrap, TOPIC, opts.partitions, warmup + measured, opts.phase_timeout)
+            .await?;
 
     let (fsyncs_per_1000_msgs, fsync_mean_ms) = match (before, after) {
         (Some(b), Some(a)) => fsync_rates(&b, &a, produced.messages),

@@ -54,7 +54,13 @@ pub struct ProduceOutcome {
 
 /// Creates `topic` with `partitions` partitions and `replication` replicas, failing on any
 /// per-topic error.
-pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replication: i32, timeout: Duration) -> Result<()> {
+pub async fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    timeout: Duration,
+) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -68,7 +74,10 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replica
         .map_err(LabError::kafka(what.clone()))?;
     for r in results {
         if let Err((name, code)) = r {
-            return Err(LabError::Kafka { what: format!("creating topic {name}"), source: KafkaError::AdminOp(code) });
+            return Err(LabError::Kafka {
+                what: format!("creating topic {name}"),
+                source: KafkaError::AdminOp(code),
+            });
         }
     }
     Ok(())
@@ -83,7 +92,13 @@ pub struct BenchProducer {
 }
 
 impl BenchProducer {
-    pub fn new(bootstrap: &str, topic: &str, size: usize, acks: &str, settings: &ProducerSettings) -> Result<Self> {
+    pub fn new(
+        bootstrap: &str,
+        topic: &str,
+        size: usize,
+        acks: &str,
+        settings: &ProducerSettings,
+    ) -> Result<Self> {
         Self::with_overrides(bootstrap, topic, size, acks, settings, &[])
     }
 
@@ -108,7 +123,12 @@ impl BenchProducer {
         let producer: FutureProducer = cfg.create().map_err(LabError::kafka("creating the producer"))?;
         // Constant payload: compression is off, so the bytes' content does not matter.
         let payload = Arc::new(vec![b'x'; size]);
-        Ok(BenchProducer { producer, topic: topic.to_string(), payload, max_in_flight: settings.max_in_flight.max(1) })
+        Ok(BenchProducer {
+            producer,
+            topic: topic.to_string(),
+            payload,
+            max_in_flight: settings.max_in_flight.max(1),
+        })
     }
 
     /// Produces `count` messages and waits for every ack; fails on the first delivery error or
@@ -159,7 +179,8 @@ impl BenchProducer {
     /// the queue is sized above the in-flight window).
     async fn enqueue(&self) -> Result<rdkafka::producer::DeliveryFuture> {
         loop {
-            let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(&self.topic).payload(self.payload.as_slice());
+            let record: FutureRecord<'_, (), [u8]> =
+                FutureRecord::to(&self.topic).payload(self.payload.as_slice());
             match self.producer.send_result(record) {
                 Ok(f) => return Ok(f),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {

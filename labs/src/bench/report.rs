@@ -44,8 +44,15 @@ impl SmallSummary {
     pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
         let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
         v.sort_by(|a, b| a.total_cmp(b));
-        let rank = |q: f64| v.get(((q * v.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
-        SmallSummary { count: v.len(), p50_ms: rank(0.50), p99_ms: rank(0.99), max_ms: v.last().copied().unwrap_or(f64::NAN) }
+        let rank = |q: f64| {
+            v.get(((q * v.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN)
+        };
+        SmallSummary {
+            count: v.len(),
+            p50_ms: rank(0.50),
+            p99_ms: rank(0.99),
+            max_ms: v.last().copied().unwrap_or(f64::NAN),
+        }
     }
 }
 
@@ -64,7 +71,13 @@ impl Throughput {
         // A zero duration only happens for zero messages; report 0, not infinity.
         let secs = elapsed.as_secs_f64();
         let per = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
-        Throughput { messages, bytes, seconds: secs, msgs_per_sec: per(messages as f64), mb_per_sec: per(bytes as f64) / 1e6 }
+        Throughput {
+            messages,
+            bytes,
+            seconds: secs,
+            msgs_per_sec: per(messages as f64),
+            mb_per_sec: per(bytes as f64) / 1e6,
+        }
     }
 }
 
@@ -139,7 +152,19 @@ pub fn render_results(results: &[CaseResult]) -> String {
     let _ = writeln!(
         out,
         "{:<10} {:<12} {:>5} {:>4} | {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} | {:>10} {:>7} {:>8}",
-        "target", "fsync", "size", "acks", "prod msg/s", "MB/s", "p50 ms", "p99 ms", "max ms", "fsync/1k", "cons msg/s", "MB/s", "1st ms"
+        "target",
+        "fsync",
+        "size",
+        "acks",
+        "prod msg/s",
+        "MB/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "fsync/1k",
+        "cons msg/s",
+        "MB/s",
+        "1st ms"
     );
     let _ = writeln!(out, "{}", "-".repeat(129));
     for r in results {
@@ -167,7 +192,11 @@ pub fn render_results(results: &[CaseResult]) -> String {
 /// The ours/Tansu table.
 pub fn render_comparisons(cmp: &[Comparison]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<12} {:>5} {:>4} | {:>14} {:>14} {:>10}", "fsync", "size", "acks", "produce x", "consume x", "p99 x");
+    let _ = writeln!(
+        out,
+        "{:<12} {:>5} {:>4} | {:>14} {:>14} {:>10}",
+        "fsync", "size", "acks", "produce x", "consume x", "p99 x"
+    );
     let _ = writeln!(out, "{}", "-".repeat(68));
     for c in cmp {
         let _ = writeln!(
@@ -265,14 +294,25 @@ mod tests {
     }
 
     fn result(target: &str, fsync: Option<&str>, size: usize, acks: Acks, rate: f64, p99: f64) -> CaseResult {
-        let t = Throughput { messages: 1, bytes: 1, seconds: 1.0, msgs_per_sec: rate, mb_per_sec: rate * size as f64 / 1e6 };
+        let t = Throughput {
+            messages: 1,
+            bytes: 1,
+            seconds: 1.0,
+            msgs_per_sec: rate,
+            mb_per_sec: rate * size as f64 / 1e6,
+        };
         CaseResult {
             target: target.into(),
             fsync: fsync.map(Into::into),
             size,
             acks,
             produce: t,
-            ack_latency: LatencySummary { p50_ms: p99 / 2.0, p99_ms: p99, max_ms: p99 * 2.0, mean_ms: p99 / 2.0 },
+            ack_latency: LatencySummary {
+                p50_ms: p99 / 2.0,
+                p99_ms: p99,
+                max_ms: p99 * 2.0,
+                mean_ms: p99 / 2.0,
+            },
             fsyncs_per_1000_msgs: fsync.map(|_| 12.5),
             fsync_mean_ms: None,
             consume: t,

@@ -29,18 +29,24 @@ impl TansuProcess {
             .map_err(LabError::io("creating a log directory for tansu"))?;
         let url = format!("tcp://{addr}");
         let mut cmd = Command::new(bin);
-        cmd.arg("broker")
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/", "--cluster-id", "clusterlab-bench"]);
+        cmd.arg("broker").args(["--listener-url", &url, "--advertised-listener-url", &url]).args([
+            "--storage-engine",
+            "memory://tansu/",
+            "--cluster-id",
+            "clusterlab-bench",
+        ]);
         // Tansu reads these from the environment too; make sure an inherited value cannot send
         // it to another listener or storage engine.
-        for var in ["LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+        for var in
+            ["LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        {
             cmd.env_remove(var);
         }
         // Tansu 0.6 prints "ready in <n>ms" on stdout once it accepts connections.
-        let (process, ()) = ChildProcess::spawn("tansu", cmd, &logs.path().join("tansu.log"), READY_TIMEOUT, |line| {
-            line.starts_with("ready in").then_some(())
-        })?;
+        let (process, ()) =
+            ChildProcess::spawn("tansu", cmd, &logs.path().join("tansu.log"), READY_TIMEOUT, |line| {
+                line.starts_with("ready in").then_some(())
+            })?;
         tracing::info!(%addr, pid = process.pid(), "tansu ready");
         Ok(TansuProcess { addr, process, _logs: logs })
     }

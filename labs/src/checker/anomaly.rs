@@ -20,7 +20,13 @@ pub enum Anomaly {
     Duplicate { value: String, partition: i32, offsets: Vec<i64> },
     /// One producer process had `first` acknowledged before it invoked `second`, yet `second`
     /// was acknowledged at a lower offset of the same partition.
-    Reordered { partition: i32, first_value: String, second_value: String, first_offset: i64, second_offset: i64 },
+    Reordered {
+        partition: i32,
+        first_value: String,
+        second_value: String,
+        first_offset: i64,
+        second_offset: i64,
+    },
     /// Either a value acknowledged at `acked_offset` but read only elsewhere (`other_value` is
     /// None), or two values read at one position: `value` was read at `read_offset` where
     /// `other_value` had already been read (`acked_offset` is then `value`'s own ack, if any).
@@ -83,7 +89,8 @@ pub fn other_count(anomalies: &[Anomaly]) -> usize {
 /// "1 phantom read, 2 reordered pair" style breakdown of the non-loss, non-duplicate kinds.
 pub fn other_breakdown(anomalies: &[Anomaly]) -> String {
     let mut counts: Vec<(&'static str, usize)> = Vec::new();
-    for a in anomalies.iter().filter(|a| !matches!(a, Anomaly::LostWrite { .. } | Anomaly::Duplicate { .. })) {
+    for a in anomalies.iter().filter(|a| !matches!(a, Anomaly::LostWrite { .. } | Anomaly::Duplicate { .. }))
+    {
         match counts.iter_mut().find(|(l, _)| *l == a.label()) {
             Some((_, n)) => *n += 1,
             None => counts.push((a.label(), 1)),

@@ -14,7 +14,9 @@ pub(crate) fn lost_writes(index: &Index, final_from: Option<u64>) -> Vec<Anomaly
         .values
         .iter()
         .filter_map(|v| {
-            let Outcome::Ok { partition, offset, time_ns, .. } = v.send.as_ref()?.outcome else { return None };
+            let Outcome::Ok { partition, offset, time_ns, .. } = v.send.as_ref()?.outcome else {
+                return None;
+            };
             let read_finally = match (v.last_read_index, final_from) {
                 (None, _) => false,
                 (Some(_), None) => true,
@@ -58,22 +60,25 @@ pub(crate) fn read_anomalies(index: &Index) -> Vec<Anomaly> {
         }
         let at = |s: &super::index::Slot| (v.value.to_string(), s.partition, s.offset);
         match v.send.as_ref().map(|s| s.outcome) {
-            None => phantoms.extend(v.reads.iter().map(at).map(|(value, partition, offset)| Anomaly::PhantomRead {
-                value,
-                partition,
-                offset,
-            })),
-            Some(Outcome::Fail) => {
-                failed.extend(v.reads.iter().map(at).map(|(value, partition, offset)| Anomaly::FailedButPresent {
+            None => phantoms.extend(
+                v.reads.iter().map(at).map(|(value, partition, offset)| Anomaly::PhantomRead {
                     value,
                     partition,
                     offset,
-                }))
-            }
+                }),
+            ),
+            Some(Outcome::Fail) => failed.extend(
+                v.reads.iter().map(at).map(|(value, partition, offset)| Anomaly::FailedButPresent {
+                    value,
+                    partition,
+                    offset,
+                }),
+            ),
             _ => {}
         }
     }
-    inconsistent.extend(index.conflicts.iter().map(|&(slot, id, other)| slot_conflict(index, slot, id, other)));
+    inconsistent
+        .extend(index.conflicts.iter().map(|&(slot, id, other)| slot_conflict(index, slot, id, other)));
     let mut all = dups;
     all.append(&mut inconsistent);
     all.append(&mut phantoms);

@@ -17,7 +17,8 @@ pub(crate) fn divergence(digests: &[ReplicaDigest]) -> Vec<Anomaly> {
         .into_iter()
         .filter(|(_, ds)| ds.iter().any(|d| d.crc32c != ds[0].crc32c))
         .map(|((topic, partition, _), ds)| {
-            let mut nodes: Vec<(i32, u32, i64)> = ds.iter().map(|d| (d.node, d.crc32c, d.end_offset)).collect();
+            let mut nodes: Vec<(i32, u32, i64)> =
+                ds.iter().map(|d| (d.node, d.crc32c, d.end_offset)).collect();
             nodes.sort_unstable();
             Anomaly::ReplicaDivergence { topic: topic.to_string(), partition, nodes }
         })

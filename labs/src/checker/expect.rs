@@ -36,7 +36,12 @@ pub fn matches(verdict: &Verdict, expect: &Expectation) -> Result<(), String> {
     let other = other_count(a);
     let other_detail = if other > 0 { format!(" ({})", other_breakdown(a)) } else { String::new() };
     let checks = [
-        (expect.lost, lost_count(a), format!("lost writes (of {} acknowledged)", verdict.counts.acked), String::new()),
+        (
+            expect.lost,
+            lost_count(a),
+            format!("lost writes (of {} acknowledged)", verdict.counts.acked),
+            String::new(),
+        ),
         (expect.duplicates, duplicate_count(a), "duplicated values".to_string(), String::new()),
         (expect.other_anomalies, other, "other anomalies".to_string(), other_detail),
     ];

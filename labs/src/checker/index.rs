@@ -178,7 +178,12 @@ impl Index {
         }
         let id = self.values.len();
         let value: Arc<str> = Arc::from(value);
-        self.values.push(ValueState { value: value.clone(), send: None, reads: Vec::new(), last_read_index: None });
+        self.values.push(ValueState {
+            value: value.clone(),
+            send: None,
+            reads: Vec::new(),
+            last_read_index: None,
+        });
         self.by_value.insert(value, id);
         id
     }
@@ -193,8 +198,12 @@ impl Index {
                 let id = self.value_id(value);
                 if self.values[id].send.is_none() {
                     self.sent_invoked += 1;
-                    self.values[id].send =
-                        Some(Send { process: op.process, topic, invoke_index: op.index, outcome: Outcome::Pending });
+                    self.values[id].send = Some(Send {
+                        process: op.process,
+                        topic,
+                        invoke_index: op.index,
+                        outcome: Outcome::Pending,
+                    });
                 }
                 Ingested::Invoked(id)
             }
@@ -204,8 +213,12 @@ impl Index {
                 if self.values[id].send.is_none() {
                     let topic = self.topic_id(&op.topic);
                     self.sent_invoked += 1;
-                    self.values[id].send =
-                        Some(Send { process: op.process, topic, invoke_index: op.index, outcome: Outcome::Pending });
+                    self.values[id].send = Some(Send {
+                        process: op.process,
+                        topic,
+                        invoke_index: op.index,
+                        outcome: Outcome::Pending,
+                    });
                 }
                 let (outcome, ingested) = match done {
                     OpType::Ok => (
@@ -226,7 +239,9 @@ impl Index {
                 ingested
             }
             (OpKind::Poll, OpType::Ok) => {
-                let (Some(partition), Some(offset)) = (op.partition, op.offset) else { return Ingested::Ignored };
+                let (Some(partition), Some(offset)) = (op.partition, op.offset) else {
+                    return Ingested::Ignored;
+                };
                 self.read_ops += 1;
                 let slot = Slot { topic: self.topic_id(&op.topic), partition, offset };
                 let id = self.value_id(value);

@@ -8,16 +8,21 @@ pub(crate) fn sentence(counts: &Counts, anomalies: &[Anomaly], windows: &[Window
     let dups = duplicate_count(anomalies);
     let mut parts = Vec::new();
     if lost > 0 {
-        parts.push(format!("{lost} of {} acknowledged writes lost ({})", counts.acked, lost_ranges(anomalies)));
+        parts.push(format!(
+            "{lost} of {} acknowledged writes lost ({})",
+            counts.acked,
+            lost_ranges(anomalies)
+        ));
     } else {
         parts.push(format!("{} acknowledged, {} read, 0 lost", counts.acked, counts.distinct_read));
     }
     match (dups, ok) {
         (0, _) => parts.push("0 duplicated".to_string()),
         (n, false) => parts.push(format!("{n} {} duplicated", plural(n, "value", "values"))),
-        (n, true) => {
-            parts.push(format!("{n} {} duplicated (allowed: producer not idempotent)", plural(n, "value", "values")))
-        }
+        (n, true) => parts.push(format!(
+            "{n} {} duplicated (allowed: producer not idempotent)",
+            plural(n, "value", "values")
+        )),
     }
     if other_count(anomalies) > 0 {
         parts.push(other_breakdown(anomalies));

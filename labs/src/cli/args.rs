@@ -42,7 +42,8 @@ impl Common {
         Ok(LabConfig {
             broker_bin: super::broker_bin(self.broker_bin.clone())?,
             data_root: self.data_dir.clone(),
-            drills_dir: super::drills_dir(self.drills.clone()).unwrap_or_else(|_| PathBuf::from("labs/drills")),
+            drills_dir: super::drills_dir(self.drills.clone())
+                .unwrap_or_else(|_| PathBuf::from("labs/drills")),
             export_dir: PathBuf::from("clusterlab-export"),
         })
     }

@@ -28,7 +28,8 @@ pub struct RunArgs {
 /// Runs drills headless; true when every run met its expectations.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let catalog = labs::drill::load_catalog(&args.drills)?;
-    let names: Vec<String> = if args.all { catalog.iter().map(|d| d.name.clone()).collect() } else { args.names.clone() };
+    let names: Vec<String> =
+        if args.all { catalog.iter().map(|d| d.name.clone()).collect() } else { args.names.clone() };
     if names.is_empty() {
         anyhow::bail!("name a drill (see `clusterlab drill list`) or pass --all");
     }
@@ -44,7 +45,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
                 drills_dir: args.drills.clone(),
                 export_dir: args.export.clone().unwrap_or_else(|| PathBuf::from("clusterlab-export")),
             });
-            let export = args.export.as_ref().map(|d| if args.repeat > 1 { d.join(format!("run-{}", r + 1)) } else { d.clone() });
+            let export = args.export.as_ref().map(|d| {
+                if args.repeat > 1 {
+                    d.join(format!("run-{}", r + 1))
+                } else {
+                    d.clone()
+                }
+            });
             let seed = args.seed.map(|s| s + r as u64);
             eprintln!("[{done}/{total}] {name} (run {} of {}) ...", r + 1, args.repeat.max(1));
             let outcome = lab.run_drill(name, seed, export.as_deref()).await;
@@ -53,7 +60,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             match outcome {
                 Ok(o) if o.passed => {
                     passed += 1;
-                    let summary = o.verdict.as_ref().map(|v| v.summary.clone()).unwrap_or_else(|| "start-up refused as expected".into());
+                    let summary = o
+                        .verdict
+                        .as_ref()
+                        .map(|v| v.summary.clone())
+                        .unwrap_or_else(|| "start-up refused as expected".into());
                     println!("PASS {name} #{} in {:.1}s: {summary}", r + 1, o.seconds);
                 }
                 Ok(o) => {

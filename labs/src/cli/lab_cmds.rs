@@ -21,7 +21,11 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn new(server: super::args::ServerFlags, config: LabConfig, start: Option<ClusterSettings>) -> ServeArgs {
+    pub fn new(
+        server: super::args::ServerFlags,
+        config: LabConfig,
+        start: Option<ClusterSettings>,
+    ) -> ServeArgs {
         ServeArgs { bind: server.bind, token: server.token, ui_dir: server.ui_dir, config, start }
     }
 }
@@ -32,7 +36,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let lab = Lab::new(args.config);
-    let listener = tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding the lab server to {}", args.bind))?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding the lab server to {}", args.bind))?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let app = server::router(Arc::clone(&lab), Access { token: args.token.clone() }, args.ui_dir.clone());
@@ -54,7 +60,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::write(&file, record.to_string());
-    println!("{}", serde_json::json!({ "event": "ready", "bootstrap": bootstrap, "lab": lab_url, "ui": args.ui_dir.as_ref().map(|_| lab_url.clone()) }));
+    println!(
+        "{}",
+        serde_json::json!({ "event": "ready", "bootstrap": bootstrap, "lab": lab_url, "ui": args.ui_dir.as_ref().map(|_| lab_url.clone()) })
+    );
     tokio::select! {
         _ = sigterm.recv() => {}
         _ = sigint.recv() => {}
@@ -73,19 +82,28 @@ fn lab_addr(explicit: Option<String>) -> anyhow::Result<SocketAddr> {
         Some(u) => u,
         None => {
             let file = super::current_lab_file();
-            let text = std::fs::read_to_string(&file).with_context(|| format!("no running lab recorded in {} (start one with `clusterlab up`, or pass --lab)", file.display()))?;
+            let text = std::fs::read_to_string(&file).with_context(|| {
+                format!(
+                    "no running lab recorded in {} (start one with `clusterlab up`, or pass --lab)",
+                    file.display()
+                )
+            })?;
             let v: serde_json::Value = serde_json::from_str(&text)?;
             v["lab"].as_str().unwrap_or_default().to_string()
         }
     };
-    url.trim_start_matches("http://").trim_end_matches('/').parse().with_context(|| format!("'{url}' is not a lab address like http://127.0.0.1:7300"))
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .with_context(|| format!("'{url}' is not a lab address like http://127.0.0.1:7300"))
 }
 
 /// Sends one command to a running lab and returns its result (or the lab's error).
 pub async fn send(lab: Option<String>, command: Command) -> anyhow::Result<serde_json::Value> {
     let addr = lab_addr(lab)?;
     let body = serde_json::to_value(Request { id: Some(1), command })?;
-    let reply = labs::node_client::post_json(addr, "/api/command", &body).await.context("talking to the lab")?;
+    let reply =
+        labs::node_client::post_json(addr, "/api/command", &body).await.context("talking to the lab")?;
     match serde_json::from_value::<LabEvent>(reply)? {
         LabEvent::Reply { ok: true, result, .. } => Ok(result),
         LabEvent::Reply { error: Some(e), .. } => bail!("{}: {}", e.code, e.message),
@@ -101,13 +119,25 @@ pub async fn status(lab: Option<String>) -> anyhow::Result<()> {
     }
     println!("bootstrap: {}", state["bootstrap"].as_str().unwrap_or("-"));
     for n in state["nodes"].as_array().into_iter().flatten() {
-        println!("node {:>2}  {:<8} pid {:<7} kafka {:<21} cpu {:>5.1}%  mem {:>6} MiB",
-            n["id"], n["state"].as_str().unwrap_or("?"), n["pid"].as_u64().map(|p| p.to_string()).unwrap_or("-".into()),
-            n["kafka"].as_str().unwrap_or("-"), n["cpu_percent"].as_f64().unwrap_or(0.0), n["memory_bytes"].as_u64().unwrap_or(0) / (1 << 20));
+        println!(
+            "node {:>2}  {:<8} pid {:<7} kafka {:<21} cpu {:>5.1}%  mem {:>6} MiB",
+            n["id"],
+            n["state"].as_str().unwrap_or("?"),
+            n["pid"].as_u64().map(|p| p.to_string()).unwrap_or("-".into()),
+            n["kafka"].as_str().unwrap_or("-"),
+            n["cpu_percent"].as_f64().unwrap_or(0.0),
+            n["memory_bytes"].as_u64().unwrap_or(0) / (1 << 20)
+        );
     }
     for r in state["raft"].as_array().into_iter().flatten() {
         for g in r["raft"]["groups"].as_array().into_iter().flatten().filter(|g| g["role"] == "Leader") {
-            println!("  {:<20} leader node {} term {} applied {}", g["group"].as_str().unwrap_or("?"), r["node"], g["term"], g["applied_index"]);
+            println!(
+                "  {:<20} leader node {} term {} applied {}",
+                g["group"].as_str().unwrap_or("?"),
+                r["node"],
+                g["term"],
+                g["applied_index"]
+            );
         }
     }
     if let Some(w) = state["workload"].as_object() {

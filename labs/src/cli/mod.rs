@@ -14,7 +14,10 @@ pub fn broker_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         None => std::env::current_exe().context("locating clusterlab")?.with_file_name("clusterlab-broker"),
     };
     if !path.exists() {
-        bail!("broker binary not found at {}: build it with `cargo build -p broker` or pass --broker-bin", path.display());
+        bail!(
+            "broker binary not found at {}: build it with `cargo build -p broker` or pass --broker-bin",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -32,7 +35,10 @@ pub fn drills_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
             candidates.push(root.join("labs/drills"));
         }
     }
-    candidates.into_iter().find(|p| p.is_dir()).context("drill catalog not found: pass --drills DIR (the repository has labs/drills)")
+    candidates
+        .into_iter()
+        .find(|p| p.is_dir())
+        .context("drill catalog not found: pass --drills DIR (the repository has labs/drills)")
 }
 
 /// Where `up` records the running lab so `status`, `fault` and `export` find it.
@@ -80,7 +86,9 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
         }
         LabCommand::Export(e) => match e.from {
             Some(file) => {
-                let reader = std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?);
+                let reader = std::io::BufReader::new(
+                    std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+                );
                 let events = labs::timeline::export::read_jsonl(reader)?;
                 for f in labs::lab::export::write(&events, &e.format, &e.dir, None, "Cluster Lab run")? {
                     println!("{}", f.display());
@@ -88,7 +96,14 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
             }
             None => {
                 let dir = std::path::absolute(&e.dir)?;
-                let result = lab_cmds::send(e.lab.lab, labs::lab::protocol::Command::Export { format: e.format, dir: Some(dir.display().to_string()) }).await?;
+                let result = lab_cmds::send(
+                    e.lab.lab,
+                    labs::lab::protocol::Command::Export {
+                        format: e.format,
+                        dir: Some(dir.display().to_string()),
+                    },
+                )
+                .await?;
                 for f in result["files"].as_array().into_iter().flatten() {
                     println!("{}", f.as_str().unwrap_or_default());
                 }

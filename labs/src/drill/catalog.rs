@@ -23,8 +23,8 @@ pub fn load_catalog(dir: &Path) -> Result<Vec<DrillSpec>, LabError> {
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut drills = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(read_err(format!("reading drill {}", file.display())))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(read_err(format!("reading drill {}", file.display())))?;
         let drill = parse_drill(&text, &file)?;
         if let Some(first) = seen.insert(drill.name.clone(), file.clone()) {
             return Err(LabError::Drill {
@@ -51,10 +51,7 @@ pub fn find<'a>(catalog: &'a [DrillSpec], name: &str) -> Option<&'a DrillSpec> {
 
 /// Line of the top-level `name = ...` key (the spec does not keep spans; the file is at hand).
 fn name_line(text: &str) -> usize {
-    let is_name = |l: &str| {
-        l.trim_start()
-            .strip_prefix("name")
-            .is_some_and(|r| r.trim_start().starts_with('='))
-    };
+    let is_name =
+        |l: &str| l.trim_start().strip_prefix("name").is_some_and(|r| r.trim_start().starts_with('='));
     text.lines().position(is_name).map_or(1, |i| i + 1)
 }

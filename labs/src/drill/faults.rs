@@ -29,8 +29,9 @@ fn param_spans(raw: &RawStep) -> [Option<Range<usize>>; 6] {
 fn params_of(kind: FaultKind) -> (&'static [&'static str], &'static [&'static str]) {
     use FaultKind::*;
     match kind {
-        Kill | Stop | Pause | Resume | Restart | PowerCut | CorruptSegment | Isolate | Bridge
-        | TakePort => (&["target"], &[]),
+        Kill | Stop | Pause | Resume | Restart | PowerCut | CorruptSegment | Isolate | Bridge | TakePort => {
+            (&["target"], &[])
+        }
         SlowDisk => (&["target", "delay_ms"], &[]),
         Split => (&["minority"], &[]),
         CutLink => (&["from", "to"], &["direction"]),
@@ -41,17 +42,13 @@ fn params_of(kind: FaultKind) -> (&'static [&'static str], &'static [&'static st
 }
 
 pub(super) fn no_fault_keys(src: &Source, raw: &RawStep) -> Result<(), LabError> {
-    let extra = PARAMS
-        .iter()
-        .zip(param_spans(raw))
-        .find_map(|(k, s)| s.map(|s| (*k, s)));
+    let extra = PARAMS.iter().zip(param_spans(raw)).find_map(|(k, s)| s.map(|s| (*k, s)));
     let extra = extra.or(raw.repeat.as_ref().map(|r| ("repeat", r.span())));
     let extra = extra.or(raw.every_ms.as_ref().map(|r| ("every_ms", r.span())));
     match extra {
-        Some((key, span)) => Err(src.error(
-            span,
-            format!("`{key}` only applies to a fault step (add fault = \"...\")"),
-        )),
+        Some((key, span)) => {
+            Err(src.error(span, format!("`{key}` only applies to a fault step (add fault = \"...\")")))
+        }
         None => Ok(()),
     }
 }
@@ -67,43 +64,27 @@ pub(super) fn fault(
     let name = fault_name(kind);
     for (key, span) in PARAMS.iter().zip(param_spans(raw)) {
         if let Some(span) = span.filter(|_| !required.contains(key) && !optional.contains(key)) {
-            let takes = if required.is_empty() {
-                "no parameters".to_string()
-            } else {
-                required.join(", ")
-            };
-            return Err(src.error(
-                span,
-                format!("`{key}` does not apply to fault `{name}` (it takes {takes})"),
-            ));
+            let takes = if required.is_empty() { "no parameters".to_string() } else { required.join(", ") };
+            return Err(
+                src.error(span, format!("`{key}` does not apply to fault `{name}` (it takes {takes})"))
+            );
         }
     }
     let spans = param_spans(raw);
-    if let Some(missing) = PARAMS
-        .iter()
-        .zip(&spans)
-        .find(|(k, s)| required.contains(k) && s.is_none())
-    {
-        return Err(src.at(
-            kind,
-            format!(
-                "fault `{name}` needs `{}` (it takes {})",
-                missing.0,
-                required.join(", ")
-            ),
-        ));
+    if let Some(missing) = PARAMS.iter().zip(&spans).find(|(k, s)| required.contains(k) && s.is_none()) {
+        return Err(
+            src.at(kind, format!("fault `{name}` needs `{}` (it takes {})", missing.0, required.join(", ")))
+        );
     }
     let target = |t: &Option<Spanned<Target>>| -> Result<Target, LabError> {
         let t = t.as_ref().expect("required parameter checked above");
         match t.get_ref() {
-            Target::Minority if !history.split_active => Err(src.at(
-                t,
-                "`minority` only means something after a split step (and before heal)",
-            )),
-            Target::Previous if !history.fault_with_nodes => Err(src.at(
-                t,
-                "`previous` refers to the node(s) of an earlier fault; there is none yet",
-            )),
+            Target::Minority if !history.split_active => {
+                Err(src.at(t, "`minority` only means something after a split step (and before heal)"))
+            }
+            Target::Previous if !history.fault_with_nodes => {
+                Err(src.at(t, "`previous` refers to the node(s) of an earlier fault; there is none yet"))
+            }
             _ => check_target(src, setup, t).map(|_| t.get_ref().clone()),
         }
     };
@@ -117,10 +98,7 @@ pub(super) fn fault(
             }
         }
         if from == to {
-            return Err(src.at(
-                raw.to.as_ref().expect("checked"),
-                "a link needs two different ends",
-            ));
+            return Err(src.at(raw.to.as_ref().expect("checked"), "a link needs two different ends"));
         }
         Ok((from, to))
     };
@@ -134,62 +112,26 @@ pub(super) fn fault(
     };
     use FaultKind as K;
     let fault = match kind.get_ref() {
-        K::Kill => Fault::Kill {
-            target: target(&raw.target)?,
-        },
-        K::Stop => Fault::Stop {
-            target: target(&raw.target)?,
-        },
-        K::Pause => Fault::Pause {
-            target: target(&raw.target)?,
-        },
-        K::Resume => Fault::Resume {
-            target: target(&raw.target)?,
-        },
-        K::Restart => Fault::Restart {
-            target: target(&raw.target)?,
-        },
-        K::PowerCut => Fault::PowerCut {
-            target: target(&raw.target)?,
-        },
-        K::CorruptSegment => Fault::CorruptSegment {
-            target: target(&raw.target)?,
-        },
-        K::Isolate => Fault::Isolate {
-            target: target(&raw.target)?,
-        },
-        K::Bridge => Fault::Bridge {
-            target: target(&raw.target)?,
-        },
-        K::TakePort => Fault::TakePort {
-            target: target(&raw.target)?,
-        },
-        K::SlowDisk => Fault::SlowDisk {
-            target: target(&raw.target)?,
-            delay_ms: delay_ms()?,
-        },
-        K::Split => Fault::Split {
-            minority: minority(src, setup, raw)?,
-        },
+        K::Kill => Fault::Kill { target: target(&raw.target)? },
+        K::Stop => Fault::Stop { target: target(&raw.target)? },
+        K::Pause => Fault::Pause { target: target(&raw.target)? },
+        K::Resume => Fault::Resume { target: target(&raw.target)? },
+        K::Restart => Fault::Restart { target: target(&raw.target)? },
+        K::PowerCut => Fault::PowerCut { target: target(&raw.target)? },
+        K::CorruptSegment => Fault::CorruptSegment { target: target(&raw.target)? },
+        K::Isolate => Fault::Isolate { target: target(&raw.target)? },
+        K::Bridge => Fault::Bridge { target: target(&raw.target)? },
+        K::TakePort => Fault::TakePort { target: target(&raw.target)? },
+        K::SlowDisk => Fault::SlowDisk { target: target(&raw.target)?, delay_ms: delay_ms()? },
+        K::Split => Fault::Split { minority: minority(src, setup, raw)? },
         K::CutLink => {
             let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            let direction = raw
-                .direction
-                .as_ref()
-                .map_or(Direction::Both, |d| *d.get_ref());
-            Fault::CutLink {
-                from,
-                to,
-                direction,
-            }
+            let direction = raw.direction.as_ref().map_or(Direction::Both, |d| *d.get_ref());
+            Fault::CutLink { from, to, direction }
         }
         K::DelayLink => {
             let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            Fault::DelayLink {
-                from,
-                to,
-                delay_ms: delay_ms()?,
-            }
+            Fault::DelayLink { from, to, delay_ms: delay_ms()? }
         }
         K::BlackholeLink => {
             let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
@@ -210,20 +152,11 @@ fn minority(src: &Source, setup: &Setup, raw: &RawStep) -> Result<Vec<Target>, L
     let m = raw.minority.as_ref().expect("checked");
     let list = m.get_ref();
     if list.is_empty() || list.len() * 2 >= setup.nodes as usize {
-        return Err(src.at(
-            m,
-            format!(
-                "minority must list fewer than half of the {} nodes",
-                setup.nodes
-            ),
-        ));
+        return Err(src.at(m, format!("minority must list fewer than half of the {} nodes", setup.nodes)));
     }
     for t in list {
         if matches!(t, Target::All | Target::Minority | Target::Previous) {
-            return Err(src.at(
-                m,
-                format!("`{t}` cannot be part of a minority: name nodes or roles"),
-            ));
+            return Err(src.at(m, format!("`{t}` cannot be part of a minority: name nodes or roles")));
         }
         check_target_value(src, setup, t, m.span())?;
     }
@@ -233,14 +166,11 @@ fn minority(src: &Source, setup: &Setup, raw: &RawStep) -> Result<Vec<Target>, L
 fn fault_name(kind: &Spanned<FaultKind>) -> String {
     // The snake_case name as written in the file, for messages.
     let debug = format!("{:?}", kind.get_ref());
-    debug
-        .chars()
-        .enumerate()
-        .fold(String::new(), |mut s, (i, c)| {
-            if c.is_uppercase() && i > 0 {
-                s.push('_');
-            }
-            s.push(c.to_ascii_lowercase());
-            s
-        })
+    debug.chars().enumerate().fold(String::new(), |mut s, (i, c)| {
+        if c.is_uppercase() && i > 0 {
+            s.push('_');
+        }
+        s.push(c.to_ascii_lowercase());
+        s
+    })
 }

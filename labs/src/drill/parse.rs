@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::raw::{RawDrill, RawExpect, RawSetup, RawWorkload};
 use super::spec::{
-    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Expect, Fault, Fsync, Outcome, Setup,
-    Target, Workload,
+    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Expect, Fault, Fsync, Outcome, Setup, Target,
+    Workload,
 };
 use super::steps::convert_steps;
 use crate::error::LabError;
@@ -44,12 +44,7 @@ pub(super) struct Source<'a> {
 impl Source<'_> {
     pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> LabError {
         let (line, column) = self.line_col(span.start);
-        LabError::Drill {
-            file: self.file.to_path_buf(),
-            line,
-            column,
-            message: message.into(),
-        }
+        LabError::Drill { file: self.file.to_path_buf(), line, column, message: message.into() }
     }
 
     pub fn at<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> LabError {
@@ -68,23 +63,19 @@ impl Source<'_> {
 fn validate(src: &Source, raw: RawDrill) -> Result<DrillSpec, LabError> {
     let name_ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     if raw.name.get_ref().is_empty() || !raw.name.get_ref().chars().all(name_ok) {
-        return Err(src.at(&raw.name, "drill name must be lowercase letters, digits and '-' (it is typed on the command line)"));
+        return Err(src.at(
+            &raw.name,
+            "drill name must be lowercase letters, digits and '-' (it is typed on the command line)",
+        ));
     }
     let setup = convert_setup(src, raw.setup)?;
     let workload = convert_workload(src, &setup, raw.workload)?;
     let steps = convert_steps(src, &setup, &workload, raw.steps)?;
     // Point at start_fails_with when it is the key in question, else at the [expect] header.
-    let expect_span = raw
-        .expect
-        .get_ref()
-        .start_fails_with
-        .as_ref()
-        .map_or(raw.expect.span(), Spanned::span);
+    let expect_span = raw.expect.get_ref().start_fails_with.as_ref().map_or(raw.expect.span(), Spanned::span);
     let expect = convert_expect(src, raw.expect)?;
 
-    let takes_port = steps
-        .iter()
-        .any(|s| matches!(s.action, Action::Fault(Fault::TakePort { .. })));
+    let takes_port = steps.iter().any(|s| matches!(s.action, Action::Fault(Fault::TakePort { .. })));
     if takes_port != expect.start_fails_with.is_some() {
         return Err(src.error(expect_span, match takes_port {
             true => "a drill with a take_port step must say how start-up fails: set [expect] start_fails_with",
@@ -106,37 +97,20 @@ fn validate(src: &Source, raw: RawDrill) -> Result<DrillSpec, LabError> {
 
 fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
     let nodes = raw.nodes.as_ref().map_or(3, |n| *n.get_ref());
-    if let Some(n) = raw
-        .nodes
-        .as_ref()
-        .filter(|n| !(1..=MAX_NODES).contains(n.get_ref()))
-    {
+    if let Some(n) = raw.nodes.as_ref().filter(|n| !(1..=MAX_NODES).contains(n.get_ref())) {
         return Err(src.at(n, format!("nodes must be 1 to {MAX_NODES}")));
     }
     let topic_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if raw.topic.get_ref().is_empty() || !raw.topic.get_ref().chars().all(topic_ok) {
-        return Err(src.at(
-            &raw.topic,
-            "topic must be letters, digits, '.', '_' or '-' (Kafka's rule)",
-        ));
+        return Err(src.at(&raw.topic, "topic must be letters, digits, '.', '_' or '-' (Kafka's rule)"));
     }
     let partitions = raw.partitions.as_ref().map_or(1, |p| *p.get_ref());
     if let Some(p) = raw.partitions.as_ref().filter(|p| *p.get_ref() < 1) {
         return Err(src.at(p, "partitions must be at least 1"));
     }
-    let replication_factor = raw
-        .replication_factor
-        .as_ref()
-        .map_or(nodes.min(3), |r| *r.get_ref());
-    if let Some(r) = raw
-        .replication_factor
-        .as_ref()
-        .filter(|r| !(1..=nodes).contains(r.get_ref()))
-    {
-        return Err(src.at(
-            r,
-            format!("replication_factor must be 1 to nodes ({nodes})"),
-        ));
+    let replication_factor = raw.replication_factor.as_ref().map_or(nodes.min(3), |r| *r.get_ref());
+    if let Some(r) = raw.replication_factor.as_ref().filter(|r| !(1..=nodes).contains(r.get_ref())) {
+        return Err(src.at(r, format!("replication_factor must be 1 to nodes ({nodes})")));
     }
     // Unset timing is the lab's default (the broker's own), fast enough for a 10-25 s drill.
     let lab = crate::lab::protocol::ClusterSettings::default();
@@ -144,31 +118,21 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
         .election_timeout_ms
         .as_ref()
         .map_or([lab.election_timeout_min_ms, lab.election_timeout_max_ms], |e| *e.get_ref());
-    if let Some(e) = raw
-        .election_timeout_ms
-        .as_ref()
-        .filter(|e| e.get_ref()[0] == 0 || e.get_ref()[0] > e.get_ref()[1])
+    if let Some(e) =
+        raw.election_timeout_ms.as_ref().filter(|e| e.get_ref()[0] == 0 || e.get_ref()[0] > e.get_ref()[1])
     {
-        return Err(src.at(
-            e,
-            "election_timeout_ms must be [min, max] with 0 < min <= max",
-        ));
+        return Err(src.at(e, "election_timeout_ms must be [min, max] with 0 < min <= max"));
     }
-    let heartbeat_ms = raw
-        .heartbeat_ms
-        .as_ref()
-        .map_or(lab.heartbeat_ms, |h| *h.get_ref());
+    let heartbeat_ms = raw.heartbeat_ms.as_ref().map_or(lab.heartbeat_ms, |h| *h.get_ref());
     if heartbeat_ms == 0 || heartbeat_ms >= election_timeout_ms[0] {
         // Followers would call elections between two heartbeats of a healthy leader.
-        let msg = format!("heartbeat_ms ({heartbeat_ms}) must be above 0 and below the election timeout minimum ({})", election_timeout_ms[0]);
+        let msg = format!(
+            "heartbeat_ms ({heartbeat_ms}) must be above 0 and below the election timeout minimum ({})",
+            election_timeout_ms[0]
+        );
         return Err(match &raw.heartbeat_ms {
             Some(h) => src.at(h, msg),
-            None => src.at(
-                raw.election_timeout_ms
-                    .as_ref()
-                    .expect("defaults are consistent"),
-                msg,
-            ),
+            None => src.at(raw.election_timeout_ms.as_ref().expect("defaults are consistent"), msg),
         });
     }
     Ok(Setup {
@@ -186,31 +150,19 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
     })
 }
 
-fn convert_workload(
-    src: &Source,
-    setup: &Setup,
-    raw: Spanned<RawWorkload>,
-) -> Result<Workload, LabError> {
+fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> Result<Workload, LabError> {
     let span = raw.span();
     let raw = raw.into_inner();
     if raw.messages.is_none() && raw.duration_ms.is_none() {
-        return Err(src.error(
-            span,
-            "[workload] needs a bound: messages, duration_ms or both (a CI runs every drill)",
-        ));
+        return Err(src
+            .error(span, "[workload] needs a bound: messages, duration_ms or both (a CI runs every drill)"));
     }
-    for (key, v) in [
-        ("messages", &raw.messages),
-        ("duration_ms", &raw.duration_ms),
-    ] {
+    for (key, v) in [("messages", &raw.messages), ("duration_ms", &raw.duration_ms)] {
         if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
             return Err(src.at(v, format!("{key} must be above 0")));
         }
     }
-    for (key, v) in [
-        ("rate_per_sec", &raw.rate_per_sec),
-        ("message_bytes", &raw.message_bytes),
-    ] {
+    for (key, v) in [("rate_per_sec", &raw.rate_per_sec), ("message_bytes", &raw.message_bytes)] {
         if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
             return Err(src.at(v, format!("{key} must be above 0")));
         }
@@ -235,9 +187,7 @@ fn convert_workload(
         messages: raw.messages.map(Spanned::into_inner),
         duration_ms: raw.duration_ms.map(Spanned::into_inner),
         rate_per_sec: raw.rate_per_sec.map(Spanned::into_inner),
-        message_bytes: raw
-            .message_bytes
-            .map_or(DEFAULT_MESSAGE_BYTES, Spanned::into_inner),
+        message_bytes: raw.message_bytes.map_or(DEFAULT_MESSAGE_BYTES, Spanned::into_inner),
         consumer_group: raw.consumer_group.unwrap_or(false),
         produce_via,
         consume_via,
@@ -247,21 +197,10 @@ fn convert_workload(
 
 fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabError> {
     let raw = raw.into_inner();
-    if let Some(m) = raw
-        .max_unavailability_ms
-        .as_ref()
-        .filter(|m| *m.get_ref() == 0)
-    {
-        return Err(src.at(
-            m,
-            "max_unavailability_ms must be above 0 (leave it out for no bound)",
-        ));
+    if let Some(m) = raw.max_unavailability_ms.as_ref().filter(|m| *m.get_ref() == 0) {
+        return Err(src.at(m, "max_unavailability_ms must be above 0 (leave it out for no bound)"));
     }
-    if let Some(s) = raw
-        .start_fails_with
-        .as_ref()
-        .filter(|s| s.get_ref().trim().is_empty())
-    {
+    if let Some(s) = raw.start_fails_with.as_ref().filter(|s| s.get_ref().trim().is_empty()) {
         return Err(src.at(s, "start_fails_with must name the expected error text"));
     }
     Ok(Expect {
@@ -277,11 +216,7 @@ fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabEr
 /// Checks what a target names against the drill's own setup: node ids exist, role selectors
 /// name the drill's topic and one of its partitions (a typo'd topic would otherwise only show up
 /// as a wait that never finishes).
-pub(super) fn check_target(
-    src: &Source,
-    setup: &Setup,
-    t: &Spanned<Target>,
-) -> Result<(), LabError> {
+pub(super) fn check_target(src: &Source, setup: &Setup, t: &Spanned<Target>) -> Result<(), LabError> {
     check_target_value(src, setup, t.get_ref(), t.span())
 }
 
@@ -293,10 +228,7 @@ pub(super) fn check_target_value(
 ) -> Result<(), LabError> {
     if let Target::Node(id) = t {
         if *id > setup.nodes {
-            return Err(src.error(
-                span,
-                format!("{t}: the drill has nodes 1 to {}", setup.nodes),
-            ));
+            return Err(src.error(span, format!("{t}: the drill has nodes 1 to {}", setup.nodes)));
         }
     }
     if let Some(tp) = t.partition() {
@@ -312,13 +244,9 @@ pub(super) fn check_partition(
     span: Range<usize>,
 ) -> Result<(), LabError> {
     if tp.topic != setup.topic {
-        return Err(src.error(
-            span,
-            format!(
-                "topic '{}' is not this drill's topic '{}'",
-                tp.topic, setup.topic
-            ),
-        ));
+        return Err(
+            src.error(span, format!("topic '{}' is not this drill's topic '{}'", tp.topic, setup.topic))
+        );
     }
     if tp.partition >= setup.partitions {
         return Err(src.error(

@@ -8,9 +8,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::spec::{
-    Acks, Anomalies, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Until,
-};
+use super::spec::{Acks, Anomalies, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Until};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

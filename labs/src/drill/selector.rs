@@ -23,13 +23,8 @@ impl FromStr for TopicPartition {
         if topic.is_empty() {
             return Err("empty topic".into());
         }
-        let partition = p
-            .parse()
-            .map_err(|_| format!("partition '{p}' is not a number"))?;
-        Ok(TopicPartition {
-            topic: topic.to_string(),
-            partition,
-        })
+        let partition = p.parse().map_err(|_| format!("partition '{p}' is not a number"))?;
+        Ok(TopicPartition { topic: topic.to_string(), partition })
     }
 }
 
@@ -60,8 +55,7 @@ pub enum Target {
     All,
 }
 
-const TARGET_FORMS: &str =
-    "node:<id>, leader:<topic>/<p>, follower:<topic>/<p>, controller, random, \
+const TARGET_FORMS: &str = "node:<id>, leader:<topic>/<p>, follower:<topic>/<p>, controller, random, \
                             minority, previous or all";
 
 impl FromStr for Target {
@@ -74,12 +68,10 @@ impl FromStr for Target {
                 _ => return Err(bad(format!("node id '{id}' must be a number from 1"))),
             },
             Some(("leader", tp)) => Target::Leader(
-                tp.parse()
-                    .map_err(|e| bad(format!("{e}, expected leader:<topic>/<partition>")))?,
+                tp.parse().map_err(|e| bad(format!("{e}, expected leader:<topic>/<partition>")))?,
             ),
             Some(("follower", tp)) => Target::Follower(
-                tp.parse()
-                    .map_err(|e| bad(format!("{e}, expected follower:<topic>/<partition>")))?,
+                tp.parse().map_err(|e| bad(format!("{e}, expected follower:<topic>/<partition>")))?,
             ),
             None if s == "controller" => Target::Controller,
             None if s == "random" => Target::Random,
@@ -147,24 +139,20 @@ impl FromStr for Until {
             let target: Target = t.parse().map_err(&bad)?;
             match target.is_single_node() && target != Target::Random {
                 true => Ok(target),
-                false => Err(bad(format!("'{t}' is not one node; use node:<id>, leader:.., follower:.., controller or previous"))),
+                false => Err(bad(format!(
+                    "'{t}' is not one node; use node:<id>, leader:.., follower:.., controller or previous"
+                ))),
             }
         };
         Ok(match s.split_once(':') {
-            Some(("leader_elected", tp)) => {
-                Until::LeaderElected(tp.parse().map_err(|e| {
-                    bad(format!("{e}, expected leader_elected:<topic>/<partition>"))
-                })?)
-            }
+            Some(("leader_elected", tp)) => Until::LeaderElected(
+                tp.parse().map_err(|e| bad(format!("{e}, expected leader_elected:<topic>/<partition>")))?,
+            ),
             Some(("caught_up", t)) => Until::CaughtUp(node(t)?),
             Some(("node_ready", t)) => Until::NodeReady(node(t)?),
             Some(("acked", n)) => match n.parse::<u64>() {
                 Ok(n) if n > 0 => Until::Acked(n),
-                _ => {
-                    return Err(bad(format!(
-                        "'{n}' is not a positive count, expected acked:<n>"
-                    )))
-                }
+                _ => return Err(bad(format!("'{n}' is not a positive count, expected acked:<n>"))),
             },
             None if s == "all_leaders" => Until::AllLeaders,
             _ => return Err(format!("unknown wait '{s}': expected {UNTIL_FORMS}")),
@@ -200,7 +188,9 @@ impl FromStr for Fsync {
             "never" => Ok(Fsync::Never),
             _ => match s.strip_prefix("interval:").map(str::parse::<u64>) {
                 Some(Ok(ms)) if ms > 0 => Ok(Fsync::IntervalMs(ms)),
-                _ => Err(format!("unknown fsync policy '{s}': expected always, interval:<ms> (e.g. interval:50) or never")),
+                _ => Err(format!(
+                    "unknown fsync policy '{s}': expected always, interval:<ms> (e.g. interval:50) or never"
+                )),
             },
         }
     }
@@ -231,9 +221,7 @@ impl FromStr for Acks {
             "all" | "-1" => Ok(Acks::All),
             "1" => Ok(Acks::One),
             "0" => Ok(Acks::Zero),
-            _ => Err(format!(
-                "unknown acks '{s}': expected \"all\", \"1\" or \"0\""
-            )),
+            _ => Err(format!("unknown acks '{s}': expected \"all\", \"1\" or \"0\"")),
         }
     }
 }

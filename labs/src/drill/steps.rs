@@ -41,10 +41,9 @@ pub(super) fn convert_steps(
         let narrate = narration(src, &raw)?;
         let action = match (&raw.fault, &raw.until) {
             (Some(_), Some(until)) => {
-                return Err(src.at(
-                    until,
-                    "a step is either a fault or a wait (until); split it into two steps",
-                ))
+                return Err(
+                    src.at(until, "a step is either a fault or a wait (until); split it into two steps")
+                )
             }
             (Some(kind), None) => Action::Fault(fault(src, setup, &raw, kind, &mut history)?),
             (None, Some(until)) => {
@@ -63,15 +62,10 @@ pub(super) fn convert_steps(
             }
         };
         if when == When::BeforeStart
-            && !matches!(
-                action,
-                Action::Fault(Fault::TakePort { .. }) | Action::Narrate
-            )
+            && !matches!(action, Action::Fault(Fault::TakePort { .. }) | Action::Narrate)
         {
             return Err(src.at(
-                raw.before_start
-                    .as_ref()
-                    .expect("BeforeStart comes from the key"),
+                raw.before_start.as_ref().expect("BeforeStart comes from the key"),
                 "only take_port and narration run before start: the other steps need running nodes",
             ));
         }
@@ -100,12 +94,7 @@ pub(super) fn convert_steps(
     Ok(steps)
 }
 
-fn timing(
-    src: &Source,
-    raw: &RawStep,
-    line: usize,
-    history: &mut History,
-) -> Result<When, LabError> {
+fn timing(src: &Source, raw: &RawStep, line: usize, history: &mut History) -> Result<When, LabError> {
     let before = raw.before_start.as_ref().filter(|b| *b.get_ref());
     let mut given = Vec::new();
     if let Some(b) = before {
@@ -118,10 +107,9 @@ fn timing(
         given.push(("after_ms", a.span()));
     }
     if let [(first, _), (second, span), ..] = given.as_slice() {
-        return Err(src.error(
-            span.clone(),
-            format!("a step has one timing: `{first}` or `{second}`, not both"),
-        ));
+        return Err(
+            src.error(span.clone(), format!("a step has one timing: `{first}` or `{second}`, not both"))
+        );
     }
     if let Some(b) = before {
         if history.started {
@@ -131,17 +119,20 @@ fn timing(
     }
     history.started = true;
     if let Some(at) = &raw.at_ms {
-        if let Some((prev, prev_line)) = history.last_at_ms.filter(|(prev, _)| prev > at.get_ref())
-        {
-            return Err(src.at(at, format!("at_ms {} is earlier than at_ms {prev} on line {prev_line}: steps run in file order", at.get_ref())));
+        if let Some((prev, prev_line)) = history.last_at_ms.filter(|(prev, _)| prev > at.get_ref()) {
+            return Err(src.at(
+                at,
+                format!(
+                    "at_ms {} is earlier than at_ms {prev} on line {prev_line}: steps run in file order",
+                    at.get_ref()
+                ),
+            ));
         }
         history.last_at_ms = Some((*at.get_ref(), line));
         return Ok(When::AtMs(*at.get_ref()));
     }
     // No timing: right after the previous step, the natural reading of "kill, then wait".
-    Ok(When::AfterMs(
-        raw.after_ms.as_ref().map_or(0, |a| *a.get_ref()),
-    ))
+    Ok(When::AfterMs(raw.after_ms.as_ref().map_or(0, |a| *a.get_ref())))
 }
 
 fn narration(src: &Source, raw: &RawStep) -> Result<Option<String>, LabError> {
@@ -152,9 +143,7 @@ fn narration(src: &Source, raw: &RawStep) -> Result<Option<String>, LabError> {
     if text.is_empty() || text.contains('\n') || text.chars().count() > MAX_NARRATION_CHARS {
         return Err(src.at(
             n,
-            format!(
-                "narrate must be one non-empty line of at most {MAX_NARRATION_CHARS} characters"
-            ),
+            format!("narrate must be one non-empty line of at most {MAX_NARRATION_CHARS} characters"),
         ));
     }
     Ok(Some(text.to_string()))
@@ -171,40 +160,28 @@ fn wait(
     let timeout_ms = match &raw.timeout_ms {
         Some(t) if *t.get_ref() > 0 => *t.get_ref(),
         Some(t) => return Err(src.at(t, "timeout_ms must be above 0")),
-        None => {
-            return Err(src.at(
-                until,
-                "a wait needs timeout_ms (> 0), so a drill can never hang",
-            ))
-        }
+        None => return Err(src.at(until, "a wait needs timeout_ms (> 0), so a drill can never hang")),
     };
     match until.get_ref() {
         Until::LeaderElected(tp) => check_partition(src, setup, tp, until.span())?,
         Until::CaughtUp(Target::Previous) | Until::NodeReady(Target::Previous)
             if !history.fault_with_nodes =>
         {
-            return Err(src.at(
-                until,
-                "`previous` refers to the node(s) of an earlier fault; there is none yet",
-            ))
+            return Err(
+                src.at(until, "`previous` refers to the node(s) of an earlier fault; there is none yet")
+            )
         }
-        Until::CaughtUp(t) | Until::NodeReady(t) => {
-            check_target_value(src, setup, t, until.span())?
-        }
+        Until::CaughtUp(t) | Until::NodeReady(t) => check_target_value(src, setup, t, until.span())?,
         Until::Acked(n) => {
             if let Some(total) = workload.messages.filter(|total| n > total) {
-                return Err(src.at(
-                    until,
-                    format!("acked:{n} can never happen: the workload sends {total} messages"),
-                ));
+                return Err(
+                    src.at(until, format!("acked:{n} can never happen: the workload sends {total} messages"))
+                );
             }
         }
         Until::AllLeaders => {}
     }
-    Ok(Action::Wait {
-        until: until.get_ref().clone(),
-        timeout_ms,
-    })
+    Ok(Action::Wait { until: until.get_ref().clone(), timeout_ms })
 }
 
 fn repetition(src: &Source, raw: &RawStep) -> Result<(u32, u64), LabError> {
@@ -216,10 +193,8 @@ fn repetition(src: &Source, raw: &RawStep) -> Result<(u32, u64), LabError> {
     match &raw.every_ms {
         Some(e) if *e.get_ref() == 0 => Err(src.at(e, "every_ms must be above 0")),
         Some(e) => Ok((repeat, *e.get_ref())),
-        None if repeat > 1 => Err(src.at(
-            raw.repeat.as_ref().expect("repeat > 1"),
-            "repeat needs every_ms (the gap between repeats)",
-        )),
+        None if repeat > 1 => Err(src
+            .at(raw.repeat.as_ref().expect("repeat > 1"), "repeat needs every_ms (the gap between repeats)")),
         None => Ok((1, 0)),
     }
 }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use link::{Endpoint, LinkState, Mode};
 use link::{Direction, PairStats};
+pub use link::{Endpoint, LinkState, Mode};
 use proxy::ProxyRoute;
 
 use crate::error::{LabError, Result};
@@ -81,7 +81,8 @@ impl Fabric {
         }
         for from in targets {
             for to in targets.iter().filter(|t| t.id != from.id) {
-                let addr = fabric.spawn_proxy(Endpoint::Node(from.id), Endpoint::Node(to.id), to.raft).await?;
+                let addr =
+                    fabric.spawn_proxy(Endpoint::Node(from.id), Endpoint::Node(to.id), to.raft).await?;
                 fabric.raft_proxies.insert((from.id, to.id), addr);
             }
             let addr = fabric.spawn_proxy(Endpoint::Client, Endpoint::Node(from.id), from.kafka).await?;
@@ -91,7 +92,12 @@ impl Fabric {
         Ok(fabric)
     }
 
-    async fn spawn_proxy(&self, initiator: Endpoint, target: Endpoint, upstream: SocketAddr) -> Result<SocketAddr> {
+    async fn spawn_proxy(
+        &self,
+        initiator: Endpoint,
+        target: Endpoint,
+        upstream: SocketAddr,
+    ) -> Result<SocketAddr> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(LabError::io(format!("binding the fabric proxy {initiator} -> {target}")))?;

@@ -91,7 +91,11 @@ async fn pass_forwards_both_ways_and_counts() {
     c.write_all(b"ping").await.unwrap();
     assert_eq!(read_n(&mut c, 4, Duration::from_secs(2)).await, b"ping");
     assert_eq!(s2.received.load(Ordering::Relaxed), 4);
-    let link = fabric.links().into_iter().find(|l| l.from == Endpoint::Node(1) && l.to == Endpoint::Node(2)).unwrap();
+    let link = fabric
+        .links()
+        .into_iter()
+        .find(|l| l.from == Endpoint::Node(1) && l.to == Endpoint::Node(2))
+        .unwrap();
     assert_eq!((link.bytes_forwarded, link.bytes_returned, link.connections), (4, 9, 1));
     assert_eq!(link.mode, Mode::Pass);
 }
@@ -170,16 +174,22 @@ async fn isolate_split_bridge_set_the_right_directions() {
     let fabric = Fabric::new(&targets).await.unwrap();
     let mode = |a: i32, b: i32| fabric.directions[&(Endpoint::Node(a), Endpoint::Node(b))].mode();
     fabric.isolate(2).unwrap();
-    assert_eq!((mode(1, 2), mode(2, 3), mode(3, 2), mode(1, 3)), (Mode::Blackhole, Mode::Blackhole, Mode::Blackhole, Mode::Pass));
+    assert_eq!(
+        (mode(1, 2), mode(2, 3), mode(3, 2), mode(1, 3)),
+        (Mode::Blackhole, Mode::Blackhole, Mode::Blackhole, Mode::Pass)
+    );
     fabric.heal_all();
     fabric.bridge(1, 2, 3).unwrap();
-    assert_eq!((mode(1, 3), mode(3, 1), mode(1, 2), mode(2, 3)), (Mode::Blackhole, Mode::Blackhole, Mode::Pass, Mode::Pass));
+    assert_eq!(
+        (mode(1, 3), mode(3, 1), mode(1, 2), mode(2, 3)),
+        (Mode::Blackhole, Mode::Blackhole, Mode::Pass, Mode::Pass)
+    );
     fabric.heal_all();
     fabric.split(&[3]).unwrap();
     assert_eq!((mode(3, 1), mode(2, 3), mode(1, 2)), (Mode::Blackhole, Mode::Blackhole, Mode::Pass));
     assert!(fabric.isolate(9).is_err());
     assert_eq!(fabric.links().len(), 6); // 3 node pairs + 3 client links
-    // Client links reach each node's Kafka listener.
+                                         // Client links reach each node's Kafka listener.
     connect_greeted(fabric.client_proxy(3).unwrap()).await;
 }
 
@@ -219,6 +229,9 @@ async fn proxy_overhead_against_direct() {
         }
         lat.sort();
         let p99 = lat[lat.len() * 99 / 100];
-        println!("{name}: {:.0} MiB/s echo throughput, p99 round trip {p99:?}", TOTAL as f64 / secs / 1048576.0);
+        println!(
+            "{name}: {:.0} MiB/s echo throughput, p99 round trip {p99:?}",
+            TOTAL as f64 / secs / 1048576.0
+        );
     }
 }

@@ -40,7 +40,10 @@ impl Run {
                 let (cpu, mem, disk) = resources.get(&n.id).copied().unwrap_or_default();
                 NodeView {
                     id: n.id,
-                    state: serde_json::to_value(n.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                    state: serde_json::to_value(n.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
                     pid: n.pid,
                     kafka: n.kafka_advertised.to_string(),
                     http: n.http.to_string(),
@@ -50,7 +53,13 @@ impl Run {
                 }
             })
             .collect();
-        let states = futures::future::join_all(self.supervisor.node_ids().into_iter().map(|id| async move { (id, self.supervisor.state(id).await.ok()) })).await;
+        let states = futures::future::join_all(
+            self.supervisor
+                .node_ids()
+                .into_iter()
+                .map(|id| async move { (id, self.supervisor.state(id).await.ok()) }),
+        )
+        .await;
         let mut raft = Vec::new();
         let mut partitions = Vec::new();
         for (id, s) in states.into_iter() {
@@ -66,7 +75,13 @@ impl Run {
             nodes,
             raft,
             partitions,
-            links: self.supervisor.fabric().links().iter().filter_map(|l| serde_json::to_value(l).ok()).collect(),
+            links: self
+                .supervisor
+                .fabric()
+                .links()
+                .iter()
+                .filter_map(|l| serde_json::to_value(l).ok())
+                .collect(),
             workload: None,
             drill: None,
             timeline_len: 0,
@@ -99,21 +114,40 @@ pub fn supervisor_config(lab: &Lab, s: &ClusterSettings) -> SupervisorConfig {
 }
 
 /// Supervisor events onto the timeline (and resource samples into the run's table).
-fn pump_supervisor(timeline: Arc<Timeline>, resources: Resources, mut rx: mpsc::UnboundedReceiver<SupervisorEvent>) {
+fn pump_supervisor(
+    timeline: Arc<Timeline>,
+    resources: Resources,
+    mut rx: mpsc::UnboundedReceiver<SupervisorEvent>,
+) {
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
             let now = now_ns();
             match e {
                 SupervisorEvent::Log { node, stream, line } => {
-                    timeline.append(Source::Node(node), now, EventKind::Log { stream: format!("{stream:?}").to_lowercase(), line });
+                    timeline.append(
+                        Source::Node(node),
+                        now,
+                        EventKind::Log { stream: format!("{stream:?}").to_lowercase(), line },
+                    );
                 }
                 SupervisorEvent::Process { node, state, pid, detail } => {
                     let state = format!("{state:?}").to_lowercase();
-                    timeline.append(Source::Node(node), now, EventKind::Process { state, pid: Some(pid), detail: Some(detail) });
+                    timeline.append(
+                        Source::Node(node),
+                        now,
+                        EventKind::Process { state, pid: Some(pid), detail: Some(detail) },
+                    );
                 }
                 SupervisorEvent::Resources { node, cpu_percent, memory_bytes, disk_bytes } => {
-                    resources.lock().unwrap_or_else(|p| p.into_inner()).insert(node, (cpu_percent, memory_bytes, disk_bytes));
-                    timeline.append(Source::Node(node), now, EventKind::Resources { cpu_percent, memory_bytes, disk_bytes });
+                    resources
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(node, (cpu_percent, memory_bytes, disk_bytes));
+                    timeline.append(
+                        Source::Node(node),
+                        now,
+                        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes },
+                    );
                 }
             }
         }
@@ -154,20 +188,35 @@ impl Lab {
         supervisor.start_all().await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         let bootstrap = supervisor.bootstrap_servers();
         self.install_run(settings, supervisor, resources, cancel).await;
-        self.note(EventKind::Process { state: "cluster_started".into(), pid: None, detail: Some(bootstrap.clone()) });
+        self.note(EventKind::Process {
+            state: "cluster_started".into(),
+            pid: None,
+            detail: Some(bootstrap.clone()),
+        });
         Ok(bootstrap)
     }
 
     /// A supervisor with its event pump, not yet started (drills take ports before starting).
-    pub(crate) async fn prepare(&self, settings: &ClusterSettings) -> Result<(Supervisor, Resources, CancellationToken), LabFailure> {
+    pub(crate) async fn prepare(
+        &self,
+        settings: &ClusterSettings,
+    ) -> Result<(Supervisor, Resources, CancellationToken), LabFailure> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let supervisor = Supervisor::new(supervisor_config(self, settings), tx).await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
+        let supervisor = Supervisor::new(supervisor_config(self, settings), tx)
+            .await
+            .map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         let resources: Resources = Arc::default();
         pump_supervisor(Arc::clone(&self.timeline), Arc::clone(&resources), rx);
         Ok((supervisor, resources, CancellationToken::new()))
     }
 
-    pub(crate) async fn install_run(&self, settings: ClusterSettings, supervisor: Supervisor, resources: Resources, cancel: CancellationToken) {
+    pub(crate) async fn install_run(
+        &self,
+        settings: ClusterSettings,
+        supervisor: Supervisor,
+        resources: Resources,
+        cancel: CancellationToken,
+    ) {
         let r = Run { settings, supervisor, resources, cancel, previous: Vec::new(), minority: Vec::new() };
         follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel);
         *self.run.lock().await = Some(r);
@@ -188,7 +237,11 @@ impl Lab {
     }
 
     /// Starts a free-running workload (the workload panel's start button).
-    pub async fn start_workload(&self, rate_per_sec: Option<u32>, messages: Option<u64>) -> Result<(), LabFailure> {
+    pub async fn start_workload(
+        &self,
+        rate_per_sec: Option<u32>,
+        messages: Option<u64>,
+    ) -> Result<(), LabFailure> {
         let run = self.run.lock().await;
         let run = run.as_ref().ok_or_else(|| LabFailure::new("not_running", "start the cluster first"))?;
         let mut slot = self.workload.lock().await;
@@ -209,13 +262,21 @@ impl Lab {
         let listener: crate::workload::OpListener = Arc::new(move |op| {
             timeline.append(Source::Client(op.process), op.time_ns, EventKind::Client { op: op.clone() });
         });
-        *slot = Some(crate::workload::Workload::start(config, Some(listener), false).map_err(|e| LabFailure::new("bad_request", e.to_string()))?);
+        *slot = Some(
+            crate::workload::Workload::start(config, Some(listener), false)
+                .map_err(|e| LabFailure::new("bad_request", e.to_string()))?,
+        );
         Ok(())
     }
 
     /// Stops the workload and checks its history (without a final read: a live sanity check).
     pub async fn stop_workload(&self) -> Result<serde_json::Value, LabFailure> {
-        let w = self.workload.lock().await.take().ok_or_else(|| LabFailure::new("not_running", "no workload is running"))?;
+        let w = self
+            .workload
+            .lock()
+            .await
+            .take()
+            .ok_or_else(|| LabFailure::new("not_running", "no workload is running"))?;
         let history = w.finish().await;
         let verdict = crate::checker::check(&history, &[], &crate::checker::CheckOptions::default());
         self.note(EventKind::Verdict { ok: verdict.ok, summary: verdict.summary.clone() });

@@ -13,7 +13,9 @@ use super::protocol::{ClusterSettings, DrillProgress, LabFailure};
 use super::view::ClusterView;
 use super::Lab;
 use crate::checker::{self, Bound, CheckOptions, Expectation, ReplicaDigest, Verdict};
-use crate::drill::{Acks, Action, Anomalies, ConsumersStart, DrillSpec, Fault, Fsync, Outcome, Target, Until, When};
+use crate::drill::{
+    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Fault, Fsync, Outcome, Target, Until, When,
+};
 use crate::history::now_ns;
 use crate::timeline::{EventKind, Source};
 use crate::workload::{consumer, Workload, WorkloadConfig};
@@ -72,22 +74,50 @@ fn bound(o: Outcome) -> Bound {
 }
 
 impl Lab {
-    fn progress(&self, spec: &DrillSpec, step: usize, narration: Option<String>, verdict: Option<serde_json::Value>, done: bool) {
+    fn progress(
+        &self,
+        spec: &DrillSpec,
+        step: usize,
+        narration: Option<String>,
+        verdict: Option<serde_json::Value>,
+        done: bool,
+    ) {
         if let Some(text) = &narration {
             self.note(EventKind::Narration { text: text.clone() });
         }
-        self.set_drill(Some(DrillProgress { name: spec.name.clone(), step, steps: spec.steps.len(), narration, verdict, done }));
+        self.set_drill(Some(DrillProgress {
+            name: spec.name.clone(),
+            step,
+            steps: spec.steps.len(),
+            narration,
+            verdict,
+            done,
+        }));
     }
 
     /// Runs the named drill from the catalog. `export_dir`: also write every export there.
-    pub async fn run_drill(self: &Arc<Self>, name: &str, seed: Option<u64>, export_dir: Option<&std::path::Path>) -> Result<DrillOutcome, LabFailure> {
-        let catalog = crate::drill::load_catalog(&self.config.drills_dir).map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
-        let spec = crate::drill::find(&catalog, name).ok_or_else(|| LabFailure::new("bad_request", format!("no drill named '{name}' in {}", self.config.drills_dir.display())))?.clone();
+    pub async fn run_drill(
+        self: &Arc<Self>,
+        name: &str,
+        seed: Option<u64>,
+        export_dir: Option<&std::path::Path>,
+    ) -> Result<DrillOutcome, LabFailure> {
+        let catalog = crate::drill::load_catalog(&self.config.drills_dir)
+            .map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
+        let spec = crate::drill::find(&catalog, name)
+            .ok_or_else(|| {
+                LabFailure::new(
+                    "bad_request",
+                    format!("no drill named '{name}' in {}", self.config.drills_dir.display()),
+                )
+            })?
+            .clone();
         if self.run.lock().await.is_some() {
             self.stop_cluster().await?;
         }
         let started = Instant::now();
-        let first_seq = self.note(EventKind::Step { index: 0, description: format!("drill {}: {}", spec.name, spec.title) });
+        let first_seq = self
+            .note(EventKind::Step { index: 0, description: format!("drill {}: {}", spec.name, spec.title) });
         let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
         let result = self.drill_body(&spec, &mut rng).await;
         let (passed, reason, verdict) = match result {
@@ -102,18 +132,32 @@ impl Lab {
         self.note(EventKind::Verdict { ok: passed, summary: summary.clone() });
         let verdict_json = verdict.as_ref().and_then(|v| serde_json::to_value(v).ok());
         self.progress(&spec, spec.steps.len(), None, verdict_json.clone(), true);
-        let outcome = DrillOutcome { name: spec.name.clone(), passed, reason, verdict, seconds: started.elapsed().as_secs_f64(), first_seq };
+        let outcome = DrillOutcome {
+            name: spec.name.clone(),
+            passed,
+            reason,
+            verdict,
+            seconds: started.elapsed().as_secs_f64(),
+            first_seq,
+        };
         if let Some(dir) = export_dir {
-            let events: Vec<_> = self.timeline.snapshot().into_iter().filter(|e| e.seq >= first_seq).collect();
-            let summary_json = serde_json::json!({ "ok": passed, "summary": summary, "verdict": verdict_json });
-            super::export::write(&events, "all", &dir.join(&spec.name), Some(&summary_json), &spec.title).map_err(|e| LabFailure::new("export_failed", e.to_string()))?;
+            let events: Vec<_> =
+                self.timeline.snapshot().into_iter().filter(|e| e.seq >= first_seq).collect();
+            let summary_json =
+                serde_json::json!({ "ok": passed, "summary": summary, "verdict": verdict_json });
+            super::export::write(&events, "all", &dir.join(&spec.name), Some(&summary_json), &spec.title)
+                .map_err(|e| LabFailure::new("export_failed", e.to_string()))?;
         }
         let _ = self.stop_cluster().await;
         Ok(outcome)
     }
 
     /// Setup, workload, steps, recovery, final read, check. Ok((verdict, unmet expectation)).
-    async fn drill_body(self: &Arc<Self>, spec: &DrillSpec, rng: &mut Rng) -> Result<(Option<Verdict>, Option<String>), LabFailure> {
+    async fn drill_body(
+        self: &Arc<Self>,
+        spec: &DrillSpec,
+        rng: &mut Rng,
+    ) -> Result<(Option<Verdict>, Option<String>), LabFailure> {
         let settings = settings_of(spec);
         let (supervisor, resources, cancel) = self.prepare(&settings).await?;
         // `take_port` steps run before anything starts: a foreign listener holds a node's port.
@@ -121,10 +165,20 @@ impl Lab {
         let mut taken_port = None;
         for step in spec.steps.iter().filter(|s| s.when == When::BeforeStart) {
             if let Action::Fault(Fault::TakePort { target: Target::Node(n) }) = &step.action {
-                let addr = supervisor.node_info(*n as i32).map_err(|e| LabFailure::new("drill_failed", e.to_string()))?.kafka_direct;
-                held.push(std::net::TcpListener::bind(addr).map_err(|e| LabFailure::new("drill_failed", format!("taking port {addr}: {e}")))?);
+                let addr = supervisor
+                    .node_info(*n as i32)
+                    .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
+                    .kafka_direct;
+                held.push(
+                    std::net::TcpListener::bind(addr)
+                        .map_err(|e| LabFailure::new("drill_failed", format!("taking port {addr}: {e}")))?,
+                );
                 taken_port = Some(addr.port());
-                self.note(EventKind::Fault { fault: "take_port".into(), target: format!("node-{n}"), detail: Some(addr.to_string()) });
+                self.note(EventKind::Fault {
+                    fault: "take_port".into(),
+                    target: format!("node-{n}"),
+                    detail: Some(addr.to_string()),
+                });
             }
             if let Some(text) = &step.narrate {
                 self.note(EventKind::Narration { text: text.clone() });
@@ -140,24 +194,40 @@ impl Lab {
                     (None, None)
                 }
                 Err(e) => (None, Some(format!("start failed, but with '{e}' instead of '{expected}'"))),
-                Ok(()) => (None, Some(format!("the cluster started although it should fail with '{expected}'"))),
+                Ok(()) => {
+                    (None, Some(format!("the cluster started although it should fail with '{expected}'")))
+                }
             });
         }
         drop(held);
         start.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         self.install_run(settings.clone(), supervisor, resources, cancel).await;
-        self.note(EventKind::Process { state: "cluster_started".into(), pid: None, detail: Some(spec.name.clone()) });
+        self.note(EventKind::Process {
+            state: "cluster_started".into(),
+            pid: None,
+            detail: Some(spec.name.clone()),
+        });
 
         let topic = spec.setup.topic.clone();
         let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;
         // Consumers that start after the steps are aimed then: `previous` means the node the
         // steps hit, which is not known yet.
         let late = spec.workload.consumers_start == ConsumersStart::AfterSteps;
-        let mut consume_bootstrap = if late { produce_bootstrap.clone() } else { self.bootstrap_via(&spec.workload.consume_via, rng).await? };
+        let mut consume_bootstrap = if late {
+            produce_bootstrap.clone()
+        } else {
+            self.bootstrap_via(&spec.workload.consume_via, rng).await?
+        };
         self.wait_controller(Duration::from_secs(20)).await?;
-        crate::bench::produce::create_topic(&produce_bootstrap, &topic, spec.setup.partitions as i32, spec.setup.replication_factor as i32, Duration::from_secs(15))
-            .await
-            .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
+        crate::bench::produce::create_topic(
+            &produce_bootstrap,
+            &topic,
+            spec.setup.partitions as i32,
+            spec.setup.replication_factor as i32,
+            Duration::from_secs(15),
+        )
+        .await
+        .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
         self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
 
         let w = &spec.workload;
@@ -187,13 +257,24 @@ impl Lab {
             for a in checker.observe(op) {
                 if *raised < LIVE_ANOMALIES_SHOWN {
                     *raised += 1;
-                    let kind = serde_json::to_value(&a).ok().and_then(|v| v["kind"].as_str().map(|k| format!("live:{k}"))).unwrap_or_default();
-                    timeline.append(Source::Lab, crate::history::now_ns(), EventKind::Check { anomaly: kind, detail: serde_json::to_string(&a).unwrap_or_default() });
+                    let kind = serde_json::to_value(&a)
+                        .ok()
+                        .and_then(|v| v["kind"].as_str().map(|k| format!("live:{k}")))
+                        .unwrap_or_default();
+                    timeline.append(
+                        Source::Lab,
+                        crate::history::now_ns(),
+                        EventKind::Check {
+                            anomaly: kind,
+                            detail: serde_json::to_string(&a).unwrap_or_default(),
+                        },
+                    );
                 }
             }
         });
-        let workload = Workload::start(config.clone(), Some(listener), w.consumers_start == ConsumersStart::AfterSteps)
-            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
+        let workload =
+            Workload::start(config.clone(), Some(listener), w.consumers_start == ConsumersStart::AfterSteps)
+                .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let t0 = Instant::now();
 
         let mut unmet: Option<String> = None;
@@ -206,7 +287,9 @@ impl Lab {
             self.progress(spec, i + 1, step.narrate.clone(), None, false);
             let outcome = match &step.action {
                 Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
-                Action::Wait { until, timeout_ms } => self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload)).await,
+                Action::Wait { until, timeout_ms } => {
+                    self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload)).await
+                }
                 Action::Narrate => Ok(()),
             };
             if let Err(e) = outcome {
@@ -220,38 +303,63 @@ impl Lab {
         if late {
             consume_bootstrap = self.bootstrap_via(&spec.workload.consume_via, rng).await?;
         }
-        workload.start_consumers_via(Some(consume_bootstrap.clone())).map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
+        workload
+            .start_consumers_via(Some(consume_bootstrap.clone()))
+            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let read_from = workload.recorder().history().ops.len() as u64;
         let recorder = workload.recorder().clone();
         let consume = consume_bootstrap.clone();
         let topic2 = topic.clone();
-        tokio::task::spawn_blocking(move || consumer::read_all(&consume, &topic2, &recorder, Duration::from_secs(30)))
-            .await
-            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
-            .map_err(|e| LabFailure::new("drill_failed", format!("final read: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            consumer::read_all(&consume, &topic2, &recorder, Duration::from_secs(30))
+        })
+        .await
+        .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
+        .map_err(|e| LabFailure::new("drill_failed", format!("final read: {e}")))?;
         let history = workload.finish().await;
         let digests = self.digests(&topic).await;
         let verdict = checker::check(
             &history,
             &digests,
-            &CheckOptions { expect_idempotent: spec.setup.idempotence, final_reads_from_index: Some(read_from), ..Default::default() },
+            &CheckOptions {
+                expect_idempotent: spec.setup.idempotence,
+                final_reads_from_index: Some(read_from),
+                ..Default::default()
+            },
         );
         for a in &verdict.anomalies {
-            let kind = serde_json::to_value(a).ok().and_then(|v| v["kind"].as_str().map(String::from)).unwrap_or_default();
-            self.note(EventKind::Check { anomaly: kind, detail: serde_json::to_string(a).unwrap_or_default() });
+            let kind = serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v["kind"].as_str().map(String::from))
+                .unwrap_or_default();
+            self.note(EventKind::Check {
+                anomaly: kind,
+                detail: serde_json::to_string(a).unwrap_or_default(),
+            });
         }
         let expect = Expectation {
             lost: bound(spec.expect.lost),
             duplicates: bound(spec.expect.duplicates),
-            other_anomalies: if spec.expect.other_anomalies == Anomalies::Any { Bound::Any } else { Bound::None },
+            other_anomalies: if spec.expect.other_anomalies == Anomalies::Any {
+                Bound::Any
+            } else {
+                Bound::None
+            },
         };
         if unmet.is_none() {
             unmet = checker::matches(&verdict, &expect).err();
         }
         if let (None, Some(max)) = (&unmet, spec.expect.max_unavailability_ms) {
-            let longest = verdict.unavailability.iter().filter(|w| w.partition.is_none()).map(|w| w.duration_ns / 1_000_000).max().unwrap_or(0);
+            let longest = verdict
+                .unavailability
+                .iter()
+                .filter(|w| w.partition.is_none())
+                .map(|w| w.duration_ns / 1_000_000)
+                .max()
+                .unwrap_or(0);
             if longest > max {
-                unmet = Some(format!("produce was unavailable for {longest} ms, more than the {max} ms allowed"));
+                unmet =
+                    Some(format!("produce was unavailable for {longest} ms, more than the {max} ms allowed"));
             }
         }
         Ok((Some(verdict), unmet))
@@ -266,7 +374,12 @@ impl Lab {
         }
         let view = ClusterView::observe(&run.http_addrs()).await;
         let nodes = resolve(run, &view, via, rng)?;
-        Ok(nodes.iter().filter_map(|n| run.supervisor.node_info(*n).ok()).map(|i| i.kafka_advertised.to_string()).collect::<Vec<_>>().join(","))
+        Ok(nodes
+            .iter()
+            .filter_map(|n| run.supervisor.node_info(*n).ok())
+            .map(|i| i.kafka_advertised.to_string())
+            .collect::<Vec<_>>()
+            .join(","))
     }
 
     /// After the steps: links healed, every node running, every partition led again.
@@ -279,7 +392,9 @@ impl Lab {
                 use crate::supervisor::NodeState;
                 let fixed = match n.state {
                     NodeState::Paused => run.supervisor.resume(n.id).map_err(|e| e.to_string()),
-                    NodeState::Stopped | NodeState::Died => run.supervisor.start(n.id).await.map_err(|e| e.to_string()),
+                    NodeState::Stopped | NodeState::Died => {
+                        run.supervisor.start(n.id).await.map_err(|e| e.to_string())
+                    }
                     _ => Ok(()),
                 };
                 if let Err(e) = fixed {
@@ -287,7 +402,10 @@ impl Lab {
                 }
             }
         }
-        self.note(EventKind::Step { index: spec.steps.len() + 1, description: "recovery: links healed, every node running".into() });
+        self.note(EventKind::Step {
+            index: spec.steps.len() + 1,
+            description: "recovery: links healed, every node running".into(),
+        });
         self.wait_until(&Until::AllLeaders, RECOVERY_LIMIT, spec, None).await
     }
 
@@ -327,14 +445,23 @@ impl Lab {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(LabFailure::new("drill_failed", format!("no controller leader within {} ms", limit.as_millis())));
+                return Err(LabFailure::new(
+                    "drill_failed",
+                    format!("no controller leader within {} ms", limit.as_millis()),
+                ));
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
     /// Polls until `until` holds, or fails naming what did not happen.
-    async fn wait_until(&self, until: &Until, limit: Duration, spec: &DrillSpec, workload: Option<&Workload>) -> Result<(), LabFailure> {
+    async fn wait_until(
+        &self,
+        until: &Until,
+        limit: Duration,
+        spec: &DrillSpec,
+        workload: Option<&Workload>,
+    ) -> Result<(), LabFailure> {
         let deadline = Instant::now() + limit;
         let topic = &spec.setup.topic;
         let before = {
@@ -351,7 +478,11 @@ impl Lab {
                 let view = ClusterView::observe(&run.http_addrs()).await;
                 let single = run.supervisor.node_ids().len() == 1;
                 match until {
-                    Until::AllLeaders => single && !view.alive().is_empty() || (view.leader_of("controller").is_some() && view.all_leaders(topic, spec.setup.partitions)),
+                    Until::AllLeaders => {
+                        single && !view.alive().is_empty()
+                            || (view.leader_of("controller").is_some()
+                                && view.all_leaders(topic, spec.setup.partitions))
+                    }
                     Until::LeaderElected(tp) => {
                         let g = ClusterView::partition_group(&tp.topic, tp.partition);
                         match (view.leader_of(&g), self.last_fault_leader(&g, &before)) {
@@ -365,7 +496,8 @@ impl Lab {
                         (0..spec.setup.partitions).all(|p| {
                             let g = ClusterView::partition_group(topic, p);
                             let leader_applied = view.leader_of(&g).and_then(|l| view.applied(l.leader, &g));
-                            leader_applied.is_some() && nodes.iter().all(|n| view.applied(*n, &g) == leader_applied)
+                            leader_applied.is_some()
+                                && nodes.iter().all(|n| view.applied(*n, &g) == leader_applied)
                         })
                     }
                     Until::NodeReady(t) => {
@@ -379,7 +511,10 @@ impl Lab {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(LabFailure::new("drill_failed", format!("waited {} ms for {until}, and it did not happen", limit.as_millis())));
+                return Err(LabFailure::new(
+                    "drill_failed",
+                    format!("waited {} ms for {until}, and it did not happen", limit.as_millis()),
+                ));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -11,9 +11,18 @@ use crate::timeline::TimelineEvent;
 pub const FORMATS: &[&str] = &["jsonl", "perfetto", "edn", "csv", "charts", "html"];
 
 /// Writes `events` as `format` into `dir`; returns the files written.
-pub fn write(events: &[TimelineEvent], format: &str, dir: &Path, verdict: Option<&serde_json::Value>, title: &str) -> crate::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| crate::LabError::Io { what: format!("creating {}", dir.display()), source })?;
-    let one = |name: &str, f: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> crate::Result<()>| -> crate::Result<Vec<PathBuf>> {
+pub fn write(
+    events: &[TimelineEvent],
+    format: &str,
+    dir: &Path,
+    verdict: Option<&serde_json::Value>,
+    title: &str,
+) -> crate::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|source| crate::LabError::Io { what: format!("creating {}", dir.display()), source })?;
+    let one = |name: &str,
+               f: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> crate::Result<()>|
+     -> crate::Result<Vec<PathBuf>> {
         let path = dir.join(name);
         export::write_to_path(&path, |o| f(o))?;
         Ok(vec![path])
@@ -32,7 +41,10 @@ pub fn write(events: &[TimelineEvent], format: &str, dir: &Path, verdict: Option
             }
             Ok(files)
         }
-        other => Err(crate::LabError::InvalidArgument { what: "export format", detail: format!("'{other}' is not one of {} or all", FORMATS.join(", ")) }),
+        other => Err(crate::LabError::InvalidArgument {
+            what: "export format",
+            detail: format!("'{other}' is not one of {} or all", FORMATS.join(", ")),
+        }),
     }
 }
 
@@ -40,7 +52,8 @@ impl Lab {
     /// Exports the whole timeline.
     pub fn export(&self, format: &str, dir: &Path) -> Result<Vec<String>, LabFailure> {
         // Absolute paths: a UI or CLI reading the answer need not know the server's directory.
-        let dir = std::path::absolute(dir).map_err(|e| LabFailure::new("export_failed", format!("{}: {e}", dir.display())))?;
+        let dir = std::path::absolute(dir)
+            .map_err(|e| LabFailure::new("export_failed", format!("{}: {e}", dir.display())))?;
         let dir = dir.as_path();
         let events = self.timeline.snapshot();
         write(&events, format, dir, None, "Cluster Lab run")

@@ -40,7 +40,12 @@ fn fail(msg: impl Into<String>) -> LabFailure {
 }
 
 /// The nodes `target` means now.
-pub fn resolve(run: &Run, view: &ClusterView, target: &Target, rng: &mut Rng) -> Result<Vec<i32>, LabFailure> {
+pub fn resolve(
+    run: &Run,
+    view: &ClusterView,
+    target: &Target,
+    rng: &mut Rng,
+) -> Result<Vec<i32>, LabFailure> {
     let all = run.supervisor.node_ids();
     let single = all.len() == 1;
     let leader = |group: &str| -> Result<i32, LabFailure> {
@@ -64,7 +69,9 @@ pub fn resolve(run: &Run, view: &ClusterView, target: &Target, rng: &mut Rng) ->
         Target::Random => vec![rng.pick(&all).ok_or_else(|| fail("the cluster has no nodes"))?],
         Target::Minority if run.minority.is_empty() => return Err(fail("`minority` needs an earlier split")),
         Target::Minority => run.minority.clone(),
-        Target::Previous if run.previous.is_empty() => return Err(fail("`previous` needs an earlier fault that hit nodes")),
+        Target::Previous if run.previous.is_empty() => {
+            return Err(fail("`previous` needs an earlier fault that hit nodes"))
+        }
         Target::Previous => run.previous.clone(),
         Target::All => all,
     })
@@ -104,7 +111,9 @@ impl Lab {
             Fault::Resume { target } => ("resume", one(target, rng)?, None),
             Fault::Restart { target } => ("restart", one(target, rng)?, None),
             Fault::PowerCut { target } => ("power_cut", one(target, rng)?, None),
-            Fault::SlowDisk { target, delay_ms } => ("slow_disk", one(target, rng)?, Some(format!("{delay_ms} ms per fsync"))),
+            Fault::SlowDisk { target, delay_ms } => {
+                ("slow_disk", one(target, rng)?, Some(format!("{delay_ms} ms per fsync")))
+            }
             Fault::CorruptSegment { target } => ("corrupt_segment", one(target, rng)?, None),
             Fault::Isolate { target } => ("isolate", one(target, rng)?, None),
             Fault::Split { minority } => {
@@ -133,16 +142,48 @@ impl Lab {
             Fault::Heal => ("heal", Vec::new(), None),
             Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
         };
-        let target_label = if nodes.is_empty() { "all".to_string() } else { nodes.iter().map(|n| format!("node-{n}")).collect::<Vec<_>>().join(",") };
+        let target_label = if nodes.is_empty() {
+            "all".to_string()
+        } else {
+            nodes.iter().map(|n| format!("node-{n}")).collect::<Vec<_>>().join(",")
+        };
         self.note(EventKind::Fault { fault: name.into(), target: target_label, detail: detail.clone() });
         match fault {
-            Fault::Kill { .. } => for n in &nodes { s.kill(*n).await.map_err(err)? },
-            Fault::Stop { .. } => for n in &nodes { s.stop(*n).await.map_err(err)? },
-            Fault::Pause { .. } => for n in &nodes { s.pause(*n).map_err(err)? },
-            Fault::Resume { .. } => for n in &nodes { s.resume(*n).map_err(err)? },
-            Fault::Restart { .. } => for n in &nodes { s.restart(*n).await.map_err(err)? },
-            Fault::PowerCut { .. } => for n in &nodes { s.power_cut(*n).await.map_err(err)?; },
-            Fault::SlowDisk { delay_ms, .. } => for n in &nodes { s.slow_disk(*n, *delay_ms).await.map_err(err)? },
+            Fault::Kill { .. } => {
+                for n in &nodes {
+                    s.kill(*n).await.map_err(err)?
+                }
+            }
+            Fault::Stop { .. } => {
+                for n in &nodes {
+                    s.stop(*n).await.map_err(err)?
+                }
+            }
+            Fault::Pause { .. } => {
+                for n in &nodes {
+                    s.pause(*n).map_err(err)?
+                }
+            }
+            Fault::Resume { .. } => {
+                for n in &nodes {
+                    s.resume(*n).map_err(err)?
+                }
+            }
+            Fault::Restart { .. } => {
+                for n in &nodes {
+                    s.restart(*n).await.map_err(err)?
+                }
+            }
+            Fault::PowerCut { .. } => {
+                for n in &nodes {
+                    s.power_cut(*n).await.map_err(err)?;
+                }
+            }
+            Fault::SlowDisk { delay_ms, .. } => {
+                for n in &nodes {
+                    s.slow_disk(*n, *delay_ms).await.map_err(err)?
+                }
+            }
             Fault::CorruptSegment { target } => {
                 let (topic, partition) = match target {
                     Target::Leader(tp) | Target::Follower(tp) => (tp.topic.clone(), tp.partition as i32),
@@ -151,11 +192,19 @@ impl Lab {
                 for n in &nodes {
                     s.stop(*n).await.map_err(err)?;
                     let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
-                    self.note(EventKind::Fault { fault: "corrupted_byte".into(), target: format!("node-{n}"), detail: Some(format!("{c:?}")) });
+                    self.note(EventKind::Fault {
+                        fault: "corrupted_byte".into(),
+                        target: format!("node-{n}"),
+                        detail: Some(format!("{c:?}")),
+                    });
                     s.start(*n).await.map_err(err)?;
                 }
             }
-            Fault::Isolate { .. } => for n in &nodes { s.fabric().isolate(*n).map_err(err)? },
+            Fault::Isolate { .. } => {
+                for n in &nodes {
+                    s.fabric().isolate(*n).map_err(err)?
+                }
+            }
             Fault::Split { .. } => s.fabric().split(&nodes).map_err(err)?,
             Fault::CutLink { direction, .. } => {
                 let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
@@ -168,8 +217,14 @@ impl Lab {
                     }
                 }
             }
-            Fault::DelayLink { delay_ms, .. } => s.fabric().set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Delay(*delay_ms)).map_err(err)?,
-            Fault::BlackholeLink { .. } => s.fabric().set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Blackhole).map_err(err)?,
+            Fault::DelayLink { delay_ms, .. } => s
+                .fabric()
+                .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Delay(*delay_ms))
+                .map_err(err)?,
+            Fault::BlackholeLink { .. } => s
+                .fabric()
+                .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Blackhole)
+                .map_err(err)?,
             Fault::Bridge { .. } => {
                 let b = nodes[0];
                 let others: Vec<i32> = s.node_ids().into_iter().filter(|n| *n != b).collect();
@@ -186,7 +241,9 @@ impl Lab {
             Fault::Heal => run.minority.clear(),
             _ => {}
         }
-        if !nodes.is_empty() && !matches!(fault, Fault::CutLink { .. } | Fault::DelayLink { .. } | Fault::BlackholeLink { .. }) {
+        if !nodes.is_empty()
+            && !matches!(fault, Fault::CutLink { .. } | Fault::DelayLink { .. } | Fault::BlackholeLink { .. })
+        {
             run.previous = nodes.clone();
         }
         Ok(nodes)

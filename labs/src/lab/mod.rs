@@ -121,12 +121,18 @@ impl Lab {
     /// Runs one command.
     pub async fn handle(self: &Arc<Self>, command: Command) -> Result<serde_json::Value, LabFailure> {
         match command {
-            Command::StartCluster { settings } => self.start_cluster(settings).await.map(|b| json!({ "bootstrap": b })),
+            Command::StartCluster { settings } => {
+                self.start_cluster(settings).await.map(|b| json!({ "bootstrap": b }))
+            }
             Command::StopCluster => self.stop_cluster().await.map(|()| json!({})),
-            Command::Fault { fault, target, param } => self.fault(&fault, &target, param).await.map(|nodes| json!({ "nodes": nodes })),
+            Command::Fault { fault, target, param } => {
+                self.fault(&fault, &target, param).await.map(|nodes| json!({ "nodes": nodes }))
+            }
             Command::CutLink { from, to, both } => self.cut_link(from, to, both).await.map(|()| json!({})),
             Command::HealAll => self.heal_all().await.map(|()| json!({})),
-            Command::StartWorkload { rate_per_sec, messages } => self.start_workload(rate_per_sec, messages).await.map(|()| json!({})),
+            Command::StartWorkload { rate_per_sec, messages } => {
+                self.start_workload(rate_per_sec, messages).await.map(|()| json!({}))
+            }
             Command::StopWorkload => self.stop_workload().await.map(|v| json!({ "verdict": v })),
             Command::ListDrills => self.list_drills().map(|d| json!(d)),
             Command::RunDrill { name, seed } => {
@@ -134,7 +140,10 @@ impl Lab {
                 // Drills take seconds: answer at once, report progress as events.
                 tokio::spawn(async move {
                     if let Err(e) = lab.run_drill(&name, seed, None).await {
-                        lab.note(EventKind::Verdict { ok: false, summary: format!("drill {name} could not run: {}", e.message) });
+                        lab.note(EventKind::Verdict {
+                            ok: false,
+                            summary: format!("drill {name} could not run: {}", e.message),
+                        });
                     }
                 });
                 Ok(json!({ "started": true }))
@@ -163,12 +172,14 @@ impl Lab {
     }
 
     pub fn list_drills(&self) -> Result<Vec<serde_json::Value>, LabFailure> {
-        let catalog = crate::drill::load_catalog(&self.config.drills_dir).map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
+        let catalog = crate::drill::load_catalog(&self.config.drills_dir)
+            .map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
         Ok(catalog.iter().map(|d| json!({ "name": d.name, "title": d.title, "description": d.description, "tags": d.tags, "steps": d.steps.len() })).collect())
     }
 
     fn import(&self, jsonl: &str) -> Result<usize, LabFailure> {
-        let events = crate::timeline::export::jsonl::read_jsonl(std::io::Cursor::new(jsonl.as_bytes())).map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
+        let events = crate::timeline::export::jsonl::read_jsonl(std::io::Cursor::new(jsonl.as_bytes()))
+            .map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
         let n = events.len();
         for e in events {
             self.timeline.append(e.source, e.ts_ns, e.kind);

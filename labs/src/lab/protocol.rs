@@ -54,22 +54,48 @@ pub type TargetSpec = String;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
-    StartCluster { settings: ClusterSettings },
+    StartCluster {
+        settings: ClusterSettings,
+    },
     StopCluster,
     /// `fault`: kill | stop | pause | resume | restart | power_cut | slow_disk | isolate | heal;
     /// `target`: node:<id> | leader:<topic>/<p> | follower:<topic>/<p> | controller | random.
-    Fault { fault: String, target: TargetSpec, #[serde(default)] param: Option<u64> },
+    Fault {
+        fault: String,
+        target: TargetSpec,
+        #[serde(default)]
+        param: Option<u64>,
+    },
     /// Cut (or heal) one direction or both of the link between two nodes.
-    CutLink { from: i32, to: i32, both: bool },
+    CutLink {
+        from: i32,
+        to: i32,
+        both: bool,
+    },
     HealAll,
-    StartWorkload { #[serde(default)] rate_per_sec: Option<u32>, #[serde(default)] messages: Option<u64> },
+    StartWorkload {
+        #[serde(default)]
+        rate_per_sec: Option<u32>,
+        #[serde(default)]
+        messages: Option<u64>,
+    },
     StopWorkload,
     ListDrills,
-    RunDrill { name: String, #[serde(default)] seed: Option<u64> },
+    RunDrill {
+        name: String,
+        #[serde(default)]
+        seed: Option<u64>,
+    },
     /// `format`: jsonl | perfetto | edn | csv | charts | html | all.
-    Export { format: String, #[serde(default)] dir: Option<String> },
+    Export {
+        format: String,
+        #[serde(default)]
+        dir: Option<String>,
+    },
     /// Append an imported JSON Lines run to the lab's timeline, so viewers can replay it.
-    ImportTimeline { jsonl: String },
+    ImportTimeline {
+        jsonl: String,
+    },
     Snapshot,
 }
 
@@ -162,12 +188,23 @@ mod tests {
 
     #[test]
     fn requests_parse_from_the_json_a_ui_sends() {
-        let r: Request = serde_json::from_str(r#"{"id":7,"command":"fault","fault":"kill","target":"leader:orders/0"}"#).unwrap();
+        let r: Request =
+            serde_json::from_str(r#"{"id":7,"command":"fault","fault":"kill","target":"leader:orders/0"}"#)
+                .unwrap();
         assert_eq!(r.id, Some(7));
-        assert_eq!(r.command, Command::Fault { fault: "kill".into(), target: "leader:orders/0".into(), param: None });
-        let r: Request = serde_json::from_str(r#"{"command":"start_cluster","settings":{"fsync":"never"}}"#).unwrap();
-        assert!(matches!(r.command, Command::StartCluster { settings } if settings.fsync == "never" && settings.nodes == 3));
-        assert!(serde_json::from_str::<Request>(r#"{"command":"start_cluster","settings":{"fsynk":"never"}}"#).is_err());
+        assert_eq!(
+            r.command,
+            Command::Fault { fault: "kill".into(), target: "leader:orders/0".into(), param: None }
+        );
+        let r: Request =
+            serde_json::from_str(r#"{"command":"start_cluster","settings":{"fsync":"never"}}"#).unwrap();
+        assert!(
+            matches!(r.command, Command::StartCluster { settings } if settings.fsync == "never" && settings.nodes == 3)
+        );
+        assert!(serde_json::from_str::<Request>(
+            r#"{"command":"start_cluster","settings":{"fsynk":"never"}}"#
+        )
+        .is_err());
     }
 
     #[test]

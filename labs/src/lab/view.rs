@@ -33,8 +33,11 @@ impl ClusterView {
     /// Asks every node for `/state` at once; a node that does not answer within
     /// `OBSERVE_TIMEOUT` (paused, overloaded) counts as not answering this time.
     pub async fn observe(nodes: &[(i32, SocketAddr)]) -> ClusterView {
-        let calls = nodes.iter().map(|(id, addr)| async move { (*id, node_client::get_json_within(*addr, "/state", OBSERVE_TIMEOUT).await.ok()) });
-        let states: BTreeMap<i32, Option<serde_json::Value>> = futures::future::join_all(calls).await.into_iter().collect();
+        let calls = nodes.iter().map(|(id, addr)| async move {
+            (*id, node_client::get_json_within(*addr, "/state", OBSERVE_TIMEOUT).await.ok())
+        });
+        let states: BTreeMap<i32, Option<serde_json::Value>> =
+            futures::future::join_all(calls).await.into_iter().collect();
         let mut leaders: BTreeMap<String, GroupLeader> = BTreeMap::new();
         for (id, state) in &states {
             let Some(groups) = state.as_ref().and_then(|s| s["raft"]["groups"].as_array()) else { continue };
@@ -45,7 +48,10 @@ impl ClusterView {
                 }
                 let name = g["group"].as_str().unwrap_or_default().to_string();
                 let term = g["term"].as_u64().unwrap_or(0);
-                let voters = g["voters"].as_array().map(|v| v.iter().filter_map(|x| x.as_i64()).map(|x| x as i32).collect()).unwrap_or_default();
+                let voters = g["voters"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(|x| x.as_i64()).map(|x| x as i32).collect())
+                    .unwrap_or_default();
                 let newer = leaders.get(&name).is_none_or(|l| term > l.term);
                 if newer {
                     leaders.insert(name, GroupLeader { leader: *id, term, voters });

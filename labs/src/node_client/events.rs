@@ -34,7 +34,10 @@ pub async fn follow(
     }
 }
 
-async fn stream_once(addr: SocketAddr, on_event: &mut (impl FnMut(serde_json::Value) + Send)) -> Result<(), String> {
+async fn stream_once(
+    addr: SocketAddr,
+    on_event: &mut (impl FnMut(serde_json::Value) + Send),
+) -> Result<(), String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
     let req = format!("GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
     stream.write_all(req.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
@@ -79,7 +82,12 @@ pub fn to_timeline(v: serde_json::Value) -> (u64, i32, crate::timeline::EventKin
             applied_index: v["applied_index"].as_u64(),
             voted_for: v["voted_for"].as_u64(),
         },
-        Some("election") => EventKind::Election { group: s("group"), term: v["term"].as_u64().unwrap_or(0), phase: s("phase"), leader: v["leader"].as_u64() },
+        Some("election") => EventKind::Election {
+            group: s("group"),
+            term: v["term"].as_u64().unwrap_or(0),
+            phase: s("phase"),
+            leader: v["leader"].as_u64(),
+        },
         Some("partition_offsets") => {
             let o = &v["offsets"];
             EventKind::Offsets {
@@ -107,7 +115,10 @@ mod tests {
         assert_eq!((ts, node), (5, 2));
         assert!(matches!(kind, EventKind::Raft { term: 7, leader: Some(2), .. }));
         let off = serde_json::json!({"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,"offsets":{"log_end_offset":10,"flushed_offset":8,"high_watermark":8}});
-        assert!(matches!(to_timeline(off).2, EventKind::Offsets { log_end_offset: 10, flushed_offset: 8, .. }));
+        assert!(matches!(
+            to_timeline(off).2,
+            EventKind::Offsets { log_end_offset: 10, flushed_offset: 8, .. }
+        ));
         let other = serde_json::json!({"ts_ns":7,"node_id":1,"type":"warning","message":"x"});
         assert!(matches!(to_timeline(other).2, EventKind::Telemetry { .. }));
     }

@@ -24,16 +24,30 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> crate::Result<serde_json:
 
 /// `GET path` with its own bound: a poll that runs every few hundred milliseconds must not
 /// wait seconds on a paused node.
-pub async fn get_json_within(addr: SocketAddr, path: &str, limit: Duration) -> crate::Result<serde_json::Value> {
+pub async fn get_json_within(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> crate::Result<serde_json::Value> {
     call(addr, "GET", path, None, limit).await
 }
 
 /// `POST path` with a JSON body; parse the JSON answer.
-pub async fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> crate::Result<serde_json::Value> {
+pub async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+) -> crate::Result<serde_json::Value> {
     call(addr, "POST", path, Some(body.to_string()), CALL_TIMEOUT).await
 }
 
-async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<String>, limit: Duration) -> crate::Result<serde_json::Value> {
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    limit: Duration,
+) -> crate::Result<serde_json::Value> {
     let fail = |detail: String| LabError::Telemetry { addr: addr.to_string(), detail };
     let work = async {
         let mut stream = TcpStream::connect(addr).await.map_err(|e| fail(format!("connect: {e}")))?;
@@ -46,12 +60,17 @@ async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<String>, 
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.map_err(|e| fail(format!("read {method} {path}: {e}")))?;
         let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| fail(format!("{method} {path}: no HTTP header end")))?;
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| fail(format!("{method} {path}: no HTTP header end")))?;
         let status = head.split_whitespace().nth(1).unwrap_or("?");
         if status != "200" {
             return Err(fail(format!("{method} {path} answered {status}: {}", body.trim())));
         }
         serde_json::from_str(body).map_err(|e| fail(format!("{method} {path}: body is not JSON: {e}")))
     };
-    tokio::time::timeout(limit, work).await.map_err(|_| LabError::Timeout { what: format!("{method} {path} on {addr}"), secs: limit.as_secs_f64() })?
+    tokio::time::timeout(limit, work).await.map_err(|_| LabError::Timeout {
+        what: format!("{method} {path} on {addr}"),
+        secs: limit.as_secs_f64(),
+    })?
 }

@@ -58,7 +58,10 @@ impl SupervisorConfig {
         }
         let (lo, hi) = self.election_timeout_ms;
         if lo == 0 || lo >= hi || self.heartbeat_ms == 0 || self.heartbeat_ms >= lo {
-            return bad(format!("need 0 < heartbeat ({}) < election timeout min ({lo}) < max ({hi})", self.heartbeat_ms));
+            return bad(format!(
+                "need 0 < heartbeat ({}) < election timeout min ({lo}) < max ({hi})",
+                self.heartbeat_ms
+            ));
         }
         Ok(())
     }
@@ -117,7 +120,10 @@ pub(crate) fn node_toml(
     peers: &[PeerAddrs],
 ) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "# Written by the Cluster Lab supervisor; rerun with: clusterlab-broker --config <this file>");
+    let _ = writeln!(
+        t,
+        "# Written by the Cluster Lab supervisor; rerun with: clusterlab-broker --config <this file>"
+    );
     let _ = writeln!(t, "node_id = {id}");
     let _ = writeln!(t, "data_dir = {}", quote(&data_dir.to_string_lossy()));
     let _ = writeln!(t, "kafka_listen = \"{}\"", ports.kafka);
@@ -136,7 +142,11 @@ pub(crate) fn node_toml(
         let _ = writeln!(t, "election_timeout_max_ms = {}", cfg.election_timeout_ms.1);
         let _ = writeln!(t, "heartbeat_interval_ms = {}", cfg.heartbeat_ms);
         for p in peers {
-            let _ = writeln!(t, "\n[[cluster.peers]]\nid = {}\nraft = \"{}\"\nkafka = \"{}\"", p.id, p.raft, p.kafka);
+            let _ = writeln!(
+                t,
+                "\n[[cluster.peers]]\nid = {}\nraft = \"{}\"\nkafka = \"{}\"",
+                p.id, p.raft, p.kafka
+            );
         }
     }
     t

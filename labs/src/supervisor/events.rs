@@ -30,11 +30,25 @@ pub enum ProcessState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SupervisorEvent {
-    Log { node: i32, stream: Stream, line: String },
-    Process { node: i32, state: ProcessState, pid: u32, detail: String },
+    Log {
+        node: i32,
+        stream: Stream,
+        line: String,
+    },
+    Process {
+        node: i32,
+        state: ProcessState,
+        pid: u32,
+        detail: String,
+    },
     /// Sampled every second while the node runs. `cpu_percent` is of one core (a busy node on
     /// two cores shows up to 200).
-    Resources { node: i32, cpu_percent: f32, memory_bytes: u64, disk_bytes: u64 },
+    Resources {
+        node: i32,
+        cpu_percent: f32,
+        memory_bytes: u64,
+        disk_bytes: u64,
+    },
 }
 
 /// Where a node stands, as the lab sees it.

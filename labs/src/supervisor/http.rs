@@ -17,7 +17,12 @@ const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
 
 /// Sends one request and returns the status code and body; a non-2xx status is an error that
 /// quotes the body (the broker puts the reason there).
-pub(crate) async fn call(addr: SocketAddr, method: &str, path: &str, json_body: Option<&str>) -> Result<String> {
+pub(crate) async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json_body: Option<&str>,
+) -> Result<String> {
     let err = |detail: String| LabError::Telemetry { addr: addr.to_string(), detail };
     let exchange = async {
         let mut s = TcpStream::connect(addr).await.map_err(|e| err(format!("connect: {e}")))?;
@@ -29,17 +34,24 @@ pub(crate) async fn call(addr: SocketAddr, method: &str, path: &str, json_body: 
         } else {
             String::new()
         };
-        let req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n{content}\r\n{body}");
+        let req =
+            format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n{content}\r\n{body}");
         s.write_all(req.as_bytes()).await.map_err(|e| err(format!("send {method} {path}: {e}")))?;
         let mut raw = Vec::new();
-        s.take(MAX_RESPONSE).read_to_end(&mut raw).await.map_err(|e| err(format!("read {method} {path}: {e}")))?;
+        s.take(MAX_RESPONSE)
+            .read_to_end(&mut raw)
+            .await
+            .map_err(|e| err(format!("read {method} {path}: {e}")))?;
         Ok::<_, LabError>(raw)
     };
-    let raw = tokio::time::timeout(TIMEOUT, exchange)
-        .await
-        .map_err(|_| LabError::Timeout { what: format!("{method} {path} on {addr}"), secs: TIMEOUT.as_secs_f64() })??;
+    let raw = tokio::time::timeout(TIMEOUT, exchange).await.map_err(|_| LabError::Timeout {
+        what: format!("{method} {path} on {addr}"),
+        secs: TIMEOUT.as_secs_f64(),
+    })??;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| err(format!("{method} {path}: no HTTP header in the answer")))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| err(format!("{method} {path}: no HTTP header in the answer")))?;
     let status: u16 = head
         .split_whitespace()
         .nth(1)
@@ -54,5 +66,6 @@ pub(crate) async fn call(addr: SocketAddr, method: &str, path: &str, json_body: 
 /// GET returning JSON.
 pub(crate) async fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value> {
     let body = call(addr, "GET", path, None).await?;
-    serde_json::from_str(&body).map_err(|source| LabError::Json { what: format!("reading GET {path} from {addr}"), source })
+    serde_json::from_str(&body)
+        .map_err(|source| LabError::Json { what: format!("reading GET {path} from {addr}"), source })
 }

@@ -81,7 +81,10 @@ pub struct Supervisor {
 impl Supervisor {
     /// Lays out the run directory, picks every port, starts the fabric's proxies and writes each
     /// node's config file. Starts no broker (see [`Supervisor::start_all`]).
-    pub async fn new(config: SupervisorConfig, events: UnboundedSender<SupervisorEvent>) -> Result<Supervisor> {
+    pub async fn new(
+        config: SupervisorConfig,
+        events: UnboundedSender<SupervisorEvent>,
+    ) -> Result<Supervisor> {
         config.validate()?;
         let run_dir = config.data_root.clone().unwrap_or_else(config::default_run_dir);
         let ids: Vec<i32> = (1..=config.nodes as i32).collect();
@@ -101,7 +104,8 @@ impl Supervisor {
         for (&id, ports) in &node_ports {
             let dir = run_dir.join(format!("node-{id}"));
             let data_dir = dir.join("data");
-            std::fs::create_dir_all(&data_dir).map_err(LabError::io(format!("creating {}", data_dir.display())))?;
+            std::fs::create_dir_all(&data_dir)
+                .map_err(LabError::io(format!("creating {}", data_dir.display())))?;
             let advertised = fabric.client_proxy(id).expect("the fabric has a client proxy per node");
             // Every peer address is a fabric proxy, so every link can be faulted.
             let peers: Vec<PeerAddrs> = ids
@@ -115,9 +119,19 @@ impl Supervisor {
                 .collect();
             let config_file = dir.join("node.toml");
             let text = config::node_toml(&config, id, &data_dir, ports, advertised, &peers);
-            std::fs::write(&config_file, text).map_err(LabError::io(format!("writing {}", config_file.display())))?;
+            std::fs::write(&config_file, text)
+                .map_err(LabError::io(format!("writing {}", config_file.display())))?;
             let pid_file = dir.join("broker.pid");
-            let node = Node { id, ports: *ports, advertised, data_dir, config_file, pid_file, proc: None, state: NodeState::Stopped };
+            let node = Node {
+                id,
+                ports: *ports,
+                advertised,
+                data_dir,
+                config_file,
+                pid_file,
+                proc: None,
+                state: NodeState::Stopped,
+            };
             nodes.insert(id, node);
         }
         tracing::info!(run_dir = %run_dir.display(), nodes = config.nodes, "lab laid out");
@@ -174,7 +188,8 @@ impl Supervisor {
     }
 
     fn running_or_err(&self, id: i32, doing: &str) -> Result<Proc> {
-        self.running(id)?.ok_or_else(|| LabError::NodeState { id, detail: format!("cannot {doing}: it is not running") })
+        self.running(id)?
+            .ok_or_else(|| LabError::NodeState { id, detail: format!("cannot {doing}: it is not running") })
     }
 
     /// GET /state of a running node, as JSON.
@@ -201,22 +216,31 @@ impl Supervisor {
             proc.signal(libc::SIGKILL);
             proc.wait_exit(nodes::KILL_WAIT).await;
         }
-        serde_json::from_str(&answer).map_err(|source| LabError::Json { what: format!("reading node {id}'s power-cut report"), source })
+        serde_json::from_str(&answer).map_err(|source| LabError::Json {
+            what: format!("reading node {id}'s power-cut report"),
+            source,
+        })
     }
 
     /// Adds `delay_ms` before every fsync of the node (0 clears it).
     pub async fn slow_disk(&self, id: i32, delay_ms: u64) -> Result<()> {
         let http = self.node_info(id)?.http;
         self.running_or_err(id, "slow its disk")?;
-        http::call(http, "POST", "/faults/slow-fsync", Some(&format!("{{\"delay_ms\":{delay_ms}}}"))).await.map(|_| ())
+        http::call(http, "POST", "/faults/slow-fsync", Some(&format!("{{\"delay_ms\":{delay_ms}}}")))
+            .await
+            .map(|_| ())
     }
 
     /// Flips one byte in the middle of the newest non-empty segment of `topic`-`partition` on
     /// this node. Only while the node is stopped: a running broker would overwrite or cache it.
     pub fn corrupt_segment(&self, id: i32, topic: &str, partition: i32) -> Result<Corruption> {
-        let (proc, data_dir) = self.with_node(id, |n| (n.proc.as_ref().map(|p| p.pid), n.data_dir.clone()))?;
+        let (proc, data_dir) =
+            self.with_node(id, |n| (n.proc.as_ref().map(|p| p.pid), n.data_dir.clone()))?;
         if let Some(pid) = proc {
-            return Err(LabError::NodeState { id, detail: format!("stop it before corrupting its disk (it runs as pid {pid})") });
+            return Err(LabError::NodeState {
+                id,
+                detail: format!("stop it before corrupting its disk (it runs as pid {pid})"),
+            });
         }
         segments::corrupt_newest_segment(&data_dir, topic, partition)
     }

@@ -50,7 +50,8 @@ impl Supervisor {
 
     /// Refuses a stale broker on the node's data dir and any taken port, naming them.
     fn preflight(&self, id: i32) -> Result<()> {
-        let (pid_file, data_dir, p) = self.with_node(id, |n| (n.pid_file.clone(), n.data_dir.clone(), n.ports))?;
+        let (pid_file, data_dir, p) =
+            self.with_node(id, |n| (n.pid_file.clone(), n.data_dir.clone(), n.ports))?;
         orphans::ensure_no_stale_broker(&pid_file, &data_dir)?;
         for (addr, what) in [(p.kafka, "kafka"), (p.http, "http"), (p.raft, "raft")] {
             ports::ensure_free(addr, &format!("node {id} {what} listener"))?;
@@ -69,8 +70,14 @@ impl Supervisor {
                 n.state = if report.expected { NodeState::Stopped } else { NodeState::Died };
             }
         };
-        let (proc, ready) =
-            process::spawn(id, &self.config.broker_bin, &config_file, &self.config.extra_args, self.events.clone(), on_exit)?;
+        let (proc, ready) = process::spawn(
+            id,
+            &self.config.broker_bin,
+            &config_file,
+            &self.config.extra_args,
+            self.events.clone(),
+            on_exit,
+        )?;
         // For the next run's stale-broker check and for a user who wants to `kill` it by hand.
         if let Err(e) = std::fs::write(&pid_file, format!("{}\n", proc.pid)) {
             tracing::warn!(file = %pid_file.display(), error = %e, "could not write the pid file");
@@ -82,7 +89,12 @@ impl Supervisor {
         Ok((proc, ready))
     }
 
-    async fn await_ready(&self, id: i32, proc: Proc, ready: oneshot::Receiver<serde_json::Value>) -> Result<()> {
+    async fn await_ready(
+        &self,
+        id: i32,
+        proc: Proc,
+        ready: oneshot::Receiver<serde_json::Value>,
+    ) -> Result<()> {
         let mut exit = proc.exit.clone();
         tokio::select! {
             line = ready => {
@@ -124,7 +136,10 @@ impl Supervisor {
         proc.expected.store(true, Ordering::SeqCst);
         proc.signal(libc::SIGKILL);
         if !proc.wait_exit(KILL_WAIT).await {
-            return Err(LabError::Timeout { what: format!("waiting for node {id} (pid {}) to die after SIGKILL", proc.pid), secs: KILL_WAIT.as_secs_f64() });
+            return Err(LabError::Timeout {
+                what: format!("waiting for node {id} (pid {}) to die after SIGKILL", proc.pid),
+                secs: KILL_WAIT.as_secs_f64(),
+            });
         }
         Ok(())
     }
@@ -165,7 +180,8 @@ impl Supervisor {
     /// SIGTERM to every node at once, wait (bounded), then SIGKILL what is left; stops sampling.
     pub async fn shutdown(&self) -> Result<()> {
         self.sampler.cancel();
-        let procs: Vec<(i32, Proc)> = lock(&self.nodes).values().filter_map(|n| Some((n.id, n.proc.clone()?))).collect();
+        let procs: Vec<(i32, Proc)> =
+            lock(&self.nodes).values().filter_map(|n| Some((n.id, n.proc.clone()?))).collect();
         for (_, p) in &procs {
             p.expected.store(true, Ordering::SeqCst);
             p.signal(libc::SIGCONT);

@@ -113,14 +113,20 @@ pub(crate) fn spawn(
         detail: e.to_string(),
     })?;
     let pid = child.id().expect("a just-spawned child has a pid");
-    let _ = events.send(SupervisorEvent::Process { node, state: ProcessState::Started, pid, detail: String::new() });
+    let _ = events.send(SupervisorEvent::Process {
+        node,
+        state: ProcessState::Started,
+        pid,
+        detail: String::new(),
+    });
 
     let (ready_tx, ready_rx) = oneshot::channel();
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
     tokio::spawn(read_lines(node, Stream::Stdout, stdout, events.clone(), None, Some(ready_tx)));
-    let stderr_task = tokio::spawn(read_lines(node, Stream::Stderr, stderr, events.clone(), Some(Arc::clone(&tail)), None));
+    let stderr_task =
+        tokio::spawn(read_lines(node, Stream::Stderr, stderr, events.clone(), Some(Arc::clone(&tail)), None));
 
     let expected = Arc::new(AtomicBool::new(false));
     let (exit_tx, exit_rx) = watch::channel(None);
@@ -160,13 +166,16 @@ fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}{}", match sig {
-            libc::SIGKILL => " (SIGKILL)",
-            libc::SIGTERM => " (SIGTERM)",
-            libc::SIGABRT => " (SIGABRT)",
-            libc::SIGSEGV => " (SIGSEGV)",
-            _ => "",
-        }),
+        (None, Some(sig)) => format!(
+            "killed by signal {sig}{}",
+            match sig {
+                libc::SIGKILL => " (SIGKILL)",
+                libc::SIGTERM => " (SIGTERM)",
+                libc::SIGABRT => " (SIGABRT)",
+                libc::SIGSEGV => " (SIGSEGV)",
+                _ => "",
+            }
+        ),
         _ => "ended (no status)".into(),
     }
 }

@@ -77,7 +77,12 @@ fn sample(sys: &mut System, batch: &[Target]) -> Vec<SupervisorEvent> {
             // next tick, which is the honest answer.
             let (cpu_percent, memory_bytes) =
                 sys.process(Pid::from_u32(t.pid)).map_or((0.0, 0), |p| (p.cpu_usage(), p.memory()));
-            SupervisorEvent::Resources { node: t.node, cpu_percent, memory_bytes, disk_bytes: dir_size(&t.data_dir) }
+            SupervisorEvent::Resources {
+                node: t.node,
+                cpu_percent,
+                memory_bytes,
+                disk_bytes: dir_size(&t.data_dir),
+            }
         })
         .collect()
 }

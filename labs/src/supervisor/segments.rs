@@ -21,7 +21,8 @@ pub struct Corruption {
 /// batch (not in free space), so the broker's CRC check must catch it on recovery.
 pub(crate) fn corrupt_newest_segment(data_dir: &Path, topic: &str, partition: i32) -> Result<Corruption> {
     let dir = data_dir.join("partitions").join(format!("{topic}-{partition}"));
-    let entries = std::fs::read_dir(&dir).map_err(LabError::io(format!("listing the segments in {}", dir.display())))?;
+    let entries = std::fs::read_dir(&dir)
+        .map_err(LabError::io(format!("listing the segments in {}", dir.display())))?;
     // Newest = highest base offset (the file stem), not mtime, which recovery may touch.
     let newest = entries
         .flatten()
@@ -35,7 +36,10 @@ pub(crate) fn corrupt_newest_segment(data_dir: &Path, topic: &str, partition: i3
     let Some((_, len, file)) = newest else {
         return Err(LabError::InvalidArgument {
             what: "segment to corrupt",
-            detail: format!("{} has no non-empty .log segment (produce to {topic}-{partition} first)", dir.display()),
+            detail: format!(
+                "{} has no non-empty .log segment (produce to {topic}-{partition} first)",
+                dir.display()
+            ),
         });
     };
     let position = len / 2;

@@ -32,7 +32,10 @@ async fn leader_seen_by(sup: &Supervisor, node: i32, ok: impl Fn(i64) -> bool) -
                 return leader;
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "node {node} saw no acceptable controller leader within 10 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "node {node} saw no acceptable controller leader within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -43,7 +46,11 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Waits for a Process event of `node` in `state`, skipping everything else.
-async fn next_process_event(rx: &mut UnboundedReceiver<SupervisorEvent>, node: i32, state: ProcessState) -> String {
+async fn next_process_event(
+    rx: &mut UnboundedReceiver<SupervisorEvent>,
+    node: i32,
+    state: ProcessState,
+) -> String {
     let wait = async {
         while let Some(e) = rx.recv().await {
             if let SupervisorEvent::Process { node: n, state: s, detail, .. } = e {
@@ -183,7 +190,9 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while !info.data_dir.join(".lock").is_file() || std::fs::read_to_string(info.data_dir.join(".lock")).unwrap().trim().is_empty() {
+    while !info.data_dir.join(".lock").is_file()
+        || std::fs::read_to_string(info.data_dir.join(".lock")).unwrap().trim().is_empty()
+    {
         assert!(t.elapsed() < Duration::from_secs(10), "the leftover broker never locked its dir");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -194,7 +203,10 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
     leftover.wait().unwrap();
     let msg = err.to_string();
     assert!(matches!(err, LabError::StaleBroker { .. }), "{msg}");
-    assert!(msg.contains(&format!("pid {}", leftover.id())) && msg.contains(&info.data_dir.display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", leftover.id())) && msg.contains(&info.data_dir.display().to_string()),
+        "{msg}"
+    );
     let _ = std::fs::remove_dir_all(second.run_dir());
 }
 

@@ -33,30 +33,79 @@ pub struct TimelineEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A fault was applied or healed: `fault` is e.g. "kill", "pause", "cut_link", "heal".
-    Fault { fault: String, target: String, detail: Option<String> },
+    Fault {
+        fault: String,
+        target: String,
+        detail: Option<String>,
+    },
     /// A node process changed: "started", "ready", "exited", "died" (exited without being asked).
-    Process { state: String, pid: Option<u32>, detail: Option<String> },
+    Process {
+        state: String,
+        pid: Option<u32>,
+        detail: Option<String>,
+    },
     /// A Raft group's state on a node (from the node's telemetry `raft` events).
-    Raft { group: String, term: u64, role: String, leader: Option<u64>, last_log_index: Option<u64>, applied_index: Option<u64>, voted_for: Option<u64> },
+    Raft {
+        group: String,
+        term: u64,
+        role: String,
+        leader: Option<u64>,
+        last_log_index: Option<u64>,
+        applied_index: Option<u64>,
+        voted_for: Option<u64>,
+    },
     /// An election phase in a group: started, won, lost, leader_known.
-    Election { group: String, term: u64, phase: String, leader: Option<u64> },
+    Election {
+        group: String,
+        term: u64,
+        phase: String,
+        leader: Option<u64>,
+    },
     /// A partition replica's offsets on a node (appended = log end, flushed, committed = high watermark).
-    Offsets { topic: String, partition: i32, log_end_offset: i64, flushed_offset: i64, high_watermark: i64 },
+    Offsets {
+        topic: String,
+        partition: i32,
+        log_end_offset: i64,
+        flushed_offset: i64,
+        high_watermark: i64,
+    },
     /// Any other node telemetry, kept as it came.
-    Telemetry { data: serde_json::Value },
+    Telemetry {
+        data: serde_json::Value,
+    },
     /// A client operation (see `history`).
-    Client { op: Op },
+    Client {
+        op: Op,
+    },
     /// CPU / memory / disk of a node process.
-    Resources { cpu_percent: f32, memory_bytes: u64, disk_bytes: u64 },
+    Resources {
+        cpu_percent: f32,
+        memory_bytes: u64,
+        disk_bytes: u64,
+    },
     /// A line a node wrote to stdout/stderr.
-    Log { stream: String, line: String },
+    Log {
+        stream: String,
+        line: String,
+    },
     /// A drill step began or a narration line for the audience.
-    Step { index: usize, description: String },
-    Narration { text: String },
+    Step {
+        index: usize,
+        description: String,
+    },
+    Narration {
+        text: String,
+    },
     /// A checker finding (live or final); `anomaly` is e.g. "lost_write", "duplicate".
-    Check { anomaly: String, detail: String },
+    Check {
+        anomaly: String,
+        detail: String,
+    },
     /// The final verdict of a drill or check.
-    Verdict { ok: bool, summary: String },
+    Verdict {
+        ok: bool,
+        summary: String,
+    },
 }
 
 impl TimelineEvent {
@@ -67,7 +116,9 @@ impl TimelineEvent {
             EventKind::Process { state, .. } => state.clone(),
             EventKind::Raft { group, term, role, .. } => format!("{group} {role} t{term}"),
             EventKind::Election { group, term, phase, .. } => format!("{group} election {phase} t{term}"),
-            EventKind::Offsets { topic, partition, high_watermark, .. } => format!("{topic}-{partition} hw {high_watermark}"),
+            EventKind::Offsets { topic, partition, high_watermark, .. } => {
+                format!("{topic}-{partition} hw {high_watermark}")
+            }
             EventKind::Telemetry { .. } => "telemetry".into(),
             EventKind::Client { op } => format!("{:?} {:?}", op.kind, op.op_type),
             EventKind::Resources { cpu_percent, .. } => format!("cpu {cpu_percent:.0}%"),
@@ -75,7 +126,13 @@ impl TimelineEvent {
             EventKind::Step { description, .. } => description.clone(),
             EventKind::Narration { text } => text.clone(),
             EventKind::Check { anomaly, .. } => anomaly.clone(),
-            EventKind::Verdict { ok, .. } => if *ok { "verdict: ok".into() } else { "verdict: FAILED".into() },
+            EventKind::Verdict { ok, .. } => {
+                if *ok {
+                    "verdict: ok".into()
+                } else {
+                    "verdict: FAILED".into()
+                }
+            }
         }
     }
 }

@@ -174,7 +174,13 @@ impl Inner {
 
 /// Kinds that may be dropped under memory pressure: high-volume and not needed by checkers.
 fn is_bulk(kind: &EventKind) -> bool {
-    matches!(kind, EventKind::Telemetry { .. } | EventKind::Log { .. } | EventKind::Resources { .. } | EventKind::Offsets { .. })
+    matches!(
+        kind,
+        EventKind::Telemetry { .. }
+            | EventKind::Log { .. }
+            | EventKind::Resources { .. }
+            | EventKind::Offsets { .. }
+    )
 }
 
 /// Sort events by timestamp, keeping seq order for equal timestamps (what time-ordered exports
@@ -199,7 +205,9 @@ mod tests {
         let handles: Vec<_> = (0..4u32)
             .map(|th| {
                 let t = Arc::clone(&t);
-                std::thread::spawn(move || (0..250_000u64).map(|i| t.append(Source::Client(th), i, log(i))).collect::<Vec<u64>>())
+                std::thread::spawn(move || {
+                    (0..250_000u64).map(|i| t.append(Source::Client(th), i, log(i))).collect::<Vec<u64>>()
+                })
             })
             .collect();
         let mut seqs: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
@@ -211,7 +219,8 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq), "snapshot in seq order, no gaps");
         // Every thread's events are all there, in its own order.
         for th in 0..4 {
-            let mine: Vec<u64> = all.iter().filter(|e| e.source == Source::Client(th)).map(|e| e.ts_ns).collect();
+            let mine: Vec<u64> =
+                all.iter().filter(|e| e.source == Source::Client(th)).map(|e| e.ts_ns).collect();
             assert_eq!(mine, (0..250_000).collect::<Vec<u64>>());
         }
     }

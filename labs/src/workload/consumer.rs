@@ -24,7 +24,9 @@ pub fn value_of(payload: &[u8]) -> String {
 }
 
 fn poll_op(process: u32, topic: &str, payload: Option<&[u8]>, partition: i32, offset: i64) -> Op {
-    Op::new(process, OpType::Ok, OpKind::Poll, topic).value(value_of(payload.unwrap_or_default())).at(partition, offset)
+    Op::new(process, OpType::Ok, OpKind::Poll, topic)
+        .value(value_of(payload.unwrap_or_default()))
+        .at(partition, offset)
 }
 
 pub struct ConsumerTask {
@@ -36,7 +38,11 @@ pub struct ConsumerTask {
 
 impl ConsumerTask {
     pub fn new(config: &WorkloadConfig, process: u32, recorder: Recorder) -> crate::Result<ConsumerTask> {
-        let group = if config.consumer_group { format!("clusterlab-{}", config.topic) } else { format!("clusterlab-{}-{process}", config.topic) };
+        let group = if config.consumer_group {
+            format!("clusterlab-{}", config.topic)
+        } else {
+            format!("clusterlab-{}-{process}", config.topic)
+        };
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &config.bootstrap)
             .set("group.id", group)
@@ -82,12 +88,16 @@ pub fn read_all(bootstrap: &str, topic: &str, recorder: &Recorder, timeout: Dura
         let what = what.to_string();
         move |source| LabError::Kafka { what: what.clone(), source }
     };
-    let md = retry_until(deadline, || consumer.fetch_metadata(Some(topic), Duration::from_secs(5))).map_err(kafka("reading metadata for the final read"))?;
-    let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let md = retry_until(deadline, || consumer.fetch_metadata(Some(topic), Duration::from_secs(5)))
+        .map_err(kafka("reading metadata for the final read"))?;
+    let partitions: Vec<i32> =
+        md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
-        let (_, high) = retry_until(deadline, || consumer.fetch_watermarks(topic, *p, Duration::from_secs(5))).map_err(kafka("reading watermarks"))?;
+        let (_, high) =
+            retry_until(deadline, || consumer.fetch_watermarks(topic, *p, Duration::from_secs(5)))
+                .map_err(kafka("reading watermarks"))?;
         ends.insert(*p, high);
         tpl.add_partition_offset(topic, *p, Offset::Beginning).map_err(kafka("assigning"))?;
     }
@@ -96,7 +106,10 @@ pub fn read_all(bootstrap: &str, topic: &str, recorder: &Recorder, timeout: Dura
     let mut positions: BTreeMap<i32, i64> = partitions.iter().map(|p| (*p, 0)).collect();
     while positions.iter().any(|(p, pos)| *pos < ends[p]) {
         if std::time::Instant::now() > deadline {
-            return Err(LabError::Timeout { what: format!("reading {topic} to its end (positions {positions:?}, ends {ends:?})"), secs: timeout.as_secs_f64() });
+            return Err(LabError::Timeout {
+                what: format!("reading {topic} to its end (positions {positions:?}, ends {ends:?})"),
+                secs: timeout.as_secs_f64(),
+            });
         }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
@@ -123,7 +136,10 @@ pub fn read_all(bootstrap: &str, topic: &str, recorder: &Recorder, timeout: Dura
 
 /// Right after a restart of every node a partition may have no leader for a moment (the client
 /// then says "Unknown partition"); the final read retries until its deadline before failing.
-fn retry_until<T>(deadline: std::time::Instant, mut call: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> rdkafka::error::KafkaResult<T> {
+fn retry_until<T>(
+    deadline: std::time::Instant,
+    mut call: impl FnMut() -> rdkafka::error::KafkaResult<T>,
+) -> rdkafka::error::KafkaResult<T> {
     loop {
         match call() {
             Ok(v) => return Ok(v),

@@ -108,7 +108,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(listener: Option<OpListener>) -> Recorder {
-        Recorder { history: Arc::new(Mutex::new(History::default())), counters: Arc::new(Counters::default()), listener }
+        Recorder {
+            history: Arc::new(Mutex::new(History::default())),
+            counters: Arc::new(Counters::default()),
+            listener,
+        }
     }
 
     pub fn record(&self, op: Op) {
@@ -149,7 +153,11 @@ pub struct Workload {
 
 impl Workload {
     /// Starts producers (and consumers unless `consumers_later`); returns at once.
-    pub fn start(config: WorkloadConfig, listener: Option<OpListener>, consumers_later: bool) -> crate::Result<Workload> {
+    pub fn start(
+        config: WorkloadConfig,
+        listener: Option<OpListener>,
+        consumers_later: bool,
+    ) -> crate::Result<Workload> {
         let recorder = Recorder::new(listener);
         let w = Workload {
             recorder,

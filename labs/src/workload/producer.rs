@@ -28,7 +28,12 @@ pub struct ProducerTask {
 }
 
 impl ProducerTask {
-    pub fn new(config: &WorkloadConfig, process: u32, count: u64, recorder: Recorder) -> crate::Result<ProducerTask> {
+    pub fn new(
+        config: &WorkloadConfig,
+        process: u32,
+        count: u64,
+        recorder: Recorder,
+    ) -> crate::Result<ProducerTask> {
         let mut client = ClientConfig::new();
         // CLUSTERLAB_RDKAFKA_DEBUG=metadata,broker,msg shows librdkafka's own reasoning on stderr.
         if let Ok(contexts) = std::env::var("CLUSTERLAB_RDKAFKA_DEBUG") {
@@ -60,7 +65,8 @@ impl ProducerTask {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let deadline = tokio::time::Instant::now() + this.config.duration;
-        let per_producer_rate = this.config.rate_per_sec.map(|r| (r as f64 / this.config.producers.max(1) as f64).max(1.0));
+        let per_producer_rate =
+            this.config.rate_per_sec.map(|r| (r as f64 / this.config.producers.max(1) as f64).max(1.0));
         let mut pace = per_producer_rate.map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
         let mut deliveries = tokio::task::JoinSet::new();
         for seq in 0..this.count {
@@ -110,13 +116,17 @@ impl ProducerTask {
         let latency = started.elapsed().as_nanos() as u64;
         let op = match outcome {
             Ok((partition, offset)) => {
-                let mut op = Op::new(self.process, OpType::Ok, OpKind::Send, topic).value(value).latency(latency);
+                let mut op =
+                    Op::new(self.process, OpType::Ok, OpKind::Send, topic).value(value).latency(latency);
                 op.partition = Some(partition);
                 // acks=0 reports no offset: record it as unknown, not as -1.
                 op.offset = (offset >= 0).then_some(offset);
                 op
             }
-            Err((op_type, e)) => Op::new(self.process, op_type, OpKind::Send, topic).value(value).latency(latency).error(e.to_string()),
+            Err((op_type, e)) => Op::new(self.process, op_type, OpKind::Send, topic)
+                .value(value)
+                .latency(latency)
+                .error(e.to_string()),
         };
         self.recorder.record(op.time(now_ns()));
     }

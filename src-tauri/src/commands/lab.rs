@@ -25,7 +25,10 @@ impl CommandError {
 
 /// Runs one protocol request; answers the `LabEvent::Reply` the WebSocket transport would send.
 #[tauri::command]
-pub async fn lab_command(shell: State<'_, Shell>, request: serde_json::Value) -> Result<LabEvent, CommandError> {
+pub async fn lab_command(
+    shell: State<'_, Shell>,
+    request: serde_json::Value,
+) -> Result<LabEvent, CommandError> {
     if shell.closing.load(Ordering::SeqCst) {
         // A cluster started now could outlive the window.
         return Err(CommandError::new("closing", "the app is closing"));

@@ -18,7 +18,10 @@ async fn heartbeat_codes() {
     until(&h, "rebalance started", |s| s.groups[0].state == "PreparingRebalance").await;
     assert_eq!(h.coord.heartbeat("g", gen, &leader), codes::REBALANCE_IN_PROGRESS);
     assert_eq!(h.coord.heartbeat("g", gen, &follower), codes::REBALANCE_IN_PROGRESS);
-    assert_eq!(h.coord.sync(sync_req("g", gen, &follower, &[])).await.error_code, codes::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.coord.sync(sync_req("g", gen, &follower, &[])).await.error_code,
+        codes::REBALANCE_IN_PROGRESS
+    );
 
     // Everyone rejoins: the rebalance completes at once into the next generation.
     let l = spawn_join(&h, join_req("g", &leader, &[("range", "meta-a")]));
@@ -116,10 +119,21 @@ async fn describe_list_and_snapshot() {
     assert_eq!((unknown.error_code, unknown.state.as_str()), (codes::NONE, "Dead"));
     let (leader, _, gen) = stable_two(&h).await;
     let desc = h.coord.describe("g");
-    assert_eq!((desc.state.as_str(), desc.protocol_type.as_str(), desc.protocol.as_str()), ("Stable", "consumer", "range"));
+    assert_eq!(
+        (desc.state.as_str(), desc.protocol_type.as_str(), desc.protocol.as_str()),
+        ("Stable", "consumer", "range")
+    );
     assert_eq!(desc.members.len(), 2);
     assert!(desc.members.iter().all(|m| m.client_id == "client" && !m.metadata.is_empty()));
-    assert_eq!(h.coord.commit_offsets("solo", -1, "", &[OffsetCommit { topic: "t".into(), partition: 0, offset: 5, metadata: None }]), vec![codes::NONE]);
+    assert_eq!(
+        h.coord.commit_offsets(
+            "solo",
+            -1,
+            "",
+            &[OffsetCommit { topic: "t".into(), partition: 0, offset: 5, metadata: None }]
+        ),
+        vec![codes::NONE]
+    );
     let list = h.coord.list();
     let names: Vec<(&str, &str)> = list.iter().map(|l| (l.group_id.as_str(), l.state.as_str())).collect();
     assert_eq!(names, vec![("g", "Stable"), ("solo", "Empty")]);

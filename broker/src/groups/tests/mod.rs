@@ -1,9 +1,9 @@
 //! Shared fixtures for the coordinator tests. Timing tests run on paused tokio time and move
 //! it with `advance` + an explicit `tick()`; nothing synchronises by sleeping.
 
+mod membership;
 mod offsets;
 mod rebalance;
-mod membership;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,7 +49,8 @@ pub(super) fn harness() -> Harness {
 
 pub(super) fn harness_from(persisted: Option<Vec<u8>>) -> Harness {
     let stored = Arc::new(Mutex::new(None));
-    let coord = GroupCoordinator::new(config(), persisted, memory_persist(stored.clone())).expect("coordinator");
+    let coord =
+        GroupCoordinator::new(config(), persisted, memory_persist(stored.clone())).expect("coordinator");
     let cancel = CancellationToken::new();
     tokio::spawn(coord.clone().run_timers(cancel.clone()));
     Harness { coord, stored, cancel }
@@ -70,7 +71,12 @@ pub(super) fn join_req(group: &str, member: &str, protocols: &[(&str, &str)]) ->
     }
 }
 
-pub(super) fn sync_req(group: &str, generation: i32, member: &str, assignments: &[(&str, &str)]) -> SyncRequest {
+pub(super) fn sync_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    assignments: &[(&str, &str)],
+) -> SyncRequest {
     SyncRequest {
         group_id: group.to_string(),
         generation_id: generation,
@@ -104,7 +110,12 @@ pub(super) async fn until(h: &Harness, what: &str, cond: impl Fn(&GroupsSnapshot
 }
 
 pub(super) fn awaiting_join(s: &GroupsSnapshot, group: &str) -> usize {
-    s.groups.iter().filter(|g| g.group_id == group).flat_map(|g| &g.members).filter(|m| m.awaiting_join).count()
+    s.groups
+        .iter()
+        .filter(|g| g.group_id == group)
+        .flat_map(|g| &g.members)
+        .filter(|m| m.awaiting_join)
+        .count()
 }
 
 pub(super) fn state(h: &Harness, group: &str) -> String {
@@ -122,14 +133,21 @@ pub(super) async fn join_two(h: &Harness) -> (JoinResponse, JoinResponse) {
     let a = spawn_join(h, join_req("g", "", &[("range", "meta-a")]));
     let b = spawn_join(h, join_req("g", "", &[("range", "meta-b")]));
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
-    if a.member_id == a.leader { (a, b) } else { (b, a) }
+    if a.member_id == a.leader {
+        (a, b)
+    } else {
+        (b, a)
+    }
 }
 
 /// Two members in a Stable "g": returns (leader id, follower id, generation).
 pub(super) async fn stable_two(h: &Harness) -> (String, String, i32) {
     let (leader, follower) = join_two(h).await;
     let gen = leader.generation_id;
-    let l = h.coord.sync(sync_req("g", gen, &leader.member_id, &[(&leader.member_id, "A"), (&follower.member_id, "B")])).await;
+    let l = h
+        .coord
+        .sync(sync_req("g", gen, &leader.member_id, &[(&leader.member_id, "A"), (&follower.member_id, "B")]))
+        .await;
     assert_eq!(l.error_code, codes::NONE);
     let f = h.coord.sync(sync_req("g", gen, &follower.member_id, &[])).await;
     assert_eq!(f.error_code, codes::NONE);

@@ -36,7 +36,9 @@ async fn simple_commit_fetch_round_trip_survives_restart() {
 #[test]
 fn corrupt_persisted_bytes_are_a_clear_error() {
     let noop: PersistFn = Arc::new(|_: &[u8]| Ok(()));
-    for (bytes, expect) in [(&b"{not json"[..], "not valid offsets JSON"), (&br#"{"version":9,"groups":{}}"#[..], "version 9")] {
+    for (bytes, expect) in
+        [(&b"{not json"[..], "not valid offsets JSON"), (&br#"{"version":9,"groups":{}}"#[..], "version 9")]
+    {
         let err = match GroupCoordinator::new(config(), Some(bytes.to_vec()), noop.clone()) {
             Err(e) => e,
             Ok(_) => panic!("corrupt bytes accepted"),
@@ -81,7 +83,10 @@ async fn member_commits_are_validated_against_the_group() {
     assert_eq!(h.coord.commit_offsets("g", 1, "who", &[oc("t", 0, 3)]), vec![codes::UNKNOWN_MEMBER_ID]);
     assert_eq!(h.coord.commit_offsets("g", -1, "", &[oc("t", 0, 3)]), vec![codes::UNKNOWN_MEMBER_ID]);
     let big = OffsetCommit { metadata: Some("x".repeat(5000)), ..oc("t", 1, 1) };
-    assert_eq!(h.coord.commit_offsets("g", 1, &f, &[big, oc("t", 2, 7)]), vec![codes::OFFSET_METADATA_TOO_LARGE, codes::NONE]);
+    assert_eq!(
+        h.coord.commit_offsets("g", 1, &f, &[big, oc("t", 2, 7)]),
+        vec![codes::OFFSET_METADATA_TOO_LARGE, codes::NONE]
+    );
     // Kafka lets members commit while a rebalance is being prepared (commit-on-revoke).
     let _third = spawn_join(&h, join_req("g", "", &[("range", "c")]));
     until(&h, "rebalance started", |s| s.groups[0].state == "PreparingRebalance").await;
@@ -105,7 +110,9 @@ fn concurrent_commits_are_all_durable_and_coalesced() {
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let c = coord.clone();
-            std::thread::spawn(move || c.commit_offsets(&format!("g{i}"), -1, "", &[oc("t", i, i as i64 * 10)]))
+            std::thread::spawn(move || {
+                c.commit_offsets(&format!("g{i}"), -1, "", &[oc("t", i, i as i64 * 10)])
+            })
         })
         .collect();
     for t in threads {

@@ -122,7 +122,10 @@ async fn join_validation_codes() {
     req.session_timeout_ms = 301_000;
     assert_eq!(h.coord.join(req).await.error_code, codes::INVALID_SESSION_TIMEOUT);
     assert_eq!(h.coord.join(join_req("g", "", &[])).await.error_code, codes::INCONSISTENT_GROUP_PROTOCOL);
-    assert_eq!(h.coord.join(join_req("other", "someone", &[("range", "")])).await.error_code, codes::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        h.coord.join(join_req("other", "someone", &[("range", "")])).await.error_code,
+        codes::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,6 +173,10 @@ async fn state_changes_are_broadcast() {
     let s = |a: &str, b: &str, g| (a.to_string(), b.to_string(), g);
     assert_eq!(
         seen,
-        vec![s("Empty", "PreparingRebalance", 0), s("PreparingRebalance", "CompletingRebalance", 1), s("CompletingRebalance", "Stable", 1)]
+        vec![
+            s("Empty", "PreparingRebalance", 0),
+            s("PreparingRebalance", "CompletingRebalance", 1),
+            s("CompletingRebalance", "Stable", 1)
+        ]
     );
 }

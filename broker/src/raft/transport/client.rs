@@ -69,11 +69,7 @@ impl PeerLink {
             node_id,
             peer,
             addr,
-            dialer: tokio::sync::Mutex::new(Dialer {
-                conn: None,
-                backoff: INITIAL_BACKOFF,
-                retry_at: None,
-            }),
+            dialer: tokio::sync::Mutex::new(Dialer { conn: None, backoff: INITIAL_BACKOFF, retry_at: None }),
             next_id: AtomicU64::new(1),
             connected: AtomicBool::new(false),
             connects: AtomicU64::new(0),
@@ -98,26 +94,16 @@ impl PeerLink {
         }
         let deadline = Instant::now() + ttl;
         let rpc = req.kind();
-        let timed_out = || BrokerError::RpcTimeout {
-            peer: self.peer,
-            group: group.to_string(),
-            rpc,
-            timeout: ttl,
-        };
+        let timed_out =
+            || BrokerError::RpcTimeout { peer: self.peer, group: group.to_string(), rpc, timeout: ttl };
 
         let conn = match timeout_at(deadline, self.connection(tasks, cancel)).await {
             Ok(conn) => conn?,
             Err(_) => return Err(timed_out()),
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode_frame(&Envelope {
-            id,
-            group: group.clone(),
-            body: Body::Request(req),
-        })?;
-        let reply = conn
-            .register(id)
-            .ok_or_else(|| self.unreachable("connection closed"))?;
+        let frame = wire::encode_frame(&Envelope { id, group: group.clone(), body: Body::Request(req) })?;
+        let reply = conn.register(id).ok_or_else(|| self.unreachable("connection closed"))?;
         // Dropping the guard (timeout, or the caller giving up) forgets the id, so the map
         // does not grow with requests nobody waits for.
         let _forget = PendingGuard { conn: &conn, id };
@@ -155,9 +141,7 @@ impl PeerLink {
         if let Some(retry_at) = dialer.retry_at.filter(|at| *at > now) {
             // Fail at once rather than wait: openraft has its own retry pacing for Unreachable.
             let last = self.last_error.lock().unwrap().clone().unwrap_or_default();
-            return Err(
-                self.unreachable(&format!("backing off {:?} after: {last}", retry_at - now))
-            );
+            return Err(self.unreachable(&format!("backing off {:?} after: {last}", retry_at - now)));
         }
         match TcpStream::connect(self.addr).await {
             Ok(stream) => {
@@ -201,8 +185,7 @@ impl PeerLink {
             tracing::info!(node_id = self.node_id, peer = self.peer, addr = %self.addr, "raft peer connected");
         }
         self.connected.store(true, Ordering::Relaxed);
-        self.last_connected_ns
-            .store(unix_nanos(), Ordering::Relaxed);
+        self.last_connected_ns.store(unix_nanos(), Ordering::Relaxed);
 
         let (link, writer_conn) = (self.clone(), conn.clone());
         tasks.spawn(async move {
@@ -270,17 +253,9 @@ impl Connection {
                 Err(e) => return e.to_string(),
             };
             let Body::Reply(reply) = envelope.body else {
-                return format!(
-                    "peer sent a request (id {}) on our outgoing connection",
-                    envelope.id
-                );
+                return format!("peer sent a request (id {}) on our outgoing connection", envelope.id);
             };
-            let slot = self
-                .pending
-                .lock()
-                .unwrap()
-                .as_mut()
-                .and_then(|p| p.remove(&envelope.id));
+            let slot = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&envelope.id));
             // No slot: the requester timed out and left; the late reply is simply dropped.
             if let Some(slot) = slot {
                 let _ = slot.send(Ok(reply));
@@ -320,8 +295,5 @@ impl Drop for PendingGuard<'_> {
 }
 
 fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }

@@ -70,12 +70,7 @@ impl Transport {
             .into_iter()
             .map(|(peer, addr)| (peer, Arc::new(PeerLink::new(node_id, peer, addr))))
             .collect();
-        Arc::new(Transport {
-            node_id,
-            links,
-            cancel: shutdown.child_token(),
-            tasks: TaskTracker::new(),
-        })
+        Arc::new(Transport { node_id, links, cancel: shutdown.child_token(), tasks: TaskTracker::new() })
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -100,23 +95,17 @@ impl Transport {
                 reason: format!("node {peer} is not in the transport's peer list"),
             });
         };
-        link.request(group, req, timeout, &self.tasks, &self.cancel)
-            .await
+        link.request(group, req, timeout, &self.tasks, &self.cancel).await
     }
 
     /// The configured address of `peer`, for error messages.
     pub fn peer_addr(&self, peer: NodeId) -> String {
-        self.links
-            .get(&peer)
-            .map_or_else(|| "unknown".to_string(), |l| l.status().addr.to_string())
+        self.links.get(&peer).map_or_else(|| "unknown".to_string(), |l| l.status().addr.to_string())
     }
 
     /// The openraft network factory of one group; all groups share this transport's connections.
     pub fn network_factory(self: &Arc<Self>, group: GroupId) -> GroupNetworkFactory {
-        GroupNetworkFactory {
-            transport: self.clone(),
-            group,
-        }
+        GroupNetworkFactory { transport: self.clone(), group }
     }
 
     /// Starts accepting peer connections on `listener` in the background (returns at once);

@@ -65,11 +65,7 @@ impl RaftNetworkFactory<TypeConfig> for GroupNetworkFactory {
     /// `_node.addr` is ignored on purpose: peer addresses come from the transport's config, so
     /// the lab can route them through its proxies whatever the membership says.
     async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> GroupNetwork {
-        GroupNetwork {
-            transport: self.transport.clone(),
-            group: self.group.clone(),
-            target,
-        }
+        GroupNetwork { transport: self.transport.clone(), group: self.group.clone(), target }
     }
 }
 
@@ -91,10 +87,7 @@ impl GroupNetwork {
         option: &RPCOption,
     ) -> RpcResult<RaftReply, E> {
         let ttl = option.hard_ttl();
-        let reply = self
-            .transport
-            .request(self.target, self.group.clone(), req, ttl)
-            .await;
+        let reply = self.transport.request(self.target, self.group.clone(), req, ttl).await;
         match reply {
             Ok(RaftReply::NoSuchGroup(reason)) => {
                 // The group may not exist there *yet*; Unreachable makes openraft back off and retry.
@@ -122,11 +115,7 @@ impl GroupNetwork {
     /// A reply of the wrong kind means a broken peer; report it as a network failure.
     // The error type is openraft's, fixed by the `RaftNetwork` signatures.
     #[allow(clippy::result_large_err)]
-    fn mismatched<T, E: std::error::Error>(
-        &self,
-        expected: &str,
-        got: &RaftReply,
-    ) -> RpcResult<T, E> {
+    fn mismatched<T, E: std::error::Error>(&self, expected: &str, got: &RaftReply) -> RpcResult<T, E> {
         let err = BrokerError::Frame(format!(
             "peer {} answered a {expected} request for group {} with {got:?}",
             self.target, self.group
@@ -153,14 +142,7 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
             return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
         }
         let entries = rpc.entries.len() as u64;
-        match self
-            .send(
-                RPCTypes::AppendEntries,
-                RaftRequest::AppendEntries(rpc),
-                &option,
-            )
-            .await?
-        {
+        match self.send(RPCTypes::AppendEntries, RaftRequest::AppendEntries(rpc), &option).await? {
             RaftReply::AppendEntries(Ok(resp)) => Ok(resp),
             RaftReply::AppendEntries(Err(e)) => Err(self.remote(e)),
             other => {
@@ -175,14 +157,7 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
         rpc: InstallSnapshotRequest,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse, InstallSnapshotError> {
-        match self
-            .send(
-                RPCTypes::InstallSnapshot,
-                RaftRequest::InstallSnapshot(rpc),
-                &option,
-            )
-            .await?
-        {
+        match self.send(RPCTypes::InstallSnapshot, RaftRequest::InstallSnapshot(rpc), &option).await? {
             RaftReply::InstallSnapshot(Ok(resp)) => Ok(resp),
             RaftReply::InstallSnapshot(Err(e)) => Err(self.remote(e)),
             other => self.mismatched("install_snapshot", &other),
@@ -190,10 +165,7 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
     }
 
     async fn vote(&mut self, rpc: VoteRequest, option: RPCOption) -> RpcResult<VoteResponse> {
-        match self
-            .send(RPCTypes::Vote, RaftRequest::Vote(rpc), &option)
-            .await?
-        {
+        match self.send(RPCTypes::Vote, RaftRequest::Vote(rpc), &option).await? {
             RaftReply::Vote(Ok(resp)) => Ok(resp),
             RaftReply::Vote(Err(e)) => Err(self.remote(e)),
             other => self.mismatched("vote", &other),
@@ -207,7 +179,10 @@ mod tests {
     use openraft::{CommittedLeaderId, LogId};
 
     fn batch(index: u64, bytes: usize) -> Entry {
-        Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(Command::Batch(bytes::Bytes::from(vec![0u8; bytes]))) }
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Command::Batch(bytes::Bytes::from(vec![0u8; bytes]))),
+        }
     }
 
     #[test]
@@ -217,6 +192,10 @@ mod tests {
         assert_eq!(entries_hint(&[batch(1, 5 * mb)]), None, "a single entry cannot be split");
         let big: Vec<Entry> = (1..=300).map(|i| batch(i, mb)).collect();
         assert_eq!(entries_hint(&big), Some(2), "300 x 1 MiB asks for what fits in 2 MiB");
-        assert_eq!(entries_hint(&[batch(1, 3 * mb), batch(2, 10)]), Some(1), "an oversized first entry goes alone");
+        assert_eq!(
+            entries_hint(&[batch(1, 3 * mb), batch(2, 10)]),
+            Some(1),
+            "an oversized first entry goes alone"
+        );
     }
 }

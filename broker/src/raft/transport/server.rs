@@ -116,21 +116,11 @@ async fn read_requests(
         };
         let Envelope { id, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
         let Body::Request(request) = body else {
-            return Err(format!(
-                "peer sent a reply (id {id}) on our incoming connection"
-            ));
+            return Err(format!("peer sent a reply (id {id}) on our incoming connection"));
         };
-        let permit = in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        let (router, replies, cancel, node_id) = (
-            ctx.router.clone(),
-            replies.clone(),
-            conn_cancel.clone(),
-            ctx.node_id,
-        );
+        let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
+        let (router, replies, cancel, node_id) =
+            (ctx.router.clone(), replies.clone(), conn_cancel.clone(), ctx.node_id);
         ctx.tasks.spawn(async move {
             let _permit = permit;
             tracing::trace!(node_id, %peer, %group, id, rpc = request.kind(), "raft request received");

@@ -108,12 +108,9 @@ pub fn encode_frame(envelope: &Envelope) -> Result<Bytes, BrokerError> {
 
 /// Decodes one frame body (without its length prefix).
 pub fn decode_body(body: &[u8]) -> Result<Envelope, BrokerError> {
-    codec().deserialize(body).map_err(|e| {
-        BrokerError::Frame(format!(
-            "undecodable raft frame of {} bytes: {e}",
-            body.len()
-        ))
-    })
+    codec()
+        .deserialize(body)
+        .map_err(|e| BrokerError::Frame(format!("undecodable raft frame of {} bytes: {e}", body.len())))
 }
 
 fn body_kind(body: &Body) -> &'static str {

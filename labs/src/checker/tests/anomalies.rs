@@ -28,7 +28,10 @@ fn read_only_before_the_final_drain_is_lost() {
     h.read(9, "b", 0, 1, 10 * MS);
     let opts = CheckOptions { final_reads_from_index: Some(drain_from), ..CheckOptions::default() };
     let v = check(&h.h, &[], &opts);
-    assert_eq!(v.anomalies, vec![Anomaly::LostWrite { value: "a".into(), partition: 0, offset: 0, acked_at_ns: MS }]);
+    assert_eq!(
+        v.anomalies,
+        vec![Anomaly::LostWrite { value: "a".into(), partition: 0, offset: 0, acked_at_ns: MS }]
+    );
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn duplicate_at_two_offsets() {
     let mut h = H::default();
     h.send(1, "a", 0, 5, 0).read(9, "a", 0, 3, 5 * MS).read(9, "a", 0, 5, 6 * MS).read(8, "a", 0, 5, 7 * MS);
     let v = h.check();
-    assert_eq!(v.anomalies, vec![Anomaly::Duplicate { value: "a".into(), partition: 0, offsets: vec![3, 5] }]);
+    assert_eq!(
+        v.anomalies,
+        vec![Anomaly::Duplicate { value: "a".into(), partition: 0, offsets: vec![3, 5] }]
+    );
     assert!(v.summary.contains("1 value duplicated"), "{}", v.summary);
     // A non-idempotent producer may duplicate: listed, but the verdict stays ok.
     let lenient = check(&h.h, &[], &CheckOptions { expect_idempotent: false, ..CheckOptions::default() });
@@ -168,8 +174,9 @@ fn divergence_only_between_replicas_at_the_same_end_offset() {
 fn unavailability_windows_from_send_completions() {
     let mut h = H::default();
     // Acks (invoke + 1 ms): p0 at 1, 501, 2001, 2201 ms; p1 at 201, 401, 601, 3001 ms.
-    for (i, (p, t)) in
-        [(0, 0), (1, 200), (1, 400), (0, 500), (1, 600), (0, 2000), (0, 2200), (1, 3000)].into_iter().enumerate()
+    for (i, (p, t)) in [(0, 0), (1, 200), (1, 400), (0, 500), (1, 600), (0, 2000), (0, 2200), (1, 3000)]
+        .into_iter()
+        .enumerate()
     {
         h.send(1, &format!("v{i}"), p, i as i64, t * MS);
         h.read(9, &format!("v{i}"), p, i as i64, 4000 * MS);
@@ -184,7 +191,8 @@ fn unavailability_windows_from_send_completions() {
     assert!(v.ok, "windows never fail a verdict");
     // Sorted by start, the all-partition window before a partition's at the same start.
     assert_eq!(v.unavailability, vec![w(Some(0), 501, 2001), w(None, 601, 2001), w(Some(1), 601, 3001)]);
-    let lenient = check(&h.h, &[], &CheckOptions { unavailability_threshold_ns: 3000 * MS, ..CheckOptions::default() });
+    let lenient =
+        check(&h.h, &[], &CheckOptions { unavailability_threshold_ns: 3000 * MS, ..CheckOptions::default() });
     assert!(lenient.unavailability.is_empty());
 }
 

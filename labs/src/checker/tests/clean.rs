@@ -17,7 +17,10 @@ fn clean_run_is_ok_with_counts_and_summary() {
     let v = h.check();
     assert!(v.ok, "{:?}", v.anomalies);
     assert!(v.anomalies.is_empty());
-    assert_eq!((v.counts.sent_invoked, v.counts.acked, v.counts.failed, v.counts.indeterminate), (30, 30, 0, 0));
+    assert_eq!(
+        (v.counts.sent_invoked, v.counts.acked, v.counts.failed, v.counts.indeterminate),
+        (30, 30, 0, 0)
+    );
     assert_eq!((v.counts.read, v.counts.distinct_read), (30, 30));
     assert_eq!(v.summary, "30 acknowledged, 30 read, 0 lost, 0 duplicated");
 }
@@ -51,7 +54,13 @@ fn rereading_one_offset_is_not_a_duplicate() {
 #[test]
 fn verdict_round_trips_through_json() {
     let mut h = H::default();
-    h.send(1, "lost", 2, 4, 0).send(1, "dup", 0, 1, MS).read(9, "dup", 0, 1, 5 * MS).read(9, "dup", 0, 2, 6 * MS);
+    h.send(1, "lost", 2, 4, 0).send(1, "dup", 0, 1, MS).read(9, "dup", 0, 1, 5 * MS).read(
+        9,
+        "dup",
+        0,
+        2,
+        6 * MS,
+    );
     h.read(9, "ghost", 1, 0, 7 * MS);
     let v = h.check();
     assert_eq!(v.anomalies.len(), 3, "{:?}", v.anomalies);

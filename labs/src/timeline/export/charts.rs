@@ -57,7 +57,8 @@ impl ChartData {
                 }
             }
         }
-        let buckets = (0..nb).map(|b| (b as f64 * BUCKET_NS as f64 / 1e9, acked[b], p99_ms(&mut lat[b]))).collect();
+        let buckets =
+            (0..nb).map(|b| (b as f64 * BUCKET_NS as f64 / 1e9, acked[b], p99_ms(&mut lat[b]))).collect();
         ChartData {
             // At least a second wide, so a tiny timeline still gets a sane axis.
             dur_s: ((end - t0) as f64 / 1e9).max(1.0),
@@ -89,7 +90,8 @@ fn p99_ms(v: &mut [u64]) -> Option<f64> {
 pub fn chart_fonts_available() -> bool {
     static FOUND: OnceLock<bool> = OnceLock::new();
     *FOUND.get_or_init(|| {
-        let mut candidates: Vec<PathBuf> = std::env::var_os("CLUSTERLAB_CHART_FONT").map(PathBuf::from).into_iter().collect();
+        let mut candidates: Vec<PathBuf> =
+            std::env::var_os("CLUSTERLAB_CHART_FONT").map(PathBuf::from).into_iter().collect();
         for p in [
             "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
             "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
@@ -131,7 +133,8 @@ pub(crate) fn chart_err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) 
 /// Write `leaders.png`, `leaders.svg`, `produce.png` and `produce.svg` into `dir` (created if
 /// missing); returns the paths written.
 pub fn write_charts(events: &[TimelineEvent], dir: &Path) -> Result<Vec<PathBuf>, LabError> {
-    std::fs::create_dir_all(dir).map_err(|source| LabError::Io { what: format!("creating {}", dir.display()), source })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|source| LabError::Io { what: format!("creating {}", dir.display()), source })?;
     let d = ChartData::new(events);
     let text = chart_fonts_available();
     let mut written = Vec::new();
@@ -145,7 +148,8 @@ pub fn write_charts(events: &[TimelineEvent], dir: &Path) -> Result<Vec<PathBuf>
         written.push(png);
         let svg = dir.join(format!("{name}.svg"));
         let body = render_svg(name, &d, text)?;
-        std::fs::write(&svg, body).map_err(|source| LabError::Io { what: format!("writing {}", svg.display()), source })?;
+        std::fs::write(&svg, body)
+            .map_err(|source| LabError::Io { what: format!("writing {}", svg.display()), source })?;
         written.push(svg);
     }
     Ok(written)

@@ -18,15 +18,25 @@ pub fn write_csv(events: &[TimelineEvent], out: &mut impl Write) -> Result<(), L
     push_row(&mut row, HEADER.iter().copied());
     out.write_all(row.as_bytes()).map_err(io_err("writing CSV"))?;
     for e in events {
-        let mut details =
-            serde_json::to_value(&e.kind).map_err(|source| LabError::Json { what: format!("writing CSV row {}", e.seq), source })?;
+        let mut details = serde_json::to_value(&e.kind)
+            .map_err(|source| LabError::Json { what: format!("writing CSV row {}", e.seq), source })?;
         if let Some(m) = details.as_object_mut() {
             m.remove("type"); // already its own column
         }
         row.clear();
         let (seq, ts) = (e.seq.to_string(), e.ts_ns.to_string());
         let (source, label, details) = (source_text(&e.source), e.label(), details.to_string());
-        push_row(&mut row, [seq.as_str(), ts.as_str(), source.as_str(), type_name(&e.kind), label.as_str(), details.as_str()]);
+        push_row(
+            &mut row,
+            [
+                seq.as_str(),
+                ts.as_str(),
+                source.as_str(),
+                type_name(&e.kind),
+                label.as_str(),
+                details.as_str(),
+            ],
+        );
         out.write_all(row.as_bytes()).map_err(io_err("writing CSV"))?;
     }
     Ok(())

@@ -33,7 +33,11 @@ pub fn write_html_report(
     out.write_all(html.as_bytes()).map_err(io_err("writing HTML report"))
 }
 
-fn render(events: &[TimelineEvent], verdict_json: Option<&serde_json::Value>, title: &str) -> Result<String, LabError> {
+fn render(
+    events: &[TimelineEvent],
+    verdict_json: Option<&serde_json::Value>,
+    title: &str,
+) -> Result<String, LabError> {
     let t0 = origin_ns(events);
     let secs = |ts: u64| format!("{:.3}", ts.saturating_sub(t0) as f64 / 1e9);
     let ordered = time_ordered(events);
@@ -68,7 +72,8 @@ fn render(events: &[TimelineEvent], verdict_json: Option<&serde_json::Value>, ti
     }
     h.push_str("</p>\n");
     if let Some(v) = verdict_json {
-        let pretty = serde_json::to_string_pretty(v).map_err(|source| LabError::Json { what: "formatting verdict".into(), source })?;
+        let pretty = serde_json::to_string_pretty(v)
+            .map_err(|source| LabError::Json { what: "formatting verdict".into(), source })?;
         let _ = writeln!(h, "<pre>{}</pre>", esc(&pretty));
     }
 
@@ -91,7 +96,9 @@ fn render(events: &[TimelineEvent], verdict_json: Option<&serde_json::Value>, ti
     for (t, n) in &by_type {
         let _ = write!(h, "<tr><td>{t}</td><td class=\"n\">{n}</td></tr>");
     }
-    h.push_str("</table><table><tr><th>client op</th><th>invoke</th><th>ok</th><th>fail</th><th>info</th></tr>");
+    h.push_str(
+        "</table><table><tr><th>client op</th><th>invoke</th><th>ok</th><th>fail</th><th>info</th></tr>",
+    );
     let mut kinds: Vec<&String> = ops.keys().map(|k| &k.0).collect();
     kinds.dedup();
     for k in kinds {
@@ -143,7 +150,13 @@ fn render(events: &[TimelineEvent], verdict_json: Option<&serde_json::Value>, ti
         h.push_str("<table><tr><th>at (s)</th><th>anomaly</th><th>detail</th></tr>");
         for e in checks {
             if let EventKind::Check { anomaly, detail } = &e.kind {
-                let _ = write!(h, "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>", secs(e.ts_ns), esc(anomaly), esc(detail));
+                let _ = write!(
+                    h,
+                    "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                    secs(e.ts_ns),
+                    esc(anomaly),
+                    esc(detail)
+                );
             }
         }
         h.push_str("</table>");
@@ -154,7 +167,9 @@ fn render(events: &[TimelineEvent], verdict_json: Option<&serde_json::Value>, ti
     let lines: Vec<_> = ordered
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Step { index, description } => Some((e.ts_ns, format!("<b>Step {index}:</b> {}", esc(description)))),
+            EventKind::Step { index, description } => {
+                Some((e.ts_ns, format!("<b>Step {index}:</b> {}", esc(description))))
+            }
             EventKind::Narration { text } => Some((e.ts_ns, esc(text))),
             _ => None,
         })

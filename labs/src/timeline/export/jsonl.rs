@@ -11,7 +11,8 @@ use super::io_err;
 /// Write `events` as JSON Lines, in the order given.
 pub fn write_jsonl(events: &[TimelineEvent], out: &mut impl Write) -> Result<(), LabError> {
     for e in events {
-        serde_json::to_writer(&mut *out, e).map_err(|source| LabError::Json { what: format!("writing event {}", e.seq), source })?;
+        serde_json::to_writer(&mut *out, e)
+            .map_err(|source| LabError::Json { what: format!("writing event {}", e.seq), source })?;
         out.write_all(b"\n").map_err(io_err("writing JSON Lines"))?;
     }
     Ok(())

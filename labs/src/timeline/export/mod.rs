@@ -153,11 +153,14 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
                     l.close(group, e.ts_ns);
                 }
             }
-            (_, EventKind::Election { group, term, phase, leader: Some(leader) }) if phase == "won" || phase == "leader_known" => {
+            (_, EventKind::Election { group, term, phase, leader: Some(leader) })
+                if phase == "won" || phase == "leader_known" =>
+            {
                 l.switch(group, *leader as i64, *term, e.ts_ns);
             }
             (Source::Node(n), EventKind::Process { state, .. }) if state == "died" || state == "exited" => {
-                let gone: Vec<String> = l.current.iter().filter(|(_, c)| c.node == *n as i64).map(|(g, _)| g.clone()).collect();
+                let gone: Vec<String> =
+                    l.current.iter().filter(|(_, c)| c.node == *n as i64).map(|(g, _)| g.clone()).collect();
                 for g in gone {
                     l.close(&g, e.ts_ns);
                 }
@@ -188,7 +191,10 @@ impl Leadership {
             }
         }
         self.close(group, ts);
-        self.current.insert(group.to_string(), LeaderSpan { group: group.into(), node, term, start_ns: ts, end_ns: self.end });
+        self.current.insert(
+            group.to_string(),
+            LeaderSpan { group: group.into(), node, term, start_ns: ts, end_ns: self.end },
+        );
     }
 
     fn close(&mut self, group: &str, ts: u64) {

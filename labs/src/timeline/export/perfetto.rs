@@ -49,12 +49,14 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
     let t0 = origin_ns(events);
     let us = |ts: u64| (ts.saturating_sub(t0)) as f64 / 1000.0;
     let groups = raft_groups(events);
-    let tid_of_group = |g: &str| groups.binary_search_by(|x| x.as_str().cmp(g)).map_or(TID_NODE, |i| i as i64 + 1);
+    let tid_of_group =
+        |g: &str| groups.binary_search_by(|x| x.as_str().cmp(g)).map_or(TID_NODE, |i| i as i64 + 1);
     let mut w = TraceWriter { out, first: true };
     w.begin()?;
 
     // Name every process and thread that will appear, so the UI shows "node 2 / t-0" not pids.
-    let mut nodes: BTreeSet<i32> = events.iter().filter_map(|e| if let Source::Node(n) = e.source { Some(n) } else { None }).collect();
+    let mut nodes: BTreeSet<i32> =
+        events.iter().filter_map(|e| if let Source::Node(n) = e.source { Some(n) } else { None }).collect();
     let spans = leader_spans(events);
     nodes.extend(spans.iter().map(|s| s.node as i32));
     w.meta("process_name", LAB_PID, None, "lab")?;
@@ -68,7 +70,8 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
             w.meta("thread_name", node_pid(*n), Some(i as i64 + 1), &format!("raft {g}"))?;
         }
     }
-    let clients: BTreeSet<u32> = events.iter().filter_map(|e| if let Source::Client(c) = e.source { Some(c) } else { None }).collect();
+    let clients: BTreeSet<u32> =
+        events.iter().filter_map(|e| if let Source::Client(c) = e.source { Some(c) } else { None }).collect();
     if !clients.is_empty() {
         w.meta("process_name", CLIENTS_PID, None, "clients")?;
         for c in &clients {
@@ -90,34 +93,46 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
     for e in time_ordered(events) {
         let pid = pid_of(&e.source);
         let ts = us(e.ts_ns);
-        let instant = |scope: &str, tid: i64, cat: &str, args: Value| {
-            json!({"name": e.label(), "cat": cat, "ph": "i", "s": scope, "ts": ts, "pid": pid, "tid": tid, "args": args})
-        };
+        let instant = |scope: &str, tid: i64, cat: &str, args: Value| json!({"name": e.label(), "cat": cat, "ph": "i", "s": scope, "ts": ts, "pid": pid, "tid": tid, "args": args});
         let ev = match &e.kind {
-            EventKind::Fault { fault, target, detail } => {
-                Some(instant("g", TID_FAULTS, "fault", json!({"fault": fault, "target": target, "detail": detail})))
-            }
+            EventKind::Fault { fault, target, detail } => Some(instant(
+                "g",
+                TID_FAULTS,
+                "fault",
+                json!({"fault": fault, "target": target, "detail": detail}),
+            )),
             EventKind::Election { group, term, phase, leader } => Some(instant(
                 "t",
                 tid_of_group(group),
                 "election",
                 json!({"group": group, "term": term, "phase": phase, "leader": leader}),
             )),
-            EventKind::Process { state, pid: os_pid, detail } => {
-                Some(instant("p", TID_NODE, "process", json!({"state": state, "os_pid": os_pid, "detail": detail})))
+            EventKind::Process { state, pid: os_pid, detail } => Some(instant(
+                "p",
+                TID_NODE,
+                "process",
+                json!({"state": state, "os_pid": os_pid, "detail": detail}),
+            )),
+            EventKind::Log { stream, line } => {
+                Some(instant("t", TID_NODE, "log", json!({"stream": stream, "line": line})))
             }
-            EventKind::Log { stream, line } => Some(instant("t", TID_NODE, "log", json!({"stream": stream, "line": line}))),
             EventKind::Step { index, description } => {
                 Some(instant("g", TID_STEPS, "step", json!({"index": index, "description": description})))
             }
-            EventKind::Narration { text } => Some(instant("t", TID_STEPS, "narration", json!({"text": text}))),
+            EventKind::Narration { text } => {
+                Some(instant("t", TID_STEPS, "narration", json!({"text": text})))
+            }
             EventKind::Check { anomaly, detail } => {
                 Some(instant("p", TID_CHECKS, "check", json!({"anomaly": anomaly, "detail": detail})))
             }
-            EventKind::Verdict { ok, summary } => Some(instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary}))),
-            EventKind::Resources { cpu_percent, memory_bytes, disk_bytes } => Some(json!({"name": "resources", "ph": "C",
+            EventKind::Verdict { ok, summary } => {
+                Some(instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary})))
+            }
+            EventKind::Resources { cpu_percent, memory_bytes, disk_bytes } => {
+                Some(json!({"name": "resources", "ph": "C",
                 "ts": ts, "pid": pid, "args": {"cpu %": cpu_percent, "memory MB": *memory_bytes as f64 / 1e6,
-                "disk MB": *disk_bytes as f64 / 1e6}})),
+                "disk MB": *disk_bytes as f64 / 1e6}}))
+            }
             EventKind::Offsets { topic, partition, log_end_offset, high_watermark, .. } => Some(json!({
                 "name": format!("{topic}-{partition} offsets"), "ph": "C", "ts": ts, "pid": pid,
                 "args": {"log end": log_end_offset, "high watermark": high_watermark}})),
@@ -130,9 +145,11 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
                 }
                 // Failed and indeterminate ops are rare and interesting: show each one.
                 match op.op_type {
-                    OpType::Fail | OpType::Info => Some(json!({"name": format!("{:?} {:?}", op.kind, op.op_type).to_lowercase(),
+                    OpType::Fail | OpType::Info => {
+                        Some(json!({"name": format!("{:?} {:?}", op.kind, op.op_type).to_lowercase(),
                         "cat": "client", "ph": "i", "s": "t", "ts": ts, "pid": CLIENTS_PID, "tid": op.process as i64 + 1,
-                        "args": {"value": op.value, "error": op.error, "index": op.index}})),
+                        "args": {"value": op.value, "error": op.error, "index": op.index}}))
+                    }
                     _ => None,
                 }
             }
@@ -162,7 +179,9 @@ struct TraceWriter<'a, W: Write> {
 
 impl<W: Write> TraceWriter<'_, W> {
     fn begin(&mut self) -> Result<(), LabError> {
-        self.out.write_all(b"{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n").map_err(io_err("writing trace"))
+        self.out
+            .write_all(b"{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n")
+            .map_err(io_err("writing trace"))
     }
 
     fn event(&mut self, v: Value) -> Result<(), LabError> {
@@ -170,7 +189,8 @@ impl<W: Write> TraceWriter<'_, W> {
             self.out.write_all(b",\n").map_err(io_err("writing trace"))?;
         }
         self.first = false;
-        serde_json::to_writer(&mut *self.out, &v).map_err(|source| LabError::Json { what: "writing trace".into(), source })
+        serde_json::to_writer(&mut *self.out, &v)
+            .map_err(|source| LabError::Json { what: "writing trace".into(), source })
     }
 
     fn meta(&mut self, kind: &str, pid: i64, tid: Option<i64>, name: &str) -> Result<(), LabError> {

@@ -31,7 +31,11 @@ fn fault(t: &Timeline, ts: u64, f: &str, target: &str, detail: Option<&str>) {
 }
 
 fn election(t: &Timeline, ts: u64, node: i32, group: &str, term: u64, phase: &str, leader: Option<u64>) {
-    t.append(Source::Node(node), ts, EventKind::Election { group: group.into(), term, phase: phase.into(), leader });
+    t.append(
+        Source::Node(node),
+        ts,
+        EventKind::Election { group: group.into(), term, phase: phase.into(), leader },
+    );
 }
 
 pub fn sample_timeline() -> Timeline {
@@ -41,8 +45,16 @@ pub fn sample_timeline() -> Timeline {
     };
     lab(T0, EventKind::Step { index: 1, description: "Start a 3-node cluster".into() });
     for n in 1..=3 {
-        t.append(Source::Node(n), T0 + 50 * MS * n as u64, EventKind::Process { state: "started".into(), pid: Some(4000 + n as u32), detail: None });
-        t.append(Source::Node(n), T0 + 400 * MS + n as u64, EventKind::Process { state: "ready".into(), pid: Some(4000 + n as u32), detail: None });
+        t.append(
+            Source::Node(n),
+            T0 + 50 * MS * n as u64,
+            EventKind::Process { state: "started".into(), pid: Some(4000 + n as u32), detail: None },
+        );
+        t.append(
+            Source::Node(n),
+            T0 + 400 * MS + n as u64,
+            EventKind::Process { state: "ready".into(), pid: Some(4000 + n as u32), detail: None },
+        );
     }
     // Initial leaders: controller on 1, t-0 on 2, t-1 on 3.
     for (g, leader) in [("controller", 1), ("t-0", 2), ("t-1", 3)] {
@@ -55,14 +67,32 @@ pub fn sample_timeline() -> Timeline {
     lab(T0 + S, EventKind::Narration { text: "Producers start sending; every value is unique.".into() });
     lab(T0 + 8 * S, EventKind::Step { index: 2, description: "Kill the controller leader (node 1)".into() });
     fault(&t, T0 + 8 * S, "kill", "node-1", Some("SIGKILL"));
-    t.append(Source::Node(1), T0 + 8 * S + 2 * MS, EventKind::Process { state: "died".into(), pid: Some(4001), detail: Some("signal 9".into()) });
+    t.append(
+        Source::Node(1),
+        T0 + 8 * S + 2 * MS,
+        EventKind::Process { state: "died".into(), pid: Some(4001), detail: Some("signal 9".into()) },
+    );
     election(&t, T0 + 8 * S + 900 * MS, 2, "controller", 2, "started", None);
     election(&t, T0 + 9 * S + 100 * MS, 2, "controller", 2, "won", Some(2));
     raft(&t, T0 + 9 * S + 101 * MS, 2, "controller", 2, "Leader", Some(2));
-    lab(T0 + 9 * S + 200 * MS, EventKind::Narration { text: "Node 2 won term 2; produce latency spikes, then recovers.".into() });
-    t.append(Source::Node(1), T0 + 11 * S, EventKind::Process { state: "started".into(), pid: Some(4101), detail: Some("restarted by the lab".into()) });
+    lab(
+        T0 + 9 * S + 200 * MS,
+        EventKind::Narration { text: "Node 2 won term 2; produce latency spikes, then recovers.".into() },
+    );
+    t.append(
+        Source::Node(1),
+        T0 + 11 * S,
+        EventKind::Process {
+            state: "started".into(),
+            pid: Some(4101),
+            detail: Some("restarted by the lab".into()),
+        },
+    );
     raft(&t, T0 + 11 * S + 500 * MS, 1, "controller", 2, "Follower", Some(2));
-    lab(T0 + 13 * S, EventKind::Step { index: 3, description: "Cut the link between node 2 and node 3".into() });
+    lab(
+        T0 + 13 * S,
+        EventKind::Step { index: 3, description: "Cut the link between node 2 and node 3".into() },
+    );
     fault(&t, T0 + 13 * S, "cut_link", "node-2<->node-3", Some("both directions, \"drop\""));
     election(&t, T0 + 14 * S, 2, "t-1", 2, "started", None);
     election(&t, T0 + 14 * S + 300 * MS, 2, "t-1", 2, "won", Some(2));
@@ -78,13 +108,20 @@ pub fn sample_timeline() -> Timeline {
         let process = (i % 2) as u32;
         let value = format!("v-{i}");
         let (op_type, latency) = if (8 * S..9100 * MS).contains(&(invoke - T0)) {
-            if i % 7 == 0 { (OpType::Info, 1500 * MS) } else if i % 11 == 0 { (OpType::Fail, 30 * MS) } else { (OpType::Ok, T0 + 9100 * MS + 20 * MS - invoke) }
+            if i % 7 == 0 {
+                (OpType::Info, 1500 * MS)
+            } else if i % 11 == 0 {
+                (OpType::Fail, 30 * MS)
+            } else {
+                (OpType::Ok, T0 + 9100 * MS + 20 * MS - invoke)
+            }
         } else {
             (OpType::Ok, (2 + (i * 7919) % 9) * MS + if i % 97 == 0 { 40 * MS } else { 0 })
         };
         let inv = Op::new(process, OpType::Invoke, OpKind::Send, "t").value(value.clone()).time(invoke);
         t.append(Source::Client(process), invoke, EventKind::Client { op: Op { index: 2 * i, ..inv } });
-        let mut done = Op::new(process, op_type, OpKind::Send, "t").value(value).time(invoke + latency).latency(latency);
+        let mut done =
+            Op::new(process, op_type, OpKind::Send, "t").value(value).time(invoke + latency).latency(latency);
         done.index = 2 * i + 1;
         done = match op_type {
             OpType::Ok => done.at((i % 2) as i32, (i / 2) as i64),
@@ -94,7 +131,13 @@ pub fn sample_timeline() -> Timeline {
         // Completions are reported by the client thread slightly later: out-of-order ts.
         t.append(Source::Client(process), invoke + latency, EventKind::Client { op: done });
     }
-    lab(T0 + 20 * S, EventKind::Check { anomaly: "indeterminate".into(), detail: "8 sends ended info, all later found in the log".into() });
+    lab(
+        T0 + 20 * S,
+        EventKind::Check {
+            anomaly: "indeterminate".into(),
+            detail: "8 sends ended info, all later found in the log".into(),
+        },
+    );
     lab(T0 + 20 * S + MS, EventKind::Verdict { ok: true, summary: "no lost or duplicated writes".into() });
     t
 }

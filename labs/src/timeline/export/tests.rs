@@ -45,18 +45,35 @@ fn perfetto_trace_has_processes_terms_faults_and_counters() {
     let evs = v["traceEvents"].as_array().unwrap();
     let phases: BTreeSet<&str> = evs.iter().map(|e| e["ph"].as_str().unwrap()).collect();
     assert_eq!(phases, ["C", "M", "X", "i"].into_iter().collect());
-    let names: BTreeSet<&str> = evs.iter().filter(|e| e["name"] == "process_name").map(|e| e["args"]["name"].as_str().unwrap()).collect();
+    let names: BTreeSet<&str> = evs
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["clients", "lab", "node 1", "node 2", "node 3"].into_iter().collect());
-    let terms: Vec<(i64, &str)> =
-        evs.iter().filter(|e| e["ph"] == "X").map(|e| (e["pid"].as_i64().unwrap(), e["name"].as_str().unwrap())).collect();
-    assert!(terms.contains(&(2, "term 2")) && terms.contains(&(1, "term 1")) && terms.contains(&(3, "term 3")), "{terms:?}");
+    let terms: Vec<(i64, &str)> = evs
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .map(|e| (e["pid"].as_i64().unwrap(), e["name"].as_str().unwrap()))
+        .collect();
+    assert!(
+        terms.contains(&(2, "term 2")) && terms.contains(&(1, "term 1")) && terms.contains(&(3, "term 3")),
+        "{terms:?}"
+    );
     let faults: Vec<_> = evs.iter().filter(|e| e["cat"] == "fault").collect();
     assert_eq!(faults.len(), 3);
     assert!(faults.iter().all(|f| f["ph"] == "i" && f["s"] == "g" && f["pid"] == 0));
     let min_ts = evs.iter().filter_map(|e| e["ts"].as_f64()).fold(f64::MAX, f64::min);
     assert_eq!(min_ts, 0.0);
-    let rate: u64 = evs.iter().filter(|e| e["name"] == "produce rate (acked/s)").map(|e| e["args"]["ops"].as_u64().unwrap()).sum();
-    let acked = events.iter().filter(|e| matches!(&e.kind, EventKind::Client { op } if op.op_type == OpType::Ok)).count();
+    let rate: u64 = evs
+        .iter()
+        .filter(|e| e["name"] == "produce rate (acked/s)")
+        .map(|e| e["args"]["ops"].as_u64().unwrap())
+        .sum();
+    let acked = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::Client { op } if op.op_type == OpType::Ok))
+        .count();
     assert_eq!(rate as usize, acked);
 }
 
@@ -107,7 +124,8 @@ fn parse_edn_map(line: &str) -> Result<BTreeMap<String, String>, String> {
                             Some('u') => {
                                 let hex: String = s[i + 1..i + 5].iter().collect();
                                 i += 4;
-                                char::from_u32(u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?).ok_or("bad \\u")?
+                                char::from_u32(u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?)
+                                    .ok_or("bad \\u")?
                             }
                             c => return Err(format!("bad escape {c:?}")),
                         });
@@ -136,7 +154,12 @@ fn edn_history_lines_are_well_formed_maps() {
     let mut events = sample_timeline().snapshot();
     let nasty = "a \"quoted\", back\\slash\nnew\tline \u{1}";
     let op = Op::new(7, OpType::Info, OpKind::Send, "t").value(nasty).time(events[0].ts_ns + 5).error("x");
-    events.push(TimelineEvent { seq: 1_000_000, ts_ns: events[0].ts_ns + 5, source: Source::Client(7), kind: EventKind::Client { op } });
+    events.push(TimelineEvent {
+        seq: 1_000_000,
+        ts_ns: events[0].ts_ns + 5,
+        source: Source::Client(7),
+        kind: EventKind::Client { op },
+    });
     let out = String::from_utf8(bytes(|o| write_edn(&events, o))).unwrap();
     std::fs::write(samples_dir().join("history.edn"), &out).unwrap();
     let maps: Vec<_> = out.lines().map(|l| parse_edn_map(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
@@ -182,7 +205,12 @@ fn parse_csv(s: &str) -> Vec<Vec<String>> {
 fn csv_quotes_commas_quotes_and_newlines() {
     let mut events = sample_timeline().snapshot();
     let line = "a,b \"c\"\nd";
-    events.push(TimelineEvent { seq: 99, ts_ns: 1, source: Source::Node(2), kind: EventKind::Log { stream: "stderr".into(), line: line.into() } });
+    events.push(TimelineEvent {
+        seq: 99,
+        ts_ns: 1,
+        source: Source::Node(2),
+        kind: EventKind::Log { stream: "stderr".into(), line: line.into() },
+    });
     let out = String::from_utf8(bytes(|o| write_csv(&events, o))).unwrap();
     std::fs::write(samples_dir().join("timeline.csv"), &out).unwrap();
     let rows = parse_csv(&out);
@@ -224,13 +252,24 @@ fn charts_write_png_and_svg_with_and_without_text() {
 fn html_report_is_self_contained() {
     let events = sample_timeline().snapshot();
     let verdict = serde_json::json!({"valid?": true, "lost": [], "note": "<b>not markup</b>"});
-    let out = String::from_utf8(bytes(|o| write_html_report(&events, Some(&verdict), "Kill the leader & cut a link", o))).unwrap();
+    let out = String::from_utf8(bytes(|o| {
+        write_html_report(&events, Some(&verdict), "Kill the leader & cut a link", o)
+    }))
+    .unwrap();
     std::fs::write(samples_dir().join("report.html"), &out).unwrap();
     assert!(!out.contains("http://") && !out.contains("https://"));
     assert!(!out.contains(" src=") && !out.contains("<link") && !out.contains("<script"));
     assert_eq!(out.matches("<svg").count(), 2);
-    assert!(out.contains("PASSED") && out.contains("Kill the leader &amp; cut a link") && out.contains("&lt;b&gt;not markup"));
-    assert!(out.contains("cut_link node-2&lt;-&gt;node-3") && out.contains("indeterminate") && out.contains("Node 2 won term 2"));
+    assert!(
+        out.contains("PASSED")
+            && out.contains("Kill the leader &amp; cut a link")
+            && out.contains("&lt;b&gt;not markup")
+    );
+    assert!(
+        out.contains("cut_link node-2&lt;-&gt;node-3")
+            && out.contains("indeterminate")
+            && out.contains("Node 2 won term 2")
+    );
 }
 
 #[test]
@@ -241,20 +280,32 @@ fn fault_spans_and_leaders_are_derived() {
     assert_eq!((f[0].label.as_str(), f[0].end_ns), ("kill node-1", None));
     assert!(f[1].healed && f[1].end_ns.unwrap() - f[1].start_ns == 3_000_000_000);
     let l = leader_spans(&events);
-    let ctl: Vec<(i64, u64)> = l.iter().filter(|s| s.group == "controller").map(|s| (s.node, s.term)).collect();
+    let ctl: Vec<(i64, u64)> =
+        l.iter().filter(|s| s.group == "controller").map(|s| (s.node, s.term)).collect();
     assert_eq!(ctl, [(1, 1), (2, 2)]);
     let t1: Vec<(i64, u64)> = l.iter().filter(|s| s.group == "t-1").map(|s| (s.node, s.term)).collect();
     assert_eq!(t1, [(3, 1), (2, 2), (3, 3)]);
     // Node 1's controller term ends when it dies, before node 2 wins.
-    assert_eq!(l.iter().find(|s| s.group == "controller").unwrap().end_ns, super::sample::T0 + 8_000_000_000 + 2_000_000);
+    assert_eq!(
+        l.iter().find(|s| s.group == "controller").unwrap().end_ns,
+        super::sample::T0 + 8_000_000_000 + 2_000_000
+    );
 }
 
 #[test]
 fn export_one_million_events_to_jsonl() {
     let t = crate::timeline::Timeline::new();
     for i in 0..1_000_000u64 {
-        let op = Op::new((i % 4) as u32, OpType::Ok, OpKind::Send, "t").value(format!("v-{i}")).time(i).at(0, i as i64).latency(3_000_000);
-        t.append(Source::Client((i % 4) as u32), 1_700_000_000_000_000_000 + i * 1000, EventKind::Client { op });
+        let op = Op::new((i % 4) as u32, OpType::Ok, OpKind::Send, "t")
+            .value(format!("v-{i}"))
+            .time(i)
+            .at(0, i as i64)
+            .latency(3_000_000);
+        t.append(
+            Source::Client((i % 4) as u32),
+            1_700_000_000_000_000_000 + i * 1000,
+            EventKind::Client { op },
+        );
     }
     let events = t.snapshot();
     let path = std::env::temp_dir().join("timeline-1m.jsonl");
@@ -262,6 +313,10 @@ fn export_one_million_events_to_jsonl() {
     write_to_path(&path, |o| write_jsonl(&events, o)).unwrap();
     let took = start.elapsed();
     let size = std::fs::metadata(&path).unwrap().len();
-    println!("exported 1,000,000 events to JSON Lines ({:.0} MB) in {:.2} s", size as f64 / 1e6, took.as_secs_f64());
+    println!(
+        "exported 1,000,000 events to JSON Lines ({:.0} MB) in {:.2} s",
+        size as f64 / 1e6,
+        took.as_secs_f64()
+    );
     std::fs::remove_file(&path).unwrap();
 }

@@ -5,36 +5,19 @@ use super::*;
 #[tokio::test]
 async fn absent_peer_fails_fast_then_reconnects_when_it_comes_up() {
     // Reserve a free port, then free it so nothing listens there.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let a = client_a(addr);
     let started = Instant::now();
     let err = vote(&a, GroupId::Controller, 1, TTL).await.unwrap_err();
-    assert!(
-        matches!(err, BrokerError::PeerUnreachable { peer: 2, .. }),
-        "{err}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(matches!(err, BrokerError::PeerUnreachable { peer: 2, .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     // Within the backoff window the transport does not dial again; it answers at once.
-    assert!(matches!(
-        vote(&a, GroupId::Controller, 1, TTL).await,
-        Err(BrokerError::PeerUnreachable { .. })
-    ));
+    assert!(matches!(vote(&a, GroupId::Controller, 1, TTL).await, Err(BrokerError::PeerUnreachable { .. })));
     assert!(a.peer_status()[0].last_error.is_some());
 
     let (_b, _router) = serve_b(TcpListener::bind(addr).await.unwrap());
     let up = eventually(Duration::from_secs(10), || async {
-        matches!(
-            vote(&a, GroupId::Controller, 2, TTL).await,
-            Ok(RaftReply::Vote(Ok(_)))
-        )
+        matches!(vote(&a, GroupId::Controller, 2, TTL).await, Ok(RaftReply::Vote(Ok(_))))
     })
     .await;
     assert!(up, "no successful request after the peer came up");
@@ -50,26 +33,16 @@ async fn connection_loss_fails_pending_requests_promptly() {
         let (mut stream, _) = listener.accept().await.unwrap();
         for _ in 0..5 {
             let frame = wire::read_frame(&mut stream).await.unwrap().unwrap();
-            assert!(matches!(
-                wire::decode_body(&frame).unwrap().body,
-                Body::Request(_)
-            ));
+            assert!(matches!(wire::decode_body(&frame).unwrap().body, Body::Request(_)));
         }
         listener // keep listening so a redial would not be refused
     });
     let started = Instant::now();
     let replies = join_all((1..=5).map(|term| vote(&a, GroupId::Controller, term, TTL))).await;
     for reply in replies {
-        assert!(
-            matches!(reply, Err(BrokerError::PeerUnreachable { .. })),
-            "{reply:?}"
-        );
+        assert!(matches!(reply, Err(BrokerError::PeerUnreachable { .. })), "{reply:?}");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     let _listener = peer.await.unwrap();
     let status = &a.peer_status()[0];
     assert!(!status.connected && status.last_error.is_some());
@@ -83,10 +56,7 @@ async fn garbage_frame_closes_only_that_connection() {
     assert_closed_by_server(raw).await;
 
     let a = client_a(addr);
-    assert!(matches!(
-        vote(&a, GroupId::Controller, 1, TTL).await,
-        Ok(RaftReply::Vote(Ok(_)))
-    ));
+    assert!(matches!(vote(&a, GroupId::Controller, 1, TTL).await, Ok(RaftReply::Vote(Ok(_)))));
 }
 
 #[tokio::test]
@@ -96,9 +66,7 @@ async fn oversized_frames_are_refused_both_ways() {
     raw.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
     assert_closed_by_server(raw).await;
 
-    let err = wire::read_frame(&mut &u32::MAX.to_be_bytes()[..])
-        .await
-        .unwrap_err();
+    let err = wire::read_frame(&mut &u32::MAX.to_be_bytes()[..]).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
 
     // The sender refuses too, before anything reaches the socket, and the link stays usable.
@@ -113,18 +81,9 @@ async fn oversized_frames_are_refused_both_ways() {
         entries: vec![big],
         leader_commit: None,
     };
-    let err = a
-        .request(2, partition("t"), RaftRequest::AppendEntries(req), TTL)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, BrokerError::Frame(msg) if msg.contains("frame limit")),
-        "{err}"
-    );
-    assert!(matches!(
-        vote(&a, GroupId::Controller, 1, TTL).await,
-        Ok(RaftReply::Vote(Ok(_)))
-    ));
+    let err = a.request(2, partition("t"), RaftRequest::AppendEntries(req), TTL).await.unwrap_err();
+    assert!(matches!(&err, BrokerError::Frame(msg) if msg.contains("frame limit")), "{err}");
+    assert!(matches!(vote(&a, GroupId::Controller, 1, TTL).await, Ok(RaftReply::Vote(Ok(_)))));
 }
 
 #[tokio::test]
@@ -135,28 +94,11 @@ async fn close_stops_everything() {
         let a = a.clone();
         async move { vote(&a, partition("hang"), 1, TTL).await }
     });
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            a.peer_status()[0].requests_sent == 1
-        })
-        .await
-    );
-    tokio::time::timeout(Duration::from_secs(5), b.close())
-        .await
-        .expect("server close hung");
-    let reply = tokio::time::timeout(Duration::from_secs(5), hanging)
-        .await
-        .expect("pending not failed")
-        .unwrap();
-    assert!(
-        matches!(reply, Err(BrokerError::PeerUnreachable { .. })),
-        "{reply:?}"
-    );
-    tokio::time::timeout(Duration::from_secs(5), a.close())
-        .await
-        .expect("client close hung");
-    assert!(matches!(
-        vote(&a, GroupId::Controller, 1, TTL).await,
-        Err(BrokerError::ShuttingDown)
-    ));
+    assert!(eventually(Duration::from_secs(5), || async { a.peer_status()[0].requests_sent == 1 }).await);
+    tokio::time::timeout(Duration::from_secs(5), b.close()).await.expect("server close hung");
+    let reply =
+        tokio::time::timeout(Duration::from_secs(5), hanging).await.expect("pending not failed").unwrap();
+    assert!(matches!(reply, Err(BrokerError::PeerUnreachable { .. })), "{reply:?}");
+    tokio::time::timeout(Duration::from_secs(5), a.close()).await.expect("client close hung");
+    assert!(matches!(vote(&a, GroupId::Controller, 1, TTL).await, Err(BrokerError::ShuttingDown)));
 }

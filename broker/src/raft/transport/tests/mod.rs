@@ -41,9 +41,7 @@ impl GroupRouter for Arc<FakeRouter> {
             match &group {
                 GroupId::Controller => {}
                 GroupId::Partition { topic, .. } if topic == "t" => {}
-                GroupId::Partition { topic, .. } if topic == "hang" => {
-                    futures::future::pending().await
-                }
+                GroupId::Partition { topic, .. } if topic == "hang" => futures::future::pending().await,
                 other => return RaftReply::NoSuchGroup(format!("{other} not hosted")),
             }
             match request {
@@ -67,17 +65,16 @@ impl GroupRouter for Arc<FakeRouter> {
                     }))
                 }
                 RaftRequest::Elect => RaftReply::Elect(Ok(())),
-                RaftRequest::Propose(_) => RaftReply::Proposed(Err("the fake router proposes nothing".into())),
+                RaftRequest::Propose(_) => {
+                    RaftReply::Proposed(Err("the fake router proposes nothing".into()))
+                }
             }
         })
     }
 }
 
 fn vote_req(term: u64) -> VoteRequest {
-    VoteRequest {
-        vote: Vote::new(term, 1),
-        last_log_id: Some(log_id(term, 7)),
-    }
+    VoteRequest { vote: Vote::new(term, 1), last_log_id: Some(log_id(term, 7)) }
 }
 
 fn log_id(term: u64, index: u64) -> LogId<NodeId> {
@@ -85,10 +82,7 @@ fn log_id(term: u64, index: u64) -> LogId<NodeId> {
 }
 
 fn partition(topic: &str) -> GroupId {
-    GroupId::Partition {
-        topic: topic.to_string(),
-        partition: 0,
-    }
+    GroupId::Partition { topic: topic.to_string(), partition: 0 }
 }
 
 /// Node 2 serving on `listener` with a fresh fake router.
@@ -110,21 +104,12 @@ fn client_a(b_addr: SocketAddr) -> Arc<Transport> {
     Transport::new(1, BTreeMap::from([(2, b_addr)]), CancellationToken::new())
 }
 
-async fn vote(
-    a: &Transport,
-    group: GroupId,
-    term: u64,
-    ttl: Duration,
-) -> Result<RaftReply, BrokerError> {
-    a.request(2, group, RaftRequest::Vote(vote_req(term)), ttl)
-        .await
+async fn vote(a: &Transport, group: GroupId, term: u64, ttl: Duration) -> Result<RaftReply, BrokerError> {
+    a.request(2, group, RaftRequest::Vote(vote_req(term)), ttl).await
 }
 
 /// Polls `cond` until it holds or `limit` passes.
-async fn eventually<F: Future<Output = bool>>(
-    limit: Duration,
-    mut cond: impl FnMut() -> F,
-) -> bool {
+async fn eventually<F: Future<Output = bool>>(limit: Duration, mut cond: impl FnMut() -> F) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if cond().await {

@@ -28,7 +28,11 @@ fn node_color(node: i64) -> RGBColor {
 
 /// Raft leaders: lanes from the top are the groups in name order; the top lane holds fault
 /// labels. The x axis is stretched 12% past the end to leave room for the node legend.
-pub(crate) fn leaders<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &ChartData, text: bool) -> Result<(), LabError> {
+pub(crate) fn leaders<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    d: &ChartData,
+    text: bool,
+) -> Result<(), LabError> {
     let e = chart_err("leaders and terms");
     root.fill(&WHITE).map_err(&e)?;
     let n = d.groups.len() as i32;
@@ -56,7 +60,15 @@ pub(crate) fn leaders<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
     }
     mesh.draw().map_err(&e)?;
 
-    fault_bands(&mut chart, d, SegmentValue::Exact(0), SegmentValue::Exact(n + 1), SegmentValue::CenterOf(n), text).map_err(&e)?;
+    fault_bands(
+        &mut chart,
+        d,
+        SegmentValue::Exact(0),
+        SegmentValue::Exact(n + 1),
+        SegmentValue::CenterOf(n),
+        text,
+    )
+    .map_err(&e)?;
 
     let nodes: BTreeSet<i64> = d.leaders.iter().map(|s| s.node).collect();
     for node in nodes {
@@ -64,7 +76,10 @@ pub(crate) fn leaders<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
         let rects = d.leaders.iter().filter(|s| s.node == node).filter_map(|s| {
             let l = lane(d.groups.iter().position(|g| *g == s.group)?);
             let mut r = Rectangle::new(
-                [(d.secs(s.start_ns), SegmentValue::Exact(l)), (d.secs(s.end_ns), SegmentValue::Exact(l + 1))],
+                [
+                    (d.secs(s.start_ns), SegmentValue::Exact(l)),
+                    (d.secs(s.end_ns), SegmentValue::Exact(l + 1)),
+                ],
                 color.mix(0.85).filled(),
             );
             r.set_margin(6, 6, 0, 1); // a hairline gap shows where one leader ends and the next begins
@@ -81,7 +96,10 @@ pub(crate) fn leaders<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
         let style = TextStyle::from((FONT, 13)).color(&BLACK);
         let labels = d.leaders.iter().filter_map(|s| {
             let l = lane(d.groups.iter().position(|g| *g == s.group)?);
-            Some(EmptyElement::at((d.secs(s.start_ns), SegmentValue::CenterOf(l))) + Text::new(format!("t{}", s.term), (3, -22), style.clone()))
+            Some(
+                EmptyElement::at((d.secs(s.start_ns), SegmentValue::CenterOf(l)))
+                    + Text::new(format!("t{}", s.term), (3, -22), style.clone()),
+            )
         });
         chart.draw_series(labels).map_err(&e)?;
         legend(&mut chart, SeriesLabelPosition::MiddleRight).map_err(&e)?;
@@ -90,7 +108,11 @@ pub(crate) fn leaders<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
 }
 
 /// Produce rate (acked sends per 100 ms, left axis) and p99 ack latency (ms, right axis).
-pub(crate) fn produce<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &ChartData, text: bool) -> Result<(), LabError> {
+pub(crate) fn produce<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    d: &ChartData,
+    text: bool,
+) -> Result<(), LabError> {
     let e = chart_err("produce rate and latency");
     root.fill(&WHITE).map_err(&e)?;
     let max_acked = d.buckets.iter().map(|b| b.1).max().unwrap_or(0).max(1) as f64;
@@ -126,7 +148,8 @@ pub(crate) fn produce<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
     let acked = LineSeries::new(d.buckets.iter().map(|b| (b.0, b.1 as f64)), blue.stroke_width(2));
     let anno = chart.draw_series(acked).map_err(&e)?;
     if text {
-        anno.label("acked sends / 100 ms").legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], blue.stroke_width(2)));
+        anno.label("acked sends / 100 ms")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], blue.stroke_width(2)));
     }
     // Latency only where a bucket had acks: a gap in the line is an outage, not zero latency.
     let orange = RGBColor(230, 110, 0);
@@ -141,7 +164,8 @@ pub(crate) fn produce<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, d: &Cha
     for (i, run) in runs.into_iter().filter(|r| !r.is_empty()).enumerate() {
         let anno = chart.draw_secondary_series(LineSeries::new(run, orange.stroke_width(2))).map_err(&e)?;
         if text && i == 0 {
-            anno.label("p99 ack latency (ms)").legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], orange.stroke_width(2)));
+            anno.label("p99 ack latency (ms)")
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], orange.stroke_width(2)));
         }
     }
     if text {
@@ -184,11 +208,17 @@ where
         let x0 = d.secs(f.start_ns);
         match f.end_ns {
             Some(end) => {
-                let r = Rectangle::new([(x0, bottom.clone()), (d.secs(end), top.clone())], FAULT.mix(0.12).filled());
+                let r = Rectangle::new(
+                    [(x0, bottom.clone()), (d.secs(end), top.clone())],
+                    FAULT.mix(0.12).filled(),
+                );
                 chart.draw_series(std::iter::once(r))?;
             }
             None => {
-                let l = PathElement::new(vec![(x0, bottom.clone()), (x0, top.clone())], FAULT.mix(0.8).stroke_width(2));
+                let l = PathElement::new(
+                    vec![(x0, bottom.clone()), (x0, top.clone())],
+                    FAULT.mix(0.8).stroke_width(2),
+                );
                 chart.draw_series(std::iter::once(l))?;
             }
         }
@@ -196,8 +226,13 @@ where
     if text {
         let style = TextStyle::from((FONT, 12)).color(&FAULT);
         let labels = d.faults.iter().enumerate().map(|(i, f)| {
-            let label = if f.end_ns.is_some() && !f.healed { format!("{} (not healed)", f.label) } else { f.label.clone() };
-            EmptyElement::at((d.secs(f.start_ns), label_y.clone())) + Text::new(label, (3, -14 + 13 * (i as i32 % 3)), style.clone())
+            let label = if f.end_ns.is_some() && !f.healed {
+                format!("{} (not healed)", f.label)
+            } else {
+                f.label.clone()
+            };
+            EmptyElement::at((d.secs(f.start_ns), label_y.clone()))
+                + Text::new(label, (3, -14 + 13 * (i as i32 % 3)), style.clone())
         });
         chart.draw_series(labels)?;
     }
