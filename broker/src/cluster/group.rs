@@ -84,10 +84,7 @@ impl GroupHandle {
             if let Err(e) = appended {
                 tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
             }
-            let first = Arc::clone(&log);
-            tokio::task::spawn_blocking(move || first.sync())
-                .await
-                .map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))??;
+            log.sync().await.map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))?;
         } else {
             listen_before_campaigning(&raft, node_id, election_timeout_max);
         }

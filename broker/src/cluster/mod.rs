@@ -322,6 +322,9 @@ impl Cluster {
             let handle = self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(key);
             if let Some(h) = handle {
                 h.stop().await;
+                // The vote dies with the group: a topic created again under the same name
+                // must start a fresh group (openraft refuses to initialize one with a vote).
+                self.store.forget_vote(&h.id.to_string()).await?;
                 self.store.delete_partition(&key.0, key.1)?;
                 tracing::info!(topic = %key.0, partition = key.1, "partition group removed");
             }

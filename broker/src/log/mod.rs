@@ -4,6 +4,7 @@
 //! <dir>/.lock                                   flock + holder pid (lock.rs)
 //! <dir>/<meta name>                             small metadata, written atomically (store.rs)
 //! <dir>/power-cut-report.json                   written by a simulated power cut (power_cut.rs)
+//! <dir>/raft-votes.log                          every Raft group's vote, one record each (votes.rs)
 //! <dir>/partitions/<topic>-<partition>/<base_offset:020>.log   segments (entry.rs format)
 //! ```
 //!
@@ -28,6 +29,7 @@ mod raft_view;
 mod recovery;
 mod segment;
 mod store;
+mod votes;
 #[cfg(test)]
 pub(crate) mod test_batches;
 

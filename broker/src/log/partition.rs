@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
 use crate::log::entry::{self, ENTRY_HEADER_LEN};
-use crate::log::flusher::{StoreCtx, CLOSED, OPEN, POWER_CUT};
+use crate::log::flusher::{PartitionKey, StoreCtx, CLOSED, OPEN, POWER_CUT};
 use crate::log::segment::{IndexEntry, Segment};
 use crate::log::{lock, now_ns};
 
@@ -72,6 +72,8 @@ pub struct PartitionLog {
     segment_bytes: u64,
     pub(crate) inner: Mutex<Inner>,
     pub(crate) flush_lock: Mutex<()>,
+    /// Listed in the flusher's dirty list and not yet planned into a round (lists it once).
+    pub(crate) queued: AtomicBool,
     tx: watch::Sender<PartitionOffsets>,
 }
 
@@ -105,6 +107,7 @@ impl PartitionLog {
             segment_bytes,
             inner: Mutex::new(inner),
             flush_lock: Mutex::new(()),
+            queued: AtomicBool::new(false),
             tx,
         }
     }
@@ -202,7 +205,9 @@ impl PartitionLog {
         inner.appended_at_ns = now;
         self.publish(&inner);
         drop(inner);
-        if self.ctx.policy == FsyncPolicy::Always {
+        if !self.queued.swap(true, Ordering::SeqCst) {
+            self.ctx.mark_dirty(self.key());
+        } else {
             self.ctx.request_flush();
         }
         tracing::trace!(topic = %self.topic, partition = self.partition, offset = base_offset, file = %self.dir.display(),
@@ -241,6 +246,19 @@ impl PartitionLog {
         inner.segments.push(seg);
         inner.dir_dirty = true;
         Ok(())
+    }
+
+    pub(crate) fn key(&self) -> PartitionKey {
+        (self.topic.clone(), self.partition)
+    }
+
+    /// Resolves once every offset < `end_offset_exclusive` is fsynced, whatever the fsync policy:
+    /// for what the cluster must not lose (the controller log, a group's first membership).
+    pub async fn wait_synced(&self, end_offset_exclusive: i64) -> Result<()> {
+        if self.offsets().flushed_offset < end_offset_exclusive {
+            self.ctx.request_urgent(self.key());
+        }
+        self.wait_flushed(end_offset_exclusive).await
     }
 
     /// Resolves once every offset < `end_offset_exclusive` is fsynced.

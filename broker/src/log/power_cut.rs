@@ -53,6 +53,9 @@ impl LogStore {
             }
             p.poke();
         }
+        if let Err(e) = self.votes.power_cut() {
+            first_err.get_or_insert(e);
+        }
         let report = PowerCutReport { at_ns, partitions };
         let json = serde_json::to_vec_pretty(&report)
             .map_err(|e| BrokerError::io("encode power-cut report", self.dir(), std::io::Error::other(e)))?;

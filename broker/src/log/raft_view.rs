@@ -97,10 +97,12 @@ impl PartitionLog {
         }
     }
 
-    /// Fsyncs this partition now, whatever the policy (blocking). Used for what must survive
-    /// a power cut under every policy: the cluster metadata log and a group's first membership.
-    pub fn sync(&self) -> Result<()> {
-        self.flush_once()
+    /// Resolves once everything in this log now is fsynced, whatever the policy. Used for what
+    /// must survive a power cut under every policy: the cluster metadata log and a group's first
+    /// membership.
+    pub async fn sync(&self) -> Result<()> {
+        let end = self.offsets().log_end_offset;
+        self.wait_synced(end).await
     }
 
     /// Sets the Raft-committed end offset, which becomes the high watermark consumers see.

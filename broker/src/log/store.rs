@@ -10,8 +10,9 @@ use std::time::Duration;
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
 use crate::log::flusher::{
-    self, sync_dir, PartitionMap, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT,
+    self, sync_dir, Flusher, PartitionMap, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT,
 };
+use crate::log::votes::VoteLog;
 use crate::log::lock;
 use crate::log::lock::DirLock;
 use crate::log::partition::{Blocked, PartitionLog};
@@ -25,6 +26,7 @@ pub struct LogStore {
     segment_bytes: u64,
     pub(crate) ctx: Arc<StoreCtx>,
     parts: Arc<PartitionMap>,
+    pub(crate) votes: Arc<VoteLog>,
     /// Serialises create/delete so two creators of one partition cannot both create files.
     admin: Mutex<()>,
     dir_lock: Mutex<Option<DirLock>>,
@@ -82,7 +84,8 @@ impl LogStore {
         let last_power_cut = take_last_report(dir)?;
         let pdir = dir.join(PARTITIONS_DIR);
         std::fs::create_dir_all(&pdir).map_err(|e| BrokerError::io("create partitions dir", &pdir, e))?;
-        let ctx = Arc::new(StoreCtx::new(policy));
+        let ctx = Arc::new(StoreCtx::new(policy, dir)?);
+        let votes = Arc::new(VoteLog::open(dir)?);
         let mut map = BTreeMap::new();
         let mut reports = Vec::new();
         for ent in std::fs::read_dir(&pdir).map_err(|e| BrokerError::io("list partitions", &pdir, e))? {
@@ -101,12 +104,14 @@ impl LogStore {
         }
         reports.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let parts = Arc::new(RwLock::new(map));
-        let handle = flusher::spawn(ctx.clone(), parts.clone())?;
+        let handle =
+            flusher::spawn(Flusher { ctx: ctx.clone(), parts: parts.clone(), votes: votes.clone() })?;
         let store = LogStore {
             dir: dir.to_path_buf(),
             segment_bytes,
             ctx,
             parts,
+            votes,
             admin: Mutex::new(()),
             dir_lock: Mutex::new(Some(dir_lock)),
             flusher: Mutex::new(Some(handle)),
@@ -196,7 +201,28 @@ impl LogStore {
         if self.ctx.state() == POWER_CUT {
             return Ok(());
         }
-        flusher::flush_round(&self.parts)
+        flusher::flush_round(&self.ctx, &self.partitions(), &self.votes)
+    }
+
+    /// Saves a Raft group's vote; resolves once it is durable (its record was synced with the
+    /// rest of a flush round). The vote is opaque bytes to the store.
+    pub async fn save_vote(&self, group: &str, vote: &[u8]) -> Result<()> {
+        let ticket = self.votes.queue(group, Some(vote))?;
+        self.ctx.request_votes();
+        self.votes.wait_durable(ticket).await
+    }
+
+    /// A group's vote as last saved.
+    pub fn read_vote(&self, group: &str) -> Option<Vec<u8>> {
+        self.votes.read(group)
+    }
+
+    /// Forgets a deleted group's vote, durably: a group created again under the same name
+    /// starts with no vote (openraft refuses to initialize a group that has one).
+    pub async fn forget_vote(&self, group: &str) -> Result<()> {
+        let ticket = self.votes.queue(group, None)?;
+        self.ctx.request_votes();
+        self.votes.wait_durable(ticket).await
     }
 
     /// "Slow disk" fault: added before every fsync.

@@ -1,6 +1,6 @@
 //! openraft's log storage over a `PartitionLog`: the Raft log *is* the partition log.
 //!
-//! Votes are small fsynced metadata files (always durable, whatever the fsync policy). Log
+//! Votes go to the node's vote log (always durable, whatever the fsync policy). Log
 //! entries follow the node's fsync policy: under `always` openraft is told an append is done
 //! only after its fsync, so a commit means "fsynced on a majority"; under `interval`/`never` a
 //! commit means "written to a majority's page cache" — the loss a power cut then causes is the
@@ -35,9 +35,6 @@ impl GroupLogStore {
         GroupLogStore { group, log, store }
     }
 
-    fn vote_file(&self) -> String {
-        format!("vote-{}.json", self.group)
-    }
 }
 
 impl RaftLogReader<TypeConfig> for GroupLogStore {
@@ -83,23 +80,21 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let bytes =
-            serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
-        let (store, name) = (Arc::clone(&self.store), self.vote_file());
-        // The write fsyncs: off the async workers.
-        tokio::task::spawn_blocking(move || store.write_meta(&name, &bytes))
+        let bytes = serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        // Durable on return: batched with every other vote and append of one flush round.
+        self.store
+            .save_vote(&self.group.to_string(), &bytes)
             .await
-            .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?
             .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        let read = |e: String| io_error(ErrorSubject::Vote, ErrorVerb::Read, e);
-        match self.store.read_meta(&self.vote_file()).map_err(|e| read(e.to_string()))? {
+        let name = self.group.to_string();
+        match self.store.read_vote(&name) {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| read(format!("{} is not a vote: {e}", self.vote_file()))),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                io_error(ErrorSubject::Vote, ErrorVerb::Read, format!("the vote of {name} is not a vote: {e}"))
+            }),
         }
     }
 
@@ -112,28 +107,26 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         let encoded: Vec<(u64, bytes::Bytes)> =
             entries.into_iter().map(|e| entry_codec::encode(&e)).collect::<Result<_, _>>().map_err(write)?;
         let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
+        let Some(out) = outcome else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
         // The cluster metadata (controller) log is always fsynced: the fsync policy is about
         // partition data; losing topics and membership would leave no cluster to recover.
-        if self.group == GroupId::Controller {
-            let log = Arc::clone(&self.log);
-            tokio::task::spawn_blocking(move || {
-                let result = log.sync().map_err(|e| std::io::Error::other(e.to_string()));
-                callback.log_io_completed(result);
-            });
-            return Ok(());
-        }
-        match (outcome, self.store.policy()) {
-            (Some(out), FsyncPolicy::Always) => {
-                let log = Arc::clone(&self.log);
+        let durable_end = match (&self.group, self.store.policy()) {
+            (GroupId::Controller, _) | (_, FsyncPolicy::Always) => Some(out.last_offset + 1),
+            _ => None,
+        };
+        match durable_end {
+            Some(end) => {
+                let (log, urgent) = (Arc::clone(&self.log), self.group == GroupId::Controller);
+                // Completed by the flusher's round; no thread waits for it.
                 tokio::spawn(async move {
-                    let result = log
-                        .wait_flushed(out.last_offset + 1)
-                        .await
-                        .map_err(|e| std::io::Error::other(e.to_string()));
-                    callback.log_io_completed(result);
+                    let synced = if urgent { log.wait_synced(end).await } else { log.wait_flushed(end).await };
+                    callback.log_io_completed(synced.map_err(|e| std::io::Error::other(e.to_string())));
                 });
             }
-            _ => callback.log_io_completed(Ok(())),
+            None => callback.log_io_completed(Ok(())),
         }
         Ok(())
     }
