@@ -211,7 +211,7 @@ fn propose(
         Ok(g) => g,
         Err((code, msg)) => return failed(partition, code, msg),
     };
-    let term = group.metrics().current_term;
+    let term = group.view().term;
     let producers = node.producers.partition(topic, partition);
     let mut state = lock(&producers);
     if !state.is_built_for(term) {

@@ -1,4 +1,9 @@
-//! One running Raft group on this node: its openraft instance, its log, and an ordered proposer.
+//! One running Raft group on this node: its openraft instance, its log, an ordered proposer and
+//! a cheap copy of its state.
+//!
+//! Groups are quiet: openraft's own heartbeats, ticks and election timers are off for every group
+//! (`group_config`), so an idle group costs no timer and no message. Liveness is the node's
+//! (`liveness.rs`) and elections are started by the node's driver (`elections.rs`).
 //!
 //! Proposals go through one task per group so they reach openraft in the order they were
 //! made — the order the connection read them — which is what keeps a producer's pipelined
@@ -6,12 +11,15 @@
 //! the commit happens elsewhere, so proposals still pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::BasicNode;
+use openraft::{BasicNode, ServerState};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::cluster::liveness::Liveness;
 use crate::error::{BrokerError, Result};
 use crate::log::{LogStore, PartitionLog};
 use crate::raft::log_store::GroupLogStore;
@@ -33,39 +41,109 @@ pub enum ProposeError {
 
 type ProposalReply = oneshot::Sender<std::result::Result<CommandResult, ProposeError>>;
 
+/// What every group of this node shares.
+pub struct GroupEnv {
+    pub node_id: NodeId,
+    pub store: Arc<LogStore>,
+    pub transport: Arc<Transport>,
+    pub config: Arc<openraft::Config>,
+    pub liveness: Arc<Liveness>,
+    /// Owns each group's proposer task.
+    pub tasks: TaskTracker,
+    /// The node's shutdown: ends every group's proposer.
+    pub shutdown: CancellationToken,
+}
+
+/// The openraft configuration of every group: openraft's timers off, the node drives them.
+///
+/// - `heartbeat_interval` is, in openraft 0.9, also the timeout of every AppendEntries and the
+///   period of each group's tick task (which still wakes when ticks are off), so it is set just
+///   below the election timeout: long enough for a large append and its fsync, and a tick wakeup
+///   every ~220 ms per group instead of every 75 ms.
+/// - `election_timeout_max` is the leader lease a follower honours before granting a vote to
+///   someone else. It must stay below the node's suspicion timeout (`suspect_after`), so that by
+///   the time a leader is suspected dead its followers accept a new candidate at once.
+pub fn group_config(
+    election_min_ms: u64,
+    election_max_ms: u64,
+) -> std::result::Result<openraft::Config, String> {
+    openraft::Config {
+        cluster_name: "clusterlab".into(),
+        heartbeat_interval: election_min_ms.saturating_sub(1).max(1),
+        election_timeout_min: election_min_ms,
+        election_timeout_max: election_max_ms.max(election_min_ms + 1),
+        enable_heartbeat: false,
+        enable_elect: false,
+        enable_tick: false,
+        snapshot_policy: openraft::SnapshotPolicy::Never,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| e.to_string())
+}
+
+/// The part of a group's metrics everything else reads, copied out on every change: cloning
+/// openraft's metrics (maps of members and matched indexes) per Metadata request and group cost
+/// more than the request itself at thousands of partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupView {
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub state: ServerState,
+    /// A majority acknowledged this node as leader at least once in its current leadership
+    /// (openraft's `millis_since_quorum_ack` is set). A leader restored from disk has not been.
+    pub quorum_acked: bool,
+    /// (term, index) of the last log entry.
+    pub last_log: Option<(u64, u64)>,
+    pub applied: Option<u64>,
+}
+
+impl GroupView {
+    /// `last_term`: the term of the last log entry (the log knows it; the metrics do not).
+    fn of(m: &RaftMetrics, last_term: Option<u64>) -> GroupView {
+        GroupView {
+            term: m.current_term,
+            leader: m.current_leader,
+            state: m.state,
+            quorum_acked: m.millis_since_quorum_ack.is_some(),
+            last_log: m.last_log_index.map(|i| (last_term.unwrap_or(0), i)),
+            applied: m.last_applied.map(|l| l.index),
+        }
+    }
+}
+
 /// A started group.
 pub struct GroupHandle {
     pub id: GroupId,
     pub raft: Raft,
     pub log: Arc<PartitionLog>,
     pub voters: BTreeSet<NodeId>,
-    /// A leader silent from its majority for longer than this is isolated.
-    lease_ms: u64,
+    /// Voters in preference order: the first is the preferred leader (Kafka's replica order).
+    pub preferred: Vec<NodeId>,
+    node_id: NodeId,
+    liveness: Arc<Liveness>,
+    view: Mutex<GroupView>,
     proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
+    /// Cancelled by `stop` (or the node's shutdown): ends the proposer.
+    stopped: CancellationToken,
 }
 
 impl GroupHandle {
-    /// Starts the group's Raft instance over `log` and initializes it with `voters` if it is
-    /// pristine. Every voter may initialize: with the same membership that is safe, and it means a
-    /// group forms even when some of its nodes are down at creation time.
+    /// Starts the group's Raft instance over `log` and initializes it with `preferred` as its
+    /// voters if it is pristine. Every voter may initialize: with the same membership that is
+    /// safe, and it means a group forms even when some of its nodes are down at creation time.
     pub async fn start(
+        env: &GroupEnv,
         id: GroupId,
-        node_id: NodeId,
-        voters: BTreeSet<NodeId>,
+        preferred: Vec<NodeId>,
         log: Arc<PartitionLog>,
-        store: Arc<LogStore>,
         applier: Arc<dyn Applier>,
-        transport: &Arc<Transport>,
-        config: Arc<openraft::Config>,
     ) -> Result<Arc<GroupHandle>> {
-        // Twice the node's own max election timeout: by then the followers have surely elected
-        // someone else, and a brief stall under load is not mistaken for isolation.
-        let lease_ms = config.election_timeout_max * 2;
-        let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), store);
+        let voters: BTreeSet<NodeId> = preferred.iter().copied().collect();
+        let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), Arc::clone(&env.store));
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
-        let network = transport.network_factory(id.clone());
-        let election_timeout_max = config.election_timeout_max;
-        let raft = Raft::new(node_id, config, network, log_store, state_machine)
+        let network = env.transport.network_factory(id.clone());
+        let raft = Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
             .await
             .map_err(|e| BrokerError::Invalid(format!("starting raft group {id}: {e}")))?;
         if log.entry_count() == 0 {
@@ -84,14 +162,27 @@ impl GroupHandle {
             if let Err(e) = appended {
                 tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
             }
-            log.sync().await.map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))?;
-        } else {
-            listen_before_campaigning(&raft, node_id, election_timeout_max);
+            log.sync()
+                .await
+                .map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_proposer(raft.clone(), rx));
-        tracing::info!(group = %id, node_id, voters = ?voters, "raft group started");
-        Ok(Arc::new(GroupHandle { id, raft, log, voters, lease_ms, proposals: tx }))
+        let stopped = env.shutdown.child_token();
+        env.tasks.spawn(run_proposer(raft.clone(), rx, stopped.clone()));
+        let view = Mutex::new(GroupView::of(&raft.metrics().borrow(), log.last_entry_term()));
+        tracing::info!(group = %id, node_id = env.node_id, voters = ?preferred, "raft group started");
+        Ok(Arc::new(GroupHandle {
+            id,
+            raft,
+            log,
+            voters,
+            preferred,
+            node_id: env.node_id,
+            liveness: Arc::clone(&env.liveness),
+            view,
+            proposals: tx,
+            stopped,
+        }))
     }
 
     /// Queues a command; the receiver resolves when it is committed and applied (or fails).
@@ -107,25 +198,38 @@ impl GroupHandle {
         rx
     }
 
-    /// A copy of the current metrics (never hold the watch borrow).
+    /// A full copy of openraft's metrics (costly: prefer [`GroupHandle::view`]).
     pub fn metrics(&self) -> RaftMetrics {
         self.raft.metrics().borrow().clone()
     }
 
-    /// The leader as this node knows it. This node counts as leader only once a majority has
-    /// acknowledged it within its lease:
-    /// - openraft 0.9 keeps a leader cut off from its majority in the Leader role (it has no
-    ///   check-quorum step-down), but it cannot commit;
-    /// - a restarted node whose last vote was its own comes back as Leader of that old term,
-    ///   with a log that may lack what later leaders committed. Serving producers from it
-    ///   answered OUT_OF_ORDER_SEQUENCE, which is fatal to an idempotent librdkafka producer.
+    /// The state as of the latest metrics change (kept by the group's watcher).
+    pub fn view(&self) -> GroupView {
+        *self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by the group's watcher on every metrics change.
+    pub(crate) fn update_view(&self, m: &RaftMetrics) -> GroupView {
+        let view = GroupView::of(m, self.log.last_entry_term());
+        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = view;
+        view
+    }
+
+    /// The leader as this node knows it. This node counts as leader only while it is confirmed:
+    /// - a majority acknowledged it at least once in this leadership. A restarted node whose last
+    ///   vote was its own comes back as Leader of that old term, with a log that may lack what
+    ///   later leaders committed; serving producers from it answered OUT_OF_ORDER_SEQUENCE, which
+    ///   is fatal to an idempotent librdkafka producer;
+    /// - a majority of its voters still answers the node's heartbeats. openraft 0.9 keeps a
+    ///   leader cut off from its majority in the Leader role (it has no check-quorum step-down),
+    ///   but it cannot commit.
     ///
     /// Either way clients must look elsewhere (or retry in a moment: a freshly elected leader
     /// is acknowledged within one round trip).
     pub fn leader(&self) -> Option<NodeId> {
-        let m = self.raft.metrics().borrow().clone();
-        match m.current_leader {
-            Some(l) if l == m.id && !confirmed(&m, self.lease_ms) => None,
+        let v = self.view();
+        match v.leader {
+            Some(l) if l == self.node_id && !self.confirmed(&v) => None,
             other => other,
         }
     }
@@ -134,18 +238,24 @@ impl GroupHandle {
         self.leader() == Some(node_id)
     }
 
-    /// The role to show: openraft's, except `IsolatedLeader` for a leader without a quorum.
-    pub fn role(&self, m: &RaftMetrics) -> String {
-        if isolated(m, self.lease_ms) {
+    pub fn confirmed(&self, v: &GroupView) -> bool {
+        v.state == ServerState::Leader && v.quorum_acked && self.liveness.quorum_acked(&self.voters)
+    }
+
+    /// The role to show: openraft's, except `IsolatedLeader` for a leader its majority no
+    /// longer answers. A restored, never acknowledged leader shows as Leader of its old term.
+    pub fn role(&self, v: &GroupView) -> String {
+        if v.state == ServerState::Leader && !self.liveness.quorum_acked(&self.voters) {
             "IsolatedLeader".to_string()
         } else {
-            format!("{:?}", m.state)
+            format!("{:?}", v.state)
         }
     }
 
     /// Resolves once this node no longer leads the group (or is isolated from its majority).
     pub async fn leadership_lost(&self, node_id: NodeId) {
         let mut rx = self.raft.metrics();
+        let recheck = self.liveness.suspect_after().max(std::time::Duration::from_millis(50));
         loop {
             if !self.is_leader(node_id) {
                 return;
@@ -153,52 +263,32 @@ impl GroupHandle {
             // Isolation is a matter of time passing, not only of metrics changing.
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(std::time::Duration::from_millis(self.lease_ms.max(50))) => {}
+                _ = tokio::time::sleep(recheck) => {}
             }
         }
     }
 
     pub async fn stop(&self) {
+        self.stopped.cancel();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(group = %self.id, error = %e, "raft group did not stop cleanly");
         }
     }
 }
 
-/// A restarted node hears from the current leader before it may campaign.
-///
-/// openraft 0.9 keeps no time for a vote restored from disk, so a restarted follower campaigns
-/// at its first election tick — usually before the leader's connection to it is back (its
-/// reconnect back-off grew while the node was down). Without pre-vote that bumps the term and
-/// deposes a healthy leader: every restart in a drill cost an extra election. So elections stay
-/// off until a leader other than this node is heard from, or three election timeouts pass (the
-/// leader may really be gone, e.g. every node restarted after a power cut).
-fn listen_before_campaigning(raft: &Raft, node_id: NodeId, election_timeout_max_ms: u64) {
-    raft.runtime_config().elect(false);
-    let raft = raft.clone();
-    let listen = std::time::Duration::from_millis(election_timeout_max_ms * 3);
-    tokio::spawn(async move {
-        let heard = raft
-            .wait(Some(listen))
-            .metrics(|m| m.current_leader.is_some_and(|l| l != node_id), "a leader heard after restart")
-            .await;
-        tracing::debug!(node_id, heard_leader = heard.is_ok(), "elections enabled after restart");
-        raft.runtime_config().elect(true);
-    });
-}
-
-/// A leader whose last acknowledgement from a majority is older than its lease.
-fn isolated(m: &RaftMetrics, lease_ms: u64) -> bool {
-    m.state == openraft::ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms > lease_ms)
-}
-
-/// A leader a majority has acknowledged within its lease (a single voter acknowledges itself).
-fn confirmed(m: &RaftMetrics, lease_ms: u64) -> bool {
-    m.state == openraft::ServerState::Leader && m.millis_since_quorum_ack.is_some_and(|ms| ms <= lease_ms)
-}
-
-async fn run_proposer(raft: Raft, mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>) {
-    while let Some((command, reply)) = rx.recv().await {
+async fn run_proposer(
+    raft: Raft,
+    mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>,
+    stopped: CancellationToken,
+) {
+    loop {
+        let (command, reply) = tokio::select! {
+            _ = stopped.cancelled() => return,
+            next = rx.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+        };
         match raft.client_write_ff(command).await {
             Ok(pending) => {
                 tokio::spawn(async move {

@@ -1,7 +1,9 @@
 //! Cluster mode: this node as one of several, replicating with Raft.
 //!
 //! - `metadata` — the controller group's state machine (topics, assignment, offsets, ids).
-//! - `group`    — one running Raft group with its ordered proposer.
+//! - `group`    — one running Raft group with its ordered proposer and cached view.
+//! - `liveness` — one heartbeat per peer for all groups; the failure detector groups rely on.
+//! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
 //!
 //! Every node runs the controller group (all nodes vote) and one group per partition replica it
@@ -9,13 +11,15 @@
 //! replica alike; none of this blocks on an absent peer.
 
 pub mod coordination;
+mod elections;
 pub mod group;
+pub mod liveness;
 pub mod metadata;
 mod rebalance;
 pub mod topics;
 pub mod watch;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,7 +35,8 @@ use crate::raft::state_machine::PartitionApplier;
 use crate::raft::transport::{GroupRouter, RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::Telemetry;
-use group::{GroupHandle, ProposeError};
+use group::{GroupEnv, GroupHandle, ProposeError};
+use liveness::Liveness;
 use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, ControllerReply};
 
 /// The controller's log lives in the store like a partition of this internal topic.
@@ -50,8 +55,10 @@ pub struct Cluster {
     pub transport: Arc<Transport>,
     pub controller: Arc<GroupHandle>,
     pub controller_state: Arc<ControllerApplier>,
+    pub liveness: Arc<Liveness>,
     store: Arc<LogStore>,
-    raft_config: Arc<openraft::Config>,
+    /// What every group of this node shares (store, transport, openraft config, liveness).
+    env: GroupEnv,
     partitions: RwLock<BTreeMap<(String, i32), Arc<GroupHandle>>>,
     /// The unused part of this node's block of producer ids: [next, end).
     producer_ids: std::sync::Mutex<(i64, i64)>,
@@ -69,6 +76,17 @@ impl GroupRouter for Router {
         let cluster = self.0.upgrade();
         Box::pin(async move {
             let Some(cluster) = cluster else { return RaftReply::NoSuchGroup("node is stopping".into()) };
+            // Node-level requests: the envelope's group is not theirs.
+            match request {
+                RaftRequest::Heartbeat { from } => {
+                    cluster.liveness.heard(from);
+                    return RaftReply::HeartbeatAck;
+                }
+                RaftRequest::LeaderQuery { from, groups } => {
+                    return RaftReply::Leaders(cluster.answer_leader_query(from, groups));
+                }
+                _ => {}
+            }
             let Some(handle) = cluster.group(&group) else {
                 return RaftReply::NoSuchGroup(group.to_string());
             };
@@ -90,6 +108,9 @@ impl GroupRouter for Router {
                         Ok(Err(e)) => Err(format!("{e:?}")),
                         Err(_) => Err("proposal dropped".into()),
                     })
+                }
+                RaftRequest::Heartbeat { .. } | RaftRequest::LeaderQuery { .. } => {
+                    unreachable!("node-level requests are answered above")
                 }
             }
         })
@@ -124,33 +145,35 @@ impl Cluster {
             cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
         kafka_addrs.insert(node_id, kafka_advertised);
         let transport = Transport::new(node_id, peers, shutdown.clone());
-        let (election_min, election_max) = election_slice(cluster, node_id, &kafka_addrs);
+        let config_error = |message: String| BrokerError::Config { source_name: "cluster".into(), message };
         let raft_config = Arc::new(
-            openraft::Config {
-                cluster_name: "clusterlab".into(),
-                election_timeout_min: election_min,
-                election_timeout_max: election_max,
-                heartbeat_interval: cluster.heartbeat_interval_ms,
-                snapshot_policy: openraft::SnapshotPolicy::Never,
-                ..Default::default()
-            }
-            .validate()
-            .map_err(|e| BrokerError::Config { source_name: "cluster".into(), message: e.to_string() })?,
+            group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_min_ms + 1)
+                .map_err(config_error)?,
         );
-        let controller_state = ControllerApplier::new();
-        let voters: BTreeSet<NodeId> = kafka_addrs.keys().copied().collect();
-        let controller_log = store.create_partition(CONTROLLER_TOPIC, 0)?;
-        let controller = GroupHandle::start(
-            GroupId::Controller,
+        // A peer silent for the whole election timeout range is suspected. The lease followers
+        // honour (openraft's election_timeout_max above) is shorter, so they grant a successor
+        // at once.
+        let liveness = Arc::new(Liveness::new(
             node_id,
-            voters,
-            controller_log,
-            Arc::clone(&store),
-            controller_state.clone(),
-            &transport,
-            Arc::clone(&raft_config),
-        )
-        .await?;
+            kafka_addrs.keys().copied(),
+            Duration::from_millis(cluster.election_timeout_max_ms),
+        ));
+        let tasks = TaskTracker::new();
+        let env = GroupEnv {
+            node_id,
+            store: Arc::clone(&store),
+            transport: Arc::clone(&transport),
+            config: raft_config,
+            liveness: Arc::clone(&liveness),
+            tasks: tasks.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let controller_state = ControllerApplier::new();
+        let voters: Vec<NodeId> = kafka_addrs.keys().copied().collect();
+        let controller_log = store.create_partition(CONTROLLER_TOPIC, 0)?;
+        let controller =
+            GroupHandle::start(&env, GroupId::Controller, voters, controller_log, controller_state.clone())
+                .await?;
         let this = Arc::new(Cluster {
             node_id,
             config: cluster.clone(),
@@ -158,17 +181,33 @@ impl Cluster {
             transport: Arc::clone(&transport),
             controller,
             controller_state,
+            liveness: Arc::clone(&liveness),
             store,
-            raft_config,
+            env,
             partitions: RwLock::new(BTreeMap::new()),
             producer_ids: std::sync::Mutex::new((0, 0)),
             telemetry,
             metadata_caught_up: std::sync::atomic::AtomicBool::new(false),
             shutdown,
-            tasks: TaskTracker::new(),
+            tasks,
         });
-        transport.serve(raft_listener, Arc::new(Router(Arc::downgrade(&this))));
+        Arc::clone(&transport).serve(raft_listener, Arc::new(Router(Arc::downgrade(&this))));
         watch::watch_group(&this.telemetry, &this.controller, this.shutdown.clone(), &this.tasks);
+        let weak = Arc::downgrade(&this);
+        let on_flip = Arc::new(move |peer: NodeId, live: bool| {
+            if let (true, Some(cluster)) = (live, weak.upgrade()) {
+                cluster.on_peer_back(peer);
+            }
+        });
+        liveness::run(
+            liveness,
+            transport,
+            Duration::from_millis(cluster.heartbeat_interval_ms),
+            on_flip,
+            this.shutdown.clone(),
+            &this.tasks,
+        );
+        this.tasks.spawn(Arc::clone(&this).drive_elections());
         this.tasks.spawn(Arc::clone(&this).reconcile());
         this.tasks.spawn(Arc::clone(&this).rebalance_leaders());
         Ok(this)
@@ -311,8 +350,7 @@ impl Cluster {
         for (topic, a) in &meta.topics {
             for (p, replicas) in a.replicas.iter().enumerate() {
                 if replicas.contains(&self.node_id) {
-                    wanted
-                        .insert((topic.clone(), p as i32), replicas.iter().copied().collect::<BTreeSet<_>>());
+                    wanted.insert((topic.clone(), p as i32), replicas.clone());
                 }
             }
         }
@@ -336,17 +374,7 @@ impl Cluster {
             let log = self.store.create_partition(&topic, p)?;
             self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
             let id = GroupId::Partition { topic: topic.clone(), partition: p };
-            let handle = GroupHandle::start(
-                id,
-                self.node_id,
-                voters,
-                log,
-                Arc::clone(&self.store),
-                Arc::new(PartitionApplier),
-                &self.transport,
-                Arc::clone(&self.raft_config),
-            )
-            .await?;
+            let handle = GroupHandle::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
             watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
             self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
         }
@@ -377,9 +405,28 @@ impl Cluster {
                 return None;
             };
             Some(async move {
+                let deadline = tokio::time::Instant::now() + HAND_OFF_TIMEOUT;
                 match self.transport.request(target, g.id.clone(), RaftRequest::Elect, HAND_OFF_TIMEOUT).await {
-                    Ok(RaftReply::Elect(Ok(()))) => tracing::info!(group = %g.id, to = target, "leadership handed off"),
-                    other => tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed"),
+                    Ok(RaftReply::Elect(Ok(()))) => {}
+                    other => {
+                        tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
+                        return;
+                    }
+                }
+                // Stay until this node has granted its vote (seen the new term): with election
+                // timers off nobody would retry a campaign that missed the departing node's vote.
+                let mut rx = g.raft.metrics();
+                let granted = tokio::time::timeout_at(deadline, async {
+                    while rx.borrow_and_update().current_leader == Some(self.node_id) {
+                        if rx.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .await;
+                match granted {
+                    Ok(()) => tracing::info!(group = %g.id, to = target, "leadership handed off"),
+                    Err(_) => tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time"),
                 }
             })
         });
@@ -399,27 +446,6 @@ impl Cluster {
     }
 }
 
-/// This node's share of the configured election-timeout range.
-///
-/// Observed on this machine: after a leader loss all three nodes time out together, vote for
-/// themselves, refuse each other, and do it again every round (terms 2 -> 6 before a winner).
-/// Randomized timeouts should break such ties but did not here; giving node k of n the k-th slice
-/// of [min, max) breaks them deterministically, so the first election usually has one candidate.
-fn election_slice(
-    cluster: &ClusterConfig,
-    node_id: NodeId,
-    nodes: &BTreeMap<NodeId, SocketAddr>,
-) -> (u64, u64) {
-    let (min, max) = (cluster.election_timeout_min_ms, cluster.election_timeout_max_ms);
-    let n = nodes.len().max(1) as u64;
-    let width = (max - min) / n;
-    if width == 0 {
-        return (min, max);
-    }
-    let k = nodes.keys().position(|id| *id == node_id).unwrap_or(0) as u64;
-    (min + k * width, min + (k + 1) * width)
-}
-
 /// `/state` in cluster mode.
 #[derive(Debug, serde::Serialize)]
 pub struct ClusterSnapshot {
@@ -432,8 +458,9 @@ pub struct ClusterSnapshot {
 
 impl Cluster {
     pub fn snapshot(&self) -> ClusterSnapshot {
-        let mut groups = vec![watch::GroupState::of(&self.controller, &self.controller.metrics())];
-        groups.extend(self.partition_groups().iter().map(|g| watch::GroupState::of(g, &g.metrics())));
+        let state = |g: &GroupHandle| watch::GroupState::of(g, &g.metrics(), &g.view());
+        let mut groups = vec![state(&self.controller)];
+        groups.extend(self.partition_groups().iter().map(|g| state(g)));
         ClusterSnapshot {
             node_id: self.node_id,
             controller_leader: self.controller_leader(),

@@ -102,7 +102,7 @@ impl Cluster {
     /// (leader, leader epoch = Raft term) of a partition as this node knows it.
     pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<(NodeId, i32)> {
         let g = self.partition(topic, partition)?;
-        let term = g.metrics().current_term.min(i32::MAX as u64) as i32;
+        let term = g.view().term.min(i32::MAX as u64) as i32;
         g.leader().map(|l| (l, term))
     }
 

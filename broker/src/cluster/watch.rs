@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::group::GroupHandle;
+use crate::cluster::group::{GroupHandle, GroupView};
 use crate::raft::typ::{NodeId, RaftMetrics};
 use crate::telemetry::{EventKind, Telemetry};
 
@@ -31,13 +31,13 @@ pub struct GroupState {
 }
 
 impl GroupState {
-    pub fn of(handle: &GroupHandle, m: &RaftMetrics) -> GroupState {
+    pub fn of(handle: &GroupHandle, m: &RaftMetrics, view: &GroupView) -> GroupState {
         GroupState {
             group: handle.id.to_string(),
             term: m.current_term,
             voted_for: m.vote.leader_id().voted_for(),
             vote_committed: m.vote.is_committed(),
-            role: handle.role(m),
+            role: handle.role(view),
             leader: m.current_leader,
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
@@ -66,7 +66,8 @@ pub fn watch_group(
         loop {
             // Clone out at once: never hold the watch borrow.
             let m = rx.borrow_and_update().clone();
-            let state = GroupState::of(&handle, &m);
+            let view = handle.update_view(&m);
+            let state = GroupState::of(&handle, &m, &view);
             if last.as_ref() != Some(&state) {
                 if let Some(prev) = &last {
                     election_events(&telemetry, prev, &state);

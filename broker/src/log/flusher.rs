@@ -308,7 +308,12 @@ impl PartitionLog {
             .segments
             .iter()
             .filter(|s| s.len > s.synced_len)
-            .map(|s| FileWork { base_offset: s.base_offset, file: s.file.clone(), path: s.path.clone(), len: s.len })
+            .map(|s| FileWork {
+                base_offset: s.base_offset,
+                file: s.file.clone(),
+                path: s.path.clone(),
+                len: s.len,
+            })
             .collect();
         let dir_dirty = std::mem::take(&mut inner.dir_dirty);
         Some(Plan { log: self, _flushing: flushing, end: inner.log_end, files, dir_dirty })

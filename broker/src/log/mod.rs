@@ -29,9 +29,9 @@ mod raft_view;
 mod recovery;
 mod segment;
 mod store;
-mod votes;
 #[cfg(test)]
 pub(crate) mod test_batches;
+mod votes;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -12,12 +12,12 @@ use crate::error::{BrokerError, Result};
 use crate::log::flusher::{
     self, sync_dir, Flusher, PartitionMap, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT,
 };
-use crate::log::votes::VoteLog;
 use crate::log::lock;
 use crate::log::lock::DirLock;
 use crate::log::partition::{Blocked, PartitionLog};
 use crate::log::power_cut::{take_last_report, REPORT_FILE};
 use crate::log::recovery::{recover_partition, RecoveryReport};
+use crate::log::votes::VoteLog;
 
 const PARTITIONS_DIR: &str = "partitions";
 

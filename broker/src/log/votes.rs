@@ -88,7 +88,11 @@ fn replay(bytes: &[u8], path: &Path) -> Result<(BTreeMap<String, Vec<u8>>, u64)>
     let mut pos = 0usize;
     while pos < bytes.len() {
         let torn = |reason: &str| -> Result<(BTreeMap<String, Vec<u8>>, u64)> {
-            Err(BrokerError::Corrupt { file: path.to_path_buf(), position: pos as u64, reason: reason.into() })
+            Err(BrokerError::Corrupt {
+                file: path.to_path_buf(),
+                position: pos as u64,
+                reason: reason.into(),
+            })
         };
         let rest = &bytes[pos..];
         if rest.len() < RECORD_HEADER_LEN {
@@ -193,7 +197,11 @@ impl VoteLog {
         }
         let mut st = lock(&self.state);
         if let Some(reason) = &st.failed {
-            return Err(BrokerError::io("earlier vote log sync failed", &self.path, std::io::Error::other(reason.clone())));
+            return Err(BrokerError::io(
+                "earlier vote log sync failed",
+                &self.path,
+                std::io::Error::other(reason.clone()),
+            ));
         }
         match value {
             Some(v) => {
@@ -216,7 +224,11 @@ impl VoteLog {
             let durable = *rx.borrow_and_update();
             if durable == u64::MAX {
                 let reason = lock(&self.state).failed.clone().unwrap_or_default();
-                return Err(BrokerError::io("vote log sync failed", &self.path, std::io::Error::other(reason)));
+                return Err(BrokerError::io(
+                    "vote log sync failed",
+                    &self.path,
+                    std::io::Error::other(reason),
+                ));
             }
             if durable >= ticket {
                 return Ok(());
@@ -327,7 +339,8 @@ fn take_legacy_vote_files(dir: &Path, values: &mut BTreeMap<String, Vec<u8>>) ->
         let entry = entry.map_err(|e| BrokerError::io("list data dir", dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(group) = name.strip_prefix("vote-").and_then(|n| n.strip_suffix(".json")) else { continue };
-        let bytes = std::fs::read(entry.path()).map_err(|e| BrokerError::io("read old vote file", entry.path(), e))?;
+        let bytes = std::fs::read(entry.path())
+            .map_err(|e| BrokerError::io("read old vote file", entry.path(), e))?;
         values.entry(group.to_string()).or_insert(bytes);
         found.push(entry.path());
     }

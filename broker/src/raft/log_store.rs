@@ -34,7 +34,6 @@ impl GroupLogStore {
     pub fn new(group: GroupId, log: Arc<PartitionLog>, store: Arc<LogStore>) -> GroupLogStore {
         GroupLogStore { group, log, store }
     }
-
 }
 
 impl RaftLogReader<TypeConfig> for GroupLogStore {
@@ -80,7 +79,8 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let bytes = serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let bytes =
+            serde_json::to_vec(vote).map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         // Durable on return: batched with every other vote and append of one flush round.
         self.store
             .save_vote(&self.group.to_string(), &bytes)
@@ -93,7 +93,11 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         match self.store.read_vote(&name) {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                io_error(ErrorSubject::Vote, ErrorVerb::Read, format!("the vote of {name} is not a vote: {e}"))
+                io_error(
+                    ErrorSubject::Vote,
+                    ErrorVerb::Read,
+                    format!("the vote of {name} is not a vote: {e}"),
+                )
             }),
         }
     }
@@ -122,7 +126,8 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
                 let (log, urgent) = (Arc::clone(&self.log), self.group == GroupId::Controller);
                 // Completed by the flusher's round; no thread waits for it.
                 tokio::spawn(async move {
-                    let synced = if urgent { log.wait_synced(end).await } else { log.wait_flushed(end).await };
+                    let synced =
+                        if urgent { log.wait_synced(end).await } else { log.wait_flushed(end).await };
                     callback.log_io_completed(synced.map_err(|e| std::io::Error::other(e.to_string())));
                 });
             }

@@ -118,6 +118,15 @@ async fn read_requests(
         let Body::Request(request) = body else {
             return Err(format!("peer sent a reply (id {id}) on our incoming connection"));
         };
+        if matches!(request, RaftRequest::Heartbeat { .. }) {
+            // Answered here, without waiting for an in-flight slot: a node's liveness must not
+            // queue behind a storm of appends, or the storm itself would look like a dead node.
+            let reply = ctx.router.handle(group.clone(), request).await;
+            if let Ok(frame) = wire::encode_frame(&Envelope { id, group, body: Body::Reply(reply) }) {
+                let _ = replies.send(frame).await;
+            }
+            continue;
+        }
         let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
         let (router, replies, cancel, node_id) =
             (ctx.router.clone(), replies.clone(), conn_cancel.clone(), ctx.node_id);

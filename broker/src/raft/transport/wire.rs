@@ -49,6 +49,18 @@ pub enum RaftRequest {
     /// Propose a command on the peer, which leads the group (a controller command reaching a
     /// follower is forwarded this way).
     Propose(Command),
+    /// Node-level: "I am alive", once per interval for all groups (the envelope's group is
+    /// ignored). Answered at once, ahead of other requests.
+    Heartbeat {
+        from: NodeId,
+    },
+    /// Node-level pre-vote: "for each of these groups, do you follow a leader you can still
+    /// hear?" Asked before campaigning, so a node that merely lost sight of a leader others
+    /// still follow does not depose it.
+    LeaderQuery {
+        from: NodeId,
+        groups: Vec<GroupId>,
+    },
 }
 
 impl RaftRequest {
@@ -60,6 +72,8 @@ impl RaftRequest {
             RaftRequest::InstallSnapshot(_) => "install_snapshot",
             RaftRequest::Elect => "elect",
             RaftRequest::Propose(_) => "propose",
+            RaftRequest::Heartbeat { .. } => "heartbeat",
+            RaftRequest::LeaderQuery { .. } => "leader_query",
         }
     }
 }
@@ -75,6 +89,20 @@ pub enum RaftReply {
     Proposed(Result<CommandResult, String>),
     /// The peer does not host this group (not created yet, or already removed).
     NoSuchGroup(String),
+    HeartbeatAck,
+    /// One answer per group of a [`RaftRequest::LeaderQuery`], in its order.
+    Leaders(Vec<LeaderAnswer>),
+}
+
+/// What a peer knows of one group's leadership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LeaderAnswer {
+    /// The peer does not host the group (yet).
+    NoSuchGroup,
+    /// The peer follows (or is) a leader it can hear: do not campaign.
+    Led { leader: NodeId, term: u64 },
+    /// The peer knows no live leader; `last_log` lets the asker pick the most up-to-date candidate.
+    Leaderless { term: u64, last_log: Option<(u64, u64)> },
 }
 
 /// The one bincode configuration of the wire: fixed-width integers (cheap to encode, and the

@@ -68,6 +68,10 @@ impl GroupRouter for Arc<FakeRouter> {
                 RaftRequest::Propose(_) => {
                     RaftReply::Proposed(Err("the fake router proposes nothing".into()))
                 }
+                RaftRequest::Heartbeat { .. } => RaftReply::HeartbeatAck,
+                RaftRequest::LeaderQuery { groups, .. } => {
+                    RaftReply::Leaders(groups.iter().map(|_| LeaderAnswer::NoSuchGroup).collect())
+                }
             }
         })
     }

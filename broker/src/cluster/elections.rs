@@ -1,0 +1,303 @@
+//! Elections for every group of this node, driven by the node: who campaigns, and when.
+//!
+//! openraft's election timers are off (`group.rs`). Every `scan_every` this node looks at each
+//! group's cached view and finds those without a leader it can hear: the leader's node is
+//! suspected (`liveness.rs`), or no leader is known. For such a group exactly one node is meant to
+//! act — the first voter in preference order that this node sees alive (the preferred leader for
+//! a new group, the next replica when the leader died, so a dead node's groups spread over the
+//! survivors). That node first asks the other voters, in one message per peer for all its groups,
+//! whether they still follow a leader they can hear (a pre-vote, which openraft 0.9 lacks); only
+//! if a majority answers and none does, the most up-to-date of them campaigns. One candidate per
+//! group, chosen alike by everyone, is what keeps a leader storm at term +1: split votes were
+//! what made terms jump by 2-4.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::ServerState;
+use tokio::time::Instant;
+
+use crate::cluster::group::{GroupHandle, GroupView};
+use crate::cluster::Cluster;
+use crate::raft::transport::{LeaderAnswer, RaftReply, RaftRequest};
+use crate::raft::typ::{GroupId, NodeId};
+
+/// Campaigns the same designated candidate gets before the next live voter takes its turn.
+const TRIES_PER_CANDIDATE: u64 = 2;
+
+/// One group this node has seen without a leader it can hear.
+struct Leaderless {
+    since: Instant,
+    /// How long to wait for a leader to make itself known before acting.
+    grace: Duration,
+    /// Campaigns started (by this node or handed to another) for this stretch.
+    campaigns: u64,
+    next_try: Instant,
+}
+
+/// What this node should do about one group now.
+enum Need {
+    Nothing,
+    /// Restored or new leader nobody acknowledged yet: reach out to the followers.
+    Heartbeat,
+    /// A follower that knows its leader only from the vote it restored at start-up and has not
+    /// heard from it since (nothing applied): a quiet group's leader sends nothing by itself.
+    Contact(NodeId),
+    /// No leader this node can hear; `suspected`: there was one and its node went silent.
+    Leader {
+        suspected: bool,
+    },
+}
+
+impl Cluster {
+    fn need(&self, v: &GroupView) -> Need {
+        match v.leader {
+            Some(l) if l == self.node_id => {
+                if v.state == ServerState::Leader && !v.quorum_acked {
+                    Need::Heartbeat
+                } else {
+                    Need::Nothing
+                }
+            }
+            Some(l) if self.liveness.is_live(l) && v.applied.is_none() && v.last_log.is_some() => {
+                Need::Contact(l)
+            }
+            Some(l) if self.liveness.is_live(l) => Need::Nothing,
+            Some(_) => Need::Leader { suspected: true },
+            None => Need::Leader { suspected: false },
+        }
+    }
+
+    /// The election driver; runs until shutdown.
+    pub(crate) async fn drive_elections(self: Arc<Self>) {
+        let suspect_after = self.liveness.suspect_after();
+        let scan_every = Duration::from_millis(self.config.heartbeat_interval_ms.max(10));
+        let mut leaderless: HashMap<GroupId, Leaderless> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = self.liveness.changed.notified() => {}
+                _ = tokio::time::sleep(scan_every) => {}
+            }
+            let now = Instant::now();
+            let mut campaigns = Vec::new();
+            let mut contacts: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
+            let mut groups = self.partition_groups();
+            groups.push(Arc::clone(&self.controller));
+            let mut seen = std::collections::HashSet::with_capacity(leaderless.len());
+            for g in groups {
+                let v = g.view();
+                let suspected = match self.need(&v) {
+                    Need::Nothing => continue,
+                    Need::Heartbeat => {
+                        // Ask the followers to acknowledge (or depose) a leader restored from disk.
+                        let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless {
+                            since: now,
+                            grace: Duration::ZERO,
+                            campaigns: 0,
+                            next_try: now,
+                        });
+                        seen.insert(g.id.clone());
+                        if now >= entry.next_try {
+                            entry.next_try = now + suspect_after;
+                            let raft = g.raft.clone();
+                            self.tasks.spawn(async move {
+                                let _ = raft.trigger().heartbeat().await;
+                            });
+                        }
+                        continue;
+                    }
+                    Need::Contact(leader) => {
+                        let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless {
+                            since: now,
+                            grace: Duration::ZERO,
+                            campaigns: 0,
+                            next_try: now,
+                        });
+                        seen.insert(g.id.clone());
+                        if now >= entry.next_try {
+                            entry.next_try = now + suspect_after;
+                            contacts.entry(leader).or_default().push(g.id.clone());
+                        }
+                        continue;
+                    }
+                    Need::Leader { suspected } => suspected,
+                };
+                seen.insert(g.id.clone());
+                // A group that never had a leader (term 0) is new: its preferred leader campaigns
+                // at once. Otherwise a leader may simply not have reached this node yet.
+                let fresh = v.term == 0;
+                let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless {
+                    since: now,
+                    grace: if suspected || fresh { Duration::ZERO } else { suspect_after },
+                    campaigns: 0,
+                    next_try: now,
+                });
+                if now < entry.since + entry.grace || now < entry.next_try {
+                    continue;
+                }
+                let live: Vec<NodeId> =
+                    g.preferred.iter().copied().filter(|n| self.liveness.is_live(*n)).collect();
+                if live.len() * 2 <= g.voters.len() {
+                    continue; // no majority in sight: campaigning would only raise terms
+                }
+                let designated = live[((entry.campaigns / TRIES_PER_CANDIDATE) as usize) % live.len()];
+                if designated == self.node_id {
+                    campaigns.push(g);
+                }
+            }
+            leaderless.retain(|id, _| seen.contains(id));
+            // Asking the leader about its groups makes it send them a heartbeat.
+            for (leader, groups) in contacts {
+                let (transport, me) = (Arc::clone(&self.transport), self.node_id);
+                self.tasks.spawn(async move {
+                    let query = RaftRequest::LeaderQuery { from: me, groups };
+                    let _ = transport.request(leader, GroupId::Controller, query, suspect_after).await;
+                });
+            }
+            if campaigns.is_empty() {
+                continue;
+            }
+            for (id, started) in self.campaign(campaigns).await {
+                if let Some(entry) = leaderless.get_mut(&id) {
+                    if started {
+                        entry.campaigns += 1;
+                        entry.next_try = Instant::now() + suspect_after;
+                    } else {
+                        // Not ready (peers do not host it yet) or someone follows a live leader:
+                        // look again soon, without counting it as a campaign.
+                        entry.next_try = Instant::now() + scan_every;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pre-vote for `groups` (one query per peer), then campaigns where a majority answered and
+    /// nobody follows a live leader. Returns, per group, whether a campaign started.
+    async fn campaign(&self, groups: Vec<Arc<GroupHandle>>) -> Vec<(GroupId, bool)> {
+        let mut asks: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
+        for g in &groups {
+            for v in g.voters.iter().filter(|v| **v != self.node_id && self.liveness.is_live(**v)) {
+                asks.entry(*v).or_default().push(g.id.clone());
+            }
+        }
+        let timeout = self.liveness.suspect_after();
+        let queries = asks.into_iter().map(|(peer, ids)| async move {
+            let request = RaftRequest::LeaderQuery { from: self.node_id, groups: ids.clone() };
+            let answers = match self.transport.request(peer, GroupId::Controller, request, timeout).await {
+                Ok(RaftReply::Leaders(a)) if a.len() == ids.len() => a,
+                _ => Vec::new(),
+            };
+            (peer, ids.into_iter().zip(answers).collect::<Vec<_>>())
+        });
+        let mut answers: HashMap<GroupId, Vec<(NodeId, LeaderAnswer)>> = HashMap::new();
+        for (peer, per_group) in futures::future::join_all(queries).await {
+            for (id, answer) in per_group {
+                answers.entry(id).or_default().push((peer, answer));
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let theirs = answers.remove(&g.id).unwrap_or_default();
+            let started = match self.pick_candidate(&g, &theirs) {
+                Some(c) if c == self.node_id => {
+                    tracing::info!(group = %g.id, node_id = self.node_id, "campaigning");
+                    let raft = g.raft.clone();
+                    self.tasks.spawn(async move {
+                        let _ = raft.trigger().elect().await;
+                    });
+                    true
+                }
+                Some(c) => {
+                    tracing::info!(group = %g.id, node_id = self.node_id, candidate = c, "asking a more up-to-date replica to campaign");
+                    let (transport, id) = (Arc::clone(&self.transport), g.id.clone());
+                    self.tasks.spawn(async move {
+                        let _ = transport.request(c, id, RaftRequest::Elect, timeout).await;
+                    });
+                    true
+                }
+                None => false,
+            };
+            out.push((g.id.clone(), started));
+        }
+        out
+    }
+
+    /// Who should campaign for `g`, given the peers' answers: `None` when someone follows a
+    /// leader it can hear or fewer than a majority (this node included) host the group.
+    fn pick_candidate(&self, g: &GroupHandle, answers: &[(NodeId, LeaderAnswer)]) -> Option<NodeId> {
+        let view = g.view();
+        let mine = view.last_log;
+        let mut ready: Vec<(NodeId, Option<(u64, u64)>)> = vec![(self.node_id, mine)];
+        for (peer, a) in answers {
+            match a {
+                // A peer that still follows this node, or a term this node has moved past, is
+                // stale (it has not heard of the newer term yet): it counts as leaderless.
+                LeaderAnswer::Led { leader, term } if *leader == self.node_id || *term < view.term => {
+                    ready.push((*peer, None));
+                }
+                LeaderAnswer::Led { .. } => return None,
+                LeaderAnswer::NoSuchGroup => {}
+                LeaderAnswer::Leaderless { last_log, .. } => ready.push((*peer, *last_log)),
+            }
+        }
+        if ready.len() * 2 <= g.voters.len() {
+            return None;
+        }
+        // The most up-to-date log wins; among equals, this node (it was designated), then
+        // preference order. A candidate with a shorter log would only be refused.
+        let best = ready.iter().map(|(_, l)| *l).max().flatten();
+        if mine >= best {
+            return Some(self.node_id);
+        }
+        g.preferred.iter().copied().find(|n| ready.iter().any(|(id, l)| id == n && *l == best))
+    }
+
+    /// Answers a peer's [`RaftRequest::LeaderQuery`]. A leader asked about its own group also
+    /// sends the group a heartbeat: the asker evidently has not heard from it (after a restart,
+    /// a quiet group's followers learn their leader only when it sends something).
+    pub(crate) fn answer_leader_query(&self, from: NodeId, groups: Vec<GroupId>) -> Vec<LeaderAnswer> {
+        self.liveness.heard(from);
+        groups
+            .into_iter()
+            .map(|id| {
+                let Some(g) = self.group(&id) else { return LeaderAnswer::NoSuchGroup };
+                let v = g.view();
+                match v.leader {
+                    Some(l) if l == self.node_id && g.confirmed(&v) => {
+                        let raft = g.raft.clone();
+                        self.tasks.spawn(async move {
+                            let _ = raft.trigger().heartbeat().await;
+                        });
+                        LeaderAnswer::Led { leader: l, term: v.term }
+                    }
+                    Some(l) if l != self.node_id && self.liveness.is_live(l) => {
+                        LeaderAnswer::Led { leader: l, term: v.term }
+                    }
+                    _ => LeaderAnswer::Leaderless { term: v.term, last_log: v.last_log },
+                }
+            })
+            .collect()
+    }
+
+    /// A peer came back (or was heard for the first time): every group this node leads with
+    /// that peer as voter sends it a heartbeat now, so a restarted follower learns its leaders
+    /// at once and a stale leader on the other side learns it was replaced.
+    pub(crate) fn on_peer_back(&self, peer: NodeId) {
+        let led: Vec<Arc<GroupHandle>> = std::iter::once(Arc::clone(&self.controller))
+            .chain(self.partition_groups())
+            .filter(|g| g.voters.contains(&peer) && g.view().leader == Some(self.node_id))
+            .collect();
+        if led.is_empty() {
+            return;
+        }
+        tracing::debug!(node_id = self.node_id, peer, groups = led.len(), "heartbeats to a returning peer");
+        self.tasks.spawn(async move {
+            for g in led {
+                let _ = g.raft.trigger().heartbeat().await;
+            }
+        });
+    }
+}
