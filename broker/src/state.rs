@@ -111,7 +111,8 @@ impl NodeState {
         }
     }
 
-    pub fn snapshot(&self) -> StateSnapshot {
+    /// `raft_groups: false` leaves the per-group list out (`/state?raft=summary`).
+    pub fn snapshot(&self, raft_groups: bool) -> StateSnapshot {
         StateSnapshot {
             node_id: self.config.node_id,
             kafka_addr: self.kafka_addr,
@@ -134,7 +135,7 @@ impl NodeState {
                 })
                 .collect(),
             groups: self.current_coordinator().snapshot(),
-            raft: self.cluster.as_ref().map(|c| c.snapshot()),
+            raft: self.cluster.as_ref().map(|c| c.snapshot(raft_groups)),
             recovery: self.recovery.clone(),
             store: self.store.stats(),
             recent_warnings: self.telemetry.recent_warnings(),

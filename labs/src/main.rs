@@ -71,6 +71,23 @@ struct BenchArgs {
     /// Measure the lab itself instead: link-fabric proxy vs direct, timeline append and export.
     #[arg(long)]
     lab: bool,
+    /// Measure what the number of Raft groups costs: for each --scale-partitions count on a
+    /// fresh three-node cluster, time until all led, idle CPU, threads, RSS, spread produce
+    /// throughput, re-lead after a SIGKILL and graceful stop.
+    #[arg(long)]
+    scale: bool,
+    /// --scale: RF 3 partition counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [3, 100, 1000, 10000])]
+    scale_partitions: Vec<i32>,
+    /// --scale: seconds of idle CPU sampling (after 5 s of settling).
+    #[arg(long, default_value_t = 10)]
+    scale_idle_secs: u64,
+    /// --scale: messages of the spread produce phase (0 skips it), 1 KiB each.
+    #[arg(long, default_value_t = 100_000)]
+    scale_messages: u64,
+    /// --scale: skip the SIGKILL of the busiest node.
+    #[arg(long)]
+    scale_no_kill: bool,
     /// --cluster: skip the throughput cases (start time and failover only).
     #[arg(long)]
     no_throughput: bool,
@@ -127,6 +144,9 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.lab {
         return lab_bench_cmd(args).await;
+    }
+    if args.scale {
+        return scale_cmd(args).await;
     }
     let filter: CaseFilter = args.cases.parse()?;
     let opts = BenchOptions {
@@ -231,6 +251,53 @@ async fn cluster_cmd(
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
     Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// `bench --scale`: what many Raft groups cost.
+async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&data_root).with_context(|| format!("creating {}", data_root.display()))?;
+    let opts = bench::scale::ScaleOptions {
+        broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
+        data_root,
+        fsync: args.failover_fsync.clone(),
+        timing: RaftTiming {
+            election_timeout_min_ms: args.election_timeout_min_ms,
+            election_timeout_max_ms: args.election_timeout_max_ms,
+            heartbeat_interval_ms: args.heartbeat_interval_ms,
+        },
+        partitions: args.scale_partitions.clone(),
+        idle: Duration::from_secs(args.scale_idle_secs),
+        settle: Duration::from_secs(5),
+        messages: args.scale_messages,
+        message_bytes: 1024,
+        kill: !args.scale_no_kill,
+        timeout: Duration::from_secs(args.phase_timeout_secs),
+    };
+    println!(
+        "clusterlab bench --scale: {} build, fsync={}, timing {:?}, load {}",
+        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        opts.fsync,
+        opts.timing,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    let mut points = Vec::new();
+    for &n in &opts.partitions {
+        tracing::info!(partitions = n, "scale point starting");
+        match bench::scale::measure(&opts, n).await {
+            Ok(p) => {
+                println!("{}", bench::scale::render(std::slice::from_ref(&p)));
+                points.push(p);
+            }
+            Err(e) => println!("{n} partitions: FAILED: {e}"),
+        }
+    }
+    println!("\n{}", bench::scale::render(&points));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&points)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `bench --lab`: what the lab's own machinery costs.

@@ -203,9 +203,22 @@ impl Cluster {
             let theirs = answers.remove(&g.id).unwrap_or_default();
             let started = match self.pick_candidate(&g, &theirs) {
                 Some(c) if c == self.node_id => {
-                    tracing::info!(group = %g.id, node_id = self.node_id, "campaigning");
+                    // Voters that heard from the old leader within openraft's lease would refuse
+                    // (and cost a term): wait until the lease has passed for all of them.
+                    let wait = theirs
+                        .iter()
+                        .filter_map(|(_, a)| match a {
+                            LeaderAnswer::Leaderless { quiet_ms, .. } => {
+                                Some(g.lease().saturating_sub(Duration::from_millis(*quiet_ms)))
+                            }
+                            _ => None,
+                        })
+                        .max()
+                        .unwrap_or_default();
+                    tracing::info!(group = %g.id, node_id = self.node_id, wait_ms = wait.as_millis() as u64, "campaigning");
                     let raft = g.raft.clone();
                     self.tasks.spawn(async move {
+                        tokio::time::sleep(wait).await;
                         let _ = raft.trigger().elect().await;
                     });
                     true
@@ -258,8 +271,7 @@ impl Cluster {
     /// Answers a peer's [`RaftRequest::LeaderQuery`]. A leader asked about its own group also
     /// sends the group a heartbeat: the asker evidently has not heard from it (after a restart,
     /// a quiet group's followers learn their leader only when it sends something).
-    pub(crate) fn answer_leader_query(&self, from: NodeId, groups: Vec<GroupId>) -> Vec<LeaderAnswer> {
-        self.liveness.heard(from);
+    pub(crate) fn answer_leader_query(&self, groups: Vec<GroupId>) -> Vec<LeaderAnswer> {
         groups
             .into_iter()
             .map(|id| {
@@ -276,7 +288,11 @@ impl Cluster {
                     Some(l) if l != self.node_id && self.liveness.is_live(l) => {
                         LeaderAnswer::Led { leader: l, term: v.term }
                     }
-                    _ => LeaderAnswer::Leaderless { term: v.term, last_log: v.last_log },
+                    _ => LeaderAnswer::Leaderless {
+                        term: v.term,
+                        last_log: v.last_log,
+                        quiet_ms: v.changed_at.elapsed().as_millis() as u64,
+                    },
                 }
             })
             .collect()

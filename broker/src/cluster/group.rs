@@ -54,24 +54,28 @@ pub struct GroupEnv {
     pub shutdown: CancellationToken,
 }
 
-/// The openraft configuration of every group: openraft's timers off, the node drives them.
+/// The openraft configuration of every group, from the cluster's election timeout range
+/// `[min, max)`: openraft's own timers are off, the node drives them (liveness.rs, elections.rs),
+/// and what is left of openraft's timing is derived from the middle of the range:
 ///
-/// - `heartbeat_interval` is, in openraft 0.9, also the timeout of every AppendEntries and the
-///   period of each group's tick task (which still wakes when ticks are off), so it is set just
-///   below the election timeout: long enough for a large append and its fsync, and a tick wakeup
-///   every ~220 ms per group instead of every 75 ms.
-/// - `election_timeout_max` is the leader lease a follower honours before granting a vote to
-///   someone else. It must stay below the node's suspicion timeout (`suspect_after`), so that by
-///   the time a leader is suspected dead its followers accept a new candidate at once.
+/// - its `election_timeout_min` is the timeout of every vote request, and its
+///   `heartbeat_interval` (just below) the timeout of every AppendEntries and the period of each
+///   group's tick task (which still wakes when ticks are off). Loaded two-core machines answered
+///   some votes after more than 150 ms, and a timed-out campaign costs a term, so these sit in
+///   the middle of the range rather than at its start;
+/// - its `election_timeout_max` (one above) is the leader lease a follower honours before it
+///   grants a vote to someone else. It stays below `max`, the node's suspicion timeout, so that
+///   by the time a leader is suspected dead its followers accept a successor at once.
 pub fn group_config(
     election_min_ms: u64,
     election_max_ms: u64,
 ) -> std::result::Result<openraft::Config, String> {
+    let middle = (election_min_ms + election_max_ms) / 2;
     openraft::Config {
         cluster_name: "clusterlab".into(),
-        heartbeat_interval: election_min_ms.saturating_sub(1).max(1),
-        election_timeout_min: election_min_ms,
-        election_timeout_max: election_max_ms.max(election_min_ms + 1),
+        heartbeat_interval: middle.saturating_sub(1).max(1),
+        election_timeout_min: middle.max(2),
+        election_timeout_max: middle.max(2) + 1,
         enable_heartbeat: false,
         enable_elect: false,
         enable_tick: false,
@@ -96,6 +100,9 @@ pub struct GroupView {
     /// (term, index) of the last log entry.
     pub last_log: Option<(u64, u64)>,
     pub applied: Option<u64>,
+    /// When the log, term or leader last changed: a follower grants no vote to another candidate
+    /// until openraft's leader lease has passed since it last heard from its leader.
+    pub changed_at: tokio::time::Instant,
 }
 
 impl GroupView {
@@ -108,7 +115,12 @@ impl GroupView {
             quorum_acked: m.millis_since_quorum_ack.is_some(),
             last_log: m.last_log_index.map(|i| (last_term.unwrap_or(0), i)),
             applied: m.last_applied.map(|l| l.index),
+            changed_at: tokio::time::Instant::now(),
         }
+    }
+
+    fn same_progress(&self, other: &GroupView) -> bool {
+        (self.term, self.leader, self.last_log) == (other.term, other.leader, other.last_log)
     }
 }
 
@@ -122,6 +134,7 @@ pub struct GroupHandle {
     pub preferred: Vec<NodeId>,
     node_id: NodeId,
     liveness: Arc<Liveness>,
+    lease: std::time::Duration,
     view: Mutex<GroupView>,
     proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
     /// Cancelled by `stop` (or the node's shutdown): ends the proposer.
@@ -179,6 +192,7 @@ impl GroupHandle {
             preferred,
             node_id: env.node_id,
             liveness: Arc::clone(&env.liveness),
+            lease: std::time::Duration::from_millis(env.config.election_timeout_max),
             view,
             proposals: tx,
             stopped,
@@ -210,8 +224,12 @@ impl GroupHandle {
 
     /// Called by the group's watcher on every metrics change.
     pub(crate) fn update_view(&self, m: &RaftMetrics) -> GroupView {
-        let view = GroupView::of(m, self.log.last_entry_term());
-        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = view;
+        let mut view = GroupView::of(m, self.log.last_entry_term());
+        let mut current = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        if view.same_progress(&current) {
+            view.changed_at = current.changed_at;
+        }
+        *current = view;
         view
     }
 
@@ -232,6 +250,11 @@ impl GroupHandle {
             Some(l) if l == self.node_id && !self.confirmed(&v) => None,
             other => other,
         }
+    }
+
+    /// openraft's leader lease: how long after hearing from its leader a follower refuses votes.
+    pub fn lease(&self) -> std::time::Duration {
+        self.lease
     }
 
     pub fn is_leader(&self, node_id: NodeId) -> bool {

@@ -5,6 +5,7 @@
 //! - `liveness` — one heartbeat per peer for all groups; the failure detector groups rely on.
 //! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
+//! - `summary`  — `/state`'s raft section, `/raft/summary` counts and paged group states.
 //!
 //! Every node runs the controller group (all nodes vote) and one group per partition replica it
 //! holds. Groups are created when the controller's metadata says so (`reconcile`), on every
@@ -16,6 +17,7 @@ pub mod group;
 pub mod liveness;
 pub mod metadata;
 mod rebalance;
+pub mod summary;
 pub mod topics;
 pub mod watch;
 
@@ -25,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,11 +41,14 @@ use crate::telemetry::Telemetry;
 use group::{GroupEnv, GroupHandle, ProposeError};
 use liveness::Liveness;
 use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, ControllerReply};
+pub use summary::{ClusterSnapshot, RaftSummary};
 
 /// The controller's log lives in the store like a partition of this internal topic.
 pub const CONTROLLER_TOPIC: &str = "__cluster_metadata";
 /// How long a forwarded controller command may take before the caller gives up.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Partition groups started at the same time when a topic appears (bounds the burst of tasks).
+const GROUP_STARTS_AT_ONCE: usize = 256;
 /// How long a stopping node waits for a follower to accept its leadership.
 const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -78,12 +84,10 @@ impl GroupRouter for Router {
             let Some(cluster) = cluster else { return RaftReply::NoSuchGroup("node is stopping".into()) };
             // Node-level requests: the envelope's group is not theirs.
             match request {
-                RaftRequest::Heartbeat { from } => {
-                    cluster.liveness.heard(from);
-                    return RaftReply::HeartbeatAck;
-                }
-                RaftRequest::LeaderQuery { from, groups } => {
-                    return RaftReply::Leaders(cluster.answer_leader_query(from, groups));
+                // The transport already told liveness about the frame (`on_heard`).
+                RaftRequest::Heartbeat { .. } => return RaftReply::HeartbeatAck,
+                RaftRequest::LeaderQuery { groups, .. } => {
+                    return RaftReply::Leaders(cluster.answer_leader_query(groups));
                 }
                 _ => {}
             }
@@ -147,7 +151,7 @@ impl Cluster {
         let transport = Transport::new(node_id, peers, shutdown.clone());
         let config_error = |message: String| BrokerError::Config { source_name: "cluster".into(), message };
         let raft_config = Arc::new(
-            group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_min_ms + 1)
+            group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_max_ms)
                 .map_err(config_error)?,
         );
         // A peer silent for the whole election timeout range is suspected. The lease followers
@@ -158,6 +162,8 @@ impl Cluster {
             kafka_addrs.keys().copied(),
             Duration::from_millis(cluster.election_timeout_max_ms),
         ));
+        let heard = Arc::clone(&liveness);
+        transport.on_heard(Arc::new(move |peer| heard.heard(peer)));
         let tasks = TaskTracker::new();
         let env = GroupEnv {
             node_id,
@@ -367,18 +373,23 @@ impl Cluster {
                 tracing::info!(topic = %key.0, partition = key.1, "partition group removed");
             }
         }
-        for ((topic, p), voters) in wanted {
-            if self.partition(&topic, p).is_some() {
-                continue;
-            }
-            let log = self.store.create_partition(&topic, p)?;
-            self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
-            let id = GroupId::Partition { topic: topic.clone(), partition: p };
-            let handle = GroupHandle::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
-            watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
-            self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
-        }
-        Ok(())
+        // Started concurrently: each start waits for its first entry to be fsynced, and the
+        // flusher syncs all of them in one round instead of one after the other.
+        let starts = wanted.into_iter().filter(|((t, p), _)| self.partition(t, *p).is_none()).map(
+            |((topic, p), voters)| async move {
+                let log = self.store.create_partition(&topic, p)?;
+                self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
+                let id = GroupId::Partition { topic: topic.clone(), partition: p };
+                let handle =
+                    GroupHandle::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
+                watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
+                self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
+                Ok::<(), BrokerError>(())
+            },
+        );
+        let results: Vec<Result<()>> =
+            futures::stream::iter(starts).buffer_unordered(GROUP_STARTS_AT_ONCE).collect().await;
+        results.into_iter().collect()
     }
 
     /// Graceful leave: hand every group this node leads to a caught-up follower, so clients
@@ -443,30 +454,5 @@ impl Cluster {
         self.tasks.close();
         self.tasks.wait().await;
         self.transport.close().await;
-    }
-}
-
-/// `/state` in cluster mode.
-#[derive(Debug, serde::Serialize)]
-pub struct ClusterSnapshot {
-    pub node_id: NodeId,
-    pub controller_leader: Option<NodeId>,
-    pub groups: Vec<watch::GroupState>,
-    pub peers: Vec<crate::raft::transport::PeerStatus>,
-    pub metadata: Arc<ClusterMetadata>,
-}
-
-impl Cluster {
-    pub fn snapshot(&self) -> ClusterSnapshot {
-        let state = |g: &GroupHandle| watch::GroupState::of(g, &g.metrics(), &g.view());
-        let mut groups = vec![state(&self.controller)];
-        groups.extend(self.partition_groups().iter().map(|g| state(g)));
-        ClusterSnapshot {
-            node_id: self.node_id,
-            controller_leader: self.controller_leader(),
-            groups,
-            peers: self.transport.peer_status(),
-            metadata: self.metadata(),
-        }
     }
 }

@@ -94,8 +94,10 @@ fn election_events(telemetry: &Telemetry, prev: &GroupState, now: &GroupState) {
         telemetry.emit(event("started"));
     }
     if prev.role == "Candidate" && now.role == "Leader" {
+        tracing::debug!(group = %now.group, term = now.term, "election won");
         telemetry.emit(event("won"));
     } else if prev.role == "Candidate" && now.role != "Candidate" {
+        tracing::info!(group = %now.group, term = now.term, leader = ?now.leader, role = %now.role, "election lost");
         telemetry.emit(event("lost"));
     }
     if now.leader != prev.leader && now.leader.is_some() {

@@ -292,6 +292,7 @@ struct Plan<'a> {
     end: i64,
     files: Vec<FileWork>,
     dir_dirty: bool,
+    parent_dirty: bool,
 }
 
 impl PartitionLog {
@@ -301,7 +302,9 @@ impl PartitionLog {
         // From here on a new append queues the partition again for the next round.
         self.queued.store(false, Ordering::SeqCst);
         let mut inner = lock(&self.inner);
-        if inner.blocked.is_some() || (inner.log_end == inner.flushed && !inner.dir_dirty) {
+        if inner.blocked.is_some()
+            || (inner.log_end == inner.flushed && !inner.dir_dirty && !inner.parent_dirty)
+        {
             return None;
         }
         let files = inner
@@ -316,7 +319,8 @@ impl PartitionLog {
             })
             .collect();
         let dir_dirty = std::mem::take(&mut inner.dir_dirty);
-        Some(Plan { log: self, _flushing: flushing, end: inner.log_end, files, dir_dirty })
+        let parent_dirty = std::mem::take(&mut inner.parent_dirty);
+        Some(Plan { log: self, _flushing: flushing, end: inner.log_end, files, dir_dirty, parent_dirty })
     }
 }
 
@@ -352,7 +356,10 @@ impl Plan<'_> {
 pub(crate) fn flush_round(ctx: &StoreCtx, targets: &[Arc<PartitionLog>], votes: &VoteLog) -> Result<()> {
     let plans: Vec<Plan<'_>> = targets.iter().filter_map(|p| p.plan_flush()).collect();
     let vote_batch = votes.write_pending()?;
-    let files = plans.iter().map(|p| p.files.len() + usize::from(p.dir_dirty)).sum::<usize>()
+    let files = plans
+        .iter()
+        .map(|p| p.files.len() + usize::from(p.dir_dirty) + usize::from(p.parent_dirty))
+        .sum::<usize>()
         + usize::from(vote_batch.is_some());
     if files == 0 {
         // Nothing left unsynced, but a plan may still move its flushed offset.
@@ -384,6 +391,9 @@ fn sync_one_by_one(ctx: &StoreCtx, plans: &[Plan<'_>], votes: Option<&VoteLog>) 
         }
         if plan.dir_dirty {
             sync_dir(&plan.log.dir)?;
+        }
+        if let (true, Some(parent)) = (plan.parent_dirty, plan.log.dir.parent()) {
+            sync_dir(parent)?;
         }
     }
     match votes {

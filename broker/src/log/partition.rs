@@ -59,6 +59,10 @@ pub(crate) struct Inner {
     pub blocked: Option<Blocked>,
     /// A segment file was created since the directory was last fsynced.
     pub dir_dirty: bool,
+    /// The partition's own directory is new: its entry in `partitions/` is not synced yet
+    /// either. Synced by the first flush round that takes this partition (no fsync per
+    /// partition at creation: a topic of 1,000 partitions took 1,000 serial fsyncs).
+    pub parent_dirty: bool,
     /// With replication, the Raft-committed end offset: the high watermark then is this, not a
     /// function of the fsync policy (see `raft_view`).
     pub committed: Option<i64>,
@@ -96,6 +100,7 @@ impl PartitionLog {
             flushed_at_ns: 0,
             blocked: None,
             dir_dirty: false,
+            parent_dirty: false,
             committed: None,
         };
         let (tx, _) = watch::channel(offsets_of(&inner, ctx.policy));
@@ -110,6 +115,24 @@ impl PartitionLog {
             queued: AtomicBool::new(false),
             tx,
         }
+    }
+
+    /// A partition whose directory was just created: its first flush syncs the directories too.
+    pub(crate) fn new_created(
+        topic: &str,
+        partition: i32,
+        dir: PathBuf,
+        ctx: Arc<StoreCtx>,
+        segment_bytes: u64,
+        segments: Vec<Segment>,
+    ) -> PartitionLog {
+        let log = PartitionLog::new(topic, partition, dir, ctx, segment_bytes, segments);
+        {
+            let mut inner = lock(&log.inner);
+            inner.dir_dirty = true;
+            inner.parent_dirty = true;
+        }
+        log
     }
 
     pub fn topic(&self) -> &str {

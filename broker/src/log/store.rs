@@ -150,8 +150,7 @@ impl LogStore {
         let pdir = self.partition_dir(topic, partition);
         std::fs::create_dir_all(&pdir).map_err(|e| BrokerError::io("create partition dir", &pdir, e))?;
         let (segments, _) = recover_partition(&pdir, topic, partition)?;
-        sync_dir(&self.dir.join(PARTITIONS_DIR))?;
-        let log = Arc::new(PartitionLog::new(
+        let log = Arc::new(PartitionLog::new_created(
             topic,
             partition,
             pdir.clone(),

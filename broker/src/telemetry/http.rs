@@ -14,7 +14,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +39,8 @@ pub fn router(node: Arc<NodeState>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/state", get(state))
+        .route("/raft/summary", get(raft_summary))
+        .route("/raft/groups", get(raft_groups))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
         .route("/digest", get(digest))
@@ -54,8 +57,58 @@ pub async fn serve(listener: tokio::net::TcpListener, node: Arc<NodeState>, shut
     }
 }
 
-async fn state(State(node): State<Arc<NodeState>>) -> impl IntoResponse {
-    Json(node.snapshot())
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StateQuery {
+    /// `summary`: leave the per-group Raft list out.
+    raft: Option<String>,
+}
+
+async fn state(
+    State(node): State<Arc<NodeState>>,
+    query: Result<Query<StateQuery>, QueryRejection>,
+) -> Response {
+    match query {
+        Ok(Query(q)) if q.raft.as_deref().is_none_or(|r| r == "summary" || r == "all") => {
+            Json(node.snapshot(q.raft.as_deref() != Some("summary"))).into_response()
+        }
+        Ok(_) => (StatusCode::BAD_REQUEST, "raft= takes summary or all").into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("expected ?raft=summary|all: {e}")).into_response(),
+    }
+}
+
+async fn raft_summary(State(node): State<Arc<NodeState>>) -> Response {
+    match &node.cluster {
+        Some(c) => Json(c.summary()).into_response(),
+        None => (StatusCode::NOT_FOUND, "not in cluster mode: no Raft groups").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupsQuery {
+    topic: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+async fn raft_groups(
+    State(node): State<Arc<NodeState>>,
+    query: Result<Query<GroupsQuery>, QueryRejection>,
+) -> Response {
+    let Some(cluster) = &node.cluster else {
+        return (StatusCode::NOT_FOUND, "not in cluster mode: no Raft groups").into_response();
+    };
+    match query {
+        Ok(Query(q)) => {
+            let limit = q.limit.unwrap_or(crate::cluster::summary::MAX_PAGE);
+            Json(cluster.group_page(q.topic.as_deref(), q.offset, limit)).into_response()
+        }
+        Err(e) => {
+            (StatusCode::BAD_REQUEST, format!("expected ?topic=T&offset=N&limit=M: {e}")).into_response()
+        }
+    }
 }
 
 /// Per local partition: a digest of the log up to the high watermark, so replicas can be

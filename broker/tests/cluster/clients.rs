@@ -94,6 +94,8 @@ pub struct ProduceSpec {
     pub pace: Duration,
     /// Fixed partition for every message (None: keyed, spread over partitions).
     pub partition: Option<i32>,
+    /// Distinct keys cycled through (their hashes pick the partitions).
+    pub keys: usize,
     pub settings: Vec<(String, String)>,
 }
 
@@ -107,6 +109,7 @@ impl ProduceSpec {
             window: 50,
             pace: Duration::ZERO,
             partition: None,
+            keys: 17,
             settings: Vec::new(),
         }
     }
@@ -181,7 +184,7 @@ impl ProducerRun {
                     std::thread::sleep(Duration::from_millis(1)); // poll interval
                 }
                 let payload = format!("{}-{i:06}", spec.prefix);
-                let key = format!("k{}", i % 17);
+                let key = format!("k{}", i % spec.keys.max(1));
                 let mut record = BaseRecord::to(&spec.topic).key(&key).payload(&payload);
                 if let Some(p) = spec.partition {
                     record = record.partition(p);

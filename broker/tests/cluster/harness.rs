@@ -420,6 +420,15 @@ impl Cluster {
         serde_json::from_str(&body).with_context(|| format!("node {id}: /state is not JSON"))
     }
 
+    /// `GET <path>` of node `id` as JSON (e.g. `/raft/summary`, `/raft/groups?topic=t`).
+    pub fn get_json(&self, id: i32, path: &str) -> Result<Value> {
+        let (status, body) = crate::http::get(self.node(id).http, path)?;
+        if status != 200 {
+            bail!("node {id}: GET {path} answered {status}: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("node {id}: {path} is not JSON"))
+    }
+
     pub fn digest(&self, id: i32) -> Result<Value> {
         let (status, body) = crate::http::get(self.node(id).http, "/digest")?;
         if status != 200 {

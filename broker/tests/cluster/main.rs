@@ -11,6 +11,7 @@ mod harness;
 #[allow(dead_code)]
 mod http;
 mod links;
+mod scale;
 mod scenarios;
 #[path = "../node/wait.rs"]
 mod wait;

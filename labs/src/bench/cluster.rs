@@ -111,6 +111,8 @@ impl Cluster {
     pub fn start(bin: &Path, data_root: &Path, fsync: &str, timing: RaftTiming) -> Result<Self> {
         let data = tempfile::Builder::new()
             .prefix("clusterlab-bench-cluster-")
+            // CLUSTERLAB_KEEP_DATA=1 keeps data dirs and broker logs for a post-mortem.
+            .disable_cleanup(std::env::var_os("CLUSTERLAB_KEEP_DATA").is_some())
             .tempdir_in(data_root)
             .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
         let (mut addrs, mut held) = (Vec::with_capacity(NODES), Vec::new());
@@ -190,6 +192,11 @@ impl Cluster {
     /// All three Kafka listeners, comma-separated.
     pub fn bootstrap(&self) -> String {
         self.addrs.iter().map(|a| a.kafka.to_string()).collect::<Vec<_>>().join(",")
+    }
+
+    /// The process id of node `id` while it runs.
+    pub fn pid(&self, id: i32) -> Option<u32> {
+        self.nodes.get((id - 1) as usize)?.as_ref()?.pid()
     }
 
     pub fn is_running(&self, id: i32) -> bool {

@@ -14,6 +14,7 @@ pub mod failover;
 pub mod lab_bench;
 pub mod produce;
 pub mod report;
+pub mod scale;
 pub mod tansu;
 
 use std::collections::BTreeMap;

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::wire::{self, Body, Envelope, RaftReply, RaftRequest};
-use super::PeerStatus;
+use super::{HeardFn, PeerStatus};
 use crate::error::BrokerError;
 use crate::raft::typ::{GroupId, NodeId};
 
@@ -38,6 +38,7 @@ pub(super) struct PeerLink {
     node_id: NodeId,
     peer: NodeId,
     addr: SocketAddr,
+    heard: Arc<std::sync::OnceLock<HeardFn>>,
     dialer: tokio::sync::Mutex<Dialer>,
     next_id: AtomicU64,
     connected: AtomicBool,
@@ -64,11 +65,17 @@ struct Connection {
 }
 
 impl PeerLink {
-    pub(super) fn new(node_id: NodeId, peer: NodeId, addr: SocketAddr) -> Self {
+    pub(super) fn new(
+        node_id: NodeId,
+        peer: NodeId,
+        addr: SocketAddr,
+        heard: Arc<std::sync::OnceLock<HeardFn>>,
+    ) -> Self {
         PeerLink {
             node_id,
             peer,
             addr,
+            heard,
             dialer: tokio::sync::Mutex::new(Dialer { conn: None, backoff: INITIAL_BACKOFF, retry_at: None }),
             next_id: AtomicU64::new(1),
             connected: AtomicBool::new(false),
@@ -102,7 +109,12 @@ impl PeerLink {
             Err(_) => return Err(timed_out()),
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode_frame(&Envelope { id, group: group.clone(), body: Body::Request(req) })?;
+        let frame = wire::encode_frame(&Envelope {
+            id,
+            from: self.node_id,
+            group: group.clone(),
+            body: Body::Request(req),
+        })?;
         let reply = conn.register(id).ok_or_else(|| self.unreachable("connection closed"))?;
         // Dropping the guard (timeout, or the caller giving up) forgets the id, so the map
         // does not grow with requests nobody waits for.
@@ -202,7 +214,7 @@ impl PeerLink {
         tasks.spawn(async move {
             let reason = tokio::select! {
                 _ = reader_conn.closed.cancelled() => "transport shutting down".to_string(),
-                reason = reader_conn.route_replies(BufReader::new(read_half)) => reason,
+                reason = reader_conn.route_replies(BufReader::new(read_half), &link) => reason,
             };
             reader_conn.fail(&link, &reason);
         });
@@ -241,7 +253,11 @@ impl Connection {
     }
 
     /// Reads replies and hands each to its waiter until the stream ends; returns why it ended.
-    async fn route_replies(&self, mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>) -> String {
+    async fn route_replies(
+        &self,
+        mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+        link: &PeerLink,
+    ) -> String {
         loop {
             let frame = match wire::read_frame(&mut reader).await {
                 Ok(Some(frame)) => frame,
@@ -252,6 +268,9 @@ impl Connection {
                 Ok(envelope) => envelope,
                 Err(e) => return e.to_string(),
             };
+            if let Some(heard) = link.heard.get() {
+                heard(link.peer);
+            }
             let Body::Reply(reply) = envelope.body else {
                 return format!("peer sent a request (id {}) on our outgoing connection", envelope.id);
             };

@@ -18,7 +18,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -34,10 +34,15 @@ use crate::error::BrokerError;
 use crate::raft::typ::{GroupId, NodeId};
 use client::PeerLink;
 
+/// Called with a peer's node id whenever a frame from it arrives.
+pub type HeardFn = Arc<dyn Fn(NodeId) + Send + Sync>;
+
 /// This node's end of every peer connection, both dialing and accepting.
 pub struct Transport {
     node_id: NodeId,
     links: BTreeMap<NodeId, Arc<PeerLink>>,
+    /// Told about every frame received from a peer (set once by the cluster's liveness).
+    heard: Arc<OnceLock<HeardFn>>,
     /// Child of the node's shutdown token, so [`Transport::close`] can stop only the transport.
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -66,15 +71,28 @@ impl Transport {
         peers: BTreeMap<NodeId, SocketAddr>,
         shutdown: CancellationToken,
     ) -> Arc<Transport> {
+        let heard: Arc<OnceLock<HeardFn>> = Arc::default();
         let links = peers
             .into_iter()
-            .map(|(peer, addr)| (peer, Arc::new(PeerLink::new(node_id, peer, addr))))
+            .map(|(peer, addr)| (peer, Arc::new(PeerLink::new(node_id, peer, addr, Arc::clone(&heard)))))
             .collect();
-        Arc::new(Transport { node_id, links, cancel: shutdown.child_token(), tasks: TaskTracker::new() })
+        Arc::new(Transport {
+            node_id,
+            links,
+            heard,
+            cancel: shutdown.child_token(),
+            tasks: TaskTracker::new(),
+        })
     }
 
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// Calls `f(peer)` for every frame received from a peer, requests and replies alike. Set
+    /// once; later calls are ignored.
+    pub fn on_heard(&self, f: HeardFn) {
+        let _ = self.heard.set(f);
     }
 
     /// Sends one request to `peer` for `group` and waits at most `timeout` for its reply.
@@ -114,6 +132,7 @@ impl Transport {
         let ctx = server::ServerContext {
             node_id: self.node_id,
             router,
+            heard: Arc::clone(&self.heard),
             tasks: self.tasks.clone(),
             cancel: self.cancel.clone(),
         };

@@ -21,8 +21,14 @@ use tokio_util::task::TaskTracker;
 use super::wire::{self, Body, Envelope, RaftReply, RaftRequest};
 use crate::raft::typ::{GroupId, NodeId};
 
-/// Requests of one connection being handled at the same time.
-pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 256;
+/// Requests of one connection being handled at the same time. A node with thousands of groups
+/// has one AppendEntries per group and follower in flight, each waiting for the follower's fsync;
+/// at 256 the reader stopped at 1,000 partitions and the heartbeats behind the appends arrived
+/// too late (peers were suspected dead under load).
+pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 8192;
+/// Request bytes of one connection being handled at the same time: what a peer can make this
+/// node hold in memory. Past either bound the reader waits and TCP pushes back on the sender.
+pub const MAX_IN_FLIGHT_BYTES_PER_CONNECTION: usize = 256 * 1024 * 1024;
 
 /// Dispatches an incoming request to the Raft group it names.
 ///
@@ -37,6 +43,7 @@ pub trait GroupRouter: Send + Sync + 'static {
 pub(super) struct ServerContext {
     pub node_id: NodeId,
     pub router: Arc<dyn GroupRouter>,
+    pub heard: Arc<std::sync::OnceLock<super::HeardFn>>,
     pub tasks: TaskTracker,
     pub cancel: CancellationToken,
 }
@@ -108,13 +115,19 @@ async fn read_requests(
     replies: mpsc::Sender<Bytes>,
 ) -> Result<(), String> {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES_PER_CONNECTION));
     loop {
         let frame = match wire::read_frame(&mut reader).await {
             Ok(Some(frame)) => frame,
             Ok(None) => return Ok(()),
             Err(e) => return Err(format!("bad frame: {e}")),
         };
-        let Envelope { id, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
+        let frame_len = frame.len();
+        let Envelope { id, from, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
+        drop(frame);
+        if let Some(heard) = ctx.heard.get() {
+            heard(from);
+        }
         let Body::Request(request) = body else {
             return Err(format!("peer sent a reply (id {id}) on our incoming connection"));
         };
@@ -122,23 +135,35 @@ async fn read_requests(
             // Answered here, without waiting for an in-flight slot: a node's liveness must not
             // queue behind a storm of appends, or the storm itself would look like a dead node.
             let reply = ctx.router.handle(group.clone(), request).await;
-            if let Ok(frame) = wire::encode_frame(&Envelope { id, group, body: Body::Reply(reply) }) {
+            let reply = Envelope { id, from: ctx.node_id, group, body: Body::Reply(reply) };
+            if let Ok(frame) = wire::encode_frame(&reply) {
                 let _ = replies.send(frame).await;
             }
             continue;
         }
         let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
+        // Frames are at most MAX_FRAME_LEN (64 MiB), well within the byte budget.
+        let bytes = in_flight_bytes
+            .clone()
+            .acquire_many_owned(frame_len.min(MAX_IN_FLIGHT_BYTES_PER_CONNECTION) as u32)
+            .await
+            .expect("semaphore never closed");
         let (router, replies, cancel, node_id) =
             (ctx.router.clone(), replies.clone(), conn_cancel.clone(), ctx.node_id);
         ctx.tasks.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, bytes);
             tracing::trace!(node_id, %peer, %group, id, rpc = request.kind(), "raft request received");
             let reply = tokio::select! {
                 // The requester can no longer get the reply; stop working on it.
                 _ = cancel.cancelled() => return,
                 reply = router.handle(group.clone(), request) => reply,
             };
-            match wire::encode_frame(&Envelope { id, group: group.clone(), body: Body::Reply(reply) }) {
+            match wire::encode_frame(&Envelope {
+                id,
+                from: node_id,
+                group: group.clone(),
+                body: Body::Reply(reply),
+            }) {
                 Ok(frame) => {
                     let _ = replies.send(frame).await;
                 }

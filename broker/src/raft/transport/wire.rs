@@ -28,6 +28,8 @@ pub const MAX_FRAME_LEN: usize = 64 * 1024 * 1024;
 pub struct Envelope {
     /// Chosen by the requester, unique per connection; the reply carries the same id.
     pub id: u64,
+    /// The sending node: any frame from a peer is a sign of life (liveness.rs).
+    pub from: NodeId,
     pub group: GroupId,
     pub body: Body,
 }
@@ -101,8 +103,10 @@ pub enum LeaderAnswer {
     NoSuchGroup,
     /// The peer follows (or is) a leader it can hear: do not campaign.
     Led { leader: NodeId, term: u64 },
-    /// The peer knows no live leader; `last_log` lets the asker pick the most up-to-date candidate.
-    Leaderless { term: u64, last_log: Option<(u64, u64)> },
+    /// The peer knows no live leader; `last_log` lets the asker pick the most up-to-date
+    /// candidate, `quiet_ms` (since the peer's copy of the group last changed) tells it how long
+    /// the peer will still refuse votes under openraft's leader lease.
+    Leaderless { term: u64, last_log: Option<(u64, u64)>, quiet_ms: u64 },
 }
 
 /// The one bincode configuration of the wire: fixed-width integers (cheap to encode, and the

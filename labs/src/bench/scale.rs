@@ -1,0 +1,328 @@
+//! `clusterlab bench --scale`: what the number of Raft groups costs a three-node cluster.
+//!
+//! For each partition count (RF 3, one topic created through the Kafka admin API) on a fresh
+//! cluster: time from the CreateTopics request until every partition has a confirmed leader,
+//! idle CPU of the three brokers, threads and RSS per broker, produce throughput with messages
+//! spread over every partition (acks=all), then a SIGKILL of the node leading the most groups:
+//! time until every group is led again and how far each group's term moved, and finally the time
+//! a graceful stop (SIGTERM) of the whole cluster takes.
+//!
+//! Everything is read from outside: `/proc/<pid>` for CPU, threads and memory, `GET /raft/summary`
+//! and `GET /raft/groups` for leadership (their cost is part of what is measured, and small).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::broker_process::http_get;
+use crate::bench::cluster::{create_replicated_topic, Cluster, RaftTiming, NODES};
+use crate::bench::produce::{BenchProducer, ProducerSettings};
+use crate::error::{LabError, Result};
+
+const TOPIC: &str = "clusterlab-scale";
+/// How often leadership is polled while waiting.
+const POLL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone)]
+pub struct ScaleOptions {
+    pub broker_bin: PathBuf,
+    pub data_root: PathBuf,
+    pub fsync: String,
+    pub timing: RaftTiming,
+    pub partitions: Vec<i32>,
+    /// Idle CPU is sampled over this long, after `settle`.
+    pub idle: Duration,
+    pub settle: Duration,
+    /// Messages for the throughput phase (0 skips it).
+    pub messages: u64,
+    pub message_bytes: usize,
+    pub kill: bool,
+    /// Bound on every wait (leaders after creation, after the kill, the produce phase).
+    pub timeout: Duration,
+}
+
+/// One partition count, measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalePoint {
+    pub partitions: i32,
+    /// CreateTopics request sent -> every partition led (a confirmed leader somewhere).
+    pub all_led_ms: f64,
+    /// Idle CPU of the three brokers together, in % of one core.
+    pub idle_cpu_pct: f64,
+    pub idle_cpu_pct_per_node: Vec<f64>,
+    pub threads_per_node: Vec<u64>,
+    pub rss_mib_per_node: Vec<f64>,
+    pub leaders_per_node: BTreeMap<i32, usize>,
+    pub produce: Option<ProduceFigures>,
+    pub relead: Option<Relead>,
+    /// SIGTERM to the whole cluster -> every process exited.
+    pub graceful_stop_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProduceFigures {
+    pub messages: u64,
+    pub message_bytes: usize,
+    pub msgs_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub p99_ack_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Relead {
+    pub killed_node: i32,
+    /// Partitions the killed node led.
+    pub groups: usize,
+    /// SIGKILL -> every partition led again by a survivor.
+    pub all_led_ms: f64,
+    /// Of the killed node's partitions: how many moved by exactly one term.
+    pub term_plus_one: usize,
+    pub max_term_jump: u64,
+}
+
+/// `/raft/summary`, the parts used here.
+#[derive(Debug, Clone, Deserialize)]
+struct Summary {
+    topics: BTreeMap<String, TopicCounts>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TopicCounts {
+    leading: usize,
+}
+
+/// One entry of `/raft/groups`.
+#[derive(Debug, Clone, Deserialize)]
+struct GroupLine {
+    group: String,
+    term: u64,
+    role: String,
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(addr: SocketAddr, path: &str) -> Result<T> {
+    let body = http_get(addr, path).await?;
+    serde_json::from_slice(&body).map_err(|source| LabError::Json { what: format!("parsing {path}"), source })
+}
+
+/// Partitions of the topic led (confirmed) per node, over the nodes that answer.
+async fn leaders(cluster: &Cluster) -> BTreeMap<i32, usize> {
+    let mut out = BTreeMap::new();
+    for a in cluster.addrs.iter().filter(|a| cluster.is_running(a.id)) {
+        if let Ok(s) = get_json::<Summary>(a.http, "/raft/summary").await {
+            out.insert(a.id, s.topics.get(TOPIC).map_or(0, |t| t.leading));
+        }
+    }
+    out
+}
+
+async fn wait_all_led(
+    cluster: &Cluster,
+    partitions: i32,
+    started: Instant,
+    timeout: Duration,
+) -> Result<f64> {
+    loop {
+        let led: usize = leaders(cluster).await.values().sum();
+        if led >= partitions as usize {
+            return Ok(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if started.elapsed() > timeout {
+            return Err(LabError::Timeout {
+                what: format!("every one of {partitions} partitions led ({led} are)"),
+                secs: timeout.as_secs_f64(),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// (term, leading) of every partition of the topic as `node` reports it.
+async fn group_terms(addr: SocketAddr) -> Result<BTreeMap<String, (u64, bool)>> {
+    let lines: Vec<GroupLine> = get_json(addr, &format!("/raft/groups?topic={TOPIC}")).await?;
+    Ok(lines.into_iter().map(|g| (g.group, (g.term, g.role == "Leader"))).collect())
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// (threads, RSS in MiB) of a process.
+fn threads_and_rss(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    };
+    (field("Threads:").unwrap_or(0), field("VmRSS:").unwrap_or(0) as f64 / 1024.0)
+}
+
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// Idle CPU per node over `window`, in % of one core.
+async fn idle_cpu(cluster: &Cluster, window: Duration) -> Vec<f64> {
+    let pids: Vec<u32> = (1..=NODES as i32).filter_map(|id| cluster.pid(id)).collect();
+    let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p).unwrap_or(0)).collect();
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let secs = started.elapsed().as_secs_f64();
+    let hz = ticks_per_sec();
+    pids.iter()
+        .zip(before)
+        .map(|(p, b)| (cpu_ticks(*p).unwrap_or(b).saturating_sub(b)) as f64 / hz / secs * 100.0)
+        .collect()
+}
+
+/// Measures one partition count on a fresh cluster.
+pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint> {
+    let mut cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing)?;
+    cluster.wait_ready(None, opts.timeout).await?;
+    let started = Instant::now();
+    create_replicated_topic(&cluster.bootstrap(), TOPIC, partitions, opts.timeout).await?;
+    let all_led_ms = wait_all_led(&cluster, partitions, started, opts.timeout).await?;
+    tracing::info!(partitions, all_led_ms, "every partition led");
+    tokio::time::sleep(opts.settle).await;
+    let per_node = idle_cpu(&cluster, opts.idle).await;
+    let (threads, rss): (Vec<u64>, Vec<f64>) =
+        (1..=NODES as i32).filter_map(|id| cluster.pid(id)).map(threads_and_rss).unzip();
+    let leaders_per_node = leaders(&cluster).await;
+    let produce = if opts.messages > 0 { Some(produce_spread(&cluster, opts).await?) } else { None };
+    let relead = if opts.kill { Some(kill_busiest(&mut cluster, partitions, opts).await?) } else { None };
+    let stop_started = Instant::now();
+    let stopped = cluster.stop();
+    let graceful_stop_ms = match stopped {
+        Ok(()) => Some(stop_started.elapsed().as_secs_f64() * 1000.0),
+        Err(e) => {
+            tracing::warn!(error = %e, "graceful stop failed");
+            None
+        }
+    };
+    Ok(ScalePoint {
+        partitions,
+        all_led_ms,
+        idle_cpu_pct: per_node.iter().sum(),
+        idle_cpu_pct_per_node: per_node,
+        threads_per_node: threads,
+        rss_mib_per_node: rss,
+        leaders_per_node,
+        produce,
+        relead,
+        graceful_stop_ms,
+    })
+}
+
+/// acks=all, every message to a random partition (sticky partitioning off), so every group works.
+async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<ProduceFigures> {
+    let settings = ProducerSettings { linger_ms: 5, max_in_flight: 10_000, message_timeout_ms: 120_000 };
+    let producer = BenchProducer::with_overrides(
+        &cluster.bootstrap(),
+        TOPIC,
+        opts.message_bytes,
+        "all",
+        &settings,
+        &[("sticky.partitioning.linger.ms", "0")],
+    )?;
+    producer.run((opts.messages / 10).max(1), opts.timeout).await?;
+    let out = producer.run(opts.messages, opts.timeout).await?;
+    let secs = out.elapsed.as_secs_f64().max(1e-9);
+    Ok(ProduceFigures {
+        messages: out.messages,
+        message_bytes: opts.message_bytes,
+        msgs_per_sec: out.messages as f64 / secs,
+        mb_per_sec: out.bytes as f64 / secs / 1e6,
+        p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+    })
+}
+
+/// SIGKILL the node leading the most partitions; time until all are led again, term moves.
+async fn kill_busiest(cluster: &mut Cluster, partitions: i32, opts: &ScaleOptions) -> Result<Relead> {
+    let counts = leaders(cluster).await;
+    let (victim, _) = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(id, n)| (*id, *n))
+        .ok_or(LabError::Timeout { what: "a node that answers /raft/summary".into(), secs: 0.0 })?;
+    let addr = cluster.addrs[(victim - 1) as usize].http;
+    let before: BTreeMap<String, u64> = group_terms(addr)
+        .await?
+        .into_iter()
+        .filter(|(_, (_, leads))| *leads)
+        .map(|(g, (t, _))| (g, t))
+        .collect();
+    let killed_at = Instant::now();
+    cluster.kill(victim)?;
+    let all_led_ms = wait_all_led(cluster, partitions, killed_at, opts.timeout).await?;
+    let mut after: BTreeMap<String, u64> = BTreeMap::new();
+    for a in cluster.addrs.iter().filter(|a| cluster.is_running(a.id)) {
+        for (g, (term, leads)) in group_terms(a.http).await? {
+            if leads {
+                after.insert(g, term);
+            }
+        }
+    }
+    let jumps: Vec<u64> =
+        before.iter().filter_map(|(g, old)| after.get(g).map(|new| new.saturating_sub(*old))).collect();
+    tracing::info!(victim, groups = before.len(), all_led_ms, "re-led after SIGKILL");
+    cluster.restart(victim)?;
+    Ok(Relead {
+        killed_node: victim,
+        groups: before.len(),
+        all_led_ms,
+        term_plus_one: jumps.iter().filter(|j| **j == 1).count(),
+        max_term_jump: jumps.iter().copied().max().unwrap_or(0),
+    })
+}
+
+/// The table of `docs/benchmarks.md`.
+pub fn render(points: &[ScalePoint]) -> String {
+    let mut out = String::from(
+        "| RF3 partitions | all led after create | idle CPU, 3 brokers (% of one core) | threads per broker | RSS per broker (MiB) | produce spread, acks=all | re-led after SIGKILL of the busiest node | term +1 | graceful stop |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for p in points {
+        let join = |v: Vec<String>| v.join(" / ");
+        let produce = p.produce.as_ref().map_or("-".into(), |f| {
+            format!("{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms)", f.msgs_per_sec, f.mb_per_sec, f.p99_ack_ms)
+        });
+        let (relead, plus_one) = p.relead.as_ref().map_or(("-".into(), "-".into()), |r| {
+            (
+                format!("{:.0} ms ({} groups of node {})", r.all_led_ms, r.groups, r.killed_node),
+                format!(
+                    "{}/{} ({:.0} %), max +{}",
+                    r.term_plus_one,
+                    r.groups,
+                    100.0 * r.term_plus_one as f64 / r.groups.max(1) as f64,
+                    r.max_term_jump
+                ),
+            )
+        });
+        out.push_str(&format!(
+            "| {} | {:.0} ms | {:.1} % ({}) | {} | {} | {} | {} | {} | {} |\n",
+            p.partitions,
+            p.all_led_ms,
+            p.idle_cpu_pct,
+            join(p.idle_cpu_pct_per_node.iter().map(|c| format!("{c:.1}")).collect()),
+            join(p.threads_per_node.iter().map(|t| t.to_string()).collect()),
+            join(p.rss_mib_per_node.iter().map(|r| format!("{r:.0}")).collect()),
+            produce,
+            relead,
+            plus_one,
+            p.graceful_stop_ms.map_or("failed".into(), |ms| format!("{ms:.0} ms")),
+        ));
+    }
+    out
+}
