@@ -130,6 +130,9 @@ describe('the lab UI', () => {
   });
 
   it('a stroke dragged across a link cuts it both ways', async () => {
+    // The previous test's timeline screenshot may have scrolled the page: a stroke whose ends lie
+    // outside the viewport would never reach the diagram.
+    await page.locator('#topology').scrollIntoViewIfNeeded();
     const across = await strokeAcross(page, '1-2');
     await page.mouse.move(across.from.x, across.from.y);
     await page.mouse.down();

@@ -23,16 +23,22 @@ use crate::cluster::Cluster;
 use crate::raft::transport::{LeaderAnswer, RaftReply, RaftRequest};
 use crate::raft::typ::{GroupId, NodeId};
 
-/// Campaigns the same designated candidate gets before the next live voter takes its turn.
-const TRIES_PER_CANDIDATE: u64 = 2;
+/// How long (in failure-detection periods) one designated candidate has before the next live
+/// voter takes its turn. The turn is derived from time, not from campaigns counted, because only
+/// the designated node campaigns: the others must still notice when it does not succeed.
+const TURN_PERIODS: u32 = 8;
+/// A designated candidate's campaigns back off up to this many doublings of the detection
+/// period, so that elections slower than the period (many groups at once, a loaded machine)
+/// finish instead of being restarted at a higher term again and again.
+const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 
 /// One group this node has seen without a leader it can hear.
 struct Leaderless {
     since: Instant,
     /// How long to wait for a leader to make itself known before acting.
     grace: Duration,
-    /// Campaigns started (by this node or handed to another) for this stretch.
-    campaigns: u64,
+    /// Campaigns this node started (or handed to another) for this stretch.
+    campaigns: u32,
     next_try: Instant,
 }
 
@@ -142,7 +148,9 @@ impl Cluster {
                 if live.len() * 2 <= g.voters.len() {
                     continue; // no majority in sight: campaigning would only raise terms
                 }
-                let designated = live[((entry.campaigns / TRIES_PER_CANDIDATE) as usize) % live.len()];
+                let turn = now.duration_since(entry.since + entry.grace).as_nanos()
+                    / (suspect_after * TURN_PERIODS).as_nanos().max(1);
+                let designated = live[(turn % live.len() as u128) as usize];
                 if designated == self.node_id {
                     campaigns.push(g);
                 }
@@ -162,8 +170,9 @@ impl Cluster {
             for (id, started) in self.campaign(campaigns).await {
                 if let Some(entry) = leaderless.get_mut(&id) {
                     if started {
+                        let backoff = suspect_after * (1 << entry.campaigns.min(MAX_BACKOFF_DOUBLINGS));
                         entry.campaigns += 1;
-                        entry.next_try = Instant::now() + suspect_after;
+                        entry.next_try = Instant::now() + backoff;
                     } else {
                         // Not ready (peers do not host it yet) or someone follows a live leader:
                         // look again soon, without counting it as a campaign.
