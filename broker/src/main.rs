@@ -126,10 +126,21 @@ fn main() {
         // Colour codes only for a terminal: the lab captures these lines onto its timeline.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_files_limit();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(Args::parse())) {
         eprintln!("clusterlab-broker: {e:#}");
         std::process::exit(2);
+    }
+}
+
+/// Every partition holds a descriptor per segment: a node with 10,000 partitions needs more than
+/// the usual soft limit of 1,024. Raise the soft limit to the hard one, as Kafka's operators are
+/// told to do by hand.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit; many partitions may not open"),
     }
 }
 

@@ -15,9 +15,10 @@ use crate::log::{LogStore, PartitionLog};
 const CATALOGUE_FILE: &str = "topics.json";
 /// Kafka's limit on topic name length.
 const MAX_TOPIC_NAME: usize = 249;
-/// A lab broker serves a handful of partitions; this stops a typo (`--partitions 30000`) from
-/// creating tens of thousands of files.
-pub const MAX_PARTITIONS: i32 = 1024;
+/// Partitions one topic may have. Real deployments run thousands per broker and the scale bench
+/// creates 10,000 in one topic; the cap only stops a typo (`--partitions 300000`) from creating
+/// hundreds of thousands of files.
+pub const MAX_PARTITIONS: i32 = 20_000;
 
 /// One topic as the catalogue knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -263,9 +263,6 @@ impl PartitionLog {
     fn roll(&self, inner: &mut Inner, base: i64) -> Result<()> {
         let seg = Segment::create(&self.dir, base)?;
         tracing::debug!(topic = %self.topic, partition = self.partition, offset = base, file = %seg.path.display(), "segment rolled");
-        if let Some(last) = inner.segments.last_mut() {
-            last.seal();
-        }
         inner.segments.push(seg);
         inner.dir_dirty = true;
         Ok(())

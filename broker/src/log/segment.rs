@@ -1,11 +1,11 @@
 //! One segment file `<base_offset:020>.log` and its in-memory index.
 //!
-//! Two handles per active segment: an O_APPEND `writer` that only the appender touches, and a
-//! shared read-write `file` used for positioned reads, fsync (by the flusher, without the
-//! partition lock) and truncation. Sealed segments drop their writer to save descriptors.
+//! One descriptor per segment, shared: positioned reads, positioned appends at the known length
+//! (the appender holds the partition lock), fsync (by the flusher, without the partition lock)
+//! and truncation. One descriptor, not a second O_APPEND one, because a node hosting 10,000
+//! partitions otherwise ran out of descriptors at the usual 20,000 limit.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +52,6 @@ pub(crate) struct Segment {
     pub base_offset: i64,
     pub path: PathBuf,
     pub file: Arc<File>,
-    writer: Option<File>,
     /// Bytes written (all complete entries).
     pub len: u64,
     /// Length the file had when its last completed fsync began; what survives a power cut.
@@ -62,13 +61,6 @@ pub(crate) struct Segment {
 
 fn open_rw(path: &Path) -> Result<File> {
     OpenOptions::new().read(true).write(true).open(path).map_err(|e| BrokerError::io("open segment", path, e))
-}
-
-fn open_append(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| BrokerError::io("open segment for append", path, e))
 }
 
 impl Segment {
@@ -81,37 +73,24 @@ impl Segment {
             .open(&path)
             .map_err(|e| BrokerError::io("create segment", &path, e))?;
         let file = Arc::new(open_rw(&path)?);
-        let writer = Some(open_append(&path)?);
-        Ok(Segment { base_offset, path, file, writer, len: 0, synced_len: 0, index: Vec::new() })
+        Ok(Segment { base_offset, path, file, len: 0, synced_len: 0, index: Vec::new() })
     }
 
     /// Wraps a recovered file of `len` valid bytes. Everything that survived recovery is on
     /// disk as far as we can know, so it counts as synced.
-    /// The append handle is opened on the first append, so sealed segments never hold one.
     pub fn open(path: PathBuf, base_offset: i64, len: u64, index: Vec<IndexEntry>) -> Result<Segment> {
         let file = Arc::new(open_rw(&path)?);
-        Ok(Segment { base_offset, path, file, writer: None, len, synced_len: len, index })
+        Ok(Segment { base_offset, path, file, len, synced_len: len, index })
     }
 
     pub fn next_offset(&self) -> i64 {
         self.index.last().map_or(self.base_offset, |e| e.next_offset)
     }
 
-    /// Stops appending here (the log rolled to a new segment).
-    pub fn seal(&mut self) {
-        self.writer = None;
-    }
-
     /// Writes encoded entries in one write call; on failure the file is cut back so no partial
     /// entry is left for later appends to follow.
     pub fn append(&mut self, buf: &[u8], entries: Vec<IndexEntry>) -> Result<()> {
-        let writer = match self.writer.take() {
-            Some(w) => w,
-            None => open_append(&self.path)?,
-        };
-        let written = (&writer).write_all(buf);
-        self.writer = Some(writer);
-        if let Err(e) = written {
+        if let Err(e) = self.file.write_all_at(buf, self.len) {
             let _ = self.file.set_len(self.len);
             return Err(BrokerError::io("append to segment", &self.path, e));
         }
