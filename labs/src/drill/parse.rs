@@ -200,6 +200,9 @@ fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabEr
     if let Some(m) = raw.max_unavailability_ms.as_ref().filter(|m| *m.get_ref() == 0) {
         return Err(src.at(m, "max_unavailability_ms must be above 0 (leave it out for no bound)"));
     }
+    if let Some(p) = raw.min_term_plus_one_pct.as_ref().filter(|p| !(0.0..=100.0).contains(p.get_ref())) {
+        return Err(src.at(p, "min_term_plus_one_pct is a percentage: 0 to 100"));
+    }
     if let Some(s) = raw.start_fails_with.as_ref().filter(|s| s.get_ref().trim().is_empty()) {
         return Err(src.at(s, "start_fails_with must name the expected error text"));
     }
@@ -209,6 +212,7 @@ fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabEr
         duplicates: raw.duplicates.unwrap_or(Outcome::None),
         other_anomalies: raw.other_anomalies.unwrap_or(Anomalies::None),
         max_unavailability_ms: raw.max_unavailability_ms.map(Spanned::into_inner),
+        min_term_plus_one_pct: raw.min_term_plus_one_pct.map(Spanned::into_inner),
         start_fails_with: raw.start_fails_with.map(Spanned::into_inner),
     })
 }

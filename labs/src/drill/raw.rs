@@ -88,5 +88,6 @@ pub(super) struct RawExpect {
     pub duplicates: Option<Outcome>,
     pub other_anomalies: Option<Anomalies>,
     pub max_unavailability_ms: Option<Spanned<u64>>,
+    pub min_term_plus_one_pct: Option<Spanned<f64>>,
     pub start_fails_with: Option<Spanned<String>>,
 }

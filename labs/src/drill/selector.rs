@@ -44,6 +44,8 @@ pub enum Target {
     Follower(TopicPartition),
     /// The leader of the controller Raft group.
     Controller,
+    /// The node leading the most partitions right now (a leader storm is largest there).
+    Busiest,
     /// One node, chosen from the drill's seed so a rerun hits the same node.
     Random,
     /// The minority side of the last `split` (only valid after one).
@@ -55,8 +57,8 @@ pub enum Target {
     All,
 }
 
-const TARGET_FORMS: &str = "node:<id>, leader:<topic>/<p>, follower:<topic>/<p>, controller, random, \
-                            minority, previous or all";
+const TARGET_FORMS: &str = "node:<id>, leader:<topic>/<p>, follower:<topic>/<p>, controller, busiest, \
+                            random, minority, previous or all";
 
 impl FromStr for Target {
     type Err = String;
@@ -74,6 +76,7 @@ impl FromStr for Target {
                 tp.parse().map_err(|e| bad(format!("{e}, expected follower:<topic>/<partition>")))?,
             ),
             None if s == "controller" => Target::Controller,
+            None if s == "busiest" => Target::Busiest,
             None if s == "random" => Target::Random,
             None if s == "minority" => Target::Minority,
             None if s == "previous" => Target::Previous,
@@ -90,6 +93,7 @@ impl fmt::Display for Target {
             Target::Leader(tp) => write!(f, "leader:{tp}"),
             Target::Follower(tp) => write!(f, "follower:{tp}"),
             Target::Controller => f.write_str("controller"),
+            Target::Busiest => f.write_str("busiest"),
             Target::Random => f.write_str("random"),
             Target::Minority => f.write_str("minority"),
             Target::Previous => f.write_str("previous"),

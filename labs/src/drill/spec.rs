@@ -198,6 +198,9 @@ pub struct Expect {
     pub other_anomalies: Anomalies,
     /// Longest window without a successful produce the drill tolerates.
     pub max_unavailability_ms: Option<u64>,
+    /// Of the partitions whose leader changed during the steps, at least this percentage got the
+    /// next term (+1): more means elections split votes and had to be retried (an election storm).
+    pub min_term_plus_one_pct: Option<f64>,
     /// The cluster must fail to start with an error containing this text (the workload never runs).
     /// `{port}` stands for the port the `take_port` step occupied: ports are allocated per run.
     pub start_fails_with: Option<String>,

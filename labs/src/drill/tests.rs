@@ -215,7 +215,7 @@ fn catalog_refuses_duplicate_names() {
 #[test]
 fn selectors_round_trip_through_display() {
     for s in
-        ["node:2", "leader:orders/0", "follower:o.x/3", "controller", "random", "minority", "previous", "all"]
+        ["node:2", "leader:orders/0", "follower:o.x/3", "controller", "busiest", "random", "minority", "previous", "all"]
     {
         assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
     }
@@ -225,4 +225,13 @@ fn selectors_round_trip_through_display() {
     }
     assert!("caught_up:all".parse::<Until>().unwrap_err().contains("is not one node"));
     assert_eq!("interval:50".parse::<Fsync>().unwrap(), Fsync::IntervalMs(50));
+}
+
+#[test]
+fn term_expectation_is_a_percentage() {
+    let ok = parse(&format!("{BASE}\n[expect]\nmin_term_plus_one_pct = 95\n")).unwrap();
+    assert_eq!(ok.expect.min_term_plus_one_pct, Some(95.0));
+    let text = format!("{BASE}\n[expect]\nmin_term_plus_one_pct = 140\n");
+    let line = text.lines().count();
+    assert!(error_at(&text, line).contains("is a percentage: 0 to 100"));
 }

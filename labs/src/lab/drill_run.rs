@@ -2,6 +2,7 @@
 //! waits, narration), bring the cluster back, read everything, and judge the history against
 //! the drill's expectations.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,27 @@ fn settings_of(spec: &DrillSpec) -> ClusterSettings {
         },
         idempotence: s.idempotence,
     }
+}
+
+/// `Some(why)` when fewer than `min_pct` % of the partitions whose term moved between `before`
+/// and `after` moved by exactly one (partitions led by nobody at either moment are left out).
+fn term_moves_unmet(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, min_pct: f64) -> Option<String> {
+    let moves: Vec<u64> = before
+        .iter()
+        .filter_map(|(g, t)| after.get(g).filter(|a| *a > t).map(|a| a - t))
+        .collect();
+    if moves.is_empty() {
+        return None;
+    }
+    let plus_one = moves.iter().filter(|m| **m == 1).count();
+    let pct = 100.0 * plus_one as f64 / moves.len() as f64;
+    (pct < min_pct).then(|| {
+        format!(
+            "{plus_one} of {} re-led partitions got term +1 ({pct:.1} %, largest jump +{}), below the {min_pct} % expected",
+            moves.len(),
+            moves.iter().max().copied().unwrap_or(0)
+        )
+    })
 }
 
 fn bound(o: Outcome) -> Bound {
@@ -276,6 +298,7 @@ impl Lab {
             Workload::start(config.clone(), Some(listener), w.consumers_start == ConsumersStart::AfterSteps)
                 .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let t0 = Instant::now();
+        let terms_before = self.partition_terms().await;
 
         let mut unmet: Option<String> = None;
         for (i, step) in spec.steps.iter().enumerate().filter(|(_, s)| s.when != When::BeforeStart) {
@@ -298,6 +321,11 @@ impl Lab {
             }
         }
 
+        // Terms right after the steps: the recovery below restarts nodes, and leaders handed back
+        // to them would count as moves of their own.
+        if let (None, Some(min)) = (&unmet, spec.expect.min_term_plus_one_pct) {
+            unmet = term_moves_unmet(&terms_before, &self.partition_terms().await, min);
+        }
         workload.wait_producers(config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5)).await;
         self.recover(spec).await?;
         if late {
@@ -363,6 +391,13 @@ impl Lab {
             }
         }
         Ok((Some(verdict), unmet))
+    }
+
+    /// Each partition's leader term as the nodes report it now (empty without a cluster).
+    async fn partition_terms(&self) -> BTreeMap<String, u64> {
+        let guard = self.run.lock().await;
+        let Some(run) = guard.as_ref() else { return BTreeMap::new() };
+        ClusterView::observe(&run.http_addrs()).await.partition_terms()
     }
 
     /// Bootstrap servers through `via` (a role resolves to that node's client proxy).
@@ -529,4 +564,24 @@ impl Lab {
 /// Timestamp helper for tests and callers that need "now" on the timeline's clock.
 pub fn now() -> u64 {
     now_ns()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(g, t)| (g.to_string(), *t)).collect()
+    }
+
+    #[test]
+    fn term_moves_count_only_partitions_whose_term_moved() {
+        let before = terms(&[("t-0", 2), ("t-1", 2), ("t-2", 5), ("t-3", 1)]);
+        // t-2 unmoved, t-3 not led after: neither counts. t-0 +1, t-1 +3: 50 %.
+        let after = terms(&[("t-0", 3), ("t-1", 5), ("t-2", 5)]);
+        assert_eq!(term_moves_unmet(&before, &after, 50.0), None);
+        let why = term_moves_unmet(&before, &after, 95.0).expect("50 % is below 95 %");
+        assert!(why.contains("1 of 2 re-led partitions got term +1") && why.contains("largest jump +3"), "{why}");
+        assert_eq!(term_moves_unmet(&before, &before, 100.0), None, "nothing moved: nothing to judge");
+    }
 }

@@ -66,6 +66,7 @@ pub fn resolve(
             vec![rng.pick(&followers).ok_or_else(|| fail(format!("{group} has no follower")))?]
         }
         Target::Controller => vec![leader("controller")?],
+        Target::Busiest => vec![view.busiest().ok_or_else(|| fail("no node leads a partition right now"))?],
         Target::Random => vec![rng.pick(&all).ok_or_else(|| fail("the cluster has no nodes"))?],
         Target::Minority if run.minority.is_empty() => return Err(fail("`minority` needs an earlier split")),
         Target::Minority => run.minority.clone(),

@@ -80,6 +80,20 @@ impl ClusterView {
         (0..partitions).all(|p| self.leaders.contains_key(&Self::partition_group(topic, p)))
     }
 
+    /// The node leading the most partition groups (ties: the lowest id).
+    pub fn busiest(&self) -> Option<i32> {
+        let mut led: BTreeMap<i32, usize> = BTreeMap::new();
+        for (_, l) in self.leaders.iter().filter(|(g, _)| g.as_str() != "controller") {
+            *led.entry(l.leader).or_default() += 1;
+        }
+        led.into_iter().max_by_key(|(id, n)| (*n, -id)).map(|(id, _)| id)
+    }
+
+    /// Each partition group's leader term, as observed (the controller left out).
+    pub fn partition_terms(&self) -> BTreeMap<String, u64> {
+        self.leaders.iter().filter(|(g, _)| g.as_str() != "controller").map(|(g, l)| (g.clone(), l.term)).collect()
+    }
+
     /// A node's applied index of a group, as it reports it.
     pub fn applied(&self, node: i32, group: &str) -> Option<u64> {
         let groups = self.states.get(&node)?.as_ref()?["raft"]["groups"].as_array()?.clone();
