@@ -140,7 +140,9 @@ fn main() {
 fn raise_open_files_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open files limit"),
-        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit; many partitions may not open"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open files limit; many partitions may not open")
+        }
     }
 }
 

@@ -192,4 +192,67 @@ mod tests {
         assert_eq!(rep.last_power_cut.unwrap().partitions[0].lost_records, 0);
         assert_eq!(s.partition("pc", 3).unwrap().read(0, i64::MAX, usize::MAX).unwrap().len(), 5);
     }
+
+    /// The batched write path under a power cut: many groups vote (one vote log, one sync per
+    /// round) and append at once. Whatever was acknowledged — a vote `save_vote` returned for, a
+    /// record `wait_flushed` confirmed — is there after the restart. A vote forgotten would let
+    /// the node vote again in a term it already voted in: two leaders in one term.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn power_cut_amid_many_groups_voting_forgets_no_acknowledged_vote_or_record() {
+        use std::collections::BTreeMap;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        const GROUPS: usize = 200;
+        const ACKED_BEFORE_CUT: u64 = 3_000;
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = LogStore::open(dir.path(), FsyncPolicy::Always, 4096).unwrap();
+        let acked_votes = Arc::new(AtomicU64::new(0));
+        // group -> (last vote acknowledged, log end acknowledged)
+        let acked: Arc<Mutex<BTreeMap<String, (u64, i64)>>> = Arc::default();
+        let mut tasks = Vec::new();
+        for g in 0..GROUPS {
+            let (s, acked, acked_votes) = (Arc::clone(&s), Arc::clone(&acked), Arc::clone(&acked_votes));
+            tasks.push(tokio::spawn(async move {
+                let p = s.create_partition("votes", g as i32).unwrap();
+                let group = format!("votes-{g}");
+                for term in 1u64.. {
+                    let Ok(out) = p.append(&[batch(1)], 0) else { return };
+                    if p.wait_flushed(out.last_offset + 1).await.is_err() {
+                        return;
+                    }
+                    if s.save_vote(&group, &term.to_be_bytes()).await.is_err() {
+                        return;
+                    }
+                    acked.lock().unwrap().insert(group.clone(), (term, out.last_offset + 1));
+                    acked_votes.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while acked_votes.load(Ordering::SeqCst) < ACKED_BEFORE_CUT {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fewer than {ACKED_BEFORE_CUT} votes acknowledged in 60 s"
+            );
+            tokio::task::yield_now().await;
+        }
+        s.power_cut().unwrap();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert_eq!(acked.len(), GROUPS, "every group voted before the cut");
+        drop(s);
+
+        let (s, _) = LogStore::open(dir.path(), FsyncPolicy::Always, 4096).unwrap();
+        for (group, (term, end)) in &acked {
+            let vote =
+                s.read_vote(group).unwrap_or_else(|| panic!("{group}: its vote for term {term} is gone"));
+            let kept = u64::from_be_bytes(vote.as_slice().try_into().unwrap());
+            assert!(kept >= *term, "{group}: vote for term {term} was acknowledged, {kept} survived");
+            let g: i32 = group.trim_start_matches("votes-").parse().unwrap();
+            let log_end = s.partition("votes", g).unwrap().offsets().log_end_offset;
+            assert!(log_end >= *end, "{group}: records up to {end} were acknowledged, {log_end} survived");
+        }
+    }
 }

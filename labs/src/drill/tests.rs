@@ -214,9 +214,17 @@ fn catalog_refuses_duplicate_names() {
 
 #[test]
 fn selectors_round_trip_through_display() {
-    for s in
-        ["node:2", "leader:orders/0", "follower:o.x/3", "controller", "busiest", "random", "minority", "previous", "all"]
-    {
+    for s in [
+        "node:2",
+        "leader:orders/0",
+        "follower:o.x/3",
+        "controller",
+        "busiest",
+        "random",
+        "minority",
+        "previous",
+        "all",
+    ] {
         assert_eq!(s.parse::<Target>().unwrap().to_string(), s);
     }
     for s in ["leader_elected:orders/1", "all_leaders", "caught_up:node:3", "node_ready:previous", "acked:10"]

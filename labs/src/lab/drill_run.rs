@@ -68,11 +68,13 @@ fn settings_of(spec: &DrillSpec) -> ClusterSettings {
 
 /// `Some(why)` when fewer than `min_pct` % of the partitions whose term moved between `before`
 /// and `after` moved by exactly one (partitions led by nobody at either moment are left out).
-fn term_moves_unmet(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, min_pct: f64) -> Option<String> {
-    let moves: Vec<u64> = before
-        .iter()
-        .filter_map(|(g, t)| after.get(g).filter(|a| *a > t).map(|a| a - t))
-        .collect();
+fn term_moves_unmet(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    min_pct: f64,
+) -> Option<String> {
+    let moves: Vec<u64> =
+        before.iter().filter_map(|(g, t)| after.get(g).filter(|a| *a > t).map(|a| a - t)).collect();
     if moves.is_empty() {
         return None;
     }
@@ -581,7 +583,10 @@ mod tests {
         let after = terms(&[("t-0", 3), ("t-1", 5), ("t-2", 5)]);
         assert_eq!(term_moves_unmet(&before, &after, 50.0), None);
         let why = term_moves_unmet(&before, &after, 95.0).expect("50 % is below 95 %");
-        assert!(why.contains("1 of 2 re-led partitions got term +1") && why.contains("largest jump +3"), "{why}");
+        assert!(
+            why.contains("1 of 2 re-led partitions got term +1") && why.contains("largest jump +3"),
+            "{why}"
+        );
         assert_eq!(term_moves_unmet(&before, &before, 100.0), None, "nothing moved: nothing to judge");
     }
 }

@@ -91,7 +91,11 @@ impl ClusterView {
 
     /// Each partition group's leader term, as observed (the controller left out).
     pub fn partition_terms(&self) -> BTreeMap<String, u64> {
-        self.leaders.iter().filter(|(g, _)| g.as_str() != "controller").map(|(g, l)| (g.clone(), l.term)).collect()
+        self.leaders
+            .iter()
+            .filter(|(g, _)| g.as_str() != "controller")
+            .map(|(g, l)| (g.clone(), l.term))
+            .collect()
     }
 
     /// A node's applied index of a group, as it reports it.
