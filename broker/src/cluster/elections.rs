@@ -31,6 +31,13 @@ const TURN_PERIODS: u32 = 8;
 /// period, so that elections slower than the period (many groups at once, a loaded machine)
 /// finish instead of being restarted at a higher term again and again.
 const MAX_BACKOFF_DOUBLINGS: u32 = 3;
+/// Campaigns this node starts per scan; the rest wait for the next scan (one heartbeat interval
+/// later while groups are leaderless). openraft gives a vote `election_timeout_min` to return,
+/// and a voter answers only once the vote is on disk: 3,333 campaigns at once (a new topic of
+/// 10,000 partitions, or the loss of the node leading them) on a loaded machine made every vote
+/// miss that deadline, again at every retry, and no group got a leader. In waves each vote round
+/// stays small.
+const CAMPAIGNS_PER_SCAN: usize = 256;
 
 /// One group this node has seen without a leader it can hear.
 struct Leaderless {
@@ -157,7 +164,7 @@ impl Cluster {
                 let turn = now.duration_since(entry.since + entry.grace).as_nanos()
                     / (suspect_after * TURN_PERIODS).as_nanos().max(1);
                 let designated = live[(turn % live.len() as u128) as usize];
-                if designated == self.node_id {
+                if designated == self.node_id && campaigns.len() < CAMPAIGNS_PER_SCAN {
                     campaigns.push(g);
                 }
             }

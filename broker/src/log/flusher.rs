@@ -355,7 +355,7 @@ impl Plan<'_> {
 /// Returns the sync error, if any (every partition of the round is then blocked).
 pub(crate) fn flush_round(ctx: &StoreCtx, targets: &[Arc<PartitionLog>], votes: &VoteLog) -> Result<()> {
     let plans: Vec<Plan<'_>> = targets.iter().filter_map(|p| p.plan_flush()).collect();
-    let vote_batch = votes.write_pending()?;
+    let mut vote_batch = votes.write_pending()?;
     let files = plans
         .iter()
         .map(|p| p.files.len() + usize::from(p.dir_dirty) + usize::from(p.parent_dirty))
@@ -369,7 +369,17 @@ pub(crate) fn flush_round(ctx: &StoreCtx, targets: &[Arc<PartitionLog>], votes: 
         return Ok(());
     }
     let synced = if files >= SYNCFS_MIN_FILES {
-        ctx.syncfs(files)
+        // Votes first, on their own: a candidate waits for them with a deadline of one election
+        // timeout, and a syncfs over thousands of new partition files can take longer than that.
+        let votes_synced = match vote_batch.take() {
+            Some(batch) => {
+                let r = ctx.timed_sync(|| votes.sync_file());
+                votes.complete(batch, &r);
+                r
+            }
+            None => Ok(()),
+        };
+        votes_synced.and_then(|()| ctx.syncfs(files))
     } else {
         sync_one_by_one(ctx, &plans, vote_batch.is_some().then_some(votes))
     };

@@ -26,9 +26,6 @@ use crate::raft::typ::{
 /// Above this budget the request is refused with a hint, and openraft sends fewer entries.
 const APPEND_BUDGET_BYTES: usize = 2 * 1024 * 1024;
 
-/// Least time a vote request is given to come back (see [`GroupNetwork::send`]).
-const VOTE_TTL_MIN: std::time::Duration = std::time::Duration::from_secs(2);
-
 fn payload_bytes(entry: &Entry) -> usize {
     match &entry.payload {
         EntryPayload::Normal(Command::Batch(b) | Command::Controller(b)) => b.len(),
@@ -89,15 +86,7 @@ impl GroupNetwork {
         req: RaftRequest,
         option: &RPCOption,
     ) -> RpcResult<RaftReply, E> {
-        let ttl = match action {
-            // openraft gives a vote the minimum election timeout, but the node's election driver
-            // (not openraft's timer) decides when to campaign again, so a late grant still wins
-            // the election it was cast for. Creating a thousand groups at once queues the voters'
-            // vote-log syncs; a grant that arrived after 150 ms used to be thrown away and left
-            // the candidate waiting for votes that had in fact been given.
-            RPCTypes::Vote => option.hard_ttl().max(VOTE_TTL_MIN),
-            _ => option.hard_ttl(),
-        };
+        let ttl = option.hard_ttl();
         let reply = self.transport.request(self.target, self.group.clone(), req, ttl).await;
         match reply {
             Ok(RaftReply::NoSuchGroup(reason)) => {
