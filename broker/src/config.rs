@@ -97,8 +97,14 @@ pub struct Config {
     pub default_partitions: i32,
     /// Segment size at which a partition log rolls to a new file.
     pub segment_bytes: u64,
-    /// Largest request frame accepted; larger frames close the connection.
+    /// Largest request frame accepted; larger frames close the connection (Kafka's
+    /// `socket.request.max.bytes`).
     pub max_frame_bytes: u32,
+    /// Client connections served at once; one more is closed at accept with a warning.
+    pub max_connections: usize,
+    /// A client connection that sends nothing for this long is closed (Kafka's
+    /// `connections.max.idle.ms`).
+    pub connections_max_idle_ms: u64,
     /// How long a new group waits for more members before its first rebalance completes
     /// (Kafka's `group.initial.rebalance.delay.ms`).
     pub group_initial_rebalance_delay_ms: u64,
@@ -183,6 +189,8 @@ impl Default for Config {
             default_partitions: 3,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_connections: 1000,
+            connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 300,
             drain_idle_ms: 300,
             cluster: None,
@@ -216,6 +224,15 @@ impl Config {
         }
         if self.segment_bytes < 4096 {
             return fail(format!("segment_bytes = {} must be at least 4096", self.segment_bytes));
+        }
+        if self.max_connections == 0 {
+            return fail("max_connections must be at least 1".to_string());
+        }
+        if self.connections_max_idle_ms < 100 {
+            return fail(format!(
+                "connections_max_idle_ms = {} must be at least 100",
+                self.connections_max_idle_ms
+            ));
         }
         if self.max_frame_bytes < 1024 {
             return fail(format!("max_frame_bytes = {} must be at least 1024", self.max_frame_bytes));

@@ -39,6 +39,12 @@ struct Args {
     auto_create_topics: Option<bool>,
     #[arg(long)]
     default_partitions: Option<i32>,
+    /// Client connections served at once (more are closed at accept).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Close a client connection that sends nothing for this long.
+    #[arg(long)]
+    connections_max_idle_ms: Option<u64>,
     /// Cluster mode: this node's Raft listener (all groups share one port).
     #[arg(long)]
     raft_listen: Option<SocketAddr>,
@@ -84,6 +90,12 @@ impl Args {
         }
         if let Some(v) = self.default_partitions {
             c.default_partitions = v;
+        }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v;
+        }
+        if let Some(v) = self.connections_max_idle_ms {
+            c.connections_max_idle_ms = v;
         }
         let wants_cluster = self.raft_listen.is_some() || !self.peers.is_empty() || c.cluster.is_some();
         if wants_cluster {

@@ -209,6 +209,12 @@ async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: 
         tokio::select! {
             _ = state.shutdown.cancelled() => return, // dropping the listener stops accepting
             accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) if connections.len() >= state.config.max_connections => {
+                    // Each connection may hold a frame of up to max_frame_bytes: the count bounds memory.
+                    tracing::warn!(%peer, limit = state.config.max_connections, "refusing a connection: max_connections reached");
+                    state.telemetry.warn(format!("refused a connection from {peer}: max_connections ({}) reached", state.config.max_connections));
+                    drop(stream);
+                }
                 Ok((stream, peer)) => {
                     connections.spawn(crate::protocol::connection::serve(stream, peer, Arc::clone(&state), state.shutdown.clone()));
                 }

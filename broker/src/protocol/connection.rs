@@ -62,6 +62,7 @@ async fn serve_inner(
     let (read_half, mut write_half) = stream.into_split();
     let max_frame = node.config.max_frame_bytes;
     let drain_idle = Duration::from_millis(node.config.drain_idle_ms);
+    let max_idle = Duration::from_millis(node.config.connections_max_idle_ms);
     // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
     let (started_tx, mut started_rx) = mpsc::channel::<StartedRequest>(MAX_IN_FLIGHT);
@@ -74,7 +75,13 @@ async fn serve_inner(
         let mut reader = BufReader::new(read_half);
         loop {
             let frame = tokio::select! {
-                frame = read_next(&mut reader, max_frame, &shutdown, drain_idle) => frame?,
+                frame = read_next(&mut reader, max_frame, &shutdown, drain_idle, max_idle) => match frame? {
+                    Idle::Frame(f) => f,
+                    Idle::TimedOut => {
+                        tracing::info!(%peer, limit_ms = max_idle.as_millis() as u64, "closing a connection idle past connections_max_idle_ms");
+                        return Ok(());
+                    }
+                },
                 _ = reader_stop.cancelled() => return Ok(()),
             };
             let Some(frame) = frame else { return Ok(()) };
@@ -112,25 +119,35 @@ async fn serve_inner(
     read_result.and(write_result)
 }
 
+/// The next frame (`None`: the client closed), or the connection sat idle too long.
+enum Idle {
+    Frame(Option<Bytes>),
+    TimedOut,
+}
+
 /// Reads the next frame; once shutdown has begun, gives up after `drain_idle` without data.
+/// A client that sends nothing (not even the rest of a frame) for `max_idle` is let go, as
+/// Kafka's `connections.max.idle.ms` does: otherwise idle or stalled sockets pile up.
 async fn read_next<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut R,
     max_frame: u32,
     shutdown: &CancellationToken,
     drain_idle: Duration,
-) -> Result<Option<Bytes>> {
+    max_idle: Duration,
+) -> Result<Idle> {
     if shutdown.is_cancelled() {
         return match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
-            Ok(frame) => frame,
-            Err(_) => Ok(None),
+            Ok(frame) => frame.map(Idle::Frame),
+            Err(_) => Ok(Idle::Frame(None)),
         };
     }
     tokio::select! {
-        frame = read_frame(reader, max_frame) => frame,
+        frame = read_frame(reader, max_frame) => frame.map(Idle::Frame),
+        _ = tokio::time::sleep(max_idle) => Ok(Idle::TimedOut),
         // Shutdown began while we waited: switch to draining with an idle limit.
         _ = shutdown.cancelled() => match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
-            Ok(frame) => frame,
-            Err(_) => Ok(None),
+            Ok(frame) => frame.map(Idle::Frame),
+            Err(_) => Ok(Idle::Frame(None)),
         },
     }
 }
