@@ -42,8 +42,18 @@ impl Access {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        bearer == Some(expected.as_str()) || query_token == Some(expected.as_str())
+        let matches = |given: Option<&str>| given.is_some_and(|g| token_eq(g, expected));
+        // Both checked, whatever the first says: no early exit to time either.
+        matches(bearer) | matches(query_token)
     }
+}
+
+/// Compares a presented token with the lab's in time that does not depend on where they first
+/// differ, so a viewer on the workshop network cannot find the token byte by byte.
+fn token_eq(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    // Lengths are not secret (tokens are generated at a fixed length); the bytes are.
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 #[derive(Clone)]
@@ -181,4 +191,25 @@ async fn send(
         )
     });
     tx.send(Message::Text(text.into())).await
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_grants_control() {
+        let access = Access { token: Some("s3cret-token".into()) };
+        let bearer = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("authorization", v.parse().unwrap());
+            h
+        };
+        assert!(access.may_control(&bearer("Bearer s3cret-token"), None));
+        assert!(access.may_control(&HeaderMap::new(), Some("s3cret-token")));
+        for wrong in ["s3cret-toke", "s3cret-tokenX", "S3cret-token", ""] {
+            assert!(!access.may_control(&bearer(&format!("Bearer {wrong}")), Some(wrong)), "{wrong:?}");
+        }
+        assert!(Access { token: None }.may_control(&HeaderMap::new(), None), "no token: everyone controls");
+    }
 }

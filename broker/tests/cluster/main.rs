@@ -11,6 +11,7 @@ mod harness;
 #[allow(dead_code)]
 mod http;
 mod links;
+mod raft_fuzz;
 mod scale;
 mod scenarios;
 #[path = "../node/wait.rs"]

@@ -20,7 +20,7 @@ use crate::harness::{unique, wait_for, Cluster};
 const PARTITIONS: i32 = 300;
 const LEAD_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("admin client")?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

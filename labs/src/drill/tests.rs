@@ -243,3 +243,52 @@ fn term_expectation_is_a_percentage() {
     let line = text.lines().count();
     assert!(error_at(&text, line).contains("is a percentage: 0 to 100"));
 }
+
+/// Seeded mutations of every catalog drill (bytes flipped, lines cut, numbers made huge or
+/// negative): parsing never panics, and a rejection always says `file:line:` where.
+#[test]
+fn mutated_drill_files_are_rejected_with_a_location_never_a_panic() {
+    let mut rng = 0x5EED_D811_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(catalog_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut rejected = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for _ in 0..40 {
+            let mut bytes = text.clone().into_bytes();
+            match next() % 4 {
+                0 => {
+                    let at = (next() % bytes.len() as u64) as usize;
+                    const CHARS: &[u8] = b"=[]\"#\n0x-9z{}.";
+                    bytes[at] = CHARS[(next() % CHARS.len() as u64) as usize];
+                }
+                1 => bytes.truncate((next() % bytes.len() as u64) as usize),
+                2 => {
+                    let s = String::from_utf8_lossy(&bytes).replacen(
+                        |c: char| c.is_ascii_digit(),
+                        "99999999999999999999",
+                        1,
+                    );
+                    bytes = s.into_bytes();
+                }
+                _ => {
+                    let s = String::from_utf8_lossy(&bytes).replacen(" = ", " = -", 1);
+                    bytes = s.into_bytes();
+                }
+            }
+            let mutated = String::from_utf8_lossy(&bytes).into_owned();
+            if let Err(e) = parse(&mutated) {
+                rejected += 1;
+                assert!(e.starts_with(&format!("{FILE}:")), "no location in: {e}");
+            }
+        }
+    }
+    assert!(rejected > 0, "no mutation was rejected: the mutations do nothing");
+}

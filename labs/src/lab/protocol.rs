@@ -207,6 +207,38 @@ mod tests {
         .is_err());
     }
 
+    /// What a stray or hostile WebSocket client may send: every valid request mutated (cut,
+    /// bytes replaced, nested ten thousand deep). Decoding answers an error, never panics.
+    #[test]
+    fn mutated_requests_decode_to_errors_never_panics() {
+        let valid = [
+            r#"{"id":7,"command":"fault","fault":"kill","target":"leader:orders/0"}"#,
+            r#"{"command":"start_cluster","settings":{"fsync":"never","nodes":3}}"#,
+            r#"{"id":1,"command":"heal_all"}"#,
+        ];
+        let mut rng = 0x5EED_7E57_u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for v in valid {
+            for _ in 0..500 {
+                let mut b = v.as_bytes().to_vec();
+                if next() % 2 == 0 {
+                    b.truncate((next() % b.len() as u64) as usize);
+                } else {
+                    let at = (next() % b.len() as u64) as usize;
+                    b[at] = next() as u8;
+                }
+                let _ = serde_json::from_slice::<Request>(&b);
+            }
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(serde_json::from_str::<Request>(&deep).is_err());
+    }
+
     #[test]
     fn only_snapshots_and_listings_are_read_only() {
         assert!(Command::Snapshot.is_read_only());

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 pub use network::{GroupNetwork, GroupNetworkFactory};
 pub use server::{GroupRouter, MAX_IN_FLIGHT_PER_CONNECTION};
-pub use wire::{Body, Envelope, LeaderAnswer, RaftReply, RaftRequest, MAX_FRAME_LEN};
+pub use wire::{encode_frame, Body, Envelope, LeaderAnswer, RaftReply, RaftRequest, MAX_FRAME_LEN};
 
 use crate::error::BrokerError;
 use crate::raft::typ::{GroupId, NodeId};
