@@ -88,6 +88,22 @@ struct BenchArgs {
     /// --scale: skip the SIGKILL of the busiest node.
     #[arg(long)]
     scale_no_kill: bool,
+    /// Send hostile Kafka frames (structure-aware, seeded) at a fresh broker while a client
+    /// produces: frames/s, crashes, RSS, and whether every acknowledged message reads back.
+    #[arg(long)]
+    fuzz: bool,
+    /// --fuzz: frames to send.
+    #[arg(long, default_value_t = 1_000_000)]
+    fuzz_frames: u64,
+    /// --fuzz: the seed every frame derives from (printed; replays a run).
+    #[arg(long, default_value_t = 1)]
+    fuzz_seed: u64,
+    /// --fuzz: a three-node cluster instead of one broker.
+    #[arg(long)]
+    fuzz_cluster: bool,
+    /// --fuzz: stop sending after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    fuzz_secs: u64,
     /// --cluster: skip the throughput cases (start time and failover only).
     #[arg(long)]
     no_throughput: bool,
@@ -144,6 +160,9 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.lab {
         return lab_bench_cmd(args).await;
+    }
+    if args.fuzz {
+        return fuzz_cmd(args).await;
     }
     if args.scale {
         return scale_cmd(args).await;
@@ -251,6 +270,48 @@ async fn cluster_cmd(
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("'{s}' is not KEY=VALUE"))?;
     Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// `bench --fuzz`: hostile frames against real brokers, with a client alongside.
+async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&data_root).with_context(|| format!("creating {}", data_root.display()))?;
+    let opts = bench::fuzz::FuzzOptions {
+        broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
+        data_root,
+        frames: args.fuzz_frames,
+        seed: args.fuzz_seed,
+        cluster: args.fuzz_cluster,
+        timing: RaftTiming {
+            election_timeout_min_ms: args.election_timeout_min_ms,
+            election_timeout_max_ms: args.election_timeout_max_ms,
+            heartbeat_interval_ms: args.heartbeat_interval_ms,
+        },
+        senders: 2,
+        workload_messages: 20_000,
+        time_limit: Duration::from_secs(args.fuzz_secs),
+    };
+    println!(
+        "clusterlab bench --fuzz: {} build, seed {}, {} frames, {}",
+        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        opts.seed,
+        opts.frames,
+        if opts.cluster { "three nodes" } else { "one broker" }
+    );
+    let r = bench::fuzz::run(&opts).await?;
+    println!(
+        "{} frames in {:.0} s ({:.0}/s), {} hung, {} crashes; broker RSS {:.0} MiB before, {:.0} max, {:.0} after; \
+         workload {} acknowledged, {} read back",
+        r.frames, r.secs, r.frames_per_sec, r.hung_frames, r.crashes, r.rss_mib_before, r.rss_mib_max,
+        r.rss_mib_after, r.workload_acked, r.workload_read
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    anyhow::ensure!(r.crashes == 0, "{} broker(s) died (seed {})", r.crashes, r.seed);
+    anyhow::ensure!(r.workload_read >= r.workload_acked, "acknowledged messages missing after fuzzing");
+    Ok(())
 }
 
 /// `bench --scale`: what many Raft groups cost.

@@ -11,6 +11,7 @@ pub mod cluster_bench;
 pub mod cluster_report;
 pub mod consume;
 pub mod failover;
+pub mod fuzz;
 pub mod lab_bench;
 pub mod produce;
 pub mod report;
