@@ -174,7 +174,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         messages: args.messages,
         quick: args.quick,
         filter,
-        data_root: args.data_root.unwrap_or_else(std::env::temp_dir),
+        data_root: args.data_root.clone().unwrap_or_else(std::env::temp_dir),
         partitions: args.partitions,
         producer: ProducerSettings {
             linger_ms: args.linger_ms,
@@ -186,11 +186,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     println!("clusterlab bench\n{}", bench::Setup::collect(&opts).render());
     if args.cluster {
         let copts = ClusterOptions {
-            timing: RaftTiming {
-                election_timeout_min_ms: args.election_timeout_min_ms,
-                election_timeout_max_ms: args.election_timeout_max_ms,
-                heartbeat_interval_ms: args.heartbeat_interval_ms,
-            },
+            timing: raft_timing(&args),
             throughput: !args.no_throughput,
             start_repeats: args.start_repeats,
             kills: args.kills,
@@ -272,6 +268,15 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
+/// The election and heartbeat timing the bench's clusters run with.
+fn raft_timing(args: &BenchArgs) -> RaftTiming {
+    RaftTiming {
+        election_timeout_min_ms: args.election_timeout_min_ms,
+        election_timeout_max_ms: args.election_timeout_max_ms,
+        heartbeat_interval_ms: args.heartbeat_interval_ms,
+    }
+}
+
 /// `bench --fuzz`: hostile frames against real brokers, with a client alongside.
 async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
     let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
@@ -282,11 +287,7 @@ async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
         frames: args.fuzz_frames,
         seed: args.fuzz_seed,
         cluster: args.fuzz_cluster,
-        timing: RaftTiming {
-            election_timeout_min_ms: args.election_timeout_min_ms,
-            election_timeout_max_ms: args.election_timeout_max_ms,
-            heartbeat_interval_ms: args.heartbeat_interval_ms,
-        },
+        timing: raft_timing(&args),
         senders: 2,
         workload_messages: 20_000,
         time_limit: Duration::from_secs(args.fuzz_secs),
@@ -322,11 +323,7 @@ async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
         broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
         data_root,
         fsync: args.failover_fsync.clone(),
-        timing: RaftTiming {
-            election_timeout_min_ms: args.election_timeout_min_ms,
-            election_timeout_max_ms: args.election_timeout_max_ms,
-            heartbeat_interval_ms: args.heartbeat_interval_ms,
-        },
+        timing: raft_timing(&args),
         partitions: args.scale_partitions.clone(),
         idle: Duration::from_secs(args.scale_idle_secs),
         settle: Duration::from_secs(5),

@@ -92,11 +92,15 @@ impl Target {
     }
 }
 
-/// xorshift64: deterministic per sender.
-struct Rng(u64);
+/// xorshift64: deterministic per sender (and for the lab's seeded tests).
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -234,7 +238,7 @@ pub async fn run(opts: &FuzzOptions) -> Result<FuzzReport> {
                 (sent.clone(), hung.clone(), stop.clone(), apis.clone(), addrs.clone());
             let (frames, seed) = (opts.frames, opts.seed.wrapping_add(i as u64).max(1));
             std::thread::spawn(move || {
-                let mut rng = Rng(seed);
+                let mut rng = Rng::new(seed);
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                     let n = sent.fetch_add(1, Ordering::Relaxed);
                     if n >= frames {

@@ -248,13 +248,8 @@ fn term_expectation_is_a_percentage() {
 /// negative): parsing never panics, and a rejection always says `file:line:` where.
 #[test]
 fn mutated_drill_files_are_rejected_with_a_location_never_a_panic() {
-    let mut rng = 0x5EED_D811_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = crate::bench::fuzz::Rng::new(0x5EED_D811_u64);
+    let mut next = move || rng.next();
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(catalog_dir()).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();

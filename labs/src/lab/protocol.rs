@@ -216,13 +216,8 @@ mod tests {
             r#"{"command":"start_cluster","settings":{"fsync":"never","nodes":3}}"#,
             r#"{"id":1,"command":"heal_all"}"#,
         ];
-        let mut rng = 0x5EED_7E57_u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = crate::bench::fuzz::Rng::new(0x5EED_7E57_u64);
+        let mut next = move || rng.next();
         for v in valid {
             for _ in 0..500 {
                 let mut b = v.as_bytes().to_vec();
