@@ -55,7 +55,10 @@ pub struct StateSnapshot {
     pub now_ns: u64,
     pub shutting_down: bool,
     pub topics: Vec<TopicInfo>,
+    /// Every local partition's offsets (empty when `/state?partitions=summary` asked for the
+    /// summary only; `/partitions` pages through them).
     pub partitions: Vec<PartitionState>,
+    pub partition_summary: PartitionSummary,
     pub groups: GroupsSnapshot,
     /// Cluster mode: every Raft group's state and the peer links.
     pub raft: Option<crate::cluster::ClusterSnapshot>,
@@ -70,6 +73,23 @@ pub struct PartitionState {
     pub partition: i32,
     #[serde(flatten)]
     pub offsets: PartitionOffsets,
+}
+
+/// Counts over every local partition, cheap at any partition count.
+#[derive(Debug, Default, Serialize)]
+pub struct PartitionSummary {
+    pub partitions: usize,
+    /// Records appended but not yet fsynced, summed over the partitions.
+    pub unflushed_records: i64,
+    /// The partition furthest behind on fsync here (None when every one is flushed).
+    pub slowest: Option<SlowestReplica>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlowestReplica {
+    pub topic: String,
+    pub partition: i32,
+    pub unflushed_records: i64,
 }
 
 impl NodeState {
@@ -112,7 +132,9 @@ impl NodeState {
     }
 
     /// `raft_groups: false` leaves the per-group list out (`/state?raft=summary`).
-    pub fn snapshot(&self, raft_groups: bool) -> StateSnapshot {
+    /// `raft_groups` / `partitions`: include the per-group and per-partition lists (at 10,000
+    /// partitions each is megabytes; the summaries are always there).
+    pub fn snapshot(&self, raft_groups: bool, partitions: bool) -> StateSnapshot {
         StateSnapshot {
             node_id: self.config.node_id,
             kafka_addr: self.kafka_addr,
@@ -124,22 +146,49 @@ impl NodeState {
             now_ns: crate::telemetry::now_ns(),
             shutting_down: self.shutdown.is_cancelled(),
             topics: self.topics.list(),
-            partitions: self
-                .store
-                .partitions()
-                .iter()
-                .map(|l| PartitionState {
-                    topic: l.topic().to_string(),
-                    partition: l.partition(),
-                    offsets: l.offsets(),
-                })
-                .collect(),
+            partitions: if partitions { self.partition_page(None, 0, usize::MAX) } else { Vec::new() },
+            partition_summary: self.partition_summary(),
             groups: self.current_coordinator().snapshot(),
             raft: self.cluster.as_ref().map(|c| c.snapshot(raft_groups)),
             recovery: self.recovery.clone(),
             store: self.store.stats(),
             recent_warnings: self.telemetry.recent_warnings(),
         }
+    }
+
+    /// Local partitions' offsets in (topic, partition) order, a page at a time, optionally of one
+    /// topic.
+    pub fn partition_page(&self, topic: Option<&str>, offset: usize, limit: usize) -> Vec<PartitionState> {
+        self.store
+            .partitions()
+            .iter()
+            .filter(|l| topic.is_none_or(|t| t == l.topic()))
+            .skip(offset)
+            .take(limit)
+            .map(|l| PartitionState {
+                topic: l.topic().to_string(),
+                partition: l.partition(),
+                offsets: l.offsets(),
+            })
+            .collect()
+    }
+
+    pub fn partition_summary(&self) -> PartitionSummary {
+        let mut s = PartitionSummary::default();
+        for l in self.store.partitions() {
+            let o = l.offsets();
+            let behind = (o.log_end_offset - o.flushed_offset).max(0);
+            s.partitions += 1;
+            s.unflushed_records += behind;
+            if behind > s.slowest.as_ref().map_or(0, |w| w.unflushed_records) {
+                s.slowest = Some(SlowestReplica {
+                    topic: l.topic().to_string(),
+                    partition: l.partition(),
+                    unflushed_records: behind,
+                });
+            }
+        }
+        s
     }
 
     /// The log a client may read from here: the partition's own log on a single node, the

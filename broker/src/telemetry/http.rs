@@ -4,6 +4,10 @@
 //! |-------------------------|-----------------------------------------------------------------|
 //! | `GET /health`           | `ok` once the node serves                                       |
 //! | `GET /state`            | snapshot: config, partitions with offsets, groups, recovery     |
+//! | `GET /state?raft=summary&partitions=summary` | the same without the per-group and per-partition lists |
+//! | `GET /raft/summary`     | Raft counts only (leaders per node, leaderless groups, terms)  |
+//! | `GET /raft/groups?topic=&offset=&limit=` | Raft group states, a page at a time        |
+//! | `GET /partitions?topic=&offset=&limit=`  | local partitions' offsets, a page at a time |
 //! | `GET /events`           | server-sent events, one JSON `Event` each                       |
 //! | `GET /metrics`          | Prometheus text                                                 |
 //! | `GET /digest`           | per partition: CRC-32C of the log up to the high watermark      |
@@ -41,6 +45,7 @@ pub fn router(node: Arc<NodeState>) -> Router {
         .route("/state", get(state))
         .route("/raft/summary", get(raft_summary))
         .route("/raft/groups", get(raft_groups))
+        .route("/partitions", get(partitions))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
         .route("/digest", get(digest))
@@ -62,18 +67,30 @@ pub async fn serve(listener: tokio::net::TcpListener, node: Arc<NodeState>, shut
 struct StateQuery {
     /// `summary`: leave the per-group Raft list out.
     raft: Option<String>,
+    /// `summary`: leave the per-partition offsets out.
+    partitions: Option<String>,
+}
+
+/// `None` or `all`: the list; `summary`: counts only.
+fn wants_list(v: Option<&str>) -> Option<bool> {
+    match v {
+        None | Some("all") => Some(true),
+        Some("summary") => Some(false),
+        Some(_) => None,
+    }
 }
 
 async fn state(
     State(node): State<Arc<NodeState>>,
     query: Result<Query<StateQuery>, QueryRejection>,
 ) -> Response {
+    let bad = "expected ?raft=summary|all&partitions=summary|all";
     match query {
-        Ok(Query(q)) if q.raft.as_deref().is_none_or(|r| r == "summary" || r == "all") => {
-            Json(node.snapshot(q.raft.as_deref() != Some("summary"))).into_response()
-        }
-        Ok(_) => (StatusCode::BAD_REQUEST, "raft= takes summary or all").into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("expected ?raft=summary|all: {e}")).into_response(),
+        Ok(Query(q)) => match (wants_list(q.raft.as_deref()), wants_list(q.partitions.as_deref())) {
+            (Some(groups), Some(partitions)) => Json(node.snapshot(groups, partitions)).into_response(),
+            _ => (StatusCode::BAD_REQUEST, bad).into_response(),
+        },
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{bad}: {e}")).into_response(),
     }
 }
 
@@ -84,18 +101,9 @@ async fn raft_summary(State(node): State<Arc<NodeState>>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GroupsQuery {
-    topic: Option<String>,
-    #[serde(default)]
-    offset: usize,
-    limit: Option<usize>,
-}
-
 async fn raft_groups(
     State(node): State<Arc<NodeState>>,
-    query: Result<Query<GroupsQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
     let Some(cluster) = &node.cluster else {
         return (StatusCode::NOT_FOUND, "not in cluster mode: no Raft groups").into_response();
@@ -104,6 +112,32 @@ async fn raft_groups(
         Ok(Query(q)) => {
             let limit = q.limit.unwrap_or(crate::cluster::summary::MAX_PAGE);
             Json(cluster.group_page(q.topic.as_deref(), q.offset, limit)).into_response()
+        }
+        Err(e) => {
+            (StatusCode::BAD_REQUEST, format!("expected ?topic=T&offset=N&limit=M: {e}")).into_response()
+        }
+    }
+}
+
+/// `/raft/groups` and `/partitions` take the same paging query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    topic: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+async fn partitions(
+    State(node): State<Arc<NodeState>>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Response {
+    match query {
+        Ok(Query(q)) => {
+            let limit =
+                q.limit.unwrap_or(crate::cluster::summary::MAX_PAGE).min(crate::cluster::summary::MAX_PAGE);
+            Json(node.partition_page(q.topic.as_deref(), q.offset, limit)).into_response()
         }
         Err(e) => {
             (StatusCode::BAD_REQUEST, format!("expected ?topic=T&offset=N&limit=M: {e}")).into_response()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::detail::Pager;
 use super::protocol::{ClusterSettings, LabFailure, LabState, NodeView};
 use super::Lab;
 use crate::history::now_ns;
@@ -22,6 +23,8 @@ pub struct Run {
     pub settings: ClusterSettings,
     pub supervisor: Supervisor,
     resources: Resources,
+    /// Which page of each node's groups and partitions the next snapshot carries.
+    pager: Pager,
     cancel: CancellationToken,
     /// Node ids hit by the last fault that hit nodes (`previous` targets).
     pub previous: Vec<i32>,
@@ -53,21 +56,11 @@ impl Run {
                 }
             })
             .collect();
-        let states = futures::future::join_all(
-            self.supervisor
-                .node_ids()
-                .into_iter()
-                .map(|id| async move { (id, self.supervisor.state(id).await.ok()) }),
+        let details = futures::future::join_all(
+            self.http_addrs().into_iter().map(|(id, addr)| async move { self.pager.fetch(id, addr).await }),
         )
         .await;
-        let mut raft = Vec::new();
-        let mut partitions = Vec::new();
-        for (id, s) in states.into_iter() {
-            if let Some(s) = s {
-                raft.push(serde_json::json!({ "node": id, "raft": s["raft"] }));
-                partitions.push(serde_json::json!({ "node": id, "partitions": s["partitions"] }));
-            }
-        }
+        let (raft, partitions) = details.into_iter().flatten().map(|d| (d.raft, d.partitions)).unzip();
         LabState {
             running: true,
             settings: Some(self.settings.clone()),
@@ -217,7 +210,15 @@ impl Lab {
         resources: Resources,
         cancel: CancellationToken,
     ) {
-        let r = Run { settings, supervisor, resources, cancel, previous: Vec::new(), minority: Vec::new() };
+        let r = Run {
+            settings,
+            supervisor,
+            resources,
+            pager: Pager::default(),
+            cancel,
+            previous: Vec::new(),
+            minority: Vec::new(),
+        };
         follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel);
         *self.run.lock().await = Some(r);
     }

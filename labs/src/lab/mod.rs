@@ -2,6 +2,7 @@
 //!
 //! - `protocol` — the command/event vocabulary spoken by every front end.
 //! - `view`     — who leads what, read from the nodes' `/state`.
+//! - `detail`   — which groups and partitions each state snapshot carries, at any count.
 //! - `cluster`  — starting and stopping the supervised cluster and pumping its events.
 //! - `faults`   — role targets resolved to nodes, and faults applied.
 //! - `drill_run`— executing a drill: setup, workload, timed steps, waits, checking.
@@ -10,6 +11,7 @@
 //! Front ends call `handle(Command)` and `subscribe()`; the CLI calls the same methods directly.
 
 pub mod cluster;
+pub mod detail;
 pub mod drill_run;
 pub mod export;
 pub mod faults;

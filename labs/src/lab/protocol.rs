@@ -141,9 +141,11 @@ pub struct LabState {
     pub settings: Option<ClusterSettings>,
     pub bootstrap: Option<String>,
     pub nodes: Vec<NodeView>,
-    /// Per node: its `/state` `raft` section (groups, controller leader, peers) as it reported it.
+    /// Per node: `{node, raft, complete, offset, total}`, its `/state` `raft` section (summary,
+    /// controller leader, peers) with every group (`complete`) or one page of them (`lab::detail`).
     pub raft: Vec<serde_json::Value>,
-    /// Per node: its partitions' offsets (appended / flushed / committed).
+    /// Per node: `{node, partitions, summary, complete, offset, total}`, its partitions' offsets
+    /// (appended / flushed / committed), all or one page, and their summary.
     pub partitions: Vec<serde_json::Value>,
     pub links: Vec<serde_json::Value>,
     pub workload: Option<CounterValues>,

@@ -1,5 +1,4 @@
-//! Supervisor tests with real `clusterlab-broker` processes on loopback. The binary comes from
-//! `CLUSTERLAB_BROKER_BIN`, else the target dir these tests run from (`cargo build -p broker`).
+//! Supervisor tests with real `clusterlab-broker` processes on loopback (see `tests_broker_bin`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,12 +8,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use super::*;
 
 fn broker_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLUSTERLAB_BROKER_BIN") {
-        return p.into();
-    }
-    // target/<profile>/deps/<test exe> -> target/<profile>/clusterlab-broker
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().join("clusterlab-broker")
+    super::tests_broker_bin()
 }
 
 async fn lab(name: &str, nodes: usize) -> (Supervisor, UnboundedReceiver<SupervisorEvent>) {
