@@ -9,7 +9,8 @@
 //     on the slider, both ways; once more traced) and hover over the canvas, each with its rAF
 //     gaps and long tasks.
 // Prints tables; no timing assertions. Env: CLUSTERLAB_BIN; BENCH_SECONDS (20); BENCH_RATE
-// (workload msgs/s, 200: the panel's default); BENCH_EVENTS (100000); BENCH_TIMELINE (reuse a
+// (workload msgs/s, 200: the panel's default); BENCH_PARTITIONS (of the workload topic, 3);
+// BENCH_EVENTS (100000); BENCH_TIMELINE (reuse a
 // drill's timeline.jsonl); BENCH_OUT (also write the figures as JSON); BENCH_UI_DIR (serve another
 // build, e.g. an older commit's, to compare); BENCH_PROFILE (a directory: write a V8 CPU profile of
 // each phase there, to open in Chrome DevTools).
@@ -27,6 +28,7 @@ import { type Lab, startLab, stopLab } from './server';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 3);
 const TOKEN = 'bench-secret';
 const CHROMIUM = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 
@@ -107,6 +109,7 @@ afterAll(async () => {
 
 it('live: cluster + workload started from the UI', async () => {
   const page = await newPage();
+  await page.fill('#settings input[name=partitions]', String(PARTITIONS));
   await page.click('#start-cluster');
   await page.waitForFunction(() => document.querySelectorAll('#topology g.node.running').length === 3, null, { timeout: 60_000 });
   await page.fill('#workload input[type=number]', String(RATE));

@@ -99,4 +99,30 @@ describe('reducer', () => {
     expect(r.cursor).toBe(150e6);
     expect(r.playing).toBe(false);
   });
+
+  it('pages of a large cluster refine the model; a whole report replaces it; deleted topics go', () => {
+    const summary = (topics: string[]) => ({ groups: 1001, leading: 0, leading_unconfirmed: 0, following: 0, leaderless: 0, candidates: 0,
+      leaders: {}, max_term: 1, topics: Object.fromEntries(topics.map((t) => [t, { hosted: 1, leading: 0, leaderless: 0 }])), leaderless_sample: [] });
+    const g = (group: string, node: number) => ({ group, term: 1, role: node === 1 ? 'Leader' : 'Follower', leader: 1, voted_for: 1, last_log_index: 1, applied_index: 1 });
+    const page = (groups: string[], topics: string[], offset: number) => state({
+      raft: [1, 2].map((node) => ({ node, raft: { controller_leader: 1, summary: summary(topics), groups: groups.map((n) => g(n, node)) }, complete: false, offset, total: 1001 })),
+      partitions: [{ node: 1, partitions: groups.filter((n) => n !== 'controller').map((n) => ({ topic: n.replace(/-\d+$/, ''), partition: Number(n.split('-').pop()), log_start_offset: 0, log_end_offset: 5, flushed_offset: 5, high_watermark: 5 })),
+        summary: { partitions: 1000, unflushed_records: 0, slowest: null }, complete: false, offset, total: 1000 }],
+    });
+    const m = emptyModel();
+    applyState(m, page(['controller', 'big-0', 'old-0'], ['big', 'old'], 0));
+    applyState(m, page(['big-1', 'big-2'], ['big', 'old'], 3));
+    expect(groupNames(m)).toEqual(['controller', 'big-0', 'big-1', 'big-2', 'old-0']);
+    expect(m.raftSummaries.get(2)!.groups).toBe(1001);
+    expect(m.partitionSummaries.get(1)!.partitions).toBe(1000);
+    expect([...m.replicas.keys()].sort()).toEqual(['big-0', 'big-1', 'big-2', 'old-0']);
+    // "old" was deleted: no node's summary lists it any more.
+    applyState(m, page(['big-3'], ['big'], 5));
+    expect(groupNames(m)).toEqual(['controller', 'big-0', 'big-1', 'big-2', 'big-3']);
+    expect(m.replicas.has('old-0')).toBe(false);
+    // A whole report (a small cluster again) replaces everything.
+    applyState(m, state());
+    expect(groupNames(m)).toEqual(['controller', 'lab-0']);
+    expect([...m.replicas.keys()]).toEqual(['lab-0']);
+  });
 });

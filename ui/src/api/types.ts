@@ -33,14 +33,39 @@ export interface GroupView {
   matched?: Record<string, number>; voters?: number[];
 }
 
-export interface RaftReport { node: number; raft: { node_id?: number; controller_leader?: number | null; groups?: GroupView[] } | null }
+/** A node's counts over every group it hosts (`/raft/summary`, exact at any group count). */
+export interface RaftSummary {
+  groups: number; leading: number; leading_unconfirmed: number; following: number; leaderless: number;
+  candidates: number; leaders: Record<string, number>; max_term: number;
+  topics: Record<string, { hosted: number; leading: number; leaderless: number }>; leaderless_sample: string[];
+}
+
+/**
+ * One node's Raft report in a snapshot: every group (`complete`, or absent in older runs) or one
+ * page of them from `offset` of `total` (labs/src/lab/detail.rs); the summary is always whole.
+ */
+export interface RaftReport {
+  node: number;
+  raft: { node_id?: number; controller_leader?: number | null; groups?: GroupView[]; summary?: RaftSummary } | null;
+  complete?: boolean; offset?: number; total?: number;
+}
 
 export interface ReplicaOffsets {
   topic: string; partition: number; log_start_offset: number; log_end_offset: number;
   flushed_offset: number; high_watermark: number; appended_at_ns?: number; flushed_at_ns?: number;
 }
 
-export interface PartitionReport { node: number; partitions: ReplicaOffsets[] | null }
+/** A node's counts over its partitions: how many, records not yet fsynced, the one furthest behind. */
+export interface PartitionSummary {
+  partitions: number; unflushed_records: number;
+  slowest: { topic: string; partition: number; unflushed_records: number } | null;
+}
+
+/** Like `RaftReport`: all of a node's partitions, or one page, with the summary. */
+export interface PartitionReport {
+  node: number; partitions: ReplicaOffsets[] | null; summary?: PartitionSummary | null;
+  complete?: boolean; offset?: number; total?: number;
+}
 
 export type LinkEnd = { node: number } | string;
 export interface LinkMode { kind: 'pass' | 'delay' | 'blackhole' | 'reset' | string; ms?: number }

@@ -1,6 +1,6 @@
 // The UI's model of the lab: the last snapshot, refined by every timeline event since.
 
-import type { DrillProgress, GroupView, LabState, LinkView, NodeView, ReplicaOffsets, TimelineEvent, Verdict, WorkloadCounters } from '../api/types';
+import type { DrillProgress, GroupView, LabState, LinkView, NodeView, PartitionSummary, RaftSummary, ReplicaOffsets, TimelineEvent, Verdict, WorkloadCounters } from '../api/types';
 import { DuplicateGauge } from './gauge';
 import { Rates } from './rates';
 import { Ring } from './ring';
@@ -17,6 +17,10 @@ export interface Model {
   /** group -> node -> that node's view of the group. */
   groups: Map<string, Map<number, GroupView>>;
   controllerLeader: number | null;
+  /** node -> its own counts over every group it hosts (exact even while pages arrive). */
+  raftSummaries: Map<number, RaftSummary>;
+  /** node -> its counts over its partitions. */
+  partitionSummaries: Map<number, PartitionSummary>;
   /** "topic-partition" -> node -> the replica's offsets. */
   replicas: Map<string, Map<number, ReplicaOffsets>>;
   /** "topic-partition" -> highest offset the client saw acked. */
@@ -41,6 +45,7 @@ export interface Model {
 export function emptyModel(capacity = TIMELINE_CAPACITY): Model {
   return {
     running: false, state: null, nodes: new Map(), groups: new Map(), controllerLeader: null,
+    raftSummaries: new Map(), partitionSummaries: new Map(),
     replicas: new Map(), ackedOffset: new Map(), links: [], workload: null, drill: null,
     narration: null, verdict: null, timeline: new Ring(capacity), leadership: new Leadership(),
     faults: new Faults(), rates: new Rates(), gauge: new DuplicateGauge(), anomalies: [],
@@ -49,7 +54,7 @@ export function emptyModel(capacity = TIMELINE_CAPACITY): Model {
 }
 
 /** A two-level map copy: the inner values are replaced, never mutated, by the reducers. */
-const copy2 = <K, J, V>(m: Map<K, Map<J, V>>) => new Map([...m].map(([k, inner]) => [k, new Map(inner)]));
+export const copy2 = <K, J, V>(m: Map<K, Map<J, V>>) => new Map([...m].map(([k, inner]) => [k, new Map(inner)]));
 
 /**
  * An independent copy of a model: applying events to one never changes the other. Replay keeps

@@ -2,7 +2,7 @@
 
 import type { LabEvent, LabState, NodeView, TimelineEvent } from '../api/types';
 import { DuplicateGauge } from './gauge';
-import { type Model, partitionKey } from './model';
+import { copy2, type Model, partitionKey } from './model';
 
 /** A full state snapshot replaces what the snapshot covers. */
 export function applyState(m: Model, s: LabState): void {
@@ -10,29 +10,47 @@ export function applyState(m: Model, s: LabState): void {
   m.state = s;
   m.running = s.running;
   m.nodes = new Map(s.nodes.map((n) => [n.id, n]));
-  m.groups = new Map();
+  // Whole reports replace what the model knew; pages (large clusters) refine it.
+  const raftWhole = s.raft.every((r) => r.complete !== false);
+  m.groups = raftWhole ? new Map() : copy2(m.groups);
   m.controllerLeader = null;
+  m.raftSummaries = new Map();
   for (const r of s.raft) {
     if (r.raft?.controller_leader != null) m.controllerLeader = r.raft.controller_leader;
+    if (r.raft?.summary) m.raftSummaries.set(r.node, r.raft.summary);
     for (const g of r.raft?.groups ?? []) {
       if (!m.groups.has(g.group)) m.groups.set(g.group, new Map());
       m.groups.get(g.group)!.set(r.node, g);
     }
   }
-  m.replicas = new Map();
+  const partsWhole = s.partitions.every((p) => p.complete !== false);
+  m.replicas = partsWhole ? new Map() : copy2(m.replicas);
+  m.partitionSummaries = new Map();
   for (const p of s.partitions) {
+    if (p.summary) m.partitionSummaries.set(p.node, p.summary);
     for (const o of p.partitions ?? []) {
       const key = partitionKey(o.topic, o.partition);
       if (!m.replicas.has(key)) m.replicas.set(key, new Map());
       m.replicas.get(key)!.set(p.node, o);
     }
   }
+  if (!raftWhole) dropDeletedTopics(m);
   m.links = s.links;
   m.workload = s.workload;
   if (wasRunningWorkload && s.workload === null) m.gauge.stop();
   m.drill = s.drill;
   if (s.drill?.narration) m.narration = s.drill.narration;
   m.version++;
+}
+
+/** After a page: groups and replicas of topics that no node's summary lists any more (deleted). */
+function dropDeletedTopics(m: Model): void {
+  if (m.raftSummaries.size === 0) return;
+  const hosted = new Set<string>();
+  for (const sum of m.raftSummaries.values()) for (const t of Object.keys(sum.topics)) hosted.add(t);
+  const gone = (name: string) => !name.startsWith('__') && !hosted.has(name.replace(/-\d+$/, ''));
+  for (const g of [...m.groups.keys()]) if (g !== 'controller' && gone(g)) m.groups.delete(g);
+  for (const k of [...m.replicas.keys()]) if (gone(k)) m.replicas.delete(k);
 }
 
 /** One timeline event: appended to the ring and folded into live views and derived spans. */

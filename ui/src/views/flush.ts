@@ -1,19 +1,48 @@
 // Flush progress: per partition and replica, appended / flushed / committed bars and the client's
-// highest acked offset, so an acked-but-not-fsynced gap is visible.
+// highest acked offset, so an acked-but-not-fsynced gap is visible. Past one page of partitions,
+// those furthest behind on fsync come first, with each node's own counts above.
 
+import type { Model } from '../state/model';
 import type { Ctx, View } from './context';
 import { h, section } from './dom';
+import { paging } from './paging';
+
+/** Partitions drawn per update; past this, the ones furthest behind on fsync come first. */
+const PAGE_PARTITIONS = 24;
+
+/** Records appended but not fsynced on the replica furthest behind (acked ones count double). */
+function behind(m: Model, key: string): number {
+  const acked = m.ackedOffset.get(key);
+  let worst = 0;
+  for (const r of m.replicas.get(key)!.values()) {
+    const ackedGap = acked === undefined ? 0 : Math.max(0, acked + 1 - r.flushed_offset);
+    worst = Math.max(worst, r.log_end_offset - r.flushed_offset + ackedGap);
+  }
+  return worst;
+}
 
 export function flushView(ctx: Ctx): View {
   const body = h('div', { class: 'flush-list' });
+  const summary = h('p', { class: 'flush-summary', id: 'flush-summary' });
+  const pages = paging('flush', PAGE_PARTITIONS, 'partitions', () => update());
   const el = section('flush', 'Flush progress',
     h('div', { class: 'legend' }, h('span', { class: 'sw appended' }, 'appended (log end)'), h('span', { class: 'sw flushed' }, 'flushed (fsynced)'),
       h('span', { class: 'sw committed' }, 'committed (high watermark)'), h('span', { class: 'sw acked' }, 'acked to the client')),
-    body);
+    summary, pages.el, body);
 
   function update(): void {
     const m = ctx.model();
-    const keys = [...m.replicas.keys()].filter((k) => !k.startsWith('__')).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    const byName = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
+    const all = [...m.replicas.keys()].filter((k) => !k.startsWith('__'));
+    summary.textContent = [...m.partitionSummaries].sort((a, b) => a[0] - b[0]).map(([node, s]) =>
+      `n${node}: ${s.partitions.toLocaleString('en')} partitions, ${s.unflushed_records.toLocaleString('en')} records not fsynced${s.slowest ? ` (most: ${s.slowest.topic}-${s.slowest.partition}, ${s.slowest.unflushed_records})` : ''}`).join(' · ');
+    const q = pages.filter();
+    let matching = all.filter((k) => !q || k.toLowerCase().includes(q));
+    if (all.length > PAGE_PARTITIONS) {
+      const lag = new Map(matching.map((k) => [k, behind(m, k)]));
+      matching.sort((a, b) => lag.get(b)! - lag.get(a)! || byName(a, b));
+    } else matching = matching.sort(byName);
+    const keys = pages.page(matching, all.length);
     const blocks = keys.map((key) => {
       const per = m.replicas.get(key)!;
       const acked = m.ackedOffset.get(key);
@@ -37,7 +66,7 @@ export function flushView(ctx: Ctx): View {
       });
       return h('div', { class: 'partition', 'data-partition': key }, h('h3', {}, key, h('small', {}, `${ackedEnd === null ? '' : ` acked < ${ackedEnd}`} · scale ${lo}–${max}`)), ...rows);
     });
-    if (!blocks.length) blocks.push(h('p', { class: 'empty' }, 'no partitions yet: start the workload (topic "lab") or a drill'));
+    if (!blocks.length) blocks.push(h('p', { class: 'empty' }, all.length ? 'no partition matches' : 'no partitions yet: start the workload (topic "lab") or a drill'));
     body.replaceChildren(...blocks);
   }
   return { el, update };

@@ -1,26 +1,57 @@
-// Raft groups: one row per group (controller + each partition), one column per node.
+// Raft groups: one row per group (controller + each partition), one column per node. Above the
+// table, counts over every group (leaders per node, groups without a leader, elections running);
+// at 1,000+ partitions the table shows one filtered page, never a row per group.
 
 import { groupNames, leaderOf, termOf } from '../state/model';
 import type { Ctx, View } from './context';
 import { h, section } from './dom';
+import { paging } from './paging';
 
 const ROLE_CLASS: Record<string, string> = { Leader: 'leader', Follower: 'follower', Candidate: 'candidate', Learner: 'learner', IsolatedLeader: 'isolated', Shutdown: 'shutdown' };
+/** Rows built per update. */
+const PAGE_ROWS = 100;
 
 export function groupsView(ctx: Ctx): View {
   const table = h('table', { class: 'groups' });
   const showInternal = h('input', { type: 'checkbox', id: 'show-internal' });
+  const onlyTrouble = h('input', { type: 'checkbox', id: 'groups-trouble' });
+  const summary = h('p', { class: 'groups-summary', id: 'groups-summary' });
+  const pages = paging('groups', PAGE_ROWS, 'groups (name or topic)', () => update());
   const el = section('groups', 'Raft groups',
     h('label', { class: 'opt' }, showInternal, ' internal topics'),
+    h('label', { class: 'opt' }, onlyTrouble, ' only without leader / electing'),
+    summary, pages.el,
     h('div', { class: 'scroll' }, table),
     h('p', { class: 'hint' }, 'Cell: role · applied / last log index · matched (as the leader sees it). ', h('span', { class: 'role candidate' }, 'Candidate'), ' = election in progress; ', h('span', { class: 'role isolated' }, 'IsolatedLeader'), ' = believes it leads without a quorum.'));
   showInternal.addEventListener('change', () => update());
+  onlyTrouble.addEventListener('change', () => update());
 
   function update(): void {
     const m = ctx.model();
     const nodes = [...m.nodes.keys()].sort((a, b) => a - b);
-    const names = groupNames(m).filter((g) => showInternal.checked || !g.startsWith('__'));
+    const all = groupNames(m).filter((g) => showInternal.checked || !g.startsWith('__'));
+    // One pass over every group for the counts; rows only for the page shown.
+    const led = new Map<number, number>();
+    let leaderless = 0, electing = 0;
+    const trouble = new Set<string>();
+    for (const name of all) {
+      const lead = leaderOf(m, name);
+      if (lead) led.set(lead.node, (led.get(lead.node) ?? 0) + 1);
+      else leaderless++;
+      const per = [...m.groups.get(name)!.values()];
+      const candidate = per.some((g) => g.role === 'Candidate');
+      if (candidate) electing++;
+      if (!lead || candidate || per.some((g) => g.role === 'IsolatedLeader')) trouble.add(name);
+    }
+    const hosted = Math.max(0, ...[...m.raftSummaries.values()].map((s) => s.groups));
+    const known = hosted > m.groups.size ? ` · details for ${m.groups.size.toLocaleString('en')} of ${hosted.toLocaleString('en')} so far` : '';
+    summary.textContent = all.length === 0 ? '' :
+      `${all.length.toLocaleString('en')} groups · leaders ${nodes.map((n) => `n${n} ${led.get(n) ?? 0}`).join(' · ')} · without leader ${leaderless} · electing ${electing}${known}`;
+    summary.classList.toggle('warn', leaderless > 0 || electing > 0);
+    const q = pages.filter();
+    const matching = all.filter((g) => (!onlyTrouble.checked || trouble.has(g)) && (!q || g.toLowerCase().includes(q)));
     const head = h('tr', {}, h('th', {}, 'group'), h('th', {}, 'term'), h('th', {}, 'leader'), ...nodes.map((n) => h('th', {}, `node ${n}`)));
-    const rows = names.map((name) => {
+    const rows = pages.page(matching, all.length).map((name) => {
       const per = m.groups.get(name)!;
       const lead = leaderOf(m, name);
       const matched = lead ? per.get(lead.node)?.matched ?? {} : {};
@@ -40,7 +71,7 @@ export function groupsView(ctx: Ctx): View {
         h('td', { class: 'leader-cell', 'data-leader': lead?.node ?? '' }, lead ? `n${lead.node}` : electing ? 'electing…' : 'none'),
         ...cells);
     });
-    if (!rows.length) rows.push(h('tr', {}, h('td', { colspan: 3 + nodes.length, class: 'empty' }, 'no groups yet')));
+    if (!rows.length) rows.push(h('tr', {}, h('td', { colspan: 3 + nodes.length, class: 'empty' }, all.length ? 'no group matches' : 'no groups yet')));
     table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
   }
   return { el, update };

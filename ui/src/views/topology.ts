@@ -15,6 +15,8 @@ const W = 440;
 const R = 135;
 /** A press that moves less than this (viewBox units) is a click, not a cut stroke. */
 const DRAG_MIN = 8;
+/** Leader labels drawn under a node before they collapse into one count. */
+const LABELS_PER_NODE = 6;
 const NODE_FAULTS: [string, string][] = [['kill', 'Kill'], ['stop', 'Stop'], ['pause', 'Pause'], ['resume', 'Resume'], ['restart', 'Restart'], ['power_cut', 'Power cut'], ['slow_disk', 'Slow disk'], ['isolate', 'Isolate']];
 
 const linkEnd = (e: LinkView['from']) => (typeof e === 'object' && e !== null && 'node' in e ? e.node : null);
@@ -141,8 +143,11 @@ export function topologyView(ctx: Ctx): View {
     // A stopped or killed node has no process: its last sample would be a stale reading.
     text(els.res, n.state === 'stopped' || n.state === 'died' ? 'no process' : `cpu ${n.cpu_percent.toFixed(0)}% · ${fmtBytes(n.memory_bytes)}`);
     // Leader labels stack away from the centre: above nodes in the top half, below the others.
-    const leads = groups.filter((g) => g !== 'controller' && !g.startsWith('__') && leaderOf(m, g)?.node === id).map((g) => ['node-leads', `leads ${g} t${termOf(m, g)}`]);
-    const isolated = groups.filter((g) => m.groups.get(g)?.get(id)?.role === 'IsolatedLeader').map((g) => ['node-isolated', `⚠ isolated leader ${g}`]);
+    const led = groups.filter((g) => g !== 'controller' && !g.startsWith('__') && leaderOf(m, g)?.node === id);
+    const isolatedIn = groups.filter((g) => m.groups.get(g)?.get(id)?.role === 'IsolatedLeader');
+    // A label per partition up to a few; past that one count (a node may lead thousands).
+    const leads = led.length <= LABELS_PER_NODE ? led.map((g) => ['node-leads', `leads ${g} t${termOf(m, g)}`]) : [['node-leads', `leads ${led.length} partitions`]];
+    const isolated = isolatedIn.length <= LABELS_PER_NODE ? isolatedIn.map((g) => ['node-isolated', `⚠ isolated leader ${g}`]) : [['node-isolated', `⚠ isolated leader of ${isolatedIn.length} groups`]];
     const rows = [...leads, ...isolated];
     const up = p.y < W / 2;
     const key = `${up}|${rows.join('|')}`;
