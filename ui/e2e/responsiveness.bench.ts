@@ -8,7 +8,7 @@
 //     repeated) imported through the UI's file input; import time, then scrub (a real mouse drag
 //     on the slider, both ways; once more traced) and hover over the canvas, each with its rAF
 //     gaps and long tasks.
-// Prints tables; no timing assertions. Env: CLUSTERLAB_BIN; BENCH_SECONDS (20); BENCH_RATE
+// Prints tables; no timing assertions. Env: CLUSTERLAB_BIN; CLUSTERLAB_BROKER_BIN (the nodes' binary); BENCH_SECONDS (20); BENCH_RATE
 // (workload msgs/s, 200: the panel's default); BENCH_PARTITIONS (of the workload topic, 3);
 // BENCH_EVENTS (100000); BENCH_TIMELINE (reuse a
 // drill's timeline.jsonl); BENCH_OUT (also write the figures as JSON); BENCH_UI_DIR (serve another

@@ -28,6 +28,8 @@ export async function startLab(token: string, uiDir = join(ROOT, 'ui/dist')): Pr
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'clusterlab-ui-e2e-'));
   const args = ['serve', '--bind', `127.0.0.1:${port}`, '--ui-dir', uiDir, '--token', token, '--data-dir', join(dir, 'data'), '--drills', join(ROOT, 'labs/drills')];
+  // The benchmark may run the lab's nodes from another build (e.g. a release broker at scale).
+  if (process.env.CLUSTERLAB_BROKER_BIN) args.push('--broker-bin', process.env.CLUSTERLAB_BROKER_BIN);
   const proc = spawn(BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const url = `http://127.0.0.1:${port}`;

@@ -18,8 +18,7 @@ export function groupsView(ctx: Ctx): View {
   const summary = h('p', { class: 'groups-summary', id: 'groups-summary' });
   const pages = paging('groups', PAGE_ROWS, 'groups (name or topic)', () => update());
   const el = section('groups', 'Raft groups',
-    h('label', { class: 'opt' }, showInternal, ' internal topics'),
-    h('label', { class: 'opt' }, onlyTrouble, ' only without leader / electing'),
+    h('div', { class: 'opts' }, h('label', {}, onlyTrouble, ' only leaderless / electing'), h('label', {}, showInternal, ' internal topics')),
     summary, pages.el,
     h('div', { class: 'scroll' }, table),
     h('p', { class: 'hint' }, 'Cell: role · applied / last log index · matched (as the leader sees it). ', h('span', { class: 'role candidate' }, 'Candidate'), ' = election in progress; ', h('span', { class: 'role isolated' }, 'IsolatedLeader'), ' = believes it leads without a quorum.'));
