@@ -73,9 +73,17 @@ export const partitionKey = (topic: string, partition: number) => `${topic}-${pa
 
 /** Groups in display order: controller first, then partitions by topic and number. */
 export function groupNames(m: Model): string[] {
-  const names = [...m.groups.keys()];
+  return byGroupOrder([...m.groups.keys()]);
+}
+
+/**
+ * Group or partition names in display order: controller first, then by topic and partition
+ * number ("lab-2" before "lab-10"). Each name's sort key is built once (thousands of names are
+ * sorted several times a second).
+ */
+export function byGroupOrder(names: string[]): string[] {
   const rank = (g: string) => (g === 'controller' ? '' : g.replace(/-(\d+)$/, (_, p) => `-${String(p).padStart(6, '0')}`));
-  return names.sort((a, b) => (rank(a) < rank(b) ? -1 : 1));
+  return names.map((n) => [rank(n), n]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((p) => p[1]);
 }
 
 /** The node that leads a group in the highest term, as that node itself says. */

@@ -54,3 +54,33 @@ export function toast(text: string, error = false): void {
   toastBox.append(t);
   setTimeout(() => t.remove(), error ? 8000 : 3500);
 }
+
+/** Sets an element's text only when it changed (a write, even of the same text, costs a relayout). */
+export function setText(el: Element, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/**
+ * Keyed rows: `parent` gets one element per item, in order; an item whose key (a string of what
+ * it shows) is unchanged keeps the element built last time, so a panel redrawn every 250 ms
+ * rebuilds only the rows that moved, and touches the parent only when the sequence changed.
+ */
+export class KeyedRows<T> {
+  private built = new Map<string, { key: string; el: HTMLElement }>();
+  constructor(private id: (t: T) => string, private key: (t: T) => string, private build: (t: T) => HTMLElement) {}
+
+  render(parent: HTMLElement, items: T[], extra: HTMLElement[] = []): void {
+    const next = new Map<string, { key: string; el: HTMLElement }>();
+    const els = items.map((t) => {
+      const id = this.id(t), key = this.key(t);
+      const old = this.built.get(id);
+      const row = old && old.key === key ? old : { key, el: this.build(t) };
+      next.set(id, row);
+      return row.el;
+    });
+    this.built = next;
+    els.push(...extra);
+    const same = parent.children.length === els.length && els.every((el, i) => parent.children[i] === el);
+    if (!same) parent.replaceChildren(...els);
+  }
+}

@@ -2,9 +2,9 @@
 // highest acked offset, so an acked-but-not-fsynced gap is visible. Past one page of partitions,
 // those furthest behind on fsync come first, with each node's own counts above.
 
-import type { Model } from '../state/model';
+import { byGroupOrder, type Model } from '../state/model';
 import type { Ctx, View } from './context';
-import { h, section } from './dom';
+import { h, KeyedRows, section, setText } from './dom';
 import { paging } from './paging';
 
 /** Partitions drawn per update; past this, the ones furthest behind on fsync come first. */
@@ -25,6 +25,7 @@ export function flushView(ctx: Ctx): View {
   const body = h('div', { class: 'flush-list' });
   const summary = h('p', { class: 'flush-summary', id: 'flush-summary' });
   const pages = paging('flush', PAGE_PARTITIONS, 'partitions', () => update());
+  const blocks = new KeyedRows<string>((k) => k, (k) => blockKey(k), (k) => buildBlock(k));
   const el = section('flush', 'Flush progress',
     h('div', { class: 'legend' }, h('span', { class: 'sw appended' }, 'appended (log end)'), h('span', { class: 'sw flushed' }, 'flushed (fsynced)'),
       h('span', { class: 'sw committed' }, 'committed (high watermark)'), h('span', { class: 'sw acked' }, 'acked to the client')),
@@ -32,18 +33,30 @@ export function flushView(ctx: Ctx): View {
 
   function update(): void {
     const m = ctx.model();
-    const byName = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
     const all = [...m.replicas.keys()].filter((k) => !k.startsWith('__'));
-    summary.textContent = [...m.partitionSummaries].sort((a, b) => a[0] - b[0]).map(([node, s]) =>
-      `n${node}: ${s.partitions.toLocaleString('en')} partitions, ${s.unflushed_records.toLocaleString('en')} records not fsynced${s.slowest ? ` (most: ${s.slowest.topic}-${s.slowest.partition}, ${s.slowest.unflushed_records})` : ''}`).join(' · ');
+    setText(summary, [...m.partitionSummaries].sort((a, b) => a[0] - b[0]).map(([node, s]) =>
+      `n${node}: ${s.partitions.toLocaleString('en')} partitions, ${s.unflushed_records.toLocaleString('en')} records not fsynced${s.slowest ? ` (most: ${s.slowest.topic}-${s.slowest.partition}, ${s.slowest.unflushed_records})` : ''}`).join(' · '));
     const q = pages.filter();
-    let matching = all.filter((k) => !q || k.toLowerCase().includes(q));
+    let matching = byGroupOrder(all.filter((k) => !q || k.toLowerCase().includes(q)));
     if (all.length > PAGE_PARTITIONS) {
+      // Furthest behind first; Array.sort is stable, so equal ones stay in name order.
       const lag = new Map(matching.map((k) => [k, behind(m, k)]));
-      matching.sort((a, b) => lag.get(b)! - lag.get(a)! || byName(a, b));
-    } else matching = matching.sort(byName);
+      matching = matching.sort((a, b) => lag.get(b)! - lag.get(a)!);
+    }
     const keys = pages.page(matching, all.length);
-    const blocks = keys.map((key) => {
+    const empty = keys.length ? [] : [h('p', { class: 'empty' }, all.length ? 'no partition matches' : 'no partitions yet: start the workload (topic "lab") or a drill')];
+    blocks.render(body, keys, empty);
+  }
+
+  /** What a partition's block shows: rebuilt only when an offset or the acked mark moved. */
+  function blockKey(key: string): string {
+    const m = ctx.model();
+    const per = [...m.replicas.get(key)!].map(([n, r]) => `${n}:${r.log_end_offset}:${r.flushed_offset}:${r.high_watermark}`);
+    return `${m.ackedOffset.get(key)}|${per.join('|')}`;
+  }
+
+  function buildBlock(key: string): HTMLElement {
+      const m = ctx.model();
       const per = m.replicas.get(key)!;
       const acked = m.ackedOffset.get(key);
       const ackedEnd = acked === undefined ? null : acked + 1; // offsets below this were acked
@@ -65,9 +78,6 @@ export function flushView(ctx: Ctx): View {
           h('span', { class: gap > 0 ? 'gap warn' : 'gap' }, gap > 0 ? `${gap} acked not fsynced` : 'acked ⊆ fsynced'));
       });
       return h('div', { class: 'partition', 'data-partition': key }, h('h3', {}, key, h('small', {}, `${ackedEnd === null ? '' : ` acked < ${ackedEnd}`} · scale ${lo}–${max}`)), ...rows);
-    });
-    if (!blocks.length) blocks.push(h('p', { class: 'empty' }, all.length ? 'no partition matches' : 'no partitions yet: start the workload (topic "lab") or a drill'));
-    body.replaceChildren(...blocks);
   }
   return { el, update };
 }

@@ -4,15 +4,20 @@
 
 import { groupNames, leaderOf, termOf } from '../state/model';
 import type { Ctx, View } from './context';
-import { h, section } from './dom';
+import { h, KeyedRows, section, setText } from './dom';
 import { paging } from './paging';
 
 const ROLE_CLASS: Record<string, string> = { Leader: 'leader', Follower: 'follower', Candidate: 'candidate', Learner: 'learner', IsolatedLeader: 'isolated', Shutdown: 'shutdown' };
 /** Rows built per update. */
 const PAGE_ROWS = 100;
 
+interface Row { name: string; nodes: number[] }
+
 export function groupsView(ctx: Ctx): View {
-  const table = h('table', { class: 'groups' });
+  const head = h('thead', {});
+  const body = h('tbody', {});
+  const table = h('table', { class: 'groups' }, head, body);
+  const rows = new KeyedRows<Row>((r) => `${r.name}|${r.nodes.join(',')}`, (r) => rowKey(r), (r) => buildRow(r));
   const showInternal = h('input', { type: 'checkbox', id: 'show-internal' });
   const onlyTrouble = h('input', { type: 'checkbox', id: 'groups-trouble' });
   const summary = h('p', { class: 'groups-summary', id: 'groups-summary' });
@@ -44,34 +49,51 @@ export function groupsView(ctx: Ctx): View {
     }
     const hosted = Math.max(0, ...[...m.raftSummaries.values()].map((s) => s.groups));
     const known = hosted > m.groups.size ? ` · details for ${m.groups.size.toLocaleString('en')} of ${hosted.toLocaleString('en')} so far` : '';
-    summary.textContent = all.length === 0 ? '' :
-      `${all.length.toLocaleString('en')} groups · leaders ${nodes.map((n) => `n${n} ${led.get(n) ?? 0}`).join(' · ')} · without leader ${leaderless} · electing ${electing}${known}`;
+    setText(summary, all.length === 0 ? '' :
+      `${all.length.toLocaleString('en')} groups · leaders ${nodes.map((n) => `n${n} ${led.get(n) ?? 0}`).join(' · ')} · without leader ${leaderless} · electing ${electing}${known}`);
     summary.classList.toggle('warn', leaderless > 0 || electing > 0);
     const q = pages.filter();
     const matching = all.filter((g) => (!onlyTrouble.checked || trouble.has(g)) && (!q || g.toLowerCase().includes(q)));
-    const head = h('tr', {}, h('th', {}, 'group'), h('th', {}, 'term'), h('th', {}, 'leader'), ...nodes.map((n) => h('th', {}, `node ${n}`)));
-    const rows = pages.page(matching, all.length).map((name) => {
-      const per = m.groups.get(name)!;
-      const lead = leaderOf(m, name);
-      const matched = lead ? per.get(lead.node)?.matched ?? {} : {};
-      const electing = [...per.values()].some((g) => g.role === 'Candidate');
-      const isolated = [...per.values()].some((g) => g.role === 'IsolatedLeader');
-      const cells = nodes.map((n) => {
-        const g = per.get(n);
-        if (!g) return h('td', { class: 'na' }, '—');
-        const role = h('span', { class: `role ${ROLE_CLASS[g.role] ?? ''}` }, g.role === 'IsolatedLeader' ? '⚠ IsolatedLeader' : g.role);
-        const idx = `${g.applied_index ?? '·'} / ${g.last_log_index ?? '·'}`;
-        const mt = matched[String(n)];
-        return h('td', { 'data-node': n, 'data-role': g.role },
-          role, h('span', { class: 'term-tag' }, ` t${g.term}`), h('div', { class: 'idx' }, idx, mt !== undefined ? h('span', { class: 'matched' }, ` · m${mt}`) : null));
-      });
-      return h('tr', { class: `${electing ? 'electing' : ''} ${isolated ? 'has-isolated' : ''}`, 'data-group': name },
-        h('th', {}, name), h('td', { class: 'term' }, termOf(m, name)),
-        h('td', { class: 'leader-cell', 'data-leader': lead?.node ?? '' }, lead ? `n${lead.node}` : electing ? 'electing…' : 'none'),
-        ...cells);
+    const nodesKey = nodes.join(',');
+    if (head.dataset.nodes !== nodesKey) {
+      head.dataset.nodes = nodesKey;
+      head.replaceChildren(h('tr', {}, h('th', {}, 'group'), h('th', {}, 'term'), h('th', {}, 'leader'), ...nodes.map((n) => h('th', {}, `node ${n}`))));
+    }
+    const shown = pages.page(matching, all.length);
+    const empty = shown.length ? [] : [h('tr', {}, h('td', { colspan: 3 + nodes.length, class: 'empty' }, all.length ? 'no group matches' : 'no groups yet'))];
+    rows.render(body, shown.map((name) => ({ name, nodes })), empty);
+  }
+
+  /** What a row shows, as a string: the row is rebuilt only when this changes. */
+  function rowKey({ name, nodes }: Row): string {
+    const m = ctx.model();
+    const per = m.groups.get(name)!;
+    return `${leaderOf(m, name)?.node}|${termOf(m, name)}|${nodes.map((n) => {
+      const g = per.get(n);
+      return g ? `${n}:${g.role}:${g.term}:${g.applied_index}:${g.last_log_index}:${JSON.stringify(g.matched ?? null)}` : `${n}:-`;
+    }).join('|')}`;
+  }
+
+  function buildRow({ name, nodes }: Row): HTMLElement {
+    const m = ctx.model();
+    const per = m.groups.get(name)!;
+    const lead = leaderOf(m, name);
+    const matched = lead ? per.get(lead.node)?.matched ?? {} : {};
+    const electing = [...per.values()].some((g) => g.role === 'Candidate');
+    const isolated = [...per.values()].some((g) => g.role === 'IsolatedLeader');
+    const cells = nodes.map((n) => {
+      const g = per.get(n);
+      if (!g) return h('td', { class: 'na' }, '—');
+      const role = h('span', { class: `role ${ROLE_CLASS[g.role] ?? ''}` }, g.role === 'IsolatedLeader' ? '⚠ IsolatedLeader' : g.role);
+      const idx = `${g.applied_index ?? '·'} / ${g.last_log_index ?? '·'}`;
+      const mt = matched[String(n)];
+      return h('td', { 'data-node': n, 'data-role': g.role },
+        role, h('span', { class: 'term-tag' }, ` t${g.term}`), h('div', { class: 'idx' }, idx, mt !== undefined ? h('span', { class: 'matched' }, ` · m${mt}`) : null));
     });
-    if (!rows.length) rows.push(h('tr', {}, h('td', { colspan: 3 + nodes.length, class: 'empty' }, all.length ? 'no group matches' : 'no groups yet')));
-    table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
+    return h('tr', { class: `${electing ? 'electing' : ''} ${isolated ? 'has-isolated' : ''}`, 'data-group': name },
+      h('th', {}, name), h('td', { class: 'term' }, termOf(m, name)),
+      h('td', { class: 'leader-cell', 'data-leader': lead?.node ?? '' }, lead ? `n${lead.node}` : electing ? 'electing…' : 'none'),
+      ...cells);
   }
   return { el, update };
 }

@@ -1,7 +1,7 @@
 // A filter box and a page of rows for lists that grow with the partition count: at 1,000+
 // partitions a panel shows one page (and a count) instead of building a row for every one.
 
-import { h } from './dom';
+import { h, setText } from './dom';
 
 export interface Paging {
   el: HTMLElement;
@@ -25,13 +25,14 @@ export function paging(id: string, size: number, what: string, onChange: () => v
     el,
     filter: () => input.value.trim().toLowerCase(),
     page<T>(matching: T[], total: number): T[] {
-      el.hidden = total <= size && !input.value;
+      const hidden = total <= size && !input.value;
+      if (el.hidden !== hidden) el.hidden = hidden;
       if (start >= matching.length) start = Math.max(0, Math.floor((matching.length - 1) / size) * size);
       const end = Math.min(matching.length, start + size);
       prev.disabled = start === 0;
       next.disabled = end >= matching.length;
       const of = matching.length === total ? `${total.toLocaleString('en')}` : `${matching.length.toLocaleString('en')} matching (of ${total.toLocaleString('en')})`;
-      count.textContent = matching.length ? `${start + 1}–${end} of ${of}` : `none of ${total.toLocaleString('en')}`;
+      setText(count, matching.length ? `${start + 1}–${end} of ${of}` : `none of ${total.toLocaleString('en')}`);
       return matching.slice(start, end);
     },
   };

@@ -1,7 +1,7 @@
 // Timeline drawing on a canvas: fault bands, per-node swimlanes of leadership spans coloured by
 // term, client rate and latency sparklines, anomaly marks. Returns hit boxes for hover.
 
-import { groupNames, type Model } from '../state/model';
+import { byGroupOrder, type Model } from '../state/model';
 import { Rates } from '../state/rates';
 import { type FaultSpan, type LeaderSpan, termColour } from '../state/spans';
 
@@ -14,21 +14,72 @@ const LABEL_W = 110;
 const ROW_H = 14;
 const FAULT_H = 22;
 const SPARK_H = 44;
+/** Past this many groups a node's lane shows the controller and one count of partitions led. */
+const MAX_GROUP_ROWS = 12;
+const COUNT_H = ROW_H * 3;
 
-/** Rows for a model: per node, one sub-row per group. */
-export function layout(m: Model): { nodes: number[]; groups: string[]; height: number } {
+export interface Layout {
+  nodes: number[];
+  /** One row per group in each node's lane. */
+  groups: string[];
+  /** Partition groups drawn as one "partitions led" count per node instead of a row each. */
+  counted: number;
+  height: number;
+}
+
+/** Rows for a model: per node, one sub-row per group (or, at scale, the controller and a count). */
+export function layout(m: Model): Layout {
   const nodes = [...new Set([...m.nodes.keys(), ...m.leadership.spans.map((s) => s.node)])].sort((a, b) => a - b);
-  const groups = groupNames(m).filter((g) => !g.startsWith('__'));
-  for (const s of m.leadership.spans) if (!groups.includes(s.group) && !s.group.startsWith('__')) groups.push(s.group);
-  const height = FAULT_H + nodes.length * (groups.length * ROW_H + 8) + SPARK_H * 2 + 24;
-  return { nodes, groups, height };
+  const all = new Set([...m.groups.keys()].filter((g) => !g.startsWith('__')));
+  for (const s of m.leadership.spans) if (!s.group.startsWith('__')) all.add(s.group);
+  let groups: string[];
+  let counted = 0;
+  if (all.size > MAX_GROUP_ROWS) {
+    counted = all.size - (all.has('controller') ? 1 : 0);
+    groups = all.has('controller') ? ['controller'] : [];
+  } else groups = byGroupOrder([...all]);
+  const laneH = groups.length * ROW_H + (counted ? COUNT_H : 0);
+  const height = FAULT_H + nodes.length * (laneH + 8) + SPARK_H * 2 + 24;
+  return { nodes, groups, counted, height };
+}
+
+/**
+ * How many partition groups node `n` led over time, as steps [t, count]: +1 where a leadership
+ * span starts, -1 where it ends.
+ */
+function ledSteps(spans: LeaderSpan[], n: number): [number, number][] {
+  const edges: [number, number][] = [];
+  for (const s of spans) if (s.node === n && s.group !== 'controller' && !s.group.startsWith('__')) {
+    edges.push([s.start, 1]);
+    if (s.end !== null) edges.push([s.end, -1]);
+  }
+  edges.sort((a, b) => a[0] - b[0]);
+  let count = 0;
+  return edges.map(([t, d]) => [t, (count += d)]);
+}
+
+/** A node's count of partitions led, as a filled step chart scaled to every partition group. */
+function drawLedCount(cx: CanvasRenderingContext2D, m: Model, n: number, total: number, y0: number, x: (t: number) => number, win: Window, pal: Palette, hits: Hit[]): void {
+  const steps = ledSteps(m.leadership.spans, n);
+  cx.fillStyle = pal.dim;
+  cx.fillText(`leads (of ${total})`, 50, y0 + COUNT_H / 2);
+  cx.fillStyle = pal.rate;
+  for (let i = 0; i < steps.length; i++) {
+    const [t, count] = steps[i];
+    const until = i + 1 < steps.length ? steps[i + 1][0] : win.to;
+    if (until < win.from || t > win.to || count <= 0) continue;
+    const x0 = Math.max(LABEL_W, x(t)), x1 = Math.max(x0 + 1, x(until));
+    const h = (count / total) * (COUNT_H - 2);
+    cx.fillRect(x0, y0 + COUNT_H - 1 - h, x1 - x0, h);
+    if (x1 - x0 >= 2) hits.push({ x0, x1, y0, y1: y0 + COUNT_H, text: `node ${n} leads ${count} of ${total} partitions` });
+  }
 }
 
 const fmtMs = (ns: number) => `${(ns / 1e6).toFixed(0)} ms`;
 
 export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width: number, cursor: number | null, pal: Palette, font: number): Hit[] {
   const hits: Hit[] = [];
-  const { nodes, groups, height } = layout(m);
+  const { nodes, groups, counted, height } = layout(m);
   const span = Math.max(win.to - win.from, 1);
   const plotW = width - LABEL_W - 8;
   const x = (t: number) => LABEL_W + ((t - win.from) / span) * plotW;
@@ -65,7 +116,7 @@ export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width:
     spansBy.get(k)!.push(s);
   }
   for (const n of nodes) {
-    const laneH = groups.length * ROW_H;
+    const laneH = groups.length * ROW_H + (counted ? COUNT_H : 0);
     cx.fillStyle = pal.grid;
     cx.fillRect(LABEL_W, y, plotW, laneH);
     for (const f of faults) if (f.nodes.includes(n) && f.end !== f.start) {
@@ -97,6 +148,7 @@ export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width:
         hits.push({ x0, x1, y0: ry, y1: ry + ROW_H, text: `${g} on node ${n}: ${s.role} in term ${s.term} for ${(dur / 1e9).toFixed(2)} s${s.end === null ? ' (ongoing)' : ''}` });
       }
     });
+    if (counted) drawLedCount(cx, m, n, counted, y + groups.length * ROW_H, x, win, pal, hits);
     y += laneH + 8;
   }
 

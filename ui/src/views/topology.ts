@@ -8,7 +8,7 @@
 import type { LinkMode, LinkView } from '../api/types';
 import { type Model, groupNames, leaderOf, termOf } from '../state/model';
 import type { Ctx, View } from './context';
-import { control, fmtBytes, h, s, section } from './dom';
+import { control, fmtBytes, h, s, section, setText } from './dom';
 import { crossedBy, type Pt, type Segment } from './geom';
 
 const W = 440;
@@ -27,9 +27,6 @@ function attr(el: Element, k: string, v: string | number | null): void {
   if (v === null) return void (el.hasAttribute(k) && el.removeAttribute(k));
   const str = String(v);
   if (el.getAttribute(k) !== str) el.setAttribute(k, str);
-}
-function text(el: Element, t: string): void {
-  if (el.textContent !== t) el.textContent = t;
 }
 function line(el: Element, a: Pt, b: Pt): void {
   attr(el, 'x1', a.x); attr(el, 'y1', a.y); attr(el, 'x2', b.x); attr(el, 'y2', b.y);
@@ -138,10 +135,10 @@ export function topologyView(ctx: Ctx): View {
     attr(els.g, 'class', `node ${n.state}${ctrl ? ' controller' : ''}`);
     attr(els.g, 'transform', `translate(${p.x},${p.y})`);
     attr(els.ring, 'display', ctrl ? null : 'none');
-    text(els.state, n.state);
-    text(els.term, ctrl ? `controller t${termOf(m, 'controller')}` : `term ${termOf(m, 'controller')}`);
+    setText(els.state, n.state);
+    setText(els.term, ctrl ? `controller t${termOf(m, 'controller')}` : `term ${termOf(m, 'controller')}`);
     // A stopped or killed node has no process: its last sample would be a stale reading.
-    text(els.res, n.state === 'stopped' || n.state === 'died' ? 'no process' : `cpu ${n.cpu_percent.toFixed(0)}% · ${fmtBytes(n.memory_bytes)}`);
+    setText(els.res, n.state === 'stopped' || n.state === 'died' ? 'no process' : `cpu ${n.cpu_percent.toFixed(0)}% · ${fmtBytes(n.memory_bytes)}`);
     // Leader labels stack away from the centre: above nodes in the top half, below the others.
     const led = groups.filter((g) => g !== 'controller' && !g.startsWith('__') && leaderOf(m, g)?.node === id);
     const isolatedIn = groups.filter((g) => m.groups.get(g)?.get(id)?.role === 'IsolatedLeader');
@@ -175,7 +172,7 @@ export function topologyView(ctx: Ctx): View {
     if (!els.label) els.g.append((els.label = s('text', { class: 'lk-label' })));
     attr(els.label, 'x', (pa.x + pb.x) / 2);
     attr(els.label, 'y', (pa.y + pb.y) / 2 - 8);
-    text(els.label, label);
+    setText(els.label, label);
   }
 
   /** Creates what is new, removes what is gone, keeps the rest (in key order). */
@@ -201,7 +198,7 @@ export function topologyView(ctx: Ctx): View {
     const groups = groupNames(m);
     for (const id of ids) updateNode(m, id, pos.get(id)!, groups, nodes.get(id)!);
     attr(empty, 'display', ids.length ? 'none' : null);
-    text(empty, m.running ? 'waiting for nodes…' : 'no cluster: start one in Settings');
+    setText(empty, m.running ? 'waiting for nodes…' : 'no cluster: start one in Settings');
   }
 
   bindCutStroke(svg, stroke, () => ctx.canControl(), closeMenu, (from, to) => {
