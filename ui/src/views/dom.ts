@@ -67,20 +67,30 @@ export function setText(el: Element, text: string): void {
  */
 export class KeyedRows<T> {
   private built = new Map<string, { key: string; el: HTMLElement }>();
+  private order = '';
   constructor(private id: (t: T) => string, private key: (t: T) => string, private build: (t: T) => HTMLElement) {}
 
   render(parent: HTMLElement, items: T[], extra: HTMLElement[] = []): void {
     const next = new Map<string, { key: string; el: HTMLElement }>();
-    const els = items.map((t) => {
-      const id = this.id(t), key = this.key(t);
-      const old = this.built.get(id);
+    const ids = items.map(this.id);
+    const els = items.map((t, i) => {
+      const key = this.key(t);
+      const old = this.built.get(ids[i]);
       const row = old && old.key === key ? old : { key, el: this.build(t) };
-      next.set(id, row);
+      next.set(ids[i], row);
       return row.el;
     });
     this.built = next;
     els.push(...extra);
-    const same = parent.children.length === els.length && els.every((el, i) => parent.children[i] === el);
-    if (!same) parent.replaceChildren(...els);
+    const order = ids.join('\n');
+    if (order === this.order && parent.children.length === els.length) {
+      // Same rows in the same order: swap only the rebuilt ones (re-inserting all of them would
+      // lay out the whole list again).
+      els.forEach((el, i) => {
+        const cur = parent.children[i];
+        if (cur !== el) cur.replaceWith(el);
+      });
+    } else parent.replaceChildren(...els);
+    this.order = order;
   }
 }
