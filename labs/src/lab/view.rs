@@ -13,6 +13,10 @@ use crate::node_client;
 /// generous, and short enough that a drill's wait on "a new leader" notices it promptly.
 const OBSERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Every group's state, without the per-partition offsets a view does not use (drills poll this
+/// every few tens of milliseconds while they wait).
+const STATE_PATH: &str = "/state?partitions=summary";
+
 /// One group's leadership as observed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupLeader {
@@ -34,7 +38,7 @@ impl ClusterView {
     /// `OBSERVE_TIMEOUT` (paused, overloaded) counts as not answering this time.
     pub async fn observe(nodes: &[(i32, SocketAddr)]) -> ClusterView {
         let calls = nodes.iter().map(|(id, addr)| async move {
-            (*id, node_client::get_json_within(*addr, "/state", OBSERVE_TIMEOUT).await.ok())
+            (*id, node_client::get_json_within(*addr, STATE_PATH, OBSERVE_TIMEOUT).await.ok())
         });
         let states: BTreeMap<i32, Option<serde_json::Value>> =
             futures::future::join_all(calls).await.into_iter().collect();
