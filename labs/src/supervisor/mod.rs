@@ -18,18 +18,6 @@ mod segments;
 #[cfg(test)]
 mod tests;
 
-/// The broker binary for tests with real nodes: `CLUSTERLAB_BROKER_BIN`, else the target dir the
-/// test runs from (`cargo build -p broker`).
-#[cfg(test)]
-pub(crate) fn tests_broker_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLUSTERLAB_BROKER_BIN") {
-        return p.into();
-    }
-    // target/<profile>/deps/<test exe> -> target/<profile>/clusterlab-broker
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().join("clusterlab-broker")
-}
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,6 +33,18 @@ use crate::error::{LabError, Result};
 use crate::fabric::{Fabric, NodeTarget};
 use config::{NodePorts, PeerAddrs};
 use process::Proc;
+
+/// The broker binary for tests with real nodes: `CLUSTERLAB_BROKER_BIN`, else the target dir the
+/// test runs from (`cargo build -p broker`).
+#[cfg(test)]
+pub(crate) fn tests_broker_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CLUSTERLAB_BROKER_BIN") {
+        return p.into();
+    }
+    // target/<profile>/deps/<test exe> -> target/<profile>/clusterlab-broker
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|d| d.parent()).unwrap().join("clusterlab-broker")
+}
 
 /// One node as the supervisor tracks it.
 struct Node {
