@@ -1,7 +1,7 @@
 //! What this node reports about its Raft groups, at any number of groups.
 //!
 //! - [`ClusterSnapshot`]: `/state`'s `raft` section. With `?raft=summary` it leaves out the
-//!   per-group list, which at 10,000 partitions is megabytes per poll.
+//!   per-group list and the replicated metadata, which at 10,000 partitions is megabytes per poll.
 //! - [`RaftSummary`]: `GET /raft/summary`, counts only (leaders per node, groups this node leads,
 //!   follows, or sees without a live leader, per topic), cheap enough to poll every few ms.
 //! - `GET /raft/groups?topic=&offset=&limit=`: the per-group states a page at a time.
@@ -33,7 +33,10 @@ pub struct ClusterSnapshot {
     pub groups: Vec<GroupState>,
     pub summary: RaftSummary,
     pub peers: Vec<crate::raft::transport::PeerStatus>,
-    pub metadata: Arc<ClusterMetadata>,
+    /// The replicated topic assignments and committed consumer offsets; left out with the
+    /// per-group list (hundreds of KB at 10,000 partitions, and no summary reader uses it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Arc<ClusterMetadata>>,
 }
 
 /// Counts over every group this node hosts.
@@ -126,7 +129,7 @@ impl Cluster {
         s
     }
 
-    /// `/state`'s `raft` section; `groups: false` leaves the per-group list out.
+    /// `/state`'s `raft` section; `groups: false` leaves the per-group list and the metadata out.
     pub fn snapshot(&self, groups: bool) -> ClusterSnapshot {
         let state = |g: &GroupHandle| GroupState::of(g, &g.metrics(), &g.view());
         ClusterSnapshot {
@@ -135,7 +138,7 @@ impl Cluster {
             groups: if groups { self.all_groups().iter().map(|g| state(g)).collect() } else { Vec::new() },
             summary: self.summary(),
             peers: self.transport.peer_status(),
-            metadata: self.metadata(),
+            metadata: groups.then(|| self.metadata()),
         }
     }
 

@@ -4,7 +4,7 @@
 //! |-------------------------|-----------------------------------------------------------------|
 //! | `GET /health`           | `ok` once the node serves                                       |
 //! | `GET /state`            | snapshot: config, partitions with offsets, groups, recovery     |
-//! | `GET /state?raft=summary&partitions=summary` | the same without the per-group and per-partition lists |
+//! | `GET /state?raft=summary&partitions=summary` | the same without the per-group and per-partition lists and the metadata |
 //! | `GET /raft/summary`     | Raft counts only (leaders per node, leaderless groups, terms)  |
 //! | `GET /raft/groups?topic=&offset=&limit=` | Raft group states, a page at a time        |
 //! | `GET /partitions?topic=&offset=&limit=`  | local partitions' offsets, a page at a time |

@@ -81,7 +81,7 @@ impl Pager {
         if c.partitions_at >= c.partitions_total {
             c.partitions_at = 0;
         }
-        let mut raft = without_metadata(s["raft"].clone());
+        let mut raft = s["raft"].clone();
         if !raft.is_null() {
             let path = format!("/raft/groups?offset={}&limit={}", c.groups_at, self.page);
             raft["groups"] = get_json_within(addr, &path, CALL_LIMIT).await.ok()?;
@@ -100,15 +100,6 @@ impl Pager {
         self.store(id, c);
         Some(detail)
     }
-}
-
-/// The controller's replicated metadata (topic assignments and every committed consumer offset,
-/// 80 KB per node at 1,000 partitions) stays on the node's `/state`: no front end shows it.
-fn without_metadata(mut raft: Value) -> Value {
-    if let Some(o) = raft.as_object_mut() {
-        o.remove("metadata");
-    }
-    raft
 }
 
 /// The start of the page after the one at `at`, wrapping to 0 past the end.
