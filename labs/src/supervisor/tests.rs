@@ -7,10 +7,6 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::*;
 
-fn broker_bin() -> PathBuf {
-    super::tests_broker_bin()
-}
-
 async fn lab(name: &str, nodes: usize) -> (Supervisor, UnboundedReceiver<SupervisorEvent>) {
     let root = std::env::temp_dir().join(format!("clusterlab-supervisor-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
@@ -176,7 +172,7 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
     let (first, _rx) = lab("stale", 1).await;
     let info = first.node_info(1).unwrap();
     // A broker left over from an earlier run: started by hand with the node's own config file.
-    let mut leftover = std::process::Command::new(broker_bin())
+    let mut leftover = std::process::Command::new(tests_broker_bin())
         .arg("--config")
         .arg(&info.config_file)
         .stdout(std::process::Stdio::null())
@@ -205,7 +201,7 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
 }
 
 async fn lab_on(root: PathBuf, nodes: usize) -> (Supervisor, UnboundedReceiver<SupervisorEvent>) {
-    let mut config = SupervisorConfig::new(broker_bin());
+    let mut config = SupervisorConfig::new(tests_broker_bin());
     config.nodes = nodes;
     config.data_root = Some(root);
     config.fsync = "interval:50".into();

@@ -24,6 +24,8 @@ export interface Layout {
   groups: string[];
   /** Partition groups drawn as one "partitions led" count per node instead of a row each. */
   counted: number;
+  /** Height of one node's lane. */
+  laneH: number;
   height: number;
 }
 
@@ -40,7 +42,7 @@ export function layout(m: Model): Layout {
   } else groups = byGroupOrder([...all]);
   const laneH = groups.length * ROW_H + (counted ? COUNT_H : 0);
   const height = FAULT_H + nodes.length * (laneH + 8) + SPARK_H * 2 + 24;
-  return { nodes, groups, counted, height };
+  return { nodes, groups, counted, laneH, height };
 }
 
 /**
@@ -79,7 +81,7 @@ const fmtMs = (ns: number) => `${(ns / 1e6).toFixed(0)} ms`;
 
 export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width: number, cursor: number | null, pal: Palette, font: number): Hit[] {
   const hits: Hit[] = [];
-  const { nodes, groups, counted, height } = layout(m);
+  const { nodes, groups, counted, laneH, height } = layout(m);
   const span = Math.max(win.to - win.from, 1);
   const plotW = width - LABEL_W - 8;
   const x = (t: number) => LABEL_W + ((t - win.from) / span) * plotW;
@@ -116,7 +118,6 @@ export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width:
     spansBy.get(k)!.push(s);
   }
   for (const n of nodes) {
-    const laneH = groups.length * ROW_H + (counted ? COUNT_H : 0);
     cx.fillStyle = pal.grid;
     cx.fillRect(LABEL_W, y, plotW, laneH);
     for (const f of faults) if (f.nodes.includes(n) && f.end !== f.start) {
