@@ -326,6 +326,9 @@ impl VoteLog {
             st.len = synced;
         }
         st.failed = Some("power cut".into());
+        drop(st);
+        // Votes queued but not yet synced are gone: their waiters must hear so, not wait forever.
+        self.durable.send_replace(u64::MAX);
         Ok(())
     }
 }
@@ -388,6 +391,26 @@ mod tests {
         assert!(log.queue("a", Some(b"3")).is_err(), "nothing is saved after a power cut");
         drop(log);
         assert_eq!(VoteLog::open(dir.path()).unwrap().read("a").as_deref(), Some(&b"1"[..]));
+    }
+
+    /// A vote queued but not synced when the power goes: its waiter gets an error at once
+    /// (it used to wait forever, which hung the power-cut test now and then).
+    #[tokio::test]
+    async fn a_power_cut_answers_the_waiters_of_unsynced_votes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::sync::Arc::new(VoteLog::open(dir.path()).unwrap());
+        let ticket = saved(&log, "a", b"1");
+        let waiter = tokio::spawn({
+            let log = std::sync::Arc::clone(&log);
+            async move { log.wait_durable(ticket).await }
+        });
+        tokio::task::yield_now().await;
+        log.power_cut().unwrap();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter of an unsynced vote was not answered within 5 s of the power cut")
+            .unwrap();
+        assert!(answer.is_err(), "an unsynced vote must not be reported durable after a power cut");
     }
 
     #[test]
