@@ -11,6 +11,7 @@
 //!                 expiry) and committed offsets that survive restarts.
 //! - `producers` — idempotent-producer state: producer ids, epochs, per-partition sequences.
 //! - `topics`    — the topic catalogue (persisted) on top of the log store.
+//! - `topic_config` — Kafka's topic configs: names, value checks, defaults, what is applied.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop. Knows no storage.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the registry
 //!                 that routes by API key and generates the ApiVersions answer.
@@ -30,6 +31,7 @@ pub mod protocol;
 pub mod raft;
 pub mod state;
 pub mod telemetry;
+pub mod topic_config;
 pub mod topics;
 
 pub use config::{Config, FsyncPolicy};

@@ -14,6 +14,7 @@ use crate::groups::{GroupCoordinator, GroupsSnapshot};
 use crate::log::{LogStore, PartitionOffsets, RecoveryReport, StoreStats};
 use crate::producers::Producers;
 use crate::telemetry::{Event, EventKind, Telemetry};
+use crate::topic_config::TopicConfigs;
 use crate::topics::{TopicInfo, Topics};
 
 /// Shared node state. Handlers receive it as `Arc<NodeState>`.
@@ -94,13 +95,45 @@ pub struct SlowestReplica {
 
 impl NodeState {
     /// Creates a topic and starts streaming its partitions' offsets.
-    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicInfo, (ResponseError, String)> {
-        let (info, logs) = self.topics.create(name, partitions)?;
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: TopicConfigs,
+    ) -> Result<TopicInfo, (ResponseError, String)> {
+        let (info, logs) = self.topics.create(name, partitions, configs)?;
         for log in &logs {
             self.telemetry.watch_partition(log, self.shutdown.clone(), &self.tasks);
         }
         self.telemetry.emit(EventKind::TopicCreated { topic: info.name.clone(), partitions });
         Ok(info)
+    }
+
+    pub fn add_partitions(&self, name: &str, total: i32) -> Result<TopicInfo, (ResponseError, String)> {
+        let (info, logs) = self.topics.add_partitions(name, total)?;
+        for log in &logs {
+            self.telemetry.watch_partition(log, self.shutdown.clone(), &self.tasks);
+        }
+        Ok(info)
+    }
+
+    /// A topic's explicitly set configs, from the catalogue or the cluster's metadata.
+    pub fn topic_configs(&self, name: &str) -> Option<TopicConfigs> {
+        match &self.cluster {
+            None => self.topics.get(name).map(|t| t.configs),
+            Some(c) => c.metadata().topics.get(name).map(|t| t.configs.clone()),
+        }
+    }
+
+    pub async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+    ) -> Result<(), (ResponseError, String)> {
+        match &self.cluster {
+            None => self.topics.set_configs(name, configs),
+            Some(c) => c.set_topic_configs(name, configs).await,
+        }
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<(), (ResponseError, String)> {
@@ -122,7 +155,7 @@ impl NodeState {
         if !(client_allows && self.config.auto_create_topics) {
             return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
         }
-        match self.create_topic(name, self.config.default_partitions) {
+        match self.create_topic(name, self.config.default_partitions, TopicConfigs::new()) {
             // Another connection created it between our look-up and our create: that is success.
             Err((ResponseError::TopicAlreadyExists, _)) => {
                 self.topics.get(name).ok_or((ResponseError::UnknownTopicOrPartition, name.to_string()))

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
 use crate::log::{LogStore, PartitionLog};
+use crate::topic_config::TopicConfigs;
 
 const CATALOGUE_FILE: &str = "topics.json";
 /// Kafka's limit on topic name length.
@@ -20,6 +21,30 @@ const MAX_TOPIC_NAME: usize = 249;
 /// hundreds of thousands of files.
 pub const MAX_PARTITIONS: i32 = 20_000;
 
+/// Kafka's rule for CreatePartitions: the count only grows, and stays within our cap.
+pub fn check_partition_growth(
+    name: &str,
+    current: i32,
+    total: i32,
+) -> std::result::Result<(), (ResponseError, String)> {
+    if total <= current {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("topic '{name}' has {current} partitions; the count can only grow, {total} asked"),
+        ));
+    }
+    if total > MAX_PARTITIONS {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("partitions must be 1..={MAX_PARTITIONS}, got {total}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A topic and the logs of the partitions just created for it.
+pub type WithLogs = (TopicInfo, Vec<Arc<PartitionLog>>);
+
 /// One topic as the catalogue knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TopicInfo {
@@ -28,6 +53,9 @@ pub struct TopicInfo {
     /// Kafka topic id (Metadata v10+), stable across restarts.
     pub id: [u8; 16],
     pub created_at_ns: u64,
+    /// Topic configs set explicitly (see `topic_config`); older catalogues have none.
+    #[serde(default)]
+    pub configs: TopicConfigs,
 }
 
 /// The catalogue, shared by every connection.
@@ -78,7 +106,8 @@ impl Topics {
         &self,
         name: &str,
         partitions: i32,
-    ) -> std::result::Result<(TopicInfo, Vec<Arc<PartitionLog>>), (ResponseError, String)> {
+        configs: TopicConfigs,
+    ) -> std::result::Result<WithLogs, (ResponseError, String)> {
         validate_name(name)?;
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
             return Err((
@@ -91,8 +120,13 @@ impl Topics {
             return Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")));
         }
         let now = crate::telemetry::now_ns();
-        let info =
-            TopicInfo { name: name.to_string(), partitions, id: topic_id(name, now), created_at_ns: now };
+        let info = TopicInfo {
+            name: name.to_string(),
+            partitions,
+            id: topic_id(name, now),
+            created_at_ns: now,
+            configs,
+        };
         let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
         let mut logs = Vec::new();
         for p in 0..partitions {
@@ -102,6 +136,43 @@ impl Topics {
         self.persist(&topics).map_err(internal)?;
         tracing::info!(topic = name, partitions, "topic created");
         Ok((info, logs))
+    }
+
+    /// Grows a topic to `total` partitions (Kafka's CreatePartitions: counts only grow).
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        total: i32,
+    ) -> std::result::Result<WithLogs, (ResponseError, String)> {
+        let mut topics = self.lock();
+        let Some(info) = topics.get(name).cloned() else {
+            return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
+        };
+        check_partition_growth(name, info.partitions, total)?;
+        let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
+        let mut logs = Vec::new();
+        for p in info.partitions..total {
+            logs.push(self.store.create_partition(name, p).map_err(internal)?);
+        }
+        let grown = TopicInfo { partitions: total, ..info };
+        topics.insert(name.to_string(), grown.clone());
+        self.persist(&topics).map_err(internal)?;
+        tracing::info!(topic = name, partitions = total, "partitions added");
+        Ok((grown, logs))
+    }
+
+    /// Replaces a topic's configs (already checked by `topic_config`).
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+    ) -> std::result::Result<(), (ResponseError, String)> {
+        let mut topics = self.lock();
+        let Some(info) = topics.get_mut(name) else {
+            return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
+        };
+        info.configs = configs;
+        self.persist(&topics).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
     }
 
     /// Deletes a topic and its partition files.

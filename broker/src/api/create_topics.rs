@@ -1,10 +1,12 @@
 //! CreateTopics.
 
+use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, ApiSpec, RequestContext};
+use crate::raft::typ::NodeId;
 use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::CreateTopics, min: 2, max: 7 };
@@ -18,8 +20,13 @@ pub async fn handle(
     for t in req.topics {
         topics.push({
             let name = t.name.to_string();
-            let partitions =
-                if t.num_partitions == -1 { node.config.default_partitions } else { t.num_partitions };
+            // Explicit replica assignments (one list per partition) give the partition count.
+            let manual = manual_assignment(&t.assignments, t.num_partitions, t.replication_factor);
+            let partitions = match &manual {
+                Ok(Some(lists)) => lists.len() as i32,
+                _ if t.num_partitions == -1 => node.config.default_partitions,
+                _ => t.num_partitions,
+            };
             let mut base = CreatableTopicResult::default().with_name(t.name.clone());
             if ctx.api_version >= 5 {
                 base = base.with_num_partitions(partitions).with_replication_factor(1);
@@ -27,7 +34,16 @@ pub async fn handle(
             // Replicas come from the cluster's configured factor; asking for more than there are
             // brokers is an error, as Kafka says.
             let brokers = node.cluster.as_ref().map_or(1, |c| c.kafka_addrs.len() as i16);
-            let created = if t.replication_factor != -1 && !(1..=brokers).contains(&t.replication_factor) {
+            // Configs are checked before anything is created: a typo is INVALID_CONFIG, not a
+            // topic with a setting silently dropped.
+            let configs = crate::topic_config::from_pairs(
+                t.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))),
+            );
+            let created = if let Err(e) = &configs {
+                Err(e.clone())
+            } else if let Err(e) = &manual {
+                Err(e.clone())
+            } else if t.replication_factor != -1 && !(1..=brokers).contains(&t.replication_factor) {
                 let msg = format!(
                     "replication factor {} is outside 1..={brokers} (the brokers of this cluster)",
                     t.replication_factor
@@ -42,9 +58,13 @@ pub async fn handle(
                     Ok(None)
                 }
             } else {
+                let configs = configs.unwrap_or_default();
+                let manual = manual.unwrap_or_default();
                 match &node.cluster {
-                    None => node.create_topic(&name, partitions).map(|info| Some(info.id)),
-                    Some(c) => c.create_topic(&name, partitions).await.map(|a| Some(a.id)),
+                    None => single_node_replicas(node, manual.as_deref())
+                        .and_then(|()| node.create_topic(&name, partitions, configs))
+                        .map(|info| Some(info.id)),
+                    Some(c) => c.create_topic(&name, partitions, configs, manual).await.map(|a| Some(a.id)),
                 }
             };
             match created {
@@ -57,4 +77,55 @@ pub async fn handle(
         });
     }
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+type KafkaError = (ResponseError, String);
+
+/// Explicit replica assignments, in partition order; Kafka refuses them together with a
+/// partition count or replication factor, and with gaps in the partition indexes.
+fn manual_assignment(
+    assignments: &[CreatableReplicaAssignment],
+    num_partitions: i32,
+    replication_factor: i16,
+) -> Result<Option<Vec<Vec<NodeId>>>, KafkaError> {
+    if assignments.is_empty() {
+        return Ok(None);
+    }
+    if num_partitions != -1 || replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "give either replica assignments or a partition count and replication factor, not both".into(),
+        ));
+    }
+    let mut sorted: Vec<&CreatableReplicaAssignment> = assignments.iter().collect();
+    sorted.sort_by_key(|a| a.partition_index);
+    let mut lists = Vec::with_capacity(sorted.len());
+    for (expected, a) in sorted.into_iter().enumerate() {
+        if a.partition_index != expected as i32 {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!("assignments must cover partitions 0..{} without gaps", assignments.len()),
+            ));
+        }
+        let ids: Result<Vec<NodeId>, _> = a.broker_ids.iter().map(|b| NodeId::try_from(b.0)).collect();
+        lists.push(
+            ids.map_err(|_| (ResponseError::InvalidReplicaAssignment, "negative broker id".to_string()))?,
+        );
+    }
+    Ok(Some(lists))
+}
+
+/// A single node can only place replicas on itself.
+pub(super) fn single_node_replicas(
+    node: &NodeState,
+    manual: Option<&[Vec<NodeId>]>,
+) -> Result<(), KafkaError> {
+    let me = node.config.node_id as NodeId;
+    match manual {
+        Some(lists) if lists.iter().any(|r| r.as_slice() != [me]) => Err((
+            ResponseError::InvalidReplicaAssignment,
+            format!("this single-node broker can only place replicas on broker {me}"),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -130,6 +130,68 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
                     .with_partition_indexes(vec![0]),
             ])),
         ),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+                // Grows "t", then asks for a topic that does not exist (the error fields).
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(t)
+                    .with_count(i32::from(v) + 3),
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(TopicName(s("missing")))
+                    .with_count(2),
+            ]))
+        }
+        ApiKey::DescribeCluster => {
+            // v1+ asks for the brokers' endpoints (type 1), as clients do.
+            RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(if v >= 1 {
+                1
+            } else {
+                0
+            }))
+        }
+        ApiKey::DescribeConfigs => {
+            RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t")),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s("1")),
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("missing")),
+            ]))
+        }
+        ApiKey::AlterConfigs => {
+            RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_value(Some(s("1000")))]),
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s("1")),
+            ]))
+        }
+        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::default().with_resources(vec![
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_config_operation(2)
+                        .with_value(Some(s("compact")))]),
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("t"))
+                    .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(s("no.such.config"))
+                        .with_value(Some(s("1")))]),
+            ]),
+        ),
         ApiKey::DescribeGroups => RequestKind::DescribeGroups(
             DescribeGroupsRequest::default().with_groups(vec![GroupId(s("simple"))]),
         ),
@@ -159,7 +221,7 @@ async fn every_registered_version_answers_an_encodable_response() {
     };
     let node = Node::start(config).await.unwrap();
     let state = std::sync::Arc::clone(node.state());
-    state.create_topic("t", 1).unwrap();
+    state.create_topic("t", 1, Default::default()).unwrap();
     let mut checked = 0;
     for spec in REGISTERED {
         for v in spec.min..=spec.max {

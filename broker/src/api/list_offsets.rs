@@ -1,9 +1,10 @@
-//! ListOffsets: earliest (-2), latest (-1) or the first offset at or after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1) or the first record at or after a timestamp.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
 
 use super::{topic_name, ApiSpec, RequestContext};
 use crate::state::NodeState;
@@ -32,17 +33,22 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                         Err((code, _)) => return r.with_error_code(code.code()).with_offset(-1),
                     };
                     let o = log.offsets();
-                    let offset = match p.timestamp {
-                        LATEST => o.high_watermark,
-                        EARLIEST => o.log_start_offset,
-                        ts if ts >= 0 => log
-                            .offset_for_timestamp(ts)
-                            .filter(|&off| off < o.high_watermark)
-                            .unwrap_or(o.high_watermark),
+                    let r = match p.timestamp {
+                        LATEST => r.with_offset(o.high_watermark),
+                        EARLIEST => r.with_offset(o.log_start_offset),
+                        // As Kafka: the first record at or after the time, with its timestamp;
+                        // offset and timestamp -1 when every record is older.
+                        ts if ts >= 0 => match log.offset_for_timestamp(ts, o.high_watermark) {
+                            Ok(Some((offset, timestamp))) => r.with_offset(offset).with_timestamp(timestamp),
+                            Ok(None) => r.with_offset(-1),
+                            Err(e) => {
+                                tracing::warn!(topic = %name, partition = p.partition_index, error = %e, "ListOffsets by time could not read the log");
+                                return r.with_error_code(ResponseError::KafkaStorageError.code()).with_offset(-1);
+                            }
+                        },
                         // -3 (max timestamp) and future specials: answer the end, a safe place to start.
-                        _ => o.high_watermark,
+                        _ => r.with_offset(o.high_watermark),
                     };
-                    let r = r.with_offset(offset);
                     if ctx.api_version >= 4 {
                         r.with_leader_epoch(node.leader_epoch(&name, p.partition_index))
                     } else {

@@ -118,7 +118,10 @@ async fn cluster(
                 let assignment = match existing {
                     Some(a) => Ok(a),
                     None if allow_create && ready => {
-                        match c.create_topic(&name, node.config.default_partitions).await {
+                        match c
+                            .create_topic(&name, node.config.default_partitions, Default::default(), None)
+                            .await
+                        {
                             // Created by someone else meanwhile: that is success too.
                             Err((ResponseError::TopicAlreadyExists, _)) => c
                                 .metadata()

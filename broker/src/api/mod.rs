@@ -13,13 +13,18 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use crate::error::{BrokerError, Result};
 use crate::state::NodeState;
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -54,6 +59,11 @@ pub const REGISTERED: &[ApiSpec] = &[
     fetch::SPEC,
     list_offsets::SPEC,
     create_topics::SPEC,
+    create_partitions::SPEC,
+    describe_configs::SPEC,
+    alter_configs::SPEC,
+    incremental_alter_configs::SPEC,
+    describe_cluster::SPEC,
     delete_topics::SPEC,
     init_producer_id::SPEC,
     find_coordinator::SPEC,
@@ -142,6 +152,21 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::CreateTopics(r) => {
             later(async move { ResponseKind::CreateTopics(create_topics::handle(&n, &ctx, r).await) })
         }
+        RequestKind::CreatePartitions(r) => {
+            later(async move { ResponseKind::CreatePartitions(create_partitions::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::DescribeCluster(r) => {
+            Reply::Now(ResponseKind::DescribeCluster(describe_cluster::handle(&n, &ctx, r)))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            Reply::Now(ResponseKind::DescribeConfigs(describe_configs::handle(&n, &ctx, r)))
+        }
+        RequestKind::AlterConfigs(r) => {
+            later(async move { ResponseKind::AlterConfigs(alter_configs::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::IncrementalAlterConfigs(r) => later(async move {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(&n, &ctx, r).await)
+        }),
         RequestKind::DeleteTopics(r) => {
             later(async move { ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r).await) })
         }
@@ -159,9 +184,7 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         }
         RequestKind::Heartbeat(r) => Reply::Now(ResponseKind::Heartbeat(heartbeat::handle(&n, &ctx, r))),
         RequestKind::LeaveGroup(r) => Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(&n, &ctx, r))),
-        RequestKind::OffsetCommit(r) => {
-            later(async move { ResponseKind::OffsetCommit(offset_commit::handle(n, &ctx, r).await) })
-        }
+        RequestKind::OffsetCommit(r) => offset_commit::handle(&n, &ctx, r),
         RequestKind::OffsetFetch(r) => {
             Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r)))
         }
@@ -188,7 +211,7 @@ mod tests {
     #[test]
     fn the_registered_table_is_valid_and_has_every_required_api() {
         let registry = Registry::new(REGISTERED).unwrap();
-        assert_eq!(registry.iter().count(), 18);
+        assert_eq!(registry.iter().count(), 23);
     }
 
     #[test]

@@ -5,35 +5,45 @@ use std::sync::Arc;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
 use kafka_protocol::ResponseError;
 
-use super::{ApiSpec, RequestContext};
-use crate::groups::OffsetCommit;
+use super::{later, ApiSpec, Reply, RequestContext};
+use crate::groups::{GroupCoordinator, OffsetCommit, PendingCommit};
 use crate::state::NodeState;
 
 /// v2 is the crate's oldest; v9+ are for the new consumer protocol (KIP-848).
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetCommit, min: 2, max: 8 };
 
-/// The commit fsyncs before it returns, so it runs on the blocking pool, not on the connection.
-pub async fn handle(
-    node: Arc<NodeState>,
-    _ctx: &RequestContext,
-    req: OffsetCommitRequest,
-) -> OffsetCommitResponse {
-    let shape = req.clone();
-    let codes = match tokio::task::spawn_blocking(move || commit(&node, &req)).await {
-        Ok(codes) => codes,
-        Err(e) => {
-            tracing::error!(error = %e, "offset commit task failed");
-            Vec::new() // every partition answers COORDINATOR_NOT_AVAILABLE below; clients retry
-        }
-    };
-    respond(shape, codes)
+/// Checked and queued now, at dispatch — in the order the connection received its commits, so
+/// a consumer's async commits of 48 then 52 never end at 48 (librdkafka's test 0030 saw it when
+/// two blocking tasks raced for the queue) — then made durable on the blocking pool: the write
+/// fsyncs (or replicates), which must not hold the connection.
+pub fn handle(node: &Arc<NodeState>, _ctx: &RequestContext, req: OffsetCommitRequest) -> Reply {
+    let (codes, pending) = start(node, &req);
+    later(async move {
+        let codes = match pending {
+            Some((coordinator, pending)) => {
+                match tokio::task::spawn_blocking(move || coordinator.finish_commit(pending)).await {
+                    Ok(committed) => merge(codes, committed),
+                    Err(e) => {
+                        tracing::error!(error = %e, "offset commit task failed");
+                        Vec::new() // every partition answers COORDINATOR_NOT_AVAILABLE; clients retry
+                    }
+                }
+            }
+            None => codes,
+        };
+        ResponseKind::OffsetCommit(respond(req, codes))
+    })
 }
 
-/// One error code per requested partition, in request order.
-fn commit(node: &NodeState, req: &OffsetCommitRequest) -> Vec<i16> {
+/// One error code per requested partition, in request order (unknown partitions answered now),
+/// and the queued commit of the known ones.
+fn start(
+    node: &NodeState,
+    req: &OffsetCommitRequest,
+) -> (Vec<i16>, Option<(Arc<GroupCoordinator>, PendingCommit)>) {
     let mut codes = Vec::new();
     let mut known = Vec::new();
     for t in &req.topics {
@@ -51,16 +61,20 @@ fn commit(node: &NodeState, req: &OffsetCommitRequest) -> Vec<i16> {
         }
     }
     let Some(coordinator) = node.coordinator() else {
-        return vec![ResponseError::NotCoordinator.code(); codes.len()];
+        return (vec![ResponseError::NotCoordinator.code(); codes.len()], None);
     };
-    let mut committed = coordinator
-        .commit_offsets(
-            req.group_id.as_str(),
-            req.generation_id_or_member_epoch,
-            req.member_id.as_str(),
-            &known,
-        )
-        .into_iter();
+    let pending = coordinator.start_commit(
+        req.group_id.as_str(),
+        req.generation_id_or_member_epoch,
+        req.member_id.as_str(),
+        &known,
+    );
+    (codes, Some((coordinator, pending)))
+}
+
+/// The known partitions' codes, from the commit, into their places.
+fn merge(mut codes: Vec<i16>, committed: Vec<i16>) -> Vec<i16> {
+    let mut committed = committed.into_iter();
     for code in codes.iter_mut().filter(|c| **c == 0) {
         *code = committed.next().unwrap_or(ResponseError::CoordinatorNotAvailable.code());
     }

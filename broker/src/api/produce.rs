@@ -5,12 +5,15 @@
 //! order; only the wait (fsync, Raft commit) is deferred, so pipelined requests keep their order
 //! in the log and share fsyncs and replication round trips.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
@@ -67,10 +70,13 @@ struct Outcome {
     partition: i32,
     result: Result<(i64, i64), KafkaError>,
     wait: Wait,
+    /// With INVALID_RECORD: the index in its batch of each record at fault (Produce v8+
+    /// `record_errors`), so the client fails those and retries the rest of the batch.
+    record_errors: Vec<i32>,
 }
 
 fn failed(partition: i32, code: ResponseError, msg: String) -> Outcome {
-    Outcome { partition, result: Err((code, msg)), wait: Wait::Nothing }
+    Outcome { partition, result: Err((code, msg)), wait: Wait::Nothing, record_errors: Vec::new() }
 }
 
 pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
@@ -78,6 +84,7 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
     let mut topics: Vec<(String, Vec<Outcome>)> = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.to_string();
+        let compacted = node.topic_configs(&name).is_some_and(|c| crate::topic_config::is_compacted(&c));
         let outcomes = topic
             .partition_data
             .into_iter()
@@ -100,6 +107,18 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
                     Ok(parsed) => parsed,
                     Err((code, msg)) => return failed(p.index, code, msg),
                 };
+                if compacted {
+                    let keyless: Vec<i32> =
+                        parsed.0.iter().flat_map(|b| crate::log::batch::records_without_key(b)).collect();
+                    if !keyless.is_empty() {
+                        let msg =
+                            format!("{name} is compacted (cleanup.policy=compact): every record needs a key");
+                        return Outcome {
+                            record_errors: keyless,
+                            ..failed(p.index, ResponseError::InvalidRecord, msg)
+                        };
+                    }
+                }
                 match &node.cluster {
                     None => append_local(node, &name, p.index, parsed),
                     Some(cluster) => propose(node, cluster, &name, p.index, parsed),
@@ -173,7 +192,12 @@ fn append_local(
         SequenceCheck::Duplicate { base_offset } => {
             let offsets = duplicate(topic, partition, &headers[0], base_offset);
             // Durability of the original append is what the retry asks about.
-            return Outcome { partition, result: Ok(offsets), wait: flush(offsets.1 + 1) };
+            return Outcome {
+                partition,
+                result: Ok(offsets),
+                wait: flush(offsets.1 + 1),
+                record_errors: Vec::new(),
+            };
         }
         SequenceCheck::Reject(code, msg) => {
             tracing::warn!(topic, partition, reason = %msg, "batch refused");
@@ -191,6 +215,7 @@ fn append_local(
                 partition,
                 result: Ok((out.base_offset, out.last_offset)),
                 wait: flush(out.last_offset + 1),
+                record_errors: Vec::new(),
             }
         }
         Err(e) => {
@@ -235,7 +260,12 @@ fn propose(
                 last_offset_delta: h.last_offset_delta as i64,
                 group,
             };
-            return Outcome { partition, result: Ok((PENDING_OFFSET, PENDING_OFFSET)), wait };
+            return Outcome {
+                partition,
+                result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
+                wait,
+                record_errors: Vec::new(),
+            };
         }
         SequenceCheck::Duplicate { base_offset } => {
             let offsets = duplicate(topic, partition, &headers[0], base_offset);
@@ -245,6 +275,7 @@ fn propose(
                 partition,
                 result: Ok(offsets),
                 wait: Wait::Committed { group, end: offsets.1 + 1 },
+                record_errors: Vec::new(),
             };
         }
         SequenceCheck::Reject(code, msg) => return failed(partition, code, msg),
@@ -260,6 +291,7 @@ fn propose(
         partition,
         result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
         wait: Wait::Commit { receivers, group },
+        record_errors: Vec::new(),
     }
 }
 
@@ -413,10 +445,12 @@ async fn answer(
 ) -> ProduceResponse {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut responses = Vec::with_capacity(topics.len());
+    let mut endpoints = BTreeMap::new();
     for (name, outcomes) in topics {
         let mut partitions = Vec::with_capacity(outcomes.len());
-        for o in outcomes {
+        for mut o in outcomes {
             let index = o.partition;
+            let record_errors = std::mem::take(&mut o.record_errors);
             let result = settle(node, o, deadline, timeout).await;
             let mut r = PartitionProduceResponse::default().with_index(index);
             if version >= 5 {
@@ -428,8 +462,18 @@ async fn answer(
                 Ok((base, _last)) => r = r.with_base_offset(base),
                 Err((code, msg)) => {
                     r = r.with_error_code(code.code()).with_base_offset(-1);
+                    if version >= 10 && code == ResponseError::NotLeaderOrFollower {
+                        r = r.with_current_leader(new_leader_hint(node, &name, index, &mut endpoints));
+                    }
                     if version >= 8 {
-                        r = r.with_error_message(Some(str_bytes(msg)));
+                        let errors = record_errors.iter().map(|&i| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(i)
+                                .with_batch_index_error_message(Some(str_bytes(msg.clone())))
+                        });
+                        r = r
+                            .with_error_message(Some(str_bytes(msg.clone())))
+                            .with_record_errors(errors.collect());
                     }
                 }
             }
@@ -439,5 +483,38 @@ async fn answer(
             TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(partitions),
         );
     }
-    ProduceResponse::default().with_responses(responses)
+    let response = ProduceResponse::default().with_responses(responses);
+    if version >= 10 {
+        response.with_node_endpoints(endpoints.into_values().collect())
+    } else {
+        response
+    }
+}
+
+/// KIP-951: a NOT_LEADER_OR_FOLLOWER answer names the leader this node knows (and its address in
+/// the response's node endpoints), so a client (librdkafka >= 2.5) moves there at once instead of
+/// waiting for a metadata refresh. Unknown: leader -1, as Kafka sends.
+fn new_leader_hint(
+    node: &NodeState,
+    topic: &str,
+    partition: i32,
+    endpoints: &mut BTreeMap<i32, NodeEndpoint>,
+) -> LeaderIdAndEpoch {
+    let known = node.cluster.as_ref().and_then(|c| {
+        let (leader, epoch) = c.partition_leader(topic, partition)?;
+        let addr = c.kafka_addrs.get(&leader)?;
+        Some((leader as i32, epoch, *addr))
+    });
+    match known {
+        Some((leader, epoch, addr)) => {
+            endpoints.entry(leader).or_insert_with(|| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(leader))
+                    .with_host(str_bytes(addr.ip().to_string()))
+                    .with_port(i32::from(addr.port()))
+            });
+            LeaderIdAndEpoch::default().with_leader_id(BrokerId(leader)).with_leader_epoch(epoch)
+        }
+        None => LeaderIdAndEpoch::default().with_leader_id(BrokerId(-1)).with_leader_epoch(-1),
+    }
 }

@@ -5,7 +5,8 @@
 //! suspected (`liveness.rs`), or no leader is known. For such a group exactly one node is meant to
 //! act — the first voter in preference order that this node sees alive (the preferred leader for
 //! a new group, the next replica when the leader died, so a dead node's groups spread over the
-//! survivors). That node first asks the other voters, in one message per peer for all its groups,
+//! survivors; a node that came back within the last minute comes after the others, see
+//! `candidate_order`). That node first asks the other voters, in one message per peer for all its groups,
 //! whether they still follow a leader they can hear (a pre-vote, which openraft 0.9 lacks); only
 //! if a majority answers and none does, the most up-to-date of them campaigns. One candidate per
 //! group, chosen alike by everyone, is what keeps a leader storm at term +1: split votes were
@@ -19,9 +20,12 @@ use openraft::ServerState;
 use tokio::time::Instant;
 
 use crate::cluster::group::{GroupHandle, GroupView};
+use crate::cluster::liveness::unix_ms;
 use crate::cluster::Cluster;
+use crate::raft::trace::TraceKind;
 use crate::raft::transport::{LeaderAnswer, RaftReply, RaftRequest};
 use crate::raft::typ::{GroupId, NodeId};
+use crate::telemetry::now_ns;
 
 /// How long (in failure-detection periods) one designated candidate has before the next live
 /// voter takes its turn. The turn is derived from time, not from campaigns counted, because only
@@ -38,6 +42,13 @@ const MAX_BACKOFF_DOUBLINGS: u32 = 3;
 /// miss that deadline, again at every retry, and no group got a leader. In waves each vote round
 /// stays small.
 const CAMPAIGNS_PER_SCAN: usize = 256;
+/// A node started this recently, and `STARTED_LATER` after the others, is a re-election's last
+/// choice (`candidate_order`).
+const RECENTLY_STARTED: Duration = Duration::from_secs(60);
+const STARTED_LATER: Duration = Duration::from_secs(3);
+/// Recently started nodes within the same bucket of this many ms count as up equally long, so
+/// that the milliseconds by which two observers' estimates of a start time differ rarely matter.
+const START_BUCKET_MS: u64 = 2_000;
 
 /// One group this node has seen without a leader it can hear.
 struct Leaderless {
@@ -156,8 +167,11 @@ impl Cluster {
                 if now < entry.since + entry.grace || now < entry.next_try {
                     continue;
                 }
-                let live: Vec<NodeId> =
+                let mut live: Vec<NodeId> =
                     g.preferred.iter().copied().filter(|n| self.liveness.is_live(*n)).collect();
+                if !fresh {
+                    self.candidate_order(&mut live);
+                }
                 if live.len() * 2 <= g.voters.len() {
                     continue; // no majority in sight: campaigning would only raise terms
                 }
@@ -206,12 +220,25 @@ impl Cluster {
             }
         }
         let timeout = self.liveness.suspect_after();
+        let trace = self.transport.trace();
         let queries = asks.into_iter().map(|(peer, ids)| async move {
             let request = RaftRequest::LeaderQuery { from: self.node_id, groups: ids.clone() };
+            let (sent_ns, started) = (now_ns(), std::time::Instant::now());
             let answers = match self.transport.request(peer, GroupId::Controller, request, timeout).await {
                 Ok(RaftReply::Leaders(a)) if a.len() == ids.len() => a,
                 _ => Vec::new(),
             };
+            if let Some(i) = ids.iter().position(|id| trace.is_watched(id)) {
+                let answer = match answers.get(i) {
+                    None => "no answer".to_string(),
+                    Some(LeaderAnswer::NoSuchGroup) => "does not host the group".to_string(),
+                    Some(LeaderAnswer::Led { leader, term }) => format!("follows n{leader} in term {term}"),
+                    Some(LeaderAnswer::Leaderless { term, .. }) => format!("no live leader in term {term}"),
+                };
+                let rtt_us = started.elapsed().as_micros() as u64;
+                let kind = TraceKind::LeaderQuery { to: peer, groups: ids.len(), answer, rtt_us };
+                trace.leader_query(sent_ns, kind);
+            }
             (peer, ids.into_iter().zip(answers).collect::<Vec<_>>())
         });
         let mut answers: HashMap<GroupId, Vec<(NodeId, LeaderAnswer)>> = HashMap::new();
@@ -238,6 +265,12 @@ impl Cluster {
                         .max()
                         .unwrap_or_default();
                     tracing::info!(group = %g.id, node_id = self.node_id, wait_ms = wait.as_millis() as u64, "campaigning");
+                    let kind = TraceKind::Campaign {
+                        reason: campaign_reason(&g),
+                        wait_ms: wait.as_millis() as u64,
+                        candidate: self.node_id,
+                    };
+                    trace.campaign(&g.id, kind);
                     let raft = g.raft.clone();
                     self.tasks.spawn(async move {
                         tokio::time::sleep(wait).await;
@@ -247,6 +280,8 @@ impl Cluster {
                 }
                 Some(c) => {
                     tracing::info!(group = %g.id, node_id = self.node_id, candidate = c, "asking a more up-to-date replica to campaign");
+                    let kind = TraceKind::Campaign { reason: campaign_reason(&g), wait_ms: 0, candidate: c };
+                    trace.campaign(&g.id, kind);
                     let (transport, id) = (Arc::clone(&self.transport), g.id.clone());
                     self.tasks.spawn(async move {
                         let _ = transport.request(c, id, RaftRequest::Elect, timeout).await;
@@ -288,6 +323,36 @@ impl Cluster {
             return Some(self.node_id);
         }
         g.preferred.iter().copied().find(|n| ready.iter().any(|(id, l)| id == n && *l == best))
+    }
+
+    /// Orders a group's live voters (given in preference order) for a re-election: a node that
+    /// came back — started within the last `RECENTLY_STARTED` and more than `STARTED_LATER`
+    /// after the earliest of them — comes after the others, the latest last. Nodes started
+    /// together (a new cluster) keep preference order, so a dead node's groups still spread.
+    /// A node that just came back is the one clients last saw die: a stock client's reconnect
+    /// back-off to it grew while it was down (librdkafka: up to 10 s), so electing it cost them
+    /// seconds after each kill of a rolling failure. Everyone orders alike (start times come
+    /// from the nodes' own uptimes in their heartbeats), so there is still one candidate per
+    /// group; the preferred-leader rebalancer moves leaders back once the node has caught up.
+    /// A start not known yet (no heartbeat since this node started) counts as early: right after
+    /// a restart every peer is unknown, and preference order is what everyone used before.
+    fn candidate_order(&self, live: &mut [NodeId]) {
+        let starts: Vec<Option<u64>> = live.iter().map(|n| self.liveness.started_unix_ms(*n)).collect();
+        let Some(earliest) = starts.iter().flatten().min().copied() else { return };
+        let recent_after = unix_ms().saturating_sub(RECENTLY_STARTED.as_millis() as u64);
+        let came_back_after = earliest + STARTED_LATER.as_millis() as u64;
+        let mut keyed: Vec<(u64, NodeId)> = live
+            .iter()
+            .zip(&starts)
+            .map(|(n, start)| match start {
+                Some(ms) if *ms >= recent_after && *ms > came_back_after => (1 + ms / START_BUCKET_MS, *n),
+                _ => (0, *n),
+            })
+            .collect();
+        keyed.sort_by_key(|(key, _)| *key); // stable: preference order within a key
+        for (slot, (_, n)) in live.iter_mut().zip(keyed) {
+            *slot = n;
+        }
     }
 
     /// Answers a peer's [`RaftRequest::LeaderQuery`]. A leader asked about its own group also
@@ -337,5 +402,13 @@ impl Cluster {
                 let _ = g.raft.trigger().heartbeat().await;
             }
         });
+    }
+}
+
+/// Why the node campaigns for `g`, in words for the trace.
+fn campaign_reason(g: &GroupHandle) -> String {
+    match g.view().leader {
+        Some(l) => format!("leader n{l} went silent (no heartbeat within the suspicion timeout)"),
+        None => "no leader known".to_string(),
     }
 }

@@ -9,13 +9,19 @@
 //! made — the order the connection read them — which is what keeps a producer's pipelined
 //! batches in sequence. The task only hands the command over (`client_write_ff`); waiting for
 //! the commit happens elsewhere, so proposals still pipeline.
+//!
+//! A proposal still waiting when this node stops leading is answered "not leader" at once, as
+//! Kafka answers a produce waiting for acks when its leader moves. openraft would keep it until
+//! the entry commits under the new leader or is thrown away, and a quiet group may not tell this
+//! node either for a long time: the client would wait out its request timeout instead of
+//! retrying at the new leader (its idempotent retry is deduplicated there).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ServerState};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,6 +47,13 @@ pub enum ProposeError {
 
 type ProposalReply = oneshot::Sender<std::result::Result<CommandResult, ProposeError>>;
 
+/// Who leads the group in which term, as the group's watcher last saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Leadership {
+    term: u64,
+    leader: Option<NodeId>,
+}
+
 /// What every group of this node shares.
 pub struct GroupEnv {
     pub node_id: NodeId,
@@ -54,24 +67,35 @@ pub struct GroupEnv {
     pub shutdown: CancellationToken,
 }
 
+/// The shortest deadline of an AppendEntries, in ms. Under a produce spread over thousands of
+/// partitions a follower's append waits for a flusher round over many dirty files; with
+/// openraft's usual deadline (a heartbeat interval, ~225 ms here) those appends timed out and
+/// were re-sent at once, two million times in two minutes at 10,000 partitions, and replication
+/// stopped making progress.
+const APPEND_DEADLINE_MIN_MS: u64 = 1_000;
+
 /// The openraft configuration of every group, from the cluster's election timeout range
 /// `[min, max)`: openraft's own timers are off, the node drives them (liveness.rs, elections.rs),
 /// and what is left of openraft's timing is derived from the middle of the range:
 ///
-/// - its `election_timeout_min` is the timeout of every vote request, and its
-///   `heartbeat_interval` (just below) the timeout of every AppendEntries and the period of each
-///   group's tick task (which still wakes when ticks are off). Loaded two-core machines answered
-///   some votes after more than 150 ms, and a timed-out campaign costs a term, so these sit in
-///   the middle of the range rather than at its start;
+/// - its `election_timeout_min` is the timeout of every vote request. Loaded two-core machines
+///   answered some votes after more than 150 ms, and a timed-out campaign costs a term, so it
+///   sits in the middle of the range rather than at its start;
 /// - its `election_timeout_max` (one above) is the leader lease a follower honours before it
 ///   grants a vote to someone else. It stays below `max`, the node's suspicion timeout, so that
-///   by the time a leader is suspected dead its followers accept a successor at once.
+///   by the time a leader is suspected dead its followers accept a successor at once;
+/// - its `heartbeat_interval` no longer times heartbeats (they are off) but is the deadline of
+///   every AppendEntries and the period of each group's tick task, which wakes even when ticks
+///   are off: at least `APPEND_DEADLINE_MIN_MS`, so that slow appends are not re-sent in a loop
+///   and 10,000 idle groups wake their tick tasks ~4,500 times a second rather than ~30,000.
+///   openraft's check that it is below `election_timeout_min` protects its own heartbeat and
+///   election timers, both off here, so it is applied after validation.
 pub fn group_config(
     election_min_ms: u64,
     election_max_ms: u64,
 ) -> std::result::Result<openraft::Config, String> {
     let middle = (election_min_ms + election_max_ms) / 2;
-    openraft::Config {
+    let mut config = openraft::Config {
         cluster_name: "clusterlab".into(),
         heartbeat_interval: middle.saturating_sub(1).max(1),
         election_timeout_min: middle.max(2),
@@ -83,7 +107,9 @@ pub fn group_config(
         ..Default::default()
     }
     .validate()
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    config.heartbeat_interval = config.heartbeat_interval.max(APPEND_DEADLINE_MIN_MS);
+    Ok(config)
 }
 
 /// The part of a group's metrics everything else reads, copied out on every change: cloning
@@ -137,6 +163,8 @@ pub struct GroupHandle {
     lease: std::time::Duration,
     view: Mutex<GroupView>,
     proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
+    /// Changes only when the term or the leader does: what waiting proposals watch.
+    leadership: watch::Sender<Leadership>,
     /// Cancelled by `stop` (or the node's shutdown): ends the proposer.
     stopped: CancellationToken,
 }
@@ -154,6 +182,7 @@ impl GroupHandle {
     ) -> Result<Arc<GroupHandle>> {
         let voters: BTreeSet<NodeId> = preferred.iter().copied().collect();
         let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), Arc::clone(&env.store));
+        let log_store = log_store.traced(env.transport.trace());
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
         let network = env.transport.network_factory(id.clone());
         let raft = Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
@@ -181,8 +210,11 @@ impl GroupHandle {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let stopped = env.shutdown.child_token();
-        env.tasks.spawn(run_proposer(raft.clone(), rx, stopped.clone()));
-        let view = Mutex::new(GroupView::of(&raft.metrics().borrow(), log.last_entry_term()));
+        let first = GroupView::of(&raft.metrics().borrow(), log.last_entry_term());
+        let (leadership, leadership_rx) =
+            watch::channel(Leadership { term: first.term, leader: first.leader });
+        env.tasks.spawn(run_proposer(raft.clone(), env.node_id, rx, leadership_rx, stopped.clone()));
+        let view = Mutex::new(first);
         tracing::info!(group = %id, node_id = env.node_id, voters = ?preferred, "raft group started");
         Ok(Arc::new(GroupHandle {
             id,
@@ -195,6 +227,7 @@ impl GroupHandle {
             lease: std::time::Duration::from_millis(env.config.election_timeout_max),
             view,
             proposals: tx,
+            leadership,
             stopped,
         }))
     }
@@ -230,6 +263,9 @@ impl GroupHandle {
             view.changed_at = current.changed_at;
         }
         *current = view;
+        drop(current);
+        let now = Leadership { term: view.term, leader: view.leader };
+        self.leadership.send_if_modified(|seen| std::mem::replace(seen, now) != now);
         view
     }
 
@@ -301,7 +337,9 @@ impl GroupHandle {
 
 async fn run_proposer(
     raft: Raft,
+    node_id: NodeId,
     mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>,
+    leadership: watch::Receiver<Leadership>,
     stopped: CancellationToken,
 ) {
     loop {
@@ -312,17 +350,25 @@ async fn run_proposer(
                 None => return,
             },
         };
+        let mut leadership = leadership.clone();
+        let at_proposal = *leadership.borrow_and_update();
         match raft.client_write_ff(command).await {
             Ok(pending) => {
                 tokio::spawn(async move {
-                    let outcome = match pending.await {
-                        Ok(Ok(response)) => Ok(response.data),
-                        Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
-                            Err(ProposeError::NotLeader { leader: f.leader_id })
+                    let outcome = tokio::select! {
+                        biased;
+                        outcome = pending => match outcome {
+                            Ok(Ok(response)) => Ok(response.data),
+                            Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
+                                Err(ProposeError::NotLeader { leader: f.leader_id })
+                            }
+                            Ok(Err(e)) => Err(ProposeError::Failed(e.to_string())),
+                            // openraft dropped the responder: it is shutting down or lost leadership.
+                            Err(_) => Err(ProposeError::NotLeader { leader: None }),
+                        },
+                        leader = leadership_moved(&mut leadership, node_id, at_proposal) => {
+                            Err(ProposeError::NotLeader { leader })
                         }
-                        Ok(Err(e)) => Err(ProposeError::Failed(e.to_string())),
-                        // openraft dropped the responder: it is shutting down or lost leadership.
-                        Err(_) => Err(ProposeError::NotLeader { leader: None }),
                     };
                     let _ = reply.send(outcome);
                 });
@@ -331,5 +377,82 @@ async fn run_proposer(
                 let _ = reply.send(Err(ProposeError::Stopped));
             }
         }
+    }
+}
+
+/// Resolves with the new leader once this node has stopped leading the group since a proposal
+/// was made (`at_proposal`). The watcher's copy may lag openraft by a moment, so a change only
+/// counts if this node was seen leading, or the term moved on: a lagging "no leader yet" at
+/// proposal time is not a loss. Never resolves if the group stops (the proposal's own answer
+/// comes then).
+async fn leadership_moved(
+    leadership: &mut watch::Receiver<Leadership>,
+    node_id: NodeId,
+    at_proposal: Leadership,
+) -> Option<NodeId> {
+    let mut led = at_proposal.leader == Some(node_id);
+    loop {
+        if leadership.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = *leadership.borrow_and_update();
+        if now.leader == Some(node_id) {
+            led = true;
+        } else if led || now.term > at_proposal.term {
+            return now.leader;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const ME: NodeId = 1;
+
+    fn at(term: u64, leader: Option<NodeId>) -> Leadership {
+        Leadership { term, leader }
+    }
+
+    /// Feeds `changes` into a leadership watch that started at `start` and says whether a
+    /// proposal made at `start` is answered "not leader", and with which leader.
+    async fn moved_after(start: Leadership, changes: &[Leadership]) -> Option<Option<NodeId>> {
+        let (tx, mut rx) = watch::channel(start);
+        let at_proposal = *rx.borrow_and_update();
+        let waiter = tokio::spawn(async move { leadership_moved(&mut rx, ME, at_proposal).await });
+        for change in changes {
+            tx.send_replace(*change);
+            tokio::task::yield_now().await;
+        }
+        let outcome = tokio::time::timeout(Duration::from_millis(200), waiter).await;
+        drop(tx);
+        outcome.ok().map(|joined| joined.expect("waiter panicked"))
+    }
+
+    #[tokio::test]
+    async fn a_leader_that_is_deposed_answers_with_the_new_leader() {
+        assert_eq!(moved_after(at(5, Some(ME)), &[at(6, Some(2))]).await, Some(Some(2)));
+        assert_eq!(moved_after(at(5, Some(ME)), &[at(6, None)]).await, Some(None));
+    }
+
+    #[tokio::test]
+    async fn a_lagging_view_at_proposal_time_is_not_a_loss() {
+        // The watcher had not yet seen this node win term 5 when the proposal was made.
+        assert_eq!(moved_after(at(5, None), &[at(5, Some(ME))]).await, None);
+        assert_eq!(moved_after(at(4, Some(2)), &[at(5, Some(ME))]).await, None);
+        // ...and once it has been seen leading, losing it counts.
+        assert_eq!(moved_after(at(5, None), &[at(5, Some(ME)), at(6, Some(3))]).await, Some(Some(3)));
+    }
+
+    #[tokio::test]
+    async fn a_later_term_without_this_node_is_a_loss_even_if_never_seen_leading() {
+        assert_eq!(moved_after(at(5, None), &[at(6, Some(2))]).await, Some(Some(2)));
+    }
+
+    #[tokio::test]
+    async fn re_election_of_this_node_keeps_the_proposal_waiting() {
+        assert_eq!(moved_after(at(5, Some(ME)), &[at(6, Some(ME))]).await, None);
     }
 }

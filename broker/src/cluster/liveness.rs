@@ -24,8 +24,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::error::BrokerError;
+use crate::raft::trace::Outcome;
 use crate::raft::transport::{RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
+use crate::telemetry::now_ns;
 
 /// When we last heard from one peer, in milliseconds since `Liveness::started` (0: never).
 #[derive(Default)]
@@ -34,12 +37,20 @@ struct PeerClock {
     heard_ms: AtomicU64,
     /// A reply to one of our heartbeats: the peer hears us and we hear it.
     acked_ms: AtomicU64,
+    /// When the peer started, in Unix milliseconds, from the uptime in its last heartbeat
+    /// (0: not known yet).
+    started_unix_ms: AtomicU64,
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How this node sees its peers.
 pub struct Liveness {
     me: NodeId,
     started: Instant,
+    started_unix_ms: u64,
     /// A peer unheard for this long is suspected dead.
     suspect_after: Duration,
     peers: BTreeMap<NodeId, PeerClock>,
@@ -62,6 +73,7 @@ impl Liveness {
         Liveness {
             me,
             started: Instant::now(),
+            started_unix_ms: unix_ms(),
             suspect_after,
             peers: peers.into_iter().filter(|p| *p != me).map(|p| (p, PeerClock::default())).collect(),
             changed: Notify::new(),
@@ -86,6 +98,22 @@ impl Liveness {
         if let Some(c) = self.peers.get(&peer) {
             c.heard_ms.store(self.now_ms(), Ordering::Relaxed);
         }
+    }
+
+    /// A heartbeat said `peer` has been up for `up_ms`.
+    pub fn peer_up_for(&self, peer: NodeId, up_ms: u64) {
+        if let Some(c) = self.peers.get(&peer) {
+            c.started_unix_ms.store(unix_ms().saturating_sub(up_ms).max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// When `node` started, in Unix milliseconds, as its heartbeats tell (this node: its own
+    /// start). None for a peer whose heartbeat has not arrived yet.
+    pub fn started_unix_ms(&self, node: NodeId) -> Option<u64> {
+        if node == self.me {
+            return Some(self.started_unix_ms);
+        }
+        self.peers.get(&node).map(|c| c.started_unix_ms.load(Ordering::Relaxed)).filter(|ms| *ms != 0)
     }
 
     /// `peer` answered one of our heartbeats.
@@ -157,17 +185,27 @@ pub fn run(
                 let (liveness, transport) = (Arc::clone(&liveness), Arc::clone(&transport));
                 let me = liveness.me;
                 beats.spawn(async move {
+                    let up_ms = liveness.started.elapsed().as_millis() as u64;
+                    let (sent_ns, started) = (now_ns(), std::time::Instant::now());
                     let sent = transport
                         .request(
                             peer,
                             GroupId::Controller,
-                            RaftRequest::Heartbeat { from: me },
+                            RaftRequest::Heartbeat { from: me, up_ms },
                             liveness.suspect_after,
                         )
                         .await;
-                    if matches!(sent, Ok(RaftReply::HeartbeatAck)) {
-                        liveness.acked(peer);
-                    }
+                    let outcome = match &sent {
+                        Ok(RaftReply::HeartbeatAck) => {
+                            liveness.acked(peer);
+                            Outcome::Ok
+                        }
+                        Ok(other) => Outcome::Error { reason: format!("answered {other:?}") },
+                        Err(BrokerError::RpcTimeout { .. }) => Outcome::Timeout,
+                        Err(e) => Outcome::Unreachable { reason: e.to_string() },
+                    };
+                    let rtt_us = started.elapsed().as_micros() as u64;
+                    transport.trace().node_heartbeat(sent_ns, peer, outcome, rtt_us);
                 });
             }
         });
@@ -213,6 +251,13 @@ mod tests {
         assert!(l.is_live(3) && l.quorum_acked(&voters), "self + node 3 are a majority of three");
         tokio::time::advance(Duration::from_millis(301)).await;
         assert!(!l.is_live(2) && !l.is_live(3) && !l.quorum_acked(&voters), "silence past the timeout");
+        assert!(
+            l.started_unix_ms(1).is_some() && l.started_unix_ms(2).is_none(),
+            "a peer's start is unknown until it says"
+        );
+        l.peer_up_for(2, 5_000);
+        let (me, two) = (l.started_unix_ms(1).unwrap(), l.started_unix_ms(2).unwrap());
+        assert!(me.abs_diff(two + 5_000) < 1_000, "node 2 up 5 s longer: {me} vs {two}");
         let snap = l.snapshot();
         assert_eq!(snap.len(), 2);
         assert!(snap.iter().all(|p| !p.live && p.heard_ms_ago.is_some()));

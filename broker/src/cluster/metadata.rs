@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::raft::state_machine::Applier;
 use crate::raft::typ::{Command, CommandResult, NodeId};
+use crate::topic_config::TopicConfigs;
 
 /// One topic: `replicas[p][0]` is partition p's preferred leader.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +19,9 @@ pub struct TopicAssignment {
     pub replicas: Vec<Vec<NodeId>>,
     pub id: [u8; 16],
     pub created_at_ns: u64,
+    /// Topic configs set explicitly (see `topic_config`); older commands carry none.
+    #[serde(default)]
+    pub configs: TopicConfigs,
 }
 
 /// Everything the controller group agrees on.
@@ -36,10 +40,30 @@ pub struct ClusterMetadata {
 /// the proposer and carried in the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ControllerCommand {
-    CreateTopic { name: String, assignment: TopicAssignment },
-    DeleteTopic { name: String },
-    SetGroupOffsets { json: String },
-    AllocateProducerIds { count: i64 },
+    CreateTopic {
+        name: String,
+        assignment: TopicAssignment,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    /// Appends partitions with these replicas; refused unless the topic still has `current`
+    /// partitions (two racing requests must not both add theirs).
+    AddPartitions {
+        name: String,
+        current: usize,
+        replicas: Vec<Vec<NodeId>>,
+    },
+    SetTopicConfigs {
+        name: String,
+        configs: TopicConfigs,
+    },
+    SetGroupOffsets {
+        json: String,
+    },
+    AllocateProducerIds {
+        count: i64,
+    },
 }
 
 /// The answer to a command, as seen by its proposer.
@@ -98,9 +122,28 @@ impl ControllerApplier {
                 state.topics.insert(name, assignment);
                 ControllerReply::Done
             }
+            ControllerCommand::AddPartitions { name, current, replicas } => match state.topics.get_mut(&name)
+            {
+                None => ControllerReply::NoSuchTopic,
+                Some(t) if t.replicas.len() != current => ControllerReply::Invalid(format!(
+                    "topic '{name}' has {} partitions now, not {current}",
+                    t.replicas.len()
+                )),
+                Some(t) => {
+                    t.replicas.extend(replicas);
+                    ControllerReply::Done
+                }
+            },
             ControllerCommand::DeleteTopic { name } => match state.topics.remove(&name) {
                 Some(_) => ControllerReply::Done,
                 None => ControllerReply::NoSuchTopic,
+            },
+            ControllerCommand::SetTopicConfigs { name, configs } => match state.topics.get_mut(&name) {
+                None => ControllerReply::NoSuchTopic,
+                Some(t) => {
+                    t.configs = configs;
+                    ControllerReply::Done
+                }
             },
             ControllerCommand::SetGroupOffsets { json } => {
                 state.group_offsets = Some(json);
@@ -165,7 +208,12 @@ mod tests {
         let applier = ControllerApplier::new();
         let create = ControllerCommand::CreateTopic {
             name: "t".into(),
-            assignment: TopicAssignment { replicas: vec![vec![1, 2, 3]], id: [1; 16], created_at_ns: 5 },
+            assignment: TopicAssignment {
+                replicas: vec![vec![1, 2, 3]],
+                id: [1; 16],
+                created_at_ns: 5,
+                configs: TopicConfigs::new(),
+            },
         };
         let r = applier.apply(1, &create.to_command(), (0, 1));
         assert_eq!(ControllerReply::from_result(&r), ControllerReply::Done);

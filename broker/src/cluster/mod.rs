@@ -6,6 +6,7 @@
 //! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
 //! - `summary`  — `/state`'s raft section, `/raft/summary` counts and paged group states.
+//! - `rpc_trace`— `/raft/trace`: RPC-level events and the watched group's replica state.
 //!
 //! Every node runs the controller group (all nodes vote) and one group per partition replica it
 //! holds. Groups are created when the controller's metadata says so (`reconcile`), on every
@@ -17,6 +18,7 @@ pub mod group;
 pub mod liveness;
 pub mod metadata;
 mod rebalance;
+pub mod rpc_trace;
 pub mod summary;
 pub mod topics;
 pub mod watch;
@@ -87,7 +89,10 @@ impl GroupRouter for Router {
             // Node-level requests: the envelope's group is not theirs.
             match request {
                 // The transport already told liveness about the frame (`on_heard`).
-                RaftRequest::Heartbeat { .. } => return RaftReply::HeartbeatAck,
+                RaftRequest::Heartbeat { from, up_ms } => {
+                    cluster.liveness.peer_up_for(from, up_ms);
+                    return RaftReply::HeartbeatAck;
+                }
                 RaftRequest::LeaderQuery { groups, .. } => {
                     return RaftReply::Leaders(cluster.answer_leader_query(groups));
                 }
@@ -201,7 +206,13 @@ impl Cluster {
             tasks,
         });
         Arc::clone(&transport).serve(raft_listener, Arc::new(Router(Arc::downgrade(&this))));
-        watch::watch_group(&this.telemetry, &this.controller, this.shutdown.clone(), &this.tasks);
+        watch::watch_group(
+            &this.telemetry,
+            this.transport.trace(),
+            &this.controller,
+            this.shutdown.clone(),
+            &this.tasks,
+        );
         let weak = Arc::downgrade(&this);
         let on_flip = Arc::new(move |peer: NodeId, live: bool| {
             if let (true, Some(cluster)) = (live, weak.upgrade()) {
@@ -385,7 +396,13 @@ impl Cluster {
                 let id = GroupId::Partition { topic: topic.clone(), partition: p };
                 let handle =
                     GroupHandle::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
-                watch::watch_group(&self.telemetry, &handle, self.shutdown.clone(), &self.tasks);
+                watch::watch_group(
+                    &self.telemetry,
+                    self.transport.trace(),
+                    &handle,
+                    self.shutdown.clone(),
+                    &self.tasks,
+                );
                 self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
                 self.groups_added.notify_one();
                 Ok::<(), BrokerError>(())

@@ -3,9 +3,11 @@
 //! After a node returns, the partitions it is the preferred leader of are led elsewhere. Every
 //! `CHECK_EVERY` each leader looks at the groups it leads but is not preferred for; where the
 //! preferred replica is live, has matched the whole log and the partition has been quiet for
-//! `QUIET_FOR`, the leader hands the group over (asks that replica to campaign, as a graceful
-//! stop does). The leader knows exactly how far each follower got, so a hand-off never goes to a
-//! replica that would be refused for a shorter log.
+//! `QUIET_FOR` — or has been led here for `BUSY_AFTER` without ever being quiet, as under a
+//! steady workload — the leader hands the group over (asks that replica to campaign, as a
+//! graceful stop does). The leader knows exactly how far each follower got, so a hand-off never
+//! goes to a replica that would be refused for a shorter log; an append still in flight is
+//! refused and retried by the client, as after any leader change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,14 +23,25 @@ use crate::raft::typ::GroupId;
 const CHECK_EVERY: Duration = Duration::from_secs(3);
 /// No new entries applied for this long before leadership moves.
 const QUIET_FOR: Duration = Duration::from_secs(2);
+/// A partition that is never quiet moves after this long anyway: Kafka's rebalance does not wait
+/// for traffic to stop, and under a lab's steady workload the skew would otherwise stay.
+const BUSY_AFTER: Duration = Duration::from_secs(15);
 /// At most this many hand-offs per check, so a returning node takes its groups back in waves
 /// rather than as one storm of elections.
 const HAND_OFFS_PER_CHECK: usize = 256;
 
+/// What the rebalancer remembers about a group this node leads.
+struct Watch {
+    /// The applied index last seen, and when it last changed.
+    applied: Option<u64>,
+    changed: Instant,
+    /// Since when this node has led the group (or last tried to hand it over).
+    since: Instant,
+}
+
 impl Cluster {
     pub(crate) async fn rebalance_leaders(self: Arc<Self>) {
-        // group -> (applied index last seen, when it last changed)
-        let mut seen: HashMap<GroupId, (Option<u64>, Instant)> = HashMap::new();
+        let mut seen: HashMap<GroupId, Watch> = HashMap::new();
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -43,15 +56,21 @@ impl Cluster {
                     continue;
                 }
                 led.insert(group.id.clone());
-                let entry = seen.entry(group.id.clone()).or_insert((v.applied, now));
-                if entry.0 != v.applied {
-                    *entry = (v.applied, now);
-                    continue;
+                let entry = seen.entry(group.id.clone()).or_insert(Watch {
+                    applied: v.applied,
+                    changed: now,
+                    since: now,
+                });
+                if entry.applied != v.applied {
+                    entry.applied = v.applied;
+                    entry.changed = now;
                 }
                 let Some(&preferred) = group.preferred.first() else { continue };
+                let due = now.duration_since(entry.changed) >= QUIET_FOR
+                    || now.duration_since(entry.since) >= BUSY_AFTER;
                 if preferred == self.node_id
                     || !self.liveness.is_live(preferred)
-                    || now.duration_since(entry.1) < QUIET_FOR
+                    || !due
                     || hand_offs.len() >= HAND_OFFS_PER_CHECK
                 {
                     continue;
@@ -65,7 +84,9 @@ impl Cluster {
                     .is_some_and(|matched| matched.map(|l| l.index) == m.last_log_index);
                 if caught_up {
                     hand_offs.push((group.id.clone(), preferred));
-                    entry.1 = now;
+                    // If the hand-off fails, wait as long again before the next try.
+                    entry.changed = now;
+                    entry.since = now;
                 }
             }
             seen.retain(|id, _| led.contains(id));

@@ -9,6 +9,7 @@ use crate::cluster::metadata::{assign_replicas, ControllerCommand, ControllerRep
 use crate::cluster::Cluster;
 use crate::log::PartitionLog;
 use crate::raft::typ::NodeId;
+use crate::topic_config::TopicConfigs;
 use crate::topics::MAX_PARTITIONS;
 
 /// A Kafka error code and the message that goes with it.
@@ -21,7 +22,13 @@ fn propose_error(e: ProposeError) -> KafkaError {
 
 impl Cluster {
     /// Creates a topic with leaders spread over the nodes (preferred leader first per partition).
-    pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<TopicAssignment, KafkaError> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: TopicConfigs,
+        manual: Option<Vec<Vec<NodeId>>>,
+    ) -> Result<TopicAssignment, KafkaError> {
         crate::topics::validate_name(name)?;
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
             return Err((
@@ -36,11 +43,15 @@ impl Cluster {
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&now.to_be_bytes());
         id[8..12].copy_from_slice(&crc32c::crc32c(name.as_bytes()).to_be_bytes());
-        let assignment = TopicAssignment {
-            replicas: assign_replicas(&nodes, partitions, self.config.replication_factor as usize, rotation),
-            id,
-            created_at_ns: now,
+        let replicas = match manual {
+            Some(lists) => {
+                let rf = lists.first().map_or(0, Vec::len);
+                check_manual_assignment(&lists, partitions as usize, rf, &nodes)?;
+                lists
+            }
+            None => assign_replicas(&nodes, partitions, self.config.replication_factor as usize, rotation),
         };
+        let assignment = TopicAssignment { replicas, id, created_at_ns: now, configs };
         let cmd = ControllerCommand::CreateTopic { name: name.to_string(), assignment: assignment.clone() };
         match self.propose_controller(cmd).await.map_err(propose_error)? {
             ControllerReply::Done => {
@@ -64,6 +75,68 @@ impl Cluster {
             ControllerReply::NoSuchTopic => {
                 Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))
             }
+            other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+
+    /// Replaces a topic's configs (already checked by `topic_config`).
+    pub async fn set_topic_configs(&self, name: &str, configs: TopicConfigs) -> Result<(), KafkaError> {
+        let cmd = ControllerCommand::SetTopicConfigs { name: name.to_string(), configs };
+        match self.propose_controller(cmd).await.map_err(propose_error)? {
+            ControllerReply::Done => Ok(()),
+            ControllerReply::NoSuchTopic => {
+                Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))
+            }
+            other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+
+    /// Grows a topic to `total` partitions. New partitions continue the topic's leader rotation
+    /// unless `manual` gives their replicas (one list per new partition, as Kafka's
+    /// CreatePartitions assignments). The new groups start wherever the metadata change lands.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        manual: Option<Vec<Vec<NodeId>>>,
+    ) -> Result<(), KafkaError> {
+        let meta = self.metadata();
+        let Some(topic) = meta.topics.get(name) else {
+            return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
+        };
+        let current = topic.replicas.len();
+        crate::topics::check_partition_growth(name, current as i32, total)?;
+        let nodes: Vec<NodeId> = self.kafka_addrs.keys().copied().collect();
+        let rf = topic.replicas.first().map_or(self.config.replication_factor as usize, Vec::len);
+        let replicas = match manual {
+            Some(lists) => {
+                check_manual_assignment(&lists, total as usize - current, rf, &nodes)?;
+                lists
+            }
+            None => {
+                let rotation = topic
+                    .replicas
+                    .first()
+                    .and_then(|r| nodes.iter().position(|n| Some(n) == r.first()))
+                    .unwrap_or(0);
+                assign_replicas(&nodes, total, rf, rotation).split_off(current)
+            }
+        };
+        let cmd = ControllerCommand::AddPartitions { name: name.to_string(), current, replicas };
+        match self.propose_controller(cmd).await.map_err(propose_error)? {
+            ControllerReply::Done => {
+                tracing::info!(
+                    topic = name,
+                    from = current,
+                    to = total,
+                    "partitions added through the controller"
+                );
+                Ok(())
+            }
+            ControllerReply::NoSuchTopic => {
+                Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))
+            }
+            ControllerReply::Invalid(why) => Err((ResponseError::InvalidPartitions, why)),
             other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
         }
     }
@@ -99,11 +172,14 @@ impl Cluster {
         self.leader_group(topic, partition).map(|g| Arc::clone(&g.log))
     }
 
-    /// (leader, leader epoch = Raft term) of a partition as this node knows it.
+    /// (leader, leader epoch = Raft term) of a partition as this node knows it. A leader this
+    /// node suspects dead is not named: until its successor is elected clients hear "no leader"
+    /// (LEADER_NOT_AVAILABLE, retried within ~100 ms) rather than an address that will not
+    /// answer, which a stock client retries only after its reconnect back-off.
     pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<(NodeId, i32)> {
         let g = self.partition(topic, partition)?;
         let term = g.view().term.min(i32::MAX as u64) as i32;
-        g.leader().map(|l| (l, term))
+        g.leader().filter(|l| self.liveness.is_live(*l)).map(|l| (l, term))
     }
 
     /// Hands out a producer id, taking blocks of ids from the controller so they are unique
@@ -131,4 +207,31 @@ impl Cluster {
             other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
         }
     }
+}
+
+/// An explicit assignment (CreateTopics, CreatePartitions) must name, for each partition, `rf`
+/// distinct nodes of the cluster.
+fn check_manual_assignment(
+    lists: &[Vec<NodeId>],
+    new: usize,
+    rf: usize,
+    nodes: &[NodeId],
+) -> Result<(), KafkaError> {
+    let bad = |why: String| Err((ResponseError::InvalidReplicaAssignment, why));
+    if lists.len() != new {
+        return bad(format!("{} assignments for {new} new partitions", lists.len()));
+    }
+    if rf == 0 {
+        return bad("an assignment names no broker".into());
+    }
+    for (i, replicas) in lists.iter().enumerate() {
+        let distinct: std::collections::BTreeSet<_> = replicas.iter().collect();
+        if replicas.len() != rf || distinct.len() != rf {
+            return bad(format!("new partition {i}: {replicas:?} is not {rf} distinct brokers"));
+        }
+        if let Some(unknown) = replicas.iter().find(|n| !nodes.contains(n)) {
+            return bad(format!("new partition {i}: broker {unknown} is not in the cluster {nodes:?}"));
+        }
+    }
+    Ok(())
 }

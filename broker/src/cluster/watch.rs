@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cluster::group::{GroupHandle, GroupView};
+use crate::raft::trace::{RaftTrace, TraceKind};
 use crate::raft::typ::{NodeId, RaftMetrics};
 use crate::telemetry::{EventKind, Telemetry};
 
@@ -54,6 +55,7 @@ impl GroupState {
 /// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
 pub fn watch_group(
     telemetry: &Arc<Telemetry>,
+    trace: &Arc<RaftTrace>,
     handle: &Arc<GroupHandle>,
     cancel: CancellationToken,
     tasks: &TaskTracker,
@@ -61,6 +63,7 @@ pub fn watch_group(
     let mut rx = handle.raft.metrics();
     let telemetry = Arc::clone(telemetry);
     let handle = Arc::clone(handle);
+    let trace = Arc::clone(trace);
     tasks.spawn(async move {
         let mut last: Option<GroupState> = None;
         loop {
@@ -71,6 +74,13 @@ pub fn watch_group(
             if last.as_ref() != Some(&state) {
                 if let Some(prev) = &last {
                     election_events(&telemetry, prev, &state);
+                    if let Some(index) = state.applied_index.filter(|i| Some(*i) > prev.applied_index) {
+                        trace.group_event(
+                            &handle.id,
+                            crate::telemetry::now_ns(),
+                            TraceKind::Commit { index },
+                        );
+                    }
                 }
                 telemetry.emit(EventKind::Raft(state.clone()));
                 last = Some(state);

@@ -14,7 +14,7 @@ use super::codes;
 use super::group::Group;
 use super::join::JoinOutcome;
 use super::membership::SyncOutcome;
-use super::offsets::{OffsetStore, PersistFn};
+use super::offsets::{CommitTicket, OffsetStore, PersistFn};
 use super::types::*;
 use crate::error::{BrokerError, Result};
 
@@ -24,6 +24,14 @@ const TICK: Duration = Duration::from_millis(50);
 /// margin is a last-resort bound in case that task is not running.
 const REPLY_GRACE: Duration = Duration::from_secs(5);
 const EVENT_CAPACITY: usize = 1024;
+
+/// A commit checked and queued (`start_commit`), not yet durable.
+#[derive(Debug)]
+pub struct PendingCommit {
+    /// One code per offset asked for; NONE ones wait for the write.
+    codes: Vec<i16>,
+    ticket: Option<CommitTicket>,
+}
 
 pub struct GroupCoordinator {
     config: CoordinatorConfig,
@@ -205,8 +213,22 @@ impl GroupCoordinator {
         member_id: &str,
         offsets: &[OffsetCommit],
     ) -> Vec<i16> {
+        let pending = self.start_commit(group_id, generation_id, member_id, offsets);
+        self.finish_commit(pending)
+    }
+
+    /// Checks a commit and queues the valid offsets without blocking: call it in the order the
+    /// connection received its commits (async commits of one consumer must land in that order),
+    /// then `finish_commit` on a blocking thread.
+    pub fn start_commit(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        offsets: &[OffsetCommit],
+    ) -> PendingCommit {
         if group_id.is_empty() {
-            return vec![codes::INVALID_GROUP_ID; offsets.len()];
+            return PendingCommit { codes: vec![codes::INVALID_GROUP_ID; offsets.len()], ticket: None };
         }
         let group_code = match self.lock().get_mut(group_id) {
             Some(group) => group.validate_commit(generation_id, member_id, Instant::now()),
@@ -215,7 +237,7 @@ impl GroupCoordinator {
             None if generation_id < 0 => codes::NONE,
             None => codes::ILLEGAL_GENERATION,
         };
-        let mut result: Vec<i16> = offsets
+        let result: Vec<i16> = offsets
             .iter()
             .map(|o| {
                 if group_code != codes::NONE {
@@ -231,12 +253,18 @@ impl GroupCoordinator {
             .collect();
         let valid: Vec<OffsetCommit> =
             offsets.iter().zip(&result).filter(|(_, c)| **c == codes::NONE).map(|(o, _)| o.clone()).collect();
-        if valid.is_empty() {
-            return result;
-        }
-        if !self.offsets.commit(group_id, valid) {
-            for code in result.iter_mut().filter(|c| **c == codes::NONE) {
-                *code = codes::COORDINATOR_NOT_AVAILABLE;
+        let ticket = (!valid.is_empty()).then(|| self.offsets.enqueue(group_id, valid));
+        PendingCommit { codes: result, ticket }
+    }
+
+    /// Waits (blocking) until a started commit is durable; its error codes.
+    pub fn finish_commit(&self, pending: PendingCommit) -> Vec<i16> {
+        let PendingCommit { codes: mut result, ticket } = pending;
+        if let Some(ticket) = ticket {
+            if !self.offsets.wait(ticket) {
+                for code in result.iter_mut().filter(|c| **c == codes::NONE) {
+                    *code = codes::COORDINATOR_NOT_AVAILABLE;
+                }
             }
         }
         result

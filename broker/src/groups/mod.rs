@@ -13,7 +13,7 @@ mod membership;
 mod offsets;
 mod types;
 
-pub use coordinator::GroupCoordinator;
+pub use coordinator::{GroupCoordinator, PendingCommit};
 pub use offsets::PersistFn;
 pub use types::*;
 

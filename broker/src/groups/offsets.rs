@@ -98,6 +98,10 @@ struct StoreState {
     results: HashMap<u64, bool>,
 }
 
+/// A queued commit's place in line (`OffsetStore::enqueue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitTicket(u64);
+
 pub(crate) struct OffsetStore {
     state: Mutex<StoreState>,
     written: Condvar,
@@ -126,13 +130,22 @@ impl OffsetStore {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Make `entries` durable for `group`. Returns false (nothing recorded) if the write failed.
-    /// Blocks the calling thread for the write: call it from a blocking-capable context.
-    pub fn commit(&self, group: &str, entries: Vec<OffsetCommit>) -> bool {
+    /// Queues `entries` behind every commit queued before, without blocking. Commits are applied
+    /// in queue order, so a connection that queues its commits in the order it received them
+    /// (at dispatch, before any await) can never see an older one overwrite a newer one.
+    pub fn enqueue(&self, group: &str, entries: Vec<OffsetCommit>) -> CommitTicket {
         let mut st = self.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
         st.queued.push((ticket, group.to_string(), entries));
+        CommitTicket(ticket)
+    }
+
+    /// Blocks until the commit of `ticket` is durable (true; nothing recorded otherwise) or its
+    /// write failed (false). Blocks the calling thread for the write: call it from a
+    /// blocking-capable context.
+    pub fn wait(&self, CommitTicket(ticket): CommitTicket) -> bool {
+        let mut st = self.lock();
         loop {
             if let Some(ok) = st.results.remove(&ticket) {
                 return ok;

@@ -1,7 +1,8 @@
 //! Kafka RecordBatch v2 header view, splitting of Produce `records` bytes, and offset rewriting.
 //!
 //! Batches are stored verbatim as the client sent them (the client's CRC stays meaningful to
-//! consumers), so this module only reads the fixed 61-byte header and never decodes records.
+//! consumers), so this module reads the fixed 61-byte header and, for ListOffsets by time, only
+//! the timestamp and offset deltas of uncompressed records.
 //!
 //! Header layout (big-endian), as in Kafka's `DefaultRecordBatch`:
 //! ```text
@@ -12,7 +13,7 @@
 //! 53 base_sequence i32      | 57 record_count i32      | 61 records...
 //! ```
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::{BrokerError, Result};
 
@@ -100,6 +101,82 @@ impl BatchHeader {
     pub fn record_count_i64(&self) -> i64 {
         i64::from(self.last_offset_delta) + 1
     }
+}
+
+/// Attribute bits of the compression codec (0 = none).
+const COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bit: the broker set the timestamps (LogAppendTime); records carry no own times.
+const LOG_APPEND_TIME: i16 = 0x08;
+/// Attribute bit of a control batch (Kafka's `isControl`).
+pub const CONTROL_ATTRIBUTE: i16 = 0x20;
+
+/// Reads a Kafka varint (zig-zag encoded LEB128).
+pub(crate) fn get_varint(buf: &mut &[u8]) -> Option<i64> {
+    let mut z: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        if !buf.has_remaining() {
+            return None;
+        }
+        let b = buf.get_u8();
+        z |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The first record of a stored batch whose timestamp is at or after `ts_ms`, as
+/// `(offset, timestamp)`, which is what ListOffsets by time answers. Control batches hold no
+/// records a client sees. A compressed batch (we do not decompress) or one with broker-set
+/// times answers at batch granularity: its first offset and its max timestamp, never later
+/// than the record asked for. `None` if no record qualifies or the records do not parse.
+pub fn first_record_at_or_after(batch: &[u8], ts_ms: i64) -> Option<(i64, i64)> {
+    let h = BatchHeader::parse(batch).ok()?;
+    if h.attributes & CONTROL_ATTRIBUTE != 0 || h.max_timestamp < ts_ms {
+        return None;
+    }
+    if h.attributes & (COMPRESSION_MASK | LOG_APPEND_TIME) != 0 {
+        return Some((h.base_offset, h.max_timestamp));
+    }
+    let mut r = &batch[BATCH_HEADER_LEN..];
+    for _ in 0..h.record_count {
+        let len = usize::try_from(get_varint(&mut r)?).ok()?;
+        let mut record = r.get(..len)?;
+        r = &r[len..];
+        record.get(..1)?; // attributes
+        record = &record[1..];
+        let timestamp = h.base_timestamp.checked_add(get_varint(&mut record)?)?;
+        let offset = h.base_offset.checked_add(get_varint(&mut record)?)?;
+        if timestamp >= ts_ms {
+            return Some((offset, timestamp));
+        }
+    }
+    None
+}
+
+/// The index in the batch of each record with a null key, which a compacted topic refuses
+/// (Kafka's INVALID_RECORD). A compressed batch is not looked into: none.
+pub fn records_without_key(batch: &[u8]) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(h) = BatchHeader::parse(batch) else { return out };
+    if h.attributes & (COMPRESSION_MASK | CONTROL_ATTRIBUTE) != 0 {
+        return out;
+    }
+    let mut r = &batch[BATCH_HEADER_LEN..];
+    for index in 0..h.record_count {
+        let Some(len) = get_varint(&mut r).and_then(|l| usize::try_from(l).ok()) else { break };
+        let Some(mut record) = r.get(..len) else { break };
+        r = &r[len..];
+        record = record.get(1..).unwrap_or_default(); // attributes
+        let key_len = get_varint(&mut record) // timestamp delta
+            .and_then(|_| get_varint(&mut record)) // offset delta
+            .and_then(|_| get_varint(&mut record));
+        if key_len == Some(-1) {
+            out.push(index);
+        }
+    }
+    out
 }
 
 /// Splits a Produce request's `records` bytes into individual v2 batches, checking each batch's

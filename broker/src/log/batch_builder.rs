@@ -8,10 +8,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{BrokerError, Result};
-use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN, CRC_START};
-
-/// Attribute bit marking a control batch (Kafka's `isControl`).
-pub const CONTROL_ATTRIBUTE: i16 = 0x20;
+use crate::log::batch::{get_varint, BatchHeader, BATCH_HEADER_LEN, CONTROL_ATTRIBUTE, CRC_START};
 
 /// One record to put in a batch.
 pub struct Record<'a> {
@@ -40,21 +37,6 @@ fn put_varint(out: &mut BytesMut, v: i64) {
         z >>= 7;
     }
     out.put_u8(z as u8);
-}
-
-fn get_varint(buf: &mut &[u8]) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        if !buf.has_remaining() {
-            return None;
-        }
-        let b = buf.get_u8();
-        z |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
-        }
-    }
-    None
 }
 
 fn put_bytes(out: &mut BytesMut, b: Option<&[u8]>) {

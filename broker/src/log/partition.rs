@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
-use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
+use crate::log::batch::{self, BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
 use crate::log::entry::{self, ENTRY_HEADER_LEN};
 use crate::log::flusher::{PartitionKey, StoreCtx, CLOSED, OPEN, POWER_CUT};
 use crate::log::segment::{IndexEntry, Segment};
@@ -372,15 +372,31 @@ impl PartitionLog {
         self.tx.subscribe()
     }
 
-    /// First offset of the first batch whose max_timestamp >= `ts_ms`.
-    pub fn offset_for_timestamp(&self, ts_ms: i64) -> Option<i64> {
-        let inner = lock(&self.inner);
-        inner
-            .segments
-            .iter()
-            .flat_map(|s| s.index.iter())
-            .find(|e| e.max_timestamp >= ts_ms)
-            .map(|e| e.base_offset)
+    /// The first record at or after `ts_ms` below `upto_exclusive` (the high watermark), as
+    /// `(offset, timestamp)`: Kafka's ListOffsets by time. The index's max timestamp per batch
+    /// finds candidates without reading; only candidates are read and their records scanned.
+    pub fn offset_for_timestamp(&self, ts_ms: i64, upto_exclusive: i64) -> Result<Option<(i64, i64)>> {
+        let mut from = i64::MIN;
+        loop {
+            let candidate = {
+                let inner = lock(&self.inner);
+                inner
+                    .segments
+                    .iter()
+                    .flat_map(|s| s.index.iter())
+                    .find(|e| e.base_offset >= from && e.max_timestamp >= ts_ms)
+                    .map(|e| (e.base_offset, e.next_offset))
+            };
+            let Some((base, next)) = candidate.filter(|(base, _)| *base < upto_exclusive) else {
+                return Ok(None);
+            };
+            for batch in self.read(base, next, 0)? {
+                if let Some(found) = batch::first_record_at_or_after(&batch, ts_ms) {
+                    return Ok((found.0 < upto_exclusive).then_some(found));
+                }
+            }
+            from = next;
+        }
     }
 
     /// Raft term of the entry containing `offset`.

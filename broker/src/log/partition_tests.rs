@@ -122,15 +122,21 @@ fn truncate_from_drops_later_entries_and_rejects_mid_entry_offsets() {
 }
 
 #[test]
-fn offset_for_timestamp_finds_the_first_batch_reaching_it() {
+fn offset_for_timestamp_finds_the_first_record_reaching_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
     let p = s.create_partition("ts", 0).unwrap();
-    p.append(&[batch_at(100), batch_at(200), batch_at(300)], 0).unwrap();
-    assert_eq!(p.offset_for_timestamp(0), Some(0));
-    assert_eq!(p.offset_for_timestamp(150), Some(1));
-    assert_eq!(p.offset_for_timestamp(300), Some(2));
-    assert_eq!(p.offset_for_timestamp(301), None);
+    // Offsets 0..=2 at times 100..=102 in one batch, then 3 at 200 and 4 at 300.
+    let three = BatchSpec { records: 3, base_timestamp: 100, ..Default::default() }.encode();
+    p.append(&[three, batch_at(200), batch_at(300)], 0).unwrap();
+    let find = |ts| p.offset_for_timestamp(ts, 5).unwrap();
+    assert_eq!(find(0), Some((0, 100)));
+    assert_eq!(find(101), Some((1, 101)), "inside a batch, the record, not the batch");
+    assert_eq!(find(102), Some((2, 102)));
+    assert_eq!(find(103), Some((3, 200)));
+    assert_eq!(find(300), Some((4, 300)));
+    assert_eq!(find(301), None, "every record is older");
+    assert_eq!(p.offset_for_timestamp(300, 4).unwrap(), None, "above the high watermark");
 }
 
 #[test]

@@ -23,6 +23,29 @@ impl PartitionLog {
         inner.segments.iter().rev().find_map(|s| s.index.last()).map(|e| e.term)
     }
 
+    /// Terms of the entries with Raft index in `[from, to)`, from the in-memory index (no I/O).
+    pub fn entry_terms(&self, from: u64, to: u64) -> Vec<u64> {
+        self.index_tail(from, to).into_iter().map(|(_, term, _)| term).collect()
+    }
+
+    /// (index, term, next Kafka offset) of the entries with Raft index in `[from, to)`, from the
+    /// in-memory index.
+    pub fn index_tail(&self, from: u64, to: u64) -> Vec<(u64, u64, i64)> {
+        let inner = lock(&self.inner);
+        let mut out = Vec::new();
+        let mut first = 0u64;
+        for seg in &inner.segments {
+            let n = seg.index.len() as u64;
+            let (lo, hi) = (from.max(first), to.min(first + n));
+            out.extend((lo..hi).map(|i| {
+                let e = &seg.index[(i - first) as usize];
+                (i, e.term, e.next_offset)
+            }));
+            first += n;
+        }
+        out
+    }
+
     /// Index entry at Raft index `index`.
     fn locate(&self, index: u64) -> Option<IndexEntry> {
         let inner = lock(&self.inner);

@@ -16,6 +16,7 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 use crate::config::FsyncPolicy;
 use crate::log::{LogStore, PartitionLog};
 use crate::raft::entry_codec;
+use crate::raft::trace::{term_runs, RaftTrace, TraceKind};
 use crate::raft::typ::{Entry, GroupId, LogId, NodeId, StorageError, TypeConfig, Vote};
 
 /// One group's log store; cheap to clone (openraft asks for a separate reader).
@@ -24,6 +25,8 @@ pub struct GroupLogStore {
     group: GroupId,
     log: Arc<PartitionLog>,
     store: Arc<LogStore>,
+    /// Told about truncations (a follower's log rolling back is what the Raft view shows).
+    trace: Option<Arc<RaftTrace>>,
 }
 
 fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -32,7 +35,12 @@ fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Di
 
 impl GroupLogStore {
     pub fn new(group: GroupId, log: Arc<PartitionLog>, store: Arc<LogStore>) -> GroupLogStore {
-        GroupLogStore { group, log, store }
+        GroupLogStore { group, log, store, trace: None }
+    }
+
+    /// Records truncations in `trace`.
+    pub fn traced(self, trace: &Arc<RaftTrace>) -> GroupLogStore {
+        GroupLogStore { trace: Some(Arc::clone(trace)), ..self }
     }
 }
 
@@ -138,6 +146,16 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::info!(group = %self.group, index = log_id.index, "truncating conflicting entries");
+        if let Some(trace) = &self.trace {
+            trace.truncate(&self.group, || {
+                let terms = self.log.entry_terms(log_id.index, u64::MAX);
+                TraceKind::Truncate {
+                    from: log_id.index,
+                    discarded: terms.len() as u64,
+                    terms: term_runs(terms),
+                }
+            });
+        }
         self.log
             .truncate_entries_from(log_id.index)
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, e))

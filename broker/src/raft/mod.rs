@@ -4,10 +4,12 @@
 //! - `entry_codec`   — Raft entries <-> stored Kafka batches (control batches for non-data).
 //! - `log_store`     — openraft log storage over a `PartitionLog`.
 //! - `state_machine` — applying committed entries (partition watermark, controller commands).
+//! - `trace`         — RPC-level telemetry: the watched group's messages, counters for all.
 //! - `transport`     — one multiplexed TCP connection per peer carrying every group's RPCs.
 
 pub mod entry_codec;
 pub mod log_store;
 pub mod state_machine;
+pub mod trace;
 pub mod transport;
 pub mod typ;

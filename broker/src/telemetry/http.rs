@@ -8,6 +8,8 @@
 //! | `GET /raft/summary`     | Raft counts only (leaders per node, leaderless groups, terms)  |
 //! | `GET /raft/groups?topic=&offset=&limit=` | Raft group states, a page at a time        |
 //! | `GET /partitions?topic=&offset=&limit=`  | local partitions' offsets, a page at a time |
+//! | `GET /raft/trace?since=&limit=` | RPC-level Raft events from seq `since`, the watched group's replica |
+//! | `POST /raft/trace/watch` `{"group": "t-0" \| null}` | the group recorded in full detail |
 //! | `GET /events`           | server-sent events, one JSON `Event` each                       |
 //! | `GET /metrics`          | Prometheus text                                                 |
 //! | `GET /digest`           | per partition: CRC-32C of the log up to the high watermark      |
@@ -45,6 +47,8 @@ pub fn router(node: Arc<NodeState>) -> Router {
         .route("/state", get(state))
         .route("/raft/summary", get(raft_summary))
         .route("/raft/groups", get(raft_groups))
+        .route("/raft/trace", get(raft_trace))
+        .route("/raft/trace/watch", post(raft_trace_watch))
         .route("/partitions", get(partitions))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
@@ -116,6 +120,56 @@ async fn raft_groups(
         Err(e) => {
             (StatusCode::BAD_REQUEST, format!("expected ?topic=T&offset=N&limit=M: {e}")).into_response()
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+}
+
+async fn raft_trace(
+    State(node): State<Arc<NodeState>>,
+    query: Result<Query<TraceQuery>, QueryRejection>,
+) -> Response {
+    let Some(cluster) = &node.cluster else {
+        return (StatusCode::NOT_FOUND, "not in cluster mode: no Raft groups").into_response();
+    };
+    match query {
+        Ok(Query(q)) => {
+            let limit = q.limit.unwrap_or(crate::raft::trace::MAX_POLL);
+            Json(cluster.trace_page(q.since, limit)).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("expected ?since=SEQ&limit=N: {e}")).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchBody {
+    group: Option<String>,
+}
+
+async fn raft_trace_watch(
+    State(node): State<Arc<NodeState>>,
+    body: Result<Json<WatchBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Some(cluster) = &node.cluster else {
+        return (StatusCode::NOT_FOUND, "not in cluster mode: no Raft groups").into_response();
+    };
+    let Json(WatchBody { group }) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("expected {{\"group\": \"<name>\" | null}}: {e}"))
+                .into_response()
+        }
+    };
+    match cluster.watch_group(group.as_deref()) {
+        Ok(watched) => Json(serde_json::json!({ "watched": watched })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 

@@ -4,15 +4,21 @@
 //! Run one: `cargo test -p broker --test cluster <name> -- --nocapture --test-threads=1`
 //! Set BROKER_ECHO=1 to see the brokers' stderr live.
 
+mod admin;
 mod checker;
 mod clients;
+#[path = "../node/external.rs"]
+#[allow(dead_code)]
+mod external;
 mod harness;
 #[path = "../node/http.rs"]
 #[allow(dead_code)]
 mod http;
 mod links;
 mod raft_fuzz;
+mod raft_trace;
 mod scale;
 mod scenarios;
+mod tools;
 #[path = "../node/wait.rs"]
 mod wait;

@@ -65,7 +65,7 @@ fn lying_raft_peers_take_no_node_down_and_lose_nothing() -> Result<()> {
         ("Elect for a group nobody hosts".into(), lie(2, nowhere.clone(), RaftRequest::Elect)?),
         (
             "a heartbeat from node 99".into(),
-            lie(99, GroupId::Controller, RaftRequest::Heartbeat { from: 99 })?,
+            lie(99, GroupId::Controller, RaftRequest::Heartbeat { from: 99, up_ms: 1 })?,
         ),
         (
             "a pre-vote query for 100,000 groups".into(),

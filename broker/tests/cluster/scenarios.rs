@@ -483,3 +483,58 @@ fn consumer_group_offsets_survive_controller_leader_loss() -> Result<()> {
         Ok(())
     })
 }
+
+/// A node that returns takes back the partitions it is preferred leader of even while a producer
+/// keeps every partition busy (they are never quiet, so the hand-off comes after the rebalancer's
+/// busy limit, 15 s), and nothing acknowledged is lost or duplicated across the moves.
+#[test]
+fn returning_node_takes_back_its_preferred_leaders_under_load() -> Result<()> {
+    let mut c = Cluster::start(3)?;
+    with_logs(&mut c, |c| {
+        let t0 = Instant::now();
+        let topic = unique("preferred");
+        let prefix = "pl-";
+        let mut spec = ProduceSpec::new(&c.bootstrap_all(), &topic, &format!("{prefix}m"), 1_000_000);
+        spec.window = 10;
+        spec.pace = Duration::from_millis(5);
+        let run = ProducerRun::spawn(spec)?;
+        wait_for("100 acks", Duration::from_secs(60), || Ok((run.acks() >= 100).then_some(())))?;
+        c.wait_all_leaders(&topic, PARTITIONS)?;
+        let meta = c.state(1)?["raft"]["metadata"]["topics"][&topic]["replicas"].clone();
+        let preferred = |p: i32| meta[p as usize][0].as_i64().map(|n| n as i32);
+        let victim = preferred(0).context("no replica assignment for partition 0")?;
+        let mine: Vec<i32> = (0..PARTITIONS).filter(|p| preferred(*p) == Some(victim)).collect();
+        c.kill(victim)?;
+        wait_for(&format!("partition 0 led by a node other than {victim}"), CLUSTER_TIMEOUT, || {
+            Ok(c.leader_of(&topic, 0)?.filter(|(l, _)| *l != victim))
+        })?;
+        c.restart(victim)?;
+        c.wait_caught_up(victim, Duration::from_secs(60))?;
+        let back = Instant::now();
+        wait_for(
+            &format!("node {victim} to lead its preferred partitions {mine:?} again while the producer runs"),
+            Duration::from_secs(60),
+            || {
+                for p in &mine {
+                    if c.leader_of(&topic, *p)?.map(|(l, _)| l) != Some(victim) {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(()))
+            },
+        )?;
+        let acks_before = run.acks();
+        wait_for("producer progress after the hand-back", Duration::from_secs(30), || {
+            Ok((run.acks() >= acks_before + 50).then_some(()))
+        })?;
+        run.stop();
+        let log = run.join()?;
+        println!(
+            "[preferred leader] node {victim} led {mine:?} again {:.1} s after it caught up; {} acked, {} delivery errors",
+            back.elapsed().as_secs_f64(),
+            log.acks.len(),
+            log.errors.len()
+        );
+        read_and_check(&c.bootstrap_all(), &topic, &log.acks, prefix, "preferred leader under load", t0)
+    })
+}

@@ -4,9 +4,11 @@
 //! Run one: `cargo test -p broker --test node <name> -- --nocapture`
 //! Set BROKER_ECHO=1 to see the brokers' stderr live.
 
+mod admin_apis;
 mod bad_input;
 mod clients;
 mod durability;
+mod external;
 mod groups;
 mod harness;
 mod http;

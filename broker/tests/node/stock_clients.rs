@@ -1,63 +1,12 @@
 //! Stock clients other than rdkafka-in-Rust: kcat (librdkafka CLI) and kafka-python.
 //! Missing tools fail the test with the command that installs them: a skipped check hides a gap.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Result};
 
+use crate::external::{require_success, require_tools, run};
 use crate::harness::{data_dir, unique, Broker, BrokerOpts};
-
-const INSTALL_HINT: &str = "run scripts/install-deps.sh test";
-/// Every external client run is wrapped in coreutils `timeout` so none can hang the suite.
-const CLIENT_TIMEOUT_S: &str = "60";
-
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<Output> {
-    let mut child = Command::new("timeout")
-        .arg(CLIENT_TIMEOUT_S)
-        .arg(program)
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("spawning {program}"))?;
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin piped");
-        pipe.write_all(input.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if out.status.code() == Some(124) {
-        bail!(
-            "{program} {args:?} timed out after {CLIENT_TIMEOUT_S} s; stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(out)
-}
-
-fn require_success(what: &str, out: &Output) -> Result<String> {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(stdout)
-}
-
-fn require_tools() -> Result<()> {
-    let kcat = Command::new("kcat").arg("-V").output();
-    ensure!(kcat.is_ok_and(|o| o.status.success()), "kcat is not installed: {INSTALL_HINT}");
-    let py = Command::new("python3").args(["-c", "import kafka"]).output();
-    ensure!(
-        py.is_ok_and(|o| o.status.success()),
-        "python3 module kafka (kafka-python) is not installed: {INSTALL_HINT}"
-    );
-    Ok(())
-}
 
 #[test]
 fn stock_clients_kcat_and_kafka_python() -> Result<()> {

@@ -127,3 +127,16 @@ fn concurrent_commits_are_all_durable_and_coalesced() {
         assert_eq!(got[0].offset, i as i64 * 10);
     }
 }
+
+/// librdkafka's 0030: async commits of 48 then 52 from one consumer. They are queued in that
+/// order at dispatch; whichever blocking thread gets to write first, 52 is what stays.
+#[tokio::test]
+async fn commits_land_in_the_order_they_were_started_not_the_order_their_threads_run() {
+    let h = harness();
+    let first = h.coord.start_commit("g", -1, "", &[oc("t", 0, 48)]);
+    let second = h.coord.start_commit("g", -1, "", &[oc("t", 0, 52)]);
+    // The later commit's thread runs first (as two spawn_blocking tasks may).
+    assert_eq!(h.coord.finish_commit(second), vec![codes::NONE]);
+    assert_eq!(h.coord.finish_commit(first), vec![codes::NONE]);
+    assert_eq!(h.coord.fetch_offsets("g", None)[0].offset, 52);
+}

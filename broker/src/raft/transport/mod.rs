@@ -31,6 +31,7 @@ pub use server::{GroupRouter, MAX_IN_FLIGHT_PER_CONNECTION};
 pub use wire::{encode_frame, Body, Envelope, LeaderAnswer, RaftReply, RaftRequest, MAX_FRAME_LEN};
 
 use crate::error::BrokerError;
+use crate::raft::trace::RaftTrace;
 use crate::raft::typ::{GroupId, NodeId};
 use client::PeerLink;
 
@@ -43,6 +44,8 @@ pub struct Transport {
     links: BTreeMap<NodeId, Arc<PeerLink>>,
     /// Told about every frame received from a peer (set once by the cluster's liveness).
     heard: Arc<OnceLock<HeardFn>>,
+    /// RPC-level telemetry of every group's messages (`raft/trace.rs`).
+    trace: Arc<RaftTrace>,
     /// Child of the node's shutdown token, so [`Transport::close`] can stop only the transport.
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -80,6 +83,7 @@ impl Transport {
             node_id,
             links,
             heard,
+            trace: Arc::new(RaftTrace::new(node_id)),
             cancel: shutdown.child_token(),
             tasks: TaskTracker::new(),
         })
@@ -87,6 +91,12 @@ impl Transport {
 
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// The node's RPC-level Raft telemetry: the transport records what it sends, others what
+    /// they decide.
+    pub fn trace(&self) -> &Arc<RaftTrace> {
+        &self.trace
     }
 
     /// Calls `f(peer)` for every frame received from a peer, requests and replies alike. Set

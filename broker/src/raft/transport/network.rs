@@ -13,10 +13,13 @@ use openraft::{BasicNode, EntryPayload};
 use super::wire::{RaftReply, RaftRequest};
 use super::Transport;
 use crate::error::BrokerError;
+use crate::raft::trace::{term_runs, Outcome, TraceKind};
 use crate::raft::typ::{
     AppendEntriesRequest, AppendEntriesResponse, Command, Entry, GroupId, InstallSnapshotRequest,
     InstallSnapshotResponse, NodeId, TypeConfig, VoteRequest, VoteResponse,
 };
+use crate::telemetry::now_ns;
+use std::time::Instant;
 
 /// Most payload bytes one AppendEntries may carry. openraft 0.9 gives every AppendEntries one
 /// heartbeat interval (50 ms by default) to come back, fsync on the follower included, and
@@ -142,14 +145,43 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
             return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
         }
         let entries = rpc.entries.len() as u64;
-        match self.send(RPCTypes::AppendEntries, RaftRequest::AppendEntries(rpc), &option).await? {
-            RaftReply::AppendEntries(Ok(resp)) => Ok(resp),
-            RaftReply::AppendEntries(Err(e)) => Err(self.remote(e)),
-            other => {
+        let trace = self.transport.trace();
+        // What the trace says about the request, taken before the request is moved, and only
+        // when the group is watched (the runs of terms walk the entries).
+        let sent = trace.is_watched(&self.group).then(|| AppendSummary::of(&rpc));
+        let (sent_ns, started) = (now_ns(), Instant::now());
+        let result = match self.send(RPCTypes::AppendEntries, RaftRequest::AppendEntries(rpc), &option).await
+        {
+            Ok(RaftReply::AppendEntries(Ok(resp))) => Ok(resp),
+            Ok(RaftReply::AppendEntries(Err(e))) => Err(self.remote(e)),
+            Ok(other) => {
                 tracing::warn!(peer = self.target, group = %self.group, entries, "unexpected append_entries reply");
                 self.mismatched("append_entries", &other)
             }
-        }
+            Err(e) => Err(e),
+        };
+        let outcome = match &result {
+            Ok(AppendEntriesResponse::Success) => Outcome::Ok,
+            Ok(AppendEntriesResponse::PartialSuccess(m)) => {
+                Outcome::PartialSuccess { matched: m.map(|l| l.index) }
+            }
+            Ok(AppendEntriesResponse::Conflict) => Outcome::Conflict,
+            Ok(AppendEntriesResponse::HigherVote(v)) => Outcome::HigherVote { term: v.leader_id().term },
+            Err(e) => rpc_failure(e),
+        };
+        let failed = result.is_err();
+        let event = sent.map(|s| TraceKind::Append {
+            to: self.target,
+            term: s.term,
+            prev: s.prev,
+            entries: s.entries,
+            terms: s.terms,
+            leader_commit: s.leader_commit,
+            outcome,
+            rtt_us: started.elapsed().as_micros() as u64,
+        });
+        trace.append(&self.group, sent_ns, entries, failed, event);
+        result
     }
 
     async fn install_snapshot(
@@ -165,11 +197,84 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
     }
 
     async fn vote(&mut self, rpc: VoteRequest, option: RPCOption) -> RpcResult<VoteResponse> {
-        match self.send(RPCTypes::Vote, RaftRequest::Vote(rpc), &option).await? {
-            RaftReply::Vote(Ok(resp)) => Ok(resp),
-            RaftReply::Vote(Err(e)) => Err(self.remote(e)),
-            other => self.mismatched("vote", &other),
+        let (term, candidate) = (rpc.vote.leader_id().term, rpc.vote.leader_id().voted_for());
+        let last_log = rpc.last_log_id.map(|l| (l.leader_id.term, l.index));
+        let (sent_ns, started) = (now_ns(), Instant::now());
+        let result = match self.send(RPCTypes::Vote, RaftRequest::Vote(rpc), &option).await {
+            Ok(RaftReply::Vote(Ok(resp))) => Ok(resp),
+            Ok(RaftReply::Vote(Err(e))) => Err(self.remote(e)),
+            Ok(other) => self.mismatched("vote", &other),
+            Err(e) => Err(e),
+        };
+        let outcome = match &result {
+            Ok(resp) => vote_outcome(term, candidate, last_log, resp),
+            Err(e) => rpc_failure(e),
+        };
+        let rtt_us = started.elapsed().as_micros() as u64;
+        let kind = TraceKind::Vote { to: self.target, term, last_log, outcome, rtt_us };
+        self.transport.trace().vote(&self.group, sent_ns, kind);
+        result
+    }
+}
+
+/// The parts of an AppendEntries the trace shows.
+struct AppendSummary {
+    term: u64,
+    prev: Option<(u64, u64)>,
+    entries: Option<(u64, u64)>,
+    terms: Vec<(u64, u64)>,
+    leader_commit: Option<u64>,
+}
+
+impl AppendSummary {
+    fn of(rpc: &AppendEntriesRequest) -> AppendSummary {
+        AppendSummary {
+            term: rpc.vote.leader_id().term,
+            prev: rpc.prev_log_id.map(|l| (l.leader_id.term, l.index)),
+            entries: rpc
+                .entries
+                .first()
+                .zip(rpc.entries.last())
+                .map(|(a, b)| (a.log_id.index, b.log_id.index)),
+            terms: term_runs(rpc.entries.iter().map(|e| e.log_id.leader_id.term)),
+            leader_commit: rpc.leader_commit.map(|l| l.index),
         }
+    }
+}
+
+/// Why a voter answered as it did, from what openraft 0.9 returns: its vote after the request
+/// and its last log id. Refusals without a higher term or a longer log are the leader lease (the
+/// voter still heard its leader within `election_timeout_max`).
+fn vote_outcome(
+    term: u64,
+    candidate: Option<NodeId>,
+    last_log: Option<(u64, u64)>,
+    resp: &VoteResponse,
+) -> Outcome {
+    let theirs = resp.vote.leader_id().term;
+    let their_log = resp.last_log_id.map(|l| (l.leader_id.term, l.index));
+    if resp.vote_granted {
+        Outcome::Ok
+    } else if theirs > term {
+        Outcome::HigherVote { term: theirs }
+    } else if their_log > last_log {
+        Outcome::Refused { reason: "its log is more up to date".into(), term: theirs }
+    } else {
+        let reason = match resp.vote.leader_id().voted_for() {
+            Some(v) if theirs == term && Some(v) != candidate => {
+                format!("already voted for n{v} in term {term}")
+            }
+            _ => "it still hears its leader (lease)".to_string(),
+        };
+        Outcome::Refused { reason, term: theirs }
+    }
+}
+
+fn rpc_failure<E: std::error::Error>(e: &RPCError<NodeId, BasicNode, RaftError<NodeId, E>>) -> Outcome {
+    match e {
+        RPCError::Timeout(_) => Outcome::Timeout,
+        RPCError::Unreachable(u) => Outcome::Unreachable { reason: u.to_string() },
+        other => Outcome::Error { reason: other.to_string() },
     }
 }
 

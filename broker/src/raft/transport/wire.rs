@@ -52,9 +52,10 @@ pub enum RaftRequest {
     /// follower is forwarded this way).
     Propose(Command),
     /// Node-level: "I am alive", once per interval for all groups (the envelope's group is
-    /// ignored). Answered at once, ahead of other requests.
+    /// ignored), with how long the sender has been up. Answered at once, ahead of other requests.
     Heartbeat {
         from: NodeId,
+        up_ms: u64,
     },
     /// Node-level pre-vote: "for each of these groups, do you follow a leader you can still
     /// hear?" Asked before campaigning, so a node that merely lost sight of a leader others
