@@ -25,6 +25,12 @@ pub enum OpKind {
     Send,
     /// One message delivered to a consumer; `value`, `partition`, `offset` say what was read.
     Poll,
+    /// A group member's committed offset acknowledged by the group coordinator: `partition`,
+    /// and `offset` = the next offset the group will read there.
+    Commit,
+    /// A group member was assigned `partition` (a rebalance finished); its next poll there
+    /// starts from the group's committed offset.
+    Assign,
 }
 
 /// One history entry.

@@ -14,6 +14,7 @@
 //!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
 //! - [`node_client`]: a node's HTTP endpoint: JSON calls and the live event stream.
+//! - [`chaos`]: `clusterlab chaos`: seeded fault schedules run as drills, saved as drill files, shrunk.
 //! - [`checker`]: history (+ replica digests) -> verdict: lost, duplicated, reordered, phantom, divergent; live form too.
 //! - [`fabric`]: lab-owned TCP proxies on every link; pass, delay, black-hole or reset each direction.
 //! - [`supervisor`]: broker processes: ports, configs, start/stop/kill/pause, logs, resources, no orphans.
@@ -23,8 +24,13 @@
 //! - [`history`]: client operations as a Jepsen-style history (invoke / ok / fail / info).
 //! - [`timeline`]: the run's ordered event log and its exports.
 //! - [`workload`]: rdkafka producers and consumers that record every operation.
+//! - [`settings`]: the settings a cluster starts with and their defaults.
+//! - [`paths`]: where the broker binary and drills are found, and where state is kept.
+//! - [`prefs`]: preferences remembered between starts.
+//! - [`runs`]: the recent-runs store (one directory per run) and its recorder.
 
 pub mod bench;
+pub mod chaos;
 pub mod checker;
 pub mod drill;
 pub mod error;
@@ -32,7 +38,11 @@ pub mod fabric;
 pub mod history;
 pub mod lab;
 pub mod node_client;
+pub mod paths;
+pub mod prefs;
+pub mod runs;
 pub mod server;
+pub mod settings;
 pub mod supervisor;
 pub mod timeline;
 pub mod workload;

@@ -92,6 +92,16 @@ struct BenchArgs {
     /// produces: frames/s, crashes, RSS, and whether every acknowledged message reads back.
     #[arg(long)]
     fuzz: bool,
+    /// Queue a burst at once to one RF3 partition with a stock-default producer (acks=all,
+    /// idempotence): time, MB/s, ack latency, broker peak RSS, read-back (issue 14).
+    #[arg(long)]
+    burst: bool,
+    /// --burst: MB of payload in total.
+    #[arg(long, default_value_t = 1024)]
+    burst_mb: u64,
+    /// --burst: KB per message.
+    #[arg(long, default_value_t = 500)]
+    burst_message_kb: usize,
     /// --fuzz: frames to send.
     #[arg(long, default_value_t = 1_000_000)]
     fuzz_frames: u64,
@@ -166,6 +176,9 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.scale {
         return scale_cmd(args).await;
+    }
+    if args.burst {
+        return burst_cmd(args).await;
     }
     let filter: CaseFilter = args.cases.parse()?;
     let opts = BenchOptions {
@@ -316,6 +329,33 @@ async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// `bench --scale`: what many Raft groups cost.
+async fn burst_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    let opts = bench::burst::BurstOptions {
+        broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
+        data_root: args.data_root.clone().unwrap_or_else(std::env::temp_dir),
+        fsync: args.failover_fsync.clone(),
+        timing: raft_timing(&args),
+        total_bytes: args.burst_mb << 20,
+        message_bytes: args.burst_message_kb * 1000,
+        timeout: Duration::from_secs(args.phase_timeout_secs),
+    };
+    println!(
+        "clusterlab bench --burst: {} build, fsync={}, {} MB of {} KB messages, load {}",
+        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        opts.fsync,
+        args.burst_mb,
+        args.burst_message_kb,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    let r = bench::burst::measure(&opts).await?;
+    println!("{}", bench::burst::render(&r));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
     let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&data_root).with_context(|| format!("creating {}", data_root.display()))?;

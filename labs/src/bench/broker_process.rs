@@ -11,7 +11,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{LabError, Result};
 
@@ -198,9 +197,7 @@ impl BrokerProcess {
 
     /// Reads the storage counters from the broker's `/state`.
     pub async fn store_stats(&self) -> Result<StoreStats> {
-        let body = http_get(self.ready.http, "/state").await?;
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|source| LabError::Json { what: "parsing /state".into(), source })?;
+        let v = crate::node_client::get_json_within(self.ready.http, "/state", STATE_TIMEOUT).await?;
         serde_json::from_value(v.get("store").cloned().unwrap_or_default()).map_err(|e| LabError::Telemetry {
             addr: self.ready.http.to_string(),
             detail: format!("/state has no readable 'store' object: {e}"),
@@ -215,6 +212,9 @@ impl BrokerProcess {
         self.process.pid()
     }
 }
+
+/// A node's /state at scale is large and slow to build: longer than a lab poll's bound.
+pub const STATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Finds the broker binary: `explicit`, else `clusterlab-broker` next to the running executable.
 pub fn locate_broker(explicit: Option<&Path>) -> Result<PathBuf> {
@@ -238,62 +238,9 @@ pub fn locate_broker(explicit: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// A minimal HTTP/1.1 GET over loopback: the lab has no HTTP client dependency and needs one route.
-pub async fn http_get(addr: SocketAddr, path: &str) -> Result<Vec<u8>> {
-    let err = |detail: String| LabError::Telemetry { addr: addr.to_string(), detail };
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(|e| err(format!("connect: {e}")))?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.map_err(|e| err(format!("write: {e}")))?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).await.map_err(|e| err(format!("read: {e}")))?;
-        parse_http_response(&raw).map_err(err)
-    };
-    tokio::time::timeout(Duration::from_secs(5), fut)
-        .await
-        .map_err(|_| LabError::Timeout { what: format!("GET {path} from {addr}"), secs: 5.0 })?
-}
-
-/// Splits status, headers and body; decodes a chunked body.
-fn parse_http_response(raw: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        return Err(format!("status {status}"));
-    }
-    if !head.contains("transfer-encoding: chunked") {
-        return Ok(body.to_vec());
-    }
-    let (mut out, mut rest) = (Vec::new(), body);
-    loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk header")?;
-        let size_text = String::from_utf8_lossy(&rest[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size '{size_text}'"))?;
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(rest.get(..size).ok_or("truncated chunk")?);
-        rest = rest.get(size + 2..).ok_or("truncated chunk")?;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_plain_and_chunked_bodies() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
-        assert_eq!(parse_http_response(plain).unwrap(), b"{}");
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_http_response(chunked).unwrap(), b"abcde");
-        assert!(parse_http_response(b"HTTP/1.1 500 Oops\r\n\r\n").is_err());
-    }
 
     #[test]
     fn ready_line_parses() {

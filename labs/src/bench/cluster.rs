@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::broker_process::{http_get, ChildProcess, ReadyLine, READY_TIMEOUT};
+use crate::bench::broker_process::{ChildProcess, ReadyLine, READY_TIMEOUT, STATE_TIMEOUT};
 use crate::error::{LabError, Result};
 
 /// Nodes in the cluster (node ids 1..=NODES).
@@ -292,9 +292,7 @@ fn log_serial() -> u64 {
 
 /// `GET /state` of one node, reduced to its `raft` object.
 pub async fn raft_view(http: SocketAddr) -> Result<RaftView> {
-    let body = http_get(http, "/state").await?;
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|source| LabError::Json { what: "parsing /state".into(), source })?;
+    let v = crate::node_client::get_json_within(http, "/state", STATE_TIMEOUT).await?;
     serde_json::from_value(v.get("raft").cloned().unwrap_or_default()).map_err(|e| LabError::Telemetry {
         addr: http.to_string(),
         detail: format!("/state has no readable 'raft' object: {e}"),

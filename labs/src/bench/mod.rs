@@ -5,6 +5,7 @@
 //! cache, segments or fsync backlog; the broker is stopped with SIGTERM after the case.
 
 pub mod broker_process;
+pub mod burst;
 pub mod cases;
 pub mod cluster;
 pub mod cluster_bench;

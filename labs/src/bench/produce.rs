@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -52,36 +50,7 @@ pub struct ProduceOutcome {
     pub latency_us: Histogram<u64>,
 }
 
-/// Creates `topic` with `partitions` partitions and `replication` replicas, failing on any
-/// per-topic error.
-pub async fn create_topic(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    replication: i32,
-    timeout: Duration,
-) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .map_err(LabError::kafka("creating the admin client"))?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
-    let what = format!("creating topic {topic}");
-    let results = tokio::time::timeout(timeout + Duration::from_secs(1), admin.create_topics([&new], &opts))
-        .await
-        .map_err(|_| LabError::Timeout { what: what.clone(), secs: timeout.as_secs_f64() })?
-        .map_err(LabError::kafka(what.clone()))?;
-    for r in results {
-        if let Err((name, code)) = r {
-            return Err(LabError::Kafka {
-                what: format!("creating topic {name}"),
-                source: KafkaError::AdminOp(code),
-            });
-        }
-    }
-    Ok(())
-}
+pub use crate::workload::admin::create_topic;
 
 /// A producer bound to one topic and message size.
 pub struct BenchProducer {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::broker_process::http_get;
+use crate::bench::broker_process::STATE_TIMEOUT;
 use crate::bench::cluster::{create_replicated_topic, Cluster, RaftTiming, NODES};
 use crate::bench::produce::{BenchProducer, ProducerSettings};
 use crate::error::{LabError, Result};
@@ -103,8 +103,8 @@ struct GroupLine {
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(addr: SocketAddr, path: &str) -> Result<T> {
-    let body = http_get(addr, path).await?;
-    serde_json::from_slice(&body).map_err(|source| LabError::Json { what: format!("parsing {path}"), source })
+    let v = crate::node_client::get_json_within(addr, path, STATE_TIMEOUT).await?;
+    serde_json::from_value(v).map_err(|source| LabError::Json { what: format!("reading {path}"), source })
 }
 
 /// Partitions of the topic led (confirmed) per node, over the nodes that answer.

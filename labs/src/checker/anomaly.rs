@@ -44,6 +44,45 @@ pub enum Anomaly {
     ReplicaDivergence { topic: String, partition: i32, nodes: Vec<(i32, u32, i64)> },
     /// A send the client saw `fail` (definitely not written) that was nevertheless read.
     FailedButPresent { value: String, partition: i32, offset: i64 },
+    /// An idempotent producer's sends to one partition, in the order it sent them, acknowledged
+    /// at decreasing offsets (sends in flight together; the non-overlapping case is `Reordered`).
+    NonmonotonicSend {
+        process: u32,
+        partition: i32,
+        first_value: String,
+        first_offset: i64,
+        second_value: String,
+        second_offset: i64,
+    },
+    /// A group member's next poll of a partition jumped over records the log holds: within one
+    /// assignment (`after_rebalance` false) or where a new assignment started reading beyond
+    /// everything the group had been delivered (true).
+    PollSkip {
+        process: u32,
+        partition: i32,
+        from_offset: i64,
+        to_offset: i64,
+        skipped: u64,
+        first_skipped: i64,
+        first_value: String,
+        after_rebalance: bool,
+        at_ns: u64,
+    },
+    /// Within one assignment, a member read an offset at or below one it had already read.
+    NonmonotonicPoll { process: u32, partition: i32, previous_offset: i64, offset: i64, at_ns: u64 },
+    /// Acknowledged and in the log (the final read found it), but no group member received it
+    /// by the end of the run.
+    Unseen { value: String, partition: i32, offset: i64, acked_at_ns: u64 },
+    /// A member assigned a partition started reading below an offset whose commit the group
+    /// coordinator had acknowledged before that assignment: the group forgot a commit.
+    CommittedOffsetBackwards {
+        process: u32,
+        partition: i32,
+        committed: i64,
+        committed_at_ns: u64,
+        resumed_at: i64,
+        at_ns: u64,
+    },
 }
 
 impl Anomaly {
@@ -57,6 +96,11 @@ impl Anomaly {
             Anomaly::PhantomRead { .. } => "phantom read",
             Anomaly::ReplicaDivergence { .. } => "replica divergence",
             Anomaly::FailedButPresent { .. } => "failed send present",
+            Anomaly::NonmonotonicSend { .. } => "nonmonotonic send",
+            Anomaly::PollSkip { .. } => "poll skip",
+            Anomaly::NonmonotonicPoll { .. } => "nonmonotonic poll",
+            Anomaly::Unseen { .. } => "unseen write",
+            Anomaly::CommittedOffsetBackwards { .. } => "committed offset backwards",
         }
     }
 }

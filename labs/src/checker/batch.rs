@@ -155,3 +155,45 @@ pub(crate) fn reorderings(index: &Index) -> Vec<Anomaly> {
     });
     out
 }
+
+/// Sends of one producer to one partition, taken in the order it sent them, whose acknowledged
+/// offsets go down while the two were in flight together. An idempotent producer keeps its
+/// order across retries, so this only runs for idempotent runs; pairs where the first was
+/// acknowledged before the second was sent are `Reordered` instead.
+pub(crate) fn nonmonotonic_sends(index: &Index) -> Vec<Anomaly> {
+    let mut groups: HashMap<(u32, u32, i32), Vec<AckedSend>> = HashMap::new();
+    for (id, v) in index.values.iter().enumerate() {
+        let Some(send) = &v.send else { continue };
+        if let Outcome::Ok { partition, offset, index: ack_index, .. } = send.outcome {
+            if offset >= 0 {
+                let key = (send.process, send.topic, partition);
+                groups.entry(key).or_default().push((send.invoke_index, ack_index, offset, id));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((process, _, partition), mut sends) in groups {
+        sends.sort_unstable_by_key(|s| s.0);
+        for pair in sends.windows(2) {
+            let ((_, first_acked, first_offset, first), (second_invoked, _, second_offset, second)) =
+                (pair[0], pair[1]);
+            if second_offset < first_offset && first_acked > second_invoked {
+                out.push(Anomaly::NonmonotonicSend {
+                    process,
+                    partition,
+                    first_value: index.values[first].value.to_string(),
+                    first_offset,
+                    second_value: index.values[second].value.to_string(),
+                    second_offset,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|a| match a {
+        Anomaly::NonmonotonicSend { process, partition, second_offset, .. } => {
+            (*partition, *process, *second_offset)
+        }
+        _ => (0, 0, 0),
+    });
+    out
+}

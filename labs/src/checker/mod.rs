@@ -8,14 +8,18 @@
 //! both fine); `fail` must never be read. Reads are `poll ok` ops carrying value, partition and
 //! offset; re-reading one offset is fine, one value at two offsets is a duplicate.
 //!
-//! Layout: `index` (shared per-value ingest), `batch` (whole-history sweeps), `windows`
-//! (unavailability), `divergence` (replica digests), `anomaly` (the anomaly type), `summary`
-//! (the one-sentence verdict), `expect` ([`Expectation`], [`matches`]), `live` ([`LiveChecker`]).
+//! Layout: `index` (shared per-value ingest), `batch` (whole-history sweeps), `group`
+//! (consumer-group sessions: poll-skip, nonmonotonic poll, committed offsets, unseen), `windows`
+//! (unavailability), `divergence` (replica digests), `anomaly` (the anomaly type), `explain`
+//! (each anomaly in one sentence), `summary` (the one-sentence verdict), `expect`
+//! ([`Expectation`], [`matches`]), `live` ([`LiveChecker`]).
 
 mod anomaly;
 mod batch;
 mod divergence;
 mod expect;
+mod explain;
+mod group;
 mod index;
 mod live;
 mod summary;
@@ -30,6 +34,7 @@ use crate::history::History;
 
 pub use anomaly::{duplicate_count, lost_count, other_count, Anomaly};
 pub use expect::{matches, Bound, Expectation};
+pub use explain::clock;
 pub use live::LiveChecker;
 
 /// Checksum of one replica's log for one partition, as reported by a broker.
@@ -55,6 +60,11 @@ pub struct CheckOptions {
     /// History index where the run's final drain starts. An acked value read only before it
     /// (then gone, e.g. truncated after a power cut) counts as lost. None: every read counts.
     pub final_reads_from_index: Option<u64>,
+    /// The consumers were one churning group that recorded assignments and commits
+    /// (`workload::group`): check poll-skip, nonmonotonic poll, committed offsets and unseen
+    /// writes too. Without recorded assignments a rebalance re-delivery would look like a
+    /// nonmonotonic poll, so these checks need them.
+    pub group_checks: bool,
 }
 
 impl Default for CheckOptions {
@@ -63,6 +73,7 @@ impl Default for CheckOptions {
             unavailability_threshold_ns: 1_000_000_000,
             expect_idempotent: true,
             final_reads_from_index: None,
+            group_checks: false,
         }
     }
 }
@@ -110,6 +121,12 @@ pub fn check(history: &History, digests: &[ReplicaDigest], opts: &CheckOptions) 
     let mut anomalies = batch::lost_writes(&idx, opts.final_reads_from_index);
     anomalies.extend(batch::read_anomalies(&idx));
     anomalies.extend(batch::reorderings(&idx));
+    if opts.expect_idempotent {
+        anomalies.extend(batch::nonmonotonic_sends(&idx));
+    }
+    if opts.group_checks {
+        anomalies.extend(group::group_anomalies(history, crate::workload::consumer::FINAL_READER));
+    }
     anomalies.extend(divergence::divergence(digests));
     let unavailability = windows::unavailability(history, opts.unavailability_threshold_ns);
     let ok = anomalies.iter().all(|a| !opts.expect_idempotent && matches!(a, Anomaly::Duplicate { .. }));

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+
+pub use super::common::Common;
 use labs::lab::protocol::{ClusterSettings, Command};
-use labs::lab::LabConfig;
 
 #[derive(Subcommand, Debug)]
 pub enum LabCommand {
@@ -22,31 +23,49 @@ pub enum LabCommand {
     Drill(DrillCommand),
     /// Export the running lab's timeline (or convert a saved JSON Lines timeline).
     Export(ExportArgs),
+    /// Recent runs kept on disk (the window's and the CLI's): list, show, export, delete, cap.
+    Runs(RunsArgs),
+    /// Seeded chaos: draw faults and heals from a seed, run them under the workload, check;
+    /// `chaos shrink FILE` makes a failing drill smaller.
+    Chaos(super::chaos::ChaosArgs),
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct Common {
-    /// The clusterlab-broker executable [default: next to this executable].
-    #[arg(long)]
-    pub broker_bin: Option<PathBuf>,
-    /// Where node data dirs go [default: the platform data dir].
-    #[arg(long)]
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: RunsCommand,
+    /// The data dir the runs were recorded under (as given to `up`/`serve`/`drill run`)
+    /// [default: the platform data dir].
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
-    /// The drill catalog [default: labs/drills].
-    #[arg(long)]
-    pub drills: Option<PathBuf>,
 }
 
-impl Common {
-    pub fn lab_config(&self) -> anyhow::Result<LabConfig> {
-        Ok(LabConfig {
-            broker_bin: super::broker_bin(self.broker_bin.clone())?,
-            data_root: self.data_dir.clone(),
-            drills_dir: super::drills_dir(self.drills.clone())
-                .unwrap_or_else(|_| PathBuf::from("labs/drills")),
-            export_dir: PathBuf::from("clusterlab-export"),
-        })
-    }
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Every recent run, newest first.
+    List {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run's summary and verdict (ID or a unique prefix of it).
+    Show { id: String },
+    /// Write a run's timeline in one format or all of them.
+    Export {
+        id: String,
+        /// jsonl | perfetto | edn | csv | charts | html | all
+        #[arg(long, default_value = "all")]
+        format: String,
+        #[arg(long, default_value = "clusterlab-export")]
+        dir: PathBuf,
+    },
+    /// Delete runs.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Show the size cap of the recent runs, or set it (MB); the oldest go first beyond it.
+    Cap { mb: Option<u64> },
 }
 
 #[derive(Args, Debug)]
@@ -141,7 +160,7 @@ pub enum DrillCommand {
     },
     /// Run drills headless; the exit code says whether every expectation held.
     Run {
-        /// Drill names (see `drill list`).
+        /// Drill names (see `drill list`) or drill files (`chaos-42.toml`).
         names: Vec<String>,
         #[arg(long)]
         all: bool,

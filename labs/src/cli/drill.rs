@@ -25,6 +25,12 @@ pub struct RunArgs {
     pub data_root: Option<PathBuf>,
 }
 
+/// A name that is a drill file rather than a catalog entry (a saved chaos run, a shrunk drill).
+fn as_file(name: &str) -> Option<&std::path::Path> {
+    let path = std::path::Path::new(name);
+    (name.ends_with(".toml") && path.is_file()).then_some(path)
+}
+
 /// Runs drills headless; true when every run met its expectations.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let catalog = labs::drill::load_catalog(&args.drills)?;
@@ -39,12 +45,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     for name in &names {
         for r in 0..args.repeat.max(1) {
             done += 1;
-            let lab = Lab::new(LabConfig {
-                broker_bin: args.broker_bin.clone(),
-                data_root: args.data_root.clone(),
-                drills_dir: args.drills.clone(),
-                export_dir: args.export.clone().unwrap_or_else(|| PathBuf::from("clusterlab-export")),
-            });
+            let lab = Lab::new(
+                LabConfig {
+                    broker_bin: args.broker_bin.clone(),
+                    data_root: args.data_root.clone(),
+                    drills_dir: args.drills.clone(),
+                    export_dir: args.export.clone().unwrap_or_else(|| PathBuf::from("clusterlab-export")),
+                    runs_dir: None,
+                    preferences_file: None,
+                }
+                .remembering(),
+            );
             let export = args.export.as_ref().map(|d| {
                 if args.repeat > 1 {
                     d.join(format!("run-{}", r + 1))
@@ -54,7 +65,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             });
             let seed = args.seed.map(|s| s + r as u64);
             eprintln!("[{done}/{total}] {name} (run {} of {}) ...", r + 1, args.repeat.max(1));
-            let outcome = lab.run_drill(name, seed, export.as_deref()).await;
+            let outcome = match as_file(name) {
+                Some(path) => match labs::drill::parse_drill(&std::fs::read_to_string(path)?, path) {
+                    Ok(spec) => lab.run_drill_spec(spec, seed, export.as_deref()).await,
+                    Err(e) => anyhow::bail!("{e}"),
+                },
+                None => lab.run_drill(name, seed, export.as_deref()).await,
+            };
             lab.close().await;
             drop(Arc::clone(&lab));
             match outcome {

@@ -1,52 +1,29 @@
 //! The `clusterlab` subcommands beyond `bench`: thin adapters over `labs::lab::Lab` that print.
 
+pub mod chaos;
+pub mod common;
 pub mod drill;
 pub mod lab_cmds;
+pub mod runs;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-/// The broker executable: `--broker-bin`, else next to this executable.
+/// The broker executable: `--broker-bin`, $CLUSTERLAB_BROKER_BIN, else next to this executable.
 pub fn broker_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let path = match explicit {
-        Some(p) => p,
-        None => std::env::current_exe().context("locating clusterlab")?.with_file_name("clusterlab-broker"),
-    };
-    if !path.exists() {
-        bail!(
-            "broker binary not found at {}: build it with `cargo build -p broker` or pass --broker-bin",
-            path.display()
-        );
-    }
-    Ok(path)
+    Ok(labs::paths::broker_bin(explicit)?)
 }
 
-/// The drill catalog: `--drills`, $CLUSTERLAB_DRILLS, `./labs/drills`, or the repository's
-/// `labs/drills` seen from `target/<profile>/clusterlab`.
+/// The drill catalog: `--drills`, $CLUSTERLAB_DRILLS, `./labs/drills`, the installed one, or
+/// the repository's (`labs::paths::drills_dir`).
 pub fn drills_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = explicit.into_iter().collect();
-    if let Ok(p) = std::env::var("CLUSTERLAB_DRILLS") {
-        candidates.push(p.into());
-    }
-    candidates.push(PathBuf::from("labs/drills"));
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            candidates.push(root.join("labs/drills"));
-        }
-    }
-    candidates
-        .into_iter()
-        .find(|p| p.is_dir())
-        .context("drill catalog not found: pass --drills DIR (the repository has labs/drills)")
+    Ok(labs::paths::drills_dir(explicit)?)
 }
 
 /// Where `up` records the running lab so `status`, `fault` and `export` find it.
 pub fn current_lab_file() -> PathBuf {
-    directories::ProjectDirs::from("dev", "clusterlab", "clusterlab")
-        .map(|d| d.data_dir().to_path_buf())
-        .unwrap_or_else(|| std::env::temp_dir().join("clusterlab"))
-        .join("current-lab.json")
+    labs::paths::data_dir().join("current-lab.json")
 }
 
 pub mod args;
@@ -66,6 +43,7 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
             lab_cmds::serve(lab_cmds::ServeArgs::new(a.server, config, None)).await?;
         }
         LabCommand::Status(r) => lab_cmds::status(r.lab).await?,
+        LabCommand::Runs(r) => runs::run(r)?,
         LabCommand::Fault(f) => {
             let result = lab_cmds::send(f.lab.lab.clone(), f.command()).await?;
             println!("{} hit {}", f.kind, result["nodes"]);
@@ -84,6 +62,7 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
             };
             return Ok(if drill::run(args).await? { 0 } else { 1 });
         }
+        LabCommand::Chaos(c) => return chaos::run(c).await,
         LabCommand::Export(e) => match e.from {
             Some(file) => {
                 let reader = std::io::BufReader::new(

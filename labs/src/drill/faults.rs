@@ -12,9 +12,9 @@ use super::steps::History;
 use crate::error::LabError;
 
 /// Keys a fault may carry, in the order messages list them.
-const PARAMS: [&str; 6] = ["target", "minority", "from", "to", "direction", "delay_ms"];
+const PARAMS: [&str; 7] = ["target", "minority", "from", "to", "direction", "delay_ms", "toxic"];
 
-fn param_spans(raw: &RawStep) -> [Option<Range<usize>>; 6] {
+fn param_spans(raw: &RawStep) -> [Option<Range<usize>>; 7] {
     [
         raw.target.as_ref().map(Spanned::span),
         raw.minority.as_ref().map(Spanned::span),
@@ -22,6 +22,7 @@ fn param_spans(raw: &RawStep) -> [Option<Range<usize>>; 6] {
         raw.to.as_ref().map(Spanned::span),
         raw.direction.as_ref().map(Spanned::span),
         raw.delay_ms.as_ref().map(Spanned::span),
+        raw.toxic.as_ref().map(Spanned::span),
     ]
 }
 
@@ -37,6 +38,7 @@ fn params_of(kind: FaultKind) -> (&'static [&'static str], &'static [&'static st
         CutLink => (&["from", "to"], &["direction"]),
         DelayLink => (&["from", "to", "delay_ms"], &[]),
         BlackholeLink => (&["from", "to"], &[]),
+        Toxic => (&["from", "to", "toxic"], &[]),
         Heal => (&[], &[]),
     }
 }
@@ -122,7 +124,11 @@ pub(super) fn fault(
         K::Isolate => Fault::Isolate { target: target(&raw.target)? },
         K::Bridge => Fault::Bridge { target: target(&raw.target)? },
         K::TakePort => Fault::TakePort { target: target(&raw.target)? },
-        K::SlowDisk => Fault::SlowDisk { target: target(&raw.target)?, delay_ms: delay_ms()? },
+        // 0 is allowed here: it takes an earlier slow_disk away (how chaos heals the disk).
+        K::SlowDisk => Fault::SlowDisk {
+            target: target(&raw.target)?,
+            delay_ms: *raw.delay_ms.as_ref().expect("checked").get_ref(),
+        },
         K::Split => Fault::Split { minority: minority(src, setup, raw)? },
         K::CutLink => {
             let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
@@ -136,6 +142,10 @@ pub(super) fn fault(
         K::BlackholeLink => {
             let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
             Fault::BlackholeLink { from, to }
+        }
+        K::Toxic => {
+            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
+            Fault::Toxic { from, to, toxic: *raw.toxic.as_ref().expect("checked").get_ref() }
         }
         K::Heal => Fault::Heal,
     };

@@ -22,6 +22,8 @@ use crate::error::LabError;
 const MAX_NODES: u32 = 9;
 /// Enough to carry the workload's unique message id and a timestamp.
 const DEFAULT_MESSAGE_BYTES: u32 = 100;
+/// Below this a group would spend all its time rebalancing (joins take a session round trip).
+const MIN_CHURN_MS: u64 = 1_000;
 
 /// Parse and validate one drill. `file` is only used in messages and stored in the spec.
 pub fn parse_drill(text: &str, file: &Path) -> Result<DrillSpec, LabError> {
@@ -113,7 +115,7 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
         return Err(src.at(r, format!("replication_factor must be 1 to nodes ({nodes})")));
     }
     // Unset timing is the lab's default (the broker's own), fast enough for a 10-25 s drill.
-    let lab = crate::lab::protocol::ClusterSettings::default();
+    let lab = crate::settings::ClusterSettings::default();
     let election_timeout_ms = raw
         .election_timeout_ms
         .as_ref()
@@ -167,6 +169,18 @@ fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> R
             return Err(src.at(v, format!("{key} must be above 0")));
         }
     }
+    if let Some(c) = &raw.churn_ms {
+        if *c.get_ref() < MIN_CHURN_MS {
+            return Err(
+                src.at(c, format!("churn_ms must be at least {MIN_CHURN_MS} (a rebalance takes seconds)"))
+            );
+        }
+        if raw.consumer_group != Some(true) || raw.consumers.unwrap_or(1) < 2 {
+            return Err(
+                src.at(c, "churn_ms needs consumer_group = true and at least 2 consumers (one stays)")
+            );
+        }
+    }
     let consumers_start = raw.consumers_start.unwrap_or(ConsumersStart::WithProducers);
     let via = |t: Option<Spanned<Target>>, consume: bool| -> Result<Target, LabError> {
         let Some(t) = t else { return Ok(Target::All) };
@@ -189,6 +203,7 @@ fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> R
         rate_per_sec: raw.rate_per_sec.map(Spanned::into_inner),
         message_bytes: raw.message_bytes.map_or(DEFAULT_MESSAGE_BYTES, Spanned::into_inner),
         consumer_group: raw.consumer_group.unwrap_or(false),
+        churn_ms: raw.churn_ms.map(Spanned::into_inner),
         produce_via,
         consume_via,
         consumers_start,

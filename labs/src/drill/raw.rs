@@ -8,7 +8,9 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::spec::{Acks, Anomalies, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Until};
+use super::spec::{
+    Acks, Anomalies, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Toxic, Until,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +52,7 @@ pub(super) struct RawWorkload {
     pub rate_per_sec: Option<Spanned<u32>>,
     pub message_bytes: Option<Spanned<u32>>,
     pub consumer_group: Option<bool>,
+    pub churn_ms: Option<Spanned<u64>>,
     pub produce_via: Option<Spanned<Target>>,
     pub consume_via: Option<Spanned<Target>>,
     pub consumers_start: Option<ConsumersStart>,
@@ -71,6 +74,7 @@ pub(super) struct RawStep {
     pub to: Option<Spanned<Target>>,
     pub direction: Option<Spanned<Direction>>,
     pub delay_ms: Option<Spanned<u64>>,
+    pub toxic: Option<Spanned<Toxic>>,
     /// Repeat the fault this many times, `every_ms` apart (a bounded restart storm in one step).
     pub repeat: Option<Spanned<u32>>,
     pub every_ms: Option<Spanned<u64>>,

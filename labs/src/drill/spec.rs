@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use super::selector::{Acks, Fsync, Target, TopicPartition, Until};
+pub use crate::fabric::Toxic;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DrillSpec {
@@ -53,6 +54,9 @@ pub struct Workload {
     pub message_bytes: u32,
     /// Consumers join one consumer group (offsets committed) instead of assigning partitions.
     pub consumer_group: bool,
+    /// Group members leave and rejoin this often (so rebalances happen under test), committing
+    /// their offsets themselves, sync and async in turn. `None`: members stay, auto-commit.
+    pub churn_ms: Option<u64>,
     /// The node producers bootstrap from (`all`: every node).
     pub produce_via: Target,
     /// The node consumers bootstrap from; may be `previous` when consumers start after the steps.
@@ -124,6 +128,7 @@ pub enum Fault {
     PowerCut {
         target: Target,
     },
+    /// Adds `delay_ms` before every fsync of the node; 0 takes the delay away again.
     SlowDisk {
         target: Target,
         delay_ms: u64,
@@ -150,6 +155,12 @@ pub enum Fault {
     BlackholeLink {
         from: Target,
         to: Target,
+    },
+    /// A link toxic on the bytes `from` sends to `to` (latency with jitter, bandwidth, ...).
+    Toxic {
+        from: Target,
+        to: Target,
+        toxic: Toxic,
     },
     /// `target` keeps its links to both sides; the other nodes cannot talk to each other.
     Bridge {
@@ -178,6 +189,7 @@ pub enum FaultKind {
     CutLink,
     DelayLink,
     BlackholeLink,
+    Toxic,
     Bridge,
     Heal,
     TakePort,

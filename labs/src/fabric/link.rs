@@ -39,6 +39,8 @@ pub enum Mode {
     Blackhole,
     /// Connections carrying this direction are reset and new ones are refused.
     Reset,
+    /// A toxic (latency with jitter, bandwidth, slicer, limit-data, timeout): see `toxic.rs`.
+    Toxic(super::toxic::Toxic),
 }
 
 /// One direction: its mode and how many bytes went through it.

@@ -1,5 +1,6 @@
 //! The link fabric: a lab-owned TCP proxy on every path between the nodes and to the clients, so
-//! every link can be delayed, cut one way, blackholed or reset while the brokers keep running.
+//! every link can be delayed, cut one way, blackholed, reset or given a toxic (`toxic.rs`: latency
+//! with jitter, bandwidth, slicer, limit-data, timeout) while the brokers keep running.
 //!
 //! - Node links: node i reaches node j's Raft listener through proxy(i->j) (one per ordered pair).
 //! - Client links: one proxy per node in front of its Kafka listener; brokers advertise it, so
@@ -13,6 +14,7 @@ mod link;
 mod proxy;
 #[cfg(test)]
 mod tests;
+mod toxic;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use link::{Direction, PairStats};
 pub use link::{Endpoint, LinkState, Mode};
 use proxy::ProxyRoute;
+pub use toxic::Toxic;
 
 use crate::error::{LabError, Result};
 
@@ -129,6 +132,8 @@ impl Fabric {
 
     /// Sets what happens to the bytes `from` sends to `to`.
     pub fn set(&self, from: Endpoint, to: Endpoint, mode: Mode) -> Result<()> {
+        // One reset path: the pumps and the accept loop already know `Mode::Reset`.
+        let mode = if mode == Mode::Toxic(Toxic::Reset) { Mode::Reset } else { mode };
         let dir = self.directions.get(&(from, to)).ok_or_else(|| LabError::InvalidArgument {
             what: "link",
             detail: format!("there is no link {from} -> {to} (nodes are {:?})", self.nodes),

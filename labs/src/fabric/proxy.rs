@@ -2,7 +2,7 @@
 //! each direction through a pump governed by that direction's [`Mode`].
 //!
 //! Pass mode is a plain read/write loop over a large buffer: no copying into queues, no per-byte
-//! work, one atomic add per chunk. Only Delay mode queues chunks (with their due time).
+//! work, one atomic add per chunk. Only Delay mode and toxics queue chunks (with their due time).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::link::{Direction, Mode, PairStats};
+use super::toxic::Toxic;
 
 /// Read buffer per direction and connection: large enough that bulk transfers move in few
 /// syscalls, small enough for hundreds of connections.
@@ -72,6 +73,8 @@ enum End {
     Reset,
     /// A socket error: the connection is gone either way.
     Failed,
+    /// `limit_data` reached: both sides are closed normally (FIN), so what was sent arrives.
+    Closed,
 }
 
 async fn serve(client: TcpStream, route: &ProxyRoute) {
@@ -107,12 +110,12 @@ async fn serve(client: TcpStream, route: &ProxyRoute) {
             end = &mut up, if !up_done => match end {
                 End::Eof => up_done = true,
                 End::Reset => break true,
-                End::Failed => break false,
+                End::Failed | End::Closed => break false,
             },
             end = &mut down, if !down_done => match end {
                 End::Eof => down_done = true,
                 End::Reset => break true,
-                End::Failed => break false,
+                End::Failed | End::Closed => break false,
             },
         }
         if up_done && down_done {
@@ -161,8 +164,8 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
     let mut modes = dir.subscribe();
     let mut mode = *modes.borrow_and_update();
     let mut buf = vec![0u8; BUF_BYTES];
-    // Delay line: chunks with the instant they are due. Only used in Delay mode, and while
-    // draining it after a switch back to Pass (so bytes never overtake each other).
+    // Delay line: chunks with the instant they are due. Only used by Delay mode and toxics, and
+    // while draining it after a switch back to Pass (so bytes never overtake each other).
     let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     let mut queued = 0usize;
     // Bytes (or a FIN) were swallowed by a blackhole: the stream has a hole, so it can never
@@ -173,8 +176,11 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
     // timer per read.
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    let mut toxic = ToxicState::new(mode, dir);
+    let close = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(close);
     loop {
-        if eof && queue.is_empty() && mode != Mode::Blackhole {
+        if eof && queue.is_empty() && !swallows(mode, &toxic) {
             let _ = w.shutdown().await;
             return End::Eof;
         }
@@ -184,6 +190,9 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
                 timer.as_mut().reset(d);
             }
         }
+        if let Some(at) = toxic.close_at.filter(|at| close.deadline() != *at) {
+            close.as_mut().reset(at);
+        }
         tokio::select! {
             biased;
             changed = modes.changed() => {
@@ -191,10 +200,11 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
                     return End::Reset;
                 }
                 let new = *modes.borrow_and_update();
-                if new == Mode::Reset || (new != Mode::Blackhole && holed) {
+                toxic = ToxicState::new(new, dir);
+                if new == Mode::Reset || (!swallows(new, &toxic) && holed) {
                     return End::Reset;
                 }
-                if new == Mode::Blackhole {
+                if swallows(new, &toxic) {
                     // Bytes in flight vanish with the route.
                     holed |= !queue.is_empty();
                     queue.clear();
@@ -202,6 +212,7 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
                 }
                 mode = new;
             }
+            _ = &mut close, if toxic.close_at.is_some() => return End::Reset,
             _ = &mut timer, if due.is_some() => {
                 let (_, chunk) = queue.pop_front().expect("due implies a queued chunk");
                 queued -= chunk.len();
@@ -214,12 +225,14 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
                 let n = match read {
                     Ok(0) => {
                         eof = true;
-                        holed |= mode == Mode::Blackhole;
+                        holed |= swallows(mode, &toxic);
                         continue;
                     }
                     Ok(n) => n,
                     Err(_) => return End::Failed,
                 };
+                let now = Instant::now();
+                let last_due = queue.back().map_or(now, |(t, _)| *t);
                 match mode {
                     Mode::Pass if queue.is_empty() => {
                         if w.write_all(&buf[..n]).await.is_err() {
@@ -228,17 +241,100 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
                         dir.add_bytes(n);
                     }
                     Mode::Pass => {
-                        queue.push_back((Instant::now(), buf[..n].to_vec()));
+                        queue.push_back((now, buf[..n].to_vec()));
                         queued += n;
                     }
                     Mode::Delay(ms) => {
-                        queue.push_back((Instant::now() + Duration::from_millis(ms), buf[..n].to_vec()));
+                        queue.push_back((now + Duration::from_millis(ms), buf[..n].to_vec()));
                         queued += n;
                     }
                     Mode::Blackhole => holed = true,
                     Mode::Reset => return End::Reset,
+                    Mode::Toxic(t) => {
+                        if swallows(mode, &toxic) {
+                            holed = true;
+                            continue;
+                        }
+                        if let Some(left) = toxic.data_left.as_mut() {
+                            // limit_data: what is within the limit goes out, then the reset.
+                            let send = n.min(*left as usize);
+                            *left -= send as u64;
+                            if w.write_all(&buf[..send]).await.is_err() {
+                                return End::Failed;
+                            }
+                            dir.add_bytes(send);
+                            if *left == 0 {
+                                let _ = w.shutdown().await;
+                                return End::Closed;
+                            }
+                            continue;
+                        }
+                        let plan = if toxic.hits_chunk(t) {
+                            t.schedule(now, last_due, n, toxic.roll())
+                        } else {
+                            vec![(last_due, n)]
+                        };
+                        let mut at = 0;
+                        for (due, len) in plan {
+                            queue.push_back((due, buf[at..at + len].to_vec()));
+                            at += len;
+                        }
+                        queued += n;
+                    }
                 }
             }
         }
+    }
+}
+
+/// Whether the direction swallows bytes now: a blackhole, or a `timeout` toxic on this connection.
+fn swallows(mode: Mode, toxic: &ToxicState) -> bool {
+    mode == Mode::Blackhole || toxic.close_at.is_some()
+}
+
+/// What a toxic means for one connection: per-connection toxics roll their toxicity once, when
+/// the toxic reaches the connection; per-chunk toxics roll per chunk.
+struct ToxicState {
+    /// `timeout`: reset the connection at this instant (and swallow everything until then).
+    close_at: Option<Instant>,
+    /// `limit_data`: bytes this connection may still forward.
+    data_left: Option<u64>,
+    /// xorshift state for toxicity and jitter rolls; timing noise, so not tied to the run's seed.
+    rng: u64,
+}
+
+impl ToxicState {
+    fn new(mode: Mode, dir: &Direction) -> ToxicState {
+        let mut state = ToxicState {
+            close_at: None,
+            data_left: None,
+            // Distinct per connection and over time; zero would stick xorshift at zero.
+            rng: (dir as *const Direction as u64) ^ crate::history::now_ns() | 1,
+        };
+        let Mode::Toxic(t) = mode else { return state };
+        if t.per_connection() && state.roll() % 100 >= u64::from(t.percent()) {
+            return state;
+        }
+        match t {
+            Toxic::Timeout { ms, .. } if ms > 0 => {
+                state.close_at = Some(Instant::now() + Duration::from_millis(ms));
+            }
+            // timeout:0 swallows until healed, like a blackhole.
+            Toxic::Timeout { .. } => state.close_at = Some(Instant::now() + Duration::from_secs(86_400)),
+            Toxic::LimitData { bytes, .. } => state.data_left = Some(bytes),
+            _ => {}
+        }
+        state
+    }
+
+    fn roll(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn hits_chunk(&mut self, t: Toxic) -> bool {
+        t.percent() >= 100 || self.roll() % 100 < u64::from(t.percent())
     }
 }

@@ -235,3 +235,49 @@ async fn proxy_overhead_against_direct() {
         );
     }
 }
+
+#[tokio::test]
+async fn toxics_delay_slice_limit_and_time_out_real_connections() {
+    let (fabric, _s1, s2) = two_nodes().await;
+    let addr = fabric.raft_proxy(1, 2).unwrap();
+    let (a, b) = (Endpoint::Node(1), Endpoint::Node(2));
+    let mut c = connect_greeted(addr).await;
+
+    // latency 120 ± 30 ms: the echo comes back no sooner than 90 ms, bytes in order.
+    fabric.set(a, b, Mode::Toxic(Toxic::Latency { ms: 120, jitter_ms: 30, percent: 100 })).unwrap();
+    let t = Instant::now();
+    c.write_all(b"abcdefgh").await.unwrap();
+    assert_eq!(read_n(&mut c, 8, Duration::from_secs(2)).await, b"abcdefgh");
+    assert!(t.elapsed() >= Duration::from_millis(90), "{:?}", t.elapsed());
+
+    // slicer: 12 bytes in 3-byte slices 20 ms apart take at least 80 ms, and arrive whole.
+    fabric.set(a, b, Mode::Toxic(Toxic::Slicer { bytes: 3, delay_ms: 20, percent: 100 })).unwrap();
+    let t = Instant::now();
+    c.write_all(b"0123456789ab").await.unwrap();
+    assert_eq!(read_n(&mut c, 12, Duration::from_secs(2)).await, b"0123456789ab");
+    assert!(t.elapsed() >= Duration::from_millis(80), "{:?}", t.elapsed());
+
+    // limit_data: 5 more bytes go through, then the connection is closed.
+    fabric.heal_all();
+    let before = s2.received.load(Ordering::Relaxed);
+    fabric.set(a, b, Mode::Toxic(Toxic::LimitData { bytes: 5, percent: 100 })).unwrap();
+    c.write_all(b"0123456789").await.unwrap();
+    assert!(is_closed(&mut c).await, "limit_data must end the connection");
+    // The server reads on its own task: wait (bounded) for what it got, then check it is 5.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while s2.received.load(Ordering::Relaxed) - before < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(s2.received.load(Ordering::Relaxed) - before, 5, "exactly the limit goes through");
+
+    // timeout: silence, then a reset after 200 ms (not before).
+    fabric.heal_all();
+    let mut c = connect_greeted(addr).await;
+    fabric.set(a, b, Mode::Toxic(Toxic::Timeout { ms: 200, percent: 100 })).unwrap();
+    let t = Instant::now();
+    c.write_all(b"gone").await.unwrap();
+    assert!(is_closed(&mut c).await);
+    assert!(t.elapsed() >= Duration::from_millis(150), "{:?}", t.elapsed());
+    assert_eq!(fabric.links()[0].mode, Mode::Toxic(Toxic::Timeout { ms: 200, percent: 100 }));
+}

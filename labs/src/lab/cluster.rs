@@ -9,9 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::detail::Pager;
 use super::protocol::{ClusterSettings, LabFailure, LabState, NodeView};
+use super::raft_trace::WatchedGroup;
 use super::Lab;
 use crate::history::now_ns;
 use crate::node_client;
+use crate::runs::recorder::RunOutcome;
+use crate::runs::RunKind;
 use crate::supervisor::{Supervisor, SupervisorConfig, SupervisorEvent};
 use crate::timeline::{EventKind, Source, Timeline};
 
@@ -30,6 +33,8 @@ pub struct Run {
     pub previous: Vec<i32>,
     /// The minority of the last split, until heal.
     pub minority: Vec<i32>,
+    /// The Raft group the nodes record message by message (`raft_trace.rs`).
+    pub raft_watch: WatchedGroup,
 }
 
 impl Run {
@@ -78,12 +83,24 @@ impl Run {
             workload: None,
             drill: None,
             timeline_len: 0,
+            raft_watch: self.raft_watch.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 
+    /// Stops every node; once they all stopped, deletes their data dirs (the run's timeline is
+    /// what the recent runs keep; 250 kept node dirs had grown to 565 MB on one machine). After
+    /// an unclean stop the data stays for a post-mortem.
     pub async fn stop(self) {
-        if let Err(e) = self.supervisor.shutdown().await {
-            tracing::warn!(error = %e, "cluster did not stop cleanly");
+        let dir = self.supervisor.run_dir().to_path_buf();
+        match self.supervisor.shutdown().await {
+            Ok(()) => {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not delete the stopped cluster's data");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "cluster did not stop cleanly; its data is kept")
+            }
         }
         self.cancel.cancel();
     }
@@ -177,8 +194,26 @@ impl Lab {
         if settings.pre_vote {
             return Err(LabFailure::new("bad_request", "pre-vote is not available: openraft 0.9 has none, and the broker refuses cluster.pre_vote = true"));
         }
-        let (supervisor, resources, cancel) = self.prepare(&settings).await?;
-        supervisor.start_all().await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
+        self.remember_settings(&settings);
+        // Recorded from here: a start that fails (a taken port, a bad binary) is a run too.
+        self.begin_recording(self.timeline.next_seq(), RunKind::Cluster, "cluster", &settings).await;
+        let started = async {
+            let (supervisor, resources, cancel) = self.prepare(&settings).await?;
+            supervisor.start_all().await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
+            Ok::<_, LabFailure>((supervisor, resources, cancel))
+        };
+        let (supervisor, resources, cancel) = match started.await {
+            Ok(parts) => parts,
+            Err(e) => {
+                let outcome = RunOutcome {
+                    ok: Some(false),
+                    summary: Some(format!("start failed: {}", e.message)),
+                    verdict: None,
+                };
+                self.end_recording(Some(RunKind::Cluster), outcome).await;
+                return Err(e);
+            }
+        };
         let bootstrap = supervisor.bootstrap_servers();
         self.install_run(settings, supervisor, resources, cancel).await;
         self.note(EventKind::Process {
@@ -218,8 +253,15 @@ impl Lab {
             cancel,
             previous: Vec::new(),
             minority: Vec::new(),
+            raft_watch: Arc::new(Mutex::new(Some("controller".to_string()))),
         };
         follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel);
+        super::raft_trace::follow(
+            Arc::clone(&self.timeline),
+            r.http_addrs(),
+            Arc::clone(&r.raft_watch),
+            r.cancel.clone(),
+        );
         *self.run.lock().await = Some(r);
     }
 
@@ -231,10 +273,35 @@ impl Lab {
             Some(run) => {
                 run.stop().await;
                 self.note(EventKind::Process { state: "cluster_stopped".into(), pid: None, detail: None });
+                self.end_recording(Some(RunKind::Cluster), RunOutcome::default()).await;
                 Ok(())
             }
             None => Err(LabFailure::new("not_running", "no cluster is running")),
         }
+    }
+
+    /// Makes every node record `group`'s messages in full (`None`: no group's); answers the
+    /// group's name. Nodes that do not answer now are told by the next poll.
+    pub async fn watch_raft_group(&self, group: Option<String>) -> Result<Option<String>, LabFailure> {
+        if let Some(g) = &group {
+            let valid = g == "controller"
+                || g.rsplit_once('-').is_some_and(|(t, p)| !t.is_empty() && p.parse::<u32>().is_ok());
+            if !valid {
+                return Err(LabFailure::new(
+                    "bad_request",
+                    format!("{g:?} is not a Raft group: controller or <topic>-<partition>"),
+                ));
+            }
+        }
+        let run = self.run.lock().await;
+        let run = run.as_ref().ok_or_else(|| LabFailure::new("not_running", "start the cluster first"))?;
+        *run.raft_watch.lock().unwrap_or_else(|p| p.into_inner()) = group.clone();
+        let calls = run.http_addrs().into_iter().map(|(_, addr)| {
+            let body = serde_json::json!({ "group": group });
+            async move { node_client::post_json(addr, "/raft/trace/watch", &body).await }
+        });
+        futures::future::join_all(calls).await;
+        Ok(group)
     }
 
     /// Starts a free-running workload (the workload panel's start button).

@@ -142,9 +142,15 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let sup = Supervisor::new(config, tx).await.expect("lab laid out");
         sup.start_all().await.unwrap();
-        crate::bench::produce::create_topic(&sup.bootstrap_servers(), "paged", 7, 3, Duration::from_secs(20))
-            .await
-            .expect("topic created");
+        crate::workload::admin::create_topic(
+            &sup.bootstrap_servers(),
+            "paged",
+            7,
+            3,
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("topic created");
         let addr = sup.node_info(1).unwrap().http;
         // The topic exists once its metadata commits; each node then starts its groups.
         let t = std::time::Instant::now();

@@ -18,6 +18,8 @@ use crate::drill::{
     Acks, Action, Anomalies, ConsumersStart, DrillSpec, Fault, Fsync, Outcome, Target, Until, When,
 };
 use crate::history::now_ns;
+use crate::runs::recorder::RunOutcome;
+use crate::runs::RunKind;
 use crate::timeline::{EventKind, Source};
 use crate::workload::{consumer, Workload, WorkloadConfig};
 
@@ -26,6 +28,8 @@ const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 /// Live anomalies put on the timeline per drill: the first ones tell the story; a flood of
 /// duplicates after a leader change would bury everything else.
 const LIVE_ANOMALIES_SHOWN: usize = 20;
+/// How long a consumer group gets, after the final read, to receive what the log holds.
+const GROUP_DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// Poll period of waits.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -136,12 +140,23 @@ impl Lab {
                 )
             })?
             .clone();
+        self.run_drill_spec(spec, seed, export_dir).await
+    }
+
+    /// Runs a drill given as a spec (a catalog entry, a file, a chaos schedule).
+    pub async fn run_drill_spec(
+        self: &Arc<Self>,
+        spec: DrillSpec,
+        seed: Option<u64>,
+        export_dir: Option<&std::path::Path>,
+    ) -> Result<DrillOutcome, LabFailure> {
         if self.run.lock().await.is_some() {
             self.stop_cluster().await?;
         }
         let started = Instant::now();
         let first_seq = self
             .note(EventKind::Step { index: 0, description: format!("drill {}: {}", spec.name, spec.title) });
+        self.begin_recording(first_seq, RunKind::Drill, &spec.name, &settings_of(&spec)).await;
         let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
         let result = self.drill_body(&spec, &mut rng).await;
         let (passed, reason, verdict) = match result {
@@ -173,6 +188,8 @@ impl Lab {
                 .map_err(|e| LabFailure::new("export_failed", e.to_string()))?;
         }
         let _ = self.stop_cluster().await;
+        let recorded = RunOutcome { ok: Some(passed), summary: Some(summary), verdict: verdict_json };
+        self.end_recording(Some(RunKind::Drill), recorded).await;
         Ok(outcome)
     }
 
@@ -243,7 +260,7 @@ impl Lab {
             self.bootstrap_via(&spec.workload.consume_via, rng).await?
         };
         self.wait_controller(Duration::from_secs(20)).await?;
-        crate::bench::produce::create_topic(
+        crate::workload::admin::create_topic(
             &produce_bootstrap,
             &topic,
             spec.setup.partitions as i32,
@@ -269,6 +286,7 @@ impl Lab {
             idempotence: settings.idempotence,
             consumer_group: w.consumer_group,
             message_timeout_ms: 30_000,
+            churn: w.churn_ms.map(Duration::from_millis),
         };
         let timeline = Arc::clone(&self.timeline);
         // The live checker sees every operation as it happens and puts the first anomalies on
@@ -346,6 +364,16 @@ impl Lab {
         .await
         .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
         .map_err(|e| LabFailure::new("drill_failed", format!("final read: {e}")))?;
+        let group_checks = spec.workload.consumer_group && spec.workload.churn_ms.is_some();
+        if group_checks && !workload.wait_group_drained(GROUP_DRAIN_LIMIT).await {
+            self.note(EventKind::Step {
+                index: spec.steps.len() + 1,
+                description: format!(
+                    "the consumer group had not received every record {} s after the final read",
+                    GROUP_DRAIN_LIMIT.as_secs()
+                ),
+            });
+        }
         let history = workload.finish().await;
         let digests = self.digests(&topic).await;
         let verdict = checker::check(
@@ -354,6 +382,7 @@ impl Lab {
             &CheckOptions {
                 expect_idempotent: spec.setup.idempotence,
                 final_reads_from_index: Some(read_from),
+                group_checks,
                 ..Default::default()
             },
         );
@@ -362,10 +391,10 @@ impl Lab {
                 .ok()
                 .and_then(|v| v["kind"].as_str().map(String::from))
                 .unwrap_or_default();
-            self.note(EventKind::Check {
-                anomaly: kind,
-                detail: serde_json::to_string(a).unwrap_or_default(),
-            });
+            // The anomaly's fields plus its explanation in words, for the timeline's hover.
+            let mut detail = serde_json::to_value(a).unwrap_or_default();
+            detail["explain"] = serde_json::Value::String(a.explain());
+            self.note(EventKind::Check { anomaly: kind, detail: detail.to_string() });
         }
         let expect = Expectation {
             lost: bound(spec.expect.lost),

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::protocol::LabFailure;
 use super::Lab;
+use crate::runs::RunStore;
 use crate::timeline::export;
 use crate::timeline::TimelineEvent;
 
@@ -46,6 +47,13 @@ pub fn write(
             detail: format!("'{other}' is not one of {} or all", FORMATS.join(", ")),
         }),
     }
+}
+
+/// Writes recorded run `id` of `store` as `format` into `dir`, with its verdict and title.
+pub fn write_run(store: &RunStore, id: &str, format: &str, dir: &Path) -> crate::Result<Vec<PathBuf>> {
+    let (meta, events) = store.events(id)?;
+    let summary = serde_json::json!({ "ok": meta.ok, "summary": meta.summary, "verdict": meta.verdict });
+    write(&events, format, dir, Some(&summary), &format!("{} ({})", meta.title, meta.id))
 }
 
 impl Lab {

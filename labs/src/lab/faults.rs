@@ -139,6 +139,11 @@ impl Lab {
                 ends.extend(one(to, rng)?);
                 ("blackhole_link", ends, None)
             }
+            Fault::Toxic { from, to, toxic } => {
+                let mut ends = one(from, rng)?;
+                ends.extend(one(to, rng)?);
+                ("toxic", ends, Some(toxic.to_string()))
+            }
             Fault::Bridge { target } => ("bridge", one(target, rng)?, None),
             Fault::Heal => ("heal", Vec::new(), None),
             Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
@@ -226,6 +231,10 @@ impl Lab {
                 .fabric()
                 .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Blackhole)
                 .map_err(err)?,
+            Fault::Toxic { toxic, .. } => s
+                .fabric()
+                .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Toxic(*toxic))
+                .map_err(err)?,
             Fault::Bridge { .. } => {
                 let b = nodes[0];
                 let others: Vec<i32> = s.node_ids().into_iter().filter(|n| *n != b).collect();
@@ -243,7 +252,13 @@ impl Lab {
             _ => {}
         }
         if !nodes.is_empty()
-            && !matches!(fault, Fault::CutLink { .. } | Fault::DelayLink { .. } | Fault::BlackholeLink { .. })
+            && !matches!(
+                fault,
+                Fault::CutLink { .. }
+                    | Fault::DelayLink { .. }
+                    | Fault::BlackholeLink { .. }
+                    | Fault::Toxic { .. }
+            )
         {
             run.previous = nodes.clone();
         }

@@ -5,17 +5,23 @@
 //! - `detail`   — which groups and partitions each state snapshot carries, at any count.
 //! - `cluster`  — starting and stopping the supervised cluster and pumping its events.
 //! - `faults`   — role targets resolved to nodes, and faults applied.
+//! - `raft_trace` — the nodes' RPC-level Raft telemetry onto the timeline, one batch per poll.
 //! - `drill_run`— executing a drill: setup, workload, timed steps, waits, checking.
+//! - `chaos_run`— a seeded chaos schedule run as a drill (`crate::chaos` draws it).
 //! - `export`   — writing the timeline in every format.
+//! - `recent`   — recording every run into the recent-runs store; remembered preferences.
 //!
 //! Front ends call `handle(Command)` and `subscribe()`; the CLI calls the same methods directly.
 
+pub mod chaos_run;
 pub mod cluster;
 pub mod detail;
 pub mod drill_run;
 pub mod export;
 pub mod faults;
 pub mod protocol;
+pub mod raft_trace;
+pub mod recent;
 pub mod view;
 
 use std::path::PathBuf;
@@ -40,10 +46,41 @@ pub struct LabConfig {
     pub drills_dir: PathBuf,
     /// Default directory for exports.
     pub export_dir: PathBuf,
+    /// The recent-runs store (`paths::recent_runs_dir`); None records no runs.
+    pub runs_dir: Option<PathBuf>,
+    /// The preferences file (`paths::preferences_file`); None remembers nothing.
+    pub preferences_file: Option<PathBuf>,
+}
+
+impl LabConfig {
+    /// The tests' lab: the test broker, everything under `root`, nothing remembered.
+    #[cfg(test)]
+    pub(crate) fn for_tests(root: &std::path::Path) -> LabConfig {
+        LabConfig {
+            broker_bin: crate::supervisor::tests_broker_bin(),
+            data_root: Some(root.join("data")),
+            drills_dir: root.join("drills"),
+            export_dir: root.join("export"),
+            runs_dir: None,
+            preferences_file: None,
+        }
+    }
+
+    /// A lab that records its runs and remembers its preferences in the user's platform dirs,
+    /// or, given a private `data_root` (tests, one-off labs), under that.
+    pub fn remembering(mut self) -> LabConfig {
+        let root = self.data_root.as_deref();
+        self.runs_dir = Some(crate::paths::recent_runs_dir(root));
+        self.preferences_file = Some(crate::paths::preferences_file(root));
+        self
+    }
 }
 
 /// Events kept for slow front ends before they skip ahead to the next state snapshot.
 const EVENT_BUFFER: usize = 8192;
+/// A chaos run from the window: long enough for a few episodes, short enough to watch.
+const MIN_CHAOS_MS: u64 = 10_000;
+const MAX_CHAOS_MS: u64 = 600_000;
 /// How often running front ends get a full state snapshot.
 const STATE_EVERY: Duration = Duration::from_millis(500);
 
@@ -55,11 +92,16 @@ pub struct Lab {
     workload: tokio::sync::Mutex<Option<Workload>>,
     drill: Mutex<Option<DrillProgress>>,
     shutdown: CancellationToken,
+    runs: Option<crate::runs::RunStore>,
+    prefs: Option<crate::prefs::PreferencesFile>,
+    recording: tokio::sync::Mutex<Option<crate::runs::Recording>>,
 }
 
 impl Lab {
     pub fn new(config: LabConfig) -> Arc<Lab> {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let runs = config.runs_dir.clone().map(crate::runs::RunStore::new);
+        let prefs = config.preferences_file.clone().map(crate::prefs::PreferencesFile::new);
         let lab = Arc::new(Lab {
             config,
             timeline: Arc::new(Timeline::new()),
@@ -68,6 +110,9 @@ impl Lab {
             workload: tokio::sync::Mutex::new(None),
             drill: Mutex::new(None),
             shutdown: CancellationToken::new(),
+            runs,
+            prefs,
+            recording: tokio::sync::Mutex::new(None),
         });
         lab.spawn_forwarders();
         lab
@@ -150,12 +195,47 @@ impl Lab {
                 });
                 Ok(json!({ "started": true }))
             }
+            Command::RunChaos { seed, duration_ms, faults } => {
+                let families = crate::chaos::parse_families(faults.as_deref().unwrap_or("all"))
+                    .map_err(|e| LabFailure::new("bad_request", e))?;
+                if !(MIN_CHAOS_MS..=MAX_CHAOS_MS).contains(&duration_ms) {
+                    return Err(LabFailure::new(
+                        "bad_request",
+                        format!("duration_ms must be {MIN_CHAOS_MS} to {MAX_CHAOS_MS} (longer soaks: clusterlab chaos)"),
+                    ));
+                }
+                let opts = crate::chaos::ChaosOptions { seed, duration_ms, families, ..Default::default() };
+                let plan = crate::chaos::run::describe(&crate::chaos::run::planned(&opts));
+                let lab = Arc::clone(self);
+                tokio::spawn(async move {
+                    let save = lab.config.export_dir.clone();
+                    if let Err(e) = lab.run_chaos(&opts, None, &save).await {
+                        lab.note(EventKind::Verdict {
+                            ok: false,
+                            summary: format!("chaos seed {seed} could not run: {e}"),
+                        });
+                    }
+                });
+                Ok(json!({ "started": true, "schedule": plan }))
+            }
             Command::Export { format, dir } => {
                 let dir = dir.map(PathBuf::from).unwrap_or_else(|| self.config.export_dir.clone());
                 self.export(&format, &dir).map(|files| json!({ "files": files }))
             }
             Command::ImportTimeline { jsonl } => self.import(&jsonl).map(|n| json!({ "events": n })),
             Command::Snapshot => Ok(json!(self.state().await)),
+            Command::WatchRaftGroup { group } => {
+                self.watch_raft_group(group).await.map(|g| json!({ "group": g }))
+            }
+            Command::GetPreferences => Ok(json!(self.preferences())),
+            Command::SetPreferences { patch } => self.update_preferences(patch).map(|p| json!(p)),
+            Command::ListRuns => self.list_runs(),
+            Command::OpenRun { run } => self.open_run(&run),
+            Command::ExportRun { run, format, dir } => {
+                let dir = dir.map(PathBuf::from).unwrap_or_else(|| self.config.export_dir.join(&run));
+                self.export_run(&run, &format, &dir)
+            }
+            Command::DeleteRun { run } => self.delete_run(&run),
         }
     }
 
@@ -197,6 +277,7 @@ impl Lab {
         if let Some(run) = self.run.lock().await.take() {
             run.stop().await;
         }
+        self.end_recording(None, crate::runs::recorder::RunOutcome::default()).await;
         self.shutdown.cancel();
     }
 }

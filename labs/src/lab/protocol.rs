@@ -9,43 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::timeline::TimelineEvent;
 use crate::workload::CounterValues;
 
-/// Cluster settings chosen before start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClusterSettings {
-    pub nodes: usize,
-    /// "always", "interval:<ms>" or "never".
-    pub fsync: String,
-    pub partitions: i32,
-    pub replication_factor: i16,
-    pub election_timeout_min_ms: u64,
-    pub election_timeout_max_ms: u64,
-    pub heartbeat_ms: u64,
-    /// Refused by the broker (openraft 0.9 has none); kept so the UI can show why.
-    pub pre_vote: bool,
-    /// Workload defaults.
-    pub acks: String,
-    pub idempotence: bool,
-}
-
-/// The lab's one set of defaults (the broker's own Raft timing): the supervisor, the drills, the
-/// bench and the CLI flags take theirs from here, and the UI's test reads this block.
-impl Default for ClusterSettings {
-    fn default() -> Self {
-        ClusterSettings {
-            nodes: 3,
-            fsync: "always".into(),
-            partitions: 3,
-            replication_factor: 3,
-            election_timeout_min_ms: 150,
-            election_timeout_max_ms: 300,
-            heartbeat_ms: 50,
-            pre_vote: false,
-            acks: "all".into(),
-            idempotence: true,
-        }
-    }
-}
+pub use crate::settings::ClusterSettings;
 
 /// Who a fault is aimed at (resolved to a node when it runs).
 pub type TargetSpec = String;
@@ -86,6 +50,14 @@ pub enum Command {
         #[serde(default)]
         seed: Option<u64>,
     },
+    /// A seeded chaos run on the safe settings: `faults` is the `--faults` list (default all).
+    /// A run with anomalies saves its drill in the export directory.
+    RunChaos {
+        seed: u64,
+        duration_ms: u64,
+        #[serde(default)]
+        faults: Option<String>,
+    },
     /// `format`: jsonl | perfetto | edn | csv | charts | html | all.
     Export {
         format: String,
@@ -97,12 +69,48 @@ pub enum Command {
         jsonl: String,
     },
     Snapshot,
+    /// Record every RPC of this Raft group in full (`controller` or `<topic>-<partition>`) for
+    /// the Raft view; other groups are only counted (decision 27). `null`: no group, counters
+    /// only (a long run's timeline then stops growing by the node heartbeats, ~15 KB/s).
+    WatchRaftGroup {
+        group: Option<String>,
+    },
+    /// The remembered preferences (last cluster settings, UI preferences, recent-runs cap).
+    GetPreferences,
+    /// Change some preferences; fields left out stay, `ui` keys merge (null deletes one).
+    SetPreferences {
+        patch: crate::prefs::PreferencesPatch,
+    },
+    /// The recent runs, newest first, with the store's size and cap.
+    ListRuns,
+    /// One recent run (`run`: its id; `id` is the request's own): its summary and its timeline
+    /// as JSON Lines, to replay.
+    OpenRun {
+        run: String,
+    },
+    /// Export a recent run (`format` as for `export`) into `dir` [default: the export dir/<id>].
+    ExportRun {
+        run: String,
+        format: String,
+        #[serde(default)]
+        dir: Option<String>,
+    },
+    DeleteRun {
+        run: String,
+    },
 }
 
 impl Command {
     /// Commands a read-only viewer may send.
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Command::Snapshot | Command::ListDrills)
+        matches!(
+            self,
+            Command::Snapshot
+                | Command::ListDrills
+                | Command::GetPreferences
+                | Command::ListRuns
+                | Command::OpenRun { .. }
+        )
     }
 }
 
@@ -151,6 +159,9 @@ pub struct LabState {
     pub workload: Option<CounterValues>,
     pub drill: Option<DrillProgress>,
     pub timeline_len: u64,
+    /// The Raft group whose messages the nodes record in full (`raft_trace` timeline entries).
+    #[serde(default)]
+    pub raft_watch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,6 +245,46 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(serde_json::from_str::<Request>(&deep).is_err());
+    }
+
+    /// A command's own fields must not be named `id`: the request's `id` (the reply's
+    /// correlation number) is flattened beside them. `open_run {id}` once failed that way.
+    #[test]
+    fn recent_run_commands_carry_the_run_beside_the_request_id() {
+        let r: Request = serde_json::from_str(
+            r#"{"id":3,"command":"open_run","run":"20261204-073735915-drill-seed-three-node-formation"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.id, Some(3));
+        assert_eq!(
+            r.command,
+            Command::OpenRun { run: "20261204-073735915-drill-seed-three-node-formation".into() }
+        );
+        let r: Request = serde_json::from_str(r#"{"id":4,"command":"delete_run","run":"2026"}"#).unwrap();
+        assert_eq!(r.command, Command::DeleteRun { run: "2026".into() });
+        let r: Request =
+            serde_json::from_str(r#"{"id":5,"command":"set_preferences","patch":{"ui":{"theme":"light"}}}"#)
+                .unwrap();
+        assert!(matches!(r.command, Command::SetPreferences { .. }));
+    }
+
+    #[test]
+    fn watching_a_raft_group_takes_a_name_or_null() {
+        let r: Request = serde_json::from_str(r#"{"command":"watch_raft_group","group":"lab-0"}"#).unwrap();
+        assert_eq!(r.command, Command::WatchRaftGroup { group: Some("lab-0".into()) });
+        let r: Request = serde_json::from_str(r#"{"command":"watch_raft_group","group":null}"#).unwrap();
+        assert_eq!(r.command, Command::WatchRaftGroup { group: None });
+        assert!(!r.command.is_read_only(), "what the nodes record is the instructor's choice");
+    }
+
+    #[test]
+    fn a_chaos_run_takes_seed_duration_and_optional_families() {
+        let r: Request =
+            serde_json::from_str(r#"{"command":"run_chaos","seed":3,"duration_ms":20000}"#).unwrap();
+        assert_eq!(r.command, Command::RunChaos { seed: 3, duration_ms: 20_000, faults: None });
+        assert!(!r.command.is_read_only());
+        let bad = serde_json::from_str::<Request>(r#"{"command":"run_chaos","seed":-1,"duration_ms":20000}"#);
+        assert!(bad.is_err(), "a seed is a u64");
     }
 
     #[test]

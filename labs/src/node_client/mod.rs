@@ -1,25 +1,32 @@
 //! Talking to a broker node's loopback HTTP endpoint: JSON calls and the live event stream.
 //!
-//! Plain HTTP/1.1 over a TcpStream: the endpoint is ours, on loopback, and speaks a tiny subset
-//! (GET/POST, Content-Length or close-delimited bodies, SSE). A client library would bring a TLS
-//! stack and a connection pool we do not need.
+//! The lab's one HTTP client for nodes (the supervisor, the lab and the benchmarks use it; three
+//! hand-written ones came before, issue 12), on `reqwest` without TLS. No connection is kept
+//! between calls: a node may be paused, killed or restarted between two of them, and tests run
+//! many short-lived runtimes that a pooled connection would outlive.
 
 pub mod events;
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
 use crate::LabError;
+
+static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .no_proxy() // loopback only, whatever HTTP_PROXY says
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client without TLS always builds")
+});
 
 /// Bound on one call: a paused node must not hang the lab.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET path` and parse the JSON body.
 pub async fn get_json(addr: SocketAddr, path: &str) -> crate::Result<serde_json::Value> {
-    call(addr, "GET", path, None, CALL_TIMEOUT).await
+    get_json_within(addr, path, CALL_TIMEOUT).await
 }
 
 /// `GET path` with its own bound: a poll that runs every few hundred milliseconds must not
@@ -29,7 +36,8 @@ pub async fn get_json_within(
     path: &str,
     limit: Duration,
 ) -> crate::Result<serde_json::Value> {
-    call(addr, "GET", path, None, limit).await
+    let text = call(addr, reqwest::Method::GET, path, None, limit).await?;
+    parse(addr, "GET", path, &text)
 }
 
 /// `POST path` with a JSON body; parse the JSON answer.
@@ -38,39 +46,51 @@ pub async fn post_json(
     path: &str,
     body: &serde_json::Value,
 ) -> crate::Result<serde_json::Value> {
-    call(addr, "POST", path, Some(body.to_string()), CALL_TIMEOUT).await
+    let text = call(addr, reqwest::Method::POST, path, Some(body.to_string()), CALL_TIMEOUT).await?;
+    parse(addr, "POST", path, &text)
 }
 
-async fn call(
+/// `POST path` with an optional JSON body, bounded by `limit`; the answer's body as text.
+pub async fn post_text(
     addr: SocketAddr,
-    method: &str,
     path: &str,
     body: Option<String>,
     limit: Duration,
-) -> crate::Result<serde_json::Value> {
+) -> crate::Result<String> {
+    call(addr, reqwest::Method::POST, path, body, limit).await
+}
+
+fn parse(addr: SocketAddr, method: &str, path: &str, text: &str) -> crate::Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| LabError::Telemetry {
+        addr: addr.to_string(),
+        detail: format!("{method} {path}: body is not JSON: {e}"),
+    })
+}
+
+/// One request; a status other than 2xx is an error quoting the body (the broker says why there).
+async fn call(
+    addr: SocketAddr,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<String>,
+    limit: Duration,
+) -> crate::Result<String> {
     let fail = |detail: String| LabError::Telemetry { addr: addr.to_string(), detail };
+    let what = format!("{method} {path}");
+    let mut request = CLIENT.request(method, format!("http://{addr}{path}"));
+    if let Some(body) = body {
+        request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+    }
     let work = async {
-        let mut stream = TcpStream::connect(addr).await.map_err(|e| fail(format!("connect: {e}")))?;
-        let body = body.unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.map_err(|e| fail(format!("send {method} {path}: {e}")))?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.map_err(|e| fail(format!("read {method} {path}: {e}")))?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| fail(format!("{method} {path}: no HTTP header end")))?;
-        let status = head.split_whitespace().nth(1).unwrap_or("?");
-        if status != "200" {
-            return Err(fail(format!("{method} {path} answered {status}: {}", body.trim())));
+        let answer = request.send().await.map_err(|e| fail(format!("{what}: {e}")))?;
+        let status = answer.status();
+        let text = answer.text().await.map_err(|e| fail(format!("{what}: reading the answer: {e}")))?;
+        if !status.is_success() {
+            return Err(fail(format!("{what} answered {}: {}", status.as_u16(), text.trim())));
         }
-        serde_json::from_str(body).map_err(|e| fail(format!("{method} {path}: body is not JSON: {e}")))
+        Ok(text)
     };
-    tokio::time::timeout(limit, work).await.map_err(|_| LabError::Timeout {
-        what: format!("{method} {path} on {addr}"),
-        secs: limit.as_secs_f64(),
-    })?
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| LabError::Timeout { what: format!("{what} on {addr}"), secs: limit.as_secs_f64() })?
 }

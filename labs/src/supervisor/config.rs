@@ -30,7 +30,7 @@ pub struct SupervisorConfig {
 impl SupervisorConfig {
     /// A three-node cluster with the broker's own defaults.
     pub fn new(broker_bin: PathBuf) -> SupervisorConfig {
-        let d = crate::lab::protocol::ClusterSettings::default();
+        let d = crate::settings::ClusterSettings::default();
         SupervisorConfig {
             nodes: d.nodes,
             data_root: None,
@@ -69,10 +69,7 @@ impl SupervisorConfig {
 
 /// A fresh run directory under the user's data dir. The id is time-ordered so `ls` sorts runs.
 pub(crate) fn default_run_dir() -> PathBuf {
-    let base = directories::ProjectDirs::from("dev", "clusterlab", "clusterlab")
-        .map(|d| d.data_dir().to_path_buf())
-        // No home directory (a bare CI container): the temp dir still works.
-        .unwrap_or_else(|| std::env::temp_dir().join("clusterlab"));
+    let base = crate::paths::data_dir();
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     base.join("runs").join(format!("run-{secs}-{}", std::process::id()))
 }

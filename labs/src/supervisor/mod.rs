@@ -8,7 +8,6 @@
 
 mod config;
 mod events;
-mod http;
 mod nodes;
 mod orphans;
 mod ports;
@@ -33,6 +32,9 @@ use crate::error::{LabError, Result};
 use crate::fabric::{Fabric, NodeTarget};
 use config::{NodePorts, PeerAddrs};
 use process::Proc;
+
+/// Bound on the supervisor's calls to a node (/state of a busy node is tens of KiB).
+const NODE_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The broker binary for tests with real nodes: `CLUSTERLAB_BROKER_BIN`, else the target dir the
 /// test runs from (`cargo build -p broker`).
@@ -207,7 +209,7 @@ impl Supervisor {
     /// GET /state of a running node, as JSON.
     pub async fn state(&self, id: i32) -> Result<serde_json::Value> {
         let http = self.node_info(id)?.http;
-        http::get_json(http, "/state").await
+        crate::node_client::get_json_within(http, "/state", NODE_CALL_TIMEOUT).await
     }
 
     /// Drops a node's files to their last fsync and aborts it (the broker does both).
@@ -216,13 +218,14 @@ impl Supervisor {
         let proc = self.running_or_err(id, "cut power")?;
         let http = self.node_info(id)?.http;
         proc.expected.store(true, std::sync::atomic::Ordering::SeqCst);
-        let answer = match http::call(http, "POST", "/faults/power-cut", None).await {
-            Ok(body) => body,
-            Err(e) => {
-                proc.expected.store(false, std::sync::atomic::Ordering::SeqCst);
-                return Err(e);
-            }
-        };
+        let answer =
+            match crate::node_client::post_text(http, "/faults/power-cut", None, NODE_CALL_TIMEOUT).await {
+                Ok(body) => body,
+                Err(e) => {
+                    proc.expected.store(false, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
         if !proc.wait_exit(nodes::KILL_WAIT).await {
             tracing::warn!(node = id, "node still runs after its power cut; killing it");
             proc.signal(libc::SIGKILL);
@@ -238,7 +241,8 @@ impl Supervisor {
     pub async fn slow_disk(&self, id: i32, delay_ms: u64) -> Result<()> {
         let http = self.node_info(id)?.http;
         self.running_or_err(id, "slow its disk")?;
-        http::call(http, "POST", "/faults/slow-fsync", Some(&format!("{{\"delay_ms\":{delay_ms}}}")))
+        let body = serde_json::json!({ "delay_ms": delay_ms }).to_string();
+        crate::node_client::post_text(http, "/faults/slow-fsync", Some(body), NODE_CALL_TIMEOUT)
             .await
             .map(|_| ())
     }

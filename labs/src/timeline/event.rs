@@ -69,6 +69,12 @@ pub enum EventKind {
         flushed_offset: i64,
         high_watermark: i64,
     },
+    /// RPC-level Raft telemetry of the watched group from every node, one batch per poll
+    /// (`lab/raft_trace.rs`): each node's new events and its replica of the group.
+    RaftTrace {
+        group: Option<String>,
+        nodes: Vec<NodeTrace>,
+    },
     /// Any other node telemetry, kept as it came.
     Telemetry {
         data: serde_json::Value,
@@ -108,6 +114,23 @@ pub enum EventKind {
     },
 }
 
+/// One node's part of a [`EventKind::RaftTrace`] batch, as its `GET /raft/trace` said it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTrace {
+    pub node: i32,
+    /// Its events (votes, appends, node heartbeats, campaigns, commits, truncations), in seq order.
+    pub events: Vec<serde_json::Value>,
+    /// Its replica of the group (log tail by term, committed, flushed, role), when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<serde_json::Value>,
+    /// Events the node dropped from its ring before the lab read them.
+    #[serde(default)]
+    pub missed: u64,
+    /// Milliseconds of silence after which the node suspects a peer (the election deadline).
+    #[serde(default)]
+    pub suspect_after_ms: u64,
+}
+
 impl TimelineEvent {
     /// A short label for charts and traces.
     pub fn label(&self) -> String {
@@ -119,6 +142,11 @@ impl TimelineEvent {
             EventKind::Offsets { topic, partition, high_watermark, .. } => {
                 format!("{topic}-{partition} hw {high_watermark}")
             }
+            EventKind::RaftTrace { group, nodes } => format!(
+                "{} raft messages of {}",
+                nodes.iter().map(|n| n.events.len()).sum::<usize>(),
+                group.as_deref().unwrap_or("no group")
+            ),
             EventKind::Telemetry { .. } => "telemetry".into(),
             EventKind::Client { op } => format!("{:?} {:?}", op.kind, op.op_type),
             EventKind::Resources { cpu_percent, .. } => format!("cpu {cpu_percent:.0}%"),

@@ -94,6 +94,11 @@ impl Timeline {
         seq
     }
 
+    /// The seq the next appended event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
     /// All stored events, in append (seq) order.
     pub fn snapshot(&self) -> Vec<TimelineEvent> {
         let inner = self.lock();
@@ -177,6 +182,7 @@ fn is_bulk(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::Telemetry { .. }
+            | EventKind::RaftTrace { .. }
             | EventKind::Log { .. }
             | EventKind::Resources { .. }
             | EventKind::Offsets { .. }

@@ -23,7 +23,7 @@ pub fn value_of(payload: &[u8]) -> String {
     String::from_utf8_lossy(&payload[..end]).into_owned()
 }
 
-fn poll_op(process: u32, topic: &str, payload: Option<&[u8]>, partition: i32, offset: i64) -> Op {
+pub(crate) fn poll_op(process: u32, topic: &str, payload: Option<&[u8]>, partition: i32, offset: i64) -> Op {
     Op::new(process, OpType::Ok, OpKind::Poll, topic)
         .value(value_of(payload.unwrap_or_default()))
         .at(partition, offset)
@@ -63,7 +63,7 @@ impl ConsumerTask {
     pub async fn run(self, stop: CancellationToken) {
         loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
                 msg = self.consumer.recv() => match msg {
                     Ok(m) => self.recorder.record(poll_op(self.process, &self.topic, m.payload(), m.partition(), m.offset())),
                     // Errors during faults are expected (leader moves); the client retries.
@@ -71,6 +71,11 @@ impl ConsumerTask {
                 }
             }
         }
+        // Dropping a group consumer blocks until it has left the group, which takes round trips
+        // through the lab's own proxies. On a runtime worker, three such drops on a two-core
+        // machine stalled every worker, and with them the proxies the drops waited for.
+        let consumer = self.consumer;
+        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
     }
 }
 

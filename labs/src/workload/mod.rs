@@ -1,11 +1,15 @@
 //! The drill workload: real Kafka clients (rdkafka) whose every operation lands in a history.
 //!
+//! - `admin` — creating topics.
 //! - `producer` — producers sending unique values, recording invoke / ok / fail / info.
 //! - `consumer` — group consumers recording what they read, and the final full read.
+//! - `group` — a churning consumer group: members join and leave, commit sync and async.
 //!
 //! Every loop is bounded by a message count and a duration and stops by itself.
 
+pub mod admin;
 pub mod consumer;
+pub mod group;
 pub mod producer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +46,10 @@ pub struct WorkloadConfig {
     pub consumer_group: bool,
     /// librdkafka's delivery timeout: after it, an unacknowledged send is indeterminate.
     pub message_timeout_ms: u32,
+    /// With `consumer_group`: members leave and rejoin this often and commit themselves
+    /// (`group.rs`). None: members stay and auto-commit.
+    #[serde(default)]
+    pub churn: Option<Duration>,
 }
 
 impl Default for WorkloadConfig {
@@ -60,6 +68,7 @@ impl Default for WorkloadConfig {
             idempotence: true,
             consumer_group: true,
             message_timeout_ms: 30_000,
+            churn: None,
         }
     }
 }
@@ -193,8 +202,19 @@ impl Workload {
             config.bootstrap = b;
         }
         for c in 0..config.consumers {
-            let task = consumer::ConsumerTask::new(&config, 100 + c, self.recorder.clone())?;
-            self.consumers.spawn(task.run(self.stop_consumers.clone()));
+            match config.churn.filter(|_| config.consumer_group) {
+                Some(churn) => {
+                    let (config, recorder, stop) =
+                        (config.clone(), self.recorder.clone(), self.stop_consumers.clone());
+                    self.consumers.spawn_blocking(move || {
+                        group::run_member(config, 100 + c, c == 0, churn, recorder, stop)
+                    });
+                }
+                None => {
+                    let task = consumer::ConsumerTask::new(&config, 100 + c, self.recorder.clone())?;
+                    self.consumers.spawn(task.run(self.stop_consumers.clone()));
+                }
+            }
         }
         self.consumers.close();
         Ok(())
@@ -218,6 +238,35 @@ impl Workload {
         if tokio::time::timeout(limit, self.producers.wait()).await.is_err() {
             self.stop_producers.cancel();
             self.producers.wait().await;
+        }
+    }
+
+    /// Waits until the group's members have received every record the final reader read (the
+    /// log as it ends), or `limit` passes. True when they did. What is still missing then is
+    /// what the checker reports as unseen.
+    pub async fn wait_group_drained(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let missing = {
+                let h = self.recorder.history.lock().unwrap_or_else(|p| p.into_inner());
+                let polled = |final_reader: bool| {
+                    h.ops
+                        .iter()
+                        .filter(move |o| o.kind == OpKind::Poll && o.op_type == OpType::Ok)
+                        .filter(move |o| (o.process == consumer::FINAL_READER) == final_reader)
+                        .filter_map(|o| Some((o.partition?, o.offset?)))
+                };
+                let seen: std::collections::HashSet<(i32, i64)> = polled(false).collect();
+                polled(true).filter(|k| !seen.contains(k)).count()
+            };
+            if missing == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(missing, "the group did not receive every record before the drain limit");
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 

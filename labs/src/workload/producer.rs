@@ -25,6 +25,8 @@ pub struct ProducerTask {
     count: u64,
     config: WorkloadConfig,
     recorder: Recorder,
+    /// Held while an invocation is recorded and queued (see `send_one`).
+    queue_order: std::sync::Mutex<()>,
 }
 
 impl ProducerTask {
@@ -56,7 +58,14 @@ impl ProducerTask {
             .set("reconnect.backoff.max.ms", "500")
             .create()
             .map_err(|source| LabError::Kafka { what: format!("creating producer {process}"), source })?;
-        Ok(ProducerTask { producer, process, count, config: config.clone(), recorder })
+        Ok(ProducerTask {
+            producer,
+            process,
+            count,
+            config: config.clone(),
+            recorder,
+            queue_order: Default::default(),
+        })
     }
 
     /// Sends up to `count` values (or until the duration passes or `stop` fires), then waits
@@ -94,7 +103,8 @@ impl ProducerTask {
             while deliveries.try_join_next().is_some() {}
         }
         while deliveries.join_next().await.is_some() {}
-        let _ = this.producer.flush(Duration::from_secs(5));
+        // flush blocks, and what it waits for passes the lab's proxies, which run on this runtime.
+        let _ = tokio::task::spawn_blocking(move || this.producer.flush(Duration::from_secs(5))).await;
     }
 
     async fn send_one(&self, value: String) {
@@ -103,9 +113,17 @@ impl ProducerTask {
         payload.push(VALUE_END);
         payload.resize(self.config.message_bytes.max(payload.len()), b'.');
         let started = Instant::now();
-        self.recorder.record(Op::new(self.process, OpType::Invoke, OpKind::Send, topic).value(value.clone()));
         let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic).payload(&payload);
-        let outcome = match self.producer.send_result(record) {
+        // The history's invoke order must be the order librdkafka queued the sends in: the
+        // checker holds an idempotent producer to it (nonmonotonic send). Sends run as tasks on
+        // several threads, so recording and queueing happen under one lock (no await inside).
+        let queued = {
+            let _order = self.queue_order.lock().unwrap_or_else(|p| p.into_inner());
+            self.recorder
+                .record(Op::new(self.process, OpType::Invoke, OpKind::Send, topic).value(value.clone()));
+            self.producer.send_result(record)
+        };
+        let outcome = match queued {
             Err((e, _)) => Err((OpType::Fail, e)), // never left this process
             Ok(delivery) => match delivery.await {
                 Ok(Ok(d)) => Ok((d.partition, d.offset)),

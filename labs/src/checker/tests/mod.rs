@@ -4,6 +4,7 @@
 mod anomalies;
 mod clean;
 mod expect_live;
+mod group;
 
 use crate::history::{History, Op, OpKind, OpType};
 

@@ -46,6 +46,8 @@ fn edn_line(op: &Op, index: usize, t0: u64, s: &mut String) {
     let f = match op.kind {
         OpKind::Send => "send",
         OpKind::Poll => "poll",
+        OpKind::Commit => "commit",
+        OpKind::Assign => "assign",
     };
     // Writing to a String cannot fail.
     let _ = write!(s, "{{:type :{ty}, :f :{f}, :value ");

@@ -1,6 +1,6 @@
-//! A self-contained HTML report of a run: verdict, counts, the two charts as inline SVG,
-//! faults, anomalies and the narration. Inline CSS only and no external URLs, so it can be
-//! mailed, archived or opened offline.
+//! A self-contained HTML report of a run: verdict, counts, the two charts as inline SVG, the
+//! watched Raft group's elections as sequence diagrams, faults, anomalies and the narration.
+//! Inline CSS only and no external URLs, so it can be mailed, archived or opened offline.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,6 +20,9 @@ td,th{border:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums}pre{background:#f7f7f7;padding:12px;overflow:auto;max-height:400px}\
 figure{margin:16px 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}.none{color:#888;font-style:italic}\
 .grid{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}";
+
+/// Elections drawn message by message in a report: a drill has a few; a long run keeps its first.
+const MAX_ELECTION_DIAGRAMS: usize = 5;
 
 /// Write the report. `verdict_json` is the checker's result (shown verbatim; its `ok`,
 /// `valid` or `valid?` field picks the badge), else the last `Verdict` event decides.
@@ -116,6 +119,22 @@ fn render(
     for (name, svg) in render_svgs(events)? {
         let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
         let _ = writeln!(h, "<figure id=\"chart-{name}\">{svg}</figure>");
+    }
+
+    // Elections of the watched Raft group, message by message (the same SVG rule as the charts:
+    // no xmlns, so the report holds no URL).
+    h.push_str("<h2>Raft elections, message by message</h2>\n");
+    let diagrams = super::sequence::election_diagrams(events, MAX_ELECTION_DIAGRAMS);
+    if diagrams.is_empty() {
+        h.push_str("<p class=\"none\">No election of the watched Raft group was recorded.</p>");
+    }
+    for (caption, svg) in diagrams {
+        let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+        let _ = writeln!(
+            h,
+            "<figure class=\"election\">{svg}<figcaption>{}</figcaption></figure>",
+            esc(&caption)
+        );
     }
 
     // Faults.

@@ -7,6 +7,7 @@
 //! - `csv` — one row per event.
 //! - `charts` — PNG/SVG charts (plotters).
 //! - `html` — a self-contained HTML report.
+//! - `sequence` — message-sequence diagrams of the watched Raft group's elections (for the report).
 
 pub mod charts;
 pub mod csv;
@@ -14,6 +15,7 @@ pub mod edn;
 pub mod html;
 pub mod jsonl;
 pub mod perfetto;
+pub mod sequence;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -69,6 +71,7 @@ pub fn type_name(kind: &EventKind) -> &'static str {
         EventKind::Raft { .. } => "raft",
         EventKind::Election { .. } => "election",
         EventKind::Offsets { .. } => "offsets",
+        EventKind::RaftTrace { .. } => "raft_trace",
         EventKind::Telemetry { .. } => "telemetry",
         EventKind::Client { .. } => "client",
         EventKind::Resources { .. } => "resources",

@@ -154,7 +154,7 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
                 }
             }
             // Raft state is shown as leadership slices; opaque telemetry is left to JSON Lines.
-            EventKind::Raft { .. } | EventKind::Telemetry { .. } => None,
+            EventKind::Raft { .. } | EventKind::RaftTrace { .. } | EventKind::Telemetry { .. } => None,
         };
         if let Some(ev) = ev {
             w.event(ev)?;

@@ -1,0 +1,163 @@
+//! Consumer-group anomalies: sessions from assignments, skips, backwards polls and commits, and
+//! acknowledged writes the group never received; plus nonmonotonic sends.
+
+use super::{H, MS};
+use crate::checker::{check, Anomaly, CheckOptions};
+use crate::history::{Op, OpKind, OpType};
+use crate::workload::consumer::FINAL_READER;
+
+fn group_opts() -> CheckOptions {
+    CheckOptions { group_checks: true, ..CheckOptions::default() }
+}
+
+impl H {
+    fn assign(&mut self, member: u32, partition: i32, t: u64) -> &mut H {
+        let mut op = Op::new(member, OpType::Ok, OpKind::Assign, super::TOPIC).time(t);
+        op.partition = Some(partition);
+        self.h.push(op);
+        self
+    }
+
+    fn commit(&mut self, member: u32, partition: i32, offset: i64, t: u64) -> &mut H {
+        self.h.push(Op::new(member, OpType::Ok, OpKind::Commit, super::TOPIC).time(t).at(partition, offset));
+        self
+    }
+
+    /// Four acked values at offsets 0..4 of partition 0, all in the final read.
+    fn log_of_four(&mut self) -> &mut H {
+        for o in 0..4 {
+            self.send(1, &format!("v{o}"), 0, o, o as u64 * MS);
+        }
+        for o in 0..4 {
+            self.read(FINAL_READER, &format!("v{o}"), 0, o, 100 * MS);
+        }
+        self
+    }
+
+    fn group_anomalies(&self) -> Vec<Anomaly> {
+        check(&self.h, &[], &group_opts()).anomalies
+    }
+}
+
+#[test]
+fn a_clean_rebalance_redelivers_and_that_is_fine() {
+    let mut h = H::default();
+    h.log_of_four();
+    h.assign(100, 0, 10 * MS).read(100, "v0", 0, 0, 11 * MS).read(100, "v1", 0, 1, 12 * MS);
+    h.commit(100, 0, 1, 13 * MS);
+    // Member 101 takes over at the committed offset 1 and re-reads v1.
+    h.assign(101, 0, 20 * MS).read(101, "v1", 0, 1, 21 * MS).read(101, "v2", 0, 2, 22 * MS);
+    h.read(101, "v3", 0, 3, 23 * MS);
+    assert_eq!(h.group_anomalies(), vec![]);
+}
+
+#[test]
+fn skipping_records_within_an_assignment_and_after_a_rebalance() {
+    let mut h = H::default();
+    h.log_of_four();
+    h.assign(100, 0, 10 * MS).read(100, "v0", 0, 0, 11 * MS).read(100, "v2", 0, 2, 12 * MS);
+    h.assign(101, 0, 20 * MS).read(101, "v3", 0, 3, 21 * MS);
+    let a = h.group_anomalies();
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(
+        matches!(
+            &a[0],
+            Anomaly::PollSkip {
+                process: 100,
+                from_offset: 0,
+                to_offset: 2,
+                skipped: 1,
+                first_skipped: 1,
+                after_rebalance: false,
+                ..
+            }
+        ),
+        "{a:?}"
+    );
+    // 101 began at 3, right after the 2 the group had delivered: no skip there. v1 stays unseen.
+    assert!(matches!(&a[1], Anomaly::Unseen { value, offset: 1, .. } if value == "v1"), "{a:?}");
+    assert_eq!(
+        a[0].explain(),
+        "poll skip: at 00:00:00.012 member 100 read partition 0 offset 2 right after offset 0, skipping 1 \
+         record(s) the log holds, the first at offset 1 (v1)"
+    );
+}
+
+#[test]
+fn a_new_assignment_that_starts_beyond_the_group_is_a_skip_after_a_rebalance() {
+    let mut h = H::default();
+    h.log_of_four();
+    h.assign(100, 0, 10 * MS).read(100, "v0", 0, 0, 11 * MS);
+    h.assign(101, 0, 20 * MS).read(101, "v2", 0, 2, 21 * MS).read(101, "v3", 0, 3, 22 * MS);
+    h.read(100, "v1", 0, 1, 5 * MS); // seen by someone, so not unseen
+    let a = h.group_anomalies();
+    assert!(
+        a.iter().any(|a| matches!(
+            a,
+            Anomaly::PollSkip { process: 101, from_offset: 0, to_offset: 2, after_rebalance: true, .. }
+        )),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn reading_backwards_without_a_rebalance_is_nonmonotonic() {
+    let mut h = H::default();
+    h.log_of_four();
+    h.assign(100, 0, 10 * MS);
+    for (v, o) in [("v0", 0), ("v1", 1), ("v2", 2), ("v1", 1), ("v2", 2), ("v3", 3)] {
+        h.read(100, v, 0, o, (20 + o as u64) * MS);
+    }
+    let a = h.group_anomalies();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(matches!(a[0], Anomaly::NonmonotonicPoll { process: 100, previous_offset: 2, offset: 1, .. }));
+}
+
+#[test]
+fn resuming_below_an_acknowledged_commit_is_a_commit_gone_backwards() {
+    let mut h = H::default();
+    h.log_of_four();
+    h.assign(100, 0, 10 * MS).read(100, "v0", 0, 0, 11 * MS).read(100, "v1", 0, 1, 12 * MS);
+    h.read(100, "v2", 0, 2, 13 * MS).commit(100, 0, 3, 14 * MS);
+    h.assign(101, 0, 20 * MS).read(101, "v1", 0, 1, 21 * MS).read(101, "v2", 0, 2, 22 * MS);
+    h.read(101, "v3", 0, 3, 23 * MS);
+    let a = h.group_anomalies();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(matches!(
+        a[0],
+        Anomaly::CommittedOffsetBackwards { process: 101, committed: 3, resumed_at: 1, .. }
+    ));
+    // A commit acknowledged only after the assignment does not count (it raced the rebalance).
+    let mut h = H::default();
+    h.log_of_four();
+    h.assign(100, 0, 10 * MS).read(100, "v0", 0, 0, 11 * MS).read(100, "v1", 0, 1, 12 * MS);
+    h.read(100, "v2", 0, 2, 13 * MS).read(100, "v3", 0, 3, 14 * MS);
+    h.assign(101, 0, 20 * MS).commit(100, 0, 3, 21 * MS).read(101, "v1", 0, 1, 22 * MS);
+    assert_eq!(h.group_anomalies(), vec![]);
+}
+
+#[test]
+fn group_checks_are_off_unless_asked() {
+    let mut h = H::default();
+    h.log_of_four();
+    h.read(100, "v0", 0, 0, 11 * MS).read(100, "v3", 0, 3, 12 * MS);
+    assert_eq!(h.check().anomalies, vec![]);
+    assert_eq!(h.group_anomalies().len(), 3, "one skip over v1 and v2, and both unseen");
+}
+
+#[test]
+fn idempotent_sends_in_flight_together_must_keep_their_order() {
+    let mut h = H::default();
+    // a and b in flight together; b lands before a.
+    h.invoke(1, "a", 0).invoke(1, "b", MS).ok(1, "b", 0, 5, 2 * MS).ok(1, "a", 0, 6, 3 * MS);
+    h.read(9, "a", 0, 6, 10 * MS).read(9, "b", 0, 5, 10 * MS);
+    let v = h.check();
+    assert_eq!(v.anomalies.len(), 1, "{:?}", v.anomalies);
+    assert!(matches!(&v.anomalies[0], Anomaly::NonmonotonicSend { first_offset: 6, second_offset: 5, .. }));
+    let not_idempotent = CheckOptions { expect_idempotent: false, ..CheckOptions::default() };
+    assert_eq!(
+        check(&h.h, &[], &not_idempotent).anomalies,
+        vec![],
+        "retries may reorder without idempotence"
+    );
+}

@@ -1,0 +1,162 @@
+//! The consumer-group workload: members of one group that poll, commit offsets themselves (sync
+//! and async in turn), and leave and rejoin during the run so the group rebalances under faults.
+//!
+//! Member 0 stays for the whole run (someone must drain the topic at the end); the others each
+//! stay `churn` long, leave (a sync commit, then close), wait half a churn and join again. Every
+//! assignment and every acknowledged commit is recorded, so the checker can tell a rebalance
+//! re-delivery (fine) from a skip or a committed offset that went backwards (not fine).
+//!
+//! rdkafka's `BaseConsumer` runs on a blocking thread per member: a sync commit blocks, and the
+//! rebalance and commit callbacks then run on the same thread as `poll`, so the recorded order
+//! is the order the member saw.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::consumer::poll_op;
+use super::{Recorder, WorkloadConfig};
+use crate::history::{Op, OpKind, OpType};
+use crate::LabError;
+
+/// How often a member commits its position: often enough that a rebalance re-delivers little,
+/// rarely enough that commits do not crowd the controller's log.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+/// One poll's wait: also how quickly a member notices the stop.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Records what the group coordinator told this member.
+struct MemberContext {
+    recorder: Recorder,
+    process: u32,
+    topic: String,
+}
+
+impl ClientContext for MemberContext {}
+
+impl ConsumerContext for MemberContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            for e in tpl.elements_for_topic(&self.topic) {
+                let mut op = Op::new(self.process, OpType::Ok, OpKind::Assign, &self.topic);
+                op.partition = Some(e.partition());
+                self.recorder.record(op);
+            }
+        }
+        tracing::debug!(process = self.process, ?rebalance, "group rebalance");
+    }
+
+    /// The answer to an async commit (sync commits are recorded where they return: librdkafka
+    /// sends no commit event for them).
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => self.record_commits(offsets),
+            Err(e) => tracing::debug!(process = self.process, error = %e, "async commit failed"),
+        }
+    }
+}
+
+impl MemberContext {
+    fn record_commits(&self, offsets: &TopicPartitionList) {
+        for e in offsets.elements_for_topic(&self.topic) {
+            if let Offset::Offset(o) = e.offset() {
+                let op = Op::new(self.process, OpType::Ok, OpKind::Commit, &self.topic).at(e.partition(), o);
+                self.recorder.record(op);
+            }
+        }
+    }
+}
+
+/// Commits the member's position; a sync commit is recorded once the coordinator acknowledged it.
+fn commit(consumer: &BaseConsumer<MemberContext>, mode: CommitMode, process: u32) {
+    let position = match (mode, consumer.position()) {
+        (CommitMode::Sync, Ok(p)) => Some(p),
+        (CommitMode::Sync, Err(_)) => return,
+        (CommitMode::Async, _) => None,
+    };
+    match (consumer.commit_consumer_state(mode), position) {
+        (Ok(()), Some(p)) => consumer.context().record_commits(&p),
+        (Ok(()), None) => {}
+        (Err(e), _) => tracing::debug!(process, error = %e, ?mode, "commit failed"),
+    }
+}
+
+fn join(
+    config: &WorkloadConfig,
+    process: u32,
+    recorder: &Recorder,
+) -> crate::Result<BaseConsumer<MemberContext>> {
+    let context = MemberContext { recorder: recorder.clone(), process, topic: config.topic.clone() };
+    let consumer: BaseConsumer<MemberContext> = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .set("group.id", format!("clusterlab-{}", config.topic))
+        .set("client.id", format!("clusterlab-member-{process}"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("topic.metadata.refresh.interval.ms", "1000")
+        // A sync commit to an unreachable coordinator must give up, so a member can leave.
+        .set("socket.timeout.ms", "10000")
+        .set("reconnect.backoff.max.ms", "500")
+        .create_with_context(context)
+        .map_err(|source| LabError::Kafka { what: format!("creating group member {process}"), source })?;
+    consumer
+        .subscribe(&[config.topic.as_str()])
+        .map_err(|source| LabError::Kafka { what: format!("subscribing group member {process}"), source })?;
+    Ok(consumer)
+}
+
+/// One member's life until `stop`: join, poll and commit, leave after `churn` (unless it is the
+/// one that stays), wait, join again. Blocking: run it on a blocking thread.
+pub fn run_member(
+    config: WorkloadConfig,
+    process: u32,
+    stays: bool,
+    churn: Duration,
+    recorder: Recorder,
+    stop: CancellationToken,
+) {
+    let mut sync = process.is_multiple_of(2);
+    while !stop.is_cancelled() {
+        let consumer = match join(&config, process, &recorder) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(process, error = %e, "group member could not join; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let leave_at = (!stays).then(|| Instant::now() + churn);
+        let mut committed_at = Instant::now();
+        while !stop.is_cancelled() && leave_at.is_none_or(|t| Instant::now() < t) {
+            match consumer.poll(POLL) {
+                Some(Ok(m)) => {
+                    recorder.record(poll_op(process, &config.topic, m.payload(), m.partition(), m.offset()))
+                }
+                // Errors during faults are expected (coordinator moves); the client retries.
+                Some(Err(e)) => tracing::debug!(process, error = %e, "group member poll error"),
+                None => {}
+            }
+            if committed_at.elapsed() >= COMMIT_EVERY {
+                commit(&consumer, if sync { CommitMode::Sync } else { CommitMode::Async }, process);
+                sync = !sync;
+                committed_at = Instant::now();
+            }
+        }
+        // Leaving: hand the position over, then leave the group (close runs on drop).
+        commit(&consumer, CommitMode::Sync, process);
+        consumer.unsubscribe();
+        drop(consumer);
+        tracing::debug!(process, "group member left");
+        let back_at = Instant::now() + churn / 2;
+        while !stop.is_cancelled() && Instant::now() < back_at {
+            std::thread::sleep(POLL);
+        }
+    }
+}
