@@ -2,11 +2,10 @@
 
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Lab, ROOT, startLab, stopLab } from './server';
+import { type Lab, launchChromium, openLabPage, SHOTS, shot, startLab, stopLab } from './server';
 
-const SHOTS = join(ROOT, 'docs/screenshots');
 const TOKEN = 'e2e-secret';
 let lab: Lab;
 let browser: Browser;
@@ -30,16 +29,12 @@ async function strokeAcross(p: Page, key: string): Promise<{ from: { x: number; 
     return { from: { x: mx - nx * 30, y: my - ny * 30 }, to: { x: mx + nx * 30, y: my + ny * 30 } };
   });
 }
-const shot = (name: string, selector: string) => page.locator(selector).screenshot({ path: join(SHOTS, name) });
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
+  mkdirSync(SHOTS, { recursive: true }); // presentation.png is a whole-page shot
   lab = await startLab(TOKEN);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-  page = await (await browser.newContext({ viewport: { width: 1600, height: 1300 } })).newPage();
-  page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`${lab.url}/?token=${TOKEN}`);
-  await page.locator('#start-cluster:not([disabled])').waitFor({ timeout: 15_000 });
+  browser = await launchChromium();
+  page = await openLabPage(browser, lab, { width: 1600, height: 1300 });
 });
 
 afterAll(async () => {
@@ -72,9 +67,9 @@ describe('the lab UI', () => {
     const after = await leaderOf(page, 'lab-0');
     expect(after.term).toBeGreaterThan(before.term);
     await page.waitForTimeout(1500);
-    await shot('topology.png', '#topology');
-    await shot('groups.png', '#groups');
-    await shot('flush.png', '#flush');
+    await shot(page, '#topology', 'topology.png');
+    await shot(page, '#groups', 'groups.png');
+    await shot(page, '#flush', 'flush.png');
     // Presentation mode on the live cluster, the way a workshop projects it.
     await page.keyboard.press('f');
     await page.waitForTimeout(600); // panels redraw at most every 250 ms
@@ -126,7 +121,7 @@ describe('the lab UI', () => {
     await page.click('.menu button[data-cut="heal"]');
     await page.waitForFunction(() => document.querySelectorAll('#topology .lk-label').length === 0, null, { timeout: 10_000 });
     await page.waitForTimeout(1500);
-    await shot('timeline.png', '#timeline');
+    await shot(page, '#timeline', 'timeline.png');
   });
 
   it('a stroke dragged across a link cuts it both ways', async () => {
@@ -154,7 +149,7 @@ describe('the lab UI', () => {
     await page.locator('.steps-label').waitFor({ timeout: 30_000 });
     await page.locator('.drill-verdict [data-verdict]').waitFor({ timeout: 150_000 });
     expect(await page.locator('.drill-verdict [data-verdict]').getAttribute('data-verdict')).toBe('ok');
-    await shot('drill.png', '#drill');
+    await shot(page, '#drill', 'drill.png');
   });
 
   it('exports the timeline as JSON Lines and shows the server path', async () => {
@@ -177,7 +172,7 @@ describe('the lab UI', () => {
     await page.waitForTimeout(1200);
     expect(await page.locator('.tl-status').textContent()).not.toBe(at);
     await page.click('button.play');
-    await shot('timeline.png', '#timeline');
+    await shot(page, '#timeline', 'timeline.png');
     await page.click('button.live');
   });
 
@@ -201,7 +196,7 @@ describe('the lab UI', () => {
     expect(led).toBe(151); // every group counted once, under its leader
     expect(await view.locator('#groups tbody tr').count()).toBe(100);
     expect(await view.locator('#groups-count').textContent()).toBe('1–100 of 151');
-    await view.locator('#groups').screenshot({ path: join(SHOTS, 'groups-150.png') });
+    await shot(view, '#groups', 'groups-150.png');
     await view.click('#groups-next');
     await view.waitForFunction(() => document.querySelector('#groups-count')?.textContent === '101–151 of 151');
     expect(await view.locator('#groups tbody tr').count()).toBe(51);
@@ -213,6 +208,29 @@ describe('the lab UI', () => {
     // Each node leads about a third: its label is a count, not 50 lines.
     expect(await view.locator('#topology text.node-leads').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^leads \d+ partitions$/)]));
     await view.click('#stop-workload').catch(() => {});
+    // Remembered: after a reload, the form holds the settings of the last cluster started.
+    await view.locator('#stop-cluster:not([disabled])').click();
+    await view.locator('#start-cluster:not([disabled])').waitFor({ timeout: 30_000 });
+    await view.reload();
+    await view.waitForFunction(() => (document.querySelector('#settings input[name=partitions]') as HTMLInputElement | null)?.value === '150', null, { timeout: 15_000 });
     await view.close();
+  });
+
+  it('recent runs: the drill and the cluster sessions listed with verdicts; open replays, delete removes', async () => {
+    await page.reload();
+    const drillRow = '#runs-table tr[data-run$="-drill-seed-three-node-formation"][data-status="complete"]';
+    await page.locator(drillRow).waitFor({ timeout: 15_000 });
+    expect(await page.locator(`${drillRow} td.verdict`).textContent()).toMatch(/^PASSED/);
+    expect(await page.locator('#runs-table tr[data-run$="-cluster"][data-status="complete"]').count()).toBeGreaterThanOrEqual(2);
+    await page.locator(`${drillRow} .run-open`).click();
+    // The replay's toast, or the error's: either names what happened.
+    const said = await page.waitForFunction(() => [...document.querySelectorAll('.toast')].map((t) => t.textContent ?? '').find((t) => /^replaying|JSON Lines|open/.test(t)), null, { timeout: 30_000 });
+    expect(await said.jsonValue()).toMatch(/^replaying \d+ events from .*-drill-seed-three-node-formation$/);
+    expect(await page.locator('.tl-status').textContent()).toMatch(/at \+/);
+    await shot(page, '#runs', 'recent-runs.png');
+    await page.click('button.live');
+    const before = await page.locator('#runs-table tr[data-run]').count();
+    await page.locator(`${drillRow} .run-delete`).click();
+    await page.waitForFunction((n) => document.querySelectorAll('#runs-table tr[data-run]').length === n - 1, before, { timeout: 10_000 });
   });
 });

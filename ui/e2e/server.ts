@@ -1,14 +1,32 @@
 // Starts a real `clusterlab serve` on a free port for the browser test, and stops it cleanly.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 // CI builds into a cached target dir and says where; locally it is the workspace's target/.
 export const BIN = process.env.CLUSTERLAB_BIN ?? join(ROOT, 'target/debug/clusterlab');
+
+/** Where screenshots go: docs/screenshots only when asked to refresh them
+ * (CLUSTERLAB_REFRESH_SCREENSHOTS=1), else an untracked folder, so a test run changes no tracked file. */
+export const SHOTS = process.env.CLUSTERLAB_REFRESH_SCREENSHOTS === '1' ? join(ROOT, 'docs/screenshots') : join(ROOT, 'ui/test-results/screenshots');
+
+/** Screenshots the element `selector` into SHOTS/`name`. A live view re-renders several times a
+ * second, so Playwright's element screenshot may wait forever for it to be "stable"; this clips a
+ * full-page screenshot to the element's box instead. */
+export async function shot(page: Page, selector: string, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  const el = page.locator(selector).first();
+  await el.scrollIntoViewIfNeeded();
+  const box = await el.boundingBox();
+  if (!box) throw new Error(`screenshot ${name}: ${selector} is not visible`);
+  const scroll = await page.evaluate(() => ({ x: window.scrollX, y: window.scrollY }));
+  await page.screenshot({ path: join(SHOTS, name), fullPage: true, clip: { x: box.x + scroll.x, y: box.y + scroll.y, width: box.width, height: box.height } });
+}
 
 export interface Lab { url: string; token: string; proc: ChildProcess; log: string[]; dir: string }
 
@@ -46,6 +64,20 @@ export async function startLab(token: string, uiDir = join(ROOT, 'ui/dist')): Pr
     proc.on('exit', (code) => fail(new Error(`lab exited (${code}): ${log.join('\n')}`)));
   });
   return { url, token, proc, log, dir };
+}
+
+/** Debian's chromium, headless, as every browser test and benchmark runs it. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+}
+
+/** A page on the lab's UI, signed in with its token, once the lab can start a cluster. */
+export async function openLabPage(browser: Browser, lab: Lab, viewport: { width: number; height: number }, acceptDownloads = false): Promise<Page> {
+  const page = await (await browser.newContext({ viewport, acceptDownloads })).newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${lab.url}/?token=${lab.token}`);
+  await page.locator('#start-cluster:not([disabled])').waitFor({ timeout: 15_000 });
+  return page;
 }
 
 /** Stops the cluster, then the server (SIGTERM; SIGKILL after 30 s). */

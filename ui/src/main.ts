@@ -2,7 +2,7 @@
 
 import './styles.css';
 import { LabClient } from './api/lab';
-import { pickTransport } from './api/transport';
+import { pickTransport } from './api/pick';
 import { Store } from './state/store';
 import { runner, type Ctx, type View } from './views/context';
 import { h, syncControls } from './views/dom';
@@ -10,6 +10,9 @@ import { drillView } from './views/drill';
 import { exportView } from './views/export';
 import { flushView } from './views/flush';
 import { groupsView } from './views/groups';
+import { preferences } from './views/prefs';
+import { raftView } from './views/raft';
+import { runsView } from './views/runs';
 import { settingsView } from './views/settings';
 import { bindShortcuts, helpOverlay, shortcuts } from './views/shortcuts';
 import { timelineView } from './views/timeline';
@@ -34,33 +37,50 @@ async function main(): Promise<void> {
 
   const ctx: Ctx = { client, store, model: () => timeline.cursorModel() ?? store.full, canControl: () => canControl, run: runner() };
   const timeline = timelineView(ctx, () => cursorMoved++);
-  const panels: View[] = [settingsView(ctx), topologyView(ctx), groupsView(ctx), flushView(ctx), workloadView(ctx), drillView(ctx), exportView(ctx)];
-  const [settings, topology, groups, flush, workload, drill, exporter] = panels;
+  const settings = settingsView(ctx);
+  const runs = runsView(ctx, timeline.replayText);
+  const panels: View[] = [settings, topologyView(ctx), groupsView(ctx), flushView(ctx), workloadView(ctx), drillView(ctx), exportView(ctx), runs];
+  const [, topology, groups, flush, workload, drill, exporter] = panels;
+  const raft = raftView(ctx);
+  panels.push(raft);
+  const prefs = preferences(client, settings.apply);
 
   const conn = h('span', { class: 'conn', id: 'conn' }, 'connecting…');
   const roNote = h('span', { class: 'ro-note', id: 'read-only', hidden: true }, 'read-only: ask the instructor');
-  const togglePresentation = () => document.body.classList.toggle('presentation');
+  const togglePresentation = () => prefs.togglePresentation();
   const toggleHelp = () => (help.hidden = !help.hidden);
   const list = shortcuts({ help: toggleHelp, presentation: togglePresentation, play: () => timeline.togglePlay() });
   const help = helpOverlay(list, toggleHelp);
   const header = h('header', {},
     h('h1', {}, 'Cluster Lab'), conn, roNote, h('span', { class: 'grow' }),
     h('button', { id: 'presentation', onclick: togglePresentation, title: 'F' }, 'Presentation (F)'),
+    h('button', { id: 'theme', onclick: () => prefs.toggleTheme() }, 'Light theme'),
     h('button', { id: 'help-button', onclick: toggleHelp, title: '?' }, 'Shortcuts (?)'));
   const app = document.getElementById('app')!;
   app.append(header,
     h('main', { class: 'grid' },
       h('div', { class: 'col' }, topology.el, settings.el),
       h('div', { class: 'col' }, groups.el, flush.el),
-      h('div', { class: 'col' }, drill.el, workload.el, exporter.el)),
-    timeline.el, help);
+      h('div', { class: 'col' }, drill.el, workload.el, exporter.el, runs.el)),
+    raft.el, timeline.el, help);
   bindShortcuts(ctx, list);
+  // A panel's title folds it (remembered, like the theme and presentation mode).
+  app.querySelectorAll<HTMLElement>('section.panel > h2').forEach((title) => {
+    title.classList.add('fold');
+    title.title = 'fold / unfold';
+    title.addEventListener('click', () => prefs.toggleFolded(title.parentElement!.id));
+  });
 
   transport.onEvent((e) => {
     store.push(e);
     // Snapshots stream only while a cluster runs: fetch one when it stops so nothing stays stale.
     if (e.event === 'timeline' && e.entry.type === 'process' && e.entry.state === 'cluster_stopped') {
       void client.snapshot().then((r) => r.ok && store.push({ event: 'state', state: r.result }));
+    }
+    // A run ends with the cluster's stop or a drill's verdict; the lab writes its summary just
+    // after, so the list is asked again a moment later.
+    if (e.event === 'timeline' && ((e.entry.type === 'process' && /^cluster_(started|stopped)$/.test(e.entry.state)) || e.entry.type === 'verdict')) {
+      for (const ms of [300, 2000]) setTimeout(runs.refresh, ms);
     }
   });
   transport.onStatus(async (s) => {
@@ -71,6 +91,8 @@ async function main(): Promise<void> {
       roNote.hidden = canControl;
       document.body.classList.toggle('readonly', !canControl);
       seen = -1;
+      await prefs.load(() => store.live.running);
+      runs.refresh();
     }
   });
 
@@ -89,6 +111,7 @@ async function main(): Promise<void> {
       drawnUser = user;
       lastDraw = now;
     }
+    raft.frame(now); // its own slow-motion clock; redraws only when something moved
     if (version !== seen && now - lastPanels >= PANEL_EVERY_MS) {
       for (const p of panels) p.update();
       syncControls(app, canControl);

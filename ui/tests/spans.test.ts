@@ -50,4 +50,15 @@ describe('fault spans', () => {
     f.apply(fault(20, 'restart', 'node-2'));
     expect(f.openSpans()).toEqual([]);
   });
+
+  it('a toxic lasts until heal; slow_disk with no delay gives that disk back', () => {
+    const f = new Faults();
+    const slow = (ms: number, target: string, detail: string) => ({ ...fault(ms, 'slow_disk', target), detail });
+    [fault(0, 'toxic', 'node-1,node-3'), slow(1, 'node-2', '300 ms per fsync'), slow(2, 'node-1', '50 ms per fsync')].forEach((e) => f.apply(e));
+    f.apply(slow(5, 'node-2', '0 ms per fsync'));
+    expect(f.openSpans().map((s) => `${s.fault} ${s.target}`)).toEqual(['toxic node-1,node-3', 'slow_disk node-1']);
+    expect(f.spans.find((s) => s.target === 'node-2')!.end).toBe(5 * MS);
+    f.apply(fault(9, 'heal', 'all'));
+    expect(f.openSpans().map((s) => s.fault)).toEqual(['slow_disk']);
+  });
 });

@@ -1,7 +1,7 @@
 // Typed wrappers over the transport: one method per lab command.
 
 import type { Transport } from './transport';
-import type { ClusterSettings, DrillInfo, LabState, Reply } from './types';
+import type { ClusterSettings, DrillInfo, LabState, Preferences, PreferencesPatch, Reply, RunList, RunMeta } from './types';
 
 export class LabClient {
   constructor(readonly transport: Transport) {}
@@ -15,9 +15,17 @@ export class LabClient {
   stopWorkload = () => this.transport.send({ command: 'stop_workload' });
   listDrills = () => this.transport.send({ command: 'list_drills' }) as Promise<Reply<DrillInfo[]>>;
   runDrill = (name: string, seed?: number) => this.transport.send({ command: 'run_drill', name, seed });
+  runChaos = (seed: number, duration_ms: number, faults?: string) => this.transport.send({ command: 'run_chaos', seed, duration_ms, ...(faults ? { faults } : {}) }) as Promise<Reply<{ started: boolean; schedule: string[] }>>;
   export = (format: string, dir?: string) => this.transport.send({ command: 'export', format, dir }) as Promise<Reply<{ files: string[] }>>;
   importTimeline = (jsonl: string) => this.transport.send({ command: 'import_timeline', jsonl }) as Promise<Reply<{ events: number }>>;
+  watchRaftGroup = (group: string | null) => this.transport.send({ command: 'watch_raft_group', group }) as Promise<Reply<{ group: string | null }>>;
   snapshot = () => this.transport.send({ command: 'snapshot' }) as Promise<Reply<LabState>>;
+  getPreferences = () => this.transport.send({ command: 'get_preferences' }) as Promise<Reply<Preferences>>;
+  setPreferences = (patch: PreferencesPatch) => this.transport.send({ command: 'set_preferences', patch }) as Promise<Reply<Preferences>>;
+  listRuns = () => this.transport.send({ command: 'list_runs' }) as Promise<Reply<RunList>>;
+  openRun = (run: string) => this.transport.send({ command: 'open_run', run }) as Promise<Reply<{ run: RunMeta; jsonl: string }>>;
+  exportRun = (run: string, format: string) => this.transport.send({ command: 'export_run', run, format }) as Promise<Reply<{ files: string[] }>>;
+  deleteRun = (run: string) => this.transport.send({ command: 'delete_run', run }) as Promise<Reply<{ deleted: string }>>;
 
   /**
    * Whether this client may control the lab. The protocol has no "who am I" command, so this asks

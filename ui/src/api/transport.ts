@@ -29,13 +29,3 @@ export class Listeners<T> {
 export function failure(code: string, message: string): Reply {
   return { event: 'reply', id: null, ok: false, result: null, error: { code, message } };
 }
-
-/** The desktop shell when Tauri is present, the lab server's WebSocket otherwise. */
-export async function pickTransport(token: string | null): Promise<Transport> {
-  if ('__TAURI__' in window) {
-    const { TauriTransport } = await import('./tauri');
-    return new TauriTransport();
-  }
-  const { WsTransport } = await import('./ws');
-  return new WsTransport(location.origin, token);
-}

@@ -20,6 +20,11 @@ export const DEFAULT_SETTINGS: ClusterSettings = {
   pre_vote: false, acks: 'all', idempotence: true,
 };
 
+/** `ClusterSettings::teaching_tempo()` in labs/src/lab/protocol.rs (a test checks): Raft ten times slower. */
+export const TEACHING_TEMPO: Pick<ClusterSettings, 'election_timeout_min_ms' | 'election_timeout_max_ms' | 'heartbeat_ms'> = {
+  election_timeout_min_ms: 1500, election_timeout_max_ms: 3000, heartbeat_ms: 500,
+};
+
 export interface NodeView {
   id: number; state: string; pid: number | null; kafka: string; http: string;
   cpu_percent: number; memory_bytes: number; disk_bytes: number;
@@ -86,13 +91,43 @@ export interface LabState {
   running: boolean; settings: ClusterSettings | null; bootstrap: string | null;
   nodes: NodeView[]; raft: RaftReport[]; partitions: PartitionReport[]; links: LinkView[];
   workload: WorkloadCounters | null; drill: DrillProgress | null; timeline_len: number;
+  /** The Raft group the nodes record message by message (`raft_trace` entries). */
+  raft_watch?: string | null;
 }
+
+/** How an RPC ended, as its sender saw it (broker/src/raft/trace.rs `Outcome`). */
+export type TraceOutcome =
+  | { kind: 'ok' } | { kind: 'refused'; reason: string; term: number } | { kind: 'conflict' }
+  | { kind: 'higher_vote'; term: number } | { kind: 'partial_success'; matched: number | null }
+  | { kind: 'unreachable'; reason: string } | { kind: 'timeout' } | { kind: 'error'; reason: string };
+
+type Tr<T extends string, F> = { seq: number; ts_ns: number; group: string | null; type: T } & F;
+/** One message or decision a node recorded (broker/src/raft/trace.rs `TraceKind`); `ts_ns` = sent. */
+export type TraceEvent =
+  | Tr<'vote', { to: number; term: number; last_log: [number, number] | null; outcome: TraceOutcome; rtt_us: number }>
+  | Tr<'append', { to: number; term: number; prev: [number, number] | null; entries: [number, number] | null; terms: [number, number][]; leader_commit: number | null; outcome: TraceOutcome; rtt_us: number }>
+  | Tr<'node_heartbeat', { to: number; outcome: TraceOutcome; rtt_us: number }>
+  | Tr<'leader_query', { to: number; groups: number; answer: string; rtt_us: number }>
+  | Tr<'campaign', { reason: string; wait_ms: number; candidate: number }>
+  | Tr<'commit', { index: number }>
+  | Tr<'truncate', { from: number; discarded: number; terms: [number, number][] }>;
+
+/** The watched group on one node: its log tail as runs [term, first, last], committed, flushed. */
+export interface ReplicaLog {
+  /** When the node read this state (wall clock ns). */
+  at_ns?: number;
+  group: string; term: number; role: Role; leader: number | null; voted_for: number | null; entries: number;
+  tail: [number, number, number][]; committed: number | null; flushed: number | null;
+  heard_leader_ms_ago: number | null; matched: Record<string, number | null>;
+}
+
+export interface NodeTrace { node: number; events: TraceEvent[]; replica?: ReplicaLog; missed: number; suspect_after_ms: number }
 
 export type Source = { kind: 'lab' } | { kind: 'node'; id: number } | { kind: 'client'; id: number };
 
 export interface ClientOp {
   index: number; process: number; time_ns: number; type: 'invoke' | 'ok' | 'fail' | 'info';
-  f: 'send' | 'poll'; topic: string; value: string | null; partition: number | null;
+  f: 'send' | 'poll' | 'commit' | 'assign'; topic: string; value: string | null; partition: number | null;
   offset: number | null; latency_ns: number | null; error: string | null;
 }
 
@@ -103,6 +138,7 @@ export type TimelineEvent =
   | Ev<'raft', { group: string; term: number; role: Role; leader: number | null; last_log_index: number | null; applied_index: number | null; voted_for: number | null }>
   | Ev<'election', { group: string; term: number; phase: 'started' | 'won' | 'lost' | 'leader_known'; leader: number | null }>
   | Ev<'offsets', { topic: string; partition: number; log_end_offset: number; flushed_offset: number; high_watermark: number }>
+  | Ev<'raft_trace', { group: string | null; nodes: NodeTrace[] }>
   | Ev<'telemetry', { data: unknown }>
   | Ev<'client', { op: ClientOp }>
   | Ev<'resources', { cpu_percent: number; memory_bytes: number; disk_bytes: number }>
@@ -131,8 +167,40 @@ export type Command =
   | { command: 'stop_workload' }
   | { command: 'list_drills' }
   | { command: 'run_drill'; name: string; seed?: number }
+  | { command: 'run_chaos'; seed: number; duration_ms: number; faults?: string }
   | { command: 'export'; format: string; dir?: string }
   | { command: 'import_timeline'; jsonl: string }
-  | { command: 'snapshot' };
+  | { command: 'snapshot' }
+  | { command: 'watch_raft_group'; group: string | null }
+  | { command: 'get_preferences' }
+  | { command: 'set_preferences'; patch: PreferencesPatch }
+  | { command: 'list_runs' }
+  | { command: 'open_run'; run: string }
+  | { command: 'export_run'; run: string; format: string; dir?: string }
+  | { command: 'delete_run'; run: string };
+
+/** UI preferences the lab keeps for us (it stores them without reading them). */
+export interface UiPreferences { theme?: 'dark' | 'light'; presentation?: boolean; collapsed?: string[] }
+
+/** What the lab remembers between starts (labs/src/prefs.rs). */
+export interface Preferences { cluster: ClusterSettings | null; ui: UiPreferences; runs_cap_mb: number }
+export interface PreferencesPatch { cluster?: ClusterSettings; ui?: Partial<Record<keyof UiPreferences, unknown>>; runs_cap_mb?: number }
+
+/** One recorded run (labs/src/runs/mod.rs, RunMeta). */
+export interface RunMeta {
+  id: string;
+  kind: 'cluster' | 'drill';
+  title: string;
+  started_ms: number;
+  ended_ms: number | null;
+  status: 'recording' | 'complete' | 'interrupted';
+  pid: number;
+  settings: ClusterSettings | null;
+  ok: boolean | null;
+  summary: string | null;
+  events: number;
+  bytes: number;
+}
+export interface RunList { runs: RunMeta[]; bytes: number; cap_mb: number; dir: string }
 
 export interface DrillInfo { name: string; title: string; description: string; tags: string[]; steps: number }

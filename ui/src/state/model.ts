@@ -4,6 +4,7 @@ import type { DrillProgress, GroupView, LabState, LinkView, NodeView, PartitionS
 import { DuplicateGauge } from './gauge';
 import { Rates } from './rates';
 import { Ring } from './ring';
+import { RaftTraceStore } from './raft_trace';
 import { Faults, Leadership } from './spans';
 
 export const TIMELINE_CAPACITY = 200_000;
@@ -36,6 +37,10 @@ export interface Model {
   rates: Rates;
   gauge: DuplicateGauge;
   anomalies: Anomaly[];
+  /** The watched Raft group's messages, states and logs (the Raft view). */
+  raftTrace: RaftTraceStore;
+  /** The group the nodes record in full, as the lab last said. */
+  raftWatch: string | null;
   firstTs: number;
   lastTs: number;
   /** Bumped on every change: views redraw when it moved. */
@@ -49,7 +54,7 @@ export function emptyModel(capacity = TIMELINE_CAPACITY): Model {
     replicas: new Map(), ackedOffset: new Map(), links: [], workload: null, drill: null,
     narration: null, verdict: null, timeline: new Ring(capacity), leadership: new Leadership(),
     faults: new Faults(), rates: new Rates(), gauge: new DuplicateGauge(), anomalies: [],
-    firstTs: 0, lastTs: 0, version: 0,
+    raftTrace: new RaftTraceStore(), raftWatch: null, firstTs: 0, lastTs: 0, version: 0,
   };
 }
 
@@ -65,7 +70,7 @@ export function cloneModel(m: Model): Model {
     ...m,
     nodes: new Map(m.nodes), groups: copy2(m.groups), replicas: copy2(m.replicas), ackedOffset: new Map(m.ackedOffset),
     timeline: m.timeline.clone(), leadership: m.leadership.clone(), faults: m.faults.clone(), rates: m.rates.clone(),
-    gauge: m.gauge.clone(), anomalies: m.anomalies.slice(),
+    gauge: m.gauge.clone(), anomalies: m.anomalies.slice(), raftTrace: m.raftTrace.clone(),
   };
 }
 

@@ -36,7 +36,7 @@ export class Rates {
         b.latencySum += l;
         b.latencyMax = Math.max(b.latencyMax, l);
       } else b.failed++;
-    } else if (op.type === 'ok') b.polled++;
+    } else if (op.f === 'poll' && op.type === 'ok') b.polled++;
   }
 
   /** An independent copy (buckets are counted into, so they are copied). */

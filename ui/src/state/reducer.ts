@@ -39,6 +39,7 @@ export function applyState(m: Model, s: LabState): void {
   m.workload = s.workload;
   if (wasRunningWorkload && s.workload === null) m.gauge.stop();
   m.drill = s.drill;
+  if (s.raft_watch !== undefined) m.raftWatch = s.raft_watch;
   if (s.drill?.narration) m.narration = s.drill.narration;
   m.version++;
 }
@@ -60,6 +61,7 @@ export function applyTimeline(m: Model, e: TimelineEvent): void {
   if (e.ts_ns > m.lastTs) m.lastTs = e.ts_ns;
   m.leadership.apply(e);
   m.faults.apply(e);
+  if (e.type === 'raft_trace' || e.type === 'raft' || e.type === 'process') m.raftTrace.apply(e);
   const node = e.source.kind === 'node' ? e.source.id : null;
   if (node !== null && !m.nodes.has(node)) m.nodes.set(node, newNode(node)); // replays know nodes only from events
   switch (e.type) {

@@ -69,7 +69,7 @@ export interface FaultSpan {
   end: number | null;
 }
 
-const LINK_FAULTS = new Set(['cut_link', 'isolate', 'split', 'blackhole_link', 'delay_link', 'bridge']);
+const LINK_FAULTS = new Set(['cut_link', 'isolate', 'split', 'blackhole_link', 'delay_link', 'bridge', 'toxic']);
 const NODE_FAULTS = new Set(['kill', 'stop', 'power_cut', 'pause', 'slow_disk']);
 const DOWN_FAULTS = new Set(['kill', 'stop', 'power_cut']);
 
@@ -95,7 +95,10 @@ export class Faults {
     if (e.fault === 'heal') this.close((s) => LINK_FAULTS.has(s.fault), e.ts_ns);
     if (e.fault === 'resume') this.close((s) => s.fault === 'pause' && overlaps(s.nodes, nodes), e.ts_ns);
     if (e.fault === 'restart') this.close((s) => NODE_FAULTS.has(s.fault) && overlaps(s.nodes, nodes), e.ts_ns);
-    const lasting = LINK_FAULTS.has(e.fault) || NODE_FAULTS.has(e.fault);
+    // slow_disk with no delay is how a chaos run gives the disk back: it ends the band.
+    const diskBack = e.fault === 'slow_disk' && /^0 ms/.test(e.detail ?? '');
+    if (diskBack) this.close((s) => s.fault === 'slow_disk' && overlaps(s.nodes, nodes), e.ts_ns);
+    const lasting = (LINK_FAULTS.has(e.fault) || NODE_FAULTS.has(e.fault)) && !diskBack;
     const span = { fault: e.fault, target: e.target, detail: e.detail, nodes, start: e.ts_ns, end: lasting ? null : e.ts_ns };
     this.spans.push(span);
     if (lasting) this.open.push(span);

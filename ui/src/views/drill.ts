@@ -1,4 +1,5 @@
-// Drill runner: the catalog, run one, steps advancing, narration captions, verdict badge.
+// Drill runner: the catalog, run one, steps advancing, narration captions, verdict badge; and a
+// seeded chaos run (seed, duration, fault families) whose schedule runs as a drill.
 
 import type { DrillInfo } from '../api/types';
 import type { Ctx, View } from './context';
@@ -17,7 +18,8 @@ export function drillView(ctx: Ctx): View {
   const progress = h('div', { class: 'drill-progress' });
   const caption = h('div', { class: 'caption', 'aria-live': 'polite' });
   const verdict = h('div', { class: 'drill-verdict' });
-  const el = section('drill', 'Drill', h('div', { class: 'toolbar' }, select, seed, run), about, progress, caption, verdict);
+  const chaos = chaosForm(ctx);
+  const el = section('drill', 'Drill', h('div', { class: 'toolbar' }, select, seed, run), chaos.el, about, progress, caption, verdict);
 
   const describe = () => {
     const d = drills.find((x) => x.name === select.value);
@@ -37,6 +39,7 @@ export function drillView(ctx: Ctx): View {
     const m = ctx.model();
     const d = m.drill;
     run.dataset.off = d && !d.done ? '1' : '0';
+    chaos.run.dataset.off = run.dataset.off;
     if (d) {
       const pct = d.steps ? (Math.min(d.step, d.steps) / d.steps) * 100 : 0;
       progress.replaceChildren(h('div', { class: 'steps-label' }, `${d.name}: step ${Math.min(d.step, d.steps)} of ${d.steps}${d.done ? ' — done' : ''}`),
@@ -50,4 +53,27 @@ export function drillView(ctx: Ctx): View {
     else verdict.replaceChildren();
   }
   return { el, update };
+}
+
+const FAMILIES = ['kill', 'pause', 'stop', 'restart', 'power_cut', 'partition', 'link', 'disk'];
+
+/** Seed, duration and families of a chaos run; the drawn schedule is listed once it starts. */
+function chaosForm(ctx: Ctx): { el: HTMLElement; run: HTMLButtonElement } {
+  const seed = h('input', { type: 'number', value: '1', min: '0', 'aria-label': 'chaos seed', 'data-control': '' });
+  const secs = h('input', { type: 'number', value: '60', min: '10', max: '600', 'aria-label': 'chaos seconds', 'data-control': '' });
+  const boxes = FAMILIES.map((f) => h('input', { type: 'checkbox', checked: true, value: f, 'aria-label': f, 'data-control': '' }));
+  const schedule = h('ol', { class: 'chaos-schedule' });
+  const run = control('Run chaos', () => {
+    const faults = boxes.filter((b) => b.checked).map((b) => b.value).join(',');
+    if (!faults) return;
+    ctx.store.live.verdict = null;
+    void ctx.run(`chaos seed ${seed.value}`, async () => {
+      const r = await ctx.client.runChaos(Number(seed.value), Number(secs.value) * 1000, faults);
+      if (r.ok) schedule.replaceChildren(...r.result.schedule.map((line) => h('li', {}, line.replace(/^\s*\d+\.\s*/, ''))));
+      return r;
+    });
+  }, { id: 'run-chaos' });
+  const families = h('span', { class: 'chaos-families' }, ...boxes.map((b) => h('label', {}, b, ` ${b.value}`)));
+  const el = h('div', { class: 'chaos' }, h('div', { class: 'toolbar' }, h('span', {}, 'Chaos: seed'), seed, h('span', {}, 's'), secs, families, run), schedule);
+  return { el, run };
 }

@@ -1,6 +1,6 @@
 // Settings before start: fsync, acks, idempotence, election timeouts, heartbeat, pre-vote, partitions.
 
-import { type ClusterSettings, DEFAULT_SETTINGS } from '../api/types';
+import { type ClusterSettings, DEFAULT_SETTINGS, TEACHING_TEMPO } from '../api/types';
 import type { Ctx, View } from './context';
 import { control, h, section } from './dom';
 
@@ -18,7 +18,12 @@ const FIELDS: Field[] = [
   ['pre_vote', 'pre-vote', 'bool'],
 ];
 
-export function settingsView(ctx: Ctx): View {
+export interface SettingsView extends View {
+  /** Fills the form (e.g. with the remembered settings of the last cluster started). */
+  apply(settings: Partial<ClusterSettings>): void;
+}
+
+export function settingsView(ctx: Ctx): SettingsView {
   const inputs = new Map<keyof ClusterSettings, HTMLInputElement | HTMLSelectElement>();
   const rows = FIELDS.map(([key, label, kind, options]) => {
     const v = DEFAULT_SETTINGS[key];
@@ -32,8 +37,22 @@ export function settingsView(ctx: Ctx): View {
   const start = control('Start cluster', () => ctx.run('start cluster', () => ctx.client.startCluster(read())), { id: 'start-cluster' });
   const stop = control('Stop cluster', () => ctx.run('stop cluster', ctx.client.stopCluster), { id: 'stop-cluster' });
   const current = h('p', { class: 'hint' });
-  const el = section('settings', 'Cluster', h('form', { class: 'settings', onsubmit: ((e: Event) => e.preventDefault()) as EventListener }, ...rows), note, h('div', { class: 'toolbar' }, start, stop), current);
+  // Presets for the Raft timing fields: a room follows an election at a tenth of the speed.
+  const tempo = (values: Partial<ClusterSettings>) => () => {
+    for (const [k, v] of Object.entries(values)) {
+      inputs.get(k as keyof ClusterSettings)!.value = String(v);
+      edited.add(k as keyof ClusterSettings);
+    }
+  };
+  const teaching = control('Teaching tempo', tempo(TEACHING_TEMPO), { id: 'teaching-tempo', title: `heartbeat ${TEACHING_TEMPO.heartbeat_ms} ms, election timeout ${TEACHING_TEMPO.election_timeout_min_ms}–${TEACHING_TEMPO.election_timeout_max_ms} ms` });
+  const normal = control('Normal tempo', tempo({ election_timeout_min_ms: DEFAULT_SETTINGS.election_timeout_min_ms, election_timeout_max_ms: DEFAULT_SETTINGS.election_timeout_max_ms, heartbeat_ms: DEFAULT_SETTINGS.heartbeat_ms }), { id: 'normal-tempo' });
+  const el = section('settings', 'Cluster', h('form', { class: 'settings', onsubmit: ((e: Event) => e.preventDefault()) as EventListener }, ...rows), note, h('div', { class: 'toolbar' }, start, stop, teaching, normal), current);
   inputs.get('pre_vote')!.addEventListener('change', () => update());
+  const edited = new Set<keyof ClusterSettings>();
+  for (const [key, input] of inputs) {
+    input.addEventListener('input', () => edited.add(key));
+    input.addEventListener('change', () => edited.add(key));
+  }
 
   function read(): ClusterSettings {
     const s = { ...DEFAULT_SETTINGS } as Record<string, unknown>;
@@ -50,9 +69,21 @@ export function settingsView(ctx: Ctx): View {
     note.hidden = !preVote;
     start.dataset.off = m.running || preVote ? '1' : '0';
     stop.dataset.off = m.running ? '0' : '1';
+    teaching.dataset.off = normal.dataset.off = m.running ? '1' : '0';
     for (const i of inputs.values()) i.disabled = m.running || !ctx.canControl();
     const s = m.state?.settings;
     current.textContent = m.running && s ? `running: ${s.nodes} nodes · fsync ${s.fsync} · acks ${s.acks} · election ${s.election_timeout_min_ms}–${s.election_timeout_max_ms} ms · bootstrap ${m.state?.bootstrap ?? ''}` : 'not running';
   }
-  return { el, update };
+  function apply(settings: Partial<ClusterSettings>): void {
+    for (const [key, , kind] of FIELDS) {
+      const v = settings[key];
+      // Remembered settings arrive a moment after the page: what the user typed meanwhile wins.
+      if (v === undefined || edited.has(key)) continue;
+      const input = inputs.get(key)!;
+      if (kind === 'bool') (input as HTMLInputElement).checked = v === true;
+      else input.value = String(v);
+    }
+    update();
+  }
+  return { el, update, apply };
 }

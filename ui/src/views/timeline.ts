@@ -29,6 +29,8 @@ export interface TimelineView extends View {
   cursorModel(): Model | null;
   togglePlay(): void;
   playing(): boolean;
+  /** Replays a JSON Lines run from its start (resolves false when it could not). */
+  replayText(name: string, text: () => Promise<string>): Promise<boolean>;
 }
 
 export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
@@ -103,26 +105,33 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
   play.addEventListener('click', togglePlay);
   speed.addEventListener('change', () => replay && (replay.speed = Number(speed.value)));
   zoom.addEventListener('change', onCursor);
-  file.addEventListener('change', async () => {
-    const f = file.files?.[0];
-    if (!f || importing !== null) return;
-    importing = `importing ${f.name}…`;
+  /** Replays a JSON Lines run (an imported file or a recent run) from its start. */
+  async function replayText(name: string, text: () => Promise<string>): Promise<boolean> {
+    if (importing !== null) return false;
+    importing = `importing ${name}…`;
     status.textContent = importing;
     try {
-      const text = await f.text();
-      const progress = (done: number) => (status.textContent = importing = `importing ${f.name}: ${Math.round(done * 100)} %`);
-      const { model, events } = await buildModel(text, { pause: yieldToPage, progress });
-      importedText = text;
+      const jsonl = await text();
+      const progress = (done: number) => (status.textContent = importing = `importing ${name}: ${Math.round(done * 100)} %`);
+      const { model, events } = await buildModel(jsonl, { pause: yieldToPage, progress });
+      importedText = jsonl;
       ctx.store.showImported(model);
       sendImport.dataset.off = '0';
       setCursor(ctx.store.full.firstTs);
-      toast(`replaying ${events} events from ${f.name}`);
+      toast(`replaying ${events} events from ${name}`);
+      return true;
     } catch (e) {
       toast(`not a JSON Lines timeline: ${String(e)}`, true);
+      return false;
     } finally {
       importing = null;
-      file.value = ''; // choosing the same file again is a new import
     }
+  }
+  file.addEventListener('change', async () => {
+    const f = file.files?.[0];
+    if (!f) return;
+    await replayText(f.name, () => f.text());
+    file.value = ''; // choosing the same file again is a new import
   });
   sendImport.addEventListener('click', () => importedText && ctx.run('import_timeline', () => ctx.client.importTimeline(importedText!)));
 
@@ -179,5 +188,5 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
       (cursor !== null ? ` · at +${((cursor - m.firstTs) / 1e9).toFixed(1)} s` : '');
   }
 
-  return { el, update, cursorModel: () => (replay ? replay.model : null), togglePlay, playing: () => !!replay?.playing };
+  return { el, update, cursorModel: () => (replay ? replay.model : null), togglePlay, playing: () => !!replay?.playing, replayText };
 }
