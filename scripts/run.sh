@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh run
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clusterlab/target}"
-(cd ui && npm install --no-audit --no-fund --loglevel=error && npm run build)
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
 cargo build --release -p broker -p labs -p clusterlab-desktop
 # The catalog lives in the repository; the binary may be built elsewhere (CARGO_TARGET_DIR).
 export CLUSTERLAB_DRILLS="${CLUSTERLAB_DRILLS:-$PWD/labs/drills}"

@@ -56,14 +56,21 @@ pub fn run() {
     };
 
     let app = tauri::Builder::default()
+        // Window size and position, restored at start and saved as they change (config dir).
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .setup(move |app| {
-            let data = app.path().app_data_dir()?;
+            // The same places as the CLI's (labs::paths): `clusterlab runs list` shows the
+            // window's runs, and both start from the same remembered settings.
+            let data = labs::paths::data_dir();
             let lab_config = labs::lab::LabConfig {
                 broker_bin,
-                data_root: Some(data.join("runs")),
+                data_root: None,
                 drills_dir,
                 export_dir: data.join("exports"),
-            };
+                runs_dir: None,
+                preferences_file: None,
+            }
+            .remembering();
             tracing::info!(data = %data.display(), "clusterlab desktop");
             // Lab::new spawns its forwarders with tokio::spawn: it needs the runtime's context.
             let lab = tauri::async_runtime::block_on(async move { Lab::new(lab_config) });

@@ -12,25 +12,30 @@ for tool in xvfb-run WebKitWebDriver node; do
 done
 if [ ! -f ui/dist/index.html ]; then
   step "building ui (ui/dist missing)"
-  (cd ui && npm install --no-audit --no-fund && npm run build)
+  (cd ui && npm ci --no-audit --no-fund && npm run build)
 fi
 if ! command -v tauri-driver >/dev/null; then
   step "installing tauri-driver 2.1.0 (3.x on crates.io are alphas)"
   cargo install tauri-driver --version 2.1.0 --locked
 fi
-step "cargo build -p broker -p clusterlab-desktop"
+# The test build's selection (scripts/test.sh): with the same features nothing is compiled twice.
+step "cargo build --workspace --all-targets"
 start=$SECONDS
-cargo build -p broker -p clusterlab-desktop
+cargo build --workspace --all-targets
 echo "build took $((SECONDS - start))s"
 
 target="$(cargo metadata --format-version 1 --no-deps | node -pe 'JSON.parse(require("fs").readFileSync(0)).target_directory')"
 # A private data dir: the app's run dirs land there, which is how the test finds its own brokers.
 data="$(mktemp -d /tmp/clusterlab-window.XXXXXX)"
 trap 'rm -rf "$data"' EXIT
+# Like the browser tests: docs/screenshots only when asked (CLUSTERLAB_REFRESH_SCREENSHOTS=1).
+shots="$root/ui/test-results/screenshots"
+[ "${CLUSTERLAB_REFRESH_SCREENSHOTS:-}" = 1 ] && shots="$root/docs/screenshots"
+mkdir -p "$shots"
 step "window test"
 start=$SECONDS
 # xvfb-run starts and stops its own Xvfb; the screen must hold the 1400x900 window.
 CLUSTERLAB_DRILLS="$root/labs/drills" APP="$target/debug/clusterlab-desktop" TAURI_DRIVER="$(command -v tauri-driver)" \
-  SHOT="$root/docs/screenshots/desktop.png" XDG_DATA_HOME="$data" \
+  SHOT="$shots/desktop.png" XDG_DATA_HOME="$data" XDG_CONFIG_HOME="$data/config" \
   timeout -k 10 300 xvfb-run -a -s "-screen 0 1400x900x24" node "$here/window.test.mjs"
 echo "window test took $((SECONDS - start))s"

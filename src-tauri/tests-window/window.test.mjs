@@ -1,6 +1,7 @@
 // Real-window test: the built clusterlab-desktop under tauri-driver (WebKitWebDriver), driven over
 // plain WebDriver HTTP with fetch (no npm deps). Run via run.sh, which provides Xvfb and the builds.
-// Env: APP (desktop binary), TAURI_DRIVER, SHOT (png path), XDG_DATA_HOME (private run dirs).
+// Env: APP (desktop binary), TAURI_DRIVER, SHOT (png path), XDG_DATA_HOME (private run dirs and
+// recent runs), XDG_CONFIG_HOME (private preferences and window state).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -55,7 +56,37 @@ function ourProcesses(name) {
   return found;
 }
 
-let driver, session, js;
+let driver, session, js, click;
+
+/** Opens a WebDriver session on a new app process (`args`: its command line). */
+async function openApp(args) {
+  const s = await wd('POST', '/session', { capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP, args } } } });
+  session = `/session/${s.sessionId}`;
+  js = (script, ...a) => wd('POST', `${session}/execute/sync`, { script, args: a });
+  click = async (css) => {
+    // Panels re-render every state tick, so an element can go stale between find and click: retry.
+    await until(`a click on ${css}`, 10_000, async () => {
+      const el = await wd('POST', `${session}/element`, { using: 'css selector', value: css });
+      await wd('POST', `${session}/element/${el[ELEMENT]}/click`, {});
+      return true;
+    });
+  };
+}
+
+/** Closes the window the way its title bar does and waits for the app and its brokers to end. */
+async function closeApp() {
+  // Tauri CloseRequested -> Lab::close -> exit. Not WebDriver's close-window/delete-session:
+  // WebKitWebDriver then SIGKILLs the app, which would prove only PDEATHSIG, not the app's own
+  // shutdown.
+  await js('window.__TAURI__.window.getCurrentWindow().close(); return true;');
+  log('window close requested; waiting for the app to stop its cluster and exit');
+  await until('the app to exit by itself', 30_000, () => ourProcesses('clusterlab-desktop').length === 0);
+  log('app exited');
+  await until('no clusterlab-broker left', 10_000, () => ourProcesses('clusterlab-broker').length === 0);
+  await wd('DELETE', session, undefined, 20_000).catch((e) => log(`delete session after the app exited: ${e.message.slice(0, 120)}`));
+  session = undefined;
+}
+
 async function main() {
   if (!APP || !SHOT || !XDG_DATA_HOME) throw new Error('set APP, SHOT and XDG_DATA_HOME (run.sh does)');
   const port = await freePort();
@@ -66,18 +97,8 @@ async function main() {
   await until('tauri-driver and WebKitWebDriver to answer /status', 15_000, async () => (await fetch(`${base}/status`).catch(() => null))?.ok);
   log(`tauri-driver on :${port}`);
 
-  const s = await wd('POST', '/session', { capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP, args: ['--start'] } } } });
-  session = `/session/${s.sessionId}`;
+  await openApp(['--start']);
   log('session open; waiting for the UI');
-  js = (script, ...args) => wd('POST', `${session}/execute/sync`, { script, args });
-  const click = async (css) => {
-    // Panels re-render every state tick, so an element can go stale between find and click: retry.
-    await until(`a click on ${css}`, 10_000, async () => {
-      const el = await wd('POST', `${session}/element`, { using: 'css selector', value: css });
-      await wd('POST', `${session}/element/${el[ELEMENT]}/click`, {});
-      return true;
-    });
-  };
 
   // Launched as scripts/run.sh launches it (--start): the window opens on a starting cluster.
   await until('three running nodes', 60_000, () => js("return document.querySelectorAll('#topology g.node.running').length === 3;"));
@@ -92,6 +113,15 @@ async function main() {
     });`);
   const before = await until('a leader for every partition', 60_000, async () => { const l = await leaders(); return l.every((x) => x.leader) && l; });
   log(`3 nodes (broker pids ${brokers.join(',')}); leaders ${JSON.stringify(before)}`);
+
+  // The Raft view, in WebKitGTK as users see it: watch lab-0 (the lab then records its messages).
+  await until('lab-0 in the Raft view\'s group list', 30_000, () => js("return !!document.querySelector('#raft-group option[value=\"lab-0\"]');"));
+  await js("const s = document.querySelector('#raft-group'); s.value = 'lab-0'; s.dispatchEvent(new Event('change')); return true;");
+  const ring = await until('the Raft view to draw lab-0 with three replicas and a leader', 30_000, () => js(`
+    const svg = document.querySelector('#raft svg.raft-ring'), l = document.querySelector('#raft g.rnode.leader');
+    return svg?.getAttribute('data-group') === 'lab-0' && document.querySelectorAll('#raft g.rnode').length === 3 && l
+      && { node: l.getAttribute('data-node'), term: Number(l.getAttribute('data-term')) };`));
+  log(`Raft view: lab-0 led by n${ring.node} in term ${ring.term}`);
 
   // WebKitWebDriver finds an SVG <g> "not interactable" (no box of its own): click its circle.
   // The topology SVG is rebuilt on every state tick; a click whose press and release straddle a
@@ -108,6 +138,18 @@ async function main() {
     return p0.leader && p0.leader !== before[0].leader && p0.term > before[0].term && p0;
   });
   log(`new leader of partition 0: node ${after.leader}, term ${after.term}`);
+  // The Raft view plays the election it recorded: a won tally in a higher term, a new leader.
+  const won = await until('the Raft view to show the election won in a higher term', 60_000, async () => {
+    const r = await js(`
+      const t = document.querySelector('#raft-tally'), l = document.querySelector('#raft g.rnode.leader');
+      const done = t?.getAttribute('data-won') === 'true' && Number(t.getAttribute('data-term')) > ${ring.term} && l
+        && Number(l.getAttribute('data-term')) > ${ring.term};
+      return { done, node: l?.getAttribute('data-node'), term: l?.getAttribute('data-term'), tally: t?.textContent,
+        status: document.querySelector('#raft .toolbar span:last-child')?.textContent, msgs: document.querySelectorAll('#raft .msg').length };`);
+    if (!r.done) throw new Error(JSON.stringify(r)); // the last state shows in the timeout message
+    return r;
+  });
+  log(`Raft view: election won by n${won.node} in term ${won.term}`);
 
   await sleep(1500); // let the panels redraw the new leader before the picture
   const png = await wd('GET', `${session}/screenshot`);
@@ -115,17 +157,40 @@ async function main() {
   writeFileSync(SHOT, Buffer.from(png, 'base64'));
   log(`screenshot: ${SHOT}`);
 
-  // Close the window the way its title bar does (Tauri CloseRequested -> Lab::close -> exit).
-  // Not WebDriver's close-window/delete-session: WebKitWebDriver then SIGKILLs the app, which
-  // would prove only PDEATHSIG, not the app's own shutdown.
-  await js('window.__TAURI__.window.getCurrentWindow().close(); return true;');
-  log('window close requested; waiting for the app to stop its cluster and exit');
-  await until('the app to exit by itself', 30_000, () => ourProcesses('clusterlab-desktop').length === 0);
-  log('app exited');
-  await until('no clusterlab-broker left', 10_000, () => ourProcesses('clusterlab-broker').length === 0);
-  await wd('DELETE', session, undefined, 20_000).catch((e) => log(`delete session after the app exited: ${e.message.slice(0, 120)}`));
-  session = undefined;
+  // What the next start must remember: a cluster started with other settings, the light
+  // theme, a folded panel, the window's size.
+  // Plain buttons, pressed from the page: a WebDriver click at the window's bottom edge was lost.
+  const press = (css) => js(`const b = document.querySelector(${JSON.stringify(css)}); if (!b || b.disabled) return false; b.click(); return true;`);
+  await until('Stop cluster to be pressed', 10_000, () => press('#stop-cluster'));
+  await until('the cluster to stop', 30_000, () => js("return !!document.querySelector('#start-cluster:not([disabled])');"));
+  await js("const i = document.querySelector('#settings input[name=partitions]'); i.value = '5'; return true;");
+  await until('Start cluster to be pressed', 10_000, () => press('#start-cluster'));
+  await until('three running nodes again', 60_000, () => js("return document.querySelectorAll('#topology g.node.running').length === 3;"));
+  await press('#theme');
+  await js("document.querySelector('#export > h2').click(); return true;");
+  await until('the light theme and a folded export panel', 5_000, () => js("return document.body.classList.contains('light') && document.querySelector('#export').classList.contains('folded');"));
+  const rect = await wd('POST', `${session}/window/rect`, { width: 1200, height: 760 });
+  log(`window set to ${rect.width}x${rect.height}; theme light; export panel folded; partitions 5`);
+  await closeApp();
   log('PASS: no clusterlab-broker process of this test remains');
+
+  // A second start of the real app, without --start: it remembers.
+  await openApp([]);
+  await until('the UI to connect', 30_000, () => js("return document.querySelector('#conn')?.dataset.status === 'open';"));
+  const again = await until('the remembered preferences to apply', 15_000, () => js(`return document.body.classList.contains('light') && {
+      partitions: document.querySelector('#settings input[name=partitions]').value,
+      folded: document.querySelector('#export').classList.contains('folded'),
+    };`));
+  if (again.partitions !== '5' || !again.folded) throw new Error(`after a restart: ${JSON.stringify(again)}; expected partitions 5 and the export panel folded`);
+  const runs = await until('both cluster runs in Recent runs', 15_000, async () => {
+    const r = await js("return [...document.querySelectorAll('#runs-table tr[data-run]')].map((r) => r.dataset.status + ' ' + r.dataset.run);");
+    return r.filter((x) => /^complete .*-cluster$/.test(x)).length >= 2 && r;
+  });
+  const rect2 = await wd('GET', `${session}/window/rect`);
+  if (rect2.width !== rect.width || rect2.height !== rect.height) throw new Error(`window reopened at ${rect2.width}x${rect2.height}, closed at ${rect.width}x${rect.height}`);
+  log(`after a restart: light theme, partitions 5, export folded, window ${rect2.width}x${rect2.height}, recent runs ${JSON.stringify(runs)}`);
+  await closeApp();
+  log('PASS: the restarted app remembered its settings, window and runs');
 }
 
 let failed = false;
