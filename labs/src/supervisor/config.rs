@@ -89,22 +89,9 @@ pub(crate) struct PeerAddrs {
     pub kafka: SocketAddr,
 }
 
-/// TOML basic string: only `\` and `"` (and control characters) need escaping in a path.
+/// A TOML string literal, escaped by the toml crate (paths may hold quotes and backslashes).
 fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(s.to_string()).to_string()
 }
 
 /// The node's config file text, keys as in `broker/src/config.rs`.
@@ -154,7 +141,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_with_quotes_and_backslashes_are_escaped() {
-        assert_eq!(quote(r#"a\b"c"#), r#""a\\b\"c""#);
+    fn paths_with_quotes_and_backslashes_read_back_as_written() {
+        for path in
+            [r#"a\b"c"#, "with 'single' quotes", "tab\there", "new\nline", r"back\slash", "ünïcode/dir"]
+        {
+            let parsed: toml::Table = toml::from_str(&format!("data_dir = {}", quote(path))).unwrap();
+            assert_eq!(parsed["data_dir"].as_str(), Some(path), "{path}");
+        }
     }
 }
