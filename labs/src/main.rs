@@ -96,6 +96,13 @@ struct BenchArgs {
     /// idempotence): time, MB/s, ack latency, broker peak RSS, read-back (issue 14).
     #[arg(long)]
     burst: bool,
+    /// What the Raft view's RPC telemetry costs a producer: alternating runs with no group
+    /// watched and with partition 0 watched and polled as an open view does (issue 11).
+    #[arg(long)]
+    trace_overhead: bool,
+    /// --trace-overhead: rounds (each one run per mode).
+    #[arg(long, default_value_t = 5)]
+    trace_rounds: usize,
     /// --burst: MB of payload in total.
     #[arg(long, default_value_t = 1024)]
     burst_mb: u64,
@@ -179,6 +186,9 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.burst {
         return burst_cmd(args).await;
+    }
+    if args.trace_overhead {
+        return trace_overhead_cmd(args).await;
     }
     let filter: CaseFilter = args.cases.parse()?;
     let opts = BenchOptions {
@@ -328,7 +338,7 @@ async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench --scale`: what many Raft groups cost.
+/// `bench --burst`: a stock producer's burst to one replicated partition.
 async fn burst_cmd(args: BenchArgs) -> anyhow::Result<()> {
     let opts = bench::burst::BurstOptions {
         broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
@@ -356,6 +366,39 @@ async fn burst_cmd(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `bench --trace-overhead`: produce throughput with the Raft view closed and open.
+async fn trace_overhead_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    let opts = bench::trace_overhead::TraceOverheadOptions {
+        broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
+        data_root: args.data_root.clone().unwrap_or_else(std::env::temp_dir),
+        fsync: args.failover_fsync.clone(),
+        timing: raft_timing(&args),
+        producer: ProducerSettings {
+            linger_ms: args.linger_ms,
+            max_in_flight: args.max_in_flight,
+            message_timeout_ms: 30_000,
+        },
+        message_bytes: 1024,
+        messages: args.messages.unwrap_or(20_000),
+        rounds: args.trace_rounds,
+        timeout: Duration::from_secs(args.phase_timeout_secs),
+    };
+    println!(
+        "clusterlab bench --trace-overhead: {} build, fsync={}, load {}",
+        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        opts.fsync,
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+    );
+    let r = bench::trace_overhead::measure(&opts).await?;
+    println!("{}", bench::trace_overhead::render(&r));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `bench --scale`: what many Raft groups cost.
 async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
     let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&data_root).with_context(|| format!("creating {}", data_root.display()))?;

@@ -18,6 +18,7 @@ pub mod produce;
 pub mod report;
 pub mod scale;
 pub mod tansu;
+pub mod trace_overhead;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
