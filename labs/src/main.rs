@@ -100,6 +100,15 @@ struct BenchArgs {
     /// watched and with partition 0 watched and polled as an open view does (issue 11).
     #[arg(long)]
     trace_overhead: bool,
+    /// The long chaos run (not in CI): every fault family on safe settings for --soak-minutes,
+    /// then faults by family, acknowledged writes, anomalies, unavailability and each broker's
+    /// CPU and memory over the run (issue 15). Exports go under --data-root or the temp dir.
+    #[arg(long)]
+    soak: bool,
+    #[arg(long, default_value_t = 30)]
+    soak_minutes: u64,
+    #[arg(long, default_value_t = 7)]
+    soak_seed: u64,
     /// --trace-overhead: rounds (each one run per mode).
     #[arg(long, default_value_t = 5)]
     trace_rounds: usize,
@@ -186,6 +195,17 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.burst {
         return burst_cmd(args).await;
+    }
+    if args.soak {
+        let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+        let common = cli::common::Common {
+            broker_bin: args.broker_bin.clone(),
+            data_dir: Some(root.clone()),
+            drills: None,
+        };
+        let code = cli::chaos::soak(args.soak_seed, args.soak_minutes, common, root.join("soak")).await?;
+        anyhow::ensure!(code == 0, "the soak found anomalies or could not run (above)");
+        return Ok(());
     }
     if args.trace_overhead {
         return trace_overhead_cmd(args).await;

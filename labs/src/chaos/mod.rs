@@ -14,6 +14,7 @@
 
 pub mod drill_file;
 pub mod family;
+pub mod resources;
 pub mod run;
 pub mod schedule;
 pub mod shrink;

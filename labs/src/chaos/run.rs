@@ -31,6 +31,8 @@ pub struct ChaosReport {
     /// The drill file written because the run found anomalies.
     pub saved: Option<PathBuf>,
     pub seconds: f64,
+    /// Each broker's CPU and memory over the run (filled by the lab, which has the samples).
+    pub resources: Vec<super::resources::NodeResources>,
 }
 
 /// The schedule as lines for a terminal: `  3.2 s  kill leader:chaos/1 (healed at 6.0 s: restart previous)`.
@@ -146,6 +148,7 @@ pub fn report(seed: u64, spec: &DrillSpec, outcome: &RunEnd, saved: Option<PathB
         reason: outcome.reason.clone(),
         saved,
         seconds: outcome.seconds,
+        resources: Vec::new(),
     }
 }
 

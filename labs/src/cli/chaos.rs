@@ -144,6 +144,27 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<i32> {
     Ok(if report.passed { 0 } else { 1 })
 }
 
+/// `clusterlab bench --soak`: the long chaos run of the benchmark suite (not CI): every family,
+/// safe settings (fsync always, acks all, idempotence), three churning consumers; the report
+/// adds each broker's CPU and memory over the run. Exports go under `export`.
+pub async fn soak(seed: u64, minutes: u64, common: Common, export: PathBuf) -> anyhow::Result<i32> {
+    let opts = ChaosOptions { seed, duration_ms: minutes * 60_000, ..ChaosOptions::default() };
+    println!(
+        "clusterlab bench --soak: chaos seed {seed} for {minutes} min, every family, fsync={} acks={} idempotence={}, {} consumers; exports in {}",
+        opts.fsync,
+        opts.acks,
+        opts.idempotence,
+        opts.consumers,
+        export.display()
+    );
+    let lab = lab(&common)?;
+    let report = lab.run_chaos(&opts, Some(&export), &export).await;
+    lab.close().await;
+    let report = report?;
+    print_report(&report);
+    Ok(if report.passed { 0 } else { 1 })
+}
+
 fn print_report(r: &ChaosReport) {
     let faults: Vec<String> = r.faults_by_family.iter().map(|(f, n)| format!("{f} {n}")).collect();
     let anomalies: Vec<String> = r.anomalies.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -159,6 +180,9 @@ fn print_report(r: &ChaosReport) {
     );
     if let Some(reason) = &r.reason {
         println!("  why: {reason}");
+    }
+    for line in labs::chaos::resources::describe(&r.resources) {
+        println!("  {line}");
     }
     for e in &r.examples {
         println!("  e.g. {e}");

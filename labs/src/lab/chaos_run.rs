@@ -41,7 +41,10 @@ impl Lab {
             verdict: outcome.verdict.as_ref(),
             seconds: outcome.seconds,
         };
-        Ok(report(opts.seed, &spec, &end, saved))
+        let mut r = report(opts.seed, &spec, &end, saved);
+        r.resources =
+            crate::chaos::resources::summarise(&self.timeline.since(outcome.first_seq.checked_sub(1)));
+        Ok(r)
     }
 }
 
