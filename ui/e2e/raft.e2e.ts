@@ -11,12 +11,6 @@ let lab: Lab;
 let browser: Browser;
 let page: Page;
 
-/** The Raft view's node `id`: its role and term as drawn. */
-async function rnode(p: Page, sel: string): Promise<{ node: number; term: number }> {
-  const el = p.locator(`#raft g.rnode${sel}`).first();
-  return { node: Number(await el.getAttribute('data-node')), term: Number(await el.getAttribute('data-term')) };
-}
-
 beforeAll(async () => {
   lab = await startLab(TOKEN);
   browser = await launchChromium();
@@ -41,7 +35,11 @@ describe('the Raft view', () => {
     // Appends of the workload's records travel along the links (polled every animation frame).
     await page.waitForFunction(() => !!document.querySelector('#raft .msg.append'), null, { timeout: 30_000, polling: 'raf' });
     expect(await page.locator('#raft .log-row').count()).toBe(3);
-    const before = await rnode(page, '.leader');
+    // The live leader (the Raft view plays behind live, and a loaded machine may have re-elected
+    // since the moment it shows).
+    const cell = '#groups tr[data-group="lab-0"]';
+    await page.waitForFunction((sel) => !!document.querySelector(`${sel} .leader-cell`)?.getAttribute('data-leader'), cell, { timeout: 30_000 });
+    const before = { node: Number(await page.locator(`${cell} .leader-cell`).getAttribute('data-leader')), term: Number(await page.locator(`${cell} td.term`).textContent()) };
     expect(before.term).toBeGreaterThan(0);
 
     await page.click(`#topology g.node[data-node="${before.node}"]`);
@@ -49,25 +47,36 @@ describe('the Raft view', () => {
     // Following live, the view jumps to the election and plays it in slow motion.
     await page.waitForFunction(() => !!document.querySelector('#raft .msg.vote'), null, { timeout: 30_000, polling: 'raf' });
     await page.waitForFunction(() => !!document.querySelector('#raft .msg.vote_reply:not(.refused)'), null, { timeout: 30_000, polling: 'raf' });
-    // The election won, as the view plays it: pause right there (following live, the view moves
-    // on by itself a little later, and on a slow machine the live cluster reports the new leader
-    // well after the view has played the election).
+    // The election after the kill won, as the view plays it (the killed node drawn down): pause
+    // right there. Following live, the view moves on by itself a little later, and on a slow
+    // machine the live cluster reports the new leader well after the view has played the election.
     await page.waitForFunction((old) => {
       const tally = document.querySelector('#raft-tally');
       return tally?.getAttribute('data-won') === 'true' && Number(tally.getAttribute('data-term')) > old.term
         && Number(tally.getAttribute('data-candidate')) !== old.node
+        && document.querySelector(`#raft g.rnode[data-node="${old.node}"]`)?.getAttribute('data-role') === 'Down'
         && /granted n\d its vote in term \d+/.test(document.querySelector('#raft-captions')?.textContent ?? '');
-    }, before, { timeout: 30_000, polling: 'raf' });
+    }, before, { timeout: 60_000, polling: 'raf' }).catch(async (e) => {
+      // Say what the view showed instead: which election, which roles, how far behind live.
+      const seen = await page.evaluate(() => ({
+        tally: document.querySelector('#raft-tally')?.textContent,
+        roles: [...document.querySelectorAll('#raft g.rnode')].map((n) => `n${n.getAttribute('data-node')} ${n.getAttribute('data-role')} t${n.getAttribute('data-term')}`),
+        status: document.querySelector('#raft-status')?.textContent,
+        captions: document.querySelector('#raft-captions')?.textContent,
+      }));
+      throw new Error(`the view never showed the election after killing n${before.node} (term ${before.term}) won with n${before.node} down: ${JSON.stringify(seen)} (${e})`);
+    });
     await page.click('#raft-play'); // hold the picture on the election just won
     expect(await page.locator('#raft-play').textContent()).toContain('Play');
     expect(await page.locator(`#raft g.rnode[data-node="${before.node}"]`).getAttribute('data-role')).toBe('Down');
     expect((await page.locator('#raft-captions').textContent()) ?? '').toMatch(/granted n\d its vote in term \d+/);
     // The live dashboard agrees: another node leads lab-0 in a higher term.
-    const cell = '#groups tr[data-group="lab-0"]';
     await page.waitForFunction(({ sel, old }) => {
       const l = document.querySelector(`${sel} .leader-cell`)?.getAttribute('data-leader');
       return !!l && Number(l) !== old.node && Number(document.querySelector(`${sel} td.term`)?.textContent) > old.term;
     }, { sel: cell, old: before }, { timeout: 30_000 });
+    // The timeline marks the same captions along the fault row (words on hover).
+    expect(Number(await page.locator('canvas.timeline-canvas').getAttribute('data-raft-captions'))).toBeGreaterThan(0);
     await shot(page, '#raft', 'raft-view.png');
   });
 

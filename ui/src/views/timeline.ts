@@ -177,6 +177,7 @@ export function timelineView(ctx: Ctx, onCursor: () => void): TimelineView {
     if (cursor !== null) to = Math.min(m.lastTs, Math.max(cursor + spanNs * 0.1, m.firstTs + spanNs));
     const { pal, font } = style();
     hits = m.lastTs ? draw(cx, m, { from: to - spanNs, to }, width, cursor, pal, font) : [];
+    canvas.dataset.raftCaptions = String(hits.filter((x) => x.kind === 'raft').length);
     if (!m.lastTs) {
       cx.fillStyle = pal.dim;
       cx.fillText('no events yet', 20, 30);

@@ -1,11 +1,13 @@
 // Timeline drawing on a canvas: fault bands, per-node swimlanes of leadership spans coloured by
-// term, client rate and latency sparklines, anomaly marks. Returns hit boxes for hover.
+// term, client rate and latency sparklines, anomaly marks, the Raft view's captions. Returns hit
+// boxes for hover.
 
 import { byGroupOrder, type Model } from '../state/model';
+import { captions } from '../state/raft_trace';
 import { Rates } from '../state/rates';
 import { type FaultSpan, type LeaderSpan, termColour } from '../state/spans';
 
-export interface Hit { x0: number; x1: number; y0: number; y1: number; text: string }
+export interface Hit { x0: number; x1: number; y0: number; y1: number; text: string; kind?: 'raft' }
 export interface Window { from: number; to: number }
 
 export interface Palette { bg: string; fg: string; dim: string; grid: string; fault: string; down: string; rate: string; latency: string; anomaly: string; cursor: string }
@@ -108,6 +110,7 @@ export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width:
   const visible = (s: { start: number; end: number | null }) => (s.end ?? win.to) >= win.from && s.start <= win.to;
   const faults = m.faults.spans.filter(visible);
   for (const f of faults) drawFault(cx, f, x(f.start), x(f.end ?? win.to), pal, hits);
+  drawRaftCaptions(cx, m, win, x, pal, hits);
 
   // Swimlanes.
   let y = FAULT_H + 4;
@@ -196,6 +199,29 @@ export function draw(cx: CanvasRenderingContext2D, m: Model, win: Window, width:
     cx.fillRect(x(cursor) - 1, 0, 2, height);
   }
   return hits;
+}
+
+/**
+ * What the Raft view says in words about the group it watches (votes granted or refused, an
+ * election won, a lost request, a rollback): a mark each along the bottom of the fault row, the
+ * words on hover, so a replay shows where in the run each step of an election happened.
+ */
+function drawRaftCaptions(cx: CanvasRenderingContext2D, m: Model, win: Window, x: (t: number) => number, pal: Palette, hits: Hit[]): void {
+  const group = m.raftTrace.group;
+  if (!group) return;
+  cx.fillStyle = pal.latency;
+  for (const c of captions(m.raftTrace, win.from, win.to)) {
+    const cx0 = x(c.ts);
+    if (cx0 < LABEL_W) continue;
+    cx.beginPath();
+    cx.moveTo(cx0, FAULT_H - 9);
+    cx.lineTo(cx0 + 4, FAULT_H - 1);
+    cx.lineTo(cx0 - 4, FAULT_H - 1);
+    cx.fill();
+    // First in the list: hover takes the first box under the pointer, and a mark sits on top of
+    // the fault band it may share the row with.
+    hits.unshift({ x0: cx0 - 4, x1: cx0 + 4, y0: FAULT_H - 10, y1: FAULT_H, text: `${group}: ${c.text}`, kind: 'raft' });
+  }
 }
 
 function drawFault(cx: CanvasRenderingContext2D, f: FaultSpan, x0: number, x1: number, pal: Palette, hits: Hit[]): void {
