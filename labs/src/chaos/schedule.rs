@@ -37,7 +37,8 @@ pub struct Episode {
     pub family: Family,
     pub at_ms: u64,
     pub fault: Fault,
-    /// Heal steps, all at `at_ms + hold_ms` (none for a restart, which heals itself).
+    /// Heal steps, all at `at_ms + hold_ms` (none for a restart or a corrupted segment, which
+    /// restarts the node itself).
     pub heal: Vec<Fault>,
     pub hold_ms: u64,
 }
@@ -126,6 +127,14 @@ fn episode(rng: &mut ChaCha8Rng, family: Family, topic: &str, partitions: u32) -
             let (from, to) = node_pair(rng);
             (Fault::Toxic { from, to, toxic: draw_toxic(rng) }, vec![Fault::Heal], between(rng, HOLD_MS))
         }
+        // A third of disk episodes flip one byte in a follower's newest segment while it is
+        // down (the fault stops the node, corrupts the file and starts it again, so it heals
+        // itself): its CRC checks must catch it and the replica refetch from the leader. The
+        // rest slow every fsync of a node for a while.
+        Family::Disk if rng.random_bool(1.0 / 3.0) => {
+            let tp = TopicPartition { topic: topic.to_string(), partition: rng.random_range(0..partitions) };
+            (Fault::CorruptSegment { target: Target::Follower(tp) }, vec![], 1_000)
+        }
         Family::Disk => {
             let target = any_node(rng, topic, partitions);
             let delay_ms = between(rng, SLOW_FSYNC_MS);
@@ -196,7 +205,7 @@ mod tests {
                 assert!(e.at_ms > end, "seed {seed}: overlapping episodes");
                 end = e.at_ms + e.hold_ms;
                 assert!(end <= 45_000 - COOL_DOWN_MS, "seed {seed}: heal after the cool-down starts");
-                let heals_itself = matches!(e.fault, Fault::Restart { .. });
+                let heals_itself = matches!(e.fault, Fault::Restart { .. } | Fault::CorruptSegment { .. });
                 assert_eq!(e.heal.is_empty(), heals_itself, "seed {seed}: {e:?} is not healed");
             }
         }
@@ -207,7 +216,13 @@ mod tests {
         for seed in 0..50 {
             for e in draw(seed, 60_000, &[Family::Pause, Family::Disk], "chaos", 3) {
                 assert!(matches!(e.family, Family::Pause | Family::Disk));
-                assert!(matches!(e.fault, Fault::Pause { .. } | Fault::SlowDisk { .. }), "{e:?}");
+                assert!(
+                    matches!(
+                        e.fault,
+                        Fault::Pause { .. } | Fault::SlowDisk { .. } | Fault::CorruptSegment { .. }
+                    ),
+                    "{e:?}"
+                );
             }
         }
         assert!(draw(1, 60_000, &[], "chaos", 3).is_empty());
