@@ -15,6 +15,7 @@ mod harness;
 #[allow(dead_code)]
 mod http;
 mod links;
+mod offsets;
 mod raft_fuzz;
 mod raft_trace;
 mod scale;
