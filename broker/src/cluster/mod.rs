@@ -261,6 +261,62 @@ impl Cluster {
         self.controller.leader()
     }
 
+    /// The controller term in which this node may coordinate consumer groups: it is the
+    /// confirmed controller leader (see `GroupHandle::leader`) and has applied an entry of its
+    /// own term. That entry (openraft's blank one) comes after everything earlier leaders
+    /// committed, so the applied offsets then include every commit acknowledged before.
+    pub fn coordinating_term(&self) -> Option<u64> {
+        if self.controller.leader() != Some(self.node_id) {
+            return None;
+        }
+        let rx = self.controller.raft.metrics();
+        let m = rx.borrow();
+        let own = m.current_leader == Some(self.node_id)
+            && m.last_applied.is_some_and(|l| l.leader_id.term == m.current_term);
+        own.then_some(m.current_term)
+    }
+
+    /// Confirms with a majority that this node still leads the controller in `term` and waits
+    /// until what was committed before is applied here (openraft's linearizable read), so a
+    /// read of the applied metadata is not stale: a leader cut off from the others keeps the
+    /// Leader role (openraft 0.9) and would otherwise answer from old state.
+    pub async fn confirm_controller_leadership(&self, term: u64, limit: Duration) -> Result<()> {
+        let not = |why: String| BrokerError::NotCoordinator(why);
+        match tokio::time::timeout(limit, self.controller.raft.ensure_linearizable()).await {
+            Err(_) => return Err(not(format!("no majority confirmed the leadership within {limit:?}"))),
+            Ok(Err(e)) => return Err(not(e.to_string())),
+            Ok(Ok(_)) => {}
+        }
+        match self.coordinating_term() {
+            Some(t) if t == term => Ok(()),
+            other => Err(not(format!("coordinating term {other:?}, not {term}"))),
+        }
+    }
+
+    /// Proposes a controller command on this node only, in controller term `term`: never
+    /// forwarded. What only the current leader may decide (offset commits checked against its
+    /// group generations) must not be applied on behalf of a deposed one.
+    pub async fn propose_controller_as_leader(
+        &self,
+        term: u64,
+        command: ControllerCommand,
+    ) -> Result<ControllerReply> {
+        match self.coordinating_term() {
+            Some(t) if t == term => {}
+            other => {
+                return Err(BrokerError::NotCoordinator(format!("coordinating term {other:?}, not {term}")))
+            }
+        }
+        match self.controller.propose(command.to_command()).await {
+            Ok(Ok(r)) => Ok(ControllerReply::from_result(&r)),
+            Ok(Err(ProposeError::NotLeader { leader })) => {
+                Err(BrokerError::NotCoordinator(format!("the controller is led by {leader:?} now")))
+            }
+            Ok(Err(ProposeError::Stopped)) | Err(_) => Err(BrokerError::ShuttingDown),
+            Ok(Err(ProposeError::Failed(e))) => Err(BrokerError::Invalid(e)),
+        }
+    }
+
     /// True once this node's copy of the cluster metadata can be trusted: the controller has had
     /// a leader and everything in the local controller log was applied, at least once since
     /// start-up. A restarted node replays its log only after it hears from a leader; before that
