@@ -277,6 +277,18 @@ impl NodeState {
         }
     }
 
+    /// The coordinator that takes offset commits here: as `coordinator()`, except that in a
+    /// cluster openraft having this node lead the coordinator's term is enough (see
+    /// `Cluster::leads_controller_in`): the commit itself goes through the controller's log.
+    pub fn commit_coordinator(&self) -> Option<Arc<GroupCoordinator>> {
+        let (coordinator, term) = self.groups.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match (&self.cluster, term) {
+            (None, _) => Some(coordinator),
+            (Some(c), Some(t)) if c.leads_controller_in(t) => Some(coordinator),
+            (Some(_), _) => None,
+        }
+    }
+
     /// The installed coordinator whether or not it may serve (for telemetry).
     pub fn current_coordinator(&self) -> Arc<GroupCoordinator> {
         Arc::clone(&self.groups.read().unwrap_or_else(|p| p.into_inner()).0)

@@ -119,7 +119,19 @@ impl OffsetBackend for ReplicatedOffsets {
         // Called from the blocking pool (offset commits run there), so blocking on the
         // replication of the commit is allowed and is exactly the durability wanted.
         match self.runtime.block_on(self.cluster.propose_controller_as_leader(self.term, command))? {
-            ControllerReply::Done => Ok(()),
+            ControllerReply::Done => {
+                // One line per write (commits coalesce): what a chaos timeline needs to tell
+                // which commit set a partition's offset last.
+                for c in commits {
+                    let offsets: Vec<String> = c
+                        .offsets
+                        .iter()
+                        .map(|o| format!("{}-{}@{}", o.topic, o.partition, o.offset))
+                        .collect();
+                    tracing::info!(group = %c.group, term = self.term, offsets = %offsets.join(","), "offsets committed");
+                }
+                Ok(())
+            }
             other => Err(BrokerError::Invalid(format!("controller refused the offsets: {other:?}"))),
         }
     }

@@ -276,6 +276,16 @@ impl Cluster {
         own.then_some(m.current_term)
     }
 
+    /// Whether openraft still has this node leading the controller in `term`. Weaker than
+    /// `coordinating_term` (no majority heard lately): enough for writes, which only commit if a
+    /// majority accepts them in that term, and it does not turn a moment of missed heartbeats
+    /// into refused commits that clients then retry behind newer ones.
+    pub fn leads_controller_in(&self, term: u64) -> bool {
+        let rx = self.controller.raft.metrics();
+        let m = rx.borrow();
+        m.current_leader == Some(self.node_id) && m.current_term == term
+    }
+
     /// Confirms with a majority that this node still leads the controller in `term` and waits
     /// until what was committed before is applied here (openraft's linearizable read), so a
     /// read of the applied metadata is not stale: a leader cut off from the others keeps the
