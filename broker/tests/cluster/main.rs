@@ -16,6 +16,7 @@ mod harness;
 mod http;
 mod links;
 mod offsets;
+mod pause;
 mod raft_fuzz;
 mod raft_trace;
 mod scale;
