@@ -311,11 +311,12 @@ impl Cluster {
         term: u64,
         command: ControllerCommand,
     ) -> Result<ControllerReply> {
-        match self.coordinating_term() {
-            Some(t) if t == term => {}
-            other => {
-                return Err(BrokerError::NotCoordinator(format!("coordinating term {other:?}, not {term}")))
-            }
+        // Raft leadership in `term` is enough here (see `leads_controller_in`): refusing a commit
+        // because a heartbeat was missed made librdkafka retry it behind newer ones.
+        if !self.leads_controller_in(term) {
+            return Err(BrokerError::NotCoordinator(format!(
+                "no longer the controller leader of term {term}"
+            )));
         }
         match self.controller.propose(command.to_command()).await {
             Ok(Ok(r)) => Ok(ControllerReply::from_result(&r)),
