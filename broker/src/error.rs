@@ -53,6 +53,11 @@ pub enum BrokerError {
     #[error("the node is shutting down")]
     ShuttingDown,
 
+    /// This node does not (or no longer) coordinate consumer groups: in a cluster only the
+    /// controller leader does, and only once it has applied its own term's first entry.
+    #[error("not the group coordinator: {0}")]
+    NotCoordinator(String),
+
     /// A Raft peer could not be reached (connect refused, connection lost, backing off);
     /// openraft treats this as "retry later".
     #[error("raft peer {peer} at {addr} unreachable: {reason}")]

@@ -92,7 +92,7 @@ impl Node {
             store,
             topics,
             producers,
-            groups: std::sync::RwLock::new(Arc::clone(&groups)),
+            groups: std::sync::RwLock::new((Arc::clone(&groups), None)),
             cluster,
             telemetry,
             recovery,
@@ -110,7 +110,7 @@ impl Node {
             // The coordinator runs where the controller leader is, from the replicated offsets.
             Some(_) => crate::cluster::coordination::follow_controller(&state),
             None => {
-                crate::cluster::coordination::install(&state, groups);
+                crate::cluster::coordination::install(&state, groups, None);
             }
         }
 

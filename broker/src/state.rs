@@ -27,9 +27,10 @@ pub struct NodeState {
     pub store: Arc<LogStore>,
     pub topics: Topics,
     pub producers: Producers,
-    /// The consumer-group coordinator. Replaced when this node becomes the controller leader in
-    /// cluster mode (it then starts from the replicated committed offsets); use `coordinator()`.
-    pub groups: std::sync::RwLock<Arc<GroupCoordinator>>,
+    /// The consumer-group coordinator, and in cluster mode the controller term it was started
+    /// for (None on a single node, and for the placeholder a cluster node starts with). Replaced
+    /// each time this node starts coordinating in a new term; use `coordinator()`.
+    pub groups: std::sync::RwLock<(Arc<GroupCoordinator>, Option<u64>)>,
     /// Replication, when the node is part of a cluster.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     pub telemetry: Arc<Telemetry>,
@@ -256,17 +257,41 @@ impl NodeState {
         self.cluster.as_ref().and_then(|c| c.partition_leader(topic, partition)).map_or(0, |(_, epoch)| epoch)
     }
 
-    /// The coordinator that serves group requests here, or None when another node coordinates
-    /// (cluster mode: the controller leader does).
+    /// The coordinator that serves group requests here, or None when another node coordinates.
+    /// Cluster mode: only the confirmed controller leader that has applied its own term's first
+    /// entry, and only with the coordinator started for that term; a coordinator of an earlier
+    /// term (this node lost the lead and won it back) holds group state that may be stale.
     pub fn coordinator(&self) -> Option<Arc<GroupCoordinator>> {
+        self.coordinator_with_term().map(|(c, _)| c)
+    }
+
+    /// `coordinator()` and, in cluster mode, the controller term it serves in.
+    pub fn coordinator_with_term(&self) -> Option<(Arc<GroupCoordinator>, Option<u64>)> {
+        let (coordinator, term) = self.groups.read().unwrap_or_else(|p| p.into_inner()).clone();
         match &self.cluster {
-            Some(c) if c.controller_leader() != Some(c.node_id) => None,
-            _ => Some(self.current_coordinator()),
+            Some(c) => match (c.coordinating_term(), term) {
+                (Some(now), Some(started)) if now == started => Some((coordinator, term)),
+                _ => None,
+            },
+            None => Some((coordinator, None)),
         }
     }
 
+    /// The coordinator that takes offset commits here: as `coordinator()`, except that in a
+    /// cluster openraft having this node lead the coordinator's term is enough (see
+    /// `Cluster::leads_controller_in`): the commit itself goes through the controller's log.
+    pub fn commit_coordinator(&self) -> Option<Arc<GroupCoordinator>> {
+        let (coordinator, term) = self.groups.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match (&self.cluster, term) {
+            (None, _) => Some(coordinator),
+            (Some(c), Some(t)) if c.leads_controller_in(t) => Some(coordinator),
+            (Some(_), _) => None,
+        }
+    }
+
+    /// The installed coordinator whether or not it may serve (for telemetry).
     pub fn current_coordinator(&self) -> Arc<GroupCoordinator> {
-        Arc::clone(&self.groups.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&self.groups.read().unwrap_or_else(|p| p.into_inner()).0)
     }
 
     /// What clients are told to connect to: the configured advertised address, or the bound one.

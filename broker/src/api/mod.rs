@@ -186,7 +186,7 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::LeaveGroup(r) => Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(&n, &ctx, r))),
         RequestKind::OffsetCommit(r) => offset_commit::handle(&n, &ctx, r),
         RequestKind::OffsetFetch(r) => {
-            Reply::Now(ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r)))
+            later(async move { ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r).await) })
         }
         RequestKind::DescribeGroups(r) => {
             Reply::Now(ResponseKind::DescribeGroups(describe_groups::handle(&n, &ctx, r)))

@@ -60,7 +60,7 @@ fn start(
             }
         }
     }
-    let Some(coordinator) = node.coordinator() else {
+    let Some(coordinator) = node.commit_coordinator() else {
         return (vec![ResponseError::NotCoordinator.code(); codes.len()], None);
     };
     let pending = coordinator.start_commit(

@@ -1,18 +1,53 @@
 //! OffsetFetch: the committed offsets of a group (-1 where none). v8+ batch several groups.
+//!
+//! Cluster mode: answered only by the coordinator of the current controller term, and only
+//! after a majority confirmed that leadership. A controller leader cut off from the others
+//! keeps its role until it hears of a new term; answering from its applied offsets then handed
+//! a member an offset older than one the new coordinator had acknowledged.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
+use std::time::Duration;
+
 use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse};
 
+use kafka_protocol::ResponseError;
+
 use super::{str_bytes, topic_name, ApiSpec, RequestContext};
-use crate::groups::CommittedOffset;
+use crate::groups::{CommittedOffset, GroupCoordinator};
 use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetFetch, min: 1, max: 8 };
 
-pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+/// How long the leadership confirmation may take before the answer is NOT_COORDINATOR.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let coordinator = match (&node.cluster, node.coordinator_with_term()) {
+        (_, None) => None,
+        (None, Some((c, _))) => Some(c),
+        (Some(cluster), Some((c, term))) => {
+            let term = term.unwrap_or_default();
+            match cluster.confirm_controller_leadership(term, CONFIRM_TIMEOUT).await {
+                Ok(()) => Some(c),
+                Err(e) => {
+                    tracing::info!(error = %e, "offset fetch refused");
+                    None
+                }
+            }
+        }
+    };
+    respond(coordinator.as_deref(), ctx, req)
+}
+
+fn respond(
+    coordinator: Option<&GroupCoordinator>,
+    ctx: &RequestContext,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let not_coordinator = ResponseError::NotCoordinator.code();
     if ctx.api_version >= 8 {
         let groups = req
             .groups
@@ -23,7 +58,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
                         .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
                         .collect::<Vec<_>>()
                 });
-                let topics = by_topic(node, g.group_id.as_str(), wanted)
+                let topics = by_topic(coordinator, g.group_id.as_str(), wanted)
                     .into_iter()
                     .map(|(name, parts)| {
                         let partitions = parts
@@ -41,7 +76,11 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
                             .with_partitions(partitions)
                     })
                     .collect();
-                OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone()).with_topics(topics)
+                let code = if coordinator.is_some() { 0 } else { not_coordinator };
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_topics(topics)
+                    .with_error_code(code)
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
@@ -52,7 +91,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
             .collect::<Vec<_>>()
     });
-    let topics = by_topic(node, req.group_id.as_str(), wanted)
+    let topics = by_topic(coordinator, req.group_id.as_str(), wanted)
         .into_iter()
         .map(|(name, parts)| {
             let partitions = parts
@@ -68,17 +107,23 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -
             OffsetFetchResponseTopic::default().with_name(topic_name(&name)).with_partitions(partitions)
         })
         .collect();
-    OffsetFetchResponse::default().with_topics(topics)
+    let response = OffsetFetchResponse::default().with_topics(topics);
+    // v2+ has a top-level code: the one a client looks at when it asked for every partition
+    // (no partitions to carry the code).
+    match (coordinator, ctx.api_version >= 2) {
+        (None, true) => response.with_error_code(not_coordinator),
+        _ => response,
+    }
 }
 
 /// The group's committed offsets (all of them, or the wanted ones), grouped by topic.
 fn by_topic(
-    node: &NodeState,
+    coordinator: Option<&GroupCoordinator>,
     group: &str,
     wanted: Option<Vec<(String, i32)>>,
 ) -> Vec<(String, Vec<CommittedOffset>)> {
     let mut out: Vec<(String, Vec<CommittedOffset>)> = Vec::new();
-    let offsets = match node.coordinator() {
+    let offsets = match coordinator {
         Some(c) => c.fetch_offsets(group, wanted.as_deref()),
         // Not the coordinator: every asked partition answers NOT_COORDINATOR so the client
         // looks the coordinator up again.
@@ -90,7 +135,7 @@ fn by_topic(
                 partition,
                 offset: -1,
                 metadata: None,
-                error_code: kafka_protocol::ResponseError::NotCoordinator.code(),
+                error_code: ResponseError::NotCoordinator.code(),
             })
             .collect(),
     };

@@ -278,7 +278,14 @@ fn propose(
                 record_errors: Vec::new(),
             };
         }
-        SequenceCheck::Reject(code, msg) => return failed(partition, code, msg),
+        SequenceCheck::Reject(code, msg) => {
+            // An idempotent client may answer this by re-sending its in-flight batches under a
+            // new epoch (duplicates if they were written): the one trace of why it did.
+            let h = &headers[0];
+            tracing::warn!(topic, partition, term, producer_id = h.producer_id, epoch = h.producer_epoch,
+                base_sequence = h.base_sequence, reason = %msg, "batch refused");
+            return failed(partition, code, msg);
+        }
     }
     let mut receivers = Vec::with_capacity(batches.len());
     for (b, h) in batches.into_iter().zip(&headers) {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::groups::{decode_offsets, merge_offsets, GroupCommit, OffsetMap};
 use crate::raft::state_machine::Applier;
 use crate::raft::typ::{Command, CommandResult, NodeId};
 use crate::topic_config::TopicConfigs;
@@ -28,9 +29,9 @@ pub struct TopicAssignment {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterMetadata {
     pub topics: BTreeMap<String, TopicAssignment>,
-    /// The group coordinator's committed offsets (its own JSON format), replicated so they
-    /// survive the loss of the controller leader.
-    pub group_offsets: Option<String>,
+    /// Committed consumer-group offsets, replicated so they survive the loss of the controller
+    /// leader. The coordinator reads them from here: what is applied is what is committed.
+    pub offsets: OffsetMap,
     pub next_producer_id: i64,
     /// Raft index of the last applied command: lets waiters know their command is visible.
     pub applied_index: u64,
@@ -58,8 +59,16 @@ pub enum ControllerCommand {
         name: String,
         configs: TopicConfigs,
     },
+    /// Replaced by `CommitOffsets`; still applied, since logs written before hold it: the
+    /// coordinator's whole map, which replaced every offset (a stale coordinator's map so
+    /// overwrote newer offsets of other partitions).
     SetGroupOffsets {
         json: String,
+    },
+    /// Offset commits, applied in order on top of the offsets before: only the partitions they
+    /// name change.
+    CommitOffsets {
+        commits: Vec<GroupCommit>,
     },
     AllocateProducerIds {
         count: i64,
@@ -145,8 +154,15 @@ impl ControllerApplier {
                     ControllerReply::Done
                 }
             },
-            ControllerCommand::SetGroupOffsets { json } => {
-                state.group_offsets = Some(json);
+            ControllerCommand::SetGroupOffsets { json } => match decode_offsets(json.as_bytes()) {
+                Ok(offsets) => {
+                    state.offsets = offsets;
+                    ControllerReply::Done
+                }
+                Err(e) => ControllerReply::Invalid(e.to_string()),
+            },
+            ControllerCommand::CommitOffsets { commits } => {
+                merge_offsets(&mut state.offsets, &commits);
                 ControllerReply::Done
             }
             ControllerCommand::AllocateProducerIds { count } => {
@@ -230,5 +246,27 @@ mod tests {
         );
         assert_eq!(applier.current().applied_index, 4);
         assert!(applier.current().topics.contains_key("t"));
+    }
+
+    #[test]
+    fn offset_commits_change_only_the_partitions_they_name() {
+        use crate::groups::OffsetCommit;
+        let commit = |partition: i32, offset: i64| GroupCommit {
+            group: "g".into(),
+            offsets: vec![OffsetCommit { topic: "t".into(), partition, offset, metadata: None }],
+        };
+        let applier = ControllerApplier::new();
+        let both = ControllerCommand::CommitOffsets { commits: vec![commit(0, 10), commit(1, 10)] };
+        applier.apply(1, &both.to_command(), (0, 1));
+        let one = ControllerCommand::CommitOffsets { commits: vec![commit(1, 30)] };
+        applier.apply(2, &one.to_command(), (1, 2));
+        let offsets = &applier.current().offsets["g"]["t"];
+        assert_eq!((offsets[&0].offset, offsets[&1].offset), (10, 30));
+        // Logs written before hold whole maps; they still apply, as they did.
+        let legacy = r#"{"version":1,"groups":{"g":[{"topic":"t","partition":0,"offset":7}]}}"#;
+        let set = ControllerCommand::SetGroupOffsets { json: legacy.into() };
+        applier.apply(3, &set.to_command(), (2, 3));
+        let offsets = &applier.current().offsets["g"]["t"];
+        assert_eq!((offsets[&0].offset, offsets.get(&1)), (7, None));
     }
 }

@@ -261,6 +261,73 @@ impl Cluster {
         self.controller.leader()
     }
 
+    /// The controller term in which this node may coordinate consumer groups: it is the
+    /// confirmed controller leader (see `GroupHandle::leader`) and has applied an entry of its
+    /// own term. That entry (openraft's blank one) comes after everything earlier leaders
+    /// committed, so the applied offsets then include every commit acknowledged before.
+    pub fn coordinating_term(&self) -> Option<u64> {
+        if self.controller.leader() != Some(self.node_id) {
+            return None;
+        }
+        let rx = self.controller.raft.metrics();
+        let m = rx.borrow();
+        let own = m.current_leader == Some(self.node_id)
+            && m.last_applied.is_some_and(|l| l.leader_id.term == m.current_term);
+        own.then_some(m.current_term)
+    }
+
+    /// Whether openraft still has this node leading the controller in `term`. Weaker than
+    /// `coordinating_term` (no majority heard lately): enough for writes, which only commit if a
+    /// majority accepts them in that term, and it does not turn a moment of missed heartbeats
+    /// into refused commits that clients then retry behind newer ones.
+    pub fn leads_controller_in(&self, term: u64) -> bool {
+        let rx = self.controller.raft.metrics();
+        let m = rx.borrow();
+        m.current_leader == Some(self.node_id) && m.current_term == term
+    }
+
+    /// Confirms with a majority that this node still leads the controller in `term` and waits
+    /// until what was committed before is applied here (openraft's linearizable read), so a
+    /// read of the applied metadata is not stale: a leader cut off from the others keeps the
+    /// Leader role (openraft 0.9) and would otherwise answer from old state.
+    pub async fn confirm_controller_leadership(&self, term: u64, limit: Duration) -> Result<()> {
+        let not = |why: String| BrokerError::NotCoordinator(why);
+        match tokio::time::timeout(limit, self.controller.raft.ensure_linearizable()).await {
+            Err(_) => return Err(not(format!("no majority confirmed the leadership within {limit:?}"))),
+            Ok(Err(e)) => return Err(not(e.to_string())),
+            Ok(Ok(_)) => {}
+        }
+        match self.coordinating_term() {
+            Some(t) if t == term => Ok(()),
+            other => Err(not(format!("coordinating term {other:?}, not {term}"))),
+        }
+    }
+
+    /// Proposes a controller command on this node only, in controller term `term`: never
+    /// forwarded. What only the current leader may decide (offset commits checked against its
+    /// group generations) must not be applied on behalf of a deposed one.
+    pub async fn propose_controller_as_leader(
+        &self,
+        term: u64,
+        command: ControllerCommand,
+    ) -> Result<ControllerReply> {
+        // Raft leadership in `term` is enough here (see `leads_controller_in`): refusing a commit
+        // because a heartbeat was missed made librdkafka retry it behind newer ones.
+        if !self.leads_controller_in(term) {
+            return Err(BrokerError::NotCoordinator(format!(
+                "no longer the controller leader of term {term}"
+            )));
+        }
+        match self.controller.propose(command.to_command()).await {
+            Ok(Ok(r)) => Ok(ControllerReply::from_result(&r)),
+            Ok(Err(ProposeError::NotLeader { leader })) => {
+                Err(BrokerError::NotCoordinator(format!("the controller is led by {leader:?} now")))
+            }
+            Ok(Err(ProposeError::Stopped)) | Err(_) => Err(BrokerError::ShuttingDown),
+            Ok(Err(ProposeError::Failed(e))) => Err(BrokerError::Invalid(e)),
+        }
+    }
+
     /// True once this node's copy of the cluster metadata can be trusted: the controller has had
     /// a leader and everything in the local controller log was applied, at least once since
     /// start-up. A restarted node replays its log only after it hears from a leader; before that

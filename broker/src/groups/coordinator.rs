@@ -14,7 +14,7 @@ use super::codes;
 use super::group::Group;
 use super::join::JoinOutcome;
 use super::membership::SyncOutcome;
-use super::offsets::{CommitTicket, OffsetStore, PersistFn};
+use super::offsets::{CommitTicket, FileBackend, OffsetBackend, OffsetStore, PersistFn};
 use super::types::*;
 use crate::error::{BrokerError, Result};
 
@@ -41,12 +41,19 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
-    /// `persisted_offsets` is what `persist` last wrote in a previous run, if anything.
+    /// Single node: offsets in one file. `persisted_offsets` is what `persist` last wrote in a
+    /// previous run, if anything.
     pub fn new(
         config: CoordinatorConfig,
         persisted_offsets: Option<Vec<u8>>,
         persist: PersistFn,
     ) -> Result<Arc<Self>> {
+        let backend = FileBackend::new(persisted_offsets, persist)?;
+        Self::with_backend(config, Arc::new(backend))
+    }
+
+    /// Offsets made durable and read back through `backend` (cluster: the controller's log).
+    pub fn with_backend(config: CoordinatorConfig, backend: Arc<dyn OffsetBackend>) -> Result<Arc<Self>> {
         if config.min_session_timeout > config.max_session_timeout {
             return Err(BrokerError::Config {
                 source_name: "group coordinator".to_string(),
@@ -56,7 +63,7 @@ impl GroupCoordinator {
                 ),
             });
         }
-        let offsets = OffsetStore::new(persisted_offsets, persist)?;
+        let offsets = OffsetStore::new(backend);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(Arc::new(GroupCoordinator { config, groups: Mutex::new(HashMap::new()), offsets, events }))
     }
@@ -203,9 +210,10 @@ impl GroupCoordinator {
         out
     }
 
-    /// One code per entry. Blocks until the offsets are durable (the persist fn fsyncs), so
+    /// One code per entry. Blocks until the offsets are durable (the backend says so), so
     /// call it from `spawn_blocking`/`block_in_place`. A failed write rejects the commit with
-    /// COORDINATOR_NOT_AVAILABLE: retriable for clients, which then retry or rediscover.
+    /// COORDINATOR_NOT_AVAILABLE, or NOT_COORDINATOR when this node stopped coordinating:
+    /// retriable for clients, which then retry or rediscover.
     pub fn commit_offsets(
         &self,
         group_id: &str,
@@ -261,9 +269,10 @@ impl GroupCoordinator {
     pub fn finish_commit(&self, pending: PendingCommit) -> Vec<i16> {
         let PendingCommit { codes: mut result, ticket } = pending;
         if let Some(ticket) = ticket {
-            if !self.offsets.wait(ticket) {
+            let written = self.offsets.wait(ticket);
+            if written != codes::NONE {
                 for code in result.iter_mut().filter(|c| **c == codes::NONE) {
-                    *code = codes::COORDINATOR_NOT_AVAILABLE;
+                    *code = written;
                 }
             }
         }

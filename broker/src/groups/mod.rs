@@ -14,7 +14,8 @@ mod offsets;
 mod types;
 
 pub use coordinator::{GroupCoordinator, PendingCommit};
-pub use offsets::PersistFn;
+pub(crate) use offsets::decode as decode_offsets;
+pub use offsets::{merge_offsets, Committed, GroupCommit, OffsetBackend, OffsetMap, PersistFn};
 pub use types::*;
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! Committed offsets: the in-memory map, its JSON form, and durable, coalesced writes.
+//! Committed offsets: the map, its JSON form, and durable, ordered, coalesced writes.
 //!
-//! A commit returns only after the whole map (including it) has been handed to the `persist`
-//! function and that call succeeded, so an acknowledged offset survives a crash. Commits that
-//! arrive while a write is in flight are queued and written together by the next write, so N
-//! concurrent committers cost about two fsyncs, not N.
+//! Where offsets are made durable is the `OffsetBackend`'s business: a single node rewrites one
+//! fsynced file with the whole map (`FileBackend`); a cluster replicates each batch of commits as
+//! a delta through the controller's Raft log and reads offsets back from the applied state
+//! (`cluster::coordination`). Either way a commit returns only after the backend said it is
+//! durable, and fetches report only what the backend holds. Commits that arrive while a write is
+//! in flight are queued and written together by the next write, in arrival order, so N
+//! concurrent committers cost about two writes, not N.
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,8 +24,84 @@ pub type PersistFn = Arc<dyn Fn(&[u8]) -> Result<()> + Send + Sync>;
 
 const FORMAT_VERSION: u32 = 1;
 
-type GroupOffsets = BTreeMap<(String, i32), (i64, Option<String>)>;
-type OffsetMap = BTreeMap<String, GroupOffsets>;
+/// One committed offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Committed {
+    pub offset: i64,
+    #[serde(default)]
+    pub metadata: Option<String>,
+}
+
+/// group -> topic -> partition -> committed offset. Nested string/integer keys so that the
+/// controller's metadata (which holds one) serializes to JSON as it is.
+pub type OffsetMap = BTreeMap<String, BTreeMap<String, BTreeMap<i32, Committed>>>;
+
+/// One group's part of a write, in the order its commits arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupCommit {
+    pub group: String,
+    pub offsets: Vec<OffsetCommit>,
+}
+
+/// Applies commits, in order, to `map`: the one merge rule of every backend and of the
+/// controller's state machine.
+pub fn merge_offsets(map: &mut OffsetMap, commits: &[GroupCommit]) {
+    for c in commits {
+        let group = map.entry(c.group.clone()).or_default();
+        for o in &c.offsets {
+            let committed = Committed { offset: o.offset, metadata: o.metadata.clone() };
+            group.entry(o.topic.clone()).or_default().insert(o.partition, committed);
+        }
+    }
+}
+
+/// Where committed offsets are made durable and read back from.
+pub trait OffsetBackend: Send + Sync {
+    /// Makes `commits` durable, applied in order. Blocks the calling thread until they are.
+    /// `BrokerError::NotCoordinator` when this node may no longer take commits.
+    fn write(&self, commits: &[GroupCommit]) -> Result<()>;
+    /// Runs `f` over the durable offsets.
+    fn read(&self, f: &mut dyn FnMut(&OffsetMap));
+}
+
+/// Single node: the whole map rewritten through `persist` (an atomic, fsynced file write).
+pub struct FileBackend {
+    durable: Mutex<OffsetMap>,
+    persist: PersistFn,
+}
+
+impl FileBackend {
+    /// `persisted` is what `persist` last wrote in a previous run, if anything.
+    pub fn new(persisted: Option<Vec<u8>>, persist: PersistFn) -> Result<FileBackend> {
+        let durable = match persisted {
+            Some(bytes) => decode(&bytes)?,
+            None => OffsetMap::new(),
+        };
+        Ok(FileBackend { durable: Mutex::new(durable), persist })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OffsetMap> {
+        self.durable.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl OffsetBackend for FileBackend {
+    fn write(&self, commits: &[GroupCommit]) -> Result<()> {
+        // Writes are serialised by the store (one writer at a time), so a copy taken here is
+        // still the durable state when the write succeeds.
+        let mut next = self.lock().clone();
+        merge_offsets(&mut next, commits);
+        let bytes = encode(&next)?;
+        catch_unwind(AssertUnwindSafe(|| (self.persist)(&bytes)))
+            .unwrap_or_else(|_| Err(BrokerError::Invalid("offset persist function panicked".to_string())))?;
+        *self.lock() = next;
+        Ok(())
+    }
+
+    fn read(&self, f: &mut dyn FnMut(&OffsetMap)) {
+        f(&self.lock())
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Persisted {
@@ -43,7 +122,8 @@ fn corrupt(reason: String) -> BrokerError {
     BrokerError::CorruptState { what: "committed offsets".to_string(), reason }
 }
 
-fn decode(bytes: &[u8]) -> Result<OffsetMap> {
+/// The file format (also what the controller's old `SetGroupOffsets` commands carry).
+pub(crate) fn decode(bytes: &[u8]) -> Result<OffsetMap> {
     let persisted: Persisted =
         serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid offsets JSON: {e}")))?;
     if persisted.version != FORMAT_VERSION {
@@ -62,7 +142,8 @@ fn decode(bytes: &[u8]) -> Result<OffsetMap> {
                     e.topic, e.partition
                 )));
             }
-            offsets.insert((e.topic, e.partition), (e.offset, e.metadata));
+            let committed = Committed { offset: e.offset, metadata: e.metadata };
+            offsets.entry(e.topic).or_default().insert(e.partition, committed);
         }
     }
     Ok(map)
@@ -74,11 +155,13 @@ fn encode(map: &OffsetMap) -> Result<Vec<u8>> {
         .map(|(g, offs)| {
             let entries = offs
                 .iter()
-                .map(|((t, p), (o, m))| PersistedOffset {
-                    topic: t.clone(),
-                    partition: *p,
-                    offset: *o,
-                    metadata: m.clone(),
+                .flat_map(|(t, parts)| {
+                    parts.iter().map(move |(p, c)| PersistedOffset {
+                        topic: t.clone(),
+                        partition: *p,
+                        offset: c.offset,
+                        metadata: c.metadata.clone(),
+                    })
                 })
                 .collect();
             (g.clone(), entries)
@@ -89,13 +172,12 @@ fn encode(map: &OffsetMap) -> Result<Vec<u8>> {
 }
 
 struct StoreState {
-    /// What the last successful write contained; the only offsets fetch ever reports.
-    durable: OffsetMap,
-    queued: Vec<(u64, String, Vec<OffsetCommit>)>,
+    queued: Vec<(u64, GroupCommit)>,
     next_ticket: u64,
     writing: bool,
-    /// Outcome per ticket of finished writes, removed by the committer that owns it.
-    results: HashMap<u64, bool>,
+    /// Outcome per ticket of finished writes (NONE or the error code for every offset of the
+    /// commit), removed by the committer that owns it.
+    results: HashMap<u64, i16>,
 }
 
 /// A queued commit's place in line (`OffsetStore::enqueue`).
@@ -105,28 +187,19 @@ pub struct CommitTicket(u64);
 pub(crate) struct OffsetStore {
     state: Mutex<StoreState>,
     written: Condvar,
-    persist: PersistFn,
+    backend: Arc<dyn OffsetBackend>,
 }
 
 impl OffsetStore {
-    pub fn new(persisted: Option<Vec<u8>>, persist: PersistFn) -> Result<Self> {
-        let durable = match persisted {
-            Some(bytes) => decode(&bytes)?,
-            None => OffsetMap::new(),
-        };
-        let state = StoreState {
-            durable,
-            queued: Vec::new(),
-            next_ticket: 0,
-            writing: false,
-            results: HashMap::new(),
-        };
-        Ok(OffsetStore { state: Mutex::new(state), written: Condvar::new(), persist })
+    pub fn new(backend: Arc<dyn OffsetBackend>) -> Self {
+        let state =
+            StoreState { queued: Vec::new(), next_ticket: 0, writing: false, results: HashMap::new() };
+        OffsetStore { state: Mutex::new(state), written: Condvar::new(), backend }
     }
 
     fn lock(&self) -> MutexGuard<'_, StoreState> {
-        // A panic elsewhere while holding the lock leaves the maps consistent (every update is
-        // a single insert), so keep serving rather than cascading the panic.
+        // A panic elsewhere while holding the lock leaves the queue consistent (every update is
+        // a single push or insert), so keep serving rather than cascading the panic.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -137,18 +210,19 @@ impl OffsetStore {
         let mut st = self.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        st.queued.push((ticket, group.to_string(), entries));
+        st.queued.push((ticket, GroupCommit { group: group.to_string(), offsets: entries }));
         CommitTicket(ticket)
     }
 
-    /// Blocks until the commit of `ticket` is durable (true; nothing recorded otherwise) or its
-    /// write failed (false). Blocks the calling thread for the write: call it from a
-    /// blocking-capable context.
-    pub fn wait(&self, CommitTicket(ticket): CommitTicket) -> bool {
+    /// Blocks until the commit of `ticket` is durable (NONE) or its write failed (the code to
+    /// answer: NOT_COORDINATOR when this node no longer coordinates, otherwise
+    /// COORDINATOR_NOT_AVAILABLE; nothing of it is recorded then). Blocks the calling thread
+    /// for the write: call it from a blocking-capable context.
+    pub fn wait(&self, CommitTicket(ticket): CommitTicket) -> i16 {
         let mut st = self.lock();
         loop {
-            if let Some(ok) = st.results.remove(&ticket) {
-                return ok;
+            if let Some(code) = st.results.remove(&ticket) {
+                return code;
             }
             if st.writing {
                 st = self.written.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -158,34 +232,28 @@ impl OffsetStore {
             // entries included, then wakes the others whose entries rode along.
             st.writing = true;
             let batch = std::mem::take(&mut st.queued);
-            let mut next = st.durable.clone();
-            for (_, g, entries) in &batch {
-                let offsets = next.entry(g.clone()).or_default();
-                for e in entries {
-                    offsets.insert((e.topic.clone(), e.partition), (e.offset, e.metadata.clone()));
-                }
-            }
             drop(st);
-            let outcome = encode(&next).and_then(|bytes| {
-                catch_unwind(AssertUnwindSafe(|| (self.persist)(&bytes))).unwrap_or_else(|_| {
-                    Err(BrokerError::Invalid("offset persist function panicked".to_string()))
-                })
-            });
+            let commits: Vec<GroupCommit> = batch.iter().map(|(_, c)| c.clone()).collect();
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.backend.write(&commits)))
+                .unwrap_or_else(|_| Err(BrokerError::Invalid("offset backend panicked".to_string())));
             st = self.lock();
             st.writing = false;
-            let ok = match outcome {
+            let code = match outcome {
                 Ok(()) => {
-                    st.durable = next;
-                    debug!(commits = batch.len(), "committed offsets persisted");
-                    true
+                    debug!(commits = batch.len(), "committed offsets durable");
+                    codes::NONE
+                }
+                Err(BrokerError::NotCoordinator(why)) => {
+                    warn!(reason = %why, commits = batch.len(), "offset commits refused: not the coordinator");
+                    codes::NOT_COORDINATOR
                 }
                 Err(e) => {
                     warn!(error = %e, commits = batch.len(), "persisting committed offsets failed; commits rejected");
-                    false
+                    codes::COORDINATOR_NOT_AVAILABLE
                 }
             };
-            for (t, _, _) in &batch {
-                st.results.insert(*t, ok);
+            for (t, _) in &batch {
+                st.results.insert(*t, code);
             }
             self.written.notify_all();
         }
@@ -193,30 +261,42 @@ impl OffsetStore {
 
     /// Offsets of `group`; `None` = every partition it has, otherwise -1 for ones it lacks.
     pub fn fetch(&self, group: &str, partitions: Option<&[(String, i32)]>) -> Vec<CommittedOffset> {
-        let st = self.lock();
-        let offsets = st.durable.get(group);
-        let entry = |topic: &str, partition: i32, found: Option<&(i64, Option<String>)>| CommittedOffset {
+        let entry = |topic: &str, partition: i32, found: Option<&Committed>| CommittedOffset {
             topic: topic.to_string(),
             partition,
-            offset: found.map_or(-1, |(o, _)| *o),
-            metadata: found.and_then(|(_, m)| m.clone()),
+            offset: found.map_or(-1, |c| c.offset),
+            metadata: found.and_then(|c| c.metadata.clone()),
             error_code: codes::NONE,
         };
-        match partitions {
-            Some(wanted) => wanted
-                .iter()
-                .map(|(t, p)| entry(t, *p, offsets.and_then(|o| o.get(&(t.clone(), *p)))))
-                .collect(),
-            None => offsets.into_iter().flatten().map(|((t, p), v)| entry(t, *p, Some(v))).collect(),
-        }
+        let mut out = Vec::new();
+        self.backend.read(&mut |map| {
+            let offsets = map.get(group);
+            out = match partitions {
+                Some(wanted) => wanted
+                    .iter()
+                    .map(|(t, p)| entry(t, *p, offsets.and_then(|o| o.get(t)).and_then(|o| o.get(p))))
+                    .collect(),
+                None => offsets
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|(t, parts)| parts.iter().map(move |(p, c)| (t, *p, c)))
+                    .map(|(t, p, c)| entry(t, p, Some(c)))
+                    .collect(),
+            };
+        });
+        out
     }
 
     pub fn count(&self, group: &str) -> usize {
-        self.lock().durable.get(group).map_or(0, |o| o.len())
+        let mut n = 0;
+        self.backend.read(&mut |map| n = map.get(group).map_or(0, |o| o.values().map(|p| p.len()).sum()));
+        n
     }
 
     /// Every group with committed offsets (such groups are listed even with no members).
     pub fn groups(&self) -> Vec<String> {
-        self.lock().durable.keys().cloned().collect()
+        let mut out = Vec::new();
+        self.backend.read(&mut |map| out = map.keys().cloned().collect());
+        out
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Tunables of the coordinator.
 #[derive(Debug, Clone)]
@@ -115,7 +115,8 @@ pub struct LeaveMember {
     pub group_instance_id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// Also the unit of a replicated commit (`ControllerCommand::CommitOffsets`), hence serde.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OffsetCommit {
     pub topic: String,
     pub partition: i32,

@@ -59,7 +59,7 @@ fn create_partitions_adds_led_groups_that_take_writes() -> Result<()> {
 }
 
 /// Sends one request with kafka-protocol's codec and decodes the answer.
-fn round_trip<Req: Encodable + HeaderVersion, Resp: Decodable + HeaderVersion>(
+pub(crate) fn round_trip<Req: Encodable + HeaderVersion, Resp: Decodable + HeaderVersion>(
     addr: &str,
     api_key: ApiKey,
     version: i16,

@@ -122,6 +122,12 @@ impl Links {
         self.links[&(from, to)].addr
     }
 
+    /// Cuts (or heals) the one directed link `from` -> `to`: what `from` sends on connections it
+    /// dials, and the answers to it.
+    pub fn cut(&self, from: i32, to: i32, cut: bool) {
+        self.links[&(from, to)].set_cut(cut);
+    }
+
     /// Cuts (or heals) every link to and from `node`, both directions.
     pub fn isolate(&self, node: i32, cut: bool) {
         for ((i, j), l) in &self.links {

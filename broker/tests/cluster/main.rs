@@ -15,6 +15,8 @@ mod harness;
 #[allow(dead_code)]
 mod http;
 mod links;
+mod offsets;
+mod pause;
 mod raft_fuzz;
 mod raft_trace;
 mod scale;
