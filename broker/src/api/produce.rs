@@ -31,6 +31,8 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Produce, min: 3, max: 11 };
 
 /// How often a retry waiting for its first attempt's commit looks again.
 const ORIGINAL_POLL: Duration = Duration::from_millis(5);
+/// Bound on confirming leadership with a majority before refusing a batch (`Wait::Refused`).
+const CONFIRM_LIMIT: Duration = Duration::from_secs(1);
 
 /// The single-node leader epoch (the Raft term in cluster mode).
 const LEADER_EPOCH: i32 = 0;
@@ -63,6 +65,14 @@ enum Wait {
     Commit {
         receivers: Vec<Committed>,
         group: Arc<GroupHandle>,
+    },
+    /// Cluster: a batch the producer state refuses. The refusal stands only if a majority still
+    /// confirms this node's leadership in its term; otherwise the answer is
+    /// NOT_LEADER_OR_FOLLOWER (see `propose`).
+    Refused {
+        group: Arc<GroupHandle>,
+        code: ResponseError,
+        msg: String,
     },
 }
 
@@ -279,12 +289,23 @@ fn propose(
             };
         }
         SequenceCheck::Reject(code, msg) => {
-            // An idempotent client may answer this by re-sending its in-flight batches under a
-            // new epoch (duplicates if they were written): the one trace of why it did.
+            // An idempotent client answers OUT_OF_ORDER_SEQUENCE_NUMBER for its oldest in-flight
+            // batch by re-sending every in-flight batch under a new epoch: duplicates of those
+            // already written. A deposed leader is where such a refusal comes from by mistake:
+            // cut off while its successor took the batch before this one, it is confirmed again
+            // by the node heartbeats after the heal, still in its old term, and its producer state
+            // lacks what the new leader appended (chaos seed 1: 41 duplicates). So the refusal
+            // waits for a majority to confirm this leadership first (`settle`).
             let h = &headers[0];
             tracing::warn!(topic, partition, term, producer_id = h.producer_id, epoch = h.producer_epoch,
                 base_sequence = h.base_sequence, reason = %msg, "batch refused");
-            return failed(partition, code, msg);
+            drop(state);
+            return Outcome {
+                partition,
+                result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
+                wait: Wait::Refused { group, code, msg },
+                record_errors: Vec::new(),
+            };
         }
     }
     let mut receivers = Vec::with_capacity(batches.len());
@@ -392,6 +413,27 @@ async fn settle(
             // Commits take milliseconds; a short poll keeps this simple and bounded.
             tokio::time::sleep(ORIGINAL_POLL).await;
         },
+        Wait::Refused { group, code, msg } => {
+            let limit = deadline.saturating_duration_since(tokio::time::Instant::now()).min(CONFIRM_LIMIT);
+            match tokio::time::timeout(limit, group.raft.ensure_linearizable()).await {
+                Ok(Ok(_)) if group.is_leader(node.config.node_id as u64) => Err((code, msg)),
+                outcome => {
+                    let why = match outcome {
+                        Err(_) => format!("no majority confirmed it within {} ms", limit.as_millis()),
+                        Ok(Err(e)) => e.to_string(),
+                        Ok(Ok(_)) => "it no longer leads".into(),
+                    };
+                    tracing::info!(group = %group.id, %why, refused = %msg, "a refused batch met an unconfirmed leader: not leader");
+                    Err((
+                        ResponseError::NotLeaderOrFollower,
+                        format!(
+                            "node {} could not confirm it leads {} ({why})",
+                            node.config.node_id, group.id
+                        ),
+                    ))
+                }
+            }
+        }
         Wait::Commit { receivers, group } => {
             let mut first: Option<(i64, i64)> = None;
             let mut last = None;
