@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::faults::{resolve, Rng};
 use super::protocol::{ClusterSettings, DrillProgress, LabFailure};
+use super::raft_expect;
 use super::view::ClusterView;
 use super::Lab;
 use crate::checker::{self, Bound, CheckOptions, Expectation, ReplicaDigest, Verdict};
@@ -30,8 +31,11 @@ const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 const LIVE_ANOMALIES_SHOWN: usize = 20;
 /// How long a consumer group gets, after the final read, to receive what the log holds.
 const GROUP_DRAIN_LIMIT: Duration = Duration::from_secs(30);
-/// Poll period of waits.
-const POLL: Duration = Duration::from_millis(100);
+/// A lesson's producers stop this long after its last step (the last step's effect shows in
+/// the acks); its `duration_ms` is only an upper bound, so lessons stay short in CI.
+const LESSON_TAIL: Duration = Duration::from_secs(1);
+/// An interactive lesson produces until its steps are done, however long the learner takes.
+const LESSON_WORKLOAD_LIMIT: Duration = Duration::from_secs(3600);
 
 /// What a drill run produced.
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +124,10 @@ impl Lab {
             narration,
             verdict,
             done,
+            lesson: spec.lesson,
+            watch: spec.watch.clone(),
+            explanation: None,
+            awaiting: None,
         }));
     }
 
@@ -150,15 +158,29 @@ impl Lab {
         seed: Option<u64>,
         export_dir: Option<&std::path::Path>,
     ) -> Result<DrillOutcome, LabFailure> {
+        self.run_spec(spec, seed, export_dir, false).await
+    }
+
+    /// Runs a drill or a lesson. `interactive` (lessons in the window): steps with `await` wait
+    /// for the learner and explanations for Next; otherwise nothing waits.
+    pub(super) async fn run_spec(
+        self: &Arc<Self>,
+        spec: DrillSpec,
+        seed: Option<u64>,
+        export_dir: Option<&std::path::Path>,
+        interactive: bool,
+    ) -> Result<DrillOutcome, LabFailure> {
+        self.gate.reset();
         if self.run.lock().await.is_some() {
             self.stop_cluster().await?;
         }
         let started = Instant::now();
+        let kind = if spec.lesson { "lesson" } else { "drill" };
         let first_seq = self
-            .note(EventKind::Step { index: 0, description: format!("drill {}: {}", spec.name, spec.title) });
+            .note(EventKind::Step { index: 0, description: format!("{kind} {}: {}", spec.name, spec.title) });
         self.begin_recording(first_seq, RunKind::Drill, &spec.name, &settings_of(&spec)).await;
         let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
-        let result = self.drill_body(&spec, &mut rng).await;
+        let result = self.drill_body(&spec, &mut rng, interactive).await;
         let (passed, reason, verdict) = match result {
             Ok((verdict, unmet)) => (unmet.is_none(), unmet, verdict),
             Err(e) => (false, Some(e.message), None),
@@ -198,6 +220,7 @@ impl Lab {
         self: &Arc<Self>,
         spec: &DrillSpec,
         rng: &mut Rng,
+        interactive: bool,
     ) -> Result<(Option<Verdict>, Option<String>), LabFailure> {
         let settings = settings_of(spec);
         let (supervisor, resources, cancel) = self.prepare(&settings).await?;
@@ -250,6 +273,18 @@ impl Lab {
         });
 
         let topic = spec.setup.topic.clone();
+        self.wait_controller(Duration::from_secs(20)).await?;
+        crate::workload::admin::create_topic(
+            &self.bootstrap_via(&Target::All, rng).await?,
+            &topic,
+            spec.setup.partitions as i32,
+            spec.setup.replication_factor as i32,
+            Duration::from_secs(15),
+        )
+        .await
+        .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
+        self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
+        // Aimed once the topic is led: `leader:<topic>/<p>` names a node only from now on.
         let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;
         // Consumers that start after the steps are aimed then: `previous` means the node the
         // steps hit, which is not known yet.
@@ -259,28 +294,26 @@ impl Lab {
         } else {
             self.bootstrap_via(&spec.workload.consume_via, rng).await?
         };
-        self.wait_controller(Duration::from_secs(20)).await?;
-        crate::workload::admin::create_topic(
-            &produce_bootstrap,
-            &topic,
-            spec.setup.partitions as i32,
-            spec.setup.replication_factor as i32,
-            Duration::from_secs(15),
-        )
-        .await
-        .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
-        self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
+        // The group the run is about is recorded message by message from here on.
+        if let Some(g) = &spec.watch {
+            self.watch_raft_group(Some(g.clone())).await?;
+        }
 
         let w = &spec.workload;
+        // In the window a lesson waits for the learner: its workload runs until the steps end.
+        let (messages, duration) = match interactive {
+            true => (u64::MAX, LESSON_WORKLOAD_LIMIT),
+            false => (w.messages.unwrap_or(u64::MAX), Duration::from_millis(w.duration_ms.unwrap_or(20_000))),
+        };
         let config = WorkloadConfig {
             bootstrap: produce_bootstrap,
             consumer_bootstrap: Some(consume_bootstrap.clone()),
             topic: topic.clone(),
             producers: w.producers,
             consumers: w.consumers,
-            messages: w.messages.unwrap_or(u64::MAX),
+            messages,
             rate_per_sec: w.rate_per_sec,
-            duration: Duration::from_millis(w.duration_ms.unwrap_or(20_000)),
+            duration,
             message_bytes: w.message_bytes as usize,
             acks: settings.acks.clone(),
             idempotence: settings.idempotence,
@@ -319,6 +352,12 @@ impl Lab {
                 .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let t0 = Instant::now();
         let terms_before = self.partition_terms().await;
+        // The trace expectations judge what happens from here: the term now is the "before".
+        let steps_seq = self.timeline.next_seq();
+        let watched_term = match &spec.watch {
+            Some(g) => self.partition_terms_with_controller().await.get(g).copied().unwrap_or(0),
+            None => 0,
+        };
 
         let mut unmet: Option<String> = None;
         for (i, step) in spec.steps.iter().enumerate().filter(|(_, s)| s.when != When::BeforeStart) {
@@ -328,12 +367,22 @@ impl Lab {
                 When::BeforeStart => {}
             }
             self.progress(spec, i + 1, step.narrate.clone(), None, false);
-            let outcome = match &step.action {
-                Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
-                Action::Wait { until, timeout_ms } => {
-                    self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload)).await
-                }
-                Action::Narrate => Ok(()),
+            let outcome = match self.await_learner(step, interactive).await {
+                Err(e) => Err(e),
+                // The learner performed the step's fault from the window.
+                Ok(true) => Ok(()),
+                Ok(false) => match &step.action {
+                    Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
+                    Action::Wait { until, timeout_ms } => {
+                        self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload))
+                            .await
+                    }
+                    Action::Narrate => Ok(()),
+                },
+            };
+            let outcome = match outcome {
+                Ok(()) => self.explain(spec, i + 1, interactive).await,
+                e => e,
             };
             if let Err(e) = outcome {
                 unmet = Some(format!("step {} (line {}): {}", i + 1, step.line, e.message));
@@ -346,7 +395,11 @@ impl Lab {
         if let (None, Some(min)) = (&unmet, spec.expect.min_term_plus_one_pct) {
             unmet = term_moves_unmet(&terms_before, &self.partition_terms().await, min);
         }
-        workload.wait_producers(config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5)).await;
+        let producing = match spec.lesson {
+            true => LESSON_TAIL,
+            false => config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5),
+        };
+        workload.wait_producers(producing).await;
         self.recover(spec).await?;
         if late {
             consume_bootstrap = self.bootstrap_via(&spec.workload.consume_via, rng).await?;
@@ -408,6 +461,18 @@ impl Lab {
         if unmet.is_none() {
             unmet = checker::matches(&verdict, &expect).err();
         }
+        if let Some(g) = &spec.watch {
+            let events: Vec<_> =
+                self.timeline.snapshot().into_iter().filter(|e| e.seq >= steps_seq).collect();
+            let facts = raft_expect::facts(&events, g, watched_term, spec.setup.nodes as usize);
+            self.note(EventKind::Step {
+                index: spec.steps.len() + 1,
+                description: raft_expect::describe(&facts, g),
+            });
+            if unmet.is_none() {
+                unmet = raft_expect::unmet(&spec.expect.raft, &facts, g);
+            }
+        }
         if let (None, Some(max)) = (&unmet, spec.expect.max_unavailability_ms) {
             let longest = verdict
                 .unavailability
@@ -429,6 +494,18 @@ impl Lab {
         let guard = self.run.lock().await;
         let Some(run) = guard.as_ref() else { return BTreeMap::new() };
         ClusterView::observe(&run.http_addrs()).await.partition_terms()
+    }
+
+    /// As `partition_terms`, plus the controller group's term under `controller`.
+    async fn partition_terms_with_controller(&self) -> BTreeMap<String, u64> {
+        let guard = self.run.lock().await;
+        let Some(run) = guard.as_ref() else { return BTreeMap::new() };
+        let view = ClusterView::observe(&run.http_addrs()).await;
+        let mut terms = view.partition_terms();
+        if let Some(l) = view.leader_of("controller") {
+            terms.insert("controller".into(), l.term);
+        }
+        terms
     }
 
     /// Bootstrap servers through `via` (a role resolves to that node's client proxy).
@@ -495,100 +572,6 @@ impl Lab {
             }
         }
         out
-    }
-
-    /// Waits for a controller leader (cluster) or a live node (single node): topics can be made.
-    async fn wait_controller(&self, limit: Duration) -> Result<(), LabFailure> {
-        let deadline = Instant::now() + limit;
-        loop {
-            {
-                let guard = self.run.lock().await;
-                let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
-                let view = ClusterView::observe(&run.http_addrs()).await;
-                let single = run.supervisor.node_ids().len() == 1;
-                if view.leader_of("controller").is_some() || (single && !view.alive().is_empty()) {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(LabFailure::new(
-                    "drill_failed",
-                    format!("no controller leader within {} ms", limit.as_millis()),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Polls until `until` holds, or fails naming what did not happen.
-    async fn wait_until(
-        &self,
-        until: &Until,
-        limit: Duration,
-        spec: &DrillSpec,
-        workload: Option<&Workload>,
-    ) -> Result<(), LabFailure> {
-        let deadline = Instant::now() + limit;
-        let topic = &spec.setup.topic;
-        let before = {
-            let guard = self.run.lock().await;
-            match guard.as_ref() {
-                Some(run) => ClusterView::observe(&run.http_addrs()).await,
-                None => ClusterView::default(),
-            }
-        };
-        loop {
-            let holds = {
-                let guard = self.run.lock().await;
-                let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
-                let view = ClusterView::observe(&run.http_addrs()).await;
-                let single = run.supervisor.node_ids().len() == 1;
-                match until {
-                    Until::AllLeaders => {
-                        single && !view.alive().is_empty()
-                            || (view.leader_of("controller").is_some()
-                                && view.all_leaders(topic, spec.setup.partitions))
-                    }
-                    Until::LeaderElected(tp) => {
-                        let g = ClusterView::partition_group(&tp.topic, tp.partition);
-                        match (view.leader_of(&g), self.last_fault_leader(&g, &before)) {
-                            (Some(now), Some((_, term))) => now.term > term,
-                            (Some(_), None) => true,
-                            (None, _) => single && !view.alive().is_empty(),
-                        }
-                    }
-                    Until::CaughtUp(t) => {
-                        let nodes = resolve(run, &view, t, &mut Rng::new(1))?;
-                        (0..spec.setup.partitions).all(|p| {
-                            let g = ClusterView::partition_group(topic, p);
-                            let leader_applied = view.leader_of(&g).and_then(|l| view.applied(l.leader, &g));
-                            leader_applied.is_some()
-                                && nodes.iter().all(|n| view.applied(*n, &g) == leader_applied)
-                        })
-                    }
-                    Until::NodeReady(t) => {
-                        let nodes = resolve(run, &view, t, &mut Rng::new(1))?;
-                        nodes.iter().all(|n| view.states.get(n).is_some_and(|s| s.is_some()))
-                    }
-                    Until::Acked(n) => workload.is_some_and(|w| w.counters().acked >= *n),
-                }
-            };
-            if holds {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(LabFailure::new(
-                    "drill_failed",
-                    format!("waited {} ms for {until}, and it did not happen", limit.as_millis()),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// The (leader, term) a group had before the latest fault, as observed then.
-    fn last_fault_leader(&self, group: &str, before: &ClusterView) -> Option<(i32, u64)> {
-        before.leader_of(group).map(|l| (l.leader, l.term))
     }
 }
 

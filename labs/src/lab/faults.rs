@@ -94,7 +94,11 @@ impl Lab {
             "heal" => Fault::Heal,
             other => return Err(LabFailure::new("bad_request", format!("unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, isolate, heal"))),
         };
-        self.apply(&f, &mut Rng::new(crate::history::now_ns())).await
+        // A lesson step may be waiting for exactly this: resolved before the fault changes roles.
+        let wanted = self.learner_wants().await;
+        let hit = self.apply(&f, &mut Rng::new(crate::history::now_ns())).await?;
+        self.learner_did(fault, &hit, wanted);
+        Ok(hit)
     }
 
     /// Applies a fault; returns the nodes it hit and records it on the timeline.
