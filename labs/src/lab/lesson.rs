@@ -251,3 +251,82 @@ impl Lab {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::lab::LabConfig;
+
+    /// Polls the lab's progress until `what` holds (each poll is one state read), or fails
+    /// naming what did not happen.
+    async fn until_progress(
+        lab: &Lab,
+        what: &str,
+        ok: impl Fn(&super::super::protocol::DrillProgress) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if lab.state().await.drill.as_ref().is_some_and(&ok) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out after 60 s waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The window's way through a lesson on a real cluster: the step waits until the learner does
+    /// what it asks (a wrong action leaves it waiting, with a hint), explanations wait for Next,
+    /// and Next at a learner's step lets the lab act. The lesson still meets its expectations.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interactive_lesson_waits_for_the_learner_and_for_next() {
+        let root = std::env::temp_dir().join(format!("clusterlab-lesson-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut config = LabConfig::for_tests(&root);
+        config.lessons_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
+        let lab = Lab::new(config);
+        let e = lab.lesson_next().expect_err("no lesson runs");
+        assert_eq!(e.code, "bad_request");
+        let run = {
+            let lab = Arc::clone(&lab);
+            tokio::spawn(async move { lab.run_lesson("leader-crash", true).await })
+        };
+        until_progress(&lab, "the kill step to wait for the learner", |p| {
+            p.lesson && p.step == 1 && p.awaiting.as_deref() == Some("learner")
+        })
+        .await;
+        assert_eq!(
+            lab.state().await.raft_watch.as_deref(),
+            Some("orders-0"),
+            "the lesson's group is watched"
+        );
+        // The wrong fault: the step keeps waiting and the timeline says for what.
+        lab.fault("slow_disk", "follower:orders/0", Some(1)).await.expect("a harmless fault");
+        let hint = lab.timeline.snapshot().into_iter().rev().find_map(|e| match e.kind {
+            EventKind::Narration { text } if text.starts_with("Not quite") => Some(text),
+            _ => None,
+        });
+        assert!(hint.is_some_and(|h| h.contains("waits for kill on n")), "a hint names what the step wants");
+        assert_eq!(lab.state().await.drill.unwrap().awaiting.as_deref(), Some("learner"));
+        // The right one, as the node menu sends it: on the node that leads orders/0.
+        lab.fault("kill", "leader:orders/0", None).await.expect("leader killed");
+        until_progress(&lab, "the election's explanation, waiting for Next", |p| {
+            p.step == 2 && p.explanation.is_some() && p.awaiting.as_deref() == Some("next")
+        })
+        .await;
+        lab.lesson_next().expect("next");
+        until_progress(&lab, "the restart step", |p| p.step == 3 && p.awaiting.as_deref() == Some("learner"))
+            .await;
+        lab.lesson_next().expect("Next lets the lab restart the node itself");
+        until_progress(&lab, "the last explanation", |p| {
+            p.step == 4 && p.awaiting.as_deref() == Some("next")
+        })
+        .await;
+        lab.lesson_next().expect("next");
+        let outcome = run.await.expect("joined").expect("the lesson ran");
+        assert!(outcome.passed, "{:?}", outcome.reason);
+        lab.close().await;
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
