@@ -26,6 +26,9 @@ cargo test --workspace --test node -- --test-threads=2
 cargo test --workspace --test cluster -- --test-threads=1
 # Every drill of the catalog, headless; the exit code says whether each met its expectation.
 "$CARGO_TARGET_DIR/debug/clusterlab" drill run --all --drills labs/drills
+# Every guided lesson, headless (the runner acts for the learner); each must still show what it
+# teaches (its expectations, some over the Raft trace). About 40 s for the six.
+"$CARGO_TARGET_DIR/debug/clusterlab" lesson run --all --lessons labs/lessons
 # A minute of seeded chaos, every fault family, safe settings; any anomaly fails (docs/chaos.md).
 # One consumer, so no churning group: the group checks find a known broker bug (committed offsets
 # go backwards across controller changes, docs/chaos.md) in about 2 of 5 runs of this seed.
