@@ -20,7 +20,7 @@
 //! happened and why, shown after the step) and `await = "learner" | "next"` (the step waits for
 //! the learner to perform its fault, or to press Next; headless the runner goes on itself), and
 //! `[expect]` keys over the watched group's Raft trace (`elected_in_higher_term`,
-//! `discarded_uncommitted`, `min_commits`, `min_append_rtt_ms`), which drills may use too.
+//! `discarded_uncommitted`, `min_commits`, `min_flush_lag`), which drills may use too.
 //!
 //! # File format (see `labs/drills/` for the full catalog)
 //! ```toml

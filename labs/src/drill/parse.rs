@@ -293,7 +293,7 @@ fn convert_raft_expect(src: &Source, raw: &RawExpect, watching: bool) -> Result<
         ("elected_in_higher_term", &raw.elected_in_higher_term),
         ("discarded_uncommitted", &raw.discarded_uncommitted),
     ];
-    let counts = [("min_commits", &raw.min_commits), ("min_append_rtt_ms", &raw.min_append_rtt_ms)];
+    let counts = [("min_commits", &raw.min_commits), ("min_flush_lag", &raw.min_flush_lag)];
     let spans = flags
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.span())))
@@ -318,7 +318,7 @@ fn convert_raft_expect(src: &Source, raw: &RawExpect, watching: bool) -> Result<
         elected_in_higher_term: flag(&raw.elected_in_higher_term),
         discarded_uncommitted: flag(&raw.discarded_uncommitted),
         min_commits: raw.min_commits.as_ref().map(|v| *v.get_ref()),
-        min_append_rtt_ms: raw.min_append_rtt_ms.as_ref().map(|v| *v.get_ref()),
+        min_flush_lag: raw.min_flush_lag.as_ref().map(|v| *v.get_ref()),
     })
 }
 

@@ -104,5 +104,5 @@ pub(super) struct RawExpect {
     pub elected_in_higher_term: Option<Spanned<bool>>,
     pub discarded_uncommitted: Option<Spanned<bool>>,
     pub min_commits: Option<Spanned<u64>>,
-    pub min_append_rtt_ms: Option<Spanned<u64>>,
+    pub min_flush_lag: Option<Spanned<u64>>,
 }

@@ -251,8 +251,9 @@ pub struct RaftExpect {
     pub discarded_uncommitted: bool,
     /// The commit index advanced at least this many times.
     pub min_commits: Option<u64>,
-    /// Some AppendEntries round trip took at least this long (a slow disk behind its ack).
-    pub min_append_rtt_ms: Option<u64>,
+    /// Some replica's log ran at least this many entries ahead of what it had fsynced (a slow
+    /// disk: appended at once, flushed late).
+    pub min_flush_lag: Option<u64>,
 }
 
 impl RaftExpect {

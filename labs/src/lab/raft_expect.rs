@@ -15,8 +15,9 @@ pub struct TraceFacts {
     /// Entries discarded by replicas, with the node that discarded them.
     pub discarded: Vec<(i32, u64)>,
     pub commits: u64,
-    /// The slowest acknowledged AppendEntries round trip, ms.
-    pub slowest_append_ms: u64,
+    /// The most entries a replica held but had not fsynced, with that node (from the replica
+    /// states the nodes report with their trace, about every 100 ms).
+    pub max_flush_lag: Option<(i32, u64)>,
 }
 
 /// Reads `events` (a run's timeline from the steps on) for `group`. `start_term`: the group's
@@ -31,6 +32,15 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
             continue;
         }
         for n in batch {
+            // The replica's last entry (its tail is runs of [term, first, last]) past its flushed.
+            let r = n.replica.as_ref();
+            let last = r.and_then(|r| r["tail"].as_array()?.last()?[2].as_u64());
+            if let (Some(last), Some(flushed)) = (last, r.and_then(|r| r["flushed"].as_u64())) {
+                let lag = last.saturating_sub(flushed);
+                if facts.max_flush_lag.is_none_or(|(_, most)| lag > most) {
+                    facts.max_flush_lag = Some((n.node, lag));
+                }
+            }
             // Events name their group; a `null` one (node heartbeats) is about every group.
             let mine = n.events.iter().filter(|v| v["group"].is_null() || v["group"] == group);
             for v in mine {
@@ -47,10 +57,6 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
                         }
                     }
                     Some("commit") => facts.commits += 1,
-                    Some("append") if ok => {
-                        let ms = v["rtt_us"].as_u64().unwrap_or(0) / 1000;
-                        facts.slowest_append_ms = facts.slowest_append_ms.max(ms);
-                    }
                     _ => {}
                 }
             }
@@ -73,10 +79,10 @@ pub fn unmet(expect: &RaftExpect, facts: &TraceFacts, group: &str) -> Option<Str
     if let Some(min) = expect.min_commits.filter(|m| facts.commits < *m) {
         return Some(format!("{group}'s commit index advanced {} times, fewer than {min}", facts.commits));
     }
-    if let Some(min) = expect.min_append_rtt_ms.filter(|m| facts.slowest_append_ms < *m) {
+    let (lag_node, lag) = facts.max_flush_lag.unwrap_or((0, 0));
+    if let Some(min) = expect.min_flush_lag.filter(|m| lag < *m) {
         return Some(format!(
-            "the slowest acknowledged append of {group} took {} ms, not the {min} ms expected",
-            facts.slowest_append_ms
+            "no replica of {group} fell {min} entries behind on fsync (at most {lag}, on n{lag_node})"
         ));
     }
     None
@@ -93,7 +99,9 @@ pub fn describe(facts: &TraceFacts, group: &str) -> String {
     if !dropped.is_empty() {
         parts.push(dropped.join(", "));
     }
-    parts.push(format!("slowest append {} ms", facts.slowest_append_ms));
+    if let Some((n, lag)) = facts.max_flush_lag {
+        parts.push(format!("n{n} up to {lag} entries not fsynced"));
+    }
     format!("Raft trace of {group}: {}", parts.join("; "))
 }
 
@@ -115,6 +123,15 @@ mod tests {
                 nodes: vec![NodeTrace { node, events, replica: None, missed: 0, suspect_after_ms: 300 }],
             },
         }
+    }
+
+    /// A replica state as nodes report it: log tail runs [term, first, last] and flushed.
+    fn replica(node: i32, last: u64, flushed: u64) -> TimelineEvent {
+        let mut e = entry("orders-0", node, vec![]);
+        if let EventKind::RaftTrace { nodes, .. } = &mut e.kind {
+            nodes[0].replica = Some(json!({ "tail": [[3, 1, last]], "flushed": flushed }));
+        }
+        e
     }
 
     fn vote(term: u64, kind: &str) -> Value {
@@ -141,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn truncations_commits_and_slow_appends_are_counted() {
+    fn truncations_commits_and_fsync_lag_are_counted() {
         let events = vec![entry(
             "orders-0",
             1,
@@ -150,26 +167,23 @@ mod tests {
                 json!({ "type": "truncate", "group": "orders-0", "from": 9, "discarded": 0, "terms": [] }),
                 json!({ "type": "commit", "group": "orders-0", "index": 8 }),
                 json!({ "type": "commit", "group": "orders-0", "index": 9 }),
-                json!({ "type": "append", "group": "orders-0", "term": 3, "outcome": { "kind": "ok" }, "rtt_us": 212_000 }),
-                json!({ "type": "append", "group": "orders-0", "term": 3, "outcome": { "kind": "timeout" }, "rtt_us": 900_000 }),
             ],
         )];
+        let events = [events, vec![replica(2, 40, 39), replica(3, 60, 21), replica(2, 80, 78)]].concat();
         let f = facts(&events, "orders-0", 3, 3);
-        assert_eq!((f.discarded.clone(), f.commits, f.slowest_append_ms), (vec![(1, 2)], 2, 212));
+        assert_eq!((f.discarded.clone(), f.commits, f.max_flush_lag), (vec![(1, 2)], 2, Some((3, 39))));
         let all = RaftExpect {
             elected_in_higher_term: false,
             discarded_uncommitted: true,
             min_commits: Some(2),
-            min_append_rtt_ms: Some(200),
+            min_flush_lag: Some(30),
         };
         assert_eq!(unmet(&all, &f, "orders-0"), None);
         let more = RaftExpect { min_commits: Some(3), ..all.clone() };
         assert!(unmet(&more, &f, "g").unwrap().contains("advanced 2 times, fewer than 3"));
-        let slower = RaftExpect { min_append_rtt_ms: Some(300), ..all };
-        assert!(
-            unmet(&slower, &f, "g").unwrap().contains("took 212 ms, not the 300 ms"),
-            "a lost append counts for nothing"
-        );
+        let further = RaftExpect { min_flush_lag: Some(40), ..all };
+        let why = unmet(&further, &f, "g").unwrap();
+        assert!(why.contains("fell 40 entries behind on fsync (at most 39, on n3)"), "{why}");
         assert!(describe(&f, "orders-0").contains("n1 discarded 2"));
     }
 }
