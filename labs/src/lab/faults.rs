@@ -106,6 +106,7 @@ impl Lab {
         let mut guard = self.run.lock().await;
         let run = guard.as_mut().ok_or_else(|| LabFailure::new("not_running", "no cluster is running"))?;
         let view = ClusterView::observe(&run.http_addrs()).await;
+        run.before_fault = Some(view.clone());
         let s = &run.supervisor;
         let err = |e: crate::LabError| fail(e.to_string());
         let one = |t: &Target, rng: &mut Rng| resolve(run, &view, t, rng);

@@ -50,10 +50,16 @@ impl Lab {
     ) -> Result<(), LabFailure> {
         let deadline = Instant::now() + limit;
         let topic = &spec.setup.topic;
+        // The leaders just before the last fault, as `apply` saw them; observed now only when no
+        // fault ran yet. (Observed at the start of the wait, an election that finished between
+        // the fault and the wait would be the "before", and the wait would want yet another.)
         let before = {
             let guard = self.run.lock().await;
             match guard.as_ref() {
-                Some(run) => ClusterView::observe(&run.http_addrs()).await,
+                Some(run) => match &run.before_fault {
+                    Some(view) => view.clone(),
+                    None => ClusterView::observe(&run.http_addrs()).await,
+                },
                 None => ClusterView::default(),
             }
         };
