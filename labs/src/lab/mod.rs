@@ -7,6 +7,7 @@
 //! - `faults`   — role targets resolved to nodes, and faults applied.
 //! - `raft_trace` — the nodes' RPC-level Raft telemetry onto the timeline, one batch per poll.
 //! - `drill_run`— executing a drill: setup, workload, timed steps, waits, checking.
+//! - `drill_support` — a drill's settings, clients aimed at roles, terms, digests, recovery.
 //! - `waits`    — a wait step's conditions, polled against the cluster.
 //! - `lesson`   — guided lessons run as drills: the catalog, the learner's gate, Next.
 //! - `raft_expect` — the `[expect]` keys over the watched group's Raft trace.
@@ -20,6 +21,7 @@ pub mod chaos_run;
 pub mod cluster;
 pub mod detail;
 pub mod drill_run;
+mod drill_support;
 pub mod export;
 pub mod faults;
 pub mod lesson;
