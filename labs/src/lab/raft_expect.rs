@@ -16,7 +16,8 @@ pub struct TraceFacts {
     pub discarded: Vec<(i32, u64)>,
     pub commits: u64,
     /// The most entries a replica held but had not fsynced, with that node (from the replica
-    /// states the nodes report with their trace, about every 100 ms).
+    /// states the nodes report with their trace, about every 100 ms; a lower bound beyond the
+    /// log tail a node reports).
     pub max_flush_lag: Option<(i32, u64)>,
 }
 
@@ -32,11 +33,7 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
             continue;
         }
         for n in batch {
-            // The replica's last entry (its tail is runs of [term, first, last]) past its flushed.
-            let r = n.replica.as_ref();
-            let last = r.and_then(|r| r["tail"].as_array()?.last()?[2].as_u64());
-            if let (Some(last), Some(flushed)) = (last, r.and_then(|r| r["flushed"].as_u64())) {
-                let lag = last.saturating_sub(flushed);
+            if let Some(lag) = n.replica.as_ref().and_then(flush_lag) {
                 if facts.max_flush_lag.is_none_or(|(_, most)| lag > most) {
                     facts.max_flush_lag = Some((n.node, lag));
                 }
@@ -66,6 +63,18 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
     facts.won = granted.into_iter().filter(|(_, votes)| votes + 1 >= majority).map(|(k, _)| k).collect();
     facts.won.sort();
     facts
+}
+
+/// Entries of a replica state past its flushed index. The tail is runs of [term, first, last]
+/// covering the node's latest entries only; `flushed: null` under a tail means the flushed point
+/// lies before it, so the whole tail (a lower bound) is not fsynced.
+fn flush_lag(replica: &serde_json::Value) -> Option<u64> {
+    let tail = replica["tail"].as_array()?;
+    let (first, last) = (tail.first()?[1].as_u64()?, tail.last()?[2].as_u64()?);
+    Some(match replica["flushed"].as_u64() {
+        Some(flushed) => last.saturating_sub(flushed),
+        None => last - first + 1,
+    })
 }
 
 /// `Some(why)` for the first expectation the facts do not meet.
@@ -126,7 +135,7 @@ mod tests {
     }
 
     /// A replica state as nodes report it: log tail runs [term, first, last] and flushed.
-    fn replica(node: i32, last: u64, flushed: u64) -> TimelineEvent {
+    fn replica(node: i32, last: u64, flushed: Option<u64>) -> TimelineEvent {
         let mut e = entry("orders-0", node, vec![]);
         if let EventKind::RaftTrace { nodes, .. } = &mut e.kind {
             nodes[0].replica = Some(json!({ "tail": [[3, 1, last]], "flushed": flushed }));
@@ -169,7 +178,9 @@ mod tests {
                 json!({ "type": "commit", "group": "orders-0", "index": 9 }),
             ],
         )];
-        let events = [events, vec![replica(2, 40, 39), replica(3, 60, 21), replica(2, 80, 78)]].concat();
+        let events =
+            [events, vec![replica(2, 40, Some(39)), replica(3, 60, Some(21)), replica(2, 80, Some(78))]]
+                .concat();
         let f = facts(&events, "orders-0", 3, 3);
         assert_eq!((f.discarded.clone(), f.commits, f.max_flush_lag), (vec![(1, 2)], 2, Some((3, 39))));
         let all = RaftExpect {
@@ -185,5 +196,8 @@ mod tests {
         let why = unmet(&further, &f, "g").unwrap();
         assert!(why.contains("fell 40 entries behind on fsync (at most 39, on n3)"), "{why}");
         assert!(describe(&f, "orders-0").contains("n1 discarded 2"));
+        // A node whose flushed point is before the tail it reports (tail from 1): all of it lags.
+        let beyond = facts(&[replica(2, 70, None)], "orders-0", 3, 3);
+        assert_eq!(beyond.max_flush_lag, Some((2, 70)));
     }
 }
