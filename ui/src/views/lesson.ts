@@ -23,7 +23,7 @@ export function lessonView(ctx: Ctx): View {
     void ctx.run(`lesson ${select.value}`, () => ctx.client.runLesson(select.value));
   }, { id: 'run-lesson' });
   const next = control('Next ▸', () => void ctx.run('next', () => ctx.client.lessonNext()), { id: 'lesson-next', class: 'lesson-next' });
-  const counter = h('div', { id: 'lesson-counter', class: 'steps-label' });
+  const counter = h('div', { id: 'lesson-counter', class: 'lesson-counter' });
   const stepText = h('p', { id: 'lesson-step', class: 'lesson-text', 'aria-live': 'polite' });
   const explain = h('p', { id: 'lesson-explain', class: 'lesson-text lesson-explain', 'aria-live': 'polite' });
   const waiting = h('p', { id: 'lesson-awaiting', class: 'lesson-awaiting' });
