@@ -118,7 +118,8 @@ impl Lab {
         let kind = if spec.lesson { "lesson" } else { "drill" };
         let first_seq = self
             .note(EventKind::Step { index: 0, description: format!("{kind} {}: {}", spec.name, spec.title) });
-        self.begin_recording(first_seq, RunKind::Drill, &spec.name, &settings_of(&spec)).await;
+        let run_kind = if spec.lesson { RunKind::Lesson } else { RunKind::Drill };
+        self.begin_recording(first_seq, run_kind, &spec.name, &settings_of(&spec)).await;
         let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
         let result = self.drill_body(&spec, &mut rng, interactive).await;
         let (passed, reason, verdict) = match result {
@@ -151,7 +152,7 @@ impl Lab {
         }
         let _ = self.stop_cluster().await;
         let recorded = RunOutcome { ok: Some(passed), summary: Some(summary), verdict: verdict_json };
-        self.end_recording(Some(RunKind::Drill), recorded).await;
+        self.end_recording(Some(run_kind), recorded).await;
         Ok(outcome)
     }
 

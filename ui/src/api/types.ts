@@ -195,7 +195,7 @@ export interface PreferencesPatch { cluster?: ClusterSettings; ui?: Partial<Reco
 /** One recorded run (labs/src/runs/mod.rs, RunMeta). */
 export interface RunMeta {
   id: string;
-  kind: 'cluster' | 'drill';
+  kind: 'cluster' | 'drill' | 'lesson';
   title: string;
   started_ms: number;
   ended_ms: number | null;
