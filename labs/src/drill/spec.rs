@@ -193,6 +193,24 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// The target of a fault the window's node menu offers (`Lab::fault`: one node at a time),
+    /// which a lesson may therefore ask the learner to perform; None for the others.
+    pub fn node_menu_target(&self) -> Option<&Target> {
+        match self {
+            Fault::Kill { target }
+            | Fault::Stop { target }
+            | Fault::Pause { target }
+            | Fault::Resume { target }
+            | Fault::Restart { target }
+            | Fault::PowerCut { target }
+            | Fault::SlowDisk { target, .. }
+            | Fault::Isolate { target } => Some(target),
+            _ => None,
+        }
+    }
+}
+
 /// The fault names as written in `fault = "..."`; serde's "unknown variant" error lists them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -176,21 +176,6 @@ fn explanation(src: &Source, raw: &RawStep) -> Result<Option<String>, LabError> 
     Ok(Some(text.to_string()))
 }
 
-/// Faults a learner can perform from the window's node menu (`Lab::fault`), on one node.
-fn learner_can(fault: &Fault) -> Option<&Target> {
-    match fault {
-        Fault::Kill { target }
-        | Fault::Stop { target }
-        | Fault::Pause { target }
-        | Fault::Resume { target }
-        | Fault::Restart { target }
-        | Fault::PowerCut { target }
-        | Fault::SlowDisk { target, .. }
-        | Fault::Isolate { target } => Some(target),
-        _ => None,
-    }
-}
-
 /// `await`: lessons only; `learner` on a fault the node menu offers, aimed at one node.
 fn awaits(src: &Source, raw: &RawStep, action: &Action, when: When) -> Result<Option<Await>, LabError> {
     let Some(a) = &raw.awaits else {
@@ -208,7 +193,7 @@ fn awaits(src: &Source, raw: &RawStep, action: &Action, when: When) -> Result<Op
     }
     if *a.get_ref() == Await::Learner {
         let target = match action {
-            Action::Fault(f) => learner_can(f),
+            Action::Fault(f) => f.node_menu_target(),
             _ => return Err(src.at(a, "await = \"learner\" waits for the learner to perform the step's fault: add fault = \"...\" (or use await = \"next\")")),
         };
         match target {

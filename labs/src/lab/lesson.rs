@@ -124,20 +124,6 @@ pub(super) fn fault_name(f: &Fault) -> &'static str {
     }
 }
 
-fn target_of(f: &Fault) -> Option<&Target> {
-    match f {
-        Fault::Kill { target }
-        | Fault::Stop { target }
-        | Fault::Pause { target }
-        | Fault::Resume { target }
-        | Fault::Restart { target }
-        | Fault::PowerCut { target }
-        | Fault::SlowDisk { target, .. }
-        | Fault::Isolate { target } => Some(target),
-        _ => None,
-    }
-}
-
 impl Lab {
     /// The lesson catalog, as `list_drills` lists drills (plus the group each is about).
     pub fn list_lessons(&self) -> Result<Vec<serde_json::Value>, LabFailure> {
@@ -202,7 +188,7 @@ impl Lab {
     /// follower (the learner picks one). None when no step waits for a learner's fault.
     pub(super) async fn learner_wants(&self) -> Option<(&'static str, Vec<i32>)> {
         let Some(Awaiting::Learner(f)) = self.gate.awaiting() else { return None };
-        let target = target_of(&f)?;
+        let target = f.node_menu_target()?;
         let guard = self.run.lock().await;
         let run = guard.as_ref()?;
         let view = ClusterView::observe(&run.http_addrs()).await;
