@@ -4,7 +4,7 @@
 #   --debug  package the debug build (what CI tests: it reuses the test build); default release.
 # Prints the paths of the packages it wrote. Each holds:
 #   /usr/bin/clusterlab-desktop (the window), /usr/bin/clusterlab (CLI), /usr/bin/clusterlab-broker,
-#   /usr/share/clusterlab/drills/*.toml, a desktop entry and icons; it depends on WebKitGTK 4.1,
+#   /usr/share/clusterlab/drills/*.toml, /usr/share/clusterlab/lessons/*.toml, a desktop entry and icons; it depends on WebKitGTK 4.1,
 #   GTK 3 and zlib, which apt/dnf install with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,18 +35,19 @@ echo "package: building the window, the CLI and the broker ($profile)"
 cargo build "${cargo_build[@]}"
 bin="$CARGO_TARGET_DIR/$profile"
 
-# The CLI, the broker and the drills go into the package as plain files: the installed CLI and
+# The CLI, the broker, the drills and the lessons go into the package as plain files: the installed CLI and
 # window find them beside themselves (labs::paths). The paths are absolute, so this overlay is
 # written per build rather than kept in src-tauri/tauri.conf.json.
 overlay="$(mktemp --suffix=.json)"
 trap 'rm -f "$overlay"' EXIT
 files="$(node -e '
-  const [bin, drills] = process.argv.slice(1);
+  const [bin, drills, lessons] = process.argv.slice(1);
   const fs = require("fs");
   const files = { "/usr/bin/clusterlab": `${bin}/clusterlab`, "/usr/bin/clusterlab-broker": `${bin}/clusterlab-broker` };
   for (const f of fs.readdirSync(drills).filter((f) => f.endsWith(".toml")).sort()) files[`/usr/share/clusterlab/drills/${f}`] = `${drills}/${f}`;
+  for (const f of fs.readdirSync(lessons).filter((f) => f.endsWith(".toml")).sort()) files[`/usr/share/clusterlab/lessons/${f}`] = `${lessons}/${f}`;
   process.stdout.write(JSON.stringify(files));
-' "$bin" "$root/labs/drills")"
+' "$bin" "$root/labs/drills" "$root/labs/lessons")"
 cat > "$overlay" <<EOF
 {
   "bundle": {

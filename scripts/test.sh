@@ -26,6 +26,9 @@ cargo test --workspace --test node -- --test-threads=2
 cargo test --workspace --test cluster -- --test-threads=1
 # Every drill of the catalog, headless; the exit code says whether each met its expectation.
 "$CARGO_TARGET_DIR/debug/clusterlab" drill run --all --drills labs/drills
+# Every guided lesson, headless (the runner acts for the learner); each must still show what it
+# teaches (its expectations, some over the Raft trace). About 40 s for the six.
+"$CARGO_TARGET_DIR/debug/clusterlab" lesson run --all --lessons labs/lessons
 # A minute of seeded chaos, every fault family, safe settings, three churning group members; any
 # anomaly fails (docs/chaos.md) except duplicated values: the idempotent producer's duplicates are
 # an open broker bug (bug 2 there, about 1 run in 6 of this seed); they are counted and printed.

@@ -68,32 +68,44 @@ pub fn broker_bin(explicit: Option<PathBuf>) -> Result<PathBuf, LabError> {
 /// `<prefix>/share/clusterlab/drills` (`<prefix>/bin` holds this executable), or the
 /// repository's `labs/drills` seen from `target/<profile>/`.
 pub fn drills_dir(explicit: Option<PathBuf>) -> Result<PathBuf, LabError> {
-    let named: Option<PathBuf> =
-        explicit.or_else(|| std::env::var_os("CLUSTERLAB_DRILLS").map(PathBuf::from));
+    catalog_dir(explicit, "drill catalog", "CLUSTERLAB_DRILLS", "drills", "--drills")
+}
+
+/// The guided lessons, found like the drills: `explicit`, $CLUSTERLAB_LESSONS, `./labs/lessons`,
+/// `<prefix>/share/clusterlab/lessons`, or the repository's `labs/lessons`.
+pub fn lessons_dir(explicit: Option<PathBuf>) -> Result<PathBuf, LabError> {
+    catalog_dir(explicit, "lesson catalog", "CLUSTERLAB_LESSONS", "lessons", "--lessons")
+}
+
+fn catalog_dir(
+    explicit: Option<PathBuf>,
+    what: &'static str,
+    env: &str,
+    sub: &str,
+    flag: &str,
+) -> Result<PathBuf, LabError> {
+    let named: Option<PathBuf> = explicit.or_else(|| std::env::var_os(env).map(PathBuf::from));
     if let Some(p) = named {
         return if p.is_dir() {
             Ok(p)
         } else {
-            Err(LabError::InvalidArgument {
-                what: "drill catalog",
-                detail: format!("{} is not a directory", p.display()),
-            })
+            Err(LabError::InvalidArgument { what, detail: format!("{} is not a directory", p.display()) })
         };
     }
-    let mut candidates = vec![PathBuf::from("labs/drills")];
+    let mut candidates = vec![PathBuf::from("labs").join(sub)];
     if let Ok(exe) = std::env::current_exe() {
         let bin = exe.parent();
         if let Some(prefix) = bin.and_then(Path::parent) {
-            candidates.push(prefix.join("share/clusterlab/drills"));
+            candidates.push(prefix.join("share/clusterlab").join(sub));
             if let Some(repo) = prefix.parent() {
-                candidates.push(repo.join("labs/drills"));
+                candidates.push(repo.join("labs").join(sub));
             }
         }
     }
     candidates.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| LabError::InvalidArgument {
-        what: "drill catalog",
+        what,
         detail: format!(
-            "not found (looked in {}): pass --drills DIR or set CLUSTERLAB_DRILLS",
+            "not found (looked in {}): pass {flag} DIR or set {env}",
             candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ),
     })

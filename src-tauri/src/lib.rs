@@ -65,6 +65,9 @@ pub fn run() {
             let lab_config = labs::lab::LabConfig {
                 broker_bin,
                 data_root: None,
+                // Lessons sit beside the drills (source tree and package alike).
+                lessons_dir: labs::paths::lessons_dir(None)
+                    .unwrap_or_else(|_| drills_dir.with_file_name("lessons")),
                 drills_dir,
                 export_dir: data.join("exports"),
                 runs_dir: None,

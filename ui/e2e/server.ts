@@ -45,7 +45,7 @@ function freePort(): Promise<number> {
 export async function startLab(token: string, uiDir = join(ROOT, 'ui/dist')): Promise<Lab> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'clusterlab-ui-e2e-'));
-  const args = ['serve', '--bind', `127.0.0.1:${port}`, '--ui-dir', uiDir, '--token', token, '--data-dir', join(dir, 'data'), '--drills', join(ROOT, 'labs/drills')];
+  const args = ['serve', '--bind', `127.0.0.1:${port}`, '--ui-dir', uiDir, '--token', token, '--data-dir', join(dir, 'data'), '--drills', join(ROOT, 'labs/drills'), '--lessons', join(ROOT, 'labs/lessons')];
   // The benchmark may run the lab's nodes from another build (e.g. a release broker at scale).
   if (process.env.CLUSTERLAB_BROKER_BIN) args.push('--broker-bin', process.env.CLUSTERLAB_BROKER_BIN);
   const proc = spawn(BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

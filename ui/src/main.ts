@@ -9,6 +9,7 @@ import { h, syncControls } from './views/dom';
 import { drillView } from './views/drill';
 import { exportView } from './views/export';
 import { flushView } from './views/flush';
+import { lessonView } from './views/lesson';
 import { groupsView } from './views/groups';
 import { preferences } from './views/prefs';
 import { raftView } from './views/raft';
@@ -39,8 +40,8 @@ async function main(): Promise<void> {
   const timeline = timelineView(ctx, () => cursorMoved++);
   const settings = settingsView(ctx);
   const runs = runsView(ctx, timeline.replayText);
-  const panels: View[] = [settings, topologyView(ctx), groupsView(ctx), flushView(ctx), workloadView(ctx), drillView(ctx), exportView(ctx), runs];
-  const [, topology, groups, flush, workload, drill, exporter] = panels;
+  const panels: View[] = [settings, topologyView(ctx), groupsView(ctx), flushView(ctx), workloadView(ctx), drillView(ctx), lessonView(ctx), exportView(ctx), runs];
+  const [, topology, groups, flush, workload, drill, lesson, exporter] = panels;
   const raft = raftView(ctx);
   panels.push(raft);
   const prefs = preferences(client, settings.apply);
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     h('main', { class: 'grid' },
       h('div', { class: 'col' }, topology.el, settings.el),
       h('div', { class: 'col' }, groups.el, flush.el),
-      h('div', { class: 'col' }, drill.el, workload.el, exporter.el, runs.el)),
+      h('div', { class: 'col' }, drill.el, lesson.el, workload.el, exporter.el, runs.el)),
     raft.el, timeline.el, help);
   bindShortcuts(ctx, list);
   // A panel's title folds it (remembered, like the theme and presentation mode).

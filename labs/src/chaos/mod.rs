@@ -93,6 +93,8 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
         ),
         tags: vec!["chaos".into()],
         file: PathBuf::from(format!("chaos-{}.toml", opts.seed)),
+        lesson: false,
+        watch: None,
         setup: Setup {
             nodes: schedule::NODES,
             topic: TOPIC.into(),
@@ -127,6 +129,7 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
             max_unavailability_ms: None,
             min_term_plus_one_pct: None,
             start_fails_with: None,
+            raft: Default::default(),
         },
     }
 }

@@ -162,7 +162,14 @@ fn draw_toxic(rng: &mut ChaCha8Rng) -> Toxic {
 
 /// Drill steps of a schedule, in file order: each episode waits for leaders, faults, heals.
 pub fn to_steps(episodes: &[Episode]) -> Vec<Step> {
-    let step = |when, action, narrate: Option<String>| Step { line: 0, when, action, narrate };
+    let step = |when, action, narrate: Option<String>| Step {
+        line: 0,
+        when,
+        action,
+        narrate,
+        explain: None,
+        awaits: None,
+    };
     let mut steps = Vec::new();
     for (i, e) in episodes.iter().enumerate() {
         steps.push(step(

@@ -21,6 +21,9 @@ pub enum LabCommand {
     /// List or run drills.
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// List or run the guided lessons headless (the runner acts for the learner).
+    #[command(subcommand)]
+    Lesson(LessonCommand),
     /// Export the running lab's timeline (or convert a saved JSON Lines timeline).
     Export(ExportArgs),
     /// Recent runs kept on disk (the window's and the CLI's): list, show, export, delete, cap.
@@ -171,6 +174,25 @@ pub enum DrillCommand {
         /// Write every export of each run under DIR/<drill>/.
         #[arg(long)]
         export: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LessonCommand {
+    /// The lessons.
+    List {
+        #[arg(long)]
+        lessons: Option<PathBuf>,
+    },
+    /// Run lessons headless: each step's narration and explanation, then PASS or FAIL; the exit
+    /// code says whether every lesson still shows what it teaches.
+    Run {
+        /// Lesson names (see `lesson list`).
+        names: Vec<String>,
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         common: Common,
     },

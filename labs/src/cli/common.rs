@@ -18,6 +18,9 @@ pub struct Common {
     /// The drill catalog [default: labs/drills].
     #[arg(long)]
     pub drills: Option<PathBuf>,
+    /// The guided lessons [default: labs/lessons].
+    #[arg(long)]
+    pub lessons: Option<PathBuf>,
 }
 
 impl Common {
@@ -27,6 +30,8 @@ impl Common {
             data_root: self.data_dir.clone(),
             drills_dir: super::drills_dir(self.drills.clone())
                 .unwrap_or_else(|_| PathBuf::from("labs/drills")),
+            lessons_dir: labs::paths::lessons_dir(self.lessons.clone())
+                .unwrap_or_else(|_| PathBuf::from("labs/lessons")),
             export_dir: PathBuf::from("clusterlab-export"),
             runs_dir: None,
             preferences_file: None,

@@ -50,6 +50,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
                     broker_bin: args.broker_bin.clone(),
                     data_root: args.data_root.clone(),
                     drills_dir: args.drills.clone(),
+                    lessons_dir: labs::paths::lessons_dir(None)
+                        .unwrap_or_else(|_| args.drills.with_file_name("lessons")),
                     export_dir: args.export.clone().unwrap_or_else(|| PathBuf::from("clusterlab-export")),
                     runs_dir: None,
                     preferences_file: None,

@@ -4,6 +4,7 @@ pub mod chaos;
 pub mod common;
 pub mod drill;
 pub mod lab_cmds;
+pub mod lesson;
 pub mod runs;
 
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ pub fn current_lab_file() -> PathBuf {
 
 pub mod args;
 
-use args::{DrillCommand, LabCommand};
+use args::{DrillCommand, LabCommand, LessonCommand};
 
 /// Runs one lab subcommand; the exit code is 0 on success (for drills: every expectation held).
 pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
@@ -61,6 +62,14 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
                 data_root: common.data_dir.clone(),
             };
             return Ok(if drill::run(args).await? { 0 } else { 1 });
+        }
+        LabCommand::Lesson(LessonCommand::List { lessons }) => {
+            lesson::list(labs::paths::lessons_dir(lessons)?)?
+        }
+        LabCommand::Lesson(LessonCommand::Run { names, all, common }) => {
+            let config = common.lab_config()?;
+            labs::paths::lessons_dir(common.lessons.clone())?; // a missing catalog is an error here
+            return Ok(if lesson::run(config, names, all).await? { 0 } else { 1 });
         }
         LabCommand::Chaos(c) => return chaos::run(c).await,
         LabCommand::Export(e) => match e.from {

@@ -1,21 +1,32 @@
-//! The drill catalog: every `*.toml` in one directory, parsed, validated, sorted by name.
+//! The drill catalog and the lesson catalog: every `*.toml` in one directory, parsed,
+//! validated, sorted by name.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::parse::parse_drill;
+use super::parse::{parse_as, Kind};
 use super::spec::DrillSpec;
 use crate::error::LabError;
 
 /// Loads every `*.toml` file of `dir`. Fails on the first bad file, so a broken drill is found
 /// when the catalog loads (in CI), not when someone runs it in front of a class.
 pub fn load_catalog(dir: &Path) -> Result<Vec<DrillSpec>, LabError> {
+    load(dir, Kind::Drill)
+}
+
+/// Loads every lesson (`labs/lessons/*.toml`), checked like drills plus the lesson keys.
+pub fn load_lessons(dir: &Path) -> Result<Vec<DrillSpec>, LabError> {
+    load(dir, Kind::Lesson)
+}
+
+fn load(dir: &Path, kind: Kind) -> Result<Vec<DrillSpec>, LabError> {
+    let what = if kind == Kind::Lesson { "lesson" } else { "drill" };
     let read_err = |what: String| move |source| LabError::Io { what, source };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(read_err(format!("listing drills in {}", dir.display())))?
+        .map_err(read_err(format!("listing {what}s in {}", dir.display())))?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
-        .map_err(read_err(format!("listing drills in {}", dir.display())))?;
+        .map_err(read_err(format!("listing {what}s in {}", dir.display())))?;
     files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
     // File order decides which of two duplicates is reported, so make it stable.
     files.sort();
@@ -24,14 +35,14 @@ pub fn load_catalog(dir: &Path) -> Result<Vec<DrillSpec>, LabError> {
     let mut drills = Vec::with_capacity(files.len());
     for file in files {
         let text =
-            std::fs::read_to_string(&file).map_err(read_err(format!("reading drill {}", file.display())))?;
-        let drill = parse_drill(&text, &file)?;
+            std::fs::read_to_string(&file).map_err(read_err(format!("reading {what} {}", file.display())))?;
+        let drill = parse_as(&text, &file, kind)?;
         if let Some(first) = seen.insert(drill.name.clone(), file.clone()) {
             return Err(LabError::Drill {
                 line: name_line(&text),
                 column: 1,
                 message: format!(
-                    "duplicate drill name '{}': {} already uses it",
+                    "duplicate {what} name '{}': {} already uses it",
                     drill.name,
                     first.display()
                 ),

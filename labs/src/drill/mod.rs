@@ -11,7 +11,16 @@
 //! - `parse`: [`parse_drill`], error locations, setup/workload/expect checks.
 //! - `steps`: `[[steps]]` checks (fault / wait / narration, timing order, waits, repeats).
 //! - `faults`: a fault step's parameters and what its targets may refer to at that point.
-//! - `catalog`: [`load_catalog`] and [`find`].
+//! - `catalog`: [`load_catalog`], [`load_lessons`] and [`find`].
+//!
+//! # Lessons
+//! A guided lesson (`labs/lessons/*.toml`, [`parse_lesson`]) is a drill file with a few more
+//! keys, so it shares the parser, selectors, fault steps, expectations and runner:
+//! `watch = "<group>"` (required: the Raft group it is about), per step `explain = "..."` (what
+//! happened and why, shown after the step) and `await = "learner" | "next"` (the step waits for
+//! the learner to perform its fault, or to press Next; headless the runner goes on itself), and
+//! `[expect]` keys over the watched group's Raft trace (`elected_in_higher_term`,
+//! `discarded_uncommitted`, `min_commits`, `min_flush_lag`), which drills may use too.
 //!
 //! # File format (see `labs/drills/` for the full catalog)
 //! ```toml
@@ -52,9 +61,11 @@ mod selector;
 mod spec;
 mod steps;
 
-pub use catalog::{find, load_catalog};
-pub use parse::parse_drill;
+pub use catalog::{find, load_catalog, load_lessons};
+pub use parse::{parse_drill, parse_lesson};
 pub use spec::*;
 
+#[cfg(test)]
+mod lesson_tests;
 #[cfg(test)]
 mod tests;

@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::raw::{RawDrill, RawExpect, RawSetup, RawWorkload};
 use super::spec::{
-    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Expect, Fault, Fsync, Outcome, Setup, Target,
-    Workload,
+    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Expect, Fault, Fsync, Outcome, RaftExpect, Setup,
+    Target, Workload,
 };
 use super::steps::convert_steps;
 use crate::error::LabError;
@@ -25,9 +25,27 @@ const DEFAULT_MESSAGE_BYTES: u32 = 100;
 /// Below this a group would spend all its time rebalancing (joins take a session round trip).
 const MIN_CHURN_MS: u64 = 1_000;
 
+/// Which catalog a file belongs to: lessons may use the keys that wait for and explain to a
+/// learner; drills may not (a drill runs unattended, nobody would press Next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Drill,
+    Lesson,
+}
+
 /// Parse and validate one drill. `file` is only used in messages and stored in the spec.
 pub fn parse_drill(text: &str, file: &Path) -> Result<DrillSpec, LabError> {
-    let src = Source { text, file };
+    parse_as(text, file, Kind::Drill)
+}
+
+/// Parse and validate one guided lesson: a drill file with `watch` (required), per-step
+/// `explain` and `await`, checked the same way and reported the same way (`file:line:column`).
+pub fn parse_lesson(text: &str, file: &Path) -> Result<DrillSpec, LabError> {
+    parse_as(text, file, Kind::Lesson)
+}
+
+pub(super) fn parse_as(text: &str, file: &Path, kind: Kind) -> Result<DrillSpec, LabError> {
+    let src = Source { text, file, kind };
     let raw: RawDrill = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         // `message()`, not `Display`: Display adds a multi-line source excerpt that would not fit
@@ -41,6 +59,7 @@ pub fn parse_drill(text: &str, file: &Path) -> Result<DrillSpec, LabError> {
 pub(super) struct Source<'a> {
     pub text: &'a str,
     pub file: &'a Path,
+    pub kind: Kind,
 }
 
 impl Source<'_> {
@@ -71,11 +90,21 @@ fn validate(src: &Source, raw: RawDrill) -> Result<DrillSpec, LabError> {
         ));
     }
     let setup = convert_setup(src, raw.setup)?;
+    let watch = match &raw.watch {
+        Some(w) => Some(check_group(src, &setup, w)?),
+        None if src.kind == Kind::Lesson => {
+            return Err(src.at(
+                &raw.name,
+                "a lesson needs `watch = \"<group>\"` (controller or <topic>-<partition>): the Raft group it is about",
+            ))
+        }
+        None => None,
+    };
     let workload = convert_workload(src, &setup, raw.workload)?;
     let steps = convert_steps(src, &setup, &workload, raw.steps)?;
     // Point at start_fails_with when it is the key in question, else at the [expect] header.
     let expect_span = raw.expect.get_ref().start_fails_with.as_ref().map_or(raw.expect.span(), Spanned::span);
-    let expect = convert_expect(src, raw.expect)?;
+    let expect = convert_expect(src, raw.expect, watch.is_some())?;
 
     let takes_port = steps.iter().any(|s| matches!(s.action, Action::Fault(Fault::TakePort { .. })));
     if takes_port != expect.start_fails_with.is_some() {
@@ -90,6 +119,8 @@ fn validate(src: &Source, raw: RawDrill) -> Result<DrillSpec, LabError> {
         description: raw.description,
         tags: raw.tags,
         file: src.file.to_path_buf(),
+        lesson: src.kind == Kind::Lesson,
+        watch,
         setup,
         workload,
         steps,
@@ -210,8 +241,30 @@ fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> R
     })
 }
 
-fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabError> {
+/// `watch` names a Raft group of this drill: the controller's or one of its topic's partitions.
+fn check_group(src: &Source, setup: &Setup, w: &Spanned<String>) -> Result<String, LabError> {
+    let g = w.get_ref();
+    if g == "controller" {
+        return Ok(g.clone());
+    }
+    let partition = g.strip_prefix(&format!("{}-", setup.topic)).and_then(|p| p.parse::<u32>().ok());
+    match partition {
+        Some(p) if p < setup.partitions => Ok(g.clone()),
+        _ => Err(src.at(
+            w,
+            format!(
+                "watch = \"{g}\" is not a Raft group of this drill: controller or {}-0 to {}-{}",
+                setup.topic,
+                setup.topic,
+                setup.partitions - 1
+            ),
+        )),
+    }
+}
+
+fn convert_expect(src: &Source, raw: Spanned<RawExpect>, watching: bool) -> Result<Expect, LabError> {
     let raw = raw.into_inner();
+    let raft = convert_raft_expect(src, &raw, watching)?;
     if let Some(m) = raw.max_unavailability_ms.as_ref().filter(|m| *m.get_ref() == 0) {
         return Err(src.at(m, "max_unavailability_ms must be above 0 (leave it out for no bound)"));
     }
@@ -229,6 +282,43 @@ fn convert_expect(src: &Source, raw: Spanned<RawExpect>) -> Result<Expect, LabEr
         max_unavailability_ms: raw.max_unavailability_ms.map(Spanned::into_inner),
         min_term_plus_one_pct: raw.min_term_plus_one_pct.map(Spanned::into_inner),
         start_fails_with: raw.start_fails_with.map(Spanned::into_inner),
+        raft,
+    })
+}
+
+/// The `[expect]` keys over the Raft trace: they read the watched group's messages, so they need
+/// `watch`; a count of 0 would always hold.
+fn convert_raft_expect(src: &Source, raw: &RawExpect, watching: bool) -> Result<RaftExpect, LabError> {
+    let flags = [
+        ("elected_in_higher_term", &raw.elected_in_higher_term),
+        ("discarded_uncommitted", &raw.discarded_uncommitted),
+    ];
+    let counts = [("min_commits", &raw.min_commits), ("min_flush_lag", &raw.min_flush_lag)];
+    let spans = flags
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.span())))
+        .chain(counts.iter().filter_map(|(k, v)| v.as_ref().map(|v| (*k, v.span()))));
+    for (key, span) in spans {
+        if !watching {
+            return Err(src.error(
+                span,
+                format!(
+                    "`{key}` reads the Raft trace of the watched group: add watch = \"<group>\" at the top"
+                ),
+            ));
+        }
+    }
+    for (key, v) in counts {
+        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
+            return Err(src.at(v, format!("{key} must be above 0 (leave it out for no bound)")));
+        }
+    }
+    let flag = |v: &Option<Spanned<bool>>| v.as_ref().is_some_and(|v| *v.get_ref());
+    Ok(RaftExpect {
+        elected_in_higher_term: flag(&raw.elected_in_higher_term),
+        discarded_uncommitted: flag(&raw.discarded_uncommitted),
+        min_commits: raw.min_commits.as_ref().map(|v| *v.get_ref()),
+        min_flush_lag: raw.min_flush_lag.as_ref().map(|v| *v.get_ref()),
     })
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::spec::{
-    Acks, Anomalies, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Toxic, Until,
+    Acks, Anomalies, Await, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Toxic, Until,
 };
 
 #[derive(Deserialize)]
@@ -20,6 +20,8 @@ pub(super) struct RawDrill {
     pub description: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The Raft group the nodes record message by message (`controller` or `<topic>-<p>`).
+    pub watch: Option<Spanned<String>>,
     pub setup: RawSetup,
     pub workload: Spanned<RawWorkload>,
     #[serde(default)]
@@ -83,6 +85,11 @@ pub(super) struct RawStep {
     pub timeout_ms: Option<Spanned<u64>>,
 
     pub narrate: Option<Spanned<String>>,
+    /// Lessons only: what happened and why, shown once the step is done.
+    pub explain: Option<Spanned<String>>,
+    /// Lessons only: the step waits for the learner (to perform its fault, or to press Next).
+    #[serde(rename = "await")]
+    pub awaits: Option<Spanned<Await>>,
 }
 
 #[derive(Deserialize)]
@@ -94,4 +101,8 @@ pub(super) struct RawExpect {
     pub max_unavailability_ms: Option<Spanned<u64>>,
     pub min_term_plus_one_pct: Option<Spanned<f64>>,
     pub start_fails_with: Option<Spanned<String>>,
+    pub elected_in_higher_term: Option<Spanned<bool>>,
+    pub discarded_uncommitted: Option<Spanned<bool>>,
+    pub min_commits: Option<Spanned<u64>>,
+    pub min_flush_lag: Option<Spanned<u64>>,
 }

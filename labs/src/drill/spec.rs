@@ -18,6 +18,12 @@ pub struct DrillSpec {
     pub tags: Vec<String>,
     /// The file the drill came from, so messages and the UI can point at it.
     pub file: PathBuf,
+    /// A guided lesson (`labs/lessons/`) rather than a drill: its steps may wait for the learner
+    /// and explain themselves afterwards.
+    pub lesson: bool,
+    /// The Raft group the nodes record message by message during the run (the Raft view shows
+    /// it; the `[expect]` keys over the Raft trace read it).
+    pub watch: Option<String>,
     pub setup: Setup,
     pub workload: Workload,
     pub steps: Vec<Step>,
@@ -81,6 +87,21 @@ pub struct Step {
     pub action: Action,
     /// One short line shown (and optionally spoken by the instructor) when the step starts.
     pub narrate: Option<String>,
+    /// Lessons: what happened and why, shown once the step is done.
+    pub explain: Option<String>,
+    /// Lessons: what the step waits for from the learner (headless, the runner goes on itself).
+    pub awaits: Option<Await>,
+}
+
+/// What a lesson step waits for before it counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Await {
+    /// The learner performs the step's fault (e.g. kills the leader from the node menu).
+    /// Headless, the runner performs it.
+    Learner,
+    /// The learner presses Next (after reading the narration). Headless: no wait.
+    Next,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -172,6 +193,24 @@ pub enum Fault {
     },
 }
 
+impl Fault {
+    /// The target of a fault the window's node menu offers (`Lab::fault`: one node at a time),
+    /// which a lesson may therefore ask the learner to perform; None for the others.
+    pub fn node_menu_target(&self) -> Option<&Target> {
+        match self {
+            Fault::Kill { target }
+            | Fault::Stop { target }
+            | Fault::Pause { target }
+            | Fault::Resume { target }
+            | Fault::Restart { target }
+            | Fault::PowerCut { target }
+            | Fault::SlowDisk { target, .. }
+            | Fault::Isolate { target } => Some(target),
+            _ => None,
+        }
+    }
+}
+
 /// The fault names as written in `fault = "..."`; serde's "unknown variant" error lists them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -216,6 +255,29 @@ pub struct Expect {
     /// The cluster must fail to start with an error containing this text (the workload never runs).
     /// `{port}` stands for the port the `take_port` step occupied: ports are allocated per run.
     pub start_fails_with: Option<String>,
+    /// What the watched group's Raft trace must show (the spec's `watch`).
+    pub raft: RaftExpect,
+}
+
+/// Expectations over the Raft trace of the watched group, from the moment the steps start.
+/// Each is something a lesson demonstrates: if the cluster stops showing it, the run fails.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RaftExpect {
+    /// A candidate got a majority of votes in a term above the one the steps started in.
+    pub elected_in_higher_term: bool,
+    /// A replica discarded entries from its log (uncommitted ones a new leader overwrote).
+    pub discarded_uncommitted: bool,
+    /// The commit index advanced at least this many times.
+    pub min_commits: Option<u64>,
+    /// Some replica's log ran at least this many entries ahead of what it had fsynced (a slow
+    /// disk: appended at once, flushed late).
+    pub min_flush_lag: Option<u64>,
+}
+
+impl RaftExpect {
+    pub fn is_empty(&self) -> bool {
+        *self == RaftExpect::default()
+    }
 }
 
 /// Expected count of an anomaly. `some` means the drill *demonstrates* it (e.g. fsync=never loses

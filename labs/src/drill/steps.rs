@@ -4,15 +4,17 @@
 use toml::Spanned;
 
 use super::faults::{fault, no_fault_keys};
-use super::parse::{check_partition, check_target_value, Source};
+use super::parse::{check_partition, check_target_value, Kind, Source};
 use super::raw::RawStep;
-use super::spec::{Action, Fault, Setup, Step, Target, Until, When, Workload};
+use super::spec::{Action, Await, Fault, Setup, Step, Target, Until, When, Workload};
 use crate::error::LabError;
 
 /// A storm is for showing churn, not for load: more than this belongs in `clusterlab bench`.
 const MAX_REPEAT: u32 = 20;
 /// Narration is read off a projector; longer text belongs in `description`.
 const MAX_NARRATION_CHARS: usize = 200;
+/// An explanation is read after the step, at the learner's pace: a few sentences, no essay.
+const MAX_EXPLAIN_CHARS: usize = 500;
 
 /// What came before the current step, for the context-dependent targets.
 #[derive(Default)]
@@ -75,6 +77,8 @@ pub(super) fn convert_steps(
                 "take_port must run before the nodes bind their ports: add before_start = true",
             ));
         }
+        let explain = explanation(src, &raw)?;
+        let awaits = awaits(src, &raw, &action, when)?;
         // A storm is written once and run `repeat` times; the engine only sees plain steps.
         let (repeat, every_ms) = repetition(src, &raw)?;
         for i in 0..repeat {
@@ -88,6 +92,8 @@ pub(super) fn convert_steps(
                 when,
                 action: action.clone(),
                 narrate: narrate.clone().filter(|_| i == 0),
+                explain: explain.clone(),
+                awaits,
             });
         }
     }
@@ -147,6 +153,55 @@ fn narration(src: &Source, raw: &RawStep) -> Result<Option<String>, LabError> {
         ));
     }
     Ok(Some(text.to_string()))
+}
+
+/// `explain`: lessons only, one paragraph (a TOML `\\` continuation keeps it on one line).
+fn explanation(src: &Source, raw: &RawStep) -> Result<Option<String>, LabError> {
+    let Some(e) = &raw.explain else {
+        return Ok(None);
+    };
+    if src.kind == Kind::Drill {
+        return Err(src.at(
+            e,
+            "`explain` belongs to lessons (labs/lessons/); a drill step says what happens with `narrate`",
+        ));
+    }
+    let text = e.get_ref().trim();
+    if text.is_empty() || text.contains('\n') || text.chars().count() > MAX_EXPLAIN_CHARS {
+        return Err(src.at(
+            e,
+            format!("explain must be one non-empty paragraph of at most {MAX_EXPLAIN_CHARS} characters"),
+        ));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// `await`: lessons only; `learner` on a fault the node menu offers, aimed at one node.
+fn awaits(src: &Source, raw: &RawStep, action: &Action, when: When) -> Result<Option<Await>, LabError> {
+    let Some(a) = &raw.awaits else {
+        return Ok(None);
+    };
+    if src.kind == Kind::Drill {
+        return Err(
+            src.at(a, "`await` belongs to lessons (labs/lessons/): a drill runs with nobody to wait for")
+        );
+    }
+    if when == When::BeforeStart || raw.repeat.is_some() {
+        return Err(
+            src.at(a, "`await` needs a running cluster and a single step: no before_start, no repeat")
+        );
+    }
+    if *a.get_ref() == Await::Learner {
+        let target = match action {
+            Action::Fault(f) => f.node_menu_target(),
+            _ => return Err(src.at(a, "await = \"learner\" waits for the learner to perform the step's fault: add fault = \"...\" (or use await = \"next\")")),
+        };
+        match target {
+            Some(t) if t.is_single_node() && *t != Target::Random => {}
+            _ => return Err(src.at(a, "await = \"learner\" needs a fault from the node menu (kill, stop, pause, resume, restart, power_cut, slow_disk, isolate) on one named node or role; use await = \"next\" otherwise")),
+        }
+    }
+    Ok(Some(*a.get_ref()))
 }
 
 fn wait(

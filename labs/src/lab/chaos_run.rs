@@ -61,6 +61,7 @@ mod tests {
             broker_bin: root.join("no-broker"),
             data_root: Some(root.join("data")),
             drills_dir: root.join("drills"),
+            lessons_dir: root.join("lessons"),
             export_dir: root.join("export"),
             runs_dir: None,
             preferences_file: None,

@@ -33,6 +33,8 @@ pub struct Run {
     pub previous: Vec<i32>,
     /// The minority of the last split, until heal.
     pub minority: Vec<i32>,
+    /// Who led what just before the last fault (what `leader_elected` compares with).
+    pub before_fault: Option<super::view::ClusterView>,
     /// The Raft group the nodes record message by message (`raft_trace.rs`).
     pub raft_watch: WatchedGroup,
 }
@@ -253,6 +255,7 @@ impl Lab {
             cancel,
             previous: Vec::new(),
             minority: Vec::new(),
+            before_fault: None,
             raft_watch: Arc::new(Mutex::new(Some("controller".to_string()))),
         };
         follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel);

@@ -2,36 +2,35 @@
 //! waits, narration), bring the cluster back, read everything, and judge the history against
 //! the drill's expectations.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::faults::{resolve, Rng};
-use super::protocol::{ClusterSettings, DrillProgress, LabFailure};
-use super::view::ClusterView;
+use super::drill_support::{bound, settings_of, term_moves_unmet};
+use super::faults::Rng;
+use super::protocol::{DrillProgress, LabFailure};
+use super::raft_expect;
 use super::Lab;
-use crate::checker::{self, Bound, CheckOptions, Expectation, ReplicaDigest, Verdict};
-use crate::drill::{
-    Acks, Action, Anomalies, ConsumersStart, DrillSpec, Fault, Fsync, Outcome, Target, Until, When,
-};
+use crate::checker::{self, Bound, CheckOptions, Expectation, Verdict};
+use crate::drill::{Action, Anomalies, ConsumersStart, DrillSpec, Fault, Target, Until, When};
 use crate::history::now_ns;
 use crate::runs::recorder::RunOutcome;
 use crate::runs::RunKind;
 use crate::timeline::{EventKind, Source};
 use crate::workload::{consumer, Workload, WorkloadConfig};
 
-/// How long the cluster gets to recover after the steps before the final read.
-const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 /// Live anomalies put on the timeline per drill: the first ones tell the story; a flood of
 /// duplicates after a leader change would bury everything else.
 const LIVE_ANOMALIES_SHOWN: usize = 20;
 /// How long a consumer group gets, after the final read, to receive what the log holds.
 const GROUP_DRAIN_LIMIT: Duration = Duration::from_secs(30);
-/// Poll period of waits.
-const POLL: Duration = Duration::from_millis(100);
+/// A lesson's producers stop this long after its last step (the last step's effect shows in
+/// the acks); its `duration_ms` is only an upper bound, so lessons stay short in CI.
+const LESSON_TAIL: Duration = Duration::from_secs(1);
+/// An interactive lesson produces until its steps are done, however long the learner takes.
+const LESSON_WORKLOAD_LIMIT: Duration = Duration::from_secs(3600);
 
 /// What a drill run produced.
 #[derive(Debug, Clone, Serialize)]
@@ -44,61 +43,6 @@ pub struct DrillOutcome {
     pub seconds: f64,
     /// Timeline entries of this run start here.
     pub first_seq: u64,
-}
-
-fn settings_of(spec: &DrillSpec) -> ClusterSettings {
-    let s = &spec.setup;
-    ClusterSettings {
-        nodes: s.nodes as usize,
-        fsync: match s.fsync {
-            Fsync::Always => "always".into(),
-            Fsync::IntervalMs(ms) => format!("interval:{ms}"),
-            Fsync::Never => "never".into(),
-        },
-        partitions: s.partitions as i32,
-        replication_factor: s.replication_factor as i16,
-        election_timeout_min_ms: s.election_timeout_ms[0],
-        election_timeout_max_ms: s.election_timeout_ms[1],
-        heartbeat_ms: s.heartbeat_ms,
-        pre_vote: false,
-        acks: match s.acks {
-            Acks::All => "all".into(),
-            Acks::One => "1".into(),
-            Acks::Zero => "0".into(),
-        },
-        idempotence: s.idempotence,
-    }
-}
-
-/// `Some(why)` when fewer than `min_pct` % of the partitions whose term moved between `before`
-/// and `after` moved by exactly one (partitions led by nobody at either moment are left out).
-fn term_moves_unmet(
-    before: &BTreeMap<String, u64>,
-    after: &BTreeMap<String, u64>,
-    min_pct: f64,
-) -> Option<String> {
-    let moves: Vec<u64> =
-        before.iter().filter_map(|(g, t)| after.get(g).filter(|a| *a > t).map(|a| a - t)).collect();
-    if moves.is_empty() {
-        return None;
-    }
-    let plus_one = moves.iter().filter(|m| **m == 1).count();
-    let pct = 100.0 * plus_one as f64 / moves.len() as f64;
-    (pct < min_pct).then(|| {
-        format!(
-            "{plus_one} of {} re-led partitions got term +1 ({pct:.1} %, largest jump +{}), below the {min_pct} % expected",
-            moves.len(),
-            moves.iter().max().copied().unwrap_or(0)
-        )
-    })
-}
-
-fn bound(o: Outcome) -> Bound {
-    match o {
-        Outcome::None => Bound::None,
-        Outcome::Some => Bound::Some,
-        Outcome::Any => Bound::Any,
-    }
 }
 
 impl Lab {
@@ -120,6 +64,10 @@ impl Lab {
             narration,
             verdict,
             done,
+            lesson: spec.lesson,
+            watch: spec.watch.clone(),
+            explanation: None,
+            awaiting: None,
         }));
     }
 
@@ -150,15 +98,30 @@ impl Lab {
         seed: Option<u64>,
         export_dir: Option<&std::path::Path>,
     ) -> Result<DrillOutcome, LabFailure> {
+        self.run_spec(spec, seed, export_dir, false).await
+    }
+
+    /// Runs a drill or a lesson. `interactive` (lessons in the window): steps with `await` wait
+    /// for the learner and explanations for Next; otherwise nothing waits.
+    pub(super) async fn run_spec(
+        self: &Arc<Self>,
+        spec: DrillSpec,
+        seed: Option<u64>,
+        export_dir: Option<&std::path::Path>,
+        interactive: bool,
+    ) -> Result<DrillOutcome, LabFailure> {
+        self.gate.reset();
         if self.run.lock().await.is_some() {
             self.stop_cluster().await?;
         }
         let started = Instant::now();
+        let kind = if spec.lesson { "lesson" } else { "drill" };
         let first_seq = self
-            .note(EventKind::Step { index: 0, description: format!("drill {}: {}", spec.name, spec.title) });
-        self.begin_recording(first_seq, RunKind::Drill, &spec.name, &settings_of(&spec)).await;
+            .note(EventKind::Step { index: 0, description: format!("{kind} {}: {}", spec.name, spec.title) });
+        let run_kind = if spec.lesson { RunKind::Lesson } else { RunKind::Drill };
+        self.begin_recording(first_seq, run_kind, &spec.name, &settings_of(&spec)).await;
         let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
-        let result = self.drill_body(&spec, &mut rng).await;
+        let result = self.drill_body(&spec, &mut rng, interactive).await;
         let (passed, reason, verdict) = match result {
             Ok((verdict, unmet)) => (unmet.is_none(), unmet, verdict),
             Err(e) => (false, Some(e.message), None),
@@ -189,7 +152,7 @@ impl Lab {
         }
         let _ = self.stop_cluster().await;
         let recorded = RunOutcome { ok: Some(passed), summary: Some(summary), verdict: verdict_json };
-        self.end_recording(Some(RunKind::Drill), recorded).await;
+        self.end_recording(Some(run_kind), recorded).await;
         Ok(outcome)
     }
 
@@ -198,6 +161,7 @@ impl Lab {
         self: &Arc<Self>,
         spec: &DrillSpec,
         rng: &mut Rng,
+        interactive: bool,
     ) -> Result<(Option<Verdict>, Option<String>), LabFailure> {
         let settings = settings_of(spec);
         let (supervisor, resources, cancel) = self.prepare(&settings).await?;
@@ -250,6 +214,18 @@ impl Lab {
         });
 
         let topic = spec.setup.topic.clone();
+        self.wait_controller(Duration::from_secs(20)).await?;
+        crate::workload::admin::create_topic(
+            &self.bootstrap_via(&Target::All, rng).await?,
+            &topic,
+            spec.setup.partitions as i32,
+            spec.setup.replication_factor as i32,
+            Duration::from_secs(15),
+        )
+        .await
+        .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
+        self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
+        // Aimed once the topic is led: `leader:<topic>/<p>` names a node only from now on.
         let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;
         // Consumers that start after the steps are aimed then: `previous` means the node the
         // steps hit, which is not known yet.
@@ -259,28 +235,26 @@ impl Lab {
         } else {
             self.bootstrap_via(&spec.workload.consume_via, rng).await?
         };
-        self.wait_controller(Duration::from_secs(20)).await?;
-        crate::workload::admin::create_topic(
-            &produce_bootstrap,
-            &topic,
-            spec.setup.partitions as i32,
-            spec.setup.replication_factor as i32,
-            Duration::from_secs(15),
-        )
-        .await
-        .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
-        self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
+        // The group the run is about is recorded message by message from here on.
+        if let Some(g) = &spec.watch {
+            self.watch_raft_group(Some(g.clone())).await?;
+        }
 
         let w = &spec.workload;
+        // In the window a lesson waits for the learner: its workload runs until the steps end.
+        let (messages, duration) = match interactive {
+            true => (u64::MAX, LESSON_WORKLOAD_LIMIT),
+            false => (w.messages.unwrap_or(u64::MAX), Duration::from_millis(w.duration_ms.unwrap_or(20_000))),
+        };
         let config = WorkloadConfig {
             bootstrap: produce_bootstrap,
             consumer_bootstrap: Some(consume_bootstrap.clone()),
             topic: topic.clone(),
             producers: w.producers,
             consumers: w.consumers,
-            messages: w.messages.unwrap_or(u64::MAX),
+            messages,
             rate_per_sec: w.rate_per_sec,
-            duration: Duration::from_millis(w.duration_ms.unwrap_or(20_000)),
+            duration,
             message_bytes: w.message_bytes as usize,
             acks: settings.acks.clone(),
             idempotence: settings.idempotence,
@@ -319,6 +293,12 @@ impl Lab {
                 .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let t0 = Instant::now();
         let terms_before = self.partition_terms().await;
+        // The trace expectations judge what happens from here: the term now is the "before".
+        let steps_seq = self.timeline.next_seq();
+        let watched_term = match &spec.watch {
+            Some(g) => self.partition_terms_with_controller().await.get(g).copied().unwrap_or(0),
+            None => 0,
+        };
 
         let mut unmet: Option<String> = None;
         for (i, step) in spec.steps.iter().enumerate().filter(|(_, s)| s.when != When::BeforeStart) {
@@ -328,12 +308,22 @@ impl Lab {
                 When::BeforeStart => {}
             }
             self.progress(spec, i + 1, step.narrate.clone(), None, false);
-            let outcome = match &step.action {
-                Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
-                Action::Wait { until, timeout_ms } => {
-                    self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload)).await
-                }
-                Action::Narrate => Ok(()),
+            let outcome = match self.await_learner(step, interactive).await {
+                Err(e) => Err(e),
+                // The learner performed the step's fault from the window.
+                Ok(true) => Ok(()),
+                Ok(false) => match &step.action {
+                    Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
+                    Action::Wait { until, timeout_ms } => {
+                        self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload))
+                            .await
+                    }
+                    Action::Narrate => Ok(()),
+                },
+            };
+            let outcome = match outcome {
+                Ok(()) => self.explain(spec, i + 1, interactive).await,
+                e => e,
             };
             if let Err(e) = outcome {
                 unmet = Some(format!("step {} (line {}): {}", i + 1, step.line, e.message));
@@ -346,7 +336,11 @@ impl Lab {
         if let (None, Some(min)) = (&unmet, spec.expect.min_term_plus_one_pct) {
             unmet = term_moves_unmet(&terms_before, &self.partition_terms().await, min);
         }
-        workload.wait_producers(config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5)).await;
+        let producing = match spec.lesson {
+            true => LESSON_TAIL,
+            false => config.duration.saturating_sub(t0.elapsed()) + Duration::from_secs(5),
+        };
+        workload.wait_producers(producing).await;
         self.recover(spec).await?;
         if late {
             consume_bootstrap = self.bootstrap_via(&spec.workload.consume_via, rng).await?;
@@ -408,6 +402,18 @@ impl Lab {
         if unmet.is_none() {
             unmet = checker::matches(&verdict, &expect).err();
         }
+        if let Some(g) = &spec.watch {
+            let events: Vec<_> =
+                self.timeline.snapshot().into_iter().filter(|e| e.seq >= steps_seq).collect();
+            let facts = raft_expect::facts(&events, g, watched_term, spec.setup.nodes as usize);
+            self.note(EventKind::Step {
+                index: spec.steps.len() + 1,
+                description: raft_expect::describe(&facts, g),
+            });
+            if unmet.is_none() {
+                unmet = raft_expect::unmet(&spec.expect.raft, &facts, g);
+            }
+        }
         if let (None, Some(max)) = (&unmet, spec.expect.max_unavailability_ms) {
             let longest = verdict
                 .unavailability
@@ -423,199 +429,9 @@ impl Lab {
         }
         Ok((Some(verdict), unmet))
     }
-
-    /// Each partition's leader term as the nodes report it now (empty without a cluster).
-    async fn partition_terms(&self) -> BTreeMap<String, u64> {
-        let guard = self.run.lock().await;
-        let Some(run) = guard.as_ref() else { return BTreeMap::new() };
-        ClusterView::observe(&run.http_addrs()).await.partition_terms()
-    }
-
-    /// Bootstrap servers through `via` (a role resolves to that node's client proxy).
-    async fn bootstrap_via(&self, via: &Target, rng: &mut Rng) -> Result<String, LabFailure> {
-        let guard = self.run.lock().await;
-        let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
-        if *via == Target::All {
-            return Ok(run.supervisor.bootstrap_servers());
-        }
-        let view = ClusterView::observe(&run.http_addrs()).await;
-        let nodes = resolve(run, &view, via, rng)?;
-        Ok(nodes
-            .iter()
-            .filter_map(|n| run.supervisor.node_info(*n).ok())
-            .map(|i| i.kafka_advertised.to_string())
-            .collect::<Vec<_>>()
-            .join(","))
-    }
-
-    /// After the steps: links healed, every node running, every partition led again.
-    async fn recover(&self, spec: &DrillSpec) -> Result<(), LabFailure> {
-        {
-            let guard = self.run.lock().await;
-            let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
-            run.supervisor.fabric().heal_all();
-            for n in run.supervisor.nodes() {
-                use crate::supervisor::NodeState;
-                let fixed = match n.state {
-                    NodeState::Paused => run.supervisor.resume(n.id).map_err(|e| e.to_string()),
-                    NodeState::Stopped | NodeState::Died => {
-                        run.supervisor.start(n.id).await.map_err(|e| e.to_string())
-                    }
-                    _ => Ok(()),
-                };
-                if let Err(e) = fixed {
-                    return Err(LabFailure::new("drill_failed", format!("bringing node {} back: {e}", n.id)));
-                }
-            }
-        }
-        self.note(EventKind::Step {
-            index: spec.steps.len() + 1,
-            description: "recovery: links healed, every node running".into(),
-        });
-        self.wait_until(&Until::AllLeaders, RECOVERY_LIMIT, spec, None).await
-    }
-
-    /// Each node's digest of each partition of `topic` (what the checker compares).
-    async fn digests(&self, topic: &str) -> Vec<ReplicaDigest> {
-        let guard = self.run.lock().await;
-        let Some(run) = guard.as_ref() else { return Vec::new() };
-        let mut out = Vec::new();
-        for (id, addr) in run.http_addrs() {
-            let Ok(v) = crate::node_client::get_json(addr, "/digest").await else { continue };
-            for d in v.as_array().into_iter().flatten().filter(|d| d["topic"].as_str() == Some(topic)) {
-                out.push(ReplicaDigest {
-                    node: id,
-                    topic: topic.to_string(),
-                    partition: d["partition"].as_i64().unwrap_or(-1) as i32,
-                    high_watermark: d["high_watermark"].as_i64().unwrap_or(-1),
-                    entries: d["digest"]["entries"].as_u64().unwrap_or(0),
-                    end_offset: d["digest"]["end_offset"].as_i64().unwrap_or(-1),
-                    crc32c: d["digest"]["crc32c"].as_u64().unwrap_or(0) as u32,
-                });
-            }
-        }
-        out
-    }
-
-    /// Waits for a controller leader (cluster) or a live node (single node): topics can be made.
-    async fn wait_controller(&self, limit: Duration) -> Result<(), LabFailure> {
-        let deadline = Instant::now() + limit;
-        loop {
-            {
-                let guard = self.run.lock().await;
-                let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
-                let view = ClusterView::observe(&run.http_addrs()).await;
-                let single = run.supervisor.node_ids().len() == 1;
-                if view.leader_of("controller").is_some() || (single && !view.alive().is_empty()) {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(LabFailure::new(
-                    "drill_failed",
-                    format!("no controller leader within {} ms", limit.as_millis()),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Polls until `until` holds, or fails naming what did not happen.
-    async fn wait_until(
-        &self,
-        until: &Until,
-        limit: Duration,
-        spec: &DrillSpec,
-        workload: Option<&Workload>,
-    ) -> Result<(), LabFailure> {
-        let deadline = Instant::now() + limit;
-        let topic = &spec.setup.topic;
-        let before = {
-            let guard = self.run.lock().await;
-            match guard.as_ref() {
-                Some(run) => ClusterView::observe(&run.http_addrs()).await,
-                None => ClusterView::default(),
-            }
-        };
-        loop {
-            let holds = {
-                let guard = self.run.lock().await;
-                let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
-                let view = ClusterView::observe(&run.http_addrs()).await;
-                let single = run.supervisor.node_ids().len() == 1;
-                match until {
-                    Until::AllLeaders => {
-                        single && !view.alive().is_empty()
-                            || (view.leader_of("controller").is_some()
-                                && view.all_leaders(topic, spec.setup.partitions))
-                    }
-                    Until::LeaderElected(tp) => {
-                        let g = ClusterView::partition_group(&tp.topic, tp.partition);
-                        match (view.leader_of(&g), self.last_fault_leader(&g, &before)) {
-                            (Some(now), Some((_, term))) => now.term > term,
-                            (Some(_), None) => true,
-                            (None, _) => single && !view.alive().is_empty(),
-                        }
-                    }
-                    Until::CaughtUp(t) => {
-                        let nodes = resolve(run, &view, t, &mut Rng::new(1))?;
-                        (0..spec.setup.partitions).all(|p| {
-                            let g = ClusterView::partition_group(topic, p);
-                            let leader_applied = view.leader_of(&g).and_then(|l| view.applied(l.leader, &g));
-                            leader_applied.is_some()
-                                && nodes.iter().all(|n| view.applied(*n, &g) == leader_applied)
-                        })
-                    }
-                    Until::NodeReady(t) => {
-                        let nodes = resolve(run, &view, t, &mut Rng::new(1))?;
-                        nodes.iter().all(|n| view.states.get(n).is_some_and(|s| s.is_some()))
-                    }
-                    Until::Acked(n) => workload.is_some_and(|w| w.counters().acked >= *n),
-                }
-            };
-            if holds {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(LabFailure::new(
-                    "drill_failed",
-                    format!("waited {} ms for {until}, and it did not happen", limit.as_millis()),
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// The (leader, term) a group had before the latest fault, as observed then.
-    fn last_fault_leader(&self, group: &str, before: &ClusterView) -> Option<(i32, u64)> {
-        before.leader_of(group).map(|l| (l.leader, l.term))
-    }
 }
 
 /// Timestamp helper for tests and callers that need "now" on the timeline's clock.
 pub fn now() -> u64 {
     now_ns()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn terms(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-        pairs.iter().map(|(g, t)| (g.to_string(), *t)).collect()
-    }
-
-    #[test]
-    fn term_moves_count_only_partitions_whose_term_moved() {
-        let before = terms(&[("t-0", 2), ("t-1", 2), ("t-2", 5), ("t-3", 1)]);
-        // t-2 unmoved, t-3 not led after: neither counts. t-0 +1, t-1 +3: 50 %.
-        let after = terms(&[("t-0", 3), ("t-1", 5), ("t-2", 5)]);
-        assert_eq!(term_moves_unmet(&before, &after, 50.0), None);
-        let why = term_moves_unmet(&before, &after, 95.0).expect("50 % is below 95 %");
-        assert!(
-            why.contains("1 of 2 re-led partitions got term +1") && why.contains("largest jump +3"),
-            "{why}"
-        );
-        assert_eq!(term_moves_unmet(&before, &before, 100.0), None, "nothing moved: nothing to judge");
-    }
 }

@@ -94,7 +94,11 @@ impl Lab {
             "heal" => Fault::Heal,
             other => return Err(LabFailure::new("bad_request", format!("unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, isolate, heal"))),
         };
-        self.apply(&f, &mut Rng::new(crate::history::now_ns())).await
+        // A lesson step may be waiting for exactly this: resolved before the fault changes roles.
+        let wanted = self.learner_wants().await;
+        let hit = self.apply(&f, &mut Rng::new(crate::history::now_ns())).await?;
+        self.learner_did(fault, &hit, wanted);
+        Ok(hit)
     }
 
     /// Applies a fault; returns the nodes it hit and records it on the timeline.
@@ -102,6 +106,7 @@ impl Lab {
         let mut guard = self.run.lock().await;
         let run = guard.as_mut().ok_or_else(|| LabFailure::new("not_running", "no cluster is running"))?;
         let view = ClusterView::observe(&run.http_addrs()).await;
+        run.before_fault = Some(view.clone());
         let s = &run.supervisor;
         let err = |e: crate::LabError| fail(e.to_string());
         let one = |t: &Target, rng: &mut Rng| resolve(run, &view, t, rng);

@@ -7,6 +7,10 @@
 //! - `faults`   — role targets resolved to nodes, and faults applied.
 //! - `raft_trace` — the nodes' RPC-level Raft telemetry onto the timeline, one batch per poll.
 //! - `drill_run`— executing a drill: setup, workload, timed steps, waits, checking.
+//! - `drill_support` — a drill's settings, clients aimed at roles, terms, digests, recovery.
+//! - `waits`    — a wait step's conditions, polled against the cluster.
+//! - `lesson`   — guided lessons run as drills: the catalog, the learner's gate, Next.
+//! - `raft_expect` — the `[expect]` keys over the watched group's Raft trace.
 //! - `chaos_run`— a seeded chaos schedule run as a drill (`crate::chaos` draws it).
 //! - `export`   — writing the timeline in every format.
 //! - `recent`   — recording every run into the recent-runs store; remembered preferences.
@@ -17,12 +21,16 @@ pub mod chaos_run;
 pub mod cluster;
 pub mod detail;
 pub mod drill_run;
+mod drill_support;
 pub mod export;
 pub mod faults;
+pub mod lesson;
 pub mod protocol;
+pub mod raft_expect;
 pub mod raft_trace;
 pub mod recent;
 pub mod view;
+mod waits;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -44,6 +52,8 @@ pub struct LabConfig {
     /// Node data dirs; None = the platform data dir.
     pub data_root: Option<PathBuf>,
     pub drills_dir: PathBuf,
+    /// The guided lessons (`paths::lessons_dir`).
+    pub lessons_dir: PathBuf,
     /// Default directory for exports.
     pub export_dir: PathBuf,
     /// The recent-runs store (`paths::recent_runs_dir`); None records no runs.
@@ -60,6 +70,7 @@ impl LabConfig {
             broker_bin: crate::supervisor::tests_broker_bin(),
             data_root: Some(root.join("data")),
             drills_dir: root.join("drills"),
+            lessons_dir: root.join("lessons"),
             export_dir: root.join("export"),
             runs_dir: None,
             preferences_file: None,
@@ -91,6 +102,8 @@ pub struct Lab {
     run: tokio::sync::Mutex<Option<Run>>,
     workload: tokio::sync::Mutex<Option<Workload>>,
     drill: Mutex<Option<DrillProgress>>,
+    /// Where an interactive lesson's step waits for the learner.
+    gate: lesson::Gate,
     shutdown: CancellationToken,
     runs: Option<crate::runs::RunStore>,
     prefs: Option<crate::prefs::PreferencesFile>,
@@ -109,6 +122,7 @@ impl Lab {
             run: tokio::sync::Mutex::new(None),
             workload: tokio::sync::Mutex::new(None),
             drill: Mutex::new(None),
+            gate: lesson::Gate::default(),
             shutdown: CancellationToken::new(),
             runs,
             prefs,
@@ -165,6 +179,13 @@ impl Lab {
         *self.drill.lock().unwrap_or_else(|p| p.into_inner()) = progress;
     }
 
+    /// Changes the running drill's or lesson's progress in place (nothing when none runs).
+    pub(crate) fn update_progress(&self, change: impl FnOnce(&mut DrillProgress)) {
+        if let Some(p) = self.drill.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            change(p);
+        }
+    }
+
     /// Runs one command.
     pub async fn handle(self: &Arc<Self>, command: Command) -> Result<serde_json::Value, LabFailure> {
         match command {
@@ -195,6 +216,25 @@ impl Lab {
                 });
                 Ok(json!({ "started": true }))
             }
+            Command::ListLessons => self.list_lessons().map(|l| json!(l)),
+            Command::RunLesson { name } => {
+                // Known before answering, so a typo'd name is an error, not a verdict later.
+                self.list_lessons()?
+                    .iter()
+                    .find(|l| l["name"] == name.as_str())
+                    .ok_or_else(|| LabFailure::new("bad_request", format!("no lesson named '{name}'")))?;
+                let lab = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Err(e) = lab.run_lesson(&name, true).await {
+                        lab.note(EventKind::Verdict {
+                            ok: false,
+                            summary: format!("lesson {name} could not run: {}", e.message),
+                        });
+                    }
+                });
+                Ok(json!({ "started": true }))
+            }
+            Command::LessonNext => self.lesson_next().map(|()| json!({})),
             Command::RunChaos { seed, duration_ms, faults } => {
                 let families = crate::chaos::parse_families(faults.as_deref().unwrap_or("all"))
                     .map_err(|e| LabFailure::new("bad_request", e))?;

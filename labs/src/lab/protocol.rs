@@ -50,6 +50,16 @@ pub enum Command {
         #[serde(default)]
         seed: Option<u64>,
     },
+    /// The guided lessons (`labs/lessons/`).
+    ListLessons,
+    /// Start a lesson in the window: its steps wait for the learner (their fault from the node
+    /// menu, or `lesson_next`); progress comes as the state's `drill`.
+    RunLesson {
+        name: String,
+    },
+    /// The learner pressed Next (while a step waits for the learner's own action, the lab then
+    /// performs it).
+    LessonNext,
     /// A seeded chaos run on the safe settings: `faults` is the `--faults` list (default all).
     /// A run with anomalies saves its drill in the export directory.
     RunChaos {
@@ -107,6 +117,7 @@ impl Command {
             self,
             Command::Snapshot
                 | Command::ListDrills
+                | Command::ListLessons
                 | Command::GetPreferences
                 | Command::ListRuns
                 | Command::OpenRun { .. }
@@ -172,6 +183,18 @@ pub struct DrillProgress {
     pub narration: Option<String>,
     pub verdict: Option<serde_json::Value>,
     pub done: bool,
+    /// A guided lesson rather than a drill.
+    #[serde(default)]
+    pub lesson: bool,
+    /// The Raft group the run is about (the Raft view shows it).
+    #[serde(default)]
+    pub watch: Option<String>,
+    /// Lessons: what the step that just ended showed, and why.
+    #[serde(default)]
+    pub explanation: Option<String>,
+    /// Lessons in the window: `learner` (do the step's fault yourself) or `next` (press Next).
+    #[serde(default)]
+    pub awaiting: Option<String>,
 }
 
 /// What the lab tells front ends.
@@ -285,6 +308,17 @@ mod tests {
         assert!(!r.command.is_read_only());
         let bad = serde_json::from_str::<Request>(r#"{"command":"run_chaos","seed":-1,"duration_ms":20000}"#);
         assert!(bad.is_err(), "a seed is a u64");
+    }
+
+    #[test]
+    fn lesson_commands_name_the_lesson_and_next_takes_nothing() {
+        let r: Request =
+            serde_json::from_str(r#"{"id":9,"command":"run_lesson","name":"leader-election"}"#).unwrap();
+        assert_eq!((r.id, r.command), (Some(9), Command::RunLesson { name: "leader-election".into() }));
+        let r: Request = serde_json::from_str(r#"{"id":10,"command":"lesson_next"}"#).unwrap();
+        assert_eq!(r.command, Command::LessonNext);
+        assert!(!r.command.is_read_only(), "Next moves the instructor's lesson on");
+        assert!(Command::ListLessons.is_read_only());
     }
 
     #[test]

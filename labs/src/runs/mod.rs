@@ -1,4 +1,4 @@
-//! Recent runs: every cluster session and drill run kept on disk, to list, reopen, export and
+//! Recent runs: every cluster session, drill run and lesson kept on disk, to list, reopen, export and
 //! delete later, from the window or with `clusterlab runs`.
 //!
 //! One directory per run under the store's root: `run.json` (a `RunMeta`) and `timeline.jsonl`
@@ -31,6 +31,8 @@ pub enum RunKind {
     Cluster,
     /// One drill run.
     Drill,
+    /// One guided lesson (a drill that waits for the learner).
+    Lesson,
 }
 
 /// Where a run stands.

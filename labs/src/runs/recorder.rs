@@ -185,6 +185,7 @@ fn run_id(now: SystemTime, kind: RunKind, title: &str) -> String {
     let kind = match kind {
         RunKind::Cluster => "cluster",
         RunKind::Drill => "drill",
+        RunKind::Lesson => "lesson",
     };
     // stamp: YYYYmmddHHMMSSmmm
     let at = format!("{}-{}", &stamp[..8], &stamp[8..]);

@@ -1,7 +1,7 @@
 // Typed wrappers over the transport: one method per lab command.
 
 import type { Transport } from './transport';
-import type { ClusterSettings, DrillInfo, LabState, Preferences, PreferencesPatch, Reply, RunList, RunMeta } from './types';
+import type { ClusterSettings, DrillInfo, LabState, LessonInfo, Preferences, PreferencesPatch, Reply, RunList, RunMeta } from './types';
 
 export class LabClient {
   constructor(readonly transport: Transport) {}
@@ -15,6 +15,9 @@ export class LabClient {
   stopWorkload = () => this.transport.send({ command: 'stop_workload' });
   listDrills = () => this.transport.send({ command: 'list_drills' }) as Promise<Reply<DrillInfo[]>>;
   runDrill = (name: string, seed?: number) => this.transport.send({ command: 'run_drill', name, seed });
+  listLessons = () => this.transport.send({ command: 'list_lessons' }) as Promise<Reply<LessonInfo[]>>;
+  runLesson = (name: string) => this.transport.send({ command: 'run_lesson', name });
+  lessonNext = () => this.transport.send({ command: 'lesson_next' });
   runChaos = (seed: number, duration_ms: number, faults?: string) => this.transport.send({ command: 'run_chaos', seed, duration_ms, ...(faults ? { faults } : {}) }) as Promise<Reply<{ started: boolean; schedule: string[] }>>;
   export = (format: string, dir?: string) => this.transport.send({ command: 'export', format, dir }) as Promise<Reply<{ files: string[] }>>;
   importTimeline = (jsonl: string) => this.transport.send({ command: 'import_timeline', jsonl }) as Promise<Reply<{ events: number }>>;

@@ -85,6 +85,9 @@ export interface Verdict { ok: boolean; summary: string; [k: string]: unknown }
 
 export interface DrillProgress {
   name: string; step: number; steps: number; narration: string | null; verdict: Verdict | null; done: boolean;
+  /** A guided lesson: `watch` is its Raft group; `explanation` what the last step showed and why;
+   * `awaiting` what the step waits for from the learner (`learner`: do its fault, `next`: press Next). */
+  lesson?: boolean; watch?: string | null; explanation?: string | null; awaiting?: 'learner' | 'next' | null;
 }
 
 export interface LabState {
@@ -167,6 +170,9 @@ export type Command =
   | { command: 'stop_workload' }
   | { command: 'list_drills' }
   | { command: 'run_drill'; name: string; seed?: number }
+  | { command: 'list_lessons' }
+  | { command: 'run_lesson'; name: string }
+  | { command: 'lesson_next' }
   | { command: 'run_chaos'; seed: number; duration_ms: number; faults?: string }
   | { command: 'export'; format: string; dir?: string }
   | { command: 'import_timeline'; jsonl: string }
@@ -189,7 +195,7 @@ export interface PreferencesPatch { cluster?: ClusterSettings; ui?: Partial<Reco
 /** One recorded run (labs/src/runs/mod.rs, RunMeta). */
 export interface RunMeta {
   id: string;
-  kind: 'cluster' | 'drill';
+  kind: 'cluster' | 'drill' | 'lesson';
   title: string;
   started_ms: number;
   ended_ms: number | null;
@@ -204,3 +210,4 @@ export interface RunMeta {
 export interface RunList { runs: RunMeta[]; bytes: number; cap_mb: number; dir: string }
 
 export interface DrillInfo { name: string; title: string; description: string; tags: string[]; steps: number }
+export interface LessonInfo extends DrillInfo { watch: string }

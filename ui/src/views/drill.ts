@@ -37,7 +37,8 @@ export function drillView(ctx: Ctx): View {
 
   function update(): void {
     const m = ctx.model();
-    const d = m.drill;
+    // A lesson's progress belongs to the Lessons panel; the drill runner stays free of it.
+    const d = m.drill?.lesson ? null : m.drill;
     run.dataset.off = d && !d.done ? '1' : '0';
     chaos.run.dataset.off = run.dataset.off;
     if (d) {
@@ -47,7 +48,7 @@ export function drillView(ctx: Ctx): View {
         h('ol', { class: 'steps' }, ...Array.from({ length: d.steps }, (_, i) => h('li', { class: i < d.step ? 'done' : i === d.step && !d.done ? 'now' : '' }, `${i + 1}`))));
     } else progress.replaceChildren();
     caption.textContent = m.narration ?? '';
-    caption.hidden = !m.narration;
+    caption.hidden = !m.narration || !!m.drill?.lesson;
     const v = d?.done ? m.verdict ?? d.verdict : null;
     if (v) verdict.replaceChildren(badge(v.ok), h('span', { class: 'summary' }, ` ${v.summary}`));
     else verdict.replaceChildren();

@@ -57,7 +57,7 @@ export function runsView(ctx: Ctx, replay: (name: string, text: () => Promise<st
       // Two lines per run: what it was, then what can be done with it (a narrow column fits).
       return h('tr', { 'data-run': r.id, 'data-status': r.status },
         h('td', {}, fmtTime(r.started_ms)),
-        h('td', { title: `${r.id} · ${r.events} events` }, r.kind === 'drill' ? r.title : 'cluster', h('div', { class: 'actions' }, open, exp, del)),
+        h('td', { title: `${r.id} · ${r.events} events` }, r.kind === 'cluster' ? 'cluster' : r.kind === 'lesson' ? `lesson ${r.title}` : r.title, h('div', { class: 'actions' }, open, exp, del)),
         h('td', { class: `run-status ${r.status}` }, r.status),
         h('td', { class: `verdict ${r.ok === false ? 'bad' : r.ok ? 'good' : ''}` }, fmtVerdict(r)));
     }));

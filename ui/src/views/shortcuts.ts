@@ -19,6 +19,9 @@ export function shortcuts(toggles: { help(): void; presentation(): void; play():
     { key: 'u', what: 'resume every paused node', control: true, run: (c) => stopped(c, ['paused']).forEach((id) => c.run(`resume ${id}`, () => c.client.fault('resume', `node:${id}`))) },
     { key: 'r', what: 'restart every stopped or dead node', control: true, run: (c) => stopped(c, ['stopped', 'died']).forEach((id) => c.run(`restart ${id}`, () => c.client.fault('restart', `node:${id}`))) },
     { key: 'w', what: 'start / stop the workload', control: true, run: (c) => (c.store.live.workload ? c.run('stop workload', c.client.stopWorkload) : c.run('start workload', () => c.client.startWorkload(200))) },
+    // A presenter's clicker sends PageDown: the same Next as the Lessons panel's button.
+    { key: 'n', what: 'Next in a guided lesson', control: true, run: (c) => c.run('next', c.client.lessonNext) },
+    { key: 'PageDown', what: "Next in a guided lesson (a presenter's clicker)", control: true, run: (c) => c.run('next', c.client.lessonNext) },
     { key: ' ', what: 'play / pause the timeline replay', control: false, run: () => toggles.play() },
     { key: 'f', what: 'presentation mode (large type, high contrast)', control: false, run: () => toggles.presentation() },
     { key: '?', what: 'this help', control: false, run: () => toggles.help() },

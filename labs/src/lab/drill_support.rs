@@ -1,0 +1,181 @@
+//! What the drill runner needs around its steps: the cluster settings a drill asks for, aiming
+//! clients at a role, the terms and digests it judges by, and bringing the cluster back after the
+//! steps. Apart from `drill_run` so that the runner's sequence reads in one sitting.
+
+use std::collections::BTreeMap;
+
+use super::faults::{resolve, Rng};
+use super::protocol::{ClusterSettings, LabFailure};
+use super::view::ClusterView;
+use super::Lab;
+use crate::checker::{Bound, ReplicaDigest};
+use crate::drill::{Acks, DrillSpec, Fsync, Outcome, Target, Until};
+use crate::timeline::EventKind;
+
+/// How long the cluster gets to recover after the steps before the final read.
+const RECOVERY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub(super) fn settings_of(spec: &DrillSpec) -> ClusterSettings {
+    let s = &spec.setup;
+    ClusterSettings {
+        nodes: s.nodes as usize,
+        fsync: match s.fsync {
+            Fsync::Always => "always".into(),
+            Fsync::IntervalMs(ms) => format!("interval:{ms}"),
+            Fsync::Never => "never".into(),
+        },
+        partitions: s.partitions as i32,
+        replication_factor: s.replication_factor as i16,
+        election_timeout_min_ms: s.election_timeout_ms[0],
+        election_timeout_max_ms: s.election_timeout_ms[1],
+        heartbeat_ms: s.heartbeat_ms,
+        pre_vote: false,
+        acks: match s.acks {
+            Acks::All => "all".into(),
+            Acks::One => "1".into(),
+            Acks::Zero => "0".into(),
+        },
+        idempotence: s.idempotence,
+    }
+}
+
+/// `Some(why)` when fewer than `min_pct` % of the partitions whose term moved between `before`
+/// and `after` moved by exactly one (partitions led by nobody at either moment are left out).
+pub(super) fn term_moves_unmet(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    min_pct: f64,
+) -> Option<String> {
+    let moves: Vec<u64> =
+        before.iter().filter_map(|(g, t)| after.get(g).filter(|a| *a > t).map(|a| a - t)).collect();
+    if moves.is_empty() {
+        return None;
+    }
+    let plus_one = moves.iter().filter(|m| **m == 1).count();
+    let pct = 100.0 * plus_one as f64 / moves.len() as f64;
+    (pct < min_pct).then(|| {
+        format!(
+            "{plus_one} of {} re-led partitions got term +1 ({pct:.1} %, largest jump +{}), below the {min_pct} % expected",
+            moves.len(),
+            moves.iter().max().copied().unwrap_or(0)
+        )
+    })
+}
+
+pub(super) fn bound(o: Outcome) -> Bound {
+    match o {
+        Outcome::None => Bound::None,
+        Outcome::Some => Bound::Some,
+        Outcome::Any => Bound::Any,
+    }
+}
+
+impl Lab {
+    /// Each partition's leader term as the nodes report it now (empty without a cluster).
+    pub(super) async fn partition_terms(&self) -> BTreeMap<String, u64> {
+        let guard = self.run.lock().await;
+        let Some(run) = guard.as_ref() else { return BTreeMap::new() };
+        ClusterView::observe(&run.http_addrs()).await.partition_terms()
+    }
+
+    /// As `partition_terms`, plus the controller group's term under `controller`.
+    pub(super) async fn partition_terms_with_controller(&self) -> BTreeMap<String, u64> {
+        let guard = self.run.lock().await;
+        let Some(run) = guard.as_ref() else { return BTreeMap::new() };
+        let view = ClusterView::observe(&run.http_addrs()).await;
+        let mut terms = view.partition_terms();
+        if let Some(l) = view.leader_of("controller") {
+            terms.insert("controller".into(), l.term);
+        }
+        terms
+    }
+
+    /// Bootstrap servers through `via` (a role resolves to that node's client proxy).
+    pub(super) async fn bootstrap_via(&self, via: &Target, rng: &mut Rng) -> Result<String, LabFailure> {
+        let guard = self.run.lock().await;
+        let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+        if *via == Target::All {
+            return Ok(run.supervisor.bootstrap_servers());
+        }
+        let view = ClusterView::observe(&run.http_addrs()).await;
+        let nodes = resolve(run, &view, via, rng)?;
+        Ok(nodes
+            .iter()
+            .filter_map(|n| run.supervisor.node_info(*n).ok())
+            .map(|i| i.kafka_advertised.to_string())
+            .collect::<Vec<_>>()
+            .join(","))
+    }
+
+    /// After the steps: links healed, every node running, every partition led again.
+    pub(super) async fn recover(&self, spec: &DrillSpec) -> Result<(), LabFailure> {
+        {
+            let guard = self.run.lock().await;
+            let run = guard.as_ref().ok_or_else(|| LabFailure::new("not_running", "no cluster"))?;
+            run.supervisor.fabric().heal_all();
+            for n in run.supervisor.nodes() {
+                use crate::supervisor::NodeState;
+                let fixed = match n.state {
+                    NodeState::Paused => run.supervisor.resume(n.id).map_err(|e| e.to_string()),
+                    NodeState::Stopped | NodeState::Died => {
+                        run.supervisor.start(n.id).await.map_err(|e| e.to_string())
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = fixed {
+                    return Err(LabFailure::new("drill_failed", format!("bringing node {} back: {e}", n.id)));
+                }
+            }
+        }
+        self.note(EventKind::Step {
+            index: spec.steps.len() + 1,
+            description: "recovery: links healed, every node running".into(),
+        });
+        self.wait_until(&Until::AllLeaders, RECOVERY_LIMIT, spec, None).await
+    }
+
+    /// Each node's digest of each partition of `topic` (what the checker compares).
+    pub(super) async fn digests(&self, topic: &str) -> Vec<ReplicaDigest> {
+        let guard = self.run.lock().await;
+        let Some(run) = guard.as_ref() else { return Vec::new() };
+        let mut out = Vec::new();
+        for (id, addr) in run.http_addrs() {
+            let Ok(v) = crate::node_client::get_json(addr, "/digest").await else { continue };
+            for d in v.as_array().into_iter().flatten().filter(|d| d["topic"].as_str() == Some(topic)) {
+                out.push(ReplicaDigest {
+                    node: id,
+                    topic: topic.to_string(),
+                    partition: d["partition"].as_i64().unwrap_or(-1) as i32,
+                    high_watermark: d["high_watermark"].as_i64().unwrap_or(-1),
+                    entries: d["digest"]["entries"].as_u64().unwrap_or(0),
+                    end_offset: d["digest"]["end_offset"].as_i64().unwrap_or(-1),
+                    crc32c: d["digest"]["crc32c"].as_u64().unwrap_or(0) as u32,
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(g, t)| (g.to_string(), *t)).collect()
+    }
+
+    #[test]
+    fn term_moves_count_only_partitions_whose_term_moved() {
+        let before = terms(&[("t-0", 2), ("t-1", 2), ("t-2", 5), ("t-3", 1)]);
+        // t-2 unmoved, t-3 not led after: neither counts. t-0 +1, t-1 +3: 50 %.
+        let after = terms(&[("t-0", 3), ("t-1", 5), ("t-2", 5)]);
+        assert_eq!(term_moves_unmet(&before, &after, 50.0), None);
+        let why = term_moves_unmet(&before, &after, 95.0).expect("50 % is below 95 %");
+        assert!(
+            why.contains("1 of 2 re-led partitions got term +1") && why.contains("largest jump +3"),
+            "{why}"
+        );
+        assert_eq!(term_moves_unmet(&before, &before, 100.0), None, "nothing moved: nothing to judge");
+    }
+}
