@@ -202,6 +202,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
             broker_bin: args.broker_bin.clone(),
             data_dir: Some(root.clone()),
             drills: None,
+            lessons: None,
         };
         let code = cli::chaos::soak(args.soak_seed, args.soak_minutes, common, root.join("soak")).await?;
         anyhow::ensure!(code == 0, "the soak found anomalies or could not run (above)");
