@@ -257,11 +257,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
             report::render_comparisons(&report.comparisons)
         );
     }
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        println!("JSON written to {}", path.display());
-    }
+    write_json(args.json.as_deref(), &report)?;
     if !report.failures.is_empty() {
         print!("{}", report::render_failures(&report.failures));
         anyhow::bail!("{} case(s) failed", report.failures.len());
@@ -295,11 +291,7 @@ async fn cluster_cmd(
             cluster_report::render_failover(f)
         );
     }
-    if let Some(path) = json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("JSON written to {}", path.display());
-    }
+    write_json(json, &report)?;
     if !report.failures.is_empty() {
         print!("{}", report::render_failures(&report.failures));
         anyhow::bail!("{} cluster part(s) failed", report.failures.len());
@@ -313,6 +305,30 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 /// The election and heartbeat timing the bench's clusters run with.
+/// What the numbers of a run were measured with: a debug build's are not representative.
+fn build_kind() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug (not representative)"
+    } else {
+        "release"
+    }
+}
+
+/// The machine's load average as /proc says it, printed with every bench's setup.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string()
+}
+
+/// `--json PATH`: the report as pretty JSON.
+fn write_json(path: Option<&std::path::Path>, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_vec_pretty(report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
+
 fn raft_timing(args: &BenchArgs) -> RaftTiming {
     RaftTiming {
         election_timeout_min_ms: args.election_timeout_min_ms,
@@ -338,7 +354,7 @@ async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "clusterlab bench --fuzz: {} build, seed {}, {} frames, {}",
-        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        build_kind(),
         opts.seed,
         opts.frames,
         if opts.cluster { "three nodes" } else { "one broker" }
@@ -350,10 +366,7 @@ async fn fuzz_cmd(args: BenchArgs) -> anyhow::Result<()> {
         r.frames, r.secs, r.frames_per_sec, r.hung_frames, r.crashes, r.rss_mib_before, r.rss_mib_max,
         r.rss_mib_after, r.workload_acked, r.workload_read
     );
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_json(args.json.as_deref(), &r)?;
     anyhow::ensure!(r.crashes == 0, "{} broker(s) died (seed {})", r.crashes, r.seed);
     anyhow::ensure!(r.workload_read >= r.workload_acked, "acknowledged messages missing after fuzzing");
     Ok(())
@@ -372,18 +385,15 @@ async fn burst_cmd(args: BenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "clusterlab bench --burst: {} build, fsync={}, {} MB of {} KB messages, load {}",
-        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        build_kind(),
         opts.fsync,
         args.burst_mb,
         args.burst_message_kb,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        loadavg()
     );
     let r = bench::burst::measure(&opts).await?;
     println!("{}", bench::burst::render(&r));
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_json(args.json.as_deref(), &r)?;
     Ok(())
 }
 
@@ -406,16 +416,13 @@ async fn trace_overhead_cmd(args: BenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "clusterlab bench --trace-overhead: {} build, fsync={}, load {}",
-        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        build_kind(),
         opts.fsync,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        loadavg()
     );
     let r = bench::trace_overhead::measure(&opts).await?;
     println!("{}", bench::trace_overhead::render(&r));
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_json(args.json.as_deref(), &r)?;
     Ok(())
 }
 
@@ -438,10 +445,10 @@ async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
     };
     println!(
         "clusterlab bench --scale: {} build, fsync={}, timing {:?}, load {}",
-        if cfg!(debug_assertions) { "debug (not representative)" } else { "release" },
+        build_kind(),
         opts.fsync,
         opts.timing,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        loadavg()
     );
     let mut points = Vec::new();
     for &n in &opts.partitions {
@@ -455,10 +462,7 @@ async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     println!("\n{}", bench::scale::render(&points));
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&points)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_json(args.json.as_deref(), &points)?;
     Ok(())
 }
 
@@ -482,11 +486,6 @@ async fn lab_bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         );
         results.push(f);
     }
-    if let Some(path) = &args.json {
-        std::fs::write(
-            path,
-            serde_json::to_vec_pretty(&serde_json::json!({ "timeline": t, "fabric": results }))?,
-        )?;
-    }
+    write_json(args.json.as_deref(), &serde_json::json!({ "timeline": t, "fabric": results }))?;
     Ok(())
 }

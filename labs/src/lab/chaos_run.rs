@@ -57,15 +57,7 @@ mod tests {
     #[tokio::test]
     async fn a_chaos_command_with_a_bad_family_or_duration_says_what_is_wrong() {
         let root = std::env::temp_dir().join(format!("clusterlab-chaos-cmd-{}", std::process::id()));
-        let lab = Lab::new(LabConfig {
-            broker_bin: root.join("no-broker"),
-            data_root: Some(root.join("data")),
-            drills_dir: root.join("drills"),
-            lessons_dir: root.join("lessons"),
-            export_dir: root.join("export"),
-            runs_dir: None,
-            preferences_file: None,
-        });
+        let lab = Lab::new(LabConfig::for_tests(&root));
         let bad = Command::RunChaos { seed: 1, duration_ms: 60_000, faults: Some("kill,paus".into()) };
         let e = lab.handle(bad).await.unwrap_err();
         assert_eq!(e.code, "bad_request");
