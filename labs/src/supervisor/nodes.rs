@@ -162,6 +162,9 @@ impl Supervisor {
     pub fn pause(&self, id: i32) -> Result<()> {
         let proc = self.running_or_err(id, "pause it")?;
         proc.signal(libc::SIGSTOP);
+        if !proc.wait_stopped(Duration::from_millis(500)) {
+            tracing::warn!(id, pid = proc.pid, "SIGSTOP sent, but not every thread stopped within 500 ms");
+        }
         self.with_node(id, |n| n.state = NodeState::Paused)
     }
 
