@@ -178,13 +178,15 @@ impl Inner {
 }
 
 /// Kinds that may be dropped under memory pressure: high-volume and not needed by checkers.
+/// Resource samples are kept: a few per second for the whole lab, and a soak's report of each
+/// node's memory over the run needs its end (dropped, a 30-minute soak's summary covered only its
+/// first 973 s).
 fn is_bulk(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::Telemetry { .. }
             | EventKind::RaftTrace { .. }
             | EventKind::Log { .. }
-            | EventKind::Resources { .. }
             | EventKind::Offsets { .. }
     )
 }
@@ -266,9 +268,11 @@ mod tests {
             t.append(Source::Node(1), i, log(i));
         }
         t.append(Source::Lab, 11, EventKind::Narration { text: "kept".into() });
-        assert_eq!((t.len(), t.dropped()), (6, 5));
+        let sample = EventKind::Resources { cpu_percent: 1.0, memory_bytes: 1, disk_bytes: 1 };
+        t.append(Source::Node(1), 12, sample);
+        assert_eq!((t.len(), t.dropped()), (7, 5), "narration and resource samples are kept past the cap");
         let replay = Timeline::from_events(t.snapshot());
         assert_eq!(replay.snapshot(), t.snapshot());
-        assert_eq!(replay.append(Source::Lab, 12, log(12)), 11);
+        assert_eq!(replay.append(Source::Lab, 13, log(13)), 12);
     }
 }
