@@ -4,8 +4,9 @@
 #   As root with apt: a real `apt-get install ./FILE.deb`, then `apt-get purge`, then a check that
 #   every file the package put down is gone. Otherwise: `dpkg -x` into a temporary root.
 # In between, from an empty working directory and with private XDG dirs: the installed CLI lists
-# its drills and runs one on a cluster of installed brokers, `clusterlab runs` shows the run, and
-# the installed window starts a cluster of the installed brokers (under Xvfb when present).
+# its drills and runs one, then a guided lesson, on clusters of installed brokers, `clusterlab runs`
+# shows the drill run, and the installed window starts a cluster of the installed brokers (under
+# Xvfb when present).
 set -euo pipefail
 deb="$(realpath "${1:?usage: scripts/package-test.sh FILE.deb}")"
 step() { echo "== $* ($(date +%T))"; }
@@ -35,7 +36,8 @@ else
   step "dpkg -x $deb (not root: no real install)"
   dpkg -x "$deb" "$work/root"
 fi
-for f in bin/clusterlab bin/clusterlab-broker bin/clusterlab-desktop share/clusterlab/drills/seed-leader-crash.toml; do
+for f in bin/clusterlab bin/clusterlab-broker bin/clusterlab-desktop share/clusterlab/drills/seed-leader-crash.toml \
+  share/clusterlab/lessons/leader-crash.toml; do
   [ -e "$prefix/$f" ] || { echo "FAIL: the package has no $prefix/$f" >&2; exit 1; }
 done
 entry="$(dpkg-deb -c "$deb" | grep -o 'usr/share/applications/.*\.desktop$' | sed -n 1p)"
@@ -58,6 +60,10 @@ head -3 "$work/drills"
 [ "$(grep -c . "$work/drills")" -ge 10 ] || { echo "FAIL: the installed CLI lists too few drills" >&2; exit 1; }
 step "installed CLI: drill run seed-leader-crash (installed brokers)"
 timeout -k 10 240 "$prefix/bin/clusterlab" drill run seed-leader-crash
+step "installed CLI: lesson run leader-crash (the installed lesson catalog)"
+"$prefix/bin/clusterlab" lesson list > "$work/lessons"
+[ "$(grep -c . "$work/lessons")" -ge 6 ] || { echo "FAIL: the installed CLI lists too few lessons" >&2; exit 1; }
+timeout -k 10 240 "$prefix/bin/clusterlab" lesson run leader-crash
 step "installed CLI: runs list"
 "$prefix/bin/clusterlab" runs list | tee "$work/runs"
 grep -q -- '-drill-seed-leader-crash .*complete' "$work/runs" || { echo "FAIL: the drill run is not in runs list" >&2; exit 1; }

@@ -35,7 +35,7 @@ mkdir -p "$shots"
 step "window test"
 start=$SECONDS
 # xvfb-run starts and stops its own Xvfb; the screen must hold the 1400x900 window.
-CLUSTERLAB_DRILLS="$root/labs/drills" APP="$target/debug/clusterlab-desktop" TAURI_DRIVER="$(command -v tauri-driver)" \
+CLUSTERLAB_DRILLS="$root/labs/drills" CLUSTERLAB_LESSONS="$root/labs/lessons" APP="$target/debug/clusterlab-desktop" TAURI_DRIVER="$(command -v tauri-driver)" \
   SHOT="$shots/desktop.png" XDG_DATA_HOME="$data" XDG_CONFIG_HOME="$data/config" \
   timeout -k 10 300 xvfb-run -a -s "-screen 0 1400x900x24" node "$here/window.test.mjs"
 echo "window test took $((SECONDS - start))s"

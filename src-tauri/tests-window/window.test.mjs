@@ -189,8 +189,25 @@ async function main() {
   const rect2 = await wd('GET', `${session}/window/rect`);
   if (rect2.width !== rect.width || rect2.height !== rect.height) throw new Error(`window reopened at ${rect2.width}x${rect2.height}, closed at ${rect.width}x${rect.height}`);
   log(`after a restart: light theme, partitions 5, export folded, window ${rect2.width}x${rect2.height}, recent runs ${JSON.stringify(runs)}`);
+
+  // A guided lesson in the real window, from a stopped lab: the lesson starts its own cluster,
+  // and a presenter presses Next at each step (at a learner's step the lab then does the fault).
+  const LESSON = 'minority-leader-rollback';
+  await until(`${LESSON} in the lesson list`, 15_000, () => js(`return !!document.querySelector('#lesson-select option[value="${LESSON}"]');`));
+  await js(`const s = document.querySelector('#lesson-select'); s.value = '${LESSON}'; s.dispatchEvent(new Event('change')); return true;`);
+  await until('Start lesson to be pressed', 10_000, () => press('#run-lesson'));
+  const steps = new Set();
+  const verdict = await until(`the verdict of ${LESSON}`, 120_000, async () => {
+    const now = await js(`const v = document.querySelector('#lesson-verdict'), a = document.querySelector('#lesson-awaiting');
+      return { ok: v?.dataset.ok || '', summary: v?.textContent, awaiting: a?.dataset.awaiting || '',
+        counter: document.querySelector('#lesson-counter')?.textContent };`);
+    if (now.awaiting && (await press('#lesson-next'))) steps.add(now.counter);
+    return now.ok && now;
+  });
+  if (verdict.ok !== 'true') throw new Error(`${LESSON} in the window: ${verdict.summary}`);
+  log(`lesson ${LESSON}: Next pressed at ${steps.size} steps; verdict ${verdict.summary.trim()}`);
   await closeApp();
-  log('PASS: the restarted app remembered its settings, window and runs');
+  log('PASS: the restarted app remembered its settings, window and runs, and ran a guided lesson');
 }
 
 let failed = false;
