@@ -78,11 +78,8 @@ async function main(): Promise<void> {
     if (e.event === 'timeline' && e.entry.type === 'process' && e.entry.state === 'cluster_stopped') {
       void client.snapshot().then((r) => r.ok && store.push({ event: 'state', state: r.result }));
     }
-    // A run ends with the cluster's stop or a drill's verdict; the lab writes its summary just
-    // after, so the list is asked again a moment later.
-    if (e.event === 'timeline' && ((e.entry.type === 'process' && /^cluster_(started|stopped)$/.test(e.entry.state)) || e.entry.type === 'verdict')) {
-      for (const ms of [300, 2000]) setTimeout(runs.refresh, ms);
-    }
+    // The lab says when a run began or finished recording (or one was deleted or pruned).
+    if (e.event === 'runs_changed') runs.refresh();
   });
   transport.onStatus(async (s) => {
     conn.textContent = s === 'open' ? 'connected' : s === 'connecting' ? 'connecting…' : 'disconnected — retrying';

@@ -205,6 +205,9 @@ pub enum LabEvent {
     Timeline { entry: TimelineEvent },
     /// A full state snapshot (sent on connect and about every 500 ms while running).
     State { state: Box<LabState> },
+    /// The recent-runs store changed (a run began or finished recording, or was pruned or
+    /// deleted): front ends list the runs again, instead of polling for them.
+    RunsChanged,
     /// The answer to one command (`id` echoes the request's id when it had one).
     Reply { id: Option<u64>, ok: bool, result: serde_json::Value, error: Option<LabFailure> },
 }

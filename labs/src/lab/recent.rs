@@ -34,7 +34,10 @@ impl Lab {
         let settings = serde_json::to_value(settings).ok();
         match Recording::start(store, std::sync::Arc::clone(&self.timeline), first_seq, kind, title, settings)
         {
-            Ok(r) => *self.recording.lock().await = Some(r),
+            Ok(r) => {
+                *self.recording.lock().await = Some(r);
+                self.runs_changed();
+            }
             Err(e) => tracing::warn!(error = %e, "this run is not recorded"),
         }
     }
@@ -56,6 +59,12 @@ impl Lab {
                 tracing::warn!(error = %e, "could not prune the recent runs");
             }
         }
+        self.runs_changed();
+    }
+
+    /// Tells front ends to list the runs again (nobody listening is fine).
+    fn runs_changed(&self) {
+        let _ = self.events.send(super::protocol::LabEvent::RunsChanged);
     }
 
     /// The remembered preferences (defaults when the lab keeps none).
@@ -118,6 +127,7 @@ impl Lab {
 
     pub(crate) fn delete_run(&self, id: &str) -> Result<serde_json::Value, LabFailure> {
         let meta = self.store()?.delete(id).map_err(failure("bad_request"))?;
+        self.runs_changed();
         Ok(json!({ "deleted": meta.id }))
     }
 }

@@ -158,6 +158,7 @@ export interface Reply<R = unknown> { event: 'reply'; id: number | null; ok: boo
 export type LabEvent =
   | { event: 'state'; state: LabState }
   | { event: 'timeline'; entry: TimelineEvent }
+  | { event: 'runs_changed' }
   | Reply;
 
 export type Command =

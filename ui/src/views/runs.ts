@@ -27,9 +27,11 @@ export function runsView(ctx: Ctx, replay: (name: string, text: () => Promise<st
   const el = section('runs', 'Recent runs', h('div', { class: 'table-wrap' }, table), summary,
     h('div', { class: 'toolbar' }, h('label', {}, 'keep at most ', cap, ' MB'), saveCap));
 
+  // One listing at a time; a change announced meanwhile is listed once the current one ends.
   let loading = false;
+  let again = false;
   async function refresh(): Promise<void> {
-    if (loading) return;
+    if (loading) return void (again = true);
     loading = true;
     try {
       const r = await ctx.client.listRuns();
@@ -37,6 +39,10 @@ export function runsView(ctx: Ctx, replay: (name: string, text: () => Promise<st
       render(r.result);
     } finally {
       loading = false;
+      if (again) {
+        again = false;
+        void refresh();
+      }
     }
   }
 
