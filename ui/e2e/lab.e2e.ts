@@ -152,6 +152,21 @@ describe('the lab UI', () => {
     await shot(page, '#drill', 'drill.png');
   });
 
+  it('runs seeded chaos from the Chaos form: the schedule drawn for the chosen families, then a verdict', async () => {
+    await page.fill('input[aria-label="chaos seed"]', '3');
+    await page.fill('input[aria-label="chaos seconds"]', '10');
+    for (const f of ['stop', 'restart', 'power_cut', 'partition', 'link', 'disk']) await page.uncheck(`.chaos-families input[value="${f}"]`);
+    await page.locator('#run-chaos:not([disabled])').click();
+    // Seed 3 over 10 s with kill and pause draws one episode (`clusterlab chaos --plan-only` prints the same).
+    await page.locator('.chaos-schedule li').first().waitFor({ timeout: 30_000 });
+    expect(await page.locator('.chaos-schedule li').allTextContents()).toEqual([
+      expect.stringMatching(/^5\.1 s\s+pause\s+pause node:1 \(healed at 5\.8 s: resume previous\)$/),
+    ]);
+    await page.waitForFunction(() => /^chaos-3: .* done$/.test(document.querySelector('#drill .steps-label')?.textContent ?? ''), null, { timeout: 90_000 });
+    await page.locator('.drill-verdict [data-verdict]').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.drill-verdict [data-verdict]').getAttribute('data-verdict')).toBe('ok');
+  });
+
   it('exports the timeline as JSON Lines and shows the server path', async () => {
     expect(await page.locator('#export .export-where').textContent()).toMatch(/lab server.*after an export\.$/);
     await page.click('button[data-export="jsonl"]');
