@@ -2,7 +2,8 @@
 //!
 //! Prints one JSON line `{"event":"ready",...}` on stdout once it serves (supervisors and tests
 //! wait for it instead of sleeping), drains and flushes on SIGTERM/SIGINT, and exits 0.
-//! Start-up failures print one line naming what was wrong and exit 2.
+//! Start-up failures print one line naming what was wrong and exit 2; a failed fsync stops the
+//! node at once with exit 74.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -127,6 +128,9 @@ impl Args {
     }
 }
 
+/// Exit status after a failed fsync (sysexits' EX_IOERR), told apart from start-up errors (2).
+const EXIT_STORAGE_FAILED: i32 = 74;
+
 fn main() {
     tracing_subscriber::fmt()
         // openraft narrates every vote at info level; its warnings and errors are what matter here.
@@ -175,6 +179,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping gracefully"),
         _ = sigint.recv() => tracing::info!("SIGINT: stopping gracefully"),
+        reason = node.state().store.failed() => {
+            // No graceful stop: it would fsync again. Kafka also halts a broker whose only log
+            // dir failed; the replicas on the other nodes take over (decision 32).
+            tracing::error!(%reason, "fsync failed: stopping this broker without a graceful flush");
+            eprintln!("clusterlab-broker: fsync failed ({reason}); stopped, exit {EXIT_STORAGE_FAILED}");
+            std::process::exit(EXIT_STORAGE_FAILED);
+        }
     }
     node.shutdown().await?;
     tracing::info!("stopped cleanly");

@@ -53,6 +53,8 @@ pub struct StateSnapshot {
     pub http_addr: SocketAddr,
     pub fsync: String,
     pub fsync_delay_ms: u64,
+    /// The fsync-failure fault is set (the next flush round fails and stops the node).
+    pub fsync_failing: bool,
     pub started_at_ns: u64,
     pub now_ns: u64,
     pub shutting_down: bool,
@@ -176,6 +178,7 @@ impl NodeState {
             http_addr: self.http_addr,
             fsync: self.store.policy().to_string(),
             fsync_delay_ms: self.store.fsync_delay().as_millis() as u64,
+            fsync_failing: self.store.fsync_failing(),
             started_at_ns: self.started_at_ns,
             now_ns: crate::telemetry::now_ns(),
             shutting_down: self.shutdown.is_cancelled(),

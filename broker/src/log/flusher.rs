@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -79,6 +79,10 @@ pub(crate) struct StoreCtx {
     /// An open handle on the data dir: what `syncfs` is called on.
     dir: File,
     fsync_delay_ns: AtomicU64,
+    /// "fsync failure" fault: every sync call fails with EIO while set.
+    fsync_failing: AtomicBool,
+    /// Why the first flush round failed; the node stops when it is set (`LogStore::failed`).
+    failed: tokio::sync::watch::Sender<Option<String>>,
     fsync_count: AtomicU64,
     fsync_nanos: AtomicU64,
     flush_rounds: AtomicU64,
@@ -97,6 +101,8 @@ impl StoreCtx {
             state: AtomicU8::new(OPEN),
             dir,
             fsync_delay_ns: AtomicU64::new(0),
+            fsync_failing: AtomicBool::new(false),
+            failed: tokio::sync::watch::Sender::new(None),
             fsync_count: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
             flush_rounds: AtomicU64::new(0),
@@ -118,6 +124,25 @@ impl StoreCtx {
 
     pub fn fsync_delay(&self) -> Duration {
         Duration::from_nanos(self.fsync_delay_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn set_fsync_failing(&self, failing: bool) {
+        self.fsync_failing.store(failing, Ordering::Relaxed);
+    }
+
+    pub fn fsync_failing(&self) -> bool {
+        self.fsync_failing.load(Ordering::Relaxed)
+    }
+
+    /// Resolves with the reason once a flush round has failed (at once if one already has).
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failed.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            // The sender lives as long as `self`: unreachable while borrowed.
+            Err(_) => std::future::pending().await,
+        };
+        reason
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -177,7 +202,12 @@ impl StoreCtx {
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        let res = sync();
+        let res = if self.fsync_failing() {
+            let eio = std::io::Error::from_raw_os_error(libc::EIO);
+            Err(BrokerError::io("fsync (injected fsync-failure fault)", "data dir", eio))
+        } else {
+            sync()
+        };
         self.fsync_count.fetch_add(1, Ordering::Relaxed);
         self.fsync_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         res
@@ -266,6 +296,14 @@ impl Flusher {
             let targets = self.lookup(&keys);
             if let Err(e) = flush_round(ctx, &targets, &self.votes) {
                 tracing::error!(error = %e, "flusher round failed");
+                // The first failure is the one to report.
+                ctx.failed.send_if_modified(|f| {
+                    let first = f.is_none();
+                    if first {
+                        *f = Some(e.to_string());
+                    }
+                    first
+                });
             }
         }
     }

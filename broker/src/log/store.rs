@@ -233,6 +233,22 @@ impl LogStore {
         self.ctx.fsync_delay()
     }
 
+    /// "fsync failure" fault: while set, every fsync fails with EIO, as a dying disk's do.
+    pub fn set_fsync_failing(&self, failing: bool) {
+        self.ctx.set_fsync_failing(failing);
+    }
+
+    pub fn fsync_failing(&self) -> bool {
+        self.ctx.fsync_failing()
+    }
+
+    /// Resolves with the error once a flush round has failed. After a failed fsync the kernel
+    /// may have dropped the dirty pages, so nothing written since the last good fsync can be
+    /// trusted (PostgreSQL's "fsyncgate"); the node stops rather than go on acknowledging.
+    pub async fn failed(&self) -> String {
+        self.ctx.failed().await
+    }
+
     pub fn stats(&self) -> StoreStats {
         self.ctx.stats()
     }

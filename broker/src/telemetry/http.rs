@@ -15,6 +15,7 @@
 //! | `GET /digest`           | per partition: CRC-32C of the log up to the high watermark      |
 //! | `POST /faults/power-cut`| truncate every file to its last fsync, answer the report, abort |
 //! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |
+//! | `POST /faults/fsync-fail` | every fsync fails with EIO from now on: the node stops (exit 74) |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub fn router(node: Arc<NodeState>) -> Router {
         .route("/digest", get(digest))
         .route("/faults/power-cut", post(power_cut))
         .route("/faults/slow-fsync", post(slow_fsync))
+        .route("/faults/fsync-fail", post(fsync_fail))
         .with_state(node)
 }
 
@@ -266,6 +268,16 @@ struct SlowFsync {
 
 /// Longest fsync delay accepted: a lab fault, not a way to hang a node forever.
 const MAX_FSYNC_DELAY_MS: u64 = 60_000;
+
+/// The disk starts failing every fsync. The next flush round fails, and the node stops without
+/// a graceful flush (`LogStore::failed`); only a restart brings it back, as with a real disk
+/// error after the disk was replaced. On a node with nothing to flush it waits for the next write.
+async fn fsync_fail(State(node): State<Arc<NodeState>>) -> Response {
+    node.store.set_fsync_failing(true);
+    node.telemetry.emit(EventKind::Fault { fault: "fsync_fail".into(), detail: serde_json::json!({}) });
+    tracing::warn!(node_id = node.config.node_id, "fsync failure fault set: every fsync fails with EIO");
+    Json(serde_json::json!({ "fsync_failing": true })).into_response()
+}
 
 async fn slow_fsync(
     State(node): State<Arc<NodeState>>,

@@ -9,6 +9,7 @@ mod bad_input;
 mod clients;
 mod durability;
 mod external;
+mod fsync_failure;
 mod groups;
 mod harness;
 mod http;

@@ -29,6 +29,7 @@ fn fault_lines(f: &Fault) -> Vec<String> {
         Fault::Restart { target } => vec![name("restart"), t("target", target)],
         Fault::PowerCut { target } => vec![name("power_cut"), t("target", target)],
         Fault::CorruptSegment { target } => vec![name("corrupt_segment"), t("target", target)],
+        Fault::FsyncFail { target } => vec![name("fsync_fail"), t("target", target)],
         Fault::Isolate { target } => vec![name("isolate"), t("target", target)],
         Fault::Bridge { target } => vec![name("bridge"), t("target", target)],
         Fault::TakePort { target } => vec![name("take_port"), t("target", target)],

@@ -129,12 +129,18 @@ fn episode(rng: &mut ChaCha8Rng, family: Family, topic: &str, partitions: u32) -
         }
         // A third of disk episodes flip one byte in a follower's newest segment while it is
         // down (the fault stops the node, corrupts the file and starts it again, so it heals
-        // itself): its CRC checks must catch it and the replica refetch from the leader. The
-        // rest slow every fsync of a node for a while.
+        // itself): its CRC checks must catch it and the replica refetch from the leader. A
+        // sixth make every fsync of a node fail: the broker stops at its next flush and is
+        // started again at the heal. The rest slow every fsync of a node for a while.
         Family::Disk if rng.random_bool(1.0 / 3.0) => {
             let tp = TopicPartition { topic: topic.to_string(), partition: rng.random_range(0..partitions) };
             (Fault::CorruptSegment { target: Target::Follower(tp) }, vec![], 1_000)
         }
+        Family::Disk if rng.random_bool(1.0 / 4.0) => (
+            Fault::FsyncFail { target: any_node(rng, topic, partitions) },
+            vec![Fault::Restart { target: Target::Previous }],
+            between(rng, HOLD_MS),
+        ),
         Family::Disk => {
             let target = any_node(rng, topic, partitions);
             let delay_ms = between(rng, SLOW_FSYNC_MS);
@@ -226,7 +232,10 @@ mod tests {
                 assert!(
                     matches!(
                         e.fault,
-                        Fault::Pause { .. } | Fault::SlowDisk { .. } | Fault::CorruptSegment { .. }
+                        Fault::Pause { .. }
+                            | Fault::SlowDisk { .. }
+                            | Fault::CorruptSegment { .. }
+                            | Fault::FsyncFail { .. }
                     ),
                     "{e:?}"
                 );

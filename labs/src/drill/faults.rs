@@ -30,9 +30,8 @@ fn param_spans(raw: &RawStep) -> [Option<Range<usize>>; 7] {
 fn params_of(kind: FaultKind) -> (&'static [&'static str], &'static [&'static str]) {
     use FaultKind::*;
     match kind {
-        Kill | Stop | Pause | Resume | Restart | PowerCut | CorruptSegment | Isolate | Bridge | TakePort => {
-            (&["target"], &[])
-        }
+        Kill | Stop | Pause | Resume | Restart | PowerCut | CorruptSegment | FsyncFail | Isolate | Bridge
+        | TakePort => (&["target"], &[]),
         SlowDisk => (&["target", "delay_ms"], &[]),
         Split => (&["minority"], &[]),
         CutLink => (&["from", "to"], &["direction"]),
@@ -121,6 +120,7 @@ pub(super) fn fault(
         K::Restart => Fault::Restart { target: target(&raw.target)? },
         K::PowerCut => Fault::PowerCut { target: target(&raw.target)? },
         K::CorruptSegment => Fault::CorruptSegment { target: target(&raw.target)? },
+        K::FsyncFail => Fault::FsyncFail { target: target(&raw.target)? },
         K::Isolate => Fault::Isolate { target: target(&raw.target)? },
         K::Bridge => Fault::Bridge { target: target(&raw.target)? },
         K::TakePort => Fault::TakePort { target: target(&raw.target)? },

@@ -157,6 +157,11 @@ pub enum Fault {
     CorruptSegment {
         target: Target,
     },
+    /// Every fsync of the node fails with EIO from now on: the broker stops (exit 74) at its next
+    /// flush and stays down until restarted.
+    FsyncFail {
+        target: Target,
+    },
     Isolate {
         target: Target,
     },
@@ -223,6 +228,7 @@ pub enum FaultKind {
     PowerCut,
     SlowDisk,
     CorruptSegment,
+    FsyncFail,
     Isolate,
     Split,
     CutLink,

@@ -121,6 +121,9 @@ impl Lab {
                 ("slow_disk", one(target, rng)?, Some(format!("{delay_ms} ms per fsync")))
             }
             Fault::CorruptSegment { target } => ("corrupt_segment", one(target, rng)?, None),
+            Fault::FsyncFail { target } => {
+                ("fsync_fail", one(target, rng)?, Some("every fsync fails with EIO".into()))
+            }
             Fault::Isolate { target } => ("isolate", one(target, rng)?, None),
             Fault::Split { minority } => {
                 let mut m = Vec::new();
@@ -193,6 +196,11 @@ impl Lab {
             Fault::SlowDisk { delay_ms, .. } => {
                 for n in &nodes {
                     s.slow_disk(*n, *delay_ms).await.map_err(err)?
+                }
+            }
+            Fault::FsyncFail { .. } => {
+                for n in &nodes {
+                    s.fsync_fail(*n).await.map_err(err)?
                 }
             }
             Fault::CorruptSegment { target } => {

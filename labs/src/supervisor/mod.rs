@@ -247,6 +247,16 @@ impl Supervisor {
             .map(|_| ())
     }
 
+    /// Makes every fsync of the node fail with EIO: the broker stops at its next flush round
+    /// (exit 74) and stays down until started again.
+    pub async fn fsync_fail(&self, id: i32) -> Result<()> {
+        let http = self.node_info(id)?.http;
+        self.running_or_err(id, "fail its disk")?;
+        crate::node_client::post_text(http, "/faults/fsync-fail", Some("{}".into()), NODE_CALL_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
     /// Flips one byte in the middle of the newest non-empty segment of `topic`-`partition` on
     /// this node. Only while the node is stopped: a running broker would overwrite or cache it.
     pub fn corrupt_segment(&self, id: i32, topic: &str, partition: i32) -> Result<Corruption> {
