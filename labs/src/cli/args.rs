@@ -16,7 +16,7 @@ pub enum LabCommand {
     Serve(ServeArgs),
     /// Show the running lab's nodes, leaders and workload.
     Status(LabRef),
-    /// Inject a fault: kill | stop | pause | resume | restart | power_cut | slow_disk | isolate | heal.
+    /// Inject a fault: kill | stop | pause | resume | restart | power_cut | slow_disk | fsync_fail | isolate | heal.
     Fault(FaultArgs),
     /// List or run drills.
     #[command(subcommand)]

@@ -210,6 +210,7 @@ impl Fault {
             | Fault::Restart { target }
             | Fault::PowerCut { target }
             | Fault::SlowDisk { target, .. }
+            | Fault::FsyncFail { target }
             | Fault::Isolate { target } => Some(target),
             _ => None,
         }

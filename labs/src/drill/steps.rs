@@ -198,7 +198,7 @@ fn awaits(src: &Source, raw: &RawStep, action: &Action, when: When) -> Result<Op
         };
         match target {
             Some(t) if t.is_single_node() && *t != Target::Random => {}
-            _ => return Err(src.at(a, "await = \"learner\" needs a fault from the node menu (kill, stop, pause, resume, restart, power_cut, slow_disk, isolate) on one named node or role; use await = \"next\" otherwise")),
+            _ => return Err(src.at(a, "await = \"learner\" needs a fault from the node menu (kill, stop, pause, resume, restart, power_cut, slow_disk, fsync_fail, isolate) on one named node or role; use await = \"next\" otherwise")),
         }
     }
     Ok(Some(*a.get_ref()))

@@ -90,9 +90,10 @@ impl Lab {
             "restart" => Fault::Restart { target: t },
             "power_cut" => Fault::PowerCut { target: t },
             "slow_disk" => Fault::SlowDisk { target: t, delay_ms: param.unwrap_or(200) },
+            "fsync_fail" => Fault::FsyncFail { target: t },
             "isolate" => Fault::Isolate { target: t },
             "heal" => Fault::Heal,
-            other => return Err(LabFailure::new("bad_request", format!("unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, isolate, heal"))),
+            other => return Err(LabFailure::new("bad_request", format!("unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, fsync_fail, isolate, heal"))),
         };
         // A lesson step may be waiting for exactly this: resolved before the fault changes roles.
         let wanted = self.learner_wants().await;

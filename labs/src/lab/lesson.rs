@@ -118,6 +118,7 @@ pub(super) fn fault_name(f: &Fault) -> &'static str {
         Fault::Restart { .. } => "restart",
         Fault::PowerCut { .. } => "power_cut",
         Fault::SlowDisk { .. } => "slow_disk",
+        Fault::FsyncFail { .. } => "fsync_fail",
         Fault::Isolate { .. } => "isolate",
         Fault::Heal => "heal",
         _ => "other",

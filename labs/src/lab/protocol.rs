@@ -22,7 +22,7 @@ pub enum Command {
         settings: ClusterSettings,
     },
     StopCluster,
-    /// `fault`: kill | stop | pause | resume | restart | power_cut | slow_disk | isolate | heal;
+    /// `fault`: kill | stop | pause | resume | restart | power_cut | slow_disk | fsync_fail | isolate | heal;
     /// `target`: node:<id> | leader:<topic>/<p> | follower:<topic>/<p> | controller | random.
     Fault {
         fault: String,

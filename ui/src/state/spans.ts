@@ -70,7 +70,7 @@ export interface FaultSpan {
 }
 
 const LINK_FAULTS = new Set(['cut_link', 'isolate', 'split', 'blackhole_link', 'delay_link', 'bridge', 'toxic']);
-const NODE_FAULTS = new Set(['kill', 'stop', 'power_cut', 'pause', 'slow_disk']);
+const NODE_FAULTS = new Set(['kill', 'stop', 'power_cut', 'pause', 'slow_disk', 'fsync_fail']);
 const DOWN_FAULTS = new Set(['kill', 'stop', 'power_cut']);
 
 /** "node-1,node-3" -> [1, 3]; "all" -> []. */

@@ -17,7 +17,7 @@ const R = 135;
 const DRAG_MIN = 8;
 /** Leader labels drawn under a node before they collapse into one count. */
 const LABELS_PER_NODE = 6;
-const NODE_FAULTS: [string, string][] = [['kill', 'Kill'], ['stop', 'Stop'], ['pause', 'Pause'], ['resume', 'Resume'], ['restart', 'Restart'], ['power_cut', 'Power cut'], ['slow_disk', 'Slow disk'], ['isolate', 'Isolate']];
+const NODE_FAULTS: [string, string][] = [['kill', 'Kill'], ['stop', 'Stop'], ['pause', 'Pause'], ['resume', 'Resume'], ['restart', 'Restart'], ['power_cut', 'Power cut'], ['slow_disk', 'Slow disk'], ['fsync_fail', 'Fail disk'], ['isolate', 'Isolate']];
 
 const linkEnd = (e: LinkView['from']) => (typeof e === 'object' && e !== null && 'node' in e ? e.node : null);
 const modeLabel = (m: LinkMode) => (m.kind === 'delay' ? `delay ${m.ms ?? ''}ms` : m.kind);
