@@ -6,17 +6,21 @@
 //! - `config`    — node configuration from a TOML file and/or flags; fsync policy parsing.
 //! - `error`     — the crate's one error enum.
 //! - `log`       — durable storage: segment files with a CRC per entry, fsync policy with group
-//!                 commit, flushed-offset tracking, torn-tail recovery, data-dir lock, power-cut.
+//!   commit, flushed-offset tracking, torn-tail recovery, data-dir lock, power-cut.
 //! - `groups`    — consumer-group coordinator (join/sync/heartbeat/leave, rebalances, session
-//!                 expiry) and committed offsets that survive restarts.
+//!   expiry) and committed offsets that survive restarts.
 //! - `producers` — idempotent-producer state: producer ids, epochs, per-partition sequences.
 //! - `topics`    — the topic catalogue (persisted) on top of the log store.
 //! - `topic_config` — Kafka's topic configs: names, value checks, defaults, what is applied.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop. Knows no storage.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the registry
-//!                 that routes by API key and generates the ApiVersions answer.
+//!   that routes by API key and generates the ApiVersions answer.
 //! - `telemetry` — loopback HTTP: `/state`, `/events` (SSE), `/metrics`, fault calls.
 //! - `state`     — `NodeState`, what every handler may touch.
+//! - `cluster`   — cluster mode: the controller's metadata, one Raft group per partition replica,
+//!   node liveness, the election driver, what `/state` and `/raft/*` report.
+//! - `raft`      — the openraft plumbing: type config, log storage over the partition log, state
+//!   machine, RPC trace and the multiplexed transport between nodes.
 //! - `node`      — start-up, serving and the graceful stop.
 
 pub mod api;

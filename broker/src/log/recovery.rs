@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn any_bit_flip_or_truncation_keeps_an_unchanged_prefix() {
         const CASES: u64 = 300;
-        let mut rng = 0x5EED_0F_D15Cu64;
+        let mut rng = 0x5E_ED0F_D15Cu64;
         let mut next = move || {
             rng ^= rng << 13;
             rng ^= rng >> 7;

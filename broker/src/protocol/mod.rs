@@ -2,7 +2,7 @@
 //!
 //! - `frame`      — length-prefixed frames with a size cap.
 //! - `connection` — one client connection: read frames, decode headers, dispatch in arrival order,
-//!                  write responses in request order.
+//!   write responses in request order.
 
 pub mod connection;
 pub mod frame;

@@ -4,6 +4,9 @@ use std::fmt::Write;
 
 use crate::state::NodeState;
 
+/// Reads one gauge's value from a partition's offsets.
+type OffsetOf = fn(&crate::log::PartitionOffsets) -> i64;
+
 pub fn render(node: &NodeState) -> String {
     let mut out = String::new();
     let node_id = node.config.node_id;
@@ -24,7 +27,7 @@ pub fn render(node: &NodeState) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{node=\"{node_id}\"}} {value}"
         );
     }
-    let gauges: [(&str, &str, fn(&crate::log::PartitionOffsets) -> i64); 4] = [
+    let gauges: [(&str, &str, OffsetOf); 4] = [
         ("clusterlab_partition_log_end_offset", "next offset to be assigned", |o| o.log_end_offset),
         ("clusterlab_partition_flushed_offset", "first offset not yet known to be fsynced", |o| {
             o.flushed_offset

@@ -1,7 +1,7 @@
 //! Telemetry: what the node tells the lab, live.
 //!
 //! - `events`  — the event stream (wall-clock nanosecond timestamps, so the lab can merge three
-//!               processes into one timeline) and a bounded memory of recent warnings.
+//!   processes into one timeline) and a bounded memory of recent warnings.
 //! - `http`    — the loopback HTTP endpoint: `/state`, `/events` (SSE), `/metrics`, fault calls.
 //! - `metrics` — Prometheus text rendering.
 

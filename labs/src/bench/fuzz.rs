@@ -125,14 +125,14 @@ fn header(api_key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
 
 /// One hostile frame for one of `apis` (key, min, max).
 fn hostile_frame(rng: &mut Rng, apis: &[(i16, i16, i16)]) -> Vec<u8> {
-    if rng.next() % 8 == 0 {
+    if rng.next().is_multiple_of(8) {
         let n = (rng.next() % 256) as usize;
         return (0..n).map(|_| rng.next() as u8).collect(); // raw: the length prefix is random too
     }
     let (key, min, max) = apis[(rng.next() % apis.len() as u64) as usize];
     let version = min + (rng.next() % (max - min + 2) as u64) as i16;
     let mut body = header(key, version, rng.next() as i32);
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         body.push(0); // empty tagged fields, as a flexible header ends
     }
     for _ in 0..(1 + rng.next() % 6) {
