@@ -53,6 +53,7 @@ fn fault_lines(f: &Fault) -> Vec<String> {
             vec![name("delay_link"), t("from", from), t("to", to), format!("delay_ms = {delay_ms}")]
         }
         Fault::BlackholeLink { from, to } => vec![name("blackhole_link"), t("from", from), t("to", to)],
+        Fault::HealLink { from, to } => vec![name("heal_link"), t("from", from), t("to", to)],
         Fault::Toxic { from, to, toxic } => {
             vec![name("toxic"), t("from", from), t("to", to), format!("toxic = {}", q(&toxic.to_string()))]
         }

@@ -93,7 +93,7 @@ pub fn count_faults(steps: &[Step]) -> BTreeMap<String, usize> {
             Fault::Toxic { .. } | Fault::DelayLink { .. } | Fault::BlackholeLink { .. } => "link",
             Fault::SlowDisk { delay_ms: 0, .. } => continue,
             Fault::SlowDisk { .. } | Fault::CorruptSegment { .. } | Fault::FsyncFail { .. } => "disk",
-            Fault::Resume { .. } | Fault::Heal | Fault::TakePort { .. } => continue,
+            Fault::Resume { .. } | Fault::Heal | Fault::HealLink { .. } | Fault::TakePort { .. } => continue,
         };
         *by_family.entry(family.to_string()).or_insert(0) += 1;
     }

@@ -36,7 +36,7 @@ fn params_of(kind: FaultKind) -> (&'static [&'static str], &'static [&'static st
         Split => (&["minority"], &[]),
         CutLink => (&["from", "to"], &["direction"]),
         DelayLink => (&["from", "to", "delay_ms"], &[]),
-        BlackholeLink => (&["from", "to"], &[]),
+        BlackholeLink | HealLink => (&["from", "to"], &[]),
         Toxic => (&["from", "to", "toxic"], &[]),
         Heal => (&[], &[]),
     }
@@ -148,13 +148,17 @@ pub(super) fn fault(
             Fault::Toxic { from, to, toxic: *raw.toxic.as_ref().expect("checked").get_ref() }
         }
         K::Heal => Fault::Heal,
+        K::HealLink => {
+            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
+            Fault::HealLink { from, to }
+        }
     };
     match fault {
         Fault::Split { .. } => history.split_active = true,
         Fault::Heal => history.split_active = false,
         _ => {}
     }
-    history.fault_with_nodes |= !matches!(fault, Fault::Heal);
+    history.fault_with_nodes |= !matches!(fault, Fault::Heal | Fault::HealLink { .. });
     Ok(fault)
 }
 

@@ -193,6 +193,11 @@ pub enum Fault {
         target: Target,
     },
     Heal,
+    /// Both directions of one link pass again; other faults stay.
+    HealLink {
+        from: Target,
+        to: Target,
+    },
     TakePort {
         target: Target,
     },
@@ -238,6 +243,7 @@ pub enum FaultKind {
     Toxic,
     Bridge,
     Heal,
+    HealLink,
     TakePort,
 }
 

@@ -155,6 +155,11 @@ impl Lab {
             }
             Fault::Bridge { target } => ("bridge", one(target, rng)?, None),
             Fault::Heal => ("heal", Vec::new(), None),
+            Fault::HealLink { from, to } => {
+                let mut ends = one(from, rng)?;
+                ends.extend(one(to, rng)?);
+                ("heal_link", ends, None)
+            }
             Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
         };
         let target_label = if nodes.is_empty() {
@@ -258,6 +263,11 @@ impl Lab {
                 s.fabric().bridge(others[0], b, others[1]).map_err(err)?;
             }
             Fault::Heal => s.fabric().heal_all(),
+            Fault::HealLink { .. } => {
+                let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
+                s.fabric().set(a, b, Mode::Pass).map_err(err)?;
+                s.fabric().set(b, a, Mode::Pass).map_err(err)?;
+            }
             Fault::TakePort { .. } => {}
         }
         match fault {
@@ -269,6 +279,7 @@ impl Lab {
             && !matches!(
                 fault,
                 Fault::CutLink { .. }
+                    | Fault::HealLink { .. }
                     | Fault::DelayLink { .. }
                     | Fault::BlackholeLink { .. }
                     | Fault::Toxic { .. }
@@ -282,6 +293,12 @@ impl Lab {
     pub async fn cut_link(&self, from: i32, to: i32, both: bool) -> Result<(), LabFailure> {
         let direction = if both { Direction::Both } else { Direction::OneWay };
         let f = Fault::CutLink { from: Target::Node(from as u32), to: Target::Node(to as u32), direction };
+        self.apply(&f, &mut Rng::new(1)).await.map(|_| ())
+    }
+
+    /// Both directions of the link between two nodes pass again (the Raft view's link click).
+    pub async fn heal_link(&self, a: i32, b: i32) -> Result<(), LabFailure> {
+        let f = Fault::HealLink { from: Target::Node(a as u32), to: Target::Node(b as u32) };
         self.apply(&f, &mut Rng::new(1)).await.map(|_| ())
     }
 

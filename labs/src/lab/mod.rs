@@ -197,6 +197,7 @@ impl Lab {
                 self.fault(&fault, &target, param).await.map(|nodes| json!({ "nodes": nodes }))
             }
             Command::CutLink { from, to, both } => self.cut_link(from, to, both).await.map(|()| json!({})),
+            Command::HealLink { from, to } => self.heal_link(from, to).await.map(|()| json!({})),
             Command::HealAll => self.heal_all().await.map(|()| json!({})),
             Command::StartWorkload { rate_per_sec, messages } => {
                 self.start_workload(rate_per_sec, messages).await.map(|()| json!({}))

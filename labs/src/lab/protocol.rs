@@ -36,6 +36,11 @@ pub enum Command {
         to: i32,
         both: bool,
     },
+    /// Both directions of the link between two nodes pass again.
+    HealLink {
+        from: i32,
+        to: i32,
+    },
     HealAll,
     StartWorkload {
         #[serde(default)]

@@ -11,6 +11,7 @@ export class LabClient {
   fault = (fault: string, target: string, param?: number) => this.transport.send({ command: 'fault', fault, target, ...(param === undefined ? {} : { param }) }) as Promise<Reply<{ nodes: number[] }>>;
   cutLink = (from: number, to: number, both: boolean) => this.transport.send({ command: 'cut_link', from, to, both });
   healAll = () => this.transport.send({ command: 'heal_all' });
+  healLink = (from: number, to: number) => this.transport.send({ command: 'heal_link', from, to });
   startWorkload = (rate_per_sec?: number, messages?: number) => this.transport.send({ command: 'start_workload', rate_per_sec, messages });
   stopWorkload = () => this.transport.send({ command: 'stop_workload' });
   listDrills = () => this.transport.send({ command: 'list_drills' }) as Promise<Reply<DrillInfo[]>>;

@@ -166,6 +166,7 @@ export type Command =
   | { command: 'stop_cluster' }
   | { command: 'fault'; fault: string; target: string; param?: number }
   | { command: 'cut_link'; from: number; to: number; both: boolean }
+  | { command: 'heal_link'; from: number; to: number }
   | { command: 'heal_all' }
   | { command: 'start_workload'; rate_per_sec?: number; messages?: number }
   | { command: 'stop_workload' }

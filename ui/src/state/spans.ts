@@ -93,6 +93,8 @@ export class Faults {
     if (e.type !== 'fault') return;
     const nodes = targetNodes(e.target);
     if (e.fault === 'heal') this.close((s) => LINK_FAULTS.has(s.fault), e.ts_ns);
+    // One link healed (the Raft view's link click): what cut exactly that pair ends.
+    if (e.fault === 'heal_link') this.close((s) => LINK_FAULTS.has(s.fault) && s.nodes.length === 2 && nodes.every((n) => s.nodes.includes(n)), e.ts_ns);
     if (e.fault === 'resume') this.close((s) => s.fault === 'pause' && overlaps(s.nodes, nodes), e.ts_ns);
     if (e.fault === 'restart') this.close((s) => NODE_FAULTS.has(s.fault) && overlaps(s.nodes, nodes), e.ts_ns);
     // slow_disk with no delay is how a chaos run gives the disk back: it ends the band.

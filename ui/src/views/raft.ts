@@ -104,6 +104,16 @@ export function raftView(ctx: Ctx): RaftView {
   const svg = s('svg', { viewBox: `0 0 ${W} ${W}`, class: 'raft-ring', role: 'img', 'aria-label': 'Raft group messages' }) as SVGSVGElement;
   const linkLayer = s('g', { class: 'links' }), nodeLayer = s('g', { class: 'nodes' }), msgLayer = s('g', { class: 'msgs' });
   svg.append(linkLayer, nodeLayer, msgLayer);
+  // RaftScope drops a message by clicking it; on real processes the lab's proxy drops what a
+  // link carries, so a click on a link cuts it both ways (its messages then show as lost), and
+  // a click on a cut link heals it.
+  linkLayer.addEventListener('click', (ev) => {
+    const link = (ev.target as Element).closest('[data-link]')?.getAttribute('data-link');
+    if (!link || !ctx.canControl()) return;
+    const [a, b] = link.split('-').map(Number);
+    if ((ev.target as Element).closest('.cut')) void ctx.run(`heal ${a}↔${b}`, () => ctx.client.healLink(a, b));
+    else void ctx.run(`cut ${a}↔${b}`, () => ctx.client.cutLink(a, b, true));
+  });
   const tallyEl = h('div', { id: 'raft-tally', class: 'raft-tally' });
   const logsEl = h('div', { id: 'raft-logs', class: 'raft-logs' });
   const capsEl = h('ol', { id: 'raft-captions', class: 'raft-captions' });
@@ -233,7 +243,12 @@ export function raftView(ctx: Ctx): RaftView {
       const lines: SVGElement[] = [];
       for (const a of ids) for (const b of ids) if (a < b) {
         const pa = pos.get(a)!, pb = pos.get(b)!;
-        lines.push(s('line', { x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y, class: `rlink${cut.has(`${a}-${b}`) ? ' cut' : ''}`, 'data-link': `${a}-${b}` }));
+        const cls = cut.has(`${a}-${b}`) ? ' cut' : '';
+        const title = s('title', {}, cls ? `n${a}↔n${b} is cut: click to heal it` : `click to cut n${a}↔n${b} (its messages are dropped)`);
+        // A wide transparent line takes the click; the thin one shows the link.
+        lines.push(s('g', { class: `rlink-g${cls}`, 'data-link': `${a}-${b}` }, title,
+          s('line', { x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y, class: `rlink${cls}` }),
+          s('line', { x1: pa.x, y1: pa.y, x2: pb.x, y2: pb.y, class: 'rlink-hit' })));
       }
       linkLayer.replaceChildren(...lines);
     }
