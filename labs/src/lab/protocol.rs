@@ -251,6 +251,14 @@ mod tests {
         .is_err());
     }
 
+    #[test]
+    fn heal_link_names_both_ends_and_changes_the_lab() {
+        let r: Request = serde_json::from_str(r#"{"command":"heal_link","from":1,"to":3}"#).unwrap();
+        assert_eq!(r.command, Command::HealLink { from: 1, to: 3 });
+        assert!(!r.command.is_read_only());
+        assert!(serde_json::from_str::<Request>(r#"{"command":"heal_link","from":1}"#).is_err());
+    }
+
     /// What a stray or hostile WebSocket client may send: every valid request mutated (cut,
     /// bytes replaced, nested ten thousand deep). Decoding answers an error, never panics.
     #[test]
