@@ -261,7 +261,10 @@ fn rolling_restart_with_sigterm_causes_no_client_error() -> Result<()> {
 fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
     for rep in 1..=3 {
         let t0 = Instant::now();
-        let (mut c, reserved) = Cluster::configure(3, false)?;
+        let (mut c, mut reserved) = Cluster::configure(3, false)?;
+        // Nodes 2 and 3 start seconds later: their ports stay held until then (released, one was
+        // taken by another process in a loaded CI run and node 2 could not bind its Raft port).
+        let later = reserved.split_off(3);
         drop(reserved);
         with_logs(&mut c, |c| {
             let ts = Instant::now();
@@ -285,6 +288,7 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
                 "node 1 alone became controller Leader without a quorum: {alone_view}"
             );
             let alone_for = ts.elapsed();
+            drop(later);
             c.start_nodes(&[2, 3])?;
             let ctl = c.wait_controller(CLUSTER_TIMEOUT)?;
             let ctl_in = ts.elapsed() - alone_for;
