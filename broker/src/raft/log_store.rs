@@ -48,21 +48,19 @@ impl GroupLogStore {
 /// the end of the log with the index openraft gave it. openraft appends contiguously after its
 /// last log id (`do_append_entries` and `leader_append_entries` assert it), starting at index 0
 /// (`Engine::initialize`); since nothing is purged or installed from a snapshot, the log starts
-/// at 0 too. Anything else would store an entry under the wrong index, silently: refuse it.
-fn check_positions(next: u64, entries: &[Entry]) -> Result<(), StorageError> {
-    let misplaced = entries.iter().zip(next..).find(|(e, at)| e.log_id.index != *at);
-    match misplaced {
-        None => Ok(()),
-        Some((e, at)) => Err(io_error(
-            ErrorSubject::Log(e.log_id),
-            ErrorVerb::Write,
-            format!(
-                "entry {} would land at index {at}: an index is a position in this log, which holds \
-                 entries 0..{next} and can neither start past 0 nor have holes",
-                e.log_id
-            ),
-        )),
-    }
+/// at 0 too. Anything else would store an entry under the wrong index, silently: this names the
+/// first such entry, which `append` refuses.
+fn misplaced_entry(next: u64, entries: &[Entry]) -> Option<StorageError> {
+    let (e, at) = entries.iter().zip(next..).find(|(e, at)| e.log_id.index != *at)?;
+    Some(io_error(
+        ErrorSubject::Log(e.log_id),
+        ErrorVerb::Write,
+        format!(
+            "entry {} would land at index {at}: an index is a position in this log, which holds \
+             entries 0..{next} and can neither start past 0 nor have holes",
+            e.log_id
+        ),
+    ))
 }
 
 impl RaftLogReader<TypeConfig> for GroupLogStore {
@@ -138,7 +136,9 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
     {
         let write = |e: crate::BrokerError| io_error(ErrorSubject::Logs, ErrorVerb::Write, e);
         let entries: Vec<Entry> = entries.into_iter().collect();
-        check_positions(self.log.entry_count(), &entries)?;
+        if let Some(e) = misplaced_entry(self.log.entry_count(), &entries) {
+            return Err(e);
+        }
         let encoded: Vec<(u64, bytes::Bytes)> =
             entries.iter().map(entry_codec::encode).collect::<Result<_, _>>().map_err(write)?;
         let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
