@@ -44,6 +44,25 @@ impl GroupLogStore {
     }
 }
 
+/// A stored entry's Raft index is its position (decision 11), so an entry can only be stored at
+/// the end of the log with the index openraft gave it. openraft appends contiguously after its
+/// last log id (`do_append_entries` and `leader_append_entries` assert it), starting at index 0
+/// (`Engine::initialize`); since nothing is purged or installed from a snapshot, the log starts
+/// at 0 too. Anything else would store an entry under the wrong index, silently: this names the
+/// first such entry, which `append` refuses.
+fn misplaced_entry(next: u64, entries: &[Entry]) -> Option<StorageError> {
+    let (e, at) = entries.iter().zip(next..).find(|(e, at)| e.log_id.index != *at)?;
+    Some(io_error(
+        ErrorSubject::Log(e.log_id),
+        ErrorVerb::Write,
+        format!(
+            "entry {} would land at index {at}: an index is a position in this log, which holds \
+             entries 0..{next} and can neither start past 0 nor have holes",
+            e.log_id
+        ),
+    ))
+}
+
 impl RaftLogReader<TypeConfig> for GroupLogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
@@ -116,8 +135,12 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         I::IntoIter: Send,
     {
         let write = |e: crate::BrokerError| io_error(ErrorSubject::Logs, ErrorVerb::Write, e);
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if let Some(e) = misplaced_entry(self.log.entry_count(), &entries) {
+            return Err(e);
+        }
         let encoded: Vec<(u64, bytes::Bytes)> =
-            entries.into_iter().map(|e| entry_codec::encode(&e)).collect::<Result<_, _>>().map_err(write)?;
+            entries.iter().map(entry_codec::encode).collect::<Result<_, _>>().map_err(write)?;
         let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
         let Some(out) = outcome else {
             callback.log_io_completed(Ok(()));
