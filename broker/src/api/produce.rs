@@ -294,8 +294,9 @@ fn propose(
             // already written. A deposed leader is where such a refusal comes from by mistake:
             // cut off while its successor took the batch before this one, it is confirmed again
             // by the node heartbeats after the heal, still in its old term, and its producer state
-            // lacks what the new leader appended (chaos seed 1: 41 duplicates). So the refusal
-            // waits for a majority to confirm this leadership first (`settle`).
+            // lacks what the new leader appended. So the refusal waits for a majority to confirm
+            // this leadership first (`settle`). A gap (a batch ahead of the expected sequence) is
+            // refused as REQUEST_TIMED_OUT, not OUT_OF_ORDER (`producers` explains why).
             let h = &headers[0];
             tracing::warn!(topic, partition, term, producer_id = h.producer_id, epoch = h.producer_epoch,
                 base_sequence = h.base_sequence, reason = %msg, "batch refused");

@@ -21,6 +21,7 @@ mod raft_fuzz;
 mod raft_trace;
 mod scale;
 mod scenarios;
+mod sequences;
 mod tools;
 #[path = "../node/wait.rs"]
 mod wait;
