@@ -58,6 +58,13 @@ impl Node {
                 tracing::error!(topic = %p.topic, partition = p.partition, file = %c.file.display(), position = c.position, reason = %c.reason, "corrupt segment found at start-up");
             }
         }
+        if config.cluster.is_some() {
+            // Replicated: what is committed is known only once the groups apply entries (every
+            // group's start says so again for partitions created later).
+            for log in store.partitions() {
+                log.start_replicated();
+            }
+        }
         let topics = Topics::load(Arc::clone(&store))?;
         let producers = Producers::load(Arc::clone(&store))?;
         let persist_store = Arc::clone(&store);

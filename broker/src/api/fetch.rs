@@ -103,13 +103,17 @@ fn read_partition(w: &Wanted, budget: usize, first: bool, version: i16) -> Parti
     if version >= 5 {
         base = base.with_log_start_offset(o.log_start_offset);
     }
-    if w.offset < o.log_start_offset || w.offset > o.high_watermark {
+    // Out of range is judged against the log end, as Kafka does: between the high watermark and
+    // the log end a consumer just waits. A new leader's high watermark can lag the old one's (it
+    // rises when the new leader applies its first entry, from the log start after a restart);
+    // OFFSET_OUT_OF_RANGE there made consumers reset their position.
+    if w.offset < o.log_start_offset || w.offset > o.log_end_offset {
         return base.with_error_code(ResponseError::OffsetOutOfRange.code());
     }
     // The first partition always gets at least one whole batch so a consumer can make progress
     // past a batch larger than its limits (as Kafka does); later ones respect the budget.
     let limit = w.max_bytes.min(budget);
-    if w.offset == o.high_watermark || (limit == 0 && !first) {
+    if w.offset >= o.high_watermark || (limit == 0 && !first) {
         return base;
     }
     match log.read(w.offset, o.high_watermark, limit) {
@@ -125,5 +129,40 @@ fn read_partition(w: &Wanted, budget: usize, first: bool, version: i16) -> Parti
             tracing::error!(topic = %w.topic, partition = w.partition, offset = w.offset, error = %e, "read failed");
             base.with_error_code(ResponseError::KafkaStorageError.code())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FsyncPolicy;
+    use crate::log::test_batches::batch;
+    use crate::log::LogStore;
+
+    fn wanted(log: &Arc<PartitionLog>, offset: i64) -> Wanted {
+        Wanted { topic: "t".into(), partition: 0, offset, max_bytes: 1 << 20, log: Ok(Arc::clone(log)) }
+    }
+
+    /// A replica that has not applied what it holds yet (a restarted or newly elected leader)
+    /// answers an offset between its high watermark and its log end with nothing, not
+    /// OFFSET_OUT_OF_RANGE, which made consumers reset their position.
+    #[test]
+    fn an_offset_above_the_high_watermark_but_in_the_log_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LogStore::open(dir.path(), FsyncPolicy::Never, 1 << 20).unwrap().0;
+        let log = s.create_partition("t", 0).unwrap();
+        log.start_replicated();
+        log.append(&[batch(2), batch(3)], 1).unwrap();
+        log.set_committed(2);
+        for offset in [2, 4, 5] {
+            let data = read_partition(&wanted(&log, offset), 1 << 20, true, 12);
+            assert_eq!((data.error_code, data.high_watermark), (0, 2), "offset {offset}");
+            assert_eq!(data.records.as_ref().map(|r| r.len()), Some(0), "offset {offset}");
+        }
+        let data = read_partition(&wanted(&log, 6), 1 << 20, true, 12);
+        assert_eq!(data.error_code, ResponseError::OffsetOutOfRange.code());
+        let data = read_partition(&wanted(&log, 0), 1 << 20, true, 12);
+        assert_eq!(data.error_code, 0);
+        assert!(data.records.as_ref().is_some_and(|r| !r.is_empty()));
     }
 }

@@ -45,20 +45,20 @@ enum Wait {
     Nothing,
     /// Single node, fsync `always`: the log flushed up to this end offset.
     Flush(Arc<PartitionLog>, i64),
-    /// Cluster: a retry of a batch this leader's log already holds; the answer waits until the
-    /// group has committed up to `end` (a new leader's log may hold entries not yet committed).
+    /// Cluster: a retry of a batch this leader's log already holds at `base`; the answer waits
+    /// until the group has committed past it (a new leader's log may hold entries not yet
+    /// committed), and stands only if the committed entry there is still that batch.
     Committed {
         group: Arc<GroupHandle>,
-        end: i64,
+        base: i64,
+        batch: BatchId,
     },
     /// Cluster: a retry of a batch whose first attempt is still being replicated; answer with the
     /// first attempt's offsets once it has them.
     /// If this node stops leading meanwhile, the first attempt may never resolve here.
     Original {
         producers: Arc<Mutex<PartitionProducers>>,
-        producer_id: i64,
-        base_sequence: i32,
-        last_offset_delta: i64,
+        batch: BatchId,
         group: Arc<GroupHandle>,
     },
     /// Cluster: every proposed batch committed (`resolve_on_commit` records the offsets).
@@ -74,6 +74,63 @@ enum Wait {
         code: ResponseError,
         msg: String,
     },
+}
+
+/// What identifies an idempotent producer's batch in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchId {
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    last_offset_delta: i32,
+}
+
+impl BatchId {
+    fn of(h: &BatchHeader) -> BatchId {
+        BatchId {
+            producer_id: h.producer_id,
+            epoch: h.producer_epoch,
+            base_sequence: h.base_sequence,
+            last_offset_delta: h.last_offset_delta,
+        }
+    }
+}
+
+/// What the log holds at the offset a retry is to be answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AtOffset {
+    /// Not committed that far yet.
+    NotCommitted,
+    /// Committed, and it is this batch: the answer is true.
+    Committed,
+    /// Committed, but another entry (or nothing) is there.
+    Other,
+}
+
+/// What the log holds at `base` for `batch`. An acknowledgement by offset is only true for
+/// `Committed`: the producer state that named `base` may have been rebuilt from an uncommitted
+/// tail that a later leader replaced (chaos seed 7 acknowledged a batch at an offset holding
+/// another leader's blank entry).
+pub(crate) fn stored_at(log: &PartitionLog, base: i64, batch: &BatchId) -> Result<AtOffset, KafkaError> {
+    if log.offsets().high_watermark <= base + batch.last_offset_delta as i64 {
+        return Ok(AtOffset::NotCommitted);
+    }
+    let stored =
+        log.read(base, base + 1, 0).map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+    let Some(first) = stored.first() else { return Ok(AtOffset::Other) };
+    let h = BatchHeader::parse(first).map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
+    Ok(if h.base_offset == base && BatchId::of(&h) == *batch { AtOffset::Committed } else { AtOffset::Other })
+}
+
+/// The answer to a retry whose batch is not at the offset it was answered with: unknown outcome
+/// (REQUEST_TIMED_OUT), so the client retries the same sequence wherever the partition leads.
+fn replaced(group: &GroupHandle, base: i64, batch: &BatchId) -> KafkaError {
+    tracing::warn!(group = %group.id, offset = base, producer_id = batch.producer_id, epoch = batch.epoch,
+        base_sequence = batch.base_sequence, "a retried batch is not the committed entry at its offset");
+    (
+        ResponseError::RequestTimedOut,
+        format!("the committed entry at {base} is not this batch; its outcome is unknown here"),
+    )
 }
 
 struct Outcome {
@@ -261,15 +318,8 @@ fn propose(
         // idempotent client the batch was not written, and it may then re-send it under a new
         // epoch as new data; so the retry waits for the first attempt's outcome instead.
         SequenceCheck::Duplicate { base_offset: PENDING_OFFSET } => {
-            let h = &headers[0];
             drop(state);
-            let wait = Wait::Original {
-                producers,
-                producer_id: h.producer_id,
-                base_sequence: h.base_sequence,
-                last_offset_delta: h.last_offset_delta as i64,
-                group,
-            };
+            let wait = Wait::Original { producers, batch: BatchId::of(&headers[0]), group };
             return Outcome {
                 partition,
                 result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
@@ -284,7 +334,7 @@ fn propose(
             return Outcome {
                 partition,
                 result: Ok(offsets),
-                wait: Wait::Committed { group, end: offsets.1 + 1 },
+                wait: Wait::Committed { group, base: offsets.0, batch: BatchId::of(&headers[0]) },
                 record_errors: Vec::new(),
             };
         }
@@ -364,16 +414,22 @@ async fn settle(
             Ok(Err(e)) => Err((ResponseError::KafkaStorageError, e.to_string())),
             Err(_) => Err(timed_out()),
         },
-        Wait::Committed { group, end } => {
+        Wait::Committed { group, base, batch } => {
             let node_id = node.config.node_id as u64;
+            let end = base + batch.last_offset_delta as i64 + 1;
             let mut rx = group.log.subscribe();
             loop {
                 if rx.borrow_and_update().high_watermark >= end {
-                    return Ok(result);
+                    // Committed up to `end`, but not necessarily with this batch: the entry the
+                    // producer state saw may have been replaced. Unknown outcome then, so the
+                    // client retries the same sequence (at whichever node leads by then).
+                    return match stored_at(&group.log, base, &batch)? {
+                        AtOffset::Committed => Ok(result),
+                        _ => Err(replaced(&group, base, &batch)),
+                    };
                 }
-                let unknown = || {
-                    (ResponseError::RequestTimedOut, format!("the batch at {} is not committed yet", end - 1))
-                };
+                let unknown =
+                    || (ResponseError::RequestTimedOut, format!("the batch at {base} is not committed yet"));
                 tokio::select! {
                     changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
                         Ok(Ok(())) => {}
@@ -384,9 +440,16 @@ async fn settle(
                 }
             }
         }
-        Wait::Original { producers, producer_id, base_sequence, last_offset_delta, group } => loop {
-            match lock(&producers).offset_of(producer_id, base_sequence) {
-                Some(base) if base != PENDING_OFFSET => return Ok((base, base + last_offset_delta)),
+        Wait::Original { producers, batch, group } => loop {
+            let resolved = lock(&producers).offset_of(batch.producer_id, batch.base_sequence);
+            match resolved {
+                // Resolved by its commit, or named by a producer state rebuilt meanwhile from
+                // this node's log, uncommitted tail included: answered once committed there.
+                Some(base) if base != PENDING_OFFSET => match stored_at(&group.log, base, &batch)? {
+                    AtOffset::Committed => return Ok((base, base + batch.last_offset_delta as i64)),
+                    AtOffset::Other => return Err(replaced(&group, base, &batch)),
+                    AtOffset::NotCommitted => {}
+                },
                 // Gone from the recent batches, or never resolved: its fate is unknown.
                 None => {
                     return Err((
@@ -568,3 +631,7 @@ fn new_leader_hint(
         None => LeaderIdAndEpoch::default().with_leader_id(BrokerId(-1)).with_leader_epoch(-1),
     }
 }
+
+#[cfg(test)]
+#[path = "produce_tests.rs"]
+mod tests;

@@ -181,6 +181,8 @@ impl GroupHandle {
         applier: Arc<dyn Applier>,
     ) -> Result<Arc<GroupHandle>> {
         let voters: BTreeSet<NodeId> = preferred.iter().copied().collect();
+        // Before openraft starts: it applies (and so raises the high watermark) from here on.
+        log.start_replicated();
         let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), Arc::clone(&env.store));
         let log_store = log_store.traced(env.transport.trace());
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);

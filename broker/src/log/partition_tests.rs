@@ -244,3 +244,30 @@ async fn delete_partition_removes_files_and_fails_later_appends() {
     assert_eq!(s.create_partition("gone", 1).unwrap().offsets().log_end_offset, 0);
     assert!(s.create_partition("../x", 0).is_err());
 }
+
+/// A restarted replica's log was fsynced to its end, uncommitted tail included; until its Raft
+/// group applies entries it knows nothing committed, so its high watermark is the log start, not
+/// the flushed end a single node would report (chaos seed 7 acknowledged a batch from such a
+/// tail: a lost write).
+#[tokio::test]
+async fn a_replicated_log_reopened_knows_nothing_committed_until_it_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = store(dir.path(), FsyncPolicy::Always, 1 << 20);
+        let p = s.create_partition("r", 0).unwrap();
+        p.start_replicated();
+        let out = p.append(&[batch(2), batch(3)], 4).unwrap();
+        p.wait_flushed(out.last_offset + 1).await.unwrap();
+        p.set_committed(2);
+        assert_eq!(p.offsets().high_watermark, 2, "committed, not flushed, is the high watermark");
+        s.close().unwrap();
+    }
+    let s = store(dir.path(), FsyncPolicy::Always, 1 << 20);
+    let p = s.partition("r", 0).unwrap();
+    assert_eq!(p.offsets().high_watermark, 5, "a single node's log: everything fsynced is readable");
+    p.start_replicated();
+    let off = p.offsets();
+    assert_eq!((off.log_end_offset, off.flushed_offset, off.high_watermark), (5, 5, 0));
+    p.set_committed(2);
+    assert_eq!(p.offsets().high_watermark, 2);
+}

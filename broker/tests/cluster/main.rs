@@ -15,6 +15,7 @@ mod harness;
 #[allow(dead_code)]
 mod http;
 mod links;
+mod lostwrite;
 mod offsets;
 mod pause;
 mod raft_fuzz;
