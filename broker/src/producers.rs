@@ -17,6 +17,7 @@
 //! leader rarely makes such gaps; ours does: a leader whose majority missed a heartbeat answers
 //! NOT_LEADER_OR_FOLLOWER for a moment without losing its term, so of two pipelined batches the
 //! first is refused and the second reaches the sequence check.
+//!
 //! The state is rebuilt from the batch headers in the log at start-up, so duplicates are caught
 //! across a broker restart as well.
 
@@ -230,8 +231,11 @@ struct IdAllocator {
 pub struct Producers {
     store: Arc<LogStore>,
     ids: Mutex<IdAllocator>,
-    partitions: Mutex<HashMap<(String, i32), Arc<Mutex<PartitionProducers>>>>,
+    partitions: Mutex<ByPartition>,
 }
+
+/// Each partition's producer state, locked on its own so partitions do not wait for each other.
+type ByPartition = HashMap<(String, i32), Arc<Mutex<PartitionProducers>>>;
 
 impl Producers {
     /// Loads the id reservation and rebuilds sequence state from every partition's batch headers.

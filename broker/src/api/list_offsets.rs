@@ -32,6 +32,12 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                         Ok(log) => log,
                         Err((code, _)) => return r.with_error_code(code.code()).with_offset(-1),
                     };
+                    // As Kafka: until a new leader has applied an entry of its own term, its high
+                    // watermark may lag the committed end, and an answer from it could send a
+                    // consumer back to an older offset (OFFSET_NOT_AVAILABLE is retried).
+                    if !hw_established(node, &name, p.partition_index) {
+                        return r.with_error_code(ResponseError::OffsetNotAvailable.code()).with_offset(-1);
+                    }
                     let o = log.offsets();
                     let r = match p.timestamp {
                         LATEST => r.with_offset(o.high_watermark),
@@ -60,4 +66,12 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// Whether this node, leading the partition, has applied an entry of its own term (always true
+/// on a single node).
+fn hw_established(node: &NodeState, topic: &str, partition: i32) -> bool {
+    let Some(group) = node.cluster.as_ref().and_then(|c| c.partition(topic, partition)) else { return true };
+    let v = group.view();
+    v.applied_term.is_some_and(|t| t >= v.term)
 }

@@ -156,7 +156,7 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) 
             .partition_data
             .into_iter()
             .map(|p| {
-                if !matches!(acks, -1 | 0 | 1) {
+                if !(-1..=1).contains(&acks) {
                     return failed(
                         p.index,
                         ResponseError::InvalidRequiredAcks,

@@ -126,6 +126,9 @@ pub struct GroupView {
     /// (term, index) of the last log entry.
     pub last_log: Option<(u64, u64)>,
     pub applied: Option<u64>,
+    /// Term of the last applied entry: below `term` on a leader, its own term's first entry has
+    /// not been applied yet, so its high watermark may still lag the previous leader's.
+    pub applied_term: Option<u64>,
     /// When the log, term or leader last changed: a follower grants no vote to another candidate
     /// until openraft's leader lease has passed since it last heard from its leader.
     pub changed_at: tokio::time::Instant,
@@ -141,6 +144,7 @@ impl GroupView {
             quorum_acked: m.millis_since_quorum_ack.is_some(),
             last_log: m.last_log_index.map(|i| (last_term.unwrap_or(0), i)),
             applied: m.last_applied.map(|l| l.index),
+            applied_term: m.last_applied.map(|l| l.leader_id.term),
             changed_at: tokio::time::Instant::now(),
         }
     }

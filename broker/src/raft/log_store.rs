@@ -80,11 +80,11 @@ impl RaftLogReader<TypeConfig> for GroupLogStore {
         };
         let read = |e| io_error(ErrorSubject::Logs, ErrorVerb::Read, e);
         let stored = self.log.entries_by_index(from, to).map_err(read)?;
-        stored
-            .into_iter()
-            .enumerate()
-            .map(|(i, (term, batch))| entry_codec::decode(from + i as u64, term, batch).map_err(read))
-            .collect()
+        let mut entries = Vec::with_capacity(stored.len());
+        for (i, (term, batch)) in stored.into_iter().enumerate() {
+            entries.push(entry_codec::decode(from + i as u64, term, batch).map_err(read)?);
+        }
+        Ok(entries)
     }
 }
 
