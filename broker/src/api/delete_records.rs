@@ -62,8 +62,10 @@ async fn delete(
     if target <= o.log_start_offset {
         return Ok(o.log_start_offset);
     }
-    match &node.cluster {
+    let start = match &node.cluster {
         Some(c) => c.delete_records(topic, partition, target).await,
         None => node.topics.delete_records(topic, partition, target),
-    }
+    }?;
+    tracing::info!(topic, partition, offset = target, log_start = start, "records deleted");
+    Ok(start)
 }

@@ -14,7 +14,7 @@ impl PartitionLog {
         if offset > inner.start_floor {
             inner.start_floor = offset;
             self.publish(&inner);
-            tracing::info!(topic = %self.topic, partition = self.partition, offset, "log start moved");
+            tracing::debug!(topic = %self.topic, partition = self.partition, offset, "log start moved");
         }
         drop(inner);
         self.offsets().log_start_offset
