@@ -37,20 +37,11 @@ pub struct GroupStateMachine {
     applier: Arc<dyn Applier>,
     applied: Option<LogId>,
     membership: StoredMembership<NodeId, openraft::BasicNode>,
-    /// No command applied yet: the log so far holds only Raft's own entries (a membership, new
-    /// leaders' blanks), stored as control batches (decision 11).
-    only_raft_entries: bool,
 }
 
 impl GroupStateMachine {
     pub fn new(log: Arc<PartitionLog>, applier: Arc<dyn Applier>) -> GroupStateMachine {
-        GroupStateMachine {
-            log,
-            applier,
-            applied: None,
-            membership: StoredMembership::default(),
-            only_raft_entries: true,
-        }
+        GroupStateMachine { log, applier, applied: None, membership: StoredMembership::default() }
     }
 }
 
@@ -87,17 +78,6 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
                 }
                 EntryPayload::Blank => CommandResult::None,
             };
-            if matches!(entry.payload, EntryPayload::Normal(_)) {
-                self.only_raft_entries = false;
-            } else if self.only_raft_entries {
-                // The log starts after the Raft entries that precede the first record, as a
-                // Kafka log starts at its first record: a consumer reset to "earliest" of an
-                // empty partition then stands at its end, having consumed nothing. Starting at 0
-                // it consumed the control batches, and librdkafka then stored and auto-committed
-                // offset 2 for a partition Kafka would report as never consumed (its test 0030
-                // failed on that). Replayed after a restart: the state machine starts unapplied.
-                self.log.set_log_start(offsets.1);
-            }
             self.applied = Some(entry.log_id);
             committed_end = Some(offsets.1);
             results.push(result);
