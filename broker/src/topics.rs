@@ -56,6 +56,9 @@ pub struct TopicInfo {
     /// Topic configs set explicitly (see `topic_config`); older catalogues have none.
     #[serde(default)]
     pub configs: TopicConfigs,
+    /// Log start offsets moved by DeleteRecords, by partition (none: each log's first record).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_starts: BTreeMap<i32, i64>,
 }
 
 /// The catalogue, shared by every connection.
@@ -77,7 +80,10 @@ impl Topics {
         };
         for topic in topics.values() {
             for p in 0..topic.partitions {
-                store.create_partition(&topic.name, p)?;
+                let log = store.create_partition(&topic.name, p)?;
+                if let Some(start) = topic.log_starts.get(&p) {
+                    log.set_log_start(*start);
+                }
             }
         }
         Ok(Topics { store, topics: Mutex::new(topics) })
@@ -126,6 +132,7 @@ impl Topics {
             id: topic_id(name, now),
             created_at_ns: now,
             configs,
+            log_starts: BTreeMap::new(),
         };
         let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
         let mut logs = Vec::new();
@@ -173,6 +180,33 @@ impl Topics {
         };
         info.configs = configs;
         self.persist(&topics).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
+    }
+
+    /// DeleteRecords: records the new log start of a partition (durably, before clients see
+    /// it), moves the log's start and drops the segments wholly below it. `offset` is checked
+    /// by the caller against the high watermark. Returns the log start now.
+    pub fn delete_records(
+        &self,
+        name: &str,
+        partition: i32,
+        offset: i64,
+    ) -> std::result::Result<i64, (ResponseError, String)> {
+        let mut topics = self.lock();
+        let (Some(info), Some(log)) = (topics.get_mut(name), self.store.partition(name, partition)) else {
+            return Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("{name}-{partition} does not exist"),
+            ));
+        };
+        let internal = |e: BrokerError| (ResponseError::UnknownServerError, e.to_string());
+        if offset > info.log_starts.get(&partition).copied().unwrap_or(0) {
+            info.log_starts.insert(partition, offset);
+            self.persist(&topics).map_err(internal)?;
+        }
+        drop(topics);
+        let start = log.set_log_start(offset);
+        log.delete_segments_below(start).map_err(internal)?;
+        Ok(start)
     }
 
     /// Deletes a topic and its partition files.

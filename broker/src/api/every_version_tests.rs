@@ -72,6 +72,17 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::DeleteTopics => RequestKind::DeleteTopics(
             DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s("missing"))]),
         ),
+        ApiKey::DeleteRecords => {
+            RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default().with_name(t).with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default().with_offset(-1),
+                    delete_records_request::DeleteRecordsPartition::default().with_partition_index(9),
+                ]),
+            ]))
+        }
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("missing"))]),
+        ),
         ApiKey::InitProducerId => RequestKind::InitProducerId(
             InitProducerIdRequest::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1),
         ),

@@ -17,6 +17,8 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -65,6 +67,8 @@ pub const REGISTERED: &[ApiSpec] = &[
     incremental_alter_configs::SPEC,
     describe_cluster::SPEC,
     delete_topics::SPEC,
+    delete_records::SPEC,
+    delete_groups::SPEC,
     init_producer_id::SPEC,
     find_coordinator::SPEC,
     join_group::SPEC,
@@ -170,6 +174,12 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::DeleteTopics(r) => {
             later(async move { ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r).await) })
         }
+        RequestKind::DeleteRecords(r) => {
+            later(async move { ResponseKind::DeleteRecords(delete_records::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::DeleteGroups(r) => {
+            later(async move { ResponseKind::DeleteGroups(delete_groups::handle(&n, &ctx, r).await) })
+        }
         RequestKind::InitProducerId(r) => {
             later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) })
         }
@@ -211,7 +221,7 @@ mod tests {
     #[test]
     fn the_registered_table_is_valid_and_has_every_required_api() {
         let registry = Registry::new(REGISTERED).unwrap();
-        assert_eq!(registry.iter().count(), 23);
+        assert_eq!(registry.iter().count(), 25);
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl OffsetBackend for ReplicatedOffsets {
                         .iter()
                         .map(|o| format!("{}-{}@{}", o.topic, o.partition, o.offset))
                         .collect();
-                    tracing::info!(group = %c.group, term = self.term, offsets = %offsets.join(","), "offsets committed");
+                    tracing::info!(group = %c.group, term = self.term, offsets = %offsets.join(","), deleted_group = c.delete, "offsets committed");
                 }
                 Ok(())
             }

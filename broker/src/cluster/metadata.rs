@@ -23,6 +23,9 @@ pub struct TopicAssignment {
     /// Topic configs set explicitly (see `topic_config`); older commands carry none.
     #[serde(default)]
     pub configs: TopicConfigs,
+    /// Log start offsets moved by DeleteRecords, by partition: every replica's log starts there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_starts: BTreeMap<i32, i64>,
 }
 
 /// Everything the controller group agrees on.
@@ -72,6 +75,12 @@ pub enum ControllerCommand {
     },
     AllocateProducerIds {
         count: i64,
+    },
+    /// DeleteRecords: partition's log start moves up to `offset` (never down).
+    DeleteRecords {
+        name: String,
+        partition: i32,
+        offset: i64,
     },
 }
 
@@ -165,6 +174,15 @@ impl ControllerApplier {
                 merge_offsets(&mut state.offsets, &commits);
                 ControllerReply::Done
             }
+            ControllerCommand::DeleteRecords { name, partition, offset } => match state.topics.get_mut(&name)
+            {
+                Some(t) if (0..t.replicas.len() as i32).contains(&partition) => {
+                    let start = t.log_starts.entry(partition).or_insert(0);
+                    *start = (*start).max(offset);
+                    ControllerReply::Done
+                }
+                _ => ControllerReply::NoSuchTopic,
+            },
             ControllerCommand::AllocateProducerIds { count } => {
                 let first = state.next_producer_id;
                 state.next_producer_id += count.max(1);
@@ -229,6 +247,7 @@ mod tests {
                 id: [1; 16],
                 created_at_ns: 5,
                 configs: TopicConfigs::new(),
+                log_starts: BTreeMap::new(),
             },
         };
         let r = applier.apply(1, &create.to_command(), (0, 1));
@@ -254,6 +273,7 @@ mod tests {
         let commit = |partition: i32, offset: i64| GroupCommit {
             group: "g".into(),
             offsets: vec![OffsetCommit { topic: "t".into(), partition, offset, metadata: None }],
+            delete: false,
         };
         let applier = ControllerApplier::new();
         let both = ControllerCommand::CommitOffsets { commits: vec![commit(0, 10), commit(1, 10)] };

@@ -477,6 +477,15 @@ impl Cluster {
         );
         let results: Vec<Result<()>> =
             futures::stream::iter(starts).buffer_unordered(GROUPS_AT_ONCE).collect().await;
+        // DeleteRecords: every local replica starts where the controller says (again after a
+        // restart, when the controller log is replayed).
+        for (topic, a) in &meta.topics {
+            for (p, start) in &a.log_starts {
+                if let Some(g) = self.partition(topic, *p) {
+                    g.log.set_log_start(*start);
+                }
+            }
+        }
         results.into_iter().collect()
     }
 

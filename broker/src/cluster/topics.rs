@@ -51,7 +51,8 @@ impl Cluster {
             }
             None => assign_replicas(&nodes, partitions, self.config.replication_factor as usize, rotation),
         };
-        let assignment = TopicAssignment { replicas, id, created_at_ns: now, configs };
+        let assignment =
+            TopicAssignment { replicas, id, created_at_ns: now, configs, log_starts: Default::default() };
         let cmd = ControllerCommand::CreateTopic { name: name.to_string(), assignment: assignment.clone() };
         match self.propose_controller(cmd).await.map_err(propose_error)? {
             ControllerReply::Done => {
@@ -137,6 +138,22 @@ impl Cluster {
                 Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))
             }
             ControllerReply::Invalid(why) => Err((ResponseError::InvalidPartitions, why)),
+            other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+
+    /// DeleteRecords: the controller records the partition's new log start, then this node (its
+    /// leader) moves its log's; the other replicas follow from the metadata (`apply_assignment`).
+    /// `offset` is checked by the caller against the high watermark. Returns the start now.
+    pub async fn delete_records(&self, name: &str, partition: i32, offset: i64) -> Result<i64, KafkaError> {
+        let cmd = ControllerCommand::DeleteRecords { name: name.to_string(), partition, offset };
+        match self.propose_controller(cmd).await.map_err(propose_error)? {
+            ControllerReply::Done => {
+                Ok(self.partition(name, partition).map_or(offset, |g| g.log.set_log_start(offset)))
+            }
+            ControllerReply::NoSuchTopic => {
+                Err((ResponseError::UnknownTopicOrPartition, format!("{name}-{partition} does not exist")))
+            }
             other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
         }
     }

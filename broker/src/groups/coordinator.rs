@@ -279,6 +279,33 @@ impl GroupCoordinator {
         result
     }
 
+    /// DeleteGroups for one group: only a group without members (NON_EMPTY_GROUP otherwise);
+    /// its committed offsets are removed through the offset backend, in line with commits.
+    /// Blocks until that is durable, as `finish_commit`.
+    pub fn delete_group(&self, group_id: &str) -> i16 {
+        if group_id.is_empty() {
+            return codes::INVALID_GROUP_ID;
+        }
+        let ticket = {
+            let mut groups = self.lock();
+            match groups.get(group_id) {
+                Some(g) if !g.members.is_empty() || !g.pending.is_empty() => return codes::NON_EMPTY_GROUP,
+                Some(_) => {}
+                None if self.offsets.count(group_id) == 0 => return codes::GROUP_ID_NOT_FOUND,
+                None => {}
+            }
+            groups.remove(group_id);
+            // Queued under the groups lock: a member joining now finds no group and starts a
+            // new one, whose commits queue behind this removal.
+            self.offsets.enqueue_delete(group_id)
+        };
+        let code = self.offsets.wait(ticket);
+        if code == codes::NONE {
+            info!(group = %group_id, "group deleted");
+        }
+        code
+    }
+
     /// `None` = every partition the group has committed; otherwise offset -1 where none.
     pub fn fetch_offsets(
         &self,

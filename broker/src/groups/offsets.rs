@@ -41,12 +41,21 @@ pub type OffsetMap = BTreeMap<String, BTreeMap<String, BTreeMap<i32, Committed>>
 pub struct GroupCommit {
     pub group: String,
     pub offsets: Vec<OffsetCommit>,
+    /// DeleteGroups: every offset of the group goes (and then `offsets`, normally none, apply).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete: bool,
 }
 
 /// Applies commits, in order, to `map`: the one merge rule of every backend and of the
 /// controller's state machine.
 pub fn merge_offsets(map: &mut OffsetMap, commits: &[GroupCommit]) {
     for c in commits {
+        if c.delete {
+            map.remove(&c.group);
+            if c.offsets.is_empty() {
+                continue;
+            }
+        }
         let group = map.entry(c.group.clone()).or_default();
         for o in &c.offsets {
             let committed = Committed { offset: o.offset, metadata: o.metadata.clone() };
@@ -207,10 +216,19 @@ impl OffsetStore {
     /// in queue order, so a connection that queues its commits in the order it received them
     /// (at dispatch, before any await) can never see an older one overwrite a newer one.
     pub fn enqueue(&self, group: &str, entries: Vec<OffsetCommit>) -> CommitTicket {
+        self.enqueue_commit(GroupCommit { group: group.to_string(), offsets: entries, delete: false })
+    }
+
+    /// Queues the removal of every offset of `group` (DeleteGroups), in line with the commits.
+    pub fn enqueue_delete(&self, group: &str) -> CommitTicket {
+        self.enqueue_commit(GroupCommit { group: group.to_string(), offsets: Vec::new(), delete: true })
+    }
+
+    fn enqueue_commit(&self, commit: GroupCommit) -> CommitTicket {
         let mut st = self.lock();
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        st.queued.push((ticket, GroupCommit { group: group.to_string(), offsets: entries }));
+        st.queued.push((ticket, commit));
         CommitTicket(ticket)
     }
 

@@ -21,6 +21,7 @@ pub mod batch_builder;
 mod entry;
 mod flusher;
 mod lock;
+mod log_start;
 mod partition;
 #[cfg(test)]
 mod partition_tests;

@@ -66,6 +66,10 @@ pub(crate) struct Inner {
     /// With replication, the Raft-committed end offset: the high watermark then is this, not a
     /// function of the fsync policy (see `raft_view`).
     pub committed: Option<i64>,
+    /// Kafka's DeleteRecords: records below this are gone for clients, whether or not their
+    /// segment files are (see `set_log_start`). Kept by the topic catalogue or the controller's
+    /// metadata, which set it again after a restart.
+    pub start_floor: i64,
 }
 
 pub struct PartitionLog {
@@ -102,6 +106,7 @@ impl PartitionLog {
             dir_dirty: false,
             parent_dirty: false,
             committed: None,
+            start_floor: 0,
         };
         let (tx, _) = watch::channel(offsets_of(&inner, ctx.policy));
         PartitionLog {
@@ -380,11 +385,12 @@ impl PartitionLog {
         loop {
             let candidate = {
                 let inner = lock(&self.inner);
+                from = from.max(offsets_of(&inner, self.ctx.policy).log_start_offset);
                 inner
                     .segments
                     .iter()
                     .flat_map(|s| s.index.iter())
-                    .find(|e| e.base_offset >= from && e.max_timestamp >= ts_ms)
+                    .find(|e| e.next_offset > from && e.max_timestamp >= ts_ms)
                     .map(|e| (e.base_offset, e.next_offset))
             };
             let Some((base, next)) = candidate.filter(|(base, _)| *base < upto_exclusive) else {
@@ -392,6 +398,8 @@ impl PartitionLog {
             };
             for batch in self.read(base, next, 0)? {
                 if let Some(found) = batch::first_record_at_or_after(&batch, ts_ms) {
+                    // A batch straddling the log start: its records below the start are gone.
+                    let found = (found.0.max(from), found.1);
                     return Ok((found.0 < upto_exclusive).then_some(found));
                 }
             }
@@ -484,15 +492,19 @@ impl PartitionLog {
 type ReadRun = (Arc<File>, PathBuf, Vec<(u64, usize)>);
 
 fn offsets_of(inner: &Inner, policy: FsyncPolicy) -> PartitionOffsets {
+    let high_watermark = match inner.committed {
+        Some(committed) => committed.min(inner.log_end),
+        None if policy == FsyncPolicy::Always => inner.flushed,
+        None => inner.log_end,
+    };
+    let first_stored = inner.segments.first().map_or(0, |s| s.base_offset);
     PartitionOffsets {
-        log_start_offset: inner.segments.first().map_or(0, |s| s.base_offset),
+        // Never above the high watermark: a replica that has not caught up with a DeleteRecords
+        // yet (or a leader whose commit index lags after an election) keeps start <= end.
+        log_start_offset: first_stored.max(inner.start_floor.min(high_watermark)),
         log_end_offset: inner.log_end,
         flushed_offset: inner.flushed,
-        high_watermark: match inner.committed {
-            Some(committed) => committed.min(inner.log_end),
-            None if policy == FsyncPolicy::Always => inner.flushed,
-            None => inner.log_end,
-        },
+        high_watermark,
         appended_at_ns: inner.appended_at_ns,
         flushed_at_ns: inner.flushed_at_ns,
     }

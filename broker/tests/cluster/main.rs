@@ -7,6 +7,7 @@
 mod admin;
 mod checker;
 mod clients;
+mod delete_apis;
 #[path = "../node/external.rs"]
 #[allow(dead_code)]
 mod external;

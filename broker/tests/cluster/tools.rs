@@ -12,8 +12,8 @@ use crate::external::{require_tools, run};
 use crate::harness::{unique, Cluster};
 
 /// Operations the broker does not implement yet; each answers an error code, never a dropped
-/// connection. Remove a line as the API arrives.
-const NOT_YET: &[&str] = &["delete records", "delete consumer groups"];
+/// connection. Remove a line as the API arrives (none left since DeleteRecords and DeleteGroups).
+const NOT_YET: &[&str] = &[];
 
 struct Row {
     tool: String,

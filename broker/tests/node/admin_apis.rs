@@ -224,3 +224,35 @@ async fn topic_configs_are_checked_stored_described_and_enforced() -> Result<()>
     );
     Ok(())
 }
+
+/// DeleteRecords on a single node: the catalogue keeps the new log start across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_moves_the_log_start_for_good() -> Result<()> {
+    let dir = data_dir();
+    let broker = tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path())))?;
+    let bootstrap = broker.bootstrap();
+    let topic = unique("delrec");
+    create_topic(&bootstrap, &topic, 1).await?;
+    let offsets = produce_at(&bootstrap, &topic, &[(0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]).await?;
+    let target = offsets[3];
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &bootstrap).create()?;
+    let opts = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(target))?;
+    let answer = admin.delete_records(&tpl, &opts).await?;
+    let e = answer.find_partition(&topic, 0).context("no answer for partition 0")?;
+    e.error().context("DeleteRecords")?;
+    ensure!(e.offset() == Offset::Offset(target), "low watermark {:?}, asked {target}", e.offset());
+    let earliest = |bootstrap: String| {
+        tokio::task::block_in_place(|| -> Result<i64> {
+            let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create()?;
+            Ok(c.fetch_watermarks(&topic, 0, CLIENT_TIMEOUT)?.0)
+        })
+    };
+    ensure!(earliest(bootstrap.clone())? == target, "ListOffsets earliest after DeleteRecords");
+    drop(broker);
+    let broker = tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path())))?;
+    ensure!(earliest(broker.bootstrap())? == target, "ListOffsets earliest after a restart");
+    Ok(())
+}

@@ -61,10 +61,31 @@ def main():
     op("list consumer groups", lambda: [g for g in admin.list_consumer_groups() if g[0] == group])
     op("describe consumer groups", lambda: [g.group for g in admin.describe_consumer_groups([group])])
     op("list consumer group offsets", lambda: {str(k): v.offset for k, v in admin.list_consumer_group_offsets(group).items()})
-    op("delete records", lambda: admin.delete_records({tp: 3}, timeout_ms=TIMEOUT_MS))
-    op("delete consumer groups", lambda: admin.delete_consumer_groups([group]))
+    op("delete records", lambda: deleted_to(admin, bootstrap, tp, 3))
+    op("delete consumer groups", lambda: groups_deleted(admin, [group]))
     op("delete topics", lambda: admin.delete_topics([extra], timeout_ms=TIMEOUT_MS))
     admin.close()
+
+
+def deleted_to(admin, bootstrap, tp, offset):
+    """DeleteRecords, then the earliest offset a fresh consumer sees must be `offset`."""
+    low = admin.delete_records({tp: offset}, timeout_ms=TIMEOUT_MS)[tp]["low_watermark"]
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_MS + 1000)
+    earliest = consumer.beginning_offsets([tp])[tp]
+    consumer.close()
+    if (low, earliest) != (offset, offset):
+        raise AssertionError(f"low watermark {low}, earliest {earliest}; expected {offset}")
+    return f"low watermark {low}"
+
+
+def groups_deleted(admin, groups):
+    """DeleteGroups answers per group; every one must be deleted and no longer listed."""
+    results = admin.delete_consumer_groups(groups)
+    failed = [(g, str(e)) for g, e in results if e.errno != 0]
+    listed = [g[0] for g in admin.list_consumer_groups() if g[0] in groups]
+    if failed or listed:
+        raise AssertionError(f"not deleted: {failed}, still listed: {listed}")
+    return [g for g, _ in results]
 
 
 def wait_for_leaders(admin, topics, bound_s=30):
