@@ -17,7 +17,7 @@ pub struct Report {
     pub dup: usize,
     /// Stored at another (partition, offset) than the ack said.
     pub misplaced: usize,
-    /// Partitions whose read order of acked values differs from their send order.
+    /// (Partition, producer) pairs whose acked values were read in another order than sent.
     pub out_of_order: usize,
     /// Read values that were never acknowledged (not an error).
     pub extra: usize,
@@ -93,19 +93,26 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
     }
     let acked: std::collections::HashSet<&str> = acks.iter().map(|a| a.payload.as_str()).collect();
     r.extra = copies.keys().filter(|p| !acked.contains(*p)).count();
-    // The order Kafka promises is the send order (with idempotence, also across retries), not
-    // the order delivery reports arrive in: librdkafka may report a retried batch after a later
-    // one that it had already seen acknowledged at a higher offset. Payloads end in their send
-    // index (`<prefix>-<i>`), so the acked values are compared in that order.
-    for order in acked_by_partition.values_mut() {
-        order.sort_by_key(|v| send_index(v));
-    }
+    // The order Kafka promises is each producer's send order (with idempotence, also across
+    // retries), not the order delivery reports arrive in: librdkafka may report a retried batch
+    // after a later one it had already seen acknowledged at a higher offset. Payloads are
+    // `<producer>-<send index>`, so each producer's acked values are compared in send order.
+    let mut by_producer: BTreeMap<(i32, &str), Vec<&str>> = BTreeMap::new();
     for (p, order) in &acked_by_partition {
+        for v in order {
+            by_producer.entry((*p, producer_of(v))).or_default().push(v);
+        }
+    }
+    for ((p, producer), order) in &mut by_producer {
+        order.sort_by_key(|v| send_index(v));
         let mut seen = std::collections::HashSet::new();
         let read_order: Vec<&str> = read
             .iter()
             .filter(|x| {
-                x.partition == *p && acked.contains(x.payload.as_str()) && seen.insert(x.payload.as_str())
+                x.partition == *p
+                    && producer_of(&x.payload) == *producer
+                    && acked.contains(x.payload.as_str())
+                    && seen.insert(x.payload.as_str())
             })
             .map(|x| x.payload.as_str())
             .collect();
@@ -116,7 +123,7 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
             note(
                 &mut r,
                 format!(
-                    "p{p}: read order differs from ack order at index {i}: read {:?} vs acked {:?}",
+                    "p{p}: {producer}'s values read out of send order at index {i}: read {:?}, sent {:?}",
                     read_order.get(i),
                     acked_present.get(i)
                 ),
@@ -126,7 +133,38 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
     r
 }
 
-/// The send index a payload ends with (`<prefix>-<i>`); payloads without one keep their place.
+/// The send index a payload ends with (`<producer>-<i>`); payloads without one keep their place.
 fn send_index(payload: &str) -> Option<u64> {
     payload.rsplit('-').next().and_then(|i| i.parse().ok())
+}
+
+/// The producer part of a payload: everything before its send index.
+fn producer_of(payload: &str) -> &str {
+    payload.rsplit_once('-').map_or(payload, |(producer, _)| producer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(p: &str, partition: i32, offset: i64) -> Ack {
+        Ack { partition, offset, payload: p.into(), at: std::time::Instant::now() }
+    }
+    fn rec(p: &str, partition: i32, offset: i64) -> Record {
+        Record { partition, offset, payload: p.into() }
+    }
+
+    #[test]
+    fn order_is_per_producer_send_order_not_report_order() {
+        // Two producers interleaved in the log, reports in another order: in order.
+        let acks = [ack("b-000000", 0, 1), ack("a-000001", 0, 2), ack("a-000000", 0, 0)];
+        let read = [rec("a-000000", 0, 0), rec("b-000000", 0, 1), rec("a-000001", 0, 2)];
+        let r = check(&acks, &read, "");
+        assert!(r.ok(), "{}", r.line("interleaved", Duration::ZERO));
+        // One producer's later value stored before its earlier one: out of order.
+        let acks = [ack("a-000001", 0, 0), ack("a-000000", 0, 1)];
+        let read = [rec("a-000001", 0, 0), rec("a-000000", 0, 1)];
+        let r = check(&acks, &read, "");
+        assert_eq!((r.out_of_order, r.misplaced, r.lost), (1, 0, 0), "{:?}", r.examples);
+    }
 }
