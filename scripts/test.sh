@@ -18,6 +18,8 @@ scripts/module-cycles.py
 # targets: cargo unifies features over what it builds, so `-p broker` alone would pick other
 # features and compile the shared dependencies a second time (about 2 minutes).
 cargo build --workspace --all-targets
+# Lint-clean, every target (issue 12): a warning fails CI.
+cargo clippy --workspace --all-targets -- -D warnings
 # Unit tests and the single-node suite: two at a time keeps a 2-core machine honest.
 cargo test --workspace --lib --bins -- --test-threads=2
 cargo test --workspace --test node -- --test-threads=2

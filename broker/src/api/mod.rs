@@ -124,6 +124,9 @@ pub struct RequestContext {
 }
 
 /// How a handler answers: at once, after some waiting, or not at all (`acks=0` produce).
+// A Reply lives for one request and is moved once; boxing the common immediate answer would
+// cost an allocation per response to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     Now(ResponseKind),
     Later(BoxFuture<'static, ResponseKind>),
