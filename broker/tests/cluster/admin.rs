@@ -58,6 +58,44 @@ fn create_partitions_adds_led_groups_that_take_writes() -> Result<()> {
     check(&log.acks, &read, prefix).assert_ok("create partitions", t0.elapsed())
 }
 
+/// A Produce request (acks=all) of one single-record batch to partition 0 of `topic`; a
+/// producer of (-1, -1) and sequence -1 is a plain, non-idempotent one.
+pub(crate) fn one_record_produce(
+    topic: &str,
+    producer: (i64, i16),
+    sequence: i32,
+    value: &[u8],
+    timeout_ms: i32,
+) -> Result<ProduceRequest> {
+    let mut batch = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut batch,
+        &[Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: -1,
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: Default::default(),
+            delete_horizon: false,
+        }],
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )?;
+    Ok(ProduceRequest::default().with_acks(-1).with_timeout_ms(timeout_ms).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.freeze()))]),
+    ]))
+}
+
 /// Sends one request with kafka-protocol's codec and decodes the answer.
 pub(crate) fn round_trip<Req: Encodable + HeaderVersion, Resp: Decodable + HeaderVersion>(
     addr: &str,
@@ -95,34 +133,7 @@ fn a_follower_names_the_leader_in_its_not_leader_answer() -> Result<()> {
     create_topic(&c.bootstrap_all(), &topic, 1)?;
     let (leader, term) = c.wait_all_leaders(&topic, 1)?[&0];
     let follower = c.running().into_iter().find(|id| *id != leader).context("no follower")?;
-    let mut batch = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        &[Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1,
-            key: None,
-            value: Some(Bytes::from_static(b"v")),
-            headers: Default::default(),
-            delete_horizon: false,
-        }],
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    )?;
-    let batch = batch.freeze();
-    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.clone())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch))]),
-    ]);
+    let request = one_record_produce(&topic, (-1, -1), -1, b"v", 5_000)?;
     let answer: ProduceResponse = round_trip(&c.bootstrap(follower), ApiKey::Produce, 11, &request)?;
     let p = &answer.responses.first().context("no topic answered")?.partition_responses[0];
     ensure!(p.error_code == ResponseError::NotLeaderOrFollower.code(), "follower {follower} answered {p:?}");

@@ -12,16 +12,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceResponse};
 use kafka_protocol::ResponseError;
 
-use crate::admin::round_trip;
+use crate::admin::{one_record_produce, round_trip};
 use crate::clients::read_all;
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
 use crate::scale::create_topic;
@@ -38,33 +32,7 @@ fn send(
     sequence: i32,
     value: &str,
 ) -> Result<(i16, i64)> {
-    let mut batch = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        &[Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: producer.0,
-            producer_epoch: producer.1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence,
-            timestamp: 1,
-            key: None,
-            value: Some(Bytes::from(value.to_string())),
-            headers: Default::default(),
-            delete_horizon: false,
-        }],
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    )?;
-    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.freeze()))]),
-    ]);
+    let request = one_record_produce(topic, producer, sequence, value.as_bytes(), 10_000)?;
     let answer: ProduceResponse = round_trip(&c.bootstrap(to), ApiKey::Produce, PRODUCE_VERSION, &request)?;
     let p = &answer.responses.first().context("no topic answered")?.partition_responses[0];
     Ok((p.error_code, p.base_offset))
