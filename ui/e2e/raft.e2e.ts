@@ -46,7 +46,13 @@ describe('the Raft view', () => {
     await page.click('.menu button[data-fault="kill"]');
     // Following live, the view jumps to the election and plays it in slow motion.
     await page.waitForFunction(() => !!document.querySelector('#raft .msg.vote'), null, { timeout: 30_000, polling: 'raf' });
-    await page.waitForFunction(() => !!document.querySelector('#raft .msg.vote_reply:not(.refused)'), null, { timeout: 30_000, polling: 'raf' });
+    // Played at 1/25x: on a loaded machine refused rounds (a follower's leader lease) come first,
+    // and 30 s of playback covered only 1.2 s of the cluster's election (one CI run).
+    await page.waitForFunction(() => !!document.querySelector('#raft .msg.vote_reply:not(.refused)'), null, { timeout: 60_000, polling: 'raf' })
+      .catch(async (e) => {
+        const shown = await page.evaluate(() => ({ status: document.querySelector('#raft-status')?.textContent, captions: document.querySelector('#raft-captions')?.textContent?.slice(-400) }));
+        throw new Error(`no granted vote reply drawn: ${JSON.stringify(shown)} (${(e as Error).message})`);
+      });
     // The election after the kill won, as the view plays it (the killed node drawn down): pause
     // right there. Following live, the view moves on by itself a little later, and on a slow
     // machine the live cluster reports the new leader well after the view has played the election.
