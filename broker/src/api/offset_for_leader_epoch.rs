@@ -31,11 +31,20 @@ pub fn handle(
                         Err((code, _)) => {
                             r.with_error_code(code.code()).with_leader_epoch(-1).with_end_offset(-1)
                         }
-                        // Epochs are Raft terms; the current one ends at the high watermark.
-                        // Clients only compare that end with their position to detect truncation.
+                        // Epochs are Raft terms. A client compares the end of its epoch with its
+                        // position to detect truncation, so the end comes from the leader's log
+                        // (where the next term starts, or its end), as Kafka's epoch cache does,
+                        // never from the high watermark: a new leader's lags until it applies an
+                        // entry of its term, and answering it rewound a consumer by 104 offsets
+                        // in the seed-7 soak (a nonmonotonic poll).
+                        Ok(log) if p.leader_epoch >= 0 => {
+                            let (term, end) = log.epoch_end(p.leader_epoch as u64);
+                            let term = term.map_or(-1, |t| t.min(i32::MAX as u64) as i32);
+                            r.with_leader_epoch(term).with_end_offset(end)
+                        }
                         Ok(log) => r
                             .with_leader_epoch(node.leader_epoch(&name, p.partition))
-                            .with_end_offset(log.offsets().high_watermark),
+                            .with_end_offset(log.offsets().log_end_offset),
                     }
                 })
                 .collect();

@@ -300,3 +300,23 @@ fn the_log_start_moves_up_only_and_whole_segments_below_it_go() {
     assert!(first > 0 && first <= 9, "reopened log starts at {first}");
     assert_eq!(p.offsets().log_end_offset, 24);
 }
+
+/// OffsetForLeaderEpoch's answer: where the next term starts, or the log end; never the high
+/// watermark (a new leader's lags until it applies, and a consumer compared against it rewound).
+#[test]
+fn an_epoch_ends_where_the_next_term_starts_or_at_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("e", 0).unwrap();
+    p.start_replicated();
+    p.append(&[batch(2), batch(3)], 1).unwrap(); // offsets 0..5, term 1
+    p.append(&[batch(1)], 3).unwrap(); // offset 5, term 3
+    p.append(&[batch(2)], 5).unwrap(); // offsets 6..8, term 5
+    assert_eq!(p.offsets().high_watermark, 0, "nothing applied yet");
+    assert_eq!(p.epoch_end(0), (None, 0));
+    assert_eq!(p.epoch_end(1), (Some(1), 5));
+    assert_eq!(p.epoch_end(2), (Some(1), 5), "a term with no entries ends where the next begins");
+    assert_eq!(p.epoch_end(3), (Some(3), 6));
+    assert_eq!(p.epoch_end(5), (Some(5), 8));
+    assert_eq!(p.epoch_end(9), (Some(5), 8));
+}

@@ -60,6 +60,29 @@ impl PartitionLog {
         None
     }
 
+    /// Kafka's end of leader epoch `epoch` in this log (KIP-101/320, what OffsetForLeaderEpoch
+    /// answers): the base offset of the first entry of a later term, or the log end when none is
+    /// later; with the largest term at or below `epoch` the log holds (None: none is). Terms
+    /// never decrease along a log, so the first later entry is found by bisection.
+    pub fn epoch_end(&self, epoch: u64) -> (Option<u64>, i64) {
+        let count = self.entry_count();
+        let term_at = |i: u64| self.index_tail(i, i + 1).first().map_or(0, |e| e.1);
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if term_at(mid) > epoch {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let end = match self.entry_offsets(lo) {
+            Some((base, _)) if lo < count => base,
+            _ => self.offsets().log_end_offset,
+        };
+        (lo.checked_sub(1).map(term_at), end)
+    }
+
     /// Kafka offsets `[base, next)` of the entry at Raft index `index`.
     pub fn entry_offsets(&self, index: u64) -> Option<(i64, i64)> {
         self.locate(index).map(|e| (e.base_offset, e.next_offset))

@@ -3,7 +3,7 @@
 //! asked directly: it must neither answer with its old offsets nor overwrite what its successor
 //! committed (chaos found members resuming behind acknowledged commits, docs/chaos.md).
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -107,19 +107,22 @@ fn a_deposed_coordinator_neither_serves_nor_overwrites_offsets() -> Result<()> {
     for o in &others {
         links.cut(old, *o, false);
     }
-    wait_for(
-        &format!("node {old} to see itself as the confirmed controller leader again"),
+    // Usually the old leader counts itself confirmed again in its old term; sometimes an answer
+    // carries the new term to it first (a loaded CI run). Either way it must neither serve nor
+    // overwrite offsets, so the checks below run in both cases.
+    let deposed_as = wait_for(
+        &format!("node {old} to see itself as the confirmed controller leader again, or to follow"),
         CLUSTER_TIMEOUT,
         || {
             let (leader, role) = controller_seen_by(&c, old)?;
-            if leader.is_some_and(|l| l != old) || role == "Follower" {
-                bail!(
-                    "node {old} learned of the new term before it could be asked (leader {leader:?}, {role})"
-                );
-            }
-            Ok((leader == Some(old) && role == "Leader").then_some(()))
+            Ok(if leader.is_some_and(|l| l != old) || role == "Follower" {
+                Some(format!("a follower that learned the new term (leader {leader:?}, {role})"))
+            } else {
+                (leader == Some(old) && role == "Leader").then(|| "a confirmed leader of its old term".into())
+            })
         },
     )?;
+    println!("[deposed coordinator] node {old} is {deposed_as}");
     let stale_fetch = fetch_on(&c, old, &group, &topic)?;
     let stale_commit = commit_on(&c, old, &group, &topic, &[(0, 15)])?;
     println!("[deposed coordinator] node {old} (new leader node {new}) answered fetch {stale_fetch:?}, commit {stale_commit:?}");
