@@ -35,6 +35,10 @@ describe('the Raft view', () => {
     // Appends of the workload's records travel along the links (polled every animation frame).
     await page.waitForFunction(() => !!document.querySelector('#raft .msg.append'), null, { timeout: 30_000, polling: 'raf' });
     expect(await page.locator('#raft .log-row').count()).toBe(3);
+    // The leader's next index for its followers, read off its AppendEntries: in the row heads and
+    // as an outlined cell.
+    await page.waitForFunction(() => [...document.querySelectorAll('#raft .log-head')].filter((h) => /· next \d+/.test(h.textContent ?? '')).length === 2
+      && !!document.querySelector('#raft .entry.next-mark'), null, { timeout: 30_000, polling: 'raf' });
     // The live leader (the Raft view plays behind live, and a loaded machine may have re-elected
     // since the moment it shows).
     const cell = '#groups tr[data-group="lab-0"]';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeTrace, ReplicaLog, TimelineEvent, TraceEvent } from '../src/api/types';
 import { cloneModel, emptyModel } from '../src/state/model';
-import { captions, flightOf, messagesOf, MIN_FLIGHT_NS, nextInteresting, nextMoment, RaftTraceStore, scene, tallyAt } from '../src/state/raft_trace';
+import { captions, flightOf, messagesOf, MIN_FLIGHT_NS, nextIndexAt, nextInteresting, nextMoment, RaftTraceStore, scene, tallyAt } from '../src/state/raft_trace';
 import { applyTimeline } from '../src/state/reducer';
 import { MS, proc, raft } from './fixtures';
 
@@ -71,6 +71,21 @@ describe('raft trace model', () => {
     expect(n3(heard + 1)?.deadline).toBeCloseTo(1, 2);
     expect(n3(heard + 150 * MS).deadline).toBeCloseTo(0.5, 2);
     expect(n3(heard + 400 * MS).deadline).toBe(0);
+  });
+
+  it("the leader's next index per follower: the entry after prev in flight, after the last once acked, prev after a conflict", () => {
+    const append = (ms: number, to: number, prev: number | null, entries: [number, number] | null, outcome: Record<string, unknown>) =>
+      messagesOf(2, ev(ms, { type: 'append', to, term: 5, prev: prev === null ? null : [5, prev], entries, terms: [], leader_commit: 9, outcome, rtt_us: 2000 }));
+    const msgs = [...append(100, 1, 9, [10, 12], ok), ...append(100, 3, 9, [10, 12], { kind: 'conflict' }), ...append(200, 1, 12, null, ok)]
+      .sort((a, b) => a.sent - b.sent);
+    const flight = 2 * MIN_FLIGHT_NS; // request and reply, each drawn at least MIN_FLIGHT_NS
+    expect([...nextIndexAt(msgs, 2, 100 * MS + 1)].sort()).toEqual([[1, 10], [3, 10]]);
+    expect([...nextIndexAt(msgs, 2, 100 * MS + flight)].sort()).toEqual([[1, 13], [3, 9]]);
+    expect(nextIndexAt(msgs, 2, 200 * MS + flight).get(1)).toBe(13); // a heartbeat after prev 12 keeps it
+    expect(nextIndexAt(msgs, 3, 300 * MS).size).toBe(0); // only the leader's own requests count
+    const lost = messagesOf(2, ev(400, { type: 'append', to: 1, term: 5, prev: [5, 12], entries: [13, 13], terms: [], leader_commit: 12, outcome: { kind: 'timeout' }, rtt_us: 225_000 }));
+    expect(nextIndexAt(lost, 2, 700 * MS).get(1)).toBe(13); // lost: it sends from 13 again
+    expect(nextIndexAt(messagesOf(2, ev(10, { type: 'append', to: 3, term: 5, prev: null, entries: [0, 4], terms: [], leader_commit: null, outcome: ok, rtt_us: 10 })), 2, 10 * MS).get(3)).toBe(0);
   });
 
   it('captions say what happened in plain words', () => {

@@ -19,6 +19,9 @@ export interface Msg {
   dropped: boolean;
   /** A short description ("entries 5–7", "refused: its log is more up to date"). */
   detail: string;
+  /** AppendEntries requests: the index before the first entry sent (null: from the log start),
+   * the last entry sent (null: a heartbeat) and how the follower answered. */
+  log?: { prev: number | null; last: number | null; answer: 'ok' | 'conflict' | 'other' };
 }
 
 export interface Decision { ts: number; node: number; event: TraceEvent }
@@ -99,6 +102,10 @@ export function messagesOf(node: number, e: TraceEvent): Msg[] {
     detail = e.answer;
   }
   const req: Msg = { kind: kinds[0], from: node, to: e.to, sent, arrive: sent + half, term, ok: true, dropped: lost, detail };
+  if (e.type === 'append') {
+    const answer = ok(e.outcome) || e.outcome.kind === 'partial_success' ? 'ok' : e.outcome.kind === 'conflict' ? 'conflict' : 'other';
+    req.log = { prev: e.prev?.[1] ?? null, last: e.entries?.[1] ?? null, answer };
+  }
   if (lost) return [req];
   return [req, { kind: kinds[1], from: e.to, to: node, sent: sent + half, arrive: sent + 2 * half, term, ok: replyOk, dropped: false, detail }];
 }
@@ -209,6 +216,8 @@ export interface Flight { msg: Msg; progress: number }
 export interface Tally { candidate: number; term: number; granted: number[]; refused: number[]; lost: number[]; needed: number; won: boolean }
 export interface Scene {
   t: number; nodes: SceneNode[]; flights: Flight[]; tally: Tally | null; logs: Map<number, ReplicaLog>; captions: Caption[];
+  /** The leader's nextIndex per follower (see `nextIndexAt`). */
+  next: Map<number, number>;
   /** Per node, its latest log truncation if it happened within the last ROLLBACK_SHOWN_NS. */
   rollbacks: Map<number, { from: number; discarded: number; terms: [number, number][] }>;
 }
@@ -260,7 +269,31 @@ export function scene(s: RaftTraceStore, t: number): Scene {
   for (const d of s.decisions) {
     if (d.event.type === 'truncate' && d.ts <= t && d.ts > t - ROLLBACK_SHOWN_NS) rollbacks.set(d.node, d.event);
   }
-  return { t, nodes, flights, tally: tallyAt(recent, ids.length, t), logs, captions: captions(s, t - LOOKBACK_NS, t), rollbacks };
+  const leader = nodes.find((n) => n.role === 'Leader')?.id;
+  const next = leader === undefined ? new Map<number, number>() : nextIndexAt(recent, leader, t);
+  return { t, nodes, flights, tally: tallyAt(recent, ids.length, t), logs, captions: captions(s, t - LOOKBACK_NS, t), rollbacks, next };
+}
+
+/**
+ * The leader's nextIndex per follower at `t`, as Raft defines it: the index of the next entry it
+ * will send. openraft does not report it, so it is read off the leader's latest AppendEntries to
+ * each follower: while one is in flight, the entry after its `prev`; once acknowledged, the entry
+ * after its last one; after a conflict, `prev` itself (the leader backs up to probe an earlier
+ * entry). Timing follows the drawn flights, so the number changes as the reply lands.
+ */
+export function nextIndexAt(recent: Msg[], leader: number, t: number): Map<number, number> {
+  const latest = new Map<number, Msg>();
+  for (const m of recent) if (m.from === leader && m.log && m.sent <= t) latest.set(m.to, m);
+  const next = new Map<number, number>();
+  for (const [to, m] of latest) {
+    const { prev, last, answer } = m.log!;
+    const from = prev === null ? 0 : prev + 1;
+    const answered = !m.dropped && t >= m.sent + 2 * Math.max(m.arrive - m.sent, MIN_FLIGHT_NS);
+    if (!answered || answer === 'other') next.set(to, from);
+    else if (answer === 'ok') next.set(to, last === null ? from : last + 1);
+    else next.set(to, Math.max(0, from - 1));
+  }
+  return next;
 }
 
 /** The latest election seen by `t`: its candidate's votes as the replies arrived. */

@@ -310,14 +310,15 @@ export function raftView(ctx: Ctx): RaftView {
 
   function drawLogs(sc: Scene): void {
     const logs = [...sc.logs.entries()].sort((a, b) => a[0] - b[0]);
-    const key = JSON.stringify(logs) + sc.nodes.map((n) => n.role).join() + JSON.stringify([...sc.rollbacks]);
+    const key = JSON.stringify(logs) + sc.nodes.map((n) => n.role).join() + JSON.stringify([...sc.rollbacks]) + JSON.stringify([...sc.next]);
     if (key === logsKey) return;
     logsKey = key;
     if (!logs.length) {
       logsEl.replaceChildren(h('p', { class: 'dim' }, 'replica logs appear with the first poll'));
       return;
     }
-    const last = Math.max(...logs.map(([, r]) => r.entries - 1));
+    // One column past the longest log when a follower's next index points there.
+    const last = Math.max(...logs.map(([, r]) => r.entries - 1), ...sc.next.values());
     const first = Math.max(0, last - LOG_COLUMNS + 1);
     // The matched indexes are the current leader's (a dead node's last report may say Leader too).
     const leadNode = sc.nodes.find((n) => n.role === 'Leader')?.id;
@@ -329,20 +330,22 @@ export function raftView(ctx: Ctx): RaftView {
       const cells = [];
       for (let i = first; i <= last; i++) {
         const run = r.tail.find(([, a, b]) => a <= i && i <= b);
-        if (!run) { cells.push(h('span', { class: i < r.entries ? 'entry unknown' : 'entry none' })); continue; }
+        const nextMark = i === sc.next.get(node) ? ' next-mark' : '';
+        if (!run) { cells.push(h('span', { class: `${i < r.entries ? 'entry unknown' : 'entry none'}${nextMark}` })); continue; }
         const committed = r.committed !== null && i <= r.committed;
         const flushed = r.flushed !== null && i <= r.flushed;
-        const cls = `entry${committed ? '' : ' uncommitted'}${flushed ? '' : ' unflushed'}${i === r.committed ? ' commit-mark' : ''}`;
+        const cls = `entry${committed ? '' : ' uncommitted'}${flushed ? '' : ' unflushed'}${i === r.committed ? ' commit-mark' : ''}${nextMark}`;
         cells.push(h('span', { class: cls, style: `--term: ${termColour(run[0])}`, 'data-index': i, 'data-term': run[0], title: `index ${i}, term ${run[0]}${committed ? ', committed' : ', not committed'}${flushed ? ', fsynced' : ', not fsynced'}` }, run[0]));
       }
       const matched = leader && leader !== r ? leader.matched[String(node)] : undefined;
+      const next = leader && leader !== r ? sc.next.get(node) : undefined;
       const rb = sc.rollbacks.get(node);
       const rolled = rb ? h('span', { class: 'rollback-note' }, ` rolled back: discarded ${rb.discarded} from index ${rb.from} (${rb.terms.map(([tm, c]) => `${c}× term ${tm}`).join(', ')})`) : null;
       return h('div', { class: `log-row${down.has(node) ? ' down' : ''}${rb ? ' rolled-back' : ''}`, 'data-node': node },
-        h('span', { class: 'log-head' }, `n${node} `, h('span', { class: 'dim' }, `${down.has(node) ? `down; last report: ${r.role}` : roleOf.get(node) ?? r.role} · ${r.entries} entries · commit ${r.committed ?? '—'}${matched !== undefined ? ` · matched ${matched ?? '—'}` : ''}`), rolled),
+        h('span', { class: 'log-head' }, `n${node} `, h('span', { class: 'dim' }, `${down.has(node) ? `down; last report: ${r.role}` : roleOf.get(node) ?? r.role} · ${r.entries} entries · commit ${r.committed ?? '—'}${matched !== undefined ? ` · matched ${matched ?? '—'}` : ''}${next !== undefined ? ` · next ${next}` : ''}`), rolled),
         h('div', { class: 'log-cells' }, ...cells));
     });
-    logsEl.replaceChildren(h('div', { class: 'dim small' }, `log entries ${first}–${last} (coloured by term; faded: not committed; hatched: not fsynced; bar: commit index)`), ...rows);
+    logsEl.replaceChildren(h('div', { class: 'dim small' }, `log entries ${first}–${last} (coloured by term; faded: not committed; hatched: not fsynced; bar: commit index; outline: the leader's next index for that follower)`), ...rows);
   }
 
   return { el, update, frame };
