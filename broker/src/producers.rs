@@ -132,13 +132,19 @@ impl PartitionProducers {
         self.built_for_term == Some(term)
     }
 
-    /// Replaces the state with what `headers` (a whole log, in order) say; for `term`.
-    pub fn rebuild(&mut self, headers: &[BatchHeader], term: u64) {
+    /// Replaces the state with what a whole log says, for `term`: `read` calls its argument
+    /// with every stored batch header in order (`PartitionLog::for_each_batch_header`). On an
+    /// error the state is left empty and not built for any term, so the next batch retries.
+    pub fn rebuild<E>(
+        &mut self,
+        term: u64,
+        read: impl FnOnce(&mut dyn FnMut(&BatchHeader)) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         self.producers.clear();
-        for h in headers {
-            self.record(h, h.base_offset);
-        }
+        self.built_for_term = None;
+        read(&mut |h| self.record(h, h.base_offset))?;
         self.built_for_term = Some(term);
+        Ok(())
     }
 
     /// The offset recorded for a producer's batch starting at `base_sequence` (PENDING_OFFSET
@@ -258,9 +264,7 @@ impl Producers {
         for log in store.partitions() {
             let state = producers.partition(log.topic(), log.partition());
             let mut state = lock(&state);
-            for header in log.batch_headers()? {
-                state.record(&header, header.base_offset);
-            }
+            log.for_each_batch_header(&mut |h| state.record(h, h.base_offset))?;
         }
         Ok(producers)
     }

@@ -254,9 +254,8 @@ fn propose(
     let producers = node.producers.partition(topic, partition);
     let mut state = lock(&producers);
     if !state.is_built_for(term) {
-        match group.log.batch_headers() {
-            Ok(all) => state.rebuild(&all, term),
-            Err(e) => return failed(partition, ResponseError::KafkaStorageError, e.to_string()),
+        if let Err(e) = state.rebuild(term, |record| group.log.for_each_batch_header(record)) {
+            return failed(partition, ResponseError::KafkaStorageError, e.to_string());
         }
     }
     match state.check(&headers[0]) {

@@ -155,7 +155,8 @@ fn batch_headers_list_every_stored_batch_in_order() {
         .encode();
         p.append(&[b], 0).unwrap();
     }
-    let hs = p.batch_headers().unwrap();
+    let mut hs = Vec::new();
+    p.for_each_batch_header(&mut |h| hs.push(*h)).unwrap();
     assert_eq!(
         hs.iter().map(|h| (h.base_offset, h.base_sequence)).collect::<Vec<_>>(),
         vec![(0, 0), (2, 2), (4, 4), (6, 6)]
