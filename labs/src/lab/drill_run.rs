@@ -313,7 +313,7 @@ impl Lab {
                 // The learner performed the step's fault from the window.
                 Ok(true) => Ok(()),
                 Ok(false) => match &step.action {
-                    Action::Fault(f) => self.apply(f, rng).await.map(|_| ()),
+                    Action::Fault(f) => self.apply_when_led(f, rng).await.map(|_| ()),
                     Action::Wait { until, timeout_ms } => {
                         self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload))
                             .await

@@ -35,6 +35,13 @@ impl Rng {
     }
 }
 
+/// The failure code of a role target (a group's leader or follower, the controller) whose group
+/// has no leader at the moment: an election is in progress.
+pub const NO_LEADER: &str = "no_leader";
+
+/// How long a drill or chaos step waits for a leaderless target group to elect one.
+const TARGET_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn fail(msg: impl Into<String>) -> LabFailure {
     LabFailure::new("fault_failed", msg)
 }
@@ -53,7 +60,7 @@ pub fn resolve(
             Some(l) => Ok(l.leader),
             // A single node leads everything without Raft.
             None if single => Ok(all[0]),
-            None => Err(fail(format!("no leader of {group} right now"))),
+            None => Err(LabFailure::new(NO_LEADER, format!("no leader of {group} right now"))),
         }
     };
     Ok(match target {
@@ -100,6 +107,29 @@ impl Lab {
         let hit = self.apply(&f, &mut Rng::new(crate::history::now_ns())).await?;
         self.learner_did(fault, &hit, wanted);
         Ok(hit)
+    }
+
+    /// `apply` for a drill or chaos step: a role target whose group is electing right now is
+    /// waited for (up to TARGET_WAIT, re-checked every 100 ms), since the step means whichever
+    /// node will hold the role. A random schedule often draws "kill the controller" just after
+    /// killing it (a seed-7 run failed on that); a button press still fails at once.
+    pub async fn apply_when_led(&self, fault: &Fault, rng: &mut Rng) -> Result<Vec<i32>, LabFailure> {
+        let deadline = tokio::time::Instant::now() + TARGET_WAIT;
+        loop {
+            match self.apply(fault, rng).await {
+                Err(e) if e.code == NO_LEADER && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) if e.code == NO_LEADER => {
+                    return Err(fail(format!(
+                        "{} (waited {} s for an election)",
+                        e.message,
+                        TARGET_WAIT.as_secs()
+                    )))
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Applies a fault; returns the nodes it hit and records it on the timeline.

@@ -134,7 +134,7 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabFailure {
     /// Stable machine code: bad_request, not_running, already_running, forbidden, fault_failed,
-    /// drill_failed, export_failed, internal.
+    /// no_leader (a fault's role target is electing), drill_failed, export_failed, internal.
     pub code: String,
     pub message: String,
 }
