@@ -193,8 +193,9 @@ async fn isolate_split_bridge_set_the_right_directions() {
     connect_greeted(fabric.client_proxy(3).unwrap()).await;
 }
 
-/// Bulk throughput and small-message p99 through the proxy vs direct (run with --ignored
-/// --nocapture in release for numbers; the assertion is the 15% goal).
+/// Bulk throughput and small-message p99 through the proxy vs direct: a measurement, run with
+/// --ignored --nocapture in release for numbers (docs/benchmarks.md). It asserts only that
+/// every byte comes back as sent; speed is not asserted in tests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn proxy_overhead_against_direct() {
@@ -216,7 +217,9 @@ async fn proxy_overhead_against_direct() {
         let mut buf = vec![0u8; 256 * 1024];
         let mut got = 0;
         while got < TOTAL {
-            got += r.read(&mut buf).await.unwrap();
+            let n = r.read(&mut buf).await.unwrap();
+            assert!(n > 0 && buf[..n].iter().all(|b| *b == 7), "{name}: the echo lost or changed bytes");
+            got += n;
         }
         let secs = t.elapsed().as_secs_f64();
         let mut c = r.reunite(writer.await.unwrap()).unwrap();
@@ -224,7 +227,9 @@ async fn proxy_overhead_against_direct() {
         for _ in 0..5000 {
             let t = Instant::now();
             c.write_all(&[1u8; 100]).await.unwrap();
-            c.read_exact(&mut [0u8; 100]).await.unwrap();
+            let mut echo = [0u8; 100];
+            c.read_exact(&mut echo).await.unwrap();
+            assert_eq!(echo, [1u8; 100], "{name}: the echo changed a message");
             lat.push(t.elapsed());
         }
         lat.sort();

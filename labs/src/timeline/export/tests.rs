@@ -318,5 +318,11 @@ fn export_one_million_events_to_jsonl() {
         size as f64 / 1e6,
         took.as_secs_f64()
     );
+    // What an export of a long run must be: every event, in order, each one readable back.
+    // (Its time is printed, not asserted: speed is the benchmarks' business.)
+    let back = read_jsonl(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
     std::fs::remove_file(&path).unwrap();
+    assert_eq!(back.len(), 1_000_000);
+    assert!(back.windows(2).all(|w| w[0].seq < w[1].seq), "events out of order");
+    assert_eq!((back[0].clone(), back[999_999].clone()), (events[0].clone(), events[999_999].clone()));
 }
