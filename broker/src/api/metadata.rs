@@ -91,7 +91,17 @@ async fn cluster(
     v: i16,
 ) -> Parts {
     let ready = c.wait_metadata_ready(METADATA_CATCH_UP).await;
-    let brokers = c.kafka_addrs.iter().map(|(id, addr)| broker(*id as i32, *addr)).collect();
+    // Brokers this node can reach now, as Kafka lists only brokers with a live registration.
+    // A client forgets a node missing from the list (librdkafka >= 2.10 drops its handle) and
+    // meets it afresh once it is listed again; a handle kept across a kill carries a reconnect
+    // back-off that librdkafka keeps doubling for as long as attempts are < 10 s apart, which
+    // a stock client then waits out (4-6 s) when that node becomes the new leader.
+    let brokers = c
+        .kafka_addrs
+        .iter()
+        .filter(|(id, _)| c.reachable(**id))
+        .map(|(id, addr)| broker(*id as i32, *addr))
+        .collect();
     let controller = c.controller_leader().map_or(-1, |l| l as i32);
     let describe = |name: &str, a: &TopicAssignment| {
         let partitions = a

@@ -196,7 +196,17 @@ impl Cluster {
     pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<(NodeId, i32)> {
         let g = self.partition(topic, partition)?;
         let term = g.view().term.min(i32::MAX as u64) as i32;
-        g.leader().filter(|l| self.liveness.is_live(*l)).map(|l| (l, term))
+        // Not a leader this node cannot reach this moment either: a killed node's connections
+        // close at once, while liveness suspects it only after the suspicion timeout. Clients
+        // asking in between (librdkafka asks 100 ms after losing its connection, then only once
+        // a second) then see the partition leaderless and keep asking until the new leader is
+        // named, instead of being told the dead node still leads.
+        g.leader().filter(|l| self.reachable(*l)).map(|l| (l, term))
+    }
+
+    /// This node, or a peer it hears from and holds a connection to right now.
+    pub fn reachable(&self, node: NodeId) -> bool {
+        node == self.node_id || (self.liveness.is_live(node) && self.transport.connected(node))
     }
 
     /// Hands out a producer id, taking blocks of ids from the controller so they are unique

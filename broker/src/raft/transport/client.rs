@@ -87,6 +87,12 @@ impl PeerLink {
         }
     }
 
+    /// Whether a connection to the peer is up: false from the moment it is lost (a killed peer's
+    /// kernel closes it at once) until a dial succeeds again.
+    pub(super) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
     /// Sends `req` and waits for its reply; every wait (dial, queue, reply) ends by `ttl`.
     pub(super) async fn request(
         self: &Arc<Self>,

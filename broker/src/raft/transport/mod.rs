@@ -149,6 +149,11 @@ impl Transport {
         self.tasks.spawn(server::accept_loop(listener, ctx));
     }
 
+    /// Whether this node's connection to `peer` is up right now (see `PeerLink::is_connected`).
+    pub fn connected(&self, peer: NodeId) -> bool {
+        self.links.get(&peer).is_some_and(|l| l.is_connected())
+    }
+
     pub fn peer_status(&self) -> Vec<PeerStatus> {
         self.links.values().map(|link| link.status()).collect()
     }
