@@ -242,6 +242,8 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
                 .with_resource_type_filter(1)
                 .with_pattern_type_filter(2)
                 .with_resource_name_filter(Some(s("t")))
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_operation(1)
                 .with_permission_type(1),
         ),
@@ -250,6 +252,9 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
             delete_acls_request::DeleteAclsFilter::default()
                 .with_resource_type_filter(2)
                 .with_pattern_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
                 .with_operation(1)
                 .with_permission_type(1),
             delete_acls_request::DeleteAclsFilter::default()

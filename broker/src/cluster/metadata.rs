@@ -294,7 +294,6 @@ mod tests {
 
     #[test]
     fn offset_commits_change_only_the_partitions_they_name() {
-        use crate::acls::{AclBinding, AclFilter, AclSet};
         use crate::groups::OffsetCommit;
         let commit = |partition: i32, offset: i64| GroupCommit {
             group: "g".into(),
