@@ -99,7 +99,9 @@ for name in "${list[@]}"; do
   if [ $rc = 0 ]; then
     passed=$((passed + 1)); echo "PASS $name (${secs}s)"
   else
-    why=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/$name.log" | grep -m1 -A1 '^### Test' | tail -1 | cut -c1-160)
+    # `|| true`: grep -m1 stops reading early, and under pipefail sed's SIGPIPE on a long log
+    # would end this script (set -e) without a summary.
+    why=$(sed 's/\x1b\[[0-9;]*m//g' "$OUT/$name.log" | grep -m1 -A1 '^### Test' | tail -1 | cut -c1-160 || true)
     [ $rc = 124 ] && why="timed out after ${PER_TEST_TIMEOUT_S}s"
     failed+=("$name"); echo "FAIL $name (${secs}s, exit $rc): $why"
   fi

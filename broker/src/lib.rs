@@ -11,6 +11,7 @@
 //!   expiry) and committed offsets that survive restarts.
 //! - `producers` — idempotent-producer state: producer ids, epochs, per-partition sequences.
 //! - `topics`    — the topic catalogue (persisted) on top of the log store.
+//! - `acls`      — ACL bindings (CreateAcls/DescribeAcls/DeleteAcls): stored and matched, not enforced.
 //! - `topic_config` — Kafka's topic configs: names, value checks, defaults, what is applied.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop. Knows no storage.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the registry
@@ -23,6 +24,7 @@
 //!   machine, RPC trace and the multiplexed transport between nodes.
 //! - `node`      — start-up, serving and the graceful stop.
 
+pub mod acls;
 pub mod api;
 pub mod cluster;
 pub mod config;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::acls::Acls;
 use crate::api::{Registry, REGISTERED};
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -66,6 +67,7 @@ impl Node {
             }
         }
         let topics = Topics::load(Arc::clone(&store))?;
+        let acls = Acls::load(Arc::clone(&store))?;
         let producers = Producers::load(Arc::clone(&store))?;
         let persist_store = Arc::clone(&store);
         let groups = GroupCoordinator::new(
@@ -98,6 +100,7 @@ impl Node {
             http_addr,
             store,
             topics,
+            acls,
             producers,
             groups: std::sync::RwLock::new((Arc::clone(&groups), None)),
             cluster,

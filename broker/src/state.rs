@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::acls::Acls;
 use crate::api::Registry;
 use crate::config::Config;
 use crate::groups::{GroupCoordinator, GroupsSnapshot};
@@ -26,6 +27,8 @@ pub struct NodeState {
     pub registry: Registry,
     pub store: Arc<LogStore>,
     pub topics: Topics,
+    /// A single node's ACL bindings (a cluster keeps them in the controller's metadata).
+    pub acls: Acls,
     pub producers: Producers,
     /// The consumer-group coordinator, and in cluster mode the controller term it was started
     /// for (None on a single node, and for the placeholder a cluster node starts with). Replaced

@@ -217,6 +217,52 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
                     ]),
             ]))
         }
+        // A valid binding and one Kafka refuses (MATCH is a filter type only).
+        ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+            create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t"))
+                .with_resource_pattern_type(4)
+                .with_principal(s("User:a"))
+                .with_host(s("*"))
+                .with_operation(3)
+                .with_permission_type(3),
+            create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t"))
+                .with_resource_pattern_type(2)
+                .with_principal(s("User:a"))
+                .with_host(s("*"))
+                .with_operation(3)
+                .with_permission_type(3),
+        ])),
+        // Created at the version before: a non-empty answer.
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(2)
+                .with_resource_name_filter(Some(s("t")))
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        // One filter that matches and one refused (unknown operation 0).
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+            delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(2)
+                .with_pattern_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1),
+            delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(2)
+                .with_pattern_type_filter(1)
+                .with_operation(0)
+                .with_permission_type(1),
+        ])),
         other => panic!("no sample request for {other:?}: add one when registering a handler"),
     }
 }

@@ -15,11 +15,14 @@ use crate::state::NodeState;
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -80,6 +83,9 @@ pub const REGISTERED: &[ApiSpec] = &[
     describe_groups::SPEC,
     list_groups::SPEC,
     offset_for_leader_epoch::SPEC,
+    create_acls::SPEC,
+    describe_acls::SPEC,
+    delete_acls::SPEC,
 ];
 
 /// API key -> served versions, checked against what the `kafka-protocol` crate can encode.
@@ -183,6 +189,15 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::DeleteGroups(r) => {
             later(async move { ResponseKind::DeleteGroups(delete_groups::handle(&n, &ctx, r).await) })
         }
+        RequestKind::CreateAcls(r) => {
+            later(async move { ResponseKind::CreateAcls(create_acls::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::DescribeAcls(r) => {
+            later(async move { ResponseKind::DescribeAcls(describe_acls::handle(&n, &ctx, r).await) })
+        }
+        RequestKind::DeleteAcls(r) => {
+            later(async move { ResponseKind::DeleteAcls(delete_acls::handle(&n, &ctx, r).await) })
+        }
         RequestKind::InitProducerId(r) => {
             later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) })
         }
@@ -224,7 +239,7 @@ mod tests {
     #[test]
     fn the_registered_table_is_valid_and_has_every_required_api() {
         let registry = Registry::new(REGISTERED).unwrap();
-        assert_eq!(registry.iter().count(), 25);
+        assert_eq!(registry.iter().count(), 28);
     }
 
     #[test]

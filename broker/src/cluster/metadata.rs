@@ -1,5 +1,5 @@
 //! The controller group's state: topics and their replica assignment, committed consumer-group
-//! offsets and the producer-id counter. Changed only by applying committed `ControllerCommand`s,
+//! offsets, the producer-id counter and ACL bindings. Changed only by applying committed `ControllerCommand`s,
 //! so every node holds the same metadata in the same order.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::acls::{AclBinding, AclFilter, AclSet};
 use crate::groups::{decode_offsets, merge_offsets, GroupCommit, OffsetMap};
 use crate::raft::state_machine::Applier;
 use crate::raft::typ::{Command, CommandResult, NodeId};
@@ -36,6 +37,9 @@ pub struct ClusterMetadata {
     /// leader. The coordinator reads them from here: what is applied is what is committed.
     pub offsets: OffsetMap,
     pub next_producer_id: i64,
+    /// ACL bindings (CreateAcls): stored and described, not enforced (see `crate::acls`).
+    #[serde(default, skip_serializing_if = "AclSet::is_empty")]
+    pub acls: AclSet,
     /// Raft index of the last applied command: lets waiters know their command is visible.
     pub applied_index: u64,
 }
@@ -82,6 +86,14 @@ pub enum ControllerCommand {
         partition: i32,
         offset: i64,
     },
+    /// CreateAcls: adds bindings (validated by the proposer); ones already stored stay.
+    CreateAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// DeleteAcls: removes what the filters match (validated by the proposer).
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
 }
 
 /// The answer to a command, as seen by its proposer.
@@ -90,7 +102,13 @@ pub enum ControllerReply {
     Done,
     TopicExists,
     NoSuchTopic,
-    ProducerIds { first: i64 },
+    ProducerIds {
+        first: i64,
+    },
+    /// DeleteAcls: per filter, the bindings it matched and that are now gone.
+    AclsDeleted {
+        matched: Vec<Vec<AclBinding>>,
+    },
     Invalid(String),
 }
 
@@ -183,6 +201,13 @@ impl ControllerApplier {
                 }
                 _ => ControllerReply::NoSuchTopic,
             },
+            ControllerCommand::CreateAcls { bindings } => {
+                crate::acls::create(&mut state.acls, &bindings);
+                ControllerReply::Done
+            }
+            ControllerCommand::DeleteAcls { filters } => {
+                ControllerReply::AclsDeleted { matched: crate::acls::delete(&mut state.acls, &filters) }
+            }
             ControllerCommand::AllocateProducerIds { count } => {
                 let first = state.next_producer_id;
                 state.next_producer_id += count.max(1);
@@ -288,5 +313,36 @@ mod tests {
         applier.apply(3, &set.to_command(), (2, 3));
         let offsets = &applier.current().offsets["g"]["t"];
         assert_eq!((offsets[&0].offset, offsets.get(&1)), (7, None));
+    }
+
+    #[test]
+    fn acl_commands_add_once_and_delete_what_filters_match() {
+        let binding = |name: &str| AclBinding {
+            resource_type: 2,
+            resource_name: name.into(),
+            pattern_type: crate::acls::code::LITERAL,
+            principal: "User:a".into(),
+            host: "*".into(),
+            operation: 3,
+            permission: 3,
+        };
+        let applier = ControllerApplier::new();
+        let create = ControllerCommand::CreateAcls { bindings: vec![binding("t"), binding("u")] };
+        applier.apply(1, &create.to_command(), (0, 1));
+        applier.apply(2, &create.to_command(), (1, 2));
+        assert_eq!(applier.current().acls.len(), 2, "a binding created twice is stored once");
+        let filter = AclFilter {
+            resource_type: 2,
+            resource_name: Some("t".into()),
+            pattern_type: crate::acls::code::MATCH,
+            principal: None,
+            host: None,
+            operation: crate::acls::code::ANY,
+            permission: crate::acls::code::ANY,
+        };
+        let delete = ControllerCommand::DeleteAcls { filters: vec![filter] };
+        let reply = ControllerReply::from_result(&applier.apply(3, &delete.to_command(), (2, 3)));
+        assert_eq!(reply, ControllerReply::AclsDeleted { matched: vec![vec![binding("t")]] });
+        assert_eq!(applier.current().acls.iter().collect::<Vec<_>>(), [&binding("u")]);
     }
 }

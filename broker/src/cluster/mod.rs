@@ -12,6 +12,7 @@
 //! holds. Groups are created when the controller's metadata says so (`reconcile`), on every
 //! replica alike; none of this blocks on an absent peer.
 
+mod acls;
 pub mod coordination;
 mod elections;
 pub mod group;

@@ -15,7 +15,7 @@ use crate::topics::MAX_PARTITIONS;
 /// A Kafka error code and the message that goes with it.
 pub type KafkaError = (ResponseError, String);
 
-fn propose_error(e: ProposeError) -> KafkaError {
+pub(super) fn propose_error(e: ProposeError) -> KafkaError {
     // NOT_CONTROLLER is retriable: the client asks again once a controller leader exists.
     (ResponseError::NotController, format!("the controller could not commit the change: {e:?}"))
 }

@@ -18,6 +18,7 @@
 
 pub mod batch;
 pub mod batch_builder;
+mod client_view;
 mod entry;
 mod flusher;
 mod lock;

@@ -72,6 +72,17 @@ pub(crate) struct Inner {
     pub start_floor: i64,
 }
 
+/// What is known of where client records start, so `client_offsets` (client_view.rs) scans the
+/// log once, not per request.
+#[derive(Debug, Default)]
+pub(crate) struct ClientDataScan {
+    /// [from, to) holds only control batches.
+    pub from: i64,
+    pub to: i64,
+    /// The first client batch at or after `to`, once seen (always below the high watermark).
+    pub first_record: Option<i64>,
+}
+
 pub struct PartitionLog {
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -82,6 +93,8 @@ pub struct PartitionLog {
     pub(crate) flush_lock: Mutex<()>,
     /// Listed in the flusher's dirty list and not yet planned into a round (lists it once).
     pub(crate) queued: AtomicBool,
+    /// Where client records start, for `client_offsets` (client_view.rs).
+    pub(crate) client_data: Mutex<ClientDataScan>,
     tx: watch::Sender<PartitionOffsets>,
 }
 
@@ -118,6 +131,7 @@ impl PartitionLog {
             inner: Mutex::new(inner),
             flush_lock: Mutex::new(()),
             queued: AtomicBool::new(false),
+            client_data: Mutex::new(ClientDataScan::default()),
             tx,
         }
     }

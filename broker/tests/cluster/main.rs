@@ -4,6 +4,7 @@
 //! Run one: `cargo test -p broker --test cluster <name> -- --nocapture --test-threads=1`
 //! Set BROKER_ECHO=1 to see the brokers' stderr live.
 
+mod acls;
 mod admin;
 mod checker;
 mod clients;
