@@ -20,6 +20,7 @@ use crate::groups::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogStore;
 use crate::producers::Producers;
 use crate::state::NodeState;
+use crate::telemetry::wire::LifecyclePhase;
 use crate::telemetry::{EventKind, Telemetry};
 use crate::topics::Topics;
 
@@ -131,7 +132,7 @@ impl Node {
             Arc::clone(&state),
             state.stopped.clone(),
         ));
-        state.telemetry.emit(EventKind::Lifecycle { phase: "started".into() });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
         tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
         Ok(Node { state, connections, servers })
     }
@@ -155,10 +156,10 @@ impl Node {
         tracing::info!(node_id, "draining connections");
         if let Some(cluster) = &state.cluster {
             // Rolling restarts must not surface errors: followers take over before we go.
-            state.telemetry.emit(EventKind::Lifecycle { phase: "handing_off".into() });
+            state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::HandingOff });
             cluster.hand_off_leadership().await;
         }
-        state.telemetry.emit(EventKind::Lifecycle { phase: "draining".into() });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Draining });
         state.shutdown.cancel();
         self.connections.close();
         if tokio::time::timeout(DRAIN_LIMIT, self.connections.wait()).await.is_err() {
@@ -178,8 +179,8 @@ impl Node {
         )??;
         let partitions = state.store.partitions();
         tracing::info!(node_id, partitions = partitions.len(), "every partition flushed; data dir released");
-        state.telemetry.emit(EventKind::Lifecycle { phase: "flushed".into() });
-        state.telemetry.emit(EventKind::Lifecycle { phase: "stopped".into() });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Flushed });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Stopped });
         state.tasks.close();
         state.tasks.wait().await;
         state.stopped.cancel();

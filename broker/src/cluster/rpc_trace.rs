@@ -3,7 +3,7 @@
 //! long ago this node last heard from the group's leader (the node's failure detector suspects
 //! it `suspect_after_ms` after that: the election deadline of quiet groups).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::Cluster;
 use crate::raft::trace::{parse_group, TracePage};
@@ -13,7 +13,7 @@ use crate::raft::typ::NodeId;
 const TAIL_ENTRIES: u64 = 40;
 
 /// One answer to `GET /raft/trace`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceAnswer {
     #[serde(flatten)]
     pub page: TracePage,
@@ -23,13 +23,14 @@ pub struct TraceAnswer {
 }
 
 /// The watched group on this node.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ReplicaLog {
-    /// When this state was read, wall-clock Unix nanoseconds.
+    /// When this state was read, wall-clock Unix nanoseconds (absent in runs recorded before it was).
+    #[serde(default)]
     pub at_ns: u64,
     pub group: String,
     pub term: u64,
-    pub role: String,
+    pub role: crate::telemetry::wire::Role,
     pub leader: Option<NodeId>,
     pub voted_for: Option<NodeId>,
     /// Entries in the log (the next index).

@@ -4,7 +4,10 @@
 //! it. Commands go in; events come out — timeline events as they happen and state snapshots.
 //! Errors are `{code, message}`, never bare strings, so a UI can react to the code.
 
+use broker::cluster::ClusterSnapshot;
+use broker::state::{PartitionState, PartitionSummary};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::timeline::TimelineEvent;
 use crate::workload::CounterValues;
@@ -165,12 +168,8 @@ pub struct LabState {
     pub settings: Option<ClusterSettings>,
     pub bootstrap: Option<String>,
     pub nodes: Vec<NodeView>,
-    /// Per node: `{node, raft, complete, offset, total}`, its `/state` `raft` section (summary,
-    /// controller leader, peers) with every group (`complete`) or one page of them (`lab::detail`).
-    pub raft: Vec<serde_json::Value>,
-    /// Per node: `{node, partitions, summary, complete, offset, total}`, its partitions' offsets
-    /// (appended / flushed / committed), all or one page, and their summary.
-    pub partitions: Vec<serde_json::Value>,
+    pub raft: Vec<RaftReport>,
+    pub partitions: Vec<PartitionReport>,
     pub links: Vec<serde_json::Value>,
     pub workload: Option<CounterValues>,
     pub drill: Option<DrillProgress>,
@@ -178,6 +177,30 @@ pub struct LabState {
     /// The Raft group whose messages the nodes record in full (`raft_trace` timeline entries).
     #[serde(default)]
     pub raft_watch: Option<String>,
+}
+
+/// One node's Raft report in a snapshot: its `/state` `raft` section (summary, controller leader,
+/// peers) with every group (`complete`) or one page of them from `offset` of `total`
+/// (`lab::detail`); the summary is always whole. `raft` is None for a single node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct RaftReport {
+    pub node: i32,
+    pub raft: Option<ClusterSnapshot>,
+    pub complete: bool,
+    pub offset: usize,
+    pub total: usize,
+}
+
+/// Like [`RaftReport`]: a node's partitions' offsets (appended / flushed / committed), all or one
+/// page, with their summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PartitionReport {
+    pub node: i32,
+    pub partitions: Vec<PartitionState>,
+    pub summary: PartitionSummary,
+    pub complete: bool,
+    pub offset: usize,
+    pub total: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

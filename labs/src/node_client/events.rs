@@ -66,41 +66,38 @@ async fn stream_once(
 }
 
 /// Maps one node telemetry event onto the timeline: (timestamp, node id, kind). Types the lab
-/// draws get their own kinds; the rest is kept verbatim.
+/// draws get their own kinds; the rest is kept verbatim. An event this lab cannot read as the
+/// node's [`broker::telemetry::Event`] (a newer node's) is kept verbatim too.
 pub fn to_timeline(v: serde_json::Value) -> (u64, i32, crate::timeline::EventKind) {
+    use broker::telemetry::{Event, EventKind as Node};
+
     use crate::timeline::EventKind;
-    let ts = v["ts_ns"].as_u64().unwrap_or_else(crate::history::now_ns);
-    let node = v["node_id"].as_i64().unwrap_or(-1) as i32;
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let kind = match v["type"].as_str() {
-        Some("raft") => EventKind::Raft {
-            group: s("group"),
-            term: v["term"].as_u64().unwrap_or(0),
-            role: s("role"),
-            leader: v["leader"].as_u64(),
-            last_log_index: v["last_log_index"].as_u64(),
-            applied_index: v["applied_index"].as_u64(),
-            voted_for: v["voted_for"].as_u64(),
+    let Ok(event) = <Event as serde::Deserialize>::deserialize(&v) else {
+        let ts = v["ts_ns"].as_u64().unwrap_or_else(crate::history::now_ns);
+        let node = v["node_id"].as_i64().unwrap_or(-1) as i32;
+        return (ts, node, EventKind::Telemetry { data: v });
+    };
+    let kind = match event.kind {
+        Node::Raft(g) => EventKind::Raft {
+            group: g.group,
+            term: g.term,
+            role: g.role,
+            leader: g.leader,
+            last_log_index: g.last_log_index,
+            applied_index: g.applied_index,
+            voted_for: g.voted_for,
         },
-        Some("election") => EventKind::Election {
-            group: s("group"),
-            term: v["term"].as_u64().unwrap_or(0),
-            phase: s("phase"),
-            leader: v["leader"].as_u64(),
+        Node::Election { group, term, phase, leader } => EventKind::Election { group, term, phase, leader },
+        Node::PartitionOffsets { topic, partition, offsets } => EventKind::Offsets {
+            topic,
+            partition,
+            log_end_offset: offsets.log_end_offset,
+            flushed_offset: offsets.flushed_offset,
+            high_watermark: offsets.high_watermark,
         },
-        Some("partition_offsets") => {
-            let o = &v["offsets"];
-            EventKind::Offsets {
-                topic: s("topic"),
-                partition: v["partition"].as_i64().unwrap_or(-1) as i32,
-                log_end_offset: o["log_end_offset"].as_i64().unwrap_or(-1),
-                flushed_offset: o["flushed_offset"].as_i64().unwrap_or(-1),
-                high_watermark: o["high_watermark"].as_i64().unwrap_or(-1),
-            }
-        }
         _ => EventKind::Telemetry { data: v },
     };
-    (ts, node, kind)
+    (event.ts_ns, event.node_id, kind)
 }
 
 #[cfg(test)]

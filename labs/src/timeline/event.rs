@@ -1,5 +1,8 @@
 //! The timeline's event model: one ordered log for a whole run.
 
+use broker::cluster::rpc_trace::ReplicaLog;
+use broker::raft::trace::TraceEvent;
+use broker::telemetry::wire::{ElectionPhase, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::history::Op;
@@ -48,17 +51,17 @@ pub enum EventKind {
     Raft {
         group: String,
         term: u64,
-        role: String,
+        role: Role,
         leader: Option<u64>,
         last_log_index: Option<u64>,
         applied_index: Option<u64>,
         voted_for: Option<u64>,
     },
-    /// An election phase in a group: started, won, lost, leader_known.
+    /// An election phase in a group.
     Election {
         group: String,
         term: u64,
-        phase: String,
+        phase: ElectionPhase,
         leader: Option<u64>,
     },
     /// A partition replica's offsets on a node (appended = log end, flushed, committed = high watermark).
@@ -119,10 +122,10 @@ pub enum EventKind {
 pub struct NodeTrace {
     pub node: i32,
     /// Its events (votes, appends, node heartbeats, campaigns, commits, truncations), in seq order.
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<TraceEvent>,
     /// Its replica of the group (log tail by term, committed, flushed, role), when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replica: Option<serde_json::Value>,
+    pub replica: Option<ReplicaLog>,
     /// Events the node dropped from its ring before the lab read them.
     #[serde(default)]
     pub missed: u64,

@@ -17,6 +17,7 @@ pub mod jsonl;
 pub mod perfetto;
 pub mod sequence;
 
+use broker::telemetry::wire::{ElectionPhase, Role};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -147,7 +148,7 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
         match (&e.source, &e.kind) {
             (Source::Node(n), EventKind::Raft { group, term, role, leader, .. }) => {
                 let n = *n as i64;
-                if role.eq_ignore_ascii_case("leader") {
+                if *role == Role::Leader {
                     l.switch(group, n, *term, e.ts_ns);
                 } else if let Some(leader) = leader {
                     l.switch(group, *leader as i64, *term, e.ts_ns);
@@ -157,7 +158,7 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
                 }
             }
             (_, EventKind::Election { group, term, phase, leader: Some(leader) })
-                if phase == "won" || phase == "leader_known" =>
+                if matches!(phase, ElectionPhase::Won | ElectionPhase::LeaderKnown) =>
             {
                 l.switch(group, *leader as i64, *term, e.ts_ns);
             }
