@@ -25,9 +25,11 @@ pub struct TraceAnswer {
 /// The watched group on this node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ReplicaLog {
-    /// When this state was read, wall-clock Unix nanoseconds (absent in runs recorded before it was).
-    #[serde(default)]
-    pub at_ns: u64,
+    /// When this state was read, wall-clock Unix nanoseconds (None only in runs recorded before
+    /// nodes said it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub at_ns: Option<u64>,
     pub group: String,
     pub term: u64,
     pub role: crate::telemetry::wire::Role,
@@ -45,6 +47,7 @@ pub struct ReplicaLog {
     /// leader is known).
     pub heard_leader_ms_ago: Option<u64>,
     /// On the leader: each member's matched index.
+    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
     pub matched: std::collections::BTreeMap<NodeId, Option<u64>>,
 }
 
@@ -73,7 +76,7 @@ impl Cluster {
             };
             let state = crate::cluster::watch::GroupState::of(&g, &m, &v);
             ReplicaLog {
-                at_ns: crate::telemetry::now_ns(),
+                at_ns: Some(crate::telemetry::now_ns()),
                 group: g.id.to_string(),
                 term: v.term,
                 role: state.role,

@@ -58,6 +58,7 @@ pub struct RaftSummary {
     pub leaderless: usize,
     pub candidates: usize,
     /// Groups by the leader this node believes in (confirmed or not).
+    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
     pub leaders: BTreeMap<NodeId, usize>,
     pub max_term: u64,
     pub topics: BTreeMap<String, TopicSummary>,

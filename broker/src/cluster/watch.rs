@@ -29,6 +29,7 @@ pub struct GroupState {
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
     /// On the leader: each member's matched log index.
+    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
     pub matched: BTreeMap<NodeId, Option<u64>>,
     pub voters: Vec<NodeId>,
 }

@@ -112,3 +112,71 @@ pub fn partition_group(topic: &str, partition: i32) -> String {
 
 /// The name of the controller's Raft group.
 pub const CONTROLLER_GROUP: &str = "controller";
+
+/// For maps keyed by node id (`#[serde(deserialize_with = "node_keyed")]`). JSON object keys are
+/// strings; serde reads them back as numbers when the map is read straight from text, but not
+/// from inside a flattened or internally tagged type (an event, a timeline entry), which serde
+/// buffers first. This reads either.
+pub fn node_keyed<'de, D, V>(d: D) -> Result<std::collections::BTreeMap<u64, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    let raw: std::collections::BTreeMap<NodeKey, V> = Deserialize::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k.0, v)).collect())
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct NodeKey(u64);
+
+impl<'de> Deserialize<'de> for NodeKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NodeKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a node id, as a number or a string of digits")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NodeKey, E> {
+                Ok(NodeKey(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeKey, E> {
+                v.parse().map(NodeKey).map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_their_wire_spelling() {
+        assert_eq!(serde_json::to_string(&Role::IsolatedLeader).unwrap(), "\"IsolatedLeader\"");
+        assert_eq!(serde_json::to_string(&ElectionPhase::LeaderKnown).unwrap(), "\"leader_known\"");
+        assert_eq!(serde_json::to_string(&LifecyclePhase::HandingOff).unwrap(), "\"handing_off\"");
+        for r in [Role::Leader, Role::Follower, Role::Candidate, Role::Learner, Role::Shutdown] {
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+        assert_eq!(partition_group("orders", 3), "orders-3");
+    }
+
+    /// Node-keyed maps read back from inside an internally tagged enum, where serde buffers
+    /// the keys as strings.
+    #[test]
+    fn node_keyed_maps_read_back_from_inside_a_tagged_enum() {
+        #[derive(Deserialize, PartialEq, Debug)]
+        #[serde(tag = "type")]
+        enum Tagged {
+            M {
+                #[serde(deserialize_with = "node_keyed")]
+                matched: std::collections::BTreeMap<u64, Option<u64>>,
+            },
+        }
+        let t: Tagged = serde_json::from_str(r#"{"type":"M","matched":{"1":7,"3":null}}"#).unwrap();
+        assert_eq!(t, Tagged::M { matched: [(1, Some(7)), (3, None)].into_iter().collect() });
+        assert!(serde_json::from_str::<Tagged>(r#"{"type":"M","matched":{"x":1}}"#).is_err());
+    }
+}

@@ -134,7 +134,7 @@ impl Command {
 }
 
 /// A protocol error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct LabFailure {
     /// Stable machine code: bad_request, not_running, already_running, forbidden, fault_failed,
     /// drill_failed, export_failed, internal.
@@ -149,7 +149,7 @@ impl LabFailure {
 }
 
 /// One node as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct NodeView {
     pub id: i32,
     pub state: String,
@@ -162,7 +162,7 @@ pub struct NodeView {
 }
 
 /// The whole lab at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, TS)]
 pub struct LabState {
     pub running: bool,
     pub settings: Option<ClusterSettings>,
@@ -170,6 +170,9 @@ pub struct LabState {
     pub nodes: Vec<NodeView>,
     pub raft: Vec<RaftReport>,
     pub partitions: Vec<PartitionReport>,
+    /// The fabric's links (`fabric::LinkState`, not typed for the UI yet: `ui/src/api/types.ts`
+    /// names them `LinkView`).
+    #[ts(type = "Array<unknown>")]
     pub links: Vec<serde_json::Value>,
     pub workload: Option<CounterValues>,
     pub drill: Option<DrillProgress>,
@@ -203,12 +206,14 @@ pub struct PartitionReport {
     pub total: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DrillProgress {
     pub name: String,
     pub step: usize,
     pub steps: usize,
     pub narration: Option<String>,
+    /// The checker's verdict as JSON (`ok`, `summary` and the findings).
+    #[ts(type = "{ ok: boolean; summary: string; [k: string]: unknown } | null")]
     pub verdict: Option<serde_json::Value>,
     pub done: bool,
     /// A guided lesson rather than a drill.
@@ -226,7 +231,7 @@ pub struct DrillProgress {
 }
 
 /// What the lab tells front ends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LabEvent {
     /// A new timeline entry.
@@ -237,7 +242,14 @@ pub enum LabEvent {
     /// deleted): front ends list the runs again, instead of polling for them.
     RunsChanged,
     /// The answer to one command (`id` echoes the request's id when it had one).
-    Reply { id: Option<u64>, ok: bool, result: serde_json::Value, error: Option<LabFailure> },
+    Reply {
+        id: Option<u64>,
+        ok: bool,
+        /// Each command's own answer (`ui/src/api/types.ts` types `Reply<R>` per command).
+        #[ts(type = "unknown")]
+        result: serde_json::Value,
+        error: Option<LabFailure>,
+    },
 }
 
 /// A command with an optional correlation id, as it arrives on a socket.

@@ -121,7 +121,7 @@ pub(crate) mod tests {
     /// A replica state as nodes report it: its log tail as runs (term, first, last) and flushed.
     pub(crate) fn replica_log(term: u64, tail: Vec<(u64, u64, u64)>, flushed: Option<u64>) -> ReplicaLog {
         ReplicaLog {
-            at_ns: 0,
+            at_ns: None,
             group: "orders-0".into(),
             term,
             role: Role::Follower,

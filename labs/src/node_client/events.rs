@@ -104,13 +104,19 @@ pub fn to_timeline(v: serde_json::Value) -> (u64, i32, crate::timeline::EventKin
 mod tests {
     use super::*;
     use crate::timeline::EventKind;
+    use broker::telemetry::wire::Role;
 
     #[test]
     fn raft_and_offsets_events_map_to_their_kinds() {
-        let raft = serde_json::json!({"seq":1,"ts_ns":5,"node_id":2,"type":"raft","group":"t-0","term":7,"role":"Leader","leader":2,"last_log_index":9,"applied_index":9,"voted_for":2});
+        let raft = serde_json::json!({"seq":1,"ts_ns":5,"node_id":2,"type":"raft","group":"t-0","term":7,
+            "role":"Leader","leader":2,"last_log_index":9,"applied_index":9,"voted_for":2,"vote_committed":true,
+            "matched":{"1":9,"2":9,"3":null},"voters":[1,2,3]});
         let (ts, node, kind) = to_timeline(raft);
         assert_eq!((ts, node), (5, 2));
-        assert!(matches!(kind, EventKind::Raft { term: 7, leader: Some(2), .. }));
+        assert!(
+            matches!(kind, EventKind::Raft { term: 7, leader: Some(2), role: Role::Leader, .. }),
+            "{kind:?}"
+        );
         let off = serde_json::json!({"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,"offsets":{"log_end_offset":10,"flushed_offset":8,"high_watermark":8}});
         assert!(matches!(
             to_timeline(off).2,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::Op;
 
 /// Who an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Source {
     /// The lab itself (faults, drill steps, checks).
@@ -20,7 +20,7 @@ pub enum Source {
 }
 
 /// One thing that happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TimelineEvent {
     /// Position in the timeline (assigned on append; strictly increasing).
     pub seq: u64,
@@ -32,7 +32,7 @@ pub struct TimelineEvent {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A fault was applied or healed: `fault` is e.g. "kill", "pause", "cut_link", "heal".
@@ -80,6 +80,7 @@ pub enum EventKind {
     },
     /// Any other node telemetry, kept as it came.
     Telemetry {
+        #[ts(type = "unknown")]
         data: serde_json::Value,
     },
     /// A client operation (see `history`).
@@ -118,7 +119,7 @@ pub enum EventKind {
 }
 
 /// One node's part of a [`EventKind::RaftTrace`] batch, as its `GET /raft/trace` said it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct NodeTrace {
     pub node: i32,
     /// Its events (votes, appends, node heartbeats, campaigns, commits, truncations), in seq order.
