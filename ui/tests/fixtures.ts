@@ -1,4 +1,4 @@
-import type { ClientOp, GroupView, PartitionSummary, RaftReport, RaftSummary, ReplicaOffsets, Role, TimelineEvent } from '../src/api/types';
+import type { ClientOp, GroupView, PartitionSummary, ProcessPhase, RaftReport, RaftSummary, ReplicaOffsets, Role, TimelineEvent } from '../src/api/types';
 import type { GroupState, PartitionState } from '../src/api/generated';
 
 let seq = 0;
@@ -10,7 +10,7 @@ export const raft = (ms: number, node: number, group: string, term: number, role
 export const fault = (ms: number, f: string, target: string): TimelineEvent =>
   ({ seq: seq++, ts_ns: ms * MS, source: { kind: 'lab' }, type: 'fault', fault: f, target, detail: null });
 
-export const proc = (ms: number, node: number, state: string): TimelineEvent =>
+export const proc = (ms: number, node: number, state: ProcessPhase): TimelineEvent =>
   ({ seq: seq++, ts_ns: ms * MS, source: { kind: 'node', id: node }, type: 'process', state, pid: 1, detail: null });
 
 export const op = (ms: number, type: ClientOp['type'], f: ClientOp['f'], value: string, partition: number | null = null, offset: number | null = null, latencyMs: number | null = null): ClientOp =>

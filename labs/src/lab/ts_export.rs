@@ -28,7 +28,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
     };
     use crate::settings::ClusterSettings;
-    use crate::timeline::event::{EventKind, NodeTrace, Source, TimelineEvent};
+    use crate::timeline::event::{EventKind, NodeTrace, ProcessPhase, Source, TimelineEvent};
     use crate::workload::CounterValues;
 
     vec![
@@ -64,6 +64,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         OpType::decl(cfg),
         OpKind::decl(cfg),
         Op::decl(cfg),
+        ProcessPhase::decl(cfg),
         NodeTrace::decl(cfg),
         EventKind::decl(cfg),
         TimelineEvent::decl(cfg),

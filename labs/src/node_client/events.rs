@@ -117,12 +117,19 @@ mod tests {
             matches!(kind, EventKind::Raft { term: 7, leader: Some(2), role: Role::Leader, .. }),
             "{kind:?}"
         );
-        let off = serde_json::json!({"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,"offsets":{"log_end_offset":10,"flushed_offset":8,"high_watermark":8}});
+        let off = serde_json::json!({"seq":2,"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,
+            "offsets":{"log_start_offset":0,"log_end_offset":10,"flushed_offset":8,"high_watermark":8,"appended_at_ns":5,"flushed_at_ns":4}});
         assert!(matches!(
             to_timeline(off).2,
             EventKind::Offsets { log_end_offset: 10, flushed_offset: 8, .. }
         ));
-        let other = serde_json::json!({"ts_ns":7,"node_id":1,"type":"warning","message":"x"});
+        let other = serde_json::json!({"seq":3,"ts_ns":7,"node_id":1,"type":"warning","message":"x"});
         assert!(matches!(to_timeline(other).2, EventKind::Telemetry { .. }));
+        // A newer node's event this lab cannot read is kept as it came, with its time and node.
+        let newer =
+            serde_json::json!({"seq":4,"ts_ns":8,"node_id":3,"type":"raft","group":"t-0","role":"Observer"});
+        let (ts, node, kind) = to_timeline(newer);
+        assert_eq!((ts, node), (8, 3));
+        assert!(matches!(kind, EventKind::Telemetry { .. }));
     }
 }

@@ -41,9 +41,9 @@ pub enum EventKind {
         target: String,
         detail: Option<String>,
     },
-    /// A node process changed: "started", "ready", "exited", "died" (exited without being asked).
+    /// A node process changed (source: the node), or the cluster as a whole (source: the lab).
     Process {
-        state: String,
+        state: ProcessPhase,
         pid: Option<u32>,
         detail: Option<String>,
     },
@@ -118,6 +118,37 @@ pub enum EventKind {
     },
 }
 
+/// What a `process` event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessPhase {
+    /// A node process was spawned; not serving yet.
+    Started,
+    /// It printed its ready line.
+    Ready,
+    /// It ended because the lab asked (stop, kill, power cut, shutdown).
+    Exited,
+    /// It ended by itself: a crash, a panic, a failed start.
+    Died,
+    /// The lab started a cluster (a new run begins).
+    ClusterStarted,
+    /// The lab stopped the cluster.
+    ClusterStopped,
+}
+
+impl ProcessPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessPhase::Started => "started",
+            ProcessPhase::Ready => "ready",
+            ProcessPhase::Exited => "exited",
+            ProcessPhase::Died => "died",
+            ProcessPhase::ClusterStarted => "cluster_started",
+            ProcessPhase::ClusterStopped => "cluster_stopped",
+        }
+    }
+}
+
 /// One node's part of a [`EventKind::RaftTrace`] batch, as its `GET /raft/trace` said it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct NodeTrace {
@@ -140,7 +171,7 @@ impl TimelineEvent {
     pub fn label(&self) -> String {
         match &self.kind {
             EventKind::Fault { fault, target, .. } => format!("{fault} {target}"),
-            EventKind::Process { state, .. } => state.clone(),
+            EventKind::Process { state, .. } => state.as_str().to_string(),
             EventKind::Raft { group, term, role, .. } => format!("{group} {role} t{term}"),
             EventKind::Election { group, term, phase, .. } => format!("{group} election {phase} t{term}"),
             EventKind::Offsets { topic, partition, high_watermark, .. } => {

@@ -17,15 +17,16 @@ pub mod jsonl;
 pub mod perfetto;
 pub mod sequence;
 
-use broker::telemetry::wire::{ElectionPhase, Role};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use broker::telemetry::wire::{ElectionPhase, Role};
+
 use crate::error::LabError;
 
-use super::event::{EventKind, Source, TimelineEvent};
+use super::event::{EventKind, ProcessPhase, Source, TimelineEvent};
 
 pub use charts::{render_svgs, write_charts};
 pub use csv::write_csv;
@@ -162,7 +163,10 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
             {
                 l.switch(group, *leader as i64, *term, e.ts_ns);
             }
-            (Source::Node(n), EventKind::Process { state, .. }) if state == "died" || state == "exited" => {
+            (
+                Source::Node(n),
+                EventKind::Process { state: ProcessPhase::Died | ProcessPhase::Exited, .. },
+            ) => {
                 let gone: Vec<String> =
                     l.current.iter().filter(|(_, c)| c.node == *n as i64).map(|(g, _)| g.clone()).collect();
                 for g in gone {

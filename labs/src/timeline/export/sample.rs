@@ -6,7 +6,7 @@
 use broker::telemetry::wire::{ElectionPhase, Role};
 
 use crate::history::{Op, OpKind, OpType};
-use crate::timeline::event::{EventKind, Source};
+use crate::timeline::event::{EventKind, ProcessPhase, Source};
 use crate::timeline::store::Timeline;
 
 /// Start of the sample run (an arbitrary wall-clock time in ns).
@@ -54,12 +54,12 @@ pub fn sample_timeline() -> Timeline {
         t.append(
             Source::Node(n),
             T0 + 50 * MS * n as u64,
-            EventKind::Process { state: "started".into(), pid: Some(4000 + n as u32), detail: None },
+            EventKind::Process { state: ProcessPhase::Started, pid: Some(4000 + n as u32), detail: None },
         );
         t.append(
             Source::Node(n),
             T0 + 400 * MS + n as u64,
-            EventKind::Process { state: "ready".into(), pid: Some(4000 + n as u32), detail: None },
+            EventKind::Process { state: ProcessPhase::Ready, pid: Some(4000 + n as u32), detail: None },
         );
     }
     // Initial leaders: controller on 1, t-0 on 2, t-1 on 3.
@@ -76,7 +76,7 @@ pub fn sample_timeline() -> Timeline {
     t.append(
         Source::Node(1),
         T0 + 8 * S + 2 * MS,
-        EventKind::Process { state: "died".into(), pid: Some(4001), detail: Some("signal 9".into()) },
+        EventKind::Process { state: ProcessPhase::Died, pid: Some(4001), detail: Some("signal 9".into()) },
     );
     election(&t, T0 + 8 * S + 900 * MS, 2, "controller", 2, ElectionPhase::Started, None);
     election(&t, T0 + 9 * S + 100 * MS, 2, "controller", 2, ElectionPhase::Won, Some(2));
@@ -89,7 +89,7 @@ pub fn sample_timeline() -> Timeline {
         Source::Node(1),
         T0 + 11 * S,
         EventKind::Process {
-            state: "started".into(),
+            state: ProcessPhase::Started,
             pid: Some(4101),
             detail: Some("restarted by the lab".into()),
         },
