@@ -158,9 +158,15 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
                     l.close(group, e.ts_ns);
                 }
             }
-            (_, EventKind::Election { group, term, phase, leader: Some(leader) })
-                if matches!(phase, ElectionPhase::Won | ElectionPhase::LeaderKnown) =>
-            {
+            (
+                _,
+                EventKind::Election {
+                    group,
+                    term,
+                    phase: ElectionPhase::Won | ElectionPhase::LeaderKnown,
+                    leader: Some(leader),
+                },
+            ) => {
                 l.switch(group, *leader as i64, *term, e.ts_ns);
             }
             (
