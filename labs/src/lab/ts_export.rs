@@ -27,6 +27,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use crate::lab::protocol::{
         DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
     };
+    use crate::runs::{RunKind, RunMeta, RunStatus};
     use crate::settings::ClusterSettings;
     use crate::timeline::event::{EventKind, NodeTrace, ProcessPhase, Source, TimelineEvent};
     use crate::workload::CounterValues;
@@ -68,6 +69,10 @@ fn declarations(cfg: &Config) -> Vec<String> {
         NodeTrace::decl(cfg),
         EventKind::decl(cfg),
         TimelineEvent::decl(cfg),
+        // Recent runs (labs::runs).
+        RunKind::decl(cfg),
+        RunStatus::decl(cfg),
+        RunMeta::decl(cfg),
     ]
 }
 

@@ -273,3 +273,34 @@ seq: number,
  * Wall-clock Unix nanoseconds.
  */
 ts_ns: number, source: Source, } & ({ "type": "fault", fault: string, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: string, detail: string, } | { "type": "verdict", ok: boolean, summary: string, });
+
+export type RunKind = "cluster" | "drill" | "lesson";
+
+export type RunStatus = "recording" | "complete" | "interrupted";
+
+export type RunMeta = { 
+/**
+ * Time-ordered and unique: `YYYYmmdd-HHMMSS-<kind>-<name>`.
+ */
+id: string, kind: RunKind, 
+/**
+ * The drill's name, or "cluster".
+ */
+title: string, started_ms: number, ended_ms: number | null, status: RunStatus, 
+/**
+ * The process that records it (to tell a crash from a run still going).
+ */
+pid: number, 
+/**
+ * The cluster settings it ran with (as JSON: a run recorded by an older lab may hold
+ * settings this one no longer reads).
+ */
+settings: ClusterSettings | null, 
+/**
+ * The verdict: passed or not, in one line, and the checker's full verdict if there was one.
+ */
+ok: boolean | null, summary: string | null, verdict: unknown, 
+/**
+ * Events and bytes of `timeline.jsonl` so far.
+ */
+events: number, bytes: number, };

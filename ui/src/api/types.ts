@@ -3,12 +3,12 @@
 // stale); this file names them as the UI does and types by hand only what Rust keeps as raw JSON
 // (links, a reply's result) and what the UI sends (commands, preferences).
 import type * as Generated from './generated';
-import type { ClusterSettings, LabFailure } from './generated';
+import type { ClusterSettings, LabFailure, RunMeta } from './generated';
 
 export type {
   ClusterSettings, NodeView, Role, RaftSummary, RaftReport, PartitionSummary, PartitionReport,
   WorkloadCounters, DrillProgress, TraceEvent, ReplicaLog, NodeTrace, Source, TimelineEvent, LabFailure,
-  ElectionPhase, ClusterSnapshot, ProcessPhase,
+  ElectionPhase, ClusterSnapshot, ProcessPhase, RunMeta,
 } from './generated';
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 /** One Raft group on one node (`broker::cluster::watch::GroupState`) as the model keeps it: a
@@ -90,21 +90,6 @@ export interface UiPreferences { theme?: 'dark' | 'light'; presentation?: boolea
 export interface Preferences { cluster: ClusterSettings | null; ui: UiPreferences; runs_cap_mb: number }
 export interface PreferencesPatch { cluster?: ClusterSettings; ui?: Partial<Record<keyof UiPreferences, unknown>>; runs_cap_mb?: number }
 
-/** One recorded run (labs/src/runs/mod.rs, RunMeta). */
-export interface RunMeta {
-  id: string;
-  kind: 'cluster' | 'drill' | 'lesson';
-  title: string;
-  started_ms: number;
-  ended_ms: number | null;
-  status: 'recording' | 'complete' | 'interrupted';
-  pid: number;
-  settings: ClusterSettings | null;
-  ok: boolean | null;
-  summary: string | null;
-  events: number;
-  bytes: number;
-}
 export interface RunList { runs: RunMeta[]; bytes: number; cap_mb: number; dir: string }
 
 export interface DrillInfo { name: string; title: string; description: string; tags: string[]; steps: number }
