@@ -297,7 +297,7 @@ impl Lab {
     /// group's name. Nodes that do not answer now are told by the next poll.
     pub async fn watch_raft_group(&self, group: Option<String>) -> Result<Option<String>, LabFailure> {
         if let Some(g) = &group {
-            let valid = g == "controller"
+            let valid = g == broker::telemetry::wire::CONTROLLER_GROUP
                 || g.rsplit_once('-').is_some_and(|(t, p)| !t.is_empty() && p.parse::<u32>().is_ok());
             if !valid {
                 return Err(LabFailure::new(
@@ -310,8 +310,8 @@ impl Lab {
         let run = run.as_ref().ok_or_else(|| LabFailure::new("not_running", "start the cluster first"))?;
         *run.raft_watch.lock().unwrap_or_else(|p| p.into_inner()) = group.clone();
         let calls = run.http_addrs().into_iter().map(|(_, addr)| {
-            let body = serde_json::json!({ "group": group });
-            async move { node_client::post_json(addr, "/raft/trace/watch", &body).await }
+            let group = group.as_deref();
+            async move { node_client::typed::watch_group(addr, group).await }
         });
         futures::future::join_all(calls).await;
         Ok(group)
