@@ -21,6 +21,7 @@ use crate::groups::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogStore;
 use crate::producers::Producers;
 use crate::state::NodeState;
+use crate::telemetry::wire::LifecyclePhase;
 use crate::telemetry::{EventKind, Telemetry};
 use crate::topics::Topics;
 
@@ -134,7 +135,7 @@ impl Node {
             Arc::clone(&state),
             state.stopped.clone(),
         ));
-        state.telemetry.emit(EventKind::Lifecycle { phase: "started".into() });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
         tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
         Ok(Node { state, connections, servers })
     }
@@ -158,10 +159,10 @@ impl Node {
         tracing::info!(node_id, "draining connections");
         if let Some(cluster) = &state.cluster {
             // Rolling restarts must not surface errors: followers take over before we go.
-            state.telemetry.emit(EventKind::Lifecycle { phase: "handing_off".into() });
+            state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::HandingOff });
             cluster.hand_off_leadership().await;
         }
-        state.telemetry.emit(EventKind::Lifecycle { phase: "draining".into() });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Draining });
         state.shutdown.cancel();
         self.connections.close();
         if tokio::time::timeout(DRAIN_LIMIT, self.connections.wait()).await.is_err() {
@@ -181,8 +182,8 @@ impl Node {
         )??;
         let partitions = state.store.partitions();
         tracing::info!(node_id, partitions = partitions.len(), "every partition flushed; data dir released");
-        state.telemetry.emit(EventKind::Lifecycle { phase: "flushed".into() });
-        state.telemetry.emit(EventKind::Lifecycle { phase: "stopped".into() });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Flushed });
+        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Stopped });
         state.tasks.close();
         state.tasks.wait().await;
         state.stopped.cancel();

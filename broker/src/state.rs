@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -48,7 +48,7 @@ pub struct NodeState {
 }
 
 /// `GET /state`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StateSnapshot {
     pub node_id: i32,
     pub kafka_addr: SocketAddr,
@@ -74,7 +74,7 @@ pub struct StateSnapshot {
     pub recent_warnings: Vec<Event>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PartitionState {
     pub topic: String,
     pub partition: i32,
@@ -83,7 +83,7 @@ pub struct PartitionState {
 }
 
 /// Counts over every local partition, cheap at any partition count.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PartitionSummary {
     pub partitions: usize,
     /// Records appended but not yet fsynced, summed over the partitions.
@@ -92,7 +92,7 @@ pub struct PartitionSummary {
     pub slowest: Option<SlowestReplica>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SlowestReplica {
     pub topic: String,
     pub partition: i32,

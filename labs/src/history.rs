@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Invocation or completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum OpType {
     Invoke,
@@ -18,7 +18,7 @@ pub enum OpType {
 }
 
 /// What the client did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     /// Produce one message; `value` is its unique payload.
@@ -34,7 +34,7 @@ pub enum OpKind {
 }
 
 /// One history entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Op {
     /// Position in the history (assigned by `History::push`).
     pub index: u64,

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Cluster settings chosen before start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
     pub nodes: usize,

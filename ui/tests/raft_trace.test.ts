@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeTrace, ReplicaLog, TimelineEvent, TraceEvent } from '../src/api/types';
+import type { NodeTrace, ReplicaLog, Role, TimelineEvent, TraceEvent } from '../src/api/types';
 import { cloneModel, emptyModel } from '../src/state/model';
 import { captions, flightOf, messagesOf, MIN_FLIGHT_NS, nextIndexAt, nextInteresting, nextMoment, RaftTraceStore, scene, tallyAt } from '../src/state/raft_trace';
 import { applyTimeline } from '../src/state/reducer';
@@ -11,7 +11,7 @@ const batch = (ms: number, group: string, nodes: NodeTrace[]): TimelineEvent =>
 const node = (id: number, events: TraceEvent[], replica?: ReplicaLog): NodeTrace => ({ node: id, events, replica, missed: 0, suspect_after_ms: 300 });
 const ev = (ms: number, e: Record<string, unknown>): TraceEvent => ({ seq: seq++, ts_ns: ms * MS, group: 'lab-0', ...e }) as TraceEvent;
 const ok = { kind: 'ok' } as const;
-const replica = (role: string, term: number, tail: [number, number, number][], committed: number, flushed: number): ReplicaLog =>
+const replica = (role: Role, term: number, tail: [number, number, number][], committed: number, flushed: number): ReplicaLog =>
   ({ group: 'lab-0', term, role, leader: role === 'Leader' ? 2 : null, voted_for: 2, entries: tail.at(-1)![2] + 1, tail, committed, flushed, heard_leader_ms_ago: null, matched: {} });
 
 /** n1 led term 4 and died at 1,000 ms; n2 campaigns for term 5: n3 grants, n1 is unreachable. */

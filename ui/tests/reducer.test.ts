@@ -1,19 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import type { LabState } from '../src/api/types';
+import type { GroupView, LabState } from '../src/api/types';
 import { emptyModel, groupNames, leaderOf, termOf, topics } from '../src/state/model';
 import { applyEvent, applyState, applyTimeline, parseJsonl } from '../src/state/reducer';
 import { Replay } from '../src/state/replay';
 import { Ring } from '../src/state/ring';
-import { client, fault, op, proc, raft } from './fixtures';
+import { client, fault, noLag, op, partitionState, proc, raft, raftReport, raftSummary } from './fixtures';
 
 const state = (over: Partial<LabState> = {}): LabState => ({
-  running: true, settings: null, bootstrap: 'b', links: [], workload: null, drill: null, timeline_len: 0,
+  running: true, settings: null, bootstrap: 'b', links: [], workload: null, drill: null, timeline_len: 0, raft_watch: null,
   nodes: [1, 2, 3].map((id) => ({ id, state: 'running', pid: id, kafka: '', http: '', cpu_percent: 1, memory_bytes: 1, disk_bytes: 1 })),
-  raft: [1, 2].map((node) => ({ node, raft: { controller_leader: 1, groups: [
+  raft: [1, 2].map((node) => raftReport(node, 1, [
     { group: 'controller', term: 2, role: node === 1 ? 'Leader' : 'Follower', leader: 1, voted_for: 1, last_log_index: 5, applied_index: 5 },
     { group: 'lab-0', term: 1, role: node === 2 ? 'Leader' : 'Follower', leader: 2, voted_for: 2, last_log_index: 3, applied_index: 3 },
-  ] } })),
-  partitions: [{ node: 1, partitions: [{ topic: 'lab', partition: 0, log_start_offset: 0, log_end_offset: 10, flushed_offset: 8, high_watermark: 9 }] }],
+  ])),
+  partitions: [{ node: 1, partitions: [partitionState({ topic: 'lab', partition: 0, log_start_offset: 0, log_end_offset: 10, flushed_offset: 8, high_watermark: 9 })],
+    summary: noLag, complete: true, offset: 0, total: 1 }],
   ...over,
 });
 
@@ -101,12 +102,12 @@ describe('reducer', () => {
   });
 
   it('pages of a large cluster refine the model; a whole report replaces it; deleted topics go', () => {
-    const summary = (topics: string[]) => ({ groups: 1001, leading: 0, leading_unconfirmed: 0, following: 0, leaderless: 0, candidates: 0,
-      leaders: {}, max_term: 1, topics: Object.fromEntries(topics.map((t) => [t, { hosted: 1, leading: 0, leaderless: 0 }])), leaderless_sample: [] });
-    const g = (group: string, node: number) => ({ group, term: 1, role: node === 1 ? 'Leader' : 'Follower', leader: 1, voted_for: 1, last_log_index: 1, applied_index: 1 });
+    const summary = (topics: string[]) => raftSummary({ groups: 1001, max_term: 1,
+      topics: Object.fromEntries(topics.map((t) => [t, { hosted: 1, leading: 0, leaderless: 0 }])) });
+    const g = (group: string, node: number): GroupView => ({ group, term: 1, role: node === 1 ? 'Leader' : 'Follower', leader: 1, voted_for: 1, last_log_index: 1, applied_index: 1 });
     const page = (groups: string[], topics: string[], offset: number) => state({
-      raft: [1, 2].map((node) => ({ node, raft: { controller_leader: 1, summary: summary(topics), groups: groups.map((n) => g(n, node)) }, complete: false, offset, total: 1001 })),
-      partitions: [{ node: 1, partitions: groups.filter((n) => n !== 'controller').map((n) => ({ topic: n.replace(/-\d+$/, ''), partition: Number(n.split('-').pop()), log_start_offset: 0, log_end_offset: 5, flushed_offset: 5, high_watermark: 5 })),
+      raft: [1, 2].map((node) => raftReport(node, 1, groups.map((n) => g(n, node)), summary(topics), { complete: false, offset, total: 1001 })),
+      partitions: [{ node: 1, partitions: groups.filter((n) => n !== 'controller').map((n) => partitionState({ topic: n.replace(/-\d+$/, ''), partition: Number(n.split('-').pop()), log_start_offset: 0, log_end_offset: 5, flushed_offset: 5, high_watermark: 5 })),
         summary: { partitions: 1000, unflushed_records: 0, slowest: null }, complete: false, offset, total: 1000 }],
     });
     const m = emptyModel();

@@ -32,6 +32,7 @@ use crate::raft::log_store::GroupLogStore;
 use crate::raft::state_machine::{Applier, GroupStateMachine};
 use crate::raft::transport::Transport;
 use crate::raft::typ::{Command, CommandResult, GroupId, NodeId, Raft, RaftMetrics};
+use crate::telemetry::wire::Role;
 
 /// Why a proposal did not commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,11 +310,14 @@ impl GroupHandle {
 
     /// The role to show: openraft's, except `IsolatedLeader` for a leader its majority no
     /// longer answers. A restored, never acknowledged leader shows as Leader of its old term.
-    pub fn role(&self, v: &GroupView) -> String {
-        if v.state == ServerState::Leader && !self.liveness.quorum_acked(&self.voters) {
-            "IsolatedLeader".to_string()
-        } else {
-            format!("{:?}", v.state)
+    pub fn role(&self, v: &GroupView) -> Role {
+        match v.state {
+            ServerState::Leader if !self.liveness.quorum_acked(&self.voters) => Role::IsolatedLeader,
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
         }
     }
 

@@ -3,7 +3,7 @@
 //! long ago this node last heard from the group's leader (the node's failure detector suspects
 //! it `suspect_after_ms` after that: the election deadline of quiet groups).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::Cluster;
 use crate::raft::trace::{parse_group, TracePage};
@@ -13,7 +13,7 @@ use crate::raft::typ::NodeId;
 const TAIL_ENTRIES: u64 = 40;
 
 /// One answer to `GET /raft/trace`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceAnswer {
     #[serde(flatten)]
     pub page: TracePage,
@@ -23,13 +23,16 @@ pub struct TraceAnswer {
 }
 
 /// The watched group on this node.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ReplicaLog {
-    /// When this state was read, wall-clock Unix nanoseconds.
-    pub at_ns: u64,
+    /// When this state was read, wall-clock Unix nanoseconds (None only in runs recorded before
+    /// nodes said it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub at_ns: Option<u64>,
     pub group: String,
     pub term: u64,
-    pub role: String,
+    pub role: crate::telemetry::wire::Role,
     pub leader: Option<NodeId>,
     pub voted_for: Option<NodeId>,
     /// Entries in the log (the next index).
@@ -44,6 +47,7 @@ pub struct ReplicaLog {
     /// leader is known).
     pub heard_leader_ms_ago: Option<u64>,
     /// On the leader: each member's matched index.
+    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
     pub matched: std::collections::BTreeMap<NodeId, Option<u64>>,
 }
 
@@ -72,7 +76,7 @@ impl Cluster {
             };
             let state = crate::cluster::watch::GroupState::of(&g, &m, &v);
             ReplicaLog {
-                at_ns: crate::telemetry::now_ns(),
+                at_ns: Some(crate::telemetry::now_ns()),
                 group: g.id.to_string(),
                 term: v.term,
                 role: state.role,

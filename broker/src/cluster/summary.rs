@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use openraft::ServerState;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::group::GroupHandle;
 use crate::cluster::liveness::PeerLiveness;
@@ -25,7 +25,7 @@ const LEADERLESS_SAMPLE: usize = 20;
 pub const MAX_PAGE: usize = 10_000;
 
 /// `/state` in cluster mode.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ClusterSnapshot {
     pub node_id: NodeId,
     pub controller_leader: Option<NodeId>,
@@ -35,12 +35,14 @@ pub struct ClusterSnapshot {
     pub peers: Vec<crate::raft::transport::PeerStatus>,
     /// The replicated topic assignments and committed consumer offsets; left out with the
     /// per-group list (hundreds of KB at 10,000 partitions, and no summary reader uses it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The UI does not show it: no TypeScript for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(skip)]
     pub metadata: Option<Arc<ClusterMetadata>>,
 }
 
 /// Counts over every group this node hosts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RaftSummary {
     pub node_id: NodeId,
     pub controller_leader: Option<NodeId>,
@@ -56,6 +58,7 @@ pub struct RaftSummary {
     pub leaderless: usize,
     pub candidates: usize,
     /// Groups by the leader this node believes in (confirmed or not).
+    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
     pub leaders: BTreeMap<NodeId, usize>,
     pub max_term: u64,
     pub topics: BTreeMap<String, TopicSummary>,
@@ -64,7 +67,7 @@ pub struct RaftSummary {
     pub peers: Vec<PeerLiveness>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TopicSummary {
     pub hosted: usize,
     pub leading: usize,

@@ -5,28 +5,31 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use ts_rs::TS;
 
 use crate::cluster::group::{GroupHandle, GroupView};
 use crate::raft::trace::{RaftTrace, TraceKind};
 use crate::raft::typ::{NodeId, RaftMetrics};
+use crate::telemetry::wire::{ElectionPhase, Role};
 use crate::telemetry::{EventKind, Telemetry};
 
 /// One snapshot of a group's Raft state, as telemetry and `/state` show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GroupState {
     pub group: String,
     pub term: u64,
     /// Who this node voted for in `term`, and whether that vote is committed (a leader exists).
     pub voted_for: Option<NodeId>,
     pub vote_committed: bool,
-    pub role: String,
+    pub role: Role,
     pub leader: Option<NodeId>,
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
     /// On the leader: each member's matched log index.
+    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
     pub matched: BTreeMap<NodeId, Option<u64>>,
     pub voters: Vec<NodeId>,
 }
@@ -94,23 +97,20 @@ pub fn watch_group(
 }
 
 fn election_events(telemetry: &Telemetry, prev: &GroupState, now: &GroupState) {
-    let event = |phase: &str| EventKind::Election {
-        group: now.group.clone(),
-        term: now.term,
-        phase: phase.to_string(),
-        leader: now.leader,
-    };
-    if now.role == "Candidate" && (prev.role != "Candidate" || prev.term != now.term) {
-        telemetry.emit(event("started"));
+    let event =
+        |phase| EventKind::Election { group: now.group.clone(), term: now.term, phase, leader: now.leader };
+    let candidate = Role::Candidate;
+    if now.role == candidate && (prev.role != candidate || prev.term != now.term) {
+        telemetry.emit(event(ElectionPhase::Started));
     }
-    if prev.role == "Candidate" && now.role == "Leader" {
+    if prev.role == candidate && now.role == Role::Leader {
         tracing::debug!(group = %now.group, term = now.term, "election won");
-        telemetry.emit(event("won"));
-    } else if prev.role == "Candidate" && now.role != "Candidate" {
+        telemetry.emit(event(ElectionPhase::Won));
+    } else if prev.role == candidate && now.role != candidate {
         tracing::info!(group = %now.group, term = now.term, leader = ?now.leader, role = %now.role, "election lost");
-        telemetry.emit(event("lost"));
+        telemetry.emit(event(ElectionPhase::Lost));
     }
     if now.leader != prev.leader && now.leader.is_some() {
-        telemetry.emit(event("leader_known"));
+        telemetry.emit(event(ElectionPhase::LeaderKnown));
     }
 }

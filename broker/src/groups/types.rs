@@ -156,7 +156,7 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
@@ -164,7 +164,7 @@ pub struct GroupListing {
 }
 
 /// A group changed state (or generation); broadcast to telemetry subscribers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupEvent {
     pub group: String,
     pub old_state: String,
@@ -172,7 +172,7 @@ pub struct GroupEvent {
     pub generation: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberSnapshot {
     pub member_id: String,
     pub group_instance_id: Option<String>,
@@ -183,7 +183,7 @@ pub struct MemberSnapshot {
     pub awaiting_sync: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupSnapshot {
     pub group_id: String,
     pub state: String,
@@ -195,7 +195,7 @@ pub struct GroupSnapshot {
     pub committed_offsets: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupsSnapshot {
     pub groups: Vec<GroupSnapshot>,
 }

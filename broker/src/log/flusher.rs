@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
@@ -46,7 +46,7 @@ pub(crate) type PartitionKey = (String, i32);
 pub(crate) type PartitionMap = RwLock<std::collections::BTreeMap<PartitionKey, Arc<PartitionLog>>>;
 
 /// Counters since open.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
     /// Sync calls (an fdatasync of one file, or one syncfs for a whole round).
     pub fsync_count: u64,

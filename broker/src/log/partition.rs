@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::config::FsyncPolicy;
@@ -22,7 +22,7 @@ use crate::log::segment::{IndexEntry, Segment};
 use crate::log::{lock, now_ns};
 
 /// Offsets of one partition; every offset is an exclusive end ("next offset").
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, ts_rs::TS, PartialEq)]
 pub struct PartitionOffsets {
     pub log_start_offset: i64,
     pub log_end_offset: i64,

@@ -175,7 +175,7 @@ impl PartitionLog {
 }
 
 /// A replica's fingerprint up to an offset: equal digests mean byte-identical logs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicaDigest {
     pub entries: u64,
     /// Exclusive end offset covered.

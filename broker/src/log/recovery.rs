@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
 use crate::log::entry::{check_len, verify};
@@ -19,13 +19,13 @@ use crate::log::now_ns;
 use crate::log::power_cut::PowerCutReport;
 use crate::log::segment::{parse_segment_file_name, IndexEntry, Segment};
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct RecoveryReport {
     pub partitions: Vec<PartitionRecovery>,
     pub last_power_cut: Option<PowerCutReport>,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct PartitionRecovery {
     pub topic: String,
     pub partition: i32,
@@ -36,7 +36,7 @@ pub struct PartitionRecovery {
     pub corruption: Option<Corruption>,
 }
 
-#[derive(Serialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Corruption {
     pub file: PathBuf,
     /// Byte position of the first bad entry in `file`; the log now ends just before it.

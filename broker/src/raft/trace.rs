@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::now_ns;
@@ -30,7 +30,7 @@ pub const RING_CAPACITY: usize = 8192;
 pub const MAX_POLL: usize = 2048;
 
 /// How an RPC ended, as its sender saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     /// AppendEntries accepted; a vote granted; a heartbeat acknowledged.
@@ -61,7 +61,7 @@ pub enum Outcome {
 }
 
 /// One recorded message or decision.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TraceKind {
     /// A RequestVote RPC this node (a candidate) sent, and its answer.
@@ -94,7 +94,43 @@ pub enum TraceKind {
     Truncate { from: u64, discarded: u64, terms: Vec<(u64, u64)> },
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl TraceKind {
+    /// The term the message carried (votes and appends).
+    pub fn term(&self) -> Option<u64> {
+        match self {
+            TraceKind::Vote { term, .. } | TraceKind::Append { term, .. } => Some(*term),
+            _ => None,
+        }
+    }
+
+    /// How the RPC ended (votes, appends, node heartbeats).
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            TraceKind::Vote { outcome, .. }
+            | TraceKind::Append { outcome, .. }
+            | TraceKind::NodeHeartbeat { outcome, .. } => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// The peer an RPC went to.
+    pub fn to(&self) -> Option<NodeId> {
+        match self {
+            TraceKind::Vote { to, .. }
+            | TraceKind::Append { to, .. }
+            | TraceKind::NodeHeartbeat { to, .. }
+            | TraceKind::LeaderQuery { to, .. } => Some(*to),
+            _ => None,
+        }
+    }
+
+    /// An RPC that got its answer: an append accepted, a vote granted, a heartbeat acknowledged.
+    pub fn succeeded(&self) -> bool {
+        self.outcome() == Some(&Outcome::Ok)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TraceEvent {
     pub seq: u64,
     /// Wall-clock Unix nanoseconds when the message was sent (or the decision taken).
@@ -121,7 +157,7 @@ struct Counters {
 }
 
 /// `GET /raft/trace` counters, as numbers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CounterValues {
     pub appends: u64,
     pub empty_appends: u64,
@@ -135,7 +171,7 @@ pub struct CounterValues {
 }
 
 /// One answer to a poll.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TracePage {
     pub node_id: NodeId,
     pub watched: Option<String>,

@@ -48,8 +48,10 @@ pub enum GroupId {
 impl fmt::Display for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GroupId::Controller => write!(f, "controller"),
-            GroupId::Partition { topic, partition } => write!(f, "{topic}-{partition}"),
+            GroupId::Controller => f.write_str(crate::telemetry::wire::CONTROLLER_GROUP),
+            GroupId::Partition { topic, partition } => {
+                f.write_str(&crate::telemetry::wire::partition_group(topic, *partition))
+            }
         }
     }
 }

@@ -4,12 +4,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::groups::GroupEvent;
 use crate::log::{PartitionLog, PartitionOffsets, PowerCutReport};
+use crate::telemetry::wire::{ElectionPhase, LifecyclePhase};
 
 /// Subscribers that fall this far behind lose the oldest events (and are told how many they
 /// missed by the SSE endpoint); a slow viewer must never slow the broker down.
@@ -18,7 +19,7 @@ const STREAM_CAPACITY: usize = 4096;
 const RECENT_WARNINGS: usize = 100;
 
 /// One telemetry event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// Per-node sequence number: gaps tell a viewer it missed events.
     pub seq: u64,
@@ -30,12 +31,12 @@ pub struct Event {
 }
 
 /// What happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    /// Lifecycle: `started`, `draining`, `flushed`, `stopped`.
+    /// Lifecycle: `started`, `handing_off`, `draining`, `flushed`, `stopped`.
     Lifecycle {
-        phase: String,
+        phase: LifecyclePhase,
     },
     /// A partition's log end / flushed offset / high watermark changed.
     PartitionOffsets {
@@ -62,11 +63,11 @@ pub enum EventKind {
     },
     /// A Raft group's state changed (cluster mode).
     Raft(crate::cluster::watch::GroupState),
-    /// An election began or ended in a group: `phase` is started, won, lost or leader_known.
+    /// An election began or ended in a group.
     Election {
         group: String,
         term: u64,
-        phase: String,
+        phase: ElectionPhase,
         leader: Option<u64>,
     },
     Warning {

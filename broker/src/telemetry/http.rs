@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -170,7 +170,7 @@ async fn raft_trace_watch(
         }
     };
     match cluster.watch_group(group.as_deref()) {
-        Ok(watched) => Json(serde_json::json!({ "watched": watched })).into_response(),
+        Ok(watched) => Json(super::wire::TraceWatch { watched }).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
@@ -201,6 +201,15 @@ async fn partitions(
     }
 }
 
+/// One local partition's entry of `GET /digest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionDigest {
+    pub topic: String,
+    pub partition: i32,
+    pub high_watermark: i64,
+    pub digest: crate::log::ReplicaDigest,
+}
+
 /// Per local partition: a digest of the log up to the high watermark, so replicas can be
 /// compared byte for byte (`GET /digest`).
 async fn digest(State(node): State<Arc<NodeState>>) -> Response {
@@ -211,8 +220,19 @@ async fn digest(State(node): State<Arc<NodeState>>) -> Response {
         }
         let hw = log.offsets().high_watermark;
         match log.digest(hw) {
-            Ok(d) => out.push(serde_json::json!({ "topic": log.topic(), "partition": log.partition(), "high_watermark": hw, "digest": d })),
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("digest of {}-{}: {e}", log.topic(), log.partition())).into_response(),
+            Ok(digest) => out.push(PartitionDigest {
+                topic: log.topic().to_string(),
+                partition: log.partition(),
+                high_watermark: hw,
+                digest,
+            }),
+            Err(e) => {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("digest of {}-{}: {e}", log.topic(), log.partition()),
+                )
+                    .into_response()
+            }
         }
     }
     Json(out).into_response()

@@ -4,10 +4,12 @@
 //!   processes into one timeline) and a bounded memory of recent warnings.
 //! - `http`    — the loopback HTTP endpoint: `/state`, `/events` (SSE), `/metrics`, fault calls.
 //! - `metrics` — Prometheus text rendering.
+//! - `wire`    — the contract: where each answer's type lives, and the closed words (role, phase).
 
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod wire;
 
 pub use events::{Event, EventKind, Telemetry};
 

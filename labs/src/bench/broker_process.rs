@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{LabError, Result};
 
@@ -151,13 +151,7 @@ pub struct ReadyLine {
 }
 
 /// The storage counters of `GET /state`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct StoreStats {
-    pub fsync_count: u64,
-    pub fsync_nanos_total: u64,
-    pub bytes_appended: u64,
-    pub entries_appended: u64,
-}
+pub use broker::log::StoreStats;
 
 /// One `clusterlab-broker` node on a fresh data directory.
 pub struct BrokerProcess {
@@ -197,11 +191,8 @@ impl BrokerProcess {
 
     /// Reads the storage counters from the broker's `/state`.
     pub async fn store_stats(&self) -> Result<StoreStats> {
-        let v = crate::node_client::get_json_within(self.ready.http, "/state", STATE_TIMEOUT).await?;
-        serde_json::from_value(v.get("store").cloned().unwrap_or_default()).map_err(|e| LabError::Telemetry {
-            addr: self.ready.http.to_string(),
-            detail: format!("/state has no readable 'store' object: {e}"),
-        })
+        let parts = crate::node_client::typed::StateParts::ALL;
+        Ok(crate::node_client::typed::state(self.ready.http, parts, STATE_TIMEOUT).await?.store)
     }
 
     pub fn stop(&mut self) -> Result<Option<i32>> {

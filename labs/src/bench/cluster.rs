@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use broker::telemetry::wire::Role;
+use serde::Serialize;
 
 use crate::bench::broker_process::{ChildProcess, ReadyLine, READY_TIMEOUT, STATE_TIMEOUT};
 use crate::error::{LabError, Result};
@@ -37,34 +38,14 @@ pub struct NodeAddrs {
     pub raft: SocketAddr,
 }
 
-/// One group line of `/state` `raft.groups`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct GroupView {
-    pub group: String,
-    pub term: u64,
-    pub role: String,
-    pub leader: Option<i32>,
-    pub last_log_index: Option<u64>,
-    pub applied_index: Option<u64>,
-}
-
-/// `/state` `raft` of one node.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct RaftView {
-    pub node_id: i32,
-    pub controller_leader: Option<i32>,
-    pub groups: Vec<GroupView>,
-}
-
-impl RaftView {
-    pub fn group(&self, name: &str) -> Option<&GroupView> {
-        self.groups.iter().find(|g| g.group == name)
-    }
-}
-
+/// `/state` `raft` of one node: the node's own type (`broker::telemetry::wire`).
+pub use broker::cluster::ClusterSnapshot as RaftView;
 /// The Raft group name of a partition, as `/state` spells it.
-pub fn partition_group(topic: &str, partition: i32) -> String {
-    format!("{topic}-{partition}")
+pub use broker::telemetry::wire::partition_group;
+
+/// One group of a node's view.
+pub fn group<'a>(view: &'a RaftView, name: &str) -> Option<&'a broker::cluster::watch::GroupState> {
+    view.groups.iter().find(|g| g.group == name)
 }
 
 /// The node that says it leads `group`, in the highest term any node reports (a deposed leader
@@ -72,7 +53,10 @@ pub fn partition_group(topic: &str, partition: i32) -> String {
 pub fn leader_of(views: &[RaftView], group: &str) -> Option<(i32, u64)> {
     views
         .iter()
-        .filter_map(|v| v.group(group).filter(|g| g.role == "Leader").map(|g| (v.node_id, g.term)))
+        .filter_map(|v| {
+            let led = self::group(v, group).filter(|g| g.role == Role::Leader);
+            led.map(|g| (v.node_id as i32, g.term))
+        })
         .max_by_key(|&(_, term)| term)
 }
 
@@ -292,10 +276,11 @@ fn log_serial() -> u64 {
 
 /// `GET /state` of one node, reduced to its `raft` object.
 pub async fn raft_view(http: SocketAddr) -> Result<RaftView> {
-    let v = crate::node_client::get_json_within(http, "/state", STATE_TIMEOUT).await?;
-    serde_json::from_value(v.get("raft").cloned().unwrap_or_default()).map_err(|e| LabError::Telemetry {
+    let parts = crate::node_client::typed::StateParts::ALL;
+    let state = crate::node_client::typed::state(http, parts, STATE_TIMEOUT).await?;
+    state.raft.ok_or_else(|| LabError::Telemetry {
         addr: http.to_string(),
-        detail: format!("/state has no readable 'raft' object: {e}"),
+        detail: "/state has no 'raft' object: the node is not in cluster mode".into(),
     })
 }
 
@@ -332,27 +317,40 @@ pub async fn create_replicated_topic(
 mod tests {
     use super::*;
 
-    fn g(group: &str, term: u64, role: &str, leader: Option<i32>) -> GroupView {
-        GroupView {
+    use broker::cluster::watch::GroupState;
+
+    fn g(group: &str, term: u64, role: Role, leader: Option<u64>) -> GroupState {
+        GroupState {
             group: group.into(),
             term,
-            role: role.into(),
+            voted_for: leader,
+            vote_committed: leader.is_some(),
+            role,
             leader,
             last_log_index: None,
             applied_index: None,
+            matched: Default::default(),
+            voters: vec![1, 2, 3],
         }
     }
 
-    fn view(node_id: i32, groups: Vec<GroupView>) -> RaftView {
-        RaftView { node_id, controller_leader: None, groups }
+    fn view(node_id: u64, groups: Vec<GroupState>) -> RaftView {
+        RaftView {
+            node_id,
+            controller_leader: None,
+            groups,
+            summary: Default::default(),
+            peers: Vec::new(),
+            metadata: None,
+        }
     }
 
     #[test]
     fn highest_term_leader_wins() {
         let views = vec![
-            view(1, vec![g("t-0", 3, "Leader", Some(1))]),
-            view(2, vec![g("t-0", 4, "Leader", Some(2))]),
-            view(3, vec![g("t-0", 4, "Follower", Some(2))]),
+            view(1, vec![g("t-0", 3, Role::Leader, Some(1))]),
+            view(2, vec![g("t-0", 4, Role::Leader, Some(2))]),
+            view(3, vec![g("t-0", 4, Role::Follower, Some(2))]),
         ];
         assert_eq!(leader_of(&views, "t-0"), Some((2, 4)));
         assert_eq!(leader_of(&views, "t-1"), None);
@@ -360,13 +358,15 @@ mod tests {
 
     #[test]
     fn ready_needs_controller_and_every_partition() {
-        let mut views =
-            vec![view(1, vec![g("controller", 1, "Leader", Some(1)), g("t-0", 1, "Leader", Some(1))])];
+        let mut views = vec![view(
+            1,
+            vec![g("controller", 1, Role::Leader, Some(1)), g("t-0", 1, Role::Leader, Some(1))],
+        )];
         assert!(cluster_ready(&views, "t", 1));
         assert!(!cluster_ready(&views, "t", 2));
-        views[0].groups.push(g("t-1", 2, "Candidate", None));
+        views[0].groups.push(g("t-1", 2, Role::Candidate, None));
         assert!(!cluster_ready(&views, "t", 2));
-        views.push(view(2, vec![g("t-1", 2, "Leader", Some(2))]));
+        views.push(view(2, vec![g("t-1", 2, Role::Leader, Some(2))]));
         assert!(cluster_ready(&views, "t", 2));
         assert_eq!(partition_group("t", 1), "t-1");
     }

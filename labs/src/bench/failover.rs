@@ -316,13 +316,13 @@ async fn wait_caught_up(cluster: &Cluster, group: &str, id: i32) -> Result<()> {
         if let Some((leader, _)) = leader_of(&views, group) {
             let leader_applied = views
                 .iter()
-                .find(|v| v.node_id == leader)
-                .and_then(|v| v.group(group))
+                .find(|v| v.node_id == leader as u64)
+                .and_then(|v| crate::bench::cluster::group(v, group))
                 .and_then(|g| g.applied_index);
             let node_applied = raft_view(cluster.addrs[(id - 1) as usize].http)
                 .await
                 .ok()
-                .and_then(|v| v.group(group).and_then(|g| g.applied_index));
+                .and_then(|v| crate::bench::cluster::group(&v, group).and_then(|g| g.applied_index));
             if let (Some(l), Some(n)) = (leader_applied, node_applied) {
                 if leader == id || n >= l {
                     return Ok(());

@@ -15,12 +15,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use broker::cluster::watch::GroupState;
+use broker::telemetry::wire::Role;
 
 use crate::bench::broker_process::STATE_TIMEOUT;
 use crate::bench::cluster::{create_replicated_topic, Cluster, RaftTiming, NODES};
 use crate::bench::produce::{BenchProducer, ProducerSettings};
 use crate::error::{LabError, Result};
+use crate::node_client::typed;
 
 const TOPIC: &str = "clusterlab-scale";
 /// How often leadership is polled while waiting.
@@ -83,35 +87,11 @@ pub struct Relead {
     pub max_term_jump: u64,
 }
 
-/// `/raft/summary`, the parts used here.
-#[derive(Debug, Clone, Deserialize)]
-struct Summary {
-    topics: BTreeMap<String, TopicCounts>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct TopicCounts {
-    leading: usize,
-}
-
-/// One entry of `/raft/groups`.
-#[derive(Debug, Clone, Deserialize)]
-struct GroupLine {
-    group: String,
-    term: u64,
-    role: String,
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(addr: SocketAddr, path: &str) -> Result<T> {
-    let v = crate::node_client::get_json_within(addr, path, STATE_TIMEOUT).await?;
-    serde_json::from_value(v).map_err(|source| LabError::Json { what: format!("reading {path}"), source })
-}
-
 /// Partitions of the topic led (confirmed) per node, over the nodes that answer.
 async fn leaders(cluster: &Cluster) -> BTreeMap<i32, usize> {
     let mut out = BTreeMap::new();
     for a in cluster.addrs.iter().filter(|a| cluster.is_running(a.id)) {
-        if let Ok(s) = get_json::<Summary>(a.http, "/raft/summary").await {
+        if let Ok(s) = typed::raft_summary(a.http, STATE_TIMEOUT).await {
             out.insert(a.id, s.topics.get(TOPIC).map_or(0, |t| t.leading));
         }
     }
@@ -141,8 +121,9 @@ async fn wait_all_led(
 
 /// (term, leading) of every partition of the topic as `node` reports it.
 async fn group_terms(addr: SocketAddr) -> Result<BTreeMap<String, (u64, bool)>> {
-    let lines: Vec<GroupLine> = get_json(addr, &format!("/raft/groups?topic={TOPIC}")).await?;
-    Ok(lines.into_iter().map(|g| (g.group, (g.term, g.role == "Leader"))).collect())
+    let path = format!("/raft/groups?topic={TOPIC}");
+    let lines: Vec<GroupState> = crate::node_client::get(addr, &path, STATE_TIMEOUT).await?;
+    Ok(lines.into_iter().map(|g| (g.group, (g.term, g.role == Role::Leader))).collect())
 }
 
 /// utime + stime of a process, in clock ticks.

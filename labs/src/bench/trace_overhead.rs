@@ -18,14 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::cluster::{create_replicated_topic, Cluster, RaftTiming};
 use super::cluster_bench::CLUSTER_PRODUCER_OVERRIDES;
 use super::produce::{BenchProducer, ProducerSettings};
 use crate::error::Result;
-use crate::node_client::post_json;
 use crate::timeline::{EventKind, Timeline};
 
 const TOPIC: &str = "trace";
@@ -148,7 +146,7 @@ async fn measure_on(cluster: &Cluster, opts: &TraceOverheadOptions) -> Result<Tr
 
 async fn set_watch(nodes: &[(i32, std::net::SocketAddr)], group: Option<&str>) -> Result<()> {
     for (_, addr) in nodes {
-        post_json(*addr, "/raft/trace/watch", &json!({ "group": group })).await?;
+        crate::node_client::typed::watch_group(*addr, group).await?;
     }
     Ok(())
 }

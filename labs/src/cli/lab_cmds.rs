@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use labs::lab::protocol::{ClusterSettings, Command, LabEvent, Request};
+use labs::lab::protocol::{ClusterSettings, Command, LabEvent, LabState, Request};
 use labs::lab::{Lab, LabConfig};
 use labs::server::{self, Access};
 use tokio::signal::unix::{signal, SignalKind};
@@ -112,35 +112,31 @@ pub async fn send(lab: Option<String>, command: Command) -> anyhow::Result<serde
 }
 
 pub async fn status(lab: Option<String>) -> anyhow::Result<()> {
-    let state = send(lab, Command::Snapshot).await?;
-    if state["running"].as_bool() != Some(true) {
+    let state: LabState = serde_json::from_value(send(lab, Command::Snapshot).await?)?;
+    if !state.running {
         println!("no cluster running");
         return Ok(());
     }
-    println!("bootstrap: {}", state["bootstrap"].as_str().unwrap_or("-"));
-    for n in state["nodes"].as_array().into_iter().flatten() {
+    println!("bootstrap: {}", state.bootstrap.as_deref().unwrap_or("-"));
+    for n in &state.nodes {
         println!(
             "node {:>2}  {:<8} pid {:<7} kafka {:<21} cpu {:>5.1}%  mem {:>6} MiB",
-            n["id"],
-            n["state"].as_str().unwrap_or("?"),
-            n["pid"].as_u64().map(|p| p.to_string()).unwrap_or("-".into()),
-            n["kafka"].as_str().unwrap_or("-"),
-            n["cpu_percent"].as_f64().unwrap_or(0.0),
-            n["memory_bytes"].as_u64().unwrap_or(0) / (1 << 20)
+            n.id,
+            n.state,
+            n.pid.map(|p| p.to_string()).unwrap_or("-".into()),
+            n.kafka,
+            n.cpu_percent,
+            n.memory_bytes / (1 << 20)
         );
     }
-    for r in state["raft"].as_array().into_iter().flatten() {
-        for g in r["raft"]["groups"].as_array().into_iter().flatten().filter(|g| g["role"] == "Leader") {
-            println!(
-                "  {:<20} leader node {} term {} applied {}",
-                g["group"].as_str().unwrap_or("?"),
-                r["node"],
-                g["term"],
-                g["applied_index"]
-            );
+    for r in &state.raft {
+        let groups = r.raft.iter().flat_map(|c| &c.groups);
+        for g in groups.filter(|g| g.role == broker::telemetry::wire::Role::Leader) {
+            let applied = g.applied_index.map_or("null".to_string(), |i| i.to_string());
+            println!("  {:<20} leader node {} term {} applied {applied}", g.group, r.node, g.term);
         }
     }
-    if let Some(w) = state["workload"].as_object() {
+    if let Some(w) = &state.workload {
         println!("workload: {}", serde_json::to_string(w)?);
     }
     Ok(())

@@ -15,7 +15,8 @@ use crate::history::now_ns;
 use crate::node_client;
 use crate::runs::recorder::RunOutcome;
 use crate::runs::RunKind;
-use crate::supervisor::{Supervisor, SupervisorConfig, SupervisorEvent};
+use crate::supervisor::{ProcessState, Supervisor, SupervisorConfig, SupervisorEvent};
+use crate::timeline::event::ProcessPhase;
 use crate::timeline::{EventKind, Source, Timeline};
 
 /// CPU %, memory, disk of a node, as last sampled.
@@ -143,7 +144,12 @@ fn pump_supervisor(
                     );
                 }
                 SupervisorEvent::Process { node, state, pid, detail } => {
-                    let state = format!("{state:?}").to_lowercase();
+                    let state = match state {
+                        ProcessState::Started => ProcessPhase::Started,
+                        ProcessState::Ready => ProcessPhase::Ready,
+                        ProcessState::Exited => ProcessPhase::Exited,
+                        ProcessState::Died => ProcessPhase::Died,
+                    };
                     timeline.append(
                         Source::Node(node),
                         now,
@@ -219,7 +225,7 @@ impl Lab {
         let bootstrap = supervisor.bootstrap_servers();
         self.install_run(settings, supervisor, resources, cancel).await;
         self.note(EventKind::Process {
-            state: "cluster_started".into(),
+            state: ProcessPhase::ClusterStarted,
             pid: None,
             detail: Some(bootstrap.clone()),
         });
@@ -275,7 +281,11 @@ impl Lab {
         match self.run.lock().await.take() {
             Some(run) => {
                 run.stop().await;
-                self.note(EventKind::Process { state: "cluster_stopped".into(), pid: None, detail: None });
+                self.note(EventKind::Process {
+                    state: ProcessPhase::ClusterStopped,
+                    pid: None,
+                    detail: None,
+                });
                 self.end_recording(Some(RunKind::Cluster), RunOutcome::default()).await;
                 Ok(())
             }
@@ -287,7 +297,7 @@ impl Lab {
     /// group's name. Nodes that do not answer now are told by the next poll.
     pub async fn watch_raft_group(&self, group: Option<String>) -> Result<Option<String>, LabFailure> {
         if let Some(g) = &group {
-            let valid = g == "controller"
+            let valid = g == broker::telemetry::wire::CONTROLLER_GROUP
                 || g.rsplit_once('-').is_some_and(|(t, p)| !t.is_empty() && p.parse::<u32>().is_ok());
             if !valid {
                 return Err(LabFailure::new(
@@ -300,8 +310,8 @@ impl Lab {
         let run = run.as_ref().ok_or_else(|| LabFailure::new("not_running", "start the cluster first"))?;
         *run.raft_watch.lock().unwrap_or_else(|p| p.into_inner()) = group.clone();
         let calls = run.http_addrs().into_iter().map(|(_, addr)| {
-            let body = serde_json::json!({ "group": group });
-            async move { node_client::post_json(addr, "/raft/trace/watch", &body).await }
+            let group = group.as_deref();
+            async move { node_client::typed::watch_group(addr, group).await }
         });
         futures::future::join_all(calls).await;
         Ok(group)

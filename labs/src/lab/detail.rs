@@ -14,9 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
-use crate::node_client::get_json_within;
+use crate::lab::protocol::{PartitionReport, RaftReport};
+use crate::node_client::typed::{self, StateParts};
 
 /// Records of each kind per node in one snapshot: with three nodes about 380 KB of JSON every
 /// 500 ms whatever the partition count (1.3 MB at 1,000 partitions and 13 MB at 10,000 when every
@@ -35,11 +34,10 @@ struct Cursor {
     partitions_total: usize,
 }
 
-/// One node's part of a snapshot: `{node, raft, complete, offset, total}` and
-/// `{node, partitions, summary, complete, offset, total}`.
+/// One node's part of a snapshot.
 pub struct NodeDetail {
-    pub raft: Value,
-    pub partitions: Value,
+    pub raft: RaftReport,
+    pub partitions: PartitionReport,
 }
 
 #[derive(Debug)]
@@ -71,9 +69,9 @@ impl Pager {
     /// the counts, then one page of groups and one of partitions (all of them when they fit).
     pub async fn fetch(&self, id: i32, addr: SocketAddr) -> Option<NodeDetail> {
         let mut c = self.cursor(id);
-        let s = get_json_within(addr, "/state?raft=summary&partitions=summary", CALL_LIMIT).await.ok()?;
-        c.groups_total = s["raft"]["summary"]["groups"].as_u64().unwrap_or(0) as usize;
-        c.partitions_total = s["partition_summary"]["partitions"].as_u64().unwrap_or(0) as usize;
+        let s = typed::state(addr, StateParts::SUMMARY, CALL_LIMIT).await.ok()?;
+        c.groups_total = s.raft.as_ref().map_or(0, |r| r.summary.groups);
+        c.partitions_total = s.partition_summary.partitions;
         // Counts shrink when a topic is deleted: start again from the first page.
         if c.groups_at >= c.groups_total {
             c.groups_at = 0;
@@ -81,19 +79,27 @@ impl Pager {
         if c.partitions_at >= c.partitions_total {
             c.partitions_at = 0;
         }
-        let mut raft = s["raft"].clone();
-        if !raft.is_null() {
-            let path = format!("/raft/groups?offset={}&limit={}", c.groups_at, self.page);
-            raft["groups"] = get_json_within(addr, &path, CALL_LIMIT).await.ok()?;
+        let mut raft = s.raft;
+        if let Some(raft) = &mut raft {
+            raft.groups = typed::raft_groups(addr, c.groups_at, self.page, CALL_LIMIT).await.ok()?;
         }
-        let path = format!("/partitions?offset={}&limit={}", c.partitions_at, self.page);
-        let partitions = get_json_within(addr, &path, CALL_LIMIT).await.ok()?;
+        let partitions = typed::partitions(addr, c.partitions_at, self.page, CALL_LIMIT).await.ok()?;
         let detail = NodeDetail {
-            raft: json!({ "node": id, "raft": raft, "complete": c.groups_at == 0 && c.groups_total <= self.page,
-                "offset": c.groups_at, "total": c.groups_total }),
-            partitions: json!({ "node": id, "partitions": partitions, "summary": s["partition_summary"],
-                "complete": c.partitions_at == 0 && c.partitions_total <= self.page,
-                "offset": c.partitions_at, "total": c.partitions_total }),
+            raft: RaftReport {
+                node: id,
+                raft,
+                complete: c.groups_at == 0 && c.groups_total <= self.page,
+                offset: c.groups_at,
+                total: c.groups_total,
+            },
+            partitions: PartitionReport {
+                node: id,
+                partitions,
+                summary: s.partition_summary,
+                complete: c.partitions_at == 0 && c.partitions_total <= self.page,
+                offset: c.partitions_at,
+                total: c.partitions_total,
+            },
         };
         c.groups_at = next_page(c.groups_at, self.page, c.groups_total);
         c.partitions_at = next_page(c.partitions_at, self.page, c.partitions_total);
@@ -154,21 +160,17 @@ mod tests {
         let addr = sup.node_info(1).unwrap().http;
         // The topic exists once its metadata commits; each node then starts its groups.
         let t = std::time::Instant::now();
-        while crate::node_client::get_json(addr, "/raft/summary")
-            .await
-            .ok()
-            .and_then(|s| s["groups"].as_u64())
-            != Some(8)
-        {
+        while typed::raft_summary(addr, CALL_LIMIT).await.ok().map(|s| s.groups) != Some(8) {
             assert!(t.elapsed() < Duration::from_secs(20), "node 1 did not host 8 groups within 20 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let whole = Pager::default().fetch(1, addr).await.expect("node 1 answers");
-        assert_eq!(whole.raft["complete"], true);
-        assert_eq!(whole.raft["total"], 8, "7 partitions and the controller: {}", whole.raft);
-        assert_eq!(whole.raft["raft"]["groups"].as_array().map(Vec::len), Some(8));
-        assert!(whole.raft["raft"].get("metadata").is_none(), "metadata stays on the node");
-        assert_eq!(whole.partitions["complete"], true);
+        assert!(whole.raft.complete);
+        assert_eq!(whole.raft.total, 8, "7 partitions and the controller: {:?}", whole.raft);
+        let raft = whole.raft.raft.as_ref().expect("cluster mode");
+        assert_eq!(raft.groups.len(), 8);
+        assert!(raft.metadata.is_none(), "metadata stays on the node");
+        assert!(whole.partitions.complete);
         let pager = Pager::with_page(3);
         let (mut groups, mut parts) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
         let mut offsets = Vec::new();
@@ -178,22 +180,16 @@ mod tests {
                 "10 pages of 3 did not cover 8 groups and 7 partitions: {groups:?} {parts:?}"
             );
             let d = pager.fetch(1, addr).await.expect("node 1 answers");
-            assert_eq!(d.raft["complete"], false);
-            offsets.push(d.raft["offset"].as_u64().unwrap());
-            assert!(
-                d.raft["raft"]["summary"]["groups"].as_u64() == Some(8),
-                "summary in every page: {}",
-                d.raft
-            );
-            assert!(d.partitions["summary"]["partitions"].as_u64().is_some_and(|n| n >= 7));
-            let page = d.raft["raft"]["groups"].as_array().unwrap();
-            assert!(page.len() <= 3 && !page.is_empty());
-            groups.extend(page.iter().map(|g| g["group"].as_str().unwrap().to_string()));
-            let page = d.partitions["partitions"].as_array().unwrap();
+            assert!(!d.raft.complete);
+            offsets.push(d.raft.offset);
+            let raft = d.raft.raft.as_ref().expect("cluster mode");
+            assert_eq!(raft.summary.groups, 8, "summary in every page: {:?}", d.raft);
+            assert!(d.partitions.summary.partitions >= 7);
+            assert!(raft.groups.len() <= 3 && !raft.groups.is_empty());
+            groups.extend(raft.groups.iter().map(|g| g.group.clone()));
+            let page = &d.partitions.partitions;
             assert!(page.len() <= 3);
-            parts.extend(
-                page.iter().filter(|p| p["topic"] == "paged").map(|p| p["partition"].as_i64().unwrap()),
-            );
+            parts.extend(page.iter().filter(|p| p.topic == "paged").map(|p| p.partition));
         }
         assert_eq!(&offsets[..3], &[0, 3, 6], "pages of groups in order");
         assert!(groups.contains("controller") && groups.contains("paged-6"));

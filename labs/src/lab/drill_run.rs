@@ -208,7 +208,7 @@ impl Lab {
         start.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         self.install_run(settings.clone(), supervisor, resources, cancel).await;
         self.note(EventKind::Process {
-            state: "cluster_started".into(),
+            state: crate::timeline::event::ProcessPhase::ClusterStarted,
             pid: None,
             detail: Some(spec.name.clone()),
         });

@@ -140,16 +140,16 @@ impl Lab {
         let Some(run) = guard.as_ref() else { return Vec::new() };
         let mut out = Vec::new();
         for (id, addr) in run.http_addrs() {
-            let Ok(v) = crate::node_client::get_json(addr, "/digest").await else { continue };
-            for d in v.as_array().into_iter().flatten().filter(|d| d["topic"].as_str() == Some(topic)) {
+            let Ok(digests) = crate::node_client::typed::digest(addr).await else { continue };
+            for d in digests.into_iter().filter(|d| d.topic == topic) {
                 out.push(ReplicaDigest {
                     node: id,
-                    topic: topic.to_string(),
-                    partition: d["partition"].as_i64().unwrap_or(-1) as i32,
-                    high_watermark: d["high_watermark"].as_i64().unwrap_or(-1),
-                    entries: d["digest"]["entries"].as_u64().unwrap_or(0),
-                    end_offset: d["digest"]["end_offset"].as_i64().unwrap_or(-1),
-                    crc32c: d["digest"]["crc32c"].as_u64().unwrap_or(0) as u32,
+                    topic: d.topic,
+                    partition: d.partition,
+                    high_watermark: d.high_watermark,
+                    entries: d.digest.entries,
+                    end_offset: d.digest.end_offset,
+                    crc32c: d.digest.crc32c,
                 });
             }
         }

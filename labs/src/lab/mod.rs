@@ -29,6 +29,7 @@ pub mod protocol;
 pub mod raft_expect;
 pub mod raft_trace;
 pub mod recent;
+pub mod ts_export;
 pub mod view;
 mod waits;
 

@@ -4,7 +4,10 @@
 //! it. Commands go in; events come out — timeline events as they happen and state snapshots.
 //! Errors are `{code, message}`, never bare strings, so a UI can react to the code.
 
+use broker::cluster::ClusterSnapshot;
+use broker::state::{PartitionState, PartitionSummary};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::timeline::TimelineEvent;
 use crate::workload::CounterValues;
@@ -131,7 +134,7 @@ impl Command {
 }
 
 /// A protocol error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct LabFailure {
     /// Stable machine code: bad_request, not_running, already_running, forbidden, fault_failed,
     /// no_leader (a fault's role target is electing), drill_failed, export_failed, internal.
@@ -146,7 +149,7 @@ impl LabFailure {
 }
 
 /// One node as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct NodeView {
     pub id: i32,
     pub state: String,
@@ -159,18 +162,17 @@ pub struct NodeView {
 }
 
 /// The whole lab at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, TS)]
 pub struct LabState {
     pub running: bool,
     pub settings: Option<ClusterSettings>,
     pub bootstrap: Option<String>,
     pub nodes: Vec<NodeView>,
-    /// Per node: `{node, raft, complete, offset, total}`, its `/state` `raft` section (summary,
-    /// controller leader, peers) with every group (`complete`) or one page of them (`lab::detail`).
-    pub raft: Vec<serde_json::Value>,
-    /// Per node: `{node, partitions, summary, complete, offset, total}`, its partitions' offsets
-    /// (appended / flushed / committed), all or one page, and their summary.
-    pub partitions: Vec<serde_json::Value>,
+    pub raft: Vec<RaftReport>,
+    pub partitions: Vec<PartitionReport>,
+    /// The fabric's links (`fabric::LinkState`, not typed for the UI yet: `ui/src/api/types.ts`
+    /// names them `LinkView`).
+    #[ts(type = "Array<unknown>")]
     pub links: Vec<serde_json::Value>,
     pub workload: Option<CounterValues>,
     pub drill: Option<DrillProgress>,
@@ -180,12 +182,38 @@ pub struct LabState {
     pub raft_watch: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One node's Raft report in a snapshot: its `/state` `raft` section (summary, controller leader,
+/// peers) with every group (`complete`) or one page of them from `offset` of `total`
+/// (`lab::detail`); the summary is always whole. `raft` is None for a single node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct RaftReport {
+    pub node: i32,
+    pub raft: Option<ClusterSnapshot>,
+    pub complete: bool,
+    pub offset: usize,
+    pub total: usize,
+}
+
+/// Like [`RaftReport`]: a node's partitions' offsets (appended / flushed / committed), all or one
+/// page, with their summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PartitionReport {
+    pub node: i32,
+    pub partitions: Vec<PartitionState>,
+    pub summary: PartitionSummary,
+    pub complete: bool,
+    pub offset: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct DrillProgress {
     pub name: String,
     pub step: usize,
     pub steps: usize,
     pub narration: Option<String>,
+    /// The checker's verdict as JSON (`ok`, `summary` and the findings).
+    #[ts(type = "{ ok: boolean; summary: string; [k: string]: unknown } | null")]
     pub verdict: Option<serde_json::Value>,
     pub done: bool,
     /// A guided lesson rather than a drill.
@@ -203,7 +231,7 @@ pub struct DrillProgress {
 }
 
 /// What the lab tells front ends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum LabEvent {
     /// A new timeline entry.
@@ -214,7 +242,14 @@ pub enum LabEvent {
     /// deleted): front ends list the runs again, instead of polling for them.
     RunsChanged,
     /// The answer to one command (`id` echoes the request's id when it had one).
-    Reply { id: Option<u64>, ok: bool, result: serde_json::Value, error: Option<LabFailure> },
+    Reply {
+        id: Option<u64>,
+        ok: bool,
+        /// Each command's own answer (`ui/src/api/types.ts` types `Reply<R>` per command).
+        #[ts(type = "unknown")]
+        result: serde_json::Value,
+        error: Option<LabFailure>,
+    },
 }
 
 /// A command with an optional correlation id, as it arrives on a socket.

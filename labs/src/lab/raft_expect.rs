@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use broker::cluster::rpc_trace::ReplicaLog;
+use broker::raft::trace::TraceKind;
+
 use crate::drill::RaftExpect;
 use crate::timeline::{EventKind, TimelineEvent};
 
@@ -39,21 +42,16 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
                 }
             }
             // Events name their group; a `null` one (node heartbeats) is about every group.
-            let mine = n.events.iter().filter(|v| v["group"].is_null() || v["group"] == group);
+            let mine = n.events.iter().filter(|v| v.group.as_deref().is_none_or(|g| g == group));
             for v in mine {
-                let ok = v["outcome"]["kind"] == "ok";
-                let term = v["term"].as_u64().unwrap_or(0);
-                match v["type"].as_str() {
-                    Some("vote") if ok && term > start_term => {
-                        *granted.entry((n.node, term)).or_default() += 1;
+                match &v.kind {
+                    TraceKind::Vote { term, .. } if v.kind.succeeded() && *term > start_term => {
+                        *granted.entry((n.node, *term)).or_default() += 1;
                     }
-                    Some("truncate") => {
-                        let d = v["discarded"].as_u64().unwrap_or(0);
-                        if d > 0 {
-                            facts.discarded.push((n.node, d));
-                        }
+                    TraceKind::Truncate { discarded, .. } if *discarded > 0 => {
+                        facts.discarded.push((n.node, *discarded));
                     }
-                    Some("commit") => facts.commits += 1,
+                    TraceKind::Commit { .. } => facts.commits += 1,
                     _ => {}
                 }
             }
@@ -68,10 +66,9 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
 /// Entries of a replica state past its flushed index. The tail is runs of [term, first, last]
 /// covering the node's latest entries only; `flushed: null` under a tail means the flushed point
 /// lies before it, so the whole tail (a lower bound) is not fsynced.
-fn flush_lag(replica: &serde_json::Value) -> Option<u64> {
-    let tail = replica["tail"].as_array()?;
-    let (first, last) = (tail.first()?[1].as_u64()?, tail.last()?[2].as_u64()?);
-    Some(match replica["flushed"].as_u64() {
+fn flush_lag(replica: &ReplicaLog) -> Option<u64> {
+    let (first, last) = (replica.tail.first()?.1, replica.tail.last()?.2);
+    Some(match replica.flushed {
         Some(flushed) => last.saturating_sub(flushed),
         None => last - first + 1,
     })
@@ -115,13 +112,36 @@ pub fn describe(facts: &TraceFacts, group: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::{json, Value};
+pub(crate) mod tests {
+    use broker::raft::trace::{Outcome, TraceEvent};
+    use broker::telemetry::wire::Role;
 
     use super::*;
 
+    /// A replica state as nodes report it: its log tail as runs (term, first, last) and flushed.
+    pub(crate) fn replica_log(term: u64, tail: Vec<(u64, u64, u64)>, flushed: Option<u64>) -> ReplicaLog {
+        ReplicaLog {
+            at_ns: None,
+            group: "orders-0".into(),
+            term,
+            role: Role::Follower,
+            leader: None,
+            voted_for: None,
+            entries: tail.last().map_or(0, |r| r.2 + 1),
+            tail,
+            committed: None,
+            flushed,
+            heard_leader_ms_ago: None,
+            matched: Default::default(),
+        }
+    }
+
+    fn event(kind: TraceKind) -> TraceEvent {
+        TraceEvent { seq: 0, ts_ns: 0, group: Some("orders-0".into()), kind }
+    }
+
     /// Only for tests: one `raft_trace` entry of `group` with `node`'s events.
-    fn entry(group: &str, node: i32, events: Vec<Value>) -> TimelineEvent {
+    fn entry(group: &str, node: i32, events: Vec<TraceEvent>) -> TimelineEvent {
         use crate::timeline::event::NodeTrace;
         TimelineEvent {
             seq: 0,
@@ -138,23 +158,24 @@ mod tests {
     fn replica(node: i32, last: u64, flushed: Option<u64>) -> TimelineEvent {
         let mut e = entry("orders-0", node, vec![]);
         if let EventKind::RaftTrace { nodes, .. } = &mut e.kind {
-            nodes[0].replica = Some(json!({ "tail": [[3, 1, last]], "flushed": flushed }));
+            nodes[0].replica = Some(replica_log(3, vec![(3, 1, last)], flushed));
         }
         e
     }
 
-    fn vote(term: u64, kind: &str) -> Value {
-        json!({ "type": "vote", "group": "orders-0", "term": term, "outcome": { "kind": kind } })
+    fn vote(term: u64, granted: bool) -> TraceEvent {
+        let outcome = if granted { Outcome::Ok } else { Outcome::Refused { reason: "voted".into(), term } };
+        event(TraceKind::Vote { to: 1, term, last_log: None, outcome, rtt_us: 0 })
     }
 
     #[test]
     fn an_election_counts_when_a_majority_granted_in_a_higher_term() {
         let events = vec![
-            entry("orders-0", 2, vec![vote(3, "ok"), vote(3, "refused")]),
+            entry("orders-0", 2, vec![vote(3, true), vote(3, false)]),
             // Term 2 is the starting term: a win there is the old election, not the lesson's.
-            entry("orders-0", 3, vec![vote(2, "ok")]),
+            entry("orders-0", 3, vec![vote(2, true)]),
             // Another group's trace is not this one's.
-            entry("orders-1", 1, vec![vote(9, "ok")]),
+            entry("orders-1", 1, vec![vote(9, true)]),
         ];
         let f = facts(&events, "orders-0", 2, 3);
         assert_eq!(f.won, vec![(2, 3)], "n2 + one granted vote = 2 of 3");
@@ -172,10 +193,10 @@ mod tests {
             "orders-0",
             1,
             vec![
-                json!({ "type": "truncate", "group": "orders-0", "from": 7, "discarded": 2, "terms": [[3, 2]] }),
-                json!({ "type": "truncate", "group": "orders-0", "from": 9, "discarded": 0, "terms": [] }),
-                json!({ "type": "commit", "group": "orders-0", "index": 8 }),
-                json!({ "type": "commit", "group": "orders-0", "index": 9 }),
+                event(TraceKind::Truncate { from: 7, discarded: 2, terms: vec![(3, 2)] }),
+                event(TraceKind::Truncate { from: 9, discarded: 0, terms: vec![] }),
+                event(TraceKind::Commit { index: 8 }),
+                event(TraceKind::Commit { index: 9 }),
             ],
         )];
         let events =

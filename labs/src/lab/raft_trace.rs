@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use broker::cluster::rpc_trace::{ReplicaLog, TraceAnswer};
 use tokio_util::sync::CancellationToken;
 
-use crate::node_client::{get_json_within, post_json};
+use crate::node_client::typed;
 use crate::timeline::event::NodeTrace;
 use crate::timeline::{EventKind, Source, Timeline};
 
@@ -31,7 +31,7 @@ pub type WatchedGroup = Arc<Mutex<Option<String>>>;
 #[derive(Default)]
 struct Cursor {
     next: u64,
-    replica: Option<Value>,
+    replica: Option<ReplicaLog>,
 }
 
 /// Polls `nodes` until `cancel`, appending one [`EventKind::RaftTrace`] per poll that brought
@@ -77,10 +77,10 @@ pub fn follow(
 }
 
 /// One node's page, after making it watch `want` if it watches something else.
-async fn poll(addr: SocketAddr, since: u64, want: Option<&str>) -> Option<Value> {
-    let page = get_json_within(addr, &format!("/raft/trace?since={since}"), CALL_LIMIT).await.ok()?;
-    if page["watched"].as_str() != want {
-        if let Err(e) = post_json(addr, "/raft/trace/watch", &json!({ "group": want })).await {
+async fn poll(addr: SocketAddr, since: u64, want: Option<&str>) -> Option<TraceAnswer> {
+    let page = typed::raft_trace(addr, since, None, CALL_LIMIT).await.ok()?;
+    if page.page.watched.as_deref() != want {
+        if let Err(e) = typed::watch_group(addr, want).await {
             tracing::debug!(%addr, error = %e, "could not set the watched Raft group");
         }
     }
@@ -89,18 +89,13 @@ async fn poll(addr: SocketAddr, since: u64, want: Option<&str>) -> Option<Value>
 
 /// Folds one page into the node's cursor; returns what is new. A `next` below the cursor means
 /// the node restarted (its ring starts again at 0): everything in the page is new.
-fn absorb(node: i32, cursor: &mut Cursor, page: Value) -> Option<NodeTrace> {
-    let next = page["next"].as_u64().unwrap_or(0);
-    let oldest = page["oldest"].as_u64().unwrap_or(0);
-    let restarted = next < cursor.next;
+fn absorb(node: i32, cursor: &mut Cursor, answer: TraceAnswer) -> Option<NodeTrace> {
+    let TraceAnswer { page, suspect_after_ms, replica } = answer;
+    let restarted = page.next < cursor.next;
     let since = if restarted { 0 } else { cursor.next };
-    let missed = oldest.saturating_sub(since);
-    let events: Vec<Value> = page["events"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["seq"].as_u64().is_some_and(|s| s >= since)).cloned().collect())
-        .unwrap_or_default();
-    cursor.next = if restarted { 0 } else { next };
-    let replica = (page["replica"] != Value::Null).then(|| page["replica"].clone());
+    let missed = page.oldest.saturating_sub(since);
+    let events: Vec<_> = page.events.into_iter().filter(|e| e.seq >= since).collect();
+    cursor.next = if restarted { 0 } else { page.next };
     let replica_changed = replica != cursor.replica;
     cursor.replica = replica.clone();
     if events.is_empty() && !replica_changed && missed == 0 {
@@ -111,22 +106,40 @@ fn absorb(node: i32, cursor: &mut Cursor, page: Value) -> Option<NodeTrace> {
         events,
         replica: if replica_changed { replica } else { None },
         missed,
-        suspect_after_ms: page["suspect_after_ms"].as_u64().unwrap_or(0),
+        suspect_after_ms,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use broker::raft::trace::{CounterValues, Outcome, TraceEvent, TraceKind, TracePage};
+
+    fn page(next: u64, oldest: u64, seqs: &[u64]) -> TraceAnswer {
+        let heartbeat = |seq: u64| TraceEvent {
+            seq,
+            ts_ns: 0,
+            group: None,
+            kind: TraceKind::NodeHeartbeat { to: 2, outcome: Outcome::Ok, rtt_us: 0 },
+        };
+        let replica = crate::lab::raft_expect::tests::replica_log(1, Vec::new(), None);
+        TraceAnswer {
+            page: TracePage {
+                node_id: 1,
+                watched: None,
+                next,
+                oldest,
+                events: seqs.iter().map(|s| heartbeat(*s)).collect(),
+                counters: CounterValues::default(),
+            },
+            suspect_after_ms: 300,
+            replica: Some(replica),
+        }
+    }
 
     #[test]
     fn pages_advance_the_cursor_and_a_restart_starts_it_again() {
         let mut c = Cursor::default();
-        let page = |next: u64, oldest: u64, seqs: &[u64]| {
-            json!({ "next": next, "oldest": oldest, "suspect_after_ms": 300,
-                "events": seqs.iter().map(|s| json!({"seq": s, "type": "node_heartbeat"})).collect::<Vec<_>>(),
-                "replica": {"term": 1} })
-        };
         let t = absorb(1, &mut c, page(3, 0, &[0, 1, 2])).expect("new events");
         assert_eq!((t.events.len(), t.missed, c.next), (3, 0, 3));
         assert!(t.replica.is_some(), "the first replica state is news");
@@ -141,7 +154,11 @@ mod tests {
 
     /// Every event of `group` of kind `kind` in the lab's timeline, with the node that
     /// recorded it.
-    fn recorded(lab: &crate::lab::Lab, group: &str, kind: &str) -> Vec<(i32, Value)> {
+    fn recorded(
+        lab: &crate::lab::Lab,
+        group: &str,
+        kind: impl Fn(&TraceKind) -> bool,
+    ) -> Vec<(i32, TraceKind)> {
         let mut out = Vec::new();
         for e in lab.timeline.snapshot() {
             if let EventKind::RaftTrace { nodes, .. } = e.kind {
@@ -149,8 +166,8 @@ mod tests {
                     out.extend(
                         n.events
                             .into_iter()
-                            .filter(|v| v["type"] == kind && v["group"] == group)
-                            .map(|v| (n.node, v)),
+                            .filter(|v| kind(&v.kind) && v.group.as_deref() == Some(group))
+                            .map(|v| (n.node, v.kind)),
                     );
                 }
             }
@@ -189,10 +206,10 @@ mod tests {
         let check = wait("an acknowledged append of lab-0", Duration::from_secs(30));
         let (leader, old_term) = loop {
             check();
-            let acked =
-                recorded(&lab, "lab-0", "append").into_iter().find(|(_, v)| v["outcome"]["kind"] == "ok");
+            let is_append = |k: &TraceKind| matches!(k, TraceKind::Append { .. });
+            let acked = recorded(&lab, "lab-0", is_append).into_iter().find(|(_, v)| v.succeeded());
             if let Some((node, v)) = acked {
-                break (node, v["term"].as_u64().unwrap());
+                break (node, v.term().expect("an append carries its term"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
@@ -201,16 +218,16 @@ mod tests {
         let check = wait("a granted vote for lab-0 in a higher term", Duration::from_secs(30));
         let (winner, vote) = loop {
             check();
-            let granted = recorded(&lab, "lab-0", "vote")
+            let granted = recorded(&lab, "lab-0", |k| matches!(k, TraceKind::Vote { .. }))
                 .into_iter()
-                .find(|(_, v)| v["outcome"]["kind"] == "ok" && v["term"].as_u64() > Some(old_term));
+                .find(|(_, v)| v.succeeded() && v.term() > Some(old_term));
             if let Some(found) = granted {
                 break found;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        assert_ne!(winner, leader, "a survivor campaigned: {vote}");
-        assert_ne!(vote["to"].as_u64(), Some(leader as u64), "the dead node granted nothing: {vote}");
+        assert_ne!(winner, leader, "a survivor campaigned: {vote:?}");
+        assert_ne!(vote.to(), Some(leader as u64), "the dead node granted nothing: {vote:?}");
         // Batched: one timeline entry per poll carries many messages.
         let biggest = lab
             .timeline
@@ -242,8 +259,8 @@ mod tests {
         let check = wait("the restarted node to watch lab-0 again", Duration::from_secs(30));
         loop {
             check();
-            let page = crate::node_client::get_json(addr, "/raft/trace?limit=0").await;
-            if page.is_ok_and(|p| p["watched"] == "lab-0") {
+            let page = typed::raft_trace(addr, 0, Some(0), Duration::from_secs(3)).await;
+            if page.is_ok_and(|p| p.page.watched.as_deref() == Some("lab-0")) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -269,8 +286,8 @@ mod tests {
                         ts.extend(
                             n.events
                                 .iter()
-                                .filter(|v| v["type"] == "node_heartbeat" && v["to"] == 2)
-                                .filter_map(|v| v["ts_ns"].as_u64()),
+                                .filter(|v| matches!(v.kind, TraceKind::NodeHeartbeat { to: 2, .. }))
+                                .map(|v| v.ts_ns),
                         );
                     }
                 }
@@ -306,9 +323,9 @@ mod tests {
                 std::time::Instant::now() < deadline,
                 "timed out waiting for a granted controller vote after killing n{killed:?}"
             );
-            let found = recorded(&lab, "controller", "vote")
+            let found = recorded(&lab, "controller", |k| matches!(k, TraceKind::Vote { .. }))
                 .into_iter()
-                .find(|(_, v)| v["outcome"]["kind"] == "ok" && v["term"].as_u64() > Some(old_term));
+                .find(|(_, v)| v.succeeded() && v.term() > Some(old_term));
             if let Some(f) = found {
                 break f;
             }

@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use broker::state::StateSnapshot;
+use broker::telemetry::wire::{Role, CONTROLLER_GROUP};
 use serde::Serialize;
 
-use crate::node_client;
+use crate::node_client::typed::{self, StateParts};
 
 /// A healthy node answers `/state` in milliseconds even on a loaded debug build; a second is
 /// generous, and short enough that a drill's wait on "a new leader" notices it promptly.
@@ -15,7 +18,7 @@ const OBSERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Every group's state, without the per-partition offsets a view does not use (drills poll this
 /// every few tens of milliseconds while they wait).
-const STATE_PATH: &str = "/state?partitions=summary";
+const STATE_PARTS: StateParts = StateParts::GROUPS;
 
 /// One group's leadership as observed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,7 +31,7 @@ pub struct GroupLeader {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClusterView {
     /// Node id -> its `/state` (None: it did not answer).
-    pub states: BTreeMap<i32, Option<serde_json::Value>>,
+    pub states: BTreeMap<i32, Option<Arc<StateSnapshot>>>,
     /// Group name ("controller", "<topic>-<p>") -> the leader that says so itself, highest term.
     pub leaders: BTreeMap<String, GroupLeader>,
 }
@@ -38,27 +41,19 @@ impl ClusterView {
     /// `OBSERVE_TIMEOUT` (paused, overloaded) counts as not answering this time.
     pub async fn observe(nodes: &[(i32, SocketAddr)]) -> ClusterView {
         let calls = nodes.iter().map(|(id, addr)| async move {
-            (*id, node_client::get_json_within(*addr, STATE_PATH, OBSERVE_TIMEOUT).await.ok())
+            (*id, typed::state(*addr, STATE_PARTS, OBSERVE_TIMEOUT).await.ok().map(Arc::new))
         });
-        let states: BTreeMap<i32, Option<serde_json::Value>> =
+        let states: BTreeMap<i32, Option<Arc<StateSnapshot>>> =
             futures::future::join_all(calls).await.into_iter().collect();
         let mut leaders: BTreeMap<String, GroupLeader> = BTreeMap::new();
         for (id, state) in &states {
-            let Some(groups) = state.as_ref().and_then(|s| s["raft"]["groups"].as_array()) else { continue };
-            for g in groups {
-                // Only a node that believes it leads counts: followers may know a stale leader.
-                if g["role"].as_str() != Some("Leader") {
-                    continue;
-                }
-                let name = g["group"].as_str().unwrap_or_default().to_string();
-                let term = g["term"].as_u64().unwrap_or(0);
-                let voters = g["voters"]
-                    .as_array()
-                    .map(|v| v.iter().filter_map(|x| x.as_i64()).map(|x| x as i32).collect())
-                    .unwrap_or_default();
-                let newer = leaders.get(&name).is_none_or(|l| term > l.term);
+            let Some(raft) = state.as_ref().and_then(|s| s.raft.as_ref()) else { continue };
+            // Only a node that believes it leads counts: followers may know a stale leader.
+            for g in raft.groups.iter().filter(|g| g.role == Role::Leader) {
+                let voters = g.voters.iter().map(|v| *v as i32).collect();
+                let newer = leaders.get(&g.group).is_none_or(|l| g.term > l.term);
                 if newer {
-                    leaders.insert(name, GroupLeader { leader: *id, term, voters });
+                    leaders.insert(g.group.clone(), GroupLeader { leader: *id, term: g.term, voters });
                 }
             }
         }
@@ -71,7 +66,7 @@ impl ClusterView {
 
     /// The group name of a partition as nodes report it.
     pub fn partition_group(topic: &str, partition: u32) -> String {
-        format!("{topic}-{partition}")
+        broker::telemetry::wire::partition_group(topic, partition as i32)
     }
 
     /// Nodes that answered.
@@ -87,7 +82,7 @@ impl ClusterView {
     /// The node leading the most partition groups (ties: the lowest id).
     pub fn busiest(&self) -> Option<i32> {
         let mut led: BTreeMap<i32, usize> = BTreeMap::new();
-        for (_, l) in self.leaders.iter().filter(|(g, _)| g.as_str() != "controller") {
+        for (_, l) in self.leaders.iter().filter(|(g, _)| g.as_str() != CONTROLLER_GROUP) {
             *led.entry(l.leader).or_default() += 1;
         }
         led.into_iter().max_by_key(|(id, n)| (*n, -id)).map(|(id, _)| id)
@@ -97,14 +92,14 @@ impl ClusterView {
     pub fn partition_terms(&self) -> BTreeMap<String, u64> {
         self.leaders
             .iter()
-            .filter(|(g, _)| g.as_str() != "controller")
+            .filter(|(g, _)| g.as_str() != CONTROLLER_GROUP)
             .map(|(g, l)| (g.clone(), l.term))
             .collect()
     }
 
     /// A node's applied index of a group, as it reports it.
     pub fn applied(&self, node: i32, group: &str) -> Option<u64> {
-        let groups = self.states.get(&node)?.as_ref()?["raft"]["groups"].as_array()?.clone();
-        groups.iter().find(|g| g["group"].as_str() == Some(group)).and_then(|g| g["applied_index"].as_u64())
+        let raft = self.states.get(&node)?.as_ref()?.raft.as_ref()?;
+        raft.groups.iter().find(|g| g.group == group)?.applied_index
     }
 }

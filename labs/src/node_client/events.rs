@@ -66,60 +66,70 @@ async fn stream_once(
 }
 
 /// Maps one node telemetry event onto the timeline: (timestamp, node id, kind). Types the lab
-/// draws get their own kinds; the rest is kept verbatim.
+/// draws get their own kinds; the rest is kept verbatim. An event this lab cannot read as the
+/// node's [`broker::telemetry::Event`] (a newer node's) is kept verbatim too.
 pub fn to_timeline(v: serde_json::Value) -> (u64, i32, crate::timeline::EventKind) {
+    use broker::telemetry::{Event, EventKind as Node};
+
     use crate::timeline::EventKind;
-    let ts = v["ts_ns"].as_u64().unwrap_or_else(crate::history::now_ns);
-    let node = v["node_id"].as_i64().unwrap_or(-1) as i32;
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let kind = match v["type"].as_str() {
-        Some("raft") => EventKind::Raft {
-            group: s("group"),
-            term: v["term"].as_u64().unwrap_or(0),
-            role: s("role"),
-            leader: v["leader"].as_u64(),
-            last_log_index: v["last_log_index"].as_u64(),
-            applied_index: v["applied_index"].as_u64(),
-            voted_for: v["voted_for"].as_u64(),
+    let Ok(event) = <Event as serde::Deserialize>::deserialize(&v) else {
+        let ts = v["ts_ns"].as_u64().unwrap_or_else(crate::history::now_ns);
+        let node = v["node_id"].as_i64().unwrap_or(-1) as i32;
+        return (ts, node, EventKind::Telemetry { data: v });
+    };
+    let kind = match event.kind {
+        Node::Raft(g) => EventKind::Raft {
+            group: g.group,
+            term: g.term,
+            role: g.role,
+            leader: g.leader,
+            last_log_index: g.last_log_index,
+            applied_index: g.applied_index,
+            voted_for: g.voted_for,
         },
-        Some("election") => EventKind::Election {
-            group: s("group"),
-            term: v["term"].as_u64().unwrap_or(0),
-            phase: s("phase"),
-            leader: v["leader"].as_u64(),
+        Node::Election { group, term, phase, leader } => EventKind::Election { group, term, phase, leader },
+        Node::PartitionOffsets { topic, partition, offsets } => EventKind::Offsets {
+            topic,
+            partition,
+            log_end_offset: offsets.log_end_offset,
+            flushed_offset: offsets.flushed_offset,
+            high_watermark: offsets.high_watermark,
         },
-        Some("partition_offsets") => {
-            let o = &v["offsets"];
-            EventKind::Offsets {
-                topic: s("topic"),
-                partition: v["partition"].as_i64().unwrap_or(-1) as i32,
-                log_end_offset: o["log_end_offset"].as_i64().unwrap_or(-1),
-                flushed_offset: o["flushed_offset"].as_i64().unwrap_or(-1),
-                high_watermark: o["high_watermark"].as_i64().unwrap_or(-1),
-            }
-        }
         _ => EventKind::Telemetry { data: v },
     };
-    (ts, node, kind)
+    (event.ts_ns, event.node_id, kind)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::timeline::EventKind;
+    use broker::telemetry::wire::Role;
 
     #[test]
     fn raft_and_offsets_events_map_to_their_kinds() {
-        let raft = serde_json::json!({"seq":1,"ts_ns":5,"node_id":2,"type":"raft","group":"t-0","term":7,"role":"Leader","leader":2,"last_log_index":9,"applied_index":9,"voted_for":2});
+        let raft = serde_json::json!({"seq":1,"ts_ns":5,"node_id":2,"type":"raft","group":"t-0","term":7,
+            "role":"Leader","leader":2,"last_log_index":9,"applied_index":9,"voted_for":2,"vote_committed":true,
+            "matched":{"1":9,"2":9,"3":null},"voters":[1,2,3]});
         let (ts, node, kind) = to_timeline(raft);
         assert_eq!((ts, node), (5, 2));
-        assert!(matches!(kind, EventKind::Raft { term: 7, leader: Some(2), .. }));
-        let off = serde_json::json!({"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,"offsets":{"log_end_offset":10,"flushed_offset":8,"high_watermark":8}});
+        assert!(
+            matches!(kind, EventKind::Raft { term: 7, leader: Some(2), role: Role::Leader, .. }),
+            "{kind:?}"
+        );
+        let off = serde_json::json!({"seq":2,"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,
+            "offsets":{"log_start_offset":0,"log_end_offset":10,"flushed_offset":8,"high_watermark":8,"appended_at_ns":5,"flushed_at_ns":4}});
         assert!(matches!(
             to_timeline(off).2,
             EventKind::Offsets { log_end_offset: 10, flushed_offset: 8, .. }
         ));
-        let other = serde_json::json!({"ts_ns":7,"node_id":1,"type":"warning","message":"x"});
+        let other = serde_json::json!({"seq":3,"ts_ns":7,"node_id":1,"type":"warning","message":"x"});
         assert!(matches!(to_timeline(other).2, EventKind::Telemetry { .. }));
+        // A newer node's event this lab cannot read is kept as it came, with its time and node.
+        let newer =
+            serde_json::json!({"seq":4,"ts_ns":8,"node_id":3,"type":"raft","group":"t-0","role":"Observer"});
+        let (ts, node, kind) = to_timeline(newer);
+        assert_eq!((ts, node), (8, 3));
+        assert!(matches!(kind, EventKind::Telemetry { .. }));
     }
 }

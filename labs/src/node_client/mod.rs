@@ -6,6 +6,7 @@
 //! many short-lived runtimes that a pooled connection would outlive.
 
 pub mod events;
+pub mod typed;
 
 use std::net::SocketAddr;
 use std::sync::LazyLock;
@@ -60,10 +61,25 @@ pub async fn post_text(
     call(addr, reqwest::Method::POST, path, body, limit).await
 }
 
-fn parse(addr: SocketAddr, method: &str, path: &str, text: &str) -> crate::Result<serde_json::Value> {
+/// `GET path` read into the type the node wrote it from (`broker::telemetry::wire` lists them).
+pub async fn get<T: serde::de::DeserializeOwned>(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> crate::Result<T> {
+    let text = call(addr, reqwest::Method::GET, path, None, limit).await?;
+    parse(addr, "GET", path, &text)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    text: &str,
+) -> crate::Result<T> {
     serde_json::from_str(text).map_err(|e| LabError::Telemetry {
         addr: addr.to_string(),
-        detail: format!("{method} {path}: body is not JSON: {e}"),
+        detail: format!("{method} {path}: not the answer expected: {e}"),
     })
 }
 

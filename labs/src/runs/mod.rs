@@ -24,7 +24,7 @@ const META: &str = "run.json";
 const TIMELINE: &str = "timeline.jsonl";
 
 /// What a run was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// A cluster started by hand (window, `clusterlab up`), until it was stopped.
@@ -36,7 +36,7 @@ pub enum RunKind {
 }
 
 /// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Its recorder is writing it now.
@@ -48,7 +48,7 @@ pub enum RunStatus {
 }
 
 /// The summary of one run, as `run.json` holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RunMeta {
     /// Time-ordered and unique: `YYYYmmdd-HHMMSS-<kind>-<name>`.
     pub id: String,
@@ -61,8 +61,10 @@ pub struct RunMeta {
     pub status: RunStatus,
     /// The process that records it (to tell a crash from a run still going).
     pub pid: u32,
-    /// The cluster settings it ran with.
+    /// The cluster settings it ran with (as JSON: a run recorded by an older lab may hold
+    /// settings this one no longer reads).
     #[serde(default)]
+    #[ts(type = "ClusterSettings | null")]
     pub settings: Option<serde_json::Value>,
     /// The verdict: passed or not, in one line, and the checker's full verdict if there was one.
     #[serde(default)]
@@ -70,6 +72,7 @@ pub struct RunMeta {
     #[serde(default)]
     pub summary: Option<String>,
     #[serde(default)]
+    #[ts(type = "unknown")]
     pub verdict: Option<serde_json::Value>,
     /// Events and bytes of `timeline.jsonl` so far.
     #[serde(default)]

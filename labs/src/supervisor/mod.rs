@@ -206,10 +206,11 @@ impl Supervisor {
             .ok_or_else(|| LabError::NodeState { id, detail: format!("cannot {doing}: it is not running") })
     }
 
-    /// GET /state of a running node, as JSON.
-    pub async fn state(&self, id: i32) -> Result<serde_json::Value> {
+    /// GET /state of a running node.
+    pub async fn state(&self, id: i32) -> Result<broker::state::StateSnapshot> {
         let http = self.node_info(id)?.http;
-        crate::node_client::get_json_within(http, "/state", NODE_CALL_TIMEOUT).await
+        crate::node_client::typed::state(http, crate::node_client::typed::StateParts::ALL, NODE_CALL_TIMEOUT)
+            .await
     }
 
     /// Drops a node's files to their last fsync and aborts it (the broker does both).

@@ -18,7 +18,8 @@ async fn leader_seen_by(sup: &Supervisor, node: i32, ok: impl Fn(i64) -> bool) -
     let t = Instant::now();
     loop {
         if let Ok(state) = sup.state(node).await {
-            if let Some(leader) = state["raft"]["controller_leader"].as_i64().filter(|&l| ok(l)) {
+            let leader = state.raft.and_then(|r| r.controller_leader).map(|l| l as i64);
+            if let Some(leader) = leader.filter(|&l| ok(l)) {
                 return leader;
             }
         }

@@ -1,11 +1,14 @@
 //! The timeline's event model: one ordered log for a whole run.
 
+use broker::cluster::rpc_trace::ReplicaLog;
+use broker::raft::trace::TraceEvent;
+use broker::telemetry::wire::{ElectionPhase, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::history::Op;
 
 /// Who an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Source {
     /// The lab itself (faults, drill steps, checks).
@@ -17,7 +20,7 @@ pub enum Source {
 }
 
 /// One thing that happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TimelineEvent {
     /// Position in the timeline (assigned on append; strictly increasing).
     pub seq: u64,
@@ -29,7 +32,7 @@ pub struct TimelineEvent {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A fault was applied or healed: `fault` is e.g. "kill", "pause", "cut_link", "heal".
@@ -38,9 +41,9 @@ pub enum EventKind {
         target: String,
         detail: Option<String>,
     },
-    /// A node process changed: "started", "ready", "exited", "died" (exited without being asked).
+    /// A node process changed (source: the node), or the cluster as a whole (source: the lab).
     Process {
-        state: String,
+        state: ProcessPhase,
         pid: Option<u32>,
         detail: Option<String>,
     },
@@ -48,17 +51,17 @@ pub enum EventKind {
     Raft {
         group: String,
         term: u64,
-        role: String,
+        role: Role,
         leader: Option<u64>,
         last_log_index: Option<u64>,
         applied_index: Option<u64>,
         voted_for: Option<u64>,
     },
-    /// An election phase in a group: started, won, lost, leader_known.
+    /// An election phase in a group.
     Election {
         group: String,
         term: u64,
-        phase: String,
+        phase: ElectionPhase,
         leader: Option<u64>,
     },
     /// A partition replica's offsets on a node (appended = log end, flushed, committed = high watermark).
@@ -77,6 +80,7 @@ pub enum EventKind {
     },
     /// Any other node telemetry, kept as it came.
     Telemetry {
+        #[ts(type = "unknown")]
         data: serde_json::Value,
     },
     /// A client operation (see `history`).
@@ -114,15 +118,46 @@ pub enum EventKind {
     },
 }
 
+/// What a `process` event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessPhase {
+    /// A node process was spawned; not serving yet.
+    Started,
+    /// It printed its ready line.
+    Ready,
+    /// It ended because the lab asked (stop, kill, power cut, shutdown).
+    Exited,
+    /// It ended by itself: a crash, a panic, a failed start.
+    Died,
+    /// The lab started a cluster (a new run begins).
+    ClusterStarted,
+    /// The lab stopped the cluster.
+    ClusterStopped,
+}
+
+impl ProcessPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessPhase::Started => "started",
+            ProcessPhase::Ready => "ready",
+            ProcessPhase::Exited => "exited",
+            ProcessPhase::Died => "died",
+            ProcessPhase::ClusterStarted => "cluster_started",
+            ProcessPhase::ClusterStopped => "cluster_stopped",
+        }
+    }
+}
+
 /// One node's part of a [`EventKind::RaftTrace`] batch, as its `GET /raft/trace` said it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct NodeTrace {
     pub node: i32,
     /// Its events (votes, appends, node heartbeats, campaigns, commits, truncations), in seq order.
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<TraceEvent>,
     /// Its replica of the group (log tail by term, committed, flushed, role), when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replica: Option<serde_json::Value>,
+    pub replica: Option<ReplicaLog>,
     /// Events the node dropped from its ring before the lab read them.
     #[serde(default)]
     pub missed: u64,
@@ -136,7 +171,7 @@ impl TimelineEvent {
     pub fn label(&self) -> String {
         match &self.kind {
             EventKind::Fault { fault, target, .. } => format!("{fault} {target}"),
-            EventKind::Process { state, .. } => state.clone(),
+            EventKind::Process { state, .. } => state.as_str().to_string(),
             EventKind::Raft { group, term, role, .. } => format!("{group} {role} t{term}"),
             EventKind::Election { group, term, phase, .. } => format!("{group} election {phase} t{term}"),
             EventKind::Offsets { topic, partition, high_watermark, .. } => {

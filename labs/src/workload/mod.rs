@@ -83,7 +83,8 @@ pub struct Counters {
     pub consumed: AtomicU64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "WorkloadCounters")]
 pub struct CounterValues {
     pub sent: u64,
     pub acked: u64,

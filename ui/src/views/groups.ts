@@ -86,7 +86,7 @@ export function groupsView(ctx: Ctx): View {
       if (!g) return h('td', { class: 'na' }, '—');
       const role = h('span', { class: `role ${ROLE_CLASS[g.role] ?? ''}` }, g.role === 'IsolatedLeader' ? '⚠ IsolatedLeader' : g.role);
       const idx = `${g.applied_index ?? '·'} / ${g.last_log_index ?? '·'}`;
-      const mt = matched[String(n)];
+      const mt = matched[n];
       return h('td', { 'data-node': n, 'data-role': g.role },
         role, h('span', { class: 'term-tag' }, ` t${g.term}`), h('div', { class: 'idx' }, idx, mt !== undefined ? h('span', { class: 'matched' }, ` · m${mt}`) : null));
     });

@@ -337,7 +337,7 @@ export function raftView(ctx: Ctx): RaftView {
         const cls = `entry${committed ? '' : ' uncommitted'}${flushed ? '' : ' unflushed'}${i === r.committed ? ' commit-mark' : ''}${nextMark}`;
         cells.push(h('span', { class: cls, style: `--term: ${termColour(run[0])}`, 'data-index': i, 'data-term': run[0], title: `index ${i}, term ${run[0]}${committed ? ', committed' : ', not committed'}${flushed ? ', fsynced' : ', not fsynced'}` }, run[0]));
       }
-      const matched = leader && leader !== r ? leader.matched[String(node)] : undefined;
+      const matched = leader && leader !== r ? leader.matched[node] : undefined;
       const next = leader && leader !== r ? sc.next.get(node) : undefined;
       const rb = sc.rollbacks.get(node);
       const rolled = rb ? h('span', { class: 'rollback-note' }, ` rolled back: discarded ${rb.discarded} from index ${rb.from} (${rb.terms.map(([tm, c]) => `${c}× term ${tm}`).join(', ')})`) : null;

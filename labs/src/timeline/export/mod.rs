@@ -22,9 +22,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use broker::telemetry::wire::{ElectionPhase, Role};
+
 use crate::error::LabError;
 
-use super::event::{EventKind, Source, TimelineEvent};
+use super::event::{EventKind, ProcessPhase, Source, TimelineEvent};
 
 pub use charts::{render_svgs, write_charts};
 pub use csv::write_csv;
@@ -147,7 +149,7 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
         match (&e.source, &e.kind) {
             (Source::Node(n), EventKind::Raft { group, term, role, leader, .. }) => {
                 let n = *n as i64;
-                if role.eq_ignore_ascii_case("leader") {
+                if *role == Role::Leader {
                     l.switch(group, n, *term, e.ts_ns);
                 } else if let Some(leader) = leader {
                     l.switch(group, *leader as i64, *term, e.ts_ns);
@@ -156,12 +158,21 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
                     l.close(group, e.ts_ns);
                 }
             }
-            (_, EventKind::Election { group, term, phase, leader: Some(leader) })
-                if phase == "won" || phase == "leader_known" =>
-            {
+            (
+                _,
+                EventKind::Election {
+                    group,
+                    term,
+                    phase: ElectionPhase::Won | ElectionPhase::LeaderKnown,
+                    leader: Some(leader),
+                },
+            ) => {
                 l.switch(group, *leader as i64, *term, e.ts_ns);
             }
-            (Source::Node(n), EventKind::Process { state, .. }) if state == "died" || state == "exited" => {
+            (
+                Source::Node(n),
+                EventKind::Process { state: ProcessPhase::Died | ProcessPhase::Exited, .. },
+            ) => {
                 let gone: Vec<String> =
                     l.current.iter().filter(|(_, c)| c.node == *n as i64).map(|(g, _)| g.clone()).collect();
                 for g in gone {

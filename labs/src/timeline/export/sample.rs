@@ -3,8 +3,10 @@
 //! verdict. Appended through the real store, with a few out-of-order timestamps as happen when
 //! several processes report.
 
+use broker::telemetry::wire::{ElectionPhase, Role};
+
 use crate::history::{Op, OpKind, OpType};
-use crate::timeline::event::{EventKind, Source};
+use crate::timeline::event::{EventKind, ProcessPhase, Source};
 use crate::timeline::store::Timeline;
 
 /// Start of the sample run (an arbitrary wall-clock time in ns).
@@ -12,11 +14,11 @@ pub const T0: u64 = 1_700_000_000_000_000_000;
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 
-fn raft(t: &Timeline, ts: u64, node: i32, group: &str, term: u64, role: &str, leader: Option<u64>) {
+fn raft(t: &Timeline, ts: u64, node: i32, group: &str, term: u64, role: Role, leader: Option<u64>) {
     let kind = EventKind::Raft {
         group: group.into(),
         term,
-        role: role.into(),
+        role,
         leader,
         last_log_index: Some(term * 10),
         applied_index: Some(term * 10),
@@ -30,12 +32,16 @@ fn fault(t: &Timeline, ts: u64, f: &str, target: &str, detail: Option<&str>) {
     t.append(Source::Lab, ts, kind);
 }
 
-fn election(t: &Timeline, ts: u64, node: i32, group: &str, term: u64, phase: &str, leader: Option<u64>) {
-    t.append(
-        Source::Node(node),
-        ts,
-        EventKind::Election { group: group.into(), term, phase: phase.into(), leader },
-    );
+fn election(
+    t: &Timeline,
+    ts: u64,
+    node: i32,
+    group: &str,
+    term: u64,
+    phase: ElectionPhase,
+    leader: Option<u64>,
+) {
+    t.append(Source::Node(node), ts, EventKind::Election { group: group.into(), term, phase, leader });
 }
 
 pub fn sample_timeline() -> Timeline {
@@ -48,19 +54,19 @@ pub fn sample_timeline() -> Timeline {
         t.append(
             Source::Node(n),
             T0 + 50 * MS * n as u64,
-            EventKind::Process { state: "started".into(), pid: Some(4000 + n as u32), detail: None },
+            EventKind::Process { state: ProcessPhase::Started, pid: Some(4000 + n as u32), detail: None },
         );
         t.append(
             Source::Node(n),
             T0 + 400 * MS + n as u64,
-            EventKind::Process { state: "ready".into(), pid: Some(4000 + n as u32), detail: None },
+            EventKind::Process { state: ProcessPhase::Ready, pid: Some(4000 + n as u32), detail: None },
         );
     }
     // Initial leaders: controller on 1, t-0 on 2, t-1 on 3.
     for (g, leader) in [("controller", 1), ("t-0", 2), ("t-1", 3)] {
-        election(&t, T0 + 600 * MS, leader, g, 1, "won", Some(leader as u64));
+        election(&t, T0 + 600 * MS, leader, g, 1, ElectionPhase::Won, Some(leader as u64));
         for n in 1..=3 {
-            let role = if n == leader { "Leader" } else { "Follower" };
+            let role = if n == leader { Role::Leader } else { Role::Follower };
             raft(&t, T0 + 610 * MS + n as u64 * MS, n, g, 1, role, Some(leader as u64));
         }
     }
@@ -70,11 +76,11 @@ pub fn sample_timeline() -> Timeline {
     t.append(
         Source::Node(1),
         T0 + 8 * S + 2 * MS,
-        EventKind::Process { state: "died".into(), pid: Some(4001), detail: Some("signal 9".into()) },
+        EventKind::Process { state: ProcessPhase::Died, pid: Some(4001), detail: Some("signal 9".into()) },
     );
-    election(&t, T0 + 8 * S + 900 * MS, 2, "controller", 2, "started", None);
-    election(&t, T0 + 9 * S + 100 * MS, 2, "controller", 2, "won", Some(2));
-    raft(&t, T0 + 9 * S + 101 * MS, 2, "controller", 2, "Leader", Some(2));
+    election(&t, T0 + 8 * S + 900 * MS, 2, "controller", 2, ElectionPhase::Started, None);
+    election(&t, T0 + 9 * S + 100 * MS, 2, "controller", 2, ElectionPhase::Won, Some(2));
+    raft(&t, T0 + 9 * S + 101 * MS, 2, "controller", 2, Role::Leader, Some(2));
     lab(
         T0 + 9 * S + 200 * MS,
         EventKind::Narration { text: "Node 2 won term 2; produce latency spikes, then recovers.".into() },
@@ -83,23 +89,23 @@ pub fn sample_timeline() -> Timeline {
         Source::Node(1),
         T0 + 11 * S,
         EventKind::Process {
-            state: "started".into(),
+            state: ProcessPhase::Started,
             pid: Some(4101),
             detail: Some("restarted by the lab".into()),
         },
     );
-    raft(&t, T0 + 11 * S + 500 * MS, 1, "controller", 2, "Follower", Some(2));
+    raft(&t, T0 + 11 * S + 500 * MS, 1, "controller", 2, Role::Follower, Some(2));
     lab(
         T0 + 13 * S,
         EventKind::Step { index: 3, description: "Cut the link between node 2 and node 3".into() },
     );
     fault(&t, T0 + 13 * S, "cut_link", "node-2<->node-3", Some("both directions, \"drop\""));
-    election(&t, T0 + 14 * S, 2, "t-1", 2, "started", None);
-    election(&t, T0 + 14 * S + 300 * MS, 2, "t-1", 2, "won", Some(2));
-    raft(&t, T0 + 14 * S + 301 * MS, 2, "t-1", 2, "Leader", Some(2));
+    election(&t, T0 + 14 * S, 2, "t-1", 2, ElectionPhase::Started, None);
+    election(&t, T0 + 14 * S + 300 * MS, 2, "t-1", 2, ElectionPhase::Won, Some(2));
+    raft(&t, T0 + 14 * S + 301 * MS, 2, "t-1", 2, Role::Leader, Some(2));
     fault(&t, T0 + 16 * S, "heal", "node-2<->node-3", None);
-    election(&t, T0 + 17 * S, 3, "t-1", 3, "won", Some(3));
-    raft(&t, T0 + 17 * S + MS, 3, "t-1", 3, "Leader", Some(3));
+    election(&t, T0 + 17 * S, 3, "t-1", 3, ElectionPhase::Won, Some(3));
+    raft(&t, T0 + 17 * S + MS, 3, "t-1", 3, Role::Leader, Some(3));
 
     // 1000 sends by 2 producers over 20 s; during the kill (8.0–9.1 s) acks stall and some end
     // indeterminate (info) or failed.

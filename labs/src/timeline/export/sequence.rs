@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use broker::raft::trace::{Outcome, TraceEvent, TraceKind};
 
 use super::html::esc;
 use crate::timeline::event::{EventKind, TimelineEvent};
@@ -60,7 +60,7 @@ fn recorded(events: &[TimelineEvent]) -> Recorded {
         for n in nodes {
             r.nodes.insert(n.node);
             for v in &n.events {
-                if v["group"].as_str().is_some_and(|g| Some(g) != group.as_deref()) {
+                if v.group.is_some() && v.group != *group {
                     continue;
                 }
                 absorb(&mut r, n.node, v);
@@ -71,42 +71,46 @@ fn recorded(events: &[TimelineEvent]) -> Recorded {
     r
 }
 
-fn absorb(r: &mut Recorded, node: i32, v: &Value) {
-    let ts = v["ts_ns"].as_u64().unwrap_or(0);
-    let to = v["to"].as_i64().map(|t| t as i32);
-    let half = v["rtt_us"].as_u64().unwrap_or(0) * 1000 / 2;
-    let outcome = v["outcome"]["kind"].as_str().unwrap_or("");
-    let lost = matches!(outcome, "unreachable" | "timeout" | "error");
-    let term = v["term"].as_u64().unwrap_or(0);
-    let (kind, label, colour, reply) = match v["type"].as_str().unwrap_or("") {
-        "vote" => {
-            let reply = if outcome == "ok" { ("✓ granted", "#2a8a2a") } else { ("✗ refused", "#c0392b") };
+fn absorb(r: &mut Recorded, node: i32, v: &TraceEvent) {
+    let ts = v.ts_ns;
+    let rtt_us = match &v.kind {
+        TraceKind::Vote { rtt_us, .. }
+        | TraceKind::Append { rtt_us, .. }
+        | TraceKind::LeaderQuery { rtt_us, .. } => *rtt_us,
+        _ => 0,
+    };
+    let half = rtt_us * 1000 / 2;
+    let lost = matches!(
+        v.kind.outcome(),
+        Some(Outcome::Unreachable { .. } | Outcome::Timeout | Outcome::Error { .. })
+    );
+    let (kind, label, colour, reply) = match &v.kind {
+        TraceKind::Vote { term, outcome, .. } => {
+            let reply =
+                if *outcome == Outcome::Ok { ("✓ granted", "#2a8a2a") } else { ("✗ refused", "#c0392b") };
             ("vote", format!("vote t{term}"), "#b7791f", Some(reply))
         }
-        "append" => {
-            let label = match v["entries"].as_array() {
-                Some(r) => format!("entries {}–{}", r[0], r[1]),
-                None => String::new(),
-            };
+        TraceKind::Append { entries, .. } => {
+            let label = entries.map(|(a, b)| format!("entries {a}–{b}")).unwrap_or_default();
             ("append", label, "#2b6cb0", Some(("", "#63a4e0")))
         }
-        "leader_query" => ("prevote", "leader?".to_string(), "#805ad5", Some(("", "#805ad5"))),
-        "campaign" => {
-            let candidate = v["candidate"].as_i64().unwrap_or(-1) as i32;
+        TraceKind::LeaderQuery { .. } => ("prevote", "leader?".to_string(), "#805ad5", Some(("", "#805ad5"))),
+        TraceKind::Campaign { candidate, .. } => {
+            let candidate = *candidate as i32;
             r.campaigns.push((ts, node));
             let text = if candidate == node { "campaign".to_string() } else { format!("asks n{candidate}") };
             r.marks.push(Mark { ts, node, text });
             return;
         }
-        "truncate" => {
-            let text = format!("truncated {} from index {}", v["discarded"], v["from"]);
+        TraceKind::Truncate { from, discarded, .. } => {
+            let text = format!("truncated {discarded} from index {from}");
             r.marks.push(Mark { ts, node, text });
             return;
         }
         // Node heartbeats and commits would drown the election in a report.
-        _ => return,
+        TraceKind::NodeHeartbeat { .. } | TraceKind::Commit { .. } => return,
     };
-    let Some(to) = to else { return };
+    let Some(to) = v.kind.to().map(|t| t as i32) else { return };
     r.nodes.insert(to);
     r.messages.push(Message { kind, from: node, to, sent: ts, arrive: ts + half, lost, label, colour });
     if let (false, Some((label, colour))) = (lost, reply) {
@@ -229,9 +233,8 @@ mod tests {
     use super::*;
     use crate::timeline::event::NodeTrace;
     use crate::timeline::Source;
-    use serde_json::json;
 
-    fn batch(ts: u64, node: i32, events: Vec<Value>) -> TimelineEvent {
+    fn batch(ts: u64, node: i32, events: Vec<TraceEvent>) -> TimelineEvent {
         TimelineEvent {
             seq: ts,
             ts_ns: ts,
@@ -243,6 +246,34 @@ mod tests {
         }
     }
 
+    const LAB0: Option<&str> = Some("lab-0");
+
+    fn ev(ts_ns: u64, group: Option<&str>, kind: TraceKind) -> TraceEvent {
+        TraceEvent { seq: 0, ts_ns, group: group.map(String::from), kind }
+    }
+
+    fn vote(to: u64, term: u64, outcome: Outcome, rtt_us: u64) -> TraceKind {
+        TraceKind::Vote { to, term, last_log: None, outcome, rtt_us }
+    }
+
+    fn append(to: u64, term: u64, entries: (u64, u64), rtt_us: u64) -> TraceKind {
+        let (prev, terms, leader_commit) = (None, vec![(term, entries.1 - entries.0 + 1)], None);
+        TraceKind::Append {
+            to,
+            term,
+            prev,
+            entries: Some(entries),
+            terms,
+            leader_commit,
+            outcome: Outcome::Ok,
+            rtt_us,
+        }
+    }
+
+    fn campaign(candidate: u64, reason: &str) -> TraceKind {
+        TraceKind::Campaign { reason: reason.into(), wait_ms: 0, candidate }
+    }
+
     #[test]
     fn one_diagram_per_election_with_a_lane_per_node_and_the_lost_request_crossed() {
         const MS: u64 = 1_000_000;
@@ -251,29 +282,21 @@ mod tests {
             batch(
                 t0,
                 1,
-                vec![
-                    json!({"type": "node_heartbeat", "to": 2, "ts_ns": t0, "group": null, "outcome": {"kind": "ok"}, "rtt_us": 100}),
-                ],
+                vec![ev(t0, None, TraceKind::NodeHeartbeat { to: 2, outcome: Outcome::Ok, rtt_us: 100 })],
             ),
             batch(
                 t0 + 500 * MS,
                 2,
                 vec![
-                    json!({"type": "campaign", "group": "lab-0", "ts_ns": t0 + 400 * MS, "candidate": 2, "reason": "no leader known", "wait_ms": 0}),
-                    json!({"type": "vote", "group": "lab-0", "ts_ns": t0 + 401 * MS, "to": 1, "term": 5, "outcome": {"kind": "timeout"}, "rtt_us": 225_000}),
-                    json!({"type": "vote", "group": "lab-0", "ts_ns": t0 + 401 * MS, "to": 3, "term": 5, "outcome": {"kind": "ok"}, "rtt_us": 2_000}),
-                    json!({"type": "append", "group": "lab-0", "ts_ns": t0 + 410 * MS, "to": 3, "term": 5, "entries": [10, 10], "outcome": {"kind": "ok"}, "rtt_us": 900}),
-                    json!({"type": "vote", "group": "other-0", "ts_ns": t0 + 402 * MS, "to": 3, "term": 9, "outcome": {"kind": "ok"}, "rtt_us": 100}),
+                    ev(t0 + 400 * MS, LAB0, campaign(2, "no leader known")),
+                    ev(t0 + 401 * MS, LAB0, vote(1, 5, Outcome::Timeout, 225_000)),
+                    ev(t0 + 401 * MS, LAB0, vote(3, 5, Outcome::Ok, 2_000)),
+                    ev(t0 + 410 * MS, LAB0, append(3, 5, (10, 10), 900)),
+                    ev(t0 + 402 * MS, Some("other-0"), vote(3, 9, Outcome::Ok, 100)),
                 ],
             ),
             // A second campaign inside the same window is the same election.
-            batch(
-                t0 + 600 * MS,
-                3,
-                vec![
-                    json!({"type": "campaign", "group": "lab-0", "ts_ns": t0 + 450 * MS, "candidate": 3, "reason": "x", "wait_ms": 0}),
-                ],
-            ),
+            batch(t0 + 600 * MS, 3, vec![ev(t0 + 450 * MS, LAB0, campaign(3, "x"))]),
         ];
         let diagrams = election_diagrams(&events, 3);
         assert_eq!(diagrams.len(), 1);

@@ -1,0 +1,182 @@
+//! The node's telemetry contract: the words with a closed set of values, and the group name.
+//!
+//! Every type a node writes on its HTTP endpoint derives `Serialize` and `Deserialize`, and the
+//! lab (`labs`) reads the answers back into the same types (decision 37), so a field renamed here
+//! breaks the build of both sides instead of a key lookup at run time. Where they live:
+//!
+//! | answer                    | type                                                              |
+//! |---------------------------|-------------------------------------------------------------------|
+//! | `GET /state`              | [`crate::state::StateSnapshot`] (its `raft`: [`crate::cluster::ClusterSnapshot`]) |
+//! | `GET /raft/summary`       | [`crate::cluster::summary::RaftSummary`]                          |
+//! | `GET /raft/groups`        | `Vec<`[`crate::cluster::watch::GroupState`]`>`                    |
+//! | `GET /partitions`         | `Vec<`[`crate::state::PartitionState`]`>`                         |
+//! | `GET /raft/trace`         | [`crate::cluster::rpc_trace::TraceAnswer`]                        |
+//! | `POST /raft/trace/watch`  | [`TraceWatch`]                                                    |
+//! | `GET /events` (each SSE)  | [`crate::telemetry::Event`]                                       |
+//! | `GET /digest`             | `Vec<`[`crate::telemetry::http::PartitionDigest`]`>`                          |
+//!
+//! The types built from the node's internals stay beside the code that builds them; this module
+//! holds what has no other home and imports nothing of the crate, so anything may use it.
+//! The types the lab shows in its UI also derive `ts_rs::TS`: `ui/src/api/generated.ts` is
+//! written from them (`labs/src/lab/ts_export.rs`).
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// A node's role in one Raft group, as `/state`, `/events` and `/raft/trace` report it.
+/// openraft's server states, plus `IsolatedLeader`: a leader its majority no longer answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+    IsolatedLeader,
+}
+
+impl Role {
+    /// The spelling on the wire (`"Leader"`, `"IsolatedLeader"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "Leader",
+            Role::Follower => "Follower",
+            Role::Candidate => "Candidate",
+            Role::Learner => "Learner",
+            Role::Shutdown => "Shutdown",
+            Role::IsolatedLeader => "IsolatedLeader",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step of an election in one group (telemetry `election` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ElectionPhase {
+    /// This node became a candidate (or a candidate again, in a new term).
+    Started,
+    /// This node's candidacy ended with it leading.
+    Won,
+    /// This node's candidacy ended without it leading.
+    Lost,
+    /// A leader this node did not know before is known now.
+    LeaderKnown,
+}
+
+impl ElectionPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElectionPhase::Started => "started",
+            ElectionPhase::Won => "won",
+            ElectionPhase::Lost => "lost",
+            ElectionPhase::LeaderKnown => "leader_known",
+        }
+    }
+}
+
+impl std::fmt::Display for ElectionPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The node process's lifecycle (telemetry `lifecycle` events), in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecyclePhase {
+    Started,
+    /// Leaderships are being handed to other nodes before a graceful stop.
+    HandingOff,
+    Draining,
+    Flushed,
+    Stopped,
+}
+
+/// The answer to `POST /raft/trace/watch`: the group now recorded in full, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceWatch {
+    pub watched: Option<String>,
+}
+
+/// The Raft group name of a partition: `<topic>-<partition>`, as every answer spells it (the
+/// controller's group is `controller`).
+pub fn partition_group(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
+/// The name of the controller's Raft group.
+pub const CONTROLLER_GROUP: &str = "controller";
+
+/// For maps keyed by node id (`#[serde(deserialize_with = "node_keyed")]`). JSON object keys are
+/// strings; serde reads them back as numbers when the map is read straight from text, but not
+/// from inside a flattened or internally tagged type (an event, a timeline entry), which serde
+/// buffers first. This reads either.
+pub fn node_keyed<'de, D, V>(d: D) -> Result<std::collections::BTreeMap<u64, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    let raw: std::collections::BTreeMap<NodeKey, V> = Deserialize::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k.0, v)).collect())
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct NodeKey(u64);
+
+impl<'de> Deserialize<'de> for NodeKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NodeKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a node id, as a number or a string of digits")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NodeKey, E> {
+                Ok(NodeKey(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeKey, E> {
+                v.parse().map(NodeKey).map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_their_wire_spelling() {
+        assert_eq!(serde_json::to_string(&Role::IsolatedLeader).unwrap(), "\"IsolatedLeader\"");
+        assert_eq!(serde_json::to_string(&ElectionPhase::LeaderKnown).unwrap(), "\"leader_known\"");
+        assert_eq!(serde_json::to_string(&LifecyclePhase::HandingOff).unwrap(), "\"handing_off\"");
+        for r in [Role::Leader, Role::Follower, Role::Candidate, Role::Learner, Role::Shutdown] {
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        }
+        assert_eq!(partition_group("orders", 3), "orders-3");
+    }
+
+    /// Node-keyed maps read back from inside an internally tagged enum, where serde buffers
+    /// the keys as strings.
+    #[test]
+    fn node_keyed_maps_read_back_from_inside_a_tagged_enum() {
+        #[derive(Deserialize, PartialEq, Debug)]
+        #[serde(tag = "type")]
+        enum Tagged {
+            M {
+                #[serde(deserialize_with = "node_keyed")]
+                matched: std::collections::BTreeMap<u64, Option<u64>>,
+            },
+        }
+        let t: Tagged = serde_json::from_str(r#"{"type":"M","matched":{"1":7,"3":null}}"#).unwrap();
+        assert_eq!(t, Tagged::M { matched: [(1, Some(7)), (3, None)].into_iter().collect() });
+        assert!(serde_json::from_str::<Tagged>(r#"{"type":"M","matched":{"x":1}}"#).is_err());
+    }
+}
