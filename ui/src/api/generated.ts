@@ -200,7 +200,7 @@ raft_watch: string | null, };
 export type LabFailure = { 
 /**
  * Stable machine code: bad_request, not_running, already_running, forbidden, fault_failed,
- * drill_failed, export_failed, internal.
+ * no_leader (a fault's role target is electing), drill_failed, export_failed, internal.
  */
 code: string, message: string, };
 
