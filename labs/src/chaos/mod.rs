@@ -14,6 +14,7 @@
 
 pub mod drill_file;
 pub mod family;
+pub mod overlap;
 pub mod resources;
 pub mod run;
 pub mod schedule;
@@ -49,6 +50,8 @@ pub struct ChaosOptions {
     pub consumers: u32,
     pub churn_ms: u64,
     pub rate_per_sec: u32,
+    /// Companions inside main episodes (`overlap.rs`): faults of different kinds at once.
+    pub overlap: bool,
     /// Duplicated values are counted and printed but do not fail the run: the known, open
     /// idempotent-producer bug (docs/chaos.md, bug 2) must not hide every other anomaly kind
     /// behind a red line. Off by default.
@@ -72,24 +75,49 @@ impl Default for ChaosOptions {
             // cores keep up with three debug-built brokers and the clients.
             rate_per_sec: 300,
             tolerate_duplicates: false,
+            overlap: true,
         }
     }
 }
 
+/// The episodes the options draw (main lane and, with overlap, companions), in order of start.
+pub fn draw_episodes(opts: &ChaosOptions) -> Vec<schedule::Episode> {
+    schedule::draw_plan(&schedule::Plan {
+        seed: opts.seed,
+        duration_ms: opts.duration_ms,
+        families: &opts.families,
+        topic: TOPIC,
+        partitions: opts.partitions,
+        overlap: opts.overlap,
+    })
+}
+
 /// The chaos run as a drill: setup and workload from the options, steps from the seed.
 pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
-    let episodes = schedule::draw(opts.seed, opts.duration_ms, &opts.families, TOPIC, opts.partitions);
+    let episodes = draw_episodes(opts);
+    let overlapping = episodes.iter().filter(|e| e.within.is_some()).count();
     let families: Vec<&str> = opts.families.iter().map(|f| f.name()).collect();
     let lab = crate::settings::ClusterSettings::default();
     DrillSpec {
         name: format!("chaos-{}", opts.seed),
-        title: format!("Chaos seed {}: {} episodes over {} s", opts.seed, episodes.len(), opts.duration_ms / 1000),
+        title: format!(
+            "Chaos seed {}: {} episodes ({overlapping} overlapping another) over {} s",
+            opts.seed,
+            episodes.len(),
+            opts.duration_ms / 1000
+        ),
         description: format!(
-            "Drawn by `clusterlab chaos --seed {} --duration {}s --faults {}`: one fault at a time, each healed \
-             before the next, under a producing and consuming group.",
+            "Drawn by `clusterlab chaos --seed {} --duration {}s --faults {}{}`: {}, under a producing and \
+             consuming group.",
             opts.seed,
             opts.duration_ms / 1000,
-            families.join(",")
+            families.join(","),
+            if opts.overlap { "" } else { " --overlap false" },
+            if opts.overlap {
+                "main episodes one after another, some with a companion fault inside (steps in time order)"
+            } else {
+                "one fault at a time, each healed before the next"
+            }
         ),
         tags: vec!["chaos".into()],
         file: PathBuf::from(format!("chaos-{}.toml", opts.seed)),
@@ -124,7 +152,11 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
         expect: Expect {
             lost: Outcome::None,
             // Without idempotence a retried batch may land twice: at-least-once allows it.
-            duplicates: if opts.idempotence && !opts.tolerate_duplicates { Outcome::None } else { Outcome::Any },
+            duplicates: if opts.idempotence && !opts.tolerate_duplicates {
+                Outcome::None
+            } else {
+                Outcome::Any
+            },
             other_anomalies: Anomalies::None,
             max_unavailability_ms: None,
             min_term_plus_one_pct: None,

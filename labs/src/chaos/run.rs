@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::schedule::{self, Episode};
-use super::{drill_file, ChaosOptions, TOPIC};
+use super::schedule::Episode;
+use super::{drill_file, ChaosOptions};
 use crate::checker::Verdict;
 use crate::drill::{Action, DrillSpec, Fault, Step};
 use crate::error::LabError;
@@ -47,8 +47,13 @@ pub fn describe(episodes: &[Episode]) -> Vec<String> {
             } else {
                 format!("healed at {:.1} s: {}", (e.at_ms + e.hold_ms) as f64 / 1000.0, heal.join(", "))
             };
+            // A companion is indented under the episode it runs inside.
+            let (indent, during) = match e.within {
+                Some(j) => ("  + ", format!("during {}; ", j + 1)),
+                None => ("", String::new()),
+            };
             format!(
-                "{:>3}. {:>6.1} s  {:<9} {} ({healed})",
+                "{:>3}. {indent}{:>6.1} s  {:<9} {} ({during}{healed})",
                 i + 1,
                 e.at_ms as f64 / 1000.0,
                 e.family.name(),
@@ -163,5 +168,5 @@ pub fn write_drill(spec: &DrillSpec, path: &Path) -> Result<(), LabError> {
 
 /// The schedule a seed draws, for printing before the run starts.
 pub fn planned(opts: &ChaosOptions) -> Vec<Episode> {
-    schedule::draw(opts.seed, opts.duration_ms, &opts.families, TOPIC, opts.partitions)
+    super::draw_episodes(opts)
 }

@@ -65,6 +65,10 @@ pub struct ChaosRunArgs {
     /// docs/chaos.md); every other anomaly still fails it.
     #[arg(long)]
     pub tolerate_duplicates: bool,
+    /// Draw companion faults inside main episodes (a kill during a partition, a toxic while a
+    /// node is paused); `false` draws one fault at a time (docs/chaos.md).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub overlap: bool,
     /// Print the schedule and stop (nothing is started).
     #[arg(long)]
     pub plan_only: bool,
@@ -121,19 +125,21 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<i32> {
         consumers: a.consumers,
         rate_per_sec: a.rate,
         tolerate_duplicates: a.tolerate_duplicates,
+        overlap: a.overlap,
         ..ChaosOptions::default()
     };
     let plan = chaos::run::planned(&opts);
     let families: Vec<&str> = opts.families.iter().map(|f| f.name()).collect();
     println!(
-        "chaos seed {} for {} s, families {}, fsync={} acks={} idempotence={}: {} episodes",
+        "chaos seed {} for {} s, families {}, fsync={} acks={} idempotence={}: {} episodes, {} inside another",
         opts.seed,
         opts.duration_ms / 1000,
         families.join(","),
         opts.fsync,
         opts.acks,
         opts.idempotence,
-        plan.len()
+        plan.len(),
+        plan.iter().filter(|e| e.within.is_some()).count()
     );
     for line in chaos::run::describe(&plan) {
         println!("{line}");
