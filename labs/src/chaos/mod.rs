@@ -45,6 +45,8 @@ pub struct ChaosOptions {
     pub acks: Acks,
     pub idempotence: bool,
     pub partitions: u32,
+    /// Topics written and read (`chaos`, `chaos2`, ...), each with `partitions`, RF 3.
+    pub topics: u32,
     pub producers: u32,
     /// Consumers of one group; they leave and rejoin every `churn_ms`.
     pub consumers: u32,
@@ -68,6 +70,7 @@ impl Default for ChaosOptions {
             acks: Acks::All,
             idempotence: true,
             partitions: 3,
+            topics: 1,
             producers: 2,
             consumers: 3,
             churn_ms: 5_000,
@@ -126,6 +129,7 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
         setup: Setup {
             nodes: schedule::NODES,
             topic: TOPIC.into(),
+            topics: opts.topics,
             partitions: opts.partitions,
             replication_factor: schedule::NODES,
             fsync: opts.fsync,

@@ -20,6 +20,8 @@ pub struct ChaosReport {
     /// Faults injected per family (heals not counted).
     pub faults_by_family: BTreeMap<String, usize>,
     pub acked: u64,
+    /// Acknowledged, lost, duplicated and other anomalies per topic (`--topics`).
+    pub by_topic: BTreeMap<String, crate::checker::TopicCounts>,
     /// Anomalies per kind (`lost_write`, `poll_skip`, ...).
     pub anomalies: BTreeMap<String, usize>,
     /// The first anomaly of each kind, explained in words.
@@ -142,6 +144,7 @@ pub fn report(seed: u64, spec: &DrillSpec, outcome: &RunEnd, saved: Option<PathB
         seed,
         faults_by_family: count_faults(&spec.steps),
         acked: v.map_or(0, |v| v.counts.acked),
+        by_topic: v.map(|v| v.by_topic.clone()).unwrap_or_default(),
         anomalies: anomaly_kinds(v),
         examples: first_of_each_kind(v),
         longest_unavailability_ms: v

@@ -47,8 +47,13 @@ pub struct ChaosRunArgs {
     pub acks: Acks,
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub idempotence: bool,
+    /// Partitions of each topic.
     #[arg(long, default_value_t = 3)]
     pub partitions: u32,
+    /// Topics the producers spread their sends over (chaos, chaos2, ...); the group reads all,
+    /// the checker judges each partition of each, and the report counts per topic.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub topics: u32,
     /// Consumers of the one group (they leave and rejoin, so rebalances happen).
     #[arg(long, default_value_t = 3)]
     pub consumers: u32,
@@ -122,6 +127,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<i32> {
         acks: a.acks,
         idempotence: a.idempotence,
         partitions: a.partitions,
+        topics: a.topics,
         consumers: a.consumers,
         rate_per_sec: a.rate,
         tolerate_duplicates: a.tolerate_duplicates,
@@ -191,6 +197,12 @@ fn print_report(r: &ChaosReport) {
     );
     if let Some(reason) = &r.reason {
         println!("  why: {reason}");
+    }
+    for (topic, c) in &r.by_topic {
+        println!(
+            "  topic {topic}: {} acknowledged, {} lost, {} duplicated, {} other anomalies",
+            c.acked, c.lost, c.duplicates, c.other
+        );
     }
     if r.passed && r.anomalies.contains_key("duplicate") {
         println!("  KNOWN BUG, tolerated by --tolerate-duplicates: duplicated values (docs/chaos.md, bug 2)");
