@@ -7,7 +7,9 @@
 //!
 //! # Layout
 //! - `family`: the fault families of `--faults` and their parsing.
-//! - `schedule`: seed -> episodes (fault + heal) -> drill steps. Pure; unit-tested for determinism.
+//! - `schedule`: seed -> main-lane episodes (fault + heal) -> drill steps in time order. Pure;
+//!   unit-tested for determinism.
+//! - `overlap`: companions drawn inside main episodes, with the rules that keep heals apart.
 //! - `drill_file`: a drill spec rendered back to TOML (what a failing run saves).
 //! - `run`: a run's report (faults by family, acked ops, anomalies), the schedule as text.
 //! - `shrink`: fewer steps and a shorter run while the anomaly still shows, within bounds.
@@ -85,7 +87,7 @@ impl Default for ChaosOptions {
 
 /// The episodes the options draw (main lane and, with overlap, companions), in order of start.
 pub fn draw_episodes(opts: &ChaosOptions) -> Vec<schedule::Episode> {
-    schedule::draw_plan(&schedule::Plan {
+    draw_plan(&schedule::Plan {
         seed: opts.seed,
         duration_ms: opts.duration_ms,
         families: &opts.families,
@@ -93,6 +95,15 @@ pub fn draw_episodes(opts: &ChaosOptions) -> Vec<schedule::Episode> {
         partitions: opts.partitions,
         overlap: opts.overlap,
     })
+}
+
+/// The main lane, then (with `overlap`) the companions, in order of their start.
+pub fn draw_plan(plan: &schedule::Plan) -> Vec<schedule::Episode> {
+    let main = schedule::draw(plan.seed, plan.duration_ms, plan.families, plan.topic, plan.partitions);
+    match plan.overlap {
+        true => overlap::add_companions(plan, main),
+        false => main,
+    }
 }
 
 /// The chaos run as a drill: setup and workload from the options, steps from the seed.

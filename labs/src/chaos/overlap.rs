@@ -158,7 +158,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::chaos::schedule::{draw, draw_plan, to_steps, COOL_DOWN_MS};
+    use crate::chaos::draw_plan;
+    use crate::chaos::schedule::{draw, to_steps, COOL_DOWN_MS};
     use crate::drill::{Action, When};
 
     fn plan(seed: u64, duration_ms: u64, families: &[Family]) -> Vec<Episode> {

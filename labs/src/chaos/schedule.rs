@@ -59,17 +59,8 @@ pub struct Plan<'a> {
     pub families: &'a [Family],
     pub topic: &'a str,
     pub partitions: u32,
-    /// Draw companions inside main episodes (`overlap`).
+    /// Draw companions inside main episodes (`overlap.rs`; `chaos::draw_episodes` adds them).
     pub overlap: bool,
-}
-
-/// The main lane, then (with `overlap`) the companions, in order of their start.
-pub fn draw_plan(plan: &Plan) -> Vec<Episode> {
-    let main = draw(plan.seed, plan.duration_ms, plan.families, plan.topic, plan.partitions);
-    match plan.overlap {
-        true => super::overlap::add_companions(plan, main),
-        false => main,
-    }
 }
 
 /// Draws main-lane episodes until the schedule would run past `duration_ms - COOL_DOWN_MS`.
