@@ -2,8 +2,9 @@
 //! time, each healed before the next begins; with overlap on, `overlap` adds companions that run
 //! inside a main episode (a kill during a partition, a toxic while a node is paused).
 //!
-//! Everything is drawn from one ChaCha8 stream seeded with the seed and nothing else (no clock,
-//! no cluster state), so a seed names one schedule on every machine. Roles (`leader:chaos/1`,
+//! Everything is drawn from ChaCha8 streams seeded with the seed (stream 0 here, stream 1 for
+//! companions) and nothing else (no clock, no cluster state), so a seed names one schedule on
+//! every machine. Roles (`leader:chaos/1`,
 //! `controller`) are resolved when the step runs, like in any drill; which role is drawn here.
 //!
 //! An episode is `[wait all_leaders] -> fault -> heal`: the wait keeps a role target from
