@@ -31,8 +31,9 @@ cargo test --workspace --test cluster -- --test-threads=1
 # Every guided lesson, headless (the runner acts for the learner); each must still show what it
 # teaches (its expectations, some over the Raft trace). About 40 s for the six.
 "$CARGO_TARGET_DIR/debug/clusterlab" lesson run --all --lessons labs/lessons
-# A minute of seeded chaos, every fault family, safe settings, three churning group members; any
-# anomaly fails (docs/chaos.md), duplicated values included (bug 2 there, fixed in session 20).
+# A minute of seeded chaos, every fault family (overlapping episodes on, the default), safe
+# settings, three churning group members; any anomaly fails (docs/chaos.md), duplicated values
+# included (bug 2 there, fixed in session 20).
 "$CARGO_TARGET_DIR/debug/clusterlab" chaos --seed 1 --duration 60s --faults all --drills labs/drills --save-dir "${TMPDIR:-/tmp}"
 # librdkafka's own tests, the fast subset, against a three-node lab (docs/compatibility.md).
 scripts/librdkafka-suite.sh --ci

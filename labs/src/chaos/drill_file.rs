@@ -78,6 +78,9 @@ pub fn render(spec: &DrillSpec) -> String {
     line("\n[setup]".into());
     line(format!("nodes = {}", st.nodes));
     line(format!("topic = {}", q(&st.topic)));
+    if st.topics > 1 {
+        line(format!("topics = {}", st.topics));
+    }
     line(format!("partitions = {}", st.partitions));
     line(format!("replication_factor = {}", st.replication_factor));
     line(format!("fsync = {}", q(&st.fsync.to_string())));
@@ -187,5 +190,28 @@ mod tests {
             let back = parse_drill(&text, &spec.file).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
             assert_eq!(without_lines(back), without_lines(spec), "{text}");
         }
+    }
+
+    #[test]
+    fn a_multi_topic_chaos_drill_survives_render_and_parse_and_bad_counts_are_refused() {
+        let spec = crate::chaos::build_drill(&crate::chaos::ChaosOptions { topics: 3, ..Default::default() });
+        assert_eq!(spec.setup.topic_names(), ["chaos", "chaos2", "chaos3"]);
+        let text = render(&spec);
+        assert!(text.contains("\ntopics = 3\n"), "{text}");
+        let back = parse_drill(&text, &spec.file).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(without_lines(back), without_lines(spec.clone()));
+        // A role may name any of the drill's topics, and only those.
+        let with_target = |target: &str| {
+            text.replacen(
+                "\n[[steps]]\n",
+                &format!("\n[[steps]]\nat_ms = 1\nfault = \"kill\"\ntarget = \"{target}\"\n\n[[steps]]\n"),
+                1,
+            )
+        };
+        assert!(parse_drill(&with_target("leader:chaos3/2"), &spec.file).is_ok());
+        let e = parse_drill(&with_target("leader:chaos4/0"), &spec.file).unwrap_err().to_string();
+        assert!(e.contains("topic 'chaos4' is not this drill's topic"), "{e}");
+        let e = parse_drill(&text.replace("topics = 3", "topics = 0"), &spec.file).unwrap_err().to_string();
+        assert!(e.contains("topics must be 1 to 16"), "{e}");
     }
 }

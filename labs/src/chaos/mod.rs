@@ -7,13 +7,16 @@
 //!
 //! # Layout
 //! - `family`: the fault families of `--faults` and their parsing.
-//! - `schedule`: seed -> episodes (fault + heal) -> drill steps. Pure; unit-tested for determinism.
+//! - `schedule`: seed -> main-lane episodes (fault + heal) -> drill steps in time order. Pure;
+//!   unit-tested for determinism.
+//! - `overlap`: companions drawn inside main episodes, with the rules that keep heals apart.
 //! - `drill_file`: a drill spec rendered back to TOML (what a failing run saves).
 //! - `run`: a run's report (faults by family, acked ops, anomalies), the schedule as text.
 //! - `shrink`: fewer steps and a shorter run while the anomaly still shows, within bounds.
 
 pub mod drill_file;
 pub mod family;
+pub mod overlap;
 pub mod resources;
 pub mod run;
 pub mod schedule;
@@ -44,11 +47,15 @@ pub struct ChaosOptions {
     pub acks: Acks,
     pub idempotence: bool,
     pub partitions: u32,
+    /// Topics written and read (`chaos`, `chaos2`, ...), each with `partitions`, RF 3.
+    pub topics: u32,
     pub producers: u32,
     /// Consumers of one group; they leave and rejoin every `churn_ms`.
     pub consumers: u32,
     pub churn_ms: u64,
     pub rate_per_sec: u32,
+    /// Companions inside main episodes (`overlap.rs`): faults of different kinds at once.
+    pub overlap: bool,
     /// Duplicated values are counted and printed but do not fail the run: the known, open
     /// idempotent-producer bug (docs/chaos.md, bug 2) must not hide every other anomaly kind
     /// behind a red line. Off by default.
@@ -65,6 +72,7 @@ impl Default for ChaosOptions {
             acks: Acks::All,
             idempotence: true,
             partitions: 3,
+            topics: 1,
             producers: 2,
             consumers: 3,
             churn_ms: 5_000,
@@ -72,24 +80,58 @@ impl Default for ChaosOptions {
             // cores keep up with three debug-built brokers and the clients.
             rate_per_sec: 300,
             tolerate_duplicates: false,
+            overlap: true,
         }
+    }
+}
+
+/// The episodes the options draw (main lane and, with overlap, companions), in order of start.
+pub fn draw_episodes(opts: &ChaosOptions) -> Vec<schedule::Episode> {
+    draw_plan(&schedule::Plan {
+        seed: opts.seed,
+        duration_ms: opts.duration_ms,
+        families: &opts.families,
+        topic: TOPIC,
+        partitions: opts.partitions,
+        overlap: opts.overlap,
+    })
+}
+
+/// The main lane, then (with `overlap`) the companions, in order of their start.
+pub fn draw_plan(plan: &schedule::Plan) -> Vec<schedule::Episode> {
+    let main = schedule::draw(plan.seed, plan.duration_ms, plan.families, plan.topic, plan.partitions);
+    match plan.overlap {
+        true => overlap::add_companions(plan, main),
+        false => main,
     }
 }
 
 /// The chaos run as a drill: setup and workload from the options, steps from the seed.
 pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
-    let episodes = schedule::draw(opts.seed, opts.duration_ms, &opts.families, TOPIC, opts.partitions);
+    let episodes = draw_episodes(opts);
+    let overlapping = episodes.iter().filter(|e| e.within.is_some()).count();
     let families: Vec<&str> = opts.families.iter().map(|f| f.name()).collect();
     let lab = crate::settings::ClusterSettings::default();
     DrillSpec {
         name: format!("chaos-{}", opts.seed),
-        title: format!("Chaos seed {}: {} episodes over {} s", opts.seed, episodes.len(), opts.duration_ms / 1000),
+        title: format!(
+            "Chaos seed {}: {} episodes ({overlapping} overlapping another) over {} s",
+            opts.seed,
+            episodes.len(),
+            opts.duration_ms / 1000
+        ),
         description: format!(
-            "Drawn by `clusterlab chaos --seed {} --duration {}s --faults {}`: one fault at a time, each healed \
-             before the next, under a producing and consuming group.",
+            "Drawn by `clusterlab chaos --seed {} --duration {}s --faults {}{}`: {}, under a producing and \
+             consuming group.",
             opts.seed,
             opts.duration_ms / 1000,
-            families.join(",")
+            families.join(","),
+            if opts.overlap { "" } else { " --overlap false" },
+            if opts.overlap {
+                "main episodes one after another, some with a companion fault inside (steps in time order)"
+            } else {
+                "one fault at a time, each healed before the next"
+            }
         ),
         tags: vec!["chaos".into()],
         file: PathBuf::from(format!("chaos-{}.toml", opts.seed)),
@@ -98,6 +140,7 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
         setup: Setup {
             nodes: schedule::NODES,
             topic: TOPIC.into(),
+            topics: opts.topics,
             partitions: opts.partitions,
             replication_factor: schedule::NODES,
             fsync: opts.fsync,
@@ -124,7 +167,11 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
         expect: Expect {
             lost: Outcome::None,
             // Without idempotence a retried batch may land twice: at-least-once allows it.
-            duplicates: if opts.idempotence && !opts.tolerate_duplicates { Outcome::None } else { Outcome::Any },
+            duplicates: if opts.idempotence && !opts.tolerate_duplicates {
+                Outcome::None
+            } else {
+                Outcome::Any
+            },
             other_anomalies: Anomalies::None,
             max_unavailability_ms: None,
             min_term_plus_one_pct: None,

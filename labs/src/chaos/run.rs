@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::schedule::{self, Episode};
-use super::{drill_file, ChaosOptions, TOPIC};
+use super::schedule::Episode;
+use super::{drill_file, ChaosOptions};
 use crate::checker::Verdict;
 use crate::drill::{Action, DrillSpec, Fault, Step};
 use crate::error::LabError;
@@ -20,6 +20,8 @@ pub struct ChaosReport {
     /// Faults injected per family (heals not counted).
     pub faults_by_family: BTreeMap<String, usize>,
     pub acked: u64,
+    /// Acknowledged, lost, duplicated and other anomalies per topic (`--topics`).
+    pub by_topic: BTreeMap<String, crate::checker::TopicCounts>,
     /// Anomalies per kind (`lost_write`, `poll_skip`, ...).
     pub anomalies: BTreeMap<String, usize>,
     /// The first anomaly of each kind, explained in words.
@@ -47,8 +49,13 @@ pub fn describe(episodes: &[Episode]) -> Vec<String> {
             } else {
                 format!("healed at {:.1} s: {}", (e.at_ms + e.hold_ms) as f64 / 1000.0, heal.join(", "))
             };
+            // A companion is indented under the episode it runs inside.
+            let (indent, during) = match e.within {
+                Some(j) => ("  + ", format!("during {}; ", j + 1)),
+                None => ("", String::new()),
+            };
             format!(
-                "{:>3}. {:>6.1} s  {:<9} {} ({healed})",
+                "{:>3}. {indent}{:>6.1} s  {:<9} {} ({during}{healed})",
                 i + 1,
                 e.at_ms as f64 / 1000.0,
                 e.family.name(),
@@ -137,6 +144,7 @@ pub fn report(seed: u64, spec: &DrillSpec, outcome: &RunEnd, saved: Option<PathB
         seed,
         faults_by_family: count_faults(&spec.steps),
         acked: v.map_or(0, |v| v.counts.acked),
+        by_topic: v.map(|v| v.by_topic.clone()).unwrap_or_default(),
         anomalies: anomaly_kinds(v),
         examples: first_of_each_kind(v),
         longest_unavailability_ms: v
@@ -163,5 +171,5 @@ pub fn write_drill(spec: &DrillSpec, path: &Path) -> Result<(), LabError> {
 
 /// The schedule a seed draws, for printing before the run starts.
 pub fn planned(opts: &ChaosOptions) -> Vec<Episode> {
-    schedule::draw(opts.seed, opts.duration_ms, &opts.families, TOPIC, opts.partitions)
+    super::draw_episodes(opts)
 }

@@ -1,13 +1,17 @@
-//! The nemesis: a seed -> a schedule of fault episodes, each healed before the next begins.
+//! The nemesis: a seed -> a schedule of fault episodes. The main lane draws one episode at a
+//! time, each healed before the next begins; with overlap on, `overlap` adds companions that run
+//! inside a main episode (a kill during a partition, a toxic while a node is paused).
 //!
-//! Everything is drawn from one ChaCha8 stream seeded with the seed and nothing else (no clock,
-//! no cluster state), so a seed names one schedule on every machine. Roles (`leader:chaos/1`,
+//! Everything is drawn from ChaCha8 streams seeded with the seed (stream 0 here, stream 1 for
+//! companions) and nothing else (no clock, no cluster state), so a seed names one schedule on
+//! every machine. Roles (`leader:chaos/1`,
 //! `controller`) are resolved when the step runs, like in any drill; which role is drawn here.
 //!
 //! An episode is `[wait all_leaders] -> fault -> heal`: the wait keeps a role target from
 //! meeting a cluster that has not re-elected yet (the fault would then have no node to hit), and
-//! the heal undoes exactly that fault. Episodes do not overlap, so "every fault healed by the
-//! end" holds by construction and an episode can be dropped whole when shrinking.
+//! the heal undoes exactly that fault. Main-lane episodes do not overlap each other, and a
+//! companion starts after its main episode's fault and is healed before its main episode's heal,
+//! so "every fault healed by the end" holds by construction (`overlap` says which pairs may nest).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,9 +45,26 @@ pub struct Episode {
     /// restarts the node itself).
     pub heal: Vec<Fault>,
     pub hold_ms: u64,
+    /// A companion: the index (in the drawn list) of the main episode it runs inside.
+    pub within: Option<usize>,
+    /// Wait for every leader before the fault (main episodes; companions only when they
+    /// target a role, which needs a leader to resolve).
+    pub wait: bool,
 }
 
-/// Draws episodes until the schedule would run past `duration_ms - COOL_DOWN_MS`.
+/// What a schedule is drawn for.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    pub seed: u64,
+    pub duration_ms: u64,
+    pub families: &'a [Family],
+    pub topic: &'a str,
+    pub partitions: u32,
+    /// Draw companions inside main episodes (`overlap.rs`; `chaos::draw_episodes` adds them).
+    pub overlap: bool,
+}
+
+/// Draws main-lane episodes until the schedule would run past `duration_ms - COOL_DOWN_MS`.
 pub fn draw(seed: u64, duration_ms: u64, families: &[Family], topic: &str, partitions: u32) -> Vec<Episode> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut episodes = Vec::new();
@@ -60,12 +81,12 @@ pub fn draw(seed: u64, duration_ms: u64, families: &[Family], topic: &str, parti
         if t + hold_ms > end {
             return episodes;
         }
-        episodes.push(Episode { family, at_ms: t, fault, heal, hold_ms });
+        episodes.push(Episode { family, at_ms: t, fault, heal, hold_ms, within: None, wait: true });
         t += hold_ms;
     }
 }
 
-fn between(rng: &mut ChaCha8Rng, (lo, hi): (u64, u64)) -> u64 {
+pub(super) fn between(rng: &mut ChaCha8Rng, (lo, hi): (u64, u64)) -> u64 {
     rng.random_range(lo..=hi)
 }
 
@@ -81,13 +102,18 @@ fn any_node(rng: &mut ChaCha8Rng, topic: &str, partitions: u32) -> Target {
 }
 
 /// Two different nodes by id (a link needs ends that cannot resolve to the same node).
-fn node_pair(rng: &mut ChaCha8Rng) -> (Target, Target) {
+pub(super) fn node_pair(rng: &mut ChaCha8Rng) -> (Target, Target) {
     let a = rng.random_range(1..=NODES);
     let b = (a + rng.random_range(1..NODES) - 1) % NODES + 1;
     (Target::Node(a), Target::Node(b))
 }
 
-fn episode(rng: &mut ChaCha8Rng, family: Family, topic: &str, partitions: u32) -> (Fault, Vec<Fault>, u64) {
+pub(super) fn episode(
+    rng: &mut ChaCha8Rng,
+    family: Family,
+    topic: &str,
+    partitions: u32,
+) -> (Fault, Vec<Fault>, u64) {
     let back = || Fault::Restart { target: Target::Previous };
     match family {
         Family::Kill => {
@@ -154,7 +180,7 @@ fn episode(rng: &mut ChaCha8Rng, family: Family, topic: &str, partitions: u32) -
 }
 
 /// One toxic with drawn parameters; a third of them apply to only part of the traffic.
-fn draw_toxic(rng: &mut ChaCha8Rng) -> Toxic {
+pub(super) fn draw_toxic(rng: &mut ChaCha8Rng) -> Toxic {
     let percent = if rng.random_bool(1.0 / 3.0) { rng.random_range(20..=80) } else { 100 };
     match rng.random_range(0..6) {
         0 => Toxic::Latency { ms: between(rng, (20, 400)), jitter_ms: between(rng, (0, 200)), percent },
@@ -166,7 +192,9 @@ fn draw_toxic(rng: &mut ChaCha8Rng) -> Toxic {
     }
 }
 
-/// Drill steps of a schedule, in file order: each episode waits for leaders, faults, heals.
+/// Drill steps of a schedule in time order (the drill runner runs steps in file order, each
+/// not before its `at_ms`): an episode waits for leaders (if it does), faults, and heals at its
+/// end; a companion's steps fall between its main episode's fault and heal.
 pub fn to_steps(episodes: &[Episode]) -> Vec<Step> {
     let step = |when, action, narrate: Option<String>| Step {
         line: 0,
@@ -176,19 +204,31 @@ pub fn to_steps(episodes: &[Episode]) -> Vec<Step> {
         explain: None,
         awaits: None,
     };
-    let mut steps = Vec::new();
+    // (time, steps) blocks, sorted by time; the sort is stable, so an episode's opening block
+    // stays before a block of the same time drawn later.
+    let mut blocks: Vec<(u64, Vec<Step>)> = Vec::new();
     for (i, e) in episodes.iter().enumerate() {
-        steps.push(step(
-            When::AtMs(e.at_ms),
-            Action::Wait { until: Until::AllLeaders, timeout_ms: LEADERS_TIMEOUT_MS },
-            Some(format!("chaos {}: {} for {} ms", i + 1, e.family, e.hold_ms)),
-        ));
-        steps.push(step(When::AfterMs(0), Action::Fault(e.fault.clone()), None));
-        for h in &e.heal {
-            steps.push(step(When::AtMs(e.at_ms + e.hold_ms), Action::Fault(h.clone()), None));
-        }
+        let during = e.within.map(|j| format!(", during chaos {}", j + 1)).unwrap_or_default();
+        let narrate = Some(format!("chaos {}: {} for {} ms{during}", i + 1, e.family, e.hold_ms));
+        let fault = Action::Fault(e.fault.clone());
+        let open = match e.wait {
+            true => vec![
+                step(
+                    When::AtMs(e.at_ms),
+                    Action::Wait { until: Until::AllLeaders, timeout_ms: LEADERS_TIMEOUT_MS },
+                    narrate,
+                ),
+                step(When::AfterMs(0), fault, None),
+            ],
+            false => vec![step(When::AtMs(e.at_ms), fault, narrate)],
+        };
+        blocks.push((e.at_ms, open));
+        let end = e.at_ms + e.hold_ms;
+        let heals = e.heal.iter().map(|h| step(When::AtMs(end), Action::Fault(h.clone()), None)).collect();
+        blocks.push((end, heals));
     }
-    steps
+    blocks.sort_by_key(|(t, _)| *t);
+    blocks.into_iter().flat_map(|(_, s)| s).collect()
 }
 
 #[cfg(test)]

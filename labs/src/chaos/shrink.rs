@@ -83,20 +83,80 @@ fn is_follow_up(step: &Step) -> bool {
     }
 }
 
-/// Steps cut into episodes; before-start steps stay in the first one.
-pub fn episodes(steps: &[Step]) -> Vec<Vec<Step>> {
-    let mut out: Vec<Vec<Step>> = Vec::new();
-    for s in steps {
+/// Whether heal step `heal` undoes fault `fault` (how chaos heals each kind).
+fn heals(heal: &Fault, fault: &Fault) -> bool {
+    match heal {
+        Fault::Resume { .. } => matches!(fault, Fault::Pause { .. }),
+        Fault::Heal => super::overlap::kind(fault) == super::overlap::Kind::Fabric,
+        Fault::Restart { .. } => {
+            matches!(
+                fault,
+                Fault::Kill { .. } | Fault::Stop { .. } | Fault::PowerCut { .. } | Fault::FsyncFail { .. }
+            )
+        }
+        Fault::SlowDisk { .. } => matches!(fault, Fault::SlowDisk { .. }),
+        _ => false,
+    }
+}
+
+/// Steps cut into episodes, as indices into `steps` (in file order within each). An episode
+/// starts at a wait or a fault; a heal joins the innermost open episode whose fault it undoes
+/// (so a companion nested inside another episode is an episode of its own), else the latest
+/// one; narration joins the latest. Before-start steps stay in the first episode.
+fn units(steps: &[Step]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    // (episode, its fault) for episodes whose fault waits for a heal, innermost last.
+    let mut open: Vec<(usize, Fault)> = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
         let opens = !is_follow_up(s) && s.when != When::BeforeStart;
         // A wait opens an episode, and the fault right after it joins it.
         let joins_wait =
-            out.last().is_some_and(|e| e.iter().all(|x| matches!(x.action, Action::Wait { .. })));
-        match out.last_mut() {
-            Some(e) if !opens || joins_wait => e.push(s.clone()),
-            _ => out.push(vec![s.clone()]),
+            out.last().is_some_and(|e| e.iter().all(|x| matches!(steps[*x].action, Action::Wait { .. })));
+        if opens && !joins_wait {
+            out.push(Vec::new());
+        }
+        let Some(last) = out.len().checked_sub(1) else {
+            out.push(vec![i]);
+            continue;
+        };
+        let unit = match &s.action {
+            Action::Fault(h) if !opens => {
+                match open.iter().rposition(|(_, f)| heals(h, f)).or(open.len().checked_sub(1)) {
+                    Some(k) => open.remove(k).0,
+                    None => last,
+                }
+            }
+            _ => last,
+        };
+        out[unit].push(i);
+        if let (true, Action::Fault(f)) = (opens, &s.action) {
+            if super::overlap::kind(f) != super::overlap::Kind::SelfHealing {
+                open.push((unit, f.clone()));
+            }
         }
     }
     out
+}
+
+/// Steps cut into episodes; before-start steps stay in the first one.
+pub fn episodes(steps: &[Step]) -> Vec<Vec<Step>> {
+    units(steps).into_iter().map(|u| u.into_iter().map(|i| steps[i].clone()).collect()).collect()
+}
+
+/// Runs of consecutive steps that no episode crosses: an episode with its companions, which
+/// must move together when the schedule is compacted.
+fn clusters(steps: &[Step]) -> Vec<Vec<Step>> {
+    let mut spans: Vec<(usize, usize)> =
+        units(steps).iter().filter_map(|u| Some((*u.iter().min()?, *u.iter().max()?))).collect();
+    spans.sort();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(m) if a <= m.1 => m.1 = m.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged.into_iter().map(|(a, b)| steps[a..=b].to_vec()).collect()
 }
 
 fn at_ms(s: &Step) -> Option<u64> {
@@ -106,7 +166,7 @@ fn at_ms(s: &Step) -> Option<u64> {
     }
 }
 
-/// Episodes moved so that each starts `gap_ms` after the previous one ends (the first after the
+/// Clusters (an episode with its companions) moved so that each starts `gap_ms` after the previous one ends (the first after the
 /// warm-up), heals `hold_factor` of the way through, and the run ends a cool-down after the last.
 fn compact(spec: &DrillSpec, eps: &[Vec<Step>], gap_ms: u64, hold_factor: f64) -> DrillSpec {
     let mut t = WARM_UP_MS;
@@ -138,9 +198,12 @@ fn compact(spec: &DrillSpec, eps: &[Vec<Step>], gap_ms: u64, hold_factor: f64) -
     out
 }
 
-fn with_episodes(spec: &DrillSpec, eps: &[Vec<Step>]) -> DrillSpec {
+/// `spec` with only the steps of the episodes `keep` (indices into `spec.steps`), in file order.
+fn with_episodes(spec: &DrillSpec, keep: &[Vec<usize>]) -> DrillSpec {
+    let mut kept: Vec<usize> = keep.iter().flatten().copied().collect();
+    kept.sort_unstable();
     let mut out = spec.clone();
-    out.steps = eps.iter().flatten().cloned().collect();
+    out.steps = kept.into_iter().map(|i| spec.steps[i].clone()).collect();
     out
 }
 
@@ -197,7 +260,7 @@ where
     let target = report.target.clone().expect("reproduced");
     log(format!("keeping {target}"));
     let mut best = spec.clone();
-    let mut eps = episodes(&spec.steps);
+    let mut eps = units(&spec.steps);
     // Delta debugging over episodes: remove one of n chunks at a time; on success keep the
     // rest and coarsen, else refine until chunks are single episodes.
     let mut n = 2usize;
@@ -208,13 +271,13 @@ where
             if over(&mut report) {
                 break 'search;
             }
-            let rest: Vec<Vec<Step>> = eps
+            let rest: Vec<Vec<usize>> = eps
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i < start || *i >= start + chunk)
                 .map(|(_, e)| e.clone())
                 .collect();
-            let candidate = with_episodes(&best, &rest);
+            let candidate = with_episodes(&spec, &rest);
             report.attempts += 1;
             let kinds = rerun(candidate.clone()).await;
             let keep = kinds.contains(&target);
@@ -247,7 +310,7 @@ where
         if over(&mut report) || best.workload.duration_ms.is_none() {
             break;
         }
-        let candidate = compact(&best, &episodes(&best.steps), gap, factor);
+        let candidate = compact(&best, &clusters(&best.steps), gap, factor);
         if candidate == best {
             continue;
         }
@@ -334,11 +397,54 @@ mod tests {
         let _ = Family::ALL;
     }
 
+    /// An anomaly that needs two faults at once: a kill while a partition is in force.
+    #[tokio::test]
+    async fn shrinking_keeps_a_companion_with_the_episode_it_runs_inside() {
+        let kill_in_partition = |s: &DrillSpec| {
+            let mut cut = false;
+            for step in &s.steps {
+                match &step.action {
+                    Action::Fault(Fault::Heal) => cut = false,
+                    Action::Fault(Fault::Kill { .. }) if cut => return true,
+                    Action::Fault(f)
+                        if super::super::overlap::kind(f) == super::super::overlap::Kind::Fabric =>
+                    {
+                        cut = true
+                    }
+                    _ => {}
+                }
+            }
+            false
+        };
+        let seed = (1..200)
+            .find(|seed| kill_in_partition(&build_drill(&ChaosOptions { seed: *seed, ..Default::default() })))
+            .expect("some seed kills during a partition");
+        let spec = build_drill(&ChaosOptions { seed, ..Default::default() });
+        let limits = ShrinkLimits { max_attempts: 80, max_time: Duration::from_secs(60) };
+        let oracle = |s: DrillSpec| async move {
+            match kill_in_partition(&s) {
+                true => BTreeSet::from(["lost_write".to_string()]),
+                false => BTreeSet::new(),
+            }
+        };
+        let r = shrink(spec, limits, None, oracle, |_| {}).await;
+        assert!(r.reproduced && r.stopped == "done", "seed {seed}: {}", r.stopped);
+        let eps = episodes(&r.smallest.steps);
+        assert_eq!(eps.len(), 2, "seed {seed}: the partition and the kill inside it: {:?}", r.smallest.steps);
+        assert!(kill_in_partition(&r.smallest), "compacting kept the kill inside: {:?}", r.smallest.steps);
+        // The smallest drill is a drill file that parses again.
+        let text = crate::chaos::drill_file::render(&r.smallest);
+        crate::drill::parse_drill(&text, &r.smallest.file).expect("the shrunk drill parses");
+    }
+
     #[test]
     fn heals_stay_with_their_fault() {
         let spec = build_drill(&ChaosOptions { seed: 11, ..Default::default() });
+        let spec_eps = crate::chaos::draw_episodes(&ChaosOptions { seed: 11, ..Default::default() });
+        assert!(spec_eps.iter().any(|e| e.within.is_some()), "seed 11 overlaps");
         for e in episodes(&spec.steps) {
-            assert!(matches!(e[0].action, Action::Wait { .. }), "{e:?}");
+            // A main episode and a companion that targets a role wait for leaders first.
+            assert!(matches!(e[0].action, Action::Wait { .. } | Action::Fault(_)), "{e:?}");
             let primaries = e.iter().filter(|s| !is_follow_up(s) && !matches!(s.action, Action::Wait { .. }));
             assert_eq!(primaries.count(), 1, "{e:?}");
         }

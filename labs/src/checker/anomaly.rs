@@ -59,6 +59,9 @@ pub enum Anomaly {
     /// everything the group had been delivered (true).
     PollSkip {
         process: u32,
+        /// The topic (empty in anomalies saved before several topics were checked).
+        #[serde(default)]
+        topic: String,
         partition: i32,
         from_offset: i64,
         to_offset: i64,
@@ -69,14 +72,31 @@ pub enum Anomaly {
         at_ns: u64,
     },
     /// Within one assignment, a member read an offset at or below one it had already read.
-    NonmonotonicPoll { process: u32, partition: i32, previous_offset: i64, offset: i64, at_ns: u64 },
+    NonmonotonicPoll {
+        process: u32,
+        #[serde(default)]
+        topic: String,
+        partition: i32,
+        previous_offset: i64,
+        offset: i64,
+        at_ns: u64,
+    },
     /// Acknowledged and in the log (the final read found it), but no group member received it
     /// by the end of the run.
-    Unseen { value: String, partition: i32, offset: i64, acked_at_ns: u64 },
+    Unseen {
+        value: String,
+        #[serde(default)]
+        topic: String,
+        partition: i32,
+        offset: i64,
+        acked_at_ns: u64,
+    },
     /// A member assigned a partition started reading below an offset whose commit the group
     /// coordinator had acknowledged before that assignment: the group forgot a commit.
     CommittedOffsetBackwards {
         process: u32,
+        #[serde(default)]
+        topic: String,
         partition: i32,
         committed: i64,
         committed_at_ns: u64,

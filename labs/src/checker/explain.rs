@@ -71,6 +71,7 @@ impl Anomaly {
             }
             Anomaly::PollSkip {
                 process,
+                topic,
                 partition,
                 from_offset,
                 to_offset,
@@ -80,34 +81,54 @@ impl Anomaly {
                 after_rebalance,
                 at_ns,
             } => format!(
-                "poll skip: at {} member {process} read partition {partition} offset {to_offset} {}, skipping {skipped} \
+                "poll skip: at {} member {process} read {} offset {to_offset} {}, skipping {skipped} \
                  record(s) the log holds, the first at offset {first_skipped} ({first_value})",
                 clock(*at_ns),
+                place(topic, *partition),
                 if *after_rebalance {
                     format!("as its first read after an assignment, when the group had delivered up to {from_offset}")
                 } else {
                     format!("right after offset {from_offset}")
                 }
             ),
-            Anomaly::NonmonotonicPoll { process, partition, previous_offset, offset, at_ns } => format!(
-                "nonmonotonic poll: at {} member {process} read partition {partition} offset {offset} after \
+            Anomaly::NonmonotonicPoll { process, topic, partition, previous_offset, offset, at_ns } => format!(
+                "nonmonotonic poll: at {} member {process} read {} offset {offset} after \
                  offset {previous_offset}, with no rebalance in between",
-                clock(*at_ns)
+                clock(*at_ns),
+                place(topic, *partition)
             ),
-            Anomaly::Unseen { value, partition, offset, acked_at_ns } => format!(
-                "unseen: {value} was acknowledged at {} and is in partition {partition} at offset {offset}, but no \
+            Anomaly::Unseen { value, topic, partition, offset, acked_at_ns } => format!(
+                "unseen: {value} was acknowledged at {} and is in {} at offset {offset}, but no \
                  member of the group ever received it",
-                clock(*acked_at_ns)
+                clock(*acked_at_ns),
+                place(topic, *partition)
             ),
-            Anomaly::CommittedOffsetBackwards { process, partition, committed, committed_at_ns, resumed_at, at_ns } => {
+            Anomaly::CommittedOffsetBackwards {
+                process,
+                topic,
+                partition,
+                committed,
+                committed_at_ns,
+                resumed_at,
+                at_ns,
+            } => {
                 format!(
-                    "committed offset backwards: the group's commit of partition {partition} at offset {committed} \
+                    "committed offset backwards: the group's commit of {} at offset {committed} \
                      was acknowledged at {}, yet member {process}, assigned the partition afterwards, resumed at \
                      offset {resumed_at} at {}",
+                    place(topic, *partition),
                     clock(*committed_at_ns),
                     clock(*at_ns)
                 )
             }
         }
+    }
+}
+
+/// `partition 2`, or `partition 2 of chaos3` when the anomaly names its topic.
+fn place(topic: &str, partition: i32) -> String {
+    match topic {
+        "" => format!("partition {partition}"),
+        t => format!("partition {partition} of {t}"),
     }
 }

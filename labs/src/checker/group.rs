@@ -12,6 +12,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::anomaly::Anomaly;
 use crate::history::{History, OpKind, OpType};
 
+/// A partition of a topic: the group reads several topics in a multi-topic run, and partition 0
+/// of one is not partition 0 of another.
+type Tp<'a> = (&'a str, i32);
+
 #[derive(Default)]
 struct Session {
     last: Option<i64>,
@@ -21,30 +25,33 @@ struct Session {
     assigned: bool,
 }
 
-/// Records at each (partition, offset), from the final reader's polls.
-fn present(history: &History, final_reader: u32) -> BTreeMap<i32, BTreeMap<i64, &str>> {
-    let mut out: BTreeMap<i32, BTreeMap<i64, &str>> = BTreeMap::new();
+/// Records at each (topic, partition, offset), from the final reader's polls.
+fn present(history: &History, final_reader: u32) -> BTreeMap<Tp<'_>, BTreeMap<i64, &str>> {
+    let mut out: BTreeMap<Tp<'_>, BTreeMap<i64, &str>> = BTreeMap::new();
     for op in &history.ops {
         if let (OpKind::Poll, OpType::Ok, true, Some(p), Some(o), Some(v)) =
             (op.kind, op.op_type, op.process == final_reader, op.partition, op.offset, op.value.as_deref())
         {
-            out.entry(p).or_default().insert(o, v);
+            out.entry((op.topic.as_str(), p)).or_default().insert(o, v);
         }
     }
     out
 }
 
-/// Poll-skip, nonmonotonic poll, committed offset going backwards and unseen writes.
+/// Poll-skip, nonmonotonic poll, committed offset going backwards and unseen writes, per
+/// partition of each topic.
 pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anomaly> {
     let records = present(history, final_reader);
     let empty = BTreeMap::new();
-    let mut committed: HashMap<i32, (i64, u64)> = HashMap::new();
-    let mut frontier: HashMap<i32, i64> = HashMap::new();
-    let mut sessions: HashMap<(u32, i32), Session> = HashMap::new();
+    let mut committed: HashMap<Tp<'_>, (i64, u64)> = HashMap::new();
+    let mut frontier: HashMap<Tp<'_>, i64> = HashMap::new();
+    let mut sessions: HashMap<(u32, Tp<'_>), Session> = HashMap::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut found = Vec::new();
     for op in history.ops.iter().filter(|op| op.process != final_reader && op.op_type == OpType::Ok) {
-        let Some(p) = op.partition else { continue };
+        let Some(partition) = op.partition else { continue };
+        let p = (op.topic.as_str(), partition);
+        let topic = || op.topic.clone();
         match op.kind {
             OpKind::Assign => {
                 let session =
@@ -72,7 +79,8 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
                 if let Some(last) = s.last.filter(|last| o <= *last) {
                     found.push(Anomaly::NonmonotonicPoll {
                         process: op.process,
-                        partition: p,
+                        topic: topic(),
+                        partition,
                         previous_offset: last,
                         offset: o,
                         at_ns: op.time_ns,
@@ -82,7 +90,8 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
                     if let Some((first, first_value)) = skipped.first() {
                         found.push(Anomaly::PollSkip {
                             process: op.process,
-                            partition: p,
+                            topic: topic(),
+                            partition,
                             from_offset: from,
                             to_offset: o,
                             skipped: skipped.len() as u64,
@@ -97,7 +106,8 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
                     if let Some((c, c_at)) = s.committed_before.filter(|(c, _)| o < *c) {
                         found.push(Anomaly::CommittedOffsetBackwards {
                             process: op.process,
-                            partition: p,
+                            topic: topic(),
+                            partition,
                             committed: c,
                             committed_at_ns: c_at,
                             resumed_at: o,
@@ -122,10 +132,10 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
 /// ever received.
 fn unseen(
     history: &History,
-    records: &BTreeMap<i32, BTreeMap<i64, &str>>,
+    records: &BTreeMap<Tp<'_>, BTreeMap<i64, &str>>,
     seen: &HashSet<&str>,
 ) -> Vec<Anomaly> {
-    let in_log: HashMap<&str, (i32, i64)> =
+    let in_log: HashMap<&str, (Tp<'_>, i64)> =
         records.iter().flat_map(|(p, recs)| recs.iter().map(move |(o, v)| (*v, (*p, *o)))).collect();
     let mut out: Vec<Anomaly> = history
         .ops
@@ -133,18 +143,22 @@ fn unseen(
         .filter(|op| op.kind == OpKind::Send && op.op_type == OpType::Ok)
         .filter_map(|op| {
             let value = op.value.as_deref()?;
-            let (partition, offset) = *in_log.get(value)?;
+            let ((topic, partition), offset) = *in_log.get(value)?;
             (!seen.contains(value)).then(|| Anomaly::Unseen {
                 value: value.to_string(),
+                topic: topic.to_string(),
                 partition,
                 offset,
                 acked_at_ns: op.time_ns,
             })
         })
         .collect();
-    out.sort_by_key(|a| match a {
-        Anomaly::Unseen { partition, offset, .. } => (*partition, *offset),
-        _ => (0, 0),
+    out.sort_by(|a, b| match (a, b) {
+        (
+            Anomaly::Unseen { topic: t1, partition: p1, offset: o1, .. },
+            Anomaly::Unseen { topic: t2, partition: p2, offset: o2, .. },
+        ) => (t1, p1, o1).cmp(&(t2, p2, o2)),
+        _ => std::cmp::Ordering::Equal,
     });
     out
 }

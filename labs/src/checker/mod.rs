@@ -12,7 +12,7 @@
 //! (consumer-group sessions: poll-skip, nonmonotonic poll, committed offsets, unseen), `windows`
 //! (unavailability), `divergence` (replica digests), `anomaly` (the anomaly type), `explain`
 //! (each anomaly in one sentence), `summary` (the one-sentence verdict), `expect`
-//! ([`Expectation`], [`matches`]), `live` ([`LiveChecker`]).
+//! ([`Expectation`], [`matches`]), `live` ([`LiveChecker`]), `topics` (the counts per topic).
 
 mod anomaly;
 mod batch;
@@ -23,6 +23,7 @@ mod group;
 mod index;
 mod live;
 mod summary;
+mod topics;
 mod windows;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use anomaly::{duplicate_count, lost_count, other_count, Anomaly};
 pub use expect::{matches, Bound, Expectation};
 pub use explain::clock;
 pub use live::LiveChecker;
+pub use topics::TopicCounts;
 
 /// Checksum of one replica's log for one partition, as reported by a broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +111,9 @@ pub struct Verdict {
     pub counts: Counts,
     pub anomalies: Vec<Anomaly>,
     pub unavailability: Vec<Window>,
+    /// Acknowledged, lost, duplicated and other anomalies per topic.
+    #[serde(default)]
+    pub by_topic: std::collections::BTreeMap<String, TopicCounts>,
 }
 
 /// Judges a whole history. Pure and linear-ish: one ingest pass, then sweeps per value.
@@ -131,7 +136,8 @@ pub fn check(history: &History, digests: &[ReplicaDigest], opts: &CheckOptions) 
     let unavailability = windows::unavailability(history, opts.unavailability_threshold_ns);
     let ok = anomalies.iter().all(|a| !opts.expect_idempotent && matches!(a, Anomaly::Duplicate { .. }));
     let summary = summary::sentence(&counts, &anomalies, &unavailability, ok);
-    Verdict { ok, summary, counts, anomalies, unavailability }
+    let by_topic = topics::by_topic(history, &anomalies);
+    Verdict { ok, summary, counts, anomalies, unavailability, by_topic }
 }
 
 fn counts(idx: &index::Index) -> Counts {

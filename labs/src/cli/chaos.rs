@@ -47,8 +47,13 @@ pub struct ChaosRunArgs {
     pub acks: Acks,
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub idempotence: bool,
+    /// Partitions of each topic.
     #[arg(long, default_value_t = 3)]
     pub partitions: u32,
+    /// Topics the producers spread their sends over (chaos, chaos2, ...); the group reads all,
+    /// the checker judges each partition of each, and the report counts per topic.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub topics: u32,
     /// Consumers of the one group (they leave and rejoin, so rebalances happen).
     #[arg(long, default_value_t = 3)]
     pub consumers: u32,
@@ -65,6 +70,10 @@ pub struct ChaosRunArgs {
     /// docs/chaos.md); every other anomaly still fails it.
     #[arg(long)]
     pub tolerate_duplicates: bool,
+    /// Draw companion faults inside main episodes (a kill during a partition, a toxic while a
+    /// node is paused); `false` draws one fault at a time (docs/chaos.md).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub overlap: bool,
     /// Print the schedule and stop (nothing is started).
     #[arg(long)]
     pub plan_only: bool,
@@ -118,22 +127,25 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<i32> {
         acks: a.acks,
         idempotence: a.idempotence,
         partitions: a.partitions,
+        topics: a.topics,
         consumers: a.consumers,
         rate_per_sec: a.rate,
         tolerate_duplicates: a.tolerate_duplicates,
+        overlap: a.overlap,
         ..ChaosOptions::default()
     };
     let plan = chaos::run::planned(&opts);
     let families: Vec<&str> = opts.families.iter().map(|f| f.name()).collect();
     println!(
-        "chaos seed {} for {} s, families {}, fsync={} acks={} idempotence={}: {} episodes",
+        "chaos seed {} for {} s, families {}, fsync={} acks={} idempotence={}: {} episodes, {} inside another",
         opts.seed,
         opts.duration_ms / 1000,
         families.join(","),
         opts.fsync,
         opts.acks,
         opts.idempotence,
-        plan.len()
+        plan.len(),
+        plan.iter().filter(|e| e.within.is_some()).count()
     );
     for line in chaos::run::describe(&plan) {
         println!("{line}");
@@ -185,6 +197,12 @@ fn print_report(r: &ChaosReport) {
     );
     if let Some(reason) = &r.reason {
         println!("  why: {reason}");
+    }
+    for (topic, c) in &r.by_topic {
+        println!(
+            "  topic {topic}: {} acknowledged, {} lost, {} duplicated, {} other anomalies",
+            c.acked, c.lost, c.duplicates, c.other
+        );
     }
     if r.passed && r.anomalies.contains_key("duplicate") {
         println!("  KNOWN BUG, tolerated by --tolerate-duplicates: duplicated values (docs/chaos.md, bug 2)");

@@ -81,6 +81,9 @@ impl Source<'_> {
     }
 }
 
+/// More topics than this would be a benchmark, not a drill (and slow to create on two cores).
+const MAX_TOPICS: u32 = 16;
+
 fn validate(src: &Source, raw: RawDrill) -> Result<DrillSpec, LabError> {
     let name_ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     if raw.name.get_ref().is_empty() || !raw.name.get_ref().chars().all(name_ok) {
@@ -141,6 +144,9 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
     if let Some(p) = raw.partitions.as_ref().filter(|p| *p.get_ref() < 1) {
         return Err(src.at(p, "partitions must be at least 1"));
     }
+    if let Some(t) = raw.topics.as_ref().filter(|t| !(1..=MAX_TOPICS).contains(t.get_ref())) {
+        return Err(src.at(t, format!("topics must be 1 to {MAX_TOPICS}")));
+    }
     let replication_factor = raw.replication_factor.as_ref().map_or(nodes.min(3), |r| *r.get_ref());
     if let Some(r) = raw.replication_factor.as_ref().filter(|r| !(1..=nodes).contains(r.get_ref())) {
         return Err(src.at(r, format!("replication_factor must be 1 to nodes ({nodes})")));
@@ -171,6 +177,7 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
     Ok(Setup {
         nodes,
         topic: raw.topic.into_inner(),
+        topics: raw.topics.as_ref().map_or(1, |t| *t.get_ref()),
         partitions,
         replication_factor,
         fsync: raw.fsync.unwrap_or(Fsync::Always),
@@ -352,7 +359,7 @@ pub(super) fn check_partition(
     tp: &super::spec::TopicPartition,
     span: Range<usize>,
 ) -> Result<(), LabError> {
-    if tp.topic != setup.topic {
+    if !setup.topic_names().contains(&tp.topic) {
         return Err(
             src.error(span, format!("topic '{}' is not this drill's topic '{}'", tp.topic, setup.topic))
         );

@@ -34,6 +34,7 @@ pub(super) struct RawDrill {
 pub(super) struct RawSetup {
     pub nodes: Option<Spanned<u32>>,
     pub topic: Spanned<String>,
+    pub topics: Option<Spanned<u32>>,
     pub partitions: Option<Spanned<u32>>,
     pub replication_factor: Option<Spanned<u32>>,
     pub fsync: Option<Fsync>,

@@ -34,6 +34,9 @@ pub struct DrillSpec {
 pub struct Setup {
     pub nodes: u32,
     pub topic: String,
+    /// How many topics the workload writes and reads: `topic`, then `<topic>2`, `<topic>3`, ...
+    /// each with `partitions` and `replication_factor` (role targets name any of them).
+    pub topics: u32,
     pub partitions: u32,
     pub replication_factor: u32,
     pub fsync: Fsync,
@@ -45,6 +48,15 @@ pub struct Setup {
     /// Seeds every random choice (random targets, follower picks) so a failure can be replayed.
     /// `None`: the engine picks one and logs it on the timeline.
     pub seed: Option<u64>,
+}
+
+impl Setup {
+    /// The topics of the drill, the first being `topic`.
+    pub fn topic_names(&self) -> Vec<String> {
+        std::iter::once(self.topic.clone())
+            .chain((2..=self.topics).map(|i| format!("{}{i}", self.topic)))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -58,11 +58,16 @@ mod tests {
     async fn a_chaos_command_with_a_bad_family_or_duration_says_what_is_wrong() {
         let root = std::env::temp_dir().join(format!("clusterlab-chaos-cmd-{}", std::process::id()));
         let lab = Lab::new(LabConfig::for_tests(&root));
-        let bad = Command::RunChaos { seed: 1, duration_ms: 60_000, faults: Some("kill,paus".into()) };
+        let bad = Command::RunChaos {
+            seed: 1,
+            duration_ms: 60_000,
+            faults: Some("kill,paus".into()),
+            topics: None,
+        };
         let e = lab.handle(bad).await.unwrap_err();
         assert_eq!(e.code, "bad_request");
         assert!(e.message.contains("unknown fault family 'paus'"), "{}", e.message);
-        let short = Command::RunChaos { seed: 1, duration_ms: 500, faults: None };
+        let short = Command::RunChaos { seed: 1, duration_ms: 500, faults: None, topics: None };
         let e = lab.handle(short).await.unwrap_err();
         assert!(e.message.contains("duration_ms must be"), "{}", e.message);
         lab.close().await;

@@ -214,16 +214,19 @@ impl Lab {
         });
 
         let topic = spec.setup.topic.clone();
+        let topics = spec.setup.topic_names();
         self.wait_controller(Duration::from_secs(20)).await?;
-        crate::workload::admin::create_topic(
-            &self.bootstrap_via(&Target::All, rng).await?,
-            &topic,
-            spec.setup.partitions as i32,
-            spec.setup.replication_factor as i32,
-            Duration::from_secs(15),
-        )
-        .await
-        .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {topic}: {e}")))?;
+        for t in &topics {
+            crate::workload::admin::create_topic(
+                &self.bootstrap_via(&Target::All, rng).await?,
+                t,
+                spec.setup.partitions as i32,
+                spec.setup.replication_factor as i32,
+                Duration::from_secs(15),
+            )
+            .await
+            .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {t}: {e}")))?;
+        }
         self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
         // Aimed once the topic is led: `leader:<topic>/<p>` names a node only from now on.
         let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;
@@ -261,6 +264,7 @@ impl Lab {
             consumer_group: w.consumer_group,
             message_timeout_ms: 30_000,
             churn: w.churn_ms.map(Duration::from_millis),
+            extra_topics: topics[1..].to_vec(),
         };
         let timeline = Arc::clone(&self.timeline);
         // The live checker sees every operation as it happens and puts the first anomalies on
@@ -351,9 +355,11 @@ impl Lab {
         let read_from = workload.recorder().history().ops.len() as u64;
         let recorder = workload.recorder().clone();
         let consume = consume_bootstrap.clone();
-        let topic2 = topic.clone();
+        let topics2 = topics.clone();
         tokio::task::spawn_blocking(move || {
-            consumer::read_all(&consume, &topic2, &recorder, Duration::from_secs(30))
+            topics2.iter().try_for_each(|t| {
+                consumer::read_all(&consume, t, &recorder, Duration::from_secs(30)).map(|_| ())
+            })
         })
         .await
         .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
@@ -369,7 +375,10 @@ impl Lab {
             });
         }
         let history = workload.finish().await;
-        let digests = self.digests(&topic).await;
+        let mut digests = Vec::new();
+        for t in &topics {
+            digests.extend(self.digests(t).await);
+        }
         let verdict = checker::check(
             &history,
             &digests,

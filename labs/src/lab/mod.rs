@@ -93,6 +93,8 @@ const EVENT_BUFFER: usize = 8192;
 /// A chaos run from the window: long enough for a few episodes, short enough to watch.
 const MIN_CHAOS_MS: u64 = 10_000;
 const MAX_CHAOS_MS: u64 = 600_000;
+/// Topics a chaos run from the window may write (the CLI allows as many).
+const MAX_CHAOS_TOPICS: u32 = 16;
 /// How often running front ends get a full state snapshot.
 const STATE_EVERY: Duration = Duration::from_millis(500);
 
@@ -237,7 +239,7 @@ impl Lab {
                 Ok(json!({ "started": true }))
             }
             Command::LessonNext => self.lesson_next().map(|()| json!({})),
-            Command::RunChaos { seed, duration_ms, faults } => {
+            Command::RunChaos { seed, duration_ms, faults, topics } => {
                 let families = crate::chaos::parse_families(faults.as_deref().unwrap_or("all"))
                     .map_err(|e| LabFailure::new("bad_request", e))?;
                 if !(MIN_CHAOS_MS..=MAX_CHAOS_MS).contains(&duration_ms) {
@@ -246,7 +248,15 @@ impl Lab {
                         format!("duration_ms must be {MIN_CHAOS_MS} to {MAX_CHAOS_MS} (longer soaks: clusterlab chaos)"),
                     ));
                 }
-                let opts = crate::chaos::ChaosOptions { seed, duration_ms, families, ..Default::default() };
+                let topics = topics.unwrap_or(1);
+                if !(1..=MAX_CHAOS_TOPICS).contains(&topics) {
+                    return Err(LabFailure::new(
+                        "bad_request",
+                        format!("topics must be 1 to {MAX_CHAOS_TOPICS}"),
+                    ));
+                }
+                let opts =
+                    crate::chaos::ChaosOptions { seed, duration_ms, families, topics, ..Default::default() };
                 let plan = crate::chaos::run::describe(&crate::chaos::run::planned(&opts));
                 let lab = Arc::clone(self);
                 tokio::spawn(async move {

@@ -69,12 +69,15 @@ pub enum Command {
     /// performs it).
     LessonNext,
     /// A seeded chaos run on the safe settings: `faults` is the `--faults` list (default all).
-    /// A run with anomalies saves its drill in the export directory.
+    /// A run with anomalies saves its drill in the export directory. `topics`: how many topics
+    /// the workload writes (default 1).
     RunChaos {
         seed: u64,
         duration_ms: u64,
         #[serde(default)]
         faults: Option<String>,
+        #[serde(default)]
+        topics: Option<u32>,
     },
     /// `format`: jsonl | perfetto | edn | csv | charts | html | all.
     Export {
@@ -355,7 +358,7 @@ mod tests {
     fn a_chaos_run_takes_seed_duration_and_optional_families() {
         let r: Request =
             serde_json::from_str(r#"{"command":"run_chaos","seed":3,"duration_ms":20000}"#).unwrap();
-        assert_eq!(r.command, Command::RunChaos { seed: 3, duration_ms: 20_000, faults: None });
+        assert_eq!(r.command, Command::RunChaos { seed: 3, duration_ms: 20_000, faults: None, topics: None });
         assert!(!r.command.is_read_only());
         let bad = serde_json::from_str::<Request>(r#"{"command":"run_chaos","seed":-1,"duration_ms":20000}"#);
         assert!(bad.is_err(), "a seed is a u64");

@@ -73,7 +73,11 @@ impl Lab {
                     Until::AllLeaders => {
                         single && !view.alive().is_empty()
                             || (view.leader_of("controller").is_some()
-                                && view.all_leaders(topic, spec.setup.partitions))
+                                && spec
+                                    .setup
+                                    .topic_names()
+                                    .iter()
+                                    .all(|t| view.all_leaders(t, spec.setup.partitions)))
                     }
                     Until::LeaderElected(tp) => {
                         let g = ClusterView::partition_group(&tp.topic, tp.partition);

@@ -32,7 +32,6 @@ pub(crate) fn poll_op(process: u32, topic: &str, payload: Option<&[u8]>, partiti
 pub struct ConsumerTask {
     consumer: StreamConsumer,
     process: u32,
-    topic: String,
     recorder: Recorder,
 }
 
@@ -54,10 +53,11 @@ impl ConsumerTask {
             .set("topic.metadata.refresh.interval.ms", "1000")
             .create()
             .map_err(|source| LabError::Kafka { what: format!("creating consumer {process}"), source })?;
+        let topics = config.topics();
         consumer
-            .subscribe(&[config.topic.as_str()])
+            .subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())
             .map_err(|source| LabError::Kafka { what: format!("subscribing consumer {process}"), source })?;
-        Ok(ConsumerTask { consumer, process, topic: config.topic.clone(), recorder })
+        Ok(ConsumerTask { consumer, process, recorder })
     }
 
     pub async fn run(self, stop: CancellationToken) {
@@ -65,7 +65,7 @@ impl ConsumerTask {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 msg = self.consumer.recv() => match msg {
-                    Ok(m) => self.recorder.record(poll_op(self.process, &self.topic, m.payload(), m.partition(), m.offset())),
+                    Ok(m) => self.recorder.record(poll_op(self.process, m.topic(), m.payload(), m.partition(), m.offset())),
                     // Errors during faults are expected (leader moves); the client retries.
                     Err(e) => tracing::debug!(process = self.process, error = %e, "consumer error"),
                 }

@@ -34,7 +34,6 @@ const POLL: Duration = Duration::from_millis(100);
 struct MemberContext {
     recorder: Recorder,
     process: u32,
-    topic: String,
 }
 
 impl ClientContext for MemberContext {}
@@ -42,8 +41,8 @@ impl ClientContext for MemberContext {}
 impl ConsumerContext for MemberContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            for e in tpl.elements_for_topic(&self.topic) {
-                let mut op = Op::new(self.process, OpType::Ok, OpKind::Assign, &self.topic);
+            for e in tpl.elements() {
+                let mut op = Op::new(self.process, OpType::Ok, OpKind::Assign, e.topic());
                 op.partition = Some(e.partition());
                 self.recorder.record(op);
             }
@@ -63,9 +62,9 @@ impl ConsumerContext for MemberContext {
 
 impl MemberContext {
     fn record_commits(&self, offsets: &TopicPartitionList) {
-        for e in offsets.elements_for_topic(&self.topic) {
+        for e in offsets.elements() {
             if let Offset::Offset(o) = e.offset() {
-                let op = Op::new(self.process, OpType::Ok, OpKind::Commit, &self.topic).at(e.partition(), o);
+                let op = Op::new(self.process, OpType::Ok, OpKind::Commit, e.topic()).at(e.partition(), o);
                 self.recorder.record(op);
             }
         }
@@ -91,7 +90,7 @@ fn join(
     process: u32,
     recorder: &Recorder,
 ) -> crate::Result<BaseConsumer<MemberContext>> {
-    let context = MemberContext { recorder: recorder.clone(), process, topic: config.topic.clone() };
+    let context = MemberContext { recorder: recorder.clone(), process };
     let consumer: BaseConsumer<MemberContext> = ClientConfig::new()
         .set("bootstrap.servers", &config.bootstrap)
         .set("group.id", format!("clusterlab-{}", config.topic))
@@ -106,8 +105,9 @@ fn join(
         .set("reconnect.backoff.max.ms", "500")
         .create_with_context(context)
         .map_err(|source| LabError::Kafka { what: format!("creating group member {process}"), source })?;
+    let topics = config.topics();
     consumer
-        .subscribe(&[config.topic.as_str()])
+        .subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())
         .map_err(|source| LabError::Kafka { what: format!("subscribing group member {process}"), source })?;
     Ok(consumer)
 }
@@ -137,7 +137,7 @@ pub fn run_member(
         while !stop.is_cancelled() && leave_at.is_none_or(|t| Instant::now() < t) {
             match consumer.poll(POLL) {
                 Some(Ok(m)) => {
-                    recorder.record(poll_op(process, &config.topic, m.payload(), m.partition(), m.offset()))
+                    recorder.record(poll_op(process, m.topic(), m.payload(), m.partition(), m.offset()))
                 }
                 // Errors during faults are expected (coordinator moves); the client retries.
                 Some(Err(e)) => tracing::debug!(process, error = %e, "group member poll error"),

@@ -50,6 +50,17 @@ pub struct WorkloadConfig {
     /// (`group.rs`). None: members stay and auto-commit.
     #[serde(default)]
     pub churn: Option<Duration>,
+    /// More topics written and read besides `topic` (a multi-topic chaos run): producers spread
+    /// their sends over every topic in turn, consumers subscribe to all of them.
+    #[serde(default)]
+    pub extra_topics: Vec<String>,
+}
+
+impl WorkloadConfig {
+    /// `topic` and the extra topics, in order.
+    pub fn topics(&self) -> Vec<String> {
+        std::iter::once(self.topic.clone()).chain(self.extra_topics.iter().cloned()).collect()
+    }
 }
 
 impl Default for WorkloadConfig {
@@ -69,6 +80,7 @@ impl Default for WorkloadConfig {
             consumer_group: true,
             message_timeout_ms: 30_000,
             churn: None,
+            extra_topics: Vec::new(),
         }
     }
 }
@@ -255,9 +267,9 @@ impl Workload {
                         .iter()
                         .filter(move |o| o.kind == OpKind::Poll && o.op_type == OpType::Ok)
                         .filter(move |o| (o.process == consumer::FINAL_READER) == final_reader)
-                        .filter_map(|o| Some((o.partition?, o.offset?)))
+                        .filter_map(|o| Some((o.topic.as_str(), o.partition?, o.offset?)))
                 };
-                let seen: std::collections::HashSet<(i32, i64)> = polled(false).collect();
+                let seen: std::collections::HashSet<(&str, i32, i64)> = polled(false).collect();
                 polled(true).filter(|k| !seen.contains(k)).count()
             };
             if missing == 0 {

@@ -24,6 +24,8 @@ pub struct ProducerTask {
     process: u32,
     count: u64,
     config: WorkloadConfig,
+    /// The topics sends go to, in turn (at least `config.topic`).
+    topics: Vec<String>,
     recorder: Recorder,
     /// Held while an invocation is recorded and queued (see `send_one`).
     queue_order: std::sync::Mutex<()>,
@@ -63,6 +65,7 @@ impl ProducerTask {
             process,
             count,
             config: config.clone(),
+            topics: config.topics(),
             recorder,
             queue_order: Default::default(),
         })
@@ -94,9 +97,12 @@ impl ProducerTask {
                 _ = stop.cancelled() => break,
             };
             let value = format!("p{}-{seq:08}", this.process);
+            // Every topic in turn: with several topics each gets an equal share of every
+            // producer's sends (values stay unique across topics).
+            let topic = this.topics[(seq % this.topics.len() as u64) as usize].clone();
             let task = Arc::clone(&this);
             deliveries.spawn(async move {
-                task.send_one(value).await;
+                task.send_one(value, &topic).await;
                 drop(permit);
             });
             // Reap finished deliveries so the set does not grow with the run.
@@ -107,8 +113,7 @@ impl ProducerTask {
         let _ = tokio::task::spawn_blocking(move || this.producer.flush(Duration::from_secs(5))).await;
     }
 
-    async fn send_one(&self, value: String) {
-        let topic = &self.config.topic;
+    async fn send_one(&self, value: String, topic: &str) {
         let mut payload = value.clone().into_bytes();
         payload.push(VALUE_END);
         payload.resize(self.config.message_bytes.max(payload.len()), b'.');

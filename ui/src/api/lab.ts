@@ -19,7 +19,7 @@ export class LabClient {
   listLessons = () => this.transport.send({ command: 'list_lessons' }) as Promise<Reply<LessonInfo[]>>;
   runLesson = (name: string) => this.transport.send({ command: 'run_lesson', name });
   lessonNext = () => this.transport.send({ command: 'lesson_next' });
-  runChaos = (seed: number, duration_ms: number, faults?: string) => this.transport.send({ command: 'run_chaos', seed, duration_ms, ...(faults ? { faults } : {}) }) as Promise<Reply<{ started: boolean; schedule: string[] }>>;
+  runChaos = (seed: number, duration_ms: number, faults?: string, topics?: number) => this.transport.send({ command: 'run_chaos', seed, duration_ms, ...(faults ? { faults } : {}), ...(topics ? { topics } : {}) }) as Promise<Reply<{ started: boolean; schedule: string[] }>>;
   export = (format: string, dir?: string) => this.transport.send({ command: 'export', format, dir }) as Promise<Reply<{ files: string[] }>>;
   importTimeline = (jsonl: string) => this.transport.send({ command: 'import_timeline', jsonl }) as Promise<Reply<{ events: number }>>;
   watchRaftGroup = (group: string | null) => this.transport.send({ command: 'watch_raft_group', group }) as Promise<Reply<{ group: string | null }>>;

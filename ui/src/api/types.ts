@@ -71,7 +71,7 @@ export type Command =
   | { command: 'list_lessons' }
   | { command: 'run_lesson'; name: string }
   | { command: 'lesson_next' }
-  | { command: 'run_chaos'; seed: number; duration_ms: number; faults?: string }
+  | { command: 'run_chaos'; seed: number; duration_ms: number; faults?: string; topics?: number }
   | { command: 'export'; format: string; dir?: string }
   | { command: 'import_timeline'; jsonl: string }
   | { command: 'snapshot' }

@@ -58,10 +58,12 @@ export function drillView(ctx: Ctx): View {
 
 const FAMILIES = ['kill', 'pause', 'stop', 'restart', 'power_cut', 'partition', 'link', 'disk'];
 
-/** Seed, duration and families of a chaos run; the drawn schedule is listed once it starts. */
+/** Seed, duration, topics and families of a chaos run; the drawn schedule is listed once it
+ * starts (a companion episode, drawn inside another, is listed with a leading `+`). */
 function chaosForm(ctx: Ctx): { el: HTMLElement; run: HTMLButtonElement } {
   const seed = h('input', { type: 'number', value: '1', min: '0', 'aria-label': 'chaos seed', 'data-control': '' });
   const secs = h('input', { type: 'number', value: '60', min: '10', max: '600', 'aria-label': 'chaos seconds', 'data-control': '' });
+  const topics = h('input', { type: 'number', value: '1', min: '1', max: '16', 'aria-label': 'chaos topics', 'data-control': '' });
   const boxes = FAMILIES.map((f) => h('input', { type: 'checkbox', checked: true, value: f, 'aria-label': f, 'data-control': '' }));
   const schedule = h('ol', { class: 'chaos-schedule' });
   const run = control('Run chaos', () => {
@@ -69,12 +71,12 @@ function chaosForm(ctx: Ctx): { el: HTMLElement; run: HTMLButtonElement } {
     if (!faults) return;
     ctx.store.live.verdict = null;
     void ctx.run(`chaos seed ${seed.value}`, async () => {
-      const r = await ctx.client.runChaos(Number(seed.value), Number(secs.value) * 1000, faults);
+      const r = await ctx.client.runChaos(Number(seed.value), Number(secs.value) * 1000, faults, Number(topics.value));
       if (r.ok) schedule.replaceChildren(...r.result.schedule.map((line) => h('li', {}, line.replace(/^\s*\d+\.\s*/, ''))));
       return r;
     });
   }, { id: 'run-chaos' });
   const families = h('span', { class: 'chaos-families' }, ...boxes.map((b) => h('label', {}, b, ` ${b.value}`)));
-  const el = h('div', { class: 'chaos' }, h('div', { class: 'toolbar' }, h('span', {}, 'Chaos: seed'), seed, h('span', {}, 's'), secs, families, run), schedule);
+  const el = h('div', { class: 'chaos' }, h('div', { class: 'toolbar' }, h('span', {}, 'Chaos: seed'), seed, h('span', {}, 's'), secs, h('span', {}, 'topics'), topics, families, run), schedule);
   return { el, run };
 }

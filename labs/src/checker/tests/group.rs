@@ -78,7 +78,7 @@ fn skipping_records_within_an_assignment_and_after_a_rebalance() {
     assert!(matches!(&a[1], Anomaly::Unseen { value, offset: 1, .. } if value == "v1"), "{a:?}");
     assert_eq!(
         a[0].explain(),
-        "poll skip: at 00:00:00.012 member 100 read partition 0 offset 2 right after offset 0, skipping 1 \
+        "poll skip: at 00:00:00.012 member 100 read partition 0 of t offset 2 right after offset 0, skipping 1 \
          record(s) the log holds, the first at offset 1 (v1)"
     );
 }
@@ -160,4 +160,58 @@ fn idempotent_sends_in_flight_together_must_keep_their_order() {
         vec![],
         "retries may reorder without idempotence"
     );
+}
+
+/// Two topics whose partitions share numbers and offsets: each is judged on its own, and the
+/// verdict counts per topic.
+#[test]
+fn several_topics_are_judged_per_topic_partition_and_counted_per_topic() {
+    let mut h = H::default();
+    let op = |process, ty, kind, topic: &str, value: &str, t| {
+        Op::new(process, ty, kind, topic).value(value).time(t)
+    };
+    // Both topics: values at offsets 0..3 of partition 0, in the final read.
+    for (topic, prefix) in [("a", "x"), ("b", "y")] {
+        for o in 0..3i64 {
+            let v = format!("{prefix}{o}");
+            h.h.push(op(1, OpType::Invoke, OpKind::Send, topic, &v, o as u64 * MS));
+            h.h.push(op(1, OpType::Ok, OpKind::Send, topic, &v, o as u64 * MS + 1).at(0, o));
+            h.h.push(op(FINAL_READER, OpType::Ok, OpKind::Poll, topic, &v, 100 * MS).at(0, o));
+        }
+    }
+    // Topic a lost x3 (acknowledged at offset 3, not in the final read).
+    h.h.push(op(1, OpType::Invoke, OpKind::Send, "a", "x3", 5 * MS));
+    h.h.push(op(1, OpType::Ok, OpKind::Send, "a", "x3", 6 * MS).at(0, 3));
+    // Member 100 holds partition 0 of both topics and reads them interleaved: offsets that go
+    // back and forth across topics are fine; only topic b skips (y0, then y2).
+    let mut assign = |topic: &str, t| {
+        let mut a = Op::new(100, OpType::Ok, OpKind::Assign, topic).time(t);
+        a.partition = Some(0);
+        h.h.push(a);
+    };
+    assign("a", 10 * MS);
+    assign("b", 10 * MS);
+    for (topic, v, o, t) in
+        [("a", "x0", 0, 11), ("b", "y0", 0, 12), ("a", "x1", 1, 13), ("b", "y2", 2, 14), ("a", "x2", 2, 15)]
+    {
+        h.h.push(op(100, OpType::Ok, OpKind::Poll, topic, v, t * MS).at(0, o));
+    }
+    let v = check(&h.h, &[], &group_opts());
+    let kinds: Vec<String> = v.anomalies.iter().map(|a| a.label().to_string()).collect();
+    assert_eq!(kinds, ["lost write", "poll skip", "unseen write"], "{:?}", v.anomalies);
+    assert!(
+        matches!(&v.anomalies[1], Anomaly::PollSkip { topic, from_offset: 0, to_offset: 2, .. } if topic == "b"),
+        "{:?}",
+        v.anomalies
+    );
+    assert!(
+        v.anomalies[1].explain().contains("read partition 0 of b offset 2"),
+        "{}",
+        v.anomalies[1].explain()
+    );
+    assert!(matches!(&v.anomalies[2], Anomaly::Unseen { topic, value, .. } if topic == "b" && value == "y1"));
+    let a = &v.by_topic["a"];
+    let b = &v.by_topic["b"];
+    assert_eq!((a.acked, a.lost, a.duplicates, a.other), (4, 1, 0, 0));
+    assert_eq!((b.acked, b.lost, b.duplicates, b.other), (3, 0, 0, 2));
 }
