@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::drill_support::{bound, settings_of, term_moves_unmet};
+use super::drill_support::{body_limit, bound, settings_of, term_moves_unmet};
 use super::faults::Rng;
 use super::protocol::{DrillProgress, LabFailure};
 use super::raft_expect;
@@ -121,7 +121,17 @@ impl Lab {
         let run_kind = if spec.lesson { RunKind::Lesson } else { RunKind::Drill };
         self.begin_recording(first_seq, run_kind, &spec.name, &settings_of(&spec)).await;
         let mut rng = Rng::new(seed.or(spec.setup.seed).unwrap_or(0x5eed));
-        let result = self.drill_body(&spec, &mut rng, interactive).await;
+        let body = self.drill_body(&spec, &mut rng, interactive);
+        let result = match body_limit(&spec, interactive) {
+            Some(limit) => tokio::time::timeout(limit, body).await.unwrap_or_else(|_| {
+                let last = self.last_step_since(first_seq);
+                Err(LabFailure::new(
+                    "drill_failed",
+                    format!("the {kind} was still running after {} s, far beyond its steps and workload; given up after: {last}", limit.as_secs()),
+                ))
+            }),
+            None => body.await,
+        };
         let (passed, reason, verdict) = match result {
             Ok((verdict, unmet)) => (unmet.is_none(), unmet, verdict),
             Err(e) => (false, Some(e.message), None),

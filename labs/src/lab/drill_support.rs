@@ -9,11 +9,44 @@ use super::protocol::{ClusterSettings, LabFailure};
 use super::view::ClusterView;
 use super::Lab;
 use crate::checker::{Bound, ReplicaDigest};
-use crate::drill::{Acks, DrillSpec, Fsync, Outcome, Target, Until};
+use crate::drill::{Acks, Action, DrillSpec, Fsync, Outcome, Target, Until, When};
 use crate::timeline::EventKind;
 
 /// How long the cluster gets to recover after the steps before the final read.
 const RECOVERY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Beyond its steps and workload, what a drill body may take for start-up, recovery, the final
+/// read, the group drain and the check, plus 30 s per topic read.
+const STUCK_MARGIN: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How long a headless drill body may run before it is given up as stuck: every step's offset,
+/// delay and wait limit (a fault waits up to 10 s for a leader), the workload's duration and a
+/// margin. Every wait inside is bounded already; this catches a bound someone forgot (a CI run
+/// hung for 80 minutes in a client's close). An interactive lesson waits for its learner.
+pub(super) fn body_limit(spec: &DrillSpec, interactive: bool) -> Option<std::time::Duration> {
+    if interactive {
+        return None;
+    }
+    let steps: u64 = spec
+        .steps
+        .iter()
+        .map(|s| {
+            let when = match s.when {
+                When::AtMs(ms) | When::AfterMs(ms) => ms,
+                When::BeforeStart => 0,
+            };
+            let wait = match &s.action {
+                Action::Wait { timeout_ms, .. } => *timeout_ms,
+                Action::Fault(_) => 10_000,
+                Action::Narrate => 0,
+            };
+            when + wait
+        })
+        .sum();
+    let workload = spec.workload.duration_ms.unwrap_or(20_000);
+    let reads = 30_000 * spec.setup.topic_names().len() as u64;
+    Some(std::time::Duration::from_millis(steps + workload + reads) + STUCK_MARGIN)
+}
 
 pub(super) fn settings_of(spec: &DrillSpec) -> ClusterSettings {
     let s = &spec.setup;
@@ -71,6 +104,22 @@ pub(super) fn bound(o: Outcome) -> Bound {
 }
 
 impl Lab {
+    /// The last step, fault or narration recorded since `first_seq`: where a stuck run was.
+    pub(super) fn last_step_since(&self, first_seq: u64) -> String {
+        self.timeline
+            .since(Some(first_seq))
+            .iter()
+            .rev()
+            .find(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Step { .. } | EventKind::Fault { .. } | EventKind::Narration { .. }
+                )
+            })
+            .map(|e| e.label())
+            .unwrap_or_else(|| "the start".into())
+    }
+
     /// Each partition's leader term as the nodes report it now (empty without a cluster).
     pub(super) async fn partition_terms(&self) -> BTreeMap<String, u64> {
         let guard = self.run.lock().await;
@@ -177,5 +226,17 @@ mod tests {
             "{why}"
         );
         assert_eq!(term_moves_unmet(&before, &before, 100.0), None, "nothing moved: nothing to judge");
+    }
+
+    #[test]
+    fn a_stuck_drill_is_given_up_after_its_steps_workload_and_margin() {
+        let text = "name = \"x\"\ntitle = \"x\"\ndescription = \"x\"\n\
+                    [setup]\ntopic = \"t\"\n[workload]\nduration_ms = 15000\n\
+                    [[steps]]\nat_ms = 4000\nfault = \"kill\"\ntarget = \"busiest\"\n\
+                    [[steps]]\nuntil = \"all_leaders\"\ntimeout_ms = 2000\n[expect]\n";
+        let spec = crate::drill::parse_drill(text, std::path::Path::new("x.toml")).expect("valid drill");
+        // 4 s + 10 s (a fault's wait for a leader) + 2 s + 15 s workload + 30 s read + 300 s.
+        assert_eq!(body_limit(&spec, false), Some(std::time::Duration::from_secs(361)));
+        assert_eq!(body_limit(&spec, true), None, "a learner takes the time they need");
     }
 }

@@ -74,8 +74,36 @@ impl ConsumerTask {
         // Dropping a group consumer blocks until it has left the group, which takes round trips
         // through the lab's own proxies. On a runtime worker, three such drops on a two-core
         // machine stalled every worker, and with them the proxies the drops waited for.
-        let consumer = self.consumer;
-        let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        let (consumer, process) = (self.consumer, self.process);
+        let _ = tokio::task::spawn_blocking(move || close_within(consumer, process, CLOSE_LIMIT)).await;
+    }
+}
+
+/// How long a consumer may take to leave its group before the run goes on without it.
+pub(crate) const CLOSE_LIMIT: Duration = Duration::from_secs(15);
+
+/// Drops (closes) `consumer` on a thread of its own and waits for it at most `limit`.
+///
+/// librdkafka's close can wait forever (rust-rdkafka issue 509, librdkafka 4884): a CI run hung
+/// 80 minutes after a drill had read back every message, with a consumer still leaving its group.
+/// Runs must end by themselves, so a close that overruns is left behind with a warning; its thread
+/// ends with the process. Blocking: call it from a blocking thread.
+pub(crate) fn close_within<C: Send + 'static>(consumer: C, process: u32, limit: Duration) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let closer = std::thread::Builder::new().name(format!("close-consumer-{process}")).spawn(move || {
+        drop(consumer);
+        let _ = done_tx.send(());
+    });
+    if let Err(e) = closer {
+        tracing::warn!(process, error = %e, "no thread to close a consumer on; it is left open");
+        return;
+    }
+    if done_rx.recv_timeout(limit).is_err() {
+        tracing::warn!(
+            process,
+            secs = limit.as_secs(),
+            "a consumer did not close in time; the run goes on without it"
+        );
     }
 }
 
@@ -88,6 +116,17 @@ pub fn read_all(bootstrap: &str, topic: &str, recorder: &Recorder, timeout: Dura
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|source| LabError::Kafka { what: "creating the final reader".into(), source })?;
+    let read = read_to_end(&consumer, topic, recorder, timeout);
+    close_within(consumer, FINAL_READER, CLOSE_LIMIT);
+    read
+}
+
+fn read_to_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    recorder: &Recorder,
+    timeout: Duration,
+) -> crate::Result<u64> {
     let deadline = std::time::Instant::now() + timeout;
     let kafka = |what: &str| {
         let what = what.to_string();
@@ -154,5 +193,32 @@ fn retry_until<T>(
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blocks in `drop` until the test lets it go, as librdkafka's close can.
+    struct HangsOnClose(std::sync::mpsc::Receiver<()>);
+
+    impl Drop for HangsOnClose {
+        fn drop(&mut self) {
+            let _ = self.0.recv();
+        }
+    }
+
+    #[test]
+    fn a_close_that_hangs_is_left_behind() {
+        let (release, held) = std::sync::mpsc::channel();
+        let (returned_tx, returned) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            close_within(HangsOnClose(held), 7, Duration::from_millis(50));
+            let _ = returned_tx.send(());
+        });
+        let outcome = returned.recv_timeout(Duration::from_secs(20));
+        let _ = release.send(());
+        assert!(outcome.is_ok(), "close_within waited for a close that never ends");
     }
 }

@@ -19,7 +19,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::poll_op;
+use super::consumer::{close_within, poll_op, CLOSE_LIMIT};
 use super::{Recorder, WorkloadConfig};
 use crate::history::{Op, OpKind, OpType};
 use crate::LabError;
@@ -152,7 +152,7 @@ pub fn run_member(
         // Leaving: hand the position over, then leave the group (close runs on drop).
         commit(&consumer, CommitMode::Sync, process);
         consumer.unsubscribe();
-        drop(consumer);
+        close_within(consumer, process, CLOSE_LIMIT);
         tracing::debug!(process, "group member left");
         let back_at = Instant::now() + churn / 2;
         while !stop.is_cancelled() && Instant::now() < back_at {

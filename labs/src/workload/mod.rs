@@ -250,7 +250,9 @@ impl Workload {
     pub async fn wait_producers(&self, limit: Duration) {
         if tokio::time::timeout(limit, self.producers.wait()).await.is_err() {
             self.stop_producers.cancel();
-            self.producers.wait().await;
+            if tokio::time::timeout(STOP_LIMIT, self.producers.wait()).await.is_err() {
+                tracing::warn!(secs = STOP_LIMIT.as_secs(), "producers did not stop in time");
+            }
         }
     }
 
@@ -283,12 +285,35 @@ impl Workload {
         }
     }
 
-    /// Stops everything and returns the history.
+    /// Stops everything and returns the history. Bounded: a client that does not stop in time
+    /// (librdkafka's close can hang) is left behind with a warning.
     pub async fn finish(self) -> History {
         self.stop_producers.cancel();
-        self.producers.wait().await;
+        if tokio::time::timeout(STOP_LIMIT, self.producers.wait()).await.is_err() {
+            tracing::warn!(
+                secs = STOP_LIMIT.as_secs(),
+                "producers did not stop in time; history taken without them"
+            );
+        }
         self.stop_consumers.cancel();
-        self.consumers.wait().await;
+        if tokio::time::timeout(STOP_LIMIT, self.consumers.wait()).await.is_err() {
+            tracing::warn!(
+                secs = STOP_LIMIT.as_secs(),
+                "consumers did not stop in time; history taken without them"
+            );
+        }
         self.recorder.history()
+    }
+}
+
+/// How long `finish` waits for clients to stop: more than a consumer's own close limit.
+const STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// A workload dropped without `finish` (a run given up on) still stops its clients: group
+/// members run on blocking threads until told, and the runtime waits for those when it ends.
+impl Drop for Workload {
+    fn drop(&mut self) {
+        self.stop_producers.cancel();
+        self.stop_consumers.cancel();
     }
 }
