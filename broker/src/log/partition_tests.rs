@@ -333,7 +333,9 @@ fn entries_read_back_are_the_stored_bytes_whether_held_in_memory_or_not() {
     p.append(&[batch(1)], 2).unwrap(); // index 2: offset 5
     let from_file = |p: &PartitionLog| {
         let stored = p.read(0, i64::MAX, usize::MAX).unwrap();
-        (0..stored.len()).map(|i| (p.index_tail(i as u64, i as u64 + 1)[0].1, stored[i].clone())).collect::<Vec<_>>()
+        (0..stored.len())
+            .map(|i| (p.index_tail(i as u64, i as u64 + 1)[0].1, stored[i].clone()))
+            .collect::<Vec<_>>()
     };
     let held = p.entries_by_index(0, 3).unwrap();
     assert_eq!(held, from_file(&p));
