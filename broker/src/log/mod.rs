@@ -28,6 +28,7 @@ mod partition;
 mod partition_tests;
 mod power_cut;
 mod raft_view;
+mod recent;
 mod recovery;
 mod segment;
 mod store;

@@ -18,6 +18,7 @@ use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
 use crate::log::entry::{self, ENTRY_HEADER_LEN};
 use crate::log::flusher::{PartitionKey, StoreCtx, CLOSED, OPEN, POWER_CUT};
+use crate::log::recent::RecentTail;
 use crate::log::segment::{IndexEntry, Segment};
 use crate::log::{lock, now_ns};
 
@@ -70,6 +71,8 @@ pub(crate) struct Inner {
     /// segment files are (see `set_log_start`). Kept by the topic catalogue or the controller's
     /// metadata, which set it again after a restart.
     pub start_floor: i64,
+    /// A replicated log's entries from append to apply, served to openraft's reads (recent.rs).
+    pub recent: RecentTail,
 }
 
 /// What is known of where client records start, so `client_offsets` (client_view.rs) scans the
@@ -120,6 +123,7 @@ impl PartitionLog {
             parent_dirty: false,
             committed: None,
             start_floor: 0,
+            recent: RecentTail::default(),
         };
         let (tx, _) = watch::channel(offsets_of(&inner, ctx.policy));
         PartitionLog {
@@ -221,6 +225,9 @@ impl PartitionLog {
         let base_offset = inner.log_end;
         let mut buf = Vec::with_capacity(batches.iter().map(|b| b.len() + ENTRY_HEADER_LEN).sum());
         let mut pending = Vec::new();
+        // A replicated log keeps what it writes until the group applies it (recent.rs).
+        let keep = inner.committed.is_some();
+        let mut kept = Vec::new();
         let mut next = base_offset;
         for (b, h) in batches.iter().zip(&headers) {
             let entry_len = (ENTRY_HEADER_LEN + b.len()) as u64;
@@ -231,7 +238,11 @@ impl PartitionLog {
             }
             let position = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
             let count = h.last_offset_delta + 1;
+            let start = buf.len();
             entry::encode(&mut buf, term, leader_epoch, next, count, b);
+            if keep {
+                kept.push((next, Bytes::copy_from_slice(&buf[start + ENTRY_HEADER_LEN..])));
+            }
             pending.push(IndexEntry {
                 base_offset: next,
                 next_offset: next + i64::from(count),
@@ -243,6 +254,9 @@ impl PartitionLog {
             next += i64::from(count);
         }
         self.write_pending(&mut inner, &mut buf, &mut pending)?;
+        for (base, batch) in kept {
+            inner.recent.push(base, batch);
+        }
         let now = now_ns();
         inner.appended_at_ns = now;
         self.publish(&inner);
@@ -503,6 +517,7 @@ impl PartitionLog {
         }
         inner.log_end = offset;
         inner.flushed = inner.flushed.min(offset);
+        inner.recent.clear();
         tracing::info!(topic = %self.topic, partition = self.partition, offset, term = entry.term,
             file = %inner.segments[si].path.display(), removed_segments = removed.len(), "log truncated");
         self.publish(&inner);

@@ -321,3 +321,32 @@ fn an_epoch_ends_where_the_next_term_starts_or_at_the_log_end() {
     assert_eq!(p.epoch_end(5), (Some(5), 8));
     assert_eq!(p.epoch_end(9), (Some(5), 8));
 }
+
+/// A replicated log serves its unapplied entries from memory (recent.rs): what it serves must
+/// be the bytes the file holds, before and after an apply, a truncation and a rewrite.
+#[test]
+fn entries_read_back_are_the_stored_bytes_whether_held_in_memory_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("r", 0).unwrap();
+    p.start_replicated();
+    p.append(&[batch(2), batch(3)], 1).unwrap(); // indexes 0, 1: offsets 0..2, 2..5
+    p.append(&[batch(1)], 2).unwrap(); // index 2: offset 5
+    let from_file = |p: &PartitionLog| {
+        let stored = p.read(0, i64::MAX, usize::MAX).unwrap();
+        (0..stored.len())
+            .map(|i| (p.index_tail(i as u64, i as u64 + 1)[0].1, stored[i].clone()))
+            .collect::<Vec<_>>()
+    };
+    let held = p.entries_by_index(0, 3).unwrap();
+    assert_eq!(held, from_file(&p));
+    assert_eq!(held.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![1, 1, 2]);
+    p.set_committed(5); // indexes 0 and 1 applied: read from the file from now on
+    assert_eq!(p.entries_by_index(0, 3).unwrap(), held);
+    p.truncate_from(5).unwrap();
+    p.append(&[batch(4)], 3).unwrap(); // index 2 again, other bytes and term
+    let rewritten = p.entries_by_index(2, 3).unwrap();
+    assert_eq!(rewritten[0].0, 3);
+    assert_eq!(rewritten, from_file(&p)[2..].to_vec());
+    assert_ne!(rewritten[0].1, held[2].1);
+}

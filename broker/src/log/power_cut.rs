@@ -98,6 +98,7 @@ impl PartitionLog {
         }
         inner.log_end = after;
         inner.flushed = inner.flushed.min(after);
+        inner.recent.clear();
         self.publish(&inner);
         Ok(PowerCutPartition {
             topic: self.topic.clone(),

@@ -89,8 +89,10 @@ impl PartitionLog {
     }
 
     /// (term, stored batch) of entries with Raft index in `[from, to)`.
+    /// Entries not applied yet are usually still in memory (recent.rs); the rest are read from
+    /// their segment files after the lock is released.
     pub fn entries_by_index(&self, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>> {
-        let plan: Vec<(std::sync::Arc<std::fs::File>, std::path::PathBuf, IndexEntry)> = {
+        let plan: Vec<(u64, Stored)> = {
             let inner = lock(&self.inner);
             let mut out = Vec::new();
             let mut first = 0u64;
@@ -99,16 +101,24 @@ impl PartitionLog {
                 let lo = from.max(first);
                 let hi = to.min(first + n);
                 for i in lo..hi {
-                    out.push((seg.file.clone(), seg.path.clone(), seg.index[(i - first) as usize]));
+                    let e = seg.index[(i - first) as usize];
+                    let stored = match inner.recent.get(e.base_offset, e.batch_range().1) {
+                        Some(batch) => Stored::Held(batch),
+                        None => Stored::File(seg.file.clone(), seg.path.clone(), e),
+                    };
+                    out.push((e.term, stored));
                 }
                 first += n;
             }
             out
         };
         plan.into_iter()
-            .map(|(file, path, e)| {
-                let (pos, len) = e.batch_range();
-                Ok((e.term, Bytes::from(Segment::read_at(&file, &path, pos, len)?)))
+            .map(|(term, stored)| match stored {
+                Stored::Held(batch) => Ok((term, batch)),
+                Stored::File(file, path, e) => {
+                    let (pos, len) = e.batch_range();
+                    Ok((term, Bytes::from(Segment::read_at(&file, &path, pos, len)?)))
+                }
             })
             .collect()
     }
@@ -167,11 +177,18 @@ impl PartitionLog {
     /// Sets the Raft-committed end offset, which becomes the high watermark consumers see.
     pub fn set_committed(&self, end_offset: i64) {
         let mut inner = lock(&self.inner);
+        inner.recent.drop_below(end_offset);
         if inner.committed != Some(end_offset) {
             inner.committed = Some(end_offset);
             self.publish(&inner);
         }
     }
+}
+
+/// Where `entries_by_index` finds an entry's stored batch.
+enum Stored {
+    Held(Bytes),
+    File(std::sync::Arc<std::fs::File>, std::path::PathBuf, IndexEntry),
 }
 
 /// A replica's fingerprint up to an offset: equal digests mean byte-identical logs.
