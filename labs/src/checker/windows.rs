@@ -1,11 +1,14 @@
-//! Unavailability windows: stretches with no successful send completion.
+//! Unavailability windows: stretches in which the cluster did not take writes.
 //!
-//! A healthy workload acknowledges sends continuously, so a gap between two consecutive `ok`
-//! completions longer than the threshold is time the cluster could not take writes (leader
-//! election, partition, power cut). Reported per partition (one leader down) and overall (no
-//! partition writable); they are facts for the timeline, not violations.
+//! Overall: a healthy workload acknowledges sends continuously, so a gap between two consecutive
+//! `ok` completions longer than the threshold is time no partition took writes (election,
+//! partition, power cut). Per partition: a send to it that waited longer than the threshold
+//! (one leader down); gaps between one partition's completions are not used, because they also
+//! measure the partitioner (librdkafka's sticky partitioner fills one partition's batch, then
+//! moves on: at 300 partitions a writable partition can go unused for ten seconds). Windows are
+//! facts for the timeline, not violations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::history::{History, OpKind, OpType};
 
@@ -13,21 +16,33 @@ use super::Window;
 
 pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window> {
     let mut all: Vec<u64> = Vec::new();
-    let mut per_partition: BTreeMap<i32, Vec<u64>> = BTreeMap::new();
+    let mut waits: BTreeMap<i32, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut invoked: HashMap<(u32, Option<&str>), u64> = HashMap::new();
     let (mut first_send, mut last_send) = (None::<u64>, None::<u64>);
     for op in history.ops.iter().filter(|op| op.kind == OpKind::Send) {
         first_send = Some(first_send.map_or(op.time_ns, |t| t.min(op.time_ns)));
         last_send = Some(last_send.map_or(op.time_ns, |t| t.max(op.time_ns)));
-        if op.op_type == OpType::Ok {
-            all.push(op.time_ns);
-            if let Some(p) = op.partition {
-                per_partition.entry(p).or_default().push(op.time_ns);
+        match op.op_type {
+            OpType::Invoke => {
+                invoked.insert((op.process, op.value.as_deref()), op.time_ns);
             }
+            OpType::Ok => {
+                all.push(op.time_ns);
+                let since = invoked
+                    .remove(&(op.process, op.value.as_deref()))
+                    .or_else(|| op.latency_ns.map(|l| op.time_ns.saturating_sub(l)));
+                if let (Some(p), Some(since)) = (op.partition, since) {
+                    if op.time_ns - since.min(op.time_ns) > threshold_ns {
+                        waits.entry(p).or_default().push((since, op.time_ns));
+                    }
+                }
+            }
+            _ => {}
         }
     }
     let mut windows = gaps(None, &mut all, threshold_ns);
-    for (p, times) in per_partition.iter_mut() {
-        windows.extend(gaps(Some(*p), times, threshold_ns));
+    for (p, spans) in waits.iter_mut() {
+        windows.extend(merged(*p, spans));
     }
     // The cluster may never recover: sends kept failing after the last success (or none ever
     // succeeded). Without this tail the worst outage of a run would go unreported.
@@ -39,6 +54,22 @@ pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window
     }
     windows.sort_by_key(|w| (w.start_ns, w.partition));
     windows
+}
+
+/// One partition's long waits, overlapping ones joined: sends queued behind the same outage.
+fn merged(partition: i32, spans: &mut [(u64, u64)]) -> Vec<Window> {
+    spans.sort_unstable();
+    let mut out: Vec<Window> = Vec::new();
+    for &(start, end) in spans.iter() {
+        match out.last_mut() {
+            Some(w) if start <= w.end_ns => {
+                w.end_ns = w.end_ns.max(end);
+                w.duration_ns = w.end_ns - w.start_ns;
+            }
+            _ => out.push(window(Some(partition), start, end)),
+        }
+    }
+    out
 }
 
 fn gaps(partition: Option<i32>, times: &mut [u64], threshold_ns: u64) -> Vec<Window> {
