@@ -10,7 +10,7 @@ use crate::error::LabError;
 use crate::history::OpType;
 use crate::timeline::event::{EventKind, TimelineEvent};
 
-use super::{fault_spans, io_err, origin_ns, render_svgs, time_ordered, type_name};
+use super::{esc, fault_spans, io_err, origin_ns, render_svgs, time_ordered, type_name};
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'DejaVu Sans',sans-serif;margin:24px auto;max-width:1280px;\
 color:#222;padding:0 16px}h1{margin-bottom:4px}h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}\
@@ -189,7 +189,7 @@ fn render(
             EventKind::Step { index, description } => {
                 Some((e.ts_ns, format!("<b>Step {index}:</b> {}", esc(description))))
             }
-            EventKind::Narration { text } => Some((e.ts_ns, esc(text))),
+            EventKind::Narration { text } => Some((e.ts_ns, esc(text).into_owned())),
             _ => None,
         })
         .collect();
@@ -204,20 +204,4 @@ fn render(
     }
     h.push_str("\n</body></html>\n");
     Ok(h)
-}
-
-/// Escape text for HTML element content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }

@@ -47,6 +47,11 @@ pub fn write_to_path(
     out.flush().map_err(|source| LabError::Io { what: what(), source })
 }
 
+/// Text for HTML or SVG element content and (quoted) attribute values.
+pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
+
 pub(crate) fn io_err(what: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
     move |source| LabError::Io { what: what.to_string(), source }
 }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use broker::raft::trace::{Outcome, TraceEvent, TraceKind};
 
-use super::html::esc;
+use super::esc;
 use crate::timeline::event::{EventKind, TimelineEvent};
 
 /// Diagram window: from this long before a campaign...
