@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::parse::{parse_as, Kind};
+use super::parse::parse_as;
+use super::source::Kind;
 use super::spec::DrillSpec;
 use crate::error::LabError;
 

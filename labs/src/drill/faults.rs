@@ -5,10 +5,9 @@ use std::ops::Range;
 
 use toml::Spanned;
 
-use super::parse::{check_target, check_target_value, Source};
 use super::raw::RawStep;
+use super::source::{check_target, check_target_value, Source};
 use super::spec::{Direction, Fault, FaultKind, Setup, Target};
-use super::steps::History;
 use crate::error::LabError;
 
 /// Keys a fault may carry, in the order messages list them.
@@ -54,12 +53,21 @@ pub(super) fn no_fault_keys(src: &Source, raw: &RawStep) -> Result<(), LabError>
     }
 }
 
+/// What earlier faults left behind, for the targets that depend on it.
+#[derive(Default)]
+pub(super) struct FaultContext {
+    /// A split ran and no heal since: `minority` names nodes.
+    pub split_active: bool,
+    /// Some fault hit nodes: `previous` names nodes.
+    pub fault_with_nodes: bool,
+}
+
 pub(super) fn fault(
     src: &Source,
     setup: &Setup,
     raw: &RawStep,
     kind: &Spanned<FaultKind>,
-    history: &mut History,
+    history: &mut FaultContext,
 ) -> Result<Fault, LabError> {
     let (required, optional) = params_of(*kind.get_ref());
     let name = fault_name(kind);

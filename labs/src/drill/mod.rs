@@ -8,7 +8,8 @@
 //! - `spec`: the typed, validated drill ([`DrillSpec`], [`Step`], [`Fault`], [`Expect`], ...).
 //! - `selector`: the string forms inside a drill (targets, waits, fsync, acks) and their parsing.
 //! - `raw`: the TOML as written (serde, unknown keys refused), with source spans.
-//! - `parse`: [`parse_drill`], error locations, setup/workload/expect checks.
+//! - `source`: the file being read (errors as `file:line:column`) and target checks.
+//! - `parse`: [`parse_drill`], setup/workload/expect checks.
 //! - `steps`: `[[steps]]` checks (fault / wait / narration, timing order, waits, repeats).
 //! - `faults`: a fault step's parameters and what its targets may refer to at that point.
 //! - `catalog`: [`load_catalog`], [`load_lessons`] and [`find`].
@@ -58,6 +59,7 @@ mod faults;
 mod parse;
 mod raw;
 mod selector;
+mod source;
 mod spec;
 mod steps;
 

@@ -3,9 +3,9 @@
 
 use toml::Spanned;
 
-use super::faults::{fault, no_fault_keys};
-use super::parse::{check_partition, check_target_value, Kind, Source};
+use super::faults::{fault, no_fault_keys, FaultContext};
 use super::raw::RawStep;
+use super::source::{check_partition, check_target_value, Kind, Source};
 use super::spec::{Action, Await, Fault, Setup, Step, Target, Until, When, Workload};
 use crate::error::LabError;
 
@@ -18,11 +18,8 @@ const MAX_EXPLAIN_CHARS: usize = 500;
 
 /// What came before the current step, for the context-dependent targets.
 #[derive(Default)]
-pub(super) struct History {
-    /// A split ran and no heal since: `minority` names nodes.
-    pub split_active: bool,
-    /// Some fault hit nodes: `previous` names nodes.
-    pub fault_with_nodes: bool,
+struct History {
+    faults: FaultContext,
     last_at_ms: Option<(u64, usize)>,
     started: bool,
 }
@@ -47,7 +44,7 @@ pub(super) fn convert_steps(
                     src.at(until, "a step is either a fault or a wait (until); split it into two steps")
                 )
             }
-            (Some(kind), None) => Action::Fault(fault(src, setup, &raw, kind, &mut history)?),
+            (Some(kind), None) => Action::Fault(fault(src, setup, &raw, kind, &mut history.faults)?),
             (None, Some(until)) => {
                 no_fault_keys(src, &raw)?;
                 wait(src, setup, workload, &raw, until, &history)?
@@ -220,7 +217,7 @@ fn wait(
     match until.get_ref() {
         Until::LeaderElected(tp) => check_partition(src, setup, tp, until.span())?,
         Until::CaughtUp(Target::Previous) | Until::NodeReady(Target::Previous)
-            if !history.fault_with_nodes =>
+            if !history.faults.fault_with_nodes =>
         {
             return Err(
                 src.at(until, "`previous` refers to the node(s) of an earlier fault; there is none yet")
