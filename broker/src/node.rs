@@ -72,7 +72,7 @@ impl Node {
         let producers = Producers::load(Arc::clone(&store))?;
         let persist_store = Arc::clone(&store);
         let groups = GroupCoordinator::new(
-            coordinator_config(&config),
+            CoordinatorConfig::from_config(&config),
             store.read_meta(OFFSETS_FILE)?,
             Arc::new(move |bytes: &[u8]| persist_store.write_meta(OFFSETS_FILE, bytes)),
         )?;
@@ -193,15 +193,6 @@ impl Node {
             tracing::warn!(node_id, "telemetry endpoint still had open connections; exiting anyway");
         }
         Ok(())
-    }
-}
-
-/// The coordinator's timing from the node config.
-pub(crate) fn coordinator_config(config: &Config) -> CoordinatorConfig {
-    CoordinatorConfig {
-        initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
-        min_session_timeout: Duration::from_secs(1),
-        max_session_timeout: Duration::from_secs(300),
     }
 }
 

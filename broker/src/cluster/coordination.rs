@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::metadata::{ControllerCommand, ControllerReply};
 use crate::cluster::Cluster;
 use crate::error::BrokerError;
-use crate::groups::{GroupCommit, GroupCoordinator, OffsetBackend, OffsetMap};
+use crate::groups::{CoordinatorConfig, GroupCommit, GroupCoordinator, OffsetBackend, OffsetMap};
 use crate::state::NodeState;
 use crate::telemetry::EventKind;
 
@@ -103,7 +103,7 @@ fn coordinator_for(
 ) -> Result<Arc<GroupCoordinator>, BrokerError> {
     let backend =
         ReplicatedOffsets { cluster: Arc::clone(cluster), term, runtime: tokio::runtime::Handle::current() };
-    GroupCoordinator::with_backend(crate::node::coordinator_config(&state.config), Arc::new(backend))
+    GroupCoordinator::with_backend(CoordinatorConfig::from_config(&state.config), Arc::new(backend))
 }
 
 /// Offsets in the controller's state machine, committed through its log by the leader of `term`.

@@ -20,6 +20,17 @@ pub struct CoordinatorConfig {
     pub max_session_timeout: Duration,
 }
 
+impl CoordinatorConfig {
+    /// The coordinator's timing from the node config.
+    pub fn from_config(config: &crate::config::Config) -> CoordinatorConfig {
+        CoordinatorConfig {
+            initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
+            min_session_timeout: Duration::from_secs(1),
+            max_session_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
 impl Default for CoordinatorConfig {
     fn default() -> Self {
         CoordinatorConfig {
