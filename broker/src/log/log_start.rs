@@ -42,7 +42,7 @@ impl PartitionLog {
             std::fs::remove_file(&seg.path)
                 .map_err(|e| crate::error::BrokerError::io("remove segment", &seg.path, e))?;
         }
-        crate::log::flusher::sync_dir(&self.dir)?;
+        crate::log::durability::sync_dir(&self.dir)?;
         tracing::info!(topic = %self.topic, partition = self.partition, below = limit, segments = whole,
             "segments below the log start deleted");
         self.publish(&inner);

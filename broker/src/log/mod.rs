@@ -19,6 +19,7 @@
 pub mod batch;
 pub mod batch_builder;
 mod client_view;
+mod durability;
 mod entry;
 mod flusher;
 mod lock;
@@ -27,6 +28,7 @@ mod partition;
 #[cfg(test)]
 mod partition_tests;
 mod power_cut;
+mod power_cut_report;
 mod raft_view;
 mod recent;
 mod recovery;
@@ -39,9 +41,9 @@ mod votes;
 use std::sync::{Mutex, MutexGuard};
 
 pub use batch::{split_batches, with_offset_and_epoch, BatchHeader};
-pub use flusher::StoreStats;
+pub use durability::StoreStats;
 pub use partition::{AppendOutcome, PartitionLog, PartitionOffsets};
-pub use power_cut::{PowerCutPartition, PowerCutReport};
+pub use power_cut_report::{PowerCutPartition, PowerCutReport};
 pub use raft_view::ReplicaDigest;
 pub use recovery::{Corruption, PartitionRecovery, RecoveryReport};
 pub use store::LogStore;

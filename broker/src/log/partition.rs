@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{self, BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
+use crate::log::durability::{PartitionKey, StoreCtx, CLOSED, OPEN, POWER_CUT};
 use crate::log::entry::{self, ENTRY_HEADER_LEN};
-use crate::log::flusher::{PartitionKey, StoreCtx, CLOSED, OPEN, POWER_CUT};
 use crate::log::recent::RecentTail;
 use crate::log::segment::{IndexEntry, Segment};
 use crate::log::{lock, now_ns};
@@ -513,7 +513,7 @@ impl PartitionLog {
         seg.truncate_entries(ei)?;
         self.ctx.fsync(&seg.file, &seg.path)?;
         if !removed.is_empty() {
-            crate::log::flusher::sync_dir(&self.dir)?;
+            crate::log::durability::sync_dir(&self.dir)?;
         }
         inner.log_end = offset;
         inner.flushed = inner.flushed.min(offset);

@@ -2,35 +2,14 @@
 //! had when its last completed fsync began, which is exactly what a real power loss could leave
 //! (the kernel guarantees no more). Metadata files are always fsynced and are not touched.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{BrokerError, Result};
-use crate::log::flusher::{sync_dir, OPEN, POWER_CUT};
+use crate::log::durability::{write_durable, OPEN, POWER_CUT};
 use crate::log::partition::PartitionLog;
-use crate::log::store::{write_durable, LogStore};
+use crate::log::power_cut_report::{PowerCutPartition, PowerCutReport, REPORT_FILE};
+use crate::log::store::LogStore;
 use crate::log::{lock, now_ns};
-
-pub(crate) const REPORT_FILE: &str = "power-cut-report.json";
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct PowerCutReport {
-    pub at_ns: u64,
-    pub partitions: Vec<PowerCutPartition>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct PowerCutPartition {
-    pub topic: String,
-    pub partition: i32,
-    /// Log end before the cut.
-    pub log_end_offset: i64,
-    /// Log end after the cut (= flushed offset at the time of the cut).
-    pub flushed_offset: i64,
-    pub lost_records: i64,
-}
 
 impl LogStore {
     /// Blocks all further appends, cuts every segment to its synced length, writes (durably)
@@ -108,33 +87,6 @@ impl PartitionLog {
             lost_records: before - after,
         })
     }
-}
-
-/// Reads a report left by a power cut and renames it `power-cut-report.<at_ns>.seen.json`, so
-/// it is reported by exactly one start-up.
-pub(crate) fn take_last_report(dir: &Path) -> Result<Option<PowerCutReport>> {
-    let path = dir.join(REPORT_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(BrokerError::io("read power-cut report", &path, e)),
-    };
-    let (report, at_ns) = match serde_json::from_slice::<PowerCutReport>(&bytes) {
-        Ok(r) => {
-            let at = r.at_ns;
-            (Some(r), at)
-        }
-        Err(e) => {
-            // Not worth refusing to start over: keep the file under its .seen name and say so.
-            tracing::error!(file = %path.display(), error = %e, "unreadable power-cut report");
-            (None, now_ns())
-        }
-    };
-    let seen = dir.join(format!("power-cut-report.{at_ns}.seen.json"));
-    std::fs::rename(&path, &seen)
-        .map_err(|e| BrokerError::io(format!("rename to {}", seen.display()), &path, e))?;
-    sync_dir(dir)?;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
+use crate::log::durability::sync_dir;
 use crate::log::entry::{check_len, verify};
-use crate::log::flusher::sync_dir;
 use crate::log::now_ns;
-use crate::log::power_cut::PowerCutReport;
+use crate::log::power_cut_report::PowerCutReport;
 use crate::log::segment::{parse_segment_file_name, IndexEntry, Segment};
 
 #[derive(Serialize, Deserialize, Clone, Debug)]

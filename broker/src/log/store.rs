@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
-use crate::log::flusher::{
-    self, sync_dir, Flusher, PartitionMap, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT,
+use crate::log::durability::{
+    sync_dir, write_durable, StoreCtx, StoreStats, CLOSED, CLOSING, OPEN, POWER_CUT,
 };
+use crate::log::flusher::{self, Flusher, PartitionMap};
 use crate::log::lock;
 use crate::log::lock::DirLock;
 use crate::log::partition::{Blocked, PartitionLog};
-use crate::log::power_cut::{take_last_report, REPORT_FILE};
+use crate::log::power_cut_report::{take_last_report, REPORT_FILE};
 use crate::log::recovery::{recover_partition, RecoveryReport};
 use crate::log::votes::VoteLog;
 
@@ -53,20 +54,6 @@ fn parse_partition_dir(name: &str) -> Option<(String, i32)> {
     let p: i32 = p.parse().ok()?;
     check_topic(topic, p).ok()?;
     Some((topic.to_string(), p))
-}
-
-/// Temp file, fsync, rename, fsync dir: after return the new content survives any crash, and
-/// before it the old content does (never a mix).
-pub(crate) fn write_durable(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| BrokerError::io("create temp file", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| BrokerError::io("write temp file", &tmp, e))?;
-    f.sync_all().map_err(|e| BrokerError::io("fsync temp file", &tmp, e))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| BrokerError::io(format!("rename {} to", tmp.display()), &path, e))?;
-    sync_dir(dir)
 }
 
 impl LogStore {

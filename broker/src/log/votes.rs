@@ -22,9 +22,8 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use crate::error::{BrokerError, Result};
-use crate::log::flusher::sync_dir;
+use crate::log::durability::{sync_dir, write_durable};
 use crate::log::lock;
-use crate::log::store::write_durable;
 
 pub(crate) const VOTES_FILE: &str = "raft-votes.log";
 const RECORD_HEADER_LEN: usize = 8;
