@@ -14,8 +14,9 @@
 //! - `acls`      — ACL bindings (CreateAcls/DescribeAcls/DeleteAcls): stored and matched, not enforced.
 //! - `topic_config` — Kafka's topic configs: names, value checks, defaults, what is applied.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop. Knows no storage.
-//! - `api`       — one module per Kafka API (typed request -> typed response) and the registry
-//!   that routes by API key and generates the ApiVersions answer.
+//! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
+//!   by API key.
+//! - `registry`  — which APIs and versions the node serves (routing and the ApiVersions answer).
 //! - `telemetry` — loopback HTTP: `/state`, `/events` (SSE), `/metrics`, fault calls.
 //! - `state`     — `NodeState`, what every handler may touch.
 //! - `cluster`   — cluster mode: the controller's metadata, one Raft group per partition replica,
@@ -35,6 +36,7 @@ pub mod node;
 pub mod producers;
 pub mod protocol;
 pub mod raft;
+pub mod registry;
 pub mod state;
 pub mod telemetry;
 pub mod topic_config;

@@ -9,11 +9,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::acls::Acls;
-use crate::api::Registry;
 use crate::config::Config;
 use crate::groups::{GroupCoordinator, GroupsSnapshot};
 use crate::log::{LogStore, PartitionOffsets, RecoveryReport, StoreStats};
 use crate::producers::Producers;
+use crate::registry::Registry;
 use crate::telemetry::{Event, EventKind, Telemetry};
 use crate::topic_config::TopicConfigs;
 use crate::topics::{TopicInfo, Topics};

@@ -4,13 +4,12 @@
 //! versions outside the range, and `api_versions` answers from the same table, so what we
 //! advertise is exactly what we serve.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 
-use crate::error::{BrokerError, Result};
+pub use crate::registry::{ApiSpec, Registry};
 use crate::state::NodeState;
 
 pub mod alter_configs;
@@ -41,20 +40,6 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
-
-/// The versions of one API this broker serves.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiSpec {
-    pub key: ApiKey,
-    pub min: i16,
-    pub max: i16,
-}
-
-impl ApiSpec {
-    pub fn supports(&self, version: i16) -> bool {
-        (self.min..=self.max).contains(&version)
-    }
-}
 
 /// Every handler's spec. Order does not matter; a duplicate key is a start-up error.
 pub const REGISTERED: &[ApiSpec] = &[
@@ -87,39 +72,6 @@ pub const REGISTERED: &[ApiSpec] = &[
     describe_acls::SPEC,
     delete_acls::SPEC,
 ];
-
-/// API key -> served versions, checked against what the `kafka-protocol` crate can encode.
-#[derive(Debug, Clone)]
-pub struct Registry {
-    specs: BTreeMap<i16, ApiSpec>,
-}
-
-impl Registry {
-    pub fn new(specs: &[ApiSpec]) -> Result<Registry> {
-        let mut map = BTreeMap::new();
-        for spec in specs {
-            let codec = spec.key.valid_versions();
-            if spec.min < codec.min || spec.max > codec.max || spec.min > spec.max {
-                return Err(BrokerError::Invalid(format!(
-                    "{:?} registered for v{}..=v{} but the codec supports v{}..=v{}",
-                    spec.key, spec.min, spec.max, codec.min, codec.max
-                )));
-            }
-            if map.insert(spec.key as i16, *spec).is_some() {
-                return Err(BrokerError::Invalid(format!("{:?} is registered twice", spec.key)));
-            }
-        }
-        Ok(Registry { specs: map })
-    }
-
-    pub fn get(&self, key: ApiKey) -> Option<&ApiSpec> {
-        self.specs.get(&(key as i16))
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &ApiSpec> {
-        self.specs.values()
-    }
-}
 
 /// What the connection needs to know about the request besides its body.
 #[derive(Debug, Clone)]
