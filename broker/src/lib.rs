@@ -17,7 +17,10 @@
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
 //!   by API key.
 //! - `registry`  — which APIs and versions the node serves (routing and the ApiVersions answer).
-//! - `telemetry` — loopback HTTP: `/state`, `/events` (SSE), `/metrics`, fault calls.
+//! - `telemetry` — the event stream the lab merges into its timeline, and the wire types.
+//! - `endpoint`  — loopback HTTP: `/state`, `/events` (SSE), `/metrics`, `/raft/*`, fault calls.
+//! - `coordination` — where the consumer-group coordinator runs (the controller leader, in
+//!   cluster mode) and what it persists to.
 //! - `state`     — `NodeState`, what every handler may touch.
 //! - `cluster`   — cluster mode: the controller's metadata, one Raft group per partition replica,
 //!   node liveness, the election driver, what `/state` and `/raft/*` report.
@@ -29,6 +32,8 @@ pub mod acls;
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod coordination;
+pub mod endpoint;
 pub mod error;
 pub mod groups;
 pub mod log;

@@ -119,9 +119,9 @@ impl Node {
         }
         match &state.cluster {
             // The coordinator runs where the controller leader is, from the replicated offsets.
-            Some(_) => crate::cluster::coordination::follow_controller(&state),
+            Some(_) => crate::coordination::follow_controller(&state),
             None => {
-                crate::cluster::coordination::install(&state, groups, None);
+                crate::coordination::install(&state, groups, None);
             }
         }
 
@@ -130,11 +130,7 @@ impl Node {
         servers.spawn(accept_loop(kafka_listener, Arc::clone(&state), connections.clone()));
         // The HTTP endpoint outlives the drain so the lab can watch the node flush; it stops
         // when the tracker's tasks are cancelled at the very end.
-        servers.spawn(crate::telemetry::http::serve(
-            http_listener,
-            Arc::clone(&state),
-            state.stopped.clone(),
-        ));
+        servers.spawn(crate::endpoint::serve(http_listener, Arc::clone(&state), state.stopped.clone()));
         state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
         tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
         Ok(Node { state, connections, servers })

@@ -13,7 +13,6 @@
 //! replica alike; none of this blocks on an absent peer.
 
 mod acls;
-pub mod coordination;
 mod elections;
 pub mod group;
 pub mod liveness;

@@ -2,37 +2,17 @@
 //! index, applied index and (on the leader) each follower's matched index, plus election start
 //! and outcome events derived from role transitions.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use ts_rs::TS;
 
 use crate::cluster::group::{GroupHandle, GroupView};
 use crate::raft::trace::{RaftTrace, TraceKind};
-use crate::raft::typ::{NodeId, RaftMetrics};
+use crate::raft::typ::RaftMetrics;
+pub use crate::telemetry::wire::GroupState;
 use crate::telemetry::wire::{ElectionPhase, Role};
 use crate::telemetry::{EventKind, Telemetry};
-
-/// One snapshot of a group's Raft state, as telemetry and `/state` show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-pub struct GroupState {
-    pub group: String,
-    pub term: u64,
-    /// Who this node voted for in `term`, and whether that vote is committed (a leader exists).
-    pub voted_for: Option<NodeId>,
-    pub vote_committed: bool,
-    pub role: Role,
-    pub leader: Option<NodeId>,
-    pub last_log_index: Option<u64>,
-    pub applied_index: Option<u64>,
-    /// On the leader: each member's matched log index.
-    #[serde(deserialize_with = "crate::telemetry::wire::node_keyed")]
-    pub matched: BTreeMap<NodeId, Option<u64>>,
-    pub voters: Vec<NodeId>,
-}
 
 impl GroupState {
     pub fn of(handle: &GroupHandle, m: &RaftMetrics, view: &GroupView) -> GroupState {

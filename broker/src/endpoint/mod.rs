@@ -17,6 +17,8 @@
 //! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |
 //! | `POST /faults/fsync-fail` | every fsync fails with EIO from now on: the node stops (exit 74) |
 
+mod metrics;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +37,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::EventKind;
 use crate::state::NodeState;
+use crate::telemetry::EventKind;
 
 /// How long the power-cut answer gets to leave the socket before the process aborts. The files
 /// are already cut and appends are blocked, so nothing can be written in this window.
@@ -170,7 +172,7 @@ async fn raft_trace_watch(
         }
     };
     match cluster.watch_group(group.as_deref()) {
-        Ok(watched) => Json(super::wire::TraceWatch { watched }).into_response(),
+        Ok(watched) => Json(crate::telemetry::wire::TraceWatch { watched }).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
@@ -239,7 +241,7 @@ async fn digest(State(node): State<Arc<NodeState>>) -> Response {
 }
 
 async fn metrics(State(node): State<Arc<NodeState>>) -> impl IntoResponse {
-    ([("content-type", "text/plain; version=0.0.4")], super::metrics::render(&node))
+    ([("content-type", "text/plain; version=0.0.4")], metrics::render(&node))
 }
 
 async fn events(State(node): State<Arc<NodeState>>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {

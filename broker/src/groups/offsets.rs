@@ -3,7 +3,7 @@
 //! Where offsets are made durable is the `OffsetBackend`'s business: a single node rewrites one
 //! fsynced file with the whole map (`FileBackend`); a cluster replicates each batch of commits as
 //! a delta through the controller's Raft log and reads offsets back from the applied state
-//! (`cluster::coordination`). Either way a commit returns only after the backend said it is
+//! (`coordination`). Either way a commit returns only after the backend said it is
 //! durable, and fetches report only what the backend holds. Commits that arrive while a write is
 //! in flight are queued and written together by the next write, in arrival order, so N
 //! concurrent committers cost about two writes, not N.

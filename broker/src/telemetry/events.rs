@@ -62,7 +62,7 @@ pub enum EventKind {
         report: PowerCutReport,
     },
     /// A Raft group's state changed (cluster mode).
-    Raft(crate::cluster::watch::GroupState),
+    Raft(crate::telemetry::wire::GroupState),
     /// An election began or ended in a group.
     Election {
         group: String,

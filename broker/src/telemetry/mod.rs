@@ -2,13 +2,9 @@
 //!
 //! - `events`  — the event stream (wall-clock nanosecond timestamps, so the lab can merge three
 //!   processes into one timeline) and a bounded memory of recent warnings.
-//! - `http`    — the loopback HTTP endpoint: `/state`, `/events` (SSE), `/metrics`, fault calls.
-//! - `metrics` — Prometheus text rendering.
 //! - `wire`    — the contract: where each answer's type lives, and the closed words (role, phase).
 
 pub mod events;
-pub mod http;
-pub mod metrics;
 pub mod wire;
 
 pub use events::{Event, EventKind, Telemetry};

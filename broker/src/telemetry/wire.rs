@@ -8,20 +8,40 @@
 //! |---------------------------|-------------------------------------------------------------------|
 //! | `GET /state`              | [`crate::state::StateSnapshot`] (its `raft`: [`crate::cluster::ClusterSnapshot`]) |
 //! | `GET /raft/summary`       | [`crate::cluster::summary::RaftSummary`]                          |
-//! | `GET /raft/groups`        | `Vec<`[`crate::cluster::watch::GroupState`]`>`                    |
+//! | `GET /raft/groups`        | `Vec<`[`GroupState`]`>`                                         |
 //! | `GET /partitions`         | `Vec<`[`crate::state::PartitionState`]`>`                         |
 //! | `GET /raft/trace`         | [`crate::cluster::rpc_trace::TraceAnswer`]                        |
 //! | `POST /raft/trace/watch`  | [`TraceWatch`]                                                    |
 //! | `GET /events` (each SSE)  | [`crate::telemetry::Event`]                                       |
-//! | `GET /digest`             | `Vec<`[`crate::telemetry::http::PartitionDigest`]`>`                          |
+//! | `GET /digest`             | `Vec<`[`crate::endpoint::PartitionDigest`]`>`                                  |
 //!
 //! The types built from the node's internals stay beside the code that builds them; this module
-//! holds what has no other home and imports nothing of the crate, so anything may use it.
+//! holds what has no other home, and the Raft group snapshot the event stream carries
+//! (`GroupState`, built in `cluster::watch`), and imports nothing of the crate, so anything may
+//! use it.
 //! The types the lab shows in its UI also derive `ts_rs::TS`: `ui/src/api/generated.ts` is
 //! written from them (`labs/src/lab/ts_export.rs`).
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+/// One snapshot of a group's Raft state, as telemetry and `/state` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct GroupState {
+    pub group: String,
+    pub term: u64,
+    /// Who this node voted for in `term`, and whether that vote is committed (a leader exists).
+    pub voted_for: Option<u64>,
+    pub vote_committed: bool,
+    pub role: Role,
+    pub leader: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// On the leader: each member's matched log index.
+    #[serde(deserialize_with = "node_keyed")]
+    pub matched: std::collections::BTreeMap<u64, Option<u64>>,
+    pub voters: Vec<u64>,
+}
 
 /// A node's role in one Raft group, as `/state`, `/events` and `/raft/trace` report it.
 /// openraft's server states, plus `IsolatedLeader`: a leader its majority no longer answers.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use broker::cluster::rpc_trace::TraceAnswer;
 use broker::cluster::watch::GroupState;
 use broker::cluster::RaftSummary;
+use broker::endpoint::PartitionDigest;
 use broker::state::{PartitionState, StateSnapshot};
-use broker::telemetry::http::PartitionDigest;
 use broker::telemetry::wire::TraceWatch;
 
 use super::{call, get, parse, CALL_TIMEOUT};
