@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CRATES = ["broker", "labs"]
 KNOWN = ROOT / "scripts" / "module-cycles.txt"
 PATH_RE = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+TEST_MOD_RE = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;")
 GROUP_RE = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{([^;]*?)\}", re.S)
 
 
@@ -53,8 +54,19 @@ def paths_in(text: str):
 
 def graph(crate: str):
     src = ROOT / crate / "src"
-    # Test modules (tests.rs) may reach anywhere: only what ships counts.
-    files = [f for f in src.rglob("*.rs") if f.name != "tests.rs"]
+    # Test modules may reach anywhere: only what ships counts. A test module is a file declared
+    # under `#[cfg(test)]` (`mod partition_tests;`), everything below it, and any `tests.rs`.
+    every = list(src.rglob("*.rs"))
+    test_modules = set()
+    for f in every:
+        for m in TEST_MOD_RE.finditer(f.read_text()):
+            test_modules.add(module_of(src, f) + (m.group(1),))
+    files = [
+        f
+        for f in every
+        if f.name != "tests.rs"
+        and not any(module_of(src, f)[: len(t)] == t for t in test_modules)
+    ]
     modules = {module_of(src, f) for f in files}
     edges = {}
     for f in files:
