@@ -32,11 +32,14 @@ impl Default for Preferences {
 }
 
 /// A change: fields left out stay as they are; `ui` keys are merged (a null deletes one).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct PreferencesPatch {
+    #[ts(optional, type = "ClusterSettings")]
     pub cluster: Option<serde_json::Value>,
+    #[ts(optional, type = "Record<string, unknown>")]
     pub ui: Option<serde_json::Map<String, serde_json::Value>>,
+    #[ts(optional)]
     pub runs_cap_mb: Option<u64>,
 }
 

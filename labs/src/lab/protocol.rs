@@ -18,10 +18,12 @@ pub use crate::settings::ClusterSettings;
 pub type TargetSpec = String;
 
 /// Everything a front end can ask.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     StartCluster {
+        /// Settings left out take their defaults.
+        #[ts(type = "Partial<ClusterSettings>")]
         settings: ClusterSettings,
     },
     StopCluster,
@@ -31,6 +33,7 @@ pub enum Command {
         fault: String,
         target: TargetSpec,
         #[serde(default)]
+        #[ts(optional)]
         param: Option<u64>,
     },
     /// Cut (or heal) one direction or both of the link between two nodes.
@@ -47,8 +50,10 @@ pub enum Command {
     HealAll,
     StartWorkload {
         #[serde(default)]
+        #[ts(optional)]
         rate_per_sec: Option<u32>,
         #[serde(default)]
+        #[ts(optional)]
         messages: Option<u64>,
     },
     StopWorkload,
@@ -56,6 +61,7 @@ pub enum Command {
     RunDrill {
         name: String,
         #[serde(default)]
+        #[ts(optional)]
         seed: Option<u64>,
     },
     /// The guided lessons (`labs/lessons/`).
@@ -75,14 +81,17 @@ pub enum Command {
         seed: u64,
         duration_ms: u64,
         #[serde(default)]
+        #[ts(optional)]
         faults: Option<String>,
         #[serde(default)]
+        #[ts(optional)]
         topics: Option<u32>,
     },
     /// `format`: jsonl | perfetto | edn | csv | charts | html | all.
     Export {
         format: String,
         #[serde(default)]
+        #[ts(optional)]
         dir: Option<String>,
     },
     /// Append an imported JSON Lines run to the lab's timeline, so viewers can replay it.
@@ -114,6 +123,7 @@ pub enum Command {
         run: String,
         format: String,
         #[serde(default)]
+        #[ts(optional)]
         dir: Option<String>,
     },
     DeleteRun {

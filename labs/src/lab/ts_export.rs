@@ -25,8 +25,9 @@ fn declarations(cfg: &Config) -> Vec<String> {
 
     use crate::history::{Op, OpKind, OpType};
     use crate::lab::protocol::{
-        DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
+        Command, DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
     };
+    use crate::prefs::PreferencesPatch;
     use crate::runs::{RunKind, RunMeta, RunStatus};
     use crate::settings::ClusterSettings;
     use crate::timeline::event::{EventKind, NodeTrace, ProcessPhase, Source, TimelineEvent};
@@ -60,6 +61,8 @@ fn declarations(cfg: &Config) -> Vec<String> {
         LabState::decl(cfg),
         LabFailure::decl(cfg),
         LabEvent::decl(cfg),
+        Command::decl(cfg),
+        PreferencesPatch::decl(cfg),
         // The timeline (labs::timeline).
         Source::decl(cfg),
         OpType::decl(cfg),

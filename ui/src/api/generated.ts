@@ -210,6 +210,14 @@ export type LabEvent = { "event": "timeline", entry: TimelineEvent, } | { "event
  */
 result: unknown, error: LabFailure | null, };
 
+export type Command = { "command": "start_cluster", 
+/**
+ * Settings left out take their defaults.
+ */
+settings: Partial<ClusterSettings>, } | { "command": "stop_cluster" } | { "command": "fault", fault: string, target: string, param?: number, } | { "command": "cut_link", from: number, to: number, both: boolean, } | { "command": "heal_link", from: number, to: number, } | { "command": "heal_all" } | { "command": "start_workload", rate_per_sec?: number, messages?: number, } | { "command": "stop_workload" } | { "command": "list_drills" } | { "command": "run_drill", name: string, seed?: number, } | { "command": "list_lessons" } | { "command": "run_lesson", name: string, } | { "command": "lesson_next" } | { "command": "run_chaos", seed: number, duration_ms: number, faults?: string, topics?: number, } | { "command": "export", format: string, dir?: string, } | { "command": "import_timeline", jsonl: string, } | { "command": "snapshot" } | { "command": "watch_raft_group", group: string | null, } | { "command": "get_preferences" } | { "command": "set_preferences", patch: PreferencesPatch, } | { "command": "list_runs" } | { "command": "open_run", run: string, } | { "command": "export_run", run: string, format: string, dir?: string, } | { "command": "delete_run", run: string, };
+
+export type PreferencesPatch = { cluster?: ClusterSettings, ui?: Record<string, unknown>, runs_cap_mb?: number, };
+
 export type Source = { "kind": "lab" } | { "kind": "node", "id": number } | { "kind": "client", "id": number };
 
 export type OpType = "invoke" | "ok" | "fail" | "info";

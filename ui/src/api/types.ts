@@ -1,7 +1,7 @@
 // The lab protocol as the UI sees it. The types the lab and the nodes define in Rust come from
 // `generated.ts` (written from them by labs/src/lab/ts_export.rs; a Rust test fails when it is
 // stale); this file names them as the UI does and types by hand only what Rust keeps as raw JSON
-// (links, a reply's result) and what the UI sends (commands, preferences).
+// (links, a reply's result) and the UI's own preferences.
 import type * as Generated from './generated';
 import type { ClusterSettings, LabFailure, RunMeta } from './generated';
 
@@ -57,38 +57,16 @@ export type LabEvent =
   | Exclude<Generated.LabEvent, { event: 'state' } | { event: 'reply' }>
   | Reply;
 
-export type Command =
-  | { command: 'start_cluster'; settings: Partial<ClusterSettings> }
-  | { command: 'stop_cluster' }
-  | { command: 'fault'; fault: string; target: string; param?: number }
-  | { command: 'cut_link'; from: number; to: number; both: boolean }
-  | { command: 'heal_link'; from: number; to: number }
-  | { command: 'heal_all' }
-  | { command: 'start_workload'; rate_per_sec?: number; messages?: number }
-  | { command: 'stop_workload' }
-  | { command: 'list_drills' }
-  | { command: 'run_drill'; name: string; seed?: number }
-  | { command: 'list_lessons' }
-  | { command: 'run_lesson'; name: string }
-  | { command: 'lesson_next' }
-  | { command: 'run_chaos'; seed: number; duration_ms: number; faults?: string; topics?: number }
-  | { command: 'export'; format: string; dir?: string }
-  | { command: 'import_timeline'; jsonl: string }
-  | { command: 'snapshot' }
-  | { command: 'watch_raft_group'; group: string | null }
-  | { command: 'get_preferences' }
-  | { command: 'set_preferences'; patch: PreferencesPatch }
-  | { command: 'list_runs' }
-  | { command: 'open_run'; run: string }
-  | { command: 'export_run'; run: string; format: string; dir?: string }
-  | { command: 'delete_run'; run: string };
+/** Everything the UI can ask (`labs::lab::protocol::Command`). */
+export type Command = Generated.Command;
 
 /** UI preferences the lab keeps for us (it stores them without reading them). */
 export interface UiPreferences { theme?: 'dark' | 'light'; presentation?: boolean; collapsed?: string[] }
 
 /** What the lab remembers between starts (labs/src/prefs.rs). */
 export interface Preferences { cluster: ClusterSettings | null; ui: UiPreferences; runs_cap_mb: number }
-export interface PreferencesPatch { cluster?: ClusterSettings; ui?: Partial<Record<keyof UiPreferences, unknown>>; runs_cap_mb?: number }
+/** A change of preferences (`labs::prefs::PreferencesPatch`), its `ui` keys the UI's own. */
+export type PreferencesPatch = Omit<Generated.PreferencesPatch, 'ui'> & { ui?: Partial<Record<keyof UiPreferences, unknown>> };
 
 export interface RunList { runs: RunMeta[]; bytes: number; cap_mb: number; dir: string }
 
