@@ -18,8 +18,12 @@ mod harness;
 mod http;
 mod links;
 mod lostwrite;
+mod observe;
 mod offsets;
 mod pause;
+#[path = "../node/process.rs"]
+#[allow(dead_code)]
+mod process;
 mod raft_fuzz;
 mod raft_trace;
 mod scale;

@@ -15,6 +15,7 @@ mod harness;
 mod http;
 mod idempotence;
 mod power_cut;
+mod process;
 mod proxy;
 mod startup_errors;
 mod stock_clients;

@@ -1,0 +1,241 @@
+//! What the cluster tests read from the nodes (`/state`, `/digest`) and the cluster-level
+//! conditions they wait for (a controller, every partition led, replicas equal, a node caught
+//! up), each wait bounded and naming what it waited for; and the logs a failing test prints.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::harness::{tail_lines, wait_for, Cluster, CLUSTER_TIMEOUT};
+
+impl Cluster {
+    pub fn state(&self, id: i32) -> Result<Value> {
+        let (status, body) = crate::http::get(self.node(id).http, "/state")?;
+        if status != 200 {
+            bail!("node {id}: GET /state answered {status}: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("node {id}: /state is not JSON"))
+    }
+
+    /// `GET <path>` of node `id` as JSON (e.g. `/raft/summary`, `/raft/groups?topic=t`).
+    pub fn get_json(&self, id: i32, path: &str) -> Result<Value> {
+        let (status, body) = crate::http::get(self.node(id).http, path)?;
+        if status != 200 {
+            bail!("node {id}: GET {path} answered {status}: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("node {id}: {path} is not JSON"))
+    }
+
+    pub fn digest(&self, id: i32) -> Result<Value> {
+        let (status, body) = crate::http::get(self.node(id).http, "/digest")?;
+        if status != 200 {
+            bail!("node {id}: GET /digest answered {status}: {body}");
+        }
+        serde_json::from_str(&body).with_context(|| format!("node {id}: /digest is not JSON"))
+    }
+
+    /// The controller leader, once every running node names the same one and it is running.
+    pub fn controller_leader(&mut self) -> Result<Option<i32>> {
+        let running = self.running();
+        let mut seen = Vec::new();
+        for &id in &running {
+            seen.push(self.state(id)?["raft"]["controller_leader"].as_i64().map(|v| v as i32));
+        }
+        match seen.first() {
+            Some(Some(l)) if seen.iter().all(|s| *s == Some(*l)) && running.contains(l) => Ok(Some(*l)),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn wait_controller(&mut self, timeout: Duration) -> Result<i32> {
+        let running = self.running();
+        wait_for(&format!("a controller leader known by all running nodes {running:?}"), timeout, || {
+            self.controller_leader()
+        })
+    }
+
+    /// (leader id, term) of one Raft group as seen by `from` (`role == Leader` on that node).
+    pub fn group_on(&self, from: i32, group: &str) -> Result<Option<Value>> {
+        let s = self.state(from)?;
+        Ok(s["raft"]["groups"].as_array().and_then(|gs| gs.iter().find(|g| g["group"] == group).cloned()))
+    }
+
+    /// The node that is Leader of `topic-p` in its own /state (highest term if several claim it).
+    pub fn leader_of(&mut self, topic: &str, p: i32) -> Result<Option<(i32, u64)>> {
+        let group = format!("{topic}-{p}");
+        let mut best: Option<(i32, u64)> = None;
+        for id in self.running() {
+            let Ok(Some(g)) = self.group_on(id, &group) else { continue };
+            if g["role"] == "Leader" {
+                let term = g["term"].as_u64().unwrap_or(0);
+                if best.map(|(_, t)| term > t).unwrap_or(true) {
+                    best = Some((id, term));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// Waits until every partition of `topic` has a leader that all running replicas follow.
+    pub fn wait_all_leaders(&mut self, topic: &str, partitions: i32) -> Result<BTreeMap<i32, (i32, u64)>> {
+        let running = self.running();
+        wait_for(
+            &format!("a leader for every partition of {topic}, agreed by nodes {running:?}"),
+            CLUSTER_TIMEOUT,
+            || {
+                let mut out = BTreeMap::new();
+                for p in 0..partitions {
+                    let Some((l, term)) = self.leader_of(topic, p)? else { return Ok(None) };
+                    for &id in &running {
+                        let Some(g) = self.group_on(id, &format!("{topic}-{p}"))? else { return Ok(None) };
+                        if g["leader"].as_i64() != Some(l as i64) || g["term"].as_u64() != Some(term) {
+                            return Ok(None);
+                        }
+                    }
+                    out.insert(p, (l, term));
+                }
+                Ok(Some(out))
+            },
+        )
+    }
+
+    /// Polls until, for every partition of `topic`, every running node reports the same digest
+    /// and high watermark (and at least `partitions` partitions exist on each).
+    pub fn digests_equal(
+        &mut self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<BTreeMap<i32, Value>> {
+        let running = self.running();
+        let mut last = String::new();
+        let r = wait_for(
+            &format!("equal /digest of every partition of {topic} on nodes {running:?}"),
+            timeout,
+            || {
+                let mut per: BTreeMap<i32, Vec<(i32, Value)>> = BTreeMap::new();
+                for &id in &running {
+                    let d = self.digest(id)?;
+                    for e in d.as_array().into_iter().flatten().filter(|e| e["topic"] == topic) {
+                        let p = e["partition"].as_i64().unwrap_or(-1) as i32;
+                        per.entry(p).or_default().push((
+                            id,
+                            serde_json::json!({"hw": e["high_watermark"], "digest": e["digest"]}),
+                        ));
+                    }
+                }
+                last = format!("{per:?}");
+                if per.len() < partitions as usize {
+                    return Ok(None);
+                }
+                let mut out = BTreeMap::new();
+                for (p, v) in per {
+                    if v.len() != running.len() || v.iter().any(|(_, d)| *d != v[0].1) {
+                        return Ok(None);
+                    }
+                    out.insert(p, v[0].1.clone());
+                }
+                Ok(Some(out))
+            },
+        );
+        r.with_context(|| format!("last digests seen: {last}"))
+    }
+
+    /// After a restart: waits until `id` follows a leader in every Raft group it belongs to and has
+    /// applied at least what each group's leader had in its log when this call started.
+    pub fn wait_caught_up(&mut self, id: i32, timeout: Duration) -> Result<()> {
+        let running = self.running();
+        // Leader's last_log_index per group, from the leaders' own /state.
+        let mut targets: BTreeMap<String, u64> = BTreeMap::new();
+        wait_for(&format!("a leader for every Raft group node {id} belongs to"), timeout, || {
+            targets.clear();
+            let mine = self.state(id)?;
+            let groups: Vec<String> = mine["raft"]["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g["group"].as_str().map(String::from))
+                .collect();
+            if groups.is_empty() {
+                return Ok(None);
+            }
+            let states: Vec<Value> = running.iter().map(|&n| self.state(n)).collect::<Result<_>>()?;
+            for g in groups {
+                let lead = states
+                    .iter()
+                    .filter_map(|s| {
+                        s["raft"]["groups"].as_array().and_then(|gs| {
+                            gs.iter().find(|x| x["group"] == g.as_str() && x["role"] == "Leader")
+                        })
+                    })
+                    .max_by_key(|x| x["term"].as_u64());
+                let Some(lead) = lead else { return Ok(None) };
+                targets.insert(g, lead["last_log_index"].as_u64().unwrap_or(0));
+            }
+            Ok(Some(()))
+        })?;
+        let mut lag = String::new();
+        wait_for(&format!("node {id} to apply every group's leader log as of its restart"), timeout, || {
+            let mine = self.state(id)?;
+            let mut behind = Vec::new();
+            for (g, target) in &targets {
+                let Some(x) = mine["raft"]["groups"]
+                    .as_array()
+                    .and_then(|gs| gs.iter().find(|x| x["group"] == g.as_str()))
+                else {
+                    behind.push(format!("{g}: missing"));
+                    continue;
+                };
+                let applied = x["applied_index"].as_u64().unwrap_or(0);
+                if applied < *target || x["leader"].is_null() {
+                    behind.push(format!(
+                        "{g}: applied {applied} < {target} (role {}, leader {})",
+                        x["role"], x["leader"]
+                    ));
+                }
+            }
+            lag = behind.join("; ");
+            Ok(behind.is_empty().then_some(()))
+        })
+        .with_context(|| format!("still behind: {lag}"))
+    }
+
+    /// stderr tails and a /state summary of every node, for failure messages.
+    pub fn logs(&self, lines: usize) -> String {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            out.push(format!("----- node {} stderr -----\n{}", n.id, tail_lines(&n.stderr(), lines)));
+        }
+        for n in &self.nodes {
+            let Ok(s) = self.state(n.id) else {
+                out.push(format!("----- node {}: no /state -----", n.id));
+                continue;
+            };
+            out.push(format!(
+                "----- node {} /state summary (controller_leader {}) -----",
+                n.id, s["raft"]["controller_leader"]
+            ));
+            for g in s["raft"]["groups"].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "  raft {} role {} term {} leader {} last_log {} applied {} matched {}",
+                    g["group"],
+                    g["role"],
+                    g["term"],
+                    g["leader"],
+                    g["last_log_index"],
+                    g["applied_index"],
+                    g["matched"]
+                ));
+            }
+            for p in s["partitions"].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "  log {}-{} leo {} hw {} flushed {}",
+                    p["topic"], p["partition"], p["log_end_offset"], p["high_watermark"], p["flushed_offset"]
+                ));
+            }
+        }
+        out.join("\n")
+    }
+}
