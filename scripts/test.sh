@@ -10,8 +10,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/clusterlab/target}"
 # The desktop app embeds the built web UI, so the UI is built first. `npm ci` installs exactly
 # the lock file and never rewrites it.
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build)
-# Shape before anything is built: rustfmt-clean, and no module cycle beyond the known ones
-# (scripts/module-cycles.txt, issue 12).
+# Shape before anything is built: rustfmt-clean, and no module cycle in broker or labs (none is
+# left; scripts/module-cycles.txt would list known ones, issue 12).
 cargo fmt --all --check
 scripts/module-cycles.py
 # Every cargo command here (and in the scripts below) selects the whole workspace with its test
