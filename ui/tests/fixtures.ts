@@ -1,4 +1,4 @@
-import type { ClientOp, GroupView, PartitionSummary, ProcessPhase, RaftReport, RaftSummary, ReplicaOffsets, Role, TimelineEvent } from '../src/api/types';
+import type { ClientOp, FaultName, GroupView, PartitionSummary, ProcessPhase, RaftReport, RaftSummary, ReplicaOffsets, Role, TimelineEvent } from '../src/api/types';
 import type { GroupState, PartitionState } from '../src/api/generated';
 
 let seq = 0;
@@ -7,7 +7,7 @@ const MS = 1_000_000;
 export const raft = (ms: number, node: number, group: string, term: number, role: Role): TimelineEvent =>
   ({ seq: seq++, ts_ns: ms * MS, source: { kind: 'node', id: node }, type: 'raft', group, term, role, leader: role === 'Leader' ? node : null, last_log_index: 1, applied_index: 1, voted_for: null });
 
-export const fault = (ms: number, f: string, target: string): TimelineEvent =>
+export const fault = (ms: number, f: FaultName, target: string): TimelineEvent =>
   ({ seq: seq++, ts_ns: ms * MS, source: { kind: 'lab' }, type: 'fault', fault: f, target, detail: null });
 
 export const proc = (ms: number, node: number, state: ProcessPhase): TimelineEvent =>

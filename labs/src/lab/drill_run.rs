@@ -190,7 +190,7 @@ impl Lab {
                 );
                 taken_port = Some(addr.port());
                 self.note(EventKind::Fault {
-                    fault: "take_port".into(),
+                    fault: crate::timeline::event::FaultName::TakePort,
                     target: format!("node-{n}"),
                     detail: Some(addr.to_string()),
                 });

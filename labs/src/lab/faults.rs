@@ -12,6 +12,7 @@ use super::view::ClusterView;
 use super::Lab;
 use crate::drill::{Direction, Fault, Target};
 use crate::fabric::{Endpoint, Mode};
+use crate::timeline::event::FaultName;
 use crate::timeline::EventKind;
 
 /// A small deterministic generator (xorshift64*): enough to pick nodes reproducibly.
@@ -141,54 +142,54 @@ impl Lab {
         let s = &run.supervisor;
         let err = |e: crate::LabError| fail(e.to_string());
         let one = |t: &Target, rng: &mut Rng| resolve(run, &view, t, rng);
-        let (name, nodes, detail): (&str, Vec<i32>, Option<String>) = match fault {
-            Fault::Kill { target } => ("kill", one(target, rng)?, None),
-            Fault::Stop { target } => ("stop", one(target, rng)?, None),
-            Fault::Pause { target } => ("pause", one(target, rng)?, None),
-            Fault::Resume { target } => ("resume", one(target, rng)?, None),
-            Fault::Restart { target } => ("restart", one(target, rng)?, None),
-            Fault::PowerCut { target } => ("power_cut", one(target, rng)?, None),
+        let (name, nodes, detail): (FaultName, Vec<i32>, Option<String>) = match fault {
+            Fault::Kill { target } => (FaultName::Kill, one(target, rng)?, None),
+            Fault::Stop { target } => (FaultName::Stop, one(target, rng)?, None),
+            Fault::Pause { target } => (FaultName::Pause, one(target, rng)?, None),
+            Fault::Resume { target } => (FaultName::Resume, one(target, rng)?, None),
+            Fault::Restart { target } => (FaultName::Restart, one(target, rng)?, None),
+            Fault::PowerCut { target } => (FaultName::PowerCut, one(target, rng)?, None),
             Fault::SlowDisk { target, delay_ms } => {
-                ("slow_disk", one(target, rng)?, Some(format!("{delay_ms} ms per fsync")))
+                (FaultName::SlowDisk, one(target, rng)?, Some(format!("{delay_ms} ms per fsync")))
             }
-            Fault::CorruptSegment { target } => ("corrupt_segment", one(target, rng)?, None),
+            Fault::CorruptSegment { target } => (FaultName::CorruptSegment, one(target, rng)?, None),
             Fault::FsyncFail { target } => {
-                ("fsync_fail", one(target, rng)?, Some("every fsync fails with EIO".into()))
+                (FaultName::FsyncFail, one(target, rng)?, Some("every fsync fails with EIO".into()))
             }
-            Fault::Isolate { target } => ("isolate", one(target, rng)?, None),
+            Fault::Isolate { target } => (FaultName::Isolate, one(target, rng)?, None),
             Fault::Split { minority } => {
                 let mut m = Vec::new();
                 for t in minority {
                     m.extend(one(t, rng)?);
                 }
-                ("split", m, None)
+                (FaultName::Split, m, None)
             }
             Fault::CutLink { from, to, direction } => {
                 let mut ends = one(from, rng)?;
                 ends.extend(one(to, rng)?);
-                ("cut_link", ends, Some(format!("{direction:?}").to_lowercase()))
+                (FaultName::CutLink, ends, Some(format!("{direction:?}").to_lowercase()))
             }
             Fault::DelayLink { from, to, delay_ms } => {
                 let mut ends = one(from, rng)?;
                 ends.extend(one(to, rng)?);
-                ("delay_link", ends, Some(format!("{delay_ms} ms")))
+                (FaultName::DelayLink, ends, Some(format!("{delay_ms} ms")))
             }
             Fault::BlackholeLink { from, to } => {
                 let mut ends = one(from, rng)?;
                 ends.extend(one(to, rng)?);
-                ("blackhole_link", ends, None)
+                (FaultName::BlackholeLink, ends, None)
             }
             Fault::Toxic { from, to, toxic } => {
                 let mut ends = one(from, rng)?;
                 ends.extend(one(to, rng)?);
-                ("toxic", ends, Some(toxic.to_string()))
+                (FaultName::Toxic, ends, Some(toxic.to_string()))
             }
-            Fault::Bridge { target } => ("bridge", one(target, rng)?, None),
-            Fault::Heal => ("heal", Vec::new(), None),
+            Fault::Bridge { target } => (FaultName::Bridge, one(target, rng)?, None),
+            Fault::Heal => (FaultName::Heal, Vec::new(), None),
             Fault::HealLink { from, to } => {
                 let mut ends = one(from, rng)?;
                 ends.extend(one(to, rng)?);
-                ("heal_link", ends, None)
+                (FaultName::HealLink, ends, None)
             }
             Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
         };
@@ -197,7 +198,7 @@ impl Lab {
         } else {
             nodes.iter().map(|n| format!("node-{n}")).collect::<Vec<_>>().join(",")
         };
-        self.note(EventKind::Fault { fault: name.into(), target: target_label, detail: detail.clone() });
+        self.note(EventKind::Fault { fault: name, target: target_label, detail: detail.clone() });
         match fault {
             Fault::Kill { .. } => {
                 for n in &nodes {
@@ -248,7 +249,7 @@ impl Lab {
                     s.stop(*n).await.map_err(err)?;
                     let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
                     self.note(EventKind::Fault {
-                        fault: "corrupted_byte".into(),
+                        fault: FaultName::CorruptedByte,
                         target: format!("node-{n}"),
                         detail: Some(format!("{c:?}")),
                     });

@@ -30,7 +30,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use crate::prefs::PreferencesPatch;
     use crate::runs::{RunKind, RunMeta, RunStatus};
     use crate::settings::ClusterSettings;
-    use crate::timeline::event::{EventKind, NodeTrace, ProcessPhase, Source, TimelineEvent};
+    use crate::timeline::event::{EventKind, FaultName, NodeTrace, ProcessPhase, Source, TimelineEvent};
     use crate::workload::CounterValues;
 
     vec![
@@ -69,6 +69,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         OpKind::decl(cfg),
         Op::decl(cfg),
         ProcessPhase::decl(cfg),
+        FaultName::decl(cfg),
         NodeTrace::decl(cfg),
         EventKind::decl(cfg),
         TimelineEvent::decl(cfg),

@@ -35,9 +35,9 @@ pub struct TimelineEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    /// A fault was applied or healed: `fault` is e.g. "kill", "pause", "cut_link", "heal".
+    /// A fault was applied or healed.
     Fault {
-        fault: String,
+        fault: FaultName,
         target: String,
         detail: Option<String>,
     },
@@ -116,6 +116,70 @@ pub enum EventKind {
         ok: bool,
         summary: String,
     },
+}
+
+/// Which fault (or heal) a `fault` event records: one closed set, so the window's fault bands,
+/// the exports and the drills name the same things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultName {
+    Kill,
+    Stop,
+    Pause,
+    Resume,
+    Restart,
+    PowerCut,
+    SlowDisk,
+    FsyncFail,
+    /// A follower's segment is to be corrupted while it is down (the step)...
+    CorruptSegment,
+    /// ...and the byte that was flipped (one event per node, its detail says where).
+    CorruptedByte,
+    /// A foreign listener holds a node's port before start-up.
+    TakePort,
+    Isolate,
+    Split,
+    Bridge,
+    CutLink,
+    DelayLink,
+    BlackholeLink,
+    Toxic,
+    /// Every link passes again.
+    Heal,
+    HealLink,
+}
+
+impl FaultName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultName::Kill => "kill",
+            FaultName::Stop => "stop",
+            FaultName::Pause => "pause",
+            FaultName::Resume => "resume",
+            FaultName::Restart => "restart",
+            FaultName::PowerCut => "power_cut",
+            FaultName::SlowDisk => "slow_disk",
+            FaultName::FsyncFail => "fsync_fail",
+            FaultName::CorruptSegment => "corrupt_segment",
+            FaultName::CorruptedByte => "corrupted_byte",
+            FaultName::TakePort => "take_port",
+            FaultName::Isolate => "isolate",
+            FaultName::Split => "split",
+            FaultName::Bridge => "bridge",
+            FaultName::CutLink => "cut_link",
+            FaultName::DelayLink => "delay_link",
+            FaultName::BlackholeLink => "blackhole_link",
+            FaultName::Toxic => "toxic",
+            FaultName::Heal => "heal",
+            FaultName::HealLink => "heal_link",
+        }
+    }
+}
+
+impl std::fmt::Display for FaultName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a `process` event says.

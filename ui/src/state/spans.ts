@@ -1,6 +1,6 @@
 // Derived timeline geometry: who led which group when (per term), and fault bands.
 
-import type { TimelineEvent } from '../api/types';
+import type { FaultName, TimelineEvent } from '../api/types';
 
 export interface LeaderSpan {
   group: string;
@@ -60,7 +60,7 @@ export class Leadership {
 }
 
 export interface FaultSpan {
-  fault: string;
+  fault: FaultName;
   target: string;
   detail: string | null;
   nodes: number[];
@@ -69,9 +69,9 @@ export interface FaultSpan {
   end: number | null;
 }
 
-const LINK_FAULTS = new Set(['cut_link', 'isolate', 'split', 'blackhole_link', 'delay_link', 'bridge', 'toxic']);
-const NODE_FAULTS = new Set(['kill', 'stop', 'power_cut', 'pause', 'slow_disk', 'fsync_fail']);
-const DOWN_FAULTS = new Set(['kill', 'stop', 'power_cut']);
+const LINK_FAULTS = new Set<FaultName>(['cut_link', 'isolate', 'split', 'blackhole_link', 'delay_link', 'bridge', 'toxic']);
+const NODE_FAULTS = new Set<FaultName>(['kill', 'stop', 'power_cut', 'pause', 'slow_disk', 'fsync_fail']);
+const DOWN_FAULTS = new Set<FaultName>(['kill', 'stop', 'power_cut']);
 
 /** "node-1,node-3" -> [1, 3]; "all" -> []. */
 export function targetNodes(target: string): number[] {

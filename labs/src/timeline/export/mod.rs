@@ -26,7 +26,7 @@ use broker::telemetry::wire::{ElectionPhase, Role};
 
 use crate::error::LabError;
 
-use super::event::{EventKind, ProcessPhase, Source, TimelineEvent};
+use super::event::{EventKind, FaultName, ProcessPhase, Source, TimelineEvent};
 
 pub use charts::{render_svgs, write_charts};
 pub use csv::write_csv;
@@ -101,11 +101,6 @@ pub struct FaultSpan {
     pub healed: bool,
 }
 
-/// Faults that happen at a moment rather than lasting until healed.
-const INSTANT_FAULTS: &[&str] = &["kill", "kill9", "crash", "restart", "start", "stop", "signal"];
-/// Fault names that end lasting faults.
-const HEALS: &[&str] = &["heal", "resume", "unpause", "restore", "recover"];
-
 /// Pair faults with their heals. A heal ends the open faults on the same target; a heal whose
 /// target is empty, "all" or "*" ends every open fault. `events` may be in any order.
 pub fn fault_spans(events: &[TimelineEvent]) -> Vec<FaultSpan> {
@@ -114,8 +109,8 @@ pub fn fault_spans(events: &[TimelineEvent]) -> Vec<FaultSpan> {
     let mut open: Vec<(usize, String)> = Vec::new(); // (index in spans, target)
     for e in time_ordered(events) {
         let EventKind::Fault { fault, target, .. } = &e.kind else { continue };
-        let name = fault.to_ascii_lowercase();
-        if HEALS.contains(&name.as_str()) {
+        // Heals end the open faults on their target; these faults happen at an instant.
+        if matches!(fault, FaultName::Heal | FaultName::HealLink | FaultName::Resume) {
             let all = target.is_empty() || target == "all" || target == "*";
             open.retain(|(i, t)| {
                 let hit = all || t == target;
@@ -125,7 +120,7 @@ pub fn fault_spans(events: &[TimelineEvent]) -> Vec<FaultSpan> {
                 }
                 !hit
             });
-        } else if INSTANT_FAULTS.contains(&name.as_str()) {
+        } else if matches!(fault, FaultName::Kill | FaultName::Restart | FaultName::Stop) {
             spans.push(FaultSpan { label: e.label(), start_ns: e.ts_ns, end_ns: None, healed: false });
         } else {
             open.push((spans.len(), target.clone()));

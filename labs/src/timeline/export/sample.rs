@@ -6,7 +6,7 @@
 use broker::telemetry::wire::{ElectionPhase, Role};
 
 use crate::history::{Op, OpKind, OpType};
-use crate::timeline::event::{EventKind, ProcessPhase, Source};
+use crate::timeline::event::{EventKind, FaultName, ProcessPhase, Source};
 use crate::timeline::store::Timeline;
 
 /// Start of the sample run (an arbitrary wall-clock time in ns).
@@ -27,8 +27,8 @@ fn raft(t: &Timeline, ts: u64, node: i32, group: &str, term: u64, role: Role, le
     t.append(Source::Node(node), ts, kind);
 }
 
-fn fault(t: &Timeline, ts: u64, f: &str, target: &str, detail: Option<&str>) {
-    let kind = EventKind::Fault { fault: f.into(), target: target.into(), detail: detail.map(Into::into) };
+fn fault(t: &Timeline, ts: u64, f: FaultName, target: &str, detail: Option<&str>) {
+    let kind = EventKind::Fault { fault: f, target: target.into(), detail: detail.map(Into::into) };
     t.append(Source::Lab, ts, kind);
 }
 
@@ -72,7 +72,7 @@ pub fn sample_timeline() -> Timeline {
     }
     lab(T0 + S, EventKind::Narration { text: "Producers start sending; every value is unique.".into() });
     lab(T0 + 8 * S, EventKind::Step { index: 2, description: "Kill the controller leader (node 1)".into() });
-    fault(&t, T0 + 8 * S, "kill", "node-1", Some("SIGKILL"));
+    fault(&t, T0 + 8 * S, FaultName::Kill, "node-1", Some("SIGKILL"));
     t.append(
         Source::Node(1),
         T0 + 8 * S + 2 * MS,
@@ -99,11 +99,11 @@ pub fn sample_timeline() -> Timeline {
         T0 + 13 * S,
         EventKind::Step { index: 3, description: "Cut the link between node 2 and node 3".into() },
     );
-    fault(&t, T0 + 13 * S, "cut_link", "node-2<->node-3", Some("both directions, \"drop\""));
+    fault(&t, T0 + 13 * S, FaultName::CutLink, "node-2<->node-3", Some("both directions, \"drop\""));
     election(&t, T0 + 14 * S, 2, "t-1", 2, ElectionPhase::Started, None);
     election(&t, T0 + 14 * S + 300 * MS, 2, "t-1", 2, ElectionPhase::Won, Some(2));
     raft(&t, T0 + 14 * S + 301 * MS, 2, "t-1", 2, Role::Leader, Some(2));
-    fault(&t, T0 + 16 * S, "heal", "node-2<->node-3", None);
+    fault(&t, T0 + 16 * S, FaultName::Heal, "node-2<->node-3", None);
     election(&t, T0 + 17 * S, 3, "t-1", 3, ElectionPhase::Won, Some(3));
     raft(&t, T0 + 17 * S + MS, 3, "t-1", 3, Role::Leader, Some(3));
 

@@ -293,6 +293,22 @@ fn fault_spans_and_leaders_are_derived() {
 }
 
 #[test]
+fn a_heal_link_ends_the_cut_of_the_same_link() {
+    use crate::timeline::event::FaultName;
+    let t = crate::timeline::Timeline::new();
+    let fault = |ts: u64, fault: FaultName| {
+        t.append(Source::Lab, ts, EventKind::Fault { fault, target: "node-2,node-3".into(), detail: None })
+    };
+    fault(1_000, FaultName::CutLink);
+    fault(5_000, FaultName::HealLink);
+    fault(6_000, FaultName::Pause);
+    let f = fault_spans(&t.snapshot());
+    assert_eq!(f.len(), 2, "the heal is no fault of its own: {f:?}");
+    assert!(f[0].healed && f[0].end_ns == Some(5_000), "{:?}", f[0]);
+    assert!(!f[1].healed, "a pause nobody resumed lasts to the end: {:?}", f[1]);
+}
+
+#[test]
 fn export_one_million_events_to_jsonl() {
     let t = crate::timeline::Timeline::new();
     for i in 0..1_000_000u64 {
