@@ -28,6 +28,9 @@ pub struct ChaosReport {
     pub examples: Vec<String>,
     /// Longest time without any acknowledged produce, in ms.
     pub longest_unavailability_ms: u64,
+    /// Longest time one send to one partition waited for its ack, in ms (0: none waited past the
+    /// checker's threshold): a partition can be down while the others keep taking writes.
+    pub longest_partition_wait_ms: u64,
     pub passed: bool,
     pub reason: Option<String>,
     /// The drill file written because the run found anomalies.
@@ -150,6 +153,11 @@ pub fn report(seed: u64, spec: &DrillSpec, outcome: &RunEnd, saved: Option<PathB
         longest_unavailability_ms: v
             .and_then(|v| {
                 v.unavailability.iter().filter(|w| w.partition.is_none()).map(|w| w.duration_ns).max()
+            })
+            .map_or(0, |ns| ns / 1_000_000),
+        longest_partition_wait_ms: v
+            .and_then(|v| {
+                v.unavailability.iter().filter(|w| w.partition.is_some()).map(|w| w.duration_ns).max()
             })
             .map_or(0, |ns| ns / 1_000_000),
         passed: outcome.passed,

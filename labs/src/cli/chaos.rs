@@ -186,14 +186,16 @@ fn print_report(r: &ChaosReport) {
     let faults: Vec<String> = r.faults_by_family.iter().map(|(f, n)| format!("{f} {n}")).collect();
     let anomalies: Vec<String> = r.anomalies.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!(
-        "{} chaos seed {} in {:.0} s: faults {}; {} acknowledged; anomalies: {}; longest unavailability {} ms",
+        "{} chaos seed {} in {:.0} s: faults {}; {} acknowledged; anomalies: {}; longest unavailability {} ms \
+         (one partition: {} ms)",
         if r.passed { "PASS" } else { "FAIL" },
         r.seed,
         r.seconds,
         if faults.is_empty() { "none".into() } else { faults.join(", ") },
         r.acked,
         if anomalies.is_empty() { "none".into() } else { anomalies.join(", ") },
-        r.longest_unavailability_ms
+        r.longest_unavailability_ms,
+        r.longest_partition_wait_ms
     );
     if let Some(reason) = &r.reason {
         println!("  why: {reason}");
