@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -42,12 +42,7 @@ impl ConsumerTask {
         } else {
             format!("clusterlab-{}-{process}", config.topic)
         };
-        let mut client = ClientConfig::new();
-        // CLUSTERLAB_RDKAFKA_DEBUG=cgrp,broker shows librdkafka's group reasoning on stderr.
-        if let Ok(contexts) = std::env::var("CLUSTERLAB_RDKAFKA_DEBUG") {
-            client.set("debug", contexts).set_log_level(RDKafkaLogLevel::Debug);
-        }
-        let consumer: StreamConsumer = client
+        let consumer: StreamConsumer = super::client_config()
             .set("bootstrap.servers", &config.bootstrap)
             .set("group.id", group)
             .set("client.id", format!("clusterlab-consumer-{process}"))

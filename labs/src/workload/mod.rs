@@ -163,6 +163,17 @@ impl Recorder {
     }
 }
 
+/// A client config for the workload's producers and consumers. `CLUSTERLAB_RDKAFKA_DEBUG` set to
+/// librdkafka debug contexts (`metadata,broker,msg`, `cgrp`) shows librdkafka's own reasoning on
+/// stderr.
+fn client_config() -> rdkafka::config::ClientConfig {
+    let mut client = rdkafka::config::ClientConfig::new();
+    if let Ok(contexts) = std::env::var("CLUSTERLAB_RDKAFKA_DEBUG") {
+        client.set("debug", contexts).set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+    }
+    client
+}
+
 /// A running workload.
 pub struct Workload {
     pub config: WorkloadConfig,

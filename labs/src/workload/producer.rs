@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::Semaphore;
@@ -38,12 +37,7 @@ impl ProducerTask {
         count: u64,
         recorder: Recorder,
     ) -> crate::Result<ProducerTask> {
-        let mut client = ClientConfig::new();
-        // CLUSTERLAB_RDKAFKA_DEBUG=metadata,broker,msg shows librdkafka's own reasoning on stderr.
-        if let Ok(contexts) = std::env::var("CLUSTERLAB_RDKAFKA_DEBUG") {
-            client.set("debug", contexts).set_log_level(RDKafkaLogLevel::Debug);
-        }
-        let producer: FutureProducer = client
+        let producer: FutureProducer = super::client_config()
             .set("bootstrap.servers", &config.bootstrap)
             .set("client.id", format!("clusterlab-producer-{process}"))
             .set("acks", &config.acks)
