@@ -32,7 +32,7 @@ pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window
                     .remove(&(op.process, op.value.as_deref()))
                     .or_else(|| op.latency_ns.map(|l| op.time_ns.saturating_sub(l)));
                 if let (Some(p), Some(since)) = (op.partition, since) {
-                    if op.time_ns - since.min(op.time_ns) > threshold_ns {
+                    if op.time_ns.saturating_sub(since) > threshold_ns {
                         waits.entry(p).or_default().push((since, op.time_ns));
                     }
                 }
@@ -40,7 +40,7 @@ pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window
             _ => {}
         }
     }
-    let mut windows = gaps(None, &mut all, threshold_ns);
+    let mut windows = gaps(&mut all, threshold_ns);
     for (p, spans) in waits.iter_mut() {
         windows.extend(merged(*p, spans));
     }
@@ -72,11 +72,12 @@ fn merged(partition: i32, spans: &mut [(u64, u64)]) -> Vec<Window> {
     out
 }
 
-fn gaps(partition: Option<i32>, times: &mut [u64], threshold_ns: u64) -> Vec<Window> {
+/// Gaps between consecutive acknowledgements of any partition.
+fn gaps(times: &mut [u64], threshold_ns: u64) -> Vec<Window> {
     // Completions are recorded in arrival order, which clock skew between client threads can
     // perturb slightly; sorting makes gaps non-negative.
     times.sort_unstable();
-    times.windows(2).filter(|w| w[1] - w[0] > threshold_ns).map(|w| window(partition, w[0], w[1])).collect()
+    times.windows(2).filter(|w| w[1] - w[0] > threshold_ns).map(|w| window(None, w[0], w[1])).collect()
 }
 
 fn window(partition: Option<i32>, start_ns: u64, end_ns: u64) -> Window {
