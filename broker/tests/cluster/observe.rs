@@ -6,11 +6,29 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use broker::endpoint::PartitionDigest;
+use broker::log::ReplicaDigest;
+use broker::state::StateSnapshot;
+use broker::telemetry::wire::{GroupState, Role};
 use serde_json::Value;
 
 use crate::harness::{tail_lines, wait_for, Cluster, CLUSTER_TIMEOUT};
 
+/// One partition replica as `/digest` reports it: its high watermark and the digest up to it.
+pub type Replica = (i64, ReplicaDigest);
+
 impl Cluster {
+    /// `GET /state` of node `id` in the node's own type.
+    pub fn snapshot(&self, id: i32) -> Result<StateSnapshot> {
+        let (status, body) = crate::http::get(self.node(id).http, "/state")?;
+        if status != 200 {
+            bail!("node {id}: GET /state answered {status}: {body}");
+        }
+        serde_json::from_str(&body)
+            .with_context(|| format!("node {id}: /state is not a StateSnapshot: {body}"))
+    }
+
+    /// `GET /state` of node `id` as raw JSON, for tests that look at what the wire carries.
     pub fn state(&self, id: i32) -> Result<Value> {
         let (status, body) = crate::http::get(self.node(id).http, "/state")?;
         if status != 200 {
@@ -28,12 +46,13 @@ impl Cluster {
         serde_json::from_str(&body).with_context(|| format!("node {id}: {path} is not JSON"))
     }
 
-    pub fn digest(&self, id: i32) -> Result<Value> {
+    pub fn digest(&self, id: i32) -> Result<Vec<PartitionDigest>> {
         let (status, body) = crate::http::get(self.node(id).http, "/digest")?;
         if status != 200 {
             bail!("node {id}: GET /digest answered {status}: {body}");
         }
-        serde_json::from_str(&body).with_context(|| format!("node {id}: /digest is not JSON"))
+        serde_json::from_str(&body)
+            .with_context(|| format!("node {id}: /digest is not a digest list: {body}"))
     }
 
     /// The controller leader, once every running node names the same one and it is running.
@@ -41,7 +60,7 @@ impl Cluster {
         let running = self.running();
         let mut seen = Vec::new();
         for &id in &running {
-            seen.push(self.state(id)?["raft"]["controller_leader"].as_i64().map(|v| v as i32));
+            seen.push(self.snapshot(id)?.raft.and_then(|r| r.controller_leader).map(|v| v as i32));
         }
         match seen.first() {
             Some(Some(l)) if seen.iter().all(|s| *s == Some(*l)) && running.contains(l) => Ok(Some(*l)),
@@ -56,10 +75,10 @@ impl Cluster {
         })
     }
 
-    /// (leader id, term) of one Raft group as seen by `from` (`role == Leader` on that node).
-    pub fn group_on(&self, from: i32, group: &str) -> Result<Option<Value>> {
-        let s = self.state(from)?;
-        Ok(s["raft"]["groups"].as_array().and_then(|gs| gs.iter().find(|g| g["group"] == group).cloned()))
+    /// One Raft group's state as node `from` reports it.
+    pub fn group_on(&self, from: i32, group: &str) -> Result<Option<GroupState>> {
+        let groups = self.snapshot(from)?.raft.map(|r| r.groups).unwrap_or_default();
+        Ok(groups.into_iter().find(|g| g.group == group))
     }
 
     /// The node that is Leader of `topic-p` in its own /state (highest term if several claim it).
@@ -68,11 +87,8 @@ impl Cluster {
         let mut best: Option<(i32, u64)> = None;
         for id in self.running() {
             let Ok(Some(g)) = self.group_on(id, &group) else { continue };
-            if g["role"] == "Leader" {
-                let term = g["term"].as_u64().unwrap_or(0);
-                if best.map(|(_, t)| term > t).unwrap_or(true) {
-                    best = Some((id, term));
-                }
+            if g.role == Role::Leader && best.is_none_or(|(_, t)| g.term > t) {
+                best = Some((id, g.term));
             }
         }
         Ok(best)
@@ -90,7 +106,7 @@ impl Cluster {
                     let Some((l, term)) = self.leader_of(topic, p)? else { return Ok(None) };
                     for &id in &running {
                         let Some(g) = self.group_on(id, &format!("{topic}-{p}"))? else { return Ok(None) };
-                        if g["leader"].as_i64() != Some(l as i64) || g["term"].as_u64() != Some(term) {
+                        if g.leader != Some(l as u64) || g.term != term {
                             return Ok(None);
                         }
                     }
@@ -108,22 +124,17 @@ impl Cluster {
         topic: &str,
         partitions: i32,
         timeout: Duration,
-    ) -> Result<BTreeMap<i32, Value>> {
+    ) -> Result<BTreeMap<i32, Replica>> {
         let running = self.running();
         let mut last = String::new();
         let r = wait_for(
             &format!("equal /digest of every partition of {topic} on nodes {running:?}"),
             timeout,
             || {
-                let mut per: BTreeMap<i32, Vec<(i32, Value)>> = BTreeMap::new();
+                let mut per: BTreeMap<i32, Vec<(i32, Replica)>> = BTreeMap::new();
                 for &id in &running {
-                    let d = self.digest(id)?;
-                    for e in d.as_array().into_iter().flatten().filter(|e| e["topic"] == topic) {
-                        let p = e["partition"].as_i64().unwrap_or(-1) as i32;
-                        per.entry(p).or_default().push((
-                            id,
-                            serde_json::json!({"hw": e["high_watermark"], "digest": e["digest"]}),
-                        ));
+                    for e in self.digest(id)?.into_iter().filter(|e| e.topic == topic) {
+                        per.entry(e.partition).or_default().push((id, (e.high_watermark, e.digest)));
                     }
                 }
                 last = format!("{per:?}");
@@ -151,48 +162,36 @@ impl Cluster {
         let mut targets: BTreeMap<String, u64> = BTreeMap::new();
         wait_for(&format!("a leader for every Raft group node {id} belongs to"), timeout, || {
             targets.clear();
-            let mine = self.state(id)?;
-            let groups: Vec<String> = mine["raft"]["groups"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|g| g["group"].as_str().map(String::from))
-                .collect();
+            let groups: Vec<String> = raft_groups(&self.snapshot(id)?).into_iter().map(|g| g.group).collect();
             if groups.is_empty() {
                 return Ok(None);
             }
-            let states: Vec<Value> = running.iter().map(|&n| self.state(n)).collect::<Result<_>>()?;
+            let mut all = Vec::new();
+            for &n in &running {
+                all.extend(raft_groups(&self.snapshot(n)?));
+            }
             for g in groups {
-                let lead = states
-                    .iter()
-                    .filter_map(|s| {
-                        s["raft"]["groups"].as_array().and_then(|gs| {
-                            gs.iter().find(|x| x["group"] == g.as_str() && x["role"] == "Leader")
-                        })
-                    })
-                    .max_by_key(|x| x["term"].as_u64());
+                let lead =
+                    all.iter().filter(|x| x.group == g && x.role == Role::Leader).max_by_key(|x| x.term);
                 let Some(lead) = lead else { return Ok(None) };
-                targets.insert(g, lead["last_log_index"].as_u64().unwrap_or(0));
+                targets.insert(g, lead.last_log_index.unwrap_or(0));
             }
             Ok(Some(()))
         })?;
         let mut lag = String::new();
         wait_for(&format!("node {id} to apply every group's leader log as of its restart"), timeout, || {
-            let mine = self.state(id)?;
+            let mine = raft_groups(&self.snapshot(id)?);
             let mut behind = Vec::new();
             for (g, target) in &targets {
-                let Some(x) = mine["raft"]["groups"]
-                    .as_array()
-                    .and_then(|gs| gs.iter().find(|x| x["group"] == g.as_str()))
-                else {
+                let Some(x) = mine.iter().find(|x| &x.group == g) else {
                     behind.push(format!("{g}: missing"));
                     continue;
                 };
-                let applied = x["applied_index"].as_u64().unwrap_or(0);
-                if applied < *target || x["leader"].is_null() {
+                let applied = x.applied_index.unwrap_or(0);
+                if applied < *target || x.leader.is_none() {
                     behind.push(format!(
-                        "{g}: applied {applied} < {target} (role {}, leader {})",
-                        x["role"], x["leader"]
+                        "{g}: applied {applied} < {target} (role {:?}, leader {:?})",
+                        x.role, x.leader
                     ));
                 }
             }
@@ -209,33 +208,34 @@ impl Cluster {
             out.push(format!("----- node {} stderr -----\n{}", n.id, tail_lines(&n.stderr(), lines)));
         }
         for n in &self.nodes {
-            let Ok(s) = self.state(n.id) else {
+            let Ok(s) = self.snapshot(n.id) else {
                 out.push(format!("----- node {}: no /state -----", n.id));
                 continue;
             };
             out.push(format!(
-                "----- node {} /state summary (controller_leader {}) -----",
-                n.id, s["raft"]["controller_leader"]
+                "----- node {} /state summary (controller_leader {:?}) -----",
+                n.id,
+                s.raft.as_ref().and_then(|r| r.controller_leader)
             ));
-            for g in s["raft"]["groups"].as_array().into_iter().flatten() {
+            for g in raft_groups(&s) {
                 out.push(format!(
-                    "  raft {} role {} term {} leader {} last_log {} applied {} matched {}",
-                    g["group"],
-                    g["role"],
-                    g["term"],
-                    g["leader"],
-                    g["last_log_index"],
-                    g["applied_index"],
-                    g["matched"]
+                    "  raft {} role {:?} term {} leader {:?} last_log {:?} applied {:?} matched {:?}",
+                    g.group, g.role, g.term, g.leader, g.last_log_index, g.applied_index, g.matched
                 ));
             }
-            for p in s["partitions"].as_array().into_iter().flatten() {
+            for p in &s.partitions {
+                let o = &p.offsets;
                 out.push(format!(
                     "  log {}-{} leo {} hw {} flushed {}",
-                    p["topic"], p["partition"], p["log_end_offset"], p["high_watermark"], p["flushed_offset"]
+                    p.topic, p.partition, o.log_end_offset, o.high_watermark, o.flushed_offset
                 ));
             }
         }
         out.join("\n")
     }
+}
+
+/// Every Raft group a node reports (none when it runs no cluster).
+fn raft_groups(s: &StateSnapshot) -> Vec<GroupState> {
+    s.raft.as_ref().map(|r| r.groups.clone()).unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 //! committed (chaos found members resuming behind acknowledged commits, docs/chaos.md).
 
 use anyhow::{ensure, Context, Result};
+use broker::telemetry::wire::Role;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -64,12 +65,9 @@ fn fetch_on(c: &Cluster, from: i32, group: &str, topic: &str) -> Result<std::res
 }
 
 /// The controller leader as `from` reports it, with `from`'s role in the controller group.
-fn controller_seen_by(c: &Cluster, from: i32) -> Result<(Option<i32>, String)> {
-    let leader = c.state(from)?["raft"]["controller_leader"].as_i64().map(|v| v as i32);
-    let role = c.group_on(from, "controller")?.context("no controller group")?["role"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+fn controller_seen_by(c: &Cluster, from: i32) -> Result<(Option<i32>, Role)> {
+    let leader = c.snapshot(from)?.raft.and_then(|r| r.controller_leader).map(|v| v as i32);
+    let role = c.group_on(from, "controller")?.context("no controller group")?.role;
     Ok((leader, role))
 }
 
@@ -115,10 +113,11 @@ fn a_deposed_coordinator_neither_serves_nor_overwrites_offsets() -> Result<()> {
         CLUSTER_TIMEOUT,
         || {
             let (leader, role) = controller_seen_by(&c, old)?;
-            Ok(if leader.is_some_and(|l| l != old) || role == "Follower" {
-                Some(format!("a follower that learned the new term (leader {leader:?}, {role})"))
+            Ok(if leader.is_some_and(|l| l != old) || role == Role::Follower {
+                Some(format!("a follower that learned the new term (leader {leader:?}, {role:?})"))
             } else {
-                (leader == Some(old) && role == "Leader").then(|| "a confirmed leader of its old term".into())
+                (leader == Some(old) && role == Role::Leader)
+                    .then(|| "a confirmed leader of its old term".into())
             })
         },
     )?;

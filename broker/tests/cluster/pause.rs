@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use broker::telemetry::wire::Role;
 
 use crate::checker::check;
 use crate::clients::{read_all, ProduceSpec, ProducerRun};
@@ -20,11 +21,8 @@ fn leader_seen_by(c: &Cluster, asked: &[i32], topic: &str) -> Result<Option<(i32
     let mut best: Option<(i32, u64)> = None;
     for id in asked {
         if let Some(g) = c.group_on(*id, &format!("{topic}-0"))? {
-            if g["role"] == "Leader" {
-                let term = g["term"].as_u64().unwrap_or(0);
-                if best.is_none_or(|(_, t)| term > t) {
-                    best = Some((*id, term));
-                }
+            if g.role == Role::Leader && best.is_none_or(|(_, t)| g.term > t) {
+                best = Some((*id, g.term));
             }
         }
     }

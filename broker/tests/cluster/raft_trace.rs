@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use broker::telemetry::wire::Role;
 use serde_json::Value;
 
 use crate::clients::{produce, ProduceSpec};
@@ -167,8 +168,8 @@ fn raft_trace_records_the_rollback_of_an_isolated_leaders_uncommitted_entries() 
             wait_for(&format!("a new leader of {group} among {others:?}"), ELECTION_TIMEOUT, || {
                 for &id in &others {
                     if let Some(g) = c.group_on(id, &group)? {
-                        if g["role"] == "Leader" && g["term"].as_u64() > Some(term) {
-                            return Ok(Some((id, g["term"].as_u64().unwrap_or(0))));
+                        if g.role == Role::Leader && g.term > term {
+                            return Ok(Some((id, g.term)));
                         }
                     }
                 }

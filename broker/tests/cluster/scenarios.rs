@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use broker::telemetry::wire::Role;
 
 use crate::checker::check;
 use crate::clients::{
@@ -274,18 +275,20 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
             let alone_view =
                 wait_for("node 1 alone to campaign for the controller", Duration::from_secs(5), || {
                     let g = c.group_on(1, "controller")?.context("no controller group in /state")?;
-                    Ok((g["term"].as_u64().unwrap_or(0) >= 2 && g["role"] != "Leader").then_some(g))
+                    Ok((g.term >= 2 && g.role != Role::Leader).then_some(g))
                 })
-                .or_else(|_| c.group_on(1, "controller").map(|g| g.unwrap_or_default()))?;
+                .or_else(|_| {
+                    c.group_on(1, "controller").and_then(|g| g.context("no controller group in /state"))
+                })?;
             let s = c.state(1).context("/state of the lone node")?;
             let alone_ctl = s["raft"]["controller_leader"].clone();
             ensure!(
                 alone_ctl.is_null(),
-                "node 1 alone claims a controller leader: {alone_ctl} (its controller group: {alone_view})"
+                "node 1 alone claims a controller leader: {alone_ctl} (its controller group: {alone_view:?})"
             );
             ensure!(
-                alone_view["role"] != "Leader",
-                "node 1 alone became controller Leader without a quorum: {alone_view}"
+                alone_view.role != Role::Leader,
+                "node 1 alone became controller Leader without a quorum: {alone_view:?}"
             );
             let alone_for = ts.elapsed();
             drop(later);
@@ -303,7 +306,7 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
             let mut read = poll_n(&consumer, 100, READ_TIMEOUT, &mut eof)?;
             let consume_in = tp.elapsed() - produce_in;
             read.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
-            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms; alone for {:.0} ms with controller role {} term {} (controller_leader {alone_ctl}); controller leader node {ctl} agreed {:.0} ms after peers started; produce 100 took {:.0} ms, group consume {:.0} ms", alone_ready.as_secs_f64() * 1000.0, alone_for.as_secs_f64() * 1000.0, alone_view["role"], alone_view["term"], ctl_in.as_secs_f64() * 1000.0, produce_in.as_secs_f64() * 1000.0, consume_in.as_secs_f64() * 1000.0);
+            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms; alone for {:.0} ms with controller role {:?} term {} (controller_leader {alone_ctl}); controller leader node {ctl} agreed {:.0} ms after peers started; produce 100 took {:.0} ms, group consume {:.0} ms", alone_ready.as_secs_f64() * 1000.0, alone_for.as_secs_f64() * 1000.0, alone_view.role, alone_view.term, ctl_in.as_secs_f64() * 1000.0, produce_in.as_secs_f64() * 1000.0, consume_in.as_secs_f64() * 1000.0);
             check(&log.acks, &read, &prefix).assert_ok(&format!("late join rep {rep}"), t0.elapsed())
         })?;
     }
@@ -344,14 +347,13 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
                 || {
                     for &id in &others {
                         if let Some(g) = c.group_on(id, &group)? {
-                            let t = g["term"].as_u64().unwrap_or(0);
-                            if g["role"] == "Leader" && t > term {
+                            let t = g.term;
+                            if g.role == Role::Leader && t > term {
                                 let agreed = others.iter().all(|o| {
                                     c.group_on(*o, &group)
                                         .ok()
                                         .flatten()
-                                        .map(|x| x["leader"].as_i64() == Some(id as i64))
-                                        .unwrap_or(false)
+                                        .is_some_and(|x| x.leader == Some(id as u64))
                                 });
                                 if agreed {
                                     return Ok(Some((id, t)));
@@ -370,7 +372,7 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
                 Duration::from_secs(10),
                 || {
                     let g = c.group_on(l, &group)?.context("group missing")?;
-                    Ok((g["role"] != "Leader").then_some(g))
+                    Ok((g.role != Role::Leader).then_some(g))
                 },
             );
             let l_view = c.group_on(l, &group)?;
@@ -382,7 +384,7 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
             let probe_acked = !probe_log.acks.is_empty();
             let probe_err = probe_log.errors.first().map(|e| e.1.clone()).unwrap_or_default();
             match &stepped {
-                Ok(g) => println!("[partitioned rep {rep}] isolated node {l} stepped down from {group} after {:.0} ms: role {} term {}", cut_at.elapsed().as_secs_f64() * 1000.0, g["role"], g["term"]),
+                Ok(g) => println!("[partitioned rep {rep}] isolated node {l} stepped down from {group} after {:.0} ms: role {:?} term {}", cut_at.elapsed().as_secs_f64() * 1000.0, g.role, g.term),
                 Err(e) => {
                     let msg = format!("rep {rep}: isolated node {l} still reports role Leader of {group} {:.1} s after the cut (majority elected node {nl} at term {nterm}); its view: {}; {e:#}", cut_at.elapsed().as_secs_f64(), serde_json::to_string(&l_view)?);
                     println!("[partitioned rep {rep}] STEP-DOWN FAILURE: {msg}");
@@ -397,9 +399,9 @@ fn partitioned_away_leader_cannot_commit_and_steps_down() -> Result<()> {
                 CLUSTER_TIMEOUT,
                 || {
                     let g = c.group_on(l, &group)?.context("group missing")?;
-                    Ok((g["role"] == "Follower"
-                        && g["term"].as_u64() >= Some(nterm)
-                        && g["leader"].as_i64().is_some_and(|x| x as i32 != l))
+                    Ok((g.role == Role::Follower
+                        && g.term >= nterm
+                        && g.leader.is_some_and(|x| x as i32 != l))
                     .then_some(()))
                 },
             )?;
