@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! <dir>/.lock                                   flock + holder pid (lock.rs)
-//! <dir>/<meta name>                             small metadata, written atomically (store.rs)
-//! <dir>/power-cut-report.json                   written by a simulated power cut (power_cut.rs)
+//! <dir>/<meta name>                             small metadata, written atomically (durability.rs)
+//! <dir>/power-cut-report.json                   written by a simulated power cut (power_cut_report.rs)
 //! <dir>/raft-votes.log                          every Raft group's vote, one record each (votes.rs)
 //! <dir>/partitions/<topic>-<partition>/<base_offset:020>.log   segments (entry.rs format)
 //! ```
 //!
 //! Durability model: `append` reaches the OS before returning; a dedicated flusher thread
-//! fsyncs (flusher.rs) according to the [`FsyncPolicy`](crate::config::FsyncPolicy), and each
+//! fsyncs (flusher.rs, serving the requests queued in durability.rs) according to the
+//! [`FsyncPolicy`](crate::config::FsyncPolicy), and each
 //! partition publishes `flushed_offset`, the first offset not known to be on disk. Every
 //! offset here is an exclusive end ("next offset"), like Kafka's high watermark.
 //!

@@ -1,5 +1,5 @@
 //! `ui/src/api/generated.ts`: TypeScript declarations of every Rust type the UI reads (decision
-//! 40), written by `ts-rs` from the types themselves, so the UI cannot drift from the lab or the
+//! 37), written by `ts-rs` from the types themselves, so the UI cannot drift from the lab or the
 //! node. The test below fails when the checked-in file is not what these types give; to write
 //! it again: `CLUSTERLAB_WRITE_TS=1 cargo test -p labs --lib ts_export`.
 //!
