@@ -7,8 +7,9 @@ use toml::Spanned;
 
 use super::raw::RawStep;
 use super::source::{check_target, check_target_value, Source};
-use super::spec::{Direction, Fault, FaultKind, Setup, Target};
+use super::spec::{Direction, Fault, Setup, Target};
 use crate::error::LabError;
+use crate::timeline::event::FaultName;
 
 /// Keys a fault may carry, in the order messages list them.
 const PARAMS: [&str; 7] = ["target", "minority", "from", "to", "direction", "delay_ms", "toxic"];
@@ -26,8 +27,8 @@ fn param_spans(raw: &RawStep) -> [Option<Range<usize>>; 7] {
 }
 
 /// (required, optional) parameters of each fault.
-fn params_of(kind: FaultKind) -> (&'static [&'static str], &'static [&'static str]) {
-    use FaultKind::*;
+fn params_of(kind: FaultName) -> (&'static [&'static str], &'static [&'static str]) {
+    use FaultName::*;
     match kind {
         Kill | Stop | Pause | Resume | Restart | PowerCut | CorruptSegment | FsyncFail | Isolate | Bridge
         | TakePort => (&["target"], &[]),
@@ -66,11 +67,11 @@ pub(super) fn fault(
     src: &Source,
     setup: &Setup,
     raw: &RawStep,
-    kind: &Spanned<FaultKind>,
+    kind: &Spanned<FaultName>,
     history: &mut FaultContext,
 ) -> Result<Fault, LabError> {
     let (required, optional) = params_of(*kind.get_ref());
-    let name = fault_name(kind);
+    let name = kind.get_ref().as_str();
     for (key, span) in PARAMS.iter().zip(param_spans(raw)) {
         if let Some(span) = span.filter(|_| !required.contains(key) && !optional.contains(key)) {
             let takes = if required.is_empty() { "no parameters".to_string() } else { required.join(", ") };
@@ -119,7 +120,7 @@ pub(super) fn fault(
             Ok(*d.get_ref())
         }
     };
-    use FaultKind as K;
+    use FaultName as K;
     let fault = match kind.get_ref() {
         K::Kill => Fault::Kill { target: target(&raw.target)? },
         K::Stop => Fault::Stop { target: target(&raw.target)? },
@@ -183,16 +184,4 @@ fn minority(src: &Source, setup: &Setup, raw: &RawStep) -> Result<Vec<Target>, L
         check_target_value(src, setup, t, m.span())?;
     }
     Ok(list.clone())
-}
-
-fn fault_name(kind: &Spanned<FaultKind>) -> String {
-    // The snake_case name as written in the file, for messages.
-    let debug = format!("{:?}", kind.get_ref());
-    debug.chars().enumerate().fold(String::new(), |mut s, (i, c)| {
-        if c.is_uppercase() && i > 0 {
-            s.push('_');
-        }
-        s.push(c.to_ascii_lowercase());
-        s
-    })
 }

@@ -8,9 +8,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::spec::{
-    Acks, Anomalies, Await, ConsumersStart, Direction, FaultKind, Fsync, Outcome, Target, Toxic, Until,
-};
+use super::spec::{Acks, Anomalies, Await, ConsumersStart, Direction, Fsync, Outcome, Target, Toxic, Until};
+use crate::timeline::event::FaultName;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +69,7 @@ pub(super) struct RawStep {
     pub after_ms: Option<Spanned<u64>>,
     pub before_start: Option<Spanned<bool>>,
 
-    pub fault: Option<Spanned<FaultKind>>,
+    pub fault: Option<Spanned<FaultName>>,
     pub target: Option<Spanned<Target>>,
     pub minority: Option<Spanned<Vec<Target>>>,
     pub from: Option<Spanned<Target>>,

@@ -234,31 +234,6 @@ impl Fault {
     }
 }
 
-/// The fault names as written in `fault = "..."`; serde's "unknown variant" error lists them all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    Kill,
-    Stop,
-    Pause,
-    Resume,
-    Restart,
-    PowerCut,
-    SlowDisk,
-    CorruptSegment,
-    FsyncFail,
-    Isolate,
-    Split,
-    CutLink,
-    DelayLink,
-    BlackholeLink,
-    Toxic,
-    Bridge,
-    Heal,
-    HealLink,
-    TakePort,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {

@@ -249,7 +249,7 @@ impl Lab {
                     s.stop(*n).await.map_err(err)?;
                     let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
                     self.note(EventKind::Fault {
-                        fault: FaultName::CorruptedByte,
+                        fault: FaultName::CorruptSegment,
                         target: format!("node-{n}"),
                         detail: Some(format!("{c:?}")),
                     });

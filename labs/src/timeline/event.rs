@@ -118,8 +118,9 @@ pub enum EventKind {
     },
 }
 
-/// Which fault (or heal) a `fault` event records: one closed set, so the window's fault bands,
-/// the exports and the drills name the same things.
+/// The faults (and heals), as a drill writes them (`fault = "..."`; serde's unknown-variant error
+/// lists them all) and as a `fault` event records them: one closed set, so drills, the window's
+/// fault bands and the exports name the same things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultName {
@@ -131,10 +132,9 @@ pub enum FaultName {
     PowerCut,
     SlowDisk,
     FsyncFail,
-    /// A follower's segment is to be corrupted while it is down (the step)...
+    /// A segment byte flipped while the node is down (one event for the step, then one per node
+    /// with the byte in its detail).
     CorruptSegment,
-    /// ...and the byte that was flipped (one event per node, its detail says where).
-    CorruptedByte,
     /// A foreign listener holds a node's port before start-up.
     TakePort,
     Isolate,
@@ -161,7 +161,6 @@ impl FaultName {
             FaultName::SlowDisk => "slow_disk",
             FaultName::FsyncFail => "fsync_fail",
             FaultName::CorruptSegment => "corrupt_segment",
-            FaultName::CorruptedByte => "corrupted_byte",
             FaultName::TakePort => "take_port",
             FaultName::Isolate => "isolate",
             FaultName::Split => "split",

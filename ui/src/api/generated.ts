@@ -252,7 +252,7 @@ error: string | null, };
 
 export type ProcessPhase = "started" | "ready" | "exited" | "died" | "cluster_started" | "cluster_stopped";
 
-export type FaultName = "kill" | "stop" | "pause" | "resume" | "restart" | "power_cut" | "slow_disk" | "fsync_fail" | "corrupt_segment" | "corrupted_byte" | "take_port" | "isolate" | "split" | "bridge" | "cut_link" | "delay_link" | "blackhole_link" | "toxic" | "heal" | "heal_link";
+export type FaultName = "kill" | "stop" | "pause" | "resume" | "restart" | "power_cut" | "slow_disk" | "fsync_fail" | "corrupt_segment" | "take_port" | "isolate" | "split" | "bridge" | "cut_link" | "delay_link" | "blackhole_link" | "toxic" | "heal" | "heal_link";
 
 export type NodeTrace = { node: number, 
 /**
