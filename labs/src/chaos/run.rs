@@ -140,6 +140,16 @@ pub struct RunEnd<'a> {
     pub seconds: f64,
 }
 
+/// The longest unavailability window, in ms: of one partition, or of them all.
+fn longest_window_ms(v: Option<&Verdict>, one_partition: bool) -> u64 {
+    v.into_iter()
+        .flat_map(|v| &v.unavailability)
+        .filter(|w| w.partition.is_some() == one_partition)
+        .map(|w| w.duration_ns / 1_000_000)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The report of a finished drill run of `spec`.
 pub fn report(seed: u64, spec: &DrillSpec, outcome: &RunEnd, saved: Option<PathBuf>) -> ChaosReport {
     let v = outcome.verdict;
@@ -150,16 +160,8 @@ pub fn report(seed: u64, spec: &DrillSpec, outcome: &RunEnd, saved: Option<PathB
         by_topic: v.map(|v| v.by_topic.clone()).unwrap_or_default(),
         anomalies: anomaly_kinds(v),
         examples: first_of_each_kind(v),
-        longest_unavailability_ms: v
-            .and_then(|v| {
-                v.unavailability.iter().filter(|w| w.partition.is_none()).map(|w| w.duration_ns).max()
-            })
-            .map_or(0, |ns| ns / 1_000_000),
-        longest_partition_wait_ms: v
-            .and_then(|v| {
-                v.unavailability.iter().filter(|w| w.partition.is_some()).map(|w| w.duration_ns).max()
-            })
-            .map_or(0, |ns| ns / 1_000_000),
+        longest_unavailability_ms: longest_window_ms(v, false),
+        longest_partition_wait_ms: longest_window_ms(v, true),
         passed: outcome.passed,
         reason: outcome.reason.clone(),
         saved,

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::drill_support::{body_limit, bound, settings_of, term_moves_unmet};
+use super::drill_support::{
+    body_limit, bound, settings_of, term_moves_unmet, DEFAULT_WORKLOAD_MS, FINAL_READ_LIMIT,
+};
 use super::faults::Rng;
 use super::protocol::{DrillProgress, LabFailure};
 use super::raft_expect;
@@ -18,6 +20,7 @@ use crate::drill::{Action, Anomalies, ConsumersStart, DrillSpec, Fault, Target, 
 use crate::history::now_ns;
 use crate::runs::recorder::RunOutcome;
 use crate::runs::RunKind;
+use crate::timeline::event::FaultName;
 use crate::timeline::{EventKind, Source};
 use crate::workload::{consumer, Workload, WorkloadConfig};
 
@@ -190,7 +193,7 @@ impl Lab {
                 );
                 taken_port = Some(addr.port());
                 self.note(EventKind::Fault {
-                    fault: crate::timeline::event::FaultName::TakePort,
+                    fault: FaultName::TakePort,
                     target: format!("node-{n}"),
                     detail: Some(addr.to_string()),
                 });
@@ -257,7 +260,10 @@ impl Lab {
         // In the window a lesson waits for the learner: its workload runs until the steps end.
         let (messages, duration) = match interactive {
             true => (u64::MAX, LESSON_WORKLOAD_LIMIT),
-            false => (w.messages.unwrap_or(u64::MAX), Duration::from_millis(w.duration_ms.unwrap_or(20_000))),
+            false => (
+                w.messages.unwrap_or(u64::MAX),
+                Duration::from_millis(w.duration_ms.unwrap_or(DEFAULT_WORKLOAD_MS)),
+            ),
         };
         let config = WorkloadConfig {
             bootstrap: produce_bootstrap,
@@ -367,9 +373,9 @@ impl Lab {
         let consume = consume_bootstrap.clone();
         let topics2 = topics.clone();
         tokio::task::spawn_blocking(move || {
-            topics2.iter().try_for_each(|t| {
-                consumer::read_all(&consume, t, &recorder, Duration::from_secs(30)).map(|_| ())
-            })
+            topics2
+                .iter()
+                .try_for_each(|t| consumer::read_all(&consume, t, &recorder, FINAL_READ_LIMIT).map(|_| ()))
         })
         .await
         .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?

@@ -15,9 +15,13 @@ use crate::timeline::EventKind;
 /// How long the cluster gets to recover after the steps before the final read.
 const RECOVERY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Beyond its steps and workload, what a drill body may take for start-up, recovery, the final
-/// read, the group drain and the check, plus 30 s per topic read.
+/// Beyond its steps, workload and final reads, what a drill body may take for start-up,
+/// recovery, the group drain and the check.
 const STUCK_MARGIN: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long the final read of one topic may take.
+pub(super) const FINAL_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// A drill's workload duration when its file names none.
+pub(super) const DEFAULT_WORKLOAD_MS: u64 = 20_000;
 
 /// How long a headless drill body may run before it is given up as stuck: every step's offset,
 /// delay and wait limit (a fault waits up to 10 s for a leader), the workload's duration and a
@@ -37,15 +41,15 @@ pub(super) fn body_limit(spec: &DrillSpec, interactive: bool) -> Option<std::tim
             };
             let wait = match &s.action {
                 Action::Wait { timeout_ms, .. } => *timeout_ms,
-                Action::Fault(_) => 10_000,
+                Action::Fault(_) => super::faults::TARGET_WAIT.as_millis() as u64,
                 Action::Narrate => 0,
             };
             when + wait
         })
         .sum();
-    let workload = spec.workload.duration_ms.unwrap_or(20_000);
-    let reads = 30_000 * spec.setup.topic_names().len() as u64;
-    Some(std::time::Duration::from_millis(steps + workload + reads) + STUCK_MARGIN)
+    let workload = spec.workload.duration_ms.unwrap_or(DEFAULT_WORKLOAD_MS);
+    let reads = FINAL_READ_LIMIT * spec.setup.topic_names().len() as u32;
+    Some(std::time::Duration::from_millis(steps + workload) + reads + STUCK_MARGIN)
 }
 
 pub(super) fn settings_of(spec: &DrillSpec) -> ClusterSettings {

@@ -41,7 +41,7 @@ impl Rng {
 pub const NO_LEADER: &str = "no_leader";
 
 /// How long a drill or chaos step waits for a leaderless target group to elect one.
-const TARGET_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const TARGET_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn fail(msg: impl Into<String>) -> LabFailure {
     LabFailure::new("fault_failed", msg)
