@@ -19,8 +19,22 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetCommit, min: 2, max: 8 };
 /// a consumer's async commits of 48 then 52 never end at 48 (librdkafka's test 0030 saw it when
 /// two blocking tasks raced for the queue) — then made durable on the blocking pool: the write
 /// fsyncs (or replicates), which must not hold the connection.
-pub fn handle(node: &Arc<NodeState>, _ctx: &RequestContext, req: OffsetCommitRequest) -> Reply {
+pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: OffsetCommitRequest) -> Reply {
     let (codes, pending) = start(node, &req);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // Which member sent which offsets in which generation: what a chaos timeline needs to
+        // tell a client's retried commit from the broker applying one twice.
+        let offsets: Vec<String> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| format!("{}-{}@{}", t.name.as_str(), p.partition_index, p.committed_offset))
+            })
+            .collect();
+        tracing::debug!(client = %ctx.client_id, group = req.group_id.as_str(), member = req.member_id.as_str(), generation = req.generation_id_or_member_epoch, offsets = %offsets.join(","), codes = ?codes, "offset commit received");
+    }
     later(async move {
         let codes = match pending {
             Some((coordinator, pending)) => {

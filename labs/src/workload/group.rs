@@ -12,9 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -62,26 +61,65 @@ impl ConsumerContext for MemberContext {
 
 impl MemberContext {
     fn record_commits(&self, offsets: &TopicPartitionList) {
+        self.record(OpType::Ok, offsets);
+    }
+
+    fn record_attempts(&self, offsets: &TopicPartitionList) {
+        self.record(OpType::Invoke, offsets);
+    }
+
+    fn record(&self, op_type: OpType, offsets: &TopicPartitionList) {
         for e in offsets.elements() {
             if let Offset::Offset(o) = e.offset() {
-                let op = Op::new(self.process, OpType::Ok, OpKind::Commit, e.topic()).at(e.partition(), o);
+                let op = Op::new(self.process, op_type, OpKind::Commit, e.topic()).at(e.partition(), o);
                 self.recorder.record(op);
             }
         }
     }
 }
 
-/// Commits the member's position; a sync commit is recorded once the coordinator acknowledged it.
+/// Commits the member's position. Each partition's attempt is recorded before it is sent (an
+/// `invoke`: librdkafka may re-send an attempt after a newer one was acknowledged, and the
+/// checker must know which offsets were ever asked for); a sync commit is recorded once the
+/// coordinator acknowledged it, an async one in `commit_callback`.
 fn commit(consumer: &BaseConsumer<MemberContext>, mode: CommitMode, process: u32) {
-    let position = match (mode, consumer.position()) {
-        (CommitMode::Sync, Ok(p)) => Some(p),
-        (CommitMode::Sync, Err(_)) => return,
-        (CommitMode::Async, _) => None,
+    let Ok(position) = consumer.position() else { return };
+    consumer.context().record_attempts(&position);
+    let sent = match mode {
+        CommitMode::Sync => consumer.commit_consumer_state(mode),
+        CommitMode::Async => commit_async(consumer),
     };
-    match (consumer.commit_consumer_state(mode), position) {
-        (Ok(()), Some(p)) => consumer.context().record_commits(&p),
-        (Ok(()), None) => {}
-        (Err(e), _) => tracing::debug!(process, error = %e, ?mode, "commit failed"),
+    match sent {
+        Ok(()) if matches!(mode, CommitMode::Sync) => consumer.context().record_commits(&position),
+        Ok(()) => {}
+        Err(e) => tracing::debug!(process, error = %e, ?mode, "commit failed"),
+    }
+}
+
+/// An async commit of the consumer's positions whose answer reaches `commit_callback`.
+///
+/// librdkafka reports the result of `rd_kafka_commit(async)` only to an `offset_commit_cb`,
+/// which rust-rdkafka 0.39 does not set (its issue 856), so `commit_callback` never ran and no
+/// async commit was ever recorded as acknowledged. `rd_kafka_commit_queue` with the consumer's
+/// own queue makes librdkafka post the result there, where `poll` hands it to the callback.
+fn commit_async(consumer: &BaseConsumer<MemberContext>) -> KafkaResult<()> {
+    use rdkafka::bindings as rdsys;
+    let rk = consumer.client().native_ptr();
+    // SAFETY: `rk` is this live consumer's handle. The queue handle taken here is released
+    // right after: the queued commit keeps its own reference to the queue until it answers.
+    let err = unsafe {
+        let queue = rdsys::rd_kafka_queue_get_consumer(rk);
+        if queue.is_null() {
+            return Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownGroup));
+        }
+        // Null offsets: commit the current positions of the assignment, as commit_consumer_state.
+        let err = rdsys::rd_kafka_commit_queue(rk, std::ptr::null(), queue, None, std::ptr::null_mut());
+        rdsys::rd_kafka_queue_destroy(queue);
+        err
+    };
+    match RDKafkaErrorCode::from(err) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        code => Err(KafkaError::ConsumerCommit(code)),
     }
 }
 
@@ -91,7 +129,7 @@ fn join(
     recorder: &Recorder,
 ) -> crate::Result<BaseConsumer<MemberContext>> {
     let context = MemberContext { recorder: recorder.clone(), process };
-    let consumer: BaseConsumer<MemberContext> = ClientConfig::new()
+    let consumer: BaseConsumer<MemberContext> = super::client_config()
         .set("bootstrap.servers", &config.bootstrap)
         .set("group.id", format!("clusterlab-{}", config.topic))
         .set("client.id", format!("clusterlab-member-{process}"))
