@@ -48,6 +48,7 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
     let mut sessions: HashMap<(u32, Tp<'_>), Session> = HashMap::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut found = Vec::new();
+    let attempts = commit_attempts(history);
     for op in history.ops.iter().filter(|op| op.process != final_reader && op.op_type == OpType::Ok) {
         let Some(partition) = op.partition else { continue };
         let p = (op.topic.as_str(), partition);
@@ -103,7 +104,10 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
                     }
                 }
                 if s.last.is_none() {
-                    if let Some((c, c_at)) = s.committed_before.filter(|(c, _)| o < *c) {
+                    let late = |&(c, c_at): &(i64, u64)| {
+                        late_attempt(&attempts, p, (o, op.time_ns), c, c_at, recs).is_some()
+                    };
+                    if let Some((c, c_at)) = s.committed_before.filter(|(c, _)| o < *c).filter(|b| !late(b)) {
                         found.push(Anomaly::CommittedOffsetBackwards {
                             process: op.process,
                             topic: topic(),
@@ -126,6 +130,57 @@ pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anoma
         found.extend(unseen(history, &records, &seen));
     }
     found
+}
+
+/// Every commit a member asked for, per partition: (offset, when it was asked, when it was
+/// acknowledged if it was). Histories recorded before attempts were recorded have none.
+type Attempts<'a> = HashMap<Tp<'a>, Vec<(i64, u64, Option<u64>)>>;
+
+fn commit_attempts(history: &History) -> Attempts<'_> {
+    let mut out: Attempts<'_> = HashMap::new();
+    for op in history.ops.iter().filter(|op| op.kind == OpKind::Commit) {
+        let (Some(p), Some(o)) = (op.partition, op.offset) else { continue };
+        let list = out.entry((op.topic.as_str(), p)).or_default();
+        match op.op_type {
+            OpType::Invoke => list.push((o, op.time_ns, None)),
+            OpType::Ok => {
+                if let Some(a) = list.iter_mut().rev().find(|a| a.0 == o && a.2.is_none()) {
+                    a.2 = Some(op.time_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Kafka applies commits in the order they arrive, and librdkafka re-sends a commit whose answer
+/// it did not get (coordinator moved, connection lost) — possibly after a newer commit was
+/// acknowledged. A member resuming at `resumed` below the acknowledged `committed` is then the
+/// protocol working as specified, not the broker losing a commit, when some member asked (before
+/// the resuming poll) to commit `resumed` (or an offset with no record before `resumed`) and that
+/// attempt was not acknowledged before `committed` was asked for, so it may have landed last.
+/// Returns when that attempt was asked for.
+fn late_attempt(
+    attempts: &Attempts<'_>,
+    p: Tp<'_>,
+    (resumed, resumed_ns): (i64, u64),
+    committed: i64,
+    committed_at: u64,
+    records: &BTreeMap<i64, &str>,
+) -> Option<u64> {
+    let list = attempts.get(&p)?;
+    let committed_asked = list
+        .iter()
+        .filter(|a| a.0 == committed && a.1 <= committed_at)
+        .map(|a| a.1)
+        .max()
+        .unwrap_or(committed_at);
+    list.iter()
+        .filter(|(a, asked, _)| *a <= resumed && *asked < resumed_ns)
+        .filter(|(a, _, _)| records.range(*a..resumed).next().is_none())
+        .find(|(_, _, acked)| acked.is_none_or(|t| t >= committed_asked))
+        .map(|a| a.1)
 }
 
 /// Acknowledged values that are in the log (the final read found them) but that no group member
