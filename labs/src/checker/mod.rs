@@ -94,9 +94,12 @@ pub struct Counts {
     pub distinct_read: u64,
 }
 
-/// A period without successful sends; `partition` None means on every partition at once.
+/// A period without successful sends; `partition` None means on every partition at once, else
+/// that partition of `topic` (runs over several topics have a partition 0 in each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     pub partition: Option<i32>,
     pub start_ns: u64,
     pub end_ns: u64,

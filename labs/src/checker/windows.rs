@@ -16,7 +16,7 @@ use super::Window;
 
 pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window> {
     let mut all: Vec<u64> = Vec::new();
-    let mut waits: BTreeMap<i32, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut waits: BTreeMap<(&str, i32), Vec<(u64, u64)>> = BTreeMap::new();
     let mut invoked: HashMap<(u32, Option<&str>), u64> = HashMap::new();
     let (mut first_send, mut last_send) = (None::<u64>, None::<u64>);
     for op in history.ops.iter().filter(|op| op.kind == OpKind::Send) {
@@ -33,7 +33,7 @@ pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window
                     .or_else(|| op.latency_ns.map(|l| op.time_ns.saturating_sub(l)));
                 if let (Some(p), Some(since)) = (op.partition, since) {
                     if op.time_ns.saturating_sub(since) > threshold_ns {
-                        waits.entry(p).or_default().push((since, op.time_ns));
+                        waits.entry((op.topic.as_str(), p)).or_default().push((since, op.time_ns));
                     }
                 }
             }
@@ -41,23 +41,23 @@ pub(crate) fn unavailability(history: &History, threshold_ns: u64) -> Vec<Window
         }
     }
     let mut windows = gaps(&mut all, threshold_ns);
-    for (p, spans) in waits.iter_mut() {
-        windows.extend(merged(*p, spans));
+    for (&(topic, p), spans) in waits.iter_mut() {
+        windows.extend(merged(topic, p, spans));
     }
     // The cluster may never recover: sends kept failing after the last success (or none ever
     // succeeded). Without this tail the worst outage of a run would go unreported.
     if let (Some(first), Some(last)) = (first_send, last_send) {
         let start = all.last().copied().unwrap_or(first);
         if last > start && last - start > threshold_ns {
-            windows.push(window(None, start, last));
+            windows.push(window(None, None, start, last));
         }
     }
-    windows.sort_by_key(|w| (w.start_ns, w.partition));
+    windows.sort_by(|a, b| (a.start_ns, &a.topic, a.partition).cmp(&(b.start_ns, &b.topic, b.partition)));
     windows
 }
 
 /// One partition's long waits, overlapping ones joined: sends queued behind the same outage.
-fn merged(partition: i32, spans: &mut [(u64, u64)]) -> Vec<Window> {
+fn merged(topic: &str, partition: i32, spans: &mut [(u64, u64)]) -> Vec<Window> {
     spans.sort_unstable();
     let mut out: Vec<Window> = Vec::new();
     for &(start, end) in spans.iter() {
@@ -66,7 +66,7 @@ fn merged(partition: i32, spans: &mut [(u64, u64)]) -> Vec<Window> {
                 w.end_ns = w.end_ns.max(end);
                 w.duration_ns = w.end_ns - w.start_ns;
             }
-            _ => out.push(window(Some(partition), start, end)),
+            _ => out.push(window(Some(topic), Some(partition), start, end)),
         }
     }
     out
@@ -77,9 +77,9 @@ fn gaps(times: &mut [u64], threshold_ns: u64) -> Vec<Window> {
     // Completions are recorded in arrival order, which clock skew between client threads can
     // perturb slightly; sorting makes gaps non-negative.
     times.sort_unstable();
-    times.windows(2).filter(|w| w[1] - w[0] > threshold_ns).map(|w| window(None, w[0], w[1])).collect()
+    times.windows(2).filter(|w| w[1] - w[0] > threshold_ns).map(|w| window(None, None, w[0], w[1])).collect()
 }
 
-fn window(partition: Option<i32>, start_ns: u64, end_ns: u64) -> Window {
-    Window { partition, start_ns, end_ns, duration_ns: end_ns - start_ns }
+fn window(topic: Option<&str>, partition: Option<i32>, start_ns: u64, end_ns: u64) -> Window {
+    Window { topic: topic.map(str::to_string), partition, start_ns, end_ns, duration_ns: end_ns - start_ns }
 }

@@ -2,6 +2,7 @@
 
 use super::{H, MS};
 use crate::checker::{check, Anomaly, CheckOptions, ReplicaDigest, Window};
+use crate::history::{Op, OpKind, OpType};
 
 #[test]
 fn lost_writes_with_offsets_and_summary_range() {
@@ -190,7 +191,8 @@ fn unavailability_windows_from_send_completions() {
     for (i, v) in ["s0", "s1", "s2"].into_iter().enumerate() {
         h.read(9, v, 2, i as i64, 6000 * MS);
     }
-    let w = |partition, start: u64, end: u64| Window {
+    let w = |partition: Option<i32>, start: u64, end: u64| Window {
+        topic: partition.map(|_| super::TOPIC.to_string()),
         partition,
         start_ns: start * MS,
         end_ns: end * MS,
@@ -206,6 +208,27 @@ fn unavailability_windows_from_send_completions() {
 }
 
 #[test]
+fn partition_windows_are_per_topic() {
+    let mut h = H::default();
+    // Partition 0 of topic t waits 1000-2500 ms, partition 0 of topic u 2000-3200 ms: two
+    // outages of two partitions, not one joined 1000-3200 ms outage of "partition 0".
+    h.invoke(1, "a", 1000 * MS).ok(1, "a", 0, 0, 2500 * MS);
+    let mut u = |ty: OpType, t: u64| {
+        let op = Op::new(2, ty, OpKind::Send, "u").value("b").time(t * MS);
+        h.h.push(if ty == OpType::Ok { op.at(0, 0) } else { op });
+    };
+    u(OpType::Invoke, 2000);
+    u(OpType::Ok, 3200);
+    let spans: Vec<_> = h
+        .check()
+        .unavailability
+        .into_iter()
+        .filter_map(|w| Some((w.topic?, w.partition?, w.start_ns / MS, w.end_ns / MS)))
+        .collect();
+    assert_eq!(spans, vec![("t".to_string(), 0, 1000, 2500), ("u".to_string(), 0, 2000, 3200)]);
+}
+
+#[test]
 fn outage_that_never_recovers_is_a_trailing_window() {
     let mut h = H::default();
     h.send(1, "a", 0, 0, 0).read(9, "a", 0, 0, MS);
@@ -218,6 +241,6 @@ fn outage_that_never_recovers_is_a_trailing_window() {
     let last = 5001 * MS;
     assert_eq!(
         v.unavailability,
-        vec![Window { partition: None, start_ns: ack, end_ns: last, duration_ns: last - ack }]
+        vec![Window { topic: None, partition: None, start_ns: ack, end_ns: last, duration_ns: last - ack }]
     );
 }
