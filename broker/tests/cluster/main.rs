@@ -24,6 +24,9 @@ mod pause;
 #[path = "../node/process.rs"]
 #[allow(dead_code)]
 mod process;
+#[path = "../node/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
 mod raft_fuzz;
 mod raft_trace;
 mod scale;

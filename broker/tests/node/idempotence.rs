@@ -21,7 +21,7 @@ const WINDOW: usize = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicates() -> Result<()> {
     let dir = data_dir();
-    let mut proxy = Proxy::bind().await?;
+    let proxy = Proxy::bind()?;
     let broker =
         tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path()).advertised(proxy.addr)))?;
     proxy.forward_to(broker.kafka);

@@ -16,6 +16,8 @@ mod http;
 mod idempotence;
 mod power_cut;
 mod process;
+// Shared with the cluster tests (their Raft link proxies); node tests use part of it.
+#[allow(dead_code)]
 mod proxy;
 mod startup_errors;
 mod stock_clients;
