@@ -73,6 +73,9 @@ pub struct ProduceFigures {
     pub msgs_per_sec: f64,
     pub mb_per_sec: f64,
     pub p99_ack_ms: f64,
+    /// RSS of each broker once every message is acknowledged: what the groups hold after work,
+    /// next to `rss_mib_per_node` measured idle before it.
+    pub rss_mib_after_per_node: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -182,7 +185,17 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
     let (threads, rss): (Vec<u64>, Vec<f64>) =
         (1..=NODES as i32).filter_map(|id| cluster.pid(id)).map(threads_and_rss).unzip();
     let leaders_per_node = leaders(&cluster).await;
-    let produce = if opts.messages > 0 { Some(produce_spread(&cluster, opts).await?) } else { None };
+    let produce = match opts.messages {
+        0 => None,
+        _ => {
+            let mut figures = produce_spread(&cluster, opts).await?;
+            figures.rss_mib_after_per_node = (1..=NODES as i32)
+                .filter_map(|id| cluster.pid(id))
+                .map(|pid| threads_and_rss(pid).1)
+                .collect();
+            Some(figures)
+        }
+    };
     let relead = if opts.kill { Some(kill_busiest(&mut cluster, partitions, opts).await?) } else { None };
     let stop_started = Instant::now();
     let stopped = cluster.stop();
@@ -227,6 +240,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         msgs_per_sec: out.messages as f64 / secs,
         mb_per_sec: out.bytes as f64 / secs / 1e6,
         p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+        rss_mib_after_per_node: Vec::new(),
     })
 }
 
@@ -277,7 +291,13 @@ pub fn render(points: &[ScalePoint]) -> String {
     for p in points {
         let join = |v: Vec<String>| v.join(" / ");
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
-            format!("{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms)", f.msgs_per_sec, f.mb_per_sec, f.p99_ack_ms)
+            format!(
+                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB",
+                f.msgs_per_sec,
+                f.mb_per_sec,
+                f.p99_ack_ms,
+                join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect())
+            )
         });
         let (relead, plus_one) = p.relead.as_ref().map_or(("-".into(), "-".into()), |r| {
             (
