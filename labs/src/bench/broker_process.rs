@@ -4,13 +4,12 @@
 //! dropped without `stop()` (error, panic, Ctrl-C) is killed so no broker outlives the bench.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+pub use broker::telemetry::wire::ReadyLine;
 
 use crate::error::{LabError, Result};
 
@@ -140,16 +139,6 @@ impl Drop for ChildProcess {
     }
 }
 
-/// The `{"event":"ready",...}` line printed by `clusterlab-broker`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReadyLine {
-    pub event: String,
-    pub node_id: i32,
-    pub kafka: SocketAddr,
-    pub http: SocketAddr,
-    pub pid: u32,
-}
-
 /// The storage counters of `GET /state`.
 pub use broker::log::StoreStats;
 
@@ -178,9 +167,8 @@ impl BrokerProcess {
             cmd.env("RUST_LOG", "warn");
         }
         let log = data.path().join("broker.log");
-        let (process, ready) = ChildProcess::spawn("clusterlab-broker", cmd, &log, READY_TIMEOUT, |line| {
-            serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
-        })?;
+        let (process, ready) =
+            ChildProcess::spawn("clusterlab-broker", cmd, &log, READY_TIMEOUT, ReadyLine::parse)?;
         tracing::info!(kafka = %ready.kafka, http = %ready.http, pid = ready.pid, fsync, "broker ready");
         Ok(BrokerProcess { ready, process, _data: data })
     }
@@ -226,17 +214,5 @@ pub fn locate_broker(explicit: Option<&Path>) -> Result<PathBuf> {
                 "build it with cargo build -p broker (same profile as clusterlab), or pass --broker-bin PATH"
                     .into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ready_line_parses() {
-        let l = r#"{"event":"ready","node_id":1,"kafka":"127.0.0.1:4000","http":"127.0.0.1:4001","pid":7}"#;
-        let r: ReadyLine = serde_json::from_str(l).unwrap();
-        assert_eq!(r.kafka.port(), 4000);
     }
 }

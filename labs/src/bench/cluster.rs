@@ -165,10 +165,13 @@ impl Cluster {
         }
         // One stderr log per start, so a restart does not truncate the log of the killed run.
         let log = self.data.path().join(format!("node{id}-start{}.log", log_serial()));
-        let (proc, ready) =
-            ChildProcess::spawn(&format!("clusterlab-broker node {id}"), cmd, &log, READY_TIMEOUT, |line| {
-                serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
-            })?;
+        let (proc, ready) = ChildProcess::spawn(
+            &format!("clusterlab-broker node {id}"),
+            cmd,
+            &log,
+            READY_TIMEOUT,
+            ReadyLine::parse,
+        )?;
         tracing::debug!(node = id, pid = ready.pid, "node ready");
         Ok(proc)
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use broker::telemetry::wire::ReadyLine;
 use tokio::sync::oneshot;
 
 use super::events::{NodeState, ProcessState, SupervisorEvent};
@@ -59,7 +60,7 @@ impl Supervisor {
         Ok(())
     }
 
-    fn launch(&self, id: i32) -> Result<(Proc, oneshot::Receiver<serde_json::Value>)> {
+    fn launch(&self, id: i32) -> Result<(Proc, oneshot::Receiver<ReadyLine>)> {
         let (config_file, pid_file) = self.with_node(id, |n| (n.config_file.clone(), n.pid_file.clone()))?;
         let nodes = Arc::downgrade(&self.nodes);
         let on_exit = move |report: &ExitReport| {
@@ -89,12 +90,7 @@ impl Supervisor {
         Ok((proc, ready))
     }
 
-    async fn await_ready(
-        &self,
-        id: i32,
-        proc: Proc,
-        ready: oneshot::Receiver<serde_json::Value>,
-    ) -> Result<()> {
+    async fn await_ready(&self, id: i32, proc: Proc, ready: oneshot::Receiver<ReadyLine>) -> Result<()> {
         let mut exit = proc.exit.clone();
         tokio::select! {
             line = ready => {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use broker::telemetry::wire::ReadyLine;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc::UnboundedSender, oneshot, watch};
@@ -93,7 +94,7 @@ pub(crate) fn spawn(
     extra_args: &[String],
     events: UnboundedSender<SupervisorEvent>,
     on_exit: impl FnOnce(&ExitReport) + Send + 'static,
-) -> Result<(Proc, oneshot::Receiver<serde_json::Value>)> {
+) -> Result<(Proc, oneshot::Receiver<ReadyLine>)> {
     let mut cmd = Command::new(bin);
     // During faults openraft logs every failed RPC (hundreds per second); the lab gets the same
     // facts as structured raft/election events, so its brokers stay quiet about them unless the
@@ -197,14 +198,14 @@ fn describe(status: std::process::ExitStatus) -> String {
 }
 
 /// Forwards every line as a `Log` event; stderr lines also go to the tail; the first stdout
-/// line that is the broker's `{"event":"ready",...}` goes to `ready`.
+/// line that is the broker's [`ReadyLine`] goes to `ready`.
 async fn read_lines(
     node: i32,
     stream: Stream,
     pipe: impl AsyncRead + Unpin,
     events: UnboundedSender<SupervisorEvent>,
     tail: Option<Arc<Mutex<VecDeque<String>>>>,
-    mut ready: Option<oneshot::Sender<serde_json::Value>>,
+    mut ready: Option<oneshot::Sender<ReadyLine>>,
 ) {
     let mut reader = BufReader::new(pipe);
     let mut raw = Vec::new();
@@ -216,12 +217,8 @@ async fn read_lines(
         }
         // Lossy: a stray non-UTF-8 byte in a log line must not stop the capture.
         let line = String::from_utf8_lossy(&raw).trim_end().to_string();
-        if ready.is_some() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v.get("event").and_then(|e| e.as_str()) == Some("ready") {
-                    let _ = ready.take().expect("checked").send(v);
-                }
-            }
+        if let Some(r) = ready.as_ref().and_then(|_| ReadyLine::parse(&line)) {
+            let _ = ready.take().expect("checked").send(r);
         }
         if let Some(tail) = &tail {
             let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
