@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use broker::telemetry::wire::{ReadyEvent, ReadyLine};
 use broker::{Config, FsyncPolicy, Node};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -167,14 +168,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let node = Node::start(config).await?;
-    let ready = serde_json::json!({
-        "event": "ready",
-        "node_id": node.state().config.node_id,
-        "kafka": node.kafka_addr().to_string(),
-        "http": node.http_addr().to_string(),
-        "raft": node.state().config.cluster.as_ref().map(|c| c.raft_listen.to_string()),
-        "pid": std::process::id(),
-    });
+    let ready = ReadyLine {
+        event: ReadyEvent::Ready,
+        http: node.http_addr(),
+        kafka: node.kafka_addr(),
+        node_id: node.state().config.node_id,
+        pid: std::process::id(),
+        raft: node.state().config.cluster.as_ref().map(|c| c.raft_listen),
+    };
     println!("{ready}");
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping gracefully"),

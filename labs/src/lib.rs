@@ -9,7 +9,7 @@
 //! - [`error`]: [`error::LabError`], the one error type of the library.
 //! - [`bench`]: `clusterlab bench`, single-node throughput and ack latency per fsync policy.
 //!   - `bench::cases`: the case matrix and the `--cases` filter.
-//!   - `bench::broker_process`: spawning, readiness, SIGTERM stop and `/state` of a broker.
+//!   - `bench::broker_process`: one broker on a fresh directory (through [`launcher`]), its `/state`.
 //!   - `bench::tansu`: the Tansu peer broker (in-memory storage).
 //!   - `bench::produce` / `bench::consume`: the measured client halves of a case.
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
@@ -18,6 +18,8 @@
 //! - [`checker`]: history (+ replica digests) -> verdict: lost, duplicated, reordered, phantom, divergent; live form too.
 //! - [`fabric`]: lab-owned TCP proxies on every link; pass, delay, black-hole or reset each direction.
 //! - [`supervisor`]: broker processes: ports, configs, start/stop/kill/pause, logs, resources, no orphans.
+//! - [`launcher`]: the one way to run a child the lab owns (supervisor and benches): output lines,
+//!   ready line, stderr tail, signals by PID while unreaped, SIGTERM-then-SIGKILL stop, kill on drop.
 //! - [`server`]: `clusterlab serve`: the lab protocol over HTTP/WebSocket next to the UI.
 //! - [`drill`]: drills as data: the TOML format, its validation with file:line errors, the catalog.
 //! - [`lab`]: the lab itself and its command/event protocol.
@@ -37,6 +39,7 @@ pub mod error;
 pub mod fabric;
 pub mod history;
 pub mod lab;
+pub mod launcher;
 pub mod node_client;
 pub mod paths;
 pub mod prefs;

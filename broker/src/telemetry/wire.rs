@@ -14,6 +14,7 @@
 //! | `POST /raft/trace/watch`  | [`TraceWatch`]                                                    |
 //! | `GET /events` (each SSE)  | [`crate::telemetry::Event`]                                       |
 //! | `GET /digest`             | `Vec<`[`crate::endpoint::PartitionDigest`]`>`                                  |
+//! | stdout, once serving      | [`ReadyLine`] (`clusterlab-broker`'s only stdout line)            |
 //!
 //! The types built from the node's internals stay beside the code that builds them; this module
 //! holds what has no other home, and the Raft group snapshot the event stream carries
@@ -21,6 +22,8 @@
 //! use it.
 //! The types the lab shows in its UI also derive `ts_rs::TS`: `ui/src/api/generated.ts` is
 //! written from them (`labs/src/lab/ts_export.rs`).
+
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -124,6 +127,41 @@ pub struct TraceWatch {
     pub watched: Option<String>,
 }
 
+/// The line `clusterlab-broker` prints on stdout once it serves, the one sign a launcher waits
+/// for: `{"event":"ready","http":"127.0.0.1:9080","kafka":"127.0.0.1:9092","node_id":1,
+/// "pid":4242,"raft":"127.0.0.1:9093"}` (`raft` is null for a single node). Fields are declared
+/// in the order the line always had them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyLine {
+    pub event: ReadyEvent,
+    pub http: SocketAddr,
+    pub kafka: SocketAddr,
+    pub node_id: i32,
+    pub pid: u32,
+    pub raft: Option<SocketAddr>,
+}
+
+/// The ready line's `event`: one word, so any other JSON on stdout is not taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyEvent {
+    Ready,
+}
+
+impl ReadyLine {
+    /// The ready line, if `line` is one.
+    pub fn parse(line: &str) -> Option<ReadyLine> {
+        serde_json::from_str(line).ok()
+    }
+}
+
+impl std::fmt::Display for ReadyLine {
+    /// The line as printed (compact JSON).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
+    }
+}
+
 /// The Raft group name of a partition: `<topic>-<partition>`, as every answer spells it (the
 /// controller's group is `controller`).
 pub fn partition_group(topic: &str, partition: i32) -> String {
@@ -198,5 +236,17 @@ mod tests {
         let t: Tagged = serde_json::from_str(r#"{"type":"M","matched":{"1":7,"3":null}}"#).unwrap();
         assert_eq!(t, Tagged::M { matched: [(1, Some(7)), (3, None)].into_iter().collect() });
         assert!(serde_json::from_str::<Tagged>(r#"{"type":"M","matched":{"x":1}}"#).is_err());
+    }
+
+    /// The ready line as the broker always printed it (serde_json's `json!` sorted its keys),
+    /// and nothing else taken for one.
+    #[test]
+    fn ready_line_keeps_its_spelling() {
+        let line = r#"{"event":"ready","http":"127.0.0.1:4001","kafka":"127.0.0.1:4000","node_id":2,"pid":7,"raft":null}"#;
+        let ready = ReadyLine::parse(line).expect("a ready line");
+        assert_eq!((ready.kafka.port(), ready.node_id, ready.raft), (4000, 2, None));
+        assert_eq!(ready.to_string(), line);
+        assert_eq!(ReadyLine::parse(&line.replace("\"ready\"", "\"started\"")), None);
+        assert_eq!(ReadyLine::parse("2026-01-01 INFO started"), None);
     }
 }

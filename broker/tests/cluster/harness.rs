@@ -188,7 +188,7 @@ impl Cluster {
 
     fn await_ready(&mut self, id: i32, mut proc: Proc) -> Result<()> {
         let ready = proc.await_ready(READY_TIMEOUT)?;
-        if ready["node_id"].as_i64() != Some(id as i64) {
+        if ready.node_id != id {
             bail!("node {id} ready line names another node: {ready}");
         }
         self.node_mut(id).proc = Some(proc);

@@ -92,11 +92,7 @@ impl Broker {
     pub fn start(opts: BrokerOpts) -> Result<Broker> {
         let mut proc = Proc::spawn(opts.command(), "broker")?;
         let ready = proc.await_ready(READY_TIMEOUT)?;
-        let addr = |key: &str| -> Result<SocketAddr> {
-            let text = ready[key].as_str().with_context(|| format!("ready line without {key}: {ready}"))?;
-            text.parse().with_context(|| format!("ready line's {key}: {text}"))
-        };
-        let (kafka, http) = (addr("kafka")?, addr("http")?);
+        let (kafka, http) = (ready.kafka, ready.http);
         let mut opts = opts;
         // Restarts reuse these exact ports.
         opts.kafka_port = kafka.port();

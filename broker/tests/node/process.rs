@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::Value;
+use broker::telemetry::wire::ReadyLine;
 
 pub const BROKER_BIN: &str = env!("CARGO_BIN_EXE_clusterlab-broker");
 /// Keep this much of a broker's stderr for failure messages.
@@ -112,15 +112,14 @@ impl Proc {
         Ok(Proc { pid, label: label.to_string(), child: Some(child), stderr, stdout })
     }
 
-    /// Waits for the ready line (`{"event":"ready",...}`) and returns it.
-    pub fn await_ready(&mut self, timeout: Duration) -> Result<Value> {
+    /// Waits for the ready line ([`ReadyLine`]) and returns it.
+    pub fn await_ready(&mut self, timeout: Duration) -> Result<ReadyLine> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.stdout.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
-                    let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
-                    if v["event"] == "ready" {
-                        return Ok(v);
+                    if let Some(ready) = ReadyLine::parse(&line) {
+                        return Ok(ready);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -1,154 +1,22 @@
-//! Starting and stopping broker processes that this run owns.
+//! A `clusterlab-broker` node the bench runs on its own (through [`crate::launcher`]), and where
+//! its binary is.
 //!
-//! Only processes we spawned are ever signalled, by their PID, and a `ChildProcess` that is
-//! dropped without `stop()` (error, panic, Ctrl-C) is killed so no broker outlives the bench.
+//! Only processes we spawned are ever signalled, by their PID, and a broker that is dropped
+//! without `stop()` (error, panic, Ctrl-C) is killed so no broker outlives the bench.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use serde::Deserialize;
+pub use broker::telemetry::wire::ReadyLine;
 
 use crate::error::{LabError, Result};
+use crate::launcher::{self, Child, Launch};
 
 /// Upper bound for a broker to print its ready line; a healthy one needs milliseconds.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound for a graceful stop after SIGTERM before we fall back to SIGKILL.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often `stop` checks whether the child has exited (there is no pidfd wait in std).
-const EXIT_POLL: Duration = Duration::from_millis(10);
-
-/// A spawned child that is killed on drop unless stopped first.
-pub struct ChildProcess {
-    name: String,
-    child: Option<Child>,
-    log_path: PathBuf,
-}
-
-impl ChildProcess {
-    /// Spawns `cmd` with stderr appended to `log_path` and stdout read line by line; returns once
-    /// `ready` accepts a stdout line (its value is returned), or fails after `timeout`.
-    pub fn spawn<T: Send + 'static>(
-        name: &str,
-        mut cmd: Command,
-        log_path: &Path,
-        timeout: Duration,
-        ready: impl Fn(&str) -> Option<T> + Send + 'static,
-    ) -> Result<(Self, T)> {
-        let log = std::fs::File::create(log_path)
-            .map_err(LabError::io(format!("creating {}", log_path.display())))?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| LabError::Process { what: format!("starting {name}"), detail: e.to_string() })?;
-        tracing::debug!(name, pid = child.id(), "spawned");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        // The thread keeps draining stdout after the ready line so the child never blocks on a
-        // full pipe; it ends when the child closes stdout (exits).
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(t) = tx.as_ref().and_then(|_| ready(&line)) {
-                    let _ = tx.take().expect("checked").send(t);
-                }
-            }
-        });
-        let mut proc =
-            ChildProcess { name: name.to_string(), child: Some(child), log_path: log_path.to_path_buf() };
-        match rx.recv_timeout(timeout) {
-            Ok(t) => Ok((proc, t)),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                proc.kill();
-                Err(LabError::Process {
-                    what: format!("waiting for {name} to be ready"),
-                    detail: format!("no ready line within {timeout:?}; log tail: {}", proc.log_tail()),
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = proc.child.as_mut().and_then(|c| c.wait().ok());
-                proc.child = None;
-                Err(LabError::Process {
-                    what: format!("starting {name}"),
-                    detail: format!("exited before it was ready ({status:?}); log tail: {}", proc.log_tail()),
-                })
-            }
-        }
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
-    /// The last lines of the child's stderr log, for error messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
-    }
-
-    /// SIGTERM, then a bounded wait; SIGKILL if it does not exit in time. Returns the exit code
-    /// (`None` when killed by a signal).
-    pub fn stop(&mut self) -> Result<Option<i32>> {
-        let Some(mut child) = self.child.take() else { return Ok(None) };
-        // SAFETY: kill(2) on the PID of a child we own and have not reaped yet, so the PID
-        // cannot have been recycled for another process.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait().map_err(LabError::io(format!("waiting for {}", self.name)))? {
-                Some(status) => {
-                    tracing::debug!(name = %self.name, ?status, "stopped");
-                    return Ok(status.code());
-                }
-                None if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(LabError::Timeout {
-                        what: format!("stopping {} with SIGTERM (killed it)", self.name),
-                        secs: STOP_TIMEOUT.as_secs_f64(),
-                    });
-                }
-                None => std::thread::sleep(EXIT_POLL),
-            }
-        }
-    }
-
-    /// SIGKILL (our own child, by PID) and reap it; a no-op once it has exited or been stopped.
-    pub fn sigkill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(pid) = self.pid() {
-            tracing::warn!(name = %self.name, pid, "killing child process");
-        }
-        self.sigkill();
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The `{"event":"ready",...}` line printed by `clusterlab-broker`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReadyLine {
-    pub event: String,
-    pub node_id: i32,
-    pub kafka: SocketAddr,
-    pub http: SocketAddr,
-    pub pid: u32,
-}
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The storage counters of `GET /state`.
 pub use broker::log::StoreStats;
@@ -156,7 +24,7 @@ pub use broker::log::StoreStats;
 /// One `clusterlab-broker` node on a fresh data directory.
 pub struct BrokerProcess {
     pub ready: ReadyLine,
-    process: ChildProcess,
+    process: Child,
     // Kept last so the directory is removed after the process has been stopped.
     _data: tempfile::TempDir,
 }
@@ -178,9 +46,9 @@ impl BrokerProcess {
             cmd.env("RUST_LOG", "warn");
         }
         let log = data.path().join("broker.log");
-        let (process, ready) = ChildProcess::spawn("clusterlab-broker", cmd, &log, READY_TIMEOUT, |line| {
-            serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
-        })?;
+        let (process, ready) =
+            launcher::spawn(Launch::new("clusterlab-broker", cmd).log_to(log), ReadyLine::parse)?;
+        let ready = process.expect_ready(ready, READY_TIMEOUT)?;
         tracing::info!(kafka = %ready.kafka, http = %ready.http, pid = ready.pid, fsync, "broker ready");
         Ok(BrokerProcess { ready, process, _data: data })
     }
@@ -196,11 +64,12 @@ impl BrokerProcess {
     }
 
     pub fn stop(&mut self) -> Result<Option<i32>> {
-        self.process.stop()
+        self.process.stop(STOP_TIMEOUT)
     }
 
+    /// While it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.process.pid()
+        self.process.exit().is_none().then(|| self.process.pid())
     }
 }
 
@@ -226,17 +95,5 @@ pub fn locate_broker(explicit: Option<&Path>) -> Result<PathBuf> {
                 "build it with cargo build -p broker (same profile as clusterlab), or pass --broker-bin PATH"
                     .into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ready_line_parses() {
-        let l = r#"{"event":"ready","node_id":1,"kafka":"127.0.0.1:4000","http":"127.0.0.1:4001","pid":7}"#;
-        let r: ReadyLine = serde_json::from_str(l).unwrap();
-        assert_eq!(r.kafka.port(), 4000);
     }
 }

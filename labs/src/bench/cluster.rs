@@ -3,7 +3,7 @@
 //!
 //! Peers must know each other's addresses before they start, so every port is picked up front
 //! (bind 127.0.0.1:0, read the port, close it just before spawning). Each node is a
-//! [`ChildProcess`], killed on drop; only these PIDs are ever signalled.
+//! [`Child`] of [`crate::launcher`], killed on drop; only these PIDs are ever signalled.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use broker::telemetry::wire::Role;
 use serde::Serialize;
 
-use crate::bench::broker_process::{ChildProcess, ReadyLine, READY_TIMEOUT, STATE_TIMEOUT};
+use crate::bench::broker_process::{ReadyLine, READY_TIMEOUT, STATE_TIMEOUT, STOP_TIMEOUT};
 use crate::error::{LabError, Result};
+use crate::launcher::{self, Child, Launch};
 
 /// Nodes in the cluster (node ids 1..=NODES).
 pub const NODES: usize = 3;
@@ -84,7 +85,7 @@ pub struct Cluster {
     timing: RaftTiming,
     pub addrs: Vec<NodeAddrs>,
     /// `nodes[i]` is node id `i + 1`; `None` while killed.
-    nodes: Vec<Option<ChildProcess>>,
+    nodes: Vec<Option<Child>>,
     // Kept last so the directory is removed after the processes are gone.
     data: tempfile::TempDir,
 }
@@ -111,7 +112,7 @@ impl Cluster {
         drop(held);
         let mut cluster =
             Cluster { bin: bin.to_path_buf(), fsync: fsync.to_string(), timing, addrs, nodes: vec![], data };
-        let spawned: Vec<Result<ChildProcess>> = std::thread::scope(|s| {
+        let spawned: Vec<Result<Child>> = std::thread::scope(|s| {
             let handles: Vec<_> = (1..=NODES as i32)
                 .map(|id| {
                     let c = &cluster;
@@ -143,7 +144,7 @@ impl Cluster {
     }
 
     /// Spawns node `id` with its fixed ports and data directory (also used to restart it).
-    fn spawn_node(&self, id: i32) -> Result<ChildProcess> {
+    fn spawn_node(&self, id: i32) -> Result<Child> {
         let me = self.addrs[(id - 1) as usize];
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--node-id").arg(id.to_string()).arg("--data-dir").arg(self.node_dir(id));
@@ -165,10 +166,9 @@ impl Cluster {
         }
         // One stderr log per start, so a restart does not truncate the log of the killed run.
         let log = self.data.path().join(format!("node{id}-start{}.log", log_serial()));
-        let (proc, ready) =
-            ChildProcess::spawn(&format!("clusterlab-broker node {id}"), cmd, &log, READY_TIMEOUT, |line| {
-                serde_json::from_str::<ReadyLine>(line).ok().filter(|r| r.event == "ready")
-            })?;
+        let launch = Launch::new(format!("clusterlab-broker node {id}"), cmd).log_to(log);
+        let (proc, ready) = launcher::spawn(launch, ReadyLine::parse)?;
+        let ready = proc.expect_ready(ready, READY_TIMEOUT)?;
         tracing::debug!(node = id, pid = ready.pid, "node ready");
         Ok(proc)
     }
@@ -180,7 +180,7 @@ impl Cluster {
 
     /// The process id of node `id` while it runs.
     pub fn pid(&self, id: i32) -> Option<u32> {
-        self.nodes.get((id - 1) as usize)?.as_ref()?.pid()
+        self.nodes.get((id - 1) as usize)?.as_ref().map(Child::pid)
     }
 
     pub fn is_running(&self, id: i32) -> bool {
@@ -193,9 +193,9 @@ impl Cluster {
             .nodes
             .get_mut((id - 1) as usize)
             .ok_or(LabError::InvalidArgument { what: "node id", detail: id.to_string() })?;
-        if let Some(mut p) = slot.take() {
+        if let Some(p) = slot.take() {
             tracing::debug!(node = id, pid = p.pid(), "SIGKILL");
-            p.sigkill();
+            p.kill();
         }
         Ok(())
     }
@@ -250,12 +250,12 @@ impl Cluster {
     pub fn stop(&mut self) -> Result<()> {
         let mut first_err = None;
         for (i, slot) in self.nodes.iter_mut().enumerate() {
-            if let Some(mut p) = slot.take() {
-                let r = match p.stop() {
+            if let Some(p) = slot.take() {
+                let r = match p.stop(STOP_TIMEOUT) {
                     Ok(Some(0)) => Ok(()),
                     Ok(code) => Err(LabError::Process {
                         what: format!("stopping cluster node {} with SIGTERM", i + 1),
-                        detail: format!("exit code {code:?}, expected 0; log tail: {}", p.log_tail()),
+                        detail: format!("exit code {code:?}, expected 0; last stderr lines:\n{}", p.tail()),
                     }),
                     Err(e) => Err(e),
                 };

@@ -7,8 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::bench::broker_process::{ChildProcess, READY_TIMEOUT};
+use crate::bench::broker_process::{READY_TIMEOUT, STOP_TIMEOUT};
 use crate::error::{LabError, Result};
+use crate::launcher::{self, Child, Launch};
 
 /// Environment variable naming the Tansu binary when `--tansu` is not given.
 pub const TANSU_ENV: &str = "TANSU_BIN";
@@ -16,7 +17,7 @@ pub const TANSU_ENV: &str = "TANSU_BIN";
 /// One Tansu broker process with memory storage.
 pub struct TansuProcess {
     pub addr: SocketAddr,
-    process: ChildProcess,
+    process: Child,
     _logs: tempfile::TempDir,
 }
 
@@ -43,10 +44,9 @@ impl TansuProcess {
             cmd.env_remove(var);
         }
         // Tansu 0.6 prints "ready in <n>ms" on stdout once it accepts connections.
-        let (process, ()) =
-            ChildProcess::spawn("tansu", cmd, &logs.path().join("tansu.log"), READY_TIMEOUT, |line| {
-                line.starts_with("ready in").then_some(())
-            })?;
+        let launch = Launch::new("tansu", cmd).log_to(logs.path().join("tansu.log"));
+        let (process, ready) = launcher::spawn(launch, |line| line.starts_with("ready in").then_some(()))?;
+        process.expect_ready(ready, READY_TIMEOUT)?;
         tracing::info!(%addr, pid = process.pid(), "tansu ready");
         Ok(TansuProcess { addr, process, _logs: logs })
     }
@@ -57,7 +57,7 @@ impl TansuProcess {
 
     /// Stops Tansu; its exit code is not checked (it is not our code under test).
     pub fn stop(&mut self) -> Result<()> {
-        self.process.stop().map(|_| ())
+        self.process.stop(STOP_TIMEOUT).map(|_| ())
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::schedule::Episode;
 use super::{drill_file, ChaosOptions};
-use crate::checker::Verdict;
+use crate::checker::{AnomalyKind, Verdict};
 use crate::drill::{Action, DrillSpec, Fault, Step};
 use crate::error::LabError;
 
@@ -22,8 +22,8 @@ pub struct ChaosReport {
     pub acked: u64,
     /// Acknowledged, lost, duplicated and other anomalies per topic (`--topics`).
     pub by_topic: BTreeMap<String, crate::checker::TopicCounts>,
-    /// Anomalies per kind (`lost_write`, `poll_skip`, ...).
-    pub anomalies: BTreeMap<String, usize>,
+    /// Anomalies per kind (`lost_write`, `poll_skip`, ...), most severe first.
+    pub anomalies: BTreeMap<AnomalyKind, usize>,
     /// The first anomaly of each kind, explained in words.
     pub examples: Vec<String>,
     /// Longest time without any acknowledged produce, in ms.
@@ -111,11 +111,10 @@ pub fn count_faults(steps: &[Step]) -> BTreeMap<String, usize> {
 }
 
 /// Anomalies per kind.
-pub fn anomaly_kinds(verdict: Option<&Verdict>) -> BTreeMap<String, usize> {
+pub fn anomaly_kinds(verdict: Option<&Verdict>) -> BTreeMap<AnomalyKind, usize> {
     let mut kinds = BTreeMap::new();
     for a in verdict.map(|v| v.anomalies.as_slice()).unwrap_or_default() {
-        let kind = serde_json::to_value(a).ok().and_then(|v| v["kind"].as_str().map(String::from));
-        *kinds.entry(kind.unwrap_or_default()).or_insert(0) += 1;
+        *kinds.entry(a.kind()).or_insert(0) += 1;
     }
     kinds
 }

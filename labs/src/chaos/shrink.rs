@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::schedule::{COOL_DOWN_MS, WARM_UP_MS};
+use crate::checker::AnomalyKind;
 use crate::drill::{Action, DrillSpec, Fault, Step, Target, When};
 
 /// How far a shrink may go.
@@ -24,42 +25,22 @@ pub struct ShrinkLimits {
     pub max_time: Duration,
 }
 
-/// Anomaly kinds from most to least severe: by default a shrink keeps the most severe kind the
-/// first run showed, so the search cannot drift from a lost write to a lesser anomaly that some
-/// other episode also shows.
-pub const SEVERITY: [&str; 12] = [
-    "lost_write",
-    "replica_divergence",
-    "committed_offset_backwards",
-    "unseen",
-    "poll_skip",
-    "phantom_read",
-    "failed_but_present",
-    "inconsistent_offset",
-    "duplicate",
-    "nonmonotonic_poll",
-    "nonmonotonic_send",
-    "reordered",
-];
-
-/// The kind to keep: `wanted` if the first run showed it, else its most severe kind.
-pub fn target_kind(shown: &BTreeSet<String>, wanted: Option<&str>) -> Option<String> {
-    if let Some(w) = wanted {
-        return shown.contains(w).then(|| w.to_string());
+/// The kind to keep: `wanted` if the first run showed it, else its most severe kind (kinds are
+/// ordered by severity, most severe first), so the search cannot drift from a lost write to a
+/// lesser anomaly that some other episode also shows.
+pub fn target_kind(shown: &BTreeSet<AnomalyKind>, wanted: Option<AnomalyKind>) -> Option<AnomalyKind> {
+    match wanted {
+        Some(w) => shown.contains(&w).then_some(w),
+        None => shown.first().copied(),
     }
-    SEVERITY
-        .iter()
-        .find(|k| shown.contains(**k))
-        .map(|k| k.to_string())
-        .or_else(|| shown.iter().next().cloned())
 }
 
 #[derive(Debug, Clone)]
 pub struct ShrinkReport {
     /// Anomaly kinds of the first run.
-    pub kinds: BTreeSet<String>,
+    pub kinds: BTreeSet<AnomalyKind>,
     /// The kind every kept candidate showed (see [`target_kind`]).
-    pub target: Option<String>,
+    pub target: Option<AnomalyKind>,
     pub reproduced: bool,
     pub attempts: u32,
     pub seconds: f64,
@@ -212,13 +193,13 @@ fn with_episodes(spec: &DrillSpec, keep: &[Vec<usize>]) -> DrillSpec {
 pub async fn shrink<F, Fut>(
     spec: DrillSpec,
     limits: ShrinkLimits,
-    wanted: Option<&str>,
+    wanted: Option<AnomalyKind>,
     mut rerun: F,
     mut log: impl FnMut(String),
 ) -> ShrinkReport
 where
     F: FnMut(DrillSpec) -> Fut,
-    Fut: Future<Output = BTreeSet<String>>,
+    Fut: Future<Output = BTreeSet<AnomalyKind>>,
 {
     let started = Instant::now();
     let mut report = ShrinkReport {
@@ -257,7 +238,7 @@ where
         return report;
     }
 
-    let target = report.target.clone().expect("reproduced");
+    let target = report.target.expect("reproduced");
     log(format!("keeping {target}"));
     let mut best = spec.clone();
     let mut eps = units(&spec.steps);
@@ -340,12 +321,17 @@ where
     report
 }
 
-fn kinds_text(kinds: &BTreeSet<String>) -> String {
+fn kinds_text(kinds: &BTreeSet<AnomalyKind>) -> String {
     if kinds.is_empty() {
         "no anomaly".into()
     } else {
-        format!("anomalies {}", kinds.iter().cloned().collect::<Vec<_>>().join(", "))
+        format!("anomalies {}", names(kinds))
     }
+}
+
+/// `lost_write, duplicate`: most severe first.
+pub fn names(kinds: &BTreeSet<AnomalyKind>) -> String {
+    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -377,7 +363,7 @@ mod tests {
         let limits = ShrinkLimits { max_attempts: 60, max_time: Duration::from_secs(60) };
         let oracle = |s: DrillSpec| async move {
             if cuts_all(&s) {
-                BTreeSet::from(["lost_write".to_string()])
+                BTreeSet::from([AnomalyKind::LostWrite])
             } else {
                 BTreeSet::new()
             }
@@ -423,7 +409,7 @@ mod tests {
         let limits = ShrinkLimits { max_attempts: 80, max_time: Duration::from_secs(60) };
         let oracle = |s: DrillSpec| async move {
             match kill_in_partition(&s) {
-                true => BTreeSet::from(["lost_write".to_string()]),
+                true => BTreeSet::from([AnomalyKind::LostWrite]),
                 false => BTreeSet::new(),
             }
         };

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::shrink::{episodes, shrink, ShrinkLimits};
 use super::{build_drill, ChaosOptions, Family};
+use crate::checker::AnomalyKind;
 use crate::drill::{parse_drill, Action, Fault, Fsync, Target};
 use crate::lab::{Lab, LabConfig};
 
@@ -45,7 +46,10 @@ async fn fsync_never_and_power_cuts_lose_writes_and_shrink_to_the_power_cut() {
     let report = l.run_chaos(&opts, None, &root).await.expect("chaos runs");
     l.close().await;
     println!("chaos: {report:?}");
-    assert!(!report.passed && report.anomalies.get("lost_write").is_some_and(|n| *n > 0), "{report:?}");
+    assert!(
+        !report.passed && report.anomalies.get(&AnomalyKind::LostWrite).is_some_and(|n| *n > 0),
+        "{report:?}"
+    );
     let saved = report.saved.expect("a run with anomalies saves its drill");
     let replay =
         parse_drill(&std::fs::read_to_string(&saved).unwrap(), &saved).expect("the saved drill parses");
@@ -58,7 +62,7 @@ async fn fsync_never_and_power_cuts_lose_writes_and_shrink_to_the_power_cut() {
             let l = lab(&root);
             let outcome = l.run_drill_spec(candidate, Some(2), None).await;
             l.close().await;
-            let kinds: BTreeSet<String> = outcome
+            let kinds: BTreeSet<AnomalyKind> = outcome
                 .map(|o| super::run::anomaly_kinds(o.verdict.as_ref()).into_keys().collect())
                 .unwrap_or_default();
             kinds
@@ -75,7 +79,7 @@ async fn fsync_never_and_power_cuts_lose_writes_and_shrink_to_the_power_cut() {
         r.seconds,
         r.stopped
     );
-    assert_eq!(r.target.as_deref(), Some("lost_write"), "the most severe kind is kept: {:?}", r.kinds);
+    assert_eq!(r.target, Some(AnomalyKind::LostWrite), "the most severe kind is kept: {:?}", r.kinds);
     assert!(r.steps_after <= 6, "few steps left: {:?}", r.smallest.steps);
     assert!(cuts_every_node(&r.smallest.steps), "the power cut of every node is what loses writes");
     let _ = std::fs::remove_dir_all(&root);

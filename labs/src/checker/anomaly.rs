@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::index::{Index, Slot};
+use super::kind::AnomalyKind;
 
 /// One thing the history shows that the delivery guarantees forbid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,22 +107,27 @@ pub enum Anomaly {
 }
 
 impl Anomaly {
+    /// Its kind, without the data (the `kind` tag its JSON carries).
+    pub fn kind(&self) -> AnomalyKind {
+        match self {
+            Anomaly::LostWrite { .. } => AnomalyKind::LostWrite,
+            Anomaly::Duplicate { .. } => AnomalyKind::Duplicate,
+            Anomaly::Reordered { .. } => AnomalyKind::Reordered,
+            Anomaly::InconsistentOffset { .. } => AnomalyKind::InconsistentOffset,
+            Anomaly::PhantomRead { .. } => AnomalyKind::PhantomRead,
+            Anomaly::ReplicaDivergence { .. } => AnomalyKind::ReplicaDivergence,
+            Anomaly::FailedButPresent { .. } => AnomalyKind::FailedButPresent,
+            Anomaly::NonmonotonicSend { .. } => AnomalyKind::NonmonotonicSend,
+            Anomaly::PollSkip { .. } => AnomalyKind::PollSkip,
+            Anomaly::NonmonotonicPoll { .. } => AnomalyKind::NonmonotonicPoll,
+            Anomaly::Unseen { .. } => AnomalyKind::Unseen,
+            Anomaly::CommittedOffsetBackwards { .. } => AnomalyKind::CommittedOffsetBackwards,
+        }
+    }
+
     /// Short plural-free label used in summaries and `matches` errors.
     pub fn label(&self) -> &'static str {
-        match self {
-            Anomaly::LostWrite { .. } => "lost write",
-            Anomaly::Duplicate { .. } => "duplicate",
-            Anomaly::Reordered { .. } => "reordered pair",
-            Anomaly::InconsistentOffset { .. } => "inconsistent offset",
-            Anomaly::PhantomRead { .. } => "phantom read",
-            Anomaly::ReplicaDivergence { .. } => "replica divergence",
-            Anomaly::FailedButPresent { .. } => "failed send present",
-            Anomaly::NonmonotonicSend { .. } => "nonmonotonic send",
-            Anomaly::PollSkip { .. } => "poll skip",
-            Anomaly::NonmonotonicPoll { .. } => "nonmonotonic poll",
-            Anomaly::Unseen { .. } => "unseen write",
-            Anomaly::CommittedOffsetBackwards { .. } => "committed offset backwards",
-        }
+        self.kind().label()
     }
 }
 

@@ -10,9 +10,10 @@
 //!
 //! Layout: `index` (shared per-value ingest), `batch` (whole-history sweeps), `group`
 //! (consumer-group sessions: poll-skip, nonmonotonic poll, committed offsets, unseen), `windows`
-//! (unavailability), `divergence` (replica digests), `anomaly` (the anomaly type), `explain`
-//! (each anomaly in one sentence), `summary` (the one-sentence verdict), `expect`
-//! ([`Expectation`], [`matches`]), `live` ([`LiveChecker`]), `topics` (the counts per topic).
+//! (unavailability), `divergence` (replica digests), `anomaly` (the anomaly type), `kind` (its
+//! kind without data, [`AnomalyKind`]), `explain` (each anomaly in one sentence), `summary` (the
+//! one-sentence verdict), `expect` ([`Expectation`], [`matches`]), `live` ([`LiveChecker`]),
+//! `topics` (the counts per topic).
 
 mod anomaly;
 mod batch;
@@ -21,6 +22,7 @@ mod expect;
 mod explain;
 mod group;
 mod index;
+mod kind;
 mod live;
 mod summary;
 mod topics;
@@ -36,6 +38,7 @@ use crate::history::History;
 pub use anomaly::{duplicate_count, lost_count, other_count, Anomaly};
 pub use expect::{matches, Bound, Expectation};
 pub use explain::clock;
+pub use kind::AnomalyKind;
 pub use live::LiveChecker;
 pub use topics::TopicCounts;
 

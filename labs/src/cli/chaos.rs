@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use labs::chaos::{self, run::ChaosReport, shrink::ShrinkLimits, ChaosOptions};
+use labs::checker::AnomalyKind;
 use labs::drill::{Acks, Fsync};
 use labs::lab::{Lab, LabConfig};
 
@@ -93,7 +94,7 @@ pub struct ShrinkArgs {
     pub max_time: u64,
     /// The anomaly kind to keep (e.g. lost_write) [default: the most severe the first run shows].
     #[arg(long)]
-    pub anomaly: Option<String>,
+    pub anomaly: Option<AnomalyKind>,
     /// Where to write the smallest drill [default: next to FILE, as <name>-min.toml].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -206,7 +207,7 @@ fn print_report(r: &ChaosReport) {
             c.acked, c.lost, c.duplicates, c.other
         );
     }
-    if r.passed && r.anomalies.contains_key("duplicate") {
+    if r.passed && r.anomalies.contains_key(&AnomalyKind::Duplicate) {
         println!("  KNOWN BUG, tolerated by --tolerate-duplicates: duplicated values (docs/chaos.md, bug 2)");
     }
     for line in labs::chaos::resources::describe(&r.resources) {
@@ -255,15 +256,14 @@ async fn shrink(a: ShrinkArgs) -> anyhow::Result<i32> {
             }
         }
     };
-    let report =
-        chaos::shrink::shrink(spec, limits, a.anomaly.as_deref(), rerun, |line| println!("  {line}")).await;
+    let report = chaos::shrink::shrink(spec, limits, a.anomaly, rerun, |line| println!("  {line}")).await;
     if !report.reproduced {
         println!(
             "did not reproduce: the drill as given showed {} ({} s)",
             if report.kinds.is_empty() {
                 "no anomaly".to_string()
             } else {
-                format!("only {:?}", report.kinds)
+                format!("only {}", chaos::shrink::names(&report.kinds))
             },
             report.seconds as u64
         );
@@ -280,8 +280,8 @@ async fn shrink(a: ShrinkArgs) -> anyhow::Result<i32> {
         report.attempts,
         report.seconds,
         report.stopped,
-        report.target.as_deref().unwrap_or(""),
-        report.kinds.iter().cloned().collect::<Vec<_>>().join(", "),
+        report.target.map_or("", AnomalyKind::as_str),
+        chaos::shrink::names(&report.kinds),
         out.display()
     );
     Ok(0)

@@ -20,7 +20,7 @@ use crate::drill::{Action, Anomalies, ConsumersStart, DrillSpec, Fault, Target, 
 use crate::history::now_ns;
 use crate::runs::recorder::RunOutcome;
 use crate::runs::RunKind;
-use crate::timeline::event::FaultName;
+use crate::timeline::event::{CheckName, FaultName};
 use crate::timeline::{EventKind, Source};
 use crate::workload::{consumer, Workload, WorkloadConfig};
 
@@ -208,7 +208,7 @@ impl Lab {
             drop(supervisor);
             return Ok(match start {
                 Err(e) if e.to_string().contains(&expected) => {
-                    self.note(EventKind::Check { anomaly: "start_refused".into(), detail: e.to_string() });
+                    self.note(EventKind::Check { anomaly: CheckName::StartRefused, detail: e.to_string() });
                     (None, None)
                 }
                 Err(e) => (None, Some(format!("start failed, but with '{e}' instead of '{expected}'"))),
@@ -293,15 +293,11 @@ impl Lab {
             for a in checker.observe(op) {
                 if *raised < LIVE_ANOMALIES_SHOWN {
                     *raised += 1;
-                    let kind = serde_json::to_value(&a)
-                        .ok()
-                        .and_then(|v| v["kind"].as_str().map(|k| format!("live:{k}")))
-                        .unwrap_or_default();
                     timeline.append(
                         Source::Lab,
                         crate::history::now_ns(),
                         EventKind::Check {
-                            anomaly: kind,
+                            anomaly: CheckName::Live(a.kind()),
                             detail: serde_json::to_string(&a).unwrap_or_default(),
                         },
                     );
@@ -406,14 +402,10 @@ impl Lab {
             },
         );
         for a in &verdict.anomalies {
-            let kind = serde_json::to_value(a)
-                .ok()
-                .and_then(|v| v["kind"].as_str().map(String::from))
-                .unwrap_or_default();
             // The anomaly's fields plus its explanation in words, for the timeline's hover.
             let mut detail = serde_json::to_value(a).unwrap_or_default();
             detail["explain"] = serde_json::Value::String(a.explain());
-            self.note(EventKind::Check { anomaly: kind, detail: detail.to_string() });
+            self.note(EventKind::Check { anomaly: CheckName::Found(a.kind()), detail: detail.to_string() });
         }
         let expect = Expectation {
             lost: bound(spec.expect.lost),

@@ -23,6 +23,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use broker::state::{PartitionState, PartitionSummary, SlowestReplica};
     use broker::telemetry::wire::{ElectionPhase, Role};
 
+    use crate::checker::AnomalyKind;
     use crate::history::{Op, OpKind, OpType};
     use crate::lab::protocol::{
         Command, DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
@@ -30,7 +31,9 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use crate::prefs::PreferencesPatch;
     use crate::runs::{RunKind, RunMeta, RunStatus};
     use crate::settings::ClusterSettings;
-    use crate::timeline::event::{EventKind, FaultName, NodeTrace, ProcessPhase, Source, TimelineEvent};
+    use crate::timeline::event::{
+        CheckName, EventKind, FaultName, NodeTrace, ProcessPhase, Source, TimelineEvent,
+    };
     use crate::workload::CounterValues;
 
     vec![
@@ -70,6 +73,8 @@ fn declarations(cfg: &Config) -> Vec<String> {
         Op::decl(cfg),
         ProcessPhase::decl(cfg),
         FaultName::decl(cfg),
+        AnomalyKind::decl(cfg),
+        CheckName::decl(cfg),
         NodeTrace::decl(cfg),
         EventKind::decl(cfg),
         TimelineEvent::decl(cfg),

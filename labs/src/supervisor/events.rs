@@ -6,12 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 /// Which output stream of a node a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+pub use crate::launcher::Stream;
 
 /// A node process' life events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -280,7 +280,7 @@ impl Drop for Supervisor {
         for p in procs {
             p.expected.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::info!(pid = p.pid, "lab dropped: killing its broker");
-            process::kill_and_reap(p.pid);
+            p.child.kill();
         }
     }
 }

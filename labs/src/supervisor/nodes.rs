@@ -5,12 +5,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use broker::telemetry::wire::ReadyLine;
 
 use super::events::{NodeState, ProcessState, SupervisorEvent};
 use super::process::{self, ExitReport, Proc};
 use super::{lock, orphans, ports, Supervisor};
 use crate::error::{LabError, Result};
+use crate::launcher::{NotReady, Ready};
 
 /// A broker on a fresh dir is ready in well under a second; recovery of a big log takes longer.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,7 +60,7 @@ impl Supervisor {
         Ok(())
     }
 
-    fn launch(&self, id: i32) -> Result<(Proc, oneshot::Receiver<serde_json::Value>)> {
+    fn launch(&self, id: i32) -> Result<(Proc, Ready<ReadyLine>)> {
         let (config_file, pid_file) = self.with_node(id, |n| (n.config_file.clone(), n.pid_file.clone()))?;
         let nodes = Arc::downgrade(&self.nodes);
         let on_exit = move |report: &ExitReport| {
@@ -89,45 +90,40 @@ impl Supervisor {
         Ok((proc, ready))
     }
 
-    async fn await_ready(
-        &self,
-        id: i32,
-        proc: Proc,
-        ready: oneshot::Receiver<serde_json::Value>,
-    ) -> Result<()> {
-        let mut exit = proc.exit.clone();
-        tokio::select! {
-            line = ready => {
-                let Ok(line) = line else {
-                    // stdout closed without a ready line: the process is ending; report that below.
-                    proc.wait_exit(KILL_WAIT).await;
-                    return Err(self.not_ready(id, &proc));
-                };
-                self.with_node(id, |n| if n.state == NodeState::Starting { n.state = NodeState::Running })?;
+    /// Waits for the ready line (on a blocking thread: the launcher's wait is synchronous); a
+    /// node that prints none in time is killed as asked for, one that ends first is reported.
+    async fn await_ready(&self, id: i32, proc: Proc, ready: Ready<ReadyLine>) -> Result<()> {
+        let child = proc.child.clone();
+        let waited = tokio::task::spawn_blocking(move || child.wait_ready(ready, READY_TIMEOUT))
+            .await
+            .unwrap_or(Err(NotReady::Timeout));
+        let why = match waited {
+            Ok(line) => {
+                self.with_node(id, |n| {
+                    if n.state == NodeState::Starting {
+                        n.state = NodeState::Running
+                    }
+                })?;
                 tracing::info!(node = id, pid = proc.pid, "node ready");
-                let _ = self.events.send(SupervisorEvent::Process { node: id, state: ProcessState::Ready, pid: proc.pid, detail: line.to_string() });
-                Ok(())
+                let (pid, detail) = (proc.pid, line.to_string());
+                let _ = self.events.send(SupervisorEvent::Process {
+                    node: id,
+                    state: ProcessState::Ready,
+                    pid,
+                    detail,
+                });
+                return Ok(());
             }
-            // The watch guard is dropped inside the block: it must not live across an await.
-            _ = async { let _ = exit.wait_for(|e| e.is_some()).await.map(|_| ()); } => Err(self.not_ready(id, &proc)),
-            _ = tokio::time::sleep(READY_TIMEOUT) => {
+            Err(why @ NotReady::Timeout) => {
                 proc.expected.store(true, Ordering::SeqCst);
                 proc.signal(libc::SIGKILL);
-                proc.wait_exit(KILL_WAIT).await;
-                Err(LabError::Timeout {
-                    what: format!("waiting for node {id} (pid {}) to print its ready line; it was killed; last stderr lines:\n{}", proc.pid, proc.tail()),
-                    secs: READY_TIMEOUT.as_secs_f64(),
-                })
+                why
             }
-        }
-    }
-
-    fn not_ready(&self, id: i32, proc: &Proc) -> LabError {
-        let status = proc.exit.borrow().as_ref().map_or("still running".to_string(), |r| r.status.clone());
-        LabError::Process {
-            what: format!("node {id} (pid {}) ended before it was ready ({status})", proc.pid),
-            detail: format!("last stderr lines:\n{}", proc.tail()),
-        }
+            Err(why) => why,
+        };
+        // The exit event and the node's state come first, then the error.
+        proc.wait_exit(KILL_WAIT).await;
+        Err(proc.child.not_ready(&why, READY_TIMEOUT))
     }
 
     /// SIGKILL: the node dies at once, with whatever its page cache had not written.

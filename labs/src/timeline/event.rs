@@ -5,6 +5,7 @@ use broker::raft::trace::TraceEvent;
 use broker::telemetry::wire::{ElectionPhase, Role};
 use serde::{Deserialize, Serialize};
 
+use crate::checker::AnomalyKind;
 use crate::history::Op;
 
 /// Who an event is about.
@@ -106,9 +107,9 @@ pub enum EventKind {
     Narration {
         text: String,
     },
-    /// A checker finding (live or final); `anomaly` is e.g. "lost_write", "duplicate".
+    /// A checker finding (live or final) or a refused start a drill expected (see [`CheckName`]).
     Check {
-        anomaly: String,
+        anomaly: CheckName,
         detail: String,
     },
     /// The final verdict of a drill or check.
@@ -178,6 +179,50 @@ impl FaultName {
 impl std::fmt::Display for FaultName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What a `check` event names, as one word in its JSON (the recorded timelines' format): an
+/// anomaly kind the final check found (`lost_write`), one the live checker raised while the run
+/// went (`live:lost_write`), or a start the drill expected to be refused and that was
+/// (`start_refused`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(into = "String", try_from = "String")]
+#[ts(type = "AnomalyKind | `live:${AnomalyKind}` | \"start_refused\"")]
+pub enum CheckName {
+    Found(AnomalyKind),
+    Live(AnomalyKind),
+    StartRefused,
+}
+
+impl std::fmt::Display for CheckName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckName::Found(k) => write!(f, "{k}"),
+            CheckName::Live(k) => write!(f, "live:{k}"),
+            CheckName::StartRefused => f.write_str("start_refused"),
+        }
+    }
+}
+
+impl From<CheckName> for String {
+    fn from(c: CheckName) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for CheckName {
+    type Error = String;
+
+    /// The anomaly kind's error lists the valid names.
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "start_refused" => Ok(CheckName::StartRefused),
+            _ => match s.strip_prefix("live:") {
+                Some(k) => k.parse().map(CheckName::Live),
+                None => s.parse().map(CheckName::Found),
+            },
+        }
     }
 }
 
@@ -251,7 +296,7 @@ impl TimelineEvent {
             EventKind::Log { line, .. } => line.clone(),
             EventKind::Step { description, .. } => description.clone(),
             EventKind::Narration { text } => text.clone(),
-            EventKind::Check { anomaly, .. } => anomaly.clone(),
+            EventKind::Check { anomaly, .. } => anomaly.to_string(),
             EventKind::Verdict { ok, .. } => {
                 if *ok {
                     "verdict: ok".into()
@@ -260,5 +305,28 @@ impl TimelineEvent {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Check events as recorded timelines hold them load, and are written back byte for byte.
+    #[test]
+    fn check_events_keep_their_recorded_json() {
+        for name in ["lost_write", "live:poll_skip", "start_refused"] {
+            let line = format!(
+                r#"{{"seq":1,"ts_ns":2,"source":{{"kind":"lab"}},"type":"check","anomaly":"{name}","detail":"d"}}"#
+            );
+            let e: TimelineEvent = serde_json::from_str(&line).unwrap();
+            assert_eq!(serde_json::to_string(&e).unwrap(), line);
+        }
+        let err = serde_json::from_str::<TimelineEvent>(
+            r#"{"seq":1,"ts_ns":2,"source":{"kind":"lab"},"type":"check","anomaly":"live:lost","detail":""}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown anomaly kind 'lost'; the kinds are: lost_write,"), "{err}");
     }
 }

@@ -254,6 +254,10 @@ export type ProcessPhase = "started" | "ready" | "exited" | "died" | "cluster_st
 
 export type FaultName = "kill" | "stop" | "pause" | "resume" | "restart" | "power_cut" | "slow_disk" | "fsync_fail" | "corrupt_segment" | "take_port" | "isolate" | "split" | "bridge" | "cut_link" | "delay_link" | "blackhole_link" | "toxic" | "heal" | "heal_link";
 
+export type AnomalyKind = "lost_write" | "replica_divergence" | "committed_offset_backwards" | "unseen" | "poll_skip" | "phantom_read" | "failed_but_present" | "inconsistent_offset" | "duplicate" | "nonmonotonic_poll" | "nonmonotonic_send" | "reordered";
+
+export type CheckName = AnomalyKind | `live:${AnomalyKind}` | "start_refused";
+
 export type NodeTrace = { node: number, 
 /**
  * Its events (votes, appends, node heartbeats, campaigns, commits, truncations), in seq order.
@@ -272,7 +276,7 @@ missed: number,
  */
 suspect_after_ms: number, };
 
-export type EventKind = { "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: string, detail: string, } | { "type": "verdict", ok: boolean, summary: string, };
+export type EventKind = { "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: CheckName, detail: string, } | { "type": "verdict", ok: boolean, summary: string, };
 
 export type TimelineEvent = { 
 /**
@@ -282,7 +286,7 @@ seq: number,
 /**
  * Wall-clock Unix nanoseconds.
  */
-ts_ns: number, source: Source, } & ({ "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: string, detail: string, } | { "type": "verdict", ok: boolean, summary: string, });
+ts_ns: number, source: Source, } & ({ "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: CheckName, detail: string, } | { "type": "verdict", ok: boolean, summary: string, });
 
 export type RunKind = "cluster" | "drill" | "lesson";
 

@@ -8,7 +8,7 @@ import type { ClusterSettings, LabFailure, RunMeta } from './generated';
 export type {
   ClusterSettings, NodeView, Role, RaftSummary, RaftReport, PartitionSummary, PartitionReport,
   WorkloadCounters, DrillProgress, TraceEvent, ReplicaLog, NodeTrace, Source, TimelineEvent, LabFailure,
-  ElectionPhase, ClusterSnapshot, ProcessPhase, RunMeta, FaultName,
+  ElectionPhase, ClusterSnapshot, ProcessPhase, RunMeta, FaultName, AnomalyKind, CheckName,
 } from './generated';
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 /** One Raft group on one node (`broker::cluster::watch::GroupState`) as the model keeps it: a

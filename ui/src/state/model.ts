@@ -1,6 +1,6 @@
 // The UI's model of the lab: the last snapshot, refined by every timeline event since.
 
-import type { DrillProgress, GroupView, LabState, LinkView, NodeView, PartitionSummary, RaftSummary, ReplicaOffsets, TimelineEvent, Verdict, WorkloadCounters } from '../api/types';
+import type { CheckName, DrillProgress, GroupView, LabState, LinkView, NodeView, PartitionSummary, RaftSummary, ReplicaOffsets, TimelineEvent, Verdict, WorkloadCounters } from '../api/types';
 import { DuplicateGauge } from './gauge';
 import { Rates } from './rates';
 import { Ring } from './ring';
@@ -9,7 +9,8 @@ import { Faults, Leadership } from './spans';
 
 export const TIMELINE_CAPACITY = 200_000;
 
-export interface Anomaly { ts: number; anomaly: string; detail: string }
+/** A `check` event: an anomaly kind the checker found (`live:` while the run went), or a refused start. */
+export interface Anomaly { ts: number; anomaly: CheckName; detail: string }
 
 export interface Model {
   running: boolean;

@@ -173,7 +173,7 @@ fn render(
                     h,
                     "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                     secs(e.ts_ns),
-                    esc(anomaly),
+                    esc(&anomaly.to_string()),
                     esc(detail)
                 );
             }

@@ -5,8 +5,9 @@
 
 use broker::telemetry::wire::{ElectionPhase, Role};
 
+use crate::checker::AnomalyKind;
 use crate::history::{Op, OpKind, OpType};
-use crate::timeline::event::{EventKind, FaultName, ProcessPhase, Source};
+use crate::timeline::event::{CheckName, EventKind, FaultName, ProcessPhase, Source};
 use crate::timeline::store::Timeline;
 
 /// Start of the sample run (an arbitrary wall-clock time in ns).
@@ -140,10 +141,16 @@ pub fn sample_timeline() -> Timeline {
     lab(
         T0 + 20 * S,
         EventKind::Check {
-            anomaly: "indeterminate".into(),
-            detail: "8 sends ended info, all later found in the log".into(),
+            anomaly: CheckName::Live(AnomalyKind::Duplicate),
+            detail: "v-421 read at offsets 210 and 214 (a retried send written twice)".into(),
         },
     );
-    lab(T0 + 20 * S + MS, EventKind::Verdict { ok: true, summary: "no lost or duplicated writes".into() });
+    lab(
+        T0 + 20 * S + MS,
+        EventKind::Verdict {
+            ok: true,
+            summary: "no lost writes; 1 duplicated write, which this drill allows".into(),
+        },
+    );
     t
 }

@@ -267,7 +267,7 @@ fn html_report_is_self_contained() {
     );
     assert!(
         out.contains("cut_link node-2&lt;-&gt;node-3")
-            && out.contains("indeterminate")
+            && out.contains("live:duplicate")
             && out.contains("Node 2 won term 2")
     );
 }
