@@ -160,7 +160,7 @@ fn restarted_leader(c: &mut Cluster) -> Result<()> {
 
     // The leader writes (and fsyncs) batch 1 that no follower receives.
     for f in &followers {
-        c.node(*f).proc.as_ref().context("follower not running")?.signal(libc::SIGSTOP)?;
+        c.node(*f).proc.as_ref().context("follower not running")?.pause()?;
     }
     let retried = batch(&p, 1, "lw-1");
     let (code, _) = produce(c, leader, &topic, &retried, 1_000)?;

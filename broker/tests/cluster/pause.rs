@@ -56,7 +56,7 @@ fn pause_leaders(c: &mut Cluster) -> Result<()> {
             wait_for("a leader of partition 0", CLUSTER_TIMEOUT, || leader_seen_by(c, &all, &topic))?;
         let others: Vec<i32> = all.iter().copied().filter(|id| *id != leader).collect();
         let proc = c.node(leader).proc.as_ref().context("leader not running")?;
-        proc.signal(libc::SIGSTOP)?;
+        proc.pause()?;
         let paused_at = Instant::now();
         let taken = wait_for(
             &format!("a new leader of partition 0 after pausing node {leader}"),

@@ -162,6 +162,22 @@ impl Proc {
         Ok(())
     }
 
+    /// SIGSTOP, then waits (at most 2 s) until every thread of the process is stopped: kill(2)
+    /// only queues the signal, and a follower still running for a few milliseconds can answer
+    /// the very append a test meant it to miss (the lab's supervisor waits the same way).
+    #[allow(dead_code)] // the cluster tests pause nodes; the node tests share this file
+    pub fn pause(&self) -> Result<()> {
+        self.signal(libc::SIGSTOP)?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !all_threads_stopped(self.pid) {
+            if Instant::now() >= deadline {
+                bail!("{} not stopped 2 s after SIGSTOP", self.name());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
     /// Polls the exit status until `timeout`; the error names the process and carries stderr.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let name = self.name();
@@ -226,4 +242,17 @@ impl Drop for Proc {
             let _ = child.wait();
         }
     }
+}
+
+/// Every thread of `pid` in state T (stopped) or t (traced), from /proc.
+#[allow(dead_code)]
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
+            .is_some_and(|state| state == 'T' || state == 't')
+    })
 }
