@@ -286,6 +286,12 @@ impl Cluster {
         m.current_leader == Some(self.node_id) && m.current_term == term
     }
 
+    /// Whether openraft has this node leading the controller now, in whatever term (no
+    /// liveness or confirmation involved).
+    pub fn leads_controller(&self) -> bool {
+        self.controller.raft.metrics().borrow().current_leader == Some(self.node_id)
+    }
+
     /// Confirms with a majority that this node still leads the controller in `term` and waits
     /// until what was committed before is applied here (openraft's linearizable read), so a
     /// read of the applied metadata is not stale: a leader cut off from the others keeps the
