@@ -52,6 +52,12 @@ pub struct Exit {
     pub last_stderr: Option<String>,
 }
 
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.status)
+    }
+}
+
 type OnLine = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 type OnExit = Box<dyn FnOnce(&Exit) + Send>;
 
@@ -293,6 +299,23 @@ impl Child {
         }
     }
 
+    /// After a SIGSTOP: waits (blocking, up to `bound`) until every thread of the process is
+    /// stopped; false past the bound or once it has ended. `kill` only queues the signal; a
+    /// request the node was already serving could still be answered, and a "paused" node that
+    /// answers is not paused (it made tests flaky).
+    pub fn wait_stopped(&self, bound: Duration) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            if all_threads_stopped(self.0.pid) {
+                return true;
+            }
+            if started.elapsed() >= bound || self.exit().is_some() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1)); // polling /proc: no event says "stopped"
+        }
+    }
+
     /// SIGTERM (after SIGCONT: a paused process would hold it pending), then up to `bound` for
     /// the graceful exit; SIGKILL past it (an error). Returns the exit code.
     pub fn stop(&self, bound: Duration) -> Result<Option<i32>> {
@@ -377,6 +400,18 @@ fn read_lines(pipe: impl Read, mut f: impl FnMut(&str)) {
             Ok(_) => f(String::from_utf8_lossy(&raw).trim_end()),
         }
     }
+}
+
+/// True when every thread in /proc/<pid>/task is in the stopped state (`T`, or `t` when traced).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
+            .is_some_and(|state| state == 'T' || state == 't')
+    })
 }
 
 /// Blocks until `pid` (our child) has exited, leaving it unreaped (a zombie keeps its PID).

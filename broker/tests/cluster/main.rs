@@ -9,13 +9,13 @@ mod admin;
 mod checker;
 mod clients;
 mod delete_apis;
+#[path = "../node/endpoint.rs"]
+#[allow(dead_code)]
+mod endpoint;
 #[path = "../node/external.rs"]
 #[allow(dead_code)]
 mod external;
 mod harness;
-#[path = "../node/http.rs"]
-#[allow(dead_code)]
-mod http;
 mod links;
 mod lostwrite;
 mod observe;

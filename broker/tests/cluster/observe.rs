@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use broker::endpoint::PartitionDigest;
 use broker::log::ReplicaDigest;
 use broker::state::StateSnapshot;
@@ -20,39 +20,26 @@ pub type Replica = (i64, ReplicaDigest);
 impl Cluster {
     /// `GET /state` of node `id` in the node's own type.
     pub fn snapshot(&self, id: i32) -> Result<StateSnapshot> {
-        let (status, body) = crate::http::get(self.node(id).http, "/state")?;
-        if status != 200 {
-            bail!("node {id}: GET /state answered {status}: {body}");
-        }
-        serde_json::from_str(&body)
-            .with_context(|| format!("node {id}: /state is not a StateSnapshot: {body}"))
+        crate::endpoint::get(self.node(id).http, "/state").with_context(|| format!("node {id}"))
     }
 
     /// `GET /state` of node `id` as raw JSON, for tests that look at what the wire carries.
     pub fn state(&self, id: i32) -> Result<Value> {
-        let (status, body) = crate::http::get(self.node(id).http, "/state")?;
-        if status != 200 {
-            bail!("node {id}: GET /state answered {status}: {body}");
-        }
-        serde_json::from_str(&body).with_context(|| format!("node {id}: /state is not JSON"))
+        self.get_json(id, "/state")
     }
 
     /// `GET <path>` of node `id` as JSON (e.g. `/raft/summary`, `/raft/groups?topic=t`).
     pub fn get_json(&self, id: i32, path: &str) -> Result<Value> {
-        let (status, body) = crate::http::get(self.node(id).http, path)?;
-        if status != 200 {
-            bail!("node {id}: GET {path} answered {status}: {body}");
-        }
-        serde_json::from_str(&body).with_context(|| format!("node {id}: {path} is not JSON"))
+        self.get(id, path)
+    }
+
+    /// `GET <path>` of node `id` read into the node's own type for it.
+    pub fn get<T: serde::de::DeserializeOwned + Send>(&self, id: i32, path: &str) -> Result<T> {
+        crate::endpoint::get(self.node(id).http, path).with_context(|| format!("node {id}"))
     }
 
     pub fn digest(&self, id: i32) -> Result<Vec<PartitionDigest>> {
-        let (status, body) = crate::http::get(self.node(id).http, "/digest")?;
-        if status != 200 {
-            bail!("node {id}: GET /digest answered {status}: {body}");
-        }
-        serde_json::from_str(&body)
-            .with_context(|| format!("node {id}: /digest is not a digest list: {body}"))
+        self.get(id, "/digest")
     }
 
     /// The controller leader, once every running node names the same one and it is running.

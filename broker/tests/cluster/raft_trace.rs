@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use broker::telemetry::wire::Role;
-use serde_json::Value;
+use broker::cluster::rpc_trace::{ReplicaLog, TraceAnswer};
+use broker::raft::trace::{Outcome, TraceEvent, TraceKind};
+use broker::telemetry::wire::{Role, TraceWatch};
 
 use crate::clients::{produce, ProduceSpec};
 use crate::harness::{unique, wait_for, Cluster};
@@ -16,17 +17,31 @@ const PARTITIONS: i32 = 3;
 const ELECTION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Events of node `id` from seq `since` on, and the seq to ask from next time.
-fn trace_since(c: &Cluster, id: i32, since: u64) -> Result<(Vec<Value>, u64)> {
-    let page = c.get_json(id, &format!("/raft/trace?since={since}"))?;
-    let events = page["events"].as_array().cloned().unwrap_or_default();
-    Ok((events, page["next"].as_u64().context("trace page without `next`")?))
+fn trace_since(c: &Cluster, id: i32, since: u64) -> Result<(Vec<TraceEvent>, u64)> {
+    let answer: TraceAnswer = c.get(id, &format!("/raft/trace?since={since}"))?;
+    Ok((answer.page.events, answer.page.next))
+}
+
+/// The node's trace answer without events: its counters and the watched replica's log.
+fn trace_state(c: &Cluster, id: i32) -> Result<TraceAnswer> {
+    c.get(id, "/raft/trace?limit=0")
 }
 
 fn watch(c: &Cluster, id: i32, group: &str) -> Result<()> {
-    let body = format!(r#"{{"group":"{group}"}}"#);
-    let (status, answer) = crate::http::post_json(c.node(id).http, "/raft/trace/watch", &body)?;
-    ensure!(status == 200, "node {id}: watch {group} answered {status}: {answer}");
+    let answer: TraceWatch = post_watch(c, id, group)?;
+    ensure!(answer.watched.as_deref() == Some(group), "node {id}: watching {group}: {answer:?}");
     Ok(())
+}
+
+fn post_watch(c: &Cluster, id: i32, group: &str) -> Result<TraceWatch> {
+    let answer =
+        crate::endpoint::post(c.node(id).http, "/raft/trace/watch", &serde_json::json!({ "group": group }))?;
+    serde_json::from_str(&answer).with_context(|| format!("node {id}: watch answer {answer}"))
+}
+
+/// The event is of `group`.
+fn of(e: &TraceEvent, group: &str) -> bool {
+    e.group.as_deref() == Some(group)
 }
 
 #[test]
@@ -41,8 +56,8 @@ fn raft_trace_records_appends_and_the_election_after_a_leader_kill() -> Result<(
     for id in c.ids() {
         watch(&c, id, &group)?;
     }
-    let bad = crate::http::post_json(c.node(1).http, "/raft/trace/watch", r#"{"group":"nodash"}"#)?;
-    ensure!(bad.0 == 400, "a name that is no group is refused: {bad:?}");
+    let bad = post_watch(&c, 1, "nodash").expect_err("a name that is no group is refused");
+    ensure!(format!("{bad:#}").contains("answered 400"), "refused as a bad request: {bad:#}");
 
     // While it serves: the leader's appends to both followers carry entry ranges.
     let (_, leader_from) = trace_since(&c, old_leader, 0)?;
@@ -51,17 +66,21 @@ fn raft_trace_records_appends_and_the_election_after_a_leader_kill() -> Result<(
     produce(spec)?;
     let appends = wait_for("the leader's appends with entries to both followers", ELECTION_TIMEOUT, || {
         let (events, _) = trace_since(&c, old_leader, leader_from)?;
-        let with_entries: Vec<Value> = events
+        let with_entries: Vec<TraceEvent> = events
             .into_iter()
-            .filter(|e| e["type"] == "append" && e["group"] == group.as_str() && !e["entries"].is_null())
+            .filter(|e| of(e, &group) && matches!(e.kind, TraceKind::Append { entries: Some(_), .. }))
             .collect();
         let peers: std::collections::BTreeSet<u64> =
-            with_entries.iter().filter_map(|e| e["to"].as_u64()).collect();
+            with_entries.iter().filter_map(|e| e.kind.to()).collect();
         Ok((peers.len() == 2).then_some(with_entries))
     })?;
     let first = &appends[0];
-    ensure!(first["term"] == old_term && first["outcome"]["kind"] == "ok", "an acknowledged append: {first}");
-    ensure!(first["terms"][0][0] == old_term, "entries carry their terms as runs: {first}");
+    ensure!(
+        first.kind.term() == Some(old_term) && first.kind.succeeded(),
+        "an acknowledged append: {first:?}"
+    );
+    let TraceKind::Append { terms, .. } = &first.kind else { unreachable!("filtered to appends") };
+    ensure!(terms.first().map(|r| r.0) == Some(old_term), "entries carry their terms as runs: {first:?}");
 
     // Kill the leader; the survivors elect a new one in a higher term.
     let survivors: Vec<i32> = c.ids().into_iter().filter(|id| *id != old_leader).collect();
@@ -84,28 +103,34 @@ fn raft_trace_records_appends_and_the_election_after_a_leader_kill() -> Result<(
     let events =
         wait_for("the vote requests of the election in the new leader's trace", ELECTION_TIMEOUT, || {
             let (events, _) = trace_since(&c, new_leader, from)?;
-            let votes_to_dead = events
-                .iter()
-                .any(|e| e["type"] == "vote" && e["group"] == group.as_str() && e["to"] == old_leader as u64);
+            let votes_to_dead = events.iter().any(|e| {
+                of(e, &group) && matches!(e.kind, TraceKind::Vote { to, .. } if to == old_leader as u64)
+            });
             Ok(votes_to_dead.then_some(events))
         })?;
-    let g = group.as_str();
-    let ours = |t: &'static str| events.iter().filter(move |e| e["type"] == t && e["group"] == g);
-    let granted = ours("vote")
-        .find(|e| e["to"] == other as u64 && e["term"] == new_term && e["outcome"]["kind"] == "ok")
+    let votes: Vec<&TraceEvent> =
+        events.iter().filter(|e| of(e, &group) && matches!(e.kind, TraceKind::Vote { .. })).collect();
+    let granted = votes
+        .iter()
+        .find(|e| e.kind.to() == Some(other as u64) && e.kind.term() == Some(new_term) && e.kind.succeeded())
         .with_context(|| format!("no granted vote from n{other} in term {new_term}: {events:?}"))?;
-    eprintln!("granted: {granted}");
-    let to_dead = ours("vote").find(|e| e["to"] == old_leader as u64).expect("seen above");
+    eprintln!("granted: {granted:?}");
+    let to_dead = votes.iter().find(|e| e.kind.to() == Some(old_leader as u64)).expect("seen above");
     ensure!(
-        to_dead["outcome"]["kind"] != "ok",
-        "the vote request to the killed node cannot have been granted: {to_dead}"
+        !to_dead.kind.succeeded(),
+        "the vote request to the killed node cannot have been granted: {to_dead:?}"
     );
-    let campaign = ours("campaign").next().with_context(|| format!("no campaign decision: {events:?}"))?;
-    ensure!(campaign["candidate"] == new_leader as u64, "the new leader decided to campaign: {campaign}");
+    let candidate = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            TraceKind::Campaign { candidate, .. } if of(e, &group) => Some(*candidate),
+            _ => None,
+        })
+        .with_context(|| format!("no campaign decision: {events:?}"))?;
+    ensure!(candidate == new_leader as u64, "the new leader decided to campaign, not n{candidate}");
     ensure!(
-        events.iter().any(|e| e["type"] == "node_heartbeat"
-            && e["to"] == old_leader as u64
-            && e["outcome"]["kind"] != "ok"),
+        events.iter().any(|e| matches!(&e.kind,
+            TraceKind::NodeHeartbeat { to, outcome, .. } if *to == old_leader as u64 && *outcome != Outcome::Ok)),
         "node heartbeats to the killed node failed"
     );
     ensure!(new_term > old_term, "the term went up: {old_term} -> {new_term}");
@@ -114,23 +139,27 @@ fn raft_trace_records_appends_and_the_election_after_a_leader_kill() -> Result<(
         let (events, _) = trace_since(&c, new_leader, from)?;
         Ok(events
             .iter()
-            .any(|e| e["type"] == "append" && e["group"] == group.as_str() && e["term"] == new_term)
+            .any(|e| of(e, &group) && matches!(e.kind, TraceKind::Append { term, .. } if term == new_term))
             .then_some(()))
     })?;
     // The replica state rides along: the new leader's log ends in the new term.
-    let page = c.get_json(new_leader, "/raft/trace?since=0&limit=1")?;
-    let replica = &page["replica"];
-    ensure!(replica["group"] == group.as_str() && replica["role"] == "Leader", "replica: {replica}");
-    let last_run = replica["tail"].as_array().and_then(|t| t.last()).cloned().unwrap_or_default();
-    ensure!(last_run[0] == new_term, "the log tail ends with the new term's entries: {replica}");
-    ensure!(page["counters"]["votes"].as_u64() >= Some(2), "counters count every vote: {}", page["counters"]);
+    let answer: TraceAnswer = c.get(new_leader, "/raft/trace?since=0&limit=1")?;
+    let replica = answer.replica.context("the new leader's trace carries no replica")?;
+    ensure!(replica.group == group && replica.role == Role::Leader, "replica: {replica:?}");
+    let last_run = replica.tail.last().copied();
+    ensure!(
+        last_run.map(|r| r.0) == Some(new_term),
+        "the log tail ends with the new term's entries: {replica:?}"
+    );
+    let votes = answer.page.counters.votes;
+    ensure!(votes >= 2, "counters count every vote: {:?}", answer.page.counters);
     Ok(())
 }
 
-/// Where the first entry of `term` sits in a replica's log tail (`replica.tail` runs
-/// `[term, first, last]`), if the tail shows one.
-fn first_index_of_term(replica: &Value, term: u64) -> Option<u64> {
-    replica["tail"].as_array()?.iter().find(|r| r[0] == term).and_then(|r| r[1].as_u64())
+/// Where the first entry of `term` sits in a replica's log tail (runs of term, first, last), if
+/// the tail shows one.
+fn first_index_of_term(replica: Option<&ReplicaLog>, term: u64) -> Option<u64> {
+    replica?.tail.iter().find(|r| r.0 == term).map(|r| r.1)
 }
 
 /// A leader cut off from its majority keeps appending what a producer sends it, but cannot commit;
@@ -160,7 +189,10 @@ fn raft_trace_records_the_rollback_of_an_isolated_leaders_uncommitted_entries() 
         let from = trace_since(&c, l, 0)?.1;
         wait_for("the producer's appends on the leader", ELECTION_TIMEOUT, || {
             let (events, _) = trace_since(&c, l, from)?;
-            Ok(events.iter().any(|e| e["type"] == "append" && !e["entries"].is_null()).then_some(()))
+            Ok(events
+                .iter()
+                .any(|e| matches!(e.kind, TraceKind::Append { entries: Some(_), .. }))
+                .then_some(()))
         })?;
         let others: Vec<i32> = c.ids().into_iter().filter(|id| *id != l).collect();
         c.links.as_ref().expect("links").isolate(l, true);
@@ -176,11 +208,11 @@ fn raft_trace_records_the_rollback_of_an_isolated_leaders_uncommitted_entries() 
                 Ok(None)
             })?;
         let new_first = wait_for("the new leader's first entry of its term", ELECTION_TIMEOUT, || {
-            Ok(first_index_of_term(&c.get_json(nl, "/raft/trace?limit=0")?["replica"], nterm))
+            Ok(first_index_of_term(trace_state(&c, nl)?.replica.as_ref(), nterm))
         })?;
-        let old = c.get_json(l, "/raft/trace?limit=0")?;
-        let old_entries = old["replica"]["entries"].as_u64().context("isolated leader's replica")?;
-        let cursor = old["next"].as_u64().unwrap_or(0);
+        let old = trace_state(&c, l)?;
+        let old_entries = old.replica.as_ref().context("isolated leader's replica")?.entries;
+        let cursor = old.page.next;
         eprintln!("rep {rep}: n{l} (term {term}) isolated with {old_entries} entries; n{nl} leads term {nterm} from index {new_first}");
         c.links.as_ref().expect("links").isolate(l, false);
         let _ = producer.join();
@@ -193,24 +225,27 @@ fn raft_trace_records_the_rollback_of_an_isolated_leaders_uncommitted_entries() 
             ELECTION_TIMEOUT,
             || {
                 let (events, _) = trace_since(&c, l, cursor)?;
-                Ok(events.into_iter().find(|e| e["type"] == "truncate" && e["group"] == group.as_str()))
+                Ok(events.into_iter().find_map(|e| match e.kind {
+                    TraceKind::Truncate { from, discarded, terms } if of(&e, &group) => {
+                        Some((from, discarded, terms))
+                    }
+                    _ => None,
+                }))
             },
         )?;
-        eprintln!("truncate: {truncate}");
+        let (from, discarded, terms) = &truncate;
+        eprintln!("truncate: {truncate:?}");
+        ensure!(*from <= new_first, "cut at or before the new term's first entry: {truncate:?}");
         ensure!(
-            truncate["from"].as_u64() <= Some(new_first),
-            "cut at or before the new term's first entry: {truncate}"
+            terms.first().map(|r| r.0) == Some(term),
+            "the discarded entries are of the old term {term}: {truncate:?}"
         );
         ensure!(
-            truncate["terms"][0][0] == term,
-            "the discarded entries are of the old term {term}: {truncate}"
+            *discarded >= old_entries - new_first,
+            "every entry past the new leader's first one went ({old_entries} - {new_first}): {truncate:?}"
         );
-        ensure!(
-            truncate["discarded"].as_u64() >= Some(old_entries - new_first),
-            "every entry past the new leader's first one went ({old_entries} - {new_first}): {truncate}"
-        );
-        let counters = c.get_json(l, "/raft/trace?limit=0")?["counters"].clone();
-        ensure!(counters["truncations"].as_u64() >= Some(1), "counted too: {counters}");
+        let counters = trace_state(&c, l)?.page.counters;
+        ensure!(counters.truncations >= 1, "counted too: {counters:?}");
         return Ok(());
     }
     anyhow::bail!("in 3 tries the isolated leader never held an uncommitted entry when the majority moved on")

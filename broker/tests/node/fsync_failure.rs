@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 
 use crate::clients::{create_topic, producer, read_all_partitions, send_one, Ack};
+use crate::endpoint;
 use crate::harness::{data_dir, unique, Broker, BrokerOpts, EXIT_TIMEOUT};
-use crate::http;
 
 const BEFORE: usize = 50;
 
@@ -25,14 +25,13 @@ async fn a_failed_fsync_stops_the_node_and_loses_nothing_it_acknowledged() -> Re
         acks.push(send_one(&p, &topic, "k", &format!("before-{i:02}")).await?);
     }
 
-    let (status, body) =
-        http::post_json(broker.http, "/faults/fsync-fail", "{}").context("POST /faults/fsync-fail")?;
-    ensure!(status == 200, "fsync-fail answered {status}: {body}");
+    endpoint::post(broker.http, "/faults/fsync-fail", &serde_json::json!({}))
+        .context("POST /faults/fsync-fail")?;
     let after = send_one(&p, &topic, "k", "after the disk failed").await;
     ensure!(after.is_err(), "a write was acknowledged after every fsync started failing: {after:?}");
     drop(p);
     let exit = broker.wait_exit(EXIT_TIMEOUT).context("the node must stop after a failed fsync")?;
-    ensure!(exit.code() == Some(74), "exit after a failed fsync: {exit}, expected status 74");
+    ensure!(exit.code == Some(74), "exit after a failed fsync: {exit}, expected status 74");
     ensure!(broker.stderr().contains("fsync failed"), "its last words should name the fsync failure");
 
     broker.restart().context("restart after the disk failure")?;

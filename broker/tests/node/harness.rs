@@ -7,12 +7,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use crate::process::{broker_command, Proc};
+use labs::launcher::Exit;
 
 /// Start-up includes log recovery; on a loaded 2-core machine that can take a few seconds.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -101,16 +102,11 @@ impl Broker {
     }
 
     /// Starts a broker that is expected to fail at start-up; returns its exit status and stderr.
-    pub fn start_expecting_failure(opts: BrokerOpts) -> Result<(ExitStatus, String)> {
+    pub fn start_expecting_failure(opts: BrokerOpts) -> Result<(Exit, String)> {
         let mut proc = Proc::spawn(opts.command(), "broker")?;
-        let status = proc
-            .wait_exit(READY_TIMEOUT)
-            .with_context(|| format!("stdout so far: {}", proc.stdout_unread()))?;
-        // The reading thread may still hold the last line for a moment after the exit.
-        wait_for("the failed broker's stderr to end", Duration::from_secs(5), || {
-            Ok(proc.stderr_ended().then_some(()))
-        })?;
-        Ok((status, proc.stderr()))
+        let exit =
+            proc.wait_exit(READY_TIMEOUT).with_context(|| format!("stdout so far: {}", proc.stdout()))?;
+        Ok((exit, proc.stderr()))
     }
 
     /// Restarts on the same data dir and the same ports (the previous process must be gone).
@@ -140,7 +136,7 @@ impl Broker {
     }
 
     /// Polls the exit status until `timeout`; the error names the PID and includes stderr.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Exit> {
         self.proc.wait_exit(timeout)
     }
 
@@ -150,18 +146,14 @@ impl Broker {
     }
 
     /// SIGKILL and reap: a crash with no chance to flush.
-    pub fn kill_hard(&mut self) -> Result<ExitStatus> {
+    pub fn kill_hard(&mut self) -> Result<Exit> {
         self.signal(libc::SIGKILL)?;
         self.wait_exit(EXIT_TIMEOUT)
     }
 
-    /// GET /state as JSON.
+    /// GET /state as JSON, for tests that look at what the wire carries.
     pub fn state(&self) -> Result<serde_json::Value> {
-        let (status, body) = crate::http::get(self.http, "/state")?;
-        if status != 200 {
-            bail!("GET /state answered {status}: {body}");
-        }
-        serde_json::from_str(&body).with_context(|| format!("GET /state body is not JSON: {body}"))
+        crate::endpoint::get(self.http, "/state")
     }
 
     /// GET /health must answer 200 "ok".
@@ -169,10 +161,10 @@ impl Broker {
         if !self.is_running() {
             bail!("broker pid {} died after {after}; stderr:\n{}", self.pid, self.stderr());
         }
-        let (status, body) =
-            crate::http::get(self.http, "/health").with_context(|| format!("GET /health after {after}"))?;
-        if status != 200 || body.trim() != "ok" {
-            bail!("GET /health after {after} answered {status} {body:?}");
+        let body = crate::endpoint::get_text(self.http, "/health")
+            .with_context(|| format!("GET /health after {after}"))?;
+        if body.trim() != "ok" {
+            bail!("GET /health after {after} answered {body:?}");
         }
         Ok(())
     }
@@ -183,7 +175,7 @@ impl Broker {
     }
 }
 
-pub use crate::wait::{unique, wait_for};
+pub use crate::wait::unique;
 
 /// A temporary data directory for one broker.
 pub fn data_dir() -> tempfile::TempDir {

@@ -8,11 +8,11 @@ mod admin_apis;
 mod bad_input;
 mod clients;
 mod durability;
+mod endpoint;
 mod external;
 mod fsync_failure;
 mod groups;
 mod harness;
-mod http;
 mod idempotence;
 mod power_cut;
 mod process;
@@ -21,4 +21,6 @@ mod process;
 mod proxy;
 mod startup_errors;
 mod stock_clients;
+// Shared with the cluster tests, which also wait for conditions; node tests use part of it.
+#[allow(dead_code)]
 mod wait;

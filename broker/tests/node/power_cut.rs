@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{anyhow, ensure, Context, Result};
 
 use crate::clients::{create_topic, producer, read_all_partitions, send_one, Ack};
+use crate::endpoint;
 use crate::harness::{data_dir, unique, Broker, BrokerOpts, EXIT_TIMEOUT};
-use crate::http;
 
 const MESSAGES: usize = 200;
 
@@ -63,12 +63,11 @@ async fn produce_then_cut(fsync: &str) -> Result<(tempfile::TempDir, Broker, Vec
     let acks: Vec<Ack> = futures::future::join_all(sends).await.into_iter().collect::<Result<_>>()?;
     drop(p);
 
-    let (status, body) =
-        http::post_json(broker.http, "/faults/power-cut", "{}").context("POST /faults/power-cut")?;
-    ensure!(status == 200, "power cut answered {status}: {body}");
+    let body = endpoint::post(broker.http, "/faults/power-cut", &serde_json::json!({}))
+        .context("POST /faults/power-cut")?;
     println!("power cut report (fsync={fsync}): {body}");
     let exit = broker.wait_exit(EXIT_TIMEOUT).context("waiting for the abort after the power cut")?;
-    ensure!(!exit.success(), "the node exited successfully after a power cut ({exit}); it should abort");
+    ensure!(exit.code != Some(0), "the node exited successfully after a power cut ({exit}); it should abort");
 
     broker.restart().context("restart after the power cut")?;
     let state = broker.state()?;

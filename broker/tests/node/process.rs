@@ -1,48 +1,42 @@
-//! One `clusterlab-broker` process as every broker test runs it: spawned from a command line, its
-//! stderr kept as a bounded tail, its ready line awaited, SIGKILLed by PID when dropped (also when
-//! a test panics). Shared by the single-node harness (`harness.rs`) and the cluster harness
-//! (`tests/cluster/harness.rs`), which only differ in the command lines they build.
+//! One `clusterlab-broker` process as every broker test runs it, started through the lab's
+//! launcher (`labs::launcher`, the one way the project runs a broker: decision 41): its stderr
+//! kept as a bounded text the tests can search, its ready line awaited, SIGKILLed by PID when
+//! dropped (also when a test panics). Shared by the single-node harness (`harness.rs`) and the
+//! cluster harness (`tests/cluster/harness.rs`), which only differ in the command lines they build.
 //!
-//! Nothing here sleeps to synchronise: the ready line is read from stdout, exits are polled with
-//! a deadline, and every error names the process and carries the end of its stderr.
+//! Nothing here sleeps to synchronise: the ready line is read from stdout, exits are awaited with
+//! a bound, and every error names the process and carries the end of its stderr.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use broker::telemetry::wire::ReadyLine;
+use labs::launcher::{self, Child, Exit, Launch, Ready, Stream};
 
 pub const BROKER_BIN: &str = env!("CARGO_BIN_EXE_clusterlab-broker");
-/// Keep this much of a broker's stderr for failure messages.
+/// Keep this much of a broker's stderr: tests search it for what the broker said.
 const STDERR_TAIL_BYTES: usize = 256 * 1024;
 /// Lines of stderr an error message carries.
 const ERROR_LINES: usize = 60;
 
-/// A `clusterlab-broker` command with pipes set up and `RUST_LOG=info` unless the caller set one.
+/// A `clusterlab-broker` command with `RUST_LOG=info` unless the caller set one.
 pub fn broker_command() -> Command {
     let mut cmd = Command::new(BROKER_BIN);
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
 
-/// Captured output of a broker process, shared with the thread that reads it.
+/// The last [`STDERR_TAIL_BYTES`] of a stream, filled by the launcher's reader thread.
 #[derive(Clone, Default)]
-pub struct Tail(Arc<Mutex<String>>, Arc<AtomicBool>);
+struct Tail(Arc<Mutex<String>>);
 
 impl Tail {
-    pub fn text(&self) -> String {
+    fn text(&self) -> String {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// True once the stream reached its end (the process closed it, normally by exiting).
-    pub fn ended(&self) -> bool {
-        self.1.load(Ordering::Acquire)
     }
 
     fn push_line(&self, line: &str) {
@@ -57,24 +51,6 @@ impl Tail {
             s.drain(..cut);
         }
     }
-
-    /// Reads `stream` to its end on a thread; echoes lines when BROKER_ECHO is set (debugging).
-    pub fn collect<R: std::io::Read + Send + 'static>(stream: R, label: String) -> Tail {
-        let tail = Tail::default();
-        let writer = tail.clone();
-        let echo = std::env::var_os("BROKER_ECHO").is_some();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                if echo {
-                    eprintln!("[{label}] {line}");
-                }
-                writer.push_line(&line);
-            }
-            writer.1.store(true, Ordering::Release);
-        });
-        tail
-    }
 }
 
 /// The last `n` lines of `text`.
@@ -83,126 +59,87 @@ pub fn tail_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// One broker process; SIGKILLed by PID on drop.
+/// One broker process; SIGKILLed by PID on drop (the launcher's handle does it).
 pub struct Proc {
     pub pid: u32,
     /// How errors name it ("broker", "node 2").
     label: String,
-    child: Option<Child>,
+    child: Child,
+    ready: Option<Ready<ReadyLine>>,
+    stdout: Tail,
     stderr: Tail,
-    /// Stdout lines until the ready line (a thread keeps draining stdout so the broker never
-    /// blocks on a full pipe).
-    stdout: mpsc::Receiver<String>,
 }
 
 impl Proc {
-    /// Spawns `cmd` (from `broker_command`); the ready line is awaited by `await_ready`.
-    pub fn spawn(mut cmd: Command, label: &str) -> Result<Proc> {
-        let mut child = cmd.spawn().with_context(|| format!("spawning {BROKER_BIN} for {label}"))?;
-        let pid = child.id();
-        let stderr = Tail::collect(child.stderr.take().expect("stderr piped"), format!("{label} pid {pid}"));
-        let out = child.stdout.take().expect("stdout piped");
-        let (tx, stdout) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
+    /// Spawns `cmd` (from `broker_command`); the ready line is awaited by `await_ready`. Lines
+    /// are echoed when BROKER_ECHO is set (debugging).
+    pub fn spawn(cmd: Command, label: &str) -> Result<Proc> {
+        let (stdout, stderr) = (Tail::default(), Tail::default());
+        let (out, err) = (stdout.clone(), stderr.clone());
+        let echo = std::env::var_os("BROKER_ECHO").is_some().then(|| label.to_string());
+        let launch = Launch::new(label, cmd).on_line(move |stream, line| {
+            if let Some(label) = &echo {
+                eprintln!("[{label}] {line}");
+            }
+            match stream {
+                Stream::Stdout => out.push_line(line),
+                Stream::Stderr => err.push_line(line),
             }
         });
-        Ok(Proc { pid, label: label.to_string(), child: Some(child), stderr, stdout })
+        let (child, ready) = launcher::spawn(launch, ReadyLine::parse)
+            .with_context(|| format!("spawning {BROKER_BIN} for {label}"))?;
+        Ok(Proc { pid: child.pid(), label: label.to_string(), child, ready: Some(ready), stdout, stderr })
     }
 
     /// Waits for the ready line ([`ReadyLine`]) and returns it.
     pub fn await_ready(&mut self, timeout: Duration) -> Result<ReadyLine> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.stdout.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    if let Some(ready) = ReadyLine::parse(&line) {
-                        return Ok(ready);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = self.wait_exit(timeout)?;
-                    bail!(
-                        "{} exited ({status}) before its ready line; stderr:\n{}",
-                        self.name(),
-                        self.stderr_tail()
-                    );
-                }
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!(
-                    "{} exited ({status}) before its ready line; stderr:\n{}",
-                    self.name(),
-                    self.stderr_tail()
-                );
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{} printed no ready line within {timeout:?}; stderr:\n{}",
-                    self.name(),
-                    self.stderr_tail()
-                );
-            }
-        }
+        let ready =
+            self.ready.take().ok_or_else(|| anyhow!("{}: ready line already awaited", self.name()))?;
+        self.child.wait_ready(ready, timeout).map_err(|why| {
+            let why = self.child.not_ready(&why, timeout);
+            anyhow!("{why}; stderr:\n{}", self.stderr_tail())
+        })
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.exit().is_none()
     }
 
     pub fn signal(&self, sig: libc::c_int) -> Result<()> {
-        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
-        let rc = unsafe { libc::kill(self.pid as libc::pid_t, sig) };
-        if rc != 0 {
-            bail!("kill({}, {sig}) failed: {}", self.pid, std::io::Error::last_os_error());
+        if !self.child.signal(sig) {
+            bail!("signal {sig} to {}: it has already ended", self.name());
         }
         Ok(())
     }
 
     /// SIGSTOP, then waits (at most 2 s) until every thread of the process is stopped: kill(2)
     /// only queues the signal, and a follower still running for a few milliseconds can answer
-    /// the very append a test meant it to miss (the lab's supervisor waits the same way).
+    /// the very append a test meant it to miss.
     #[allow(dead_code)] // the cluster tests pause nodes; the node tests share this file
     pub fn pause(&self) -> Result<()> {
         self.signal(libc::SIGSTOP)?;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !all_threads_stopped(self.pid) {
-            if Instant::now() >= deadline {
-                bail!("{} not stopped 2 s after SIGSTOP", self.name());
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if !self.child.wait_stopped(Duration::from_secs(2)) {
+            bail!("{} not stopped 2 s after SIGSTOP", self.name());
         }
         Ok(())
     }
 
-    /// Polls the exit status until `timeout`; the error names the process and carries stderr.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let name = self.name();
-        let child = self.child.as_mut().ok_or_else(|| anyhow!("{name} was already reaped"))?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                bail!("{name} did not exit within {timeout:?}; stderr:\n{}", self.stderr_tail());
-            }
-            std::thread::sleep(Duration::from_millis(20)); // poll interval, not synchronisation
-        }
+    /// Waits for the exit up to `timeout`; the error names the process and carries stderr.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Exit> {
+        self.child.wait_exit(timeout).ok_or_else(|| {
+            anyhow!("{} did not exit within {timeout:?}; stderr:\n{}", self.name(), self.stderr_tail())
+        })
     }
 
     /// SIGTERM and wait for the graceful stop, which must exit with code 0.
     pub fn stop_gracefully(&mut self, timeout: Duration) -> Result<()> {
         self.signal(libc::SIGTERM)?;
-        let status = self
+        let exit = self
             .wait_exit(timeout)
             .with_context(|| format!("{}: waiting for the exit after SIGTERM", self.name()))?;
-        if status.code() != Some(0) {
+        if exit.code != Some(0) {
             bail!(
-                "{} exited with {status} after SIGTERM, expected 0; stderr:\n{}",
+                "{} exited with {exit} after SIGTERM, expected 0; stderr:\n{}",
                 self.name(),
                 self.stderr_tail()
             );
@@ -210,18 +147,15 @@ impl Proc {
         Ok(())
     }
 
+    /// Everything kept of its stderr. After [`wait_exit`](Self::wait_exit) returned, it holds the
+    /// last lines too (the launcher reports the exit once stderr is drained).
     pub fn stderr(&self) -> String {
         self.stderr.text()
     }
 
-    /// The stdout lines not read yet (what a process that failed at start-up printed).
-    pub fn stdout_unread(&self) -> String {
-        self.stdout.try_iter().collect::<Vec<_>>().join("\n")
-    }
-
-    /// True once the process closed its stderr (its last lines are in `stderr()`).
-    pub fn stderr_ended(&self) -> bool {
-        self.stderr.ended()
+    /// What it printed on stdout (a process that failed at start-up prints its reason there too).
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
     }
 
     fn stderr_tail(&self) -> String {
@@ -231,28 +165,4 @@ impl Proc {
     fn name(&self) -> String {
         format!("{} (pid {})", self.label, self.pid)
     }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill(); // SIGKILL by PID: nothing may outlive the test
-            }
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Every thread of `pid` in state T (stopped) or t (traced), from /proc.
-#[allow(dead_code)]
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
-    tasks.flatten().all(|t| {
-        std::fs::read_to_string(t.path().join("stat"))
-            .ok()
-            // The state follows the command name, which is in parentheses and may hold spaces.
-            .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
-            .is_some_and(|state| state == 'T' || state == 't')
-    })
 }

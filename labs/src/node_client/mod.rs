@@ -61,6 +61,11 @@ pub async fn post_text(
     call(addr, reqwest::Method::POST, path, body, limit).await
 }
 
+/// `GET path`, bounded by `limit`; the answer's body as text (`/health` answers `ok`).
+pub async fn get_text(addr: SocketAddr, path: &str, limit: Duration) -> crate::Result<String> {
+    call(addr, reqwest::Method::GET, path, None, limit).await
+}
+
 /// `GET path` read into the type the node wrote it from (`broker::telemetry::wire` lists them).
 pub async fn get<T: serde::de::DeserializeOwned>(
     addr: SocketAddr,

@@ -43,20 +43,9 @@ impl Proc {
         self.child.signal(sig);
     }
 
-    /// After a SIGSTOP: waits (blocking, up to `bound`) until every thread of the process is
-    /// stopped. `kill` only queues the signal; a request the node was already serving could still
-    /// be answered, and a "paused" node that answers is not paused (it made a test flaky).
+    /// After a SIGSTOP: waits (blocking, up to `bound`) until every thread is stopped.
     pub fn wait_stopped(&self, bound: Duration) -> bool {
-        let started = std::time::Instant::now();
-        loop {
-            if all_threads_stopped(self.pid) {
-                return true;
-            }
-            if started.elapsed() >= bound || self.exit.borrow().is_some() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.child.wait_stopped(bound)
     }
 
     /// Waits for the process to end, up to `bound`; true if it did.
@@ -127,16 +116,4 @@ pub(crate) fn spawn(
         e => e,
     })?;
     Ok((Proc { pid: child.pid(), expected, exit: exit_rx, child }, ready))
-}
-
-/// True when every thread in /proc/<pid>/task is in the stopped state (`T`, or `t` when traced).
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
-    tasks.flatten().all(|t| {
-        std::fs::read_to_string(t.path().join("stat"))
-            .ok()
-            // The state follows the command name, which is in parentheses and may hold spaces.
-            .and_then(|stat| stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
-            .is_some_and(|state| state == 'T' || state == 't')
-    })
 }
