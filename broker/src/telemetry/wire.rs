@@ -48,7 +48,20 @@ pub struct GroupState {
 
 /// A node's role in one Raft group, as `/state`, `/events` and `/raft/trace` report it.
 /// openraft's server states, plus `IsolatedLeader`: a leader its majority no longer answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    TS,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 pub enum Role {
     Leader,
     Follower,
@@ -61,26 +74,27 @@ pub enum Role {
 impl Role {
     /// The spelling on the wire (`"Leader"`, `"IsolatedLeader"`, ...).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Leader => "Leader",
-            Role::Follower => "Follower",
-            Role::Candidate => "Candidate",
-            Role::Learner => "Learner",
-            Role::Shutdown => "Shutdown",
-            Role::IsolatedLeader => "IsolatedLeader",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// A step of an election in one group (telemetry `election` events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    TS,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ElectionPhase {
     /// This node became a candidate (or a candidate again, in a new term).
     Started,
@@ -94,18 +108,7 @@ pub enum ElectionPhase {
 
 impl ElectionPhase {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ElectionPhase::Started => "started",
-            ElectionPhase::Won => "won",
-            ElectionPhase::Lost => "lost",
-            ElectionPhase::LeaderKnown => "leader_known",
-        }
-    }
-}
-
-impl std::fmt::Display for ElectionPhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -215,8 +218,13 @@ mod tests {
         assert_eq!(serde_json::to_string(&Role::IsolatedLeader).unwrap(), "\"IsolatedLeader\"");
         assert_eq!(serde_json::to_string(&ElectionPhase::LeaderKnown).unwrap(), "\"leader_known\"");
         assert_eq!(serde_json::to_string(&LifecyclePhase::HandingOff).unwrap(), "\"handing_off\"");
-        for r in [Role::Leader, Role::Follower, Role::Candidate, Role::Learner, Role::Shutdown] {
-            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+        // The derived names (as_str, Display) are serde's, for every variant.
+        for r in <Role as strum::VariantArray>::VARIANTS {
+            assert_eq!(serde_json::to_string(r).unwrap(), format!("\"{}\"", r.as_str()));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        for p in <ElectionPhase as strum::VariantArray>::VARIANTS {
+            assert_eq!(serde_json::to_string(p).unwrap(), format!("\"{p}\""));
         }
         assert_eq!(partition_group("orders", 3), "orders-3");
     }

@@ -122,8 +122,22 @@ pub enum EventKind {
 /// The faults (and heals), as a drill writes them (`fault = "..."`; serde's unknown-variant error
 /// lists them all) and as a `fault` event records them: one closed set, so drills, the window's
 /// fault bands and the exports name the same things.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FaultName {
     Kill,
     Stop,
@@ -152,33 +166,7 @@ pub enum FaultName {
 
 impl FaultName {
     pub fn as_str(self) -> &'static str {
-        match self {
-            FaultName::Kill => "kill",
-            FaultName::Stop => "stop",
-            FaultName::Pause => "pause",
-            FaultName::Resume => "resume",
-            FaultName::Restart => "restart",
-            FaultName::PowerCut => "power_cut",
-            FaultName::SlowDisk => "slow_disk",
-            FaultName::FsyncFail => "fsync_fail",
-            FaultName::CorruptSegment => "corrupt_segment",
-            FaultName::TakePort => "take_port",
-            FaultName::Isolate => "isolate",
-            FaultName::Split => "split",
-            FaultName::Bridge => "bridge",
-            FaultName::CutLink => "cut_link",
-            FaultName::DelayLink => "delay_link",
-            FaultName::BlackholeLink => "blackhole_link",
-            FaultName::Toxic => "toxic",
-            FaultName::Heal => "heal",
-            FaultName::HealLink => "heal_link",
-        }
-    }
-}
-
-impl std::fmt::Display for FaultName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -227,8 +215,20 @@ impl TryFrom<String> for CheckName {
 }
 
 /// What a `process` event says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ProcessPhase {
     /// A node process was spawned; not serving yet.
     Started,
@@ -246,14 +246,7 @@ pub enum ProcessPhase {
 
 impl ProcessPhase {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProcessPhase::Started => "started",
-            ProcessPhase::Ready => "ready",
-            ProcessPhase::Exited => "exited",
-            ProcessPhase::Died => "died",
-            ProcessPhase::ClusterStarted => "cluster_started",
-            ProcessPhase::ClusterStopped => "cluster_stopped",
-        }
+        self.into()
     }
 }
 
@@ -311,6 +304,18 @@ impl TimelineEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The derived names (as_str, Display) are serde's, for every variant.
+    #[test]
+    fn fault_and_phase_names_are_their_serde_names() {
+        for f in <FaultName as strum::VariantArray>::VARIANTS {
+            assert_eq!(serde_json::to_string(f).unwrap(), format!("\"{}\"", f.as_str()));
+            assert_eq!(f.to_string(), f.as_str());
+        }
+        for p in <ProcessPhase as strum::VariantArray>::VARIANTS {
+            assert_eq!(serde_json::to_string(p).unwrap(), format!("\"{}\"", p.as_str()));
+        }
+    }
 
     /// Check events as recorded timelines hold them load, and are written back byte for byte.
     #[test]
