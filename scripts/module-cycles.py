@@ -116,6 +116,47 @@ def sccs(nodes, edges):
     return out
 
 
+LAYER_RE = re.compile(r"^//!\s+(\d+)\.\s+(.*)$")
+
+
+def layers(crate: str):
+    """Top-level module -> its line in lib.rs's "## Dependency direction" list (0 = top)."""
+    text = (ROOT / crate / "src" / "lib.rs").read_text()
+    section = text.split("## Dependency direction", 1)
+    if len(section) < 2:
+        return None
+    out = {}
+    for line in section[1].splitlines()[1:]:
+        if not line.startswith("//!"):
+            break
+        m = LAYER_RE.match(line)
+        if m:
+            for module in re.findall(r"`(\w+)`", m.group(2)):
+                out[module] = int(m.group(1))
+    return out
+
+
+def direction_errors(crate, edges):
+    """Uses between top-level modules that go up (or sideways) the written direction."""
+    written = layers(crate)
+    if written is None:
+        return [f"{crate}/src/lib.rs has no '## Dependency direction' list"]
+    errors = set()
+    for a, bs in edges.items():
+        for b in bs:
+            if not a or not b or a[0] == b[0]:
+                continue
+            for m in (a[0], b[0]):
+                if m not in written:
+                    errors.add(f"{crate}::{m} is not in the dependency direction of {crate}/src/lib.rs")
+            if a[0] in written and b[0] in written and written[a[0]] >= written[b[0]]:
+                errors.add(
+                    f"{name(crate, a)} -> {name(crate, b)} goes against {crate}/src/lib.rs's direction "
+                    f"({a[0]} is on line {written[a[0]]}, {b[0]} on line {written[b[0]]})"
+                )
+    return sorted(errors)
+
+
 def name(crate, module):
     """`labs::lab::view`; a top-level module taken as one: `labs::lab::*`."""
     if module and module[0] == "top":
@@ -126,8 +167,10 @@ def name(crate, module):
 def main():
     found = []
     details = {}
+    against = []
     for crate in CRATES:
         modules, edges = graph(crate)
+        against += direction_errors(crate, edges)
         # Twice: module by module, then with each top-level module as one (bench, lab, ...).
         top = {m[:1] for m in modules}
         top_edges = {}
@@ -163,7 +206,10 @@ def main():
         print(f"NEW CYCLE among {len(c)} modules: {' '.join(c)}")
         for e in details[tuple(c)]:
             print(f"    {e}")
-    return 1 if new else 0
+    print(f"uses against a crate's written dependency direction: {len(against)}")
+    for e in against:
+        print(f"  {e}")
+    return 1 if new or against else 0
 
 
 if __name__ == "__main__":

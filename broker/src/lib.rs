@@ -27,6 +27,26 @@
 //! - `raft`      — the openraft plumbing: type config, log storage over the partition log, state
 //!   machine, RPC trace and the multiplexed transport between nodes.
 //! - `node`      — start-up, serving and the graceful stop.
+//!
+//! ## Dependency direction
+//!
+//! A module uses only modules on later lines; `scripts/module-cycles.py` (CI) checks every use
+//! between top-level modules against this list:
+//!
+//! 1. `node`
+//! 2. `protocol` (the connection loop hands each frame to `api`)
+//! 3. `api`, `coordination`, `endpoint`
+//! 4. `state`
+//! 5. `cluster`
+//! 6. `raft`, `topics`
+//! 7. `acls`, `producers`, `telemetry`
+//! 8. `groups`, `log`
+//! 9. `config`, `registry`
+//! 10. `error`, `topic_config`
+//!
+//! Across crates: broker depends on no other crate of the workspace; labs and the desktop app
+//! depend on it. Its process-level tests (`tests/`) use the lab's launcher, node client and link
+//! fabric, a test-only edge (decision 41).
 
 pub mod acls;
 pub mod api;

@@ -30,6 +30,23 @@
 //! - [`paths`]: where the broker binary and drills are found, and where state is kept.
 //! - [`prefs`]: preferences remembered between starts.
 //! - [`runs`]: the recent-runs store (one directory per run) and its recorder.
+//!
+//! ## Dependency direction
+//!
+//! A module uses only modules on later lines; `scripts/module-cycles.py` (CI) checks every use
+//! between top-level modules against this list:
+//!
+//! 1. `bench`, `server`
+//! 2. `lab`
+//! 3. `chaos`, `supervisor`
+//! 4. `drill`, `node_client`, `runs`
+//! 5. `timeline`
+//! 6. `checker`
+//! 7. `fabric`, `launcher`, `paths`, `prefs`, `workload`
+//! 8. `error`, `history`, `settings`
+//!
+//! Across crates: labs depends on broker (the node's own wire types, decision 37) and nothing of
+//! the workspace depends on labs but the desktop app (and broker's process tests, decision 41).
 
 pub mod bench;
 pub mod chaos;

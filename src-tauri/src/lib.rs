@@ -3,6 +3,10 @@
 //!
 //! Lifecycle rule: no broker may outlive the window. Closing the window, app exit and
 //! SIGINT/SIGTERM/SIGHUP (e.g. a WebDriver ending its session) all go through `Shell::close`.
+//!
+//! Dependency direction: `commands` (the IPC handlers, reaching the lab through [`Shell`]) and
+//! this file use `config` and `labs` (through it, `broker`'s wire types); `config` uses neither
+//! of them. Nothing depends on this crate.
 
 mod commands;
 mod config;

@@ -1,4 +1,8 @@
 // Cluster Lab UI: picks a transport, feeds the store, lays out the views, runs the render loop.
+//
+// Dependency direction: main.ts -> views/ -> state/ -> api/ (api/generated.ts is written from the
+// Rust types; api/ imports nothing of state/ or views/, state/ nothing of views/). `npm run
+// check:cycles` (dpdm, in CI) fails on any import cycle.
 
 import './styles.css';
 import { LabClient } from './api/lab';
