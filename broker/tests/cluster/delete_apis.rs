@@ -40,11 +40,8 @@ fn plain_consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer> {
 
 /// The log start offset node `id` reports for `topic`-0 in /state.
 fn log_start_on(c: &Cluster, id: i32, topic: &str) -> Result<Option<i64>> {
-    let s = c.state(id)?;
-    Ok(s["partitions"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["topic"] == topic && p["partition"] == 0))
-        .and_then(|p| p["log_start_offset"].as_i64()))
+    let s = c.snapshot(id)?;
+    Ok(s.partitions.iter().find(|p| p.topic == topic && p.partition == 0).map(|p| p.offsets.log_start_offset))
 }
 
 #[test]

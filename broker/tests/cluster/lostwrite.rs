@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, ensure, Context, Result};
 use broker::log::batch_builder::{build, ProducerFields, Record};
-use broker::log::{split_batches, BatchHeader};
+use broker::log::{split_batches, BatchHeader, PartitionOffsets};
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -22,7 +22,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use serde_json::Value;
 
 use crate::admin::round_trip;
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
@@ -93,18 +92,14 @@ fn produce_until_answered(c: &mut Cluster, topic: &str, batch: &Bytes) -> Result
 }
 
 /// The local offsets of `topic-0` in node `id`'s /state.
-fn offsets_on(c: &Cluster, id: i32, topic: &str) -> Result<Value> {
-    let state = c.state(id)?;
-    let parts = state["partitions"].as_array().context("/state without partitions")?;
-    parts
-        .iter()
-        .find(|p| p["topic"] == topic && p["partition"] == 0)
-        .cloned()
+fn offsets_on(c: &Cluster, id: i32, topic: &str) -> Result<PartitionOffsets> {
+    let state = c.snapshot(id)?;
+    state
+        .partitions
+        .into_iter()
+        .find(|p| p.topic == topic && p.partition == 0)
+        .map(|p| p.offsets)
         .with_context(|| format!("node {id} has no {topic}-0"))
-}
-
-fn offset_field(v: &Value, field: &str) -> Result<i64> {
-    v[field].as_i64().with_context(|| format!("no {field} in {v}"))
 }
 
 /// Every committed batch of `topic-0` read from node `from` (the leader): (base offset, header).
@@ -156,7 +151,7 @@ fn restarted_leader(c: &mut Cluster) -> Result<()> {
     let p = init_producer(c, leader)?;
     let mut acked: BTreeMap<i32, i64> = BTreeMap::new();
     acked.insert(0, produce_until_answered(c, &topic, &batch(&p, 0, "lw-0"))?);
-    let committed_end = offset_field(&offsets_on(c, leader, &topic)?, "high_watermark")?;
+    let committed_end = offsets_on(c, leader, &topic)?.high_watermark;
 
     // The leader writes (and fsyncs) batch 1 that no follower receives.
     for f in &followers {
@@ -167,7 +162,7 @@ fn restarted_leader(c: &mut Cluster) -> Result<()> {
     ensure!(code != 0, "batch 1 was acknowledged with both followers paused");
     let tail_end = wait_for("batch 1 fsynced on the leader", CLUSTER_TIMEOUT, || {
         let o = offsets_on(c, leader, &topic)?;
-        let (end, flushed) = (offset_field(&o, "log_end_offset")?, offset_field(&o, "flushed_offset")?);
+        let (end, flushed) = (o.log_end_offset, o.flushed_offset);
         Ok((end > committed_end && flushed >= end).then_some(end))
     })?;
     c.kill(leader)?;
@@ -175,7 +170,7 @@ fn restarted_leader(c: &mut Cluster) -> Result<()> {
 
     // Nothing can commit with both followers paused: batch 1 must stay above the watermark.
     let o = offsets_on(c, leader, &topic)?;
-    let hw = offset_field(&o, "high_watermark")?;
+    let hw = o.high_watermark;
     println!("node {leader} (led term {term}) restarted: log end {tail_end}, high watermark {hw}, committed end before {committed_end}");
     ensure!(
         hw <= committed_end,

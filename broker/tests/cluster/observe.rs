@@ -10,7 +10,6 @@ use broker::endpoint::PartitionDigest;
 use broker::log::ReplicaDigest;
 use broker::state::StateSnapshot;
 use broker::telemetry::wire::{GroupState, Role};
-use serde_json::Value;
 
 use crate::harness::{tail_lines, wait_for, Cluster, CLUSTER_TIMEOUT};
 
@@ -21,16 +20,6 @@ impl Cluster {
     /// `GET /state` of node `id` in the node's own type.
     pub fn snapshot(&self, id: i32) -> Result<StateSnapshot> {
         crate::endpoint::get(self.node(id).http, "/state").with_context(|| format!("node {id}"))
-    }
-
-    /// `GET /state` of node `id` as raw JSON, for tests that look at what the wire carries.
-    pub fn state(&self, id: i32) -> Result<Value> {
-        self.get_json(id, "/state")
-    }
-
-    /// `GET <path>` of node `id` as JSON (e.g. `/raft/summary`, `/raft/groups?topic=t`).
-    pub fn get_json(&self, id: i32, path: &str) -> Result<Value> {
-        self.get(id, path)
     }
 
     /// `GET <path>` of node `id` read into the node's own type for it.

@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use broker::cluster::RaftSummary;
+use broker::telemetry::wire::{GroupState, Role};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use serde_json::Value;
 
 use crate::checker::check;
 use crate::clients::{read_all, ProduceSpec, ProducerRun};
@@ -36,8 +37,8 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()>
 fn leading(c: &mut Cluster, topic: &str) -> Result<BTreeMap<i32, u64>> {
     let mut out = BTreeMap::new();
     for id in c.running() {
-        let s = c.get_json(id, "/raft/summary")?;
-        out.insert(id, s["topics"][topic]["leading"].as_u64().unwrap_or(0));
+        let s: RaftSummary = c.get(id, "/raft/summary")?;
+        out.insert(id, s.topics.get(topic).map_or(0, |t| t.leading as u64));
     }
     Ok(out)
 }
@@ -49,8 +50,8 @@ fn wait_all_led(c: &mut Cluster, topic: &str, what: &str) -> Result<BTreeMap<i32
     });
     if led.is_err() {
         for id in c.running() {
-            let s = c.get_json(id, "/raft/summary").unwrap_or_default();
-            eprintln!("node {id} /raft/summary: {s}");
+            let s: Result<RaftSummary> = c.get(id, "/raft/summary");
+            eprintln!("node {id} /raft/summary: {s:?}");
         }
     }
     led
@@ -58,14 +59,8 @@ fn wait_all_led(c: &mut Cluster, topic: &str, what: &str) -> Result<BTreeMap<i32
 
 /// group -> term, for the groups `id` leads.
 fn led_terms(c: &Cluster, id: i32, topic: &str) -> Result<BTreeMap<String, u64>> {
-    let groups = c.get_json(id, &format!("/raft/groups?topic={topic}"))?;
-    Ok(groups
-        .as_array()
-        .context("/raft/groups is not a list")?
-        .iter()
-        .filter(|g| g["role"] == "Leader")
-        .filter_map(|g| Some((g["group"].as_str()?.to_string(), g["term"].as_u64()?)))
-        .collect())
+    let groups: Vec<GroupState> = c.get(id, &format!("/raft/groups?topic={topic}"))?;
+    Ok(groups.into_iter().filter(|g| g.role == Role::Leader).map(|g| (g.group, g.term)).collect())
 }
 
 #[test]
@@ -133,10 +128,9 @@ fn hundreds_of_partitions_are_led_spread_and_re_led_after_a_node_dies() -> Resul
     check(&log.acks, &read, prefix).assert_ok("scale", t0.elapsed())?;
     // The restarted node learns every leader (quiet groups included) without an election.
     wait_for("the restarted node to see a live leader for every partition", LEAD_TIMEOUT, || {
-        let s: Value = c.get_json(victim, "/raft/summary")?;
-        let t = &s["topics"][topic.as_str()];
-        Ok((t["hosted"].as_u64() == Some(PARTITIONS as u64) && t["leaderless"].as_u64() == Some(0))
-            .then_some(()))
+        let s: RaftSummary = c.get(victim, "/raft/summary")?;
+        let t = s.topics.get(&topic);
+        Ok(t.is_some_and(|t| t.hosted == PARTITIONS as usize && t.leaderless == 0).then_some(()))
     })?;
     Ok(())
 }

@@ -280,11 +280,11 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
                 .or_else(|_| {
                     c.group_on(1, "controller").and_then(|g| g.context("no controller group in /state"))
                 })?;
-            let s = c.state(1).context("/state of the lone node")?;
-            let alone_ctl = s["raft"]["controller_leader"].clone();
+            let s = c.snapshot(1).context("/state of the lone node")?;
+            let alone_ctl = s.raft.and_then(|r| r.controller_leader);
             ensure!(
-                alone_ctl.is_null(),
-                "node 1 alone claims a controller leader: {alone_ctl} (its controller group: {alone_view:?})"
+                alone_ctl.is_none(),
+                "node 1 alone claims a controller leader: {alone_ctl:?} (its controller group: {alone_view:?})"
             );
             ensure!(
                 alone_view.role != Role::Leader,
@@ -306,7 +306,7 @@ fn node_started_while_peers_down_joins_when_they_appear() -> Result<()> {
             let mut read = poll_n(&consumer, 100, READ_TIMEOUT, &mut eof)?;
             let consume_in = tp.elapsed() - produce_in;
             read.extend(drain_to_eof(&consumer, READ_TIMEOUT, &mut eof)?);
-            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms; alone for {:.0} ms with controller role {:?} term {} (controller_leader {alone_ctl}); controller leader node {ctl} agreed {:.0} ms after peers started; produce 100 took {:.0} ms, group consume {:.0} ms", alone_ready.as_secs_f64() * 1000.0, alone_for.as_secs_f64() * 1000.0, alone_view.role, alone_view.term, ctl_in.as_secs_f64() * 1000.0, produce_in.as_secs_f64() * 1000.0, consume_in.as_secs_f64() * 1000.0);
+            println!("[late join rep {rep}] node 1 alone ready in {:.0} ms; alone for {:.0} ms with controller role {:?} term {} (controller_leader {alone_ctl:?}); controller leader node {ctl} agreed {:.0} ms after peers started; produce 100 took {:.0} ms, group consume {:.0} ms", alone_ready.as_secs_f64() * 1000.0, alone_for.as_secs_f64() * 1000.0, alone_view.role, alone_view.term, ctl_in.as_secs_f64() * 1000.0, produce_in.as_secs_f64() * 1000.0, consume_in.as_secs_f64() * 1000.0);
             check(&log.acks, &read, &prefix).assert_ok(&format!("late join rep {rep}"), t0.elapsed())
         })?;
     }
@@ -506,8 +506,9 @@ fn returning_node_takes_back_its_preferred_leaders_under_load() -> Result<()> {
         let run = ProducerRun::spawn(spec)?;
         wait_for("100 acks", Duration::from_secs(60), || Ok((run.acks() >= 100).then_some(())))?;
         c.wait_all_leaders(&topic, PARTITIONS)?;
-        let meta = c.state(1)?["raft"]["metadata"]["topics"][&topic]["replicas"].clone();
-        let preferred = |p: i32| meta[p as usize][0].as_i64().map(|n| n as i32);
+        let meta = c.snapshot(1)?.raft.and_then(|r| r.metadata).context("node 1 without metadata")?;
+        let replicas = meta.topics.get(&topic).map(|t| t.replicas.clone()).unwrap_or_default();
+        let preferred = |p: i32| replicas.get(p as usize).and_then(|r| r.first()).map(|n| *n as i32);
         let victim = preferred(0).context("no replica assignment for partition 0")?;
         let mine: Vec<i32> = (0..PARTITIONS).filter(|p| preferred(*p) == Some(victim)).collect();
         c.kill(victim)?;

@@ -15,6 +15,8 @@ use crate::harness::{unique, Cluster};
 /// connection. Remove a line as the API arrives (none left since DeleteRecords and DeleteGroups).
 const NOT_YET: &[&str] = &[];
 
+/// One line of a tool's report (admin_compat.py prints one JSON object per operation).
+#[derive(serde::Deserialize)]
 struct Row {
     tool: String,
     operation: String,
@@ -33,14 +35,7 @@ fn kcat_and_kafka_python_admin_work_against_the_cluster() -> Result<()> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/admin_compat.py");
     let out = run("python3", &[script.to_str().unwrap_or_default(), &bootstrap, &unique("kpy")], None)?;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("admin_compat.py: {line}"))?;
-        rows.push(Row {
-            tool: v["tool"].as_str().unwrap_or_default().into(),
-            operation: v["operation"].as_str().unwrap_or_default().into(),
-            ok: v["ok"].as_bool().unwrap_or(false),
-            detail: v["detail"].as_str().unwrap_or_default().into(),
-        });
+        rows.push(serde_json::from_str(line).with_context(|| format!("admin_compat.py: {line}"))?);
     }
     ensure!(
         rows.iter().any(|r| r.operation == "delete topics"),

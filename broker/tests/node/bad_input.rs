@@ -136,7 +136,7 @@ async fn bad_input_fuzz_then_normal_client_works() -> Result<()> {
         "round trip after fuzzing failed: {read:?}"
     );
 
-    let warnings = broker.state()?["recent_warnings"].to_string();
+    let warnings = broker.warnings_text()?;
     ensure!(
         warnings.contains("closed connection"),
         "recent_warnings do not mention closed connections: {warnings}"
@@ -268,7 +268,7 @@ async fn connection_count_and_idle_limits_close_connections_not_the_node() -> Re
     let mut fifth = TcpStream::connect(broker.kafka)?;
     closed_within(&mut fifth, Duration::from_secs(5)).context("the connection over max_connections")?;
     broker.assert_healthy("a connection over max_connections")?;
-    let warnings = broker.state()?["recent_warnings"].to_string();
+    let warnings = broker.warnings_text()?;
     ensure!(warnings.contains("max_connections (4)"), "no warning names the limit: {warnings}");
     for (i, s) in idle.iter_mut().enumerate() {
         closed_within(s, Duration::from_secs(10)).with_context(|| format!("idle connection {i}"))?;

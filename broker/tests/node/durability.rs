@@ -130,11 +130,11 @@ async fn sigkill_mid_stream_with_fsync_always_keeps_every_ack() -> Result<()> {
         .collect();
     ensure!(
         lost.is_empty(),
-        "{} of {} acked messages missing after SIGKILL with fsync=always, first 10: {:?}\nrecovery: {}",
+        "{} of {} acked messages missing after SIGKILL with fsync=always, first 10: {:?}\nrecovery: {:?}",
         lost.len(),
         acks.len(),
         &lost[..lost.len().min(10)],
-        broker.state()?["recovery"]
+        broker.state()?.recovery
     );
     Ok(())
 }
@@ -182,24 +182,25 @@ async fn corrupted_segment_byte_is_detected_and_reported() -> Result<()> {
 
     broker.restart().context("a corrupt segment must not stop the node from starting")?;
     let state = broker.state()?;
-    let recovery = state["recovery"]["partitions"].as_array().cloned().unwrap_or_default();
-    let entry = recovery
+    let entry = state
+        .recovery
+        .partitions
         .iter()
-        .find(|p| p["topic"] == topic.as_str() && p["partition"] == 0)
-        .ok_or_else(|| anyhow!("no recovery entry for {topic}-0 in {}", state["recovery"]))?;
-    let corruption = &entry["corruption"];
-    ensure!(!corruption.is_null(), "recovery reports no corruption for {topic}-0: {entry}");
-    let file = corruption["file"].as_str().unwrap_or_default();
+        .find(|p| p.topic == topic && p.partition == 0)
+        .ok_or_else(|| anyhow!("no recovery entry for {topic}-0 in {:?}", state.recovery))?;
+    let corruption =
+        entry.corruption.as_ref().ok_or_else(|| anyhow!("recovery reports no corruption: {entry:?}"))?;
     ensure!(
-        std::path::Path::new(file).file_name() == segment.file_name(),
-        "corruption names {file}, expected {}",
+        corruption.file.file_name() == segment.file_name(),
+        "corruption names {}, expected {}",
+        corruption.file.display(),
         segment.display()
     );
-    let position = corruption["position"].as_u64().unwrap_or(0);
+    let position = corruption.position;
     ensure!(position > 0 && position <= at as u64, "corruption position {position} should be in (0, {at}]");
-    let quarantined = corruption["quarantined_to"].as_str().unwrap_or_default();
-    ensure!(std::path::Path::new(quarantined).exists(), "quarantined copy {quarantined:?} does not exist");
-    let warned = state["recent_warnings"].to_string();
+    let quarantined = &corruption.quarantined_to;
+    ensure!(quarantined.exists(), "quarantined copy {quarantined:?} does not exist");
+    let warned = serde_json::to_string(&state.recent_warnings)?;
     ensure!(warned.contains("corrupt"), "recent_warnings do not mention the corruption: {warned}");
 
     let read = read_all_partitions(&broker.bootstrap(), &topic, READ_BACK_TIMEOUT)?;
@@ -212,6 +213,6 @@ async fn corrupted_segment_byte_is_detected_and_reported() -> Result<()> {
             kept.get(i)
         );
     }
-    println!("corruption {corruption}; {} messages readable", kept.len());
+    println!("corruption {corruption:?}; {} messages readable", kept.len());
     Ok(())
 }

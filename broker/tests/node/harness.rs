@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::process::{broker_command, Proc};
+use broker::state::StateSnapshot;
 use labs::launcher::Exit;
 
 /// Start-up includes log recovery; on a loaded 2-core machine that can take a few seconds.
@@ -151,9 +152,14 @@ impl Broker {
         self.wait_exit(EXIT_TIMEOUT)
     }
 
-    /// GET /state as JSON, for tests that look at what the wire carries.
-    pub fn state(&self) -> Result<serde_json::Value> {
+    /// GET /state in the node's own type.
+    pub fn state(&self) -> Result<StateSnapshot> {
         crate::endpoint::get(self.http, "/state")
+    }
+
+    /// The node's recent warnings as their JSON text, to search for what a warning says.
+    pub fn warnings_text(&self) -> Result<String> {
+        Ok(serde_json::to_string(&self.state()?.recent_warnings)?)
     }
 
     /// GET /health must answer 200 "ok".

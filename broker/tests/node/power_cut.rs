@@ -71,16 +71,10 @@ async fn produce_then_cut(fsync: &str) -> Result<(tempfile::TempDir, Broker, Vec
 
     broker.restart().context("restart after the power cut")?;
     let state = broker.state()?;
-    let cut = &state["recovery"]["last_power_cut"];
-    ensure!(
-        !cut.is_null(),
-        "recovery.last_power_cut is null after a power cut; recovery: {}",
-        state["recovery"]
-    );
-    let lost: i64 = cut["partitions"]
-        .as_array()
-        .map(|ps| ps.iter().filter_map(|p| p["lost_records"].as_i64()).sum())
-        .unwrap_or(-1);
+    let cut = state.recovery.last_power_cut.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("recovery.last_power_cut is null after a power cut; recovery: {:?}", state.recovery)
+    })?;
+    let lost: i64 = cut.partitions.iter().map(|p| p.lost_records).sum();
     Ok((dir, broker, acks, lost))
 }
 
