@@ -20,7 +20,7 @@ use crate::error::{BrokerError, Result};
 use crate::groups::{CoordinatorConfig, GroupCoordinator};
 use crate::log::LogStore;
 use crate::producers::Producers;
-use crate::state::NodeState;
+use crate::state::{NodeState, Replicated, SingleNode, Topology};
 use crate::telemetry::wire::LifecyclePhase;
 use crate::telemetry::{EventKind, Telemetry};
 use crate::topics::Topics;
@@ -95,8 +95,14 @@ impl Node {
             }
             None => None,
         };
+        // The one place that decides how this node runs; everything else asks `topology`.
+        let topology: Box<dyn Topology> = match &cluster {
+            Some(c) => Box::new(Replicated(Arc::clone(c))),
+            None => Box::new(SingleNode),
+        };
         let state = Arc::new(NodeState {
             registry: Registry::new(REGISTERED)?,
+            topology,
             kafka_addr,
             http_addr,
             store,

@@ -19,13 +19,7 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: CreateAclsRequ
     let checks: Vec<Result<(), String>> = bindings.iter().map(AclBinding::validate).collect();
     let valid: Vec<AclBinding> =
         bindings.iter().zip(&checks).filter(|(_, c)| c.is_ok()).map(|(b, _)| b.clone()).collect();
-    let stored = match (&node.cluster, valid.is_empty()) {
-        (_, true) => Ok(()),
-        (Some(c), false) => c.create_acls(valid).await,
-        (None, false) => {
-            node.acls.create(&valid).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
-        }
-    };
+    let stored = if valid.is_empty() { Ok(()) } else { node.topology.create_acls(node, valid).await };
     let results = checks
         .into_iter()
         .map(|check| {

@@ -6,7 +6,6 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::ResponseError;
 
-use super::create_topics::single_node_replicas;
 use super::{str_bytes, ApiSpec, RequestContext};
 use crate::raft::typ::NodeId;
 use crate::state::NodeState;
@@ -44,11 +43,7 @@ pub async fn handle(
         let outcome = match manual.transpose() {
             Err(e) => Err(e),
             Ok(manual) if req.validate_only => validate(node, &name, t.count, manual.as_deref()),
-            Ok(manual) => match &node.cluster {
-                Some(c) => c.add_partitions(&name, t.count, manual).await,
-                None => single_node_replicas(node, manual.as_deref())
-                    .and_then(|()| node.add_partitions(&name, t.count).map(|_| ())),
-            },
+            Ok(manual) => node.topology.add_partitions(node, &name, t.count, manual).await,
         };
         let r = CreatePartitionsTopicResult::default().with_name(t.name);
         results.push(match outcome {
@@ -66,14 +61,10 @@ fn validate(
     total: i32,
     manual: Option<&[Vec<NodeId>]>,
 ) -> Result<(), KafkaError> {
-    let current = match &node.cluster {
-        Some(c) => c.metadata().topics.get(name).map(|t| t.replicas.len() as i32),
-        None => {
-            single_node_replicas(node, manual)?;
-            node.topics.get(name).map(|t| t.partitions)
-        }
-    };
-    let current = current
+    node.topology.check_assignment(node, manual)?;
+    let current = node
+        .topology
+        .partition_count(node, name)
         .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")))?;
     crate::topics::check_partition_growth(name, current, total)
 }

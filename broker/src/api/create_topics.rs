@@ -33,7 +33,7 @@ pub async fn handle(
             }
             // Replicas come from the cluster's configured factor; asking for more than there are
             // brokers is an error, as Kafka says.
-            let brokers = node.cluster.as_ref().map_or(1, |c| c.kafka_addrs.len() as i16);
+            let brokers = node.topology.brokers(node).len() as i16;
             // Configs are checked before anything is created: a typo is INVALID_CONFIG, not a
             // topic with a setting silently dropped.
             let configs = crate::topic_config::from_pairs(
@@ -50,9 +50,7 @@ pub async fn handle(
                 );
                 Err((ResponseError::InvalidReplicationFactor, msg))
             } else if req.validate_only {
-                let exists = node.topics.get(&name).is_some()
-                    || node.cluster.as_ref().is_some_and(|c| c.metadata().topics.contains_key(&name));
-                if exists {
+                if node.topology.topic_exists(node, &name) {
                     Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")))
                 } else {
                     Ok(None)
@@ -60,12 +58,7 @@ pub async fn handle(
             } else {
                 let configs = configs.unwrap_or_default();
                 let manual = manual.unwrap_or_default();
-                match &node.cluster {
-                    None => single_node_replicas(node, manual.as_deref())
-                        .and_then(|()| node.create_topic(&name, partitions, configs))
-                        .map(|info| Some(info.id)),
-                    Some(c) => c.create_topic(&name, partitions, configs, manual).await.map(|a| Some(a.id)),
-                }
+                node.topology.create_topic(node, &name, partitions, configs, manual).await.map(Some)
             };
             match created {
                 Ok(Some(id)) if ctx.api_version >= 7 => base.with_topic_id(uuid::Uuid::from_bytes(id)),
@@ -113,19 +106,4 @@ fn manual_assignment(
         );
     }
     Ok(Some(lists))
-}
-
-/// A single node can only place replicas on itself.
-pub(super) fn single_node_replicas(
-    node: &NodeState,
-    manual: Option<&[Vec<NodeId>]>,
-) -> Result<(), KafkaError> {
-    let me = node.config.node_id as NodeId;
-    match manual {
-        Some(lists) if lists.iter().any(|r| r.as_slice() != [me]) => Err((
-            ResponseError::InvalidReplicaAssignment,
-            format!("this single-node broker can only place replicas on broker {me}"),
-        )),
-        _ => Ok(()),
-    }
 }

@@ -18,13 +18,8 @@ pub async fn handle(node: &NodeState, _ctx: &RequestContext, req: DeleteAclsRequ
     let checks: Vec<Result<(), String>> = filters.iter().map(AclFilter::validate).collect();
     let valid: Vec<AclFilter> =
         filters.iter().zip(&checks).filter(|(_, c)| c.is_ok()).map(|(f, _)| f.clone()).collect();
-    let deleted = match (&node.cluster, valid.is_empty()) {
-        (_, true) => Ok(Vec::new()),
-        (Some(c), false) => c.delete_acls(valid).await,
-        (None, false) => {
-            node.acls.delete(&valid).map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
-        }
-    };
+    let deleted =
+        if valid.is_empty() { Ok(Vec::new()) } else { node.topology.delete_acls(node, valid).await };
     let mut matched = match &deleted {
         Ok(m) => m.clone().into_iter(),
         Err(_) => Vec::new().into_iter(),

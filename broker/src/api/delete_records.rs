@@ -62,10 +62,7 @@ async fn delete(
     if target <= o.log_start_offset {
         return Ok(o.log_start_offset);
     }
-    let start = match &node.cluster {
-        Some(c) => c.delete_records(topic, partition, target).await,
-        None => node.topics.delete_records(topic, partition, target),
-    }?;
+    let start = node.topology.delete_records(node, topic, partition, target).await?;
     tracing::info!(topic, partition, offset = target, log_start = start, "records deleted");
     Ok(start)
 }

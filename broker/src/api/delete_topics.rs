@@ -33,10 +33,7 @@ pub async fn handle(
             continue;
         };
         let r = DeletableTopicResult::default().with_name(Some(topic_name(&name)));
-        let deleted = match &node.cluster {
-            None => node.delete_topic(&name),
-            Some(c) => c.delete_topic(&name).await,
-        };
+        let deleted = node.topology.delete_topic(node, &name).await;
         responses.push(match deleted {
             Ok(()) => r,
             Err((code, msg)) if ctx.api_version >= 5 => {

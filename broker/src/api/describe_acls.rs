@@ -27,10 +27,7 @@ pub async fn handle(
     };
     let found = match filter.validate() {
         Err(why) => Err((ResponseError::InvalidRequest, why)),
-        Ok(()) => match &node.cluster {
-            Some(c) => c.describe_acls(&filter).await,
-            None => Ok(node.acls.describe(&filter)),
-        },
+        Ok(()) => node.topology.describe_acls(node, &filter).await,
     };
     match found {
         Ok(bindings) => DescribeAclsResponse::default().with_resources(by_resource(bindings)),

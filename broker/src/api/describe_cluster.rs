@@ -32,12 +32,7 @@ pub fn handle(
             .with_host(str_bytes(addr.ip().to_string()))
             .with_port(i32::from(addr.port()))
     };
-    let (brokers, controller) = match &node.cluster {
-        None => (vec![entry(node.config.node_id, node.advertised())], node.config.node_id),
-        Some(c) => (
-            c.kafka_addrs.iter().map(|(id, addr)| entry(*id as i32, *addr)).collect(),
-            c.controller_leader().map_or(-1, |l| l as i32),
-        ),
-    };
+    let brokers = node.topology.brokers(node).into_iter().map(|(id, addr)| entry(id, addr)).collect();
+    let controller = node.topology.controller(node).unwrap_or(-1);
     r.with_brokers(brokers).with_controller_id(BrokerId(controller))
 }

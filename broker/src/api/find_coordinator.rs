@@ -16,14 +16,11 @@ pub fn handle(
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    // Cluster mode: the controller leader coordinates every group.
-    let (coordinator, addr) = match &node.cluster {
-        None => (Some(node.config.node_id), node.advertised()),
-        Some(c) => match c.controller_leader() {
-            Some(l) => (Some(l as i32), c.kafka_addrs.get(&l).copied().unwrap_or_else(|| node.advertised())),
-            None => (None, node.advertised()),
-        },
-    };
+    // The controller coordinates every group (a single node is its own controller).
+    let coordinator = node.topology.controller(node);
+    let addr = coordinator
+        .and_then(|c| node.topology.brokers(node).into_iter().find(|(id, _)| *id == c))
+        .map_or_else(|| node.advertised(), |(_, addr)| addr);
     let (code, message) = if req.key_type != GROUP_KEY {
         (
             ResponseError::CoordinatorNotAvailable.code(),

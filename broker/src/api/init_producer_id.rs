@@ -30,10 +30,7 @@ pub async fn handle(
         );
         return r.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1);
     }
-    let allocated = match &node.cluster {
-        None => node.producers.allocate().map_err(|e| e.to_string()),
-        Some(c) => c.allocate_producer_id().await.map(|id| (id, 0)).map_err(|(_, msg)| msg),
-    };
+    let allocated = node.topology.allocate_producer_id(node).await;
     match allocated {
         Ok((id, epoch)) => {
             tracing::info!(producer_id = id, "producer id allocated");

@@ -35,7 +35,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                     // As Kafka: until a new leader has applied an entry of its own term, its high
                     // watermark may lag the committed end, and an answer from it could send a
                     // consumer back to an older offset (OFFSET_NOT_AVAILABLE is retried).
-                    if !hw_established(node, &name, p.partition_index) {
+                    if !node.topology.high_watermark_established(&name, p.partition_index) {
                         return r.with_error_code(ResponseError::OffsetNotAvailable.code()).with_offset(-1);
                     }
                     let o = log.client_offsets();
@@ -66,12 +66,4 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
-}
-
-/// Whether this node, leading the partition, has applied an entry of its own term (always true
-/// on a single node).
-fn hw_established(node: &NodeState, topic: &str, partition: i32) -> bool {
-    let Some(group) = node.cluster.as_ref().and_then(|c| c.partition(topic, partition)) else { return true };
-    let v = group.view();
-    v.applied_term.is_some_and(|t| t >= v.term)
 }

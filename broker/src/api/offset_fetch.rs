@@ -22,8 +22,6 @@ use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::OffsetFetch, min: 1, max: 8 };
 
-/// How long the leadership confirmation may take before the answer is NOT_COORDINATOR.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the controller's Raft leader waits to count as coordinator again before it answers
 /// NOT_COORDINATOR: long enough for a stall of the machine, short against a real failover.
 const BLIP_WAIT: Duration = Duration::from_millis(500);
@@ -31,19 +29,15 @@ const BLIP_WAIT: Duration = Duration::from_millis(500);
 const BLIP_RECHECK: Duration = Duration::from_millis(10);
 
 pub async fn handle(node: &NodeState, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
-    let coordinator = match (&node.cluster, coordinator_after_blip(node).await) {
-        (_, None) => None,
-        (None, Some((c, _))) => Some(c),
-        (Some(cluster), Some((c, term))) => {
-            let term = term.unwrap_or_default();
-            match cluster.confirm_controller_leadership(term, CONFIRM_TIMEOUT).await {
-                Ok(()) => Some(c),
-                Err(e) => {
-                    tracing::info!(error = %e, "offset fetch refused");
-                    None
-                }
+    let coordinator = match coordinator_after_blip(node).await {
+        None => None,
+        Some((c, term)) => match node.topology.confirm_coordinator(term).await {
+            Ok(()) => Some(c),
+            Err(e) => {
+                tracing::info!(error = %e, "offset fetch refused");
+                None
             }
-        }
+        },
     };
     respond(coordinator.as_deref(), ctx, req)
 }
@@ -57,8 +51,7 @@ async fn coordinator_after_blip(node: &NodeState) -> Option<(Arc<GroupCoordinato
     let deadline = Instant::now() + BLIP_WAIT;
     loop {
         let found = node.coordinator_with_term();
-        let leads = node.cluster.as_ref().is_some_and(|c| c.leads_controller());
-        if found.is_some() || !leads || Instant::now() >= deadline {
+        if found.is_some() || !node.topology.coordinator_may_return() || Instant::now() >= deadline {
             return found;
         }
         tokio::time::sleep(BLIP_RECHECK).await;

@@ -559,10 +559,9 @@ fn new_leader_hint(
     partition: i32,
     endpoints: &mut BTreeMap<i32, NodeEndpoint>,
 ) -> LeaderIdAndEpoch {
-    let known = node.cluster.as_ref().and_then(|c| {
-        let (leader, epoch) = c.partition_leader(topic, partition)?;
-        let addr = c.kafka_addrs.get(&leader)?;
-        Some((leader as i32, epoch, *addr))
+    let known = node.topology.partition_leader(node, topic, partition).and_then(|(leader, epoch)| {
+        let (_, addr) = node.topology.brokers(node).into_iter().find(|(id, _)| *id == leader)?;
+        Some((leader, epoch, addr))
     });
     match known {
         Some((leader, epoch, addr)) => {

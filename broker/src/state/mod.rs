@@ -1,9 +1,19 @@
 //! `NodeState`: everything a request handler may touch, shared by all connections.
+//!
+//! What a single node and a cluster node do differently sits behind [`Topology`] (`topology.rs`,
+//! decision 42): `single.rs` and `replicated.rs` are its two implementations.
+
+mod replicated;
+mod single;
+mod topology;
+
+pub use replicated::Replicated;
+pub use single::SingleNode;
+pub use topology::{KafkaError, TopicPlacement, Topology};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kafka_protocol::ResponseError;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,7 +24,7 @@ use crate::groups::{GroupCoordinator, GroupsSnapshot};
 use crate::log::{LogStore, PartitionOffsets, RecoveryReport, StoreStats};
 use crate::producers::Producers;
 use crate::registry::Registry;
-use crate::telemetry::{Event, EventKind, Telemetry};
+use crate::telemetry::{Event, Telemetry};
 use crate::topic_config::TopicConfigs;
 use crate::topics::{TopicInfo, Topics};
 
@@ -34,7 +44,10 @@ pub struct NodeState {
     /// for (None on a single node, and for the placeholder a cluster node starts with). Replaced
     /// each time this node starts coordinating in a new term; use `coordinator()`.
     pub groups: std::sync::RwLock<(Arc<GroupCoordinator>, Option<u64>)>,
-    /// Replication, when the node is part of a cluster.
+    /// How this node runs: alone or in a cluster. Everything the two do differently goes
+    /// through it.
+    pub topology: Box<dyn Topology>,
+    /// The cluster, for what exists only there (Raft views, the controller's telemetry).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     pub telemetry: Arc<Telemetry>,
     pub recovery: RecoveryReport,
@@ -100,74 +113,13 @@ pub struct SlowestReplica {
 }
 
 impl NodeState {
-    /// Creates a topic and starts streaming its partitions' offsets.
-    pub fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        configs: TopicConfigs,
-    ) -> Result<TopicInfo, (ResponseError, String)> {
-        let (info, logs) = self.topics.create(name, partitions, configs)?;
-        for log in &logs {
-            self.telemetry.watch_partition(log, self.shutdown.clone(), &self.tasks);
-        }
-        self.telemetry.emit(EventKind::TopicCreated { topic: info.name.clone(), partitions });
-        Ok(info)
-    }
-
-    pub fn add_partitions(&self, name: &str, total: i32) -> Result<TopicInfo, (ResponseError, String)> {
-        let (info, logs) = self.topics.add_partitions(name, total)?;
-        for log in &logs {
-            self.telemetry.watch_partition(log, self.shutdown.clone(), &self.tasks);
-        }
-        Ok(info)
-    }
-
-    /// A topic's explicitly set configs, from the catalogue or the cluster's metadata.
+    /// A topic's explicitly set configs.
     pub fn topic_configs(&self, name: &str) -> Option<TopicConfigs> {
-        match &self.cluster {
-            None => self.topics.get(name).map(|t| t.configs),
-            Some(c) => c.metadata().topics.get(name).map(|t| t.configs.clone()),
-        }
+        self.topology.topic_configs(self, name)
     }
 
-    pub async fn set_topic_configs(
-        &self,
-        name: &str,
-        configs: TopicConfigs,
-    ) -> Result<(), (ResponseError, String)> {
-        match &self.cluster {
-            None => self.topics.set_configs(name, configs),
-            Some(c) => c.set_topic_configs(name, configs).await,
-        }
-    }
-
-    pub fn delete_topic(&self, name: &str) -> Result<(), (ResponseError, String)> {
-        self.topics.delete(name)?;
-        self.producers.forget_topic(name);
-        self.telemetry.emit(EventKind::TopicDeleted { topic: name.to_string() });
-        Ok(())
-    }
-
-    /// The topic if it exists, creating it when auto-creation is on and the client allows it.
-    pub fn topic_or_create(
-        &self,
-        name: &str,
-        client_allows: bool,
-    ) -> Result<TopicInfo, (ResponseError, String)> {
-        if let Some(t) = self.topics.get(name) {
-            return Ok(t);
-        }
-        if !(client_allows && self.config.auto_create_topics) {
-            return Err((ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist")));
-        }
-        match self.create_topic(name, self.config.default_partitions, TopicConfigs::new()) {
-            // Another connection created it between our look-up and our create: that is success.
-            Err((ResponseError::TopicAlreadyExists, _)) => {
-                self.topics.get(name).ok_or((ResponseError::UnknownTopicOrPartition, name.to_string()))
-            }
-            other => other,
-        }
+    pub async fn set_topic_configs(&self, name: &str, configs: TopicConfigs) -> Result<(), KafkaError> {
+        self.topology.set_topic_configs(self, name, configs).await
     }
 
     /// `raft_groups: false` leaves the per-group list out (`/state?raft=summary`).
@@ -232,67 +184,40 @@ impl NodeState {
     }
 
     /// The log a client may read from here: the partition's own log on a single node, the
-    /// leader's log in cluster mode (followers answer NOT_LEADER_OR_FOLLOWER).
+    /// leader's log in a cluster (followers answer NOT_LEADER_OR_FOLLOWER).
     pub fn readable_log(
         &self,
         topic: &str,
         partition: i32,
-    ) -> Result<Arc<crate::log::PartitionLog>, (ResponseError, String)> {
-        match &self.cluster {
-            Some(c) => c.leader_log(topic, partition),
-            None => self.topics.partition(topic, partition).ok_or_else(|| {
-                (ResponseError::UnknownTopicOrPartition, format!("{topic}-{partition} does not exist"))
-            }),
-        }
+    ) -> Result<Arc<crate::log::PartitionLog>, KafkaError> {
+        self.topology.readable_log(self, topic, partition)
     }
 
-    /// Whether a topic partition exists (single node: the catalogue; cluster: the controller).
+    /// Whether a topic partition exists (in the catalogue this node goes by).
     pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
-        match &self.cluster {
-            Some(c) => c
-                .metadata()
-                .topics
-                .get(topic)
-                .is_some_and(|t| (0..t.replicas.len() as i32).contains(&partition)),
-            None => self.topics.partition(topic, partition).is_some(),
-        }
+        self.topology.partition_count(self, topic).is_some_and(|n| (0..n).contains(&partition))
     }
 
-    /// The leader epoch clients see: the Raft term in cluster mode, 0 on a single node.
+    /// The leader epoch clients see: the Raft term in a cluster, 0 on a single node.
     pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
-        self.cluster.as_ref().and_then(|c| c.partition_leader(topic, partition)).map_or(0, |(_, epoch)| epoch)
+        self.topology.partition_leader(self, topic, partition).map_or(0, |(_, epoch)| epoch)
     }
 
     /// The coordinator that serves group requests here, or None when another node coordinates.
-    /// Cluster mode: only the confirmed controller leader that has applied its own term's first
-    /// entry, and only with the coordinator started for that term; a coordinator of an earlier
-    /// term (this node lost the lead and won it back) holds group state that may be stale.
     pub fn coordinator(&self) -> Option<Arc<GroupCoordinator>> {
         self.coordinator_with_term().map(|(c, _)| c)
     }
 
-    /// `coordinator()` and, in cluster mode, the controller term it serves in.
+    /// `coordinator()` and, in a cluster, the controller term it serves in.
     pub fn coordinator_with_term(&self) -> Option<(Arc<GroupCoordinator>, Option<u64>)> {
         let (coordinator, term) = self.groups.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match &self.cluster {
-            Some(c) => match (c.coordinating_term(), term) {
-                (Some(now), Some(started)) if now == started => Some((coordinator, term)),
-                _ => None,
-            },
-            None => Some((coordinator, None)),
-        }
+        self.topology.coordinator_serves(term).then_some((coordinator, term))
     }
 
-    /// The coordinator that takes offset commits here: as `coordinator()`, except that in a
-    /// cluster openraft having this node lead the coordinator's term is enough (see
-    /// `Cluster::leads_controller_in`): the commit itself goes through the controller's log.
+    /// The coordinator that takes offset commits here (see [`Topology::coordinator_commits`]).
     pub fn commit_coordinator(&self) -> Option<Arc<GroupCoordinator>> {
         let (coordinator, term) = self.groups.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match (&self.cluster, term) {
-            (None, _) => Some(coordinator),
-            (Some(c), Some(t)) if c.leads_controller_in(t) => Some(coordinator),
-            (Some(_), _) => None,
-        }
+        self.topology.coordinator_commits(term).then_some(coordinator)
     }
 
     /// The installed coordinator whether or not it may serve (for telemetry).
