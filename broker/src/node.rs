@@ -39,6 +39,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct Node {
     state: Arc<NodeState>,
     connections: TaskTracker,
+    /// Cancelled when the drain limit has passed: the connections still open are dropped then,
+    /// before the cluster stops and the store closes under them.
+    close_connections: CancellationToken,
     servers: TaskTracker,
 }
 
@@ -139,6 +142,9 @@ impl Node {
                 limit_s = DRAIN_LIMIT.as_secs(),
                 "connections still open after the drain limit; closing them"
             );
+            self.close_connections.cancel();
+            // Each task returns at its next poll once cancelled: this wait is short.
+            self.connections.wait().await;
         }
         if let Some(cluster) = &state.cluster {
             cluster.stop().await;
@@ -207,30 +213,46 @@ fn local_coordinator(config: &Config, store: &Arc<LogStore>) -> Result<Arc<Group
 /// Starts accepting Kafka connections and serving HTTP: the node is up.
 fn serve(state: Arc<NodeState>, kafka_listener: TcpListener, http_listener: TcpListener) -> Node {
     let connections = TaskTracker::new();
+    let close_connections = CancellationToken::new();
     let servers = TaskTracker::new();
-    servers.spawn(accept_loop(kafka_listener, Arc::clone(&state), connections.clone()));
+    let owner = Connections { tracker: connections.clone(), close: close_connections.clone() };
+    servers.spawn(accept_loop(kafka_listener, Arc::clone(&state), owner));
     // The HTTP endpoint outlives the drain so the lab can watch the node flush; it stops
     // when the tracker's tasks are cancelled at the very end.
     servers.spawn(crate::endpoint::serve(http_listener, Arc::clone(&state), state.stopped.clone()));
     state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
     let (kafka_addr, http_addr) = (state.kafka_addr, state.http_addr);
     tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
-    Node { state, connections, servers }
+    Node { state, connections, close_connections, servers }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: TaskTracker) {
+/// Who owns the client connections: the node, which waits for them on shutdown and closes those
+/// still open at the drain limit.
+struct Connections {
+    tracker: TaskTracker,
+    close: CancellationToken,
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: Connections) {
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return, // dropping the listener stops accepting
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) if connections.len() >= state.config.max_connections => {
+                Ok((stream, peer)) if connections.tracker.len() >= state.config.max_connections => {
                     // Each connection may hold a frame of up to max_frame_bytes: the count bounds memory.
                     tracing::warn!(%peer, limit = state.config.max_connections, "refusing a connection: max_connections reached");
                     state.telemetry.warn(format!("refused a connection from {peer}: max_connections ({}) reached", state.config.max_connections));
                     drop(stream);
                 }
                 Ok((stream, peer)) => {
-                    connections.spawn(crate::protocol::connection::serve(stream, peer, Arc::clone(&state), state.shutdown.clone()));
+                    let served = crate::protocol::connection::serve(stream, peer, Arc::clone(&state), state.shutdown.clone());
+                    let close = connections.close.clone();
+                    connections.tracker.spawn(async move {
+                        tokio::select! {
+                            _ = served => {}
+                            _ = close.cancelled() => tracing::debug!(%peer, "connection closed at the drain limit"),
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(node_id = state.config.node_id, error = %e, "accept failed; backing off");
