@@ -276,6 +276,8 @@ fn resolve_on_commit(
     base_sequence: i32,
 ) -> Committed {
     let (tx, rx) = oneshot::channel();
+    // Detached on purpose: it must outlive the request. It ends when the proposal resolves,
+    // which it does at the latest when its group stops (the proposer drops the sender).
     tokio::spawn(async move {
         let outcome = pending.await.unwrap_or(Err(ProposeError::Stopped));
         if let Ok(CommandResult::Batch { base_offset, .. }) = &outcome {
