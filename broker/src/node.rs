@@ -18,7 +18,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{BrokerError, Result};
 use crate::groups::{CoordinatorConfig, GroupCoordinator};
-use crate::log::LogStore;
+use crate::log::{LogStore, RecoveryReport};
 use crate::producers::Producers;
 use crate::state::{NodeState, Replicated, SingleNode, Topology};
 use crate::telemetry::wire::LifecyclePhase;
@@ -39,6 +39,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub struct Node {
     state: Arc<NodeState>,
     connections: TaskTracker,
+    /// Cancelled when the drain limit has passed: the connections still open are dropped then,
+    /// before the cluster stops and the store closes under them.
+    close_connections: CancellationToken,
     servers: TaskTracker,
 }
 
@@ -54,44 +57,25 @@ impl Node {
         let http_addr =
             http_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "http listener", e))?;
 
-        let (store, recovery) = LogStore::open(&config.data_dir, config.fsync, config.segment_bytes)?;
-        for p in &recovery.partitions {
-            if let Some(c) = &p.corruption {
-                tracing::error!(topic = %p.topic, partition = p.partition, file = %c.file.display(), position = c.position, reason = %c.reason, "corrupt segment found at start-up");
-            }
-        }
-        if config.cluster.is_some() {
-            // Replicated: what is committed is known only once the groups apply entries (every
-            // group's start says so again for partitions created later).
-            for log in store.partitions() {
-                log.start_replicated();
-            }
-        }
+        let (store, recovery) = open_store(&config)?;
         let topics = Topics::load(Arc::clone(&store))?;
         let acls = Acls::load(Arc::clone(&store))?;
         let producers = Producers::load(Arc::clone(&store))?;
-        let persist_store = Arc::clone(&store);
-        let groups = GroupCoordinator::new(
-            CoordinatorConfig::from_config(&config),
-            store.read_meta(OFFSETS_FILE)?,
-            Arc::new(move |bytes: &[u8]| persist_store.write_meta(OFFSETS_FILE, bytes)),
-        )?;
+        let groups = local_coordinator(&config, &store)?;
         let telemetry = Telemetry::new(config.node_id);
         let shutdown = CancellationToken::new();
         let cluster = match &config.cluster {
             Some(c) => {
                 let advertised = config.advertised_kafka.unwrap_or(kafka_addr);
-                Some(
-                    Cluster::start(
-                        &config,
-                        c,
-                        advertised,
-                        Arc::clone(&store),
-                        Arc::clone(&telemetry),
-                        shutdown.clone(),
-                    )
-                    .await?,
-                )
+                let cluster = Cluster::start(
+                    &config,
+                    c,
+                    advertised,
+                    Arc::clone(&store),
+                    Arc::clone(&telemetry),
+                    shutdown.clone(),
+                );
+                Some(cluster.await?)
             }
             None => None,
         };
@@ -130,16 +114,7 @@ impl Node {
                 crate::coordination::install(&state, groups, None);
             }
         }
-
-        let connections = TaskTracker::new();
-        let servers = TaskTracker::new();
-        servers.spawn(accept_loop(kafka_listener, Arc::clone(&state), connections.clone()));
-        // The HTTP endpoint outlives the drain so the lab can watch the node flush; it stops
-        // when the tracker's tasks are cancelled at the very end.
-        servers.spawn(crate::endpoint::serve(http_listener, Arc::clone(&state), state.stopped.clone()));
-        state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
-        tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
-        Ok(Node { state, connections, servers })
+        Ok(serve(state, kafka_listener, http_listener))
     }
 
     pub fn state(&self) -> &Arc<NodeState> {
@@ -173,6 +148,9 @@ impl Node {
                 limit_s = DRAIN_LIMIT.as_secs(),
                 "connections still open after the drain limit; closing them"
             );
+            self.close_connections.cancel();
+            // Each task returns at its next poll once cancelled: this wait is short.
+            self.connections.wait().await;
         }
         if let Some(cluster) = &state.cluster {
             cluster.stop().await;
@@ -208,19 +186,79 @@ async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener> {
     })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: TaskTracker) {
+/// Opens the data dir, recovering every partition (corruption is logged here and reported to
+/// telemetry by `report_recovery`).
+fn open_store(config: &Config) -> Result<(Arc<LogStore>, RecoveryReport)> {
+    let (store, recovery) = LogStore::open(&config.data_dir, config.fsync, config.segment_bytes)?;
+    for p in &recovery.partitions {
+        if let Some(c) = &p.corruption {
+            tracing::error!(topic = %p.topic, partition = p.partition, file = %c.file.display(), position = c.position, reason = %c.reason, "corrupt segment found at start-up");
+        }
+    }
+    if config.cluster.is_some() {
+        // Replicated: what is committed is known only once the groups apply entries (every
+        // group's start says so again for partitions created later).
+        for log in store.partitions() {
+            log.start_replicated();
+        }
+    }
+    Ok((store, recovery))
+}
+
+/// The group coordinator over this node's offsets file: the single node's for its lifetime; in a
+/// cluster, the initial one until `coordination::follow_controller` installs one per term.
+fn local_coordinator(config: &Config, store: &Arc<LogStore>) -> Result<Arc<GroupCoordinator>> {
+    let persist_store = Arc::clone(store);
+    GroupCoordinator::new(
+        CoordinatorConfig::from_config(config),
+        store.read_meta(OFFSETS_FILE)?,
+        Arc::new(move |bytes: &[u8]| persist_store.write_meta(OFFSETS_FILE, bytes)),
+    )
+}
+
+/// Starts accepting Kafka connections and serving HTTP: the node is up.
+fn serve(state: Arc<NodeState>, kafka_listener: TcpListener, http_listener: TcpListener) -> Node {
+    let connections = TaskTracker::new();
+    let close_connections = CancellationToken::new();
+    let servers = TaskTracker::new();
+    let owner = Connections { tracker: connections.clone(), close: close_connections.clone() };
+    servers.spawn(accept_loop(kafka_listener, Arc::clone(&state), owner));
+    // The HTTP endpoint outlives the drain so the lab can watch the node flush; it stops
+    // when the tracker's tasks are cancelled at the very end.
+    servers.spawn(crate::endpoint::serve(http_listener, Arc::clone(&state), state.stopped.clone()));
+    state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
+    let (kafka_addr, http_addr) = (state.kafka_addr, state.http_addr);
+    tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
+    Node { state, connections, close_connections, servers }
+}
+
+/// Who owns the client connections: the node, which waits for them on shutdown and closes those
+/// still open at the drain limit.
+struct Connections {
+    tracker: TaskTracker,
+    close: CancellationToken,
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: Connections) {
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return, // dropping the listener stops accepting
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) if connections.len() >= state.config.max_connections => {
+                Ok((stream, peer)) if connections.tracker.len() >= state.config.max_connections => {
                     // Each connection may hold a frame of up to max_frame_bytes: the count bounds memory.
                     tracing::warn!(%peer, limit = state.config.max_connections, "refusing a connection: max_connections reached");
                     state.telemetry.warn(format!("refused a connection from {peer}: max_connections ({}) reached", state.config.max_connections));
                     drop(stream);
                 }
                 Ok((stream, peer)) => {
-                    connections.spawn(crate::protocol::connection::serve(stream, peer, Arc::clone(&state), state.shutdown.clone()));
+                    let served = crate::protocol::connection::serve(stream, peer, Arc::clone(&state), state.shutdown.clone());
+                    let close = connections.close.clone();
+                    connections.tracker.spawn(async move {
+                        tokio::select! {
+                            _ = served => {}
+                            _ = close.cancelled() => tracing::debug!(%peer, "connection closed at the drain limit"),
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(node_id = state.config.node_id, error = %e, "accept failed; backing off");

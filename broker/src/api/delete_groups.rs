@@ -25,6 +25,7 @@ pub async fn handle(
             Some(coordinator) => {
                 let group = id.to_string();
                 // The removal blocks on its write (fsync or replication): the blocking pool.
+                // Awaited here; if the request is dropped, the task still ends with its one write.
                 tokio::task::spawn_blocking(move || coordinator.delete_group(&group)).await.unwrap_or_else(
                     |e| {
                         tracing::error!(error = %e, "group deletion task failed");

@@ -38,6 +38,7 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: OffsetCommitRequ
     later(async move {
         let codes = match pending {
             Some((coordinator, pending)) => {
+                // Awaited here; if the request is dropped, the task still ends with its one write.
                 match tokio::task::spawn_blocking(move || coordinator.finish_commit(pending)).await {
                     Ok(committed) => merge(codes, committed),
                     Err(e) => {

@@ -18,21 +18,16 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::{str_bytes, topic_name, ApiSpec, Reply, RequestContext};
-use crate::cluster::group::{GroupHandle, ProposeError};
+use crate::cluster::group::ProposeError;
 use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
-use crate::log::{split_batches, BatchHeader, PartitionLog};
+use crate::log::{split_batches, BatchHeader};
 use crate::producers::{lock, PartitionProducers, SequenceCheck, PENDING_OFFSET};
 use crate::raft::typ::{Command, CommandResult};
 use crate::state::NodeState;
 
 /// v3 is the first with record batch v2; v12+ address topics by id, which we do not implement.
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Produce, min: 3, max: 11 };
-
-/// How often a retry waiting for its first attempt's commit looks again.
-const ORIGINAL_POLL: Duration = Duration::from_millis(5);
-/// Bound on confirming leadership with a majority before refusing a batch (`Wait::Refused`).
-const CONFIRM_LIMIT: Duration = Duration::from_secs(1);
 
 /// The single-node leader epoch (the Raft term in cluster mode).
 const LEADER_EPOCH: i32 = 0;
@@ -42,43 +37,11 @@ type Committed = oneshot::Receiver<Result<CommandResult, ProposeError>>;
 
 #[path = "produce_identity.rs"]
 mod identity;
-use identity::{replaced, stored_at, AtOffset, BatchId};
+use identity::BatchId;
 
-/// What must happen before a partition's answer is true.
-enum Wait {
-    Nothing,
-    /// Single node, fsync `always`: the log flushed up to this end offset.
-    Flush(Arc<PartitionLog>, i64),
-    /// Cluster: a retry of a batch this leader's log already holds at `base`; the answer waits
-    /// until the group has committed past it (a new leader's log may hold entries not yet
-    /// committed), and stands only if the committed entry there is still that batch.
-    Committed {
-        group: Arc<GroupHandle>,
-        base: i64,
-        batch: BatchId,
-    },
-    /// Cluster: a retry of a batch whose first attempt is still being replicated; answer with the
-    /// first attempt's offsets once it has them.
-    /// If this node stops leading meanwhile, the first attempt may never resolve here.
-    Original {
-        producers: Arc<Mutex<PartitionProducers>>,
-        batch: BatchId,
-        group: Arc<GroupHandle>,
-    },
-    /// Cluster: every proposed batch committed (`resolve_on_commit` records the offsets).
-    Commit {
-        receivers: Vec<Committed>,
-        group: Arc<GroupHandle>,
-    },
-    /// Cluster: a batch the producer state refuses. The refusal stands only if a majority still
-    /// confirms this node's leadership in its term; otherwise the answer is
-    /// NOT_LEADER_OR_FOLLOWER (see `propose`).
-    Refused {
-        group: Arc<GroupHandle>,
-        code: ResponseError,
-        msg: String,
-    },
-}
+#[path = "produce_wait.rs"]
+mod wait;
+use wait::{settle, Wait};
 
 struct Outcome {
     partition: i32,
@@ -91,6 +54,16 @@ struct Outcome {
 
 fn failed(partition: i32, code: ResponseError, msg: String) -> Outcome {
     Outcome { partition, result: Err((code, msg)), wait: Wait::Nothing, record_errors: Vec::new() }
+}
+
+/// Written at `offsets` (first, last), true once `wait` is over.
+fn written(partition: i32, offsets: (i64, i64), wait: Wait) -> Outcome {
+    Outcome { partition, result: Ok(offsets), wait, record_errors: Vec::new() }
+}
+
+/// Cluster: the offsets (or the refusal) come from `wait`.
+fn pending(partition: i32, wait: Wait) -> Outcome {
+    written(partition, (PENDING_OFFSET, PENDING_OFFSET), wait)
 }
 
 pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
@@ -206,12 +179,7 @@ fn append_local(
         SequenceCheck::Duplicate { base_offset } => {
             let offsets = duplicate(topic, partition, &headers[0], base_offset);
             // Durability of the original append is what the retry asks about.
-            return Outcome {
-                partition,
-                result: Ok(offsets),
-                wait: flush(offsets.1 + 1),
-                record_errors: Vec::new(),
-            };
+            return written(partition, offsets, flush(offsets.1 + 1));
         }
         SequenceCheck::Reject(code, msg) => {
             tracing::warn!(topic, partition, reason = %msg, "batch refused");
@@ -225,12 +193,7 @@ fn append_local(
                 state.record(h, offset);
                 offset += h.record_count_i64();
             }
-            Outcome {
-                partition,
-                result: Ok((out.base_offset, out.last_offset)),
-                wait: flush(out.last_offset + 1),
-                record_errors: Vec::new(),
-            }
+            written(partition, (out.base_offset, out.last_offset), flush(out.last_offset + 1))
         }
         Err(e) => {
             tracing::error!(topic, partition, error = %e, "append failed");
@@ -265,24 +228,14 @@ fn propose(
         // epoch as new data; so the retry waits for the first attempt's outcome instead.
         SequenceCheck::Duplicate { base_offset: PENDING_OFFSET } => {
             drop(state);
-            let wait = Wait::Original { producers, batch: BatchId::of(&headers[0]), group };
-            return Outcome {
-                partition,
-                result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
-                wait,
-                record_errors: Vec::new(),
-            };
+            return pending(partition, Wait::Original { producers, batch: BatchId::of(&headers[0]), group });
         }
         SequenceCheck::Duplicate { base_offset } => {
             let offsets = duplicate(topic, partition, &headers[0], base_offset);
             // Acknowledge only what is committed: a leader rebuilt its producer state from a log
             // whose tail may still be uncommitted (and could be cut by a later leader).
-            return Outcome {
-                partition,
-                result: Ok(offsets),
-                wait: Wait::Committed { group, base: offsets.0, batch: BatchId::of(&headers[0]) },
-                record_errors: Vec::new(),
-            };
+            let wait = Wait::Committed { group, base: offsets.0, batch: BatchId::of(&headers[0]) };
+            return written(partition, offsets, wait);
         }
         SequenceCheck::Reject(code, msg) => {
             // An idempotent client answers OUT_OF_ORDER_SEQUENCE_NUMBER for its oldest in-flight
@@ -297,12 +250,7 @@ fn propose(
             tracing::warn!(topic, partition, term, producer_id = h.producer_id, epoch = h.producer_epoch,
                 base_sequence = h.base_sequence, reason = %msg, "batch refused");
             drop(state);
-            return Outcome {
-                partition,
-                result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
-                wait: Wait::Refused { group, code, msg },
-                record_errors: Vec::new(),
-            };
+            return pending(partition, Wait::Refused { group, code, msg });
         }
     }
     let mut receivers = Vec::with_capacity(batches.len());
@@ -312,12 +260,7 @@ fn propose(
         receivers.push(resolve_on_commit(pending, Arc::clone(&producers), h.producer_id, h.base_sequence));
     }
     drop(state);
-    Outcome {
-        partition,
-        result: Ok((PENDING_OFFSET, PENDING_OFFSET)),
-        wait: Wait::Commit { receivers, group },
-        record_errors: Vec::new(),
-    }
+    pending(partition, Wait::Commit { receivers, group })
 }
 
 /// The producer state learns where a batch landed when its proposal commits, whether or not
@@ -333,6 +276,8 @@ fn resolve_on_commit(
     base_sequence: i32,
 ) -> Committed {
     let (tx, rx) = oneshot::channel();
+    // Detached on purpose: it must outlive the request. It ends when the proposal resolves,
+    // which it does at the latest when its group stops (the proposer drops the sender).
     tokio::spawn(async move {
         let outcome = pending.await.unwrap_or(Err(ProposeError::Stopped));
         if let Ok(CommandResult::Batch { base_offset, .. }) = &outcome {
@@ -341,158 +286,6 @@ fn resolve_on_commit(
         let _ = tx.send(outcome);
     });
     rx
-}
-
-/// Waits for one partition's durability condition; the final result.
-async fn settle(
-    node: &NodeState,
-    o: Outcome,
-    deadline: tokio::time::Instant,
-    timeout: Duration,
-) -> Result<(i64, i64), KafkaError> {
-    let result = o.result?;
-    let timed_out =
-        || (ResponseError::RequestTimedOut, format!("not durable within {} ms", timeout.as_millis()));
-    match o.wait {
-        Wait::Nothing => Ok(result),
-        Wait::Flush(log, end) => match tokio::time::timeout_at(deadline, log.wait_flushed(end)).await {
-            Ok(Ok(())) => Ok(result),
-            Ok(Err(e)) => Err((ResponseError::KafkaStorageError, e.to_string())),
-            Err(_) => Err(timed_out()),
-        },
-        Wait::Committed { group, base, batch } => {
-            let node_id = node.config.node_id as u64;
-            let end = base + batch.last_offset_delta as i64 + 1;
-            let mut rx = group.log.subscribe();
-            loop {
-                if rx.borrow_and_update().high_watermark >= end {
-                    // Committed up to `end`, but not necessarily with this batch: the entry the
-                    // producer state saw may have been replaced. Unknown outcome then, so the
-                    // client retries the same sequence (at whichever node leads by then).
-                    return match stored_at(&group.log, base, &batch)? {
-                        AtOffset::Committed => Ok(result),
-                        _ => Err(replaced(&group, base, &batch)),
-                    };
-                }
-                let unknown =
-                    || (ResponseError::RequestTimedOut, format!("the batch at {base} is not committed yet"));
-                tokio::select! {
-                    changed = tokio::time::timeout_at(deadline, rx.changed()) => match changed {
-                        Ok(Ok(())) => {}
-                        _ => return Err(unknown()),
-                    },
-                    _ = group.leadership_lost(node_id) => return Err(unknown()),
-                    _ = node.shutdown.cancelled() => return Err(unknown()),
-                }
-            }
-        }
-        Wait::Original { producers, batch, group } => loop {
-            let resolved = lock(&producers).offset_of(batch.producer_id, batch.base_sequence);
-            match resolved {
-                // Resolved by its commit, or named by a producer state rebuilt meanwhile from
-                // this node's log, uncommitted tail included: answered once committed there.
-                Some(base) if base != PENDING_OFFSET => match stored_at(&group.log, base, &batch)? {
-                    AtOffset::Committed => return Ok((base, base + batch.last_offset_delta as i64)),
-                    AtOffset::Other => return Err(replaced(&group, base, &batch)),
-                    AtOffset::NotCommitted => {}
-                },
-                // Gone from the recent batches, or never resolved: its fate is unknown.
-                None => {
-                    return Err((
-                        ResponseError::RequestTimedOut,
-                        "the first attempt's outcome is unknown".into(),
-                    ))
-                }
-                Some(_) => {}
-            }
-            if tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled() {
-                return Err(timed_out());
-            }
-            // A zombie leader (paused, then resumed in an old term) holds first attempts that
-            // will never resolve here; waiting out the whole request timeout stalled the
-            // connection for 30 s. Unknown fate: the client retries with the same sequence.
-            if !group.is_leader(node.config.node_id as u64) {
-                return Err((
-                    ResponseError::RequestTimedOut,
-                    format!(
-                        "node {} stopped leading {}; the first attempt's outcome is unknown here",
-                        node.config.node_id, group.id
-                    ),
-                ));
-            }
-            // Commits take milliseconds; a short poll keeps this simple and bounded.
-            tokio::time::sleep(ORIGINAL_POLL).await;
-        },
-        Wait::Refused { group, code, msg } => {
-            let limit = deadline.saturating_duration_since(tokio::time::Instant::now()).min(CONFIRM_LIMIT);
-            match tokio::time::timeout(limit, group.raft.ensure_linearizable()).await {
-                Ok(Ok(_)) if group.is_leader(node.config.node_id as u64) => Err((code, msg)),
-                outcome => {
-                    let why = match outcome {
-                        Err(_) => format!("no majority confirmed it within {} ms", limit.as_millis()),
-                        Ok(Err(e)) => e.to_string(),
-                        Ok(Ok(_)) => "it no longer leads".into(),
-                    };
-                    tracing::info!(group = %group.id, %why, refused = %msg, "a refused batch met an unconfirmed leader: not leader");
-                    Err((
-                        ResponseError::NotLeaderOrFollower,
-                        format!(
-                            "node {} could not confirm it leads {} ({why})",
-                            node.config.node_id, group.id
-                        ),
-                    ))
-                }
-            }
-        }
-        Wait::Commit { receivers, group } => {
-            let mut first: Option<(i64, i64)> = None;
-            let mut last = None;
-            let node_id = node.config.node_id as u64;
-            // A proposal may stay pending after this node stops leading: the entry can still
-            // commit under the next leader, or be dropped. Its fate is unknown, so the answer is
-            // REQUEST_TIMED_OUT, not NOT_LEADER_OR_FOLLOWER: the latter tells the client the batch
-            // was not written, and an idempotent librdkafka then re-sends it under a bumped epoch
-            // as new data — a duplicate if it did commit. After a timeout the client retries with
-            // the same sequence numbers, which the new leader recognises.
-            let not_leader = || {
-                (ResponseError::RequestTimedOut, format!("node {node_id} stopped leading {} before the commit; the batch may or may not be written", group.id))
-            };
-            for rx in receivers {
-                let waited = tokio::select! {
-                    r = tokio::time::timeout_at(deadline, rx) => r,
-                    _ = group.leadership_lost(node_id) => return Err(not_leader()),
-                    _ = node.shutdown.cancelled() => return Err(not_leader()),
-                };
-                let committed = match waited {
-                    Err(_) => return Err(timed_out()),
-                    Ok(Err(_)) | Ok(Ok(Err(ProposeError::Stopped))) => {
-                        return Err((
-                            ResponseError::NotLeaderOrFollower,
-                            "the partition group stopped".into(),
-                        ))
-                    }
-                    Ok(Ok(Err(ProposeError::NotLeader { leader }))) => {
-                        return Err((
-                            ResponseError::NotLeaderOrFollower,
-                            format!("leadership moved to {leader:?}"),
-                        ))
-                    }
-                    Ok(Ok(Err(ProposeError::Failed(e)))) => {
-                        return Err((ResponseError::KafkaStorageError, e))
-                    }
-                    Ok(Ok(Ok(r))) => r,
-                };
-                if let CommandResult::Batch { base_offset, last_offset } = committed {
-                    first.get_or_insert((base_offset, last_offset));
-                    last = Some(last_offset);
-                }
-            }
-            match (first, last) {
-                (Some((base, _)), Some(last)) => Ok((base, last)),
-                _ => Err((ResponseError::UnknownServerError, "commit answered without offsets".into())),
-            }
-        }
-    }
 }
 
 /// `version` gates fields: the codec refuses to encode a field the version does not have.

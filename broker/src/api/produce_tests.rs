@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{stored_at, AtOffset, BatchId};
+use super::identity::{stored_at, AtOffset, BatchId};
 use crate::config::FsyncPolicy;
 use crate::log::batch_builder::control_batch;
 use crate::log::test_batches::BatchSpec;

@@ -60,6 +60,43 @@ struct Leaderless {
     next_try: Instant,
 }
 
+impl Leaderless {
+    fn new(now: Instant, grace: Duration) -> Leaderless {
+        Leaderless { since: now, grace, campaigns: 0, next_try: now }
+    }
+
+    /// Whether the next attempt is due at `now`; if so, the one after comes `every` later.
+    fn due(&mut self, now: Instant, every: Duration) -> bool {
+        if now < self.next_try {
+            return false;
+        }
+        self.next_try = now + every;
+        true
+    }
+
+    /// When to look at the group again after this node's `campaign` for it.
+    fn campaigned(&mut self, started: bool, suspect_after: Duration, scan_every: Duration) {
+        if started {
+            let backoff = suspect_after * (1 << self.campaigns.min(MAX_BACKOFF_DOUBLINGS));
+            self.campaigns += 1;
+            self.next_try = Instant::now() + backoff;
+        } else {
+            // Not ready (peers do not host it yet) or someone follows a live leader:
+            // look again soon, without counting it as a campaign.
+            self.next_try = Instant::now() + scan_every;
+        }
+    }
+}
+
+/// What one scan of the groups decided.
+#[derive(Default)]
+struct ScanPlan {
+    /// Groups this node is the designated candidate for.
+    campaigns: Vec<Arc<GroupHandle>>,
+    /// Per leader, the groups whose followers here have not heard from it since start-up.
+    contacts: BTreeMap<NodeId, Vec<GroupId>>,
+}
+
 /// What this node should do about one group now.
 enum Need {
     Nothing,
@@ -110,111 +147,139 @@ impl Cluster {
                 _ = self.groups_added.notified() => {}
                 _ = tokio::time::sleep(period) => {}
             }
-            let now = Instant::now();
-            let mut campaigns = Vec::new();
-            let mut contacts: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
-            let mut groups = self.partition_groups();
-            groups.push(Arc::clone(&self.controller));
-            let mut seen = std::collections::HashSet::with_capacity(leaderless.len());
-            for g in groups {
-                let v = g.view();
-                let suspected = match self.need(&v) {
-                    Need::Nothing => continue,
-                    Need::Heartbeat => {
-                        // Ask the followers to acknowledge (or depose) a leader restored from disk.
-                        let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless {
-                            since: now,
-                            grace: Duration::ZERO,
-                            campaigns: 0,
-                            next_try: now,
-                        });
-                        seen.insert(g.id.clone());
-                        if now >= entry.next_try {
-                            entry.next_try = now + suspect_after;
-                            let raft = g.raft.clone();
-                            self.tasks.spawn(async move {
-                                let _ = raft.trigger().heartbeat().await;
-                            });
-                        }
-                        continue;
-                    }
-                    Need::Contact(leader) => {
-                        let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless {
-                            since: now,
-                            grace: Duration::ZERO,
-                            campaigns: 0,
-                            next_try: now,
-                        });
-                        seen.insert(g.id.clone());
-                        if now >= entry.next_try {
-                            entry.next_try = now + suspect_after;
-                            contacts.entry(leader).or_default().push(g.id.clone());
-                        }
-                        continue;
-                    }
-                    Need::Leader { suspected } => suspected,
-                };
-                seen.insert(g.id.clone());
-                // A group that never had a leader (term 0) is new: its preferred leader campaigns
-                // at once. Otherwise a leader may simply not have reached this node yet.
-                let fresh = v.term == 0;
-                let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless {
-                    since: now,
-                    grace: if suspected || fresh { Duration::ZERO } else { suspect_after },
-                    campaigns: 0,
-                    next_try: now,
-                });
-                if now < entry.since + entry.grace || now < entry.next_try {
-                    continue;
-                }
-                let mut live: Vec<NodeId> =
-                    g.preferred.iter().copied().filter(|n| self.liveness.is_live(*n)).collect();
-                if !fresh {
-                    self.candidate_order(&mut live);
-                }
-                if live.len() * 2 <= g.voters.len() {
-                    continue; // no majority in sight: campaigning would only raise terms
-                }
-                let turn = now.duration_since(entry.since + entry.grace).as_nanos()
-                    / (suspect_after * TURN_PERIODS).as_nanos().max(1);
-                let designated = live[(turn % live.len() as u128) as usize];
-                if designated == self.node_id && campaigns.len() < CAMPAIGNS_PER_SCAN {
-                    campaigns.push(g);
-                }
-            }
-            leaderless.retain(|id, _| seen.contains(id));
-            // Asking the leader about its groups makes it send them a heartbeat.
-            for (leader, groups) in contacts {
-                let (transport, me) = (Arc::clone(&self.transport), self.node_id);
-                self.tasks.spawn(async move {
-                    let query = RaftRequest::LeaderQuery { from: me, groups };
-                    let _ = transport.request(leader, GroupId::Controller, query, suspect_after).await;
-                });
-            }
-            if campaigns.is_empty() {
+            let plan = self.scan(&mut leaderless, suspect_after);
+            self.ask_leaders(plan.contacts, suspect_after);
+            if plan.campaigns.is_empty() {
                 continue;
             }
-            for (id, started) in self.campaign(campaigns).await {
+            for (id, started) in self.campaign(plan.campaigns).await {
                 if let Some(entry) = leaderless.get_mut(&id) {
-                    if started {
-                        let backoff = suspect_after * (1 << entry.campaigns.min(MAX_BACKOFF_DOUBLINGS));
-                        entry.campaigns += 1;
-                        entry.next_try = Instant::now() + backoff;
-                    } else {
-                        // Not ready (peers do not host it yet) or someone follows a live leader:
-                        // look again soon, without counting it as a campaign.
-                        entry.next_try = Instant::now() + scan_every;
+                    entry.campaigned(started, suspect_after, scan_every);
+                }
+            }
+        }
+    }
+
+    /// Looks at every group's view: heartbeats for restored leaders nobody acknowledged, and the
+    /// plan for the rest. `leaderless` keeps the groups that still need something.
+    fn scan(&self, leaderless: &mut HashMap<GroupId, Leaderless>, suspect_after: Duration) -> ScanPlan {
+        let now = Instant::now();
+        let mut plan = ScanPlan::default();
+        let mut groups = self.partition_groups();
+        groups.push(Arc::clone(&self.controller));
+        let mut seen = std::collections::HashSet::with_capacity(leaderless.len());
+        for g in groups {
+            let v = g.view();
+            let need = self.need(&v);
+            if matches!(need, Need::Nothing) {
+                continue;
+            }
+            seen.insert(g.id.clone());
+            match need {
+                Need::Nothing => {}
+                Need::Heartbeat => {
+                    let entry = leaderless
+                        .entry(g.id.clone())
+                        .or_insert_with(|| Leaderless::new(now, Duration::ZERO));
+                    if entry.due(now, suspect_after) {
+                        // Ask the followers to acknowledge (or depose) a leader restored from disk.
+                        let raft = g.raft.clone();
+                        self.tasks.spawn(async move {
+                            let _ = raft.trigger().heartbeat().await;
+                        });
+                    }
+                }
+                Need::Contact(leader) => {
+                    let entry = leaderless
+                        .entry(g.id.clone())
+                        .or_insert_with(|| Leaderless::new(now, Duration::ZERO));
+                    if entry.due(now, suspect_after) {
+                        plan.contacts.entry(leader).or_default().push(g.id.clone());
+                    }
+                }
+                Need::Leader { suspected } => {
+                    // A group that never had a leader (term 0) is new: its preferred leader
+                    // campaigns at once. Otherwise a leader may simply not have reached this node yet.
+                    let fresh = v.term == 0;
+                    let grace = if suspected || fresh { Duration::ZERO } else { suspect_after };
+                    let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless::new(now, grace));
+                    if self.is_designated(&g, fresh, entry, now, suspect_after)
+                        && plan.campaigns.len() < CAMPAIGNS_PER_SCAN
+                    {
+                        plan.campaigns.push(g);
                     }
                 }
             }
+        }
+        leaderless.retain(|id, _| seen.contains(id));
+        plan
+    }
+
+    /// Whether this node is the one meant to act for leaderless `g` now: its grace and back-off
+    /// have passed, a majority of voters is alive, and it is the live voter whose turn it is.
+    fn is_designated(
+        &self,
+        g: &GroupHandle,
+        fresh: bool,
+        entry: &Leaderless,
+        now: Instant,
+        suspect_after: Duration,
+    ) -> bool {
+        if now < entry.since + entry.grace || now < entry.next_try {
+            return false;
+        }
+        let mut live: Vec<NodeId> =
+            g.preferred.iter().copied().filter(|n| self.liveness.is_live(*n)).collect();
+        if !fresh {
+            self.candidate_order(&mut live);
+        }
+        if live.len() * 2 <= g.voters.len() {
+            return false; // no majority in sight: campaigning would only raise terms
+        }
+        let turn = now.duration_since(entry.since + entry.grace).as_nanos()
+            / (suspect_after * TURN_PERIODS).as_nanos().max(1);
+        live[(turn % live.len() as u128) as usize] == self.node_id
+    }
+
+    /// Asking the leader about its groups makes it send them a heartbeat.
+    fn ask_leaders(&self, contacts: BTreeMap<NodeId, Vec<GroupId>>, timeout: Duration) {
+        for (leader, groups) in contacts {
+            let (transport, me) = (Arc::clone(&self.transport), self.node_id);
+            self.tasks.spawn(async move {
+                let query = RaftRequest::LeaderQuery { from: me, groups };
+                let _ = transport.request(leader, GroupId::Controller, query, timeout).await;
+            });
         }
     }
 
     /// Pre-vote for `groups` (one query per peer), then campaigns where a majority answered and
     /// nobody follows a live leader. Returns, per group, whether a campaign started.
     async fn campaign(&self, groups: Vec<Arc<GroupHandle>>) -> Vec<(GroupId, bool)> {
+        let mut answers = self.pre_vote(&groups).await;
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let theirs = answers.remove(&g.id).unwrap_or_default();
+            let started = match self.pick_candidate(&g, &theirs) {
+                Some(c) if c == self.node_id => {
+                    self.elect_self(&g, &theirs);
+                    true
+                }
+                Some(c) => {
+                    self.hand_election(&g, c);
+                    true
+                }
+                None => false,
+            };
+            out.push((g.id.clone(), started));
+        }
+        out
+    }
+
+    /// Asks each live peer, once for all of `groups` it votes in, whether it follows a leader
+    /// it can hear. The answers per group.
+    async fn pre_vote(&self, groups: &[Arc<GroupHandle>]) -> HashMap<GroupId, Vec<(NodeId, LeaderAnswer)>> {
         let mut asks: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
-        for g in &groups {
+        for g in groups {
             for v in g.voters.iter().filter(|v| **v != self.node_id && self.liveness.is_live(**v)) {
                 asks.entry(*v).or_default().push(g.id.clone());
             }
@@ -229,12 +294,7 @@ impl Cluster {
                 _ => Vec::new(),
             };
             if let Some(i) = ids.iter().position(|id| trace.is_watched(id)) {
-                let answer = match answers.get(i) {
-                    None => "no answer".to_string(),
-                    Some(LeaderAnswer::NoSuchGroup) => "does not host the group".to_string(),
-                    Some(LeaderAnswer::Led { leader, term }) => format!("follows n{leader} in term {term}"),
-                    Some(LeaderAnswer::Leaderless { term, .. }) => format!("no live leader in term {term}"),
-                };
+                let answer = describe_answer(answers.get(i));
                 let rtt_us = started.elapsed().as_micros() as u64;
                 let kind = TraceKind::LeaderQuery { to: peer, groups: ids.len(), answer, rtt_us };
                 trace.leader_query(sent_ns, kind);
@@ -247,52 +307,48 @@ impl Cluster {
                 answers.entry(id).or_default().push((peer, answer));
             }
         }
-        let mut out = Vec::with_capacity(groups.len());
-        for g in groups {
-            let theirs = answers.remove(&g.id).unwrap_or_default();
-            let started = match self.pick_candidate(&g, &theirs) {
-                Some(c) if c == self.node_id => {
-                    // Voters that heard from the old leader within openraft's lease would refuse
-                    // (and cost a term): wait until the lease has passed for all of them.
-                    let wait = theirs
-                        .iter()
-                        .filter_map(|(_, a)| match a {
-                            LeaderAnswer::Leaderless { quiet_ms, .. } => {
-                                Some(g.lease().saturating_sub(Duration::from_millis(*quiet_ms)))
-                            }
-                            _ => None,
-                        })
-                        .max()
-                        .unwrap_or_default();
-                    tracing::info!(group = %g.id, node_id = self.node_id, wait_ms = wait.as_millis() as u64, "campaigning");
-                    let kind = TraceKind::Campaign {
-                        reason: campaign_reason(&g),
-                        wait_ms: wait.as_millis() as u64,
-                        candidate: self.node_id,
-                    };
-                    trace.campaign(&g.id, kind);
-                    let raft = g.raft.clone();
-                    self.tasks.spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        let _ = raft.trigger().elect().await;
-                    });
-                    true
+        answers
+    }
+
+    /// This node campaigns for `g`, once the old leader's lease has passed for every voter
+    /// that answered the pre-vote.
+    fn elect_self(&self, g: &GroupHandle, theirs: &[(NodeId, LeaderAnswer)]) {
+        // Voters that heard from the old leader within openraft's lease would refuse
+        // (and cost a term): wait until the lease has passed for all of them.
+        let wait = theirs
+            .iter()
+            .filter_map(|(_, a)| match a {
+                LeaderAnswer::Leaderless { quiet_ms, .. } => {
+                    Some(g.lease().saturating_sub(Duration::from_millis(*quiet_ms)))
                 }
-                Some(c) => {
-                    tracing::info!(group = %g.id, node_id = self.node_id, candidate = c, "asking a more up-to-date replica to campaign");
-                    let kind = TraceKind::Campaign { reason: campaign_reason(&g), wait_ms: 0, candidate: c };
-                    trace.campaign(&g.id, kind);
-                    let (transport, id) = (Arc::clone(&self.transport), g.id.clone());
-                    self.tasks.spawn(async move {
-                        let _ = transport.request(c, id, RaftRequest::Elect, timeout).await;
-                    });
-                    true
-                }
-                None => false,
-            };
-            out.push((g.id.clone(), started));
-        }
-        out
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default();
+        tracing::info!(group = %g.id, node_id = self.node_id, wait_ms = wait.as_millis() as u64, "campaigning");
+        let kind = TraceKind::Campaign {
+            reason: campaign_reason(g),
+            wait_ms: wait.as_millis() as u64,
+            candidate: self.node_id,
+        };
+        self.transport.trace().campaign(&g.id, kind);
+        let raft = g.raft.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = raft.trigger().elect().await;
+        });
+    }
+
+    /// Asks `candidate`, more up to date than this node, to campaign for `g`.
+    fn hand_election(&self, g: &GroupHandle, candidate: NodeId) {
+        tracing::info!(group = %g.id, node_id = self.node_id, candidate, "asking a more up-to-date replica to campaign");
+        let kind = TraceKind::Campaign { reason: campaign_reason(g), wait_ms: 0, candidate };
+        self.transport.trace().campaign(&g.id, kind);
+        let (transport, id) = (Arc::clone(&self.transport), g.id.clone());
+        let timeout = self.liveness.suspect_after();
+        self.tasks.spawn(async move {
+            let _ = transport.request(candidate, id, RaftRequest::Elect, timeout).await;
+        });
     }
 
     /// Who should campaign for `g`, given the peers' answers: `None` when someone follows a
@@ -410,5 +466,15 @@ fn campaign_reason(g: &GroupHandle) -> String {
     match g.view().leader {
         Some(l) => format!("leader n{l} went silent (no heartbeat within the suspicion timeout)"),
         None => "no leader known".to_string(),
+    }
+}
+
+/// A peer's pre-vote answer, in words for the trace.
+fn describe_answer(answer: Option<&LeaderAnswer>) -> String {
+    match answer {
+        None => "no answer".to_string(),
+        Some(LeaderAnswer::NoSuchGroup) => "does not host the group".to_string(),
+        Some(LeaderAnswer::Led { leader, term }) => format!("follows n{leader} in term {term}"),
+        Some(LeaderAnswer::Leaderless { term, .. }) => format!("no live leader in term {term}"),
     }
 }

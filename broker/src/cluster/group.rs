@@ -364,6 +364,8 @@ async fn run_proposer(
         let at_proposal = *leadership.borrow_and_update();
         match raft.client_write_ff(command).await {
             Ok(pending) => {
+                // Detached, one per proposal: it ends when openraft answers, or drops the
+                // responder (at the latest when `stop` shuts the group's Raft down).
                 tokio::spawn(async move {
                     let outcome = tokio::select! {
                         biased;

@@ -182,57 +182,61 @@ pub fn run(
                 }
                 // Each heartbeat is its own task (ended by its timeout): a slow or dead peer must
                 // not delay the next one.
-                let (liveness, transport) = (Arc::clone(&liveness), Arc::clone(&transport));
-                let me = liveness.me;
-                beats.spawn(async move {
-                    let up_ms = liveness.started.elapsed().as_millis() as u64;
-                    let (sent_ns, started) = (now_ns(), std::time::Instant::now());
-                    let sent = transport
-                        .request(
-                            peer,
-                            GroupId::Controller,
-                            RaftRequest::Heartbeat { from: me, up_ms },
-                            liveness.suspect_after,
-                        )
-                        .await;
-                    let outcome = match &sent {
-                        Ok(RaftReply::HeartbeatAck) => {
-                            liveness.acked(peer);
-                            Outcome::Ok
-                        }
-                        Ok(other) => Outcome::Error { reason: format!("answered {other:?}") },
-                        Err(BrokerError::RpcTimeout { .. }) => Outcome::Timeout,
-                        Err(e) => Outcome::Unreachable { reason: e.to_string() },
-                    };
-                    let rtt_us = started.elapsed().as_micros() as u64;
-                    transport.trace().node_heartbeat(sent_ns, peer, outcome, rtt_us);
-                });
+                beats.spawn(heartbeat(Arc::clone(&liveness), Arc::clone(&transport), peer));
             }
         });
     }
-    tasks.spawn(async move {
-        let mut live: BTreeMap<NodeId, bool> = liveness.peers.keys().map(|p| (*p, false)).collect();
-        let mut ticks = tokio::time::interval(interval);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            let mut flipped = false;
-            for (peer, was) in live.iter_mut() {
-                let now = liveness.is_live(*peer);
-                if now != *was {
-                    *was = now;
-                    flipped = true;
-                    tracing::info!(node_id = liveness.me, peer, live = now, "peer liveness changed");
-                    on_flip(*peer, now);
-                }
-            }
-            if flipped {
-                liveness.changed.notify_waiters();
+    tasks.spawn(report_flips(liveness, interval, on_flip, cancel));
+}
+
+/// One heartbeat to `peer`, its outcome recorded in `liveness` and the RPC trace.
+async fn heartbeat(liveness: Arc<Liveness>, transport: Arc<Transport>, peer: NodeId) {
+    let up_ms = liveness.started.elapsed().as_millis() as u64;
+    let (sent_ns, started) = (now_ns(), std::time::Instant::now());
+    let request = RaftRequest::Heartbeat { from: liveness.me, up_ms };
+    let sent = transport.request(peer, GroupId::Controller, request, liveness.suspect_after).await;
+    let outcome = match &sent {
+        Ok(RaftReply::HeartbeatAck) => {
+            liveness.acked(peer);
+            Outcome::Ok
+        }
+        Ok(other) => Outcome::Error { reason: format!("answered {other:?}") },
+        Err(BrokerError::RpcTimeout { .. }) => Outcome::Timeout,
+        Err(e) => Outcome::Unreachable { reason: e.to_string() },
+    };
+    let rtt_us = started.elapsed().as_micros() as u64;
+    transport.trace().node_heartbeat(sent_ns, peer, outcome, rtt_us);
+}
+
+/// Every `interval`, compares each peer's liveness with the last look: `on_flip` per change,
+/// and one wake-up of `changed` for them all. Runs until `cancel`.
+async fn report_flips(
+    liveness: Arc<Liveness>,
+    interval: Duration,
+    on_flip: Arc<dyn Fn(NodeId, bool) + Send + Sync>,
+    cancel: CancellationToken,
+) {
+    let mut live: BTreeMap<NodeId, bool> = liveness.peers.keys().map(|p| (*p, false)).collect();
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let mut flipped = false;
+        for (peer, was) in live.iter_mut() {
+            let now = liveness.is_live(*peer);
+            if now != *was {
+                *was = now;
+                flipped = true;
+                tracing::info!(node_id = liveness.me, peer, live = now, "peer liveness changed");
+                on_flip(*peer, now);
             }
         }
-    });
+        if flipped {
+            liveness.changed.notify_waiters();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
 //! - `summary`  — `/state`'s raft section, `/raft/summary` counts and paged group states.
 //! - `rpc_trace`— `/raft/trace`: RPC-level events and the watched group's replica state.
+//! - `router`   — inbound Raft requests: node-level ones answered here, the rest to their group.
+//! - `reconcile`— local partition groups started and stopped to follow the controller's assignment.
 //!
 //! Every node runs the controller group (all nodes vote) and one group per partition replica it
 //! holds. Groups are created when the controller's metadata says so (`reconcile`), on every
@@ -18,6 +20,8 @@ pub mod group;
 pub mod liveness;
 pub mod metadata;
 mod rebalance;
+mod reconcile;
+mod router;
 pub mod rpc_trace;
 pub mod summary;
 pub mod topics;
@@ -28,7 +32,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,13 +39,13 @@ use tokio_util::task::TaskTracker;
 use crate::config::{ClusterConfig, Config};
 use crate::error::{BrokerError, Result};
 use crate::log::LogStore;
-use crate::raft::state_machine::PartitionApplier;
-use crate::raft::transport::{GroupRouter, RaftReply, RaftRequest, Transport};
+use crate::raft::transport::{RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::Telemetry;
 use group::{GroupEnv, GroupHandle, ProposeError};
 use liveness::Liveness;
 use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, ControllerReply};
+use router::Router;
 pub use summary::{ClusterSnapshot, RaftSummary};
 
 /// The controller's log lives in the store like a partition of this internal topic.
@@ -79,55 +82,6 @@ pub struct Cluster {
     tasks: TaskTracker,
 }
 
-struct Router(std::sync::Weak<Cluster>);
-
-impl GroupRouter for Router {
-    fn handle(&self, group: GroupId, request: RaftRequest) -> BoxFuture<'static, RaftReply> {
-        let cluster = self.0.upgrade();
-        Box::pin(async move {
-            let Some(cluster) = cluster else { return RaftReply::NoSuchGroup("node is stopping".into()) };
-            // Node-level requests: the envelope's group is not theirs.
-            match request {
-                // The transport already told liveness about the frame (`on_heard`).
-                RaftRequest::Heartbeat { from, up_ms } => {
-                    cluster.liveness.peer_up_for(from, up_ms);
-                    return RaftReply::HeartbeatAck;
-                }
-                RaftRequest::LeaderQuery { groups, .. } => {
-                    return RaftReply::Leaders(cluster.answer_leader_query(groups));
-                }
-                _ => {}
-            }
-            let Some(handle) = cluster.group(&group) else {
-                return RaftReply::NoSuchGroup(group.to_string());
-            };
-            match request {
-                RaftRequest::AppendEntries(r) => {
-                    RaftReply::AppendEntries(handle.raft.append_entries(r).await)
-                }
-                RaftRequest::Vote(r) => RaftReply::Vote(handle.raft.vote(r).await),
-                RaftRequest::InstallSnapshot(r) => {
-                    RaftReply::InstallSnapshot(handle.raft.install_snapshot(r).await)
-                }
-                RaftRequest::Elect => {
-                    RaftReply::Elect(handle.raft.trigger().elect().await.map_err(|e| e.to_string()))
-                }
-                RaftRequest::Propose(command) => {
-                    let outcome = handle.propose(command).await;
-                    RaftReply::Proposed(match outcome {
-                        Ok(Ok(result)) => Ok(result),
-                        Ok(Err(e)) => Err(format!("{e:?}")),
-                        Err(_) => Err("proposal dropped".into()),
-                    })
-                }
-                RaftRequest::Heartbeat { .. } | RaftRequest::LeaderQuery { .. } => {
-                    unreachable!("node-level requests are answered above")
-                }
-            }
-        })
-    }
-}
-
 impl Cluster {
     /// Starts the transport and the controller group. Returns at once: peers may still be down.
     pub async fn start(
@@ -139,17 +93,7 @@ impl Cluster {
         shutdown: CancellationToken,
     ) -> Result<Arc<Cluster>> {
         let node_id = config.node_id as NodeId;
-        let raft_listener = tokio::net::TcpListener::bind(cluster.raft_listen).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                BrokerError::PortInUse {
-                    listener: "raft",
-                    addr: cluster.raft_listen,
-                    port: cluster.raft_listen.port(),
-                }
-            } else {
-                BrokerError::io("bind raft listener", cluster.raft_listen.to_string(), e)
-            }
-        })?;
+        let raft_listener = bind_raft_listener(cluster.raft_listen).await?;
         let peers: BTreeMap<NodeId, SocketAddr> =
             cluster.peers.iter().map(|p| (p.id as NodeId, p.raft)).collect();
         let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> =
@@ -191,10 +135,10 @@ impl Cluster {
             node_id,
             config: cluster.clone(),
             kafka_addrs,
-            transport: Arc::clone(&transport),
+            transport,
             controller,
             controller_state,
-            liveness: Arc::clone(&liveness),
+            liveness,
             store,
             env,
             partitions: RwLock::new(BTreeMap::new()),
@@ -205,32 +149,39 @@ impl Cluster {
             shutdown,
             tasks,
         });
-        Arc::clone(&transport).serve(raft_listener, Arc::new(Router(Arc::downgrade(&this))));
+        this.run_background(raft_listener);
+        Ok(this)
+    }
+
+    /// Serves Raft traffic and starts the node-level tasks (telemetry of the controller,
+    /// heartbeats, elections, reconciliation, leader rebalancing), all on `self.tasks` and
+    /// stopped by `self.shutdown`.
+    fn run_background(self: &Arc<Self>, raft_listener: tokio::net::TcpListener) {
+        Arc::clone(&self.transport).serve(raft_listener, Arc::new(Router(Arc::downgrade(self))));
         watch::watch_group(
-            &this.telemetry,
-            this.transport.trace(),
-            &this.controller,
-            this.shutdown.clone(),
-            &this.tasks,
+            &self.telemetry,
+            self.transport.trace(),
+            &self.controller,
+            self.shutdown.clone(),
+            &self.tasks,
         );
-        let weak = Arc::downgrade(&this);
+        let weak = Arc::downgrade(self);
         let on_flip = Arc::new(move |peer: NodeId, live: bool| {
             if let (true, Some(cluster)) = (live, weak.upgrade()) {
                 cluster.on_peer_back(peer);
             }
         });
         liveness::run(
-            liveness,
-            transport,
-            Duration::from_millis(cluster.heartbeat_interval_ms),
+            Arc::clone(&self.liveness),
+            Arc::clone(&self.transport),
+            Duration::from_millis(self.config.heartbeat_interval_ms),
             on_flip,
-            this.shutdown.clone(),
-            &this.tasks,
+            self.shutdown.clone(),
+            &self.tasks,
         );
-        this.tasks.spawn(Arc::clone(&this).drive_elections());
-        this.tasks.spawn(Arc::clone(&this).reconcile());
-        this.tasks.spawn(Arc::clone(&this).rebalance_leaders());
-        Ok(this)
+        self.tasks.spawn(Arc::clone(self).drive_elections());
+        self.tasks.spawn(Arc::clone(self).reconcile());
+        self.tasks.spawn(Arc::clone(self).rebalance_leaders());
     }
 
     /// The local handle of a group, if this node hosts it.
@@ -422,79 +373,6 @@ impl Cluster {
         m.last_log_index
     }
 
-    /// Creates, starts and stops local partition groups to match the controller's metadata.
-    async fn reconcile(self: Arc<Self>) {
-        let mut rx = self.controller_state.subscribe();
-        loop {
-            let meta = rx.borrow_and_update().clone();
-            if let Err(e) = self.apply_assignment(&meta).await {
-                tracing::error!(node_id = self.node_id, error = %e, "could not start a partition group");
-                self.telemetry.warn(format!("could not start a partition group: {e}"));
-            }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                changed = rx.changed() => if changed.is_err() { return },
-            }
-        }
-    }
-
-    async fn apply_assignment(&self, meta: &ClusterMetadata) -> Result<()> {
-        let mut wanted = BTreeMap::new();
-        for (topic, a) in &meta.topics {
-            for (p, replicas) in a.replicas.iter().enumerate() {
-                if replicas.contains(&self.node_id) {
-                    wanted.insert((topic.clone(), p as i32), replicas.clone());
-                }
-            }
-        }
-        let existing: Vec<(String, i32)> =
-            self.partitions.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
-        for key in existing.iter().filter(|k| !wanted.contains_key(*k)) {
-            let handle = self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(key);
-            if let Some(h) = handle {
-                h.stop().await;
-                // The vote dies with the group: a topic created again under the same name
-                // must start a fresh group (openraft refuses to initialize one with a vote).
-                self.store.forget_vote(&h.id.to_string()).await?;
-                self.store.delete_partition(&key.0, key.1)?;
-                tracing::info!(topic = %key.0, partition = key.1, "partition group removed");
-            }
-        }
-        // Started concurrently: each start waits for its first entry to be fsynced, and the
-        // flusher syncs all of them in one round instead of one after the other.
-        let starts = wanted.into_iter().filter(|((t, p), _)| self.partition(t, *p).is_none()).map(
-            |((topic, p), voters)| async move {
-                let log = self.store.create_partition(&topic, p)?;
-                self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
-                let id = GroupId::Partition { topic: topic.clone(), partition: p };
-                let handle =
-                    GroupHandle::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
-                watch::watch_group(
-                    &self.telemetry,
-                    self.transport.trace(),
-                    &handle,
-                    self.shutdown.clone(),
-                    &self.tasks,
-                );
-                self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
-                self.groups_added.notify_one();
-                Ok::<(), BrokerError>(())
-            },
-        );
-        let results: Vec<Result<()>> =
-            futures::stream::iter(starts).buffer_unordered(GROUPS_AT_ONCE).collect().await;
-        // DeleteRecords: every local replica starts where the controller says (again after a
-        // restart, when the controller log is replayed).
-        for (topic, a) in &meta.topics {
-            for (p, start) in &a.log_starts {
-                if let Some(g) = self.partition(topic, *p) {
-                    g.log.set_log_start(*start);
-                }
-            }
-        }
-        results.into_iter().collect()
-    }
-
     /// Graceful leave: hand every group this node leads to a caught-up follower, so clients
     /// see a new leader before this one goes away. Bounded: when every node is stopping at once,
     /// nobody can take over and waiting longer only delays the stop.
@@ -565,4 +443,14 @@ impl Cluster {
         self.tasks.wait().await;
         self.transport.close().await;
     }
+}
+
+async fn bind_raft_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            BrokerError::PortInUse { listener: "raft", addr, port: addr.port() }
+        } else {
+            BrokerError::io("bind raft listener", addr.to_string(), e)
+        }
+    })
 }

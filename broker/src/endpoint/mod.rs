@@ -272,6 +272,7 @@ async fn power_cut(State(node): State<Arc<NodeState>>) -> Response {
                 "power cut: files truncated to their last fsync; aborting"
             );
             node.telemetry.emit(EventKind::PowerCut { report: report.clone() });
+            // Detached: it ends the process.
             tokio::spawn(async {
                 tokio::time::sleep(POWER_CUT_ABORT_DELAY).await;
                 std::process::abort();

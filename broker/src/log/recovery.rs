@@ -152,83 +152,26 @@ pub(crate) fn recover_partition(
     topic: &str,
     partition: i32,
 ) -> Result<(Vec<Segment>, PartitionRecovery)> {
-    let mut files: Vec<(i64, PathBuf)> = Vec::new();
-    for ent in std::fs::read_dir(dir).map_err(|e| BrokerError::io("list partition dir", dir, e))? {
-        let ent = ent.map_err(|e| BrokerError::io("list partition dir", dir, e))?;
-        if let Some(base) = ent.file_name().to_str().and_then(parse_segment_file_name) {
-            files.push((base, ent.path()));
-        }
-    }
-    files.sort();
-    let ns = now_ns();
-    let (mut segments, mut torn_tail_bytes, mut corruption) = (Vec::new(), 0u64, None::<Corruption>);
-    let mut expected: Option<i64> = None;
-    let mut dir_changed = false;
+    let files = segment_files(dir)?;
+    let mut walk = Walk {
+        topic,
+        partition,
+        ns: now_ns(),
+        expected: None,
+        torn_tail_bytes: 0,
+        corruption: None,
+        dir_changed: false,
+    };
+    let mut segments = Vec::new();
     let n = files.len();
     for (i, (base, path)) in files.into_iter().enumerate() {
-        if corruption.is_some() {
-            // Everything after a corrupt entry is unreachable (offsets must be contiguous).
-            let to = quarantine_copy(&path, ns)?;
-            std::fs::remove_file(&path)
-                .map_err(|e| BrokerError::io("remove segment after corruption", &path, e))?;
-            tracing::error!(topic, partition, offset = base, file = %path.display(), quarantined_to = %to.display(),
-                "segment after a corrupt entry removed (copy kept)");
-            dir_changed = true;
-            continue;
-        }
-        let exp = expected.unwrap_or(base);
-        if base != exp {
-            let len = std::fs::metadata(&path).map_err(|e| BrokerError::io("stat segment", &path, e))?.len();
-            if len == 0 {
-                // An empty file past the end is a roll whose data never reached disk.
-                std::fs::remove_file(&path)
-                    .map_err(|e| BrokerError::io("remove empty stale segment", &path, e))?;
-                tracing::warn!(topic, partition, offset = base, file = %path.display(), "empty segment past the log end removed");
-                dir_changed = true;
-                continue;
-            }
-            // Offsets must be contiguous: the whole file is unusable, keep only its copy.
-            let reason = format!("segment starts at offset {base} but the previous one ends at {exp}");
-            let quarantined_to = quarantine_copy(&path, ns)?;
-            std::fs::remove_file(&path).map_err(|e| BrokerError::io("remove misplaced segment", &path, e))?;
-            tracing::error!(topic, partition, offset = exp, file = %path.display(), position = 0u64, reason = %reason,
-                quarantined_to = %quarantined_to.display(), "corrupt log: misplaced segment removed, copy kept");
-            corruption = Some(Corruption { file: path, position: 0, reason, quarantined_to });
-            dir_changed = true;
-            continue;
-        }
-        let scan = scan_segment(&path, exp)?;
-        let first_bad = match &scan.stop {
-            None => None,
-            Some(Stop::Torn(p)) if i + 1 == n => {
-                torn_tail_bytes = scan.file_len - p;
-                truncate_file(&path, *p)?;
-                tracing::warn!(topic, partition, offset = scan.index.last().map_or(exp, |e| e.next_offset),
-                    file = %path.display(), position = p, bytes = torn_tail_bytes, "torn tail cut");
-                None
-            }
-            Some(Stop::Torn(p)) => {
-                Some((*p, "incomplete entry at the end of a segment that is not the last".to_string()))
-            }
-            Some(Stop::Corrupt(p, reason)) => Some((*p, reason.clone())),
-        };
-        if let Some((position, reason)) = first_bad {
-            let quarantined_to = quarantine_copy(&path, ns)?;
-            truncate_file(&path, position)?;
-            tracing::error!(topic, partition, offset = scan.index.last().map_or(exp, |e| e.next_offset),
-                file = %path.display(), position, reason = %reason, quarantined_to = %quarantined_to.display(),
-                "corrupt log entry: log truncated there, segment copy kept");
-            corruption = Some(Corruption { file: path.clone(), position, reason, quarantined_to });
-            dir_changed = true;
-        }
-        expected = Some(scan.index.last().map_or(exp, |e| e.next_offset));
-        segments.push(Segment::open(path, base, scan.valid_len, scan.index)?);
+        segments.extend(walk.segment(base, path, i + 1 == n)?);
     }
     if segments.is_empty() {
-        segments.push(Segment::create(dir, expected.unwrap_or(0))?);
-        dir_changed = true;
+        segments.push(Segment::create(dir, walk.expected.unwrap_or(0))?);
+        walk.dir_changed = true;
     }
-    if dir_changed {
+    if walk.dir_changed {
         sync_dir(dir)?;
     }
     let entries = segments.iter().map(|s| s.index.len() as u64).sum();
@@ -239,10 +182,119 @@ pub(crate) fn recover_partition(
         segments: segments.len(),
         entries,
         log_end_offset,
-        torn_tail_bytes,
-        corruption,
+        torn_tail_bytes: walk.torn_tail_bytes,
+        corruption: walk.corruption,
     };
     Ok((segments, report))
+}
+
+/// The partition's segment files, by base offset.
+fn segment_files(dir: &Path) -> Result<Vec<(i64, PathBuf)>> {
+    let mut files: Vec<(i64, PathBuf)> = Vec::new();
+    for ent in std::fs::read_dir(dir).map_err(|e| BrokerError::io("list partition dir", dir, e))? {
+        let ent = ent.map_err(|e| BrokerError::io("list partition dir", dir, e))?;
+        if let Some(base) = ent.file_name().to_str().and_then(parse_segment_file_name) {
+            files.push((base, ent.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// One partition's recovery, segment file by segment file in offset order.
+struct Walk<'a> {
+    topic: &'a str,
+    partition: i32,
+    /// Names this recovery's quarantine copies.
+    ns: u64,
+    /// Where the next segment must start; `None` before the first.
+    expected: Option<i64>,
+    torn_tail_bytes: u64,
+    corruption: Option<Corruption>,
+    /// A file was removed, created or truncated: the directory needs an fsync.
+    dir_changed: bool,
+}
+
+impl Walk<'_> {
+    /// The next segment file (`last`: the newest); the segment to keep, if any.
+    fn segment(&mut self, base: i64, path: PathBuf, last: bool) -> Result<Option<Segment>> {
+        if self.corruption.is_some() {
+            self.drop_unreachable(base, &path)?;
+            return Ok(None);
+        }
+        let exp = self.expected.unwrap_or(base);
+        if base != exp {
+            self.drop_misplaced(base, exp, path)?;
+            return Ok(None);
+        }
+        self.check(base, exp, path, last).map(Some)
+    }
+
+    /// Everything after a corrupt entry is unreachable (offsets must be contiguous).
+    fn drop_unreachable(&mut self, base: i64, path: &Path) -> Result<()> {
+        let (topic, partition) = (self.topic, self.partition);
+        let to = quarantine_copy(path, self.ns)?;
+        std::fs::remove_file(path)
+            .map_err(|e| BrokerError::io("remove segment after corruption", path, e))?;
+        tracing::error!(topic, partition, offset = base, file = %path.display(), quarantined_to = %to.display(),
+            "segment after a corrupt entry removed (copy kept)");
+        self.dir_changed = true;
+        Ok(())
+    }
+
+    /// A segment that does not start where the previous one ended (`exp`).
+    fn drop_misplaced(&mut self, base: i64, exp: i64, path: PathBuf) -> Result<()> {
+        let (topic, partition) = (self.topic, self.partition);
+        self.dir_changed = true;
+        let len = std::fs::metadata(&path).map_err(|e| BrokerError::io("stat segment", &path, e))?.len();
+        if len == 0 {
+            // An empty file past the end is a roll whose data never reached disk.
+            std::fs::remove_file(&path)
+                .map_err(|e| BrokerError::io("remove empty stale segment", &path, e))?;
+            tracing::warn!(topic, partition, offset = base, file = %path.display(), "empty segment past the log end removed");
+            return Ok(());
+        }
+        // Offsets must be contiguous: the whole file is unusable, keep only its copy.
+        let reason = format!("segment starts at offset {base} but the previous one ends at {exp}");
+        let quarantined_to = quarantine_copy(&path, self.ns)?;
+        std::fs::remove_file(&path).map_err(|e| BrokerError::io("remove misplaced segment", &path, e))?;
+        tracing::error!(topic, partition, offset = exp, file = %path.display(), position = 0u64, reason = %reason,
+            quarantined_to = %quarantined_to.display(), "corrupt log: misplaced segment removed, copy kept");
+        self.corruption = Some(Corruption { file: path, position: 0, reason, quarantined_to });
+        Ok(())
+    }
+
+    /// Scans a segment in its place (its first offset `exp`): a torn tail of the last one is cut,
+    /// a bad entry anywhere else truncates the log there (copy kept).
+    fn check(&mut self, base: i64, exp: i64, path: PathBuf, last: bool) -> Result<Segment> {
+        let (topic, partition) = (self.topic, self.partition);
+        let scan = scan_segment(&path, exp)?;
+        let end = scan.index.last().map_or(exp, |e| e.next_offset);
+        let first_bad = match &scan.stop {
+            None => None,
+            Some(Stop::Torn(p)) if last => {
+                self.torn_tail_bytes = scan.file_len - p;
+                truncate_file(&path, *p)?;
+                tracing::warn!(topic, partition, offset = end, file = %path.display(), position = p,
+                    bytes = self.torn_tail_bytes, "torn tail cut");
+                None
+            }
+            Some(Stop::Torn(p)) => {
+                Some((*p, "incomplete entry at the end of a segment that is not the last".to_string()))
+            }
+            Some(Stop::Corrupt(p, reason)) => Some((*p, reason.clone())),
+        };
+        if let Some((position, reason)) = first_bad {
+            let quarantined_to = quarantine_copy(&path, self.ns)?;
+            truncate_file(&path, position)?;
+            tracing::error!(topic, partition, offset = end, file = %path.display(), position, reason = %reason,
+                quarantined_to = %quarantined_to.display(), "corrupt log entry: log truncated there, segment copy kept");
+            self.corruption = Some(Corruption { file: path.clone(), position, reason, quarantined_to });
+            self.dir_changed = true;
+        }
+        self.expected = Some(end);
+        Segment::open(path, base, scan.valid_len, scan.index)
+    }
 }
 
 #[cfg(test)]

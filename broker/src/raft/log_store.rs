@@ -155,7 +155,8 @@ impl RaftLogStorage<TypeConfig> for GroupLogStore {
         match durable_end {
             Some(end) => {
                 let (log, urgent) = (Arc::clone(&self.log), self.group == GroupId::Controller);
-                // Completed by the flusher's round; no thread waits for it.
+                // Completed by the flusher's round; no thread waits for it. Detached: it ends at
+                // that round, or with an error when the store closes or its disk fails.
                 tokio::spawn(async move {
                     let synced =
                         if urgent { log.wait_synced(end).await } else { log.wait_flushed(end).await };
