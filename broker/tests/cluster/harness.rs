@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use labs::fabric::NodeTarget;
 
 use crate::links::Links;
 pub use crate::process::tail_lines;
@@ -97,7 +98,7 @@ impl Cluster {
         Self::start_opts(n, false)
     }
 
-    /// Like `start`, but every directed Raft link i->j goes through a test-local proxy.
+    /// Like `start`, but every directed Raft link i->j goes through the lab's fabric (`links.rs`).
     pub fn start_with_links(n: usize) -> Result<Cluster> {
         Self::start_opts(n, true)
     }
@@ -146,12 +147,18 @@ impl Cluster {
             dirs.push(dir);
         }
         let raft: BTreeMap<i32, SocketAddr> = nodes.iter().map(|n| (n.id, n.raft)).collect();
-        let links = if with_links { Some(Links::start(&raft)?) } else { None };
+        let links = if with_links {
+            let targets: Vec<NodeTarget> =
+                nodes.iter().map(|n| NodeTarget { id: n.id, raft: n.raft, kafka: n.kafka }).collect();
+            Some(Links::start(&targets)?)
+        } else {
+            None
+        };
         for node in &mut nodes {
             for (&j, &r) in &raft {
                 if j != node.id {
                     let target = match &links {
-                        Some(l) => l.addr(node.id, j),
+                        Some(l) => l.addr(node.id, j)?,
                         None => r,
                     };
                     node.peer_raft.insert(j, target);

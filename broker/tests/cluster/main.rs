@@ -15,6 +15,9 @@ mod endpoint;
 #[path = "../node/external.rs"]
 #[allow(dead_code)]
 mod external;
+#[path = "../node/fabric.rs"]
+#[allow(dead_code)]
+mod fabric;
 mod harness;
 mod links;
 mod lostwrite;
@@ -24,9 +27,6 @@ mod pause;
 #[path = "../node/process.rs"]
 #[allow(dead_code)]
 mod process;
-#[path = "../node/proxy.rs"]
-#[allow(dead_code)]
-mod proxy;
 mod raft_fuzz;
 mod raft_trace;
 mod scale;

@@ -9,8 +9,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::producer::FutureRecord;
 
 use crate::clients::{create_topic, producer, read_all_partitions, Ack};
+use crate::fabric::TestFabric;
 use crate::harness::{data_dir, unique, Broker, BrokerOpts};
-use crate::proxy::Proxy;
+use labs::fabric::Endpoint;
 
 const MESSAGES: usize = 2000;
 const SEVER_EVERY_ACKS: usize = 150;
@@ -21,11 +22,12 @@ const WINDOW: usize = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicates() -> Result<()> {
     let dir = data_dir();
-    let proxy = Proxy::bind()?;
-    let broker =
-        tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path()).advertised(proxy.addr)))?;
-    proxy.forward_to(broker.kafka);
-    let bootstrap = proxy.addr.to_string();
+    let (fabric, kafka) = TestFabric::for_one_broker()?;
+    let proxy = fabric.client_proxy(1)?;
+    let mut opts = BrokerOpts::new(dir.path()).advertised(proxy);
+    opts.kafka_port = kafka.port();
+    let _broker = tokio::task::block_in_place(|| Broker::start(opts))?;
+    let bootstrap = proxy.to_string();
     let topic = unique("idempotent");
     create_topic(&bootstrap, &topic, 3).await?;
 
@@ -73,7 +75,7 @@ async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicate
             Err(e) => failures.push(format!("{payload}: {e}")),
         }
         if severed.len() < SEVERS && acks.len() >= SEVER_EVERY_ACKS * (severed.len() + 1) {
-            severed.push(proxy.sever_all());
+            severed.push(fabric.sever_dialed(Endpoint::Client, Endpoint::Node(1))?);
         }
     }
     drop(in_flight);
@@ -84,6 +86,7 @@ async fn idempotent_producer_retries_after_dropped_connections_make_no_duplicate
         failures.len()
     );
     ensure!(severed.len() == SEVERS, "only {} severs happened", severed.len());
+    ensure!(severed.iter().all(|&n| n > 0), "a sever found no open connection to cut: {severed:?}");
     ensure!(
         failures.is_empty(),
         "{} sends failed despite unlimited retries, first: {:?}",

@@ -10,15 +10,15 @@ mod clients;
 mod durability;
 mod endpoint;
 mod external;
+// Shared with the cluster tests (their Raft links); node tests use part of it.
+#[allow(dead_code)]
+mod fabric;
 mod fsync_failure;
 mod groups;
 mod harness;
 mod idempotence;
 mod power_cut;
 mod process;
-// Shared with the cluster tests (their Raft link proxies); node tests use part of it.
-#[allow(dead_code)]
-mod proxy;
 mod startup_errors;
 mod stock_clients;
 // Shared with the cluster tests, which also wait for conditions; node tests use part of it.

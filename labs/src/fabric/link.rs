@@ -82,14 +82,15 @@ impl Direction {
     }
 }
 
-/// Connection counters of an (unordered) endpoint pair, over both proxies between them.
+/// Connection counters: of an (unordered) endpoint pair, over both proxies between them, and of
+/// one proxy's own connections (a [`Dialed`]).
 #[derive(Debug, Default)]
-pub(crate) struct PairStats {
+pub(crate) struct ConnectionCounts {
     open: AtomicU64,
     total: AtomicU64,
 }
 
-impl PairStats {
+impl ConnectionCounts {
     /// Counts a connection as open until the returned guard is dropped.
     pub(crate) fn open(&self) -> OpenGuard<'_> {
         self.open.fetch_add(1, Ordering::Relaxed);
@@ -102,11 +103,50 @@ impl PairStats {
     }
 }
 
-pub(crate) struct OpenGuard<'a>(&'a PairStats);
+pub(crate) struct OpenGuard<'a>(&'a ConnectionCounts);
 
 impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One proxy's connections as the side that dials them sees them, whatever the modes of the two
+/// directions their bytes travel: they can be cut (live ones reset, new ones closed as soon as
+/// accepted) or severed once (live ones reset, new ones forwarded). This is the dialer's view a
+/// direction cannot express: node A's own connections to B healed while B's to A stay cut.
+#[derive(Debug)]
+pub(crate) struct Dialed {
+    gate: watch::Sender<Gate>,
+    pub(crate) connections: ConnectionCounts,
+}
+
+/// What a route lets through; pumps watch it like a direction's mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Gate {
+    pub cut: bool,
+    /// Bumped by every sever: a connection opened under an older value is reset.
+    pub severs: u64,
+}
+
+impl Dialed {
+    pub(crate) fn new() -> Dialed {
+        Dialed { gate: watch::Sender::new(Gate::default()), connections: ConnectionCounts::default() }
+    }
+
+    pub(crate) fn set_cut(&self, cut: bool) {
+        self.gate.send_if_modified(|g| std::mem::replace(&mut g.cut, cut) != cut);
+    }
+
+    /// Resets the live connections; returns how many were open.
+    pub(crate) fn sever(&self) -> u64 {
+        let open = self.connections.counts().0;
+        self.gate.send_modify(|g| g.severs += 1);
+        open
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Gate> {
+        self.gate.subscribe()
     }
 }
 

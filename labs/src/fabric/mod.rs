@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use link::{Direction, PairStats};
+use link::{ConnectionCounts, Dialed, Direction};
 pub use link::{Endpoint, LinkState, Mode};
 use proxy::ProxyRoute;
 pub use toxic::Toxic;
@@ -42,9 +42,11 @@ pub struct NodeTarget {
 pub struct Fabric {
     nodes: Vec<i32>,
     directions: HashMap<(Endpoint, Endpoint), Arc<Direction>>,
-    pairs: BTreeMap<(Endpoint, Endpoint), Arc<PairStats>>,
+    pairs: BTreeMap<(Endpoint, Endpoint), Arc<ConnectionCounts>>,
     raft_proxies: HashMap<(i32, i32), SocketAddr>,
     client_proxies: BTreeMap<i32, SocketAddr>,
+    /// Every proxy by (the side that dials it, the side it reaches).
+    routes: HashMap<(Endpoint, Endpoint), Arc<ProxyRoute>>,
     shutdown: CancellationToken,
 }
 
@@ -70,6 +72,7 @@ impl Fabric {
             pairs: BTreeMap::new(),
             raft_proxies: HashMap::new(),
             client_proxies: BTreeMap::new(),
+            routes: HashMap::new(),
             shutdown: shutdown.clone(),
         };
         let mut ends: Vec<Endpoint> = targets.iter().map(|t| Endpoint::Node(t.id)).collect();
@@ -96,7 +99,7 @@ impl Fabric {
     }
 
     async fn spawn_proxy(
-        &self,
+        &mut self,
         initiator: Endpoint,
         target: Endpoint,
         upstream: SocketAddr,
@@ -110,7 +113,11 @@ impl Fabric {
             up: Arc::clone(&self.directions[&(initiator, target)]),
             down: Arc::clone(&self.directions[&(target, initiator)]),
             pair: Arc::clone(&self.pairs[&pair_key(initiator, target)]),
+            dialed: Dialed::new(),
         });
+        self.routes.insert((initiator, target), Arc::clone(&route));
+        // Owned by the fabric: its shutdown token, cancelled on drop, ends the accept loop and
+        // every connection task.
         tokio::spawn(proxy::run(listener, route, self.shutdown.clone()));
         Ok(addr)
     }
@@ -141,6 +148,36 @@ impl Fabric {
         tracing::info!(%from, %to, ?mode, "link mode");
         dir.set(mode);
         Ok(())
+    }
+
+    fn route(&self, dialer: Endpoint, target: Endpoint) -> Result<&ProxyRoute> {
+        self.routes.get(&(dialer, target)).map(|r| &**r).ok_or_else(|| LabError::InvalidArgument {
+            what: "route",
+            detail: format!(
+                "no proxy carries connections from {dialer} to {target} (nodes are {:?})",
+                self.nodes
+            ),
+        })
+    }
+
+    /// Cuts (`true`) or restores the connections `dialer` opens to `target`: live ones are reset
+    /// and new ones closed as soon as accepted, whatever the modes of their bytes' directions.
+    /// The connections `target` opens to `dialer` are untouched, so this can heal a node's own
+    /// requests while its peers' requests to it stay cut (what [`Fabric::set`] cannot: a
+    /// direction governs bytes on every connection).
+    pub fn cut_dialed(&self, dialer: Endpoint, target: Endpoint, cut: bool) -> Result<()> {
+        let route = self.route(dialer, target)?;
+        tracing::info!(%dialer, %target, cut, "dialed connections");
+        route.dialed.set_cut(cut);
+        Ok(())
+    }
+
+    /// Resets every connection `dialer` has open to `target` once, as a dropped NAT entry would;
+    /// new connections are forwarded. Returns how many were open.
+    pub fn sever_dialed(&self, dialer: Endpoint, target: Endpoint) -> Result<u64> {
+        let open = self.route(dialer, target)?.dialed.sever();
+        tracing::info!(%dialer, %target, open, "dialed connections severed");
+        Ok(open)
     }
 
     /// Both directions between `a` and `b`.

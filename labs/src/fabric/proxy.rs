@@ -13,10 +13,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::link::{Direction, Mode, PairStats};
+use super::link::{ConnectionCounts, Dialed, Direction, Gate, Mode};
 use super::toxic::Toxic;
 
 /// Read buffer per direction and connection: large enough that bulk transfers move in few
@@ -34,7 +35,9 @@ pub(crate) struct ProxyRoute {
     pub up: Arc<Direction>,
     /// Bytes from the upstream back to the connecting side.
     pub down: Arc<Direction>,
-    pub pair: Arc<PairStats>,
+    pub pair: Arc<ConnectionCounts>,
+    /// This proxy's own connections (cut or severed as the dialer sees them).
+    pub dialed: Dialed,
 }
 
 /// Accepts until `shutdown`; every connection gets its own task.
@@ -78,6 +81,12 @@ enum End {
 }
 
 async fn serve(client: TcpStream, route: &ProxyRoute) {
+    let mut gate = route.dialed.subscribe();
+    let joined = *gate.borrow_and_update();
+    if joined.cut {
+        // A cut route: the dialer sees its connection closed as soon as it is accepted.
+        return;
+    }
     if route.up.mode() == Mode::Reset || route.down.mode() == Mode::Reset {
         // Refuse: an RST right after accept is what a peer behind a rejecting firewall sees.
         abort_fd(client.as_raw_fd());
@@ -94,13 +103,13 @@ async fn serve(client: TcpStream, route: &ProxyRoute) {
     // Small Kafka/Raft frames must not wait for Nagle on either hop.
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let _open = route.pair.open();
+    let _open = (route.pair.open(), route.dialed.connections.open());
     let fds = (client.as_raw_fd(), server.as_raw_fd());
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     let up = pump(cr, sw, &route.up);
     let down = pump(sr, cw, &route.down);
-    let reset = reset_requested(&route.up, &route.down);
+    let reset = reset_requested(&route.up, &route.down, gate, joined.severs);
     tokio::pin!(up, down, reset);
     let (mut up_done, mut down_done) = (false, false);
     let abort = loop {
@@ -129,16 +138,22 @@ async fn serve(client: TcpStream, route: &ProxyRoute) {
     }
 }
 
-/// Completes when either direction of the connection is set to Reset.
-async fn reset_requested(up: &Direction, down: &Direction) {
+/// Completes when either direction of the connection is set to Reset, or its route is cut or
+/// severed after the connection was opened (under `severs`).
+async fn reset_requested(up: &Direction, down: &Direction, mut gate: watch::Receiver<Gate>, severs: u64) {
     let (mut a, mut b) = (up.subscribe(), down.subscribe());
     loop {
         if *a.borrow_and_update() == Mode::Reset || *b.borrow_and_update() == Mode::Reset {
             return;
         }
+        let g = *gate.borrow_and_update();
+        if g.cut || g.severs != severs {
+            return;
+        }
         tokio::select! {
             r = a.changed() => if r.is_err() { return },
             r = b.changed() => if r.is_err() { return },
+            r = gate.changed() => if r.is_err() { return },
         }
     }
 }

@@ -286,3 +286,35 @@ async fn toxics_delay_slice_limit_and_time_out_real_connections() {
     assert!(t.elapsed() >= Duration::from_millis(150), "{:?}", t.elapsed());
     assert_eq!(fabric.links()[0].mode, Mode::Toxic(Toxic::Timeout { ms: 200, percent: 100 }));
 }
+
+#[tokio::test]
+async fn a_dialed_cut_closes_one_sides_connections_and_leaves_the_others() {
+    let (fabric, _s1, _s2) = two_nodes().await;
+    let (to2, to1) = (fabric.raft_proxy(1, 2).unwrap(), fabric.raft_proxy(2, 1).unwrap());
+    let mut from1 = connect_greeted(to2).await;
+    let mut from2 = connect_greeted(to1).await;
+    fabric.cut_dialed(Endpoint::Node(1), Endpoint::Node(2), true).unwrap();
+    assert!(is_closed(&mut from1).await, "node 1's open connection survived the cut");
+    let mut again = TcpStream::connect(to2).await.unwrap();
+    assert!(is_closed(&mut again).await, "node 1's new connection was not closed");
+    // Node 2's own connection to node 1 carries bytes both ways, as before.
+    from2.write_all(b"ping").await.unwrap();
+    assert_eq!(read_n(&mut from2, 4, Duration::from_secs(2)).await, b"ping");
+    fabric.cut_dialed(Endpoint::Node(1), Endpoint::Node(2), false).unwrap();
+    let mut back = connect_greeted(to2).await;
+    back.write_all(b"back").await.unwrap();
+    assert_eq!(read_n(&mut back, 4, Duration::from_secs(2)).await, b"back");
+    assert!(fabric.cut_dialed(Endpoint::Node(1), Endpoint::Node(3), true).is_err(), "no such route");
+}
+
+#[tokio::test]
+async fn a_sever_resets_live_connections_and_forwards_new_ones() {
+    let (fabric, _s1, _s2) = two_nodes().await;
+    let addr = fabric.client_proxy(1).unwrap();
+    let (mut a, mut b) = (connect_greeted(addr).await, connect_greeted(addr).await);
+    assert_eq!(fabric.sever_dialed(Endpoint::Client, Endpoint::Node(1)).unwrap(), 2);
+    assert!(is_closed(&mut a).await && is_closed(&mut b).await, "a connection survived the sever");
+    let mut c = connect_greeted(addr).await;
+    c.write_all(b"new").await.unwrap();
+    assert_eq!(read_n(&mut c, 3, Duration::from_secs(2)).await, b"new");
+}
