@@ -25,12 +25,29 @@ const CLOSE_BOUND: Duration = Duration::from_secs(20);
 pub struct Shell {
     pub lab: Arc<Lab>,
     pub closing: AtomicBool,
+    /// Set to true by `close`: the shell's long-lived tasks (the signal watcher, the event
+    /// streams to the UI) end on it.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shell {
+    fn new(lab: Arc<Lab>) -> Shell {
+        Shell { lab, closing: AtomicBool::new(false), stopping: tokio::sync::watch::Sender::new(false) }
+    }
+
+    /// Resolves once `close` has begun (at once if it has).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            // An error means the shell is gone, which is a stop too.
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
+    }
+
     /// Stops the cluster, bounded. Idempotent: `Lab::close` takes what is running.
     async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
+        self.stopping.send_replace(true);
         tracing::info!("stopping the cluster before exit");
         if tokio::time::timeout(CLOSE_BOUND, self.lab.close()).await.is_err() {
             return tracing::warn!("the lab did not close within {CLOSE_BOUND:?}; exiting anyway (brokers die with us via PDEATHSIG)");
@@ -84,7 +101,7 @@ pub fn run() {
             if config::start_on_launch() {
                 spawn_start(Arc::clone(&lab));
             }
-            app.manage(Shell { lab, closing: AtomicBool::new(false) });
+            app.manage(Shell::new(lab));
             spawn_signal_handler(app.handle().clone());
             Ok(())
         })
@@ -97,6 +114,7 @@ pub fn run() {
                 if app.state::<Shell>().closing.swap(true, Ordering::SeqCst) {
                     return; // already closing; a second click changes nothing
                 }
+                // Ends by itself: the close is bounded (CLOSE_BOUND), then the app exits.
                 tauri::async_runtime::spawn(async move {
                     app.state::<Shell>().close().await;
                     app.exit(0);
@@ -121,6 +139,7 @@ pub fn run() {
 /// `--start`: the window opens on a running three-node cluster with the default settings (the
 /// README's run command uses it). The UI learns of it like of any start: from the event stream.
 fn spawn_start(lab: Arc<Lab>) {
+    // Ends by itself: the start is bounded by the lab (every node's ready wait has a timeout).
     tauri::async_runtime::spawn(async move {
         let start = labs::lab::protocol::Command::StartCluster { settings: Default::default() };
         match lab.handle(start).await {
@@ -135,6 +154,8 @@ fn spawn_start(lab: Arc<Lab>) {
 #[cfg(unix)]
 fn spawn_signal_handler(app: tauri::AppHandle) {
     use tokio::signal::unix::{signal, SignalKind};
+    // Waits for a signal until the shell closes (see `Shell::stopped`).
+    let closed = app.state::<Shell>().stopped();
     tauri::async_runtime::spawn(async move {
         let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
             (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
@@ -142,7 +163,12 @@ fn spawn_signal_handler(app: tauri::AppHandle) {
             tracing::warn!("could not install signal handlers");
             return;
         };
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+            _ = hup.recv() => {},
+            _ = closed => return, // closed another way; nothing left to stop
+        }
         tracing::info!("signal: stopping the cluster");
         app.state::<Shell>().close().await;
         app.exit(0);
