@@ -80,24 +80,7 @@ pub fn run() {
         // Window size and position, restored at start and saved as they change (config dir).
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .setup(move |app| {
-            // The same places as the CLI's (labs::paths): `clusterlab runs list` shows the
-            // window's runs, and both start from the same remembered settings.
-            let data = labs::paths::data_dir();
-            let lab_config = labs::lab::LabConfig {
-                broker_bin,
-                data_root: None,
-                // Lessons sit beside the drills (source tree and package alike).
-                lessons_dir: labs::paths::lessons_dir(None)
-                    .unwrap_or_else(|_| drills_dir.with_file_name("lessons")),
-                drills_dir,
-                export_dir: data.join("exports"),
-                runs_dir: None,
-                preferences_file: None,
-            }
-            .remembering();
-            tracing::info!(data = %data.display(), "clusterlab desktop");
-            // Lab::new spawns its forwarders with tokio::spawn: it needs the runtime's context.
-            let lab = tauri::async_runtime::block_on(async move { Lab::new(lab_config) });
+            let lab = new_lab(broker_bin, drills_dir);
             if config::start_on_launch() {
                 spawn_start(Arc::clone(&lab));
             }
@@ -106,34 +89,57 @@ pub fn run() {
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![commands::lab::lab_command, commands::lab::lab_subscribe])
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                // Keep the window until the cluster is down, then exit the whole app.
-                api.prevent_close();
-                let app = window.app_handle().clone();
-                if app.state::<Shell>().closing.swap(true, Ordering::SeqCst) {
-                    return; // already closing; a second click changes nothing
-                }
-                // Ends by itself: the close is bounded (CLOSE_BOUND), then the app exits.
-                tauri::async_runtime::spawn(async move {
-                    app.state::<Shell>().close().await;
-                    app.exit(0);
-                });
-            }
-        })
+        .on_window_event(on_window_event)
         .build(tauri::generate_context!())
         .expect("building the Cluster Lab window");
+    app.run(on_run_event);
+}
 
-    app.run(|app, event| {
-        // Any other way out (app.exit, last window gone): stop the cluster before the process ends.
-        if let RunEvent::Exit = event {
-            let shell = app.state::<Shell>();
-            // The window and signal paths have closed it already (closing is set).
-            if !shell.closing.load(Ordering::SeqCst) {
-                tauri::async_runtime::block_on(shell.close());
-            }
+/// The lab, in the same places as the CLI's (labs::paths): `clusterlab runs list` shows the
+/// window's runs, and both start from the same remembered settings.
+fn new_lab(broker_bin: std::path::PathBuf, drills_dir: std::path::PathBuf) -> Arc<Lab> {
+    let data = labs::paths::data_dir();
+    let lab_config = labs::lab::LabConfig {
+        broker_bin,
+        data_root: None,
+        // Lessons sit beside the drills (source tree and package alike).
+        lessons_dir: labs::paths::lessons_dir(None).unwrap_or_else(|_| drills_dir.with_file_name("lessons")),
+        drills_dir,
+        export_dir: data.join("exports"),
+        runs_dir: None,
+        preferences_file: None,
+    }
+    .remembering();
+    tracing::info!(data = %data.display(), "clusterlab desktop");
+    // Lab::new spawns its forwarders with tokio::spawn: it needs the runtime's context.
+    tauri::async_runtime::block_on(async move { Lab::new(lab_config) })
+}
+
+/// Closing the window keeps it until the cluster is down, then exits the whole app.
+fn on_window_event(window: &tauri::Window, event: &WindowEvent) {
+    if let WindowEvent::CloseRequested { api, .. } = event {
+        api.prevent_close();
+        let app = window.app_handle().clone();
+        if app.state::<Shell>().closing.swap(true, Ordering::SeqCst) {
+            return; // already closing; a second click changes nothing
         }
-    });
+        // Ends by itself: the close is bounded (CLOSE_BOUND), then the app exits.
+        tauri::async_runtime::spawn(async move {
+            app.state::<Shell>().close().await;
+            app.exit(0);
+        });
+    }
+}
+
+/// Any other way out (app.exit, last window gone): stop the cluster before the process ends.
+fn on_run_event(app: &tauri::AppHandle, event: RunEvent) {
+    if let RunEvent::Exit = event {
+        let shell = app.state::<Shell>();
+        // The window and signal paths have closed it already (closing is set).
+        if !shell.closing.load(Ordering::SeqCst) {
+            tauri::async_runtime::block_on(shell.close());
+        }
+    }
 }
 
 /// `--start`: the window opens on a running three-node cluster with the default settings (the
