@@ -113,7 +113,7 @@ impl PacedLoad {
             Arc::<AtomicBool>::default(),
         );
         let (a, s, f, st) = (Arc::clone(&acks), Arc::clone(&sent), Arc::clone(&failed), Arc::clone(&stop));
-        // Owned: `stop_and_wait` sets the stop flag, awaits it (bounded) and aborts it past that.
+        // Owned: `stop_and_wait` stops it, awaits it (bounded) and aborts it past that; drop aborts it.
         let task = tokio::spawn(async move {
             let payload = vec![b'x'; size];
             let mut tick = tokio::time::interval(pace);
@@ -183,6 +183,13 @@ impl PacedLoad {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
+    }
+}
+
+impl Drop for PacedLoad {
+    /// A run dropped mid-way (Ctrl-C) takes its load with it; after `stop_and_wait` a no-op.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -261,7 +261,7 @@ async fn start_target(opts: &FuzzOptions) -> Result<Target> {
 }
 
 /// The sender threads and their shared counters. Each thread ends after the frame count, at
-/// the deadline or when `stop` is set; [`Senders::join`] joins them all.
+/// the deadline or when `stop` is set (also on drop); [`Senders::join`] joins them all.
 struct Senders {
     threads: Vec<std::thread::JoinHandle<()>>,
     sent: Arc<AtomicU64>,
@@ -313,11 +313,19 @@ impl Senders {
     }
 
     /// Joins every thread; returns (frames counted, frames the broker hung on).
-    fn join(self) -> (u64, u64) {
-        for t in self.threads {
+    fn join(mut self) -> (u64, u64) {
+        for t in std::mem::take(&mut self.threads) {
             let _ = t.join();
         }
         (self.sent.load(Ordering::Relaxed), self.hung.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Senders {
+    /// A run dropped before `join` (Ctrl-C) stops its senders at their next frame instead of
+    /// leaving them to the deadline.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
