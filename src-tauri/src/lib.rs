@@ -25,31 +25,33 @@ const CLOSE_BOUND: Duration = Duration::from_secs(20);
 pub struct Shell {
     pub lab: Arc<Lab>,
     pub closing: AtomicBool,
-    /// Set to true by `close`: the shell's long-lived tasks (the signal watcher, the event
-    /// streams to the UI) end on it.
-    stopping: tokio::sync::watch::Sender<bool>,
+    /// Set to true once `close` has stopped the lab: the shell's long-lived tasks (the signal
+    /// watcher, the event streams to the UI) end on it. Not earlier: while the cluster stops,
+    /// the window still shows it and a signal still takes the signal path.
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shell {
     fn new(lab: Arc<Lab>) -> Shell {
-        Shell { lab, closing: AtomicBool::new(false), stopping: tokio::sync::watch::Sender::new(false) }
+        Shell { lab, closing: AtomicBool::new(false), closed: tokio::sync::watch::Sender::new(false) }
     }
 
-    /// Resolves once `close` has begun (at once if it has).
-    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.stopping.subscribe();
+    /// Resolves once `close` has finished (at once if it has).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closed.subscribe();
         async move {
-            // An error means the shell is gone, which is a stop too.
-            let _ = rx.wait_for(|stopping| *stopping).await;
+            // An error means the shell is gone, which is closed too.
+            let _ = rx.wait_for(|closed| *closed).await;
         }
     }
 
     /// Stops the cluster, bounded. Idempotent: `Lab::close` takes what is running.
     async fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        self.stopping.send_replace(true);
         tracing::info!("stopping the cluster before exit");
-        if tokio::time::timeout(CLOSE_BOUND, self.lab.close()).await.is_err() {
+        let stopped = tokio::time::timeout(CLOSE_BOUND, self.lab.close()).await;
+        self.closed.send_replace(true);
+        if stopped.is_err() {
             return tracing::warn!("the lab did not close within {CLOSE_BOUND:?}; exiting anyway (brokers die with us via PDEATHSIG)");
         }
         tracing::info!("lab closed");
@@ -160,8 +162,8 @@ fn spawn_start(lab: Arc<Lab>) {
 #[cfg(unix)]
 fn spawn_signal_handler(app: tauri::AppHandle) {
     use tokio::signal::unix::{signal, SignalKind};
-    // Waits for a signal until the shell closes (see `Shell::stopped`).
-    let closed = app.state::<Shell>().stopped();
+    // Waits for a signal until the shell has closed (see `Shell::closed`).
+    let closed = app.state::<Shell>().closed();
     tauri::async_runtime::spawn(async move {
         let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
             (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
@@ -173,7 +175,7 @@ fn spawn_signal_handler(app: tauri::AppHandle) {
             _ = int.recv() => {},
             _ = term.recv() => {},
             _ = hup.recv() => {},
-            _ = closed => return, // closed another way; nothing left to stop
+            _ = closed => return, // closed another way: nothing left to stop
         }
         tracing::info!("signal: stopping the cluster");
         app.state::<Shell>().close().await;

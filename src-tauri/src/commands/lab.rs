@@ -59,8 +59,8 @@ pub async fn lab_subscribe(shell: State<'_, Shell>, channel: Channel<LabEvent>) 
     let mut events = lab.subscribe();
     let snapshot = LabEvent::State { state: Box::new(lab.state().await) };
     channel.send(snapshot).map_err(|e| CommandError::new("ipc", e.to_string()))?;
-    // Ends when the UI's channel fails or the shell closes (the lab's sender outlives it).
-    let closed = shell.stopped();
+    // Ends when the UI's channel fails or the shell has closed (the lab's sender outlives it).
+    let closed = shell.closed();
     tauri::async_runtime::spawn(async move {
         tokio::pin!(closed);
         loop {
