@@ -150,7 +150,8 @@ impl PacedLoad {
                 rdkafka::producer::Producer::flush(&producer, Duration::from_secs(35))
             })
             .await;
-            // Flushed: every delivery has its answer, so the waiters finish now.
+            // After a flush every delivery has its answer, so the waiters finish now (after a
+            // flush that timed out, `stop_and_wait`'s bound aborts this task and them).
             while deliveries.join_next().await.is_some() {}
         });
         PacedLoad { started, acks, sent, failed, stop, task }
