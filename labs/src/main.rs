@@ -1,7 +1,4 @@
-//! `clusterlab`: the Cluster Lab command line.
-//!
-//! Only `bench` exists so far; `up`, `status`, `fault`, `drill`, `export` and `serve` will be
-//! further variants of [`Command`], each with its own args struct like [`BenchArgs`].
+//! `clusterlab`: the Cluster Lab command line: `bench` here, the lab's commands in `cli`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -179,6 +176,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `bench`: the mode its flags pick (lab, fuzz, scale, burst, soak, trace overhead, cluster),
+/// else the single-node matrix.
 async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(root) = &args.data_root {
         std::fs::create_dir_all(root)
@@ -197,36 +196,12 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         return burst_cmd(args).await;
     }
     if args.soak {
-        let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
-        let common = cli::common::Common {
-            broker_bin: args.broker_bin.clone(),
-            data_dir: Some(root.clone()),
-            drills: None,
-            lessons: None,
-        };
-        let code = cli::chaos::soak(args.soak_seed, args.soak_minutes, common, root.join("soak")).await?;
-        anyhow::ensure!(code == 0, "the soak found anomalies or could not run (above)");
-        return Ok(());
+        return soak_cmd(args).await;
     }
     if args.trace_overhead {
         return trace_overhead_cmd(args).await;
     }
-    let filter: CaseFilter = args.cases.parse()?;
-    let opts = BenchOptions {
-        broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
-        tansu_bin: bench::tansu::locate_tansu(args.tansu.as_deref())?,
-        messages: args.messages,
-        quick: args.quick,
-        filter,
-        data_root: args.data_root.clone().unwrap_or_else(std::env::temp_dir),
-        partitions: args.partitions,
-        producer: ProducerSettings {
-            linger_ms: args.linger_ms,
-            max_in_flight: args.max_in_flight,
-            message_timeout_ms: 30_000,
-        },
-        phase_timeout: Duration::from_secs(args.phase_timeout_secs),
-    };
+    let opts = bench_options(&args)?;
     println!("clusterlab bench\n{}", bench::Setup::collect(&opts).render());
     if args.cluster {
         let copts = ClusterOptions {
@@ -240,13 +215,50 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
         };
         return cluster_cmd(&opts, &copts, args.json.as_deref()).await;
     }
+    single_node_cmd(&opts, args.json.as_deref()).await
+}
 
+/// `bench --soak`: the long chaos run, its exports under the data root.
+async fn soak_cmd(args: BenchArgs) -> anyhow::Result<()> {
+    let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    let common = cli::common::Common {
+        broker_bin: args.broker_bin,
+        data_dir: Some(root.clone()),
+        drills: None,
+        lessons: None,
+    };
+    let code = cli::chaos::soak(args.soak_seed, args.soak_minutes, common, root.join("soak")).await?;
+    anyhow::ensure!(code == 0, "the soak found anomalies or could not run (above)");
+    Ok(())
+}
+
+/// The single-node matrix's options (the cluster suite shares them).
+fn bench_options(args: &BenchArgs) -> anyhow::Result<BenchOptions> {
+    let filter: CaseFilter = args.cases.parse()?;
+    Ok(BenchOptions {
+        broker_bin: bench::broker_process::locate_broker(args.broker_bin.as_deref())?,
+        tansu_bin: bench::tansu::locate_tansu(args.tansu.as_deref())?,
+        messages: args.messages,
+        quick: args.quick,
+        filter,
+        data_root: args.data_root.clone().unwrap_or_else(std::env::temp_dir),
+        partitions: args.partitions,
+        producer: ProducerSettings {
+            linger_ms: args.linger_ms,
+            max_in_flight: args.max_in_flight,
+            message_timeout_ms: 30_000,
+        },
+        phase_timeout: Duration::from_secs(args.phase_timeout_secs),
+    })
+}
+
+/// The single-node matrix: results, the Tansu comparison if any, failures last.
+async fn single_node_cmd(opts: &BenchOptions, json: Option<&std::path::Path>) -> anyhow::Result<()> {
     // Ctrl-C drops the run, and with it every broker process it started (they are killed on drop).
     let report = tokio::select! {
-        r = bench::run(&opts) => r?,
+        r = bench::run(opts) => r?,
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; brokers started by this run were stopped"),
     };
-
     println!("{}", report::render_results(&report.results));
     if !report.tansu.is_empty() {
         println!("Tansu (memory storage):\n{}", report::render_results(&report.tansu));
@@ -257,7 +269,7 @@ async fn bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
             report::render_comparisons(&report.comparisons)
         );
     }
-    write_json(args.json.as_deref(), &report)?;
+    write_json(json, &report)?;
     if !report.failures.is_empty() {
         print!("{}", report::render_failures(&report.failures));
         anyhow::bail!("{} case(s) failed", report.failures.len());

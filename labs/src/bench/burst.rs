@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use serde::Serialize;
 
 use super::cluster::{create_replicated_topic, Cluster, RaftTiming, NODES};
@@ -69,16 +69,50 @@ pub async fn measure(opts: &BurstOptions) -> Result<BurstResult> {
         .set("message.timeout.ms", opts.timeout.as_millis().to_string())
         .create()
         .map_err(LabError::kafka("creating the burst producer"))?;
-    let payload = vec![0x5a_u8; opts.message_bytes];
-    let mut latency =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).map_err(|e| LabError::Histogram(e.to_string()))?;
     let started = Instant::now();
+    let deliveries = hand_over(&producer, messages, opts, started).await?;
+    let acks = Acks::of(deliveries).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_rss_mb =
+        (1..=NODES as i32).filter_map(|id| cluster.pid(id)).filter_map(vm_hwm_kb).max().unwrap_or(0) as f64
+            / 1024.0;
+    let read_back = if acks.acked > 0 {
+        super::consume::consume_all(&bootstrap, TOPIC, 1, acks.acked, opts.timeout)
+            .await
+            .map(|o| o.messages)?
+    } else {
+        0
+    };
+    Ok(BurstResult {
+        messages,
+        message_bytes: opts.message_bytes,
+        acked: acks.acked,
+        failed: acks.failed,
+        seconds,
+        mb_per_sec: (acks.acked * opts.message_bytes as u64) as f64 / (1 << 20) as f64 / seconds,
+        ack_p50_ms: acks.latency.value_at_quantile(0.5) as f64,
+        ack_p99_ms: acks.latency.value_at_quantile(0.99) as f64,
+        ack_max_ms: acks.latency.max() as f64,
+        peak_rss_mb,
+        read_back,
+        first_error: acks.first_error,
+    })
+}
+
+/// Hands every message over as fast as librdkafka's queue takes it: a full queue is the
+/// client's own backpressure (wait a moment and try again), never a reason to drop the message.
+/// Returns each delivery with its hand-over time.
+async fn hand_over(
+    producer: &FutureProducer,
+    messages: u64,
+    opts: &BurstOptions,
+    started: Instant,
+) -> Result<Vec<(Instant, DeliveryFuture)>> {
+    let payload = vec![0x5a_u8; opts.message_bytes];
     let mut deliveries = Vec::with_capacity(messages as usize);
     for i in 0..messages {
         let key = i.to_string();
         let mut record = FutureRecord::to(TOPIC).key(&key).payload(&payload).partition(0);
-        // Hand over as fast as librdkafka's queue takes it: a full queue is the client's own
-        // backpressure (wait a moment and try again), never a reason to drop the message.
         let handed = Instant::now();
         let delivery = loop {
             match producer.send_result(record) {
@@ -95,46 +129,42 @@ pub async fn measure(opts: &BurstOptions) -> Result<BurstResult> {
         };
         deliveries.push((handed, delivery));
     }
-    let (mut acked, mut failed, mut first_error) = (0u64, 0u64, None);
-    for (handed, d) in deliveries {
-        match d.await {
-            Ok(Ok(_)) => {
-                acked += 1;
-                let _ = latency.record(handed.elapsed().as_millis().max(1) as u64);
-            }
-            Ok(Err((e, _))) => {
-                failed += 1;
-                first_error.get_or_insert_with(|| e.to_string());
-            }
-            Err(_) => {
-                failed += 1;
-                first_error.get_or_insert_with(|| "delivery report dropped".into());
+    Ok(deliveries)
+}
+
+/// What the delivery reports said.
+struct Acks {
+    acked: u64,
+    failed: u64,
+    first_error: Option<String>,
+    /// Hand-over to delivery report, ms, of the acknowledged ones.
+    latency: Histogram<u64>,
+}
+
+impl Acks {
+    /// Awaits every delivery report (each bounded by the producer's message timeout).
+    async fn of(deliveries: Vec<(Instant, DeliveryFuture)>) -> Result<Acks> {
+        let latency = Histogram::<u64>::new_with_bounds(1, 3_600_000, 3)
+            .map_err(|e| LabError::Histogram(e.to_string()))?;
+        let mut acks = Acks { acked: 0, failed: 0, first_error: None, latency };
+        for (handed, d) in deliveries {
+            match d.await {
+                Ok(Ok(_)) => {
+                    acks.acked += 1;
+                    let _ = acks.latency.record(handed.elapsed().as_millis().max(1) as u64);
+                }
+                Ok(Err((e, _))) => {
+                    acks.failed += 1;
+                    acks.first_error.get_or_insert_with(|| e.to_string());
+                }
+                Err(_) => {
+                    acks.failed += 1;
+                    acks.first_error.get_or_insert_with(|| "delivery report dropped".into());
+                }
             }
         }
+        Ok(acks)
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let peak_rss_mb =
-        (1..=NODES as i32).filter_map(|id| cluster.pid(id)).filter_map(vm_hwm_kb).max().unwrap_or(0) as f64
-            / 1024.0;
-    let read_back = if acked > 0 {
-        super::consume::consume_all(&bootstrap, TOPIC, 1, acked, opts.timeout).await.map(|o| o.messages)?
-    } else {
-        0
-    };
-    Ok(BurstResult {
-        messages,
-        message_bytes: opts.message_bytes,
-        acked,
-        failed,
-        seconds,
-        mb_per_sec: (acked * opts.message_bytes as u64) as f64 / (1 << 20) as f64 / seconds,
-        ack_p50_ms: latency.value_at_quantile(0.5) as f64,
-        ack_p99_ms: latency.value_at_quantile(0.99) as f64,
-        ack_max_ms: latency.max() as f64,
-        peak_rss_mb,
-        read_back,
-        first_error,
-    })
 }
 
 /// Peak resident set of a process (kB), from /proc/<pid>/status.

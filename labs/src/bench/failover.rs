@@ -113,19 +113,24 @@ impl PacedLoad {
             Arc::<AtomicBool>::default(),
         );
         let (a, s, f, st) = (Arc::clone(&acks), Arc::clone(&sent), Arc::clone(&failed), Arc::clone(&stop));
+        // Owned: `stop_and_wait` stops it, awaits it (bounded) and aborts it past that; drop aborts it.
         let task = tokio::spawn(async move {
             let payload = vec![b'x'; size];
             let mut tick = tokio::time::interval(pace);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // One waiter per message in flight, owned here: the ones still waiting when this task
+            // ends are aborted with the set.
+            let mut deliveries = tokio::task::JoinSet::new();
             while !st.load(Ordering::Relaxed) && started.elapsed() < max_run {
                 tick.tick().await;
+                while deliveries.try_join_next().is_some() {} // reap the finished ones
                 let record: FutureRecord<'_, (), [u8]> =
                     FutureRecord::to(&topic).partition(0).payload(payload.as_slice());
                 match producer.send_result(record) {
                     Ok(delivery) => {
                         s.fetch_add(1, Ordering::Relaxed);
                         let (a, f) = (Arc::clone(&a), Arc::clone(&f));
-                        tokio::spawn(async move {
+                        deliveries.spawn(async move {
                             match delivery.await {
                                 Ok(Ok(_)) => a.lock().expect("ack list lock").push(started.elapsed()),
                                 _ => {
@@ -139,13 +144,26 @@ impl PacedLoad {
                     }
                 }
             }
-            // Keep the producer alive until its queue drains, bounded by its message timeout.
+            // Keep the producer alive until its queue drains, bounded by its message timeout;
+            // ends when the flush returns.
             let _ = tokio::task::spawn_blocking(move || {
                 rdkafka::producer::Producer::flush(&producer, Duration::from_secs(35))
             })
             .await;
+            // After a flush every delivery has its answer, so the waiters finish now (after a
+            // flush that timed out, `stop_and_wait`'s bound aborts this task and them).
+            while deliveries.join_next().await.is_some() {}
         });
         PacedLoad { started, acks, sent, failed, stop, task }
+    }
+
+    /// Stops sending and waits for the task to flush and record the last acks; past the bound
+    /// (the flush's own bound plus slack) it is aborted, so it never outlives the run.
+    async fn stop_and_wait(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if tokio::time::timeout(Duration::from_secs(40), &mut self.task).await.is_err() {
+            self.task.abort();
+        }
     }
 
     fn now(&self) -> Duration {
@@ -166,6 +184,13 @@ impl PacedLoad {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
+    }
+}
+
+impl Drop for PacedLoad {
+    /// A run dropped mid-way (Ctrl-C) takes its load with it; after `stop_and_wait` a no-op.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -209,69 +234,14 @@ pub async fn run(
     // Generous bound on the load's lifetime: every step of every kill at its timeout, plus slack.
     let max_run = (ELECTION_TIMEOUT + FIRST_ACK_TIMEOUT + CATCH_UP_TIMEOUT + SETTLE * 2) * kills as u32
         + Duration::from_secs(60);
-    let load = PacedLoad::start(producer, topic.to_string(), size, pace, max_run);
-    let group = partition_group(topic, 0);
-    let result = async {
-        load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load")
-            .await?;
-        tokio::time::sleep(SETTLE).await;
-        let mut cycles = Vec::with_capacity(kills);
-        for k in 0..kills {
-            let (leader, old_term) = wait_leader(cluster, &group, None).await?;
-            let kill_at = load.now();
-            cluster.kill(leader)?;
-            let (new_leader, new_term) = wait_leader(cluster, &group, Some(leader)).await?;
-            let election = load.now() - kill_at;
-            load.wait_ack_after(kill_at, FIRST_ACK_TIMEOUT, "waiting for the first ack after a kill").await?;
-            cluster.restart(leader)?;
-            wait_caught_up(cluster, &group, leader).await?;
-            let caught_up = load.now() - kill_at;
-            tokio::time::sleep(SETTLE).await;
-            tracing::info!(
-                kill = k + 1,
-                killed = leader,
-                new_leader,
-                election_ms = election.as_millis() as u64,
-                "kill cycle done"
-            );
-            let end = load.now();
-            cycles.push(Cycle {
-                kill_at,
-                end,
-                killed: leader,
-                old_term,
-                new_leader,
-                new_term,
-                election,
-                caught_up,
-            });
-        }
-        Ok::<_, LabError>(cycles)
-    }
-    .await;
-    load.stop.store(true, Ordering::Relaxed);
-    let _ = tokio::time::timeout(Duration::from_secs(40), load.task).await;
+    let mut load = PacedLoad::start(producer, topic.to_string(), size, pace, max_run);
+    let result = kill_cycles(cluster, &load, &partition_group(topic, 0), kills).await;
+    // Stopped on success and on error alike, before the acks are read.
+    load.stop_and_wait().await;
     let cycles = result?;
     let mut acks = load.acks.lock().expect("ack list lock").clone();
     acks.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let kills: Vec<KillRecord> = cycles
-        .into_iter()
-        .map(|c| {
-            let (gap, max_gap) =
-                outage(&acks, c.kill_at, c.end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
-            KillRecord {
-                killed_node: c.killed,
-                old_term: c.old_term,
-                new_leader: c.new_leader,
-                new_term: c.new_term,
-                election_ms: ms(c.election),
-                unavailable_ms: gap,
-                max_gap_in_cycle_ms: max_gap,
-                restart_and_catch_up_ms: ms(c.caught_up),
-            }
-        })
-        .collect();
+    let kills = kill_records(cycles, &acks);
     Ok(FailoverReport {
         fsync: fsync.to_string(),
         pace_us: pace.as_micros() as u64,
@@ -286,6 +256,69 @@ pub async fn run(
         restart_and_catch_up: SmallSummary::of(kills.iter().map(|k| k.restart_and_catch_up_ms)),
         kills,
     })
+}
+
+/// Once the load is acknowledged and steady, `kills` cycles one after the other.
+async fn kill_cycles(
+    cluster: &mut Cluster,
+    load: &PacedLoad,
+    group: &str,
+    kills: usize,
+) -> Result<Vec<Cycle>> {
+    load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load")
+        .await?;
+    tokio::time::sleep(SETTLE).await;
+    let mut cycles = Vec::with_capacity(kills);
+    for k in 0..kills {
+        cycles.push(kill_cycle(cluster, load, group, k).await?);
+    }
+    Ok(cycles)
+}
+
+/// One cycle: kill the leader of `group`, time the election and the first ack after the kill,
+/// restart the killed node and wait until it caught up, then let the load settle.
+async fn kill_cycle(cluster: &mut Cluster, load: &PacedLoad, group: &str, k: usize) -> Result<Cycle> {
+    let (leader, old_term) = wait_leader(cluster, group, None).await?;
+    let kill_at = load.now();
+    cluster.kill(leader)?;
+    let (new_leader, new_term) = wait_leader(cluster, group, Some(leader)).await?;
+    let election = load.now() - kill_at;
+    load.wait_ack_after(kill_at, FIRST_ACK_TIMEOUT, "waiting for the first ack after a kill").await?;
+    cluster.restart(leader)?;
+    wait_caught_up(cluster, group, leader).await?;
+    let caught_up = load.now() - kill_at;
+    tokio::time::sleep(SETTLE).await;
+    tracing::info!(
+        kill = k + 1,
+        killed = leader,
+        new_leader,
+        election_ms = election.as_millis() as u64,
+        "kill cycle done"
+    );
+    let end = load.now();
+    Ok(Cycle { kill_at, end, killed: leader, old_term, new_leader, new_term, election, caught_up })
+}
+
+/// What each cycle cost, from the ack times sorted ascending.
+fn kill_records(cycles: Vec<Cycle>, acks: &[Duration]) -> Vec<KillRecord> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    cycles
+        .into_iter()
+        .map(|c| {
+            let (gap, max_gap) =
+                outage(acks, c.kill_at, c.end).map_or((f64::NAN, f64::NAN), |(g, m)| (ms(g), ms(m)));
+            KillRecord {
+                killed_node: c.killed,
+                old_term: c.old_term,
+                new_leader: c.new_leader,
+                new_term: c.new_term,
+                election_ms: ms(c.election),
+                unavailable_ms: gap,
+                max_gap_in_cycle_ms: max_gap,
+                restart_and_catch_up_ms: ms(c.caught_up),
+            }
+        })
+        .collect()
 }
 
 /// Polls /state until some node other than `not` leads `group`; returns (node, term).

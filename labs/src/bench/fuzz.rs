@@ -208,15 +208,7 @@ fn alive(pid: u32) -> bool {
 }
 
 pub async fn run(opts: &FuzzOptions) -> Result<FuzzReport> {
-    let target = if opts.cluster {
-        let c = Cluster::start(&opts.broker_bin, &opts.data_root, "always", opts.timing)?;
-        create_replicated_topic(&c.bootstrap(), TOPIC, 3, Duration::from_secs(60)).await?;
-        Target::Three(c)
-    } else {
-        let b = BrokerProcess::start(&opts.broker_bin, &opts.data_root, "always")?;
-        create_topic(&b.bootstrap(), TOPIC, 3, 1, Duration::from_secs(30)).await?;
-        Target::One(b)
-    };
+    let target = start_target(opts).await?;
     let addrs = target.kafka_addrs();
     let pids = target.pids();
     let apis = advertised(addrs[0])?;
@@ -227,61 +219,14 @@ pub async fn run(opts: &FuzzOptions) -> Result<FuzzReport> {
     let producer = BenchProducer::new(&target.bootstrap(), TOPIC, 100, "all", &settings)?;
     let workload = producer.run(opts.workload_messages, opts.time_limit + Duration::from_secs(120));
 
-    let sent = Arc::new(AtomicU64::new(0));
-    let hung = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let deadline = started + opts.time_limit;
-    let senders: Vec<_> = (0..opts.senders.max(1))
-        .map(|i| {
-            let (sent, hung, stop, apis, addrs) =
-                (sent.clone(), hung.clone(), stop.clone(), apis.clone(), addrs.clone());
-            let (frames, seed) = (opts.frames, opts.seed.wrapping_add(i as u64).max(1));
-            std::thread::spawn(move || {
-                let mut rng = Rng::new(seed);
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let n = sent.fetch_add(1, Ordering::Relaxed);
-                    if n >= frames {
-                        break;
-                    }
-                    let frame = hostile_frame(&mut rng, &apis);
-                    match send_frame(addrs[(n % addrs.len() as u64) as usize], &frame) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            hung.fetch_add(1, Ordering::Relaxed);
-                        }
-                        // Refused: the broker is gone (the watcher counts it) or out of sockets.
-                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                    }
-                }
-            })
-        })
-        .collect();
-
-    // Watch the brokers while the senders and the workload run.
-    let (mut rss_max, mut crashes) = (rss_before, 0usize);
-    let watch = async {
-        loop {
-            let done = senders.iter().all(|s| s.is_finished());
-            rss_max = pids.iter().map(|p| rss_mib(*p)).fold(rss_max, f64::max);
-            crashes = pids.iter().filter(|p| !alive(**p)).count();
-            if crashes > 0 {
-                stop.store(true, Ordering::Relaxed);
-            }
-            if done || crashes > 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    };
-    let (produced, ()) = tokio::join!(workload, watch);
-    for s in senders {
-        let _ = s.join();
-    }
+    let senders = Senders::start(opts, started + opts.time_limit, &apis, &addrs);
+    let (produced, watched) = tokio::join!(workload, watch(&senders, &pids, rss_before));
+    let (sent, hung) = senders.join();
     let secs = started.elapsed().as_secs_f64();
-    let frames = sent.load(Ordering::Relaxed).min(opts.frames);
+    let frames = sent.min(opts.frames);
     let acked = produced.map(|o| o.messages).unwrap_or(0);
-    let read = if crashes == 0 {
+    let read = if watched.crashes == 0 {
         consume_all(&target.bootstrap(), TOPIC, 3, acked, Duration::from_secs(120)).await?.messages
     } else {
         0
@@ -292,12 +237,119 @@ pub async fn run(opts: &FuzzOptions) -> Result<FuzzReport> {
         frames,
         secs,
         frames_per_sec: frames as f64 / secs.max(1e-9),
-        hung_frames: hung.load(Ordering::Relaxed),
-        crashes,
+        hung_frames: hung,
+        crashes: watched.crashes,
         rss_mib_before: rss_before,
-        rss_mib_max: rss_max,
+        rss_mib_max: watched.rss_max,
         rss_mib_after: pids.iter().map(|p| rss_mib(*p)).fold(0.0, f64::max),
         workload_acked: acked,
         workload_read: read,
     })
+}
+
+/// A fresh broker (or cluster) with the workload's topic created.
+async fn start_target(opts: &FuzzOptions) -> Result<Target> {
+    Ok(if opts.cluster {
+        let c = Cluster::start(&opts.broker_bin, &opts.data_root, "always", opts.timing)?;
+        create_replicated_topic(&c.bootstrap(), TOPIC, 3, Duration::from_secs(60)).await?;
+        Target::Three(c)
+    } else {
+        let b = BrokerProcess::start(&opts.broker_bin, &opts.data_root, "always")?;
+        create_topic(&b.bootstrap(), TOPIC, 3, 1, Duration::from_secs(30)).await?;
+        Target::One(b)
+    })
+}
+
+/// The sender threads and their shared counters. Each thread ends after the frame count, at
+/// the deadline or when `stop` is set (also on drop); [`Senders::join`] joins them all.
+struct Senders {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    sent: Arc<AtomicU64>,
+    hung: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Senders {
+    /// One thread per sender, each with its own seed, frames spread over `addrs`.
+    fn start(
+        opts: &FuzzOptions,
+        deadline: Instant,
+        apis: &[(i16, i16, i16)],
+        addrs: &[SocketAddr],
+    ) -> Senders {
+        let sent = Arc::new(AtomicU64::new(0));
+        let hung = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..opts.senders.max(1))
+            .map(|i| {
+                let (sent, hung, stop, apis, addrs) =
+                    (sent.clone(), hung.clone(), stop.clone(), apis.to_vec(), addrs.to_vec());
+                let (frames, seed) = (opts.frames, opts.seed.wrapping_add(i as u64).max(1));
+                std::thread::spawn(move || {
+                    let mut rng = Rng::new(seed);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let n = sent.fetch_add(1, Ordering::Relaxed);
+                        if n >= frames {
+                            break;
+                        }
+                        let frame = hostile_frame(&mut rng, &apis);
+                        match send_frame(addrs[(n % addrs.len() as u64) as usize], &frame) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                hung.fetch_add(1, Ordering::Relaxed);
+                            }
+                            // Refused: the broker is gone (the watcher counts it) or out of sockets.
+                            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Senders { threads, sent, hung, stop }
+    }
+
+    fn all_finished(&self) -> bool {
+        self.threads.iter().all(|t| t.is_finished())
+    }
+
+    /// Joins every thread; returns (frames counted, frames the broker hung on).
+    fn join(mut self) -> (u64, u64) {
+        for t in std::mem::take(&mut self.threads) {
+            let _ = t.join();
+        }
+        (self.sent.load(Ordering::Relaxed), self.hung.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Senders {
+    /// A run dropped before `join` (Ctrl-C) stops its senders at their next frame instead of
+    /// leaving them to the deadline.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What watching the brokers saw.
+struct Watched {
+    rss_max: f64,
+    crashes: usize,
+}
+
+/// Samples the brokers' RSS and liveness every half second until the senders are done or a
+/// broker is gone (then the senders are told to stop).
+async fn watch(senders: &Senders, pids: &[u32], rss_before: f64) -> Watched {
+    let mut w = Watched { rss_max: rss_before, crashes: 0 };
+    // Bounded: the senders end by the deadline.
+    loop {
+        let done = senders.all_finished();
+        w.rss_max = pids.iter().map(|p| rss_mib(*p)).fold(w.rss_max, f64::max);
+        w.crashes = pids.iter().filter(|p| !alive(**p)).count();
+        if w.crashes > 0 {
+            senders.stop.store(true, Ordering::Relaxed);
+        }
+        if done || w.crashes > 0 {
+            return w;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

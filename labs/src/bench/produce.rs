@@ -113,14 +113,18 @@ impl BenchProducer {
         let window = Arc::new(Semaphore::new(self.max_in_flight));
         // Each delivery is awaited in its own task so its latency is taken when it resolves,
         // not when a sequential loop gets round to it (partitions complete out of order).
+        // The waiters are owned by this set: when the run ends early (an error, or its timeout
+        // drops this future) the ones still waiting are aborted with it.
+        let mut waiters = tokio::task::JoinSet::new();
         let (tx, mut rx) = mpsc::unbounded_channel::<std::result::Result<u64, KafkaError>>();
         let started = Instant::now();
         for _ in 0..count {
             let permit = window.clone().acquire_owned().await.expect("semaphore is never closed");
+            while waiters.try_join_next().is_some() {} // reap the finished ones
             let sent_at = Instant::now();
             let delivery = self.enqueue().await?;
             let tx = tx.clone();
-            tokio::spawn(async move {
+            waiters.spawn(async move {
                 let r = match delivery.await {
                     Ok(Ok(_)) => Ok(sent_at.elapsed().as_micros() as u64),
                     Ok(Err((e, _))) => Err(e),

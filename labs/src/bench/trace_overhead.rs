@@ -95,34 +95,14 @@ async fn measure_on(cluster: &Cluster, opts: &TraceOverheadOptions) -> Result<Tr
     for round in 0..opts.rounds {
         let order = if round % 2 == 0 { [false, true] } else { [true, false] };
         for watching in order {
-            if !watching {
+            if watching {
+                let (rate, s, m) = watched_run(&producer, &nodes, opts).await?;
+                on.push(rate);
+                (seen, missed) = (seen + s, missed + m);
+            } else {
                 set_watch(&nodes, None).await?;
                 let r = producer.run(opts.messages, opts.timeout).await?;
                 off.push(r.messages as f64 / r.elapsed.as_secs_f64());
-                continue;
-            }
-            let timeline = Arc::new(Timeline::new());
-            let cancel = CancellationToken::new();
-            let group = format!("{TOPIC}-0");
-            crate::lab::raft_trace::follow(
-                timeline.clone(),
-                nodes.clone(),
-                Arc::new(Mutex::new(Some(group.clone()))),
-                cancel.clone(),
-            );
-            // The follower sets the watch on its first poll; set it now so the run is all "on".
-            set_watch(&nodes, Some(&group)).await?;
-            let r = producer.run(opts.messages, opts.timeout).await;
-            cancel.cancel();
-            let r = r?;
-            on.push(r.messages as f64 / r.elapsed.as_secs_f64());
-            for e in timeline.snapshot() {
-                if let EventKind::RaftTrace { nodes, .. } = &e.kind {
-                    for n in nodes {
-                        seen += n.events.len() as u64;
-                        missed += n.missed;
-                    }
-                }
             }
         }
     }
@@ -142,6 +122,41 @@ async fn measure_on(cluster: &Cluster, opts: &TraceOverheadOptions) -> Result<Tr
         events_seen: seen,
         events_missed: missed,
     })
+}
+
+/// One run with the Raft view open: partition 0 watched on every node and the lab's follower
+/// polling it. Returns (msgs/s, trace events taken in, events the rings dropped).
+async fn watched_run(
+    producer: &BenchProducer,
+    nodes: &[(i32, std::net::SocketAddr)],
+    opts: &TraceOverheadOptions,
+) -> Result<(f64, u64, u64)> {
+    let timeline = Arc::new(Timeline::new());
+    let cancel = CancellationToken::new();
+    // The follower stops when this run ends, whichever way (an error returns early).
+    let _stop_follower = cancel.clone().drop_guard();
+    let group = format!("{TOPIC}-0");
+    crate::lab::raft_trace::follow(
+        timeline.clone(),
+        nodes.to_vec(),
+        Arc::new(Mutex::new(Some(group.clone()))),
+        cancel.clone(),
+    );
+    // The follower sets the watch on its first poll; set it now so the run is all "on".
+    set_watch(nodes, Some(&group)).await?;
+    let r = producer.run(opts.messages, opts.timeout).await;
+    cancel.cancel();
+    let r = r?;
+    let (mut seen, mut missed) = (0u64, 0u64);
+    for e in timeline.snapshot() {
+        if let EventKind::RaftTrace { nodes, .. } = &e.kind {
+            for n in nodes {
+                seen += n.events.len() as u64;
+                missed += n.missed;
+            }
+        }
+    }
+    Ok((r.messages as f64 / r.elapsed.as_secs_f64(), seen, missed))
 }
 
 async fn set_watch(nodes: &[(i32, std::net::SocketAddr)], group: Option<&str>) -> Result<()> {

@@ -89,49 +89,28 @@ pub(crate) fn read_anomalies(index: &Index) -> Vec<Anomaly> {
 /// (invoke index, ack index, acked offset, value id).
 type AckedSend = (u64, u64, i64, usize);
 
-/// A send acknowledged at (offset a) before the same process invoked another send to the same
-/// partition that was acknowledged at a lower offset. Only non-overlapping sends constrain the
-/// order: sends in flight together may legitimately land in either order.
-pub(crate) fn reorderings(index: &Index) -> Vec<Anomaly> {
-    // (process, topic, partition) -> acked sends.
+/// Acknowledged sends with a real offset, per (process, topic, partition).
+fn acked_sends(index: &Index) -> HashMap<(u32, u32, i32), Vec<AckedSend>> {
     let mut groups: HashMap<(u32, u32, i32), Vec<AckedSend>> = HashMap::new();
     for (id, v) in index.values.iter().enumerate() {
         let Some(send) = &v.send else { continue };
         if let Outcome::Ok { partition, offset, index: ack_index, .. } = send.outcome {
             if offset >= 0 {
-                groups.entry((send.process, send.topic, partition)).or_default().push((
-                    send.invoke_index,
-                    ack_index,
-                    offset,
-                    id,
-                ));
+                let key = (send.process, send.topic, partition);
+                groups.entry(key).or_default().push((send.invoke_index, ack_index, offset, id));
             }
         }
     }
+    groups
+}
+
+/// A send acknowledged at (offset a) before the same process invoked another send to the same
+/// partition that was acknowledged at a lower offset. Only non-overlapping sends constrain the
+/// order: sends in flight together may legitimately land in either order.
+pub(crate) fn reorderings(index: &Index) -> Vec<Anomaly> {
     let mut found = Vec::new();
-    for sends in groups.values_mut() {
-        let mut by_ack = sends.clone();
-        by_ack.sort_unstable_by_key(|s| s.1);
-        sends.sort_unstable_by_key(|s| s.0);
-        // Sweep invocations in order, keeping the highest offset among sends already acked.
-        let mut acked = by_ack.iter().peekable();
-        let mut highest: Option<(i64, usize)> = None;
-        for &(invoked, _, offset, id) in sends.iter() {
-            while let Some(&&(_, ack_index, a_offset, a_id)) = acked.peek() {
-                if ack_index >= invoked {
-                    break;
-                }
-                if highest.is_none_or(|(h, _)| a_offset > h) {
-                    highest = Some((a_offset, a_id));
-                }
-                acked.next();
-            }
-            if let Some((h, first)) = highest {
-                if h > offset {
-                    found.push((first, id, h, offset));
-                }
-            }
-        }
+    for sends in acked_sends(index).values_mut() {
+        found.extend(overtaken(sends));
     }
     let mut out: Vec<Anomaly> = found
         .into_iter()
@@ -156,23 +135,43 @@ pub(crate) fn reorderings(index: &Index) -> Vec<Anomaly> {
     out
 }
 
+/// Of one partition's sends by one process (sorted here by invocation): each send that lands
+/// below a send acknowledged before it was invoked, as (that earlier value, this value, its
+/// offset, this offset). Sweeps invocations in order, keeping the highest offset among sends
+/// already acked.
+fn overtaken(sends: &mut [AckedSend]) -> Vec<(usize, usize, i64, i64)> {
+    let mut by_ack = sends.to_vec();
+    by_ack.sort_unstable_by_key(|s| s.1);
+    sends.sort_unstable_by_key(|s| s.0);
+    let mut found = Vec::new();
+    let mut acked = by_ack.iter().peekable();
+    let mut highest: Option<(i64, usize)> = None;
+    for &(invoked, _, offset, id) in sends.iter() {
+        while let Some(&&(_, ack_index, a_offset, a_id)) = acked.peek() {
+            if ack_index >= invoked {
+                break;
+            }
+            if highest.is_none_or(|(h, _)| a_offset > h) {
+                highest = Some((a_offset, a_id));
+            }
+            acked.next();
+        }
+        if let Some((h, first)) = highest {
+            if h > offset {
+                found.push((first, id, h, offset));
+            }
+        }
+    }
+    found
+}
+
 /// Sends of one producer to one partition, taken in the order it sent them, whose acknowledged
 /// offsets go down while the two were in flight together. An idempotent producer keeps its
 /// order across retries, so this only runs for idempotent runs; pairs where the first was
 /// acknowledged before the second was sent are `Reordered` instead.
 pub(crate) fn nonmonotonic_sends(index: &Index) -> Vec<Anomaly> {
-    let mut groups: HashMap<(u32, u32, i32), Vec<AckedSend>> = HashMap::new();
-    for (id, v) in index.values.iter().enumerate() {
-        let Some(send) = &v.send else { continue };
-        if let Outcome::Ok { partition, offset, index: ack_index, .. } = send.outcome {
-            if offset >= 0 {
-                let key = (send.process, send.topic, partition);
-                groups.entry(key).or_default().push((send.invoke_index, ack_index, offset, id));
-            }
-        }
-    }
     let mut out = Vec::new();
-    for ((process, _, partition), mut sends) in groups {
+    for ((process, _, partition), mut sends) in acked_sends(index) {
         sends.sort_unstable_by_key(|s| s.0);
         for pair in sends.windows(2) {
             let ((_, first_acked, first_offset, first), (second_invoked, _, second_offset, second)) =

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::anomaly::Anomaly;
-use crate::history::{History, OpKind, OpType};
+use crate::history::{History, Op, OpKind, OpType};
 
 /// A partition of a topic: the group reads several topics in a multi-topic run, and partition 0
 /// of one is not partition 0 of another.
@@ -41,95 +41,147 @@ fn present(history: &History, final_reader: u32) -> BTreeMap<Tp<'_>, BTreeMap<i6
 /// Poll-skip, nonmonotonic poll, committed offset going backwards and unseen writes, per
 /// partition of each topic.
 pub(crate) fn group_anomalies(history: &History, final_reader: u32) -> Vec<Anomaly> {
-    let records = present(history, final_reader);
-    let empty = BTreeMap::new();
-    let mut committed: HashMap<Tp<'_>, (i64, u64)> = HashMap::new();
-    let mut frontier: HashMap<Tp<'_>, i64> = HashMap::new();
-    let mut sessions: HashMap<(u32, Tp<'_>), Session> = HashMap::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut found = Vec::new();
-    let attempts = commit_attempts(history);
+    let mut scan = Scan {
+        records: present(history, final_reader),
+        attempts: commit_attempts(history),
+        committed: HashMap::new(),
+        frontier: HashMap::new(),
+        sessions: HashMap::new(),
+        seen: HashSet::new(),
+        found: Vec::new(),
+    };
     for op in history.ops.iter().filter(|op| op.process != final_reader && op.op_type == OpType::Ok) {
         let Some(partition) = op.partition else { continue };
         let p = (op.topic.as_str(), partition);
-        let topic = || op.topic.clone();
         match op.kind {
-            OpKind::Assign => {
-                let session =
-                    Session { committed_before: committed.get(&p).copied(), assigned: true, last: None };
-                sessions.insert((op.process, p), session);
-            }
-            OpKind::Commit => {
-                let Some(o) = op.offset else { continue };
-                let c = committed.entry(p).or_insert((o, op.time_ns));
-                if o > c.0 {
-                    *c = (o, op.time_ns);
-                }
-            }
-            OpKind::Poll => {
-                let (Some(o), Some(value)) = (op.offset, op.value.as_deref()) else { continue };
-                seen.insert(value);
-                let s = sessions.entry((op.process, p)).or_default();
-                let recs = records.get(&p).unwrap_or(&empty);
-                // Where reading should have continued from: this session's last offset, or for a
-                // new session the furthest offset the group had delivered.
-                let (from, after_rebalance) = match s.last {
-                    Some(last) => (last, false),
-                    None => (frontier.get(&p).copied().unwrap_or(-1), true),
-                };
-                if let Some(last) = s.last.filter(|last| o <= *last) {
-                    found.push(Anomaly::NonmonotonicPoll {
-                        process: op.process,
-                        topic: topic(),
-                        partition,
-                        previous_offset: last,
-                        offset: o,
-                        at_ns: op.time_ns,
-                    });
-                } else if o > from + 1 {
-                    let skipped: Vec<(&i64, &&str)> = recs.range(from + 1..o).collect();
-                    if let Some((first, first_value)) = skipped.first() {
-                        found.push(Anomaly::PollSkip {
-                            process: op.process,
-                            topic: topic(),
-                            partition,
-                            from_offset: from,
-                            to_offset: o,
-                            skipped: skipped.len() as u64,
-                            first_skipped: **first,
-                            first_value: first_value.to_string(),
-                            after_rebalance: after_rebalance && s.assigned,
-                            at_ns: op.time_ns,
-                        });
-                    }
-                }
-                if s.last.is_none() {
-                    let late = |&(c, c_at): &(i64, u64)| {
-                        late_attempt(&attempts, p, (o, op.time_ns), c, c_at, recs).is_some()
-                    };
-                    if let Some((c, c_at)) = s.committed_before.filter(|(c, _)| o < *c).filter(|b| !late(b)) {
-                        found.push(Anomaly::CommittedOffsetBackwards {
-                            process: op.process,
-                            topic: topic(),
-                            partition,
-                            committed: c,
-                            committed_at_ns: c_at,
-                            resumed_at: o,
-                            at_ns: op.time_ns,
-                        });
-                    }
-                }
-                s.last = Some(o);
-                let f = frontier.entry(p).or_insert(o);
-                *f = (*f).max(o);
-            }
+            OpKind::Assign => scan.assign(op.process, p),
+            OpKind::Commit => scan.commit(p, op),
+            OpKind::Poll => scan.poll(p, op),
             OpKind::Send => {}
         }
     }
-    if !seen.is_empty() {
-        found.extend(unseen(history, &records, &seen));
+    let mut found = scan.found;
+    if !scan.seen.is_empty() {
+        found.extend(unseen(history, &scan.records, &scan.seen));
     }
     found
+}
+
+/// The group as the members' acknowledged ops tell it, in history order, and what it found.
+struct Scan<'a> {
+    records: BTreeMap<Tp<'a>, BTreeMap<i64, &'a str>>,
+    attempts: Attempts<'a>,
+    /// The highest acknowledged commit per partition, and when it was acknowledged.
+    committed: HashMap<Tp<'a>, (i64, u64)>,
+    /// The furthest offset the group has delivered per partition.
+    frontier: HashMap<Tp<'a>, i64>,
+    sessions: HashMap<(u32, Tp<'a>), Session>,
+    /// Values some member received.
+    seen: HashSet<&'a str>,
+    found: Vec<Anomaly>,
+}
+
+impl<'a> Scan<'a> {
+    /// An assignment starts a new session that must not resume below the commit known now.
+    fn assign(&mut self, process: u32, p: Tp<'a>) {
+        let session =
+            Session { committed_before: self.committed.get(&p).copied(), assigned: true, last: None };
+        self.sessions.insert((process, p), session);
+    }
+
+    fn commit(&mut self, p: Tp<'a>, op: &Op) {
+        let Some(o) = op.offset else { return };
+        let c = self.committed.entry(p).or_insert((o, op.time_ns));
+        if o > c.0 {
+            *c = (o, op.time_ns);
+        }
+    }
+
+    fn poll(&mut self, p: Tp<'a>, op: &'a Op) {
+        let (Some(o), Some(value)) = (op.offset, op.value.as_deref()) else { return };
+        self.seen.insert(value);
+        let s = self.sessions.entry((op.process, p)).or_default();
+        let recs = self.records.get(&p).unwrap_or(&EMPTY);
+        if let Some(a) = order_anomaly(s, &self.frontier, recs, p, op, o) {
+            self.found.push(a);
+        }
+        if s.last.is_none() {
+            self.found.extend(resumed_below_commit(s, &self.attempts, recs, p, op, o));
+        }
+        s.last = Some(o);
+        let f = self.frontier.entry(p).or_insert(o);
+        *f = (*f).max(o);
+    }
+}
+
+/// No records: a partition the final reader found empty.
+static EMPTY: BTreeMap<i64, &str> = BTreeMap::new();
+
+/// A poll at offset `o` that goes back inside its session (nonmonotonic) or jumps over records
+/// the log holds (skip), measured from where reading should have continued: this session's last
+/// offset, or for a new session the furthest offset the group had delivered.
+fn order_anomaly(
+    s: &Session,
+    frontier: &HashMap<Tp<'_>, i64>,
+    recs: &BTreeMap<i64, &str>,
+    p: Tp<'_>,
+    op: &Op,
+    o: i64,
+) -> Option<Anomaly> {
+    let (from, after_rebalance) = match s.last {
+        Some(last) => (last, false),
+        None => (frontier.get(&p).copied().unwrap_or(-1), true),
+    };
+    if let Some(last) = s.last.filter(|last| o <= *last) {
+        return Some(Anomaly::NonmonotonicPoll {
+            process: op.process,
+            topic: op.topic.clone(),
+            partition: p.1,
+            previous_offset: last,
+            offset: o,
+            at_ns: op.time_ns,
+        });
+    }
+    if o <= from + 1 {
+        return None;
+    }
+    let skipped: Vec<(&i64, &&str)> = recs.range(from + 1..o).collect();
+    let (first, first_value) = skipped.first()?;
+    Some(Anomaly::PollSkip {
+        process: op.process,
+        topic: op.topic.clone(),
+        partition: p.1,
+        from_offset: from,
+        to_offset: o,
+        skipped: skipped.len() as u64,
+        first_skipped: **first,
+        first_value: first_value.to_string(),
+        after_rebalance: after_rebalance && s.assigned,
+        at_ns: op.time_ns,
+    })
+}
+
+/// The first poll of a session at `o` below a commit acknowledged before its assignment,
+/// unless a late commit attempt explains it (see [`late_attempt`]).
+fn resumed_below_commit(
+    s: &Session,
+    attempts: &Attempts<'_>,
+    recs: &BTreeMap<i64, &str>,
+    p: Tp<'_>,
+    op: &Op,
+    o: i64,
+) -> Option<Anomaly> {
+    let late = |&(c, c_at): &(i64, u64)| late_attempt(attempts, p, (o, op.time_ns), c, c_at, recs).is_some();
+    let (c, c_at) = s.committed_before.filter(|(c, _)| o < *c).filter(|b| !late(b))?;
+    Some(Anomaly::CommittedOffsetBackwards {
+        process: op.process,
+        topic: op.topic.clone(),
+        partition: p.1,
+        committed: c,
+        committed_at_ns: c_at,
+        resumed_at: o,
+        at_ns: op.time_ns,
+    })
 }
 
 /// Every commit a member asked for, per partition: (offset, when it was asked, when it was

@@ -193,72 +193,72 @@ impl Index {
     pub fn ingest(&mut self, op: &Op) -> Ingested {
         let Some(value) = op.value.as_deref() else { return Ingested::Ignored };
         match (op.kind, op.op_type) {
-            (OpKind::Send, OpType::Invoke) => {
-                let topic = self.topic_id(&op.topic);
-                let id = self.value_id(value);
-                if self.values[id].send.is_none() {
-                    self.sent_invoked += 1;
-                    self.values[id].send = Some(Send {
-                        process: op.process,
-                        topic,
-                        invoke_index: op.index,
-                        outcome: Outcome::Pending,
-                    });
-                }
-                Ingested::Invoked(id)
-            }
-            (OpKind::Send, done) => {
-                let id = self.value_id(value);
-                // A completion without its invocation still tells us the send happened.
-                if self.values[id].send.is_none() {
-                    let topic = self.topic_id(&op.topic);
-                    self.sent_invoked += 1;
-                    self.values[id].send = Some(Send {
-                        process: op.process,
-                        topic,
-                        invoke_index: op.index,
-                        outcome: Outcome::Pending,
-                    });
-                }
-                let (outcome, ingested) = match done {
-                    OpType::Ok => (
-                        Outcome::Ok {
-                            partition: op.partition.unwrap_or(-1),
-                            offset: op.offset.unwrap_or(-1),
-                            time_ns: op.time_ns,
-                            index: op.index,
-                        },
-                        Ingested::Acked(id),
-                    ),
-                    OpType::Fail => (Outcome::Fail, Ingested::Failed(id)),
-                    _ => (Outcome::Info, Ingested::Indeterminate(id)),
-                };
-                if let Some(send) = self.values[id].send.as_mut() {
-                    send.outcome = outcome;
-                }
-                ingested
-            }
-            (OpKind::Poll, OpType::Ok) => {
-                let (Some(partition), Some(offset)) = (op.partition, op.offset) else {
-                    return Ingested::Ignored;
-                };
-                self.read_ops += 1;
-                let slot = Slot { topic: self.topic_id(&op.topic), partition, offset };
-                let id = self.value_id(value);
-                let state = &mut self.values[id];
-                state.last_read_index = Some(op.index);
-                if state.reads.contains(&slot) {
-                    return Ingested::Read { id, slot, new_slot: false, conflict_with: None };
-                }
-                state.reads.push(slot);
-                let first = *self.slots.entry(slot).or_insert(id);
-                let conflict_with = (first != id).then_some(first);
-                if let Some(other) = conflict_with {
-                    self.conflicts.push((slot, id, other));
-                }
-                Ingested::Read { id, slot, new_slot: true, conflict_with }
-            }
+            (OpKind::Send, OpType::Invoke) => self.invoked(op, value),
+            (OpKind::Send, done) => self.completed(op, value, done),
+            (OpKind::Poll, OpType::Ok) => self.read(op, value),
             _ => Ingested::Ignored,
         }
+    }
+
+    fn invoked(&mut self, op: &Op, value: &str) -> Ingested {
+        let topic = self.topic_id(&op.topic);
+        let id = self.value_id(value);
+        if self.values[id].send.is_none() {
+            self.sent_invoked += 1;
+            self.values[id].send =
+                Some(Send { process: op.process, topic, invoke_index: op.index, outcome: Outcome::Pending });
+        }
+        Ingested::Invoked(id)
+    }
+
+    fn completed(&mut self, op: &Op, value: &str, done: OpType) -> Ingested {
+        let id = self.value_id(value);
+        // A completion without its invocation still tells us the send happened.
+        if self.values[id].send.is_none() {
+            let topic = self.topic_id(&op.topic);
+            self.sent_invoked += 1;
+            self.values[id].send =
+                Some(Send { process: op.process, topic, invoke_index: op.index, outcome: Outcome::Pending });
+        }
+        let (outcome, ingested) = match done {
+            OpType::Ok => (
+                Outcome::Ok {
+                    partition: op.partition.unwrap_or(-1),
+                    offset: op.offset.unwrap_or(-1),
+                    time_ns: op.time_ns,
+                    index: op.index,
+                },
+                Ingested::Acked(id),
+            ),
+            OpType::Fail => (Outcome::Fail, Ingested::Failed(id)),
+            _ => (Outcome::Info, Ingested::Indeterminate(id)),
+        };
+        if let Some(send) = self.values[id].send.as_mut() {
+            send.outcome = outcome;
+        }
+        ingested
+    }
+
+    /// A successful poll: a new position of the value, or a re-read; a second value at a known
+    /// position is a conflict.
+    fn read(&mut self, op: &Op, value: &str) -> Ingested {
+        let (Some(partition), Some(offset)) = (op.partition, op.offset) else {
+            return Ingested::Ignored;
+        };
+        self.read_ops += 1;
+        let slot = Slot { topic: self.topic_id(&op.topic), partition, offset };
+        let id = self.value_id(value);
+        let state = &mut self.values[id];
+        state.last_read_index = Some(op.index);
+        if state.reads.contains(&slot) {
+            return Ingested::Read { id, slot, new_slot: false, conflict_with: None };
+        }
+        state.reads.push(slot);
+        let first = *self.slots.entry(slot).or_insert(id);
+        let conflict_with = (first != id).then_some(first);
+        if let Some(other) = conflict_with {
+            self.conflicts.push((slot, id, other));
+        }
+        Ingested::Read { id, slot, new_slot: true, conflict_with }
     }
 }

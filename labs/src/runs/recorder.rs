@@ -23,7 +23,11 @@ pub struct Recording {
     meta: Arc<Mutex<RunMeta>>,
     dir: PathBuf,
     stop: CancellationToken,
+    /// The pump: stopped and awaited by `finish`.
     task: tokio::task::JoinHandle<()>,
+    /// A recording dropped without `finish` (its lab dropped mid-run) still stops its pump, which
+    /// then appends the last events and ends.
+    _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
 /// What the run came to, for its summary.
@@ -76,7 +80,7 @@ impl Recording {
         let stop = CancellationToken::new();
         let task =
             tokio::spawn(pump(timeline, first_seq, file, dir.clone(), Arc::clone(&meta), stop.clone()));
-        Ok(Recording { meta, dir, stop, task })
+        Ok(Recording { meta, dir, _stop_on_drop: stop.clone().drop_guard(), stop, task })
     }
 
     pub fn id(&self) -> String {

@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio_util::sync::CancellationToken;
 
 pub use config::SupervisorConfig;
 pub use events::{NodeInfo, NodeState, ProcessState, Stream, SupervisorEvent};
@@ -89,7 +88,7 @@ pub struct Supervisor {
     fabric: Fabric,
     nodes: Nodes,
     events: UnboundedSender<SupervisorEvent>,
-    sampler: CancellationToken,
+    sampler: resources::Sampler,
 }
 
 impl Supervisor {
@@ -113,55 +112,13 @@ impl Supervisor {
         let fabric = Fabric::new(&targets).await?;
         // The proxies are bound: the brokers' ports can be let go for the brokers to take.
         drop(held);
-
         let mut nodes = BTreeMap::new();
         for (&id, ports) in &node_ports {
-            let dir = run_dir.join(format!("node-{id}"));
-            let data_dir = dir.join("data");
-            std::fs::create_dir_all(&data_dir)
-                .map_err(LabError::io(format!("creating {}", data_dir.display())))?;
-            let advertised = fabric.client_proxy(id).expect("the fabric has a client proxy per node");
-            // Every peer address is a fabric proxy, so every link can be faulted.
-            let peers: Vec<PeerAddrs> = ids
-                .iter()
-                .filter(|&&p| p != id)
-                .map(|&p| PeerAddrs {
-                    id: p,
-                    raft: fabric.raft_proxy(id, p).expect("the fabric has a proxy per node pair"),
-                    kafka: fabric.client_proxy(p).expect("the fabric has a client proxy per node"),
-                })
-                .collect();
-            let config_file = dir.join("node.toml");
-            let text = config::node_toml(&config, id, &data_dir, ports, advertised, &peers);
-            std::fs::write(&config_file, text)
-                .map_err(LabError::io(format!("writing {}", config_file.display())))?;
-            let pid_file = dir.join("broker.pid");
-            let node = Node {
-                id,
-                ports: *ports,
-                advertised,
-                data_dir,
-                config_file,
-                pid_file,
-                proc: None,
-                state: NodeState::Stopped,
-            };
-            nodes.insert(id, node);
+            nodes.insert(id, lay_out_node(&config, &run_dir, &fabric, &ids, id, ports)?);
         }
         tracing::info!(run_dir = %run_dir.display(), nodes = config.nodes, "lab laid out");
         let nodes: Nodes = Arc::new(Mutex::new(nodes));
-        let sampler = CancellationToken::new();
-        let sampled = Arc::clone(&nodes);
-        let targets = move || {
-            lock(&sampled)
-                .values()
-                .filter_map(|n| {
-                    let pid = n.proc.as_ref()?.pid;
-                    Some(resources::Target { node: n.id, pid, data_dir: n.data_dir.clone() })
-                })
-                .collect()
-        };
-        tokio::spawn(resources::run(targets, events.clone(), sampler.clone()));
+        let sampler = start_sampling(&nodes, events.clone());
         Ok(Supervisor { config, run_dir, fabric, nodes, events, sampler })
     }
 
@@ -271,6 +228,60 @@ impl Supervisor {
         }
         segments::corrupt_newest_segment(&data_dir, topic, partition)
     }
+}
+
+/// Node `id`'s directory, data directory and config file, peers reached through the fabric.
+fn lay_out_node(
+    config: &SupervisorConfig,
+    run_dir: &Path,
+    fabric: &Fabric,
+    ids: &[i32],
+    id: i32,
+    ports: &NodePorts,
+) -> Result<Node> {
+    let dir = run_dir.join(format!("node-{id}"));
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).map_err(LabError::io(format!("creating {}", data_dir.display())))?;
+    let advertised = fabric.client_proxy(id).expect("the fabric has a client proxy per node");
+    // Every peer address is a fabric proxy, so every link can be faulted.
+    let peers: Vec<PeerAddrs> = ids
+        .iter()
+        .filter(|&&p| p != id)
+        .map(|&p| PeerAddrs {
+            id: p,
+            raft: fabric.raft_proxy(id, p).expect("the fabric has a proxy per node pair"),
+            kafka: fabric.client_proxy(p).expect("the fabric has a client proxy per node"),
+        })
+        .collect();
+    let config_file = dir.join("node.toml");
+    let text = config::node_toml(config, id, &data_dir, ports, advertised, &peers);
+    std::fs::write(&config_file, text).map_err(LabError::io(format!("writing {}", config_file.display())))?;
+    let pid_file = dir.join("broker.pid");
+    Ok(Node {
+        id,
+        ports: *ports,
+        advertised,
+        data_dir,
+        config_file,
+        pid_file,
+        proc: None,
+        state: NodeState::Stopped,
+    })
+}
+
+/// Samples the running nodes' resources (whichever run at each tick) into `events`.
+fn start_sampling(nodes: &Nodes, events: UnboundedSender<SupervisorEvent>) -> resources::Sampler {
+    let sampled = Arc::clone(nodes);
+    let targets = move || {
+        lock(&sampled)
+            .values()
+            .filter_map(|n| {
+                let pid = n.proc.as_ref()?.pid;
+                Some(resources::Target { node: n.id, pid, data_dir: n.data_dir.clone() })
+            })
+            .collect()
+    };
+    resources::Sampler::start(targets, events)
 }
 
 impl Drop for Supervisor {

@@ -178,7 +178,7 @@ impl Supervisor {
 
     /// SIGTERM to every node at once, wait (bounded), then SIGKILL what is left; stops sampling.
     pub async fn shutdown(&self) -> Result<()> {
-        self.sampler.cancel();
+        self.sampler.stop().await;
         let procs: Vec<(i32, Proc)> =
             lock(&self.nodes).values().filter_map(|n| Some((n.id, n.proc.clone()?))).collect();
         for (_, p) in &procs {

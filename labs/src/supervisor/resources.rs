@@ -23,8 +23,56 @@ pub(crate) struct Target {
     pub data_dir: PathBuf,
 }
 
+/// The sampling task, owned: [`Sampler::stop`] cancels and awaits it (bounded), and dropping
+/// the sampler cancels and aborts it.
+pub(crate) struct Sampler {
+    stop: CancellationToken,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// One sample's blocking work (a few /proc reads, a bounded walk) is far below this.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+impl Sampler {
+    /// Starts sampling `targets()` every second, sending to `events`.
+    pub(crate) fn start(
+        targets: impl Fn() -> Vec<Target> + Send + 'static,
+        events: UnboundedSender<SupervisorEvent>,
+    ) -> Sampler {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(targets, events, stop.clone()));
+        Sampler { stop, task: std::sync::Mutex::new(Some(task)) }
+    }
+
+    /// Stops sampling from the next tick on (a sample already in flight is still sent).
+    pub(crate) fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops sampling and waits until the task has ended; aborts it past [`STOP_WAIT`].
+    pub(crate) async fn stop(&self) {
+        self.stop.cancel();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut task) = task {
+            if tokio::time::timeout(STOP_WAIT, &mut task).await.is_err() {
+                tracing::warn!("resource sampling did not stop within {STOP_WAIT:?}; aborted");
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
 /// Samples `targets()` every second until `stop` is cancelled.
-pub(crate) async fn run(
+async fn run(
     targets: impl Fn() -> Vec<Target> + Send + 'static,
     events: UnboundedSender<SupervisorEvent>,
     stop: CancellationToken,

@@ -176,13 +176,16 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
     let (first, _rx) = lab("stale", 1).await;
     let info = first.node_info(1).unwrap();
     // A broker left over from an earlier run: started by hand with the node's own config file.
-    let mut leftover = std::process::Command::new(tests_broker_bin())
-        .arg("--config")
-        .arg(&info.config_file)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed on drop too, so a failing assert below does not leave it running.
+    let mut leftover = KillOnDrop(
+        std::process::Command::new(tests_broker_bin())
+            .arg("--config")
+            .arg(&info.config_file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let t = Instant::now();
     while !info.data_dir.join(".lock").is_file()
         || std::fs::read_to_string(info.data_dir.join(".lock")).unwrap().trim().is_empty()
@@ -193,15 +196,25 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
     drop(first);
     let (second, _rx) = lab_on(info.data_dir.parent().unwrap().parent().unwrap().to_path_buf(), 1).await;
     let err = second.start_all().await.unwrap_err();
-    leftover.kill().unwrap();
-    leftover.wait().unwrap();
+    leftover.0.kill().unwrap();
+    leftover.0.wait().unwrap();
     let msg = err.to_string();
     assert!(matches!(err, LabError::StaleBroker { .. }), "{msg}");
     assert!(
-        msg.contains(&format!("pid {}", leftover.id())) && msg.contains(&info.data_dir.display().to_string()),
+        msg.contains(&format!("pid {}", leftover.0.id()))
+            && msg.contains(&info.data_dir.display().to_string()),
         "{msg}"
     );
     let _ = std::fs::remove_dir_all(second.run_dir());
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn lab_on(root: PathBuf, nodes: usize) -> (Supervisor, UnboundedReceiver<SupervisorEvent>) {

@@ -59,9 +59,16 @@ pub async fn lab_subscribe(shell: State<'_, Shell>, channel: Channel<LabEvent>) 
     let mut events = lab.subscribe();
     let snapshot = LabEvent::State { state: Box::new(lab.state().await) };
     channel.send(snapshot).map_err(|e| CommandError::new("ipc", e.to_string()))?;
+    // Ends when the UI's channel fails or the shell has closed (the lab's sender outlives it).
+    let closed = shell.closed();
     tauri::async_runtime::spawn(async move {
+        tokio::pin!(closed);
         loop {
-            let event = match events.recv().await {
+            let received = tokio::select! {
+                r = events.recv() => r,
+                _ = &mut closed => return,
+            };
+            let event = match received {
                 Ok(event) => event,
                 // Too slow: skip ahead to a fresh snapshot, as the lab's own contract says.
                 Err(RecvError::Lagged(_)) => LabEvent::State { state: Box::new(lab.state().await) },

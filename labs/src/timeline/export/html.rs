@@ -36,17 +36,48 @@ pub fn write_html_report(
     out.write_all(html.as_bytes()).map_err(io_err("writing HTML report"))
 }
 
+/// The whole page, section by section in reading order. `write!` into a String cannot fail, so
+/// the sections ignore its results.
 fn render(
     events: &[TimelineEvent],
     verdict_json: Option<&serde_json::Value>,
     title: &str,
 ) -> Result<String, LabError> {
-    let t0 = origin_ns(events);
-    let secs = |ts: u64| format!("{:.3}", ts.saturating_sub(t0) as f64 / 1e9);
     let ordered = time_ordered(events);
-    let end = events.iter().map(|e| e.ts_ns).max().unwrap_or(t0);
+    let clock = Clock(origin_ns(events));
     let mut h = String::with_capacity(256 * 1024);
-    // `write!` into a String cannot fail; the results are ignored below for that reason.
+    head(&mut h, events, title);
+    verdict(&mut h, &ordered, verdict_json)?;
+    counts(&mut h, events);
+    charts(&mut h, events)?;
+    elections(&mut h, events);
+    faults(&mut h, events, clock);
+    anomalies(&mut h, &ordered, clock);
+    narration(&mut h, &ordered, clock);
+    h.push_str("\n</body></html>\n");
+    Ok(h)
+}
+
+/// Seconds since the first event, as every table of the report shows times.
+#[derive(Clone, Copy)]
+struct Clock(u64);
+
+impl Clock {
+    fn secs(self, ts: u64) -> String {
+        format!("{:.3}", ts.saturating_sub(self.0) as f64 / 1e9)
+    }
+}
+
+/// Drops the SVG namespace attribute: HTML puts <svg> in the SVG namespace by itself, and the
+/// report then holds no URL at all.
+fn inline_svg(svg: &str) -> String {
+    svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
+}
+
+/// Document head, title and how many events over how long.
+fn head(h: &mut String, events: &[TimelineEvent], title: &str) {
+    let t0 = origin_ns(events);
+    let end = events.iter().map(|e| e.ts_ns).max().unwrap_or(t0);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{CSS}</style></head><body>\n\
@@ -55,8 +86,15 @@ fn render(
         n = events.len(),
         d = (end - t0) as f64 / 1e9
     );
+}
 
-    // Verdict.
+/// The badge (from the checker's result, else the last `Verdict` event), the last verdict's
+/// summary and the checker's result verbatim.
+fn verdict(
+    h: &mut String,
+    ordered: &[&TimelineEvent],
+    verdict_json: Option<&serde_json::Value>,
+) -> Result<(), LabError> {
     let last_verdict = ordered.iter().rev().find_map(|e| match &e.kind {
         EventKind::Verdict { ok, summary } => Some((*ok, summary.clone())),
         _ => None,
@@ -79,8 +117,11 @@ fn render(
             .map_err(|source| LabError::Json { what: "formatting verdict".into(), source })?;
         let _ = writeln!(h, "<pre>{}</pre>", esc(&pretty));
     }
+    Ok(())
+}
 
-    // Counts.
+/// Two tables side by side: events per type, and client ops per kind and outcome.
+fn counts(h: &mut String, events: &[TimelineEvent]) {
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     let mut ops: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for e in events {
@@ -112,76 +153,84 @@ fn render(
         h.push_str("</tr>");
     }
     h.push_str("</table></div>\n");
+}
 
-    // Charts, inline. The xmlns attribute is dropped: HTML puts <svg> in the SVG namespace
-    // by itself, and the report then holds no URL at all.
+/// The charts, inline.
+fn charts(h: &mut String, events: &[TimelineEvent]) -> Result<(), LabError> {
     h.push_str("<h2>Charts</h2>\n");
     for (name, svg) in render_svgs(events)? {
-        let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
-        let _ = writeln!(h, "<figure id=\"chart-{name}\">{svg}</figure>");
+        let _ = writeln!(h, "<figure id=\"chart-{name}\">{}</figure>", inline_svg(&svg));
     }
+    Ok(())
+}
 
-    // Elections of the watched Raft group, message by message (the same SVG rule as the charts:
-    // no xmlns, so the report holds no URL).
+/// Elections of the watched Raft group, message by message.
+fn elections(h: &mut String, events: &[TimelineEvent]) {
     h.push_str("<h2>Raft elections, message by message</h2>\n");
     let diagrams = super::sequence::election_diagrams(events, MAX_ELECTION_DIAGRAMS);
     if diagrams.is_empty() {
         h.push_str("<p class=\"none\">No election of the watched Raft group was recorded.</p>");
     }
     for (caption, svg) in diagrams {
-        let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
         let _ = writeln!(
             h,
-            "<figure class=\"election\">{svg}<figcaption>{}</figcaption></figure>",
+            "<figure class=\"election\">{}<figcaption>{}</figcaption></figure>",
+            inline_svg(&svg),
             esc(&caption)
         );
     }
+}
 
-    // Faults.
+/// Each fault with when it was healed and how long it lasted.
+fn faults(h: &mut String, events: &[TimelineEvent], clock: Clock) {
     h.push_str("<h2>Faults</h2>");
     let spans = fault_spans(events);
     if spans.is_empty() {
         h.push_str("<p class=\"none\">No faults.</p>");
-    } else {
-        h.push_str("<table><tr><th>at (s)</th><th>fault</th><th>until (s)</th><th>duration (s)</th></tr>");
-        for f in &spans {
-            let (until, dur) = match f.end_ns {
-                None => ("instant".to_string(), String::new()),
-                Some(e) if f.healed => (secs(e), format!("{:.3}", (e - f.start_ns) as f64 / 1e9)),
-                Some(_) => ("not healed".to_string(), String::new()),
-            };
-            let _ = write!(
-                h,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{until}</td><td class=\"n\">{dur}</td></tr>",
-                secs(f.start_ns),
-                esc(&f.label)
-            );
-        }
-        h.push_str("</table>");
+        return;
     }
+    h.push_str("<table><tr><th>at (s)</th><th>fault</th><th>until (s)</th><th>duration (s)</th></tr>");
+    for f in &spans {
+        let (until, dur) = match f.end_ns {
+            None => ("instant".to_string(), String::new()),
+            Some(e) if f.healed => (clock.secs(e), format!("{:.3}", (e - f.start_ns) as f64 / 1e9)),
+            Some(_) => ("not healed".to_string(), String::new()),
+        };
+        let _ = write!(
+            h,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{until}</td><td class=\"n\">{dur}</td></tr>",
+            clock.secs(f.start_ns),
+            esc(&f.label)
+        );
+    }
+    h.push_str("</table>");
+}
 
-    // Anomalies (checker findings) and failed / indeterminate client ops.
+/// The checker's findings, in time order.
+fn anomalies(h: &mut String, ordered: &[&TimelineEvent], clock: Clock) {
     h.push_str("\n<h2>Anomalies</h2>");
     let checks: Vec<_> = ordered.iter().filter(|e| matches!(e.kind, EventKind::Check { .. })).collect();
     if checks.is_empty() {
         h.push_str("<p class=\"none\">No anomalies reported.</p>");
-    } else {
-        h.push_str("<table><tr><th>at (s)</th><th>anomaly</th><th>detail</th></tr>");
-        for e in checks {
-            if let EventKind::Check { anomaly, detail } = &e.kind {
-                let _ = write!(
-                    h,
-                    "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-                    secs(e.ts_ns),
-                    esc(&anomaly.to_string()),
-                    esc(detail)
-                );
-            }
-        }
-        h.push_str("</table>");
+        return;
     }
+    h.push_str("<table><tr><th>at (s)</th><th>anomaly</th><th>detail</th></tr>");
+    for e in checks {
+        if let EventKind::Check { anomaly, detail } = &e.kind {
+            let _ = write!(
+                h,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+                clock.secs(e.ts_ns),
+                esc(&anomaly.to_string()),
+                esc(detail)
+            );
+        }
+    }
+    h.push_str("</table>");
+}
 
-    // Narration: the drill's steps and the lines written for the audience.
+/// The drill's steps and the lines written for the audience.
+fn narration(h: &mut String, ordered: &[&TimelineEvent], clock: Clock) {
     h.push_str("\n<h2>Narration</h2>");
     let lines: Vec<_> = ordered
         .iter()
@@ -195,13 +244,11 @@ fn render(
         .collect();
     if lines.is_empty() {
         h.push_str("<p class=\"none\">No narration.</p>");
-    } else {
-        h.push_str("<table><tr><th>at (s)</th><th>what</th></tr>");
-        for (ts, line) in lines {
-            let _ = write!(h, "<tr><td class=\"n\">{}</td><td>{line}</td></tr>", secs(ts));
-        }
-        h.push_str("</table>");
+        return;
     }
-    h.push_str("\n</body></html>\n");
-    Ok(h)
+    h.push_str("<table><tr><th>at (s)</th><th>what</th></tr>");
+    for (ts, line) in lines {
+        let _ = write!(h, "<tr><td class=\"n\">{}</td><td>{line}</td></tr>", clock.secs(ts));
+    }
+    h.push_str("</table>");
 }

@@ -11,10 +11,10 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use crate::error::LabError;
-use crate::history::{OpKind, OpType};
+use crate::history::{Op, OpKind, OpType};
 use crate::timeline::event::{EventKind, Source, TimelineEvent};
 
-use super::{io_err, leader_spans, origin_ns, raft_groups, time_ordered};
+use super::{io_err, leader_spans, origin_ns, raft_groups, time_ordered, LeaderSpan};
 
 const LAB_PID: i64 = 0;
 /// All clients share one trace process; far above any node id so they never collide.
@@ -46,18 +46,55 @@ fn pid_of(s: &Source) -> i64 {
 
 /// Write the trace for `events` (any order).
 pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<(), LabError> {
-    let t0 = origin_ns(events);
-    let us = |ts: u64| (ts.saturating_sub(t0)) as f64 / 1000.0;
-    let groups = raft_groups(events);
-    let tid_of_group =
-        |g: &str| groups.binary_search_by(|x| x.as_str().cmp(g)).map_or(TID_NODE, |i| i as i64 + 1);
+    let layout = Layout { t0: origin_ns(events), groups: raft_groups(events) };
     let mut w = TraceWriter { out, first: true };
     w.begin()?;
+    let spans = leader_spans(events);
+    name_tracks(&mut w, events, &layout, &spans)?;
+    // Leadership: one complete slice per (group, term) on the leader's group thread.
+    for s in &spans {
+        let ts = layout.us(s.start_ns);
+        w.event(json!({"name": format!("term {}", s.term), "cat": "raft", "ph": "X", "ts": ts,
+            "dur": layout.us(s.end_ns) - ts, "pid": node_pid(s.node as i32), "tid": layout.tid_of_group(&s.group),
+            "args": {"group": s.group, "term": s.term, "leader": s.node}}))?;
+    }
+    let mut rates = Rates::default();
+    for e in time_ordered(events) {
+        if let Some(ev) = trace_event(e, &layout, &mut rates) {
+            w.event(ev)?;
+        }
+    }
+    rates.write(&mut w)?;
+    w.end()
+}
 
-    // Name every process and thread that will appear, so the UI shows "node 2 / t-0" not pids.
+/// Where events land on the trace's time axis and threads.
+struct Layout {
+    t0: u64,
+    /// Sorted: Raft group i is thread i + 1 on every node.
+    groups: Vec<String>,
+}
+
+impl Layout {
+    /// Microseconds since the first event.
+    fn us(&self, ts: u64) -> f64 {
+        (ts.saturating_sub(self.t0)) as f64 / 1000.0
+    }
+
+    fn tid_of_group(&self, g: &str) -> i64 {
+        self.groups.binary_search_by(|x| x.as_str().cmp(g)).map_or(TID_NODE, |i| i as i64 + 1)
+    }
+}
+
+/// Name every process and thread that will appear, so the UI shows "node 2 / t-0" not pids.
+fn name_tracks<W: Write>(
+    w: &mut TraceWriter<'_, W>,
+    events: &[TimelineEvent],
+    layout: &Layout,
+    spans: &[LeaderSpan],
+) -> Result<(), LabError> {
     let mut nodes: BTreeSet<i32> =
         events.iter().filter_map(|e| if let Source::Node(n) = e.source { Some(n) } else { None }).collect();
-    let spans = leader_spans(events);
     nodes.extend(spans.iter().map(|s| s.node as i32));
     w.meta("process_name", LAB_PID, None, "lab")?;
     for (tid, name) in [(TID_FAULTS, "faults"), (TID_STEPS, "steps & narration"), (TID_CHECKS, "checks")] {
@@ -66,7 +103,7 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
     for n in &nodes {
         w.meta("process_name", node_pid(*n), None, &format!("node {n}"))?;
         w.meta("thread_name", node_pid(*n), Some(TID_NODE), "process & logs")?;
-        for (i, g) in groups.iter().enumerate() {
+        for (i, g) in layout.groups.iter().enumerate() {
             w.meta("thread_name", node_pid(*n), Some(i as i64 + 1), &format!("raft {g}"))?;
         }
     }
@@ -78,97 +115,106 @@ pub fn write_perfetto(events: &[TimelineEvent], out: &mut impl Write) -> Result<
             w.meta("thread_name", CLIENTS_PID, Some(*c as i64 + 1), &format!("client {c}"))?;
         }
     }
+    Ok(())
+}
 
-    // Leadership: one complete slice per (group, term) on the leader's group thread.
-    for s in &spans {
-        let ts = us(s.start_ns);
-        w.event(json!({"name": format!("term {}", s.term), "cat": "raft", "ph": "X", "ts": ts,
-            "dur": us(s.end_ns) - ts, "pid": node_pid(s.node as i32), "tid": tid_of_group(&s.group),
-            "args": {"group": s.group, "term": s.term, "leader": s.node}}))?;
+/// The trace event of one timeline event, if it has one: an instant on its track, a counter
+/// sample, or for a client op its count in `rates` (and an instant when it failed).
+fn trace_event(e: &TimelineEvent, layout: &Layout, rates: &mut Rates) -> Option<Value> {
+    let pid = pid_of(&e.source);
+    let ts = layout.us(e.ts_ns);
+    let instant = |scope: &str, tid: i64, cat: &str, args: Value| json!({"name": e.label(), "cat": cat, "ph": "i", "s": scope, "ts": ts, "pid": pid, "tid": tid, "args": args});
+    match &e.kind {
+        EventKind::Fault { fault, target, detail } => Some(instant(
+            "g",
+            TID_FAULTS,
+            "fault",
+            json!({"fault": fault, "target": target, "detail": detail}),
+        )),
+        EventKind::Election { group, term, phase, leader } => Some(instant(
+            "t",
+            layout.tid_of_group(group),
+            "election",
+            json!({"group": group, "term": term, "phase": phase, "leader": leader}),
+        )),
+        EventKind::Process { state, pid: os_pid, detail } => Some(instant(
+            "p",
+            TID_NODE,
+            "process",
+            json!({"state": state, "os_pid": os_pid, "detail": detail}),
+        )),
+        EventKind::Log { stream, line } => {
+            Some(instant("t", TID_NODE, "log", json!({"stream": stream, "line": line})))
+        }
+        EventKind::Step { index, description } => {
+            Some(instant("g", TID_STEPS, "step", json!({"index": index, "description": description})))
+        }
+        EventKind::Narration { text } => Some(instant("t", TID_STEPS, "narration", json!({"text": text}))),
+        EventKind::Check { anomaly, detail } => {
+            Some(instant("p", TID_CHECKS, "check", json!({"anomaly": anomaly, "detail": detail})))
+        }
+        EventKind::Verdict { ok, summary } => {
+            Some(instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary})))
+        }
+        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes } => {
+            Some(json!({"name": "resources", "ph": "C",
+            "ts": ts, "pid": pid, "args": {"cpu %": cpu_percent, "memory MB": *memory_bytes as f64 / 1e6,
+            "disk MB": *disk_bytes as f64 / 1e6}}))
+        }
+        EventKind::Offsets { topic, partition, log_end_offset, high_watermark, .. } => Some(json!({
+            "name": format!("{topic}-{partition} offsets"), "ph": "C", "ts": ts, "pid": pid,
+            "args": {"log end": log_end_offset, "high watermark": high_watermark}})),
+        EventKind::Client { op } => {
+            rates.count(op, e.ts_ns.saturating_sub(layout.t0) / 1_000_000_000);
+            failed_op(op, ts)
+        }
+        // Raft state is shown as leadership slices; opaque telemetry is left to JSON Lines.
+        EventKind::Raft { .. } | EventKind::RaftTrace { .. } | EventKind::Telemetry { .. } => None,
     }
+}
 
-    // Per-second client rates, counted at completion time.
-    let mut acked: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut polled: BTreeMap<u64, u64> = BTreeMap::new();
-    for e in time_ordered(events) {
-        let pid = pid_of(&e.source);
-        let ts = us(e.ts_ns);
-        let instant = |scope: &str, tid: i64, cat: &str, args: Value| json!({"name": e.label(), "cat": cat, "ph": "i", "s": scope, "ts": ts, "pid": pid, "tid": tid, "args": args});
-        let ev = match &e.kind {
-            EventKind::Fault { fault, target, detail } => Some(instant(
-                "g",
-                TID_FAULTS,
-                "fault",
-                json!({"fault": fault, "target": target, "detail": detail}),
-            )),
-            EventKind::Election { group, term, phase, leader } => Some(instant(
-                "t",
-                tid_of_group(group),
-                "election",
-                json!({"group": group, "term": term, "phase": phase, "leader": leader}),
-            )),
-            EventKind::Process { state, pid: os_pid, detail } => Some(instant(
-                "p",
-                TID_NODE,
-                "process",
-                json!({"state": state, "os_pid": os_pid, "detail": detail}),
-            )),
-            EventKind::Log { stream, line } => {
-                Some(instant("t", TID_NODE, "log", json!({"stream": stream, "line": line})))
-            }
-            EventKind::Step { index, description } => {
-                Some(instant("g", TID_STEPS, "step", json!({"index": index, "description": description})))
-            }
-            EventKind::Narration { text } => {
-                Some(instant("t", TID_STEPS, "narration", json!({"text": text})))
-            }
-            EventKind::Check { anomaly, detail } => {
-                Some(instant("p", TID_CHECKS, "check", json!({"anomaly": anomaly, "detail": detail})))
-            }
-            EventKind::Verdict { ok, summary } => {
-                Some(instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary})))
-            }
-            EventKind::Resources { cpu_percent, memory_bytes, disk_bytes } => {
-                Some(json!({"name": "resources", "ph": "C",
-                "ts": ts, "pid": pid, "args": {"cpu %": cpu_percent, "memory MB": *memory_bytes as f64 / 1e6,
-                "disk MB": *disk_bytes as f64 / 1e6}}))
-            }
-            EventKind::Offsets { topic, partition, log_end_offset, high_watermark, .. } => Some(json!({
-                "name": format!("{topic}-{partition} offsets"), "ph": "C", "ts": ts, "pid": pid,
-                "args": {"log end": log_end_offset, "high watermark": high_watermark}})),
-            EventKind::Client { op } => {
-                let sec = e.ts_ns.saturating_sub(t0) / 1_000_000_000;
-                match (op.kind, op.op_type) {
-                    (OpKind::Send, OpType::Ok) => *acked.entry(sec).or_default() += 1,
-                    (OpKind::Poll, OpType::Ok) => *polled.entry(sec).or_default() += 1,
-                    _ => {}
-                }
-                // Failed and indeterminate ops are rare and interesting: show each one.
-                match op.op_type {
-                    OpType::Fail | OpType::Info => {
-                        Some(json!({"name": format!("{:?} {:?}", op.kind, op.op_type).to_lowercase(),
-                        "cat": "client", "ph": "i", "s": "t", "ts": ts, "pid": CLIENTS_PID, "tid": op.process as i64 + 1,
-                        "args": {"value": op.value, "error": op.error, "index": op.index}}))
-                    }
-                    _ => None,
-                }
-            }
-            // Raft state is shown as leadership slices; opaque telemetry is left to JSON Lines.
-            EventKind::Raft { .. } | EventKind::RaftTrace { .. } | EventKind::Telemetry { .. } => None,
-        };
-        if let Some(ev) = ev {
-            w.event(ev)?;
+/// Failed and indeterminate ops are rare and interesting: an instant for each one.
+fn failed_op(op: &Op, ts: f64) -> Option<Value> {
+    match op.op_type {
+        OpType::Fail | OpType::Info => {
+            Some(json!({"name": format!("{:?} {:?}", op.kind, op.op_type).to_lowercase(),
+        "cat": "client", "ph": "i", "s": "t", "ts": ts, "pid": CLIENTS_PID, "tid": op.process as i64 + 1,
+        "args": {"value": op.value, "error": op.error, "index": op.index}}))
+        }
+        _ => None,
+    }
+}
+
+/// Per-second client rates, counted at completion time.
+#[derive(Default)]
+struct Rates {
+    acked: BTreeMap<u64, u64>,
+    polled: BTreeMap<u64, u64>,
+}
+
+impl Rates {
+    fn count(&mut self, op: &Op, sec: u64) {
+        match (op.kind, op.op_type) {
+            (OpKind::Send, OpType::Ok) => *self.acked.entry(sec).or_default() += 1,
+            (OpKind::Poll, OpType::Ok) => *self.polled.entry(sec).or_default() += 1,
+            _ => {}
         }
     }
-    for (name, counts) in [("produce rate (acked/s)", &acked), ("consume rate (polled/s)", &polled)] {
-        let (Some(first), Some(last)) = (counts.keys().next(), counts.keys().last()) else { continue };
-        // Every second, zeros included, so the counter drops to 0 during an outage.
-        for sec in *first..=*last + 1 {
-            let n = counts.get(&sec).copied().unwrap_or(0);
-            w.event(json!({"name": name, "ph": "C", "ts": (sec * 1_000_000) as f64, "pid": CLIENTS_PID, "args": {"ops": n}}))?;
+
+    /// One counter per rate, a sample every second from its first to one past its last, zeros
+    /// included, so the counter drops to 0 during an outage.
+    fn write<W: Write>(&self, w: &mut TraceWriter<'_, W>) -> Result<(), LabError> {
+        for (name, counts) in
+            [("produce rate (acked/s)", &self.acked), ("consume rate (polled/s)", &self.polled)]
+        {
+            let (Some(first), Some(last)) = (counts.keys().next(), counts.keys().last()) else { continue };
+            for sec in *first..=*last + 1 {
+                let n = counts.get(&sec).copied().unwrap_or(0);
+                w.event(json!({"name": name, "ph": "C", "ts": (sec * 1_000_000) as f64, "pid": CLIENTS_PID, "args": {"ops": n}}))?;
+            }
         }
+        Ok(())
     }
-    w.end()
 }
 
 /// Streams the array so a million-event trace is never held as one `Value`.

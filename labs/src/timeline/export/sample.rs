@@ -45,12 +45,24 @@ fn election(
     t.append(Source::Node(node), ts, EventKind::Election { group: group.into(), term, phase, leader });
 }
 
+/// The run, appended in this order (the store numbers events in append order).
 pub fn sample_timeline() -> Timeline {
     let t = Timeline::new();
-    let lab = |ts: u64, k: EventKind| {
-        t.append(Source::Lab, ts, k);
-    };
-    lab(T0, EventKind::Step { index: 1, description: "Start a 3-node cluster".into() });
+    start_cluster(&t);
+    kill_the_controller_leader(&t);
+    cut_and_heal_a_link(&t);
+    client_sends(&t);
+    check_and_verdict(&t);
+    t
+}
+
+fn lab(t: &Timeline, ts: u64, k: EventKind) {
+    t.append(Source::Lab, ts, k);
+}
+
+/// Three nodes start and get ready; initial leaders: controller on 1, t-0 on 2, t-1 on 3.
+fn start_cluster(t: &Timeline) {
+    lab(t, T0, EventKind::Step { index: 1, description: "Start a 3-node cluster".into() });
     for n in 1..=3 {
         t.append(
             Source::Node(n),
@@ -63,26 +75,34 @@ pub fn sample_timeline() -> Timeline {
             EventKind::Process { state: ProcessPhase::Ready, pid: Some(4000 + n as u32), detail: None },
         );
     }
-    // Initial leaders: controller on 1, t-0 on 2, t-1 on 3.
     for (g, leader) in [("controller", 1), ("t-0", 2), ("t-1", 3)] {
-        election(&t, T0 + 600 * MS, leader, g, 1, ElectionPhase::Won, Some(leader as u64));
+        election(t, T0 + 600 * MS, leader, g, 1, ElectionPhase::Won, Some(leader as u64));
         for n in 1..=3 {
             let role = if n == leader { Role::Leader } else { Role::Follower };
-            raft(&t, T0 + 610 * MS + n as u64 * MS, n, g, 1, role, Some(leader as u64));
+            raft(t, T0 + 610 * MS + n as u64 * MS, n, g, 1, role, Some(leader as u64));
         }
     }
-    lab(T0 + S, EventKind::Narration { text: "Producers start sending; every value is unique.".into() });
-    lab(T0 + 8 * S, EventKind::Step { index: 2, description: "Kill the controller leader (node 1)".into() });
-    fault(&t, T0 + 8 * S, FaultName::Kill, "node-1", Some("SIGKILL"));
+    lab(t, T0 + S, EventKind::Narration { text: "Producers start sending; every value is unique.".into() });
+}
+
+/// At 8 s node 1 is killed; node 2 wins term 2 of the controller; node 1 restarts as follower.
+fn kill_the_controller_leader(t: &Timeline) {
+    lab(
+        t,
+        T0 + 8 * S,
+        EventKind::Step { index: 2, description: "Kill the controller leader (node 1)".into() },
+    );
+    fault(t, T0 + 8 * S, FaultName::Kill, "node-1", Some("SIGKILL"));
     t.append(
         Source::Node(1),
         T0 + 8 * S + 2 * MS,
         EventKind::Process { state: ProcessPhase::Died, pid: Some(4001), detail: Some("signal 9".into()) },
     );
-    election(&t, T0 + 8 * S + 900 * MS, 2, "controller", 2, ElectionPhase::Started, None);
-    election(&t, T0 + 9 * S + 100 * MS, 2, "controller", 2, ElectionPhase::Won, Some(2));
-    raft(&t, T0 + 9 * S + 101 * MS, 2, "controller", 2, Role::Leader, Some(2));
+    election(t, T0 + 8 * S + 900 * MS, 2, "controller", 2, ElectionPhase::Started, None);
+    election(t, T0 + 9 * S + 100 * MS, 2, "controller", 2, ElectionPhase::Won, Some(2));
+    raft(t, T0 + 9 * S + 101 * MS, 2, "controller", 2, Role::Leader, Some(2));
     lab(
+        t,
         T0 + 9 * S + 200 * MS,
         EventKind::Narration { text: "Node 2 won term 2; produce latency spikes, then recovers.".into() },
     );
@@ -95,21 +115,28 @@ pub fn sample_timeline() -> Timeline {
             detail: Some("restarted by the lab".into()),
         },
     );
-    raft(&t, T0 + 11 * S + 500 * MS, 1, "controller", 2, Role::Follower, Some(2));
+    raft(t, T0 + 11 * S + 500 * MS, 1, "controller", 2, Role::Follower, Some(2));
+}
+
+/// At 13 s the 2<->3 link is cut (t-1 moves to node 2), healed at 16 s (t-1 back to node 3).
+fn cut_and_heal_a_link(t: &Timeline) {
     lab(
+        t,
         T0 + 13 * S,
         EventKind::Step { index: 3, description: "Cut the link between node 2 and node 3".into() },
     );
-    fault(&t, T0 + 13 * S, FaultName::CutLink, "node-2<->node-3", Some("both directions, \"drop\""));
-    election(&t, T0 + 14 * S, 2, "t-1", 2, ElectionPhase::Started, None);
-    election(&t, T0 + 14 * S + 300 * MS, 2, "t-1", 2, ElectionPhase::Won, Some(2));
-    raft(&t, T0 + 14 * S + 301 * MS, 2, "t-1", 2, Role::Leader, Some(2));
-    fault(&t, T0 + 16 * S, FaultName::Heal, "node-2<->node-3", None);
-    election(&t, T0 + 17 * S, 3, "t-1", 3, ElectionPhase::Won, Some(3));
-    raft(&t, T0 + 17 * S + MS, 3, "t-1", 3, Role::Leader, Some(3));
+    fault(t, T0 + 13 * S, FaultName::CutLink, "node-2<->node-3", Some("both directions, \"drop\""));
+    election(t, T0 + 14 * S, 2, "t-1", 2, ElectionPhase::Started, None);
+    election(t, T0 + 14 * S + 300 * MS, 2, "t-1", 2, ElectionPhase::Won, Some(2));
+    raft(t, T0 + 14 * S + 301 * MS, 2, "t-1", 2, Role::Leader, Some(2));
+    fault(t, T0 + 16 * S, FaultName::Heal, "node-2<->node-3", None);
+    election(t, T0 + 17 * S, 3, "t-1", 3, ElectionPhase::Won, Some(3));
+    raft(t, T0 + 17 * S + MS, 3, "t-1", 3, Role::Leader, Some(3));
+}
 
-    // 1000 sends by 2 producers over 20 s; during the kill (8.0–9.1 s) acks stall and some end
-    // indeterminate (info) or failed.
+/// 1000 sends by 2 producers over 20 s; during the kill (8.0–9.1 s) acks stall and some end
+/// indeterminate (info) or failed.
+fn client_sends(t: &Timeline) {
     for i in 0..1000u64 {
         let invoke = T0 + 500 * MS + i * 19 * MS;
         let process = (i % 2) as u32;
@@ -138,7 +165,12 @@ pub fn sample_timeline() -> Timeline {
         // Completions are reported by the client thread slightly later: out-of-order ts.
         t.append(Source::Client(process), invoke + latency, EventKind::Client { op: done });
     }
+}
+
+/// The checker's one finding and a passing verdict at the end.
+fn check_and_verdict(t: &Timeline) {
     lab(
+        t,
         T0 + 20 * S,
         EventKind::Check {
             anomaly: CheckName::Live(AnomalyKind::Duplicate),
@@ -146,11 +178,11 @@ pub fn sample_timeline() -> Timeline {
         },
     );
     lab(
+        t,
         T0 + 20 * S + MS,
         EventKind::Verdict {
             ok: true,
             summary: "no lost writes; 1 duplicated write, which this drill allows".into(),
         },
     );
-    t
 }

@@ -151,69 +151,23 @@ pub fn election_diagrams(events: &[TimelineEvent], max: usize) -> Vec<(String, S
     out
 }
 
+/// One diagram of the window `from..=to`: time grid, lanes, messages, marks.
 fn svg(r: &Recorded, from: u64, to: u64) -> String {
-    let nodes: Vec<i32> = r.nodes.iter().copied().collect();
-    let lane = |n: i32| LEFT + LANE_GAP * nodes.iter().position(|x| *x == n).unwrap_or(0) as u64;
-    let span = (to - from).max(1) as f64;
-    let y = |ts: u64| TOP as f64 + (ts.clamp(from, to) - from) as f64 / span * HEIGHT as f64;
-    let width = LEFT * 2 + LANE_GAP * (nodes.len().max(2) as u64 - 1);
+    let f = Frame { nodes: r.nodes.iter().copied().collect(), from, to };
+    let width = f.width();
     let height = TOP + HEIGHT + 30;
     let mut s = String::new();
     let _ = write!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sequence\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">"
     );
-    for step in 0..=7u64 {
-        let ts = from + (to - from) * step / 7;
-        let _ = write!(
-            s,
-            "<line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" fill=\"#888\" text-anchor=\"end\">+{} ms</text>",
-            LEFT - 60,
-            width - 20,
-            LEFT - 64,
-            y(ts) + 4.0,
-            (ts - from) / 1_000_000,
-            y = y(ts)
-        );
-    }
-    for &n in &nodes {
-        let x = lane(n);
-        let _ = write!(
-            s,
-            "<line class=\"lane\" data-node=\"{n}\" x1=\"{x}\" x2=\"{x}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#555\" stroke-width=\"2\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">n{n}</text>",
-            TOP + HEIGHT,
-            TOP - 14
-        );
-    }
+    time_grid(&mut s, &f);
+    lanes(&mut s, &f);
     for m in r.messages.iter().filter(|m| m.arrive > from && m.sent <= to) {
-        let (x1, x2, y1, y2) = (lane(m.from) as f64, lane(m.to) as f64, y(m.sent), y(m.arrive));
-        let (ex, ey) = if m.lost { ((x1 + x2) / 2.0, (y1 + y2) / 2.0) } else { (x2, y2) };
-        let dash = if m.lost { " stroke-dasharray=\"4 3\"" } else { "" };
-        let _ = write!(
-            s,
-            "<g class=\"msg {}\"><line x1=\"{x1}\" y1=\"{y1:.1}\" x2=\"{ex}\" y2=\"{ey:.1}\" stroke=\"{}\" stroke-width=\"1.6\"{dash}/>",
-            m.kind, m.colour
-        );
-        if m.lost {
-            let _ = write!(s, "<text x=\"{ex}\" y=\"{:.1}\" fill=\"#c0392b\" text-anchor=\"middle\" font-size=\"14\">✗</text>", ey + 5.0);
-        } else {
-            // Where it arrived: a dot (the lane's side tells the direction).
-            let _ = write!(s, "<circle cx=\"{ex}\" cy=\"{ey:.1}\" r=\"2.5\" fill=\"{}\"/>", m.colour);
-        }
-        if !m.label.is_empty() {
-            let _ = write!(
-                s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{}</text>",
-                x1 + (x2 - x1) * 0.25,
-                y1 + (y2 - y1) * 0.25 - 4.0,
-                m.colour,
-                esc(&m.label)
-            );
-        }
-        s.push_str("</g>");
+        message(&mut s, &f, m);
     }
     for mark in r.marks.iter().filter(|k| k.ts > from && k.ts <= to) {
-        let (x, y) = (lane(mark.node), y(mark.ts));
+        let (x, y) = (f.lane(mark.node), f.y(mark.ts));
         let _ = write!(
             s,
             "<rect x=\"{}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"#b7791f\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
@@ -226,6 +180,91 @@ fn svg(r: &Recorded, from: u64, to: u64) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// Where things go in one diagram: a lane per node, time flowing down from `from` to `to`.
+struct Frame {
+    nodes: Vec<i32>,
+    from: u64,
+    to: u64,
+}
+
+impl Frame {
+    fn lane(&self, n: i32) -> u64 {
+        LEFT + LANE_GAP * self.nodes.iter().position(|x| *x == n).unwrap_or(0) as u64
+    }
+
+    fn y(&self, ts: u64) -> f64 {
+        let span = (self.to - self.from).max(1) as f64;
+        TOP as f64 + (ts.clamp(self.from, self.to) - self.from) as f64 / span * HEIGHT as f64
+    }
+
+    fn width(&self) -> u64 {
+        LEFT * 2 + LANE_GAP * (self.nodes.len().max(2) as u64 - 1)
+    }
+}
+
+/// Eight horizontal lines, labelled in ms since the window's start.
+fn time_grid(s: &mut String, f: &Frame) {
+    for step in 0..=7u64 {
+        let ts = f.from + (f.to - f.from) * step / 7;
+        let _ = write!(
+            s,
+            "<line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" fill=\"#888\" text-anchor=\"end\">+{} ms</text>",
+            LEFT - 60,
+            f.width() - 20,
+            LEFT - 64,
+            f.y(ts) + 4.0,
+            (ts - f.from) / 1_000_000,
+            y = f.y(ts)
+        );
+    }
+}
+
+/// Each node's vertical lane with its name on top.
+fn lanes(s: &mut String, f: &Frame) {
+    for &n in &f.nodes {
+        let x = f.lane(n);
+        let _ = write!(
+            s,
+            "<line class=\"lane\" data-node=\"{n}\" x1=\"{x}\" x2=\"{x}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#555\" stroke-width=\"2\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">n{n}</text>",
+            TOP + HEIGHT,
+            TOP - 14
+        );
+    }
+}
+
+/// An arrow from sender to receiver; a lost one stops halfway at a cross.
+fn message(s: &mut String, f: &Frame, m: &Message) {
+    let (x1, x2, y1, y2) = (f.lane(m.from) as f64, f.lane(m.to) as f64, f.y(m.sent), f.y(m.arrive));
+    let (ex, ey) = if m.lost { ((x1 + x2) / 2.0, (y1 + y2) / 2.0) } else { (x2, y2) };
+    let dash = if m.lost { " stroke-dasharray=\"4 3\"" } else { "" };
+    let _ = write!(
+        s,
+        "<g class=\"msg {}\"><line x1=\"{x1}\" y1=\"{y1:.1}\" x2=\"{ex}\" y2=\"{ey:.1}\" stroke=\"{}\" stroke-width=\"1.6\"{dash}/>",
+        m.kind, m.colour
+    );
+    if m.lost {
+        let _ = write!(
+            s,
+            "<text x=\"{ex}\" y=\"{:.1}\" fill=\"#c0392b\" text-anchor=\"middle\" font-size=\"14\">✗</text>",
+            ey + 5.0
+        );
+    } else {
+        // Where it arrived: a dot (the lane's side tells the direction).
+        let _ = write!(s, "<circle cx=\"{ex}\" cy=\"{ey:.1}\" r=\"2.5\" fill=\"{}\"/>", m.colour);
+    }
+    if !m.label.is_empty() {
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{}</text>",
+            x1 + (x2 - x1) * 0.25,
+            y1 + (y2 - y1) * 0.25 - 4.0,
+            m.colour,
+            esc(&m.label)
+        );
+    }
+    s.push_str("</g>");
 }
 
 #[cfg(test)]

@@ -70,6 +70,31 @@ pub(crate) fn leaders<DB: DrawingBackend>(
     )
     .map_err(&e)?;
 
+    leader_bars(&mut chart, d, &lane, text).map_err(&e)?;
+    if text {
+        term_labels(&mut chart, d, &lane).map_err(&e)?;
+        legend(&mut chart, SeriesLabelPosition::MiddleRight).map_err(&e)?;
+    }
+    Ok(())
+}
+
+/// The leaders chart's plane: seconds across, one segment per lane up.
+type LaneChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32>,
+    >,
+>;
+
+/// One bar per leadership span on its group's lane, a series (and legend entry) per node.
+fn leader_bars<DB: DrawingBackend>(
+    chart: &mut LaneChart<'_, DB>,
+    d: &ChartData,
+    lane: &impl Fn(usize) -> i32,
+    text: bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let nodes: BTreeSet<i64> = d.leaders.iter().map(|s| s.node).collect();
     for node in nodes {
         let color = node_color(node);
@@ -85,25 +110,30 @@ pub(crate) fn leaders<DB: DrawingBackend>(
             r.set_margin(6, 6, 0, 1); // a hairline gap shows where one leader ends and the next begins
             Some(r)
         });
-        let anno = chart.draw_series(rects).map_err(&e)?;
+        let anno = chart.draw_series(rects)?;
         if text {
             anno.label(format!("node {node}"))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
         }
     }
-    if text {
-        // The term at the start of each leadership segment (each segment is a new term or leader).
-        let style = TextStyle::from((FONT, 13)).color(&BLACK);
-        let labels = d.leaders.iter().filter_map(|s| {
-            let l = lane(d.groups.iter().position(|g| *g == s.group)?);
-            Some(
-                EmptyElement::at((d.secs(s.start_ns), SegmentValue::CenterOf(l)))
-                    + Text::new(format!("t{}", s.term), (3, -22), style.clone()),
-            )
-        });
-        chart.draw_series(labels).map_err(&e)?;
-        legend(&mut chart, SeriesLabelPosition::MiddleRight).map_err(&e)?;
-    }
+    Ok(())
+}
+
+/// The term at the start of each leadership segment (each segment is a new term or leader).
+fn term_labels<DB: DrawingBackend>(
+    chart: &mut LaneChart<'_, DB>,
+    d: &ChartData,
+    lane: &impl Fn(usize) -> i32,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let style = TextStyle::from((FONT, 13)).color(&BLACK);
+    let labels = d.leaders.iter().filter_map(|s| {
+        let l = lane(d.groups.iter().position(|g| *g == s.group)?);
+        Some(
+            EmptyElement::at((d.secs(s.start_ns), SegmentValue::CenterOf(l)))
+                + Text::new(format!("t{}", s.term), (3, -22), style.clone()),
+        )
+    });
+    chart.draw_series(labels)?;
     Ok(())
 }
 
@@ -153,15 +183,7 @@ pub(crate) fn produce<DB: DrawingBackend>(
     }
     // Latency only where a bucket had acks: a gap in the line is an outage, not zero latency.
     let orange = RGBColor(230, 110, 0);
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-    for b in &d.buckets {
-        match b.2 {
-            Some(l) => runs.last_mut().unwrap_or_else(|| unreachable!()).push((b.0, l)),
-            None if runs.last().is_some_and(|r| !r.is_empty()) => runs.push(Vec::new()),
-            None => {}
-        }
-    }
-    for (i, run) in runs.into_iter().filter(|r| !r.is_empty()).enumerate() {
+    for (i, run) in latency_runs(d).into_iter().enumerate() {
         let anno = chart.draw_secondary_series(LineSeries::new(run, orange.stroke_width(2))).map_err(&e)?;
         if text && i == 0 {
             anno.label("p99 ack latency (ms)")
@@ -172,6 +194,21 @@ pub(crate) fn produce<DB: DrawingBackend>(
         legend(&mut chart, SeriesLabelPosition::UpperRight).map_err(&e)?;
     }
     Ok(())
+}
+
+/// The p99 latency points split where a bucket had no acks: a gap in the line is an outage, not
+/// zero latency. Only non-empty runs.
+fn latency_runs(d: &ChartData) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for b in &d.buckets {
+        match b.2 {
+            Some(l) => runs.last_mut().unwrap_or_else(|| unreachable!()).push((b.0, l)),
+            None if runs.last().is_some_and(|r| !r.is_empty()) => runs.push(Vec::new()),
+            None => {}
+        }
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
 }
 
 /// The series legend both charts draw: one look, placed where it hides the least.

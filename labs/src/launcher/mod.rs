@@ -153,6 +153,10 @@ pub enum NotReady {
 }
 
 /// Spawns `launch`; `ready` is tried on each stdout line until one is accepted.
+///
+/// Three threads serve the child, and none outlives it: the two pipe readers end when it closes
+/// its pipes (at its exit), the reaper once it has exited and been reaped, and the child itself
+/// is owned by the returned [`Child`] (killed when the last handle drops).
 pub fn spawn<T: Send + 'static>(
     launch: Launch,
     ready: impl Fn(&str) -> Option<T> + Send + 'static,
@@ -182,58 +186,82 @@ pub fn spawn<T: Send + 'static>(
         exit: Arc::new((Mutex::new(None), Condvar::new())),
         tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
     };
-
     let (ready_tx, ready_rx) = mpsc::channel();
     let out_line = on_line.clone();
-    std::thread::spawn(move || {
-        let mut ready_tx = Some(ready_tx);
-        read_lines(stdout, |line| {
-            if let Some(t) = ready_tx.as_ref().and_then(|_| ready(line)) {
-                let _ = ready_tx.take().expect("checked").send(t);
-            }
-            if let Some(f) = &out_line {
-                f(Stream::Stdout, line);
-            }
-        });
-    });
+    std::thread::spawn(move || read_stdout(stdout, ready, ready_tx, out_line));
     let (drained_tx, drained_rx) = mpsc::channel::<()>();
     let tail = Arc::clone(&inner.tail);
-    std::thread::spawn(move || {
-        let mut log = log;
-        read_lines(stderr, |line| {
-            if let Some(f) = log.as_mut() {
-                let _ = writeln!(f, "{line}");
-            }
-            let mut t = lock(&tail);
-            if t.len() == TAIL_LINES {
-                t.pop_front();
-            }
-            t.push_back(line.to_string());
-            drop(t);
-            if let Some(f) = &on_line {
-                f(Stream::Stderr, line);
-            }
-        });
-        drop(drained_tx);
-    });
+    std::thread::spawn(move || read_stderr(stderr, log, &tail, on_line, drained_tx));
     let (slot, exit, tail) = (Arc::clone(&inner.slot), Arc::clone(&inner.exit), Arc::clone(&inner.tail));
-    std::thread::spawn(move || {
-        wait_unreaped(pid);
-        let status = match std::mem::replace(&mut *lock(&slot), Slot::Reaped) {
-            Slot::Running(mut c) => {
-                c.wait().map(describe).unwrap_or_else(|e| (format!("unknown ({e})"), None))
-            }
-            Slot::Reaped => ("ended (no status)".into(), None),
-        };
-        let _ = drained_rx.recv_timeout(DRAIN_WAIT);
-        let report = Exit { pid, status: status.0, code: status.1, last_stderr: lock(&tail).back().cloned() };
-        if let Some(f) = on_exit {
-            f(&report);
-        }
-        *lock(&exit.0) = Some(report);
-        exit.1.notify_all();
-    });
+    std::thread::spawn(move || reap(pid, &slot, &exit, &tail, &drained_rx, on_exit));
     Ok((Child(Arc::new(inner)), Ready(ready_rx)))
+}
+
+/// Hands each stdout line to `on_line`, and the first one `ready` accepts to `ready_tx`.
+fn read_stdout<T>(
+    stdout: impl Read,
+    ready: impl Fn(&str) -> Option<T>,
+    ready_tx: mpsc::Sender<T>,
+    on_line: Option<OnLine>,
+) {
+    let mut ready_tx = Some(ready_tx);
+    read_lines(stdout, |line| {
+        if let Some(t) = ready_tx.as_ref().and_then(|_| ready(line)) {
+            let _ = ready_tx.take().expect("checked").send(t);
+        }
+        if let Some(f) = &on_line {
+            f(Stream::Stdout, line);
+        }
+    });
+}
+/// Writes each stderr line to the log file, keeps the last [`TAIL_LINES`] and hands it to
+/// `on_line`; dropping `drained` at the end tells the reaper the tail is complete.
+fn read_stderr(
+    stderr: impl Read,
+    mut log: Option<std::fs::File>,
+    tail: &Mutex<VecDeque<String>>,
+    on_line: Option<OnLine>,
+    drained: mpsc::Sender<()>,
+) {
+    read_lines(stderr, |line| {
+        if let Some(f) = log.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+        let mut t = lock(tail);
+        if t.len() == TAIL_LINES {
+            t.pop_front();
+        }
+        t.push_back(line.to_string());
+        drop(t);
+        if let Some(f) = &on_line {
+            f(Stream::Stderr, line);
+        }
+    });
+    drop(drained);
+}
+
+/// Waits for the exit without reaping, reaps under the slot's lock (so no signal can reach a
+/// reused PID), lets stderr drain (bounded) so the last line is in the tail, then reports.
+fn reap(
+    pid: u32,
+    slot: &Mutex<Slot>,
+    exit: &(Mutex<Option<Exit>>, Condvar),
+    tail: &Mutex<VecDeque<String>>,
+    drained: &mpsc::Receiver<()>,
+    on_exit: Option<OnExit>,
+) {
+    wait_unreaped(pid);
+    let status = match std::mem::replace(&mut *lock(slot), Slot::Reaped) {
+        Slot::Running(mut c) => c.wait().map(describe).unwrap_or_else(|e| (format!("unknown ({e})"), None)),
+        Slot::Reaped => ("ended (no status)".into(), None),
+    };
+    let _ = drained.recv_timeout(DRAIN_WAIT);
+    let report = Exit { pid, status: status.0, code: status.1, last_stderr: lock(tail).back().cloned() };
+    if let Some(f) = on_exit {
+        f(&report);
+    }
+    *lock(&exit.0) = Some(report);
+    exit.1.notify_all();
 }
 
 impl Child {
@@ -467,59 +495,4 @@ fn describe(status: ExitStatus) -> (String, Option<i32>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sh(script: &str) -> Command {
-        let mut c = Command::new("sh");
-        c.args(["-c", script]);
-        c
-    }
-
-    #[test]
-    fn ready_line_then_graceful_stop() {
-        let (child, ready) = spawn(
-            Launch::new(
-                "sh",
-                sh("trap 'exit 3' TERM; echo noise; echo READY 7; while :; do sleep 0.05; done"),
-            ),
-            |l| l.strip_prefix("READY ").map(String::from),
-        )
-        .unwrap();
-        assert_eq!(child.expect_ready(ready, Duration::from_secs(10)).unwrap(), "7");
-        assert_eq!(child.stop(Duration::from_secs(10)).unwrap(), Some(3));
-        assert!(!child.signal(libc::SIGKILL), "a reaped child is never signalled");
-    }
-
-    #[test]
-    fn ending_before_ready_quotes_the_stderr_tail() {
-        let (child, ready) =
-            spawn(Launch::new("sh", sh("echo 'bad config' >&2; exit 2")), |_| Some(())).unwrap();
-        let err = child.expect_ready(ready, Duration::from_secs(10)).unwrap_err().to_string();
-        assert!(
-            err.contains("ended before it was ready (exit status 2)") && err.contains("bad config"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn no_ready_line_in_time_kills_it_and_drop_kills_a_running_child() {
-        let (child, ready) =
-            spawn(Launch::new("sh", sh("echo waiting >&2; exec sleep 30")), |_| None::<()>).unwrap();
-        let err = child.expect_ready(ready, Duration::from_millis(300)).unwrap_err().to_string();
-        assert!(err.contains("no ready line") || err.contains("ready line; it was killed"), "{err}");
-        assert!(err.contains("waiting"), "{err}");
-        assert_eq!(child.exit().map(|e| e.code), Some(None), "killed by a signal");
-
-        let (child, _ready) = spawn(Launch::new("sh", sh("exec sleep 30")), |_| None::<()>).unwrap();
-        let (other, exit) = (child.clone(), Arc::clone(&child.0.exit));
-        drop(child);
-        assert!(lock(&exit.0).is_none(), "a clone keeps it running");
-        drop(other);
-        let status = lock(&exit.0).as_ref().map(|e| e.status.clone());
-        assert!(
-            status.as_deref().is_some_and(|s| s.contains("SIGKILL")),
-            "dropping the last handle kills: {status:?}"
-        );
-    }
-}
+mod tests;
