@@ -174,38 +174,53 @@ fn abort_fd(fd: RawFd) {
     }
 }
 
+/// One direction of one connection: its mode and what it holds back.
+struct Pump<'a> {
+    dir: &'a Direction,
+    mode: Mode,
+    toxic: ToxicState,
+    /// Delay line: chunks with the instant they are due. Only used by Delay mode and toxics, and
+    /// while draining it after a switch back to Pass (so bytes never overtake each other).
+    queue: VecDeque<(Instant, Vec<u8>)>,
+    queued: usize,
+    /// Bytes (or a FIN) were swallowed by a blackhole: the stream has a hole, so it can never
+    /// resume; the connection is reset when the blackhole lifts and the peers reconnect cleanly.
+    holed: bool,
+    eof: bool,
+}
+
 /// Forwards one direction until EOF, error or a reset-worthy mode change.
 async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> End {
     let mut modes = dir.subscribe();
-    let mut mode = *modes.borrow_and_update();
+    let mode = *modes.borrow_and_update();
+    let mut p = Pump {
+        dir,
+        mode,
+        toxic: ToxicState::new(mode, dir),
+        queue: VecDeque::new(),
+        queued: 0,
+        holed: false,
+        eof: false,
+    };
     let mut buf = vec![0u8; BUF_BYTES];
-    // Delay line: chunks with the instant they are due. Only used by Delay mode and toxics, and
-    // while draining it after a switch back to Pass (so bytes never overtake each other).
-    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
-    let mut queued = 0usize;
-    // Bytes (or a FIN) were swallowed by a blackhole: the stream has a hole, so it can never
-    // resume; the connection is reset when the blackhole lifts and the peers reconnect cleanly.
-    let mut holed = false;
-    let mut eof = false;
     // One timer for the delay line, re-armed only when a chunk is queued: Pass mode creates no
     // timer per read.
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
-    let mut toxic = ToxicState::new(mode, dir);
     let close = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(close);
     loop {
-        if eof && queue.is_empty() && !swallows(mode, &toxic) {
+        if p.eof && p.queue.is_empty() && !p.swallows() {
             let _ = w.shutdown().await;
             return End::Eof;
         }
-        let due = queue.front().map(|(t, _)| *t);
+        let due = p.queue.front().map(|(t, _)| *t);
         if let Some(d) = due {
             if timer.deadline() != d {
                 timer.as_mut().reset(d);
             }
         }
-        if let Some(at) = toxic.close_at.filter(|at| close.deadline() != *at) {
+        if let Some(at) = p.toxic.close_at.filter(|at| close.deadline() != *at) {
             close.as_mut().reset(at);
         }
         tokio::select! {
@@ -215,90 +230,115 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
                     return End::Reset;
                 }
                 let new = *modes.borrow_and_update();
-                toxic = ToxicState::new(new, dir);
-                if new == Mode::Reset || (!swallows(new, &toxic) && holed) {
-                    return End::Reset;
+                if let Some(end) = p.switch_to(new) {
+                    return end;
                 }
-                if swallows(new, &toxic) {
-                    // Bytes in flight vanish with the route.
-                    holed |= !queue.is_empty();
-                    queue.clear();
-                    queued = 0;
-                }
-                mode = new;
             }
-            _ = &mut close, if toxic.close_at.is_some() => return End::Reset,
+            _ = &mut close, if p.toxic.close_at.is_some() => return End::Reset,
             _ = &mut timer, if due.is_some() => {
-                let (_, chunk) = queue.pop_front().expect("due implies a queued chunk");
-                queued -= chunk.len();
+                let (_, chunk) = p.queue.pop_front().expect("due implies a queued chunk");
+                p.queued -= chunk.len();
                 if w.write_all(&chunk).await.is_err() {
                     return End::Failed;
                 }
                 dir.add_bytes(chunk.len());
             }
-            read = r.read(&mut buf), if !eof && queued < MAX_QUEUED_BYTES => {
+            read = r.read(&mut buf), if !p.eof && p.queued < MAX_QUEUED_BYTES => {
                 let n = match read {
                     Ok(0) => {
-                        eof = true;
-                        holed |= swallows(mode, &toxic);
+                        p.eof = true;
+                        p.holed |= p.swallows();
                         continue;
                     }
                     Ok(n) => n,
                     Err(_) => return End::Failed,
                 };
-                let now = Instant::now();
-                let last_due = queue.back().map_or(now, |(t, _)| *t);
-                match mode {
-                    Mode::Pass if queue.is_empty() => {
-                        if w.write_all(&buf[..n]).await.is_err() {
-                            return End::Failed;
-                        }
-                        dir.add_bytes(n);
-                    }
-                    Mode::Pass => {
-                        queue.push_back((now, buf[..n].to_vec()));
-                        queued += n;
-                    }
-                    Mode::Delay(ms) => {
-                        queue.push_back((now + Duration::from_millis(ms), buf[..n].to_vec()));
-                        queued += n;
-                    }
-                    Mode::Blackhole => holed = true,
-                    Mode::Reset => return End::Reset,
-                    Mode::Toxic(t) => {
-                        if swallows(mode, &toxic) {
-                            holed = true;
-                            continue;
-                        }
-                        if let Some(left) = toxic.data_left.as_mut() {
-                            // limit_data: what is within the limit goes out, then the reset.
-                            let send = n.min(*left as usize);
-                            *left -= send as u64;
-                            if w.write_all(&buf[..send]).await.is_err() {
-                                return End::Failed;
-                            }
-                            dir.add_bytes(send);
-                            if *left == 0 {
-                                let _ = w.shutdown().await;
-                                return End::Closed;
-                            }
-                            continue;
-                        }
-                        let plan = if toxic.hits_chunk(t) {
-                            t.schedule(now, last_due, n, toxic.roll())
-                        } else {
-                            vec![(last_due, n)]
-                        };
-                        let mut at = 0;
-                        for (due, len) in plan {
-                            queue.push_back((due, buf[at..at + len].to_vec()));
-                            at += len;
-                        }
-                        queued += n;
-                    }
+                if let Some(end) = p.forward(&buf[..n], &mut w).await {
+                    return end;
                 }
             }
         }
+    }
+}
+
+impl Pump<'_> {
+    /// Whether the direction swallows bytes now: a blackhole, or a `timeout` toxic on this
+    /// connection.
+    fn swallows(&self) -> bool {
+        swallows(self.mode, &self.toxic)
+    }
+
+    /// A new mode; `Some` when the connection must end.
+    fn switch_to(&mut self, new: Mode) -> Option<End> {
+        self.toxic = ToxicState::new(new, self.dir);
+        if new == Mode::Reset || (!swallows(new, &self.toxic) && self.holed) {
+            return Some(End::Reset);
+        }
+        if swallows(new, &self.toxic) {
+            // Bytes in flight vanish with the route.
+            self.holed |= !self.queue.is_empty();
+            self.queue.clear();
+            self.queued = 0;
+        }
+        self.mode = new;
+        None
+    }
+
+    /// What the mode does with one chunk read: written at once, queued with a due time,
+    /// swallowed, or (limit_data) written up to the limit; `Some` when the connection must end.
+    async fn forward(&mut self, chunk: &[u8], w: &mut OwnedWriteHalf) -> Option<End> {
+        let n = chunk.len();
+        let now = Instant::now();
+        let last_due = self.queue.back().map_or(now, |(t, _)| *t);
+        match self.mode {
+            Mode::Pass if self.queue.is_empty() => {
+                if w.write_all(chunk).await.is_err() {
+                    return Some(End::Failed);
+                }
+                self.dir.add_bytes(n);
+            }
+            Mode::Pass => self.enqueue(now, chunk),
+            Mode::Delay(ms) => self.enqueue(now + Duration::from_millis(ms), chunk),
+            Mode::Blackhole => self.holed = true,
+            Mode::Reset => return Some(End::Reset),
+            Mode::Toxic(_) if self.swallows() => self.holed = true,
+            Mode::Toxic(_) if self.toxic.data_left.is_some() => return self.limit_data(chunk, w).await,
+            Mode::Toxic(t) => {
+                let plan = if self.toxic.hits_chunk(t) {
+                    t.schedule(now, last_due, n, self.toxic.roll())
+                } else {
+                    vec![(last_due, n)]
+                };
+                let mut at = 0;
+                for (due, len) in plan {
+                    self.enqueue(due, &chunk[at..at + len]);
+                    at += len;
+                }
+            }
+        }
+        None
+    }
+
+    fn enqueue(&mut self, due: Instant, bytes: &[u8]) {
+        self.queue.push_back((due, bytes.to_vec()));
+        self.queued += bytes.len();
+    }
+
+    /// limit_data: what is within the limit goes out, then both sides are closed normally.
+    async fn limit_data(&mut self, chunk: &[u8], w: &mut OwnedWriteHalf) -> Option<End> {
+        let left = self.toxic.data_left.as_mut().expect("limit_data has a byte budget");
+        let send = chunk.len().min(*left as usize);
+        *left -= send as u64;
+        let done = *left == 0;
+        if w.write_all(&chunk[..send]).await.is_err() {
+            return Some(End::Failed);
+        }
+        self.dir.add_bytes(send);
+        if done {
+            let _ = w.shutdown().await;
+            return Some(End::Closed);
+        }
+        None
     }
 }
 
