@@ -18,7 +18,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::{str_bytes, topic_name, ApiSpec, Reply, RequestContext};
-use crate::cluster::group::ProposeError;
+use crate::cluster::raft_group::ProposeError;
 use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
 use crate::log::{split_batches, BatchHeader};

@@ -3,7 +3,7 @@
 
 use kafka_protocol::ResponseError;
 
-use crate::cluster::group::GroupHandle;
+use crate::cluster::raft_group::RaftGroup;
 use crate::log::{BatchHeader, PartitionLog};
 
 use super::KafkaError;
@@ -56,7 +56,7 @@ pub(crate) fn stored_at(log: &PartitionLog, base: i64, batch: &BatchId) -> Resul
 
 /// The answer to a retry whose batch is not at the offset it was answered with: unknown outcome
 /// (REQUEST_TIMED_OUT), so the client retries the same sequence wherever the partition leads.
-pub(super) fn replaced(group: &GroupHandle, base: i64, batch: &BatchId) -> KafkaError {
+pub(super) fn replaced(group: &RaftGroup, base: i64, batch: &BatchId) -> KafkaError {
     tracing::warn!(group = %group.id, offset = base, producer_id = batch.producer_id, epoch = batch.epoch,
         base_sequence = batch.base_sequence, "a retried batch is not the committed entry at its offset");
     (

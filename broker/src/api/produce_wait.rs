@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::identity::{replaced, stored_at, AtOffset, BatchId};
 use super::{Committed, KafkaError, Outcome};
-use crate::cluster::group::{GroupHandle, ProposeError};
+use crate::cluster::raft_group::{ProposeError, RaftGroup};
 use crate::log::PartitionLog;
 use crate::producers::{lock, PartitionProducers, PENDING_OFFSET};
 use crate::raft::typ::CommandResult;
@@ -30,7 +30,7 @@ pub(super) enum Wait {
     /// until the group has committed past it (a new leader's log may hold entries not yet
     /// committed), and stands only if the committed entry there is still that batch.
     Committed {
-        group: Arc<GroupHandle>,
+        group: Arc<RaftGroup>,
         base: i64,
         batch: BatchId,
     },
@@ -40,18 +40,18 @@ pub(super) enum Wait {
     Original {
         producers: Arc<Mutex<PartitionProducers>>,
         batch: BatchId,
-        group: Arc<GroupHandle>,
+        group: Arc<RaftGroup>,
     },
     /// Cluster: every proposed batch committed (`resolve_on_commit` records the offsets).
     Commit {
         receivers: Vec<Committed>,
-        group: Arc<GroupHandle>,
+        group: Arc<RaftGroup>,
     },
     /// Cluster: a batch the producer state refuses. The refusal stands only if a majority still
     /// confirms this node's leadership in its term; otherwise the answer is
     /// NOT_LEADER_OR_FOLLOWER (see `propose`).
     Refused {
-        group: Arc<GroupHandle>,
+        group: Arc<RaftGroup>,
         code: ResponseError,
         msg: String,
     },
@@ -100,7 +100,7 @@ async fn flushed(
 /// that far, then checks the committed entry there is still that batch.
 async fn retry_committed(
     node: &NodeState,
-    group: &GroupHandle,
+    group: &RaftGroup,
     base: i64,
     batch: &BatchId,
     deadline: Instant,
@@ -137,7 +137,7 @@ async fn first_attempt(
     node: &NodeState,
     producers: &Mutex<PartitionProducers>,
     batch: &BatchId,
-    group: &GroupHandle,
+    group: &RaftGroup,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(i64, i64), KafkaError> {
@@ -181,7 +181,7 @@ async fn first_attempt(
 /// NOT_LEADER_OR_FOLLOWER.
 async fn confirm_refusal(
     node: &NodeState,
-    group: &GroupHandle,
+    group: &RaftGroup,
     code: ResponseError,
     msg: String,
     deadline: Instant,
@@ -206,7 +206,7 @@ async fn confirm_refusal(
 async fn all_committed(
     node: &NodeState,
     receivers: Vec<Committed>,
-    group: &GroupHandle,
+    group: &RaftGroup,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(i64, i64), KafkaError> {

@@ -19,8 +19,8 @@ use std::time::Duration;
 use openraft::ServerState;
 use tokio::time::Instant;
 
-use crate::cluster::group::{GroupHandle, GroupView};
 use crate::cluster::liveness::unix_ms;
+use crate::cluster::raft_group::{GroupView, RaftGroup};
 use crate::cluster::Cluster;
 use crate::raft::trace::TraceKind;
 use crate::raft::transport::{LeaderAnswer, RaftReply, RaftRequest};
@@ -92,7 +92,7 @@ impl Leaderless {
 #[derive(Default)]
 struct ScanPlan {
     /// Groups this node is the designated candidate for.
-    campaigns: Vec<Arc<GroupHandle>>,
+    campaigns: Vec<Arc<RaftGroup>>,
     /// Per leader, the groups whose followers here have not heard from it since start-up.
     contacts: BTreeMap<NodeId, Vec<GroupId>>,
 }
@@ -219,7 +219,7 @@ impl Cluster {
     /// have passed, a majority of voters is alive, and it is the live voter whose turn it is.
     fn is_designated(
         &self,
-        g: &GroupHandle,
+        g: &RaftGroup,
         fresh: bool,
         entry: &Leaderless,
         now: Instant,
@@ -254,7 +254,7 @@ impl Cluster {
 
     /// Pre-vote for `groups` (one query per peer), then campaigns where a majority answered and
     /// nobody follows a live leader. Returns, per group, whether a campaign started.
-    async fn campaign(&self, groups: Vec<Arc<GroupHandle>>) -> Vec<(GroupId, bool)> {
+    async fn campaign(&self, groups: Vec<Arc<RaftGroup>>) -> Vec<(GroupId, bool)> {
         let mut answers = self.pre_vote(&groups).await;
         let mut out = Vec::with_capacity(groups.len());
         for g in groups {
@@ -277,7 +277,7 @@ impl Cluster {
 
     /// Asks each live peer, once for all of `groups` it votes in, whether it follows a leader
     /// it can hear. The answers per group.
-    async fn pre_vote(&self, groups: &[Arc<GroupHandle>]) -> HashMap<GroupId, Vec<(NodeId, LeaderAnswer)>> {
+    async fn pre_vote(&self, groups: &[Arc<RaftGroup>]) -> HashMap<GroupId, Vec<(NodeId, LeaderAnswer)>> {
         let mut asks: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
         for g in groups {
             for v in g.voters.iter().filter(|v| **v != self.node_id && self.liveness.is_live(**v)) {
@@ -312,7 +312,7 @@ impl Cluster {
 
     /// This node campaigns for `g`, once the old leader's lease has passed for every voter
     /// that answered the pre-vote.
-    fn elect_self(&self, g: &GroupHandle, theirs: &[(NodeId, LeaderAnswer)]) {
+    fn elect_self(&self, g: &RaftGroup, theirs: &[(NodeId, LeaderAnswer)]) {
         // Voters that heard from the old leader within openraft's lease would refuse
         // (and cost a term): wait until the lease has passed for all of them.
         let wait = theirs
@@ -340,7 +340,7 @@ impl Cluster {
     }
 
     /// Asks `candidate`, more up to date than this node, to campaign for `g`.
-    fn hand_election(&self, g: &GroupHandle, candidate: NodeId) {
+    fn hand_election(&self, g: &RaftGroup, candidate: NodeId) {
         tracing::info!(group = %g.id, node_id = self.node_id, candidate, "asking a more up-to-date replica to campaign");
         let kind = TraceKind::Campaign { reason: campaign_reason(g), wait_ms: 0, candidate };
         self.transport.trace().campaign(&g.id, kind);
@@ -353,7 +353,7 @@ impl Cluster {
 
     /// Who should campaign for `g`, given the peers' answers: `None` when someone follows a
     /// leader it can hear or fewer than a majority (this node included) host the group.
-    fn pick_candidate(&self, g: &GroupHandle, answers: &[(NodeId, LeaderAnswer)]) -> Option<NodeId> {
+    fn pick_candidate(&self, g: &RaftGroup, answers: &[(NodeId, LeaderAnswer)]) -> Option<NodeId> {
         let view = g.view();
         let mine = view.last_log;
         let mut ready: Vec<(NodeId, Option<(u64, u64)>)> = vec![(self.node_id, mine)];
@@ -445,7 +445,7 @@ impl Cluster {
     /// that peer as voter sends it a heartbeat now, so a restarted follower learns its leaders
     /// at once and a stale leader on the other side learns it was replaced.
     pub(crate) fn on_peer_back(&self, peer: NodeId) {
-        let led: Vec<Arc<GroupHandle>> = std::iter::once(Arc::clone(&self.controller))
+        let led: Vec<Arc<RaftGroup>> = std::iter::once(Arc::clone(&self.controller))
             .chain(self.partition_groups())
             .filter(|g| g.voters.contains(&peer) && g.view().leader == Some(self.node_id))
             .collect();
@@ -462,7 +462,7 @@ impl Cluster {
 }
 
 /// Why the node campaigns for `g`, in words for the trace.
-fn campaign_reason(g: &GroupHandle) -> String {
+fn campaign_reason(g: &RaftGroup) -> String {
     match g.view().leader {
         Some(l) => format!("leader n{l} went silent (no heartbeat within the suspicion timeout)"),
         None => "no leader known".to_string(),

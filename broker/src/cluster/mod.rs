@@ -1,7 +1,7 @@
 //! Cluster mode: this node as one of several, replicating with Raft.
 //!
 //! - `metadata` — the controller group's state machine (topics, assignment, offsets, ids).
-//! - `group`    — one running Raft group with its ordered proposer and cached view.
+//! - `raft_group` — one running Raft group with its ordered proposer and cached view.
 //! - `liveness` — one heartbeat per peer for all groups; the failure detector groups rely on.
 //! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
@@ -16,9 +16,9 @@
 
 mod acls;
 mod elections;
-pub mod group;
 pub mod liveness;
 pub mod metadata;
+pub mod raft_group;
 mod rebalance;
 mod reconcile;
 mod router;
@@ -42,9 +42,9 @@ use crate::log::LogStore;
 use crate::raft::transport::{RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::Telemetry;
-use group::{GroupEnv, GroupHandle, ProposeError};
 use liveness::Liveness;
 use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, ControllerReply};
+use raft_group::{GroupEnv, ProposeError, RaftGroup};
 use router::Router;
 pub use summary::{ClusterSnapshot, RaftSummary};
 
@@ -64,13 +64,13 @@ pub struct Cluster {
     /// Every node's Kafka address, this one included.
     pub kafka_addrs: BTreeMap<NodeId, SocketAddr>,
     pub transport: Arc<Transport>,
-    pub controller: Arc<GroupHandle>,
+    pub controller: Arc<RaftGroup>,
     pub controller_state: Arc<ControllerApplier>,
     pub liveness: Arc<Liveness>,
     store: Arc<LogStore>,
     /// What every group of this node shares (store, transport, openraft config, liveness).
     env: GroupEnv,
-    partitions: RwLock<BTreeMap<(String, i32), Arc<GroupHandle>>>,
+    partitions: RwLock<BTreeMap<(String, i32), Arc<RaftGroup>>>,
     /// Poked when partition groups start, so that the election driver looks at them at once.
     groups_added: tokio::sync::Notify,
     /// The unused part of this node's block of producer ids: [next, end).
@@ -102,7 +102,7 @@ impl Cluster {
         let transport = Transport::new(node_id, peers, shutdown.clone());
         let config_error = |message: String| BrokerError::Config { source_name: "cluster".into(), message };
         let raft_config = Arc::new(
-            group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_max_ms)
+            raft_group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_max_ms)
                 .map_err(config_error)?,
         );
         // A peer silent for the whole election timeout range is suspected. The lease followers
@@ -129,7 +129,7 @@ impl Cluster {
         let voters: Vec<NodeId> = kafka_addrs.keys().copied().collect();
         let controller_log = store.create_partition(CONTROLLER_TOPIC, 0)?;
         let controller =
-            GroupHandle::start(&env, GroupId::Controller, voters, controller_log, controller_state.clone())
+            RaftGroup::start(&env, GroupId::Controller, voters, controller_log, controller_state.clone())
                 .await?;
         let this = Arc::new(Cluster {
             node_id,
@@ -185,14 +185,14 @@ impl Cluster {
     }
 
     /// The local handle of a group, if this node hosts it.
-    pub fn group(&self, id: &GroupId) -> Option<Arc<GroupHandle>> {
+    pub fn group(&self, id: &GroupId) -> Option<Arc<RaftGroup>> {
         match id {
             GroupId::Controller => Some(Arc::clone(&self.controller)),
             GroupId::Partition { topic, partition } => self.partition(topic, *partition),
         }
     }
 
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<GroupHandle>> {
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<RaftGroup>> {
         self.partitions
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -200,7 +200,7 @@ impl Cluster {
             .cloned()
     }
 
-    pub fn partition_groups(&self) -> Vec<Arc<GroupHandle>> {
+    pub fn partition_groups(&self) -> Vec<Arc<RaftGroup>> {
         self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
@@ -213,7 +213,7 @@ impl Cluster {
     }
 
     /// The controller term in which this node may coordinate consumer groups: it is the
-    /// confirmed controller leader (see `GroupHandle::leader`) and has applied an entry of its
+    /// confirmed controller leader (see `RaftGroup::leader`) and has applied an entry of its
     /// own term. That entry (openraft's blank one) comes after everything earlier leaders
     /// committed, so the applied offsets then include every commit acknowledged before.
     pub fn coordinating_term(&self) -> Option<u64> {

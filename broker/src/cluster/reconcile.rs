@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::group::GroupHandle;
 use super::metadata::ClusterMetadata;
+use super::raft_group::RaftGroup;
 use super::{watch, Cluster, GROUPS_AT_ONCE};
 use crate::error::{BrokerError, Result};
 use crate::raft::state_machine::PartitionApplier;
@@ -59,8 +59,7 @@ impl Cluster {
                 let log = self.store.create_partition(&topic, p)?;
                 self.telemetry.watch_partition(&log, self.shutdown.clone(), &self.tasks);
                 let id = GroupId::Partition { topic: topic.clone(), partition: p };
-                let handle =
-                    GroupHandle::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
+                let handle = RaftGroup::start(&self.env, id, voters, log, Arc::new(PartitionApplier)).await?;
                 watch::watch_group(
                     &self.telemetry,
                     self.transport.trace(),

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use openraft::ServerState;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::group::GroupHandle;
 use crate::cluster::liveness::PeerLiveness;
 use crate::cluster::metadata::ClusterMetadata;
+use crate::cluster::raft_group::RaftGroup;
 use crate::cluster::watch::GroupState;
 use crate::cluster::Cluster;
 use crate::raft::typ::{GroupId, NodeId};
@@ -75,7 +75,7 @@ pub struct TopicSummary {
 }
 
 impl Cluster {
-    fn all_groups(&self) -> Vec<Arc<GroupHandle>> {
+    fn all_groups(&self) -> Vec<Arc<RaftGroup>> {
         let mut groups = vec![Arc::clone(&self.controller)];
         groups.extend(self.partition_groups());
         groups
@@ -134,7 +134,7 @@ impl Cluster {
 
     /// `/state`'s `raft` section; `groups: false` leaves the per-group list and the metadata out.
     pub fn snapshot(&self, groups: bool) -> ClusterSnapshot {
-        let state = |g: &GroupHandle| GroupState::of(g, &g.metrics(), &g.view());
+        let state = |g: &RaftGroup| GroupState::of(g, &g.metrics(), &g.view());
         ClusterSnapshot {
             node_id: self.node_id,
             controller_leader: self.controller_leader(),

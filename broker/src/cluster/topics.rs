@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 
-use crate::cluster::group::{GroupHandle, ProposeError};
 use crate::cluster::metadata::{assign_replicas, ControllerCommand, ControllerReply, TopicAssignment};
+use crate::cluster::raft_group::{ProposeError, RaftGroup};
 use crate::cluster::Cluster;
 use crate::log::PartitionLog;
 use crate::raft::typ::NodeId;
@@ -159,7 +159,7 @@ impl Cluster {
     }
 
     /// The local group of a partition this node leads, or the Kafka error to answer with.
-    pub fn leader_group(&self, topic: &str, partition: i32) -> Result<Arc<GroupHandle>, KafkaError> {
+    pub fn leader_group(&self, topic: &str, partition: i32) -> Result<Arc<RaftGroup>, KafkaError> {
         let known = self
             .metadata()
             .topics

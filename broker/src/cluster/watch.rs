@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::group::{GroupHandle, GroupView};
+use crate::cluster::raft_group::{GroupView, RaftGroup};
 use crate::raft::trace::{RaftTrace, TraceKind};
 use crate::raft::typ::RaftMetrics;
 pub use crate::telemetry::wire::GroupState;
@@ -15,7 +15,7 @@ use crate::telemetry::wire::{ElectionPhase, Role};
 use crate::telemetry::{EventKind, Telemetry};
 
 impl GroupState {
-    pub fn of(handle: &GroupHandle, m: &RaftMetrics, view: &GroupView) -> GroupState {
+    pub fn of(handle: &RaftGroup, m: &RaftMetrics, view: &GroupView) -> GroupState {
         GroupState {
             group: handle.id.to_string(),
             term: m.current_term,
@@ -39,7 +39,7 @@ impl GroupState {
 pub fn watch_group(
     telemetry: &Arc<Telemetry>,
     trace: &Arc<RaftTrace>,
-    handle: &Arc<GroupHandle>,
+    handle: &Arc<RaftGroup>,
     cancel: CancellationToken,
     tasks: &TaskTracker,
 ) {

@@ -1,4 +1,4 @@
-//! openraft's storage test suite (`openraft::testing::Suite`, 0.9.25) against `GroupLogStore`
+//! openraft's storage test suite (`openraft::testing::Suite`, 0.9.25) against `RaftLog`
 //! and `GroupStateMachine`, each test on a fresh store in a temp dir.
 //!
 //! Our storage has documented limits (decision 11): the Raft index is the entry's position in
@@ -45,7 +45,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use crate::config::FsyncPolicy;
 use crate::log::LogStore;
 use crate::raft::entry_codec;
-use crate::raft::log_store::GroupLogStore;
+use crate::raft::raft_log::RaftLog;
 use crate::raft::state_machine::{GroupStateMachine, PartitionApplier};
 use crate::raft::typ::{Entry, GroupId, LogId, StorageError, TypeConfig};
 
@@ -68,15 +68,15 @@ fn setup_error(e: impl std::fmt::Display) -> StorageError {
     }
 }
 
-impl StoreBuilder<TypeConfig, GroupLogStore, GroupStateMachine, tempfile::TempDir> for Builder {
-    async fn build(&self) -> Result<(tempfile::TempDir, GroupLogStore, GroupStateMachine), StorageError> {
+impl StoreBuilder<TypeConfig, RaftLog, GroupStateMachine, tempfile::TempDir> for Builder {
+    async fn build(&self) -> Result<(tempfile::TempDir, RaftLog, GroupStateMachine), StorageError> {
         let dir = tempfile::tempdir().map_err(setup_error)?;
         // `always`: openraft is told an append is done only after the flusher's fsync, the
         // stricter of the two completion paths.
         let (store, _) = LogStore::open(dir.path(), FsyncPolicy::Always, 1 << 20).map_err(setup_error)?;
         let log = store.create_partition("suite", 0).map_err(setup_error)?;
         let group = GroupId::Partition { topic: "suite".into(), partition: 0 };
-        let log_store = GroupLogStore::new(group, log, Arc::clone(&store));
+        let log_store = RaftLog::new(group, log, Arc::clone(&store));
 
         let sm_log = store.create_partition("suite-sm", 0).map_err(setup_error)?;
         let filler: Vec<_> = (0..SM_LOG_ENTRIES)
@@ -89,7 +89,7 @@ impl StoreBuilder<TypeConfig, GroupLogStore, GroupStateMachine, tempfile::TempDi
     }
 }
 
-type OurSuite = Suite<TypeConfig, GroupLogStore, GroupStateMachine, Builder, tempfile::TempDir>;
+type OurSuite = Suite<TypeConfig, RaftLog, GroupStateMachine, Builder, tempfile::TempDir>;
 
 /// One `#[tokio::test]` per suite test, each on a fresh store.
 macro_rules! suite_tests {

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::cluster::liveness::Liveness;
 use crate::error::{BrokerError, Result};
 use crate::log::{LogStore, PartitionLog};
-use crate::raft::log_store::GroupLogStore;
+use crate::raft::raft_log::RaftLog;
 use crate::raft::state_machine::{Applier, GroupStateMachine};
 use crate::raft::transport::Transport;
 use crate::raft::typ::{Command, CommandResult, GroupId, NodeId, Raft, RaftMetrics};
@@ -156,7 +156,7 @@ impl GroupView {
 }
 
 /// A started group.
-pub struct GroupHandle {
+pub struct RaftGroup {
     pub id: GroupId,
     pub raft: Raft,
     pub log: Arc<PartitionLog>,
@@ -174,7 +174,7 @@ pub struct GroupHandle {
     stopped: CancellationToken,
 }
 
-impl GroupHandle {
+impl RaftGroup {
     /// Starts the group's Raft instance over `log` and initializes it with `preferred` as its
     /// voters if it is pristine. Every voter may initialize: with the same membership that is
     /// safe, and it means a group forms even when some of its nodes are down at creation time.
@@ -184,11 +184,11 @@ impl GroupHandle {
         preferred: Vec<NodeId>,
         log: Arc<PartitionLog>,
         applier: Arc<dyn Applier>,
-    ) -> Result<Arc<GroupHandle>> {
+    ) -> Result<Arc<RaftGroup>> {
         let voters: BTreeSet<NodeId> = preferred.iter().copied().collect();
         // Before openraft starts: it applies (and so raises the high watermark) from here on.
         log.start_replicated();
-        let log_store = GroupLogStore::new(id.clone(), Arc::clone(&log), Arc::clone(&env.store));
+        let log_store = RaftLog::new(id.clone(), Arc::clone(&log), Arc::clone(&env.store));
         let log_store = log_store.traced(env.transport.trace());
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
         let network = env.transport.network_factory(id.clone());
@@ -223,7 +223,7 @@ impl GroupHandle {
         env.tasks.spawn(run_proposer(raft.clone(), env.node_id, rx, leadership_rx, stopped.clone()));
         let view = Mutex::new(first);
         tracing::info!(group = %id, node_id = env.node_id, voters = ?preferred, "raft group started");
-        Ok(Arc::new(GroupHandle {
+        Ok(Arc::new(RaftGroup {
             id,
             raft,
             log,
@@ -252,7 +252,7 @@ impl GroupHandle {
         rx
     }
 
-    /// A full copy of openraft's metrics (costly: prefer [`GroupHandle::view`]).
+    /// A full copy of openraft's metrics (costly: prefer [`RaftGroup::view`]).
     pub fn metrics(&self) -> RaftMetrics {
         self.raft.metrics().borrow().clone()
     }

@@ -21,7 +21,7 @@ use crate::raft::typ::{Entry, GroupId, LogId, NodeId, StorageError, TypeConfig, 
 
 /// One group's log store; cheap to clone (openraft asks for a separate reader).
 #[derive(Clone)]
-pub struct GroupLogStore {
+pub struct RaftLog {
     group: GroupId,
     log: Arc<PartitionLog>,
     store: Arc<LogStore>,
@@ -33,14 +33,14 @@ fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Di
     StorageError::IO { source: StorageIOError::new(subject, verb, AnyError::error(e.to_string())) }
 }
 
-impl GroupLogStore {
-    pub fn new(group: GroupId, log: Arc<PartitionLog>, store: Arc<LogStore>) -> GroupLogStore {
-        GroupLogStore { group, log, store, trace: None }
+impl RaftLog {
+    pub fn new(group: GroupId, log: Arc<PartitionLog>, store: Arc<LogStore>) -> RaftLog {
+        RaftLog { group, log, store, trace: None }
     }
 
     /// Records truncations in `trace`.
-    pub fn traced(self, trace: &Arc<RaftTrace>) -> GroupLogStore {
-        GroupLogStore { trace: Some(Arc::clone(trace)), ..self }
+    pub fn traced(self, trace: &Arc<RaftTrace>) -> RaftLog {
+        RaftLog { trace: Some(Arc::clone(trace)), ..self }
     }
 }
 
@@ -63,7 +63,7 @@ fn misplaced_entry(next: u64, entries: &[Entry]) -> Option<StorageError> {
     ))
 }
 
-impl RaftLogReader<TypeConfig> for GroupLogStore {
+impl RaftLogReader<TypeConfig> for RaftLog {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
         &mut self,
         range: RB,
@@ -88,8 +88,8 @@ impl RaftLogReader<TypeConfig> for GroupLogStore {
     }
 }
 
-impl RaftLogStorage<TypeConfig> for GroupLogStore {
-    type LogReader = GroupLogStore;
+impl RaftLogStorage<TypeConfig> for RaftLog {
+    type LogReader = RaftLog;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let count = self.log.entry_count();
