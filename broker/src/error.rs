@@ -44,6 +44,10 @@ pub enum BrokerError {
     #[error("invalid request: {0}")]
     Invalid(String),
 
+    /// A Raft group could not start, be initialized or replicate; `step` names what failed.
+    #[error("raft group {group}: {step} failed: {reason}")]
+    Raft { group: String, step: &'static str, reason: String },
+
     /// State persisted by a previous run (e.g. committed offsets) cannot be read back;
     /// `what` names the state, `reason` what is wrong with it.
     #[error("persisted {what} cannot be loaded: {reason}")]

@@ -281,7 +281,11 @@ impl Cluster {
                 Err(BrokerError::NotCoordinator(format!("the controller is led by {leader:?} now")))
             }
             Ok(Err(ProposeError::Stopped)) | Err(_) => Err(BrokerError::ShuttingDown),
-            Ok(Err(ProposeError::Failed(e))) => Err(BrokerError::Invalid(e)),
+            Ok(Err(ProposeError::Failed(e))) => Err(BrokerError::Raft {
+                group: crate::telemetry::wire::CONTROLLER_GROUP.to_string(),
+                step: "propose",
+                reason: e,
+            }),
         }
     }
 

@@ -194,13 +194,23 @@ impl RaftGroup {
         let network = env.transport.network_factory(id.clone());
         let raft = Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
             .await
-            .map_err(|e| BrokerError::Invalid(format!("starting raft group {id}: {e}")))?;
+            .map_err(|e| BrokerError::Raft {
+            group: id.to_string(),
+            step: "start",
+            reason: e.to_string(),
+        })?;
         if log.entry_count() == 0 {
             let members: BTreeMap<NodeId, BasicNode> =
                 voters.iter().map(|v| (*v, BasicNode::default())).collect();
             match raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(BrokerError::Invalid(format!("initializing raft group {id}: {e}"))),
+                Err(e) => {
+                    return Err(BrokerError::Raft {
+                        group: id.to_string(),
+                        step: "initialize",
+                        reason: e.to_string(),
+                    })
+                }
             }
             // The group's first membership must outlive a power cut under any fsync policy, or
             // a node would come back with a vote but no members and never elect again.
@@ -211,9 +221,11 @@ impl RaftGroup {
             if let Err(e) = appended {
                 tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
             }
-            log.sync()
-                .await
-                .map_err(|e| BrokerError::Invalid(format!("syncing the first entry of {id}: {e}")))?;
+            log.sync().await.map_err(|e| BrokerError::Raft {
+                group: id.to_string(),
+                step: "syncing the first entry",
+                reason: e.to_string(),
+            })?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let stopped = env.shutdown.child_token();

@@ -48,15 +48,18 @@ pub fn decode(index: u64, term: u64, batch: Bytes) -> Result<Entry> {
         Some((BLANK, _)) => EntryPayload::Blank,
         Some((CONTROLLER_COMMAND, value)) => EntryPayload::Normal(Command::Controller(value)),
         Some((MEMBERSHIP, value)) => {
-            let m: Membership<NodeId, openraft::BasicNode> = serde_json::from_slice(&value).map_err(|e| {
-                BrokerError::Invalid(format!("membership entry at index {index} is not valid JSON: {e}"))
-            })?;
+            let m: Membership<NodeId, openraft::BasicNode> =
+                serde_json::from_slice(&value).map_err(|e| BrokerError::CorruptState {
+                    what: format!("Raft membership entry at index {index}"),
+                    reason: format!("not valid JSON: {e}"),
+                })?;
             EntryPayload::Membership(m)
         }
         Some((other, _)) => {
-            return Err(BrokerError::Invalid(format!(
-                "entry at index {index} has unknown control type {other:#x}"
-            )))
+            return Err(BrokerError::CorruptState {
+                what: format!("Raft entry at index {index}"),
+                reason: format!("unknown control type {other:#x}"),
+            })
         }
     };
     Ok(Entry { log_id, payload })
