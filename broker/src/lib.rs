@@ -13,7 +13,7 @@
 //! - `topics`    — the topic catalogue (persisted) on top of the log store.
 //! - `acls`      — ACL bindings (CreateAcls/DescribeAcls/DeleteAcls): stored and matched, not enforced.
 //! - `topic_config` — Kafka's topic configs: names, value checks, defaults, what is applied.
-//! - `protocol`  — bytes <-> Kafka frames and the connection loop. Knows no storage.
+//! - `protocol`  — bytes <-> Kafka frames and the connection loop that hands requests to `api`.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
 //!   by API key.
 //! - `registry`  — which APIs and versions the node serves (routing and the ApiVersions answer).
