@@ -1,136 +1,86 @@
-//! The end-to-end checker: every acknowledged value is read back exactly once, at the offset its
-//! ack named, and per partition in send order. Values that were never acknowledged but were stored
-//! anyway ("extra") are reported but are not errors; stored twice is.
+//! The end-to-end check of the cluster tests, done by the lab's checker (`labs::checker`, the one
+//! the drills and chaos runs use): every acknowledged value is read back exactly once, at the
+//! offset its ack named, and each producer's values are stored in its send order. Values read
+//! but never acknowledged (a send the test saw fail or time out) are indeterminate sends, not
+//! errors; stored twice is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use labs::checker::{self, CheckOptions, Verdict};
+use labs::history::{History, Op, OpKind, OpType};
 
 use crate::clients::{Ack, Record};
 
-#[derive(Debug, Default)]
+/// One topic name for the history: the tests check one topic at a time.
+const TOPIC: &str = "checked";
+/// The process id of the reader (producers get 0, 1, ... by name).
+const READER: u32 = u32::MAX;
+
 pub struct Report {
-    pub acked: usize,
-    pub read: usize,
-    pub lost: usize,
-    pub dup: usize,
-    /// Stored at another (partition, offset) than the ack said.
-    pub misplaced: usize,
-    /// (Partition, producer) pairs whose acked values were read in another order than sent.
-    pub out_of_order: usize,
-    /// Read values that were never acknowledged (not an error).
-    pub extra: usize,
-    pub examples: Vec<String>,
+    verdict: Verdict,
 }
 
 impl Report {
-    pub fn ok(&self) -> bool {
-        self.lost == 0 && self.dup == 0 && self.misplaced == 0 && self.out_of_order == 0
-    }
-
     pub fn line(&self, label: &str, took: Duration) -> String {
-        format!(
-            "[{label}] acked={} read={} lost={} dup={} misplaced={} out_of_order={} extra={} time={:.2}s",
-            self.acked,
-            self.read,
-            self.lost,
-            self.dup,
-            self.misplaced,
-            self.out_of_order,
-            self.extra,
-            took.as_secs_f64()
-        )
+        format!("[{label}] {} time={:.2}s", self.verdict.summary, took.as_secs_f64())
     }
 
-    /// Prints the summary line and fails if anything was lost, duplicated or reordered.
+    /// Prints the summary line and fails with the first anomalies explained if anything was
+    /// lost, duplicated, misplaced or reordered.
     pub fn assert_ok(&self, label: &str, took: Duration) -> Result<()> {
         println!("{}", self.line(label, took));
-        if !self.ok() {
-            bail!("{} — examples: {:?}", self.line(label, took), self.examples);
+        if !self.verdict.ok {
+            let examples: Vec<String> = self.verdict.anomalies.iter().take(8).map(|a| a.explain()).collect();
+            bail!("{} — examples: {examples:#?}", self.line(label, took));
         }
         Ok(())
     }
 }
 
 /// `prefix` selects the values this check owns (a topic may hold other repetitions' values).
+/// Payloads are `<producer>-<send index>`: the history takes each producer's sends in that order.
 pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
-    let mut r = Report { acked: acks.len(), ..Default::default() };
     let read: Vec<&Record> = read.iter().filter(|x| x.payload.starts_with(prefix)).collect();
-    r.read = read.len();
-    let mut copies: HashMap<&str, Vec<(i32, i64)>> = HashMap::new();
-    for x in &read {
-        copies.entry(x.payload.as_str()).or_default().push((x.partition, x.offset));
-    }
-    let note = |r: &mut Report, s: String| {
-        if r.examples.len() < 8 {
-            r.examples.push(s);
-        }
+    let acked: HashSet<&str> = acks.iter().map(|a| a.payload.as_str()).collect();
+    let mut producers: BTreeMap<String, u32> = BTreeMap::new();
+    let mut process_of = |payload: &str| {
+        let next = producers.len() as u32;
+        *producers.entry(producer_of(payload).to_string()).or_insert(next)
     };
-    for (payload, at) in &copies {
-        if at.len() > 1 {
-            r.dup += 1;
-            note(&mut r, format!("dup {payload} at {at:?}"));
-        }
+    let mut history = History::default();
+    // Every send is invoked before any is acknowledged: the tests keep many in flight and do
+    // not record when each was sent, so no order between acks is assumed, only the send order
+    // of each producer (which an idempotent producer keeps across retries).
+    let mut sends: Vec<&Ack> = acks.iter().collect();
+    sends.sort_by_key(|a| (producer_of(&a.payload), send_index(&a.payload)));
+    for a in &sends {
+        history.push(
+            Op::new(process_of(&a.payload), OpType::Invoke, OpKind::Send, TOPIC).value(&a.payload).time(0),
+        );
     }
-    let mut acked_by_partition: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
-    for a in acks {
-        acked_by_partition.entry(a.partition).or_default().push(a.payload.as_str());
-        match copies.get(a.payload.as_str()) {
-            None => {
-                r.lost += 1;
-                note(&mut r, format!("lost {} acked at p{}@{}", a.payload, a.partition, a.offset));
-            }
-            Some(at) if !at.contains(&(a.partition, a.offset)) => {
-                r.misplaced += 1;
-                note(
-                    &mut r,
-                    format!("{} acked at p{}@{} but stored at {at:?}", a.payload, a.partition, a.offset),
-                );
-            }
-            Some(_) => {}
-        }
+    let unacked: Vec<&str> = read.iter().map(|r| r.payload.as_str()).filter(|p| !acked.contains(p)).collect();
+    for p in unacked.iter().copied().collect::<HashSet<_>>() {
+        history.push(Op::new(process_of(p), OpType::Invoke, OpKind::Send, TOPIC).value(p).time(0));
     }
-    let acked: std::collections::HashSet<&str> = acks.iter().map(|a| a.payload.as_str()).collect();
-    r.extra = copies.keys().filter(|p| !acked.contains(*p)).count();
-    // The order Kafka promises is each producer's send order (with idempotence, also across
-    // retries), not the order delivery reports arrive in: librdkafka may report a retried batch
-    // after a later one it had already seen acknowledged at a higher offset. Payloads are
-    // `<producer>-<send index>`, so each producer's acked values are compared in send order.
-    let mut by_producer: BTreeMap<(i32, &str), Vec<&str>> = BTreeMap::new();
-    for (p, order) in &acked_by_partition {
-        for v in order {
-            by_producer.entry((*p, producer_of(v))).or_default().push(v);
-        }
+    let t0 = acks.iter().map(|a| a.at).min();
+    for a in &sends {
+        let ns = t0.map_or(0, |t0| a.at.duration_since(t0).as_nanos() as u64) + 1;
+        history.push(
+            Op::new(process_of(&a.payload), OpType::Ok, OpKind::Send, TOPIC)
+                .value(&a.payload)
+                .at(a.partition, a.offset)
+                .time(ns),
+        );
     }
-    for ((p, producer), order) in &mut by_producer {
-        order.sort_by_key(|v| send_index(v));
-        let mut seen = std::collections::HashSet::new();
-        let read_order: Vec<&str> = read
-            .iter()
-            .filter(|x| {
-                x.partition == *p
-                    && producer_of(&x.payload) == *producer
-                    && acked.contains(x.payload.as_str())
-                    && seen.insert(x.payload.as_str())
-            })
-            .map(|x| x.payload.as_str())
-            .collect();
-        let acked_present: Vec<&str> = order.iter().copied().filter(|x| copies.contains_key(x)).collect();
-        if read_order != acked_present {
-            r.out_of_order += 1;
-            let i = read_order.iter().zip(&acked_present).position(|(a, b)| a != b).unwrap_or(0);
-            note(
-                &mut r,
-                format!(
-                    "p{p}: {producer}'s values read out of send order at index {i}: read {:?}, sent {:?}",
-                    read_order.get(i),
-                    acked_present.get(i)
-                ),
-            );
-        }
+    for r in &read {
+        history.push(
+            Op::new(READER, OpType::Ok, OpKind::Poll, TOPIC).value(&r.payload).at(r.partition, r.offset),
+        );
     }
-    r
+    let opts = CheckOptions { expect_idempotent: true, ..CheckOptions::default() };
+    Report { verdict: checker::check(&history, &[], &opts) }
 }
 
 /// The send index a payload ends with (`<producer>-<i>`); payloads without one keep their place.
@@ -160,11 +110,30 @@ mod tests {
         let acks = [ack("b-000000", 0, 1), ack("a-000001", 0, 2), ack("a-000000", 0, 0)];
         let read = [rec("a-000000", 0, 0), rec("b-000000", 0, 1), rec("a-000001", 0, 2)];
         let r = check(&acks, &read, "");
-        assert!(r.ok(), "{}", r.line("interleaved", Duration::ZERO));
+        assert!(r.verdict.ok, "{}", r.line("interleaved", Duration::ZERO));
         // One producer's later value stored before its earlier one: out of order.
         let acks = [ack("a-000001", 0, 0), ack("a-000000", 0, 1)];
         let read = [rec("a-000001", 0, 0), rec("a-000000", 0, 1)];
         let r = check(&acks, &read, "");
-        assert_eq!((r.out_of_order, r.misplaced, r.lost), (1, 0, 0), "{:?}", r.examples);
+        assert!(!r.verdict.ok, "a reordering passed: {}", r.line("reordered", Duration::ZERO));
+    }
+
+    #[test]
+    fn lost_duplicated_and_misplaced_values_fail_and_unacked_ones_do_not() {
+        let acks = [ack("a-000000", 0, 0), ack("a-000001", 0, 1), ack("a-000002", 0, 2)];
+        // a-1 lost, a-2 stored at another offset and twice, a-3 never acknowledged.
+        let read =
+            [rec("a-000000", 0, 0), rec("a-000002", 0, 3), rec("a-000002", 0, 4), rec("a-000003", 0, 5)];
+        let r = check(&acks, &read, "");
+        let kinds: HashSet<String> = r.verdict.anomalies.iter().map(|a| a.kind().to_string()).collect();
+        for kind in ["lost_write", "duplicate", "inconsistent_offset"] {
+            assert!(kinds.contains(kind), "{kind} not found in {kinds:?}");
+        }
+        let clean = check(&acks[..1], &[rec("a-000000", 0, 0), rec("a-000003", 0, 1)], "");
+        assert!(
+            clean.verdict.ok,
+            "an unacknowledged value failed: {}",
+            clean.line("unacked", Duration::ZERO)
+        );
     }
 }
