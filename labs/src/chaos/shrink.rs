@@ -194,15 +194,14 @@ pub async fn shrink<F, Fut>(
     spec: DrillSpec,
     limits: ShrinkLimits,
     wanted: Option<AnomalyKind>,
-    mut rerun: F,
-    mut log: impl FnMut(String),
+    rerun: F,
+    log: impl FnMut(String),
 ) -> ShrinkReport
 where
     F: FnMut(DrillSpec) -> Fut,
     Fut: Future<Output = BTreeSet<AnomalyKind>>,
 {
-    let started = Instant::now();
-    let mut report = ShrinkReport {
+    let report = ShrinkReport {
         kinds: BTreeSet::new(),
         target: None,
         reproduced: false,
@@ -215,100 +214,26 @@ where
         duration_after_ms: spec.workload.duration_ms,
         smallest: spec.clone(),
     };
-    let over = |report: &mut ShrinkReport| {
-        if report.attempts >= limits.max_attempts {
-            report.stopped = "attempt limit";
-            true
-        } else if started.elapsed() >= limits.max_time {
-            report.stopped = "time limit";
-            true
-        } else {
-            false
-        }
-    };
+    let mut s = Shrinker { limits, started: Instant::now(), report, rerun, log };
     // Attempt 1: does it reproduce at all, and with what?
-    report.attempts += 1;
-    report.kinds = rerun(spec.clone()).await;
-    log(format!("attempt 1 (the drill as given, {} steps): {}", spec.steps.len(), kinds_text(&report.kinds)));
-    report.target = target_kind(&report.kinds, wanted);
-    report.reproduced = report.target.is_some();
-    if !report.reproduced {
-        report.stopped = "not reproduced";
-        report.seconds = started.elapsed().as_secs_f64();
-        return report;
-    }
-
-    let target = report.target.expect("reproduced");
-    log(format!("keeping {target}"));
-    let mut best = spec.clone();
-    let mut eps = units(&spec.steps);
-    // Delta debugging over episodes: remove one of n chunks at a time; on success keep the
-    // rest and coarsen, else refine until chunks are single episodes.
-    let mut n = 2usize;
-    'search: while !eps.is_empty() {
-        let chunk = eps.len().div_ceil(n.min(eps.len()));
-        let mut removed_one = false;
-        for start in (0..eps.len()).step_by(chunk.max(1)) {
-            if over(&mut report) {
-                break 'search;
-            }
-            let rest: Vec<Vec<usize>> = eps
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i < start || *i >= start + chunk)
-                .map(|(_, e)| e.clone())
-                .collect();
-            let candidate = with_episodes(&spec, &rest);
-            report.attempts += 1;
-            let kinds = rerun(candidate.clone()).await;
-            let keep = kinds.contains(&target);
-            log(format!(
-                "attempt {}: without episodes {}..{} ({} steps left): {}{}",
-                report.attempts,
-                start + 1,
-                (start + chunk).min(eps.len()),
-                candidate.steps.len(),
-                kinds_text(&kinds),
-                if keep { " -> kept" } else { "" }
-            ));
-            if keep {
-                eps = rest;
-                best = candidate;
-                n = (n - 1).max(2);
-                removed_one = true;
-                break;
-            }
-        }
-        if !removed_one {
-            if chunk <= 1 {
-                break;
-            }
-            n = (n * 2).min(eps.len());
-        }
-    }
-    // Then time: episodes pulled together, then held half as long.
-    for (gap, factor, what) in [(1_000, 1.0, "pulled together"), (1_000, 0.5, "faults held half as long")] {
-        if over(&mut report) || best.workload.duration_ms.is_none() {
-            break;
-        }
-        let candidate = compact(&best, &clusters(&best.steps), gap, factor);
-        if candidate == best {
-            continue;
-        }
-        report.attempts += 1;
-        let kinds = rerun(candidate.clone()).await;
-        let keep = kinds.contains(&target);
-        log(format!(
-            "attempt {}: {what}, run of {} ms: {}{}",
-            report.attempts,
-            candidate.workload.duration_ms.unwrap_or(0),
-            kinds_text(&kinds),
-            if keep { " -> kept" } else { "" }
-        ));
-        if keep {
-            best = candidate;
-        }
-    }
+    s.report.attempts += 1;
+    s.report.kinds = (s.rerun)(spec.clone()).await;
+    (s.log)(format!(
+        "attempt 1 (the drill as given, {} steps): {}",
+        spec.steps.len(),
+        kinds_text(&s.report.kinds)
+    ));
+    s.report.target = target_kind(&s.report.kinds, wanted);
+    s.report.reproduced = s.report.target.is_some();
+    let Some(target) = s.report.target else {
+        s.report.stopped = "not reproduced";
+        s.report.seconds = s.started.elapsed().as_secs_f64();
+        return s.report;
+    };
+    (s.log)(format!("keeping {target}"));
+    let best = s.drop_episodes(&spec, target).await;
+    let mut best = s.shorten(best, target).await;
+    let mut report = s.report;
     report.steps_after = best.steps.len();
     report.duration_after_ms = best.workload.duration_ms;
     best.name = format!("{}-min", spec.name.trim_end_matches("-min"));
@@ -317,8 +242,114 @@ where
         spec.description, report.steps_before, report.steps_after, report.attempts
     );
     report.smallest = best;
-    report.seconds = started.elapsed().as_secs_f64();
+    report.seconds = s.started.elapsed().as_secs_f64();
     report
+}
+
+/// One shrink in progress: its limits, its report so far, how to rerun a candidate, where to log.
+struct Shrinker<F, L> {
+    limits: ShrinkLimits,
+    started: Instant,
+    report: ShrinkReport,
+    rerun: F,
+    log: L,
+}
+
+impl<F, Fut, L> Shrinker<F, L>
+where
+    F: FnMut(DrillSpec) -> Fut,
+    Fut: Future<Output = BTreeSet<AnomalyKind>>,
+    L: FnMut(String),
+{
+    /// True (and the reason recorded) once the attempt or time limit is reached.
+    fn over(&mut self) -> bool {
+        if self.report.attempts >= self.limits.max_attempts {
+            self.report.stopped = "attempt limit";
+            true
+        } else if self.started.elapsed() >= self.limits.max_time {
+            self.report.stopped = "time limit";
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reruns `candidate`; whether it still shows `target`. `what` says what was tried.
+    async fn still_shows(&mut self, candidate: &DrillSpec, target: AnomalyKind, what: String) -> bool {
+        self.report.attempts += 1;
+        let kinds = (self.rerun)(candidate.clone()).await;
+        let keep = kinds.contains(&target);
+        (self.log)(format!(
+            "attempt {}: {what}: {}{}",
+            self.report.attempts,
+            kinds_text(&kinds),
+            if keep { " -> kept" } else { "" }
+        ));
+        keep
+    }
+
+    /// Delta debugging over episodes: remove one of n chunks at a time; on success keep the
+    /// rest and coarsen, else refine until chunks are single episodes.
+    async fn drop_episodes(&mut self, spec: &DrillSpec, target: AnomalyKind) -> DrillSpec {
+        let mut best = spec.clone();
+        let mut eps = units(&spec.steps);
+        let mut n = 2usize;
+        'search: while !eps.is_empty() {
+            let chunk = eps.len().div_ceil(n.min(eps.len()));
+            let mut removed_one = false;
+            for start in (0..eps.len()).step_by(chunk.max(1)) {
+                if self.over() {
+                    break 'search;
+                }
+                let rest: Vec<Vec<usize>> = eps
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i < start || *i >= start + chunk)
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                let candidate = with_episodes(spec, &rest);
+                let what = format!(
+                    "without episodes {}..{} ({} steps left)",
+                    start + 1,
+                    (start + chunk).min(eps.len()),
+                    candidate.steps.len()
+                );
+                if self.still_shows(&candidate, target, what).await {
+                    eps = rest;
+                    best = candidate;
+                    n = (n - 1).max(2);
+                    removed_one = true;
+                    break;
+                }
+            }
+            if !removed_one {
+                if chunk <= 1 {
+                    break;
+                }
+                n = (n * 2).min(eps.len());
+            }
+        }
+        best
+    }
+
+    /// Then time: episodes pulled together, then held half as long.
+    async fn shorten(&mut self, mut best: DrillSpec, target: AnomalyKind) -> DrillSpec {
+        for (gap, factor, what) in [(1_000, 1.0, "pulled together"), (1_000, 0.5, "faults held half as long")]
+        {
+            if self.over() || best.workload.duration_ms.is_none() {
+                break;
+            }
+            let candidate = compact(&best, &clusters(&best.steps), gap, factor);
+            if candidate == best {
+                continue;
+            }
+            let what = format!("{what}, run of {} ms", candidate.workload.duration_ms.unwrap_or(0));
+            if self.still_shows(&candidate, target, what).await {
+                best = candidate;
+            }
+        }
+        best
+    }
 }
 
 fn kinds_text(kinds: &BTreeSet<AnomalyKind>) -> String {

@@ -70,6 +70,19 @@ pub(super) fn fault(
     kind: &Spanned<FaultName>,
     history: &mut FaultContext,
 ) -> Result<Fault, LabError> {
+    check_params(src, raw, kind)?;
+    let fault = Params { src, setup, raw, history }.build(*kind.get_ref())?;
+    match fault {
+        Fault::Split { .. } => history.split_active = true,
+        Fault::Heal => history.split_active = false,
+        _ => {}
+    }
+    history.fault_with_nodes |= !matches!(fault, Fault::Heal | Fault::HealLink { .. });
+    Ok(fault)
+}
+
+/// Every key the step carries applies to its fault, and every key the fault needs is there.
+fn check_params(src: &Source, raw: &RawStep, kind: &Spanned<FaultName>) -> Result<(), LabError> {
     let (required, optional) = params_of(*kind.get_ref());
     let name = kind.get_ref().as_str();
     for (key, span) in PARAMS.iter().zip(param_spans(raw)) {
@@ -86,89 +99,105 @@ pub(super) fn fault(
             src.at(kind, format!("fault `{name}` needs `{}` (it takes {})", missing.0, required.join(", ")))
         );
     }
-    let target = |t: &Option<Spanned<Target>>| -> Result<Target, LabError> {
+    Ok(())
+}
+
+/// A fault step's parameters, read once `check_params` has passed (required ones are present).
+struct Params<'a> {
+    src: &'a Source<'a>,
+    setup: &'a Setup,
+    raw: &'a RawStep,
+    history: &'a FaultContext,
+}
+
+impl Params<'_> {
+    fn build(&self, kind: FaultName) -> Result<Fault, LabError> {
+        let raw = self.raw;
+        let target = |t| self.target(t);
+        use FaultName as K;
+        Ok(match kind {
+            K::Kill => Fault::Kill { target: target(&raw.target)? },
+            K::Stop => Fault::Stop { target: target(&raw.target)? },
+            K::Pause => Fault::Pause { target: target(&raw.target)? },
+            K::Resume => Fault::Resume { target: target(&raw.target)? },
+            K::Restart => Fault::Restart { target: target(&raw.target)? },
+            K::PowerCut => Fault::PowerCut { target: target(&raw.target)? },
+            K::CorruptSegment => Fault::CorruptSegment { target: target(&raw.target)? },
+            K::FsyncFail => Fault::FsyncFail { target: target(&raw.target)? },
+            K::Isolate => Fault::Isolate { target: target(&raw.target)? },
+            K::Bridge => Fault::Bridge { target: target(&raw.target)? },
+            K::TakePort => Fault::TakePort { target: target(&raw.target)? },
+            // 0 is allowed here: it takes an earlier slow_disk away (how chaos heals the disk).
+            K::SlowDisk => Fault::SlowDisk {
+                target: target(&raw.target)?,
+                delay_ms: *raw.delay_ms.as_ref().expect("checked").get_ref(),
+            },
+            K::Split => Fault::Split { minority: minority(self.src, self.setup, raw)? },
+            K::CutLink => {
+                let (from, to) = self.link()?;
+                let direction = raw.direction.as_ref().map_or(Direction::Both, |d| *d.get_ref());
+                Fault::CutLink { from, to, direction }
+            }
+            K::DelayLink => {
+                let (from, to) = self.link()?;
+                Fault::DelayLink { from, to, delay_ms: self.delay_ms()? }
+            }
+            K::BlackholeLink => {
+                let (from, to) = self.link()?;
+                Fault::BlackholeLink { from, to }
+            }
+            K::Toxic => {
+                let (from, to) = self.link()?;
+                Fault::Toxic { from, to, toxic: *raw.toxic.as_ref().expect("checked").get_ref() }
+            }
+            K::Heal => Fault::Heal,
+            K::HealLink => {
+                let (from, to) = self.link()?;
+                Fault::HealLink { from, to }
+            }
+        })
+    }
+
+    /// A target, checked against the setup and against what earlier faults left behind.
+    fn target(&self, t: &Option<Spanned<Target>>) -> Result<Target, LabError> {
         let t = t.as_ref().expect("required parameter checked above");
         match t.get_ref() {
-            Target::Minority if !history.split_active => {
-                Err(src.at(t, "`minority` only means something after a split step (and before heal)"))
+            Target::Minority if !self.history.split_active => {
+                Err(self.src.at(t, "`minority` only means something after a split step (and before heal)"))
             }
-            Target::Previous if !history.fault_with_nodes => {
-                Err(src.at(t, "`previous` refers to the node(s) of an earlier fault; there is none yet"))
+            Target::Previous if !self.history.fault_with_nodes => {
+                Err(self.src.at(t, "`previous` refers to the node(s) of an earlier fault; there is none yet"))
             }
-            _ => check_target(src, setup, t).map(|_| t.get_ref().clone()),
+            _ => check_target(self.src, self.setup, t).map(|_| t.get_ref().clone()),
         }
-    };
-    let link = |from: Target, to: Target| -> Result<(Target, Target), LabError> {
+    }
+
+    /// `from` and `to`: two different single nodes.
+    fn link(&self) -> Result<(Target, Target), LabError> {
+        let raw = self.raw;
+        let (from, to) = (self.target(&raw.from)?, self.target(&raw.to)?);
         for (t, s) in [(&from, &raw.from), (&to, &raw.to)] {
             if !t.is_single_node() {
-                return Err(src.at(
+                return Err(self.src.at(
                     s.as_ref().expect("checked"),
                     "a link joins two single nodes: all and minority are not allowed",
                 ));
             }
         }
         if from == to {
-            return Err(src.at(raw.to.as_ref().expect("checked"), "a link needs two different ends"));
+            return Err(self.src.at(raw.to.as_ref().expect("checked"), "a link needs two different ends"));
         }
         Ok((from, to))
-    };
-    let delay_ms = || -> Result<u64, LabError> {
-        let d = raw.delay_ms.as_ref().expect("checked");
+    }
+
+    fn delay_ms(&self) -> Result<u64, LabError> {
+        let d = self.raw.delay_ms.as_ref().expect("checked");
         if *d.get_ref() == 0 {
-            Err(src.at(d, "delay_ms must be above 0"))
+            Err(self.src.at(d, "delay_ms must be above 0"))
         } else {
             Ok(*d.get_ref())
         }
-    };
-    use FaultName as K;
-    let fault = match kind.get_ref() {
-        K::Kill => Fault::Kill { target: target(&raw.target)? },
-        K::Stop => Fault::Stop { target: target(&raw.target)? },
-        K::Pause => Fault::Pause { target: target(&raw.target)? },
-        K::Resume => Fault::Resume { target: target(&raw.target)? },
-        K::Restart => Fault::Restart { target: target(&raw.target)? },
-        K::PowerCut => Fault::PowerCut { target: target(&raw.target)? },
-        K::CorruptSegment => Fault::CorruptSegment { target: target(&raw.target)? },
-        K::FsyncFail => Fault::FsyncFail { target: target(&raw.target)? },
-        K::Isolate => Fault::Isolate { target: target(&raw.target)? },
-        K::Bridge => Fault::Bridge { target: target(&raw.target)? },
-        K::TakePort => Fault::TakePort { target: target(&raw.target)? },
-        // 0 is allowed here: it takes an earlier slow_disk away (how chaos heals the disk).
-        K::SlowDisk => Fault::SlowDisk {
-            target: target(&raw.target)?,
-            delay_ms: *raw.delay_ms.as_ref().expect("checked").get_ref(),
-        },
-        K::Split => Fault::Split { minority: minority(src, setup, raw)? },
-        K::CutLink => {
-            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            let direction = raw.direction.as_ref().map_or(Direction::Both, |d| *d.get_ref());
-            Fault::CutLink { from, to, direction }
-        }
-        K::DelayLink => {
-            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            Fault::DelayLink { from, to, delay_ms: delay_ms()? }
-        }
-        K::BlackholeLink => {
-            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            Fault::BlackholeLink { from, to }
-        }
-        K::Toxic => {
-            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            Fault::Toxic { from, to, toxic: *raw.toxic.as_ref().expect("checked").get_ref() }
-        }
-        K::Heal => Fault::Heal,
-        K::HealLink => {
-            let (from, to) = link(target(&raw.from)?, target(&raw.to)?)?;
-            Fault::HealLink { from, to }
-        }
-    };
-    match fault {
-        Fault::Split { .. } => history.split_active = true,
-        Fault::Heal => history.split_active = false,
-        _ => {}
     }
-    history.fault_with_nodes |= !matches!(fault, Fault::Heal | Fault::HealLink { .. });
-    Ok(fault)
 }
 
 fn minority(src: &Source, setup: &Setup, raw: &RawStep) -> Result<Vec<Target>, LabError> {

@@ -1,6 +1,6 @@
 //! Executing a drill: set up the cluster, start the workload, run the timed steps (faults,
 //! waits, narration), bring the cluster back, read everything, and judge the history against
-//! the drill's expectations.
+//! the drill's expectations. The phases are in `drill_phases.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,32 +8,22 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::drill_support::{
-    body_limit, bound, settings_of, term_moves_unmet, DEFAULT_WORKLOAD_MS, FINAL_READ_LIMIT,
-};
+use super::drill_phases::{workload_config, Started};
+use super::drill_support::{body_limit, settings_of, term_moves_unmet};
 use super::faults::Rng;
 use super::protocol::{DrillProgress, LabFailure};
-use super::raft_expect;
 use super::Lab;
-use crate::checker::{self, Bound, CheckOptions, Expectation, Verdict};
-use crate::drill::{Action, Anomalies, ConsumersStart, DrillSpec, Fault, Target, Until, When};
+use crate::checker::{self, CheckOptions, Verdict};
+use crate::drill::{ConsumersStart, DrillSpec};
 use crate::history::now_ns;
 use crate::runs::recorder::RunOutcome;
 use crate::runs::RunKind;
-use crate::timeline::event::{CheckName, FaultName};
-use crate::timeline::{EventKind, Source};
-use crate::workload::{consumer, Workload, WorkloadConfig};
+use crate::timeline::EventKind;
+use crate::workload::Workload;
 
-/// Live anomalies put on the timeline per drill: the first ones tell the story; a flood of
-/// duplicates after a leader change would bury everything else.
-const LIVE_ANOMALIES_SHOWN: usize = 20;
-/// How long a consumer group gets, after the final read, to receive what the log holds.
-const GROUP_DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// A lesson's producers stop this long after its last step (the last step's effect shows in
 /// the acks); its `duration_ms` is only an upper bound, so lessons stay short in CI.
 const LESSON_TAIL: Duration = Duration::from_secs(1);
-/// An interactive lesson produces until its steps are done, however long the learner takes.
-const LESSON_WORKLOAD_LIMIT: Duration = Duration::from_secs(3600);
 
 /// What a drill run produced.
 #[derive(Debug, Clone, Serialize)]
@@ -49,7 +39,7 @@ pub struct DrillOutcome {
 }
 
 impl Lab {
-    fn progress(
+    pub(super) fn progress(
         &self,
         spec: &DrillSpec,
         step: usize,
@@ -177,70 +167,11 @@ impl Lab {
         interactive: bool,
     ) -> Result<(Option<Verdict>, Option<String>), LabFailure> {
         let settings = settings_of(spec);
-        let (supervisor, resources, cancel) = self.prepare(&settings).await?;
-        // `take_port` steps run before anything starts: a foreign listener holds a node's port.
-        let mut held = Vec::new();
-        let mut taken_port = None;
-        for step in spec.steps.iter().filter(|s| s.when == When::BeforeStart) {
-            if let Action::Fault(Fault::TakePort { target: Target::Node(n) }) = &step.action {
-                let addr = supervisor
-                    .node_info(*n as i32)
-                    .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
-                    .kafka_direct;
-                held.push(
-                    std::net::TcpListener::bind(addr)
-                        .map_err(|e| LabFailure::new("drill_failed", format!("taking port {addr}: {e}")))?,
-                );
-                taken_port = Some(addr.port());
-                self.note(EventKind::Fault {
-                    fault: FaultName::TakePort,
-                    target: format!("node-{n}"),
-                    detail: Some(addr.to_string()),
-                });
-            }
-            if let Some(text) = &step.narrate {
-                self.note(EventKind::Narration { text: text.clone() });
-            }
+        if let Started::Refused(unmet) = self.start_drill_cluster(spec, &settings).await? {
+            return Ok((None, unmet));
         }
-        let start = supervisor.start_all().await;
-        if let Some(expected) = &spec.expect.start_fails_with {
-            let expected = expected.replace("{port}", &taken_port.map(|p| p.to_string()).unwrap_or_default());
-            drop(supervisor);
-            return Ok(match start {
-                Err(e) if e.to_string().contains(&expected) => {
-                    self.note(EventKind::Check { anomaly: CheckName::StartRefused, detail: e.to_string() });
-                    (None, None)
-                }
-                Err(e) => (None, Some(format!("start failed, but with '{e}' instead of '{expected}'"))),
-                Ok(()) => {
-                    (None, Some(format!("the cluster started although it should fail with '{expected}'")))
-                }
-            });
-        }
-        drop(held);
-        start.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
-        self.install_run(settings.clone(), supervisor, resources, cancel).await;
-        self.note(EventKind::Process {
-            state: crate::timeline::event::ProcessPhase::ClusterStarted,
-            pid: None,
-            detail: Some(spec.name.clone()),
-        });
-
-        let topic = spec.setup.topic.clone();
         let topics = spec.setup.topic_names();
-        self.wait_controller(Duration::from_secs(20)).await?;
-        for t in &topics {
-            crate::workload::admin::create_topic(
-                &self.bootstrap_via(&Target::All, rng).await?,
-                t,
-                spec.setup.partitions as i32,
-                spec.setup.replication_factor as i32,
-                Duration::from_secs(15),
-            )
-            .await
-            .map_err(|e| LabFailure::new("drill_failed", format!("creating topic {t}: {e}")))?;
-        }
-        self.wait_until(&Until::AllLeaders, Duration::from_secs(20), spec, None).await?;
+        self.create_drill_topics(spec, &topics, rng).await?;
         // Aimed once the topic is led: `leader:<topic>/<p>` names a node only from now on.
         let produce_bootstrap = self.bootstrap_via(&spec.workload.produce_via, rng).await?;
         // Consumers that start after the steps are aimed then: `previous` means the node the
@@ -255,58 +186,16 @@ impl Lab {
         if let Some(g) = &spec.watch {
             self.watch_raft_group(Some(g.clone())).await?;
         }
-
-        let w = &spec.workload;
-        // In the window a lesson waits for the learner: its workload runs until the steps end.
-        let (messages, duration) = match interactive {
-            true => (u64::MAX, LESSON_WORKLOAD_LIMIT),
-            false => (
-                w.messages.unwrap_or(u64::MAX),
-                Duration::from_millis(w.duration_ms.unwrap_or(DEFAULT_WORKLOAD_MS)),
-            ),
-        };
-        let config = WorkloadConfig {
-            bootstrap: produce_bootstrap,
-            consumer_bootstrap: Some(consume_bootstrap.clone()),
-            topic: topic.clone(),
-            producers: w.producers,
-            consumers: w.consumers,
-            messages,
-            rate_per_sec: w.rate_per_sec,
-            duration,
-            message_bytes: w.message_bytes as usize,
-            acks: settings.acks.clone(),
-            idempotence: settings.idempotence,
-            consumer_group: w.consumer_group,
-            message_timeout_ms: 30_000,
-            churn: w.churn_ms.map(Duration::from_millis),
-            extra_topics: topics[1..].to_vec(),
-        };
-        let timeline = Arc::clone(&self.timeline);
-        // The live checker sees every operation as it happens and puts the first anomalies on
-        // the timeline at once (the full check runs at the end).
-        let live = std::sync::Mutex::new((checker::LiveChecker::new(), 0usize));
-        let listener: crate::workload::OpListener = Arc::new(move |op| {
-            timeline.append(Source::Client(op.process), op.time_ns, EventKind::Client { op: op.clone() });
-            let mut guard = live.lock().unwrap_or_else(|p| p.into_inner());
-            let (checker, raised) = &mut *guard;
-            for a in checker.observe(op) {
-                if *raised < LIVE_ANOMALIES_SHOWN {
-                    *raised += 1;
-                    timeline.append(
-                        Source::Lab,
-                        crate::history::now_ns(),
-                        EventKind::Check {
-                            anomaly: CheckName::Live(a.kind()),
-                            detail: serde_json::to_string(&a).unwrap_or_default(),
-                        },
-                    );
-                }
-            }
-        });
-        let workload =
-            Workload::start(config.clone(), Some(listener), w.consumers_start == ConsumersStart::AfterSteps)
-                .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
+        let config = workload_config(
+            spec,
+            &settings,
+            produce_bootstrap,
+            consume_bootstrap.clone(),
+            &topics,
+            interactive,
+        );
+        let workload = Workload::start(config.clone(), Some(self.live_listener()), late)
+            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
         let t0 = Instant::now();
         let terms_before = self.partition_terms().await;
         // The trace expectations judge what happens from here: the term now is the "before".
@@ -315,38 +204,7 @@ impl Lab {
             Some(g) => self.partition_terms_with_controller().await.get(g).copied().unwrap_or(0),
             None => 0,
         };
-
-        let mut unmet: Option<String> = None;
-        for (i, step) in spec.steps.iter().enumerate().filter(|(_, s)| s.when != When::BeforeStart) {
-            match step.when {
-                When::AtMs(ms) => tokio::time::sleep_until(t0 + Duration::from_millis(ms)).await,
-                When::AfterMs(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                When::BeforeStart => {}
-            }
-            self.progress(spec, i + 1, step.narrate.clone(), None, false);
-            let outcome = match self.await_learner(step, interactive).await {
-                Err(e) => Err(e),
-                // The learner performed the step's fault from the window.
-                Ok(true) => Ok(()),
-                Ok(false) => match &step.action {
-                    Action::Fault(f) => self.apply_when_led(f, rng).await.map(|_| ()),
-                    Action::Wait { until, timeout_ms } => {
-                        self.wait_until(until, Duration::from_millis(*timeout_ms), spec, Some(&workload))
-                            .await
-                    }
-                    Action::Narrate => Ok(()),
-                },
-            };
-            let outcome = match outcome {
-                Ok(()) => self.explain(spec, i + 1, interactive).await,
-                e => e,
-            };
-            if let Err(e) = outcome {
-                unmet = Some(format!("step {} (line {}): {}", i + 1, step.line, e.message));
-                break;
-            }
-        }
-
+        let mut unmet = self.run_steps(spec, &workload, t0, rng, interactive).await;
         // Terms right after the steps: the recovery below restarts nodes, and leaders handed back
         // to them would count as moves of their own.
         if let (None, Some(min)) = (&unmet, spec.expect.min_term_plus_one_pct) {
@@ -361,31 +219,7 @@ impl Lab {
         if late {
             consume_bootstrap = self.bootstrap_via(&spec.workload.consume_via, rng).await?;
         }
-        workload
-            .start_consumers_via(Some(consume_bootstrap.clone()))
-            .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?;
-        let read_from = workload.recorder().history().ops.len() as u64;
-        let recorder = workload.recorder().clone();
-        let consume = consume_bootstrap.clone();
-        let topics2 = topics.clone();
-        tokio::task::spawn_blocking(move || {
-            topics2
-                .iter()
-                .try_for_each(|t| consumer::read_all(&consume, t, &recorder, FINAL_READ_LIMIT).map(|_| ()))
-        })
-        .await
-        .map_err(|e| LabFailure::new("drill_failed", e.to_string()))?
-        .map_err(|e| LabFailure::new("drill_failed", format!("final read: {e}")))?;
-        let group_checks = spec.workload.consumer_group && spec.workload.churn_ms.is_some();
-        if group_checks && !workload.wait_group_drained(GROUP_DRAIN_LIMIT).await {
-            self.note(EventKind::Step {
-                index: spec.steps.len() + 1,
-                description: format!(
-                    "the consumer group had not received every record {} s after the final read",
-                    GROUP_DRAIN_LIMIT.as_secs()
-                ),
-            });
-        }
+        let (read_from, group_checks) = self.final_read(spec, &workload, consume_bootstrap, &topics).await?;
         let history = workload.finish().await;
         let mut digests = Vec::new();
         for t in &topics {
@@ -401,49 +235,7 @@ impl Lab {
                 ..Default::default()
             },
         );
-        for a in &verdict.anomalies {
-            // The anomaly's fields plus its explanation in words, for the timeline's hover.
-            let mut detail = serde_json::to_value(a).unwrap_or_default();
-            detail["explain"] = serde_json::Value::String(a.explain());
-            self.note(EventKind::Check { anomaly: CheckName::Found(a.kind()), detail: detail.to_string() });
-        }
-        let expect = Expectation {
-            lost: bound(spec.expect.lost),
-            duplicates: bound(spec.expect.duplicates),
-            other_anomalies: if spec.expect.other_anomalies == Anomalies::Any {
-                Bound::Any
-            } else {
-                Bound::None
-            },
-        };
-        if unmet.is_none() {
-            unmet = checker::matches(&verdict, &expect).err();
-        }
-        if let Some(g) = &spec.watch {
-            let events: Vec<_> =
-                self.timeline.snapshot().into_iter().filter(|e| e.seq >= steps_seq).collect();
-            let facts = raft_expect::facts(&events, g, watched_term, spec.setup.nodes as usize);
-            self.note(EventKind::Step {
-                index: spec.steps.len() + 1,
-                description: raft_expect::describe(&facts, g),
-            });
-            if unmet.is_none() {
-                unmet = raft_expect::unmet(&spec.expect.raft, &facts, g);
-            }
-        }
-        if let (None, Some(max)) = (&unmet, spec.expect.max_unavailability_ms) {
-            let longest = verdict
-                .unavailability
-                .iter()
-                .filter(|w| w.partition.is_none())
-                .map(|w| w.duration_ns / 1_000_000)
-                .max()
-                .unwrap_or(0);
-            if longest > max {
-                unmet =
-                    Some(format!("produce was unavailable for {longest} ms, more than the {max} ms allowed"));
-            }
-        }
+        let unmet = self.judge(spec, &verdict, unmet, steps_seq, watched_term);
         Ok((Some(verdict), unmet))
     }
 }

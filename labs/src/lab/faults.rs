@@ -12,6 +12,7 @@ use super::view::ClusterView;
 use super::Lab;
 use crate::drill::{Direction, Fault, Target};
 use crate::fabric::{Endpoint, Mode};
+use crate::supervisor::Supervisor;
 use crate::timeline::event::FaultName;
 use crate::timeline::EventKind;
 
@@ -139,168 +140,15 @@ impl Lab {
         let run = guard.as_mut().ok_or_else(|| LabFailure::new("not_running", "no cluster is running"))?;
         let view = ClusterView::observe(&run.http_addrs()).await;
         run.before_fault = Some(view.clone());
-        let s = &run.supervisor;
-        let err = |e: crate::LabError| fail(e.to_string());
-        let one = |t: &Target, rng: &mut Rng| resolve(run, &view, t, rng);
-        let (name, nodes, detail): (FaultName, Vec<i32>, Option<String>) = match fault {
-            Fault::Kill { target } => (FaultName::Kill, one(target, rng)?, None),
-            Fault::Stop { target } => (FaultName::Stop, one(target, rng)?, None),
-            Fault::Pause { target } => (FaultName::Pause, one(target, rng)?, None),
-            Fault::Resume { target } => (FaultName::Resume, one(target, rng)?, None),
-            Fault::Restart { target } => (FaultName::Restart, one(target, rng)?, None),
-            Fault::PowerCut { target } => (FaultName::PowerCut, one(target, rng)?, None),
-            Fault::SlowDisk { target, delay_ms } => {
-                (FaultName::SlowDisk, one(target, rng)?, Some(format!("{delay_ms} ms per fsync")))
-            }
-            Fault::CorruptSegment { target } => (FaultName::CorruptSegment, one(target, rng)?, None),
-            Fault::FsyncFail { target } => {
-                (FaultName::FsyncFail, one(target, rng)?, Some("every fsync fails with EIO".into()))
-            }
-            Fault::Isolate { target } => (FaultName::Isolate, one(target, rng)?, None),
-            Fault::Split { minority } => {
-                let mut m = Vec::new();
-                for t in minority {
-                    m.extend(one(t, rng)?);
-                }
-                (FaultName::Split, m, None)
-            }
-            Fault::CutLink { from, to, direction } => {
-                let mut ends = one(from, rng)?;
-                ends.extend(one(to, rng)?);
-                (FaultName::CutLink, ends, Some(format!("{direction:?}").to_lowercase()))
-            }
-            Fault::DelayLink { from, to, delay_ms } => {
-                let mut ends = one(from, rng)?;
-                ends.extend(one(to, rng)?);
-                (FaultName::DelayLink, ends, Some(format!("{delay_ms} ms")))
-            }
-            Fault::BlackholeLink { from, to } => {
-                let mut ends = one(from, rng)?;
-                ends.extend(one(to, rng)?);
-                (FaultName::BlackholeLink, ends, None)
-            }
-            Fault::Toxic { from, to, toxic } => {
-                let mut ends = one(from, rng)?;
-                ends.extend(one(to, rng)?);
-                (FaultName::Toxic, ends, Some(toxic.to_string()))
-            }
-            Fault::Bridge { target } => (FaultName::Bridge, one(target, rng)?, None),
-            Fault::Heal => (FaultName::Heal, Vec::new(), None),
-            Fault::HealLink { from, to } => {
-                let mut ends = one(from, rng)?;
-                ends.extend(one(to, rng)?);
-                (FaultName::HealLink, ends, None)
-            }
-            Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
-        };
+        let (name, nodes, detail) = aim(run, &view, fault, rng)?;
         let target_label = if nodes.is_empty() {
             "all".to_string()
         } else {
             nodes.iter().map(|n| format!("node-{n}")).collect::<Vec<_>>().join(",")
         };
         self.note(EventKind::Fault { fault: name, target: target_label, detail: detail.clone() });
-        match fault {
-            Fault::Kill { .. } => {
-                for n in &nodes {
-                    s.kill(*n).await.map_err(err)?
-                }
-            }
-            Fault::Stop { .. } => {
-                for n in &nodes {
-                    s.stop(*n).await.map_err(err)?
-                }
-            }
-            Fault::Pause { .. } => {
-                for n in &nodes {
-                    s.pause(*n).map_err(err)?
-                }
-            }
-            Fault::Resume { .. } => {
-                for n in &nodes {
-                    s.resume(*n).map_err(err)?
-                }
-            }
-            Fault::Restart { .. } => {
-                for n in &nodes {
-                    s.restart(*n).await.map_err(err)?
-                }
-            }
-            Fault::PowerCut { .. } => {
-                for n in &nodes {
-                    s.power_cut(*n).await.map_err(err)?;
-                }
-            }
-            Fault::SlowDisk { delay_ms, .. } => {
-                for n in &nodes {
-                    s.slow_disk(*n, *delay_ms).await.map_err(err)?
-                }
-            }
-            Fault::FsyncFail { .. } => {
-                for n in &nodes {
-                    s.fsync_fail(*n).await.map_err(err)?
-                }
-            }
-            Fault::CorruptSegment { target } => {
-                let (topic, partition) = match target {
-                    Target::Leader(tp) | Target::Follower(tp) => (tp.topic.clone(), tp.partition as i32),
-                    _ => ("orders".to_string(), 0),
-                };
-                for n in &nodes {
-                    s.stop(*n).await.map_err(err)?;
-                    let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
-                    self.note(EventKind::Fault {
-                        fault: FaultName::CorruptSegment,
-                        target: format!("node-{n}"),
-                        detail: Some(format!("{c:?}")),
-                    });
-                    s.start(*n).await.map_err(err)?;
-                }
-            }
-            Fault::Isolate { .. } => {
-                for n in &nodes {
-                    s.fabric().isolate(*n).map_err(err)?
-                }
-            }
-            Fault::Split { .. } => s.fabric().split(&nodes).map_err(err)?,
-            Fault::CutLink { direction, .. } => {
-                let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
-                // `one_way` also opens the reverse direction, so a cut both ways sets each side.
-                match direction {
-                    Direction::OneWay => s.fabric().one_way(nodes[0], nodes[1]).map_err(err)?,
-                    Direction::Both => {
-                        s.fabric().set(a, b, Mode::Blackhole).map_err(err)?;
-                        s.fabric().set(b, a, Mode::Blackhole).map_err(err)?;
-                    }
-                }
-            }
-            Fault::DelayLink { delay_ms, .. } => s
-                .fabric()
-                .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Delay(*delay_ms))
-                .map_err(err)?,
-            Fault::BlackholeLink { .. } => s
-                .fabric()
-                .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Blackhole)
-                .map_err(err)?,
-            Fault::Toxic { toxic, .. } => s
-                .fabric()
-                .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Toxic(*toxic))
-                .map_err(err)?,
-            Fault::Bridge { .. } => {
-                let b = nodes[0];
-                let others: Vec<i32> = s.node_ids().into_iter().filter(|n| *n != b).collect();
-                if others.len() != 2 {
-                    return Err(fail("bridge needs exactly three nodes"));
-                }
-                s.fabric().bridge(others[0], b, others[1]).map_err(err)?;
-            }
-            Fault::Heal => s.fabric().heal_all(),
-            Fault::HealLink { .. } => {
-                let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
-                s.fabric().set(a, b, Mode::Pass).map_err(err)?;
-                s.fabric().set(b, a, Mode::Pass).map_err(err)?;
-            }
-            Fault::TakePort { .. } => {}
-        }
+        self.perform(&run.supervisor, fault, &nodes).await?;
+
         match fault {
             Fault::Split { .. } => run.minority = nodes.clone(),
             Fault::Heal => run.minority.clear(),
@@ -321,6 +169,80 @@ impl Lab {
         Ok(nodes)
     }
 
+    /// Does what `fault` says to the nodes it was aimed at.
+    async fn perform(&self, s: &Supervisor, fault: &Fault, nodes: &[i32]) -> Result<(), LabFailure> {
+        let err = |e: crate::LabError| fail(e.to_string());
+        match fault {
+            Fault::Kill { .. } => {
+                for n in nodes {
+                    s.kill(*n).await.map_err(err)?
+                }
+            }
+            Fault::Stop { .. } => {
+                for n in nodes {
+                    s.stop(*n).await.map_err(err)?
+                }
+            }
+            Fault::Pause { .. } => {
+                for n in nodes {
+                    s.pause(*n).map_err(err)?
+                }
+            }
+            Fault::Resume { .. } => {
+                for n in nodes {
+                    s.resume(*n).map_err(err)?
+                }
+            }
+            Fault::Restart { .. } => {
+                for n in nodes {
+                    s.restart(*n).await.map_err(err)?
+                }
+            }
+            Fault::PowerCut { .. } => {
+                for n in nodes {
+                    s.power_cut(*n).await.map_err(err)?;
+                }
+            }
+            Fault::SlowDisk { delay_ms, .. } => {
+                for n in nodes {
+                    s.slow_disk(*n, *delay_ms).await.map_err(err)?
+                }
+            }
+            Fault::FsyncFail { .. } => {
+                for n in nodes {
+                    s.fsync_fail(*n).await.map_err(err)?
+                }
+            }
+            Fault::CorruptSegment { target } => {
+                let (topic, partition) = match target {
+                    Target::Leader(tp) | Target::Follower(tp) => (tp.topic.clone(), tp.partition as i32),
+                    _ => ("orders".to_string(), 0),
+                };
+                for n in nodes {
+                    s.stop(*n).await.map_err(err)?;
+                    let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
+                    self.note(EventKind::Fault {
+                        fault: FaultName::CorruptSegment,
+                        target: format!("node-{n}"),
+                        detail: Some(format!("{c:?}")),
+                    });
+                    s.start(*n).await.map_err(err)?;
+                }
+            }
+            Fault::Isolate { .. }
+            | Fault::Split { .. }
+            | Fault::CutLink { .. }
+            | Fault::DelayLink { .. }
+            | Fault::BlackholeLink { .. }
+            | Fault::Toxic { .. }
+            | Fault::Bridge { .. }
+            | Fault::Heal
+            | Fault::HealLink { .. } => perform_on_links(s, fault, nodes)?,
+            Fault::TakePort { .. } => {}
+        }
+        Ok(())
+    }
+
     pub async fn cut_link(&self, from: i32, to: i32, both: bool) -> Result<(), LabFailure> {
         let direction = if both { Direction::Both } else { Direction::OneWay };
         let f = Fault::CutLink { from: Target::Node(from as u32), to: Target::Node(to as u32), direction };
@@ -336,4 +258,117 @@ impl Lab {
     pub async fn heal_all(&self) -> Result<(), LabFailure> {
         self.apply(&Fault::Heal, &mut Rng::new(1)).await.map(|_| ())
     }
+}
+
+/// The fault's name, the nodes it hits (targets resolved against the view) and its detail.
+fn aim(
+    run: &Run,
+    view: &ClusterView,
+    fault: &Fault,
+    rng: &mut Rng,
+) -> Result<(FaultName, Vec<i32>, Option<String>), LabFailure> {
+    let one = |t: &Target, rng: &mut Rng| resolve(run, view, t, rng);
+    Ok(match fault {
+        Fault::Kill { target } => (FaultName::Kill, one(target, rng)?, None),
+        Fault::Stop { target } => (FaultName::Stop, one(target, rng)?, None),
+        Fault::Pause { target } => (FaultName::Pause, one(target, rng)?, None),
+        Fault::Resume { target } => (FaultName::Resume, one(target, rng)?, None),
+        Fault::Restart { target } => (FaultName::Restart, one(target, rng)?, None),
+        Fault::PowerCut { target } => (FaultName::PowerCut, one(target, rng)?, None),
+        Fault::SlowDisk { target, delay_ms } => {
+            (FaultName::SlowDisk, one(target, rng)?, Some(format!("{delay_ms} ms per fsync")))
+        }
+        Fault::CorruptSegment { target } => (FaultName::CorruptSegment, one(target, rng)?, None),
+        Fault::FsyncFail { target } => {
+            (FaultName::FsyncFail, one(target, rng)?, Some("every fsync fails with EIO".into()))
+        }
+        Fault::Isolate { target } => (FaultName::Isolate, one(target, rng)?, None),
+        Fault::Split { minority } => {
+            let mut m = Vec::new();
+            for t in minority {
+                m.extend(one(t, rng)?);
+            }
+            (FaultName::Split, m, None)
+        }
+        Fault::CutLink { from, to, direction } => {
+            let mut ends = one(from, rng)?;
+            ends.extend(one(to, rng)?);
+            (FaultName::CutLink, ends, Some(format!("{direction:?}").to_lowercase()))
+        }
+        Fault::DelayLink { from, to, delay_ms } => {
+            let mut ends = one(from, rng)?;
+            ends.extend(one(to, rng)?);
+            (FaultName::DelayLink, ends, Some(format!("{delay_ms} ms")))
+        }
+        Fault::BlackholeLink { from, to } => {
+            let mut ends = one(from, rng)?;
+            ends.extend(one(to, rng)?);
+            (FaultName::BlackholeLink, ends, None)
+        }
+        Fault::Toxic { from, to, toxic } => {
+            let mut ends = one(from, rng)?;
+            ends.extend(one(to, rng)?);
+            (FaultName::Toxic, ends, Some(toxic.to_string()))
+        }
+        Fault::Bridge { target } => (FaultName::Bridge, one(target, rng)?, None),
+        Fault::Heal => (FaultName::Heal, Vec::new(), None),
+        Fault::HealLink { from, to } => {
+            let mut ends = one(from, rng)?;
+            ends.extend(one(to, rng)?);
+            (FaultName::HealLink, ends, None)
+        }
+        Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
+    })
+}
+
+/// A fault of the link fabric: its proxies change mode, no process is touched.
+fn perform_on_links(s: &Supervisor, fault: &Fault, nodes: &[i32]) -> Result<(), LabFailure> {
+    let err = |e: crate::LabError| fail(e.to_string());
+    match fault {
+        Fault::Isolate { .. } => {
+            for n in nodes {
+                s.fabric().isolate(*n).map_err(err)?
+            }
+        }
+        Fault::Split { .. } => s.fabric().split(nodes).map_err(err)?,
+        Fault::CutLink { direction, .. } => {
+            let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
+            // `one_way` also opens the reverse direction, so a cut both ways sets each side.
+            match direction {
+                Direction::OneWay => s.fabric().one_way(nodes[0], nodes[1]).map_err(err)?,
+                Direction::Both => {
+                    s.fabric().set(a, b, Mode::Blackhole).map_err(err)?;
+                    s.fabric().set(b, a, Mode::Blackhole).map_err(err)?;
+                }
+            }
+        }
+        Fault::DelayLink { delay_ms, .. } => s
+            .fabric()
+            .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Delay(*delay_ms))
+            .map_err(err)?,
+        Fault::BlackholeLink { .. } => s
+            .fabric()
+            .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Blackhole)
+            .map_err(err)?,
+        Fault::Toxic { toxic, .. } => s
+            .fabric()
+            .set(Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]), Mode::Toxic(*toxic))
+            .map_err(err)?,
+        Fault::Bridge { .. } => {
+            let b = nodes[0];
+            let others: Vec<i32> = s.node_ids().into_iter().filter(|n| *n != b).collect();
+            if others.len() != 2 {
+                return Err(fail("bridge needs exactly three nodes"));
+            }
+            s.fabric().bridge(others[0], b, others[1]).map_err(err)?;
+        }
+        Fault::Heal => s.fabric().heal_all(),
+        Fault::HealLink { .. } => {
+            let (a, b) = (Endpoint::Node(nodes[0]), Endpoint::Node(nodes[1]));
+            s.fabric().set(a, b, Mode::Pass).map_err(err)?;
+            s.fabric().set(b, a, Mode::Pass).map_err(err)?;
+        }
+        _ => {} // only the link faults above are sent here
+    }
+    Ok(())
 }

@@ -20,6 +20,7 @@
 pub mod chaos_run;
 pub mod cluster;
 pub mod detail;
+mod drill_phases;
 pub mod drill_run;
 mod drill_support;
 pub mod export;
