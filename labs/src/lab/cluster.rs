@@ -132,6 +132,7 @@ fn pump_supervisor(
     resources: Resources,
     mut rx: mpsc::UnboundedReceiver<SupervisorEvent>,
 ) {
+    // Ends when the supervisor, the only sender, is dropped with its run.
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
             let now = now_ns();
@@ -178,6 +179,7 @@ fn follow_nodes(timeline: &Arc<Timeline>, nodes: &[(i32, std::net::SocketAddr)],
         let (id, addr) = (*id, *addr);
         let t = Arc::clone(timeline);
         let t2 = Arc::clone(timeline);
+        // Ends when the run's `cancel` token is cancelled (the run stops).
         tokio::spawn(node_client::events::follow(
             addr,
             cancel.clone(),

@@ -109,6 +109,9 @@ pub struct Lab {
     /// Where an interactive lesson's step waits for the learner.
     gate: lesson::Gate,
     shutdown: CancellationToken,
+    /// Drills, lessons and chaos runs started by a command: they run in the background (the
+    /// command answers at once) and `close` ends them before it stops the cluster.
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     runs: Option<crate::runs::RunStore>,
     prefs: Option<crate::prefs::PreferencesFile>,
     recording: tokio::sync::Mutex<Option<crate::runs::Recording>>,
@@ -128,6 +131,7 @@ impl Lab {
             drill: Mutex::new(None),
             gate: lesson::Gate::default(),
             shutdown: CancellationToken::new(),
+            background: Mutex::new(Vec::new()),
             runs,
             prefs,
             recording: tokio::sync::Mutex::new(None),
@@ -137,6 +141,7 @@ impl Lab {
     }
 
     /// Timeline entries become protocol events; running labs also send periodic snapshots.
+    /// Both tasks end when `close` cancels the shutdown token (or the lab is gone).
     fn spawn_forwarders(self: &Arc<Self>) {
         let mut rx = self.timeline.subscribe();
         let events = self.events.clone();
@@ -211,13 +216,8 @@ impl Lab {
             Command::RunDrill { name, seed } => {
                 let lab = Arc::clone(self);
                 // Drills take seconds: answer at once, report progress as events.
-                tokio::spawn(async move {
-                    if let Err(e) = lab.run_drill(&name, seed, None).await {
-                        lab.note(EventKind::Verdict {
-                            ok: false,
-                            summary: format!("drill {name} could not run: {}", e.message),
-                        });
-                    }
+                self.spawn_run(format!("drill {name}"), async move {
+                    lab.run_drill(&name, seed, None).await.map(drop).map_err(|e| e.message)
                 });
                 Ok(json!({ "started": true }))
             }
@@ -229,13 +229,8 @@ impl Lab {
                     .find(|l| l["name"] == name.as_str())
                     .ok_or_else(|| LabFailure::new("bad_request", format!("no lesson named '{name}'")))?;
                 let lab = Arc::clone(self);
-                tokio::spawn(async move {
-                    if let Err(e) = lab.run_lesson(&name, true).await {
-                        lab.note(EventKind::Verdict {
-                            ok: false,
-                            summary: format!("lesson {name} could not run: {}", e.message),
-                        });
-                    }
+                self.spawn_run(format!("lesson {name}"), async move {
+                    lab.run_lesson(&name, true).await.map(drop).map_err(|e| e.message)
                 });
                 Ok(json!({ "started": true }))
             }
@@ -260,14 +255,9 @@ impl Lab {
                     crate::chaos::ChaosOptions { seed, duration_ms, families, topics, ..Default::default() };
                 let plan = crate::chaos::run::describe(&crate::chaos::run::planned(&opts));
                 let lab = Arc::clone(self);
-                tokio::spawn(async move {
+                self.spawn_run(format!("chaos seed {seed}"), async move {
                     let save = lab.config.export_dir.clone();
-                    if let Err(e) = lab.run_chaos(&opts, None, &save).await {
-                        lab.note(EventKind::Verdict {
-                            ok: false,
-                            summary: format!("chaos seed {seed} could not run: {e}"),
-                        });
-                    }
+                    lab.run_chaos(&opts, None, &save).await.map(drop).map_err(|e| e.to_string())
                 });
                 Ok(json!({ "started": true, "schedule": plan }))
             }
@@ -322,8 +312,32 @@ impl Lab {
         Ok(n)
     }
 
+    /// Runs `run` in the background, owned by the lab; a failure to run becomes a verdict on
+    /// the timeline.
+    fn spawn_run(
+        self: &Arc<Self>,
+        what: String,
+        run: impl std::future::Future<Output = Result<(), String>> + Send + 'static,
+    ) {
+        let lab = Arc::clone(self);
+        let handle = tokio::spawn(async move {
+            if let Err(e) = run.await {
+                lab.note(EventKind::Verdict { ok: false, summary: format!("{what} could not run: {e}") });
+            }
+        });
+        let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        background.retain(|h| !h.is_finished());
+        background.push(handle);
+    }
+
     /// Stops everything the lab started; call before dropping it.
     pub async fn close(&self) {
+        // A drill still running would go on driving a cluster that is being stopped.
+        let background = std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+        for run in background {
+            run.abort();
+            let _ = run.await;
+        }
         if let Some(w) = self.workload.lock().await.take() {
             w.finish().await;
         }
