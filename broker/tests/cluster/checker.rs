@@ -4,7 +4,7 @@
 //! but never acknowledged (a send the test saw fail or time out) are indeterminate sends, not
 //! errors; stored twice is.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -60,8 +60,10 @@ pub fn check(acks: &[Ack], read: &[Record], prefix: &str) -> Report {
             Op::new(process_of(&a.payload), OpType::Invoke, OpKind::Send, TOPIC).value(&a.payload).time(0),
         );
     }
-    let unacked: Vec<&str> = read.iter().map(|r| r.payload.as_str()).filter(|p| !acked.contains(p)).collect();
-    for p in unacked.iter().copied().collect::<HashSet<_>>() {
+    // Each value read but never acknowledged, once, in a fixed order (the history is reproducible).
+    let unacked: BTreeSet<&str> =
+        read.iter().map(|r| r.payload.as_str()).filter(|p| !acked.contains(p)).collect();
+    for p in unacked {
         history.push(Op::new(process_of(p), OpType::Invoke, OpKind::Send, TOPIC).value(p).time(0));
     }
     let t0 = acks.iter().map(|a| a.at).min();
