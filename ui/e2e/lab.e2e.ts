@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Lab, launchChromium, openLabPage, SHOTS, shot, startLab, stopLab } from './server';
+import { type Lab, launchChromium, openLabPage, SHOTS, shot, startLab, stopLab, waitForText } from './server';
 
 const TOKEN = 'e2e-secret';
 let lab: Lab;
@@ -205,8 +205,7 @@ describe('the lab UI', () => {
     await view.fill('#settings input[name=partitions]', '150');
     await view.click('#start-cluster');
     await view.locator('#start-workload:not([disabled])').click(); // creates topic "lab" with 150 partitions
-    await view.waitForFunction(() => /^151 groups .* without leader 0 · electing 0/.test(document.querySelector('#groups-summary')?.textContent ?? ''), null, { timeout: 60_000 });
-    const summary = (await view.locator('#groups-summary').textContent()) ?? '';
+    const summary = await waitForText(view, '#groups-summary', /^151 groups .* without leader 0 · electing 0/, 60_000);
     const led = [...summary.matchAll(/n\d (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
     expect(led).toBe(151); // every group counted once, under its leader
     expect(await view.locator('#groups tbody tr').count()).toBe(100);

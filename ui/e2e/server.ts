@@ -28,6 +28,18 @@ export async function shot(page: Page, selector: string, name: string): Promise<
   await page.screenshot({ path: join(SHOTS, name), fullPage: true, clip: { x: box.x + scroll.x, y: box.y + scroll.y, width: box.width, height: box.height } });
 }
 
+/** Waits until the text of `selector` matches `want` and returns it; on timeout the error
+ * quotes the text last seen, so a red run says how far the page got. */
+export async function waitForText(page: Page, selector: string, want: RegExp, timeout: number): Promise<string> {
+  try {
+    await page.waitForFunction(([sel, src, flags]) => new RegExp(src, flags).test(document.querySelector(sel)?.textContent ?? ''), [selector, want.source, want.flags] as const, { timeout });
+  } catch {
+    const seen = await page.locator(selector).first().textContent({ timeout: 1_000 }).catch(() => null);
+    throw new Error(`${selector} did not read ${want} within ${timeout} ms; last read: ${JSON.stringify(seen)}`);
+  }
+  return (await page.locator(selector).first().textContent()) ?? '';
+}
+
 export interface Lab { url: string; token: string; proc: ChildProcess; log: string[]; dir: string }
 
 function freePort(): Promise<number> {

@@ -12,6 +12,7 @@
 //! | `POST /raft/trace/watch` `{"group": "t-0" \| null}` | the group recorded in full detail |
 //! | `GET /events`           | server-sent events, one JSON `Event` each                       |
 //! | `GET /metrics`          | Prometheus text                                                 |
+//! | `GET /memory`           | heap in use and held free (glibc), bytes of the log indexes     |
 //! | `GET /digest`           | per partition: CRC-32C of the log up to the high watermark      |
 //! | `POST /faults/power-cut`| truncate every file to its last fsync, answer the report, abort |
 //! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |
@@ -55,6 +56,12 @@ pub fn router(node: Arc<NodeState>) -> Router {
         .route("/partitions", get(partitions))
         .route("/events", get(events))
         .route("/metrics", get(metrics))
+        .route(
+            "/memory",
+            get(|State(node): State<Arc<NodeState>>| async move {
+                Json(crate::telemetry::memory::report(&node.store))
+            }),
+        )
         .route("/digest", get(digest))
         .route("/faults/power-cut", post(power_cut))
         .route("/faults/slow-fsync", post(slow_fsync))

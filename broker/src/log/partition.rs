@@ -345,6 +345,18 @@ impl PartitionLog {
         offsets_of(&lock(&self.inner), self.ctx.policy)
     }
 
+    /// Entries of this partition's in-memory index (one per stored batch), and the bytes the
+    /// index vectors hold: the part of a node's memory that grows with the data it keeps.
+    pub fn index_usage(&self) -> (u64, u64) {
+        let inner = lock(&self.inner);
+        inner.segments.iter().fold((0, 0), |(entries, bytes), s| {
+            (
+                entries + s.index.len() as u64,
+                bytes + (s.index.capacity() * std::mem::size_of::<IndexEntry>()) as u64,
+            )
+        })
+    }
+
     /// Sent on every append, flush and truncate.
     pub fn subscribe(&self) -> watch::Receiver<PartitionOffsets> {
         self.tx.subscribe()

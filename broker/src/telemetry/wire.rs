@@ -13,6 +13,7 @@
 //! | `GET /raft/trace`         | [`crate::cluster::rpc_trace::TraceAnswer`]                        |
 //! | `POST /raft/trace/watch`  | [`TraceWatch`]                                                    |
 //! | `GET /events` (each SSE)  | [`crate::telemetry::Event`]                                       |
+//! | `GET /memory`             | [`crate::telemetry::memory::MemoryReport`]                        |
 //! | `GET /digest`             | `Vec<`[`crate::endpoint::PartitionDigest`]`>`                                  |
 //! | stdout, once serving      | [`ReadyLine`] (`clusterlab-broker`'s only stdout line)            |
 //!

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use broker::cluster::watch::GroupState;
+use broker::telemetry::memory::MemoryReport;
 use broker::telemetry::wire::Role;
 
 use crate::bench::broker_process::STATE_TIMEOUT;
@@ -76,6 +77,9 @@ pub struct ProduceFigures {
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
     pub rss_mib_after_per_node: Vec<f64>,
+    /// Each broker's own account at the same moment (`GET /memory`): how much of that RSS is
+    /// heap in use, freed memory the allocator holds, and the log index.
+    pub memory_after_per_node: Vec<MemoryReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,6 +197,11 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
                 .filter_map(|id| cluster.pid(id))
                 .map(|pid| threads_and_rss(pid).1)
                 .collect();
+            for a in &cluster.addrs {
+                if let Ok(m) = typed::memory(a.http, STATE_TIMEOUT).await {
+                    figures.memory_after_per_node.push(m);
+                }
+            }
             Some(figures)
         }
     };
@@ -241,6 +250,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         mb_per_sec: out.bytes as f64 / secs / 1e6,
         p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
         rss_mib_after_per_node: Vec::new(),
+        memory_after_per_node: Vec::new(),
     })
 }
 
@@ -291,12 +301,19 @@ pub fn render(points: &[ScalePoint]) -> String {
     for p in points {
         let join = |v: Vec<String>| v.join(" / ");
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
+            let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0}", b as f64 / (1u64 << 20) as f64));
+            let account = |pick: fn(&MemoryReport) -> Option<u64>| {
+                join(f.memory_after_per_node.iter().map(|m| mib(pick(m))).collect())
+            };
             format!(
-                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB",
+                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB: heap in use {}, freed but held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,
-                join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect())
+                join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect()),
+                account(|m| m.heap_in_use_bytes),
+                account(|m| m.heap_free_held_bytes),
+                account(|m| Some(m.log_index_bytes)),
             )
         });
         let (relead, plus_one) = p.relead.as_ref().map_or(("-".into(), "-".into()), |r| {

@@ -157,7 +157,7 @@ fn pump_supervisor(
                         EventKind::Process { state, pid: Some(pid), detail: Some(detail) },
                     );
                 }
-                SupervisorEvent::Resources { node, cpu_percent, memory_bytes, disk_bytes } => {
+                SupervisorEvent::Resources { node, cpu_percent, memory_bytes, disk_bytes, node_memory } => {
                     resources
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -165,7 +165,7 @@ fn pump_supervisor(
                     timeline.append(
                         Source::Node(node),
                         now,
-                        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes },
+                        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes, node_memory },
                     );
                 }
             }

@@ -21,6 +21,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use broker::raft::trace::{Outcome, TraceEvent, TraceKind};
     use broker::raft::transport::PeerStatus;
     use broker::state::{PartitionState, PartitionSummary, SlowestReplica};
+    use broker::telemetry::memory::MemoryReport;
     use broker::telemetry::wire::{ElectionPhase, Role};
 
     use crate::checker::AnomalyKind;
@@ -54,6 +55,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         TraceKind::decl(cfg),
         TraceEvent::decl(cfg),
         ReplicaLog::decl(cfg),
+        MemoryReport::decl(cfg),
         // The lab protocol (labs::lab::protocol).
         ClusterSettings::decl(cfg),
         NodeView::decl(cfg),

@@ -9,6 +9,7 @@ use broker::cluster::watch::GroupState;
 use broker::cluster::RaftSummary;
 use broker::endpoint::PartitionDigest;
 use broker::state::{PartitionState, StateSnapshot};
+use broker::telemetry::memory::MemoryReport;
 use broker::telemetry::wire::TraceWatch;
 
 use super::{call, get, parse, CALL_TIMEOUT};
@@ -86,6 +87,11 @@ pub async fn watch_group(addr: SocketAddr, group: Option<&str>) -> crate::Result
     parse(addr, "POST", path, &text)
 }
 
+/// `GET /memory`.
+pub async fn memory(addr: SocketAddr, limit: Duration) -> crate::Result<MemoryReport> {
+    get(addr, "/memory", limit).await
+}
+
 /// `GET /digest`.
 pub async fn digest(addr: SocketAddr) -> crate::Result<Vec<PartitionDigest>> {
     get(addr, "/digest", CALL_TIMEOUT).await
@@ -154,6 +160,13 @@ mod tests {
         assert_eq!(groups.len(), 3);
         round_trips::<Vec<PartitionState>>("/partitions", get_json(addr, "/partitions").await.unwrap());
         round_trips::<Vec<PartitionDigest>>("/digest", get_json(addr, "/digest").await.unwrap());
+        // Three replicas' logs, each holding at least its Raft membership entry.
+        let memory: MemoryReport = round_trips("/memory", get_json(addr, "/memory").await.unwrap());
+        assert!(
+            memory.log_index_entries >= 3 && memory.log_index_bytes >= memory.log_index_entries * 40,
+            "{memory:?}"
+        );
+        assert!(memory.heap_in_use_bytes.is_some_and(|b| b > 1 << 20), "{memory:?}");
         assert_eq!(watch_group(addr, Some("typed-0")).await.unwrap().watched.as_deref(), Some("typed-0"));
         let trace: TraceAnswer = round_trips("/raft/trace", get_json(addr, "/raft/trace").await.unwrap());
         assert_eq!(trace.page.watched.as_deref(), Some("typed-0"));

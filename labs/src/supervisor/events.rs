@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use broker::telemetry::memory::MemoryReport;
 use serde::Serialize;
 
 /// Which output stream of a node a line came from.
@@ -43,6 +44,9 @@ pub enum SupervisorEvent {
         cpu_percent: f32,
         memory_bytes: u64,
         disk_bytes: u64,
+        /// The node's own account of its memory (`GET /memory`), when it answered in time (a
+        /// paused node does not).
+        node_memory: Option<MemoryReport>,
     },
 }
 

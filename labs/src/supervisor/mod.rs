@@ -277,7 +277,7 @@ fn start_sampling(nodes: &Nodes, events: UnboundedSender<SupervisorEvent>) -> re
             .values()
             .filter_map(|n| {
                 let pid = n.proc.as_ref()?.pid;
-                Some(resources::Target { node: n.id, pid, data_dir: n.data_dir.clone() })
+                Some(resources::Target { node: n.id, pid, data_dir: n.data_dir.clone(), http: n.ports.http })
             })
             .collect()
     };

@@ -1,8 +1,11 @@
-//! Per-node CPU, memory and disk, sampled once a second while the lab runs.
+//! Per-node CPU, memory and disk, sampled once a second while the lab runs, with the node's own
+//! account of its memory (heap in use, held free, log index; `GET /memory`).
 //!
 //! The work is bounded: sysinfo refreshes only our brokers' pids (never the whole process
-//! table), and the data-dir walk stops after `MAX_DIR_ENTRIES` entries.
+//! table), the data-dir walk stops after `MAX_DIR_ENTRIES` entries, and each node gets
+//! `MEMORY_CALL_LIMIT` to answer.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,12 +18,15 @@ use super::events::SupervisorEvent;
 const PERIOD: Duration = Duration::from_secs(1);
 /// A broker dir holds a few files per partition; this is far above any lab's count.
 const MAX_DIR_ENTRIES: usize = 20_000;
+/// A node that is paused or busy past this misses one memory account, not the tick.
+const MEMORY_CALL_LIMIT: Duration = Duration::from_millis(300);
 
 /// A running node to sample.
 pub(crate) struct Target {
     pub node: i32,
     pub pid: u32,
     pub data_dir: PathBuf,
+    pub http: SocketAddr,
 }
 
 /// The sampling task, owned: [`Sampler::stop`] cancels and awaits it (bounded), and dropping
@@ -95,15 +101,21 @@ async fn run(
         if batch.is_empty() {
             continue;
         }
+        let accounts = futures::future::join_all(
+            batch.iter().map(|t| crate::node_client::typed::memory(t.http, MEMORY_CALL_LIMIT)),
+        );
         // /proc reads and the directory walk block; keep them off the runtime's workers.
         let sampled = tokio::task::spawn_blocking(move || {
             let samples = sample(&mut sys, &batch);
             (sys, samples)
-        })
-        .await;
+        });
+        let (accounts, sampled) = tokio::join!(accounts, sampled);
         let Ok((s, samples)) = sampled else { return };
         sys = s;
-        for e in samples {
+        for (mut e, account) in samples.into_iter().zip(accounts) {
+            if let SupervisorEvent::Resources { node_memory, .. } = &mut e {
+                *node_memory = account.ok();
+            }
             if events.send(e).is_err() {
                 return; // nobody listens any more
             }
@@ -130,6 +142,7 @@ fn sample(sys: &mut System, batch: &[Target]) -> Vec<SupervisorEvent> {
                 cpu_percent,
                 memory_bytes,
                 disk_bytes: dir_size(&t.data_dir),
+                node_memory: None,
             }
         })
         .collect()

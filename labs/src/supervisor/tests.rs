@@ -153,18 +153,22 @@ async fn corrupting_needs_a_stopped_node_and_resources_are_sampled() {
     assert!(matches!(sup.corrupt_segment(1, "t", 0), Err(LabError::NodeState { id: 1, .. })));
     let sample = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let Some(SupervisorEvent::Resources { memory_bytes, disk_bytes, .. }) = rx.recv().await {
+            if let Some(SupervisorEvent::Resources { memory_bytes, disk_bytes, node_memory, .. }) =
+                rx.recv().await
+            {
                 // The very first sample can catch the process right after exec, before the
-                // runtime has mapped its memory: wait for one of a started broker.
-                if memory_bytes > 1024 * 1024 {
-                    return (memory_bytes, disk_bytes);
+                // runtime has mapped its memory (and before it serves its account): wait for
+                // one of a started broker.
+                if memory_bytes > 1024 * 1024 && node_memory.is_some() {
+                    return (memory_bytes, disk_bytes, node_memory);
                 }
             }
         }
     })
     .await
-    .expect("a resource sample of more than 1 MiB within 5 s");
-    assert!(sample.0 > 1024 * 1024, "{sample:?}");
+    .expect("a resource sample of more than 1 MiB, with the node's own account, within 5 s");
+    let heap = sample.2.and_then(|m| m.heap_in_use_bytes).expect("glibc accounting");
+    assert!(heap > 0, "{sample:?}");
     sup.slow_disk(1, 5).await.unwrap();
     sup.stop(1).await.unwrap();
     assert!(sup.corrupt_segment(1, "t", 0).is_err(), "no such partition yet");

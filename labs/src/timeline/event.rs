@@ -2,6 +2,7 @@
 
 use broker::cluster::rpc_trace::ReplicaLog;
 use broker::raft::trace::TraceEvent;
+use broker::telemetry::memory::MemoryReport;
 use broker::telemetry::wire::{ElectionPhase, Role};
 use serde::{Deserialize, Serialize};
 
@@ -91,8 +92,13 @@ pub enum EventKind {
     /// CPU / memory / disk of a node process.
     Resources {
         cpu_percent: f32,
+        /// Resident set size.
         memory_bytes: u64,
         disk_bytes: u64,
+        /// The node's own account (heap in use, held free, log index), when it answered;
+        /// timelines written before it existed have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node_memory: Option<MemoryReport>,
     },
     /// A line a node wrote to stdout/stderr.
     Log {

@@ -268,7 +268,8 @@ mod tests {
             t.append(Source::Node(1), i, log(i));
         }
         t.append(Source::Lab, 11, EventKind::Narration { text: "kept".into() });
-        let sample = EventKind::Resources { cpu_percent: 1.0, memory_bytes: 1, disk_bytes: 1 };
+        let sample =
+            EventKind::Resources { cpu_percent: 1.0, memory_bytes: 1, disk_bytes: 1, node_memory: None };
         t.append(Source::Node(1), 12, sample);
         assert_eq!((t.len(), t.dropped()), (7, 5), "narration and resource samples are kept past the cap");
         let replay = Timeline::from_events(t.snapshot());

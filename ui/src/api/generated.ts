@@ -142,6 +142,30 @@ heard_leader_ms_ago: number | null,
  */
 matched: { [key in number]: number | null }, };
 
+export type MemoryReport = { 
+/**
+ * Bytes the allocator has handed out and not had back: what the process really uses.
+ * `None` where the allocator gives no accounting (not glibc).
+ */
+heap_in_use_bytes: number | null, 
+/**
+ * Of those, bytes in blocks mapped on their own (glibc maps large allocations, such as a
+ * big vector, separately; they go back to the system when freed).
+ */
+heap_mapped_bytes: number | null, 
+/**
+ * Freed bytes the allocator keeps in its arenas for reuse: counted in RSS, not in use.
+ */
+heap_free_held_bytes: number | null, 
+/**
+ * Entries of every partition log's in-memory index (one per stored batch).
+ */
+log_index_entries: number, 
+/**
+ * Bytes the index vectors hold (their capacity): grows with the batches kept, not a leak.
+ */
+log_index_bytes: number, };
+
 export type ClusterSettings = { nodes: number, 
 /**
  * "always", "interval:<ms>" or "never".
@@ -276,7 +300,16 @@ missed: number,
  */
 suspect_after_ms: number, };
 
-export type EventKind = { "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: CheckName, detail: string, } | { "type": "verdict", ok: boolean, summary: string, };
+export type EventKind = { "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, 
+/**
+ * Resident set size.
+ */
+memory_bytes: number, disk_bytes: number, 
+/**
+ * The node's own account (heap in use, held free, log index), when it answered;
+ * timelines written before it existed have none.
+ */
+node_memory?: MemoryReport | null, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: CheckName, detail: string, } | { "type": "verdict", ok: boolean, summary: string, };
 
 export type TimelineEvent = { 
 /**
@@ -286,7 +319,16 @@ seq: number,
 /**
  * Wall-clock Unix nanoseconds.
  */
-ts_ns: number, source: Source, } & ({ "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, memory_bytes: number, disk_bytes: number, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: CheckName, detail: string, } | { "type": "verdict", ok: boolean, summary: string, });
+ts_ns: number, source: Source, } & ({ "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, 
+/**
+ * Resident set size.
+ */
+memory_bytes: number, disk_bytes: number, 
+/**
+ * The node's own account (heap in use, held free, log index), when it answered;
+ * timelines written before it existed have none.
+ */
+node_memory?: MemoryReport | null, } | { "type": "log", stream: string, line: string, } | { "type": "step", index: number, description: string, } | { "type": "narration", text: string, } | { "type": "check", anomaly: CheckName, detail: string, } | { "type": "verdict", ok: boolean, summary: string, });
 
 export type RunKind = "cluster" | "drill" | "lesson";
 

@@ -156,7 +156,7 @@ fn trace_event(e: &TimelineEvent, layout: &Layout, rates: &mut Rates) -> Option<
         EventKind::Verdict { ok, summary } => {
             Some(instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary})))
         }
-        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes } => {
+        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes, .. } => {
             Some(json!({"name": "resources", "ph": "C",
             "ts": ts, "pid": pid, "args": {"cpu %": cpu_percent, "memory MB": *memory_bytes as f64 / 1e6,
             "disk MB": *disk_bytes as f64 / 1e6}}))
