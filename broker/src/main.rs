@@ -144,6 +144,7 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     raise_open_files_limit();
+    broker::telemetry::memory::bound_allocator_hold();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(Args::parse())) {
         eprintln!("clusterlab-broker: {e:#}");
@@ -163,6 +164,22 @@ fn raise_open_files_limit() {
     }
 }
 
+/// How often the broker gives freed heap pages back to the system (see `bound_allocator_hold`).
+const RETURN_FREED_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn return_freed_memory_periodically() {
+    let mut ticks = tokio::time::interval(RETURN_FREED_MEMORY_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(broker::telemetry::memory::return_freed_memory).await {
+            Ok(released) => tracing::trace!(released, took = ?started.elapsed(), "returned freed memory"),
+            Err(e) => tracing::warn!(error = %e, "returning freed memory failed"),
+        }
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -177,6 +194,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         raft: node.state().config.cluster.as_ref().map(|c| c.raft_listen),
     };
     println!("{ready}");
+    tokio::spawn(return_freed_memory_periodically());
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping gracefully"),
         _ = sigint.recv() => tracing::info!("SIGINT: stopping gracefully"),
