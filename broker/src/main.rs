@@ -144,7 +144,6 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     raise_open_files_limit();
-    broker::telemetry::memory::bound_allocator_hold();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if let Err(e) = runtime.block_on(run(Args::parse())) {
         eprintln!("clusterlab-broker: {e:#}");
@@ -164,7 +163,7 @@ fn raise_open_files_limit() {
     }
 }
 
-/// How often the broker gives freed heap pages back to the system (see `bound_allocator_hold`).
+/// How often the broker gives freed heap pages back to the system (see `return_freed_memory`).
 const RETURN_FREED_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn return_freed_memory_periodically() {

@@ -19,7 +19,8 @@ pub struct MemoryReport {
     /// Of those, bytes in blocks mapped on their own (glibc maps large allocations, such as a
     /// big vector, separately; they go back to the system when freed).
     pub heap_mapped_bytes: Option<u64>,
-    /// Freed bytes the allocator keeps in its arenas for reuse: counted in RSS, not in use.
+    /// Freed bytes the allocator keeps in its arenas for reuse: not in use. Counted in RSS until
+    /// the broker's periodic trim gives their pages back, after which glibc still counts them here.
     pub heap_free_held_bytes: Option<u64>,
     /// Entries of every partition log's in-memory index (one per stored batch).
     pub log_index_entries: u64,
@@ -67,36 +68,13 @@ fn heap() -> Option<Heap> {
     None
 }
 
-/// Keeps the RSS of a long-running broker near the memory it really uses (issue 15).
-///
-/// Left to its defaults, glibc raised its mapping threshold each time a large buffer was freed
-/// (so later large buffers were carved from the arenas instead of mapped) and kept freed memory in
-/// its arenas: over a 30-minute soak a node's RSS climbed from 11 to 123 MiB while its heap in use
-/// stayed near 21 MiB. Fixing the thresholds returns large buffers and the top of each arena to the
-/// system when freed; [`return_freed_memory`], called now and then, returns free pages inside the
-/// arenas too. Not set where the operator tunes malloc through `GLIBC_TUNABLES` already.
-pub fn bound_allocator_hold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.")) {
-            tracing::debug!("GLIBC_TUNABLES sets malloc: keeping its thresholds");
-            return;
-        }
-        // SAFETY: mallopt only sets allocator parameters; called before the runtime starts any
-        // thread, so no allocation races the change.
-        let set = unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, ALLOCATOR_THRESHOLD_BYTES)
-                & libc::mallopt(libc::M_TRIM_THRESHOLD, ALLOCATOR_THRESHOLD_BYTES)
-        };
-        tracing::debug!(ok = set == 1, threshold = ALLOCATOR_THRESHOLD_BYTES, "malloc thresholds set");
-    }
-}
-
-/// 128 KiB, glibc's own starting value for both thresholds, held there instead of growing.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ALLOCATOR_THRESHOLD_BYTES: libc::c_int = 128 << 10;
-
-/// Gives whole free pages held in the allocator's arenas back to the system. Takes each arena's
+/// Gives whole free pages held in the allocator's arenas back to the system, so that a
+/// long-running broker's RSS follows the memory it uses (issue 15). Left alone, glibc keeps freed
+/// memory in its arenas: over a 30-minute soak a node's RSS climbed from 11 to 123 MiB while its
+/// heap in use stayed near 21 MiB. Fixing glibc's mmap and trim thresholds instead (`mallopt`)
+/// bounded RSS as well but cost 40 % of a burst of 500 KB messages, each buffer then mapped and
+/// unmapped on its own. glibc keeps counting returned pages as free in `mallinfo2`, so
+/// `heap_free_held_bytes` overstates what RSS holds after a trim. Takes each arena's
 /// lock while it walks the free lists (7 ms for 63 MiB held in 2 KiB blocks, here), so it belongs on a
 /// blocking thread, seconds apart. Returns whether any memory went back.
 pub fn return_freed_memory() -> bool {

@@ -78,8 +78,9 @@ pub struct ProduceFigures {
     /// next to `rss_mib_per_node` measured idle before it.
     pub rss_mib_after_per_node: Vec<f64>,
     /// Each broker's own account at the same moment (`GET /memory`): how much of that RSS is
-    /// heap in use, freed memory the allocator holds, and the log index.
-    pub memory_after_per_node: Vec<MemoryReport>,
+    /// heap in use, freed memory the allocator holds, and the log index; `None` for a node that
+    /// did not answer, so the columns stay aligned with the RSS ones.
+    pub memory_after_per_node: Vec<Option<MemoryReport>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,9 +199,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
                 .map(|pid| threads_and_rss(pid).1)
                 .collect();
             for a in &cluster.addrs {
-                if let Ok(m) = typed::memory(a.http, STATE_TIMEOUT).await {
-                    figures.memory_after_per_node.push(m);
-                }
+                figures.memory_after_per_node.push(typed::memory(a.http, STATE_TIMEOUT).await.ok());
             }
             Some(figures)
         }
@@ -303,7 +302,7 @@ pub fn render(points: &[ScalePoint]) -> String {
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
             let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0}", b as f64 / (1u64 << 20) as f64));
             let account = |pick: fn(&MemoryReport) -> Option<u64>| {
-                join(f.memory_after_per_node.iter().map(|m| mib(pick(m))).collect())
+                join(f.memory_after_per_node.iter().map(|m| mib(m.as_ref().and_then(pick))).collect())
             };
             format!(
                 "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB: heap in use {}, freed but held {}, log index {}",

@@ -154,7 +154,8 @@ heap_in_use_bytes: number | null,
  */
 heap_mapped_bytes: number | null, 
 /**
- * Freed bytes the allocator keeps in its arenas for reuse: counted in RSS, not in use.
+ * Freed bytes the allocator keeps in its arenas for reuse: not in use. Counted in RSS until
+ * the broker's periodic trim gives their pages back, after which glibc still counts them here.
  */
 heap_free_held_bytes: number | null, 
 /**
