@@ -60,6 +60,8 @@ pub struct ScalePoint {
     pub idle_cpu_pct_per_node: Vec<f64>,
     pub threads_per_node: Vec<u64>,
     pub rss_mib_per_node: Vec<f64>,
+    /// Each broker's own account at the same idle moment, so the produce's "after" has a base.
+    pub memory_idle_per_node: Vec<Option<MemoryReport>>,
     pub leaders_per_node: BTreeMap<i32, usize>,
     pub produce: Option<ProduceFigures>,
     pub relead: Option<Relead>,
@@ -177,6 +179,21 @@ async fn idle_cpu(cluster: &Cluster, window: Duration) -> Vec<f64> {
         .collect()
 }
 
+/// Each node's `GET /memory`, in node order; `None` where a node did not answer.
+async fn memory_per_node(cluster: &Cluster) -> Vec<Option<MemoryReport>> {
+    let mut reports = Vec::with_capacity(cluster.addrs.len());
+    for a in &cluster.addrs {
+        reports.push(typed::memory(a.http, STATE_TIMEOUT).await.ok());
+    }
+    reports
+}
+
+/// One figure of every node's memory account in MiB, joined as the table's other columns are.
+fn memory_column(reports: &[Option<MemoryReport>], pick: fn(&MemoryReport) -> Option<u64>) -> String {
+    let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0}", b as f64 / (1u64 << 20) as f64));
+    reports.iter().map(|m| mib(m.as_ref().and_then(pick))).collect::<Vec<_>>().join(" / ")
+}
+
 /// Measures one partition count on a fresh cluster.
 pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint> {
     let mut cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing)?;
@@ -189,6 +206,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
     let per_node = idle_cpu(&cluster, opts.idle).await;
     let (threads, rss): (Vec<u64>, Vec<f64>) =
         (1..=NODES as i32).filter_map(|id| cluster.pid(id)).map(threads_and_rss).unzip();
+    let memory_idle = memory_per_node(&cluster).await;
     let leaders_per_node = leaders(&cluster).await;
     let produce = match opts.messages {
         0 => None,
@@ -198,9 +216,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
                 .filter_map(|id| cluster.pid(id))
                 .map(|pid| threads_and_rss(pid).1)
                 .collect();
-            for a in &cluster.addrs {
-                figures.memory_after_per_node.push(typed::memory(a.http, STATE_TIMEOUT).await.ok());
-            }
+            figures.memory_after_per_node = memory_per_node(&cluster).await;
             Some(figures)
         }
     };
@@ -221,6 +237,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
         idle_cpu_pct_per_node: per_node,
         threads_per_node: threads,
         rss_mib_per_node: rss,
+        memory_idle_per_node: memory_idle,
         leaders_per_node,
         produce,
         relead,
@@ -300,10 +317,7 @@ pub fn render(points: &[ScalePoint]) -> String {
     for p in points {
         let join = |v: Vec<String>| v.join(" / ");
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
-            let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0}", b as f64 / (1u64 << 20) as f64));
-            let account = |pick: fn(&MemoryReport) -> Option<u64>| {
-                join(f.memory_after_per_node.iter().map(|m| mib(m.as_ref().and_then(pick))).collect())
-            };
+            let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
                 "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB: heap in use {}, freed but held {}, log index {}",
                 f.msgs_per_sec,
@@ -328,13 +342,14 @@ pub fn render(points: &[ScalePoint]) -> String {
             )
         });
         out.push_str(&format!(
-            "| {} | {:.0} ms | {:.1} % ({}) | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} ms | {:.1} % ({}) | {} | {} (heap in use {}) | {} | {} | {} | {} |\n",
             p.partitions,
             p.all_led_ms,
             p.idle_cpu_pct,
             join(p.idle_cpu_pct_per_node.iter().map(|c| format!("{c:.1}")).collect()),
             join(p.threads_per_node.iter().map(|t| t.to_string()).collect()),
             join(p.rss_mib_per_node.iter().map(|r| format!("{r:.0}")).collect()),
+            memory_column(&p.memory_idle_per_node, |m| m.heap_in_use_bytes),
             produce,
             relead,
             plus_one,
