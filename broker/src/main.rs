@@ -14,6 +14,12 @@ use broker::{Config, FsyncPolicy, Node};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// jemalloc returns freed pages to the system about 10 s after the free, from a background
+/// thread; glibc's malloc kept them, and a soak's RSS climbed to 5x the heap in use (decision 44).
+/// `GET /memory` reads jemalloc's counters (`broker::telemetry::memory`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "clusterlab-broker", about = "A Kafka-compatible, durable broker node of Cluster Lab")]
 struct Args {
@@ -163,22 +169,6 @@ fn raise_open_files_limit() {
     }
 }
 
-/// How often the broker gives freed heap pages back to the system (see `return_freed_memory`).
-const RETURN_FREED_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn return_freed_memory_periodically() {
-    let mut ticks = tokio::time::interval(RETURN_FREED_MEMORY_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(broker::telemetry::memory::return_freed_memory).await {
-            Ok(released) => tracing::trace!(released, took = ?started.elapsed(), "returned freed memory"),
-            Err(e) => tracing::warn!(error = %e, "returning freed memory failed"),
-        }
-    }
-}
-
 async fn run(args: Args) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -193,7 +183,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         raft: node.state().config.cluster.as_ref().map(|c| c.raft_listen),
     };
     println!("{ready}");
-    tokio::spawn(return_freed_memory_periodically());
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping gracefully"),
         _ = sigint.recv() => tracing::info!("SIGINT: stopping gracefully"),

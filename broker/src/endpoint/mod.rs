@@ -12,7 +12,7 @@
 //! | `POST /raft/trace/watch` `{"group": "t-0" \| null}` | the group recorded in full detail |
 //! | `GET /events`           | server-sent events, one JSON `Event` each                       |
 //! | `GET /metrics`          | Prometheus text                                                 |
-//! | `GET /memory`           | heap in use and held free (glibc), bytes of the log indexes     |
+//! | `GET /memory`           | heap in use, resident and held free (jemalloc), log index bytes |
 //! | `GET /digest`           | per partition: CRC-32C of the log up to the high watermark      |
 //! | `POST /faults/power-cut`| truncate every file to its last fsync, answer the report, abort |
 //! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |

@@ -186,7 +186,7 @@ mod tests {
                 if let EventKind::Resources { node_memory, .. } = &mut e.kind {
                     *node_memory = (s >= 5 && s % 3 != 0).then_some(MemoryReport {
                         heap_in_use_bytes: Some(8 << 20),
-                        heap_mapped_bytes: Some(0),
+                        heap_resident_bytes: Some((8 + s) << 20),
                         heap_free_held_bytes: Some(s << 20),
                         log_index_entries: s * 1000,
                         log_index_bytes: s * 48_000,

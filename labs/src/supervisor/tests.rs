@@ -167,7 +167,7 @@ async fn corrupting_needs_a_stopped_node_and_resources_are_sampled() {
     })
     .await
     .expect("a resource sample of more than 1 MiB, with the node's own account, within 5 s");
-    let heap = sample.2.and_then(|m| m.heap_in_use_bytes).expect("glibc accounting");
+    let heap = sample.2.and_then(|m| m.heap_in_use_bytes).expect("jemalloc accounting");
     assert!(heap > 0, "{sample:?}");
     sup.slow_disk(1, 5).await.unwrap();
     sup.stop(1).await.unwrap();

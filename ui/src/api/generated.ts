@@ -145,17 +145,17 @@ matched: { [key in number]: number | null }, };
 export type MemoryReport = { 
 /**
  * Bytes the allocator has handed out and not had back: what the process really uses.
- * `None` where the allocator gives no accounting (not glibc).
+ * `None` where jemalloc is not the process's allocator (a broker run inside a test).
  */
 heap_in_use_bytes: number | null, 
 /**
- * Of those, bytes in blocks mapped on their own (glibc maps large allocations, such as a
- * big vector, separately; they go back to the system when freed).
+ * Bytes of the allocator's pages in RAM: in use, freed and not yet returned, and the
+ * allocator's own metadata. The process's RSS is this plus code, stacks and C libraries.
  */
-heap_mapped_bytes: number | null, 
+heap_resident_bytes: number | null, 
 /**
- * Freed bytes the allocator keeps in its arenas for reuse: not in use. Counted in RSS until
- * the broker's periodic trim gives their pages back, after which glibc still counts them here.
+ * Resident but not in use: freed pages the allocator returns to the system about 10 s after
+ * the free (its decay, on a background thread), partly used pages and its metadata.
  */
 heap_free_held_bytes: number | null, 
 /**
