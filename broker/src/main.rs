@@ -14,11 +14,17 @@ use broker::{Config, FsyncPolicy, Node};
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// jemalloc returns freed pages to the system about 10 s after the free, from a background
+/// jemalloc returns freed pages to the system about a second after the free, from a background
 /// thread; glibc's malloc kept them, and a soak's RSS climbed to 5x the heap in use (decision 44).
 /// `GET /memory` reads jemalloc's counters (`broker::telemetry::memory`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc reads this symbol (its prefixed `malloc_conf`) for its settings before `main`.
+#[export_name = "_rjem_malloc_conf"]
+static ALLOCATOR_CONF: Option<&'static std::ffi::c_char> =
+    // SAFETY: a pointer to the first byte of a 'static, NUL-terminated string.
+    Some(unsafe { &*broker::telemetry::memory::ALLOCATOR_CONF.as_ptr() });
 
 #[derive(Parser, Debug)]
 #[command(name = "clusterlab-broker", about = "A Kafka-compatible, durable broker node of Cluster Lab")]

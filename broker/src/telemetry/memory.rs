@@ -23,8 +23,8 @@ pub struct MemoryReport {
     /// Bytes of the allocator's pages in RAM: in use, freed and not yet returned, and the
     /// allocator's own metadata. The process's RSS is this plus code, stacks and C libraries.
     pub heap_resident_bytes: Option<u64>,
-    /// Resident but not in use: freed pages the allocator returns to the system about 10 s after
-    /// the free (its decay, on a background thread), partly used pages and its metadata.
+    /// Resident but not in use: freed pages the allocator returns to the system about a second
+    /// after the free (its decay, on a background thread), partly used pages and its metadata.
     pub heap_free_held_bytes: Option<u64>,
     /// Entries of every partition log's in-memory index (one per stored batch).
     pub log_index_entries: u64,
@@ -45,6 +45,12 @@ pub fn report(store: &LogStore) -> MemoryReport {
         log_index_bytes: bytes,
     }
 }
+
+/// jemalloc's settings in the broker binary, which hands them to jemalloc as its `malloc_conf`
+/// (read before `main`). Freed pages go back to the system after a 1 s decay instead of
+/// jemalloc's default 10 s: in the soak, 3 % of the samples of RSS lay more than 40 MiB above the
+/// heap in use instead of 23 %, at no cost in the burst bench (decision 44).
+pub const ALLOCATOR_CONF: &std::ffi::CStr = c"dirty_decay_ms:1000";
 
 /// jemalloc's two counters that matter here.
 #[derive(Debug, Clone, Copy)]
