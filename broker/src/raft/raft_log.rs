@@ -15,6 +15,7 @@ use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 
 use crate::config::FsyncPolicy;
 use crate::log::{LogStore, PartitionLog};
+use crate::raft::committed_mark::CommittedMark;
 use crate::raft::entry_codec;
 use crate::raft::trace::{term_runs, RaftTrace, TraceKind};
 use crate::raft::typ::{Entry, GroupId, LogId, NodeId, StorageError, TypeConfig, Vote};
@@ -27,6 +28,8 @@ pub struct RaftLog {
     store: Arc<LogStore>,
     /// Told about truncations (a follower's log rolling back is what the Raft view shows).
     trace: Option<Arc<RaftTrace>>,
+    /// Partitions only: where a restarted replica resumes applying (see `committed_mark`).
+    committed: Option<Arc<CommittedMark>>,
 }
 
 fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -35,7 +38,9 @@ fn io_error(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt::Di
 
 impl RaftLog {
     pub fn new(group: GroupId, log: Arc<PartitionLog>, store: Arc<LogStore>) -> RaftLog {
-        RaftLog { group, log, store, trace: None }
+        let committed =
+            matches!(group, GroupId::Partition { .. }).then(|| Arc::new(CommittedMark::new(&log.dir)));
+        RaftLog { group, log, store, trace: None, committed }
     }
 
     /// Records truncations in `trace`.
@@ -113,6 +118,17 @@ impl RaftLogStorage<TypeConfig> for RaftLog {
             .save_vote(&self.group.to_string(), &bytes)
             .await
             .map_err(|e| io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        if let Some(mark) = &self.committed {
+            mark.save(committed);
+        }
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.committed.as_ref().and_then(|mark| mark.read(&self.log)))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {

@@ -18,8 +18,8 @@
 //!
 //! Purging (logs are never purged: `purge` is a no-op and `last_purged_log_id` stays `None`):
 //! - get_initial_state_log_ids: expects purged ids to leave the key log ids.
-//! - get_initial_state_re_apply_committed: appends from index 2 after a purge; also tests
-//!   `save_committed`, which we do not implement (the suite skips the check then).
+//! - get_initial_state_re_apply_committed: appends from index 2 after a purge (the re-apply up
+//!   to a saved committed log id is tested in `committed_mark`, on a log from index 0).
 //! - try_get_log_entry, get_log_state, get_log_id, append_to_log: expect purged entries gone.
 //! - purge_logs_upto_0, purge_logs_upto_5, purge_logs_upto_20: test purging itself.
 //!
@@ -29,7 +29,8 @@
 //! - get_initial_state_membership_from_log_and_sm: applies index 2 to the state machine with an
 //!   empty log; openraft reads "applied past the log" as a snapshot installed before its logs
 //!   were cleaned, purges and, having no snapshot, builds one (`StorageHelper::get_initial_state`,
-//!   storage/helper.rs). Never so for us: `applied` is in memory, `None` at every start.
+//!   storage/helper.rs). Never so for us: `applied` is in memory, `None` at every start (and
+//!   then raised to the saved committed log id by re-applying the log up to it).
 //!
 //! The state machine gets its own partition log, pre-filled with blank entries: ours looks up
 //! each applied entry's Kafka offsets in the log it shares with the log store, which holds every
