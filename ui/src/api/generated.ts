@@ -154,8 +154,8 @@ heap_in_use_bytes: number | null,
  */
 heap_resident_bytes: number | null, 
 /**
- * Resident but not in use: freed pages the allocator returns to the system about 10 s after
- * the free (its decay, on a background thread), partly used pages and its metadata.
+ * Resident but not in use: freed pages the allocator returns to the system about a second
+ * after the free (its decay, on a background thread), partly used pages and its metadata.
  */
 heap_free_held_bytes: number | null, 
 /**
