@@ -169,12 +169,18 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => runtime.block_on(bench_cmd(args)),
         Command::Lab(cmd) => {
             let code = runtime.block_on(cli::run(cmd))?;
-            // Drop the runtime (and every child process it owns) before choosing the exit code.
-            drop(runtime);
+            // Shut the runtime down (dropping every child process it owns) before choosing the
+            // exit code. Bounded: a consumer thread blocked inside librdkafka (seen once in CI,
+            // its internal locks deadlocked after the drills had passed) must not keep the
+            // process alive; the threads still blocked end with the process.
+            runtime.shutdown_timeout(BLOCKING_TASKS_AT_EXIT);
             std::process::exit(code);
         }
     }
 }
+
+/// How long the exit waits for blocking tasks (client threads) still running.
+const BLOCKING_TASKS_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `bench`: the mode its flags pick (lab, fuzz, scale, burst, soak, trace overhead, cluster),
 /// else the single-node matrix.
