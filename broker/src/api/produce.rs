@@ -21,6 +21,7 @@ use super::{str_bytes, topic_name, ApiSpec, Reply, RequestContext};
 use crate::cluster::raft_group::ProposeError;
 use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
+use crate::log::batch::CONTROL_ATTRIBUTE;
 use crate::log::{split_batches, BatchHeader};
 use crate::producers::{lock, PartitionProducers, SequenceCheck, PENDING_OFFSET};
 use crate::raft::typ::{Command, CommandResult};
@@ -138,6 +139,14 @@ fn parse(records: Option<Bytes>) -> Result<(Vec<Bytes>, Vec<BatchHeader>), Kafka
         .map(|b| BatchHeader::parse(b))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| (ResponseError::CorruptMessage, e.to_string()))?;
+    // Control batches are written by the broker itself (Kafka's transaction markers, here
+    // Raft's own entries, decision 46); a client's would be read back as one of those.
+    if let Some(i) = headers.iter().position(|h| h.attributes & CONTROL_ATTRIBUTE != 0) {
+        return Err((
+            ResponseError::InvalidRecord,
+            format!("batch {i} is a control batch; only the broker writes control batches"),
+        ));
+    }
     Ok((batches, headers))
 }
 

@@ -63,3 +63,13 @@ fn a_batch_replaced_by_another_leaders_entry_is_not_acknowledged() {
     p.set_committed(1);
     assert_eq!(stored_at(&p, 1, &id).unwrap(), AtOffset::NotCommitted);
 }
+
+/// Only the broker writes control batches: a client's, stored, would be read back as one of
+/// Raft's own entries (decision 46).
+#[test]
+fn a_control_batch_from_a_client_is_refused_as_an_invalid_record() {
+    let (code, msg) = super::parse(Some(control_batch(0x7e00, b"", -1))).unwrap_err();
+    assert!(matches!(code, kafka_protocol::ResponseError::InvalidRecord), "{code:?}");
+    assert!(msg.contains("control batch"), "{msg}");
+    assert!(super::parse(Some(BatchSpec { records: 2, ..Default::default() }.encode())).is_ok());
+}
