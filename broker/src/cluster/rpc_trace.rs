@@ -59,7 +59,7 @@ impl Cluster {
             let (m, v) = (g.metrics(), g.view());
             let entries = g.log.entry_count();
             let tail = g.log.index_tail(entries.saturating_sub(TAIL_ENTRIES), entries);
-            let flushed_offset = g.log.offsets().flushed_offset;
+            let flushed_entries = g.log.flushed_entries();
             let mut runs: Vec<(u64, u64, u64)> = Vec::new();
             for (index, term, _) in &tail {
                 match runs.last_mut() {
@@ -67,7 +67,8 @@ impl Cluster {
                     _ => runs.push((*term, *index, *index)),
                 }
             }
-            let flushed = tail.iter().take_while(|(_, _, next)| *next <= flushed_offset).last().map(|e| e.0);
+            let flushed =
+                tail.iter().take_while(|(index, _, _)| *index < flushed_entries).last().map(|e| e.0);
             let heard_leader_ms_ago = match v.leader {
                 Some(l) if l != self.node_id => {
                     self.liveness.snapshot().into_iter().find(|p| p.id == l).and_then(|p| p.heard_ms_ago)

@@ -1,13 +1,13 @@
 //! What a Kafka client sees of a partition that holds no records of its own yet.
 //!
-//! In a cluster, a new partition's log starts with Raft's own entries (its first membership and
-//! its first leader's blank entry, more with each election), stored as control batches at
+//! Logs written before decision 46 start with Raft's own entries (a group's first membership and
+//! its first leader's blank entry, more with each election) stored as control batches that take
 //! offsets 0, 1, ... (decision 11). Consumers skip control batches, but librdkafka moves its
 //! position, and so the offset it auto-commits, past them: an empty partition was committed at
 //! 2 where Kafka stores nothing (librdkafka's 0030 failed on it). So while every batch between
 //! the log start and the high watermark is a control batch, clients are told the high watermark
-//! is the log start: the partition looks empty at offset 0, nothing is fetched, and the first
-//! record still lands where Raft puts it (2), as a Kafka transaction marker leaves a gap.
+//! is the log start (decision 36). Raft entries written since occupy no offset, so a new log
+//! needs none of this: its high watermark stays at 0 until a record is committed.
 
 use crate::error::Result;
 use crate::log::batch::{BatchHeader, CONTROL_ATTRIBUTE};

@@ -6,7 +6,8 @@
 //! 4     4     crc         u32  CRC-32C (Castagnoli) of bytes 8..4+entry_len
 //! 8     8     term        u64  Raft term = Kafka partition leader epoch of the append
 //! 16    8     base_offset i64  first offset of the batch (also written inside the batch)
-//! 24    4     offset_count i32 offsets the batch occupies (last_offset_delta + 1)
+//! 24    4     offset_count i32 offsets the batch occupies (last_offset_delta + 1), or 0 for
+//!                             Raft's own entries, control batches clients never see
 //! 28    ..    batch       the RecordBatch v2 exactly as sent, base offset + leader epoch rewritten
 //! ```
 //!
@@ -16,7 +17,7 @@
 //! explicit base offset lets recovery check continuity without parsing the batch; the term is
 //! what the Raft log store needs per entry.
 
-use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET};
+use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET, CONTROL_ATTRIBUTE};
 
 /// Bytes before the batch.
 pub(crate) const ENTRY_HEADER_LEN: usize = 28;
@@ -114,7 +115,9 @@ pub(crate) fn verify(body: &[u8], expected_offset: i64) -> Result<EntryMeta, Str
             batch.len()
         ));
     }
-    if h.record_count_i64() != i64::from(offset_count) {
+    // A Raft entry of the broker's own (a control batch) may occupy no offset (decision 46).
+    let offsetless = offset_count == 0 && h.attributes & CONTROL_ATTRIBUTE != 0;
+    if h.record_count_i64() != i64::from(offset_count) && !offsetless {
         return Err(format!(
             "entry offset count {offset_count} differs from the batch's {}",
             h.record_count_i64()

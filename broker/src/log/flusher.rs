@@ -24,7 +24,7 @@ use std::time::Instant;
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
 use crate::log::durability::{sync_dir, PartitionKey, StoreCtx, SYNCFS_MIN_FILES};
-use crate::log::partition::{Blocked, PartitionLog};
+use crate::log::partition::{entry_count, Blocked, PartitionLog};
 use crate::log::votes::VoteLog;
 use crate::log::{lock, now_ns};
 
@@ -119,6 +119,7 @@ struct Plan<'a> {
     log: &'a PartitionLog,
     _flushing: MutexGuard<'a, ()>,
     end: i64,
+    end_entries: u64,
     files: Vec<FileWork>,
     dir_dirty: bool,
     parent_dirty: bool,
@@ -131,8 +132,12 @@ impl PartitionLog {
         // From here on a new append queues the partition again for the next round.
         self.queued.store(false, Ordering::SeqCst);
         let mut inner = lock(&self.inner);
+        let entries = entry_count(&inner);
         if inner.blocked.is_some()
-            || (inner.log_end == inner.flushed && !inner.dir_dirty && !inner.parent_dirty)
+            || (inner.log_end == inner.flushed
+                && entries == inner.flushed_entries
+                && !inner.dir_dirty
+                && !inner.parent_dirty)
         {
             return None;
         }
@@ -149,7 +154,15 @@ impl PartitionLog {
             .collect();
         let dir_dirty = std::mem::take(&mut inner.dir_dirty);
         let parent_dirty = std::mem::take(&mut inner.parent_dirty);
-        Some(Plan { log: self, _flushing: flushing, end: inner.log_end, files, dir_dirty, parent_dirty })
+        Some(Plan {
+            log: self,
+            _flushing: flushing,
+            end: inner.log_end,
+            end_entries: entries,
+            files,
+            dir_dirty,
+            parent_dirty,
+        })
     }
 }
 
@@ -173,6 +186,7 @@ impl Plan<'_> {
             }
         }
         inner.flushed = inner.flushed.max(self.end);
+        inner.flushed_entries = inner.flushed_entries.max(self.end_entries);
         inner.flushed_at_ns = now_ns();
         tracing::trace!(topic = %p.topic, partition = p.partition, offset = self.end,
             file = %p.dir.display(), files = self.files.len(), "flushed");

@@ -14,8 +14,9 @@
 //! partition publishes `flushed_offset`, the first offset not known to be on disk. Every
 //! offset here is an exclusive end ("next offset"), like Kafka's high watermark.
 //!
-//! Later this log doubles as the Raft log: each entry stores a term, and `truncate_from`
-//! resolves conflicts.
+//! The same log is a replicated partition's Raft log (raft_view.rs): each entry stores a term,
+//! entry *i* is Raft index *i*, Raft's own entries occupy no offset (decision 46), and
+//! `truncate_entries_from` resolves conflicts.
 
 pub mod batch;
 pub mod batch_builder;
@@ -25,6 +26,8 @@ mod entry;
 mod flusher;
 mod lock;
 mod log_start;
+#[cfg(test)]
+mod offsetless_tests;
 mod partition;
 #[cfg(test)]
 mod partition_tests;
@@ -45,7 +48,7 @@ pub use batch::{split_batches, with_offset_and_epoch, BatchHeader};
 pub use durability::StoreStats;
 pub use partition::{AppendOutcome, PartitionLog, PartitionOffsets};
 pub use power_cut_report::{PowerCutPartition, PowerCutReport};
-pub use raft_view::ReplicaDigest;
+pub use raft_view::{RaftEntryBytes, ReplicaDigest};
 pub use recovery::{Corruption, PartitionRecovery, RecoveryReport};
 pub use store::LogStore;
 

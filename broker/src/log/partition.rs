@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::FsyncPolicy;
 use crate::error::{BrokerError, Result};
-use crate::log::batch::{BatchHeader, BATCH_LENGTH_OFFSET};
+use crate::log::batch::{BatchHeader, BATCH_LENGTH_OFFSET, CONTROL_ATTRIBUTE};
 use crate::log::durability::{PartitionKey, StoreCtx, CLOSED, OPEN, POWER_CUT};
 use crate::log::entry::{self, ENTRY_HEADER_LEN};
 use crate::log::recent::RecentTail;
@@ -57,6 +57,9 @@ pub(crate) struct Inner {
     pub segments: Vec<Segment>,
     pub log_end: i64,
     pub flushed: i64,
+    /// Entries known to be fsynced. An entry that occupies no offset (decision 46) does not
+    /// move `flushed`, so Raft's waits count entries, not offsets.
+    pub flushed_entries: u64,
     pub appended_at_ns: u64,
     pub flushed_at_ns: u64,
     pub blocked: Option<Blocked>,
@@ -114,10 +117,12 @@ impl PartitionLog {
         segments: Vec<Segment>,
     ) -> PartitionLog {
         let log_end = segments.last().map_or(0, |s| s.next_offset());
+        let entries = segments.iter().map(|s| s.index.len() as u64).sum();
         let inner = Inner {
             segments,
             log_end,
             flushed: log_end,
+            flushed_entries: entries,
             appended_at_ns: 0,
             flushed_at_ns: 0,
             blocked: None,
@@ -201,6 +206,17 @@ impl PartitionLog {
     /// Appends validated v2 batches, one entry each, at consecutive offsets. Returns once the
     /// bytes are written to the OS (not fsynced; see `wait_flushed`).
     pub fn append(&self, batches: &[Bytes], leader_epoch: i32) -> Result<AppendOutcome> {
+        self.append_entries(batches, |_| false, leader_epoch)
+    }
+
+    /// `append`, where the batches for which `offsetless(i)` holds (control batches only) are
+    /// stored as entries that occupy no offset: Raft's own entries (decision 46).
+    pub(crate) fn append_entries(
+        &self,
+        batches: &[Bytes],
+        offsetless: impl Fn(usize) -> bool,
+        leader_epoch: i32,
+    ) -> Result<AppendOutcome> {
         if batches.is_empty() {
             return Err(BrokerError::Invalid("append of zero batches".into()));
         }
@@ -219,6 +235,11 @@ impl PartitionLog {
                     b.len()
                 )));
             }
+            if offsetless(i) && h.attributes & CONTROL_ATTRIBUTE == 0 {
+                return Err(BrokerError::Invalid(format!(
+                    "batch {i}: only a control batch may occupy no offset"
+                )));
+            }
             headers.push(h);
         }
         let term = leader_epoch as u64;
@@ -231,19 +252,24 @@ impl PartitionLog {
         let keep = inner.committed.is_some();
         let mut kept = Vec::new();
         let mut next = base_offset;
-        for (b, h) in batches.iter().zip(&headers) {
+        let first_index = entry_count(&inner);
+        for (i, (b, h)) in batches.iter().zip(&headers).enumerate() {
             let entry_len = (ENTRY_HEADER_LEN + b.len()) as u64;
             let active_len = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
-            if active_len > 0 && active_len + entry_len > self.segment_bytes {
+            // A segment is named by its base offset: one holding only offsetless entries cannot
+            // roll, the next would have its name.
+            let active_base = inner.segments.last().map_or(next, |s| s.base_offset);
+            if active_len > 0 && active_len + entry_len > self.segment_bytes && active_base < next {
                 self.write_pending(&mut inner, &mut buf, &mut pending)?;
                 self.roll(&mut inner, next)?;
             }
             let position = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
-            let count = h.last_offset_delta + 1;
+            let count = if offsetless(i) { 0 } else { h.last_offset_delta + 1 };
             let start = buf.len();
             entry::encode(&mut buf, term, leader_epoch, next, count, b);
             if keep {
-                kept.push((next, Bytes::copy_from_slice(&buf[start + ENTRY_HEADER_LEN..])));
+                let index = first_index + i as u64;
+                kept.push((index, next, Bytes::copy_from_slice(&buf[start + ENTRY_HEADER_LEN..])));
             }
             pending.push(IndexEntry {
                 base_offset: next,
@@ -256,8 +282,8 @@ impl PartitionLog {
             next += i64::from(count);
         }
         self.write_pending(&mut inner, &mut buf, &mut pending)?;
-        for (base, batch) in kept {
-            inner.recent.push(base, batch);
+        for (index, base, batch) in kept {
+            inner.recent.push(index, base, batch);
         }
         let now = now_ns();
         inner.appended_at_ns = now;
@@ -307,33 +333,43 @@ impl PartitionLog {
         (self.topic.clone(), self.partition)
     }
 
-    /// Resolves once every offset < `end_offset_exclusive` is fsynced, whatever the fsync policy:
-    /// for what the cluster must not lose (the controller log, a group's first membership).
-    pub async fn wait_synced(&self, end_offset_exclusive: i64) -> Result<()> {
-        if self.offsets().flushed_offset < end_offset_exclusive {
-            self.ctx.request_urgent(self.key());
-        }
-        self.wait_flushed(end_offset_exclusive).await
-    }
-
     /// Resolves once every offset < `end_offset_exclusive` is fsynced.
     pub async fn wait_flushed(&self, end_offset_exclusive: i64) -> Result<()> {
+        self.wait_for_flush(|inner| inner.flushed >= end_offset_exclusive).await
+    }
+
+    /// Resolves once the first `entries` entries (Raft indexes below it) are fsynced; counted in
+    /// entries because Raft's own entries occupy no offset (decision 46). `urgent` asks for a
+    /// round now whatever the fsync policy: for what the cluster must not lose (the controller
+    /// log, a group's first membership).
+    pub async fn wait_entries_flushed(&self, entries: u64, urgent: bool) -> Result<()> {
+        if urgent && lock(&self.inner).flushed_entries < entries {
+            self.ctx.request_urgent(self.key());
+        }
+        self.wait_for_flush(|inner| inner.flushed_entries >= entries).await
+    }
+
+    async fn wait_for_flush(&self, done: impl Fn(&Inner) -> bool) -> Result<()> {
         let mut rx = self.tx.subscribe();
-        if self.ctx.policy == FsyncPolicy::Always && rx.borrow().flushed_offset < end_offset_exclusive {
+        if self.ctx.policy == FsyncPolicy::Always && !done(&lock(&self.inner)) {
             self.ctx.request_flush();
         }
         loop {
-            // borrow_and_update before checking the state: a close/power-cut that lands after
-            // this line marks the channel changed, so `changed()` below cannot miss it.
-            if rx.borrow_and_update().flushed_offset >= end_offset_exclusive {
-                return Ok(());
-            }
-            let state = self.ctx.state();
-            if state == CLOSED || state == POWER_CUT {
-                return Err(BrokerError::ShuttingDown);
-            }
-            if let Some(b) = lock(&self.inner).blocked.clone() {
-                return Err(self.blocked_error(&b));
+            // Mark the channel seen before checking: a flush, close or power cut that lands
+            // after this line marks it changed again, so `changed()` below cannot miss it.
+            rx.borrow_and_update();
+            {
+                let inner = lock(&self.inner);
+                if done(&inner) {
+                    return Ok(());
+                }
+                let state = self.ctx.state();
+                if state == CLOSED || state == POWER_CUT {
+                    return Err(BrokerError::ShuttingDown);
+                }
+                if let Some(b) = &inner.blocked {
+                    return Err(self.blocked_error(b));
+                }
             }
             if rx.changed().await.is_err() {
                 return Err(BrokerError::ShuttingDown);
@@ -362,9 +398,10 @@ impl PartitionLog {
         self.tx.subscribe()
     }
 
-    /// Drops every entry with base offset >= `offset` (Raft conflict resolution). `offset` must
-    /// be an entry boundary. Durable on return: the cut files and the directory are fsynced,
-    /// so dropped entries cannot come back after a crash.
+    /// Drops every entry with base offset >= `offset`, except entries that occupy no offset
+    /// at `offset` itself (truncate by Raft index for those: `truncate_entries_from`). `offset`
+    /// must be an entry boundary. Durable on return: the cut files and the directory are
+    /// fsynced, so dropped entries cannot come back after a crash.
     pub fn truncate_from(&self, offset: i64) -> Result<()> {
         let _flushing = lock(&self.flush_lock);
         let mut inner = lock(&self.inner);
@@ -381,19 +418,38 @@ impl PartitionLog {
         }
         let si = inner.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
         let ei = inner.segments[si].find(offset);
-        let entry = ei.map(|i| inner.segments[si].index[i]);
-        let (ei, entry) = match (ei, entry) {
-            (Some(i), Some(e)) if e.base_offset == offset => (i, e),
-            (_, e) => {
-                return Err(BrokerError::Invalid(format!(
-                    "truncate_from({offset}) on {}-{}: offset is inside the entry {}..{}, not at its start",
-                    self.topic,
-                    self.partition,
-                    e.map_or(offset, |e| e.base_offset),
-                    e.map_or(offset, |e| e.next_offset)
-                )))
+        match ei.map(|i| (i, inner.segments[si].index[i])) {
+            Some((ei, e)) if e.base_offset == offset => self.cut_at(&mut inner, si, ei),
+            other => Err(BrokerError::Invalid(format!(
+                "truncate_from({offset}) on {}-{}: offset is inside the entry {}..{}, not at its start",
+                self.topic,
+                self.partition,
+                other.map_or(offset, |(_, e)| e.base_offset),
+                other.map_or(offset, |(_, e)| e.next_offset)
+            ))),
+        }
+    }
+
+    /// Drops the entries with Raft index >= `index` (Raft conflict resolution); durable on
+    /// return, as `truncate_from`.
+    pub fn truncate_entries_from(&self, index: u64) -> Result<()> {
+        let _flushing = lock(&self.flush_lock);
+        let mut inner = lock(&self.inner);
+        self.writable(&inner)?;
+        let mut first = 0u64;
+        for si in 0..inner.segments.len() {
+            let n = inner.segments[si].index.len() as u64;
+            if index < first + n {
+                return self.cut_at(&mut inner, si, (index - first) as usize);
             }
-        };
+            first += n;
+        }
+        Ok(()) // nothing at or after `index`
+    }
+
+    /// Drops entry `ei` of segment `si` and everything after it, on disk and in memory.
+    fn cut_at(&self, inner: &mut Inner, si: usize, ei: usize) -> Result<()> {
+        let entry = inner.segments[si].index[ei];
         let removed: Vec<Segment> = inner.segments.drain(si + 1..).collect();
         for seg in &removed {
             std::fs::remove_file(&seg.path).map_err(|e| BrokerError::io("remove segment", &seg.path, e))?;
@@ -404,14 +460,21 @@ impl PartitionLog {
         if !removed.is_empty() {
             crate::log::durability::sync_dir(&self.dir)?;
         }
+        let offset = entry.base_offset;
         inner.log_end = offset;
         inner.flushed = inner.flushed.min(offset);
+        inner.flushed_entries = inner.flushed_entries.min(entry_count(inner));
         inner.recent.clear();
         tracing::info!(topic = %self.topic, partition = self.partition, offset, term = entry.term,
             file = %inner.segments[si].path.display(), removed_segments = removed.len(), "log truncated");
-        self.publish(&inner);
+        self.publish(inner);
         Ok(())
     }
+}
+
+/// Entries in the log: the next Raft index of a replicated log.
+pub(crate) fn entry_count(inner: &Inner) -> u64 {
+    inner.segments.iter().map(|s| s.index.len() as u64).sum()
 }
 
 fn offsets_of(inner: &Inner, policy: FsyncPolicy) -> PartitionOffsets {

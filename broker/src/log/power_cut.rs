@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::{BrokerError, Result};
 use crate::log::durability::{write_durable, OPEN, POWER_CUT};
-use crate::log::partition::PartitionLog;
+use crate::log::partition::{entry_count, PartitionLog};
 use crate::log::power_cut_report::{PowerCutPartition, PowerCutReport, REPORT_FILE};
 use crate::log::store::LogStore;
 use crate::log::{lock, now_ns};
@@ -77,6 +77,7 @@ impl PartitionLog {
         }
         inner.log_end = after;
         inner.flushed = inner.flushed.min(after);
+        inner.flushed_entries = inner.flushed_entries.min(entry_count(&inner));
         inner.recent.clear();
         self.publish(&inner);
         Ok(PowerCutPartition {

@@ -2,19 +2,26 @@
 //!
 //! Every stored entry is one Kafka batch, so a Raft index maps to a position in the entry list
 //! and a term is stored per entry. Offsets are derived from entry order and batch sizes, hence
-//! identical on every replica that holds the same entries.
+//! identical on every replica that holds the same entries; Raft's own entries (blank,
+//! membership) occupy no offset, so several entries may share a base offset (decision 46) and
+//! whatever Raft asks of the log goes by index.
 
 use bytes::Bytes;
 
 use crate::error::{BrokerError, Result};
 use crate::log::lock;
-use crate::log::partition::{AppendOutcome, PartitionLog};
+use crate::log::partition::{entry_count, AppendOutcome, PartitionLog};
 use crate::log::segment::{IndexEntry, Segment};
 
 impl PartitionLog {
     /// Number of entries; the next Raft index to append.
     pub fn entry_count(&self) -> u64 {
-        lock(&self.inner).segments.iter().map(|s| s.index.len() as u64).sum()
+        entry_count(&lock(&self.inner))
+    }
+
+    /// Entries known to be fsynced: the Raft index of the first that may not be.
+    pub fn flushed_entries(&self) -> u64 {
+        lock(&self.inner).flushed_entries
     }
 
     /// Term of the last entry, if any.
@@ -102,7 +109,7 @@ impl PartitionLog {
                 let hi = to.min(first + n);
                 for i in lo..hi {
                     let e = seg.index[(i - first) as usize];
-                    let stored = match inner.recent.get(e.base_offset, e.batch_range().1) {
+                    let stored = match inner.recent.get(i, e.batch_range().1) {
                         Some(batch) => Stored::Held(batch),
                         None => Stored::File(seg.file.clone(), seg.path.clone(), e),
                     };
@@ -124,19 +131,19 @@ impl PartitionLog {
     }
 
     /// Appends entries that may carry different terms (a follower receiving a leader's log),
-    /// one `append` per run of equal terms so each stored batch keeps its own leader epoch.
-    pub fn append_with_terms(&self, entries: &[(u64, Bytes)]) -> Result<Option<AppendOutcome>> {
+    /// one append per run of equal terms so each stored batch keeps its own leader epoch.
+    pub fn append_with_terms(&self, entries: &[RaftEntryBytes]) -> Result<Option<AppendOutcome>> {
         let mut outcome: Option<AppendOutcome> = None;
         let mut i = 0;
         while i < entries.len() {
-            let term = entries[i].0;
-            let run: Vec<Bytes> =
-                entries[i..].iter().take_while(|(t, _)| *t == term).map(|(_, b)| b.clone()).collect();
+            let term = entries[i].term;
+            let run: Vec<&RaftEntryBytes> = entries[i..].iter().take_while(|e| e.term == term).collect();
             i += run.len();
             let epoch = i32::try_from(term).map_err(|_| {
                 BrokerError::Invalid(format!("term {term} does not fit a Kafka leader epoch"))
             })?;
-            let out = self.append(&run, epoch)?;
+            let batches: Vec<Bytes> = run.iter().map(|e| e.batch.clone()).collect();
+            let out = self.append_entries(&batches, |k| !run[k].takes_offsets, epoch)?;
             outcome = Some(match outcome {
                 None => out,
                 Some(first) => AppendOutcome { base_offset: first.base_offset, ..out },
@@ -145,20 +152,11 @@ impl PartitionLog {
         Ok(outcome)
     }
 
-    /// Drops entries with Raft index >= `index`.
-    pub fn truncate_entries_from(&self, index: u64) -> Result<()> {
-        match self.entry_offsets(index) {
-            Some((base, _)) => self.truncate_from(base),
-            None => Ok(()), // nothing at or after `index`
-        }
-    }
-
     /// Resolves once everything in this log now is fsynced, whatever the policy. Used for what
     /// must survive a power cut under every policy: the cluster metadata log and a group's first
     /// membership.
     pub async fn sync(&self) -> Result<()> {
-        let end = self.offsets().log_end_offset;
-        self.wait_synced(end).await
+        self.wait_entries_flushed(self.entry_count(), true).await
     }
 
     /// Marks the log as replicated with nothing known to be committed yet: its high watermark
@@ -183,6 +181,15 @@ impl PartitionLog {
             self.publish(&inner);
         }
     }
+}
+
+/// One Raft entry as the log stores it.
+pub struct RaftEntryBytes {
+    pub term: u64,
+    pub batch: Bytes,
+    /// False for Raft's own entries (blank, membership): clients never see them, so they take
+    /// no Kafka offset and a partition's records are numbered from 0 (decision 46).
+    pub takes_offsets: bool,
 }
 
 /// Where `entries_by_index` finds an entry's stored batch.

@@ -19,40 +19,48 @@ use bytes::Bytes;
 /// of a busy partition is served from memory while memory stays bounded by partitions x this.
 pub(crate) const RECENT_MAX_BYTES: usize = 2 * 1024 * 1024;
 
-/// Stored batches by base offset, in log order.
+/// Stored batches by Raft index, in log order, with each one's base offset.
 #[derive(Default)]
 pub(crate) struct RecentTail {
-    entries: VecDeque<(i64, Bytes)>,
+    entries: VecDeque<Held>,
     bytes: usize,
 }
 
+struct Held {
+    index: u64,
+    base_offset: i64,
+    batch: Bytes,
+}
+
 impl RecentTail {
-    /// Remembers the stored batch of the entry at `base_offset` (appended after every one held).
-    pub fn push(&mut self, base_offset: i64, batch: Bytes) {
+    /// Remembers the stored batch of the entry at `index` (appended after every one held).
+    /// Keyed by index, not offset: Raft's own entries occupy no offset and share their base
+    /// offset with the entry after them (decision 46).
+    pub fn push(&mut self, index: u64, base_offset: i64, batch: Bytes) {
         if batch.len() > RECENT_MAX_BYTES {
             return;
         }
-        if self.entries.back().is_some_and(|(last, _)| *last >= base_offset) {
+        if self.entries.back().is_some_and(|last| last.index >= index) {
             // Not after the tail: the log was rewritten without telling us. Start over.
             self.clear();
         }
         self.bytes += batch.len();
-        self.entries.push_back((base_offset, batch));
+        self.entries.push_back(Held { index, base_offset, batch });
         while self.bytes > RECENT_MAX_BYTES {
             self.pop_front();
         }
     }
 
-    /// The stored batch of the entry at `base_offset`, if held and `len` bytes long.
-    pub fn get(&self, base_offset: i64, len: usize) -> Option<Bytes> {
-        let i = self.entries.binary_search_by_key(&base_offset, |(b, _)| *b).ok()?;
-        let batch = &self.entries[i].1;
+    /// The stored batch of the entry at `index`, if held and `len` bytes long.
+    pub fn get(&self, index: u64, len: usize) -> Option<Bytes> {
+        let i = self.entries.binary_search_by_key(&index, |h| h.index).ok()?;
+        let batch = &self.entries[i].batch;
         (batch.len() == len).then(|| batch.clone())
     }
 
-    /// Forgets the entries below `end`, an entry boundary (they are applied).
+    /// Forgets the entries that start below `end`, the applied end offset (an entry boundary).
     pub fn drop_below(&mut self, end: i64) {
-        while self.entries.front().is_some_and(|(base, _)| *base < end) {
+        while self.entries.front().is_some_and(|h| h.base_offset < end) {
             self.pop_front();
         }
     }
@@ -63,8 +71,8 @@ impl RecentTail {
     }
 
     fn pop_front(&mut self) {
-        if let Some((_, b)) = self.entries.pop_front() {
-            self.bytes -= b.len();
+        if let Some(h) = self.entries.pop_front() {
+            self.bytes -= h.batch.len();
         }
     }
 }
@@ -80,33 +88,36 @@ mod tests {
     #[test]
     fn serves_what_it_holds_and_forgets_what_is_applied() {
         let mut t = RecentTail::default();
-        t.push(0, batch(10));
-        t.push(3, batch(20));
-        t.push(5, batch(30));
-        assert_eq!(t.get(3, 20).map(|b| b.len()), Some(20));
-        assert_eq!(t.get(3, 21), None, "a length mismatch is a miss");
-        assert_eq!(t.get(4, 20), None, "not an entry start");
+        // Index 2 occupies no offset: it shares base offset 5 with index 3.
+        t.push(0, 0, batch(10));
+        t.push(1, 3, batch(20));
+        t.push(2, 5, batch(15));
+        t.push(3, 5, batch(30));
+        assert_eq!(t.get(1, 20).map(|b| b.len()), Some(20));
+        assert_eq!(t.get(1, 21), None, "a length mismatch is a miss");
+        assert_eq!(t.get(4, 20), None, "not held");
+        assert_eq!(t.get(2, 15).map(|b| b.len()), Some(15));
         t.drop_below(5);
         assert_eq!(t.get(0, 10), None);
-        assert_eq!(t.get(3, 20), None);
-        assert!(t.get(5, 30).is_some());
-        assert_eq!(t.bytes, 30);
+        assert_eq!(t.get(1, 20), None);
+        assert!(t.get(2, 15).is_some() && t.get(3, 30).is_some());
+        assert_eq!(t.bytes, 45);
     }
 
     #[test]
     fn stays_within_its_budget_and_restarts_on_a_rewritten_log() {
         let mut t = RecentTail::default();
         let half = RECENT_MAX_BYTES / 2;
-        t.push(0, batch(half));
-        t.push(1, batch(half));
-        t.push(2, batch(1));
+        t.push(0, 0, batch(half));
+        t.push(1, 1, batch(half));
+        t.push(2, 2, batch(1));
         assert_eq!(t.get(0, half), None, "the oldest went to make room");
         assert!(t.get(1, half).is_some() && t.get(2, 1).is_some());
         assert!(t.bytes <= RECENT_MAX_BYTES);
-        t.push(RECENT_MAX_BYTES as i64, batch(RECENT_MAX_BYTES + 1));
+        t.push(3, 3, batch(RECENT_MAX_BYTES + 1));
         assert!(t.get(1, half).is_some(), "a batch over the budget is not kept and evicts nothing");
-        t.push(1, batch(5));
-        assert_eq!(t.get(2, 1), None, "an offset at or below the tail starts over");
+        t.push(1, 1, batch(5));
+        assert_eq!(t.get(2, 1), None, "an index at or below the tail starts over");
         assert!(t.get(1, 5).is_some());
     }
 }

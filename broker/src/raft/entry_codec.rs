@@ -10,6 +10,7 @@ use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership};
 
 use crate::error::{BrokerError, Result};
 use crate::log::batch_builder::{control_batch, read_control};
+use crate::log::RaftEntryBytes;
 use crate::raft::typ::{Command, Entry, NodeId};
 
 /// Control types of our own, far from Kafka's (0 = abort, 1 = commit, 2-5 = KRaft): clients
@@ -20,8 +21,8 @@ const CONTROLLER_COMMAND: i16 = 0x7e02;
 /// Kafka's "no timestamp".
 const NO_TIMESTAMP: i64 = -1;
 
-/// The bytes to store for an entry, and its term.
-pub fn encode(entry: &Entry) -> Result<(u64, Bytes)> {
+/// The bytes to store for an entry, its term, and whether it takes Kafka offsets.
+pub fn encode(entry: &Entry) -> Result<RaftEntryBytes> {
     let term = entry.log_id.leader_id.term;
     // Every replica encodes entries itself, so nothing here may depend on the node or its
     // clock: a fixed "no timestamp" keeps replicas byte-identical (see /digest).
@@ -36,7 +37,11 @@ pub fn encode(entry: &Entry) -> Result<(u64, Bytes)> {
             control_batch(MEMBERSHIP, &json, now_ms)
         }
     };
-    Ok((term, bytes))
+    // Raft's own entries take no offset, so a partition's records are numbered from 0 and
+    // an election leaves no gap (decision 46). Controller commands keep theirs: nothing reads
+    // the controller log as Kafka records, and its offsets count its commands.
+    let takes_offsets = matches!(entry.payload, EntryPayload::Normal(_));
+    Ok(RaftEntryBytes { term, batch: bytes, takes_offsets })
 }
 
 /// The entry stored at `index` with `term`.
@@ -86,9 +91,11 @@ mod tests {
             entry(2, 2, EntryPayload::Normal(Command::Batch(data))),
             entry(2, 3, EntryPayload::Normal(Command::Controller(Bytes::from_static(b"{\"create\":1}")))),
         ] {
-            let (term, bytes) = encode(&e).unwrap();
-            assert_eq!(term, e.log_id.leader_id.term);
-            let back = decode(e.log_id.index, term, bytes).unwrap();
+            let stored = encode(&e).unwrap();
+            assert_eq!(stored.term, e.log_id.leader_id.term);
+            let own = matches!(e.payload, EntryPayload::Blank | EntryPayload::Membership(_));
+            assert_eq!(stored.takes_offsets, !own, "only Raft's own entries take no offset");
+            let back = decode(e.log_id.index, stored.term, stored.batch).unwrap();
             assert_eq!(back.log_id, e.log_id);
             assert_eq!(format!("{:?}", back.payload), format!("{:?}", e.payload));
         }

@@ -14,6 +14,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{AnyError, ErrorSubject, ErrorVerb, StorageIOError};
 
 use crate::config::FsyncPolicy;
+use crate::log::RaftEntryBytes;
 use crate::log::{LogStore, PartitionLog};
 use crate::raft::committed_mark::CommittedMark;
 use crate::raft::entry_codec;
@@ -155,27 +156,25 @@ impl RaftLogStorage<TypeConfig> for RaftLog {
         if let Some(e) = misplaced_entry(self.log.entry_count(), &entries) {
             return Err(e);
         }
-        let encoded: Vec<(u64, bytes::Bytes)> =
+        let encoded: Vec<RaftEntryBytes> =
             entries.iter().map(entry_codec::encode).collect::<Result<_, _>>().map_err(write)?;
-        let outcome = self.log.append_with_terms(&encoded).map_err(write)?;
-        let Some(out) = outcome else {
+        if self.log.append_with_terms(&encoded).map_err(write)?.is_none() {
             callback.log_io_completed(Ok(()));
             return Ok(());
-        };
+        }
         // The cluster metadata (controller) log is always fsynced: the fsync policy is about
         // partition data; losing topics and membership would leave no cluster to recover.
-        let durable_end = match (&self.group, self.store.policy()) {
-            (GroupId::Controller, _) | (_, FsyncPolicy::Always) => Some(out.last_offset + 1),
-            _ => None,
-        };
-        match durable_end {
-            Some(end) => {
+        // Durable means every entry up to the last appended, counted in entries: Raft's own
+        // entries occupy no offset (decision 46) but must be on disk all the same.
+        let durable = matches!(self.group, GroupId::Controller) || self.store.policy() == FsyncPolicy::Always;
+        match entries.last().filter(|_| durable) {
+            Some(last) => {
                 let (log, urgent) = (Arc::clone(&self.log), self.group == GroupId::Controller);
+                let end = last.log_id.index + 1;
                 // Completed by the flusher's round; no thread waits for it. Detached: it ends at
                 // that round, or with an error when the store closes or its disk fails.
                 tokio::spawn(async move {
-                    let synced =
-                        if urgent { log.wait_synced(end).await } else { log.wait_flushed(end).await };
+                    let synced = log.wait_entries_flushed(end, urgent).await;
                     callback.log_io_completed(synced.map_err(|e| std::io::Error::other(e.to_string())));
                 });
             }

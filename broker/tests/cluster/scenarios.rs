@@ -10,7 +10,7 @@ use broker::telemetry::wire::Role;
 use crate::checker::check;
 use crate::clients::{
     commit_consumed, drain_to_eof, eof_state, group_consumer, poll_n, produce, read_all, Ack, ProduceLog,
-    ProduceSpec, ProducerRun,
+    ProduceSpec, ProducerRun, Record,
 };
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
 
@@ -36,7 +36,26 @@ fn read_and_check(
 ) -> Result<()> {
     let expected: HashSet<String> = acks.iter().map(|a| a.payload.clone()).collect();
     let read = read_all(bootstrap, topic, PARTITIONS, &expected, READ_TIMEOUT)?;
-    check(acks, &read, prefix).assert_ok(label, t0.elapsed())
+    check(acks, &read, prefix).assert_ok(label, t0.elapsed())?;
+    records_numbered_from_0_without_gaps(&read, label)
+}
+
+/// As on Kafka: a new partition's records are at 0, 1, 2, ... and elections leave no gap;
+/// Raft's own entries take no offset (decision 46).
+fn records_numbered_from_0_without_gaps(read: &[Record], label: &str) -> Result<()> {
+    for p in 0..PARTITIONS {
+        let mut offsets: Vec<i64> = read.iter().filter(|r| r.partition == p).map(|r| r.offset).collect();
+        offsets.sort_unstable();
+        let gap = offsets.iter().enumerate().find(|(i, o)| **o != *i as i64);
+        ensure!(
+            gap.is_none(),
+            "{label}: partition {p} read {} records, the record at position {} has offset {} (want 0, 1, 2, ...)",
+            offsets.len(),
+            gap.map_or(0, |g| g.0),
+            gap.map_or(0, |g| *g.1)
+        );
+    }
+    Ok(())
 }
 
 fn ensure_all_acked(log: &ProduceLog, what: &str) -> Result<()> {

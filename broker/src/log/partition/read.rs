@@ -20,6 +20,7 @@ type ReadRun = (Arc<File>, PathBuf, Vec<(u64, usize)>);
 impl PartitionLog {
     /// Whole stored batches from the one containing `from_offset`, stopping before
     /// `upto_exclusive`, at most `max_bytes` except that the first batch is always whole.
+    /// Entries that occupy no offset are Raft's own and are left out.
     pub fn read(&self, from_offset: i64, upto_exclusive: i64, max_bytes: usize) -> Result<Vec<Bytes>> {
         // Plan under the lock, read after releasing it: reads never stall appends.
         let mut runs: Vec<ReadRun> = Vec::new();
@@ -41,6 +42,9 @@ impl PartitionLog {
                 let first = seg.index.partition_point(|e| e.next_offset <= from_offset);
                 let mut ranges = Vec::new();
                 for e in &seg.index[first..] {
+                    if e.next_offset == e.base_offset {
+                        continue; // Raft's own entry: no offset, never a client's (decision 46)
+                    }
                     let (pos, len) = e.batch_range();
                     if e.base_offset >= end || (total > 0 && total + len > max_bytes) {
                         if !ranges.is_empty() {
