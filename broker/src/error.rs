@@ -40,6 +40,11 @@ pub enum BrokerError {
     #[error("malformed frame: {0}")]
     Frame(String),
 
+    /// The data dir was written by a broker this one cannot continue from; `reason` says why
+    /// and what to do.
+    #[error("data dir {dir}: {reason}")]
+    IncompatibleDataDir { dir: PathBuf, reason: String },
+
     /// A consumer-group or topic operation was given an argument it cannot accept.
     #[error("invalid request: {0}")]
     Invalid(String),

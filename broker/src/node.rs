@@ -199,6 +199,19 @@ fn open_store(config: &Config) -> Result<(Arc<LogStore>, RecoveryReport)> {
         // Replicated: what is committed is known only once the groups apply entries (every
         // group's start says so again for partitions created later).
         for log in store.partitions() {
+            if log.raft_entries_take_offsets()? {
+                return Err(BrokerError::IncompatibleDataDir {
+                    dir: config.data_dir.clone(),
+                    reason: format!(
+                        "the log of {}-{} was written by an older broker, whose Raft entries took Kafka \
+                         offsets; this one numbers records without them, so a replica catching up \
+                         would disagree with its peers. Start the cluster on a fresh data dir \
+                         (`clusterlab up` makes one per run) or keep the older broker for this one",
+                        log.topic(),
+                        log.partition()
+                    ),
+                });
+            }
             log.start_replicated();
         }
     }
@@ -293,5 +306,40 @@ fn report_recovery(state: &NodeState) {
         let lost: i64 = cut.partitions.iter().map(|p| p.lost_records).sum();
         tracing::warn!(node_id = state.config.node_id, lost_records = lost, "recovered from a power cut");
         state.telemetry.warn(format!("recovered from a power cut that lost {lost} unflushed records"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClusterConfig, FsyncPolicy};
+    use crate::log::batch_builder::control_batch;
+
+    /// A data dir from before decision 46 (a Raft group's first membership entry took offset 0)
+    /// is refused by a cluster node with the partition named, not continued with other offsets.
+    #[tokio::test]
+    async fn a_cluster_node_refuses_a_data_dir_whose_raft_entries_took_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (s, _) = LogStore::open(dir.path(), FsyncPolicy::Always, 1 << 20).unwrap();
+            let p = s.create_partition("old", 0).unwrap();
+            p.append(&[control_batch(0x7e01, b"{}", -1), control_batch(0x7e00, b"", -1)], 1).unwrap();
+            s.close().unwrap();
+        }
+        let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            kafka_listen: any_port,
+            http_listen: any_port,
+            cluster: Some(ClusterConfig {
+                raft_listen: any_port,
+                replication_factor: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = Node::start(config).await.err().expect("the old data dir must be refused");
+        assert!(matches!(err, BrokerError::IncompatibleDataDir { .. }), "{err}");
+        assert!(err.to_string().contains("old-0") && err.to_string().contains("fresh data dir"), "{err}");
     }
 }

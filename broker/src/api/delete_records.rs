@@ -51,7 +51,7 @@ async fn delete(
     partition: i32,
     offset: i64,
 ) -> Result<i64, (ResponseError, String)> {
-    let o = node.readable_log(topic, partition)?.client_offsets();
+    let o = node.readable_log(topic, partition)?.offsets();
     let target = if offset == HIGH_WATERMARK { o.high_watermark } else { offset };
     if target < 0 || target > o.high_watermark {
         return Err((

@@ -98,7 +98,7 @@ fn read_partition(w: &Wanted, budget: usize, first: bool, version: i16) -> Parti
         Ok(log) => log,
         Err(code) => return base.with_error_code(code.code()).with_high_watermark(-1),
     };
-    let o = log.client_offsets();
+    let o = log.offsets();
     let mut base = base.with_high_watermark(o.high_watermark).with_last_stable_offset(o.high_watermark);
     if version >= 5 {
         base = base.with_log_start_offset(o.log_start_offset);

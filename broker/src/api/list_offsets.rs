@@ -38,7 +38,7 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                     if !node.topology.high_watermark_established(&name, p.partition_index) {
                         return r.with_error_code(ResponseError::OffsetNotAvailable.code()).with_offset(-1);
                     }
-                    let o = log.client_offsets();
+                    let o = log.offsets();
                     let r = match p.timestamp {
                         LATEST => r.with_offset(o.high_watermark),
                         EARLIEST => r.with_offset(o.log_start_offset),

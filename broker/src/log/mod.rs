@@ -20,7 +20,6 @@
 
 pub mod batch;
 pub mod batch_builder;
-mod client_view;
 mod durability;
 mod entry;
 mod flusher;

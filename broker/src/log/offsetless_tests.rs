@@ -30,7 +30,7 @@ impl RaftEntryBytes {
 }
 
 /// What a client reads from offset 0: (base offset, record count) per batch.
-fn client_view(p: &PartitionLog) -> Vec<(i64, i32)> {
+fn read_by_client(p: &PartitionLog) -> Vec<(i64, i32)> {
     let read = p.read(0, i64::MAX, usize::MAX).unwrap();
     read.iter().map(|b| BatchHeader::parse(b).unwrap()).map(|h| (h.base_offset, h.record_count)).collect()
 }
@@ -51,7 +51,7 @@ async fn records_start_at_offset_0_and_raft_entries_are_never_read_by_clients() 
     p.append_with_terms(&[own(1), own(1)]).unwrap();
     assert_eq!((p.entry_count(), p.offsets().log_end_offset), (2, 0), "two entries, no offset");
     p.append_with_terms(&[data(1, 3), own(2), data(2, 1)]).unwrap();
-    assert_eq!(client_view(&p), vec![(0, 3), (3, 1)], "records numbered from 0, no gap at the blank");
+    assert_eq!(read_by_client(&p), vec![(0, 3), (3, 1)], "records numbered from 0, no gap at the blank");
     let offsets: Vec<_> = (0..5).map(|i| p.entry_offsets(i).unwrap()).collect();
     assert_eq!(offsets, vec![(0, 0), (0, 0), (0, 3), (3, 3), (3, 4)]);
     assert_eq!(p.entries_by_index(0, 5).unwrap().len(), 5, "Raft still reads every entry");
@@ -60,7 +60,7 @@ async fn records_start_at_offset_0_and_raft_entries_are_never_read_by_clients() 
     let h = BatchHeader::parse(&blank).unwrap();
     assert_eq!((term, h.base_offset, h.attributes & CONTROL_ATTRIBUTE != 0), (2, 3, true));
     p.set_committed(3);
-    assert_eq!(p.client_offsets().high_watermark, 3);
+    assert_eq!(p.offsets().high_watermark, 3);
     assert_eq!(p.epoch_end(1), (Some(1), 3), "term 1 ends where term 2's blank sits");
 }
 
@@ -94,7 +94,7 @@ fn truncation_by_index_keeps_the_raft_entries_before_it_at_the_same_offset() {
     p.truncate_entries_from(2).unwrap();
     assert_eq!((p.entry_count(), p.offsets().log_end_offset), (2, 0), "membership and blank stay at 0");
     p.append_with_terms(&[data(3, 2)]).unwrap();
-    assert_eq!(client_view(&p), vec![(0, 2)]);
+    assert_eq!(read_by_client(&p), vec![(0, 2)]);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn a_reopened_log_numbers_its_entries_as_before_even_across_tiny_segments() {
     let after: Vec<_> = (0..p.entry_count()).map(|i| p.entry_offsets(i).unwrap()).collect();
     assert_eq!(after, before);
     assert_eq!(p.digest(i64::MAX).unwrap(), digest);
-    assert_eq!(client_view(&p), vec![(0, 3), (3, 1), (4, 2)]);
+    assert_eq!(read_by_client(&p), vec![(0, 3), (3, 1), (4, 2)]);
     assert_eq!(p.flushed_entries(), p.entry_count(), "what recovery read back is on disk");
 }
 
@@ -129,4 +129,23 @@ fn only_a_control_batch_may_occupy_no_offset() {
     let err = p.append_with_terms(&[data(1, 1).offsetless()]).unwrap_err().to_string();
     assert!(err.contains("only a control batch"), "{err}");
     assert_eq!(p.entry_count(), 0);
+}
+
+/// A log from before decision 46 starts with a membership entry that took offset 0; a node
+/// refuses to continue it (node.rs), since its replicas would number records differently.
+#[test]
+fn a_log_whose_raft_entries_took_offsets_is_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let old = s.create_partition("old", 0).unwrap();
+    old.append(&[control_batch(0x7e01, b"{}", -1), control_batch(BLANK, b"", -1)], 1).unwrap();
+    old.append(&[batch(2)], 1).unwrap();
+    assert!(old.raft_entries_take_offsets().unwrap());
+    let new = s.create_partition("new", 0).unwrap();
+    raft_history(&new);
+    assert!(!new.raft_entries_take_offsets().unwrap());
+    let single = s.create_partition("single", 0).unwrap();
+    single.append(&[batch(2)], 0).unwrap();
+    assert!(!single.raft_entries_take_offsets().unwrap(), "client records only");
+    assert!(!s.create_partition("empty", 0).unwrap().raft_entries_take_offsets().unwrap());
 }

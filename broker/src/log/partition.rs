@@ -80,17 +80,6 @@ pub(crate) struct Inner {
     pub recent: RecentTail,
 }
 
-/// What is known of where client records start, so `client_offsets` (client_view.rs) scans the
-/// log once, not per request.
-#[derive(Debug, Default)]
-pub(crate) struct ClientDataScan {
-    /// [from, to) holds only control batches.
-    pub from: i64,
-    pub to: i64,
-    /// The first client batch at or after `to`, once seen (always below the high watermark).
-    pub first_record: Option<i64>,
-}
-
 pub struct PartitionLog {
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -101,8 +90,6 @@ pub struct PartitionLog {
     pub(crate) flush_lock: Mutex<()>,
     /// Listed in the flusher's dirty list and not yet planned into a round (lists it once).
     pub(crate) queued: AtomicBool,
-    /// Where client records start, for `client_offsets` (client_view.rs).
-    pub(crate) client_data: Mutex<ClientDataScan>,
     tx: watch::Sender<PartitionOffsets>,
 }
 
@@ -142,7 +129,6 @@ impl PartitionLog {
             inner: Mutex::new(inner),
             flush_lock: Mutex::new(()),
             queued: AtomicBool::new(false),
-            client_data: Mutex::new(ClientDataScan::default()),
             tx,
         }
     }

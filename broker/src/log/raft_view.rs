@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use crate::error::{BrokerError, Result};
+use crate::log::batch::{BatchHeader, CONTROL_ATTRIBUTE};
 use crate::log::lock;
 use crate::log::partition::{entry_count, AppendOutcome, PartitionLog};
 use crate::log::segment::{IndexEntry, Segment};
@@ -22,6 +23,21 @@ impl PartitionLog {
     /// Entries known to be fsynced: the Raft index of the first that may not be.
     pub fn flushed_entries(&self) -> u64 {
         lock(&self.inner).flushed_entries
+    }
+
+    /// Whether this log was written by a broker whose Raft entries took Kafka offsets (before
+    /// decision 46): its first entry, a group's first membership, is a control batch occupying
+    /// one. Such a log cannot be continued: a replica catching up from it would number the
+    /// records after each Raft entry differently from its peers.
+    pub fn raft_entries_take_offsets(&self) -> Result<bool> {
+        match self.entry_offsets(0) {
+            Some((base, next)) if next > base => {}
+            _ => return Ok(false),
+        }
+        let first = self.entries_by_index(0, 1)?;
+        Ok(first.first().is_some_and(|(_, batch)| {
+            BatchHeader::parse(batch).is_ok_and(|h| h.attributes & CONTROL_ATTRIBUTE != 0)
+        }))
     }
 
     /// Term of the last entry, if any.
