@@ -21,21 +21,21 @@ use super::types::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// Kafka's fifth state, Dead, is never stored: unknown groups are reported as "Dead" by
 /// the coordinator and disposable Empty groups are simply dropped.
-pub enum GroupState {
+pub enum ConsumerGroupState {
     Empty,
     PreparingRebalance,
     CompletingRebalance,
     Stable,
 }
 
-impl GroupState {
+impl ConsumerGroupState {
     /// The names Kafka's DescribeGroups/ListGroups report.
     pub fn name(self) -> &'static str {
         match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
+            ConsumerGroupState::Empty => "Empty",
+            ConsumerGroupState::PreparingRebalance => "PreparingRebalance",
+            ConsumerGroupState::CompletingRebalance => "CompletingRebalance",
+            ConsumerGroupState::Stable => "Stable",
         }
     }
 }
@@ -51,7 +51,7 @@ pub(crate) struct InitialDelay {
 #[derive(Debug)]
 pub(crate) struct Group {
     pub id: String,
-    pub state: GroupState,
+    pub state: ConsumerGroupState,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol: Option<String>,
@@ -76,7 +76,7 @@ impl Group {
     pub fn new(id: &str, initial_delay_cfg: Duration) -> Self {
         Group {
             id: id.to_string(),
-            state: GroupState::Empty,
+            state: ConsumerGroupState::Empty,
             generation: 0,
             protocol_type: None,
             protocol: None,
@@ -93,7 +93,7 @@ impl Group {
         }
     }
 
-    pub fn set_state(&mut self, new: GroupState) {
+    pub fn set_state(&mut self, new: ConsumerGroupState) {
         let old = self.state;
         self.state = new;
         self.events.push(GroupEvent {
@@ -168,10 +168,10 @@ impl Group {
 
     /// Move to PreparingRebalance (idempotent). Members learn of it from Heartbeat/SyncGroup.
     pub fn prepare_rebalance(&mut self, now: Instant, reason: &str) {
-        if self.state == GroupState::PreparingRebalance {
+        if self.state == ConsumerGroupState::PreparingRebalance {
             return;
         }
-        if self.state == GroupState::CompletingRebalance {
+        if self.state == ConsumerGroupState::CompletingRebalance {
             // The assignments being distributed belong to a generation that will never be
             // stable; parked followers must rejoin instead of waiting for them.
             for m in self.members.values_mut() {
@@ -180,7 +180,7 @@ impl Group {
             }
         }
         let timeout = self.max_rebalance_timeout();
-        if self.state == GroupState::Empty {
+        if self.state == ConsumerGroupState::Empty {
             self.initial_delay = Some(InitialDelay {
                 deadline: now + self.initial_delay_cfg.min(timeout),
                 cap: now + timeout,
@@ -189,12 +189,12 @@ impl Group {
         self.sync_deadline = None;
         self.rebalance_deadline = Some(now + timeout);
         info!(group = %self.id, generation = self.generation, reason, timeout_ms = timeout.as_millis() as u64, "preparing rebalance");
-        self.set_state(GroupState::PreparingRebalance);
+        self.set_state(ConsumerGroupState::PreparingRebalance);
     }
 
     /// Complete the rebalance if every member has rejoined, or its deadline has passed.
     pub fn try_complete_join(&mut self, now: Instant) {
-        if self.state != GroupState::PreparingRebalance {
+        if self.state != ConsumerGroupState::PreparingRebalance {
             return;
         }
         let deadline_passed = self.rebalance_deadline.is_none_or(|d| now >= d);
@@ -225,7 +225,7 @@ impl Group {
             self.protocol = None;
             self.leader = None;
             info!(group = %self.id, generation = self.generation, "rebalance completed with no members");
-            self.set_state(GroupState::Empty);
+            self.set_state(ConsumerGroupState::Empty);
             return;
         }
         if self.leader.as_ref().is_none_or(|l| !self.members.contains_key(l)) {
@@ -241,12 +241,12 @@ impl Group {
             self.static_members.clear();
             self.leader = None;
             self.protocol = None;
-            self.set_state(GroupState::Empty);
+            self.set_state(ConsumerGroupState::Empty);
             return;
         };
         self.protocol = Some(protocol.clone());
         self.sync_deadline = Some(now + self.max_rebalance_timeout());
-        self.set_state(GroupState::CompletingRebalance);
+        self.set_state(ConsumerGroupState::CompletingRebalance);
         let leader = self.leader.clone().unwrap_or_default();
         info!(group = %self.id, generation = self.generation, leader = %leader, protocol = %protocol,
               members = self.members.len(), "rebalance completed");
@@ -296,7 +296,7 @@ impl Group {
             return;
         }
         info!(group = %self.id, member = %member_id, generation = self.generation, reason, "member removed");
-        if matches!(self.state, GroupState::Stable | GroupState::CompletingRebalance) {
+        if matches!(self.state, ConsumerGroupState::Stable | ConsumerGroupState::CompletingRebalance) {
             self.prepare_rebalance(now, reason);
         }
         // Completes at once if everyone left has already rejoined (or no one is left).

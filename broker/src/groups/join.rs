@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::codes;
-use super::group::{Group, GroupState};
+use super::group::{ConsumerGroupState, Group};
 use super::member::{new_member_id, Member};
 use super::types::{JoinRequest, JoinResponse};
 
@@ -94,19 +94,23 @@ impl Group {
         }
         let unchanged = member.matches(&req.protocol_type, &req.protocols);
         match self.state {
-            GroupState::PreparingRebalance => self.update_member_and_park(req, now),
-            GroupState::CompletingRebalance if unchanged => {
+            ConsumerGroupState::PreparingRebalance => self.update_member_and_park(req, now),
+            ConsumerGroupState::CompletingRebalance if unchanged => {
                 self.refresh(&member_id, now);
                 JoinOutcome::Done(self.current_join_response(&member_id))
             }
             // Kafka rebalances on any leader join in Stable: the leader rejoins when its view of
             // the topics changed (e.g. new partitions), and only it computes assignments.
-            GroupState::Stable if unchanged && !self.is_leader(&member_id) => {
+            ConsumerGroupState::Stable if unchanged && !self.is_leader(&member_id) => {
                 self.refresh(&member_id, now);
                 JoinOutcome::Done(self.current_join_response(&member_id))
             }
-            GroupState::CompletingRebalance | GroupState::Stable => self.update_member_and_park(req, now),
-            GroupState::Empty => JoinOutcome::Done(JoinResponse::error(codes::UNKNOWN_MEMBER_ID, &member_id)),
+            ConsumerGroupState::CompletingRebalance | ConsumerGroupState::Stable => {
+                self.update_member_and_park(req, now)
+            }
+            ConsumerGroupState::Empty => {
+                JoinOutcome::Done(JoinResponse::error(codes::UNKNOWN_MEMBER_ID, &member_id))
+            }
         }
     }
 
@@ -148,7 +152,7 @@ impl Group {
         }
         info!(group = %self.id, member = %id, generation = self.generation, "member joined");
         match self.state {
-            GroupState::PreparingRebalance => {
+            ConsumerGroupState::PreparingRebalance => {
                 if let Some(delay) = &mut self.initial_delay {
                     delay.deadline = (now + self.initial_delay_cfg).min(delay.cap);
                 }

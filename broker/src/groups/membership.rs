@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::codes;
-use super::group::{Group, GroupState};
+use super::group::{ConsumerGroupState, Group};
 use super::types::{LeaveMember, SyncRequest, SyncResponse};
 
 pub(crate) enum SyncOutcome {
@@ -49,11 +49,11 @@ impl Group {
             return SyncOutcome::Done(SyncResponse::error(codes::INCONSISTENT_GROUP_PROTOCOL));
         }
         match self.state {
-            GroupState::Empty => SyncOutcome::Done(SyncResponse::error(codes::UNKNOWN_MEMBER_ID)),
-            GroupState::PreparingRebalance => {
+            ConsumerGroupState::Empty => SyncOutcome::Done(SyncResponse::error(codes::UNKNOWN_MEMBER_ID)),
+            ConsumerGroupState::PreparingRebalance => {
                 SyncOutcome::Done(SyncResponse::error(codes::REBALANCE_IN_PROGRESS))
             }
-            GroupState::Stable => {
+            ConsumerGroupState::Stable => {
                 let Some(member) = self.members.get_mut(&req.member_id) else {
                     return SyncOutcome::Done(SyncResponse::error(codes::UNKNOWN_MEMBER_ID));
                 };
@@ -61,7 +61,7 @@ impl Group {
                 let assignment = member.assignment.clone();
                 SyncOutcome::Done(self.ok_sync(assignment))
             }
-            GroupState::CompletingRebalance => self.park_sync(req, now),
+            ConsumerGroupState::CompletingRebalance => self.park_sync(req, now),
         }
     }
 
@@ -94,7 +94,7 @@ impl Group {
         }
         self.sync_deadline = None;
         info!(group = %self.id, generation = self.generation, members = self.members.len(), "assignments received; group stable");
-        self.set_state(GroupState::Stable);
+        self.set_state(ConsumerGroupState::Stable);
         let (ptype, pname) = (self.protocol_type.clone(), self.protocol.clone());
         for m in self.members.values_mut() {
             let resp = SyncResponse {
@@ -116,12 +116,12 @@ impl Group {
         }
         member.refresh_session(now);
         match state {
-            GroupState::PreparingRebalance => codes::REBALANCE_IN_PROGRESS,
+            ConsumerGroupState::PreparingRebalance => codes::REBALANCE_IN_PROGRESS,
             // Kafka answers NONE in CompletingRebalance: clients may heartbeat between their
             // JoinGroup and SyncGroup responses, and a rebalance signal there would only make
             // them rejoin and restart the rebalance they are finishing.
-            GroupState::CompletingRebalance | GroupState::Stable => codes::NONE,
-            GroupState::Empty => codes::UNKNOWN_MEMBER_ID,
+            ConsumerGroupState::CompletingRebalance | ConsumerGroupState::Stable => codes::NONE,
+            ConsumerGroupState::Empty => codes::UNKNOWN_MEMBER_ID,
         }
     }
 
@@ -165,7 +165,9 @@ impl Group {
         for id in expired {
             self.remove_member(&id, now, "session timeout expired");
         }
-        if self.state == GroupState::CompletingRebalance && self.sync_deadline.is_some_and(|d| now >= d) {
+        if self.state == ConsumerGroupState::CompletingRebalance
+            && self.sync_deadline.is_some_and(|d| now >= d)
+        {
             let unsynced: Vec<String> =
                 self.members.values().filter(|m| !m.synced).map(|m| m.id.clone()).collect();
             for id in unsynced {
@@ -173,7 +175,7 @@ impl Group {
             }
             // Only reachable if the leader synced, which makes the group Stable; kept as a guard
             // so a parked sync can never outlive its deadline.
-            if self.state == GroupState::CompletingRebalance {
+            if self.state == ConsumerGroupState::CompletingRebalance {
                 self.prepare_rebalance(now, "sync timeout");
             }
         }
@@ -187,7 +189,7 @@ impl Group {
     /// rejoining (kafka-python and librdkafka both do); CompletingRebalance rejects them because
     /// the member is between generations.
     pub fn validate_commit(&mut self, generation_id: i32, member_id: &str, now: Instant) -> i16 {
-        if generation_id < 0 && self.state == GroupState::Empty {
+        if generation_id < 0 && self.state == ConsumerGroupState::Empty {
             return codes::NONE;
         }
         let (generation, state) = (self.generation, self.state);
@@ -196,17 +198,17 @@ impl Group {
             return codes::ILLEGAL_GENERATION;
         }
         match state {
-            GroupState::CompletingRebalance => codes::REBALANCE_IN_PROGRESS,
-            GroupState::Stable | GroupState::PreparingRebalance => {
+            ConsumerGroupState::CompletingRebalance => codes::REBALANCE_IN_PROGRESS,
+            ConsumerGroupState::Stable | ConsumerGroupState::PreparingRebalance => {
                 member.refresh_session(now);
                 codes::NONE
             }
-            GroupState::Empty => codes::UNKNOWN_MEMBER_ID,
+            ConsumerGroupState::Empty => codes::UNKNOWN_MEMBER_ID,
         }
     }
 
     /// An Empty group with nothing to remember can be forgotten (Kafka drops such groups too).
     pub fn is_disposable(&self) -> bool {
-        self.state == GroupState::Empty && self.members.is_empty() && self.pending.is_empty()
+        self.state == ConsumerGroupState::Empty && self.members.is_empty() && self.pending.is_empty()
     }
 }

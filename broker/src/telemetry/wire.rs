@@ -175,6 +175,15 @@ pub fn partition_group(topic: &str, partition: i32) -> String {
 /// The name of the controller's Raft group.
 pub const CONTROLLER_GROUP: &str = "controller";
 
+/// Which node leads a group, from several nodes' reports of it: the one that says it leads, in
+/// the highest term any reports (a deposed leader that has not noticed yet reports an older term
+/// and loses). How every reader of many nodes' `/state` picks a leader.
+pub fn claimed_leader<'a, N>(
+    reports: impl IntoIterator<Item = (N, &'a GroupState)>,
+) -> Option<(N, &'a GroupState)> {
+    reports.into_iter().filter(|(_, g)| g.role == Role::Leader).max_by_key(|(_, g)| g.term)
+}
+
 /// For maps keyed by node id (`#[serde(deserialize_with = "node_keyed")]`). JSON object keys are
 /// strings; serde reads them back as numbers when the map is read straight from text, but not
 /// from inside a flattened or internally tagged type (an event, a timeline entry), which serde

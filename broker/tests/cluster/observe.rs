@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use broker::endpoint::PartitionDigest;
 use broker::log::ReplicaDigest;
 use broker::state::StateSnapshot;
-use broker::telemetry::wire::{GroupState, Role};
+use broker::telemetry::wire::{claimed_leader, partition_group, GroupState, Role};
 
 use crate::harness::{tail_lines, wait_for, Cluster, CLUSTER_TIMEOUT};
 
@@ -59,15 +59,13 @@ impl Cluster {
 
     /// The node that is Leader of `topic-p` in its own /state (highest term if several claim it).
     pub fn leader_of(&mut self, topic: &str, p: i32) -> Result<Option<(i32, u64)>> {
-        let group = format!("{topic}-{p}");
-        let mut best: Option<(i32, u64)> = None;
-        for id in self.running() {
-            let Ok(Some(g)) = self.group_on(id, &group) else { continue };
-            if g.role == Role::Leader && best.is_none_or(|(_, t)| g.term > t) {
-                best = Some((id, g.term));
-            }
-        }
-        Ok(best)
+        let group = partition_group(topic, p);
+        let reports: Vec<(i32, GroupState)> = self
+            .running()
+            .into_iter()
+            .filter_map(|id| self.group_on(id, &group).ok().flatten().map(|g| (id, g)))
+            .collect();
+        Ok(claimed_leader(reports.iter().map(|(id, g)| (*id, g))).map(|(id, g)| (id, g.term)))
     }
 
     /// Waits until every partition of `topic` has a leader that all running replicas follow.
@@ -81,7 +79,7 @@ impl Cluster {
                 for p in 0..partitions {
                     let Some((l, term)) = self.leader_of(topic, p)? else { return Ok(None) };
                     for &id in &running {
-                        let Some(g) = self.group_on(id, &format!("{topic}-{p}"))? else { return Ok(None) };
+                        let Some(g) = self.group_on(id, &partition_group(topic, p))? else { return Ok(None) };
                         if g.leader != Some(l as u64) || g.term != term {
                             return Ok(None);
                         }

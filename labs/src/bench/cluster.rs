@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use broker::telemetry::wire::Role;
 use serde::Serialize;
 
 use crate::bench::broker_process::{ReadyLine, READY_TIMEOUT, STATE_TIMEOUT, STOP_TIMEOUT};
@@ -41,6 +40,7 @@ pub struct NodeAddrs {
 
 /// `/state` `raft` of one node: the node's own type (`broker::telemetry::wire`).
 pub use broker::cluster::ClusterSnapshot as RaftView;
+use broker::telemetry::wire::claimed_leader;
 /// The Raft group name of a partition, as `/state` spells it.
 pub use broker::telemetry::wire::partition_group;
 
@@ -52,13 +52,8 @@ pub fn group<'a>(view: &'a RaftView, name: &str) -> Option<&'a broker::cluster::
 /// The node that says it leads `group`, in the highest term any node reports (a deposed leader
 /// that has not noticed yet reports an older term and loses).
 pub fn leader_of(views: &[RaftView], group: &str) -> Option<(i32, u64)> {
-    views
-        .iter()
-        .filter_map(|v| {
-            let led = self::group(v, group).filter(|g| g.role == Role::Leader);
-            led.map(|g| (v.node_id as i32, g.term))
-        })
-        .max_by_key(|&(_, term)| term)
+    let reports = views.iter().filter_map(|v| self::group(v, group).map(|g| (v.node_id as i32, g)));
+    claimed_leader(reports).map(|(id, g)| (id, g.term))
 }
 
 /// True once the controller and every partition of `topic` have a leader.
@@ -318,6 +313,7 @@ mod tests {
     use super::*;
 
     use broker::cluster::watch::GroupState;
+    use broker::telemetry::wire::Role;
 
     fn g(group: &str, term: u64, role: Role, leader: Option<u64>) -> GroupState {
         GroupState {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use broker::state::StateSnapshot;
-use broker::telemetry::wire::{Role, CONTROLLER_GROUP};
+use broker::telemetry::wire::{claimed_leader, GroupState, CONTROLLER_GROUP};
 use serde::Serialize;
 
 use crate::node_client::typed::{self, StateParts};
@@ -45,18 +45,23 @@ impl ClusterView {
         });
         let states: BTreeMap<i32, Option<Arc<StateSnapshot>>> =
             futures::future::join_all(calls).await.into_iter().collect();
-        let mut leaders: BTreeMap<String, GroupLeader> = BTreeMap::new();
+        // Every node's report of every group; only a node that believes it leads counts, since
+        // followers may know a stale leader (`claimed_leader`).
+        let mut reports: BTreeMap<&str, Vec<(i32, &GroupState)>> = BTreeMap::new();
         for (id, state) in &states {
             let Some(raft) = state.as_ref().and_then(|s| s.raft.as_ref()) else { continue };
-            // Only a node that believes it leads counts: followers may know a stale leader.
-            for g in raft.groups.iter().filter(|g| g.role == Role::Leader) {
-                let voters = g.voters.iter().map(|v| *v as i32).collect();
-                let newer = leaders.get(&g.group).is_none_or(|l| g.term > l.term);
-                if newer {
-                    leaders.insert(g.group.clone(), GroupLeader { leader: *id, term: g.term, voters });
-                }
+            for g in &raft.groups {
+                reports.entry(&g.group).or_default().push((*id, g));
             }
         }
+        let leaders = reports
+            .into_iter()
+            .filter_map(|(group, r)| {
+                let (leader, g) = claimed_leader(r)?;
+                let voters = g.voters.iter().map(|v| *v as i32).collect();
+                Some((group.to_string(), GroupLeader { leader, term: g.term, voters }))
+            })
+            .collect();
         ClusterView { states, leaders }
     }
 
