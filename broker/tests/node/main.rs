@@ -6,6 +6,7 @@
 
 mod admin_apis;
 mod bad_input;
+mod checker;
 mod clients;
 mod durability;
 mod endpoint;

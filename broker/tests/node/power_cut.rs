@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context, Result};
 
+use crate::checker;
 use crate::clients::{create_topic, producer, read_all_partitions, send_one, Ack};
 use crate::endpoint;
 use crate::harness::{data_dir, unique, Broker, BrokerOpts, EXIT_TIMEOUT};
@@ -28,17 +29,8 @@ async fn power_cut_with_fsync_always_loses_nothing_acked() -> Result<()> {
     let (_dir, broker, acks, lost) = produce_then_cut("always").await?;
     ensure!(lost == 0, "fsync=always: last_power_cut reports {lost} lost records");
     let read = read_all_partitions(&broker.bootstrap(), &acks_topic(&acks)?, Duration::from_secs(60))?;
-    let stored: std::collections::HashMap<(i32, i64), &str> =
-        read.values().flatten().map(|r| ((r.partition, r.offset), r.payload.as_str())).collect();
-    let missing: Vec<&Ack> =
-        acks.iter().filter(|a| stored.get(&(a.partition, a.offset)) != Some(&a.payload.as_str())).collect();
-    ensure!(
-        missing.is_empty(),
-        "{} of {} acked records missing after a power cut with fsync=always, e.g. {:?}",
-        missing.len(),
-        acks.len(),
-        missing.first()
-    );
+    // Every acked record at its partition and offset (lost or elsewhere fails the test).
+    checker::check(&acks, &[], read.values().flatten()).assert_ok("power cut with fsync=always")?;
     still_serves(&broker).await
 }
 
@@ -86,9 +78,6 @@ async fn still_serves(broker: &Broker) -> Result<()> {
         .await
         .context("producing after the power cut")?;
     let read = read_all_partitions(&broker.bootstrap(), &topic, Duration::from_secs(30))?;
-    let found = read
-        .get(&ack.partition)
-        .is_some_and(|v| v.iter().any(|r| r.offset == ack.offset && r.payload == ack.payload));
-    ensure!(found, "the fresh record acked at p{}@{} was not read back: {read:?}", ack.partition, ack.offset);
-    Ok(())
+    checker::check(std::slice::from_ref(&ack), &[], read.values().flatten())
+        .assert_ok_or("a fresh record after the power cut", || format!("read: {read:?}"))
 }
