@@ -6,6 +6,7 @@
 //! many short-lived runtimes that a pooled connection would outlive.
 
 pub mod events;
+mod sse;
 pub mod typed;
 
 use std::net::SocketAddr;

@@ -173,14 +173,19 @@ mod tests {
         // The events so far: lifecycle, topic, Raft states (a leader's with matched indexes), elections.
         cancel.cancel();
         follow.await.unwrap();
+        // The follower hands them over already read: none may be left unread, and each must write
+        // back as it reads (what keeps `to_timeline`'s verbatim copies as the node wrote them).
         let mut kinds = std::collections::BTreeSet::new();
-        while let Ok(v) = events.try_recv() {
-            let e: broker::telemetry::Event = round_trips("an event", v.clone());
+        while let Ok(event) = events.try_recv() {
+            use crate::node_client::events::NodeEvent;
+            let NodeEvent::Typed(e) = event else { panic!("an event this lab cannot read: {event:?}") };
+            let v = serde_json::to_value(&e).unwrap();
+            round_trips::<broker::telemetry::Event>("an event", v.clone());
             kinds.insert(v["type"].as_str().unwrap_or_default().to_string());
             use broker::telemetry::EventKind as Node;
             let drawn =
                 matches!(e.kind, Node::Raft(_) | Node::Election { .. } | Node::PartitionOffsets { .. });
-            let (_, _, kind) = crate::node_client::events::to_timeline(v);
+            let (_, _, kind) = crate::node_client::events::to_timeline(NodeEvent::Typed(e));
             let kept_raw = matches!(kind, crate::timeline::EventKind::Telemetry { .. });
             assert_eq!(kept_raw, !drawn, "{kind:?}");
         }
