@@ -215,6 +215,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The TOML text `from_toml` reads back as this config: how launchers hand a node its
+    /// settings (one file, every key named as here, instead of flags spelled in each launcher).
+    pub fn to_toml(&self) -> String {
+        // Serializing plain data (numbers, strings, addresses, nested tables) cannot fail.
+        toml::to_string(self).expect("a Config serializes to TOML")
+    }
+
     /// Checks values that parse but cannot work.
     pub fn validate(&self, source_name: &str) -> Result<()> {
         let fail =
@@ -287,6 +294,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_written_as_toml_reads_back_the_same() {
+        let peer = |id: i32, port: u16| PeerConfig {
+            id,
+            raft: format!("127.0.0.1:{port}").parse().unwrap(),
+            kafka: format!("127.0.0.1:{}", port + 1).parse().unwrap(),
+        };
+        let config = Config {
+            node_id: 2,
+            data_dir: PathBuf::from("/tmp/a \"quoted\" dir/ünï"),
+            advertised_kafka: Some("127.0.0.1:4000".parse().unwrap()),
+            fsync: FsyncPolicy::Interval(std::time::Duration::from_millis(25)),
+            cluster: Some(ClusterConfig {
+                peers: vec![peer(1, 5000), peer(3, 5002)],
+                replication_factor: 3,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = config.to_toml();
+        let back = Config::from_toml(&text, "test").unwrap();
+        assert_eq!(format!("{back:?}"), format!("{config:?}"), "{text}");
+    }
 
     #[test]
     fn fsync_policies_parse_and_print_back() {

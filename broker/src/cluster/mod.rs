@@ -9,6 +9,9 @@
 //! - `rpc_trace`— `/raft/trace`: RPC-level events and the watched group's replica state.
 //! - `router`   — inbound Raft requests: node-level ones answered here, the rest to their group.
 //! - `reconcile`— local partition groups started and stopped to follow the controller's assignment.
+//! - `topics`   — topic operations as controller proposals, and the leaders clients see.
+//! - `acls`     — ACL bindings as controller commands, read from the applied copy.
+//! - `rebalance`— preferred leaders taken back after a node returns (`auto.leader.rebalance`).
 //!
 //! Every node runs the controller group (all nodes vote) and one group per partition replica it
 //! holds. Groups are created when the controller's metadata says so (`reconcile`), on every

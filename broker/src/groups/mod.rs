@@ -3,6 +3,11 @@
 //!
 //! The broker computes no assignments: it elects a leader, picks a protocol every member
 //! supports, relays the members' metadata to the leader and the leader's assignments back.
+//!
+//! Modules: `coordinator` (one lock over all groups, replies awaited outside it), `group` (one
+//! group's state machine) with `join` (JoinGroup) and `membership` (SyncGroup, Heartbeat,
+//! LeaveGroup, timeouts), `member`, `offsets` (committed offsets and their durable writes),
+//! `types` (the coordinator's requests and answers), `codes` (Kafka error codes it answers).
 
 pub mod codes;
 mod coordinator;

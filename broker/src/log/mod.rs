@@ -17,6 +17,18 @@
 //! The same log is a replicated partition's Raft log (raft_view.rs): each entry stores a term,
 //! entry *i* is Raft index *i*, Raft's own entries occupy no offset (decision 46), and
 //! `truncate_entries_from` resolves conflicts.
+//!
+//! Layout:
+//! - [`store`]: the data dir as a whole: its [`lock`], the partition logs, metadata files, and
+//!   opening them through [`recovery`] (which checks every [`entry`] of every [`segment`]);
+//! - [`partition`]: one partition's log (appends, offsets, truncation; reads in
+//!   `partition/read.rs`), [`log_start`] for DeleteRecords, [`raft_view`] for its use as a Raft
+//!   log, [`recent`] for the unapplied tail a replicated log keeps in memory;
+//! - durability: [`durability`] (the store's life cycle and flush requests), the [`flusher`]
+//!   thread, the Raft [`votes`] of every group, and the simulated [`power_cut`] with its
+//!   [`power_cut_report`];
+//! - Kafka's record batches: [`batch`] (the header, splitting a Produce's records) and
+//!   [`batch_builder`] (control batches, and batches the broker writes itself).
 
 pub mod batch;
 pub mod batch_builder;
@@ -49,7 +61,7 @@ pub use partition::{AppendOutcome, PartitionLog, PartitionOffsets};
 pub use power_cut_report::{PowerCutPartition, PowerCutReport};
 pub use raft_view::{RaftEntryBytes, ReplicaDigest};
 pub use recovery::{Corruption, PartitionRecovery, RecoveryReport};
-pub use store::LogStore;
+pub use store::{partition_dir, LogStore};
 
 /// Wall-clock Unix nanoseconds: events from several broker processes must merge on one axis.
 pub(crate) fn now_ns() -> u64 {

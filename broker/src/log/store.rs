@@ -22,6 +22,12 @@ use crate::log::votes::VoteLog;
 
 const PARTITIONS_DIR: &str = "partitions";
 
+/// Where a partition's segment files live under a data dir: `<data_dir>/partitions/<topic>-<p>`
+/// (for tools that corrupt or inspect them; the broker itself goes through `LogStore`).
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(PARTITIONS_DIR).join(format!("{topic}-{partition}"))
+}
+
 pub struct LogStore {
     dir: PathBuf,
     segment_bytes: u64,
@@ -83,8 +89,16 @@ impl LogStore {
                 continue;
             };
             let (segments, rep) = recover_partition(&ent.path(), &topic, partition)?;
-            tracing::info!(topic = %topic, partition, offset = rep.log_end_offset, file = %ent.path().display(),
-                segments = rep.segments, torn_tail_bytes = rep.torn_tail_bytes, corrupt = rep.corruption.is_some(), "partition recovered");
+            tracing::info!(
+                topic = %topic,
+                partition,
+                offset = rep.log_end_offset,
+                file = %ent.path().display(),
+                segments = rep.segments,
+                torn_tail_bytes = rep.torn_tail_bytes,
+                corrupt = rep.corruption.is_some(),
+                "partition recovered"
+            );
             let log = PartitionLog::new(&topic, partition, ent.path(), ctx.clone(), segment_bytes, segments);
             map.insert((topic, partition), Arc::new(log));
             reports.push(rep);
@@ -116,7 +130,7 @@ impl LogStore {
     }
 
     fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
-        self.dir.join(PARTITIONS_DIR).join(format!("{topic}-{partition}"))
+        partition_dir(&self.dir, topic, partition)
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
@@ -149,7 +163,13 @@ impl LogStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert((topic.to_string(), partition), log.clone());
-        tracing::info!(topic, partition, offset = log.offsets().log_end_offset, file = %pdir.display(), "partition created");
+        tracing::info!(
+            topic,
+            partition,
+            offset = log.offsets().log_end_offset,
+            file = %pdir.display(),
+            "partition created"
+        );
         Ok(log)
     }
 

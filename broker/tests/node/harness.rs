@@ -177,7 +177,7 @@ impl Broker {
 
     /// The segment directory of one partition.
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
-        self.opts.data_dir.join("partitions").join(format!("{topic}-{partition}"))
+        broker::log::partition_dir(&self.opts.data_dir, topic, partition)
     }
 }
 

@@ -5,7 +5,6 @@
 //! without `stop()` (error, panic, Ctrl-C) is killed so no broker outlives the bench.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 pub use broker::telemetry::wire::ReadyLine;
@@ -36,11 +35,19 @@ impl BrokerProcess {
             .prefix("clusterlab-bench-")
             .tempdir_in(data_root)
             .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
-        let mut cmd = Command::new(bin);
-        cmd.args(["--node-id", "1", "--data-dir"])
-            .arg(data.path().join("node"))
-            .args(["--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--fsync", fsync])
-            .args(["--auto-create-topics", "false"]);
+        let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().expect("valid literal");
+        let config = broker::config::Config {
+            node_id: 1,
+            data_dir: data.path().join("node"),
+            kafka_listen: any_port,
+            http_listen: any_port,
+            fsync: fsync.parse().map_err(|detail| LabError::InvalidArgument { what: "fsync", detail })?,
+            auto_create_topics: false,
+            ..Default::default()
+        };
+        let config_file = data.path().join("node.toml");
+        launcher::write_broker_config(&config_file, &config)?;
+        let mut cmd = launcher::broker_command(bin, &config_file);
         // Info-level logs per request would tax the broker during a throughput test.
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "warn");

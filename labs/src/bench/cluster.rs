@@ -7,7 +7,6 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -40,6 +39,7 @@ pub struct NodeAddrs {
 
 /// `/state` `raft` of one node: the node's own type (`broker::telemetry::wire`).
 pub use broker::cluster::ClusterSnapshot as RaftView;
+use broker::config::{ClusterConfig, Config, PeerConfig};
 use broker::telemetry::wire::claimed_leader;
 /// The Raft group name of a partition, as `/state` spells it.
 pub use broker::telemetry::wire::partition_group;
@@ -141,21 +141,31 @@ impl Cluster {
     /// Spawns node `id` with its fixed ports and data directory (also used to restart it).
     fn spawn_node(&self, id: i32) -> Result<Child> {
         let me = self.addrs[(id - 1) as usize];
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("--node-id").arg(id.to_string()).arg("--data-dir").arg(self.node_dir(id));
-        cmd.arg("--kafka-listen").arg(me.kafka.to_string()).arg("--http-listen").arg(me.http.to_string());
-        cmd.arg("--raft-listen").arg(me.raft.to_string()).args([
-            "--fsync",
-            &self.fsync,
-            "--auto-create-topics",
-            "false",
-        ]);
-        for p in self.addrs.iter().filter(|p| p.id != id) {
-            cmd.arg("--peer").arg(format!("{}={},{}", p.id, p.raft, p.kafka));
-        }
-        cmd.arg("--election-timeout-min-ms").arg(self.timing.election_timeout_min_ms.to_string());
-        cmd.arg("--election-timeout-max-ms").arg(self.timing.election_timeout_max_ms.to_string());
-        cmd.arg("--heartbeat-interval-ms").arg(self.timing.heartbeat_interval_ms.to_string());
+        let peers = self.addrs.iter().filter(|p| p.id != id);
+        let config = Config {
+            node_id: id,
+            data_dir: self.node_dir(id),
+            kafka_listen: me.kafka,
+            http_listen: me.http,
+            fsync: self
+                .fsync
+                .parse()
+                .map_err(|detail| LabError::InvalidArgument { what: "fsync", detail })?,
+            auto_create_topics: false,
+            cluster: Some(ClusterConfig {
+                raft_listen: me.raft,
+                peers: peers.map(|p| PeerConfig { id: p.id, raft: p.raft, kafka: p.kafka }).collect(),
+                replication_factor: self.addrs.len() as i16,
+                election_timeout_min_ms: self.timing.election_timeout_min_ms,
+                election_timeout_max_ms: self.timing.election_timeout_max_ms,
+                heartbeat_interval_ms: self.timing.heartbeat_interval_ms,
+                ..ClusterConfig::default()
+            }),
+            ..Config::default()
+        };
+        let config_file = self.data.path().join(format!("node{id}.toml"));
+        launcher::write_broker_config(&config_file, &config)?;
+        let mut cmd = launcher::broker_command(&self.bin, &config_file);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "warn");
         }

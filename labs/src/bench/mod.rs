@@ -3,6 +3,12 @@
 //!
 //! Each case gets a fresh broker on a fresh data directory so no case inherits another's page
 //! cache, segments or fsync backlog; the broker is stopped with SIGTERM after the case.
+//!
+//! Modules, by mode: single node — `cases` (the matrix), `broker_process` (its broker), `produce`
+//! and `consume` (the two halves of a case), `report` (rates, percentiles, tables), `tansu` (the
+//! peer broker); `--cluster` — `cluster` (a three-node cluster owned by the run), `cluster_bench`,
+//! `failover`, `cluster_report`; `--scale`, `--burst`, `--fuzz`, `--lab`, `--trace-overhead` —
+//! one module each (`scale`, `burst`, `fuzz`, `lab_bench`, `trace_overhead`).
 
 pub mod broker_process;
 pub mod burst;

@@ -1,4 +1,7 @@
 //! The `clusterlab` subcommands beyond `bench`: thin adapters over `labs::lab::Lab` that print.
+//!
+//! Modules: `common` and `args` (flags and arguments), `lab_cmds` (`up`, `serve`, `status`,
+//! `fault`, `export`), `drill`, `lesson`, `chaos`, `runs`: one per subcommand.
 
 pub mod chaos;
 pub mod common;

@@ -299,9 +299,7 @@ impl Lab {
     /// group's name. Nodes that do not answer now are told by the next poll.
     pub async fn watch_raft_group(&self, group: Option<String>) -> Result<Option<String>, LabFailure> {
         if let Some(g) = &group {
-            let valid = g == broker::telemetry::wire::CONTROLLER_GROUP
-                || g.rsplit_once('-').is_some_and(|(t, p)| !t.is_empty() && p.parse::<u32>().is_ok());
-            if !valid {
+            if broker::raft::trace::parse_group(g).is_none() {
                 return Err(LabFailure::new(
                     "bad_request",
                     format!("{g:?} is not a Raft group: controller or <topic>-<partition>"),

@@ -13,10 +13,15 @@
 //!
 //! Only std threads and blocking calls: the benches are synchronous; the supervisor waits through
 //! `on_exit` (its own watch) and `spawn_blocking`.
+//!
+//! A broker node is described by the broker's own `broker::config::Config`, written as TOML
+//! ([`write_broker_config`]) and passed with `--config` ([`broker_command`]): the lab and the
+//! benches spell no broker flags of their own. (The broker's tests drive its flags on purpose:
+//! they are what a user types.)
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -24,6 +29,23 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{LabError, Result};
+
+/// Writes `config` to `file` as the broker reads it (`Config::to_toml`), after a line that says
+/// how to run it by hand.
+pub fn write_broker_config(file: &Path, config: &broker::config::Config) -> Result<()> {
+    let text = format!(
+        "# Written by Cluster Lab; rerun with: clusterlab-broker --config <this file>\n{}",
+        config.to_toml()
+    );
+    std::fs::write(file, text).map_err(LabError::io(format!("writing {}", file.display())))
+}
+
+/// `bin --config config_file`: a broker started with the settings `write_broker_config` wrote.
+pub fn broker_command(bin: &Path, config_file: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config").arg(config_file);
+    cmd
+}
 
 /// Stderr lines kept per process, for error messages about a failed start or a death.
 pub const TAIL_LINES: usize = 20;

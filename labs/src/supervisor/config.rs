@@ -3,9 +3,10 @@
 //! Nodes are started with `--config FILE` (not a long flag list) so that a user can rerun any
 //! node by hand with exactly what the lab used.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+use broker::config::{ClusterConfig, Config, PeerConfig};
 
 use crate::error::{LabError, Result};
 
@@ -89,64 +90,37 @@ pub(crate) struct PeerAddrs {
     pub kafka: SocketAddr,
 }
 
-/// A TOML string literal, escaped by the toml crate (paths may hold quotes and backslashes).
-fn quote(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-/// The node's config file text, keys as in `broker/src/config.rs`.
-pub(crate) fn node_toml(
+/// The node's broker config: ports, data dir, this lab's settings, and its peers as the fabric's
+/// proxies (written by `launcher::write_broker_config`).
+pub(crate) fn node_config(
     cfg: &SupervisorConfig,
     id: i32,
     data_dir: &Path,
     ports: &NodePorts,
     advertised: SocketAddr,
     peers: &[PeerAddrs],
-) -> String {
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "# Written by the Cluster Lab supervisor; rerun with: clusterlab-broker --config <this file>"
-    );
-    let _ = writeln!(t, "node_id = {id}");
-    let _ = writeln!(t, "data_dir = {}", quote(&data_dir.to_string_lossy()));
-    let _ = writeln!(t, "kafka_listen = \"{}\"", ports.kafka);
-    let _ = writeln!(t, "# The lab's client proxy for this node: clients go through the link fabric.");
-    let _ = writeln!(t, "advertised_kafka = \"{advertised}\"");
-    let _ = writeln!(t, "http_listen = \"{}\"", ports.http);
-    let _ = writeln!(t, "fsync = {}", quote(&cfg.fsync));
-    let _ = writeln!(t, "default_partitions = {}", cfg.default_partitions);
-    if cfg.nodes > 1 {
+) -> Result<Config> {
+    let fsync = cfg.fsync.parse().map_err(|detail| LabError::InvalidArgument { what: "fsync", detail })?;
+    let cluster = (cfg.nodes > 1).then(|| ClusterConfig {
+        raft_listen: ports.raft,
+        peers: peers.iter().map(|p| PeerConfig { id: p.id, raft: p.raft, kafka: p.kafka }).collect(),
         // The broker refuses a factor above the node count; cap it like its flag parsing does.
-        let rf = cfg.replication_factor.clamp(1, cfg.nodes as i16);
-        let _ = writeln!(t, "\n[cluster]");
-        let _ = writeln!(t, "raft_listen = \"{}\"", ports.raft);
-        let _ = writeln!(t, "replication_factor = {rf}");
-        let _ = writeln!(t, "election_timeout_min_ms = {}", cfg.election_timeout_ms.0);
-        let _ = writeln!(t, "election_timeout_max_ms = {}", cfg.election_timeout_ms.1);
-        let _ = writeln!(t, "heartbeat_interval_ms = {}", cfg.heartbeat_ms);
-        for p in peers {
-            let _ = writeln!(
-                t,
-                "\n[[cluster.peers]]\nid = {}\nraft = \"{}\"\nkafka = \"{}\"",
-                p.id, p.raft, p.kafka
-            );
-        }
-    }
-    t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_with_quotes_and_backslashes_read_back_as_written() {
-        for path in
-            [r#"a\b"c"#, "with 'single' quotes", "tab\there", "new\nline", r"back\slash", "ünïcode/dir"]
-        {
-            let parsed: toml::Table = toml::from_str(&format!("data_dir = {}", quote(path))).unwrap();
-            assert_eq!(parsed["data_dir"].as_str(), Some(path), "{path}");
-        }
-    }
+        replication_factor: cfg.replication_factor.clamp(1, cfg.nodes as i16),
+        election_timeout_min_ms: cfg.election_timeout_ms.0,
+        election_timeout_max_ms: cfg.election_timeout_ms.1,
+        heartbeat_interval_ms: cfg.heartbeat_ms,
+        ..ClusterConfig::default()
+    });
+    Ok(Config {
+        node_id: id,
+        data_dir: data_dir.to_path_buf(),
+        kafka_listen: ports.kafka,
+        // The lab's client proxy for this node: clients go through the link fabric.
+        advertised_kafka: Some(advertised),
+        http_listen: ports.http,
+        fsync,
+        default_partitions: cfg.default_partitions,
+        cluster,
+        ..Config::default()
+    })
 }

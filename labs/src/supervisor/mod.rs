@@ -5,6 +5,12 @@
 //! outlives it. Signals only ever go to pids this supervisor spawned and has not yet reaped.
 //!
 //! Layout of a run: `<data_root>/node-<id>/{node.toml, broker.pid, data/}`.
+//!
+//! Modules: `config` (what a lab is made of, each node's TOML), `ports` (the brokers' loopback
+//! ports), `process` (one broker process as held here) and `nodes` (its life cycle: start, kill,
+//! stop, pause, restart), `orphans` (brokers left by an earlier run), `resources` (CPU, memory and
+//! disk per node, sampled), `segments` (corrupting a segment for the recovery lessons), `events`
+//! (what the supervisor reports to its owner).
 
 mod config;
 mod events;
@@ -172,7 +178,7 @@ impl Supervisor {
 
     /// Drops a node's files to their last fsync and aborts it (the broker does both).
     /// Returns the broker's report of what was cut.
-    pub async fn power_cut(&self, id: i32) -> Result<serde_json::Value> {
+    pub async fn power_cut(&self, id: i32) -> Result<broker::log::PowerCutReport> {
         let proc = self.running_or_err(id, "cut power")?;
         let http = self.node_info(id)?.http;
         proc.expected.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -254,8 +260,8 @@ fn lay_out_node(
         })
         .collect();
     let config_file = dir.join("node.toml");
-    let text = config::node_toml(config, id, &data_dir, ports, advertised, &peers);
-    std::fs::write(&config_file, text).map_err(LabError::io(format!("writing {}", config_file.display())))?;
+    let broker_config = config::node_config(config, id, &data_dir, ports, advertised, &peers)?;
+    crate::launcher::write_broker_config(&config_file, &broker_config)?;
     let pid_file = dir.join("broker.pid");
     Ok(Node {
         id,

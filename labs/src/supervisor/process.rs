@@ -3,7 +3,6 @@
 //! reported as asked for (stop, kill) or not (a death).
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,14 +65,14 @@ pub(crate) fn spawn(
     events: UnboundedSender<SupervisorEvent>,
     on_exit: impl FnOnce(&ExitReport) + Send + 'static,
 ) -> Result<(Proc, Ready<ReadyLine>)> {
-    let mut cmd = Command::new(bin);
+    let mut cmd = crate::launcher::broker_command(bin, config_file);
+    cmd.args(extra_args);
     // During faults openraft logs every failed RPC (hundreds per second); the lab gets the same
     // facts as structured raft/election events, so its brokers stay quiet about them unless the
     // user asks with RUST_LOG.
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info,openraft=off");
     }
-    cmd.arg("--config").arg(config_file).args(extra_args);
     let expected = Arc::new(AtomicBool::new(false));
     let (exit_tx, exit_rx) = watch::channel(None);
     let (started, lines, exited) = (events.clone(), events.clone(), events);

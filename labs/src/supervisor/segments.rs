@@ -20,7 +20,7 @@ pub struct Corruption {
 /// `<data_dir>/partitions/<topic>-<partition>/`. The middle is almost surely inside a record
 /// batch (not in free space), so the broker's CRC check must catch it on recovery.
 pub(crate) fn corrupt_newest_segment(data_dir: &Path, topic: &str, partition: i32) -> Result<Corruption> {
-    let dir = data_dir.join("partitions").join(format!("{topic}-{partition}"));
+    let dir = broker::log::partition_dir(data_dir, topic, partition);
     let entries = std::fs::read_dir(&dir)
         .map_err(LabError::io(format!("listing the segments in {}", dir.display())))?;
     // Newest = highest base offset (the file stem), not mtime, which recovery may touch.
