@@ -43,7 +43,9 @@ pub fn install(
                 _ = stop.cancelled() => return,
                 event = rx.recv() => match event {
                     Ok(e) => telemetry.emit(EventKind::Group(e)),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => telemetry.warn(format!("telemetry missed {n} group events")),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        telemetry.warn(format!("telemetry missed {n} group events"))
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
@@ -128,7 +130,13 @@ impl OffsetBackend for ReplicatedOffsets {
                         .iter()
                         .map(|o| format!("{}-{}@{}", o.topic, o.partition, o.offset))
                         .collect();
-                    tracing::info!(group = %c.group, term = self.term, offsets = %offsets.join(","), deleted_group = c.delete, "offsets committed");
+                    tracing::info!(
+                        group = %c.group,
+                        term = self.term,
+                        offsets = %offsets.join(","),
+                        deleted_group = c.delete,
+                        "offsets committed"
+                    );
                 }
                 Ok(())
             }

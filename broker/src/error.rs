@@ -16,7 +16,10 @@ pub enum BrokerError {
 
     /// A listener could not bind because something else holds the port.
     /// This is the seed report's multi-node failure: say it plainly instead of failing later.
-    #[error("{listener} port {port} is already in use (tried to bind {addr}); stop the process holding it or choose another port")]
+    #[error(
+        "{listener} port {port} is already in use (tried to bind {addr}); \
+         stop the process holding it or choose another port"
+    )]
     PortInUse { listener: &'static str, addr: SocketAddr, port: u16 },
 
     /// Another process holds the data directory lock.

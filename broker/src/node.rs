@@ -192,7 +192,14 @@ fn open_store(config: &Config) -> Result<(Arc<LogStore>, RecoveryReport)> {
     let (store, recovery) = LogStore::open(&config.data_dir, config.fsync, config.segment_bytes)?;
     for p in &recovery.partitions {
         if let Some(c) = &p.corruption {
-            tracing::error!(topic = %p.topic, partition = p.partition, file = %c.file.display(), position = c.position, reason = %c.reason, "corrupt segment found at start-up");
+            tracing::error!(
+                topic = %p.topic,
+                partition = p.partition,
+                file = %c.file.display(),
+                position = c.position,
+                reason = %c.reason,
+                "corrupt segment found at start-up"
+            );
         }
     }
     if config.cluster.is_some() {
@@ -241,7 +248,13 @@ fn serve(state: Arc<NodeState>, kafka_listener: TcpListener, http_listener: TcpL
     servers.spawn(crate::endpoint::serve(http_listener, Arc::clone(&state), state.stopped.clone()));
     state.telemetry.emit(EventKind::Lifecycle { phase: LifecyclePhase::Started });
     let (kafka_addr, http_addr) = (state.kafka_addr, state.http_addr);
-    tracing::info!(node_id = state.config.node_id, %kafka_addr, %http_addr, fsync = %state.config.fsync, "node serving");
+    tracing::info!(
+        node_id = state.config.node_id,
+        %kafka_addr,
+        %http_addr,
+        fsync = %state.config.fsync,
+        "node serving"
+    );
     Node { state, connections, close_connections, servers }
 }
 
@@ -259,12 +272,24 @@ async fn accept_loop(listener: TcpListener, state: Arc<NodeState>, connections: 
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) if connections.tracker.len() >= state.config.max_connections => {
                     // Each connection may hold a frame of up to max_frame_bytes: the count bounds memory.
-                    tracing::warn!(%peer, limit = state.config.max_connections, "refusing a connection: max_connections reached");
-                    state.telemetry.warn(format!("refused a connection from {peer}: max_connections ({}) reached", state.config.max_connections));
+                    tracing::warn!(
+                        %peer,
+                        limit = state.config.max_connections,
+                        "refusing a connection: max_connections reached"
+                    );
+                    state.telemetry.warn(format!(
+                        "refused a connection from {peer}: max_connections ({}) reached",
+                        state.config.max_connections
+                    ));
                     drop(stream);
                 }
                 Ok((stream, peer)) => {
-                    let served = crate::protocol::connection::serve(stream, peer, Arc::clone(&state), state.shutdown.clone());
+                    let served = crate::protocol::connection::serve(
+                        stream,
+                        peer,
+                        Arc::clone(&state),
+                        state.shutdown.clone(),
+                    );
                     let close = connections.close.clone();
                     connections.tracker.spawn(async move {
                         tokio::select! {

@@ -246,7 +246,10 @@ pub(crate) fn validate_name(name: &str) -> std::result::Result<(), (ResponseErro
     {
         return Err((
             ResponseError::InvalidTopicException,
-            format!("topic name '{name}' must be 1..={MAX_TOPIC_NAME} characters of [a-zA-Z0-9._-] and not '.' or '..'"),
+            format!(
+                "topic name '{name}' must be 1..={MAX_TOPIC_NAME} characters of [a-zA-Z0-9._-] \
+                 and not '.' or '..'"
+            ),
         ));
     }
     Ok(())

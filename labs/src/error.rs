@@ -55,7 +55,10 @@ pub enum LabError {
     PortInUse { port: u16, what: String, holder: String },
 
     /// A clusterlab-broker from an earlier run still runs on a data dir this lab wants.
-    #[error("a clusterlab-broker from an earlier run is still running: pid {pid} on data dir {data_dir}; stop it first (kill {pid})")]
+    #[error(
+        "a clusterlab-broker from an earlier run is still running: pid {pid} on data dir {data_dir}; \
+         stop it first (kill {pid})"
+    )]
     StaleBroker { pid: i32, data_dir: PathBuf },
 
     /// An operation named a node id the lab does not have.

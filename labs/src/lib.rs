@@ -15,7 +15,8 @@
 //!   - `bench::report`: results, percentile/rate/ratio maths and table rendering.
 //! - [`node_client`]: a node's HTTP endpoint: JSON calls and the live event stream.
 //! - [`chaos`]: `clusterlab chaos`: seeded fault schedules run as drills, saved as drill files, shrunk.
-//! - [`checker`]: history (+ replica digests) -> verdict: lost, duplicated, reordered, phantom, divergent; live form too.
+//! - [`checker`]: history (+ replica digests) -> verdict: lost, duplicated, reordered, phantom,
+//!   divergent; live form too.
 //! - [`fabric`]: lab-owned TCP proxies on every link; pass, delay, black-hole or reset each direction.
 //! - [`supervisor`]: broker processes: ports, configs, start/stop/kill/pause, logs, resources, no orphans.
 //! - [`launcher`]: the one way to run a child the lab owns (supervisor and benches): output lines,

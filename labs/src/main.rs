@@ -499,8 +499,14 @@ async fn lab_bench_cmd(args: BenchArgs) -> anyhow::Result<()> {
     for size in [100usize, 1024] {
         let f = bench::lab_bench::fabric(&bin, &data_root, messages, size).await?;
         println!(
-            "fabric {size:>4} B x {messages}: direct {:.0} msg/s p99 {:.1} ms | through the lab proxy {:.0} msg/s p99 {:.1} ms | ratio throughput {:.2}, p99 {:.2}",
-            f.direct_msgs_per_s, f.direct_p99_ms, f.proxied_msgs_per_s, f.proxied_p99_ms, f.throughput_ratio, f.p99_ratio
+            "fabric {size:>4} B x {messages}: direct {:.0} msg/s p99 {:.1} ms | \
+             through the lab proxy {:.0} msg/s p99 {:.1} ms | ratio throughput {:.2}, p99 {:.2}",
+            f.direct_msgs_per_s,
+            f.direct_p99_ms,
+            f.proxied_msgs_per_s,
+            f.proxied_p99_ms,
+            f.throughput_ratio,
+            f.p99_ratio
         );
         results.push(f);
     }

@@ -170,7 +170,12 @@ async fn session(socket: WebSocket, lab: Arc<Lab>, control: bool) {
                 Some(Ok(Message::Text(text))) => {
                     let reply = match serde_json::from_str::<Request>(&text) {
                         Ok(req) => run(&lab, req, control).await,
-                        Err(e) => LabEvent::Reply { id: None, ok: false, result: serde_json::Value::Null, error: Some(LabFailure::new("bad_request", format!("not a lab command: {e}"))) },
+                        Err(e) => LabEvent::Reply {
+                            id: None,
+                            ok: false,
+                            result: serde_json::Value::Null,
+                            error: Some(LabFailure::new("bad_request", format!("not a lab command: {e}"))),
+                        },
                     };
                     if send(&mut tx, &reply).await.is_err() { return }
                 }

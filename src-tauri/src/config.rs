@@ -7,7 +7,9 @@ pub fn check_display() -> Result<(), String> {
     if cfg!(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd", target_os = "netbsd")) {
         let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
-            return Err("clusterlab desktop needs a display (DISPLAY is not set); run it under a desktop session or xvfb-run".into());
+            return Err("clusterlab desktop needs a display (DISPLAY is not set); \
+                        run it under a desktop session or xvfb-run"
+                .into());
         }
     }
     Ok(())

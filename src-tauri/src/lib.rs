@@ -52,7 +52,10 @@ impl Shell {
         let stopped = tokio::time::timeout(CLOSE_BOUND, self.lab.close()).await;
         self.closed.send_replace(true);
         if stopped.is_err() {
-            return tracing::warn!("the lab did not close within {CLOSE_BOUND:?}; exiting anyway (brokers die with us via PDEATHSIG)");
+            return tracing::warn!(
+                "the lab did not close within {CLOSE_BOUND:?}; \
+                 exiting anyway (brokers die with us via PDEATHSIG)"
+            );
         }
         tracing::info!("lab closed");
     }

@@ -34,7 +34,13 @@ pub async fn handle(
             partitions.push(match delete(node, &name, p.partition_index, p.offset).await {
                 Ok(low_watermark) => r.with_low_watermark(low_watermark),
                 Err((code, msg)) => {
-                    tracing::debug!(topic = %name, partition = p.partition_index, offset = p.offset, error = %msg, "DeleteRecords refused");
+                    tracing::debug!(
+                        topic = %name,
+                        partition = p.partition_index,
+                        offset = p.offset,
+                        error = %msg,
+                        "DeleteRecords refused"
+                    );
                     r.with_low_watermark(-1).with_error_code(code.code())
                 }
             });

@@ -48,8 +48,15 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                             Ok(Some((offset, timestamp))) => r.with_offset(offset).with_timestamp(timestamp),
                             Ok(None) => r.with_offset(-1),
                             Err(e) => {
-                                tracing::warn!(topic = %name, partition = p.partition_index, error = %e, "ListOffsets by time could not read the log");
-                                return r.with_error_code(ResponseError::KafkaStorageError.code()).with_offset(-1);
+                                tracing::warn!(
+                                    topic = %name,
+                                    partition = p.partition_index,
+                                    error = %e,
+                                    "ListOffsets by time could not read the log"
+                                );
+                                return r
+                                    .with_error_code(ResponseError::KafkaStorageError.code())
+                                    .with_offset(-1);
                             }
                         },
                         // -3 (max timestamp) and future specials: answer the end, a safe place to start.

@@ -33,7 +33,15 @@ pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: OffsetCommitRequ
                     .map(move |p| format!("{}-{}@{}", t.name.as_str(), p.partition_index, p.committed_offset))
             })
             .collect();
-        tracing::debug!(client = %ctx.client_id, group = req.group_id.as_str(), member = req.member_id.as_str(), generation = req.generation_id_or_member_epoch, offsets = %offsets.join(","), codes = ?codes, "offset commit received");
+        tracing::debug!(
+            client = %ctx.client_id,
+            group = req.group_id.as_str(),
+            member = req.member_id.as_str(),
+            generation = req.generation_id_or_member_epoch,
+            offsets = %offsets.join(","),
+            codes = ?codes,
+            "offset commit received"
+        );
     }
     later(async move {
         let codes = match pending {

@@ -341,7 +341,12 @@ impl Cluster {
 
     /// Asks `candidate`, more up to date than this node, to campaign for `g`.
     fn hand_election(&self, g: &RaftGroup, candidate: NodeId) {
-        tracing::info!(group = %g.id, node_id = self.node_id, candidate, "asking a more up-to-date replica to campaign");
+        tracing::info!(
+            group = %g.id,
+            node_id = self.node_id,
+            candidate,
+            "asking a more up-to-date replica to campaign"
+        );
         let kind = TraceKind::Campaign { reason: campaign_reason(g), wait_ms: 0, candidate };
         self.transport.trace().campaign(&g.id, kind);
         let (transport, id) = (Arc::clone(&self.transport), g.id.clone());

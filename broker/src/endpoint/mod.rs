@@ -4,7 +4,7 @@
 //! |-------------------------|-----------------------------------------------------------------|
 //! | `GET /health`           | `ok` once the node serves                                       |
 //! | `GET /state`            | snapshot: config, partitions with offsets, groups, recovery     |
-//! | `GET /state?raft=summary&partitions=summary` | the same without the per-group and per-partition lists and the metadata |
+//! | `GET /state?raft=summary&partitions=summary` | the same, summarised (see below)  |
 //! | `GET /raft/summary`     | Raft counts only (leaders per node, leaderless groups, terms)  |
 //! | `GET /raft/groups?topic=&offset=&limit=` | Raft group states, a page at a time        |
 //! | `GET /partitions?topic=&offset=&limit=`  | local partitions' offsets, a page at a time |
@@ -17,6 +17,9 @@
 //! | `POST /faults/power-cut`| truncate every file to its last fsync, answer the report, abort |
 //! | `POST /faults/slow-fsync` `{"delay_ms": N}` | add N ms before every fsync (0 clears) |
 //! | `POST /faults/fsync-fail` | every fsync fails with EIO from now on: the node stops (exit 74) |
+//!
+//! `GET /state?raft=summary&partitions=summary` answers the same snapshot without the per-group
+//! and per-partition lists and the metadata.
 
 mod metrics;
 

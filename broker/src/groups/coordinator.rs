@@ -393,7 +393,12 @@ async fn await_reply<T>(
         // Members answer their waiters when dropped, so this is only a safety net.
         Ok(Err(_)) => fallback(),
         Err(_) => {
-            warn!(group = %group, member = %member, what, "parked reply not resolved by its deadline; are the group timers running?");
+            warn!(
+                group = %group,
+                member = %member,
+                what,
+                "parked reply not resolved by its deadline; are the group timers running?"
+            );
             fallback()
         }
     }

@@ -188,7 +188,13 @@ impl Group {
         }
         self.sync_deadline = None;
         self.rebalance_deadline = Some(now + timeout);
-        info!(group = %self.id, generation = self.generation, reason, timeout_ms = timeout.as_millis() as u64, "preparing rebalance");
+        info!(
+            group = %self.id,
+            generation = self.generation,
+            reason,
+            timeout_ms = timeout.as_millis() as u64,
+            "preparing rebalance"
+        );
         self.set_state(ConsumerGroupState::PreparingRebalance);
     }
 
@@ -217,7 +223,12 @@ impl Group {
         let late: Vec<String> =
             self.members.values().filter(|m| !m.awaiting_join()).map(|m| m.id.clone()).collect();
         for id in late {
-            info!(group = %self.id, member = %id, generation = self.generation, "member did not rejoin within the rebalance timeout; removed");
+            info!(
+                group = %self.id,
+                member = %id,
+                generation = self.generation,
+                "member did not rejoin within the rebalance timeout; removed"
+            );
             self.detach_member(&id);
         }
         self.generation += 1;
@@ -318,7 +329,12 @@ impl Group {
         } else {
             Vec::new()
         };
-        debug!(group = %self.id, member = %member_id, generation = self.generation, "join answered with current generation");
+        debug!(
+            group = %self.id,
+            member = %member_id,
+            generation = self.generation,
+            "join answered with current generation"
+        );
         JoinResponse {
             error_code: codes::NONE,
             generation_id: self.generation,

@@ -50,7 +50,13 @@ impl Group {
             let mut was_leader = false;
             if let Some(old) = self.static_members.get(&instance).cloned() {
                 was_leader = self.is_leader(&old);
-                info!(group = %self.id, member = %old, generation = self.generation, instance = %instance, "static member replaced by new incarnation");
+                info!(
+                    group = %self.id,
+                    member = %old,
+                    generation = self.generation,
+                    instance = %instance,
+                    "static member replaced by new incarnation"
+                );
                 self.detach_member(&old);
             }
             let outcome = self.add_member_and_rebalance(id.clone(), req, now);

@@ -77,7 +77,12 @@ impl Group {
         if self.is_leader(&req.member_id) {
             self.apply_assignments(req.assignments);
         } else {
-            debug!(group = %self.id, member = %req.member_id, generation = self.generation, "follower sync parked for leader");
+            debug!(
+                group = %self.id,
+                member = %req.member_id,
+                generation = self.generation,
+                "follower sync parked for leader"
+            );
         }
         SyncOutcome::Parked(rx, self.sync_deadline.unwrap_or(now))
     }
@@ -90,10 +95,20 @@ impl Group {
             m.assignment = by_member.remove(&m.id).unwrap_or_default();
         }
         if !by_member.is_empty() {
-            debug!(group = %self.id, generation = self.generation, unknown = by_member.len(), "leader assigned to unknown members; ignored");
+            debug!(
+                group = %self.id,
+                generation = self.generation,
+                unknown = by_member.len(),
+                "leader assigned to unknown members; ignored"
+            );
         }
         self.sync_deadline = None;
-        info!(group = %self.id, generation = self.generation, members = self.members.len(), "assignments received; group stable");
+        info!(
+            group = %self.id,
+            generation = self.generation,
+            members = self.members.len(),
+            "assignments received; group stable"
+        );
         self.set_state(ConsumerGroupState::Stable);
         let (ptype, pname) = (self.protocol_type.clone(), self.protocol.clone());
         for m in self.members.values_mut() {
@@ -158,7 +173,12 @@ impl Group {
         let before = self.pending.len();
         self.pending.retain(|_, deadline| now < *deadline);
         if self.pending.len() != before {
-            debug!(group = %self.id, generation = self.generation, expired = before - self.pending.len(), "pending member ids expired");
+            debug!(
+                group = %self.id,
+                generation = self.generation,
+                expired = before - self.pending.len(),
+                "pending member ids expired"
+            );
         }
         let expired: Vec<String> =
             self.members.values().filter(|m| m.session_expired(now)).map(|m| m.id.clone()).collect();

@@ -280,8 +280,14 @@ impl PartitionLog {
         } else {
             self.ctx.request_flush();
         }
-        tracing::trace!(topic = %self.topic, partition = self.partition, offset = base_offset, file = %self.dir.display(),
-            batches = batches.len(), "appended");
+        tracing::trace!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = base_offset,
+            file = %self.dir.display(),
+            batches = batches.len(),
+            "appended"
+        );
         Ok(AppendOutcome { base_offset, last_offset: next - 1, log_append_time_ms: (now / 1_000_000) as i64 })
     }
 
@@ -309,7 +315,13 @@ impl PartitionLog {
 
     fn roll(&self, inner: &mut Inner, base: i64) -> Result<()> {
         let seg = Segment::create(&self.dir, base)?;
-        tracing::debug!(topic = %self.topic, partition = self.partition, offset = base, file = %seg.path.display(), "segment rolled");
+        tracing::debug!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = base,
+            file = %seg.path.display(),
+            "segment rolled"
+        );
         inner.segments.push(seg);
         inner.dir_dirty = true;
         Ok(())

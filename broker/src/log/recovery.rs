@@ -251,7 +251,13 @@ impl Walk<'_> {
             // An empty file past the end is a roll whose data never reached disk.
             std::fs::remove_file(&path)
                 .map_err(|e| BrokerError::io("remove empty stale segment", &path, e))?;
-            tracing::warn!(topic, partition, offset = base, file = %path.display(), "empty segment past the log end removed");
+            tracing::warn!(
+                topic,
+                partition,
+                offset = base,
+                file = %path.display(),
+                "empty segment past the log end removed"
+            );
             return Ok(());
         }
         // Offsets must be contiguous: the whole file is unusable, keep only its copy.
@@ -287,8 +293,16 @@ impl Walk<'_> {
         if let Some((position, reason)) = first_bad {
             let quarantined_to = quarantine_copy(&path, self.ns)?;
             truncate_file(&path, position)?;
-            tracing::error!(topic, partition, offset = end, file = %path.display(), position, reason = %reason,
-                quarantined_to = %quarantined_to.display(), "corrupt log entry: log truncated there, segment copy kept");
+            tracing::error!(
+                topic,
+                partition,
+                offset = end,
+                file = %path.display(),
+                position,
+                reason = %reason,
+                quarantined_to = %quarantined_to.display(),
+                "corrupt log entry: log truncated there, segment copy kept"
+            );
             self.corruption = Some(Corruption { file: path.clone(), position, reason, quarantined_to });
             self.dir_changed = true;
         }

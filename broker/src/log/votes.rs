@@ -282,7 +282,11 @@ impl VoteLog {
                 self.durable.send_modify(|d| *d = (*d).max(batch.ticket));
             }
             Err(e) => {
-                tracing::error!(file = %self.path.display(), error = %e, "vote log sync failed; no vote can be saved any more");
+                tracing::error!(
+                    file = %self.path.display(),
+                    error = %e,
+                    "vote log sync failed; no vote can be saved any more"
+                );
                 lock(&self.state).failed = Some(e.to_string());
                 self.durable.send_replace(u64::MAX);
             }

@@ -78,7 +78,11 @@ async fn serve_inner(
                 frame = read_next(&mut reader, max_frame, &shutdown, drain_idle, max_idle) => match frame? {
                     Idle::Frame(f) => f,
                     Idle::TimedOut => {
-                        tracing::info!(%peer, limit_ms = max_idle.as_millis() as u64, "closing a connection idle past connections_max_idle_ms");
+                        tracing::info!(
+                            %peer,
+                            limit_ms = max_idle.as_millis() as u64,
+                            "closing a connection idle past connections_max_idle_ms"
+                        );
                         return Ok(());
                     }
                 },

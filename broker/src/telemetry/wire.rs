@@ -260,7 +260,10 @@ mod tests {
     /// and nothing else taken for one.
     #[test]
     fn ready_line_keeps_its_spelling() {
-        let line = r#"{"event":"ready","http":"127.0.0.1:4001","kafka":"127.0.0.1:4000","node_id":2,"pid":7,"raft":null}"#;
+        let line = concat!(
+            r#"{"event":"ready","http":"127.0.0.1:4001","kafka":"127.0.0.1:4000","#,
+            r#""node_id":2,"pid":7,"raft":null}"#
+        );
         let ready = ReadyLine::parse(line).expect("a ready line");
         assert_eq!((ready.kafka.port(), ready.node_id, ready.raft), (4000, 2, None));
         assert_eq!(ready.to_string(), line);

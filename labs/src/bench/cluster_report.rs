@@ -12,7 +12,11 @@ use crate::bench::report::{fmt_rate, fmt_ratio, SmallSummary};
 pub fn render_cluster_setup(c: &ClusterOptions) -> String {
     let t = &c.timing;
     let mut out = String::new();
-    let _ = writeln!(out, "cluster:   3 nodes on loopback, RF 3, fresh data dirs per case; single-node rows: RF 1, same producer");
+    let _ = writeln!(
+        out,
+        "cluster:   3 nodes on loopback, RF 3, fresh data dirs per case; \
+         single-node rows: RF 1, same producer"
+    );
     let _ = writeln!(
         out,
         "raft:      election timeout {}-{} ms, heartbeat {} ms",
@@ -21,7 +25,8 @@ pub fn render_cluster_setup(c: &ClusterOptions) -> String {
     let _ = writeln!(out, "producer:  cluster cases add enable.idempotence=true and use acks=all");
     let _ = writeln!(
         out,
-        "failover:  {} SIGKILLs of the p0 leader, fsync={}, one 100 B message to p0 every {} us; start time: {} fresh clusters",
+        "failover:  {} SIGKILLs of the p0 leader, fsync={}, one 100 B message to p0 every {} us; \
+         start time: {} fresh clusters",
         c.kills, c.failover_fsync, c.failover_pace_us, c.start_repeats
     );
     out

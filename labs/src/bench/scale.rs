@@ -312,14 +312,18 @@ async fn kill_busiest(cluster: &mut Cluster, partitions: i32, opts: &ScaleOption
 /// The table of `docs/benchmarks.md`.
 pub fn render(points: &[ScalePoint]) -> String {
     let mut out = String::from(
-        "| RF3 partitions | all led after create | idle CPU, 3 brokers (% of one core) | threads per broker | RSS per broker (MiB) | produce spread, acks=all | re-led after SIGKILL of the busiest node | term +1 | graceful stop |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| RF3 partitions | all led after create | idle CPU, 3 brokers (% of one core) | \
+         threads per broker | RSS per broker (MiB) | produce spread, acks=all | \
+         re-led after SIGKILL of the busiest node | term +1 | graceful stop |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for p in points {
         let join = |v: Vec<String>| v.join(" / ");
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
             let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
-                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB: heap in use {}, freed but held {}, log index {}",
+                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB: heap in use {}, \
+                 freed but held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,

@@ -182,7 +182,8 @@ pub fn render(r: &TraceOverheadResult) -> String {
         "{} rounds of {} messages of {} B, 3 partitions RF3, acks=all, idempotent\n\
          Raft view closed (no group watched)   median {:>9.0} msgs/s  runs: {}\n\
          Raft view open (partition 0 watched)  median {:>9.0} msgs/s  runs: {}\n\
-         open / closed: {:.3} of the medians, {:.3} median of the rounds' pairs (goal >= 0.95); trace events taken in {}, dropped by the nodes' rings {}",
+         open / closed: {:.3} of the medians, {:.3} median of the rounds' pairs (goal >= 0.95); \
+         trace events taken in {}, dropped by the nodes' rings {}",
         r.rounds,
         r.messages_per_run,
         r.message_bytes,

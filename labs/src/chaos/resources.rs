@@ -114,7 +114,8 @@ pub fn describe(nodes: &[NodeResources]) -> Vec<String> {
         .map(|n| {
             let tenths = |v: &[f64]| v.iter().map(|m| format!("{m:.0}")).collect::<Vec<_>>().join(" ");
             let mut line = format!(
-                "node {}: RSS {:.0} MiB first, {:.0} max, {:.0} last (by tenths: {}); CPU {:.0} % mean, {:.0} % max of one core; {} samples over {:.0} s",
+                "node {}: RSS {:.0} MiB first, {:.0} max, {:.0} last (by tenths: {}); \
+                 CPU {:.0} % mean, {:.0} % max of one core; {} samples over {:.0} s",
                 n.node,
                 n.rss_first_mib,
                 n.rss_max_mib,

@@ -147,8 +147,9 @@ fn at_ms(s: &Step) -> Option<u64> {
     }
 }
 
-/// Clusters (an episode with its companions) moved so that each starts `gap_ms` after the previous one ends (the first after the
-/// warm-up), heals `hold_factor` of the way through, and the run ends a cool-down after the last.
+/// Clusters (an episode with its companions) moved so that each starts `gap_ms` after the previous
+/// one ends (the first after the warm-up), heals `hold_factor` of the way through, and the run ends
+/// a cool-down after the last.
 fn compact(spec: &DrillSpec, eps: &[Vec<Step>], gap_ms: u64, hold_factor: f64) -> DrillSpec {
     let mut t = WARM_UP_MS;
     let mut steps = Vec::new();

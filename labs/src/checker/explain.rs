@@ -53,16 +53,27 @@ impl Anomaly {
                 }
             }
             Anomaly::PhantomRead { value, partition, offset } => {
-                format!("phantom read: {value} was read at partition {partition} offset {offset}, but no client sent it")
+                format!(
+                    "phantom read: {value} was read at partition {partition} offset {offset}, \
+                     but no client sent it"
+                )
             }
             Anomaly::ReplicaDivergence { topic, partition, nodes } => format!(
                 "replica divergence: replicas of {topic}/{partition} at the same end offset hold different data \
                  (node, crc32c, end offset): {nodes:?}"
             ),
             Anomaly::FailedButPresent { value, partition, offset } => format!(
-                "failed but present: the client was told {value} failed, yet it is at partition {partition} offset {offset}"
+                "failed but present: the client was told {value} failed, yet it is at partition {partition} \
+                 offset {offset}"
             ),
-            Anomaly::NonmonotonicSend { process, partition, first_value, first_offset, second_value, second_offset } => {
+            Anomaly::NonmonotonicSend {
+                process,
+                partition,
+                first_value,
+                first_offset,
+                second_value,
+                second_offset,
+            } => {
                 format!(
                     "nonmonotonic send: producer {process} sent {first_value} before {second_value}, but partition \
                      {partition} acknowledged them at offsets {first_offset} and {second_offset} (an idempotent \

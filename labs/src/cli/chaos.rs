@@ -168,7 +168,8 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<i32> {
 pub async fn soak(seed: u64, minutes: u64, common: Common, export: PathBuf) -> anyhow::Result<i32> {
     let opts = ChaosOptions { seed, duration_ms: minutes * 60_000, ..ChaosOptions::default() };
     println!(
-        "clusterlab bench --soak: chaos seed {seed} for {minutes} min, every family, fsync={} acks={} idempotence={}, {} consumers; exports in {}",
+        "clusterlab bench --soak: chaos seed {seed} for {minutes} min, every family, \
+         fsync={} acks={} idempotence={}, {} consumers; exports in {}",
         opts.fsync,
         opts.acks,
         opts.idempotence,
@@ -272,7 +273,8 @@ async fn shrink(a: ShrinkArgs) -> anyhow::Result<i32> {
     let out = a.out.unwrap_or_else(|| a.file.with_file_name(format!("{}.toml", report.smallest.name)));
     chaos::run::write_drill(&report.smallest, &out)?;
     println!(
-        "shrunk from {} to {} steps, run {} -> {} ms, {} attempts in {:.0} s (stopped: {}); kept {} (first run: {}); written to {}",
+        "shrunk from {} to {} steps, run {} -> {} ms, {} attempts in {:.0} s (stopped: {}); \
+         kept {} (first run: {}); written to {}",
         report.steps_before,
         report.steps_after,
         report.duration_before_ms.unwrap_or(0),

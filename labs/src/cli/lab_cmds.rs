@@ -62,7 +62,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = std::fs::write(&file, record.to_string());
     println!(
         "{}",
-        serde_json::json!({ "event": "ready", "bootstrap": bootstrap, "lab": lab_url, "ui": args.ui_dir.as_ref().map(|_| lab_url.clone()) })
+        serde_json::json!({
+            "event": "ready",
+            "bootstrap": bootstrap,
+            "lab": lab_url,
+            "ui": args.ui_dir.as_ref().map(|_| lab_url.clone())
+        })
     );
     tokio::select! {
         _ = sigterm.recv() => {}

@@ -189,9 +189,15 @@ fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> R
     let via = |t: Option<Spanned<Target>>, consume: bool| -> Result<Target, LabError> {
         let Some(t) = t else { return Ok(Target::All) };
         match t.get_ref() {
-            Target::Minority => return Err(src.at(&t, "a workload cannot bootstrap via `minority`; use node:<id> or all")),
+            Target::Minority => {
+                return Err(src.at(&t, "a workload cannot bootstrap via `minority`; use node:<id> or all"))
+            }
             Target::Previous if !(consume && consumers_start == ConsumersStart::AfterSteps) => {
-                return Err(src.at(&t, "`previous` is only known after the steps ran: use it in consume_via with consumers_start = \"after_steps\""))
+                return Err(src.at(
+                    &t,
+                    "`previous` is only known after the steps ran: \
+                     use it in consume_via with consumers_start = \"after_steps\"",
+                ))
             }
             _ => check_target(src, setup, &t)?,
         }

@@ -191,11 +191,24 @@ fn awaits(src: &Source, raw: &RawStep, action: &Action, when: When) -> Result<Op
     if *a.get_ref() == Await::Learner {
         let target = match action {
             Action::Fault(f) => f.node_menu_target(),
-            _ => return Err(src.at(a, "await = \"learner\" waits for the learner to perform the step's fault: add fault = \"...\" (or use await = \"next\")")),
+            _ => {
+                return Err(src.at(
+                    a,
+                    "await = \"learner\" waits for the learner to perform the step's fault: \
+                     add fault = \"...\" (or use await = \"next\")",
+                ))
+            }
         };
         match target {
             Some(t) if t.is_single_node() && *t != Target::Random => {}
-            _ => return Err(src.at(a, "await = \"learner\" needs a fault from the node menu (kill, stop, pause, resume, restart, power_cut, slow_disk, fsync_fail, isolate) on one named node or role; use await = \"next\" otherwise")),
+            _ => {
+                return Err(src.at(
+                    a,
+                    "await = \"learner\" needs a fault from the node menu (kill, stop, pause, resume, \
+                     restart, power_cut, slow_disk, fsync_fail, isolate) on one named node or role; \
+                     use await = \"next\" otherwise",
+                ))
+            }
         }
     }
     Ok(Some(*a.get_ref()))

@@ -94,7 +94,11 @@ impl Fabric {
             let addr = fabric.spawn_proxy(Endpoint::Client, Endpoint::Node(from.id), from.kafka).await?;
             fabric.client_proxies.insert(from.id, addr);
         }
-        tracing::info!(nodes = ?fabric.nodes, proxies = fabric.raft_proxies.len() + fabric.client_proxies.len(), "link fabric up");
+        tracing::info!(
+            nodes = ?fabric.nodes,
+            proxies = fabric.raft_proxies.len() + fabric.client_proxies.len(),
+            "link fabric up"
+        );
         Ok(fabric)
     }
 

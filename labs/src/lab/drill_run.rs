@@ -120,7 +120,11 @@ impl Lab {
                 let last = self.last_step_since(first_seq);
                 Err(LabFailure::new(
                     "drill_failed",
-                    format!("the {kind} was still running after {} s, far beyond its steps and workload; given up after: {last}", limit.as_secs()),
+                    format!(
+                        "the {kind} was still running after {} s, far beyond its steps and workload; \
+                         given up after: {last}",
+                        limit.as_secs()
+                    ),
                 ))
             }),
             None => body.await,

@@ -92,7 +92,8 @@ pub(super) fn term_moves_unmet(
     let pct = 100.0 * plus_one as f64 / moves.len() as f64;
     (pct < min_pct).then(|| {
         format!(
-            "{plus_one} of {} re-led partitions got term +1 ({pct:.1} %, largest jump +{}), below the {min_pct} % expected",
+            "{plus_one} of {} re-led partitions got term +1 ({pct:.1} %, largest jump +{}), \
+             below the {min_pct} % expected",
             moves.len(),
             moves.iter().max().copied().unwrap_or(0)
         )

@@ -102,7 +102,15 @@ impl Lab {
             "fsync_fail" => Fault::FsyncFail { target: t },
             "isolate" => Fault::Isolate { target: t },
             "heal" => Fault::Heal,
-            other => return Err(LabFailure::new("bad_request", format!("unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, fsync_fail, isolate, heal"))),
+            other => {
+                return Err(LabFailure::new(
+                    "bad_request",
+                    format!(
+                        "unknown fault '{other}': kill, stop, pause, resume, restart, power_cut, slow_disk, \
+                         fsync_fail, isolate, heal"
+                    ),
+                ))
+            }
         };
         // A lesson step may be waiting for exactly this: resolved before the fault changes roles.
         let wanted = self.learner_wants().await;

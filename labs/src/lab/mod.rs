@@ -241,7 +241,10 @@ impl Lab {
                 if !(MIN_CHAOS_MS..=MAX_CHAOS_MS).contains(&duration_ms) {
                     return Err(LabFailure::new(
                         "bad_request",
-                        format!("duration_ms must be {MIN_CHAOS_MS} to {MAX_CHAOS_MS} (longer soaks: clusterlab chaos)"),
+                        format!(
+                            "duration_ms must be {MIN_CHAOS_MS} to {MAX_CHAOS_MS} \
+                             (longer soaks: clusterlab chaos)"
+                        ),
                     ));
                 }
                 let topics = topics.unwrap_or(1);
@@ -299,7 +302,18 @@ impl Lab {
     pub fn list_drills(&self) -> Result<Vec<serde_json::Value>, LabFailure> {
         let catalog = crate::drill::load_catalog(&self.config.drills_dir)
             .map_err(|e| LabFailure::new("bad_request", e.to_string()))?;
-        Ok(catalog.iter().map(|d| json!({ "name": d.name, "title": d.title, "description": d.description, "tags": d.tags, "steps": d.steps.len() })).collect())
+        Ok(catalog
+            .iter()
+            .map(|d| {
+                json!({
+                    "name": d.name,
+                    "title": d.title,
+                    "description": d.description,
+                    "tags": d.tags,
+                    "steps": d.steps.len()
+                })
+            })
+            .collect())
     }
 
     fn import(&self, jsonl: &str) -> Result<usize, LabFailure> {

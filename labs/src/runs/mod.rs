@@ -154,7 +154,10 @@ impl RunStore {
         if !text.ends_with('\n')
             && lines.last().is_some_and(|l| serde_json::from_str::<TimelineEvent>(l).is_err())
         {
-            tracing::warn!(run = %meta.id, "the last line of the timeline is incomplete (the run was cut short); left out");
+            tracing::warn!(
+                run = %meta.id,
+                "the last line of the timeline is incomplete (the run was cut short); left out"
+            );
             lines.pop();
         }
         let joined = lines.join("\n");

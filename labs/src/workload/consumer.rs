@@ -65,7 +65,13 @@ impl ConsumerTask {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 msg = self.consumer.recv() => match msg {
-                    Ok(m) => self.recorder.record(poll_op(self.process, m.topic(), m.payload(), m.partition(), m.offset())),
+                    Ok(m) => self.recorder.record(poll_op(
+                        self.process,
+                        m.topic(),
+                        m.payload(),
+                        m.partition(),
+                        m.offset(),
+                    )),
                     // Errors during faults are expected (leader moves); the client retries.
                     Err(e) => tracing::debug!(process = self.process, error = %e, "consumer error"),
                 }

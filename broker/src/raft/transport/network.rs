@@ -141,7 +141,13 @@ impl RaftNetwork<TypeConfig> for GroupNetwork {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse> {
         if let Some(hint) = entries_hint(&rpc.entries) {
-            tracing::debug!(peer = self.target, group = %self.group, entries = rpc.entries.len(), hint, "append_entries over the byte budget; asking for fewer entries");
+            tracing::debug!(
+                peer = self.target,
+                group = %self.group,
+                entries = rpc.entries.len(),
+                hint,
+                "append_entries over the byte budget; asking for fewer entries"
+            );
             return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
         }
         let entries = rpc.entries.len() as u64;

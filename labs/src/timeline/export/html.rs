@@ -17,7 +17,8 @@ color:#222;padding:0 16px}h1{margin-bottom:4px}h2{margin-top:32px;border-bottom:
 .meta{color:#666}.badge{display:inline-block;padding:4px 12px;border-radius:4px;font-weight:bold;color:#fff}\
 .ok{background:#2a8a2a}.fail{background:#c0392b}.unknown{background:#888}table{border-collapse:collapse;margin:8px 0}\
 td,th{border:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}th{background:#f4f4f4}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}pre{background:#f7f7f7;padding:12px;overflow:auto;max-height:400px}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}\
+pre{background:#f7f7f7;padding:12px;overflow:auto;max-height:400px}\
 figure{margin:16px 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}.none{color:#888;font-style:italic}\
 .grid{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}";
 
@@ -80,7 +81,9 @@ fn head(h: &mut String, events: &[TimelineEvent], title: &str) {
     let end = events.iter().map(|e| e.ts_ns).max().unwrap_or(t0);
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>{CSS}</style></head><body>\n\
+        "<!DOCTYPE html>\n\
+         <html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>{CSS}</style></head><body>\n\
          <h1>{t}</h1><p class=\"meta\">{n} events over {d:.1} s</p>\n",
         t = esc(title),
         n = events.len(),

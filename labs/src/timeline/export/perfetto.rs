@@ -123,7 +123,18 @@ fn name_tracks<W: Write>(
 fn trace_event(e: &TimelineEvent, layout: &Layout, rates: &mut Rates) -> Option<Value> {
     let pid = pid_of(&e.source);
     let ts = layout.us(e.ts_ns);
-    let instant = |scope: &str, tid: i64, cat: &str, args: Value| json!({"name": e.label(), "cat": cat, "ph": "i", "s": scope, "ts": ts, "pid": pid, "tid": tid, "args": args});
+    let instant = |scope: &str, tid: i64, cat: &str, args: Value| {
+        json!({
+            "name": e.label(),
+            "cat": cat,
+            "ph": "i",
+            "s": scope,
+            "ts": ts,
+            "pid": pid,
+            "tid": tid,
+            "args": args
+        })
+    };
     match &e.kind {
         EventKind::Fault { fault, target, detail } => Some(instant(
             "g",
@@ -210,7 +221,13 @@ impl Rates {
             let (Some(first), Some(last)) = (counts.keys().next(), counts.keys().last()) else { continue };
             for sec in *first..=*last + 1 {
                 let n = counts.get(&sec).copied().unwrap_or(0);
-                w.event(json!({"name": name, "ph": "C", "ts": (sec * 1_000_000) as f64, "pid": CLIENTS_PID, "args": {"ops": n}}))?;
+                w.event(json!({
+                    "name": name,
+                    "ph": "C",
+                    "ts": (sec * 1_000_000) as f64,
+                    "pid": CLIENTS_PID,
+                    "args": {"ops": n}
+                }))?;
             }
         }
         Ok(())

@@ -159,7 +159,8 @@ fn svg(r: &Recorded, from: u64, to: u64) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sequence\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"sequence\" viewBox=\"0 0 {width} {height}\" \
+         width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">"
     );
     time_grid(&mut s, &f);
     lanes(&mut s, &f);
@@ -170,7 +171,8 @@ fn svg(r: &Recorded, from: u64, to: u64) -> String {
         let (x, y) = (f.lane(mark.node), f.y(mark.ts));
         let _ = write!(
             s,
-            "<rect x=\"{}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"#b7791f\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<rect x=\"{}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"#b7791f\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             x - 5,
             y - 5.0,
             x - 9,
@@ -210,7 +212,8 @@ fn time_grid(s: &mut String, f: &Frame) {
         let ts = f.from + (f.to - f.from) * step / 7;
         let _ = write!(
             s,
-            "<line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/><text x=\"{}\" y=\"{:.1}\" fill=\"#888\" text-anchor=\"end\">+{} ms</text>",
+            "<line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>\
+             <text x=\"{}\" y=\"{:.1}\" fill=\"#888\" text-anchor=\"end\">+{} ms</text>",
             LEFT - 60,
             f.width() - 20,
             LEFT - 64,
@@ -227,7 +230,10 @@ fn lanes(s: &mut String, f: &Frame) {
         let x = f.lane(n);
         let _ = write!(
             s,
-            "<line class=\"lane\" data-node=\"{n}\" x1=\"{x}\" x2=\"{x}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#555\" stroke-width=\"2\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">n{n}</text>",
+            "<line class=\"lane\" data-node=\"{n}\" x1=\"{x}\" x2=\"{x}\" y1=\"{TOP}\" y2=\"{}\" \
+             stroke=\"#555\" stroke-width=\"2\"/>\
+             <text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" font-size=\"14\" \
+             font-weight=\"bold\">n{n}</text>",
             TOP + HEIGHT,
             TOP - 14
         );
@@ -241,7 +247,8 @@ fn message(s: &mut String, f: &Frame, m: &Message) {
     let dash = if m.lost { " stroke-dasharray=\"4 3\"" } else { "" };
     let _ = write!(
         s,
-        "<g class=\"msg {}\"><line x1=\"{x1}\" y1=\"{y1:.1}\" x2=\"{ex}\" y2=\"{ey:.1}\" stroke=\"{}\" stroke-width=\"1.6\"{dash}/>",
+        "<g class=\"msg {}\"><line x1=\"{x1}\" y1=\"{y1:.1}\" x2=\"{ex}\" y2=\"{ey:.1}\" \
+         stroke=\"{}\" stroke-width=\"1.6\"{dash}/>",
         m.kind, m.colour
     );
     if m.lost {

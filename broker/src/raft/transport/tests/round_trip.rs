@@ -19,9 +19,10 @@ async fn append_entries_and_vote_round_trip() {
         leader_commit: None,
     };
     let reply = a.request(2, partition("t"), RaftRequest::AppendEntries(req), TTL).await.unwrap();
-    assert!(
-        matches!(reply, RaftReply::AppendEntries(Ok(AppendEntriesResponse::PartialSuccess(Some(id)))) if id == log_id(3, 2))
-    );
+    assert!(matches!(
+        reply,
+        RaftReply::AppendEntries(Ok(AppendEntriesResponse::PartialSuccess(Some(id)))) if id == log_id(3, 2)
+    ));
     assert_eq!(
         *router.appended.lock().unwrap(),
         vec![Command::Batch(Bytes::from(vec![1u8; 100])), Command::Batch(Bytes::from(vec![2u8; 100]))]
