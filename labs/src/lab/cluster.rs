@@ -202,7 +202,11 @@ impl Lab {
             return Err(LabFailure::new("already_running", "a cluster is already running: stop it first"));
         }
         if settings.pre_vote {
-            return Err(LabFailure::new("bad_request", "pre-vote is not available: openraft 0.9 has none, and the broker refuses cluster.pre_vote = true"));
+            return Err(LabFailure::new(
+                "bad_request",
+                "pre-vote is not available: openraft 0.9 has none, and the broker refuses \
+                 cluster.pre_vote = true",
+            ));
         }
         self.remember_settings(&settings);
         // Recorded from here: a start that fails (a taken port, a bad binary) is a run too.

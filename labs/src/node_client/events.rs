@@ -216,7 +216,8 @@ mod tests {
             "{kind:?}"
         );
         let off = serde_json::json!({"seq":2,"ts_ns":6,"node_id":1,"type":"partition_offsets","topic":"t","partition":0,
-            "offsets":{"log_start_offset":0,"log_end_offset":10,"flushed_offset":8,"high_watermark":8,"appended_at_ns":5,"flushed_at_ns":4}});
+            "offsets":{"log_start_offset":0,"log_end_offset":10,"flushed_offset":8,"high_watermark":8,
+                       "appended_at_ns":5,"flushed_at_ns":4}});
         assert!(matches!(
             timeline_of(&off).2,
             EventKind::Offsets { log_end_offset: 10, flushed_offset: 8, .. }
