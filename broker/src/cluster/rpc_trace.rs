@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::Cluster;
-use crate::raft::trace::{parse_group, TracePage};
+use crate::raft::trace::TracePage;
 use crate::raft::typ::NodeId;
+use crate::telemetry::wire::GroupId;
 
 /// Entries of the watched group's log tail shown per replica: what fits in a row of the view.
 const TAIL_ENTRIES: u64 = 40;
@@ -30,7 +31,7 @@ pub struct ReplicaLog {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub at_ns: Option<u64>,
-    pub group: String,
+    pub group: GroupId,
     pub term: u64,
     pub role: crate::telemetry::wire::Role,
     pub leader: Option<NodeId>,
@@ -78,7 +79,7 @@ impl Cluster {
             let state = crate::cluster::watch::GroupState::of(&g, &m, &v);
             ReplicaLog {
                 at_ns: Some(crate::telemetry::now_ns()),
-                group: g.id.to_string(),
+                group: g.id.clone(),
                 term: v.term,
                 role: state.role,
                 leader: v.leader,
@@ -96,15 +97,9 @@ impl Cluster {
 
     /// Chooses the group whose messages are recorded in full (`None`: only counters). A name this
     /// node does not host is accepted: the group may be created here later.
-    pub fn watch_group(&self, name: Option<&str>) -> Result<Option<String>, String> {
-        let group =
-            match name {
-                None => None,
-                Some(n) => Some(parse_group(n).ok_or_else(|| {
-                    format!("{n:?} is not a group name (controller or <topic>-<partition>)")
-                })?),
-            };
+    pub fn watch_group(&self, name: Option<&str>) -> Result<Option<GroupId>, String> {
+        let group = name.map(str::parse::<GroupId>).transpose()?;
         self.transport.trace().watch(group.clone());
-        Ok(group.map(|g| g.to_string()))
+        Ok(group)
     }
 }

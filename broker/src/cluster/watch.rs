@@ -17,7 +17,7 @@ use crate::telemetry::{EventKind, Telemetry};
 impl GroupState {
     pub fn of(handle: &RaftGroup, m: &RaftMetrics, view: &GroupView) -> GroupState {
         GroupState {
-            group: handle.id.to_string(),
+            group: handle.id.clone(),
             term: m.current_term,
             voted_for: m.vote.leader_id().voted_for(),
             vote_committed: m.vote.is_committed(),

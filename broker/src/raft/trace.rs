@@ -136,7 +136,7 @@ pub struct TraceEvent {
     /// Wall-clock Unix nanoseconds when the message was sent (or the decision taken).
     pub ts_ns: u64,
     /// The group, `None` for node-level messages (heartbeats, pre-vote queries).
-    pub group: Option<String>,
+    pub group: Option<GroupId>,
     #[serde(flatten)]
     pub kind: TraceKind,
 }
@@ -234,7 +234,7 @@ impl RaftTrace {
         if ring.events.len() == RING_CAPACITY {
             ring.events.pop_front();
         }
-        ring.events.push_back(TraceEvent { seq, ts_ns, group: group.map(ToString::to_string), kind });
+        ring.events.push_back(TraceEvent { seq, ts_ns, group: group.cloned(), kind });
     }
 
     /// Records a group's event if the group is watched.
@@ -357,16 +357,6 @@ pub fn term_runs(terms: impl IntoIterator<Item = u64>) -> Vec<(u64, u64)> {
     runs
 }
 
-/// Parses a group name as nodes print it: `controller` or `<topic>-<partition>`.
-pub fn parse_group(name: &str) -> Option<GroupId> {
-    if name == "controller" {
-        return Some(GroupId::Controller);
-    }
-    let (topic, p) = name.rsplit_once('-')?;
-    let partition = p.parse().ok()?;
-    (!topic.is_empty()).then(|| GroupId::Partition { topic: topic.to_string(), partition })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +384,7 @@ mod tests {
         t.append(&lab0(), 2, 0, false, Some(append(3)));
         let page = t.page(0, 100);
         assert_eq!(page.events.len(), 1, "the unwatched group left no event");
-        assert_eq!(page.events[0].group.as_deref(), Some("lab-0"));
+        assert_eq!(page.events[0].group, Some(lab0()));
         assert_eq!((page.counters.appends, page.counters.empty_appends), (2, 2));
         assert_eq!(page.next, 1);
         assert!(t.page(page.next, 100).events.is_empty());
@@ -417,14 +407,8 @@ mod tests {
     }
 
     #[test]
-    fn runs_and_names() {
+    fn runs_of_terms() {
         assert_eq!(term_runs([1, 1, 2, 4, 4, 4]), vec![(1, 2), (2, 1), (4, 3)]);
-        assert_eq!(parse_group("controller"), Some(GroupId::Controller));
-        assert_eq!(
-            parse_group("my-topic-12"),
-            Some(GroupId::Partition { topic: "my-topic".into(), partition: 12 })
-        );
-        assert_eq!(parse_group("nope"), None);
     }
 
     /// What recording costs per AppendEntries, watched and not (figures in decisions.md 27).

@@ -36,25 +36,8 @@ pub type VoteResponse = openraft::raft::VoteResponse<NodeId>;
 pub type InstallSnapshotRequest = openraft::raft::InstallSnapshotRequest<TypeConfig>;
 pub type InstallSnapshotResponse = openraft::raft::InstallSnapshotResponse<NodeId>;
 
-/// Which Raft group a message belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum GroupId {
-    /// Topics, partition assignment, committed offsets, producer ids.
-    Controller,
-    /// One Kafka partition.
-    Partition { topic: String, partition: i32 },
-}
-
-impl fmt::Display for GroupId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GroupId::Controller => f.write_str(crate::telemetry::wire::CONTROLLER_GROUP),
-            GroupId::Partition { topic, partition } => {
-                f.write_str(&crate::telemetry::wire::partition_group(topic, *partition))
-            }
-        }
-    }
-}
+/// Which Raft group a message belongs to (defined with the telemetry contract, which spells it).
+pub use crate::telemetry::group_id::GroupId;
 
 /// What a group replicates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::groups::GroupEvent;
 use crate::log::{PartitionLog, PartitionOffsets, PowerCutReport};
-use crate::telemetry::wire::{ElectionPhase, LifecyclePhase};
+use crate::telemetry::wire::{ElectionPhase, GroupId, LifecyclePhase};
 
 /// Subscribers that fall this far behind lose the oldest events (and are told how many they
 /// missed by the SSE endpoint); a slow viewer must never slow the broker down.
@@ -65,7 +65,7 @@ pub enum EventKind {
     Raft(crate::telemetry::wire::GroupState),
     /// An election began or ended in a group.
     Election {
-        group: String,
+        group: GroupId,
         term: u64,
         phase: ElectionPhase,
         leader: Option<u64>,

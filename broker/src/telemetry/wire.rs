@@ -29,10 +29,12 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+pub use super::group_id::{GroupId, CONTROLLER_GROUP};
+
 /// One snapshot of a group's Raft state, as telemetry and `/state` show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GroupState {
-    pub group: String,
+    pub group: GroupId,
     pub term: u64,
     /// Who this node voted for in `term`, and whether that vote is committed (a leader exists).
     pub voted_for: Option<u64>,
@@ -128,7 +130,7 @@ pub enum LifecyclePhase {
 /// The answer to `POST /raft/trace/watch`: the group now recorded in full, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceWatch {
-    pub watched: Option<String>,
+    pub watched: Option<GroupId>,
 }
 
 /// The line `clusterlab-broker` prints on stdout once it serves, the one sign a launcher waits
@@ -166,14 +168,11 @@ impl std::fmt::Display for ReadyLine {
     }
 }
 
-/// The Raft group name of a partition: `<topic>-<partition>`, as every answer spells it (the
-/// controller's group is `controller`).
+/// The Raft group name of a partition, `<topic>-<partition>`: [`GroupId`]'s spelling, for the
+/// places that hold names (maps keyed by name, requests).
 pub fn partition_group(topic: &str, partition: i32) -> String {
-    format!("{topic}-{partition}")
+    GroupId::partition(topic, partition).to_string()
 }
-
-/// The name of the controller's Raft group.
-pub const CONTROLLER_GROUP: &str = "controller";
 
 /// Which node leads a group, from several nodes' reports of it: the one that says it leads, in
 /// the highest term any reports (a deposed leader that has not noticed yet reports an older term

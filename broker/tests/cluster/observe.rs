@@ -136,7 +136,8 @@ impl Cluster {
         let mut targets: BTreeMap<String, u64> = BTreeMap::new();
         wait_for(&format!("a leader for every Raft group node {id} belongs to"), timeout, || {
             targets.clear();
-            let groups: Vec<String> = raft_groups(&self.snapshot(id)?).into_iter().map(|g| g.group).collect();
+            let groups: Vec<String> =
+                raft_groups(&self.snapshot(id)?).into_iter().map(|g| g.group.to_string()).collect();
             if groups.is_empty() {
                 return Ok(None);
             }

@@ -29,7 +29,7 @@ fn trace_state(c: &Cluster, id: i32) -> Result<TraceAnswer> {
 
 fn watch(c: &Cluster, id: i32, group: &str) -> Result<()> {
     let answer: TraceWatch = post_watch(c, id, group)?;
-    ensure!(answer.watched.as_deref() == Some(group), "node {id}: watching {group}: {answer:?}");
+    ensure!(answer.watched.as_ref().is_some_and(|g| g == group), "node {id}: watching {group}: {answer:?}");
     Ok(())
 }
 
@@ -41,7 +41,7 @@ fn post_watch(c: &Cluster, id: i32, group: &str) -> Result<TraceWatch> {
 
 /// The event is of `group`.
 fn of(e: &TraceEvent, group: &str) -> bool {
-    e.group.as_deref() == Some(group)
+    e.group.as_ref().is_some_and(|g| g == group)
 }
 
 #[test]

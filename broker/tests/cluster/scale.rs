@@ -60,7 +60,7 @@ fn wait_all_led(c: &mut Cluster, topic: &str, what: &str) -> Result<BTreeMap<i32
 /// group -> term, for the groups `id` leads.
 fn led_terms(c: &Cluster, id: i32, topic: &str) -> Result<BTreeMap<String, u64>> {
     let groups: Vec<GroupState> = c.get(id, &format!("/raft/groups?topic={topic}"))?;
-    Ok(groups.into_iter().filter(|g| g.role == Role::Leader).map(|g| (g.group, g.term)).collect())
+    Ok(groups.into_iter().filter(|g| g.role == Role::Leader).map(|g| (g.group.to_string(), g.term)).collect())
 }
 
 #[test]

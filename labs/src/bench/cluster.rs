@@ -327,7 +327,7 @@ mod tests {
 
     fn g(group: &str, term: u64, role: Role, leader: Option<u64>) -> GroupState {
         GroupState {
-            group: group.into(),
+            group: group.parse().unwrap(),
             term,
             voted_for: leader,
             vote_committed: leader.is_some(),

@@ -133,7 +133,7 @@ async fn wait_all_led(
 async fn group_terms(addr: SocketAddr) -> Result<BTreeMap<String, (u64, bool)>> {
     let path = format!("/raft/groups?topic={TOPIC}");
     let lines: Vec<GroupState> = crate::node_client::get(addr, &path, STATE_TIMEOUT).await?;
-    Ok(lines.into_iter().map(|g| (g.group, (g.term, g.role == Role::Leader))).collect())
+    Ok(lines.into_iter().map(|g| (g.group.to_string(), (g.term, g.role == Role::Leader))).collect())
 }
 
 /// utime + stime of a process, in clock ticks.

@@ -303,11 +303,8 @@ impl Lab {
     /// group's name. Nodes that do not answer now are told by the next poll.
     pub async fn watch_raft_group(&self, group: Option<String>) -> Result<Option<String>, LabFailure> {
         if let Some(g) = &group {
-            if broker::raft::trace::parse_group(g).is_none() {
-                return Err(LabFailure::new(
-                    "bad_request",
-                    format!("{g:?} is not a Raft group: controller or <topic>-<partition>"),
-                ));
+            if let Err(why) = g.parse::<broker::telemetry::wire::GroupId>() {
+                return Err(LabFailure::new("bad_request", why));
             }
         }
         let run = self.run.lock().await;

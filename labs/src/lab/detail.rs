@@ -186,7 +186,7 @@ mod tests {
             assert_eq!(raft.summary.groups, 8, "summary in every page: {:?}", d.raft);
             assert!(d.partitions.summary.partitions >= 7);
             assert!(raft.groups.len() <= 3 && !raft.groups.is_empty());
-            groups.extend(raft.groups.iter().map(|g| g.group.clone()));
+            groups.extend(raft.groups.iter().map(|g| g.group.to_string()));
             let page = &d.partitions.partitions;
             assert!(page.len() <= 3);
             parts.extend(page.iter().filter(|p| p.topic == "paged").map(|p| p.partition));

@@ -42,7 +42,7 @@ pub fn facts(events: &[TimelineEvent], group: &str, start_term: u64, nodes: usiz
                 }
             }
             // Events name their group; a `null` one (node heartbeats) is about every group.
-            let mine = n.events.iter().filter(|v| v.group.as_deref().is_none_or(|g| g == group));
+            let mine = n.events.iter().filter(|v| v.group.as_ref().is_none_or(|g| g == group));
             for v in mine {
                 match &v.kind {
                     TraceKind::Vote { term, .. } if v.kind.succeeded() && *term > start_term => {
@@ -122,7 +122,7 @@ pub(crate) mod tests {
     pub(crate) fn replica_log(term: u64, tail: Vec<(u64, u64, u64)>, flushed: Option<u64>) -> ReplicaLog {
         ReplicaLog {
             at_ns: None,
-            group: "orders-0".into(),
+            group: "orders-0".parse().unwrap(),
             term,
             role: Role::Follower,
             leader: None,
@@ -137,7 +137,7 @@ pub(crate) mod tests {
     }
 
     fn event(kind: TraceKind) -> TraceEvent {
-        TraceEvent { seq: 0, ts_ns: 0, group: Some("orders-0".into()), kind }
+        TraceEvent { seq: 0, ts_ns: 0, group: Some("orders-0".parse().unwrap()), kind }
     }
 
     /// Only for tests: one `raft_trace` entry of `group` with `node`'s events.
@@ -148,7 +148,7 @@ pub(crate) mod tests {
             ts_ns: 0,
             source: crate::timeline::Source::Lab,
             kind: EventKind::RaftTrace {
-                group: Some(group.into()),
+                group: Some(group.parse().unwrap()),
                 nodes: vec![NodeTrace { node, events, replica: None, missed: 0, suspect_after_ms: 300 }],
             },
         }

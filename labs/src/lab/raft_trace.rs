@@ -69,7 +69,10 @@ pub fn follow(
                 timeline.append(
                     Source::Lab,
                     crate::history::now_ns(),
-                    EventKind::RaftTrace { group: want, nodes: batch },
+                    EventKind::RaftTrace {
+                        group: want.as_deref().and_then(|w| w.parse().ok()),
+                        nodes: batch,
+                    },
                 );
             }
         }
@@ -166,7 +169,7 @@ mod tests {
                     out.extend(
                         n.events
                             .into_iter()
-                            .filter(|v| kind(&v.kind) && v.group.as_deref() == Some(group))
+                            .filter(|v| kind(&v.kind) && v.group.as_ref().is_some_and(|g| g == group))
                             .map(|v| (n.node, v.kind)),
                     );
                 }

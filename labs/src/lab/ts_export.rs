@@ -22,7 +22,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use broker::raft::transport::PeerStatus;
     use broker::state::{PartitionState, PartitionSummary, SlowestReplica};
     use broker::telemetry::memory::MemoryReport;
-    use broker::telemetry::wire::{ElectionPhase, Role};
+    use broker::telemetry::wire::{ElectionPhase, GroupId, Role};
 
     use crate::checker::AnomalyKind;
     use crate::history::{Op, OpKind, OpType};
@@ -41,6 +41,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         // The node's telemetry (broker::telemetry::wire).
         Role::decl(cfg),
         ElectionPhase::decl(cfg),
+        GroupId::decl(cfg),
         GroupState::decl(cfg),
         RaftSummary::decl(cfg),
         TopicSummary::decl(cfg),

@@ -47,11 +47,11 @@ impl ClusterView {
             futures::future::join_all(calls).await.into_iter().collect();
         // Every node's report of every group; only a node that believes it leads counts, since
         // followers may know a stale leader (`claimed_leader`).
-        let mut reports: BTreeMap<&str, Vec<(i32, &GroupState)>> = BTreeMap::new();
+        let mut reports: BTreeMap<String, Vec<(i32, &GroupState)>> = BTreeMap::new();
         for (id, state) in &states {
             let Some(raft) = state.as_ref().and_then(|s| s.raft.as_ref()) else { continue };
             for g in &raft.groups {
-                reports.entry(&g.group).or_default().push((*id, g));
+                reports.entry(g.group.to_string()).or_default().push((*id, g));
             }
         }
         let leaders = reports
@@ -59,7 +59,7 @@ impl ClusterView {
             .filter_map(|(group, r)| {
                 let (leader, g) = claimed_leader(r)?;
                 let voters = g.voters.iter().map(|v| *v as i32).collect();
-                Some((group.to_string(), GroupLeader { leader, term: g.term, voters }))
+                Some((group, GroupLeader { leader, term: g.term, voters }))
             })
             .collect();
         ClusterView { states, leaders }

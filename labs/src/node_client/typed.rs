@@ -167,9 +167,12 @@ mod tests {
             "{memory:?}"
         );
         assert!(memory.heap_in_use_bytes.is_some_and(|b| b > 1 << 20), "{memory:?}");
-        assert_eq!(watch_group(addr, Some("typed-0")).await.unwrap().watched.as_deref(), Some("typed-0"));
+        assert_eq!(
+            watch_group(addr, Some("typed-0")).await.unwrap().watched.map(|g| g.to_string()).as_deref(),
+            Some("typed-0")
+        );
         let trace: TraceAnswer = round_trips("/raft/trace", get_json(addr, "/raft/trace").await.unwrap());
-        assert_eq!(trace.page.watched.as_deref(), Some("typed-0"));
+        assert_eq!(trace.page.watched.map(|g| g.to_string()).as_deref(), Some("typed-0"));
         // The events so far: lifecycle, topic, Raft states (a leader's with matched indexes), elections.
         cancel.cancel();
         follow.await.unwrap();

@@ -3,7 +3,7 @@
 use broker::cluster::rpc_trace::ReplicaLog;
 use broker::raft::trace::TraceEvent;
 use broker::telemetry::memory::MemoryReport;
-use broker::telemetry::wire::{ElectionPhase, Role};
+use broker::telemetry::wire::{ElectionPhase, GroupId, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::checker::AnomalyKind;
@@ -51,7 +51,7 @@ pub enum EventKind {
     },
     /// A Raft group's state on a node (from the node's telemetry `raft` events).
     Raft {
-        group: String,
+        group: GroupId,
         term: u64,
         role: Role,
         leader: Option<u64>,
@@ -61,7 +61,7 @@ pub enum EventKind {
     },
     /// An election phase in a group.
     Election {
-        group: String,
+        group: GroupId,
         term: u64,
         phase: ElectionPhase,
         leader: Option<u64>,
@@ -77,7 +77,7 @@ pub enum EventKind {
     /// RPC-level Raft telemetry of the watched group from every node, one batch per poll
     /// (`lab/raft_trace.rs`): each node's new events and its replica of the group.
     RaftTrace {
-        group: Option<String>,
+        group: Option<GroupId>,
         nodes: Vec<NodeTrace>,
     },
     /// Any other node telemetry, kept as it came.
@@ -287,7 +287,7 @@ impl TimelineEvent {
             EventKind::RaftTrace { group, nodes } => format!(
                 "{} raft messages of {}",
                 nodes.iter().map(|n| n.events.len()).sum::<usize>(),
-                group.as_deref().unwrap_or("no group")
+                group.as_ref().map_or_else(|| "no group".to_string(), ToString::to_string)
             ),
             EventKind::Telemetry { .. } => "telemetry".into(),
             EventKind::Client { op } => format!("{:?} {:?}", op.kind, op.op_type),

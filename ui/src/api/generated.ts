@@ -6,7 +6,9 @@ export type Role = "Leader" | "Follower" | "Candidate" | "Learner" | "Shutdown" 
 
 export type ElectionPhase = "started" | "won" | "lost" | "leader_known";
 
-export type GroupState = { group: string, term: number, 
+export type GroupId = string;
+
+export type GroupState = { group: GroupId, term: number, 
 /**
  * Who this node voted for in `term`, and whether that vote is committed (a leader exists).
  */
@@ -108,14 +110,14 @@ ts_ns: number,
 /**
  * The group, `None` for node-level messages (heartbeats, pre-vote queries).
  */
-group: string | null, } & ({ "type": "vote", to: number, term: number, last_log: [number, number] | null, outcome: Outcome, rtt_us: number, } | { "type": "append", to: number, term: number, prev: [number, number] | null, entries: [number, number] | null, terms: Array<[number, number]>, leader_commit: number | null, outcome: Outcome, rtt_us: number, } | { "type": "node_heartbeat", to: number, outcome: Outcome, rtt_us: number, } | { "type": "leader_query", to: number, groups: number, answer: string, rtt_us: number, } | { "type": "campaign", reason: string, wait_ms: number, candidate: number, } | { "type": "commit", index: number, } | { "type": "truncate", from: number, discarded: number, terms: Array<[number, number]>, });
+group: GroupId | null, } & ({ "type": "vote", to: number, term: number, last_log: [number, number] | null, outcome: Outcome, rtt_us: number, } | { "type": "append", to: number, term: number, prev: [number, number] | null, entries: [number, number] | null, terms: Array<[number, number]>, leader_commit: number | null, outcome: Outcome, rtt_us: number, } | { "type": "node_heartbeat", to: number, outcome: Outcome, rtt_us: number, } | { "type": "leader_query", to: number, groups: number, answer: string, rtt_us: number, } | { "type": "campaign", reason: string, wait_ms: number, candidate: number, } | { "type": "commit", index: number, } | { "type": "truncate", from: number, discarded: number, terms: Array<[number, number]>, });
 
 export type ReplicaLog = { 
 /**
  * When this state was read, wall-clock Unix nanoseconds (None only in runs recorded before
  * nodes said it).
  */
-at_ns?: number, group: string, term: number, role: Role, leader: number | null, voted_for: number | null, 
+at_ns?: number, group: GroupId, term: number, role: Role, leader: number | null, voted_for: number | null, 
 /**
  * Entries in the log (the next index).
  */
@@ -301,7 +303,7 @@ missed: number,
  */
 suspect_after_ms: number, };
 
-export type EventKind = { "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, 
+export type EventKind = { "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: GroupId, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: GroupId, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: GroupId | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, 
 /**
  * Resident set size.
  */
@@ -320,7 +322,7 @@ seq: number,
 /**
  * Wall-clock Unix nanoseconds.
  */
-ts_ns: number, source: Source, } & ({ "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: string, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: string, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: string | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, 
+ts_ns: number, source: Source, } & ({ "type": "fault", fault: FaultName, target: string, detail: string | null, } | { "type": "process", state: ProcessPhase, pid: number | null, detail: string | null, } | { "type": "raft", group: GroupId, term: number, role: Role, leader: number | null, last_log_index: number | null, applied_index: number | null, voted_for: number | null, } | { "type": "election", group: GroupId, term: number, phase: ElectionPhase, leader: number | null, } | { "type": "offsets", topic: string, partition: number, log_end_offset: number, flushed_offset: number, high_watermark: number, } | { "type": "raft_trace", group: GroupId | null, nodes: Array<NodeTrace>, } | { "type": "telemetry", data: unknown, } | { "type": "client", op: Op, } | { "type": "resources", cpu_percent: number, 
 /**
  * Resident set size.
  */

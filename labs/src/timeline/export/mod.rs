@@ -149,6 +149,7 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
         match (&e.source, &e.kind) {
             (Source::Node(n), EventKind::Raft { group, term, role, leader, .. }) => {
                 let n = *n as i64;
+                let group = &group.to_string();
                 if *role == Role::Leader {
                     l.switch(group, n, *term, e.ts_ns);
                 } else if let Some(leader) = leader {
@@ -167,7 +168,7 @@ pub fn leader_spans(events: &[TimelineEvent]) -> Vec<LeaderSpan> {
                     leader: Some(leader),
                 },
             ) => {
-                l.switch(group, *leader as i64, *term, e.ts_ns);
+                l.switch(&group.to_string(), *leader as i64, *term, e.ts_ns);
             }
             (
                 Source::Node(n),
@@ -224,7 +225,7 @@ pub fn raft_groups(events: &[TimelineEvent]) -> Vec<String> {
     let mut g: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Raft { group, .. } | EventKind::Election { group, .. } => Some(group.clone()),
+            EventKind::Raft { group, .. } | EventKind::Election { group, .. } => Some(group.to_string()),
             _ => None,
         })
         .collect();

@@ -144,7 +144,7 @@ fn trace_event(e: &TimelineEvent, layout: &Layout, rates: &mut Rates) -> Option<
         )),
         EventKind::Election { group, term, phase, leader } => Some(instant(
             "t",
-            layout.tid_of_group(group),
+            layout.tid_of_group(&group.to_string()),
             "election",
             json!({"group": group, "term": term, "phase": phase, "leader": leader}),
         )),

@@ -17,7 +17,7 @@ const S: u64 = 1_000_000_000;
 
 fn raft(t: &Timeline, ts: u64, node: i32, group: &str, term: u64, role: Role, leader: Option<u64>) {
     let kind = EventKind::Raft {
-        group: group.into(),
+        group: group.parse().unwrap(),
         term,
         role,
         leader,
@@ -42,7 +42,11 @@ fn election(
     phase: ElectionPhase,
     leader: Option<u64>,
 ) {
-    t.append(Source::Node(node), ts, EventKind::Election { group: group.into(), term, phase, leader });
+    t.append(
+        Source::Node(node),
+        ts,
+        EventKind::Election { group: group.parse().unwrap(), term, phase, leader },
+    );
 }
 
 /// The run, appended in this order (the store numbers events in append order).

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use broker::raft::trace::{Outcome, TraceEvent, TraceKind};
+use broker::telemetry::wire::GroupId;
 
 use super::esc;
 use crate::timeline::event::{EventKind, TimelineEvent};
@@ -42,7 +43,7 @@ struct Mark {
 
 #[derive(Default)]
 struct Recorded {
-    group: Option<String>,
+    group: Option<GroupId>,
     nodes: BTreeSet<i32>,
     messages: Vec<Message>,
     marks: Vec<Mark>,
@@ -143,7 +144,7 @@ pub fn election_diagrams(events: &[TimelineEvent], max: usize) -> Vec<(String, S
         covered_until = to;
         let caption = format!(
             "{}: n{node} campaigns; {} ms from 100 ms before",
-            r.group.as_deref().unwrap_or("?"),
+            r.group.as_ref().map_or_else(|| "?".to_string(), ToString::to_string),
             (to - from) / 1_000_000
         );
         out.push((caption, svg(&r, from, to)));
@@ -286,7 +287,7 @@ mod tests {
             ts_ns: ts,
             source: Source::Lab,
             kind: EventKind::RaftTrace {
-                group: Some("lab-0".into()),
+                group: Some("lab-0".parse().unwrap()),
                 nodes: vec![NodeTrace { node, events, replica: None, missed: 0, suspect_after_ms: 300 }],
             },
         }
@@ -295,7 +296,7 @@ mod tests {
     const LAB0: Option<&str> = Some("lab-0");
 
     fn ev(ts_ns: u64, group: Option<&str>, kind: TraceKind) -> TraceEvent {
-        TraceEvent { seq: 0, ts_ns, group: group.map(String::from), kind }
+        TraceEvent { seq: 0, ts_ns, group: group.map(|g| g.parse().unwrap()), kind }
     }
 
     fn vote(to: u64, term: u64, outcome: Outcome, rtt_us: u64) -> TraceKind {
