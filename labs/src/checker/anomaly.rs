@@ -9,7 +9,7 @@ use super::index::{Index, Slot};
 use super::kind::AnomalyKind;
 
 /// One thing the history shows that the delivery guarantees forbid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Anomaly {
     /// Acknowledged (send `ok`) but never read in the final reads. `partition`/`offset` are what

@@ -83,7 +83,7 @@ impl Default for CheckOptions {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Counts {
     /// Distinct values whose send was invoked.
     pub sent_invoked: u64,
@@ -99,7 +99,7 @@ pub struct Counts {
 
 /// A period without successful sends; `partition` None means on every partition at once, else
 /// that partition of `topic` (runs over several topics have a partition 0 in each).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Window {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
@@ -109,7 +109,7 @@ pub struct Window {
     pub duration_ns: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Verdict {
     /// No anomaly the configured guarantees forbid. Unavailability never fails a verdict.
     pub ok: bool,

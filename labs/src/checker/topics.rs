@@ -13,7 +13,7 @@ use super::anomaly::Anomaly;
 use crate::history::{History, OpKind, OpType};
 
 /// One topic's share of a verdict.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TopicCounts {
     pub acked: u64,
     pub lost: u64,

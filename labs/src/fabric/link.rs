@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 /// One end of a link: a broker node, or "the clients" (the workload, a user's tool).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "LinkEnd")]
 pub enum Endpoint {
     Node(i32),
     Client,
@@ -28,8 +29,9 @@ impl fmt::Display for Endpoint {
 }
 
 /// What happens to the bytes of one direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "ms")]
+#[ts(rename = "LinkMode")]
 pub enum Mode {
     /// Forwarded as they arrive.
     Pass,
@@ -151,7 +153,8 @@ impl Dialed {
 }
 
 /// A link as the UI shows it: one entry per endpoint pair, both directions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "LinkView")]
 pub struct LinkState {
     pub from: Endpoint,
     pub to: Endpoint,

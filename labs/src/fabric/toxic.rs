@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// In JSON (and so in the UI) a toxic is its text form, e.g. `latency:100:20@50`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ts_rs::TS)]
+#[ts(type = "string")]
 pub enum Toxic {
     Latency { ms: u64, jitter_ms: u64, percent: u8 },
     Bandwidth { kib_per_s: u64, percent: u8 },

@@ -76,13 +76,7 @@ impl Run {
             nodes,
             raft,
             partitions,
-            links: self
-                .supervisor
-                .fabric()
-                .links()
-                .iter()
-                .filter_map(|l| serde_json::to_value(l).ok())
-                .collect(),
+            links: self.supervisor.fabric().links(),
             workload: None,
             drill: None,
             timeline_len: 0,

@@ -44,7 +44,7 @@ impl Lab {
         spec: &DrillSpec,
         step: usize,
         narration: Option<String>,
-        verdict: Option<serde_json::Value>,
+        verdict: Option<Verdict>,
         done: bool,
     ) {
         if let Some(text) = &narration {
@@ -140,7 +140,7 @@ impl Lab {
         };
         self.note(EventKind::Verdict { ok: passed, summary: summary.clone() });
         let verdict_json = verdict.as_ref().and_then(|v| serde_json::to_value(v).ok());
-        self.progress(&spec, spec.steps.len(), None, verdict_json.clone(), true);
+        self.progress(&spec, spec.steps.len(), None, verdict.clone(), true);
         let outcome = DrillOutcome {
             name: spec.name.clone(),
             passed,

@@ -183,10 +183,8 @@ pub struct LabState {
     pub nodes: Vec<NodeView>,
     pub raft: Vec<RaftReport>,
     pub partitions: Vec<PartitionReport>,
-    /// The fabric's links (`fabric::LinkState`, not typed for the UI yet: `ui/src/api/types.ts`
-    /// names them `LinkView`).
-    #[ts(type = "Array<unknown>")]
-    pub links: Vec<serde_json::Value>,
+    /// The fabric's links, both directions of each endpoint pair.
+    pub links: Vec<crate::fabric::LinkState>,
     pub workload: Option<CounterValues>,
     pub drill: Option<DrillProgress>,
     pub timeline_len: u64,
@@ -225,9 +223,8 @@ pub struct DrillProgress {
     pub step: usize,
     pub steps: usize,
     pub narration: Option<String>,
-    /// The checker's verdict as JSON (`ok`, `summary` and the findings).
-    #[ts(type = "{ ok: boolean; summary: string; [k: string]: unknown } | null")]
-    pub verdict: Option<serde_json::Value>,
+    /// The checker's verdict: `ok`, `summary` and the findings.
+    pub verdict: Option<crate::checker::Verdict>,
     pub done: bool,
     /// A guided lesson rather than a drill.
     #[serde(default)]

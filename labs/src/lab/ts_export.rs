@@ -24,7 +24,8 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use broker::telemetry::memory::MemoryReport;
     use broker::telemetry::wire::{ElectionPhase, GroupId, Role};
 
-    use crate::checker::AnomalyKind;
+    use crate::checker::{Anomaly, AnomalyKind, Counts, TopicCounts, Verdict, Window};
+    use crate::fabric::{Endpoint, LinkState, Mode, Toxic};
     use crate::history::{Op, OpKind, OpType};
     use crate::lab::protocol::{
         Command, DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
@@ -64,6 +65,15 @@ fn declarations(cfg: &Config) -> Vec<String> {
         PartitionReport::decl(cfg),
         CounterValues::decl(cfg),
         DrillProgress::decl(cfg),
+        Endpoint::decl(cfg),
+        Toxic::decl(cfg),
+        Mode::decl(cfg),
+        LinkState::decl(cfg),
+        Counts::decl(cfg),
+        Window::decl(cfg),
+        TopicCounts::decl(cfg),
+        Anomaly::decl(cfg),
+        Verdict::decl(cfg),
         LabState::decl(cfg),
         LabFailure::decl(cfg),
         LabEvent::decl(cfg),

@@ -193,9 +193,9 @@ export type WorkloadCounters = { sent: number, acked: number, failed: number, in
 
 export type DrillProgress = { name: string, step: number, steps: number, narration: string | null, 
 /**
- * The checker's verdict as JSON (`ok`, `summary` and the findings).
+ * The checker's verdict: `ok`, `summary` and the findings.
  */
-verdict: { ok: boolean; summary: string; [k: string]: unknown } | null, done: boolean, 
+verdict: Verdict | null, done: boolean, 
 /**
  * A guided lesson rather than a drill.
  */
@@ -213,12 +213,89 @@ explanation: string | null,
  */
 awaiting: string | null, };
 
+export type LinkEnd = { "node": number } | "client";
+
+export type Toxic = string;
+
+export type LinkMode = { "kind": "pass" } | { "kind": "delay", "ms": number } | { "kind": "blackhole" } | { "kind": "reset" } | { "kind": "toxic", "ms": Toxic };
+
+export type LinkView = { from: LinkEnd, to: LinkEnd, 
+/**
+ * Mode of the bytes `from` sends to `to`.
+ */
+mode: LinkMode, 
+/**
+ * Mode of the bytes `to` sends to `from`.
+ */
+reverse_mode: LinkMode, 
+/**
+ * Bytes forwarded from `from` to `to` (all connections, since the fabric started).
+ */
+bytes_forwarded: number, 
+/**
+ * Bytes forwarded from `to` to `from`.
+ */
+bytes_returned: number, 
+/**
+ * Connections open between the two right now.
+ */
+connections: number, 
+/**
+ * Connections accepted between the two since the fabric started.
+ */
+connections_total: number, };
+
+export type Counts = { 
+/**
+ * Distinct values whose send was invoked.
+ */
+sent_invoked: number, acked: number, failed: number, 
+/**
+ * `info` completions plus sends never completed.
+ */
+indeterminate: number, 
+/**
+ * Successful poll ops (re-reads included).
+ */
+read: number, 
+/**
+ * Distinct values read.
+ */
+distinct_read: number, };
+
+export type Window = { topic?: string | null, partition: number | null, start_ns: number, end_ns: number, duration_ns: number, };
+
+export type TopicCounts = { acked: number, lost: number, 
+/**
+ * Distinct duplicated values.
+ */
+duplicates: number, 
+/**
+ * Every other anomaly.
+ */
+other: number, };
+
+export type Anomaly = { "kind": "lost_write", value: string, partition: number, offset: number, acked_at_ns: number, } | { "kind": "duplicate", value: string, partition: number, offsets: Array<number>, } | { "kind": "reordered", partition: number, first_value: string, second_value: string, first_offset: number, second_offset: number, } | { "kind": "inconsistent_offset", value: string, partition: number, acked_offset: number | null, read_offset: number, other_value?: string | null, } | { "kind": "phantom_read", value: string, partition: number, offset: number, } | { "kind": "replica_divergence", topic: string, partition: number, nodes: Array<[number, number, number]>, } | { "kind": "failed_but_present", value: string, partition: number, offset: number, } | { "kind": "nonmonotonic_send", process: number, partition: number, first_value: string, first_offset: number, second_value: string, second_offset: number, } | { "kind": "poll_skip", process: number, 
+/**
+ * The topic (empty in anomalies saved before several topics were checked).
+ */
+topic: string, partition: number, from_offset: number, to_offset: number, skipped: number, first_skipped: number, first_value: string, after_rebalance: boolean, at_ns: number, } | { "kind": "nonmonotonic_poll", process: number, topic: string, partition: number, previous_offset: number, offset: number, at_ns: number, } | { "kind": "unseen", value: string, topic: string, partition: number, offset: number, acked_at_ns: number, } | { "kind": "committed_offset_backwards", process: number, topic: string, partition: number, committed: number, committed_at_ns: number, resumed_at: number, at_ns: number, };
+
+export type Verdict = { 
+/**
+ * No anomaly the configured guarantees forbid. Unavailability never fails a verdict.
+ */
+ok: boolean, summary: string, counts: Counts, anomalies: Array<Anomaly>, unavailability: Array<Window>, 
+/**
+ * Acknowledged, lost, duplicated and other anomalies per topic.
+ */
+by_topic: { [key in string]: TopicCounts }, };
+
 export type LabState = { running: boolean, settings: ClusterSettings | null, bootstrap: string | null, nodes: Array<NodeView>, raft: Array<RaftReport>, partitions: Array<PartitionReport>, 
 /**
- * The fabric's links (`fabric::LinkState`, not typed for the UI yet: `ui/src/api/types.ts`
- * names them `LinkView`).
+ * The fabric's links, both directions of each endpoint pair.
  */
-links: Array<unknown>, workload: WorkloadCounters | null, drill: DrillProgress | null, timeline_len: number, 
+links: Array<LinkView>, workload: WorkloadCounters | null, drill: DrillProgress | null, timeline_len: number, 
 /**
  * The Raft group whose messages the nodes record in full (`raft_trace` timeline entries).
  */

@@ -1,14 +1,15 @@
 // The lab protocol as the UI sees it. The types the lab and the nodes define in Rust come from
 // `generated.ts` (written from them by labs/src/lab/ts_export.rs; a Rust test fails when it is
 // stale); this file names them as the UI does and types by hand only what Rust keeps as raw JSON
-// (links, a reply's result) and the UI's own preferences.
+// (a reply's result) and the UI's own preferences.
 import type * as Generated from './generated';
-import type { ClusterSettings, LabFailure, RunMeta } from './generated';
+import type { ClusterSettings, LabFailure, LabState, RunMeta } from './generated';
 
 export type {
   ClusterSettings, NodeView, Role, RaftSummary, RaftReport, PartitionSummary, PartitionReport,
   WorkloadCounters, DrillProgress, TraceEvent, ReplicaLog, NodeTrace, Source, TimelineEvent, LabFailure,
   ElectionPhase, ClusterSnapshot, ProcessPhase, RunMeta, FaultName, AnomalyKind, CheckName,
+  LinkEnd, LinkMode, LinkView, LabState, Verdict, Anomaly,
 } from './generated';
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 /** One Raft group on one node (`broker::cluster::watch::GroupState`) as the model keeps it: a
@@ -34,21 +35,8 @@ export const TEACHING_TEMPO: Pick<ClusterSettings, 'election_timeout_min_ms' | '
   election_timeout_min_ms: 1500, election_timeout_max_ms: 3000, heartbeat_ms: 500,
 };
 
-export type LinkEnd = { node: number } | string;
-export interface LinkMode { kind: 'pass' | 'delay' | 'blackhole' | 'reset' | string; ms?: number }
-export interface LinkView {
-  from: LinkEnd; to: LinkEnd; mode: LinkMode; reverse_mode: LinkMode;
-  bytes_forwarded: number; bytes_returned: number; connections: number;
-}
-
-/** The checker's verdict, as `DrillProgress.verdict` carries it. */
-export interface Verdict { ok: boolean; summary: string; [k: string]: unknown }
-
 /** A lesson's awaited action: `learner` (do the step's fault), `next` (press Next). */
 export type Awaiting = 'learner' | 'next';
-
-/** The lab's state with the parts Rust keeps as raw JSON typed by hand (links: `fabric::LinkState`). */
-export interface LabState extends Omit<Generated.LabState, 'links'> { links: LinkView[] }
 
 export interface Reply<R = unknown> { event: 'reply'; id: number | null; ok: boolean; result: R; error: LabFailure | null }
 

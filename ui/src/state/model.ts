@@ -31,7 +31,8 @@ export interface Model {
   workload: WorkloadCounters | null;
   drill: DrillProgress | null;
   narration: string | null;
-  verdict: Verdict | null;
+  /** The last verdict line of the run (a `verdict` timeline event): pass or fail, and why. */
+  verdict: Pick<Verdict, 'ok' | 'summary'> | null;
   timeline: Ring<TimelineEvent>;
   leadership: Leadership;
   faults: Faults;
