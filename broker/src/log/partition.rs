@@ -203,31 +203,7 @@ impl PartitionLog {
         offsetless: impl Fn(usize) -> bool,
         leader_epoch: i32,
     ) -> Result<AppendOutcome> {
-        if batches.is_empty() {
-            return Err(BrokerError::Invalid("append of zero batches".into()));
-        }
-        if leader_epoch < 0 {
-            return Err(BrokerError::Invalid(format!(
-                "append with leader epoch {leader_epoch}; the stored term must be >= 0"
-            )));
-        }
-        let mut headers = Vec::with_capacity(batches.len());
-        for (i, b) in batches.iter().enumerate() {
-            let h = BatchHeader::parse(b).map_err(|e| BrokerError::Invalid(format!("batch {i}: {e}")))?;
-            if h.batch_length as i64 + BATCH_LENGTH_OFFSET as i64 != b.len() as i64 {
-                return Err(BrokerError::Invalid(format!(
-                    "batch {i}: batch_length {} but {} bytes given",
-                    h.batch_length,
-                    b.len()
-                )));
-            }
-            if offsetless(i) && h.attributes & CONTROL_ATTRIBUTE == 0 {
-                return Err(BrokerError::Invalid(format!(
-                    "batch {i}: only a control batch may occupy no offset"
-                )));
-            }
-            headers.push(h);
-        }
+        let headers = checked_headers(batches, &offsetless, leader_epoch)?;
         let term = leader_epoch as u64;
         let mut inner = lock(&self.inner);
         self.writable(&inner)?;
@@ -275,11 +251,7 @@ impl PartitionLog {
         inner.appended_at_ns = now;
         self.publish(&inner);
         drop(inner);
-        if !self.queued.swap(true, Ordering::SeqCst) {
-            self.ctx.mark_dirty(self.key());
-        } else {
-            self.ctx.request_flush();
-        }
+        self.queue_for_flush();
         tracing::trace!(
             topic = %self.topic,
             partition = self.partition,
@@ -289,6 +261,16 @@ impl PartitionLog {
             "appended"
         );
         Ok(AppendOutcome { base_offset, last_offset: next - 1, log_append_time_ms: (now / 1_000_000) as i64 })
+    }
+
+    /// Lists the partition for the flusher's next round (once), or asks for a round if it is
+    /// listed already (fsync `always`: a waiter wants it soon).
+    fn queue_for_flush(&self) {
+        if !self.queued.swap(true, Ordering::SeqCst) {
+            self.ctx.mark_dirty(self.key());
+        } else {
+            self.ctx.request_flush();
+        }
     }
 
     /// Writes the buffered entries to the active segment and makes them visible. Called per
@@ -468,6 +450,41 @@ impl PartitionLog {
         self.publish(inner);
         Ok(())
     }
+}
+
+/// The headers of batches to append, each checked: a v2 batch whose length field matches its
+/// bytes, a control batch where `offsetless` says it occupies no offset, a term >= 0.
+fn checked_headers(
+    batches: &[Bytes],
+    offsetless: &impl Fn(usize) -> bool,
+    leader_epoch: i32,
+) -> Result<Vec<BatchHeader>> {
+    if batches.is_empty() {
+        return Err(BrokerError::Invalid("append of zero batches".into()));
+    }
+    if leader_epoch < 0 {
+        return Err(BrokerError::Invalid(format!(
+            "append with leader epoch {leader_epoch}; the stored term must be >= 0"
+        )));
+    }
+    let mut headers = Vec::with_capacity(batches.len());
+    for (i, b) in batches.iter().enumerate() {
+        let h = BatchHeader::parse(b).map_err(|e| BrokerError::Invalid(format!("batch {i}: {e}")))?;
+        if h.batch_length as i64 + BATCH_LENGTH_OFFSET as i64 != b.len() as i64 {
+            return Err(BrokerError::Invalid(format!(
+                "batch {i}: batch_length {} but {} bytes given",
+                h.batch_length,
+                b.len()
+            )));
+        }
+        if offsetless(i) && h.attributes & CONTROL_ATTRIBUTE == 0 {
+            return Err(BrokerError::Invalid(format!(
+                "batch {i}: only a control batch may occupy no offset"
+            )));
+        }
+        headers.push(h);
+    }
+    Ok(headers)
 }
 
 /// Entries in the log: the next Raft index of a replicated log.

@@ -225,7 +225,8 @@ pub struct ReplicaDigest {
 }
 
 impl PartitionLog {
-    /// Digest of the entries that end at or below `upto` (normally the high watermark).
+    /// Digest of the entries that end at or below `upto` (normally the high watermark), without
+    /// the offsetless entries at `upto` itself.
     pub fn digest(&self, upto: i64) -> Result<ReplicaDigest> {
         let count = self.entry_count();
         let mut crc = 0u32;
@@ -237,8 +238,11 @@ impl PartitionLog {
         'outer: while from < count {
             let to = (from + CHUNK).min(count);
             for (i, (_, batch)) in self.entries_by_index(from, to)?.into_iter().enumerate() {
-                let Some((_, next)) = self.entry_offsets(from + i as u64) else { break 'outer };
-                if next > upto {
+                let Some((base, next)) = self.entry_offsets(from + i as u64) else { break 'outer };
+                // An entry without an offset at `upto` itself may be a new leader's blank that not
+                // every replica holds yet: the digest ends before it, where the committed data
+                // fixes the prefix (decision 46).
+                if next > upto || (next == base && base >= upto) {
                     break 'outer;
                 }
                 crc = crc32c::crc32c_append(crc, &batch);

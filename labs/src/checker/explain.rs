@@ -26,7 +26,12 @@ impl Anomaly {
 
     /// One sentence: what happened, with the numbers.
     pub fn explain(&self) -> String {
-        match self {
+        self.explain_history().unwrap_or_else(|| self.explain_group())
+    }
+
+    /// The anomalies of the acknowledged writes and the reads; None for a consumer group's.
+    fn explain_history(&self) -> Option<String> {
+        Some(match self {
             Anomaly::LostWrite { value, partition, offset, acked_at_ns } => format!(
                 "lost write: {value} was acknowledged at partition {partition} offset {offset} at {}, \
                  but the final read of the partition does not contain it",
@@ -80,6 +85,13 @@ impl Anomaly {
                      producer keeps its order)"
                 )
             }
+            _ => return None,
+        })
+    }
+
+    /// The consumer-group anomalies (polls, deliveries and commits of the group's members).
+    fn explain_group(&self) -> String {
+        match self {
             Anomaly::PollSkip {
                 process,
                 topic,
@@ -102,12 +114,14 @@ impl Anomaly {
                     format!("right after offset {from_offset}")
                 }
             ),
-            Anomaly::NonmonotonicPoll { process, topic, partition, previous_offset, offset, at_ns } => format!(
-                "nonmonotonic poll: at {} member {process} read {} offset {offset} after \
+            Anomaly::NonmonotonicPoll { process, topic, partition, previous_offset, offset, at_ns } => {
+                format!(
+                    "nonmonotonic poll: at {} member {process} read {} offset {offset} after \
                  offset {previous_offset}, with no rebalance in between",
-                clock(*at_ns),
-                place(topic, *partition)
-            ),
+                    clock(*at_ns),
+                    place(topic, *partition)
+                )
+            }
             Anomaly::Unseen { value, topic, partition, offset, acked_at_ns } => format!(
                 "unseen: {value} was acknowledged at {} and is in {} at offset {offset}, but no \
                  member of the group ever received it",
@@ -132,6 +146,7 @@ impl Anomaly {
                     clock(*at_ns)
                 )
             }
+            other => unreachable!("{other:?} is explained by explain_history"),
         }
     }
 }
