@@ -416,15 +416,10 @@ impl PartitionLog {
         let _flushing = lock(&self.flush_lock);
         let mut inner = lock(&self.inner);
         self.writable(&inner)?;
-        let mut first = 0u64;
-        for si in 0..inner.segments.len() {
-            let n = inner.segments[si].index.len() as u64;
-            if index < first + n {
-                return self.cut_at(&mut inner, si, (index - first) as usize);
-            }
-            first += n;
+        match entry_position(&inner, index) {
+            Some((si, ei)) => self.cut_at(&mut inner, si, ei),
+            None => Ok(()), // nothing at or after `index`
         }
-        Ok(()) // nothing at or after `index`
     }
 
     /// Drops entry `ei` of segment `si` and everything after it, on disk and in memory.
@@ -485,6 +480,19 @@ fn checked_headers(
         headers.push(h);
     }
     Ok(headers)
+}
+
+/// Where the entry with Raft index `index` is: (segment, entry within it).
+pub(crate) fn entry_position(inner: &Inner, index: u64) -> Option<(usize, usize)> {
+    let mut first = 0u64;
+    for (si, seg) in inner.segments.iter().enumerate() {
+        let n = seg.index.len() as u64;
+        if index < first + n {
+            return Some((si, (index - first) as usize));
+        }
+        first += n;
+    }
+    None
 }
 
 /// Entries in the log: the next Raft index of a replicated log.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::error::{BrokerError, Result};
 use crate::log::batch::{BatchHeader, CONTROL_ATTRIBUTE};
 use crate::log::lock;
-use crate::log::partition::{entry_count, AppendOutcome, PartitionLog};
+use crate::log::partition::{entry_count, entry_position, AppendOutcome, PartitionLog};
 use crate::log::segment::{IndexEntry, Segment};
 
 impl PartitionLog {
@@ -72,15 +72,7 @@ impl PartitionLog {
     /// Index entry at Raft index `index`.
     fn locate(&self, index: u64) -> Option<IndexEntry> {
         let inner = lock(&self.inner);
-        let mut first = 0u64;
-        for seg in &inner.segments {
-            let n = seg.index.len() as u64;
-            if index < first + n {
-                return Some(seg.index[(index - first) as usize]);
-            }
-            first += n;
-        }
-        None
+        entry_position(&inner, index).map(|(si, ei)| inner.segments[si].index[ei])
     }
 
     /// Kafka's end of leader epoch `epoch` in this log (KIP-101/320, what OffsetForLeaderEpoch
