@@ -31,6 +31,7 @@
 //! - [`paths`]: where the broker binary and drills are found, and where state is kept.
 //! - [`prefs`]: preferences remembered between starts.
 //! - [`runs`]: the recent-runs store (one directory per run) and its recorder.
+//! - `tasks`: background tasks owned by the component that started them, joined (bounded) when it stops.
 //!
 //! ## Dependency direction
 //!
@@ -44,7 +45,7 @@
 //! 5. `timeline`
 //! 6. `checker`
 //! 7. `fabric`, `launcher`, `paths`, `prefs`, `workload`
-//! 8. `error`, `history`, `settings`
+//! 8. `error`, `history`, `settings`, `tasks`
 //!
 //! Across crates: labs depends on broker (the node's own wire types, decision 37) and nothing of
 //! the workspace depends on labs but the desktop app (and broker's process tests, decision 41).
@@ -65,6 +66,7 @@ pub mod runs;
 pub mod server;
 pub mod settings;
 pub mod supervisor;
+mod tasks;
 pub mod timeline;
 pub mod workload;
 

@@ -136,16 +136,19 @@ async fn watched_run(
     // The follower stops when this run ends, whichever way (an error returns early).
     let _stop_follower = cancel.clone().drop_guard();
     let group = format!("{TOPIC}-0");
-    crate::lab::raft_trace::follow(
+    // Owned here: aborted if this run returns early, waited for once it is cancelled.
+    let mut follower = tokio::task::JoinSet::new();
+    follower.spawn(crate::lab::raft_trace::follow(
         timeline.clone(),
         nodes.to_vec(),
         Arc::new(Mutex::new(Some(group.clone()))),
         cancel.clone(),
-    );
+    ));
     // The follower sets the watch on its first poll; set it now so the run is all "on".
     set_watch(nodes, Some(&group)).await?;
     let r = producer.run(opts.messages, opts.timeout).await;
     cancel.cancel();
+    crate::tasks::join_all(&mut follower, "the Raft-trace follower").await;
     let r = r?;
     let (mut seen, mut missed) = (0u64, 0u64);
     for e in timeline.snapshot() {

@@ -2,7 +2,9 @@
 //! `clusterlab drill run` replays and a person can read. `parse_drill` of the text gives the
 //! same spec again (up to source lines); a test holds that.
 
-use crate::drill::{Action, Anomalies, DrillSpec, Fault, Outcome, Target, When};
+use crate::drill::{
+    Action, Anomalies, DrillSpec, Expect, Fault, Outcome, Setup, Step, Target, When, Workload,
+};
 
 /// A TOML string, quoted and escaped by the `toml` crate.
 fn q(s: &str) -> String {
@@ -63,97 +65,121 @@ fn fault_lines(f: &Fault) -> Vec<String> {
 
 /// The drill as TOML text, keys in the order the catalog's files use.
 pub fn render(spec: &DrillSpec) -> String {
-    let mut s = String::new();
-    let mut line = |l: String| {
-        s.push_str(&l);
-        s.push('\n');
-    };
-    line(format!("name = {}", q(&spec.name)));
-    line(format!("title = {}", q(&spec.title)));
-    line(format!("description = {}", q(&spec.description)));
+    let mut lines = header_lines(spec);
+    lines.extend(setup_lines(&spec.setup));
+    lines.extend(workload_lines(&spec.workload));
+    for step in &spec.steps {
+        lines.extend(step_lines(step));
+    }
+    lines.extend(expect_lines(&spec.expect));
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// The top-level keys: name, title, description, tags.
+fn header_lines(spec: &DrillSpec) -> Vec<String> {
     let tags: Vec<String> = spec.tags.iter().map(|t| q(t)).collect();
-    line(format!("tags = [{}]", tags.join(", ")));
+    vec![
+        format!("name = {}", q(&spec.name)),
+        format!("title = {}", q(&spec.title)),
+        format!("description = {}", q(&spec.description)),
+        format!("tags = [{}]", tags.join(", ")),
+    ]
+}
 
-    let st = &spec.setup;
-    line("\n[setup]".into());
-    line(format!("nodes = {}", st.nodes));
-    line(format!("topic = {}", q(&st.topic)));
+/// The `[setup]` table; `topics` and `seed` only when they differ from the parser's default.
+fn setup_lines(st: &Setup) -> Vec<String> {
+    let mut out =
+        vec!["\n[setup]".to_string(), format!("nodes = {}", st.nodes), format!("topic = {}", q(&st.topic))];
     if st.topics > 1 {
-        line(format!("topics = {}", st.topics));
+        out.push(format!("topics = {}", st.topics));
     }
-    line(format!("partitions = {}", st.partitions));
-    line(format!("replication_factor = {}", st.replication_factor));
-    line(format!("fsync = {}", q(&st.fsync.to_string())));
-    line(format!("acks = {}", q(&st.acks.to_string())));
-    line(format!("idempotence = {}", st.idempotence));
-    line(format!("election_timeout_ms = [{}, {}]", st.election_timeout_ms[0], st.election_timeout_ms[1]));
-    line(format!("heartbeat_ms = {}", st.heartbeat_ms));
+    out.extend([
+        format!("partitions = {}", st.partitions),
+        format!("replication_factor = {}", st.replication_factor),
+        format!("fsync = {}", q(&st.fsync.to_string())),
+        format!("acks = {}", q(&st.acks.to_string())),
+        format!("idempotence = {}", st.idempotence),
+        format!("election_timeout_ms = [{}, {}]", st.election_timeout_ms[0], st.election_timeout_ms[1]),
+        format!("heartbeat_ms = {}", st.heartbeat_ms),
+    ]);
     if let Some(seed) = st.seed {
-        line(format!("seed = {seed}"));
+        out.push(format!("seed = {seed}"));
     }
+    out
+}
 
-    let w = &spec.workload;
-    line("\n[workload]".into());
-    line(format!("producers = {}", w.producers));
-    line(format!("consumers = {}", w.consumers));
+/// The `[workload]` table; optional keys only when set.
+fn workload_lines(w: &Workload) -> Vec<String> {
+    let mut out = vec![
+        "\n[workload]".to_string(),
+        format!("producers = {}", w.producers),
+        format!("consumers = {}", w.consumers),
+    ];
     if let Some(m) = w.messages {
-        line(format!("messages = {m}"));
+        out.push(format!("messages = {m}"));
     }
     if let Some(d) = w.duration_ms {
-        line(format!("duration_ms = {d}"));
+        out.push(format!("duration_ms = {d}"));
     }
     if let Some(r) = w.rate_per_sec {
-        line(format!("rate_per_sec = {r}"));
+        out.push(format!("rate_per_sec = {r}"));
     }
-    line(format!("message_bytes = {}", w.message_bytes));
-    line(format!("consumer_group = {}", w.consumer_group));
+    out.push(format!("message_bytes = {}", w.message_bytes));
+    out.push(format!("consumer_group = {}", w.consumer_group));
     if let Some(c) = w.churn_ms {
-        line(format!("churn_ms = {c}"));
+        out.push(format!("churn_ms = {c}"));
     }
-    line(format!("produce_via = {}", q(&w.produce_via.to_string())));
-    line(format!("consume_via = {}", q(&w.consume_via.to_string())));
+    out.push(format!("produce_via = {}", q(&w.produce_via.to_string())));
+    out.push(format!("consume_via = {}", q(&w.consume_via.to_string())));
     let start = serde_json::to_value(w.consumers_start).ok();
-    line(format!(
+    out.push(format!(
         "consumers_start = {}",
         q(start.as_ref().and_then(|v| v.as_str()).unwrap_or("with_producers"))
     ));
+    out
+}
 
-    for step in &spec.steps {
-        line("\n[[steps]]".into());
-        match step.when {
-            When::BeforeStart => line("before_start = true".into()),
-            When::AtMs(ms) => line(format!("at_ms = {ms}")),
-            When::AfterMs(ms) => line(format!("after_ms = {ms}")),
+/// One `[[steps]]` entry: when, then what (a fault's keys, a wait's condition), then narration.
+fn step_lines(step: &Step) -> Vec<String> {
+    let mut out = vec!["\n[[steps]]".to_string()];
+    out.push(match step.when {
+        When::BeforeStart => "before_start = true".into(),
+        When::AtMs(ms) => format!("at_ms = {ms}"),
+        When::AfterMs(ms) => format!("after_ms = {ms}"),
+    });
+    match &step.action {
+        Action::Fault(f) => out.extend(fault_lines(f)),
+        Action::Wait { until, timeout_ms } => {
+            out.push(format!("until = {}", q(&until.to_string())));
+            out.push(format!("timeout_ms = {timeout_ms}"));
         }
-        match &step.action {
-            Action::Fault(f) => fault_lines(f).into_iter().for_each(&mut line),
-            Action::Wait { until, timeout_ms } => {
-                line(format!("until = {}", q(&until.to_string())));
-                line(format!("timeout_ms = {timeout_ms}"));
-            }
-            Action::Narrate => {}
-        }
-        if let Some(n) = &step.narrate {
-            line(format!("narrate = {}", q(n)));
-        }
+        Action::Narrate => {}
     }
+    if let Some(n) = &step.narrate {
+        out.push(format!("narrate = {}", q(n)));
+    }
+    out
+}
 
-    let e = &spec.expect;
-    line("\n[expect]".into());
-    line(format!("lost = {}", q(outcome(e.lost))));
-    line(format!("duplicates = {}", q(outcome(e.duplicates))));
+/// The `[expect]` table; optional keys only when set.
+fn expect_lines(e: &Expect) -> Vec<String> {
     let other = if e.other_anomalies == Anomalies::Any { "any" } else { "none" };
-    line(format!("other_anomalies = {}", q(other)));
+    let mut out = vec![
+        "\n[expect]".to_string(),
+        format!("lost = {}", q(outcome(e.lost))),
+        format!("duplicates = {}", q(outcome(e.duplicates))),
+        format!("other_anomalies = {}", q(other)),
+    ];
     if let Some(m) = e.max_unavailability_ms {
-        line(format!("max_unavailability_ms = {m}"));
+        out.push(format!("max_unavailability_ms = {m}"));
     }
     if let Some(p) = e.min_term_plus_one_pct {
-        line(format!("min_term_plus_one_pct = {p:?}"));
+        out.push(format!("min_term_plus_one_pct = {p:?}"));
     }
     if let Some(f) = &e.start_fails_with {
-        line(format!("start_fails_with = {}", q(f)));
+        out.push(format!("start_fails_with = {}", q(f)));
     }
-    s
+    out
 }
 
 #[cfg(test)]

@@ -110,8 +110,6 @@ pub fn draw_plan(plan: &schedule::Plan) -> Vec<schedule::Episode> {
 pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
     let episodes = draw_episodes(opts);
     let overlapping = episodes.iter().filter(|e| e.within.is_some()).count();
-    let families: Vec<&str> = opts.families.iter().map(|f| f.name()).collect();
-    let lab = crate::settings::ClusterSettings::default();
     DrillSpec {
         name: format!("chaos-{}", opts.seed),
         title: format!(
@@ -120,64 +118,83 @@ pub fn build_drill(opts: &ChaosOptions) -> DrillSpec {
             episodes.len(),
             opts.duration_ms / 1000
         ),
-        description: format!(
-            "Drawn by `clusterlab chaos --seed {} --duration {}s --faults {}{}`: {}, under a producing and \
-             consuming group.",
-            opts.seed,
-            opts.duration_ms / 1000,
-            families.join(","),
-            if opts.overlap { "" } else { " --overlap false" },
-            if opts.overlap {
-                "main episodes one after another, some with a companion fault inside (steps in time order)"
-            } else {
-                "one fault at a time, each healed before the next"
-            }
-        ),
+        description: description(opts),
         tags: vec!["chaos".into()],
         file: PathBuf::from(format!("chaos-{}.toml", opts.seed)),
         lesson: false,
         watch: None,
-        setup: Setup {
-            nodes: schedule::NODES,
-            topic: TOPIC.into(),
-            topics: opts.topics,
-            partitions: opts.partitions,
-            replication_factor: schedule::NODES,
-            fsync: opts.fsync,
-            acks: opts.acks,
-            idempotence: opts.idempotence,
-            election_timeout_ms: [lab.election_timeout_min_ms, lab.election_timeout_max_ms],
-            heartbeat_ms: lab.heartbeat_ms,
-            seed: Some(opts.seed),
-        },
-        workload: Workload {
-            producers: opts.producers,
-            consumers: opts.consumers,
-            messages: None,
-            duration_ms: Some(opts.duration_ms),
-            rate_per_sec: Some(opts.rate_per_sec),
-            message_bytes: 100,
-            consumer_group: true,
-            churn_ms: (opts.consumers >= 2).then_some(opts.churn_ms),
-            produce_via: Target::All,
-            consume_via: Target::All,
-            consumers_start: ConsumersStart::WithProducers,
-        },
+        setup: setup(opts),
+        workload: workload(opts),
         steps: schedule::to_steps(&episodes),
-        expect: Expect {
-            lost: Outcome::None,
-            // Without idempotence a retried batch may land twice: at-least-once allows it.
-            duplicates: if opts.idempotence && !opts.tolerate_duplicates {
-                Outcome::None
-            } else {
-                Outcome::Any
-            },
-            other_anomalies: Anomalies::None,
-            max_unavailability_ms: None,
-            min_term_plus_one_pct: None,
-            start_fails_with: None,
-            raft: Default::default(),
-        },
+        expect: expect(opts),
+    }
+}
+
+/// The command line that draws this run, and how its faults follow one another.
+fn description(opts: &ChaosOptions) -> String {
+    let families: Vec<&str> = opts.families.iter().map(|f| f.name()).collect();
+    format!(
+        "Drawn by `clusterlab chaos --seed {} --duration {}s --faults {}{}`: {}, under a producing and \
+         consuming group.",
+        opts.seed,
+        opts.duration_ms / 1000,
+        families.join(","),
+        if opts.overlap { "" } else { " --overlap false" },
+        if opts.overlap {
+            "main episodes one after another, some with a companion fault inside (steps in time order)"
+        } else {
+            "one fault at a time, each healed before the next"
+        }
+    )
+}
+
+/// The schedule's cluster (every topic on every node) with the options' durability settings
+/// and the lab's default Raft timing.
+fn setup(opts: &ChaosOptions) -> Setup {
+    let lab = crate::settings::ClusterSettings::default();
+    Setup {
+        nodes: schedule::NODES,
+        topic: TOPIC.into(),
+        topics: opts.topics,
+        partitions: opts.partitions,
+        replication_factor: schedule::NODES,
+        fsync: opts.fsync,
+        acks: opts.acks,
+        idempotence: opts.idempotence,
+        election_timeout_ms: [lab.election_timeout_min_ms, lab.election_timeout_max_ms],
+        heartbeat_ms: lab.heartbeat_ms,
+        seed: Some(opts.seed),
+    }
+}
+
+/// Producers for the whole run and one consumer group, churning when it has two members or more.
+fn workload(opts: &ChaosOptions) -> Workload {
+    Workload {
+        producers: opts.producers,
+        consumers: opts.consumers,
+        messages: None,
+        duration_ms: Some(opts.duration_ms),
+        rate_per_sec: Some(opts.rate_per_sec),
+        message_bytes: 100,
+        consumer_group: true,
+        churn_ms: (opts.consumers >= 2).then_some(opts.churn_ms),
+        produce_via: Target::All,
+        consume_via: Target::All,
+        consumers_start: ConsumersStart::WithProducers,
+    }
+}
+
+/// Nothing lost and no anomaly; duplicates only where the settings allow them.
+fn expect(opts: &ChaosOptions) -> Expect {
+    Expect {
+        lost: Outcome::None,
+        // Without idempotence a retried batch may land twice: at-least-once allows it.
+        duplicates: if opts.idempotence && !opts.tolerate_duplicates { Outcome::None } else { Outcome::Any },
+        other_anomalies: Anomalies::None,
+        max_unavailability_ms: None,
+        min_term_plus_one_pct: None,
+        start_fails_with: None,
+        raft: Default::default(),
     }
 }
 

@@ -108,6 +108,8 @@ pub(super) fn node_pair(rng: &mut ChaCha8Rng) -> (Target, Target) {
     (Target::Node(a), Target::Node(b))
 }
 
+/// One episode of `family`: its fault, the faults that heal it, and how long it holds. The draws
+/// happen in a fixed order per family: a seed's schedule depends on it.
 pub(super) fn episode(
     rng: &mut ChaCha8Rng,
     family: Family,
@@ -136,46 +138,56 @@ pub(super) fn episode(
             (Fault::PowerCut { target }, vec![back()], between(rng, HOLD_MS))
         }
         Family::Partition => {
-            let fault = match rng.random_range(0..4) {
-                // Leaders / controller / a node vs the rest.
-                0 | 1 => Fault::Isolate { target: any_node(rng, topic, partitions) },
-                // With three nodes the bridge is also the majorities ring: every node sees a
-                // majority, and no two of them see the same one.
-                2 => Fault::Bridge { target: any_node(rng, topic, partitions) },
-                _ => {
-                    let (from, to) = node_pair(rng);
-                    Fault::CutLink { from, to, direction: Direction::OneWay }
-                }
-            };
+            let fault = partition_fault(rng, topic, partitions);
             (fault, vec![Fault::Heal], between(rng, HOLD_MS))
         }
         Family::Link => {
             let (from, to) = node_pair(rng);
             (Fault::Toxic { from, to, toxic: draw_toxic(rng) }, vec![Fault::Heal], between(rng, HOLD_MS))
         }
-        // A third of disk episodes flip one byte in a follower's newest segment while it is
-        // down (the fault stops the node, corrupts the file and starts it again, so it heals
-        // itself): its CRC checks must catch it and the replica refetch from the leader. A
-        // sixth make every fsync of a node fail: the broker stops at its next flush and is
-        // started again at the heal. The rest slow every fsync of a node for a while.
-        Family::Disk if rng.random_bool(1.0 / 3.0) => {
-            let tp = TopicPartition { topic: topic.to_string(), partition: rng.random_range(0..partitions) };
-            (Fault::CorruptSegment { target: Target::Follower(tp) }, vec![], 1_000)
+        Family::Disk => disk_episode(rng, topic, partitions),
+    }
+}
+
+/// A partition shape: half the time a node (leader, controller, any) cut off from the rest, else
+/// a bridge or a one-way cut.
+fn partition_fault(rng: &mut ChaCha8Rng, topic: &str, partitions: u32) -> Fault {
+    match rng.random_range(0..4) {
+        // Leaders / controller / a node vs the rest.
+        0 | 1 => Fault::Isolate { target: any_node(rng, topic, partitions) },
+        // With three nodes the bridge is also the majorities ring: every node sees a
+        // majority, and no two of them see the same one.
+        2 => Fault::Bridge { target: any_node(rng, topic, partitions) },
+        _ => {
+            let (from, to) = node_pair(rng);
+            Fault::CutLink { from, to, direction: Direction::OneWay }
         }
-        Family::Disk if rng.random_bool(1.0 / 4.0) => (
+    }
+}
+
+/// A disk episode. A third flip one byte in a follower's newest segment while it is down (the
+/// fault stops the node, corrupts the file and starts it again, so it heals itself): its CRC
+/// checks must catch it and the replica refetch from the leader. A sixth make every fsync of a
+/// node fail: the broker stops at its next flush and is started again at the heal. The rest slow
+/// every fsync of a node for a while.
+fn disk_episode(rng: &mut ChaCha8Rng, topic: &str, partitions: u32) -> (Fault, Vec<Fault>, u64) {
+    if rng.random_bool(1.0 / 3.0) {
+        let tp = TopicPartition { topic: topic.to_string(), partition: rng.random_range(0..partitions) };
+        (Fault::CorruptSegment { target: Target::Follower(tp) }, vec![], 1_000)
+    } else if rng.random_bool(1.0 / 4.0) {
+        (
             Fault::FsyncFail { target: any_node(rng, topic, partitions) },
             vec![Fault::Restart { target: Target::Previous }],
             between(rng, HOLD_MS),
-        ),
-        Family::Disk => {
-            let target = any_node(rng, topic, partitions);
-            let delay_ms = between(rng, SLOW_FSYNC_MS);
-            (
-                Fault::SlowDisk { target, delay_ms },
-                vec![Fault::SlowDisk { target: Target::Previous, delay_ms: 0 }],
-                between(rng, HOLD_MS),
-            )
-        }
+        )
+    } else {
+        let target = any_node(rng, topic, partitions);
+        let delay_ms = between(rng, SLOW_FSYNC_MS);
+        (
+            Fault::SlowDisk { target, delay_ms },
+            vec![Fault::SlowDisk { target: Target::Previous, delay_ms: 0 }],
+            between(rng, HOLD_MS),
+        )
     }
 }
 

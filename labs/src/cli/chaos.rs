@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use labs::chaos::{self, run::ChaosReport, shrink::ShrinkLimits, ChaosOptions};
+use labs::chaos::{self, run::ChaosReport, shrink::ShrinkLimits, shrink::ShrinkReport, ChaosOptions};
 use labs::checker::AnomalyKind;
-use labs::drill::{Acks, Fsync};
+use labs::drill::{Acks, DrillSpec, Fsync};
 use labs::lab::{Lab, LabConfig};
 
 use super::common::Common;
@@ -242,21 +242,7 @@ async fn shrink(a: ShrinkArgs) -> anyhow::Result<i32> {
     );
     let common = a.common.clone();
     let seed = spec.setup.seed;
-    let rerun = |candidate: labs::drill::DrillSpec| {
-        let common = common.clone();
-        async move {
-            let Ok(lab) = lab(&common) else { return BTreeSet::new() };
-            let outcome = lab.run_drill_spec(candidate, seed, None).await;
-            lab.close().await;
-            match outcome {
-                Ok(o) => chaos::run::anomaly_kinds(o.verdict.as_ref()).into_keys().collect(),
-                Err(e) => {
-                    println!("  (the run could not run: {})", e.message);
-                    BTreeSet::new()
-                }
-            }
-        }
-    };
+    let rerun = |candidate: DrillSpec| anomalies_of(common.clone(), candidate, seed);
     let report = chaos::shrink::shrink(spec, limits, a.anomaly, rerun, |line| println!("  {line}")).await;
     if !report.reproduced {
         println!(
@@ -272,6 +258,26 @@ async fn shrink(a: ShrinkArgs) -> anyhow::Result<i32> {
     }
     let out = a.out.unwrap_or_else(|| a.file.with_file_name(format!("{}.toml", report.smallest.name)));
     chaos::run::write_drill(&report.smallest, &out)?;
+    print_shrunk(&report, &out);
+    Ok(0)
+}
+
+/// The anomaly kinds one run of `candidate` shows, in a lab of its own (none when it cannot run).
+async fn anomalies_of(common: Common, candidate: DrillSpec, seed: Option<u64>) -> BTreeSet<AnomalyKind> {
+    let Ok(lab) = lab(&common) else { return BTreeSet::new() };
+    let outcome = lab.run_drill_spec(candidate, seed, None).await;
+    lab.close().await;
+    match outcome {
+        Ok(o) => chaos::run::anomaly_kinds(o.verdict.as_ref()).into_keys().collect(),
+        Err(e) => {
+            println!("  (the run could not run: {})", e.message);
+            BTreeSet::new()
+        }
+    }
+}
+
+/// What the shrink kept, and where the smallest drill went.
+fn print_shrunk(report: &ShrinkReport, out: &std::path::Path) {
     println!(
         "shrunk from {} to {} steps, run {} -> {} ms, {} attempts in {:.0} s (stopped: {}); \
          kept {} (first run: {}); written to {}",
@@ -286,5 +292,4 @@ async fn shrink(a: ShrinkArgs) -> anyhow::Result<i32> {
         chaos::shrink::names(&report.kinds),
         out.display()
     );
-    Ok(0)
 }

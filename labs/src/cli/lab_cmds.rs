@@ -116,6 +116,29 @@ pub async fn send(lab: Option<String>, command: Command) -> anyhow::Result<serde
     }
 }
 
+/// `export`: converts a saved JSON Lines timeline (`--from`), or has the running lab write its
+/// own; prints every file written.
+pub async fn export(e: super::args::ExportArgs) -> anyhow::Result<()> {
+    if let Some(file) = e.from {
+        let reader = std::io::BufReader::new(
+            std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+        );
+        let events = labs::timeline::export::read_jsonl(reader)?;
+        for f in labs::lab::export::write(&events, &e.format, &e.dir, None, "Cluster Lab run")? {
+            println!("{}", f.display());
+        }
+        return Ok(());
+    }
+    // The lab resolves paths against its own working directory: send an absolute one.
+    let dir = std::path::absolute(&e.dir)?;
+    let command = Command::Export { format: e.format, dir: Some(dir.display().to_string()) };
+    let result = send(e.lab.lab, command).await?;
+    for f in result["files"].as_array().into_iter().flatten() {
+        println!("{}", f.as_str().unwrap_or_default());
+    }
+    Ok(())
+}
+
 pub async fn status(lab: Option<String>) -> anyhow::Result<()> {
     let state: LabState = serde_json::from_value(send(lab, Command::Snapshot).await?)?;
     if !state.running {

@@ -12,8 +12,6 @@ pub mod runs;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 /// The broker executable: `--broker-bin`, $CLUSTERLAB_BROKER_BIN, else next to this executable.
 pub fn broker_bin(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(labs::paths::broker_bin(explicit)?)
@@ -75,31 +73,7 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<i32> {
             return Ok(if lesson::run(config, names, all).await? { 0 } else { 1 });
         }
         LabCommand::Chaos(c) => return chaos::run(c).await,
-        LabCommand::Export(e) => match e.from {
-            Some(file) => {
-                let reader = std::io::BufReader::new(
-                    std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
-                );
-                let events = labs::timeline::export::read_jsonl(reader)?;
-                for f in labs::lab::export::write(&events, &e.format, &e.dir, None, "Cluster Lab run")? {
-                    println!("{}", f.display());
-                }
-            }
-            None => {
-                let dir = std::path::absolute(&e.dir)?;
-                let result = lab_cmds::send(
-                    e.lab.lab,
-                    labs::lab::protocol::Command::Export {
-                        format: e.format,
-                        dir: Some(dir.display().to_string()),
-                    },
-                )
-                .await?;
-                for f in result["files"].as_array().into_iter().flatten() {
-                    println!("{}", f.as_str().unwrap_or_default());
-                }
-            }
-        },
+        LabCommand::Export(e) => lab_cmds::export(e).await?,
     }
     Ok(0)
 }

@@ -159,6 +159,32 @@ fn convert_setup(src: &Source, raw: RawSetup) -> Result<Setup, LabError> {
 fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> Result<Workload, LabError> {
     let span = raw.span();
     let raw = raw.into_inner();
+    check_workload_numbers(src, span, &raw)?;
+    let consumers_start = raw.consumers_start.unwrap_or(ConsumersStart::WithProducers);
+    let produce_via = bootstrap_via(src, setup, raw.produce_via, false, consumers_start)?;
+    let consume_via = bootstrap_via(src, setup, raw.consume_via, true, consumers_start)?;
+    Ok(Workload {
+        producers: raw.producers.unwrap_or(1),
+        consumers: raw.consumers.unwrap_or(1),
+        messages: raw.messages.map(Spanned::into_inner),
+        duration_ms: raw.duration_ms.map(Spanned::into_inner),
+        rate_per_sec: raw.rate_per_sec.map(Spanned::into_inner),
+        message_bytes: raw.message_bytes.map_or(DEFAULT_MESSAGE_BYTES, Spanned::into_inner),
+        consumer_group: raw.consumer_group.unwrap_or(false),
+        churn_ms: raw.churn_ms.map(Spanned::into_inner),
+        produce_via,
+        consume_via,
+        consumers_start,
+    })
+}
+
+/// The workload's bound (a CI runs every drill), its counts above 0, and churn only where a
+/// group can rebalance.
+fn check_workload_numbers(
+    src: &Source,
+    span: std::ops::Range<usize>,
+    raw: &RawWorkload,
+) -> Result<(), LabError> {
     if raw.messages.is_none() && raw.duration_ms.is_none() {
         return Err(src
             .error(span, "[workload] needs a bound: messages, duration_ms or both (a CI runs every drill)"));
@@ -185,39 +211,33 @@ fn convert_workload(src: &Source, setup: &Setup, raw: Spanned<RawWorkload>) -> R
             );
         }
     }
-    let consumers_start = raw.consumers_start.unwrap_or(ConsumersStart::WithProducers);
-    let via = |t: Option<Spanned<Target>>, consume: bool| -> Result<Target, LabError> {
-        let Some(t) = t else { return Ok(Target::All) };
-        match t.get_ref() {
-            Target::Minority => {
-                return Err(src.at(&t, "a workload cannot bootstrap via `minority`; use node:<id> or all"))
-            }
-            Target::Previous if !(consume && consumers_start == ConsumersStart::AfterSteps) => {
-                return Err(src.at(
-                    &t,
-                    "`previous` is only known after the steps ran: \
-                     use it in consume_via with consumers_start = \"after_steps\"",
-                ))
-            }
-            _ => check_target(src, setup, &t)?,
+    Ok(())
+}
+
+/// `produce_via` / `consume_via` (`consume`): every node when unset. `previous` is known only
+/// for consumers that start after the steps; `minority` names no bootstrap node at all.
+fn bootstrap_via(
+    src: &Source,
+    setup: &Setup,
+    t: Option<Spanned<Target>>,
+    consume: bool,
+    consumers_start: ConsumersStart,
+) -> Result<Target, LabError> {
+    let Some(t) = t else { return Ok(Target::All) };
+    match t.get_ref() {
+        Target::Minority => {
+            return Err(src.at(&t, "a workload cannot bootstrap via `minority`; use node:<id> or all"))
         }
-        Ok(t.into_inner())
-    };
-    let produce_via = via(raw.produce_via, false)?;
-    let consume_via = via(raw.consume_via, true)?;
-    Ok(Workload {
-        producers: raw.producers.unwrap_or(1),
-        consumers: raw.consumers.unwrap_or(1),
-        messages: raw.messages.map(Spanned::into_inner),
-        duration_ms: raw.duration_ms.map(Spanned::into_inner),
-        rate_per_sec: raw.rate_per_sec.map(Spanned::into_inner),
-        message_bytes: raw.message_bytes.map_or(DEFAULT_MESSAGE_BYTES, Spanned::into_inner),
-        consumer_group: raw.consumer_group.unwrap_or(false),
-        churn_ms: raw.churn_ms.map(Spanned::into_inner),
-        produce_via,
-        consume_via,
-        consumers_start,
-    })
+        Target::Previous if !(consume && consumers_start == ConsumersStart::AfterSteps) => {
+            return Err(src.at(
+                &t,
+                "`previous` is only known after the steps ran: \
+                 use it in consume_via with consumers_start = \"after_steps\"",
+            ))
+        }
+        _ => check_target(src, setup, &t)?,
+    }
+    Ok(t.into_inner())
 }
 
 /// `watch` names a Raft group of this drill: the controller's or one of its topic's partitions.

@@ -38,63 +38,78 @@ pub(super) fn convert_steps(
         let raw = raw.into_inner();
         let when = timing(src, &raw, line, &mut history)?;
         let narrate = narration(src, &raw)?;
-        let action = match (&raw.fault, &raw.until) {
-            (Some(_), Some(until)) => {
-                return Err(
-                    src.at(until, "a step is either a fault or a wait (until); split it into two steps")
-                )
-            }
-            (Some(kind), None) => Action::Fault(fault(src, setup, &raw, kind, &mut history.faults)?),
-            (None, Some(until)) => {
-                no_fault_keys(src, &raw)?;
-                wait(src, setup, workload, &raw, until, &history)?
-            }
-            (None, None) => {
-                no_fault_keys(src, &raw)?;
-                if let Some(t) = &raw.timeout_ms {
-                    return Err(src.at(t, "timeout_ms belongs to a wait: add until = \"...\""));
-                }
-                if narrate.is_none() {
-                    return Err(src.error(span, "a step needs `fault`, `until` or `narrate`"));
-                }
-                Action::Narrate
-            }
-        };
-        if when == When::BeforeStart
-            && !matches!(action, Action::Fault(Fault::TakePort { .. }) | Action::Narrate)
-        {
-            return Err(src.at(
-                raw.before_start.as_ref().expect("BeforeStart comes from the key"),
-                "only take_port and narration run before start: the other steps need running nodes",
-            ));
+        let action = step_action(src, setup, workload, &raw, &mut history)?;
+        if matches!(action, Action::Narrate) && narrate.is_none() {
+            return Err(src.error(span, "a step needs `fault`, `until` or `narrate`"));
         }
-        if matches!(action, Action::Fault(Fault::TakePort { .. })) && when != When::BeforeStart {
-            return Err(src.at(
-                raw.fault.as_ref().expect("fault step"),
-                "take_port must run before the nodes bind their ports: add before_start = true",
-            ));
-        }
+        check_before_start(src, &raw, &action, when)?;
         let explain = explanation(src, &raw)?;
         let awaits = awaits(src, &raw, &action, when)?;
         // A storm is written once and run `repeat` times; the engine only sees plain steps.
         let (repeat, every_ms) = repetition(src, &raw)?;
-        for i in 0..repeat {
-            let when = match (i, when) {
-                (0, w) => w,
-                (_, When::AtMs(at)) => When::AtMs(at + u64::from(i) * every_ms),
-                (_, _) => When::AfterMs(every_ms),
-            };
-            steps.push(Step {
-                line,
-                when,
-                action: action.clone(),
-                narrate: narrate.clone().filter(|_| i == 0),
-                explain: explain.clone(),
-                awaits,
-            });
-        }
+        steps.extend(repeats(Step { line, when, action, narrate, explain, awaits }, repeat, every_ms));
     }
     Ok(steps)
+}
+
+/// What the step does: a fault, a wait (`until`), or, with neither, only its narration.
+fn step_action(
+    src: &Source,
+    setup: &Setup,
+    workload: &Workload,
+    raw: &RawStep,
+    history: &mut History,
+) -> Result<Action, LabError> {
+    match (&raw.fault, &raw.until) {
+        (Some(_), Some(until)) => {
+            Err(src.at(until, "a step is either a fault or a wait (until); split it into two steps"))
+        }
+        (Some(kind), None) => Ok(Action::Fault(fault(src, setup, raw, kind, &mut history.faults)?)),
+        (None, Some(until)) => {
+            no_fault_keys(src, raw)?;
+            wait(src, setup, workload, raw, until, history)
+        }
+        (None, None) => {
+            no_fault_keys(src, raw)?;
+            if let Some(t) = &raw.timeout_ms {
+                return Err(src.at(t, "timeout_ms belongs to a wait: add until = \"...\""));
+            }
+            Ok(Action::Narrate)
+        }
+    }
+}
+
+/// `take_port` runs before start and only it (and narration) may: the rest needs running nodes,
+/// and a port taken after start would be taken from a node that already holds it.
+fn check_before_start(src: &Source, raw: &RawStep, action: &Action, when: When) -> Result<(), LabError> {
+    if when == When::BeforeStart && !matches!(action, Action::Fault(Fault::TakePort { .. }) | Action::Narrate)
+    {
+        return Err(src.at(
+            raw.before_start.as_ref().expect("BeforeStart comes from the key"),
+            "only take_port and narration run before start: the other steps need running nodes",
+        ));
+    }
+    if matches!(action, Action::Fault(Fault::TakePort { .. })) && when != When::BeforeStart {
+        return Err(src.at(
+            raw.fault.as_ref().expect("fault step"),
+            "take_port must run before the nodes bind their ports: add before_start = true",
+        ));
+    }
+    Ok(())
+}
+
+/// A storm's `repeat` plain steps: the first as written (and the only one narrating), each next
+/// one `every_ms` after the previous.
+fn repeats(step: Step, repeat: u32, every_ms: u64) -> impl Iterator<Item = Step> {
+    (0..repeat).map(move |i| Step {
+        when: match (i, step.when) {
+            (0, w) => w,
+            (_, When::AtMs(at)) => When::AtMs(at + u64::from(i) * every_ms),
+            (_, _) => When::AfterMs(every_ms),
+        },
+        narrate: step.narrate.clone().filter(|_| i == 0),
+        ..step.clone()
+    })
 }
 
 fn timing(src: &Source, raw: &RawStep, line: usize, history: &mut History) -> Result<When, LabError> {

@@ -18,9 +18,10 @@ mod toxic;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use link::{ConnectionCounts, Dialed, Direction};
@@ -38,7 +39,8 @@ pub struct NodeTarget {
     pub kafka: SocketAddr,
 }
 
-/// All proxies of a lab. Dropping it stops every proxy and closes every proxied connection.
+/// All proxies of a lab. [`Fabric::stop`] (or dropping it) stops every proxy and closes every
+/// proxied connection.
 pub struct Fabric {
     nodes: Vec<i32>,
     directions: HashMap<(Endpoint, Endpoint), Arc<Direction>>,
@@ -48,6 +50,9 @@ pub struct Fabric {
     /// Every proxy by (the side that dials it, the side it reaches).
     routes: HashMap<(Endpoint, Endpoint), Arc<ProxyRoute>>,
     shutdown: CancellationToken,
+    /// Every proxy's accept loop (each owning its connections' tasks): they end on `shutdown`,
+    /// and `stop` waits for them.
+    proxies: Mutex<JoinSet<()>>,
 }
 
 /// The canonical key of an unordered pair: nodes in id order, clients last.
@@ -74,6 +79,7 @@ impl Fabric {
             client_proxies: BTreeMap::new(),
             routes: HashMap::new(),
             shutdown: shutdown.clone(),
+            proxies: Mutex::new(JoinSet::new()),
         };
         let mut ends: Vec<Endpoint> = targets.iter().map(|t| Endpoint::Node(t.id)).collect();
         ends.push(Endpoint::Client);
@@ -120,10 +126,19 @@ impl Fabric {
             dialed: Dialed::new(),
         });
         self.routes.insert((initiator, target), Arc::clone(&route));
-        // Owned by the fabric: its shutdown token, cancelled on drop, ends the accept loop and
-        // every connection task.
-        tokio::spawn(proxy::run(listener, route, self.shutdown.clone()));
+        // Owned by the fabric: its shutdown token (cancelled by `stop` and on drop) ends the
+        // accept loop and every connection task.
+        let proxies = self.proxies.get_mut().unwrap_or_else(|p| p.into_inner());
+        proxies.spawn(proxy::run(listener, route, self.shutdown.clone()));
         Ok(addr)
+    }
+
+    /// Stops every proxy and closes every proxied connection; returns once their tasks have
+    /// ended. Links are gone afterwards, so this is for a lab whose nodes have stopped.
+    pub(crate) async fn stop(&self) {
+        self.shutdown.cancel();
+        let mut proxies = std::mem::take(&mut *self.proxies.lock().unwrap_or_else(|p| p.into_inner()));
+        crate::tasks::join_all(&mut proxies, "the link fabric's proxies").await;
     }
 
     /// The address node `from` must dial to reach node `to`'s Raft listener.

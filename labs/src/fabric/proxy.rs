@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::link::{ConnectionCounts, Dialed, Direction, Gate, Mode};
@@ -40,18 +42,22 @@ pub(crate) struct ProxyRoute {
     pub dialed: Dialed,
 }
 
-/// Accepts until `shutdown`; every connection gets its own task.
+/// Accepts until `shutdown`; every connection gets its own task, owned here: once `shutdown`
+/// fires this returns only after every connection task has ended (each ends on it too).
 pub(crate) async fn run(listener: TcpListener, route: Arc<ProxyRoute>, shutdown: CancellationToken) {
+    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             a = listener.accept() => a,
         };
+        // Ended connections leave the set, so it holds only the open ones.
+        while connections.try_join_next().is_some() {}
         match accepted {
             Ok((client, _)) => {
                 let route = Arc::clone(&route);
                 let shutdown = shutdown.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
                         _ = serve(client, &route) => {}
@@ -65,6 +71,8 @@ pub(crate) async fn run(listener: TcpListener, route: Arc<ProxyRoute>, shutdown:
             }
         }
     }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 /// How a pump ended.
@@ -192,16 +200,7 @@ struct Pump<'a> {
 /// Forwards one direction until EOF, error or a reset-worthy mode change.
 async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> End {
     let mut modes = dir.subscribe();
-    let mode = *modes.borrow_and_update();
-    let mut p = Pump {
-        dir,
-        mode,
-        toxic: ToxicState::new(mode, dir),
-        queue: VecDeque::new(),
-        queued: 0,
-        holed: false,
-        eof: false,
-    };
+    let mut p = Pump::new(dir, *modes.borrow_and_update());
     let mut buf = vec![0u8; BUF_BYTES];
     // One timer for the delay line, re-armed only when a chunk is queued: Pass mode creates no
     // timer per read.
@@ -215,53 +214,66 @@ async fn pump(mut r: OwnedReadHalf, mut w: OwnedWriteHalf, dir: &Direction) -> E
             return End::Eof;
         }
         let due = p.queue.front().map(|(t, _)| *t);
-        if let Some(d) = due {
-            if timer.deadline() != d {
-                timer.as_mut().reset(d);
-            }
-        }
-        if let Some(at) = p.toxic.close_at.filter(|at| close.deadline() != *at) {
-            close.as_mut().reset(at);
-        }
-        tokio::select! {
+        p.arm(due, timer.as_mut(), close.as_mut());
+        let ended = tokio::select! {
             biased;
-            changed = modes.changed() => {
-                if changed.is_err() {
-                    return End::Reset;
+            changed = modes.changed() => match changed {
+                Ok(()) => p.switch_to(*modes.borrow_and_update()),
+                Err(_) => Some(End::Reset),
+            },
+            _ = &mut close, if p.toxic.close_at.is_some() => Some(End::Reset),
+            _ = &mut timer, if due.is_some() => p.write_due(&mut w).await,
+            read = r.read(&mut buf), if !p.eof && p.queued < MAX_QUEUED_BYTES => match read {
+                Ok(0) => {
+                    p.eof = true;
+                    p.holed |= p.swallows();
+                    None
                 }
-                let new = *modes.borrow_and_update();
-                if let Some(end) = p.switch_to(new) {
-                    return end;
-                }
-            }
-            _ = &mut close, if p.toxic.close_at.is_some() => return End::Reset,
-            _ = &mut timer, if due.is_some() => {
-                let (_, chunk) = p.queue.pop_front().expect("due implies a queued chunk");
-                p.queued -= chunk.len();
-                if w.write_all(&chunk).await.is_err() {
-                    return End::Failed;
-                }
-                dir.add_bytes(chunk.len());
-            }
-            read = r.read(&mut buf), if !p.eof && p.queued < MAX_QUEUED_BYTES => {
-                let n = match read {
-                    Ok(0) => {
-                        p.eof = true;
-                        p.holed |= p.swallows();
-                        continue;
-                    }
-                    Ok(n) => n,
-                    Err(_) => return End::Failed,
-                };
-                if let Some(end) = p.forward(&buf[..n], &mut w).await {
-                    return end;
-                }
-            }
+                Ok(n) => p.forward(&buf[..n], &mut w).await,
+                Err(_) => Some(End::Failed),
+            },
+        };
+        if let Some(end) = ended {
+            return end;
         }
     }
 }
 
-impl Pump<'_> {
+impl<'a> Pump<'a> {
+    fn new(dir: &'a Direction, mode: Mode) -> Pump<'a> {
+        Pump {
+            dir,
+            mode,
+            toxic: ToxicState::new(mode, dir),
+            queue: VecDeque::new(),
+            queued: 0,
+            holed: false,
+            eof: false,
+        }
+    }
+
+    /// Points the delay-line timer at the first queued chunk's due time (`due`) and the close
+    /// timer at a `timeout` toxic's instant, resetting each only when its instant changed.
+    fn arm(&self, due: Option<Instant>, timer: Pin<&mut Sleep>, close: Pin<&mut Sleep>) {
+        if let Some(d) = due.filter(|d| timer.deadline() != *d) {
+            timer.reset(d);
+        }
+        if let Some(at) = self.toxic.close_at.filter(|at| close.deadline() != *at) {
+            close.reset(at);
+        }
+    }
+
+    /// Writes the first chunk of the delay line, now due.
+    async fn write_due(&mut self, w: &mut OwnedWriteHalf) -> Option<End> {
+        let (_, chunk) = self.queue.pop_front().expect("due implies a queued chunk");
+        self.queued -= chunk.len();
+        if w.write_all(&chunk).await.is_err() {
+            return Some(End::Failed);
+        }
+        self.dir.add_bytes(chunk.len());
+        None
+    }
+
     /// Whether the direction swallows bytes now: a blackhole, or a `timeout` toxic on this
     /// connection.
     fn swallows(&self) -> bool {

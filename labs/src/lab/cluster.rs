@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::detail::Pager;
@@ -30,6 +31,10 @@ pub struct Run {
     /// Which page of each node's groups and partitions the next snapshot carries.
     pager: Pager,
     cancel: CancellationToken,
+    /// The telemetry and Raft-trace followers: they end on `cancel`, and `stop` waits for them.
+    followers: JoinSet<()>,
+    /// The supervisor's event pump: it ends once the supervisor is gone, and `stop` waits for it.
+    pump: JoinHandle<()>,
     /// Node ids hit by the last fault that hit nodes (`previous` targets).
     pub previous: Vec<i32>,
     /// The minority of the last split, until heal.
@@ -86,10 +91,12 @@ impl Run {
 
     /// Stops every node; once they all stopped, deletes their data dirs (the run's timeline is
     /// what the recent runs keep; 250 kept node dirs had grown to 565 MB on one machine). After
-    /// an unclean stop the data stays for a post-mortem.
+    /// an unclean stop the data stays for a post-mortem. Returns once the run's tasks have ended,
+    /// every event of its nodes on the timeline.
     pub async fn stop(self) {
-        let dir = self.supervisor.run_dir().to_path_buf();
-        match self.supervisor.shutdown().await {
+        let Run { supervisor, cancel, mut followers, pump, .. } = self;
+        let dir = supervisor.run_dir().to_path_buf();
+        match supervisor.shutdown().await {
             Ok(()) => {
                 if let Err(e) = std::fs::remove_dir_all(&dir) {
                     tracing::warn!(dir = %dir.display(), error = %e, "could not delete the stopped cluster's data");
@@ -99,7 +106,10 @@ impl Run {
                 tracing::warn!(error = %e, dir = %dir.display(), "cluster did not stop cleanly; its data is kept")
             }
         }
-        self.cancel.cancel();
+        cancel.cancel();
+        crate::tasks::join_all(&mut followers, "the run's node followers").await;
+        drop(supervisor);
+        crate::tasks::join(pump, "the supervisor's event pump").await;
     }
 
     /// Node ids with their telemetry address.
@@ -120,61 +130,64 @@ pub fn supervisor_config(lab: &Lab, s: &ClusterSettings) -> SupervisorConfig {
     c
 }
 
-/// Supervisor events onto the timeline (and resource samples into the run's table).
-fn pump_supervisor(
+/// Supervisor events onto the timeline (and resource samples into the run's table), until the
+/// supervisor and its nodes' output threads, the senders, are all gone.
+async fn pump_supervisor(
     timeline: Arc<Timeline>,
     resources: Resources,
     mut rx: mpsc::UnboundedReceiver<SupervisorEvent>,
 ) {
-    // Ends when the supervisor, the only sender, is dropped with its run.
-    tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            let now = now_ns();
-            match e {
-                SupervisorEvent::Log { node, stream, line } => {
-                    timeline.append(
-                        Source::Node(node),
-                        now,
-                        EventKind::Log { stream: format!("{stream:?}").to_lowercase(), line },
-                    );
-                }
-                SupervisorEvent::Process { node, state, pid, detail } => {
-                    let state = match state {
-                        ProcessState::Started => ProcessPhase::Started,
-                        ProcessState::Ready => ProcessPhase::Ready,
-                        ProcessState::Exited => ProcessPhase::Exited,
-                        ProcessState::Died => ProcessPhase::Died,
-                    };
-                    timeline.append(
-                        Source::Node(node),
-                        now,
-                        EventKind::Process { state, pid: Some(pid), detail: Some(detail) },
-                    );
-                }
-                SupervisorEvent::Resources { node, cpu_percent, memory_bytes, disk_bytes, node_memory } => {
-                    resources
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(node, (cpu_percent, memory_bytes, disk_bytes));
-                    timeline.append(
-                        Source::Node(node),
-                        now,
-                        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes, node_memory },
-                    );
-                }
+    while let Some(e) = rx.recv().await {
+        let now = now_ns();
+        match e {
+            SupervisorEvent::Log { node, stream, line } => {
+                timeline.append(
+                    Source::Node(node),
+                    now,
+                    EventKind::Log { stream: format!("{stream:?}").to_lowercase(), line },
+                );
+            }
+            SupervisorEvent::Process { node, state, pid, detail } => {
+                let state = match state {
+                    ProcessState::Started => ProcessPhase::Started,
+                    ProcessState::Ready => ProcessPhase::Ready,
+                    ProcessState::Exited => ProcessPhase::Exited,
+                    ProcessState::Died => ProcessPhase::Died,
+                };
+                timeline.append(
+                    Source::Node(node),
+                    now,
+                    EventKind::Process { state, pid: Some(pid), detail: Some(detail) },
+                );
+            }
+            SupervisorEvent::Resources { node, cpu_percent, memory_bytes, disk_bytes, node_memory } => {
+                resources
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(node, (cpu_percent, memory_bytes, disk_bytes));
+                timeline.append(
+                    Source::Node(node),
+                    now,
+                    EventKind::Resources { cpu_percent, memory_bytes, disk_bytes, node_memory },
+                );
             }
         }
-    });
+    }
 }
 
-/// Every node's telemetry stream onto the timeline, reconnecting across restarts.
-fn follow_nodes(timeline: &Arc<Timeline>, nodes: &[(i32, std::net::SocketAddr)], cancel: &CancellationToken) {
+/// Every node's telemetry stream onto the timeline, reconnecting across restarts; one task per
+/// node in `followers`, each ending when `cancel` is cancelled (the run stops).
+fn follow_nodes(
+    timeline: &Arc<Timeline>,
+    nodes: &[(i32, std::net::SocketAddr)],
+    cancel: &CancellationToken,
+    followers: &mut JoinSet<()>,
+) {
     for (id, addr) in nodes {
         let (id, addr) = (*id, *addr);
         let t = Arc::clone(timeline);
         let t2 = Arc::clone(timeline);
-        // Ends when the run's `cancel` token is cancelled (the run stops).
-        tokio::spawn(node_client::events::follow(
+        followers.spawn(node_client::events::follow(
             addr,
             cancel.clone(),
             move |v| {
@@ -186,6 +199,24 @@ fn follow_nodes(timeline: &Arc<Timeline>, nodes: &[(i32, std::net::SocketAddr)],
                 let _ = &t2;
             },
         ));
+    }
+}
+
+/// A cluster laid out, not yet the lab's run (drills take ports before starting it), with the
+/// task pumping its supervisor's events: [`Lab::install_run`] makes it the run, or
+/// [`Prepared::discard`] drops it.
+pub(crate) struct Prepared {
+    pub supervisor: Supervisor,
+    resources: Resources,
+    pump: JoinHandle<()>,
+}
+
+impl Prepared {
+    /// Drops a cluster that will not run (killing any node it started), and waits until the
+    /// last of its events are on the timeline.
+    pub(crate) async fn discard(self) {
+        drop(self.supervisor);
+        crate::tasks::join(self.pump, "the supervisor's event pump").await;
     }
 }
 
@@ -205,13 +236,8 @@ impl Lab {
         self.remember_settings(&settings);
         // Recorded from here: a start that fails (a taken port, a bad binary) is a run too.
         self.begin_recording(self.timeline.next_seq(), RunKind::Cluster, "cluster", &settings).await;
-        let started = async {
-            let (supervisor, resources, cancel) = self.prepare(&settings).await?;
-            supervisor.start_all().await.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
-            Ok::<_, LabFailure>((supervisor, resources, cancel))
-        };
-        let (supervisor, resources, cancel) = match started.await {
-            Ok(parts) => parts,
+        let prepared = match self.prepare_and_start(&settings).await {
+            Ok(prepared) => prepared,
             Err(e) => {
                 let outcome = RunOutcome {
                     ok: Some(false),
@@ -222,8 +248,8 @@ impl Lab {
                 return Err(e);
             }
         };
-        let bootstrap = supervisor.bootstrap_servers();
-        self.install_run(settings, supervisor, resources, cancel).await;
+        let bootstrap = prepared.supervisor.bootstrap_servers();
+        self.install_run(settings, prepared).await;
         self.note(EventKind::Process {
             state: ProcessPhase::ClusterStarted,
             pid: None,
@@ -232,45 +258,52 @@ impl Lab {
         Ok(bootstrap)
     }
 
+    /// A prepared cluster with every node started; one that fails to start is discarded.
+    async fn prepare_and_start(&self, settings: &ClusterSettings) -> Result<Prepared, LabFailure> {
+        let prepared = self.prepare(settings).await?;
+        match prepared.supervisor.start_all().await {
+            Ok(()) => Ok(prepared),
+            Err(e) => {
+                prepared.discard().await;
+                Err(LabFailure::new("start_failed", e.to_string()))
+            }
+        }
+    }
+
     /// A supervisor with its event pump, not yet started (drills take ports before starting).
-    pub(crate) async fn prepare(
-        &self,
-        settings: &ClusterSettings,
-    ) -> Result<(Supervisor, Resources, CancellationToken), LabFailure> {
+    pub(crate) async fn prepare(&self, settings: &ClusterSettings) -> Result<Prepared, LabFailure> {
         let (tx, rx) = mpsc::unbounded_channel();
         let supervisor = Supervisor::new(supervisor_config(self, settings), tx)
             .await
             .map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
         let resources: Resources = Arc::default();
-        pump_supervisor(Arc::clone(&self.timeline), Arc::clone(&resources), rx);
-        Ok((supervisor, resources, CancellationToken::new()))
+        let pump = tokio::spawn(pump_supervisor(Arc::clone(&self.timeline), Arc::clone(&resources), rx));
+        Ok(Prepared { supervisor, resources, pump })
     }
 
-    pub(crate) async fn install_run(
-        &self,
-        settings: ClusterSettings,
-        supervisor: Supervisor,
-        resources: Resources,
-        cancel: CancellationToken,
-    ) {
-        let r = Run {
+    /// Makes a prepared (and started) cluster the lab's run, and starts following its nodes.
+    pub(crate) async fn install_run(&self, settings: ClusterSettings, prepared: Prepared) {
+        let Prepared { supervisor, resources, pump } = prepared;
+        let mut r = Run {
             settings,
             supervisor,
             resources,
             pager: Pager::default(),
-            cancel,
+            cancel: CancellationToken::new(),
+            followers: JoinSet::new(),
+            pump,
             previous: Vec::new(),
             minority: Vec::new(),
             before_fault: None,
             raft_watch: Arc::new(Mutex::new(Some("controller".to_string()))),
         };
-        follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel);
-        super::raft_trace::follow(
+        follow_nodes(&self.timeline, &r.http_addrs(), &r.cancel, &mut r.followers);
+        r.followers.spawn(super::raft_trace::follow(
             Arc::clone(&self.timeline),
             r.http_addrs(),
             Arc::clone(&r.raft_watch),
             r.cancel.clone(),
-        );
+        ));
         *self.run.lock().await = Some(r);
     }
 

@@ -14,6 +14,7 @@ use super::Lab;
 use crate::checker::{self, Bound, Expectation, Verdict};
 use crate::drill::{Action, Anomalies, DrillSpec, Fault, Target, Until, When};
 use crate::settings::ClusterSettings;
+use crate::supervisor::Supervisor;
 use crate::timeline::event::{CheckName, FaultName, ProcessPhase};
 use crate::timeline::{EventKind, Source};
 use crate::workload::{consumer, OpListener, Workload, WorkloadConfig};
@@ -35,14 +36,56 @@ pub(super) enum Started {
 
 impl Lab {
     /// Takes the ports `take_port` steps hold, starts the nodes and installs the run; for a
-    /// drill that expects the start to fail, says whether it failed as expected.
+    /// drill that expects the start to fail, says whether it failed as expected. A cluster that
+    /// does not become the run is discarded (its last events on the timeline) before this returns.
     pub(super) async fn start_drill_cluster(
         self: &Arc<Self>,
         spec: &DrillSpec,
         settings: &ClusterSettings,
     ) -> Result<Started, LabFailure> {
-        let (supervisor, resources, cancel) = self.prepare(settings).await?;
-        // `take_port` steps run before anything starts: a foreign listener holds a node's port.
+        let prepared = self.prepare(settings).await?;
+        let (held, taken_port) = match self.before_start_steps(spec, &prepared.supervisor) {
+            Ok(taken) => taken,
+            Err(e) => {
+                prepared.discard().await;
+                return Err(e);
+            }
+        };
+        let start = prepared.supervisor.start_all().await;
+        if let Some(expected) = &spec.expect.start_fails_with {
+            let expected = expected.replace("{port}", &taken_port.map(|p| p.to_string()).unwrap_or_default());
+            prepared.discard().await;
+            return Ok(Started::Refused(match start {
+                Err(e) if e.to_string().contains(&expected) => {
+                    self.note(EventKind::Check { anomaly: CheckName::StartRefused, detail: e.to_string() });
+                    None
+                }
+                Err(e) => Some(format!("start failed, but with '{e}' instead of '{expected}'")),
+                Ok(()) => Some(format!("the cluster started although it should fail with '{expected}'")),
+            }));
+        }
+        drop(held);
+        if let Err(e) = start {
+            prepared.discard().await;
+            return Err(LabFailure::new("start_failed", e.to_string()));
+        }
+        self.install_run(settings.clone(), prepared).await;
+        self.note(EventKind::Process {
+            state: ProcessPhase::ClusterStarted,
+            pid: None,
+            detail: Some(spec.name.clone()),
+        });
+        Ok(Started::Running)
+    }
+
+    /// The steps before anything starts: `take_port` binds a foreign listener on a node's Kafka
+    /// port (held until the start was tried), narrations are noted. Answers the listeners and
+    /// the last port taken.
+    fn before_start_steps(
+        &self,
+        spec: &DrillSpec,
+        supervisor: &Supervisor,
+    ) -> Result<(Vec<std::net::TcpListener>, Option<u16>), LabFailure> {
         let mut held = Vec::new();
         let mut taken_port = None;
         for step in spec.steps.iter().filter(|s| s.when == When::BeforeStart) {
@@ -66,28 +109,7 @@ impl Lab {
                 self.note(EventKind::Narration { text: text.clone() });
             }
         }
-        let start = supervisor.start_all().await;
-        if let Some(expected) = &spec.expect.start_fails_with {
-            let expected = expected.replace("{port}", &taken_port.map(|p| p.to_string()).unwrap_or_default());
-            drop(supervisor);
-            return Ok(Started::Refused(match start {
-                Err(e) if e.to_string().contains(&expected) => {
-                    self.note(EventKind::Check { anomaly: CheckName::StartRefused, detail: e.to_string() });
-                    None
-                }
-                Err(e) => Some(format!("start failed, but with '{e}' instead of '{expected}'")),
-                Ok(()) => Some(format!("the cluster started although it should fail with '{expected}'")),
-            }));
-        }
-        drop(held);
-        start.map_err(|e| LabFailure::new("start_failed", e.to_string()))?;
-        self.install_run(settings.clone(), supervisor, resources, cancel).await;
-        self.note(EventKind::Process {
-            state: ProcessPhase::ClusterStarted,
-            pid: None,
-            detail: Some(spec.name.clone()),
-        });
-        Ok(Started::Running)
+        Ok((held, taken_port))
     }
 
     /// Creates the drill's topics once the controller is up and waits until every partition is led.

@@ -179,64 +179,21 @@ impl Lab {
 
     /// Does what `fault` says to the nodes it was aimed at.
     async fn perform(&self, s: &Supervisor, fault: &Fault, nodes: &[i32]) -> Result<(), LabFailure> {
-        let err = |e: crate::LabError| fail(e.to_string());
         match fault {
-            Fault::Kill { .. } => {
+            Fault::Kill { .. }
+            | Fault::Stop { .. }
+            | Fault::Pause { .. }
+            | Fault::Resume { .. }
+            | Fault::Restart { .. }
+            | Fault::PowerCut { .. }
+            | Fault::SlowDisk { .. }
+            | Fault::FsyncFail { .. } => {
                 for n in nodes {
-                    s.kill(*n).await.map_err(err)?
+                    perform_on_node(s, fault, *n).await?;
                 }
+                Ok(())
             }
-            Fault::Stop { .. } => {
-                for n in nodes {
-                    s.stop(*n).await.map_err(err)?
-                }
-            }
-            Fault::Pause { .. } => {
-                for n in nodes {
-                    s.pause(*n).map_err(err)?
-                }
-            }
-            Fault::Resume { .. } => {
-                for n in nodes {
-                    s.resume(*n).map_err(err)?
-                }
-            }
-            Fault::Restart { .. } => {
-                for n in nodes {
-                    s.restart(*n).await.map_err(err)?
-                }
-            }
-            Fault::PowerCut { .. } => {
-                for n in nodes {
-                    s.power_cut(*n).await.map_err(err)?;
-                }
-            }
-            Fault::SlowDisk { delay_ms, .. } => {
-                for n in nodes {
-                    s.slow_disk(*n, *delay_ms).await.map_err(err)?
-                }
-            }
-            Fault::FsyncFail { .. } => {
-                for n in nodes {
-                    s.fsync_fail(*n).await.map_err(err)?
-                }
-            }
-            Fault::CorruptSegment { target } => {
-                let (topic, partition) = match target {
-                    Target::Leader(tp) | Target::Follower(tp) => (tp.topic.clone(), tp.partition as i32),
-                    _ => ("orders".to_string(), 0),
-                };
-                for n in nodes {
-                    s.stop(*n).await.map_err(err)?;
-                    let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
-                    self.note(EventKind::Fault {
-                        fault: FaultName::CorruptSegment,
-                        target: format!("node-{n}"),
-                        detail: Some(format!("{c:?}")),
-                    });
-                    s.start(*n).await.map_err(err)?;
-                }
-            }
+            Fault::CorruptSegment { target } => self.corrupt_segments(s, target, nodes).await,
             Fault::Isolate { .. }
             | Fault::Split { .. }
             | Fault::CutLink { .. }
@@ -245,8 +202,33 @@ impl Lab {
             | Fault::Toxic { .. }
             | Fault::Bridge { .. }
             | Fault::Heal
-            | Fault::HealLink { .. } => perform_on_links(s, fault, nodes)?,
-            Fault::TakePort { .. } => {}
+            | Fault::HealLink { .. } => perform_on_links(s, fault, nodes),
+            Fault::TakePort { .. } => Ok(()),
+        }
+    }
+
+    /// Corrupts the newest segment of the target's partition (`orders`/0 for a node target) on
+    /// each node: stopped first (a running broker would overwrite it), noted, started again.
+    async fn corrupt_segments(
+        &self,
+        s: &Supervisor,
+        target: &Target,
+        nodes: &[i32],
+    ) -> Result<(), LabFailure> {
+        let err = |e: crate::LabError| fail(e.to_string());
+        let (topic, partition) = match target {
+            Target::Leader(tp) | Target::Follower(tp) => (tp.topic.clone(), tp.partition as i32),
+            _ => ("orders".to_string(), 0),
+        };
+        for n in nodes {
+            s.stop(*n).await.map_err(err)?;
+            let c = s.corrupt_segment(*n, &topic, partition).map_err(err)?;
+            self.note(EventKind::Fault {
+                fault: FaultName::CorruptSegment,
+                target: format!("node-{n}"),
+                detail: Some(format!("{c:?}")),
+            });
+            s.start(*n).await.map_err(err)?;
         }
         Ok(())
     }
@@ -327,6 +309,22 @@ fn aim(
         }
         Fault::TakePort { .. } => return Err(fail("take_port only runs before the cluster starts")),
     })
+}
+
+/// A process or disk fault on one node.
+async fn perform_on_node(s: &Supervisor, fault: &Fault, n: i32) -> Result<(), LabFailure> {
+    let done = match fault {
+        Fault::Kill { .. } => s.kill(n).await,
+        Fault::Stop { .. } => s.stop(n).await,
+        Fault::Pause { .. } => s.pause(n),
+        Fault::Resume { .. } => s.resume(n),
+        Fault::Restart { .. } => s.restart(n).await,
+        Fault::PowerCut { .. } => s.power_cut(n).await.map(drop),
+        Fault::SlowDisk { delay_ms, .. } => s.slow_disk(n, *delay_ms).await,
+        Fault::FsyncFail { .. } => s.fsync_fail(n).await,
+        _ => Ok(()), // only the process and disk faults above are sent here
+    };
+    done.map_err(|e| fail(e.to_string()))
 }
 
 /// A fault of the link fabric: its proxies change mode, no process is touched.

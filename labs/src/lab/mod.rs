@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::broadcast;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::timeline::{EventKind, Source, Timeline};
@@ -112,6 +113,8 @@ pub struct Lab {
     /// Drills, lessons and chaos runs started by a command: they run in the background (the
     /// command answers at once) and `close` ends them before it stops the cluster.
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The timeline and state forwarders (`spawn_forwarders`): `close` ends them and waits.
+    forwarders: Mutex<JoinSet<()>>,
     runs: Option<crate::runs::RunStore>,
     prefs: Option<crate::prefs::PreferencesFile>,
     recording: tokio::sync::Mutex<Option<crate::runs::Recording>>,
@@ -132,6 +135,7 @@ impl Lab {
             gate: lesson::Gate::default(),
             shutdown: CancellationToken::new(),
             background: Mutex::new(Vec::new()),
+            forwarders: Mutex::new(JoinSet::new()),
             runs,
             prefs,
             recording: tokio::sync::Mutex::new(None),
@@ -141,12 +145,14 @@ impl Lab {
     }
 
     /// Timeline entries become protocol events; running labs also send periodic snapshots.
-    /// Both tasks end when `close` cancels the shutdown token (or the lab is gone).
+    /// Both tasks end when `close` cancels the shutdown token (or the lab is gone), and `close`
+    /// waits for them.
     fn spawn_forwarders(self: &Arc<Self>) {
+        let mut forwarders = self.forwarders.lock().unwrap_or_else(|p| p.into_inner());
         let mut rx = self.timeline.subscribe();
         let events = self.events.clone();
         let stop = self.shutdown.clone();
-        tokio::spawn(async move {
+        forwarders.spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -160,7 +166,7 @@ impl Lab {
         });
         let weak = Arc::downgrade(self);
         let stop = self.shutdown.clone();
-        tokio::spawn(async move {
+        forwarders.spawn(async move {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -213,56 +219,12 @@ impl Lab {
             }
             Command::StopWorkload => self.stop_workload().await.map(|v| json!({ "verdict": v })),
             Command::ListDrills => self.list_drills().map(|d| json!(d)),
-            Command::RunDrill { name, seed } => {
-                let lab = Arc::clone(self);
-                // Drills take seconds: answer at once, report progress as events.
-                self.spawn_run(format!("drill {name}"), async move {
-                    lab.run_drill(&name, seed, None).await.map(drop).map_err(|e| e.message)
-                });
-                Ok(json!({ "started": true }))
-            }
+            Command::RunDrill { name, seed } => self.start_drill(name, seed),
             Command::ListLessons => self.list_lessons().map(|l| json!(l)),
-            Command::RunLesson { name } => {
-                // Known before answering, so a typo'd name is an error, not a verdict later.
-                self.list_lessons()?
-                    .iter()
-                    .find(|l| l["name"] == name.as_str())
-                    .ok_or_else(|| LabFailure::new("bad_request", format!("no lesson named '{name}'")))?;
-                let lab = Arc::clone(self);
-                self.spawn_run(format!("lesson {name}"), async move {
-                    lab.run_lesson(&name, true).await.map(drop).map_err(|e| e.message)
-                });
-                Ok(json!({ "started": true }))
-            }
+            Command::RunLesson { name } => self.start_lesson(name),
             Command::LessonNext => self.lesson_next().map(|()| json!({})),
             Command::RunChaos { seed, duration_ms, faults, topics } => {
-                let families = crate::chaos::parse_families(faults.as_deref().unwrap_or("all"))
-                    .map_err(|e| LabFailure::new("bad_request", e))?;
-                if !(MIN_CHAOS_MS..=MAX_CHAOS_MS).contains(&duration_ms) {
-                    return Err(LabFailure::new(
-                        "bad_request",
-                        format!(
-                            "duration_ms must be {MIN_CHAOS_MS} to {MAX_CHAOS_MS} \
-                             (longer soaks: clusterlab chaos)"
-                        ),
-                    ));
-                }
-                let topics = topics.unwrap_or(1);
-                if !(1..=MAX_CHAOS_TOPICS).contains(&topics) {
-                    return Err(LabFailure::new(
-                        "bad_request",
-                        format!("topics must be 1 to {MAX_CHAOS_TOPICS}"),
-                    ));
-                }
-                let opts =
-                    crate::chaos::ChaosOptions { seed, duration_ms, families, topics, ..Default::default() };
-                let plan = crate::chaos::run::describe(&crate::chaos::run::planned(&opts));
-                let lab = Arc::clone(self);
-                self.spawn_run(format!("chaos seed {seed}"), async move {
-                    let save = lab.config.export_dir.clone();
-                    lab.run_chaos(&opts, None, &save).await.map(drop).map_err(|e| e.to_string())
-                });
-                Ok(json!({ "started": true, "schedule": plan }))
+                self.start_chaos(seed, duration_ms, faults.as_deref(), topics)
             }
             Command::Export { format, dir } => {
                 let dir = dir.map(PathBuf::from).unwrap_or_else(|| self.config.export_dir.clone());
@@ -283,6 +245,52 @@ impl Lab {
             }
             Command::DeleteRun { run } => self.delete_run(&run),
         }
+    }
+
+    /// Starts drill `name` in the background: drills take seconds, so the command answers at
+    /// once and progress comes as events.
+    fn start_drill(
+        self: &Arc<Self>,
+        name: String,
+        seed: Option<u64>,
+    ) -> Result<serde_json::Value, LabFailure> {
+        let lab = Arc::clone(self);
+        self.spawn_run(format!("drill {name}"), async move {
+            lab.run_drill(&name, seed, None).await.map(drop).map_err(|e| e.message)
+        });
+        Ok(json!({ "started": true }))
+    }
+
+    /// Starts lesson `name` in the background, once it is known to exist: a typo'd name is an
+    /// error now, not a verdict later.
+    fn start_lesson(self: &Arc<Self>, name: String) -> Result<serde_json::Value, LabFailure> {
+        self.list_lessons()?
+            .iter()
+            .find(|l| l["name"] == name.as_str())
+            .ok_or_else(|| LabFailure::new("bad_request", format!("no lesson named '{name}'")))?;
+        let lab = Arc::clone(self);
+        self.spawn_run(format!("lesson {name}"), async move {
+            lab.run_lesson(&name, true).await.map(drop).map_err(|e| e.message)
+        });
+        Ok(json!({ "started": true }))
+    }
+
+    /// Starts a chaos run from the window in the background; answers its planned schedule.
+    fn start_chaos(
+        self: &Arc<Self>,
+        seed: u64,
+        duration_ms: u64,
+        faults: Option<&str>,
+        topics: Option<u32>,
+    ) -> Result<serde_json::Value, LabFailure> {
+        let opts = window_chaos_options(seed, duration_ms, faults, topics)?;
+        let plan = crate::chaos::run::describe(&crate::chaos::run::planned(&opts));
+        let lab = Arc::clone(self);
+        self.spawn_run(format!("chaos seed {seed}"), async move {
+            let save = lab.config.export_dir.clone();
+            lab.run_chaos(&opts, None, &save).await.map(drop).map_err(|e| e.to_string())
+        });
+        Ok(json!({ "started": true, "schedule": plan }))
     }
 
     /// The whole lab now.
@@ -360,5 +368,30 @@ impl Lab {
         }
         self.end_recording(None, crate::runs::recorder::RunOutcome::default()).await;
         self.shutdown.cancel();
+        let mut forwarders = std::mem::take(&mut *self.forwarders.lock().unwrap_or_else(|p| p.into_inner()));
+        crate::tasks::join_all(&mut forwarders, "the lab's event forwarders").await;
     }
+}
+
+/// A chaos run's options as the window asks for it, within the window's bounds (longer soaks and
+/// more topics are the CLI's).
+fn window_chaos_options(
+    seed: u64,
+    duration_ms: u64,
+    faults: Option<&str>,
+    topics: Option<u32>,
+) -> Result<crate::chaos::ChaosOptions, LabFailure> {
+    let families = crate::chaos::parse_families(faults.unwrap_or("all"))
+        .map_err(|e| LabFailure::new("bad_request", e))?;
+    if !(MIN_CHAOS_MS..=MAX_CHAOS_MS).contains(&duration_ms) {
+        return Err(LabFailure::new(
+            "bad_request",
+            format!("duration_ms must be {MIN_CHAOS_MS} to {MAX_CHAOS_MS} (longer soaks: clusterlab chaos)"),
+        ));
+    }
+    let topics = topics.unwrap_or(1);
+    if !(1..=MAX_CHAOS_TOPICS).contains(&topics) {
+        return Err(LabFailure::new("bad_request", format!("topics must be 1 to {MAX_CHAOS_TOPICS}")));
+    }
+    Ok(crate::chaos::ChaosOptions { seed, duration_ms, families, topics, ..Default::default() })
 }

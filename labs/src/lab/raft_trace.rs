@@ -35,48 +35,43 @@ struct Cursor {
 }
 
 /// Polls `nodes` until `cancel`, appending one [`EventKind::RaftTrace`] per poll that brought
-/// anything new.
-pub fn follow(
+/// anything new. The run spawns it among its followers and waits for it when it stops.
+pub async fn follow(
     timeline: Arc<Timeline>,
     nodes: Vec<(i32, SocketAddr)>,
     watched: WatchedGroup,
     cancel: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        let mut cursors: HashMap<i32, Cursor> = HashMap::new();
-        let mut ticks = tokio::time::interval(POLL_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            let want = watched.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let polls = nodes.iter().map(|(id, addr)| {
-                let since = cursors.get(id).map_or(0, |c| c.next);
-                let want = want.clone();
-                async move { (*id, poll(*addr, since, want.as_deref()).await) }
-            });
-            let mut batch = Vec::new();
-            for (id, page) in futures::future::join_all(polls).await {
-                let Some(page) = page else { continue };
-                let cursor = cursors.entry(id).or_default();
-                if let Some(trace) = absorb(id, cursor, page) {
-                    batch.push(trace);
-                }
-            }
-            if !batch.is_empty() {
-                timeline.append(
-                    Source::Lab,
-                    crate::history::now_ns(),
-                    EventKind::RaftTrace {
-                        group: want.as_deref().and_then(|w| w.parse().ok()),
-                        nodes: batch,
-                    },
-                );
+    let mut cursors: HashMap<i32, Cursor> = HashMap::new();
+    let mut ticks = tokio::time::interval(POLL_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let want = watched.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let polls = nodes.iter().map(|(id, addr)| {
+            let since = cursors.get(id).map_or(0, |c| c.next);
+            let want = want.clone();
+            async move { (*id, poll(*addr, since, want.as_deref()).await) }
+        });
+        let mut batch = Vec::new();
+        for (id, page) in futures::future::join_all(polls).await {
+            let Some(page) = page else { continue };
+            let cursor = cursors.entry(id).or_default();
+            if let Some(trace) = absorb(id, cursor, page) {
+                batch.push(trace);
             }
         }
-    });
+        if !batch.is_empty() {
+            timeline.append(
+                Source::Lab,
+                crate::history::now_ns(),
+                EventKind::RaftTrace { group: want.as_deref().and_then(|w| w.parse().ok()), nodes: batch },
+            );
+        }
+    }
 }
 
 /// One node's page, after making it watch `want` if it watches something else.

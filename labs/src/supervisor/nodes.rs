@@ -176,7 +176,8 @@ impl Supervisor {
         self.start(id).await
     }
 
-    /// SIGTERM to every node at once, wait (bounded), then SIGKILL what is left; stops sampling.
+    /// SIGTERM to every node at once, wait (bounded), then SIGKILL what is left; stops sampling
+    /// and, once the nodes are gone, the link fabric.
     pub async fn shutdown(&self) -> Result<()> {
         self.sampler.stop().await;
         let procs: Vec<(i32, Proc)> =
@@ -195,6 +196,8 @@ impl Supervisor {
                 p.wait_exit(KILL_WAIT).await;
             }
         }
+        // Only now: a stopping broker may still talk to its peers through the fabric.
+        self.fabric.stop().await;
         tracing::info!(nodes = procs.len(), "lab shut down");
         Ok(())
     }

@@ -123,8 +123,8 @@ fn name_tracks<W: Write>(
 fn trace_event(e: &TimelineEvent, layout: &Layout, rates: &mut Rates) -> Option<Value> {
     let pid = pid_of(&e.source);
     let ts = layout.us(e.ts_ns);
-    let instant = |scope: &str, tid: i64, cat: &str, args: Value| {
-        json!({
+    match mark(&e.kind, layout) {
+        Mark::Instant { scope, tid, cat, args } => Some(json!({
             "name": e.label(),
             "cat": cat,
             "ph": "i",
@@ -133,54 +133,79 @@ fn trace_event(e: &TimelineEvent, layout: &Layout, rates: &mut Rates) -> Option<
             "pid": pid,
             "tid": tid,
             "args": args
-        })
-    };
-    match &e.kind {
-        EventKind::Fault { fault, target, detail } => Some(instant(
-            "g",
-            TID_FAULTS,
-            "fault",
-            json!({"fault": fault, "target": target, "detail": detail}),
-        )),
-        EventKind::Election { group, term, phase, leader } => Some(instant(
+        })),
+        Mark::Counter { name, args } => {
+            Some(json!({"name": name, "ph": "C", "ts": ts, "pid": pid, "args": args}))
+        }
+        Mark::Op(op) => {
+            rates.count(op, e.ts_ns.saturating_sub(layout.t0) / 1_000_000_000);
+            failed_op(op, ts)
+        }
+        Mark::Nothing => None,
+    }
+}
+
+/// Where one kind of timeline event shows in the trace.
+enum Mark<'a> {
+    /// An instant of scope `g` (global), `p` (process) or `t` (thread) on thread `tid`.
+    Instant {
+        scope: &'static str,
+        tid: i64,
+        cat: &'static str,
+        args: Value,
+    },
+    /// A sample of the counter `name`.
+    Counter {
+        name: String,
+        args: Value,
+    },
+    /// A client op: counted in the rates.
+    Op(&'a Op),
+    Nothing,
+}
+
+/// The trace's table of event kinds: which track, scope and category each one takes, and its
+/// args.
+fn mark<'a>(kind: &'a EventKind, layout: &Layout) -> Mark<'a> {
+    let instant = |scope, tid, cat, args| Mark::Instant { scope, tid, cat, args };
+    match kind {
+        EventKind::Fault { fault, target, detail } => {
+            instant("g", TID_FAULTS, "fault", json!({"fault": fault, "target": target, "detail": detail}))
+        }
+        EventKind::Election { group, term, phase, leader } => instant(
             "t",
             layout.tid_of_group(&group.to_string()),
             "election",
             json!({"group": group, "term": term, "phase": phase, "leader": leader}),
-        )),
-        EventKind::Process { state, pid: os_pid, detail } => Some(instant(
-            "p",
-            TID_NODE,
-            "process",
-            json!({"state": state, "os_pid": os_pid, "detail": detail}),
-        )),
+        ),
+        EventKind::Process { state, pid: os_pid, detail } => {
+            instant("p", TID_NODE, "process", json!({"state": state, "os_pid": os_pid, "detail": detail}))
+        }
         EventKind::Log { stream, line } => {
-            Some(instant("t", TID_NODE, "log", json!({"stream": stream, "line": line})))
+            instant("t", TID_NODE, "log", json!({"stream": stream, "line": line}))
         }
         EventKind::Step { index, description } => {
-            Some(instant("g", TID_STEPS, "step", json!({"index": index, "description": description})))
+            instant("g", TID_STEPS, "step", json!({"index": index, "description": description}))
         }
-        EventKind::Narration { text } => Some(instant("t", TID_STEPS, "narration", json!({"text": text}))),
+        EventKind::Narration { text } => instant("t", TID_STEPS, "narration", json!({"text": text})),
         EventKind::Check { anomaly, detail } => {
-            Some(instant("p", TID_CHECKS, "check", json!({"anomaly": anomaly, "detail": detail})))
+            instant("p", TID_CHECKS, "check", json!({"anomaly": anomaly, "detail": detail}))
         }
         EventKind::Verdict { ok, summary } => {
-            Some(instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary})))
+            instant("g", TID_CHECKS, "verdict", json!({"ok": ok, "summary": summary}))
         }
-        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes, .. } => {
-            Some(json!({"name": "resources", "ph": "C",
-            "ts": ts, "pid": pid, "args": {"cpu %": cpu_percent, "memory MB": *memory_bytes as f64 / 1e6,
-            "disk MB": *disk_bytes as f64 / 1e6}}))
-        }
-        EventKind::Offsets { topic, partition, log_end_offset, high_watermark, .. } => Some(json!({
-            "name": format!("{topic}-{partition} offsets"), "ph": "C", "ts": ts, "pid": pid,
-            "args": {"log end": log_end_offset, "high watermark": high_watermark}})),
-        EventKind::Client { op } => {
-            rates.count(op, e.ts_ns.saturating_sub(layout.t0) / 1_000_000_000);
-            failed_op(op, ts)
-        }
+        EventKind::Resources { cpu_percent, memory_bytes, disk_bytes, .. } => Mark::Counter {
+            name: "resources".into(),
+            args: json!({"cpu %": cpu_percent, "memory MB": *memory_bytes as f64 / 1e6,
+                "disk MB": *disk_bytes as f64 / 1e6}),
+        },
+        EventKind::Offsets { topic, partition, log_end_offset, high_watermark, .. } => Mark::Counter {
+            name: format!("{topic}-{partition} offsets"),
+            args: json!({"log end": log_end_offset, "high watermark": high_watermark}),
+        },
+        EventKind::Client { op } => Mark::Op(op),
         // Raft state is shown as leadership slices; opaque telemetry is left to JSON Lines.
-        EventKind::Raft { .. } | EventKind::RaftTrace { .. } | EventKind::Telemetry { .. } => None,
+        EventKind::Raft { .. } | EventKind::RaftTrace { .. } | EventKind::Telemetry { .. } => Mark::Nothing,
     }
 }
 
