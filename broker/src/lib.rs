@@ -13,6 +13,8 @@
 //! - `topics`    — the topic catalogue (persisted) on top of the log store.
 //! - `acls`      — ACL bindings (CreateAcls/DescribeAcls/DeleteAcls): stored and matched, not enforced.
 //! - `topic_config` — Kafka's topic configs: names, value checks, defaults, what is applied.
+//! - `broker_configs` — a broker's configs for the admin APIs: static ones described, Kafka's
+//!   dynamic ones stored per broker and described, not acted on.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop that hands requests to `api`.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
 //!   by API key.
@@ -39,7 +41,7 @@
 //! 4. `state`
 //! 5. `cluster`
 //! 6. `raft`, `topics`
-//! 7. `acls`, `producers`, `telemetry`
+//! 7. `acls`, `broker_configs`, `producers`, `telemetry`
 //! 8. `groups`, `log`
 //! 9. `config`, `registry`
 //! 10. `error`, `topic_config`
@@ -50,6 +52,7 @@
 
 pub mod acls;
 pub mod api;
+pub mod broker_configs;
 pub mod cluster;
 pub mod config;
 pub mod coordination;

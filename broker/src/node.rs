@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::acls::Acls;
 use crate::api::{Registry, REGISTERED};
+use crate::broker_configs::DynamicConfigs;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{BrokerError, Result};
@@ -60,6 +61,7 @@ impl Node {
         let (store, recovery) = open_store(&config)?;
         let topics = Topics::load(Arc::clone(&store))?;
         let acls = Acls::load(Arc::clone(&store))?;
+        let dynamic_configs = DynamicConfigs::load(Arc::clone(&store))?;
         let producers = Producers::load(Arc::clone(&store))?;
         let groups = local_coordinator(&config, &store)?;
         let telemetry = Telemetry::new(config.node_id);
@@ -92,6 +94,7 @@ impl Node {
             store,
             topics,
             acls,
+            dynamic_configs,
             producers,
             groups: std::sync::RwLock::new((Arc::clone(&groups), None)),
             cluster,

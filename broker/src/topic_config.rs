@@ -1,5 +1,6 @@
 //! Topic-level configs, as Kafka names them: which names exist, which values each takes, its
-//! default, and whether this broker acts on it.
+//! default, and whether this broker acts on it. The checks and the incremental operations work on
+//! any [`Catalogue`]; `dynamic_config` has the second one, Kafka's dynamic broker configs.
 //!
 //! Clients and tools set these through CreateTopics, AlterConfigs and IncrementalAlterConfigs
 //! and read them back with DescribeConfigs. Every Kafka topic config name is accepted (tools set
@@ -11,8 +12,11 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 
-/// A topic's explicitly set configs, name -> value.
-pub type TopicConfigs = BTreeMap<String, String>;
+/// Explicitly set configs, name -> value.
+pub type ConfigValues = BTreeMap<String, String>;
+
+/// A topic's explicitly set configs.
+pub type TopicConfigs = ConfigValues;
 
 /// A Kafka error code and its message.
 pub type ConfigError = (ResponseError, String);
@@ -102,17 +106,88 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def("unclean.leader.election.enable", ValueKind::Boolean, "false", 0),
 ];
 
-pub fn find(name: &str) -> Option<&'static ConfigDef> {
-    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+/// A set of config definitions and what they configure ("topic", "dynamic broker"), for the
+/// error messages.
+pub struct Catalogue {
+    pub what: &'static str,
+    pub defs: &'static [ConfigDef],
 }
+
+/// Kafka's topic configs.
+pub const TOPIC: Catalogue = Catalogue { what: "topic", defs: TOPIC_CONFIGS };
 
 fn invalid(msg: String) -> ConfigError {
     (ResponseError::InvalidConfig, msg)
 }
 
-/// Checks one value against its definition; the error says what was wrong.
-pub fn check_value(name: &str, value: &str) -> Result<(), ConfigError> {
-    let def = find(name).ok_or_else(|| invalid(format!("unknown topic config name: {name}")))?;
+impl Catalogue {
+    pub fn find(&self, name: &str) -> Option<&'static ConfigDef> {
+        self.defs.iter().find(|d| d.name == name)
+    }
+
+    fn known(&self, name: &str) -> Result<&'static ConfigDef, ConfigError> {
+        self.find(name).ok_or_else(|| invalid(format!("unknown {} config name: {name}", self.what)))
+    }
+
+    /// Checks one value against its definition; the error says what was wrong.
+    pub fn check_value(&self, name: &str, value: &str) -> Result<(), ConfigError> {
+        check_value(self.known(name)?, value)
+    }
+
+    /// Builds a resource's configs from `(name, value)` pairs as CreateTopics and AlterConfigs
+    /// send them (a null value means the default). Values equal to the default are not stored.
+    pub fn from_pairs<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Result<ConfigValues, ConfigError> {
+        let mut out = ConfigValues::new();
+        for (name, value) in pairs {
+            let def = self.known(name)?;
+            match value {
+                Some(v) => {
+                    check_value(def, v)?;
+                    set(&mut out, def, v);
+                }
+                None => {
+                    out.remove(name);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies IncrementalAlterConfigs' operations to `current`; APPEND and SUBTRACT only on
+    /// lists.
+    pub fn alter(
+        &self,
+        current: &ConfigValues,
+        ops: &[(String, AlterOp, Option<String>)],
+    ) -> Result<ConfigValues, ConfigError> {
+        let mut out = current.clone();
+        for (name, op, value) in ops {
+            let def = self.known(name)?;
+            let value = value.as_deref().unwrap_or("");
+            match op {
+                AlterOp::Delete => {
+                    out.remove(name);
+                }
+                AlterOp::Set => {
+                    check_value(def, value)?;
+                    set(&mut out, def, value);
+                }
+                AlterOp::Append | AlterOp::Subtract => {
+                    let joined = edit_list(def, value_of(&out, def), *op, value)?;
+                    check_value(def, &joined)?;
+                    set(&mut out, def, &joined);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_value(def: &ConfigDef, value: &str) -> Result<(), ConfigError> {
+    let name = def.name;
     let bad = |what: &str| invalid(format!("invalid value {value:?} for {name}: {what}"));
     match def.kind {
         ValueKind::Boolean => {
@@ -151,36 +226,31 @@ pub fn check_value(name: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// APPEND or SUBTRACT `items` on a list config's value `now`.
+fn edit_list(def: &ConfigDef, now: &str, op: AlterOp, items: &str) -> Result<String, ConfigError> {
+    if def.kind != ValueKind::List {
+        return Err(invalid(format!("{op:?} applies to list configs only, and {} is not one", def.name)));
+    }
+    let mut out: Vec<&str> = list_items(now).collect();
+    for item in list_items(items) {
+        if op == AlterOp::Append && !out.contains(&item) {
+            out.push(item);
+        } else if op == AlterOp::Subtract {
+            out.retain(|i| *i != item);
+        }
+    }
+    Ok(out.join(","))
+}
+
 fn list_items(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Builds a topic's configs from `(name, value)` pairs as CreateTopics and AlterConfigs send
-/// them (a null value means the default). Values equal to the default are not stored.
-pub fn from_pairs<'a>(
-    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
-) -> Result<TopicConfigs, ConfigError> {
-    let mut out = TopicConfigs::new();
-    for (name, value) in pairs {
-        match value {
-            Some(v) => {
-                check_value(name, v)?;
-                set(&mut out, name, v);
-            }
-            None => {
-                find(name).ok_or_else(|| invalid(format!("unknown topic config name: {name}")))?;
-                out.remove(name);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn set(configs: &mut TopicConfigs, name: &str, value: &str) {
-    if find(name).is_some_and(|d| d.default == value) {
-        configs.remove(name);
+fn set(configs: &mut ConfigValues, def: &ConfigDef, value: &str) {
+    if def.default == value {
+        configs.remove(def.name);
     } else {
-        configs.insert(name.to_string(), value.to_string());
+        configs.insert(def.name.to_string(), value.to_string());
     }
 }
 
@@ -205,49 +275,8 @@ impl AlterOp {
     }
 }
 
-/// Applies IncrementalAlterConfigs' operations to `current`; APPEND and SUBTRACT only on lists.
-pub fn alter(
-    current: &TopicConfigs,
-    ops: &[(String, AlterOp, Option<String>)],
-) -> Result<TopicConfigs, ConfigError> {
-    let mut out = current.clone();
-    for (name, op, value) in ops {
-        let def = find(name).ok_or_else(|| invalid(format!("unknown topic config name: {name}")))?;
-        let value = value.as_deref().unwrap_or("");
-        match op {
-            AlterOp::Delete => {
-                out.remove(name);
-            }
-            AlterOp::Set => {
-                check_value(name, value)?;
-                set(&mut out, name, value);
-            }
-            AlterOp::Append | AlterOp::Subtract => {
-                if def.kind != ValueKind::List {
-                    return Err(invalid(format!(
-                        "{op:?} applies to list configs only, and {name} is not one"
-                    )));
-                }
-                let now = out.get(name.as_str()).map(String::as_str).unwrap_or(def.default);
-                let mut items: Vec<&str> = list_items(now).collect();
-                for item in list_items(value) {
-                    if *op == AlterOp::Append && !items.contains(&item) {
-                        items.push(item);
-                    } else if *op == AlterOp::Subtract {
-                        items.retain(|i| *i != item);
-                    }
-                }
-                let joined = items.join(",");
-                check_value(name, &joined)?;
-                set(&mut out, name, &joined);
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The value in effect: the stored one or the default.
-pub fn value<'a>(configs: &'a TopicConfigs, def: &'static ConfigDef) -> &'a str {
+pub fn value_of<'a>(configs: &'a ConfigValues, def: &'static ConfigDef) -> &'a str {
     configs.get(def.name).map(String::as_str).unwrap_or(def.default)
 }
 
@@ -262,7 +291,7 @@ mod tests {
 
     #[test]
     fn unknown_names_and_bad_values_are_refused_with_what_was_wrong() {
-        let err = from_pairs([("dummy.doesntexist", Some("1"))]).unwrap_err();
+        let err = TOPIC.from_pairs([("dummy.doesntexist", Some("1"))]).unwrap_err();
         assert_eq!(err.0, ResponseError::InvalidConfig);
         assert!(err.1.contains("dummy.doesntexist"), "{}", err.1);
         for (name, value) in [
@@ -273,14 +302,16 @@ mod tests {
             ("preallocate", "yes"),
             ("segment.bytes", "99999999999"),
         ] {
-            let err = from_pairs([(name, Some(value))]).unwrap_err();
+            let err = TOPIC.from_pairs([(name, Some(value))]).unwrap_err();
             assert!(err.1.contains(name) && err.1.contains(value), "{name}={value}: {}", err.1);
         }
     }
 
     #[test]
     fn defaults_are_not_stored_and_set_values_are() {
-        let c = from_pairs([("compression.type", Some("lz4")), ("retention.ms", Some("604800000"))]).unwrap();
+        let c = TOPIC
+            .from_pairs([("compression.type", Some("lz4")), ("retention.ms", Some("604800000"))])
+            .unwrap();
         assert_eq!(c, TopicConfigs::from([("compression.type".into(), "lz4".into())]));
     }
 
@@ -288,16 +319,16 @@ mod tests {
     fn incremental_operations_edit_lists_and_values() {
         let c = TopicConfigs::new();
         let op = |name: &str, op, v: Option<&str>| (name.to_string(), op, v.map(str::to_string));
-        let c = alter(&c, &[op("cleanup.policy", AlterOp::Append, Some("compact"))]).unwrap();
+        let c = TOPIC.alter(&c, &[op("cleanup.policy", AlterOp::Append, Some("compact"))]).unwrap();
         assert_eq!(c["cleanup.policy"], "delete,compact");
         assert!(is_compacted(&c));
-        let c = alter(&c, &[op("cleanup.policy", AlterOp::Subtract, Some("compact"))]).unwrap();
+        let c = TOPIC.alter(&c, &[op("cleanup.policy", AlterOp::Subtract, Some("compact"))]).unwrap();
         assert!(!c.contains_key("cleanup.policy"), "back to the default: {c:?}");
-        let c = alter(&c, &[op("retention.ms", AlterOp::Set, Some("1000"))]).unwrap();
+        let c = TOPIC.alter(&c, &[op("retention.ms", AlterOp::Set, Some("1000"))]).unwrap();
         assert_eq!(c["retention.ms"], "1000");
-        let c = alter(&c, &[op("retention.ms", AlterOp::Delete, None)]).unwrap();
+        let c = TOPIC.alter(&c, &[op("retention.ms", AlterOp::Delete, None)]).unwrap();
         assert!(c.is_empty());
-        let err = alter(&c, &[op("retention.ms", AlterOp::Append, Some("1"))]).unwrap_err();
+        let err = TOPIC.alter(&c, &[op("retention.ms", AlterOp::Append, Some("1"))]).unwrap_err();
         assert!(err.1.contains("list"), "{}", err.1);
     }
 }

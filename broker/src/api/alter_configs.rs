@@ -1,5 +1,6 @@
-//! AlterConfigs: replaces every explicitly set config of a topic (Kafka's legacy semantics:
-//! what the request does not name goes back to its default). Broker configs are static here.
+//! AlterConfigs: replaces every explicitly set config of a topic, or every dynamic config of this
+//! broker (Kafka's legacy semantics: what the request does not name goes back to its default).
+//! A broker's static configs cannot be altered (`broker_configs`).
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey};
@@ -7,6 +8,7 @@ use kafka_protocol::ResponseError;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, ApiSpec, RequestContext};
+use crate::broker_configs::{self, DYNAMIC};
 use crate::state::NodeState;
 use crate::topic_config::{self, ConfigError};
 
@@ -23,12 +25,19 @@ pub async fn handle(
         let outcome = match r.resource_type {
             RESOURCE_TOPIC => {
                 let pairs = r.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
-                match topic_config::from_pairs(pairs) {
+                match topic_config::TOPIC.from_pairs(pairs) {
                     Err(e) => Err(e),
                     Ok(_) if node.topic_configs(&name).is_none() => Err(no_topic(&name)),
                     Ok(_) if req.validate_only => Ok(()),
                     Ok(configs) => node.set_topic_configs(&name, configs).await,
                 }
+            }
+            RESOURCE_BROKER => {
+                let pairs =
+                    || r.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
+                broker_configs::check_alter(&node.config, &name, pairs().map(|(n, _)| n))
+                    .and_then(|()| DYNAMIC.from_pairs(pairs()))
+                    .and_then(|values| set_dynamic(node, values, req.validate_only))
             }
             other => Err(not_alterable(other)),
         };
@@ -47,15 +56,21 @@ pub(super) fn no_topic(name: &str) -> ConfigError {
     (ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))
 }
 
-/// Why a resource other than a topic cannot be altered here.
-pub(super) fn not_alterable(resource_type: i8) -> ConfigError {
-    if resource_type == RESOURCE_BROKER {
-        (
-            ResponseError::InvalidConfig,
-            "broker configs are static here: set them in the broker's config file or flags and restart"
-                .into(),
-        )
-    } else {
-        (ResponseError::InvalidRequest, format!("resource type {resource_type} has no configs here"))
+/// Stores a broker's dynamic configs (unless the request only validates).
+pub(super) fn set_dynamic(
+    node: &NodeState,
+    values: topic_config::ConfigValues,
+    validate_only: bool,
+) -> Result<(), ConfigError> {
+    if validate_only {
+        return Ok(());
     }
+    node.dynamic_configs.replace(values).map_err(|e| {
+        (ResponseError::KafkaStorageError, format!("storing the dynamic broker configs failed: {e}"))
+    })
+}
+
+/// Why a resource other than a topic or a broker cannot be altered here.
+pub(super) fn not_alterable(resource_type: i8) -> ConfigError {
+    (ResponseError::InvalidRequest, format!("resource type {resource_type} has no configs here"))
 }

@@ -36,7 +36,7 @@ pub async fn handle(
             let brokers = node.topology.brokers(node).len() as i16;
             // Configs are checked before anything is created: a typo is INVALID_CONFIG, not a
             // topic with a setting silently dropped.
-            let configs = crate::topic_config::from_pairs(
+            let configs = crate::topic_config::TOPIC.from_pairs(
                 t.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))),
             );
             let created = if let Err(e) = &configs {

@@ -1,5 +1,6 @@
 //! DescribeConfigs: a topic's configs (every Kafka topic config, set or default) and this
-//! broker's settings (read-only: they come from its flags and config file).
+//! broker's: its static settings (read-only: from its flags and config file) and Kafka's dynamic
+//! broker configs, set or default (`broker_configs`).
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
@@ -8,6 +9,7 @@ use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsRe
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, ApiSpec, RequestContext};
+use crate::broker_configs::{self, DYNAMIC};
 use crate::state::NodeState;
 use crate::topic_config::{self, ValueKind, TOPIC_CONFIGS};
 
@@ -19,6 +21,7 @@ pub const RESOURCE_BROKER: i8 = 4;
 
 /// `config_source` codes.
 const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
@@ -91,7 +94,7 @@ fn topic_entries(node: &NodeState, topic: &str) -> Result<Vec<Entry>, (ResponseE
         .iter()
         .map(|d| Entry {
             name: d.name.to_string(),
-            value: topic_config::value(&configs, d).to_string(),
+            value: topic_config::value_of(&configs, d).to_string(),
             kind: d.kind,
             source: if configs.contains_key(d.name) { SOURCE_TOPIC } else { SOURCE_DEFAULT },
             read_only: false,
@@ -100,33 +103,21 @@ fn topic_entries(node: &NodeState, topic: &str) -> Result<Vec<Entry>, (ResponseE
 }
 
 fn broker_entries(node: &NodeState, id: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
-    let c = &node.config;
-    // An empty name means "the broker that answers" (Kafka's default-broker resource).
-    if !id.is_empty() && id != c.node_id.to_string() {
-        return Err((ResponseError::InvalidRequest, format!("this is broker {}, not {id}", c.node_id)));
-    }
-    let replication = c.cluster.as_ref().map_or(1, |cl| cl.replication_factor);
-    let entry = |name: &str, value: String, kind| Entry {
+    broker_configs::check_resource(&node.config, id, false)?;
+    let statics = broker_configs::static_configs(&node.config).into_iter().map(|(name, value, kind)| Entry {
         name: name.to_string(),
         value,
         kind,
         source: SOURCE_STATIC_BROKER,
         read_only: true,
-    };
-    Ok(vec![
-        entry("broker.id", c.node_id.to_string(), ValueKind::Int),
-        entry("num.partitions", c.default_partitions.to_string(), ValueKind::Int),
-        entry("default.replication.factor", replication.to_string(), ValueKind::Int),
-        entry("auto.create.topics.enable", c.auto_create_topics.to_string(), ValueKind::Boolean),
-        entry("log.segment.bytes", c.segment_bytes.to_string(), ValueKind::Int),
-        entry("socket.request.max.bytes", c.max_frame_bytes.to_string(), ValueKind::Int),
-        entry("max.connections", c.max_connections.to_string(), ValueKind::Int),
-        entry("connections.max.idle.ms", c.connections_max_idle_ms.to_string(), ValueKind::Long),
-        entry(
-            "group.initial.rebalance.delay.ms",
-            c.group_initial_rebalance_delay_ms.to_string(),
-            ValueKind::Int,
-        ),
-        entry("log.flush.policy", c.fsync.to_string(), ValueKind::String),
-    ])
+    });
+    let set = node.dynamic_configs.get();
+    let dynamics = DYNAMIC.defs.iter().map(|d| Entry {
+        name: d.name.to_string(),
+        value: topic_config::value_of(&set, d).to_string(),
+        kind: d.kind,
+        source: if set.contains_key(d.name) { SOURCE_DYNAMIC_BROKER } else { SOURCE_DEFAULT },
+        read_only: false,
+    });
+    Ok(statics.chain(dynamics).collect())
 }

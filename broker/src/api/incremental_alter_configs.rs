@@ -1,14 +1,16 @@
-//! IncrementalAlterConfigs: SET / DELETE / APPEND / SUBTRACT on a topic's configs; the rest of
-//! its configs stay as they are. Broker configs are static here.
+//! IncrementalAlterConfigs: SET / DELETE / APPEND / SUBTRACT on a topic's configs or this
+//! broker's dynamic configs; the rest stay as they are. A broker's static configs cannot be
+//! altered (`broker_configs`).
 
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::alter_configs::{no_topic, not_alterable};
-use super::describe_configs::RESOURCE_TOPIC;
+use super::alter_configs::{no_topic, not_alterable, set_dynamic};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{str_bytes, ApiSpec, RequestContext};
+use crate::broker_configs::{self, DYNAMIC};
 use crate::state::NodeState;
-use crate::topic_config::{self, AlterOp};
+use crate::topic_config::{self, AlterOp, ConfigError};
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::IncrementalAlterConfigs, min: 0, max: 1 };
 
@@ -20,27 +22,30 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let name = r.resource_name.to_string();
-        let outcome = match r.resource_type {
-            RESOURCE_TOPIC => {
-                let ops: Result<Vec<_>, _> = r
-                    .configs
-                    .iter()
-                    .map(|c| {
-                        let op = AlterOp::from_code(c.config_operation)?;
-                        Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
-                    })
-                    .collect();
-                match (ops, node.topic_configs(&name)) {
-                    (Err(e), _) => Err(e),
-                    (_, None) => Err(no_topic(&name)),
-                    (Ok(ops), Some(current)) => match topic_config::alter(&current, &ops) {
-                        Err(e) => Err(e),
-                        Ok(_) if req.validate_only => Ok(()),
-                        Ok(configs) => node.set_topic_configs(&name, configs).await,
-                    },
-                }
+        let ops: Result<Vec<_>, ConfigError> = r
+            .configs
+            .iter()
+            .map(|c| {
+                let op = AlterOp::from_code(c.config_operation)?;
+                Ok((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())))
+            })
+            .collect();
+        let outcome = match (ops, r.resource_type) {
+            (Err(e), _) => Err(e),
+            (Ok(ops), RESOURCE_TOPIC) => match node.topic_configs(&name) {
+                None => Err(no_topic(&name)),
+                Some(current) => match topic_config::TOPIC.alter(&current, &ops) {
+                    Err(e) => Err(e),
+                    Ok(_) if req.validate_only => Ok(()),
+                    Ok(configs) => node.set_topic_configs(&name, configs).await,
+                },
+            },
+            (Ok(ops), RESOURCE_BROKER) => {
+                broker_configs::check_alter(&node.config, &name, ops.iter().map(|o| o.0.as_str()))
+                    .and_then(|()| DYNAMIC.alter(&node.dynamic_configs.get(), &ops))
+                    .and_then(|values| set_dynamic(node, values, req.validate_only))
             }
-            other => Err(not_alterable(other)),
+            (Ok(_), other) => Err(not_alterable(other)),
         };
         let resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::acls::Acls;
+use crate::broker_configs::DynamicConfigs;
 use crate::config::Config;
 use crate::groups::{GroupCoordinator, GroupsSnapshot};
 use crate::log::{LogStore, PartitionOffsets, RecoveryReport, StoreStats};
@@ -39,6 +40,8 @@ pub struct NodeState {
     pub topics: Topics,
     /// A single node's ACL bindings (a cluster keeps them in the controller's metadata).
     pub acls: Acls,
+    /// Kafka's dynamic broker configs set on this node (stored and described, not acted on).
+    pub dynamic_configs: DynamicConfigs,
     pub producers: Producers,
     /// The consumer-group coordinator, and in cluster mode the controller term it was started
     /// for (None on a single node, and for the placeholder a cluster node starts with). Replaced

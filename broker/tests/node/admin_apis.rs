@@ -256,3 +256,75 @@ async fn delete_records_moves_the_log_start_for_good() -> Result<()> {
     ensure!(earliest(broker.bootstrap())? == target, "ListOffsets earliest after a restart");
     Ok(())
 }
+
+/// Kafka's dynamic broker configs: stored per broker, described back with their source, kept
+/// across a restart; AlterConfigs replaces the whole set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_broker_configs_are_stored_described_and_kept_across_a_restart() -> Result<()> {
+    use rdkafka::admin::ConfigSource;
+    let dir = data_dir();
+    let mut broker = tokio::task::block_in_place(|| Broker::start(BrokerOpts::new(dir.path())))?;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create()?;
+    let opts = AdminOptions::new().operation_timeout(Some(CLIENT_TIMEOUT));
+    let relogin = "sasl.kerberos.min.time.before.relogin";
+    let change =
+        AlterConfig::new(ResourceSpecifier::Broker(1)).set(relogin, "58000").set("background.threads", "9");
+    for r in admin.alter_configs(&[change], &opts).await? {
+        r.map_err(|(res, e)| anyhow!("altering {res:?}: {e}"))?;
+    }
+    // A bad value is refused as a whole (the rdkafka crate drops the code: the values stay).
+    let bad = AlterConfig::new(ResourceSpecifier::Broker(1)).set("background.threads", "0");
+    admin.alter_configs(&[bad], &opts).await?;
+    let described = describe_broker(&admin, &opts).await?;
+    for (name, value) in [(relogin, "58000"), ("background.threads", "9")] {
+        let entry = described.get(name).with_context(|| format!("{name} not described"))?;
+        ensure!(
+            entry.value.as_deref() == Some(value)
+                && entry.source == ConfigSource::DynamicBroker
+                && !entry.is_read_only,
+            "{name}: expected {value} from the dynamic broker config, got {entry:?}"
+        );
+    }
+    ensure!(
+        described.get("num.io.threads").is_some_and(|e| e.is_default && e.value.as_deref() == Some("8")),
+        "an unset dynamic config is described with Kafka's default: {:?}",
+        described.get("num.io.threads")
+    );
+
+    drop(admin);
+    tokio::task::block_in_place(|| -> Result<()> {
+        broker.stop_gracefully()?;
+        broker.restart()
+    })?;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", broker.bootstrap()).create()?;
+    let described = describe_broker(&admin, &opts).await?;
+    ensure!(
+        described.get(relogin).and_then(|e| e.value.as_deref()) == Some("58000"),
+        "after a restart {relogin} is {:?}, not 58000",
+        described.get(relogin)
+    );
+    // AlterConfigs' legacy semantics: a config the request does not name goes back to its default.
+    let only_threads = AlterConfig::new(ResourceSpecifier::Broker(1)).set("background.threads", "4");
+    admin.alter_configs(&[only_threads], &opts).await?;
+    let described = describe_broker(&admin, &opts).await?;
+    ensure!(
+        described.get(relogin).is_some_and(|e| e.is_default && e.value.as_deref() == Some("60000")),
+        "{relogin} should be back at its default: {:?}",
+        described.get(relogin)
+    );
+    Ok(())
+}
+
+async fn describe_broker(
+    admin: &AdminClient<DefaultClientContext>,
+    opts: &AdminOptions,
+) -> Result<rdkafka::admin::ConfigResource> {
+    let described = admin.describe_configs(&[ResourceSpecifier::Broker(1)], opts).await?;
+    described
+        .into_iter()
+        .next()
+        .context("no broker resource")?
+        .map_err(|e| anyhow!("describing broker 1: {e}"))
+}
