@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1) or the first record at or after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1), the record with the largest timestamp (-3, v7+)
+//! or the first record at or after a timestamp.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -14,6 +15,7 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::ListOffsets, min: 1, max: 7 };
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
 
 pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = req
@@ -44,22 +46,20 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
                         EARLIEST => r.with_offset(o.log_start_offset),
                         // As Kafka: the first record at or after the time, with its timestamp;
                         // offset and timestamp -1 when every record is older.
-                        ts if ts >= 0 => match log.offset_for_timestamp(ts, o.high_watermark) {
-                            Ok(Some((offset, timestamp))) => r.with_offset(offset).with_timestamp(timestamp),
-                            Ok(None) => r.with_offset(-1),
-                            Err(e) => {
-                                tracing::warn!(
-                                    topic = %name,
-                                    partition = p.partition_index,
-                                    error = %e,
-                                    "ListOffsets by time could not read the log"
-                                );
-                                return r
-                                    .with_error_code(ResponseError::KafkaStorageError.code())
-                                    .with_offset(-1);
+                        ts if ts >= 0 => {
+                            match found(log.offset_for_timestamp(ts, o.high_watermark), &name, &p) {
+                                Ok(at) => at_record(r, at),
+                                Err(code) => return r.with_error_code(code).with_offset(-1),
                             }
-                        },
-                        // -3 (max timestamp) and future specials: answer the end, a safe place to start.
+                        }
+                        // KIP-734: the record with the largest timestamp, -1 in an empty partition.
+                        MAX_TIMESTAMP if ctx.api_version >= 7 => {
+                            match found(log.offset_of_max_timestamp(o.high_watermark), &name, &p) {
+                                Ok(at) => at_record(r, at),
+                                Err(code) => return r.with_error_code(code).with_offset(-1),
+                            }
+                        }
+                        // Future specials: answer the end, a safe place to start.
                         _ => r.with_offset(o.high_watermark),
                     };
                     if ctx.api_version >= 4 {
@@ -73,4 +73,24 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: ListOffsetsRequest) -
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The answer naming a found record's offset and timestamp, or offset -1 when none was found.
+fn at_record(r: ListOffsetsPartitionResponse, at: Option<(i64, i64)>) -> ListOffsetsPartitionResponse {
+    match at {
+        Some((offset, timestamp)) => r.with_offset(offset).with_timestamp(timestamp),
+        None => r.with_offset(-1),
+    }
+}
+
+/// A log search's outcome, or KAFKA_STORAGE_ERROR when the log could not be read.
+fn found(
+    outcome: crate::error::Result<Option<(i64, i64)>>,
+    topic: &str,
+    p: &kafka_protocol::messages::list_offsets_request::ListOffsetsPartition,
+) -> Result<Option<(i64, i64)>, i16> {
+    outcome.map_err(|e| {
+        tracing::warn!(topic, partition = p.partition_index, error = %e, "ListOffsets could not read the log");
+        ResponseError::KafkaStorageError.code()
+    })
 }

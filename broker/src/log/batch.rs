@@ -155,6 +155,17 @@ pub fn first_record_at_or_after(batch: &[u8], ts_ms: i64) -> Option<(i64, i64)> 
     None
 }
 
+/// (offset, timestamp) of the batch's first record with its largest timestamp (ListOffsets'
+/// MAX_TIMESTAMP). Control batches hold none; a compressed batch, or one stamped with
+/// LogAppendTime, answers its first offset with the batch's largest timestamp.
+pub fn record_with_max_timestamp(batch: &[u8]) -> Option<(i64, i64)> {
+    let h = BatchHeader::parse(batch).ok()?;
+    if h.attributes & CONTROL_ATTRIBUTE != 0 {
+        return None;
+    }
+    first_record_at_or_after(batch, h.max_timestamp)
+}
+
 /// The index in the batch of each record with a null key, which a compacted topic refuses
 /// (Kafka's INVALID_RECORD). A compressed batch is not looked into: none.
 pub fn records_without_key(batch: &[u8]) -> Vec<i32> {

@@ -140,6 +140,21 @@ fn offset_for_timestamp_finds_the_first_record_reaching_it() {
 }
 
 #[test]
+fn the_record_with_the_largest_timestamp_is_found_inside_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 1 << 20);
+    let p = s.create_partition("maxts", 0).unwrap();
+    assert_eq!(p.offset_of_max_timestamp(0).unwrap(), None, "an empty partition");
+    // Offsets 0..=2 at 100..=102, then 3 at 400 and 4 at 250: the largest is not the last.
+    let three = BatchSpec { records: 3, base_timestamp: 100, ..Default::default() }.encode();
+    p.append(&[three, batch_at(400), batch_at(250)], 0).unwrap();
+    assert_eq!(p.offset_of_max_timestamp(5).unwrap(), Some((3, 400)));
+    assert_eq!(p.offset_of_max_timestamp(3).unwrap(), Some((2, 102)), "the high watermark bounds it");
+    p.append(&[batch_at(400)], 0).unwrap();
+    assert_eq!(p.offset_of_max_timestamp(6).unwrap(), Some((3, 400)), "the first of equal timestamps");
+}
+
+#[test]
 fn batch_headers_list_every_stored_batch_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), FsyncPolicy::Never, 200);

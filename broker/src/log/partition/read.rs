@@ -109,6 +109,31 @@ impl PartitionLog {
         }
     }
 
+    /// (offset, timestamp) of the record with the largest timestamp below `upto_exclusive`, the
+    /// first one on a tie (ListOffsets' MAX_TIMESTAMP, -3); None when there is no record.
+    pub fn offset_of_max_timestamp(&self, upto_exclusive: i64) -> Result<Option<(i64, i64)>> {
+        let (from, best) = {
+            let inner = lock(&self.inner);
+            let from = offsets_of(&inner, self.ctx.policy).log_start_offset;
+            let best = (inner.segments.iter().flat_map(|s| s.index.iter()))
+                .filter(|e| {
+                    e.next_offset > from && e.base_offset < upto_exclusive && e.next_offset > e.base_offset
+                })
+                .fold(None, |best: Option<(i64, i64, i64)>, e| match best {
+                    Some((_, _, ts)) if ts >= e.max_timestamp => best,
+                    _ => Some((e.base_offset, e.next_offset, e.max_timestamp)),
+                });
+            (from, best)
+        };
+        let Some((base, next, _)) = best else { return Ok(None) };
+        for batch in self.read(base, next, 0)? {
+            if let Some(found) = batch::record_with_max_timestamp(&batch) {
+                return Ok(Some((found.0.max(from), found.1)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Raft term of the entry containing `offset`.
     pub fn term_of(&self, offset: i64) -> Option<u64> {
         let inner = lock(&self.inner);
