@@ -20,6 +20,7 @@ pub async fn handle(
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
+    let mut grown = Vec::new();
     for t in req.topics {
         let name = t.name.to_string();
         let manual: Option<Result<Vec<Vec<NodeId>>, KafkaError>> = t.assignments.map(|lists| {
@@ -45,12 +46,16 @@ pub async fn handle(
             Ok(manual) if req.validate_only => validate(node, &name, t.count, manual.as_deref()),
             Ok(manual) => node.topology.add_partitions(node, &name, t.count, manual).await,
         };
+        if outcome.is_ok() && !req.validate_only {
+            grown.push((name, t.count));
+        }
         let r = CreatePartitionsTopicResult::default().with_name(t.name);
         results.push(match outcome {
             Ok(()) => r,
             Err((code, msg)) => r.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
         });
     }
+    super::create_topics::wait_for_leaders(node, &grown, req.timeout_ms).await;
     CreatePartitionsResponse::default().with_results(results)
 }
 

@@ -69,7 +69,29 @@ pub async fn handle(
             }
         });
     }
+    if !req.validate_only {
+        let created: Vec<(String, i32)> = topics
+            .iter()
+            .filter(|t| t.error_code == 0)
+            .map(|t| (t.name.to_string(), node.topology.partition_count(node, t.name.as_str()).unwrap_or(0)))
+            .collect();
+        wait_for_leaders(node, &created, req.timeout_ms).await;
+    }
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// Waits, up to the request's timeout (at most 30 s), until the new partitions have leaders. A
+/// partition still leaderless then does not fail the request: the topic exists and its
+/// election ends soon, which clients retry through (Kafka's KRaft answers likewise).
+pub(super) async fn wait_for_leaders(node: &NodeState, topics: &[(String, i32)], timeout_ms: i32) {
+    const MAX_WAIT_MS: i32 = 30_000;
+    if timeout_ms <= 0 || topics.is_empty() {
+        return;
+    }
+    let timeout = std::time::Duration::from_millis(timeout_ms.min(MAX_WAIT_MS) as u64);
+    if !node.wait_for_leaders(topics, timeout).await {
+        tracing::info!(?topics, timeout_ms, "answering before every new partition has a leader");
+    }
 }
 
 type KafkaError = (ResponseError, String);

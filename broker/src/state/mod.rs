@@ -201,6 +201,29 @@ impl NodeState {
         self.topology.partition_count(self, topic).is_some_and(|n| (0..n).contains(&partition))
     }
 
+    /// Waits until every partition of `topics` (name, partition count) has a leader this node
+    /// knows, or `timeout` passes; whether they all had one. CreateTopics and CreatePartitions
+    /// answer after it, as Kafka's controller names a new partition's leader when it creates
+    /// it: clients that read metadata right after (librdkafka's DeleteRecords does) would
+    /// otherwise take a "no leader" answer for a partition whose election is a moment away.
+    pub async fn wait_for_leaders(&self, topics: &[(String, i32)], timeout: std::time::Duration) -> bool {
+        /// Elections take a few hundred milliseconds; checking every few ticks costs little.
+        const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let led = topics.iter().all(|(topic, count)| {
+                (0..*count).all(|p| self.topology.partition_leader(self, topic, p).is_some())
+            });
+            if led {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// The leader epoch clients see: the Raft term in a cluster, 0 on a single node.
     pub fn leader_epoch(&self, topic: &str, partition: i32) -> i32 {
         self.topology.partition_leader(self, topic, partition).map_or(0, |(_, epoch)| epoch)
