@@ -33,6 +33,29 @@ pub mod code {
     pub const PERMISSIONS: std::ops::RangeInclusive<i8> = 2..=3;
 }
 
+/// The `authorized_operations` bit sets that Metadata, DescribeCluster and DescribeGroups
+/// answer when a client asks for them: bit *n* is operation code *n*. Nothing is enforced here
+/// (decision 35), so every client may do every operation Kafka defines for the resource type
+/// (as Kafka 3.x lists them for a principal a `*` ALLOW ALL binding covers).
+pub mod authorized {
+    const fn bits(ops: &[i8]) -> i32 {
+        let mut out = 0;
+        let mut i = 0;
+        while i < ops.len() {
+            out |= 1 << ops[i];
+            i += 1;
+        }
+        out
+    }
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+    pub const TOPIC: i32 = bits(&[3, 4, 5, 6, 7, 8, 10, 11]);
+    /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+    /// IDEMPOTENT_WRITE.
+    pub const CLUSTER: i32 = bits(&[5, 7, 8, 9, 10, 11, 12]);
+    /// READ, DELETE, DESCRIBE (Kafka 3.x; 4.0 adds the group configs' two).
+    pub const GROUP: i32 = bits(&[3, 6, 8]);
+}
+
 /// Kafka's literal wildcard resource name: a LITERAL "*" binding applies to every name.
 const WILDCARD: &str = "*";
 

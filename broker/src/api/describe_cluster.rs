@@ -7,6 +7,7 @@ use kafka_protocol::ResponseError;
 
 use super::metadata::CLUSTER_ID;
 use super::{str_bytes, ApiSpec, RequestContext};
+use crate::acls::authorized;
 use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DescribeCluster, min: 0, max: 1 };
@@ -34,5 +35,10 @@ pub fn handle(
     };
     let brokers = node.topology.brokers(node).into_iter().map(|(id, addr)| entry(id, addr)).collect();
     let controller = node.topology.controller(node).unwrap_or(-1);
-    r.with_brokers(brokers).with_controller_id(BrokerId(controller))
+    let r = r.with_brokers(brokers).with_controller_id(BrokerId(controller));
+    if req.include_cluster_authorized_operations {
+        r.with_cluster_authorized_operations(authorized::CLUSTER)
+    } else {
+        r
+    }
 }

@@ -4,6 +4,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::{str_bytes, ApiSpec, RequestContext};
+use crate::acls::authorized;
 use crate::state::NodeState;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::DescribeGroups, min: 0, max: 5 };
@@ -36,7 +37,13 @@ pub fn handle(node: &NodeState, ctx: &RequestContext, req: DescribeGroupsRequest
                         .with_member_assignment(m.assignment)
                 })
                 .collect();
+            let authorized_operations = if ctx.api_version >= 3 && req.include_authorized_operations {
+                authorized::GROUP
+            } else {
+                i32::MIN
+            };
             DescribedGroup::default()
+                .with_authorized_operations(authorized_operations)
                 .with_error_code(d.error_code)
                 .with_group_id(id)
                 .with_group_state(str_bytes(d.state))

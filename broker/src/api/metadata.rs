@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataRespon
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, topic_name, ApiSpec, RequestContext};
+use crate::acls::authorized;
 use crate::state::{NodeState, TopicPlacement};
 
 /// v12 is the newest that still names topics; v13 changes nothing we need.
@@ -40,7 +41,12 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: MetadataRequest
                 partition(p as i32, topology.partition_leader(node, &t.name, p as i32), replicas.clone(), v)
             })
             .collect();
-        topic(&t.name, t.id, partitions, v)
+        let described = topic(&t.name, t.id, partitions, v);
+        if v >= 8 && req.include_topic_authorized_operations {
+            described.with_topic_authorized_operations(authorized::TOPIC)
+        } else {
+            described
+        }
     };
     let topics = match requested {
         None => topology.topics(node).iter().map(describe).collect(),
@@ -61,6 +67,9 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: MetadataRequest
     }
     if v >= 1 {
         r = r.with_controller_id(BrokerId(controller));
+    }
+    if (8..=10).contains(&v) && req.include_cluster_authorized_operations {
+        r = r.with_cluster_authorized_operations(authorized::CLUSTER);
     }
     r
 }
