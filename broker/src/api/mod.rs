@@ -36,6 +36,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
@@ -64,6 +65,7 @@ pub const REGISTERED: &[ApiSpec] = &[
     heartbeat::SPEC,
     leave_group::SPEC,
     offset_commit::SPEC,
+    offset_delete::SPEC,
     offset_fetch::SPEC,
     describe_groups::SPEC,
     list_groups::SPEC,
@@ -165,6 +167,9 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::Heartbeat(r) => Reply::Now(ResponseKind::Heartbeat(heartbeat::handle(&n, &ctx, r))),
         RequestKind::LeaveGroup(r) => Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(&n, &ctx, r))),
         RequestKind::OffsetCommit(r) => offset_commit::handle(&n, &ctx, r),
+        RequestKind::OffsetDelete(r) => {
+            later(async move { ResponseKind::OffsetDelete(offset_delete::handle(&n, &ctx, r).await) })
+        }
         RequestKind::OffsetFetch(r) => {
             later(async move { ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r).await) })
         }

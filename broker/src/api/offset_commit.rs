@@ -79,6 +79,7 @@ fn start(
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    leader_epoch: p.committed_leader_epoch,
                 });
             }
         }

@@ -83,6 +83,7 @@ fn respond(
                                 OffsetFetchResponsePartitions::default()
                                     .with_partition_index(o.partition)
                                     .with_committed_offset(o.offset)
+                                    .with_committed_leader_epoch(o.leader_epoch)
                                     .with_metadata(o.metadata.map(str_bytes))
                                     .with_error_code(o.error_code)
                             })
@@ -116,6 +117,7 @@ fn respond(
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(o.partition)
                         .with_committed_offset(o.offset)
+                        .with_committed_leader_epoch(if ctx.api_version >= 5 { o.leader_epoch } else { -1 })
                         .with_metadata(o.metadata.map(str_bytes))
                         .with_error_code(o.error_code)
                 })
@@ -151,6 +153,7 @@ fn by_topic(
                 partition,
                 offset: -1,
                 metadata: None,
+                leader_epoch: -1,
                 error_code: ResponseError::NotCoordinator.code(),
             })
             .collect(),

@@ -297,8 +297,15 @@ mod tests {
         use crate::groups::OffsetCommit;
         let commit = |partition: i32, offset: i64| GroupCommit {
             group: "g".into(),
-            offsets: vec![OffsetCommit { topic: "t".into(), partition, offset, metadata: None }],
+            offsets: vec![OffsetCommit {
+                topic: "t".into(),
+                partition,
+                offset,
+                metadata: None,
+                leader_epoch: -1,
+            }],
             delete: false,
+            removed: Vec::new(),
         };
         let applier = ControllerApplier::new();
         let both = ControllerCommand::CommitOffsets { commits: vec![commit(0, 10), commit(1, 10)] };

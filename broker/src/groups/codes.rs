@@ -19,6 +19,7 @@ pub const NON_EMPTY_GROUP: i16 = 68;
 pub const GROUP_ID_NOT_FOUND: i16 = 69;
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const FENCED_INSTANCE_ID: i16 = 82;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 /// Largest commit metadata string we store; Kafka's default `offset.metadata.max.bytes`.
 pub const MAX_OFFSET_METADATA_BYTES: usize = 4096;

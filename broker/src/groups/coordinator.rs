@@ -81,6 +81,17 @@ impl GroupCoordinator {
         }
     }
 
+    /// Runs a group's timers now, before a request that depends on its membership is decided:
+    /// the timer task only passes every TICK, and a session that expired a moment ago must
+    /// not keep a member in a group that DeleteGroups or OffsetDelete asks about (Kafka
+    /// expires it at its deadline exactly; librdkafka's 0081 deletes a group a hair after).
+    fn catch_up(&self, groups: &mut HashMap<String, Group>, group_id: &str) {
+        if let Some(group) = groups.get_mut(group_id) {
+            group.tick(Instant::now());
+            self.publish(group);
+        }
+    }
+
     pub async fn join(&self, req: JoinRequest) -> JoinResponse {
         if req.group_id.is_empty() {
             return JoinResponse::error(codes::INVALID_GROUP_ID, &req.member_id);
@@ -288,6 +299,7 @@ impl GroupCoordinator {
         }
         let ticket = {
             let mut groups = self.lock();
+            self.catch_up(&mut groups, group_id);
             match groups.get(group_id) {
                 Some(g) if !g.members.is_empty() || !g.pending.is_empty() => return codes::NON_EMPTY_GROUP,
                 Some(_) => {}
@@ -306,6 +318,59 @@ impl GroupCoordinator {
         code
     }
 
+    /// OffsetDelete: removes the committed offsets of `partitions` (Kafka's
+    /// `kafka-consumer-groups --delete-offsets`). The group-level error, or one code per
+    /// partition: GROUP_SUBSCRIBED_TO_TOPIC where a member still subscribes to the topic, else
+    /// the outcome of the write, which is ordered with the commits and as durable as one.
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> std::result::Result<Vec<i16>, i16> {
+        if group_id.is_empty() {
+            return Err(codes::INVALID_GROUP_ID);
+        }
+        let (codes_out, ticket) = {
+            let mut groups = self.lock();
+            self.catch_up(&mut groups, group_id);
+            let subscribed = match groups.get(group_id) {
+                None if self.offsets.count(group_id) == 0 => return Err(codes::GROUP_ID_NOT_FOUND),
+                Some(g) if !g.members.is_empty() => match g.subscribed_topics() {
+                    Some(topics) => topics,
+                    // Members of another protocol: Kafka cannot tell what they read.
+                    None => return Err(codes::NON_EMPTY_GROUP),
+                },
+                _ => Default::default(),
+            };
+            let codes_out: Vec<i16> = partitions
+                .iter()
+                .map(
+                    |(t, _)| {
+                        if subscribed.contains(t) {
+                            codes::GROUP_SUBSCRIBED_TO_TOPIC
+                        } else {
+                            codes::NONE
+                        }
+                    },
+                )
+                .collect();
+            let removed: Vec<(String, i32)> = partitions
+                .iter()
+                .zip(&codes_out)
+                .filter(|(_, c)| **c == codes::NONE)
+                .map(|(p, _)| p.clone())
+                .collect();
+            // Queued under the groups lock, like a commit, so it is ordered with them.
+            let ticket = (!removed.is_empty()).then(|| self.offsets.enqueue_removal(group_id, removed));
+            (codes_out, ticket)
+        };
+        let written = ticket.map_or(codes::NONE, |t| self.offsets.wait(t));
+        if written == codes::NONE {
+            info!(group = %group_id, partitions = partitions.len(), "committed offsets deleted");
+        }
+        Ok(codes_out.into_iter().map(|c| if c == codes::NONE { written } else { c }).collect())
+    }
+
     /// `None` = every partition the group has committed; otherwise offset -1 where none.
     pub fn fetch_offsets(
         &self,
@@ -321,6 +386,7 @@ impl GroupCoordinator {
                     partition: *p,
                     offset: -1,
                     metadata: None,
+                    leader_epoch: -1,
                     error_code: codes::INVALID_GROUP_ID,
                 })
                 .collect();

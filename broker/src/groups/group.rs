@@ -104,6 +104,17 @@ impl Group {
         });
     }
 
+    /// The topics the members subscribe to, read from their consumer-protocol metadata for
+    /// the group's protocol; `None` when the group does not use the consumer protocol (Kafka's
+    /// rule for OffsetDelete). A member whose metadata does not decode subscribes to nothing.
+    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return None;
+        }
+        let protocol = self.protocol.as_deref()?;
+        Some(self.members.values().flat_map(|m| subscription_topics(&m.metadata_for(protocol))).collect())
+    }
+
     pub fn is_leader(&self, member_id: &str) -> bool {
         self.leader.as_deref() == Some(member_id)
     }
@@ -393,4 +404,20 @@ impl Group {
             committed_offsets,
         }
     }
+}
+
+/// The topics of a consumer-protocol subscription (a version, then Kafka's
+/// ConsumerProtocolSubscription at that version); empty when the bytes do not decode.
+fn subscription_topics(metadata: &Bytes) -> Vec<String> {
+    use bytes::Buf;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = metadata.clone();
+    if buf.remaining() < 2 {
+        return Vec::new();
+    }
+    let version = buf.get_i16().clamp(0, 3);
+    ConsumerProtocolSubscription::decode(&mut buf, version)
+        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
+        .unwrap_or_default()
 }

@@ -30,6 +30,8 @@ pub struct Committed {
     pub offset: i64,
     #[serde(default)]
     pub metadata: Option<String>,
+    #[serde(default = "super::types::no_leader_epoch")]
+    pub leader_epoch: i32,
 }
 
 /// group -> topic -> partition -> committed offset. Nested string/integer keys so that the
@@ -44,6 +46,9 @@ pub struct GroupCommit {
     /// DeleteGroups: every offset of the group goes (and then `offsets`, normally none, apply).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete: bool,
+    /// OffsetDelete: these (topic, partition) offsets go, before `offsets` apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<(String, i32)>,
 }
 
 /// Applies commits, in order, to `map`: the one merge rule of every backend and of the
@@ -56,11 +61,34 @@ pub fn merge_offsets(map: &mut OffsetMap, commits: &[GroupCommit]) {
                 continue;
             }
         }
+        if !c.removed.is_empty() {
+            remove_partitions(map, &c.group, &c.removed);
+            if c.offsets.is_empty() {
+                continue;
+            }
+        }
         let group = map.entry(c.group.clone()).or_default();
         for o in &c.offsets {
-            let committed = Committed { offset: o.offset, metadata: o.metadata.clone() };
+            let committed =
+                Committed { offset: o.offset, metadata: o.metadata.clone(), leader_epoch: o.leader_epoch };
             group.entry(o.topic.clone()).or_default().insert(o.partition, committed);
         }
+    }
+}
+
+/// Drops `partitions` from a group's offsets, and the topics and the group left without any.
+fn remove_partitions(map: &mut OffsetMap, group: &str, partitions: &[(String, i32)]) {
+    let Some(topics) = map.get_mut(group) else { return };
+    for (topic, partition) in partitions {
+        if let Some(parts) = topics.get_mut(topic) {
+            parts.remove(partition);
+            if parts.is_empty() {
+                topics.remove(topic);
+            }
+        }
+    }
+    if topics.is_empty() {
+        map.remove(group);
     }
 }
 
@@ -125,6 +153,8 @@ struct PersistedOffset {
     offset: i64,
     #[serde(default)]
     metadata: Option<String>,
+    #[serde(default = "super::types::no_leader_epoch")]
+    leader_epoch: i32,
 }
 
 fn corrupt(reason: String) -> BrokerError {
@@ -151,7 +181,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<OffsetMap> {
                     e.topic, e.partition
                 )));
             }
-            let committed = Committed { offset: e.offset, metadata: e.metadata };
+            let committed =
+                Committed { offset: e.offset, metadata: e.metadata, leader_epoch: e.leader_epoch };
             offsets.entry(e.topic).or_default().insert(e.partition, committed);
         }
     }
@@ -170,6 +201,7 @@ fn encode(map: &OffsetMap) -> Result<Vec<u8>> {
                         partition: *p,
                         offset: c.offset,
                         metadata: c.metadata.clone(),
+                        leader_epoch: c.leader_epoch,
                     })
                 })
                 .collect();
@@ -216,12 +248,33 @@ impl OffsetStore {
     /// in queue order, so a connection that queues its commits in the order it received them
     /// (at dispatch, before any await) can never see an older one overwrite a newer one.
     pub fn enqueue(&self, group: &str, entries: Vec<OffsetCommit>) -> CommitTicket {
-        self.enqueue_commit(GroupCommit { group: group.to_string(), offsets: entries, delete: false })
+        self.enqueue_commit(GroupCommit {
+            group: group.to_string(),
+            offsets: entries,
+            delete: false,
+            removed: Vec::new(),
+        })
     }
 
     /// Queues the removal of every offset of `group` (DeleteGroups), in line with the commits.
     pub fn enqueue_delete(&self, group: &str) -> CommitTicket {
-        self.enqueue_commit(GroupCommit { group: group.to_string(), offsets: Vec::new(), delete: true })
+        self.enqueue_commit(GroupCommit {
+            group: group.to_string(),
+            offsets: Vec::new(),
+            delete: true,
+            removed: Vec::new(),
+        })
+    }
+
+    /// Queues the removal of some partitions' offsets of `group` (OffsetDelete), in line with
+    /// the commits.
+    pub fn enqueue_removal(&self, group: &str, partitions: Vec<(String, i32)>) -> CommitTicket {
+        self.enqueue_commit(GroupCommit {
+            group: group.to_string(),
+            offsets: Vec::new(),
+            delete: false,
+            removed: partitions,
+        })
     }
 
     fn enqueue_commit(&self, commit: GroupCommit) -> CommitTicket {
@@ -284,6 +337,7 @@ impl OffsetStore {
             partition,
             offset: found.map_or(-1, |c| c.offset),
             metadata: found.and_then(|c| c.metadata.clone()),
+            leader_epoch: found.map_or(-1, |c| c.leader_epoch),
             error_code: codes::NONE,
         };
         let mut out = Vec::new();

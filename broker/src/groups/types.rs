@@ -133,6 +133,15 @@ pub struct OffsetCommit {
     pub partition: i32,
     pub offset: i64,
     pub metadata: Option<String>,
+    /// The leader epoch the client saw at `offset` (OffsetCommit v6+), -1 when not given;
+    /// stored and fetched back as Kafka does. Older commits in a controller log have none.
+    #[serde(default = "no_leader_epoch")]
+    pub leader_epoch: i32,
+}
+
+/// Kafka's "no leader epoch".
+pub fn no_leader_epoch() -> i32 {
+    -1
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +151,8 @@ pub struct CommittedOffset {
     /// -1 when the group has committed nothing for this partition.
     pub offset: i64,
     pub metadata: Option<String>,
+    /// -1 when none was committed with it.
+    pub leader_epoch: i32,
     pub error_code: i16,
 }
 

@@ -130,7 +130,7 @@ async fn describe_list_and_snapshot() {
             "solo",
             -1,
             "",
-            &[OffsetCommit { topic: "t".into(), partition: 0, offset: 5, metadata: None }]
+            &[OffsetCommit { topic: "t".into(), partition: 0, offset: 5, metadata: None, leader_epoch: -1 }]
         ),
         vec![codes::NONE]
     );

@@ -7,7 +7,13 @@ use super::*;
 use crate::error::BrokerError;
 
 fn oc(topic: &str, partition: i32, offset: i64) -> OffsetCommit {
-    OffsetCommit { topic: topic.to_string(), partition, offset, metadata: Some(format!("m{offset}")) }
+    OffsetCommit {
+        topic: topic.to_string(),
+        partition,
+        offset,
+        metadata: Some(format!("m{offset}")),
+        leader_epoch: -1,
+    }
 }
 
 #[tokio::test]
@@ -139,4 +145,68 @@ async fn commits_land_in_the_order_they_were_started_not_the_order_their_threads
     assert_eq!(h.coord.finish_commit(second), vec![codes::NONE]);
     assert_eq!(h.coord.finish_commit(first), vec![codes::NONE]);
     assert_eq!(h.coord.fetch_offsets("g", None)[0].offset, 52);
+}
+
+/// A consumer-protocol subscription (version 0) to `topics`, as clients put it in JoinGroup.
+fn subscription(topics: &[&str]) -> bytes::Bytes {
+    let mut out = vec![0, 0];
+    out.extend((topics.len() as i32).to_be_bytes());
+    for t in topics {
+        out.extend((t.len() as i16).to_be_bytes());
+        out.extend(t.as_bytes());
+    }
+    out.extend((-1i32).to_be_bytes()); // no user data
+    out.into()
+}
+
+/// OffsetDelete keeps the offsets of topics a member subscribes to and removes the others,
+/// durably; a session that has just expired counts as gone even before the timer's next pass.
+#[tokio::test(start_paused = true)]
+async fn offset_delete_keeps_subscribed_topics_and_removes_the_rest() {
+    // No timer task: time moves only when this test says, and `tick` runs only when called.
+    let stored = Arc::new(Mutex::new(None));
+    let coord = GroupCoordinator::new(config(), None, memory_persist(stored.clone())).unwrap();
+    assert_eq!(coord.delete_offsets("nogroup", &[("t".into(), 0)]), Err(codes::GROUP_ID_NOT_FOUND));
+    let committed = coord.commit_offsets("g", -1, "", &[oc("t", 0, 10), oc("u", 0, 5), oc("u", 1, 6)]);
+    assert_eq!(committed, vec![codes::NONE; 3]);
+
+    let join =
+        JoinRequest { protocols: vec![("range".into(), subscription(&["t"]))], ..join_req("g", "", &[]) };
+    let joining = {
+        let coord = coord.clone();
+        tokio::spawn(async move { coord.join(join).await })
+    };
+    tokio::task::yield_now().await;
+    tokio::time::advance(config().initial_rebalance_delay).await;
+    coord.tick();
+    assert_eq!(joining.await.unwrap().error_code, codes::NONE);
+
+    let asked = [("t".to_string(), 0), ("u".to_string(), 0)];
+    assert_eq!(coord.delete_offsets("g", &asked), Ok(vec![codes::GROUP_SUBSCRIBED_TO_TOPIC, codes::NONE]));
+    let left: Vec<(String, i32, i64)> =
+        coord.fetch_offsets("g", None).into_iter().map(|c| (c.topic, c.partition, c.offset)).collect();
+    assert_eq!(left, vec![("t".into(), 0, 10), ("u".into(), 1, 6)]);
+
+    // The member falls silent past its session; the timer has not run since.
+    tokio::time::advance(Duration::from_millis(10_001)).await;
+    assert_eq!(coord.delete_offsets("g", &[("t".into(), 0)]), Ok(vec![codes::NONE]));
+    let restarted = harness_from(stored.lock().unwrap().clone());
+    let left: Vec<(String, i32)> =
+        restarted.coord.fetch_offsets("g", None).into_iter().map(|c| (c.topic, c.partition)).collect();
+    assert_eq!(left, vec![("u".into(), 1)], "what is left survives a restart");
+}
+
+/// The leader epoch a client commits with its offset is fetched back, also after a restart
+/// (librdkafka compares it: 0081's AlterConsumerGroupOffsets failed while it came back -1).
+#[tokio::test]
+async fn a_committed_leader_epoch_is_fetched_back() {
+    let h = harness();
+    let with_epoch = OffsetCommit { leader_epoch: 7, ..oc("t", 0, 10) };
+    assert_eq!(h.coord.commit_offsets("g", -1, "", &[with_epoch, oc("t", 1, 3)]), vec![codes::NONE; 2]);
+    let epochs = |c: &GroupCoordinator| -> Vec<i32> {
+        c.fetch_offsets("g", None).into_iter().map(|o| o.leader_epoch).collect()
+    };
+    assert_eq!(epochs(&h.coord), vec![7, -1]);
+    let restarted = harness_from(h.stored.lock().unwrap().clone());
+    assert_eq!(epochs(&restarted.coord), vec![7, -1], "kept in the offsets file");
 }
