@@ -21,9 +21,15 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
     match key {
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
         ApiKey::Metadata => {
-            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
-                metadata_request::MetadataRequestTopic::default().with_name(Some(t)),
-            ])))
+            // Authorized operations asked for where the version has the flags.
+            RequestKind::Metadata(
+                MetadataRequest::default()
+                    .with_topics(Some(vec![
+                        metadata_request::MetadataRequestTopic::default().with_name(Some(t))
+                    ]))
+                    .with_include_topic_authorized_operations(v >= 8)
+                    .with_include_cluster_authorized_operations((8..=10).contains(&v)),
+            )
         }
         ApiKey::Produce => RequestKind::Produce(
             ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
@@ -154,11 +160,11 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
         }
         ApiKey::DescribeCluster => {
             // v1+ asks for the brokers' endpoints (type 1), as clients do.
-            RequestKind::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(if v >= 1 {
-                1
-            } else {
-                0
-            }))
+            RequestKind::DescribeCluster(
+                DescribeClusterRequest::default()
+                    .with_endpoint_type(if v >= 1 { 1 } else { 0 })
+                    .with_include_cluster_authorized_operations(true),
+            )
         }
         ApiKey::DescribeConfigs => {
             RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
@@ -204,7 +210,9 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
             ]),
         ),
         ApiKey::DescribeGroups => RequestKind::DescribeGroups(
-            DescribeGroupsRequest::default().with_groups(vec![GroupId(s("simple"))]),
+            DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(s("simple"))])
+                .with_include_authorized_operations(v >= 3),
         ),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
         ApiKey::OffsetForLeaderEpoch => {
@@ -263,6 +271,32 @@ fn sample_request(key: ApiKey, v: i16) -> RequestKind {
                 .with_operation(0)
                 .with_permission_type(1),
         ])),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default().with_group_id(GroupId(s("simple"))).with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(t)
+                    .with_partitions(vec![offset_delete_request::OffsetDeleteRequestPartition::default()
+                        .with_partition_index(0)]),
+            ]),
+        ),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                describe_user_scram_credentials_request::UserName::default().with_name(s("alice")),
+            ])),
+        ),
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![alter_user_scram_credentials_request::ScramCredentialDeletion::default(
+                )
+                .with_name(s("alice"))
+                .with_mechanism(1)])
+                .with_upsertions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(s("bob"))
+                        .with_mechanism(2)
+                        .with_iterations(8192),
+                ]),
+        ),
         other => panic!("no sample request for {other:?}: add one when registering a handler"),
     }
 }

@@ -13,6 +13,7 @@ pub use crate::registry::{ApiSpec, Registry};
 use crate::state::NodeState;
 
 pub mod alter_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_acls;
 pub mod create_partitions;
@@ -25,6 +26,7 @@ pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -73,6 +75,8 @@ pub const REGISTERED: &[ApiSpec] = &[
     create_acls::SPEC,
     describe_acls::SPEC,
     delete_acls::SPEC,
+    describe_user_scram_credentials::SPEC,
+    alter_user_scram_credentials::SPEC,
 ];
 
 /// What the connection needs to know about the request besides its body.
@@ -152,6 +156,12 @@ pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind
         RequestKind::DeleteAcls(r) => {
             later(async move { ResponseKind::DeleteAcls(delete_acls::handle(&n, &ctx, r).await) })
         }
+        RequestKind::DescribeUserScramCredentials(r) => Reply::Now(
+            ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::handle(&n, &ctx, r)),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => Reply::Now(ResponseKind::AlterUserScramCredentials(
+            alter_user_scram_credentials::handle(&n, &ctx, r),
+        )),
         RequestKind::InitProducerId(r) => {
             later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) })
         }
@@ -196,7 +206,7 @@ mod tests {
     #[test]
     fn the_registered_table_is_valid_and_has_every_required_api() {
         let registry = Registry::new(REGISTERED).unwrap();
-        assert_eq!(registry.iter().count(), 28);
+        assert_eq!(registry.iter().count(), 31);
     }
 
     #[test]
