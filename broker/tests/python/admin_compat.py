@@ -38,6 +38,7 @@ def main():
     op("describe configs (topic)", lambda: len(admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])))
     op("describe configs (broker)", lambda: len(admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")])))
     op("alter configs (topic)", lambda: admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "3600000"})]))
+    op("alter configs (broker, dynamic)", lambda: broker_config_set(admin, "background.threads", "9"))
     op("create partitions", lambda: admin.create_partitions({topic: NewPartitions(total_count=3)}, timeout_ms=TIMEOUT_MS))
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=TIMEOUT_MS)
@@ -65,6 +66,16 @@ def main():
     op("delete consumer groups", lambda: groups_deleted(admin, [group]))
     op("delete topics", lambda: admin.delete_topics([extra], timeout_ms=TIMEOUT_MS))
     admin.close()
+
+
+def broker_config_set(admin, name, value):
+    """AlterConfigs on broker 1, then DescribeConfigs must show the value."""
+    admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "1", configs={name: value})])
+    described = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")])
+    seen = [e[1] for r in described for res in r.resources for e in res[4] if e[0] == name]
+    if seen != [value]:
+        raise AssertionError(f"{name} described as {seen}, expected [{value!r}]")
+    return f"{name}={value}"
 
 
 def deleted_to(admin, bootstrap, tp, offset):
