@@ -43,6 +43,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod unsupported;
 
 /// Every handler's spec. Order does not matter; a duplicate key is a start-up error.
 pub const REGISTERED: &[ApiSpec] = &[

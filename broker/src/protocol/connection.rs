@@ -174,7 +174,13 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
     let pending = Pending { api_key, api_version, correlation_id: header.correlation_id };
 
     let Some(spec) = node.registry.get(api_key) else {
-        return Err(BrokerError::Frame(format!("{api_key:?} is not served by this broker")));
+        // An error the client can read where the API's response has a place for one; the
+        // trial encode covers versions that lack it.
+        let response = api::unsupported::answer(api_key)
+            .filter(|r| encode_response(&pending, r).is_ok())
+            .ok_or_else(|| BrokerError::Frame(format!("{api_key:?} is not served by this broker")))?;
+        node.telemetry.warn(format!("{peer} asked for {api_key:?}, which this broker does not serve"));
+        return Ok(Box::pin(async move { (pending, Some(response)) }));
     };
     if !spec.supports(api_version) {
         if api_key == ApiKey::ApiVersions {

@@ -1,5 +1,6 @@
 //! Malformed bytes on the Kafka port close that one connection and nothing else: the node stays
-//! up, says why in its warnings, and serves a normal client afterwards.
+//! up, says why in its warnings, and serves a normal client afterwards. A well-formed request
+//! for an API the broker does not serve gets an error answer instead.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -281,5 +282,69 @@ async fn connection_count_and_idle_limits_close_connections_not_the_node() -> Re
     // Room again: a normal client is served.
     let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
     send_one(&p, &unique("after-limits"), "k", "v").await.context("produce after the limits")?;
+    Ok(())
+}
+
+/// Writes one request with kafka-protocol's codec and reads its answer on `s`.
+fn request<Req, Resp>(
+    s: &mut TcpStream,
+    key: kafka_protocol::messages::ApiKey,
+    v: i16,
+    req: &Req,
+) -> Result<Resp>
+where
+    Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+    Resp: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
+{
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable};
+    let mut body = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(v)
+        .with_correlation_id(9)
+        .encode(&mut body, Req::header_version(v))?;
+    req.encode(&mut body, v)?;
+    s.write_all(&framed(&body))?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).with_context(|| format!("{key:?} v{v}: no answer (connection closed?)"))?;
+    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf)?;
+    let mut buf = bytes::Bytes::from(buf);
+    ResponseHeader::decode(&mut buf, Resp::header_version(v))?;
+    Ok(Resp::decode(&mut buf, v)?)
+}
+
+/// An API the broker does not serve is answered with UNSUPPORTED_VERSION in the API's own
+/// response, and the connection keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unserved_api_gets_an_error_answer_and_the_connection_stays_open() -> Result<()> {
+    use kafka_protocol::messages::*;
+    let dir = data_dir();
+    let mut broker = Broker::start(BrokerOpts::new(dir.path()))?;
+    let mut s = TcpStream::connect(broker.kafka)?;
+    s.set_read_timeout(Some(CLOSE_TIMEOUT))?;
+    let listed: ListTransactionsResponse =
+        request(&mut s, ApiKey::ListTransactions, 0, &ListTransactionsRequest::default())?;
+    ensure!(
+        listed.error_code == 35,
+        "ListTransactions: error {} instead of UNSUPPORTED_VERSION",
+        listed.error_code
+    );
+    let sasl: SaslHandshakeResponse = request(
+        &mut s,
+        ApiKey::SaslHandshake,
+        1,
+        &SaslHandshakeRequest::default().with_mechanism("PLAIN".to_string().into()),
+    )?;
+    ensure!(
+        sasl.error_code == 33,
+        "SaslHandshake: error {} instead of UNSUPPORTED_SASL_MECHANISM",
+        sasl.error_code
+    );
+    let versions: ApiVersionsResponse =
+        request(&mut s, ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())?;
+    ensure!(!versions.api_keys.is_empty(), "the same connection still serves ApiVersions");
+    broker.assert_healthy("after unserved APIs")?;
     Ok(())
 }
