@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::group_id::GroupId;
+
 /// Everything that can fail inside the broker library.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -54,7 +56,7 @@ pub enum BrokerError {
 
     /// A Raft group could not start, be initialized or replicate; `step` names what failed.
     #[error("raft group {group}: {step} failed: {reason}")]
-    Raft { group: String, step: &'static str, reason: String },
+    Raft { group: GroupId, step: &'static str, reason: String },
 
     /// State persisted by a previous run (e.g. committed offsets) cannot be read back;
     /// `what` names the state, `reason` what is wrong with it.
@@ -77,7 +79,7 @@ pub enum BrokerError {
 
     /// A Raft RPC got no reply within its time-to-live.
     #[error("raft {rpc} to peer {peer} for group {group} got no reply within {timeout:?}")]
-    RpcTimeout { peer: u64, group: String, rpc: &'static str, timeout: std::time::Duration },
+    RpcTimeout { peer: u64, group: GroupId, rpc: &'static str, timeout: std::time::Duration },
 }
 
 impl BrokerError {

@@ -5,6 +5,7 @@
 //! ## Layout
 //! - `config`    — node configuration from a TOML file and/or flags; fsync policy parsing.
 //! - `error`     — the crate's one error enum.
+//! - `group_id`  — which Raft group: the controller or a partition (one type, every process).
 //! - `log`       — durable storage: segment files with a CRC per entry, fsync policy with group
 //!   commit, flushed-offset tracking, torn-tail recovery, data-dir lock, power-cut.
 //! - `groups`    — consumer-group coordinator (join/sync/heartbeat/leave, rebalances, session
@@ -45,6 +46,7 @@
 //! 8. `groups`, `log`
 //! 9. `config`, `registry`
 //! 10. `error`, `topic_config`
+//! 11. `group_id`
 //!
 //! Across crates: broker depends on no other crate of the workspace; labs and the desktop app
 //! depend on it. Its process-level tests (`tests/`) use the lab's launcher, node client and link
@@ -58,6 +60,7 @@ pub mod config;
 pub mod coordination;
 pub mod endpoint;
 pub mod error;
+pub mod group_id;
 pub mod groups;
 pub mod log;
 pub mod node;

@@ -285,7 +285,7 @@ impl Cluster {
             }
             Ok(Err(ProposeError::Stopped)) | Err(_) => Err(BrokerError::ShuttingDown),
             Ok(Err(ProposeError::Failed(e))) => Err(BrokerError::Raft {
-                group: crate::telemetry::wire::CONTROLLER_GROUP.to_string(),
+                group: crate::group_id::GroupId::Controller,
                 step: "propose",
                 reason: e,
             }),

@@ -192,13 +192,10 @@ impl RaftGroup {
         let log_store = log_store.traced(env.transport.trace());
         let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
         let network = env.transport.network_factory(id.clone());
-        let raft = Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
-            .await
-            .map_err(|e| BrokerError::Raft {
-            group: id.to_string(),
-            step: "start",
-            reason: e.to_string(),
-        })?;
+        let raft =
+            Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
+                .await
+                .map_err(|e| BrokerError::Raft { group: id.clone(), step: "start", reason: e.to_string() })?;
         if log.entry_count() == 0 {
             let members: BTreeMap<NodeId, BasicNode> =
                 voters.iter().map(|v| (*v, BasicNode::default())).collect();
@@ -206,7 +203,7 @@ impl RaftGroup {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(e) => {
                     return Err(BrokerError::Raft {
-                        group: id.to_string(),
+                        group: id.clone(),
                         step: "initialize",
                         reason: e.to_string(),
                     })
@@ -222,7 +219,7 @@ impl RaftGroup {
                 tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
             }
             log.sync().await.map_err(|e| BrokerError::Raft {
-                group: id.to_string(),
+                group: id.clone(),
                 step: "syncing the first entry",
                 reason: e.to_string(),
             })?;

@@ -37,7 +37,7 @@ pub type InstallSnapshotRequest = openraft::raft::InstallSnapshotRequest<TypeCon
 pub type InstallSnapshotResponse = openraft::raft::InstallSnapshotResponse<NodeId>;
 
 /// Which Raft group a message belongs to (defined with the telemetry contract, which spells it).
-pub use crate::telemetry::group_id::GroupId;
+pub use crate::group_id::GroupId;
 
 /// What a group replicates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,6 @@
 //! - `wire`    — the contract: where each answer's type lives, and the closed words (role, phase).
 
 pub mod events;
-pub mod group_id;
 pub mod memory;
 pub mod wire;
 

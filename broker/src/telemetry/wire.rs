@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use super::group_id::{GroupId, CONTROLLER_GROUP};
+pub use crate::group_id::{GroupId, CONTROLLER_GROUP};
 
 /// One snapshot of a group's Raft state, as telemetry and `/state` show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]

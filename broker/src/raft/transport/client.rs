@@ -108,7 +108,7 @@ impl PeerLink {
         let deadline = Instant::now() + ttl;
         let rpc = req.kind();
         let timed_out =
-            || BrokerError::RpcTimeout { peer: self.peer, group: group.to_string(), rpc, timeout: ttl };
+            || BrokerError::RpcTimeout { peer: self.peer, group: group.clone(), rpc, timeout: ttl };
 
         let conn = match timeout_at(deadline, self.connection(tasks, cancel)).await {
             Ok(conn) => conn?,
