@@ -140,7 +140,11 @@ impl OffsetBackend for ReplicatedOffsets {
                 }
                 Ok(())
             }
-            other => Err(BrokerError::Invalid(format!("controller refused the offsets: {other:?}"))),
+            other => Err(BrokerError::Raft {
+                group: crate::group_id::GroupId::Controller,
+                step: "commit offsets",
+                reason: format!("the controller answered {other:?}"),
+            }),
         }
     }
 

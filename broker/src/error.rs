@@ -54,6 +54,11 @@ pub enum BrokerError {
     #[error("invalid request: {0}")]
     Invalid(String),
 
+    /// The broker's own step failed where no input was at fault (a task panicked, a value of
+    /// ours did not serialize): a bug to report, with what was being done.
+    #[error("internal failure: {0}")]
+    Internal(String),
+
     /// A Raft group could not start, be initialized or replicate; `step` names what failed.
     #[error("raft group {group}: {step} failed: {reason}")]
     Raft { group: GroupId, step: &'static str, reason: String },

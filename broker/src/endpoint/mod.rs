@@ -275,7 +275,7 @@ async fn events(State(node): State<Arc<NodeState>>) -> Sse<impl Stream<Item = Re
 async fn power_cut(State(node): State<Arc<NodeState>>) -> Response {
     let store = Arc::clone(&node.store);
     let cut = tokio::task::spawn_blocking(move || store.power_cut()).await;
-    match cut.map_err(|e| crate::BrokerError::Invalid(format!("power cut task: {e}"))).and_then(|r| r) {
+    match cut.map_err(|e| crate::BrokerError::Internal(format!("power cut task: {e}"))).and_then(|r| r) {
         Ok(report) => {
             tracing::warn!(
                 node_id = node.config.node_id,

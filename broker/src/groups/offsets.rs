@@ -130,7 +130,7 @@ impl OffsetBackend for FileBackend {
         merge_offsets(&mut next, commits);
         let bytes = encode(&next)?;
         catch_unwind(AssertUnwindSafe(|| (self.persist)(&bytes)))
-            .unwrap_or_else(|_| Err(BrokerError::Invalid("offset persist function panicked".to_string())))?;
+            .unwrap_or_else(|_| Err(BrokerError::Internal("offset persist function panicked".to_string())))?;
         *self.lock() = next;
         Ok(())
     }
@@ -209,7 +209,7 @@ fn encode(map: &OffsetMap) -> Result<Vec<u8>> {
         })
         .collect();
     serde_json::to_vec(&Persisted { version: FORMAT_VERSION, groups })
-        .map_err(|e| BrokerError::Invalid(format!("cannot serialize committed offsets: {e}")))
+        .map_err(|e| BrokerError::Internal(format!("cannot serialize committed offsets: {e}")))
 }
 
 struct StoreState {
@@ -306,7 +306,7 @@ impl OffsetStore {
             drop(st);
             let commits: Vec<GroupCommit> = batch.iter().map(|(_, c)| c.clone()).collect();
             let outcome = catch_unwind(AssertUnwindSafe(|| self.backend.write(&commits)))
-                .unwrap_or_else(|_| Err(BrokerError::Invalid("offset backend panicked".to_string())));
+                .unwrap_or_else(|_| Err(BrokerError::Internal("offset backend panicked".to_string())));
             st = self.lock();
             st.writing = false;
             let code = match outcome {

@@ -286,7 +286,7 @@ impl PartitionLog {
         let seg = inner
             .segments
             .last_mut()
-            .ok_or_else(|| BrokerError::Invalid("partition has no segment".into()))?;
+            .ok_or_else(|| BrokerError::Internal("partition has no segment".into()))?;
         seg.append(buf, std::mem::take(pending))?;
         self.ctx.bytes_appended.fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.ctx.entries_appended.fetch_add(entries, Ordering::Relaxed);

@@ -33,7 +33,7 @@ pub fn encode(entry: &Entry) -> Result<RaftEntryBytes> {
         EntryPayload::Blank => control_batch(BLANK, &[], now_ms),
         EntryPayload::Membership(m) => {
             let json = serde_json::to_vec(m)
-                .map_err(|e| BrokerError::Invalid(format!("membership does not serialize: {e}")))?;
+                .map_err(|e| BrokerError::Internal(format!("membership does not serialize: {e}")))?;
             control_batch(MEMBERSHIP, &json, now_ms)
         }
     };
