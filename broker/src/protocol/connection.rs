@@ -176,7 +176,7 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
     let Some(spec) = node.registry.get(api_key) else {
         // An error the client can read where the API's response has a place for one; the
         // trial encode covers versions that lack it.
-        let response = api::unsupported::answer(api_key)
+        let response = api::unsupported::answer(api_key, api_version, &mut frame)
             .filter(|r| encode_response(&pending, r).is_ok())
             .ok_or_else(|| BrokerError::Frame(format!("{api_key:?} is not served by this broker")))?;
         node.telemetry.warn(format!("{peer} asked for {api_key:?}, which this broker does not serve"));

@@ -342,6 +342,18 @@ async fn an_unserved_api_gets_an_error_answer_and_the_connection_stays_open() ->
         "SaslHandshake: error {} instead of UNSUPPORTED_SASL_MECHANISM",
         sasl.error_code
     );
+    // One whose response has errors only per partition: each partition named gets the code.
+    let asked = DescribeProducersRequest::default().with_topics(vec![
+        describe_producers_request::TopicRequest::default()
+            .with_name(TopicName("t".to_string().into()))
+            .with_partition_indexes(vec![0, 1]),
+    ]);
+    let producers: DescribeProducersResponse = request(&mut s, ApiKey::DescribeProducers, 0, &asked)?;
+    let codes: Vec<i16> = producers.topics.iter().flat_map(|t| &t.partitions).map(|p| p.error_code).collect();
+    ensure!(
+        codes == vec![35, 35],
+        "DescribeProducers: partition errors {codes:?} instead of UNSUPPORTED_VERSION"
+    );
     let versions: ApiVersionsResponse =
         request(&mut s, ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())?;
     ensure!(!versions.api_keys.is_empty(), "the same connection still serves ApiVersions");
