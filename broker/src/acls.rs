@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{BrokerError, Result};
+use crate::error::Result;
 use crate::log::LogStore;
 
 const ACLS_FILE: &str = "acls.json";
@@ -197,14 +197,7 @@ pub struct Acls {
 
 impl Acls {
     pub fn load(store: Arc<LogStore>) -> Result<Acls> {
-        let set = match store.read_meta(ACLS_FILE)? {
-            None => AclSet::new(),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| BrokerError::Corrupt {
-                file: store.dir().join(ACLS_FILE),
-                position: 0,
-                reason: format!("ACL file is not valid JSON: {e}"),
-            })?,
-        };
+        let set: AclSet = store.read_json_meta(ACLS_FILE, "ACL file")?.unwrap_or_default();
         Ok(Acls { store, set: Mutex::new(set) })
     }
 

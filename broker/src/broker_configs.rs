@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use kafka_protocol::ResponseError;
 
 use crate::config::Config;
-use crate::error::{BrokerError, Result};
+use crate::error::Result;
 use crate::log::LogStore;
 use crate::topic_config::{Catalogue, ConfigDef, ConfigError, ConfigValues, ValueKind};
 
@@ -134,14 +134,8 @@ pub struct DynamicConfigs {
 
 impl DynamicConfigs {
     pub fn load(store: Arc<LogStore>) -> Result<DynamicConfigs> {
-        let values = match store.read_meta(DYNAMIC_FILE)? {
-            None => ConfigValues::new(),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| BrokerError::Corrupt {
-                file: store.dir().join(DYNAMIC_FILE),
-                position: 0,
-                reason: format!("dynamic broker config file is not valid JSON: {e}"),
-            })?,
-        };
+        let values: ConfigValues =
+            store.read_json_meta(DYNAMIC_FILE, "dynamic broker config file")?.unwrap_or_default();
         Ok(DynamicConfigs { store, values: Mutex::new(values) })
     }
 

@@ -70,14 +70,8 @@ pub struct Topics {
 impl Topics {
     /// Loads `topics.json` and makes sure every partition's log exists.
     pub fn load(store: Arc<LogStore>) -> Result<Topics> {
-        let topics: BTreeMap<String, TopicInfo> = match store.read_meta(CATALOGUE_FILE)? {
-            None => BTreeMap::new(),
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| BrokerError::Corrupt {
-                file: store.dir().join(CATALOGUE_FILE),
-                position: 0,
-                reason: format!("topic catalogue is not valid JSON: {e}"),
-            })?,
-        };
+        let topics: BTreeMap<String, TopicInfo> =
+            store.read_json_meta(CATALOGUE_FILE, "topic catalogue")?.unwrap_or_default();
         for topic in topics.values() {
             for p in 0..topic.partitions {
                 let log = store.create_partition(&topic.name, p)?;

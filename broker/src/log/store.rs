@@ -289,6 +289,20 @@ impl LogStore {
         write_durable(&self.dir, name, bytes)
     }
 
+    /// A metadata file holding JSON, parsed; `what` names it in the error when it does not parse.
+    pub fn read_json_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        let Some(bytes) = self.read_meta(name)? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| BrokerError::Corrupt {
+            file: self.dir.join(name),
+            position: 0,
+            reason: format!("{what} is not valid JSON: {e}"),
+        })
+    }
+
     pub fn read_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         check_meta_name(name)?;
         let path = self.dir.join(name);
@@ -340,6 +354,19 @@ mod tests {
         assert!(s.create_partition("t", 0).is_err(), "a closed store takes no new work");
         drop(s2);
         LogStore::open(dir.path(), FsyncPolicy::Never, 4096).unwrap();
+    }
+
+    #[test]
+    fn a_json_metadata_file_that_does_not_parse_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = LogStore::open(dir.path(), FsyncPolicy::Never, 4096).unwrap();
+        assert_eq!(s.read_json_meta::<Vec<i32>>("acls.json", "ACL file").unwrap(), None);
+        s.write_meta("acls.json", b"[1,2").unwrap();
+        let err = s.read_json_meta::<Vec<i32>>("acls.json", "ACL file").unwrap_err();
+        assert!(matches!(err, BrokerError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("acls.json") && err.to_string().contains("ACL file"), "{err}");
+        s.write_meta("acls.json", b"[1,2]").unwrap();
+        assert_eq!(s.read_json_meta::<Vec<i32>>("acls.json", "ACL file").unwrap(), Some(vec![1, 2]));
     }
 
     #[test]
