@@ -159,6 +159,44 @@ pub struct ClusterConfig {
     pub pre_vote: bool,
 }
 
+impl ClusterConfig {
+    /// The cluster settings of node `node_id`; `Err` says what cannot work.
+    fn check(&self, node_id: i32) -> std::result::Result<(), String> {
+        if self.pre_vote {
+            return Err("cluster.pre_vote = true: openraft 0.9 has no pre-vote; set it to false".into());
+        }
+        if self.election_timeout_min_ms == 0 || self.election_timeout_min_ms >= self.election_timeout_max_ms {
+            return Err(format!(
+                "cluster election timeout range {}..{} ms must be non-empty and start above 0",
+                self.election_timeout_min_ms, self.election_timeout_max_ms
+            ));
+        }
+        if self.heartbeat_interval_ms == 0 || self.heartbeat_interval_ms >= self.election_timeout_min_ms {
+            return Err(format!(
+                "cluster.heartbeat_interval_ms = {} must be above 0 and below election_timeout_min_ms = {}",
+                self.heartbeat_interval_ms, self.election_timeout_min_ms
+            ));
+        }
+        let mut ids: Vec<i32> = self.peers.iter().map(|p| p.id).collect();
+        ids.push(node_id);
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!("node ids must be unique across node_id and cluster.peers, got {ids:?}"));
+        }
+        if ids.iter().any(|&id| id < 0) {
+            return Err(format!("node ids must be >= 0, got {ids:?}"));
+        }
+        if self.replication_factor < 1 || self.replication_factor as usize > ids.len() {
+            return Err(format!(
+                "cluster.replication_factor = {} must be 1..={} (the number of nodes)",
+                self.replication_factor,
+                ids.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
@@ -224,63 +262,36 @@ impl Config {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self, source_name: &str) -> Result<()> {
-        let fail =
-            |message: String| Err(BrokerError::Config { source_name: source_name.to_string(), message });
+        let checked = match (self.check_node(), &self.cluster) {
+            (Err(problem), _) => Err(problem),
+            (Ok(()), Some(c)) => c.check(self.node_id),
+            (Ok(()), None) => Ok(()),
+        };
+        checked.map_err(|message| BrokerError::Config { source_name: source_name.to_string(), message })
+    }
+
+    /// The node's own settings; `Err` says what cannot work.
+    fn check_node(&self) -> std::result::Result<(), String> {
         if self.default_partitions < 1 {
-            return fail(format!("default_partitions = {} must be at least 1", self.default_partitions));
+            return Err(format!("default_partitions = {} must be at least 1", self.default_partitions));
         }
         if self.segment_bytes < 4096 {
-            return fail(format!("segment_bytes = {} must be at least 4096", self.segment_bytes));
+            return Err(format!("segment_bytes = {} must be at least 4096", self.segment_bytes));
         }
         if self.max_connections == 0 {
-            return fail("max_connections must be at least 1".to_string());
+            return Err("max_connections must be at least 1".to_string());
         }
         if self.connections_max_idle_ms < 100 {
-            return fail(format!(
+            return Err(format!(
                 "connections_max_idle_ms = {} must be at least 100",
                 self.connections_max_idle_ms
             ));
         }
         if self.max_frame_bytes < 1024 {
-            return fail(format!("max_frame_bytes = {} must be at least 1024", self.max_frame_bytes));
+            return Err(format!("max_frame_bytes = {} must be at least 1024", self.max_frame_bytes));
         }
         if self.kafka_listen.port() != 0 && self.kafka_listen == self.http_listen {
-            return fail(format!("kafka_listen and http_listen are both {}", self.kafka_listen));
-        }
-        if let Some(c) = &self.cluster {
-            if c.pre_vote {
-                return fail("cluster.pre_vote = true: openraft 0.9 has no pre-vote; set it to false".into());
-            }
-            if c.election_timeout_min_ms == 0 || c.election_timeout_min_ms >= c.election_timeout_max_ms {
-                return fail(format!(
-                    "cluster election timeout range {}..{} ms must be non-empty and start above 0",
-                    c.election_timeout_min_ms, c.election_timeout_max_ms
-                ));
-            }
-            if c.heartbeat_interval_ms == 0 || c.heartbeat_interval_ms >= c.election_timeout_min_ms {
-                return fail(format!(
-                    "cluster.heartbeat_interval_ms = {} must be above 0 and below election_timeout_min_ms = {}",
-                    c.heartbeat_interval_ms, c.election_timeout_min_ms
-                ));
-            }
-            let mut ids: Vec<i32> = c.peers.iter().map(|p| p.id).collect();
-            ids.push(self.node_id);
-            ids.sort_unstable();
-            if ids.windows(2).any(|w| w[0] == w[1]) {
-                return fail(format!(
-                    "node ids must be unique across node_id and cluster.peers, got {ids:?}"
-                ));
-            }
-            if ids.iter().any(|&id| id < 0) {
-                return fail(format!("node ids must be >= 0, got {ids:?}"));
-            }
-            if c.replication_factor < 1 || c.replication_factor as usize > ids.len() {
-                return fail(format!(
-                    "cluster.replication_factor = {} must be 1..={} (the number of nodes)",
-                    c.replication_factor,
-                    ids.len()
-                ));
-            }
+            return Err(format!("kafka_listen and http_listen are both {}", self.kafka_listen));
         }
         Ok(())
     }

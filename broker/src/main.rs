@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use broker::config::ClusterConfig;
 use broker::telemetry::wire::{ReadyEvent, ReadyLine};
 use broker::{Config, FsyncPolicy, Node};
 use clap::Parser;
@@ -76,16 +77,31 @@ struct Args {
 }
 
 impl Args {
+    /// The config file's settings (or the defaults), with the flags given overriding them.
     fn into_config(self) -> anyhow::Result<Config> {
         let mut c = match &self.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
+        self.override_node(&mut c);
+        let wants_cluster = self.raft_listen.is_some() || !self.peers.is_empty() || c.cluster.is_some();
+        if wants_cluster {
+            let mut cluster = c.cluster.take().unwrap_or_default();
+            self.override_cluster(&mut cluster);
+            // The default factor of 3 does not fit a smaller cluster: cap it to the nodes there are.
+            cluster.replication_factor = cluster.replication_factor.min(cluster.peers.len() as i16 + 1);
+            c.cluster = Some(cluster);
+        }
+        c.validate("flags")?;
+        Ok(c)
+    }
+
+    fn override_node(&self, c: &mut Config) {
         if let Some(v) = self.node_id {
             c.node_id = v;
         }
-        if let Some(v) = self.data_dir {
-            c.data_dir = v;
+        if let Some(v) = &self.data_dir {
+            c.data_dir = v.clone();
         }
         if let Some(v) = self.kafka_listen {
             c.kafka_listen = v;
@@ -111,33 +127,27 @@ impl Args {
         if let Some(v) = self.connections_max_idle_ms {
             c.connections_max_idle_ms = v;
         }
-        let wants_cluster = self.raft_listen.is_some() || !self.peers.is_empty() || c.cluster.is_some();
-        if wants_cluster {
-            let mut cluster = c.cluster.take().unwrap_or_default();
-            if let Some(v) = self.raft_listen {
-                cluster.raft_listen = v;
-            }
-            if !self.peers.is_empty() {
-                cluster.peers = self.peers;
-            }
-            if let Some(v) = self.replication_factor {
-                cluster.replication_factor = v;
-            }
-            if let Some(v) = self.election_timeout_min_ms {
-                cluster.election_timeout_min_ms = v;
-            }
-            if let Some(v) = self.election_timeout_max_ms {
-                cluster.election_timeout_max_ms = v;
-            }
-            if let Some(v) = self.heartbeat_interval_ms {
-                cluster.heartbeat_interval_ms = v;
-            }
-            // The default factor of 3 does not fit a smaller cluster: cap it to the nodes there are.
-            cluster.replication_factor = cluster.replication_factor.min(cluster.peers.len() as i16 + 1);
-            c.cluster = Some(cluster);
+    }
+
+    fn override_cluster(self, cluster: &mut ClusterConfig) {
+        if let Some(v) = self.raft_listen {
+            cluster.raft_listen = v;
         }
-        c.validate("flags")?;
-        Ok(c)
+        if !self.peers.is_empty() {
+            cluster.peers = self.peers;
+        }
+        if let Some(v) = self.replication_factor {
+            cluster.replication_factor = v;
+        }
+        if let Some(v) = self.election_timeout_min_ms {
+            cluster.election_timeout_min_ms = v;
+        }
+        if let Some(v) = self.election_timeout_max_ms {
+            cluster.election_timeout_max_ms = v;
+        }
+        if let Some(v) = self.heartbeat_interval_ms {
+            cluster.heartbeat_interval_ms = v;
+        }
     }
 }
 

@@ -51,13 +51,7 @@ impl Node {
     /// dir or the corrupt file when it cannot.
     pub async fn start(config: Config) -> Result<Node> {
         config.validate("configuration")?;
-        let kafka_listener = bind("kafka", config.kafka_listen).await?;
-        let http_listener = bind("http", config.http_listen).await?;
-        let kafka_addr =
-            kafka_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "kafka listener", e))?;
-        let http_addr =
-            http_listener.local_addr().map_err(|e| BrokerError::io("local_addr", "http listener", e))?;
-
+        let listeners = Listeners::bind(&config).await?;
         let (store, recovery) = open_store(&config)?;
         let topics = Topics::load(Arc::clone(&store))?;
         let acls = Acls::load(Arc::clone(&store))?;
@@ -66,21 +60,7 @@ impl Node {
         let groups = local_coordinator(&config, &store)?;
         let telemetry = Telemetry::new(config.node_id);
         let shutdown = CancellationToken::new();
-        let cluster = match &config.cluster {
-            Some(c) => {
-                let advertised = config.advertised_kafka.unwrap_or(kafka_addr);
-                let cluster = Cluster::start(
-                    &config,
-                    c,
-                    advertised,
-                    Arc::clone(&store),
-                    Arc::clone(&telemetry),
-                    shutdown.clone(),
-                );
-                Some(cluster.await?)
-            }
-            None => None,
-        };
+        let cluster = start_cluster(&config, listeners.kafka_addr, &store, &telemetry, &shutdown).await?;
         // The one place that decides how this node runs; everything else asks `topology`.
         let topology: Box<dyn Topology> = match &cluster {
             Some(c) => Box::new(Replicated(Arc::clone(c))),
@@ -89,8 +69,8 @@ impl Node {
         let state = Arc::new(NodeState {
             registry: Registry::new(REGISTERED)?,
             topology,
-            kafka_addr,
-            http_addr,
+            kafka_addr: listeners.kafka_addr,
+            http_addr: listeners.http_addr,
             store,
             topics,
             acls,
@@ -106,18 +86,8 @@ impl Node {
             tasks: TaskTracker::new(),
             config,
         });
-        report_recovery(&state);
-        for log in state.store.partitions() {
-            state.telemetry.watch_partition(&log, state.shutdown.clone(), &state.tasks);
-        }
-        match &state.cluster {
-            // The coordinator runs where the controller leader is, from the replicated offsets.
-            Some(_) => crate::coordination::follow_controller(&state),
-            None => {
-                crate::coordination::install(&state, groups, None);
-            }
-        }
-        Ok(serve(state, kafka_listener, http_listener))
+        start_background(&state, groups);
+        Ok(serve(state, listeners.kafka, listeners.http))
     }
 
     pub fn state(&self) -> &Arc<NodeState> {
@@ -187,6 +157,58 @@ async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener> {
             BrokerError::io(format!("bind {listener} listener"), addr.to_string(), e)
         }
     })
+}
+
+/// The node's two client-facing listeners, bound, with the addresses they got (port 0 picks one).
+struct Listeners {
+    kafka: TcpListener,
+    http: TcpListener,
+    kafka_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> Result<Listeners> {
+        let kafka = bind("kafka", config.kafka_listen).await?;
+        let http = bind("http", config.http_listen).await?;
+        let kafka_addr =
+            kafka.local_addr().map_err(|e| BrokerError::io("local_addr", "kafka listener", e))?;
+        let http_addr = http.local_addr().map_err(|e| BrokerError::io("local_addr", "http listener", e))?;
+        Ok(Listeners { kafka, http, kafka_addr, http_addr })
+    }
+}
+
+/// Joins the cluster when the config names one (its transport and controller group; peers may
+/// still be down); `None` for a single node.
+async fn start_cluster(
+    config: &Config,
+    kafka_addr: SocketAddr,
+    store: &Arc<LogStore>,
+    telemetry: &Arc<Telemetry>,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<Cluster>>> {
+    let Some(c) = &config.cluster else { return Ok(None) };
+    let advertised = config.advertised_kafka.unwrap_or(kafka_addr);
+    let cluster =
+        Cluster::start(config, c, advertised, Arc::clone(store), Arc::clone(telemetry), shutdown.clone());
+    Ok(Some(cluster.await?))
+}
+
+/// What runs beside serving from the start: recovery findings reported, every partition watched
+/// for telemetry, and the group coordinator installed (or, in a cluster, following the
+/// controller).
+fn start_background(state: &Arc<NodeState>, groups: Arc<GroupCoordinator>) {
+    report_recovery(state);
+    for log in state.store.partitions() {
+        state.telemetry.watch_partition(&log, state.shutdown.clone(), &state.tasks);
+    }
+    match &state.cluster {
+        // The coordinator runs where the controller leader is, from the replicated offsets.
+        Some(_) => crate::coordination::follow_controller(state),
+        None => {
+            crate::coordination::install(state, groups, None);
+        }
+    }
 }
 
 /// Opens the data dir, recovering every partition (corruption is logged here and reported to

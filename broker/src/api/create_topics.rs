@@ -1,6 +1,6 @@
 //! CreateTopics.
 
-use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::ResponseError;
@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use super::{str_bytes, ApiSpec, RequestContext};
 use crate::raft::typ::NodeId;
 use crate::state::NodeState;
+use crate::topic_config::TopicConfigs;
 
 pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::CreateTopics, min: 2, max: 7 };
 
@@ -18,56 +19,7 @@ pub async fn handle(
 ) -> CreateTopicsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
-        topics.push({
-            let name = t.name.to_string();
-            // Explicit replica assignments (one list per partition) give the partition count.
-            let manual = manual_assignment(&t.assignments, t.num_partitions, t.replication_factor);
-            let partitions = match &manual {
-                Ok(Some(lists)) => lists.len() as i32,
-                _ if t.num_partitions == -1 => node.config.default_partitions,
-                _ => t.num_partitions,
-            };
-            let mut base = CreatableTopicResult::default().with_name(t.name.clone());
-            if ctx.api_version >= 5 {
-                base = base.with_num_partitions(partitions).with_replication_factor(1);
-            }
-            // Replicas come from the cluster's configured factor; asking for more than there are
-            // brokers is an error, as Kafka says.
-            let brokers = node.topology.brokers(node).len() as i16;
-            // Configs are checked before anything is created: a typo is INVALID_CONFIG, not a
-            // topic with a setting silently dropped.
-            let configs = crate::topic_config::TOPIC.from_pairs(
-                t.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))),
-            );
-            let created = if let Err(e) = &configs {
-                Err(e.clone())
-            } else if let Err(e) = &manual {
-                Err(e.clone())
-            } else if t.replication_factor != -1 && !(1..=brokers).contains(&t.replication_factor) {
-                let msg = format!(
-                    "replication factor {} is outside 1..={brokers} (the brokers of this cluster)",
-                    t.replication_factor
-                );
-                Err((ResponseError::InvalidReplicationFactor, msg))
-            } else if req.validate_only {
-                if node.topology.topic_exists(node, &name) {
-                    Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")))
-                } else {
-                    Ok(None)
-                }
-            } else {
-                let configs = configs.unwrap_or_default();
-                let manual = manual.unwrap_or_default();
-                node.topology.create_topic(node, &name, partitions, configs, manual).await.map(Some)
-            };
-            match created {
-                Ok(Some(id)) if ctx.api_version >= 7 => base.with_topic_id(uuid::Uuid::from_bytes(id)),
-                Ok(_) => base,
-                Err((code, msg)) => {
-                    base.with_error_code(code.code()).with_error_message(Some(str_bytes(msg)))
-                }
-            }
-        });
+        topics.push(create_one(node, ctx, t, req.validate_only).await);
     }
     if !req.validate_only {
         let created: Vec<(String, i32)> = topics
@@ -78,6 +30,70 @@ pub async fn handle(
         wait_for_leaders(node, &created, req.timeout_ms).await;
     }
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// One topic's result: checked, then created (or, validating only, looked up).
+async fn create_one(
+    node: &NodeState,
+    ctx: &RequestContext,
+    t: CreatableTopic,
+    validate_only: bool,
+) -> CreatableTopicResult {
+    let name = t.name.to_string();
+    // Explicit replica assignments (one list per partition) give the partition count.
+    let manual = manual_assignment(&t.assignments, t.num_partitions, t.replication_factor);
+    let partitions = match &manual {
+        Ok(Some(lists)) => lists.len() as i32,
+        _ if t.num_partitions == -1 => node.config.default_partitions,
+        _ => t.num_partitions,
+    };
+    let mut base = CreatableTopicResult::default().with_name(t.name.clone());
+    if ctx.api_version >= 5 {
+        base = base.with_num_partitions(partitions).with_replication_factor(1);
+    }
+    let created = match checked(node, &t, manual) {
+        Err(e) => Err(e),
+        Ok(_) if validate_only => {
+            if node.topology.topic_exists(node, &name) {
+                Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")))
+            } else {
+                Ok(None)
+            }
+        }
+        Ok((configs, manual)) => {
+            node.topology.create_topic(node, &name, partitions, configs, manual).await.map(Some)
+        }
+    };
+    match created {
+        Ok(Some(id)) if ctx.api_version >= 7 => base.with_topic_id(uuid::Uuid::from_bytes(id)),
+        Ok(_) => base,
+        Err((code, msg)) => base.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+    }
+}
+
+/// The topic's configs and replica assignment, once they pass Kafka's checks in its order:
+/// configs, then the assignment, then the replication factor.
+fn checked(
+    node: &NodeState,
+    t: &CreatableTopic,
+    manual: Result<ManualAssignment, KafkaError>,
+) -> Result<(TopicConfigs, ManualAssignment), KafkaError> {
+    // Replicas come from the cluster's configured factor; asking for more than there are
+    // brokers is an error, as Kafka says.
+    let brokers = node.topology.brokers(node).len() as i16;
+    // Configs are checked before anything is created: a typo is INVALID_CONFIG, not a
+    // topic with a setting silently dropped.
+    let configs = crate::topic_config::TOPIC
+        .from_pairs(t.configs.iter().map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str()))))?;
+    let manual = manual?;
+    if t.replication_factor != -1 && !(1..=brokers).contains(&t.replication_factor) {
+        let msg = format!(
+            "replication factor {} is outside 1..={brokers} (the brokers of this cluster)",
+            t.replication_factor
+        );
+        return Err((ResponseError::InvalidReplicationFactor, msg));
+    }
+    Ok((configs, manual))
 }
 
 /// Waits, up to the request's timeout (at most 30 s), until the new partitions have leaders. A
@@ -96,13 +112,16 @@ pub(super) async fn wait_for_leaders(node: &NodeState, topics: &[(String, i32)],
 
 type KafkaError = (ResponseError, String);
 
+/// Explicit replica lists from the request, one per partition (`None`: none given).
+type ManualAssignment = Option<Vec<Vec<NodeId>>>;
+
 /// Explicit replica assignments, in partition order; Kafka refuses them together with a
 /// partition count or replication factor, and with gaps in the partition indexes.
 fn manual_assignment(
     assignments: &[CreatableReplicaAssignment],
     num_partitions: i32,
     replication_factor: i16,
-) -> Result<Option<Vec<Vec<NodeId>>>, KafkaError> {
+) -> Result<ManualAssignment, KafkaError> {
     if assignments.is_empty() {
         return Ok(None);
     }

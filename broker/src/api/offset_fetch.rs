@@ -5,6 +5,7 @@
 //! keeps its role until it hears of a new term; answering from its applied offsets then handed
 //! a member an offset older than one the new coordinator had acknowledged.
 
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -63,46 +64,52 @@ fn respond(
     ctx: &RequestContext,
     req: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
-    let not_coordinator = ResponseError::NotCoordinator.code();
     if ctx.api_version >= 8 {
-        let groups = req
-            .groups
-            .iter()
-            .map(|g| {
-                let wanted = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
-                        .collect::<Vec<_>>()
-                });
-                let topics = by_topic(coordinator, g.group_id.as_str(), wanted)
-                    .into_iter()
-                    .map(|(name, parts)| {
-                        let partitions = parts
-                            .into_iter()
-                            .map(|o| {
-                                OffsetFetchResponsePartitions::default()
-                                    .with_partition_index(o.partition)
-                                    .with_committed_offset(o.offset)
-                                    .with_committed_leader_epoch(o.leader_epoch)
-                                    .with_metadata(o.metadata.map(str_bytes))
-                                    .with_error_code(o.error_code)
-                            })
-                            .collect();
-                        OffsetFetchResponseTopics::default()
-                            .with_name(topic_name(&name))
-                            .with_partitions(partitions)
-                    })
-                    .collect();
-                let code = if coordinator.is_some() { 0 } else { not_coordinator };
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id.clone())
-                    .with_topics(topics)
-                    .with_error_code(code)
-            })
-            .collect();
+        let groups = req.groups.iter().map(|g| group_offsets(coordinator, g)).collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    // Before v8 the same data has a single group and differently named types.
+    respond_single_group(coordinator, ctx.api_version, &req)
+}
+
+/// One group of a v8+ request: its offsets by topic, or NOT_COORDINATOR in its error code.
+fn group_offsets(
+    coordinator: Option<&GroupCoordinator>,
+    g: &OffsetFetchRequestGroup,
+) -> OffsetFetchResponseGroup {
+    let wanted = g.topics.as_ref().map(|ts| {
+        ts.iter()
+            .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
+            .collect::<Vec<_>>()
+    });
+    let topics = by_topic(coordinator, g.group_id.as_str(), wanted)
+        .into_iter()
+        .map(|(name, parts)| {
+            let partitions = parts.into_iter().map(grouped_partition).collect();
+            OffsetFetchResponseTopics::default().with_name(topic_name(&name)).with_partitions(partitions)
+        })
+        .collect();
+    let code = if coordinator.is_some() { 0 } else { ResponseError::NotCoordinator.code() };
+    OffsetFetchResponseGroup::default()
+        .with_group_id(g.group_id.clone())
+        .with_topics(topics)
+        .with_error_code(code)
+}
+
+fn grouped_partition(o: CommittedOffset) -> OffsetFetchResponsePartitions {
+    OffsetFetchResponsePartitions::default()
+        .with_partition_index(o.partition)
+        .with_committed_offset(o.offset)
+        .with_committed_leader_epoch(o.leader_epoch)
+        .with_metadata(o.metadata.map(str_bytes))
+        .with_error_code(o.error_code)
+}
+
+/// Before v8 the same data has a single group and differently named types.
+fn respond_single_group(
+    coordinator: Option<&GroupCoordinator>,
+    api_version: i16,
+    req: &OffsetFetchRequest,
+) -> OffsetFetchResponse {
     let wanted = req.topics.as_ref().map(|ts| {
         ts.iter()
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
@@ -111,27 +118,26 @@ fn respond(
     let topics = by_topic(coordinator, req.group_id.as_str(), wanted)
         .into_iter()
         .map(|(name, parts)| {
-            let partitions = parts
-                .into_iter()
-                .map(|o| {
-                    OffsetFetchResponsePartition::default()
-                        .with_partition_index(o.partition)
-                        .with_committed_offset(o.offset)
-                        .with_committed_leader_epoch(if ctx.api_version >= 5 { o.leader_epoch } else { -1 })
-                        .with_metadata(o.metadata.map(str_bytes))
-                        .with_error_code(o.error_code)
-                })
-                .collect();
+            let partitions = parts.into_iter().map(|o| single_group_partition(o, api_version)).collect();
             OffsetFetchResponseTopic::default().with_name(topic_name(&name)).with_partitions(partitions)
         })
         .collect();
     let response = OffsetFetchResponse::default().with_topics(topics);
     // v2+ has a top-level code: the one a client looks at when it asked for every partition
     // (no partitions to carry the code).
-    match (coordinator, ctx.api_version >= 2) {
-        (None, true) => response.with_error_code(not_coordinator),
+    match (coordinator, api_version >= 2) {
+        (None, true) => response.with_error_code(ResponseError::NotCoordinator.code()),
         _ => response,
     }
+}
+
+fn single_group_partition(o: CommittedOffset, api_version: i16) -> OffsetFetchResponsePartition {
+    OffsetFetchResponsePartition::default()
+        .with_partition_index(o.partition)
+        .with_committed_offset(o.offset)
+        .with_committed_leader_epoch(if api_version >= 5 { o.leader_epoch } else { -1 })
+        .with_metadata(o.metadata.map(str_bytes))
+        .with_error_code(o.error_code)
 }
 
 /// The group's committed offsets (all of them, or the wanted ones), grouped by topic.

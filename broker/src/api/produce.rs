@@ -18,7 +18,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::{str_bytes, topic_name, ApiSpec, Reply, RequestContext};
-use crate::cluster::raft_group::ProposeError;
+use crate::cluster::raft_group::{ProposeError, RaftGroup};
 use crate::cluster::Cluster;
 use crate::config::FsyncPolicy;
 use crate::log::batch::CONTROL_ATTRIBUTE;
@@ -247,13 +247,8 @@ fn propose(
             return written(partition, offsets, wait);
         }
         SequenceCheck::Reject(code, msg) => {
-            // An idempotent client answers OUT_OF_ORDER_SEQUENCE_NUMBER for its oldest in-flight
-            // batch by re-sending every in-flight batch under a new epoch: duplicates of those
-            // already written. A deposed leader is where such a refusal comes from by mistake:
-            // cut off while its successor took the batch before this one, it is confirmed again
-            // by the node heartbeats after the heal, still in its old term, and its producer state
-            // lacks what the new leader appended. So the refusal waits for a majority to confirm
-            // this leadership first (`settle`). A gap (a batch ahead of the expected sequence) is
+            // Not answered yet: the refusal waits for a majority to confirm this leadership
+            // (`Wait::Refused` says why). A gap (a batch ahead of the expected sequence) is
             // refused as REQUEST_TIMED_OUT, not OUT_OF_ORDER (`producers` explains why).
             let h = &headers[0];
             tracing::warn!(topic, partition, term, producer_id = h.producer_id, epoch = h.producer_epoch,
@@ -262,14 +257,27 @@ fn propose(
             return pending(partition, Wait::Refused { group, code, msg });
         }
     }
-    let mut receivers = Vec::with_capacity(batches.len());
-    for (b, h) in batches.into_iter().zip(&headers) {
-        let pending = group.propose(Command::Batch(b));
-        state.record(h, PENDING_OFFSET);
-        receivers.push(resolve_on_commit(pending, Arc::clone(&producers), h.producer_id, h.base_sequence));
-    }
+    let receivers = propose_batches(&group, &mut state, &producers, batches, &headers);
     drop(state);
     pending(partition, Wait::Commit { receivers, group })
+}
+
+/// Hands the batches to the group's proposer in order, each one's sequence recorded as pending
+/// (`state` is `producers`, locked) until its commit says where it landed.
+fn propose_batches(
+    group: &RaftGroup,
+    state: &mut PartitionProducers,
+    producers: &Arc<Mutex<PartitionProducers>>,
+    batches: Vec<Bytes>,
+    headers: &[BatchHeader],
+) -> Vec<Committed> {
+    let mut receivers = Vec::with_capacity(batches.len());
+    for (b, h) in batches.into_iter().zip(headers) {
+        let pending = group.propose(Command::Batch(b));
+        state.record(h, PENDING_OFFSET);
+        receivers.push(resolve_on_commit(pending, Arc::clone(producers), h.producer_id, h.base_sequence));
+    }
+    receivers
 }
 
 /// The producer state learns where a batch landed when its proposal commits, whether or not

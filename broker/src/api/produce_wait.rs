@@ -49,7 +49,12 @@ pub(super) enum Wait {
     },
     /// Cluster: a batch the producer state refuses. The refusal stands only if a majority still
     /// confirms this node's leadership in its term; otherwise the answer is
-    /// NOT_LEADER_OR_FOLLOWER (see `propose`).
+    /// NOT_LEADER_OR_FOLLOWER. An idempotent client answers OUT_OF_ORDER_SEQUENCE_NUMBER for its
+    /// oldest in-flight batch by re-sending every in-flight batch under a new epoch: duplicates
+    /// of those already written. A deposed leader is where such a refusal comes from by mistake:
+    /// cut off while its successor took the batch before this one, it is confirmed again by the
+    /// node heartbeats after the heal, still in its old term, and its producer state lacks what
+    /// the new leader appended.
     Refused {
         group: Arc<RaftGroup>,
         code: ResponseError,

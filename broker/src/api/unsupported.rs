@@ -84,40 +84,14 @@ fn top_level(key: ApiKey) -> Option<ResponseKind> {
 fn per_entry(request: RequestKind) -> Option<ResponseKind> {
     let code = ResponseError::UnsupportedVersion.code();
     Some(match request {
-        RequestKind::TxnOffsetCommit(r) => {
-            use txn_offset_commit_response::{
-                TxnOffsetCommitResponsePartition as P, TxnOffsetCommitResponseTopic as T,
-            };
-            let topics = r.topics.into_iter().map(|t| {
-                let parts = t
-                    .partitions
-                    .iter()
-                    .map(|p| P::default().with_partition_index(p.partition_index).with_error_code(code));
-                T::default().with_name(t.name).with_partitions(parts.collect())
-            });
-            ResponseKind::TxnOffsetCommit(TxnOffsetCommitResponse::default().with_topics(topics.collect()))
-        }
-        RequestKind::DescribeProducers(r) => {
-            use describe_producers_response::{PartitionResponse as P, TopicResponse as T};
-            let topics = r.topics.into_iter().map(|t| {
-                let parts = t
-                    .partition_indexes
-                    .iter()
-                    .map(|i| P::default().with_partition_index(*i).with_error_code(code));
-                T::default().with_name(t.name).with_partitions(parts.collect())
-            });
-            ResponseKind::DescribeProducers(
-                DescribeProducersResponse::default().with_topics(topics.collect()),
-            )
-        }
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(txn_offset_commit(r, code)),
+        RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(describe_producers(r, code)),
         RequestKind::DescribeTransactions(r) => {
             use describe_transactions_response::TransactionState as S;
-            let states = r
-                .transactional_ids
-                .into_iter()
-                .map(|id| S::default().with_transactional_id(id).with_error_code(code));
+            let states = r.transactional_ids.into_iter().map(|id| S::default().with_transactional_id(id));
+            let states = states.map(|s| s.with_error_code(code)).collect();
             ResponseKind::DescribeTransactions(
-                DescribeTransactionsResponse::default().with_transaction_states(states.collect()),
+                DescribeTransactionsResponse::default().with_transaction_states(states),
             )
         }
         RequestKind::ConsumerGroupDescribe(r) => {
@@ -136,49 +110,72 @@ fn per_entry(request: RequestKind) -> Option<ResponseKind> {
                 DescribeTopicPartitionsResponse::default().with_topics(topics.collect()),
             )
         }
-        RequestKind::AlterClientQuotas(r) => {
-            use alter_client_quotas_response::{EntityData as D, EntryData as E};
-            let entries = r.entries.into_iter().map(|e| {
-                let entity = e
-                    .entity
-                    .into_iter()
-                    .map(|d| D::default().with_entity_type(d.entity_type).with_entity_name(d.entity_name));
-                E::default().with_entity(entity.collect()).with_error_code(code)
-            });
-            ResponseKind::AlterClientQuotas(
-                AlterClientQuotasResponse::default().with_entries(entries.collect()),
-            )
-        }
+        RequestKind::AlterClientQuotas(r) => ResponseKind::AlterClientQuotas(alter_client_quotas(r, code)),
         RequestKind::AlterReplicaLogDirs(r) => {
-            use alter_replica_log_dirs_response::{
-                AlterReplicaLogDirPartitionResult as P, AlterReplicaLogDirTopicResult as T,
-            };
-            let results = r.dirs.into_iter().flat_map(|d| d.topics).map(|t| {
-                let parts =
-                    t.partitions.iter().map(|i| P::default().with_partition_index(*i).with_error_code(code));
-                T::default().with_topic_name(t.name).with_partitions(parts.collect())
-            });
-            ResponseKind::AlterReplicaLogDirs(
-                AlterReplicaLogDirsResponse::default().with_results(results.collect()),
-            )
+            ResponseKind::AlterReplicaLogDirs(alter_replica_log_dirs(r, code))
         }
-        RequestKind::WriteTxnMarkers(r) => {
-            use write_txn_markers_response::{
-                WritableTxnMarkerPartitionResult as P, WritableTxnMarkerResult as M,
-                WritableTxnMarkerTopicResult as T,
-            };
-            let markers = r.markers.into_iter().map(|m| {
-                let topics = m.topics.into_iter().map(|t| {
-                    let parts = t
-                        .partition_indexes
-                        .iter()
-                        .map(|i| P::default().with_partition_index(*i).with_error_code(code));
-                    T::default().with_name(t.name).with_partitions(parts.collect())
-                });
-                M::default().with_producer_id(m.producer_id).with_topics(topics.collect())
-            });
-            ResponseKind::WriteTxnMarkers(WriteTxnMarkersResponse::default().with_markers(markers.collect()))
-        }
+        RequestKind::WriteTxnMarkers(r) => ResponseKind::WriteTxnMarkers(write_txn_markers(r, code)),
         _ => return None,
     })
+}
+
+fn txn_offset_commit(r: TxnOffsetCommitRequest, code: i16) -> TxnOffsetCommitResponse {
+    use txn_offset_commit_response::{
+        TxnOffsetCommitResponsePartition as P, TxnOffsetCommitResponseTopic as T,
+    };
+    let topics = r.topics.into_iter().map(|t| {
+        let parts = t.partitions.iter().map(|p| P::default().with_partition_index(p.partition_index));
+        T::default().with_name(t.name).with_partitions(parts.map(|p| p.with_error_code(code)).collect())
+    });
+    TxnOffsetCommitResponse::default().with_topics(topics.collect())
+}
+
+fn describe_producers(r: DescribeProducersRequest, code: i16) -> DescribeProducersResponse {
+    use describe_producers_response::{PartitionResponse as P, TopicResponse as T};
+    let topics = r.topics.into_iter().map(|t| {
+        let parts = t.partition_indexes.iter().map(|i| P::default().with_partition_index(*i));
+        T::default().with_name(t.name).with_partitions(parts.map(|p| p.with_error_code(code)).collect())
+    });
+    DescribeProducersResponse::default().with_topics(topics.collect())
+}
+
+fn alter_client_quotas(r: AlterClientQuotasRequest, code: i16) -> AlterClientQuotasResponse {
+    use alter_client_quotas_response::{EntityData as D, EntryData as E};
+    let entries = r.entries.into_iter().map(|e| {
+        let entity = e
+            .entity
+            .into_iter()
+            .map(|d| D::default().with_entity_type(d.entity_type).with_entity_name(d.entity_name));
+        E::default().with_entity(entity.collect()).with_error_code(code)
+    });
+    AlterClientQuotasResponse::default().with_entries(entries.collect())
+}
+
+fn alter_replica_log_dirs(r: AlterReplicaLogDirsRequest, code: i16) -> AlterReplicaLogDirsResponse {
+    use alter_replica_log_dirs_response::{
+        AlterReplicaLogDirPartitionResult as P, AlterReplicaLogDirTopicResult as T,
+    };
+    let results = r.dirs.into_iter().flat_map(|d| d.topics).map(|t| {
+        let parts = t.partitions.iter().map(|i| P::default().with_partition_index(*i).with_error_code(code));
+        T::default().with_topic_name(t.name).with_partitions(parts.collect())
+    });
+    AlterReplicaLogDirsResponse::default().with_results(results.collect())
+}
+
+fn write_txn_markers(r: WriteTxnMarkersRequest, code: i16) -> WriteTxnMarkersResponse {
+    use write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult as P, WritableTxnMarkerResult as M,
+        WritableTxnMarkerTopicResult as T,
+    };
+    let markers = r.markers.into_iter().map(|m| {
+        let topics = m.topics.into_iter().map(|t| {
+            let parts = t
+                .partition_indexes
+                .iter()
+                .map(|i| P::default().with_partition_index(*i).with_error_code(code));
+            T::default().with_name(t.name).with_partitions(parts.collect())
+        });
+        M::default().with_producer_id(m.producer_id).with_topics(topics.collect())
+    });
+    WriteTxnMarkersResponse::default().with_markers(markers.collect())
 }

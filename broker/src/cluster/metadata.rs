@@ -44,6 +44,44 @@ pub struct ClusterMetadata {
     pub applied_index: u64,
 }
 
+impl ClusterMetadata {
+    /// CreateTopic: refused if the name is taken.
+    fn create_topic(&mut self, name: String, assignment: TopicAssignment) -> ControllerReply {
+        if self.topics.contains_key(&name) {
+            return ControllerReply::TopicExists;
+        }
+        self.topics.insert(name, assignment);
+        ControllerReply::Done
+    }
+
+    /// AddPartitions: refused unless the topic still has `current` partitions.
+    fn add_partitions(&mut self, name: &str, current: usize, replicas: Vec<Vec<NodeId>>) -> ControllerReply {
+        match self.topics.get_mut(name) {
+            None => ControllerReply::NoSuchTopic,
+            Some(t) if t.replicas.len() != current => ControllerReply::Invalid(format!(
+                "topic '{name}' has {} partitions now, not {current}",
+                t.replicas.len()
+            )),
+            Some(t) => {
+                t.replicas.extend(replicas);
+                ControllerReply::Done
+            }
+        }
+    }
+
+    /// DeleteRecords: the partition's log start moves up to `offset`, never down.
+    fn raise_log_start(&mut self, name: &str, partition: i32, offset: i64) -> ControllerReply {
+        match self.topics.get_mut(name) {
+            Some(t) if (0..t.replicas.len() as i32).contains(&partition) => {
+                let start = t.log_starts.entry(partition).or_insert(0);
+                *start = (*start).max(offset);
+                ControllerReply::Done
+            }
+            _ => ControllerReply::NoSuchTopic,
+        }
+    }
+}
+
 /// What the controller replicates. Values that are not deterministic (ids, clocks) are chosen by
 /// the proposer and carried in the command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,25 +189,10 @@ impl ControllerApplier {
 
     fn execute(state: &mut ClusterMetadata, cmd: ControllerCommand) -> ControllerReply {
         match cmd {
-            ControllerCommand::CreateTopic { name, assignment } => {
-                if state.topics.contains_key(&name) {
-                    return ControllerReply::TopicExists;
-                }
-                state.topics.insert(name, assignment);
-                ControllerReply::Done
+            ControllerCommand::CreateTopic { name, assignment } => state.create_topic(name, assignment),
+            ControllerCommand::AddPartitions { name, current, replicas } => {
+                state.add_partitions(&name, current, replicas)
             }
-            ControllerCommand::AddPartitions { name, current, replicas } => match state.topics.get_mut(&name)
-            {
-                None => ControllerReply::NoSuchTopic,
-                Some(t) if t.replicas.len() != current => ControllerReply::Invalid(format!(
-                    "topic '{name}' has {} partitions now, not {current}",
-                    t.replicas.len()
-                )),
-                Some(t) => {
-                    t.replicas.extend(replicas);
-                    ControllerReply::Done
-                }
-            },
             ControllerCommand::DeleteTopic { name } => match state.topics.remove(&name) {
                 Some(_) => ControllerReply::Done,
                 None => ControllerReply::NoSuchTopic,
@@ -192,15 +215,9 @@ impl ControllerApplier {
                 merge_offsets(&mut state.offsets, &commits);
                 ControllerReply::Done
             }
-            ControllerCommand::DeleteRecords { name, partition, offset } => match state.topics.get_mut(&name)
-            {
-                Some(t) if (0..t.replicas.len() as i32).contains(&partition) => {
-                    let start = t.log_starts.entry(partition).or_insert(0);
-                    *start = (*start).max(offset);
-                    ControllerReply::Done
-                }
-                _ => ControllerReply::NoSuchTopic,
-            },
+            ControllerCommand::DeleteRecords { name, partition, offset } => {
+                state.raise_log_start(&name, partition, offset)
+            }
             ControllerCommand::CreateAcls { bindings } => {
                 crate::acls::create(&mut state.acls, &bindings);
                 ControllerReply::Done

@@ -97,27 +97,10 @@ impl Cluster {
     ) -> Result<Arc<Cluster>> {
         let node_id = config.node_id as NodeId;
         let raft_listener = bind_raft_listener(cluster.raft_listen).await?;
-        let peers: BTreeMap<NodeId, SocketAddr> =
-            cluster.peers.iter().map(|p| (p.id as NodeId, p.raft)).collect();
-        let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> =
-            cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
-        kafka_addrs.insert(node_id, kafka_advertised);
+        let (peers, kafka_addrs) = addresses(cluster, node_id, kafka_advertised);
         let transport = Transport::new(node_id, peers, shutdown.clone());
-        let config_error = |message: String| BrokerError::Config { source_name: "cluster".into(), message };
-        let raft_config = Arc::new(
-            raft_group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_max_ms)
-                .map_err(config_error)?,
-        );
-        // A peer silent for the whole election timeout range is suspected. The lease followers
-        // honour (openraft's election_timeout_max above) is shorter, so they grant a successor
-        // at once.
-        let liveness = Arc::new(Liveness::new(
-            node_id,
-            kafka_addrs.keys().copied(),
-            Duration::from_millis(cluster.election_timeout_max_ms),
-        ));
-        let heard = Arc::clone(&liveness);
-        transport.on_heard(Arc::new(move |peer| heard.heard(peer)));
+        let raft_config = raft_config(cluster)?;
+        let liveness = start_liveness(node_id, kafka_addrs.keys().copied(), cluster, &transport);
         let tasks = TaskTracker::new();
         let env = GroupEnv {
             node_id,
@@ -128,12 +111,8 @@ impl Cluster {
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         };
-        let controller_state = ControllerApplier::new();
         let voters: Vec<NodeId> = kafka_addrs.keys().copied().collect();
-        let controller_log = store.create_partition(CONTROLLER_TOPIC, 0)?;
-        let controller =
-            RaftGroup::start(&env, GroupId::Controller, voters, controller_log, controller_state.clone())
-                .await?;
+        let (controller_state, controller) = start_controller(&env, voters).await?;
         let this = Arc::new(Cluster {
             node_id,
             config: cluster.clone(),
@@ -450,6 +429,57 @@ impl Cluster {
         self.tasks.wait().await;
         self.transport.close().await;
     }
+}
+
+/// Every peer's Raft address, and every node's Kafka address (this one's as advertised).
+fn addresses(
+    cluster: &ClusterConfig,
+    node_id: NodeId,
+    kafka_advertised: SocketAddr,
+) -> (BTreeMap<NodeId, SocketAddr>, BTreeMap<NodeId, SocketAddr>) {
+    let peers = cluster.peers.iter().map(|p| (p.id as NodeId, p.raft)).collect();
+    let mut kafka_addrs: BTreeMap<NodeId, SocketAddr> =
+        cluster.peers.iter().map(|p| (p.id as NodeId, p.kafka)).collect();
+    kafka_addrs.insert(node_id, kafka_advertised);
+    (peers, kafka_addrs)
+}
+
+/// The openraft configuration every group of this node shares (`raft_group::group_config`).
+fn raft_config(cluster: &ClusterConfig) -> Result<Arc<openraft::Config>> {
+    let config_error = |message: String| BrokerError::Config { source_name: "cluster".into(), message };
+    let config = raft_group::group_config(cluster.election_timeout_min_ms, cluster.election_timeout_max_ms)
+        .map_err(config_error)?;
+    Ok(Arc::new(config))
+}
+
+/// The failure detector over `nodes`, told of every message the transport hears from a peer.
+fn start_liveness(
+    node_id: NodeId,
+    nodes: impl IntoIterator<Item = NodeId>,
+    cluster: &ClusterConfig,
+    transport: &Transport,
+) -> Arc<Liveness> {
+    // A peer silent for the whole election timeout range is suspected. The lease followers
+    // honour (openraft's election_timeout_max, see `raft_config`) is shorter, so they grant a
+    // successor at once.
+    let liveness =
+        Arc::new(Liveness::new(node_id, nodes, Duration::from_millis(cluster.election_timeout_max_ms)));
+    let heard = Arc::clone(&liveness);
+    transport.on_heard(Arc::new(move |peer| heard.heard(peer)));
+    liveness
+}
+
+/// Starts the controller group over its log in the store, with `voters` (every node) as its
+/// members; returns the applier holding its metadata, and the group.
+async fn start_controller(
+    env: &GroupEnv,
+    voters: Vec<NodeId>,
+) -> Result<(Arc<ControllerApplier>, Arc<RaftGroup>)> {
+    let controller_state = ControllerApplier::new();
+    let controller_log = env.store.create_partition(CONTROLLER_TOPIC, 0)?;
+    let controller =
+        RaftGroup::start(env, GroupId::Controller, voters, controller_log, controller_state.clone()).await?;
+    Ok((controller_state, controller))
 }
 
 async fn bind_raft_listener(addr: SocketAddr) -> Result<tokio::net::TcpListener> {

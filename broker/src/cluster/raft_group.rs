@@ -174,6 +174,52 @@ pub struct RaftGroup {
     stopped: CancellationToken,
 }
 
+/// The group's openraft instance over `log`, which from here on is a replicated log.
+async fn open_raft(
+    env: &GroupEnv,
+    id: &GroupId,
+    log: &Arc<PartitionLog>,
+    applier: Arc<dyn Applier>,
+) -> Result<Raft> {
+    // Before openraft starts: it applies (and so raises the high watermark) from here on.
+    log.start_replicated();
+    let log_store = RaftLog::new(id.clone(), Arc::clone(log), Arc::clone(&env.store));
+    let log_store = log_store.traced(env.transport.trace());
+    let state_machine = GroupStateMachine::new(Arc::clone(log), applier);
+    let network = env.transport.network_factory(id.clone());
+    Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
+        .await
+        .map_err(|e| BrokerError::Raft { group: id.clone(), step: "start", reason: e.to_string() })
+}
+
+/// Gives a pristine group its first membership, `voters`, and makes that entry durable.
+async fn initialize_membership(
+    raft: &Raft,
+    id: &GroupId,
+    voters: &BTreeSet<NodeId>,
+    log: &PartitionLog,
+) -> Result<()> {
+    let members: BTreeMap<NodeId, BasicNode> = voters.iter().map(|v| (*v, BasicNode::default())).collect();
+    match raft.initialize(members).await {
+        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+        Err(e) => {
+            return Err(BrokerError::Raft { group: id.clone(), step: "initialize", reason: e.to_string() })
+        }
+    }
+    // The group's first membership must outlive a power cut under any fsync policy, or
+    // a node would come back with a vote but no members and never elect again.
+    let appended =
+        raft.wait(Some(std::time::Duration::from_secs(5))).log_index(Some(0), "first membership entry").await;
+    if let Err(e) = appended {
+        tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
+    }
+    log.sync().await.map_err(|e| BrokerError::Raft {
+        group: id.clone(),
+        step: "syncing the first entry",
+        reason: e.to_string(),
+    })
+}
+
 impl RaftGroup {
     /// Starts the group's Raft instance over `log` and initializes it with `preferred` as its
     /// voters if it is pristine. Every voter may initialize: with the same membership that is
@@ -186,43 +232,9 @@ impl RaftGroup {
         applier: Arc<dyn Applier>,
     ) -> Result<Arc<RaftGroup>> {
         let voters: BTreeSet<NodeId> = preferred.iter().copied().collect();
-        // Before openraft starts: it applies (and so raises the high watermark) from here on.
-        log.start_replicated();
-        let log_store = RaftLog::new(id.clone(), Arc::clone(&log), Arc::clone(&env.store));
-        let log_store = log_store.traced(env.transport.trace());
-        let state_machine = GroupStateMachine::new(Arc::clone(&log), applier);
-        let network = env.transport.network_factory(id.clone());
-        let raft =
-            Raft::new(env.node_id, Arc::clone(&env.config), network, log_store, state_machine)
-                .await
-                .map_err(|e| BrokerError::Raft { group: id.clone(), step: "start", reason: e.to_string() })?;
+        let raft = open_raft(env, &id, &log, applier).await?;
         if log.entry_count() == 0 {
-            let members: BTreeMap<NodeId, BasicNode> =
-                voters.iter().map(|v| (*v, BasicNode::default())).collect();
-            match raft.initialize(members).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => {
-                    return Err(BrokerError::Raft {
-                        group: id.clone(),
-                        step: "initialize",
-                        reason: e.to_string(),
-                    })
-                }
-            }
-            // The group's first membership must outlive a power cut under any fsync policy, or
-            // a node would come back with a vote but no members and never elect again.
-            let appended = raft
-                .wait(Some(std::time::Duration::from_secs(5)))
-                .log_index(Some(0), "first membership entry")
-                .await;
-            if let Err(e) = appended {
-                tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
-            }
-            log.sync().await.map_err(|e| BrokerError::Raft {
-                group: id.clone(),
-                step: "syncing the first entry",
-                reason: e.to_string(),
-            })?;
+            initialize_membership(&raft, &id, &voters, &log).await?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let stopped = env.shutdown.child_token();

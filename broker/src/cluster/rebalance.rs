@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::cluster::raft_group::RaftGroup;
 use crate::cluster::Cluster;
 use crate::raft::transport::{RaftReply, RaftRequest};
-use crate::raft::typ::GroupId;
+use crate::raft::typ::{GroupId, NodeId};
 
 /// Kafka checks every 300 s; a lab wants to see it within seconds.
 const CHECK_EVERY: Duration = Duration::from_secs(3);
@@ -47,58 +48,72 @@ impl Cluster {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
             }
-            let now = Instant::now();
-            let mut hand_offs = Vec::new();
-            let mut led = std::collections::HashSet::new();
-            for group in self.partition_groups() {
-                let v = group.view();
-                if v.leader != Some(self.node_id) || !group.confirmed(&v) {
-                    continue;
-                }
-                led.insert(group.id.clone());
-                let entry = seen.entry(group.id.clone()).or_insert(Watch {
-                    applied: v.applied,
-                    changed: now,
-                    since: now,
-                });
-                if entry.applied != v.applied {
-                    entry.applied = v.applied;
-                    entry.changed = now;
-                }
-                let Some(&preferred) = group.preferred.first() else { continue };
-                let due = now.duration_since(entry.changed) >= QUIET_FOR
-                    || now.duration_since(entry.since) >= BUSY_AFTER;
-                if preferred == self.node_id
-                    || !self.liveness.is_live(preferred)
-                    || !due
-                    || hand_offs.len() >= HAND_OFFS_PER_CHECK
-                {
-                    continue;
-                }
-                // Only here is the full metrics copy worth it: the matched index per follower.
-                let m = group.metrics();
-                let caught_up = m
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(&preferred))
-                    .is_some_and(|matched| matched.map(|l| l.index) == m.last_log_index);
-                if caught_up {
-                    hand_offs.push((group.id.clone(), preferred));
-                    // If the hand-off fails, wait as long again before the next try.
-                    entry.changed = now;
-                    entry.since = now;
-                }
-            }
-            seen.retain(|id, _| led.contains(id));
-            let this = &self;
-            let requests = hand_offs.into_iter().map(|(id, to)| async move {
-                tracing::info!(group = %id, node_id = this.node_id, to, "handing the group to its preferred leader");
-                let reply = this.transport.request(to, id.clone(), RaftRequest::Elect, CHECK_EVERY).await;
-                if !matches!(reply, Ok(RaftReply::Elect(Ok(())))) {
-                    tracing::warn!(group = %id, to, reply = ?reply, "preferred-leader hand-off failed");
-                }
-            });
-            futures::future::join_all(requests).await;
+            let hand_offs = self.due_hand_offs(&mut seen, Instant::now());
+            self.hand_over(hand_offs).await;
         }
     }
+
+    /// The groups to hand to their preferred leader now, with that leader: led here but not
+    /// preferred, the preferred replica live and caught up, and quiet or busy long enough (at
+    /// most `HAND_OFFS_PER_CHECK`). `seen` follows the groups this node leads.
+    fn due_hand_offs(&self, seen: &mut HashMap<GroupId, Watch>, now: Instant) -> Vec<(GroupId, NodeId)> {
+        let mut hand_offs = Vec::new();
+        let mut led = std::collections::HashSet::new();
+        for group in self.partition_groups() {
+            let v = group.view();
+            if v.leader != Some(self.node_id) || !group.confirmed(&v) {
+                continue;
+            }
+            led.insert(group.id.clone());
+            let entry = seen.entry(group.id.clone()).or_insert(Watch {
+                applied: v.applied,
+                changed: now,
+                since: now,
+            });
+            if entry.applied != v.applied {
+                entry.applied = v.applied;
+                entry.changed = now;
+            }
+            let Some(&preferred) = group.preferred.first() else { continue };
+            let due = now.duration_since(entry.changed) >= QUIET_FOR
+                || now.duration_since(entry.since) >= BUSY_AFTER;
+            if preferred == self.node_id
+                || !self.liveness.is_live(preferred)
+                || !due
+                || hand_offs.len() >= HAND_OFFS_PER_CHECK
+            {
+                continue;
+            }
+            if caught_up(&group, preferred) {
+                hand_offs.push((group.id.clone(), preferred));
+                // If the hand-off fails, wait as long again before the next try.
+                entry.changed = now;
+                entry.since = now;
+            }
+        }
+        seen.retain(|id, _| led.contains(id));
+        hand_offs
+    }
+
+    /// Asks each preferred leader to campaign, all at once; a failure waits for a later check.
+    async fn hand_over(&self, hand_offs: Vec<(GroupId, NodeId)>) {
+        let requests = hand_offs.into_iter().map(|(id, to)| async move {
+            tracing::info!(group = %id, node_id = self.node_id, to, "handing the group to its preferred leader");
+            let reply = self.transport.request(to, id.clone(), RaftRequest::Elect, CHECK_EVERY).await;
+            if !matches!(reply, Ok(RaftReply::Elect(Ok(())))) {
+                tracing::warn!(group = %id, to, reply = ?reply, "preferred-leader hand-off failed");
+            }
+        });
+        futures::future::join_all(requests).await;
+    }
+}
+
+/// Whether `preferred` has matched the group's whole log. Only here is the full metrics copy
+/// worth it: the matched index per follower.
+fn caught_up(group: &RaftGroup, preferred: NodeId) -> bool {
+    let m = group.metrics();
+    m.replication
+        .as_ref()
+        .and_then(|r| r.get(&preferred))
+        .is_some_and(|matched| matched.map(|l| l.index) == m.last_log_index)
 }

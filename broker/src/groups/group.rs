@@ -231,17 +231,7 @@ impl Group {
     fn complete_join(&mut self, now: Instant) {
         self.initial_delay = None;
         self.rebalance_deadline = None;
-        let late: Vec<String> =
-            self.members.values().filter(|m| !m.awaiting_join()).map(|m| m.id.clone()).collect();
-        for id in late {
-            info!(
-                group = %self.id,
-                member = %id,
-                generation = self.generation,
-                "member did not rejoin within the rebalance timeout; removed"
-            );
-            self.detach_member(&id);
-        }
+        self.remove_late_members();
         self.generation += 1;
         if self.members.is_empty() {
             self.protocol = None;
@@ -254,16 +244,7 @@ impl Group {
             self.leader = self.members.values().min_by_key(|m| m.seq).map(|m| m.id.clone());
         }
         let Some(protocol) = self.select_protocol() else {
-            // Unreachable while joins are validated with `supports`; fail safe rather than panic.
-            warn!(group = %self.id, generation = self.generation, "no protocol common to all members; emptying group");
-            for m in self.members.values_mut() {
-                m.fail_waiters(codes::INCONSISTENT_GROUP_PROTOCOL);
-            }
-            self.members.clear();
-            self.static_members.clear();
-            self.leader = None;
-            self.protocol = None;
-            self.set_state(ConsumerGroupState::Empty);
+            self.empty_for_lack_of_protocol();
             return;
         };
         self.protocol = Some(protocol.clone());
@@ -272,13 +253,48 @@ impl Group {
         let leader = self.leader.clone().unwrap_or_default();
         info!(group = %self.id, generation = self.generation, leader = %leader, protocol = %protocol,
               members = self.members.len(), "rebalance completed");
+        self.answer_joins(now, &protocol, &leader);
+    }
+
+    /// Members that had not rejoined when the rebalance completed leave the group.
+    fn remove_late_members(&mut self) {
+        let late: Vec<String> =
+            self.members.values().filter(|m| !m.awaiting_join()).map(|m| m.id.clone()).collect();
+        for id in late {
+            info!(
+                group = %self.id,
+                member = %id,
+                generation = self.generation,
+                "member did not rejoin within the rebalance timeout; removed"
+            );
+            self.detach_member(&id);
+        }
+    }
+
+    /// No protocol is common to every member. Unreachable while joins are validated with
+    /// `supports`; fail safe (every waiter answered, the group emptied) rather than panic.
+    fn empty_for_lack_of_protocol(&mut self) {
+        warn!(group = %self.id, generation = self.generation, "no protocol common to all members; emptying group");
+        for m in self.members.values_mut() {
+            m.fail_waiters(codes::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        self.members.clear();
+        self.static_members.clear();
+        self.leader = None;
+        self.protocol = None;
+        self.set_state(ConsumerGroupState::Empty);
+    }
+
+    /// Answers every member's parked JoinGroup with the new generation; only the leader's
+    /// answer carries the roster it assigns partitions from.
+    fn answer_joins(&mut self, now: Instant, protocol: &str, leader: &str) {
         let roster: Vec<JoinedMember> = self
             .members
             .values()
             .map(|m| JoinedMember {
                 member_id: m.id.clone(),
                 group_instance_id: m.group_instance_id.clone(),
-                metadata: m.metadata_for(&protocol),
+                metadata: m.metadata_for(protocol),
             })
             .collect();
         for m in self.members.values_mut() {
@@ -288,8 +304,8 @@ impl Group {
                 error_code: codes::NONE,
                 generation_id: self.generation,
                 protocol_type: self.protocol_type.clone(),
-                protocol_name: Some(protocol.clone()),
-                leader: leader.clone(),
+                protocol_name: Some(protocol.to_string()),
+                leader: leader.to_string(),
                 member_id: m.id.clone(),
                 members: if m.id == leader { roster.clone() } else { Vec::new() },
             };

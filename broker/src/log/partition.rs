@@ -204,26 +204,49 @@ impl PartitionLog {
         leader_epoch: i32,
     ) -> Result<AppendOutcome> {
         let headers = checked_headers(batches, &offsetless, leader_epoch)?;
-        let term = leader_epoch as u64;
         let mut inner = lock(&self.inner);
         self.writable(&inner)?;
         let base_offset = inner.log_end;
+        let next = self.write_entries(&mut inner, batches, &headers, offsetless, leader_epoch)?;
+        let now = now_ns();
+        inner.appended_at_ns = now;
+        self.publish(&inner);
+        drop(inner);
+        self.queue_for_flush();
+        tracing::trace!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = base_offset,
+            file = %self.dir.display(),
+            batches = batches.len(),
+            "appended"
+        );
+        Ok(AppendOutcome { base_offset, last_offset: next - 1, log_append_time_ms: (now / 1_000_000) as i64 })
+    }
+
+    /// Writes the batches as entries from `log_end` on, rolling the active segment where one
+    /// fills up; returns the offset after the last.
+    fn write_entries(
+        &self,
+        inner: &mut Inner,
+        batches: &[Bytes],
+        headers: &[BatchHeader],
+        offsetless: impl Fn(usize) -> bool,
+        leader_epoch: i32,
+    ) -> Result<i64> {
+        let term = leader_epoch as u64;
         let mut buf = Vec::with_capacity(batches.iter().map(|b| b.len() + ENTRY_HEADER_LEN).sum());
         let mut pending = Vec::new();
         // A replicated log keeps what it writes until the group applies it (recent.rs).
         let keep = inner.committed.is_some();
         let mut kept = Vec::new();
-        let mut next = base_offset;
-        let first_index = entry_count(&inner);
-        for (i, (b, h)) in batches.iter().zip(&headers).enumerate() {
+        let mut next = inner.log_end;
+        let first_index = entry_count(inner);
+        for (i, (b, h)) in batches.iter().zip(headers).enumerate() {
             let entry_len = (ENTRY_HEADER_LEN + b.len()) as u64;
-            let active_len = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
-            // A segment is named by its base offset: one holding only offsetless entries cannot
-            // roll, the next would have its name.
-            let active_base = inner.segments.last().map_or(next, |s| s.base_offset);
-            if active_len > 0 && active_len + entry_len > self.segment_bytes && active_base < next {
-                self.write_pending(&mut inner, &mut buf, &mut pending)?;
-                self.roll(&mut inner, next)?;
+            if self.must_roll(inner, buf.len() as u64, entry_len, next) {
+                self.write_pending(inner, &mut buf, &mut pending)?;
+                self.roll(inner, next)?;
             }
             let position = inner.segments.last().map_or(0, |s| s.len) + buf.len() as u64;
             let count = if offsetless(i) { 0 } else { h.last_offset_delta + 1 };
@@ -243,24 +266,20 @@ impl PartitionLog {
             });
             next += i64::from(count);
         }
-        self.write_pending(&mut inner, &mut buf, &mut pending)?;
+        self.write_pending(inner, &mut buf, &mut pending)?;
         for (index, base, batch) in kept {
             inner.recent.push(index, base, batch);
         }
-        let now = now_ns();
-        inner.appended_at_ns = now;
-        self.publish(&inner);
-        drop(inner);
-        self.queue_for_flush();
-        tracing::trace!(
-            topic = %self.topic,
-            partition = self.partition,
-            offset = base_offset,
-            file = %self.dir.display(),
-            batches = batches.len(),
-            "appended"
-        );
-        Ok(AppendOutcome { base_offset, last_offset: next - 1, log_append_time_ms: (now / 1_000_000) as i64 })
+        Ok(next)
+    }
+
+    /// Whether an entry of `entry_len` bytes, after `buffered` bytes not yet written, starts a
+    /// new segment at `next`: when it would not fit in the active one. A segment is named by its
+    /// base offset: one holding only offsetless entries cannot roll, the next would have its name.
+    fn must_roll(&self, inner: &Inner, buffered: u64, entry_len: u64, next: i64) -> bool {
+        let active_len = inner.segments.last().map_or(0, |s| s.len) + buffered;
+        let active_base = inner.segments.last().map_or(next, |s| s.base_offset);
+        active_len > 0 && active_len + entry_len > self.segment_bytes && active_base < next
     }
 
     /// Lists the partition for the flusher's next round (once), or asks for a round if it is

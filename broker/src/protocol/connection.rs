@@ -15,6 +15,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::BufReader;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -59,13 +60,15 @@ async fn serve_inner(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let _ = stream.set_nodelay(true);
-    let (read_half, mut write_half) = stream.into_split();
-    let max_frame = node.config.max_frame_bytes;
-    let drain_idle = Duration::from_millis(node.config.drain_idle_ms);
-    let max_idle = Duration::from_millis(node.config.connections_max_idle_ms);
+    let (read_half, write_half) = stream.into_split();
+    let limits = ReadLimits {
+        max_frame: node.config.max_frame_bytes,
+        drain_idle: Duration::from_millis(node.config.drain_idle_ms),
+        max_idle: Duration::from_millis(node.config.connections_max_idle_ms),
+    };
     // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
-    let (started_tx, mut started_rx) = mpsc::channel::<StartedRequest>(MAX_IN_FLIGHT);
+    let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(MAX_IN_FLIGHT);
     let write_failed = CancellationToken::new();
 
     let reader_stop = write_failed.clone();
@@ -75,17 +78,7 @@ async fn serve_inner(
         let mut reader = BufReader::new(read_half);
         loop {
             let frame = tokio::select! {
-                frame = read_next(&mut reader, max_frame, &shutdown, drain_idle, max_idle) => match frame? {
-                    Idle::Frame(f) => f,
-                    Idle::TimedOut => {
-                        tracing::info!(
-                            %peer,
-                            limit_ms = max_idle.as_millis() as u64,
-                            "closing a connection idle past connections_max_idle_ms"
-                        );
-                        return Ok(());
-                    }
-                },
+                frame = next_frame(&mut reader, peer, &limits, &shutdown) => frame?,
                 _ = reader_stop.cancelled() => return Ok(()),
             };
             let Some(frame) = frame else { return Ok(()) };
@@ -95,32 +88,72 @@ async fn serve_inner(
             }
         }
     };
-    let writer = async {
-        let mut in_flight: InFlight = FuturesOrdered::new();
-        let mut open = true;
-        loop {
-            tokio::select! {
-                started = started_rx.recv(), if open => match started {
-                    Some(f) => in_flight.push_back(f),
-                    None => open = false,
-                },
-                Some((pending, response)) = in_flight.next() => {
-                    if let Some(response) = response {
-                        let body = encode_response(&pending, &response)?;
-                        if let Err(e) = write_frame(&mut write_half, &body).await {
-                            // The client went away mid-answer: an ordinary close, not its fault.
-                            tracing::debug!(%peer, error = %e, "client closed before its response was written");
-                            write_failed.cancel();
-                            return Ok(());
-                        }
-                    }
-                }
-                else => return Ok::<(), BrokerError>(()),
-            }
-        }
-    };
+    let writer = write_responses(write_half, started_rx, peer, write_failed);
     let (read_result, write_result) = tokio::join!(reader, writer);
     read_result.and(write_result)
+}
+
+/// Completes the started requests concurrently and writes their responses in request order,
+/// until the reader has ended and every started request is answered. Cancels `write_failed`
+/// when the client goes away mid-answer, so that the reader stops too.
+async fn write_responses(
+    mut write_half: OwnedWriteHalf,
+    mut started_rx: mpsc::Receiver<StartedRequest>,
+    peer: SocketAddr,
+    write_failed: CancellationToken,
+) -> Result<()> {
+    let mut in_flight: InFlight = FuturesOrdered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            started = started_rx.recv(), if open => match started {
+                Some(f) => in_flight.push_back(f),
+                None => open = false,
+            },
+            Some((pending, response)) = in_flight.next() => {
+                if let Some(response) = response {
+                    let body = encode_response(&pending, &response)?;
+                    if let Err(e) = write_frame(&mut write_half, &body).await {
+                        // The client went away mid-answer: an ordinary close, not its fault.
+                        tracing::debug!(%peer, error = %e, "client closed before its response was written");
+                        write_failed.cancel();
+                        return Ok(());
+                    }
+                }
+            }
+            else => return Ok(()),
+        }
+    }
+}
+
+/// How long and how much the reading side waits for, from the node's config.
+#[derive(Clone, Copy)]
+struct ReadLimits {
+    max_frame: u32,
+    /// Once shutdown has begun: how long a client may send nothing before we stop reading.
+    drain_idle: Duration,
+    /// `connections_max_idle_ms`.
+    max_idle: Duration,
+}
+
+/// The next frame (`None`: the client closed, or it sat idle too long and is let go).
+async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    peer: SocketAddr,
+    limits: &ReadLimits,
+    shutdown: &CancellationToken,
+) -> Result<Option<Bytes>> {
+    match read_next(reader, limits, shutdown).await? {
+        Idle::Frame(frame) => Ok(frame),
+        Idle::TimedOut => {
+            tracing::info!(
+                %peer,
+                limit_ms = limits.max_idle.as_millis() as u64,
+                "closing a connection idle past connections_max_idle_ms"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// The next frame (`None`: the client closed), or the connection sat idle too long.
@@ -134,11 +167,10 @@ enum Idle {
 /// Kafka's `connections.max.idle.ms` does: otherwise idle or stalled sockets pile up.
 async fn read_next<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut R,
-    max_frame: u32,
+    limits: &ReadLimits,
     shutdown: &CancellationToken,
-    drain_idle: Duration,
-    max_idle: Duration,
 ) -> Result<Idle> {
+    let ReadLimits { max_frame, drain_idle, max_idle } = *limits;
     if shutdown.is_cancelled() {
         return match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
             Ok(frame) => frame.map(Idle::Frame),

@@ -312,7 +312,7 @@ where
     s.read_exact(&mut buf)?;
     let mut buf = bytes::Bytes::from(buf);
     ResponseHeader::decode(&mut buf, Resp::header_version(v))?;
-    Ok(Resp::decode(&mut buf, v)?)
+    Resp::decode(&mut buf, v)
 }
 
 /// An API the broker does not serve is answered with UNSUPPORTED_VERSION in the API's own

@@ -116,60 +116,112 @@ async fn read_requests(
 ) -> Result<(), String> {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES_PER_CONNECTION));
+    let replier = Replier {
+        node_id: ctx.node_id,
+        peer,
+        router: ctx.router.clone(),
+        replies,
+        cancel: conn_cancel.clone(),
+    };
     loop {
-        let frame = match wire::read_frame(&mut reader).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(format!("bad frame: {e}")),
-        };
-        let frame_len = frame.len();
-        let Envelope { id, from, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
-        drop(frame);
-        if let Some(heard) = ctx.heard.get() {
-            heard(from);
-        }
-        let Body::Request(request) = body else {
-            return Err(format!("peer sent a reply (id {id}) on our incoming connection"));
-        };
-        if matches!(request, RaftRequest::Heartbeat { .. }) {
+        let Some(incoming) = read_request(&mut reader, ctx).await? else { return Ok(()) };
+        if matches!(incoming.request, RaftRequest::Heartbeat { .. }) {
             // Answered here, without waiting for an in-flight slot: a node's liveness must not
             // queue behind a storm of appends, or the storm itself would look like a dead node.
-            let reply = ctx.router.handle(group.clone(), request).await;
-            let reply = Envelope { id, from: ctx.node_id, group, body: Body::Reply(reply) };
-            if let Ok(frame) = wire::encode_frame(&reply) {
-                let _ = replies.send(frame).await;
-            }
+            replier.answer_now(incoming).await;
             continue;
         }
         let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
         // Frames are at most MAX_FRAME_LEN (64 MiB), well within the byte budget.
         let bytes = in_flight_bytes
             .clone()
-            .acquire_many_owned(frame_len.min(MAX_IN_FLIGHT_BYTES_PER_CONNECTION) as u32)
+            .acquire_many_owned(incoming.frame_len.min(MAX_IN_FLIGHT_BYTES_PER_CONNECTION) as u32)
             .await
             .expect("semaphore never closed");
-        let (router, replies, cancel, node_id) =
-            (ctx.router.clone(), replies.clone(), conn_cancel.clone(), ctx.node_id);
+        let replier = replier.clone();
         ctx.tasks.spawn(async move {
             let _permits = (permit, bytes);
-            tracing::trace!(node_id, %peer, %group, id, rpc = request.kind(), "raft request received");
-            let reply = tokio::select! {
-                // The requester can no longer get the reply; stop working on it.
-                _ = cancel.cancelled() => return,
-                reply = router.handle(group.clone(), request) => reply,
-            };
-            match wire::encode_frame(&Envelope {
-                id,
-                from: node_id,
-                group: group.clone(),
-                body: Body::Reply(reply),
-            }) {
-                Ok(frame) => {
-                    let _ = replies.send(frame).await;
-                }
-                // The requester times out; the connection itself is still sound.
-                Err(e) => tracing::warn!(node_id, %peer, %group, id, error = %e, "raft reply not sent"),
-            }
+            replier.answer(incoming).await;
         });
+    }
+}
+
+/// A request read from a peer.
+struct Incoming {
+    id: u64,
+    group: GroupId,
+    request: RaftRequest,
+    /// The size of its frame: what it counts against the connection's byte budget.
+    frame_len: usize,
+}
+
+/// The next request (`None`: the peer closed the connection). Any frame is a sign of life of its
+/// sender; a reply where a request belongs is a protocol violation.
+async fn read_request(
+    reader: &mut BufReader<OwnedReadHalf>,
+    ctx: &ServerContext,
+) -> Result<Option<Incoming>, String> {
+    let frame = match wire::read_frame(reader).await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("bad frame: {e}")),
+    };
+    let frame_len = frame.len();
+    let Envelope { id, from, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
+    drop(frame);
+    if let Some(heard) = ctx.heard.get() {
+        heard(from);
+    }
+    let Body::Request(request) = body else {
+        return Err(format!("peer sent a reply (id {id}) on our incoming connection"));
+    };
+    Ok(Some(Incoming { id, group, request, frame_len }))
+}
+
+/// The reply side of one connection: hands a request to its group and queues the answer for
+/// the connection's writer.
+#[derive(Clone)]
+struct Replier {
+    node_id: NodeId,
+    peer: SocketAddr,
+    router: Arc<dyn GroupRouter>,
+    replies: mpsc::Sender<Bytes>,
+    /// The connection's: cancelled, its requests are no longer worth answering.
+    cancel: CancellationToken,
+}
+
+impl Replier {
+    /// Answers on the reading side, before the next request is read.
+    async fn answer_now(&self, incoming: Incoming) {
+        let Incoming { id, group, request, .. } = incoming;
+        let reply = self.router.handle(group.clone(), request).await;
+        let reply = Envelope { id, from: self.node_id, group, body: Body::Reply(reply) };
+        if let Ok(frame) = wire::encode_frame(&reply) {
+            let _ = self.replies.send(frame).await;
+        }
+    }
+
+    /// Answers in a task of its own, unless the connection closes first.
+    async fn answer(&self, incoming: Incoming) {
+        let (node_id, peer) = (self.node_id, self.peer);
+        let Incoming { id, group, request, .. } = incoming;
+        tracing::trace!(node_id, %peer, %group, id, rpc = request.kind(), "raft request received");
+        let reply = tokio::select! {
+            // The requester can no longer get the reply; stop working on it.
+            _ = self.cancel.cancelled() => return,
+            reply = self.router.handle(group.clone(), request) => reply,
+        };
+        match wire::encode_frame(&Envelope {
+            id,
+            from: node_id,
+            group: group.clone(),
+            body: Body::Reply(reply),
+        }) {
+            Ok(frame) => {
+                let _ = self.replies.send(frame).await;
+            }
+            // The requester times out; the connection itself is still sound.
+            Err(e) => tracing::warn!(node_id, %peer, %group, id, error = %e, "raft reply not sent"),
+        }
     }
 }
