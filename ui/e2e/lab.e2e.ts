@@ -235,7 +235,15 @@ describe('the lab UI', () => {
     const drillRow = '#runs-table tr[data-run$="-drill-seed-three-node-formation"][data-status="complete"]';
     await page.locator(drillRow).waitFor({ timeout: 15_000 });
     expect(await page.locator(`${drillRow} td.verdict`).textContent()).toMatch(/^PASSED/);
-    expect(await page.locator('#runs-table tr[data-run$="-cluster"][data-status="complete"]').count()).toBeGreaterThanOrEqual(2);
+    // The cluster session stopped just before is listed complete once its recording is closed,
+    // which waits for the run's last node events (bounded): wait for it, not a first read.
+    // The list is read at load, so look again until it shows (bounded).
+    const sessions = '#runs-table tr[data-run$="-cluster"][data-status="complete"]';
+    for (const deadline = Date.now() + 20_000; (await page.locator(sessions).count()) < 2 && Date.now() < deadline; ) {
+      await page.reload();
+      await page.locator(drillRow).waitFor({ timeout: 15_000 });
+    }
+    expect(await page.locator(sessions).count()).toBeGreaterThanOrEqual(2);
     await page.locator(`${drillRow} .run-open`).click();
     // The replay's toast, or the error's: either names what happened.
     const said = await page.waitForFunction(() => [...document.querySelectorAll('.toast')].map((t) => t.textContent ?? '').find((t) => /^replaying|JSON Lines|open/.test(t)), null, { timeout: 30_000 });

@@ -32,12 +32,16 @@ export async function shot(page: Page, selector: string, name: string): Promise<
  * quotes the text last seen, so a red run says how far the page got. */
 export async function waitForText(page: Page, selector: string, want: RegExp, timeout: number): Promise<string> {
   try {
-    await page.waitForFunction(([sel, src, flags]) => new RegExp(src, flags).test(document.querySelector(sel)?.textContent ?? ''), [selector, want.source, want.flags] as const, { timeout });
+    // The text that matched, from the same read: the page may change before a second one.
+    const matched = await page.waitForFunction(([sel, src, flags]) => {
+      const text = document.querySelector(sel)?.textContent ?? '';
+      return new RegExp(src, flags).test(text) ? text : null;
+    }, [selector, want.source, want.flags] as const, { timeout });
+    return (await matched.jsonValue()) as string;
   } catch {
     const seen = await page.locator(selector).first().textContent({ timeout: 1_000 }).catch(() => null);
     throw new Error(`${selector} did not read ${want} within ${timeout} ms; last read: ${JSON.stringify(seen)}`);
   }
-  return (await page.locator(selector).first().textContent()) ?? '';
 }
 
 export interface Lab { url: string; token: string; proc: ChildProcess; log: string[]; dir: string }
