@@ -18,15 +18,9 @@ use kafka_protocol::ResponseError;
 use crate::config::Config;
 use crate::error::Result;
 use crate::log::LogStore;
-use crate::topic_config::{Catalogue, ConfigDef, ConfigError, ConfigValues, ValueKind};
+use crate::topic_config::{def, Catalogue, ConfigDef, ConfigError, ConfigValues, ValueKind, COMPRESSION};
 
 const DYNAMIC_FILE: &str = "dynamic-broker-configs.json";
-
-const fn def(name: &'static str, kind: ValueKind, default: &'static str, min: i64) -> ConfigDef {
-    ConfigDef { name, kind, default, choices: &[], min, applied: false }
-}
-
-const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 /// Kafka 3.x's dynamically updatable per-broker configs, with its defaults; those this broker
 /// takes from its own config (`log.segment.bytes`, `max.connections`) are static here instead.

@@ -58,11 +58,11 @@ pub struct ConfigDef {
     pub applied: bool,
 }
 
-const fn def(name: &'static str, kind: ValueKind, default: &'static str, min: i64) -> ConfigDef {
+pub const fn def(name: &'static str, kind: ValueKind, default: &'static str, min: i64) -> ConfigDef {
     ConfigDef { name, kind, default, choices: &[], min, applied: false }
 }
 
-const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+pub const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 /// Kafka 3.x's topic configs with its defaults.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
