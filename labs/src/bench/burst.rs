@@ -55,7 +55,7 @@ pub struct BurstResult {
 }
 
 pub async fn measure(opts: &BurstOptions) -> Result<BurstResult> {
-    let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing)?;
+    let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing).await?;
     let bootstrap = cluster.bootstrap();
     create_replicated_topic(&bootstrap, TOPIC, 1, Duration::from_secs(30)).await?;
     cluster.wait_ready(Some((TOPIC, 1)), Duration::from_secs(30)).await?;

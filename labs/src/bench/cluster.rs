@@ -1,19 +1,23 @@
-//! A three-node `clusterlab-broker` cluster owned by this run: ports, start, SIGKILL, restart,
-//! and what each node's `GET /state` says about Raft.
+//! A three-node `clusterlab-broker` cluster owned by a bench run, and what each node's
+//! `GET /state` says about Raft.
 //!
-//! Peers must know each other's addresses before they start, so every port is picked up front
-//! (bind 127.0.0.1:0, read the port, close it just before spawning). Each node is a
-//! [`Child`] of [`crate::launcher`], killed on drop; only these PIDs are ever signalled.
+//! The processes belong to a [`Supervisor`], the one owner of broker processes in `labs`: it
+//! picks the ports, writes each node's config, spawns, signals and reaps (and kills whatever is
+//! left when dropped). A bench's supervisor differs from the lab's only in the options that keep
+//! the lab out of the measurement: direct links (no fabric proxy), no resource sampling, quiet
+//! brokers (`RUST_LOG=warn` unless set), no auto-created topics, and one stderr log per start in
+//! the node's directory under a temporary directory (kept with `CLUSTERLAB_KEEP_DATA=1`).
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::Serialize;
 
-use crate::bench::broker_process::{ReadyLine, READY_TIMEOUT, STATE_TIMEOUT, STOP_TIMEOUT};
+use crate::bench::broker_process::{STATE_TIMEOUT, STOP_TIMEOUT};
 use crate::error::{LabError, Result};
-use crate::launcher::{self, Child, Launch};
+use crate::supervisor::{Supervisor, SupervisorConfig};
 
 /// Nodes in the cluster (node ids 1..=NODES).
 pub const NODES: usize = 3;
@@ -28,7 +32,7 @@ pub struct RaftTiming {
     pub heartbeat_interval_ms: u64,
 }
 
-/// The fixed addresses of one node.
+/// The fixed addresses of one node (its own listeners: a bench cluster has no proxies).
 #[derive(Debug, Clone, Copy)]
 pub struct NodeAddrs {
     pub id: i32,
@@ -39,7 +43,6 @@ pub struct NodeAddrs {
 
 /// `/state` `raft` of one node: the node's own type (`broker::telemetry::wire`).
 pub use broker::cluster::ClusterSnapshot as RaftView;
-use broker::config::{ClusterConfig, Config, PeerConfig};
 use broker::telemetry::wire::claimed_leader;
 /// The Raft group name of a partition, as `/state` spells it.
 pub use broker::telemetry::wire::partition_group;
@@ -62,163 +65,101 @@ pub fn cluster_ready(views: &[RaftView], topic: &str, partitions: i32) -> bool {
         && (0..partitions).all(|p| leader_of(views, &partition_group(topic, p)).is_some())
 }
 
-/// Reserves a free loopback port; the caller keeps the listener until just before the node
-/// that gets the port starts (so the nine picks cannot collide), then drops it. Another process
-/// could take the port in that window; a clash fails the start loudly.
-fn free_port(held: &mut Vec<TcpListener>) -> Result<SocketAddr> {
-    let l =
-        TcpListener::bind("127.0.0.1:0").map_err(LabError::io("binding 127.0.0.1:0 to find a free port"))?;
-    let addr = l.local_addr().map_err(LabError::io("reading a bound port"))?;
-    held.push(l);
-    Ok(addr)
+/// The supervisor's options for a bench cluster: the lab's defaults, except what would put the
+/// lab into the figures (see the module comment; each option says why).
+fn supervisor_config(bin: &Path, run_dir: &Path, fsync: &str, timing: RaftTiming) -> SupervisorConfig {
+    let mut c = SupervisorConfig::new(bin.to_path_buf());
+    c.nodes = NODES;
+    c.data_root = Some(run_dir.to_path_buf());
+    c.fsync = fsync.to_string();
+    c.election_timeout_ms = (timing.election_timeout_min_ms, timing.election_timeout_max_ms);
+    c.heartbeat_ms = timing.heartbeat_interval_ms;
+    c.replication_factor = NODES as i16;
+    c.direct_links = true;
+    c.sample_resources = false;
+    c.log_files = true;
+    // Info-level logs per request would tax the brokers during a throughput test.
+    c.broker_rust_log = "warn".into();
+    c.auto_create_topics = false;
+    c.stop_timeout = STOP_TIMEOUT;
+    c
 }
 
 /// Three broker processes on fresh data directories under one temporary directory.
 pub struct Cluster {
-    bin: PathBuf,
-    fsync: String,
-    timing: RaftTiming,
-    pub addrs: Vec<NodeAddrs>,
-    /// `nodes[i]` is node id `i + 1`; `None` while killed.
-    nodes: Vec<Option<Child>>,
+    supervisor: Supervisor,
     // Kept last so the directory is removed after the processes are gone.
-    data: tempfile::TempDir,
+    _data: tempfile::TempDir,
 }
 
 impl Cluster {
-    /// Picks ports and spawns the three nodes in parallel; returns once every node printed its
-    /// ready line (Raft elections may still be under way: see [`Cluster::wait_ready`]).
-    pub fn start(bin: &Path, data_root: &Path, fsync: &str, timing: RaftTiming) -> Result<Self> {
+    /// Starts the three nodes (spawned together); returns once every node printed its ready
+    /// line (Raft elections may still be under way: see [`Cluster::wait_ready`]).
+    pub async fn start(bin: &Path, data_root: &Path, fsync: &str, timing: RaftTiming) -> Result<Self> {
         let data = tempfile::Builder::new()
             .prefix("clusterlab-bench-cluster-")
             // CLUSTERLAB_KEEP_DATA=1 keeps data dirs and broker logs for a post-mortem.
             .disable_cleanup(std::env::var_os("CLUSTERLAB_KEEP_DATA").is_some())
             .tempdir_in(data_root)
             .map_err(LabError::io(format!("creating a data directory in {}", data_root.display())))?;
-        let (mut addrs, mut held) = (Vec::with_capacity(NODES), Vec::new());
-        for id in 1..=NODES as i32 {
-            addrs.push(NodeAddrs {
-                id,
-                kafka: free_port(&mut held)?,
-                http: free_port(&mut held)?,
-                raft: free_port(&mut held)?,
-            });
-        }
-        drop(held);
-        let mut cluster =
-            Cluster { bin: bin.to_path_buf(), fsync: fsync.to_string(), timing, addrs, nodes: vec![], data };
-        let spawned: Vec<Result<Child>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (1..=NODES as i32)
-                .map(|id| {
-                    let c = &cluster;
-                    s.spawn(move || c.spawn_node(id))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(LabError::Process {
-                            what: "starting a node".into(),
-                            detail: "spawn thread panicked".into(),
-                        })
-                    })
-                })
-                .collect()
-        });
-        for r in spawned {
-            // An error drops the nodes already collected, which kills them.
-            cluster.nodes.push(Some(r?));
-        }
-        tracing::info!(bootstrap = %cluster.bootstrap(), fsync, "cluster processes ready");
-        Ok(cluster)
+        // Nobody reads the supervisor's events: what a bench needs is in the log files, and a
+        // node's death is logged by the supervisor too.
+        let (events, _) = tokio::sync::mpsc::unbounded_channel();
+        let config = supervisor_config(bin, data.path(), fsync, timing);
+        let supervisor = Supervisor::new(config, events).await?;
+        // An error drops the supervisor, which kills the nodes already started.
+        supervisor.start_all().await?;
+        tracing::info!(bootstrap = %supervisor.bootstrap_servers(), fsync, "cluster processes ready");
+        Ok(Cluster { supervisor, _data: data })
     }
 
-    fn node_dir(&self, id: i32) -> PathBuf {
-        self.data.path().join(format!("node{id}"))
+    /// Every node's listeners, in node order.
+    pub fn addrs(&self) -> Vec<NodeAddrs> {
+        let nodes = self.supervisor.nodes();
+        nodes
+            .iter()
+            .map(|n| NodeAddrs { id: n.id, kafka: n.kafka_direct, http: n.http, raft: n.raft })
+            .collect()
     }
 
-    /// Spawns node `id` with its fixed ports and data directory (also used to restart it).
-    fn spawn_node(&self, id: i32) -> Result<Child> {
-        let me = self.addrs[(id - 1) as usize];
-        let peers = self.addrs.iter().filter(|p| p.id != id);
-        let config = Config {
-            node_id: id,
-            data_dir: self.node_dir(id),
-            kafka_listen: me.kafka,
-            http_listen: me.http,
-            fsync: self
-                .fsync
-                .parse()
-                .map_err(|detail| LabError::InvalidArgument { what: "fsync", detail })?,
-            auto_create_topics: false,
-            cluster: Some(ClusterConfig {
-                raft_listen: me.raft,
-                peers: peers.map(|p| PeerConfig { id: p.id, raft: p.raft, kafka: p.kafka }).collect(),
-                replication_factor: self.addrs.len() as i16,
-                election_timeout_min_ms: self.timing.election_timeout_min_ms,
-                election_timeout_max_ms: self.timing.election_timeout_max_ms,
-                heartbeat_interval_ms: self.timing.heartbeat_interval_ms,
-                ..ClusterConfig::default()
-            }),
-            ..Config::default()
-        };
-        let config_file = self.data.path().join(format!("node{id}.toml"));
-        launcher::write_broker_config(&config_file, &config)?;
-        let mut cmd = launcher::broker_command(&self.bin, &config_file);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "warn");
-        }
-        // One stderr log per start, so a restart does not truncate the log of the killed run.
-        let log = self.data.path().join(format!("node{id}-start{}.log", log_serial()));
-        let launch = Launch::new(format!("clusterlab-broker node {id}"), cmd).log_to(log);
-        let (proc, ready) = launcher::spawn(launch, ReadyLine::parse)?;
-        let ready = proc.expect_ready(ready, READY_TIMEOUT)?;
-        tracing::debug!(node = id, pid = ready.pid, "node ready");
-        Ok(proc)
+    /// The listeners of node `id`.
+    pub fn addr(&self, id: i32) -> Result<NodeAddrs> {
+        let n = self.supervisor.node_info(id)?;
+        Ok(NodeAddrs { id, kafka: n.kafka_direct, http: n.http, raft: n.raft })
     }
 
     /// All three Kafka listeners, comma-separated.
     pub fn bootstrap(&self) -> String {
-        self.addrs.iter().map(|a| a.kafka.to_string()).collect::<Vec<_>>().join(",")
+        self.supervisor.bootstrap_servers()
     }
 
     /// The process id of node `id` while it runs.
     pub fn pid(&self, id: i32) -> Option<u32> {
-        self.nodes.get((id - 1) as usize)?.as_ref().map(Child::pid)
+        self.supervisor.node_info(id).ok()?.pid
     }
 
     pub fn is_running(&self, id: i32) -> bool {
-        self.nodes.get((id - 1) as usize).is_some_and(|n| n.is_some())
+        self.pid(id).is_some()
     }
 
-    /// SIGKILL node `id` (no flush, no goodbye) and reap it; returns when it is dead.
-    pub fn kill(&mut self, id: i32) -> Result<()> {
-        let slot = self
-            .nodes
-            .get_mut((id - 1) as usize)
-            .ok_or(LabError::InvalidArgument { what: "node id", detail: id.to_string() })?;
-        if let Some(p) = slot.take() {
-            tracing::debug!(node = id, pid = p.pid(), "SIGKILL");
-            p.kill();
-        }
-        Ok(())
+    /// SIGKILL node `id` (no flush, no goodbye); returns when it is dead and reaped.
+    pub async fn kill(&self, id: i32) -> Result<()> {
+        tracing::debug!(node = id, pid = ?self.pid(id), "SIGKILL");
+        self.supervisor.kill(id).await
     }
 
     /// Starts a killed node again on its old ports and data directory; returns once it is ready.
-    pub fn restart(&mut self, id: i32) -> Result<()> {
+    pub async fn restart(&self, id: i32) -> Result<()> {
         if self.is_running(id) {
             return Ok(());
         }
-        let proc = self.spawn_node(id)?;
-        self.nodes[(id - 1) as usize] = Some(proc);
-        Ok(())
+        self.supervisor.start(id).await
     }
 
     /// `/state` raft views of every running node that answers (a node mid-restart may not).
     pub async fn views(&self) -> Vec<RaftView> {
         let mut out = Vec::with_capacity(NODES);
-        for a in &self.addrs {
+        for a in self.addrs() {
             if self.is_running(a.id) {
                 if let Ok(v) = raft_view(a.http).await {
                     out.push(v);
@@ -250,33 +191,17 @@ impl Cluster {
         }
     }
 
-    /// SIGTERM every running node; the first non-zero exit or timeout is returned after all
-    /// nodes were asked to stop.
-    pub fn stop(&mut self) -> Result<()> {
+    /// SIGTERM to every running node in turn, each waited for; the first that did not exit with
+    /// status 0 in time is the error, returned after every node was asked to stop.
+    pub async fn stop(&self) -> Result<()> {
         let mut first_err = None;
-        for (i, slot) in self.nodes.iter_mut().enumerate() {
-            if let Some(p) = slot.take() {
-                let r = match p.stop(STOP_TIMEOUT) {
-                    Ok(Some(0)) => Ok(()),
-                    Ok(code) => Err(LabError::Process {
-                        what: format!("stopping cluster node {} with SIGTERM", i + 1),
-                        detail: format!("exit code {code:?}, expected 0; last stderr lines:\n{}", p.tail()),
-                    }),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = r {
-                    first_err.get_or_insert(e);
-                }
+        for id in self.supervisor.node_ids() {
+            if let Err(e) = self.supervisor.stop_gracefully(id).await {
+                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)
     }
-}
-
-fn log_serial() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// `GET /state` of one node, reduced to its `raft` object.
@@ -296,19 +221,28 @@ pub async fn create_replicated_topic(
     partitions: i32,
     timeout: Duration,
 ) -> Result<()> {
+    // The broker waits for the new partitions' leaders at most 30 s before it answers.
+    const MAX_OPERATION: Duration = Duration::from_secs(30);
     let started = Instant::now();
+    let mut attempts = 0;
     loop {
         let left = timeout.saturating_sub(started.elapsed());
+        attempts += 1;
         match crate::bench::produce::create_topic(
             bootstrap,
             topic,
             partitions,
             NODES as i32,
-            left.min(Duration::from_secs(5)),
+            left.min(MAX_OPERATION),
         )
         .await
         {
             Ok(()) => return Ok(()),
+            // An earlier attempt that timed out on the client's side may have created it.
+            Err(LabError::Kafka {
+                source: KafkaError::AdminOp(RDKafkaErrorCode::TopicAlreadyExists),
+                ..
+            }) if attempts > 1 => return Ok(()),
             Err(e) if started.elapsed() < timeout => {
                 tracing::debug!(error = %e, "topic creation not yet possible; retrying");
                 tokio::time::sleep(Duration::from_millis(50)).await;

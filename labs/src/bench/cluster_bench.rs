@@ -186,7 +186,7 @@ async fn single_node_case(opts: &BenchOptions, fsync: &str, size: usize) -> Resu
 
 /// A fresh cluster with `TOPIC` (RF 3) created and every partition led.
 async fn ready_cluster(opts: &BenchOptions, copts: &ClusterOptions, fsync: &str) -> Result<Cluster> {
-    let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, fsync, copts.timing)?;
+    let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, fsync, copts.timing).await?;
     create_replicated_topic(&cluster.bootstrap(), TOPIC, opts.partitions, READY_TIMEOUT).await?;
     cluster.wait_ready(Some((TOPIC, opts.partitions)), READY_TIMEOUT).await?;
     Ok(cluster)
@@ -198,9 +198,9 @@ async fn cluster_case(
     fsync: &str,
     size: usize,
 ) -> Result<ClusterCaseResult> {
-    let mut cluster = ready_cluster(opts, copts, fsync).await?;
+    let cluster = ready_cluster(opts, copts, fsync).await?;
     let result = measure(&cluster.bootstrap(), size, opts).await;
-    let stopped = cluster.stop();
+    let stopped = cluster.stop().await;
     let (produce, ack_latency) = result?;
     stopped?;
     Ok(ClusterCaseResult {
@@ -220,8 +220,8 @@ async fn start_times(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Star
     let (mut controller, mut all, mut cterms, mut pterms) = (vec![], vec![], vec![], vec![]);
     for i in 0..copts.start_repeats {
         let t0 = Instant::now();
-        let mut cluster =
-            Cluster::start(&opts.broker_bin, &opts.data_root, &copts.failover_fsync, copts.timing)?;
+        let cluster =
+            Cluster::start(&opts.broker_bin, &opts.data_root, &copts.failover_fsync, copts.timing).await?;
         let measured = async {
             cluster.wait_ready(None, READY_TIMEOUT).await?;
             let c = t0.elapsed();
@@ -238,7 +238,7 @@ async fn start_times(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Star
             Ok::<_, LabError>((c, a, cterm, pterm))
         }
         .await;
-        let stopped = cluster.stop();
+        let stopped = cluster.stop().await;
         let (c, a, cterm, pterm) = measured?;
         stopped?;
         tracing::info!(
@@ -265,10 +265,10 @@ async fn start_times(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Star
 }
 
 async fn failover_part(opts: &BenchOptions, copts: &ClusterOptions) -> Result<FailoverReport> {
-    let mut cluster = ready_cluster(opts, copts, &copts.failover_fsync).await?;
+    let cluster = ready_cluster(opts, copts, &copts.failover_fsync).await?;
     let pace = Duration::from_micros(copts.failover_pace_us.max(100));
     let result = failover::run(
-        &mut cluster,
+        &cluster,
         TOPIC,
         &copts.failover_fsync,
         copts.kills,
@@ -277,7 +277,7 @@ async fn failover_part(opts: &BenchOptions, copts: &ClusterOptions) -> Result<Fa
         &copts.failover_producer,
     )
     .await;
-    let stopped = cluster.stop();
+    let stopped = cluster.stop().await;
     let report = result?;
     stopped?;
     Ok(report)

@@ -216,7 +216,7 @@ pub fn producer_config(bootstrap: &str, linger_ms: u32, extra: &[(String, String
 
 /// Runs `kills` kill/restart cycles against a cluster whose `topic` already has leaders.
 pub async fn run(
-    cluster: &mut Cluster,
+    cluster: &Cluster,
     topic: &str,
     fsync: &str,
     kills: usize,
@@ -259,12 +259,7 @@ pub async fn run(
 }
 
 /// Once the load is acknowledged and steady, `kills` cycles one after the other.
-async fn kill_cycles(
-    cluster: &mut Cluster,
-    load: &PacedLoad,
-    group: &str,
-    kills: usize,
-) -> Result<Vec<Cycle>> {
+async fn kill_cycles(cluster: &Cluster, load: &PacedLoad, group: &str, kills: usize) -> Result<Vec<Cycle>> {
     load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load")
         .await?;
     tokio::time::sleep(SETTLE).await;
@@ -277,14 +272,14 @@ async fn kill_cycles(
 
 /// One cycle: kill the leader of `group`, time the election and the first ack after the kill,
 /// restart the killed node and wait until it caught up, then let the load settle.
-async fn kill_cycle(cluster: &mut Cluster, load: &PacedLoad, group: &str, k: usize) -> Result<Cycle> {
+async fn kill_cycle(cluster: &Cluster, load: &PacedLoad, group: &str, k: usize) -> Result<Cycle> {
     let (leader, old_term) = wait_leader(cluster, group, None).await?;
     let kill_at = load.now();
-    cluster.kill(leader)?;
+    cluster.kill(leader).await?;
     let (new_leader, new_term) = wait_leader(cluster, group, Some(leader)).await?;
     let election = load.now() - kill_at;
     load.wait_ack_after(kill_at, FIRST_ACK_TIMEOUT, "waiting for the first ack after a kill").await?;
-    cluster.restart(leader)?;
+    cluster.restart(leader).await?;
     wait_caught_up(cluster, group, leader).await?;
     let caught_up = load.now() - kill_at;
     tokio::time::sleep(SETTLE).await;
@@ -352,7 +347,7 @@ async fn wait_caught_up(cluster: &Cluster, group: &str, id: i32) -> Result<()> {
                 .find(|v| v.node_id == leader as u64)
                 .and_then(|v| crate::bench::cluster::group(v, group))
                 .and_then(|g| g.applied_index);
-            let node_applied = raft_view(cluster.addrs[(id - 1) as usize].http)
+            let node_applied = raft_view(cluster.addr(id)?.http)
                 .await
                 .ok()
                 .and_then(|v| crate::bench::cluster::group(&v, group).and_then(|g| g.applied_index));

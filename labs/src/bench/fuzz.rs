@@ -66,14 +66,15 @@ pub struct FuzzReport {
 /// The brokers under test: one process or a three-node cluster.
 enum Target {
     One(BrokerProcess),
-    Three(Cluster),
+    // Boxed: a supervisor-owned cluster is several times the size of one process.
+    Three(Box<Cluster>),
 }
 
 impl Target {
     fn kafka_addrs(&self) -> Vec<SocketAddr> {
         match self {
             Target::One(b) => vec![b.ready.kafka],
-            Target::Three(c) => c.addrs.iter().map(|a| a.kafka).collect(),
+            Target::Three(c) => c.addrs().iter().map(|a| a.kafka).collect(),
         }
     }
 
@@ -250,9 +251,9 @@ pub async fn run(opts: &FuzzOptions) -> Result<FuzzReport> {
 /// A fresh broker (or cluster) with the workload's topic created.
 async fn start_target(opts: &FuzzOptions) -> Result<Target> {
     Ok(if opts.cluster {
-        let c = Cluster::start(&opts.broker_bin, &opts.data_root, "always", opts.timing)?;
+        let c = Cluster::start(&opts.broker_bin, &opts.data_root, "always", opts.timing).await?;
         create_replicated_topic(&c.bootstrap(), TOPIC, 3, Duration::from_secs(60)).await?;
-        Target::Three(c)
+        Target::Three(Box::new(c))
     } else {
         let b = BrokerProcess::start(&opts.broker_bin, &opts.data_root, "always")?;
         create_topic(&b.bootstrap(), TOPIC, 3, 1, Duration::from_secs(30)).await?;

@@ -6,9 +6,10 @@
 //!
 //! Modules, by mode: single node — `cases` (the matrix), `broker_process` (its broker), `produce`
 //! and `consume` (the two halves of a case), `report` (rates, percentiles, tables), `tansu` (the
-//! peer broker); `--cluster` — `cluster` (a three-node cluster owned by the run), `cluster_bench`,
-//! `failover`, `cluster_report`; `--scale`, `--burst`, `--fuzz`, `--lab`, `--trace-overhead` —
-//! one module each (`scale`, `burst`, `fuzz`, `lab_bench`, `trace_overhead`).
+//! peer broker); `--cluster` — `cluster` (a three-node cluster owned by the run, through the
+//! lab's supervisor; `--scale`, `--burst`, `--fuzz` and `--trace-overhead` use it too),
+//! `cluster_bench`, `failover`, `cluster_report`; `--scale`, `--burst`, `--fuzz`, `--lab`,
+//! `--trace-overhead` — one module each (`scale`, `burst`, `fuzz`, `lab_bench`, `trace_overhead`).
 
 pub mod broker_process;
 pub mod burst;

@@ -100,7 +100,7 @@ pub struct Relead {
 /// Partitions of the topic led (confirmed) per node, over the nodes that answer.
 async fn leaders(cluster: &Cluster) -> BTreeMap<i32, usize> {
     let mut out = BTreeMap::new();
-    for a in cluster.addrs.iter().filter(|a| cluster.is_running(a.id)) {
+    for a in cluster.addrs().iter().filter(|a| cluster.is_running(a.id)) {
         if let Ok(s) = typed::raft_summary(a.http, STATE_TIMEOUT).await {
             out.insert(a.id, s.topics.get(TOPIC).map_or(0, |t| t.leading));
         }
@@ -181,8 +181,9 @@ async fn idle_cpu(cluster: &Cluster, window: Duration) -> Vec<f64> {
 
 /// Each node's `GET /memory`, in node order; `None` where a node did not answer.
 async fn memory_per_node(cluster: &Cluster) -> Vec<Option<MemoryReport>> {
-    let mut reports = Vec::with_capacity(cluster.addrs.len());
-    for a in &cluster.addrs {
+    let addrs = cluster.addrs();
+    let mut reports = Vec::with_capacity(addrs.len());
+    for a in &addrs {
         reports.push(typed::memory(a.http, STATE_TIMEOUT).await.ok());
     }
     reports
@@ -196,7 +197,7 @@ fn memory_column(reports: &[Option<MemoryReport>], pick: fn(&MemoryReport) -> Op
 
 /// Measures one partition count on a fresh cluster.
 pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint> {
-    let mut cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing)?;
+    let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing).await?;
     cluster.wait_ready(None, opts.timeout).await?;
     let started = Instant::now();
     create_replicated_topic(&cluster.bootstrap(), TOPIC, partitions, opts.timeout).await?;
@@ -220,9 +221,9 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
             Some(figures)
         }
     };
-    let relead = if opts.kill { Some(kill_busiest(&mut cluster, partitions, opts).await?) } else { None };
+    let relead = if opts.kill { Some(kill_busiest(&cluster, partitions, opts).await?) } else { None };
     let stop_started = Instant::now();
-    let stopped = cluster.stop();
+    let stopped = cluster.stop().await;
     let graceful_stop_ms = match stopped {
         Ok(()) => Some(stop_started.elapsed().as_secs_f64() * 1000.0),
         Err(e) => {
@@ -271,14 +272,14 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
 }
 
 /// SIGKILL the node leading the most partitions; time until all are led again, term moves.
-async fn kill_busiest(cluster: &mut Cluster, partitions: i32, opts: &ScaleOptions) -> Result<Relead> {
+async fn kill_busiest(cluster: &Cluster, partitions: i32, opts: &ScaleOptions) -> Result<Relead> {
     let counts = leaders(cluster).await;
     let (victim, _) = counts
         .iter()
         .max_by_key(|(_, n)| **n)
         .map(|(id, n)| (*id, *n))
         .ok_or(LabError::Timeout { what: "a node that answers /raft/summary".into(), secs: 0.0 })?;
-    let addr = cluster.addrs[(victim - 1) as usize].http;
+    let addr = cluster.addr(victim)?.http;
     let before: BTreeMap<String, u64> = group_terms(addr)
         .await?
         .into_iter()
@@ -286,10 +287,10 @@ async fn kill_busiest(cluster: &mut Cluster, partitions: i32, opts: &ScaleOption
         .map(|(g, (t, _))| (g, t))
         .collect();
     let killed_at = Instant::now();
-    cluster.kill(victim)?;
+    cluster.kill(victim).await?;
     let all_led_ms = wait_all_led(cluster, partitions, killed_at, opts.timeout).await?;
     let mut after: BTreeMap<String, u64> = BTreeMap::new();
-    for a in cluster.addrs.iter().filter(|a| cluster.is_running(a.id)) {
+    for a in cluster.addrs().iter().filter(|a| cluster.is_running(a.id)) {
         for (g, (term, leads)) in group_terms(a.http).await? {
             if leads {
                 after.insert(g, term);
@@ -299,7 +300,7 @@ async fn kill_busiest(cluster: &mut Cluster, partitions: i32, opts: &ScaleOption
     let jumps: Vec<u64> =
         before.iter().filter_map(|(g, old)| after.get(g).map(|new| new.saturating_sub(*old))).collect();
     tracing::info!(victim, groups = before.len(), all_led_ms, "re-led after SIGKILL");
-    cluster.restart(victim)?;
+    cluster.restart(victim).await?;
     Ok(Relead {
         killed_node: victim,
         groups: before.len(),

@@ -64,10 +64,10 @@ pub struct TraceOverheadResult {
 }
 
 pub async fn measure(opts: &TraceOverheadOptions) -> Result<TraceOverheadResult> {
-    let mut cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing)?;
+    let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing).await?;
     let result = measure_on(&cluster, opts).await;
     // Stopped gracefully whatever happened: a broker that cannot stop is worth hearing about.
-    let stopped = cluster.stop();
+    let stopped = cluster.stop().await;
     let result = result?;
     stopped?;
     Ok(result)
@@ -85,7 +85,7 @@ async fn measure_on(cluster: &Cluster, opts: &TraceOverheadOptions) -> Result<Tr
         &opts.producer,
         &CLUSTER_PRODUCER_OVERRIDES,
     )?;
-    let nodes: Vec<_> = cluster.addrs.iter().map(|a| (a.id, a.http)).collect();
+    let nodes: Vec<_> = cluster.addrs().iter().map(|a| (a.id, a.http)).collect();
     // Warm-up in the "off" state: the first run pays connections and metadata.
     set_watch(&nodes, None).await?;
     producer.run(super::warmup_for(opts.messages), opts.timeout).await?;

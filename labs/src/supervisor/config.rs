@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use broker::config::{ClusterConfig, Config, PeerConfig};
 
@@ -26,6 +27,29 @@ pub struct SupervisorConfig {
     pub default_partitions: i32,
     /// Appended after `--config FILE`; flags override the file.
     pub extra_args: Vec<String>,
+    /// Peers and clients reach each node at its own listeners, with no fabric proxy between
+    /// (the lab: `false`, every link goes through the fabric so it can be faulted). The benches
+    /// set it so that throughput and latency are the brokers' own, not measured through a proxy;
+    /// such a lab's fabric has no proxies, and every link fault on it fails.
+    pub direct_links: bool,
+    /// Sample each node's CPU, memory and disk every second (`Resources` events) for the lab's
+    /// views. The benches turn it off: they read `/proc` themselves, and a sampler's `/proc`
+    /// reads, directory walks and `GET /memory` calls would run inside their measurements.
+    pub sample_resources: bool,
+    /// Also append each start's stderr to `node-<id>/broker-start-<n>.log`, a new file per
+    /// start so a restart keeps the log of the killed run. The lab has every line as a `Log`
+    /// event; the benches drop those events and keep these files for a post-mortem instead.
+    pub log_files: bool,
+    /// The brokers' `RUST_LOG` when the environment sets none (a user's `RUST_LOG` wins).
+    pub broker_rust_log: String,
+    /// The brokers create unknown topics on Metadata/Produce, as Kafka's default (the lab's
+    /// workloads rely on it). The benches create every topic themselves with its replication
+    /// factor and turn this off, so that no stray request (a fuzzed frame) adds Raft groups.
+    pub auto_create_topics: bool,
+    /// How long a node gets after SIGTERM (it drains clients and flushes) before SIGKILL. The
+    /// benches allow longer than the lab: a node of a 10 000-partition cluster may need it, and
+    /// their graceful-stop figure must be a time, not a kill.
+    pub stop_timeout: Duration,
 }
 
 impl SupervisorConfig {
@@ -42,6 +66,14 @@ impl SupervisorConfig {
             replication_factor: d.replication_factor,
             default_partitions: d.partitions,
             extra_args: Vec::new(),
+            direct_links: false,
+            sample_resources: true,
+            log_files: false,
+            // During faults openraft logs every failed RPC (hundreds per second); the lab gets
+            // the same facts as structured raft/election events.
+            broker_rust_log: "info,openraft=off".into(),
+            auto_create_topics: true,
+            stop_timeout: Duration::from_secs(10),
         }
     }
 
@@ -83,15 +115,16 @@ pub(crate) struct NodePorts {
     pub raft: SocketAddr,
 }
 
-/// One peer as this node must reach it: through the fabric.
+/// One peer as this node must reach it: through the fabric, or directly with `direct_links`.
 pub(crate) struct PeerAddrs {
     pub id: i32,
     pub raft: SocketAddr,
     pub kafka: SocketAddr,
 }
 
-/// The node's broker config: ports, data dir, this lab's settings, and its peers as the fabric's
-/// proxies (written by `launcher::write_broker_config`).
+/// The node's broker config: ports, data dir, this lab's settings, and its peers as given (the
+/// fabric's proxies, or their own listeners with `direct_links`; written by
+/// `launcher::write_broker_config`).
 pub(crate) fn node_config(
     cfg: &SupervisorConfig,
     id: i32,
@@ -115,10 +148,11 @@ pub(crate) fn node_config(
         node_id: id,
         data_dir: data_dir.to_path_buf(),
         kafka_listen: ports.kafka,
-        // The lab's client proxy for this node: clients go through the link fabric.
+        // What clients are told: the fabric's client proxy, or the listener itself when direct.
         advertised_kafka: Some(advertised),
         http_listen: ports.http,
         fsync,
+        auto_create_topics: cfg.auto_create_topics,
         default_partitions: cfg.default_partitions,
         cluster,
         ..Config::default()

@@ -73,7 +73,8 @@ pub struct NodeInfo {
     pub state: NodeState,
     /// The broker's own Kafka listener (bypasses the fabric).
     pub kafka_direct: SocketAddr,
-    /// The fabric's client proxy for this node: what the broker advertises and clients use.
+    /// What the broker advertises and clients use: the fabric's client proxy for this node, or
+    /// `kafka_direct` itself with `direct_links`.
     pub kafka_advertised: SocketAddr,
     pub http: SocketAddr,
     pub raft: SocketAddr,

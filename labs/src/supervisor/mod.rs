@@ -1,10 +1,13 @@
-//! The process supervisor: owns a lab's broker processes and the link fabric between them.
+//! The process supervisor: owns a lab's broker processes and the link fabric between them. It is
+//! the one owner of broker processes in `labs`: the lab, the drills and the benches (through
+//! `bench::cluster`, with direct links, no sampling and a log file per start) all run theirs here.
 //!
 //! Every broker is the lab's child, in its own process group, with PR_SET_PDEATHSIG(SIGKILL) and
 //! kill-on-drop, and `Drop` SIGKILLs and reaps every child: however the lab ends, no broker
 //! outlives it. Signals only ever go to pids this supervisor spawned and has not yet reaped.
 //!
-//! Layout of a run: `<data_root>/node-<id>/{node.toml, broker.pid, data/}`.
+//! Layout of a run: `<data_root>/node-<id>/{node.toml, broker.pid, data/}`, plus
+//! `broker-start-<n>.log` per start with `log_files`.
 //!
 //! Modules: `config` (what a lab is made of, each node's TOML), `ports` (the brokers' loopback
 //! ports), `process` (one broker process as held here) and `nodes` (its life cycle: start, kill,
@@ -24,6 +27,7 @@ mod segments;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -57,12 +61,16 @@ pub(crate) fn tests_broker_bin() -> PathBuf {
 struct Node {
     id: i32,
     ports: NodePorts,
-    advertised: std::net::SocketAddr,
+    advertised: SocketAddr,
     data_dir: PathBuf,
     config_file: PathBuf,
     pid_file: PathBuf,
     proc: Option<Proc>,
     state: NodeState,
+    /// Launches so far: numbers the log file of each start.
+    starts: u32,
+    /// How its last process ended (`None` before the first end).
+    last_exit: Option<process::ExitReport>,
 }
 
 impl Node {
@@ -94,12 +102,14 @@ pub struct Supervisor {
     fabric: Fabric,
     nodes: Nodes,
     events: UnboundedSender<SupervisorEvent>,
-    sampler: resources::Sampler,
+    /// `None` when the config turns sampling off.
+    sampler: Option<resources::Sampler>,
 }
 
 impl Supervisor {
-    /// Lays out the run directory, picks every port, starts the fabric's proxies and writes each
-    /// node's config file. Starts no broker (see [`Supervisor::start_all`]).
+    /// Lays out the run directory, picks every port, starts the fabric's proxies (none with
+    /// `direct_links`) and writes each node's config file. Starts no broker (see
+    /// [`Supervisor::start_all`]).
     pub async fn new(
         config: SupervisorConfig,
         events: UnboundedSender<SupervisorEvent>,
@@ -113,18 +123,22 @@ impl Supervisor {
             .zip(picked.chunks(3))
             .map(|(&id, p)| (id, NodePorts { kafka: p[0], http: p[1], raft: p[2] }))
             .collect();
-        let targets: Vec<NodeTarget> =
-            node_ports.iter().map(|(&id, p)| NodeTarget { id, raft: p.raft, kafka: p.kafka }).collect();
+        // Direct links: a fabric with no proxies, so there is nothing to show or fault.
+        let targets: Vec<NodeTarget> = if config.direct_links {
+            Vec::new()
+        } else {
+            node_ports.iter().map(|(&id, p)| NodeTarget { id, raft: p.raft, kafka: p.kafka }).collect()
+        };
         let fabric = Fabric::new(&targets).await?;
         // The proxies are bound: the brokers' ports can be let go for the brokers to take.
         drop(held);
         let mut nodes = BTreeMap::new();
-        for (&id, ports) in &node_ports {
-            nodes.insert(id, lay_out_node(&config, &run_dir, &fabric, &ids, id, ports)?);
+        for &id in &ids {
+            nodes.insert(id, lay_out_node(&config, &run_dir, &fabric, &node_ports, id)?);
         }
-        tracing::info!(run_dir = %run_dir.display(), nodes = config.nodes, "lab laid out");
+        tracing::info!(run_dir = %run_dir.display(), nodes = config.nodes, direct = config.direct_links, "lab laid out");
         let nodes: Nodes = Arc::new(Mutex::new(nodes));
-        let sampler = start_sampling(&nodes, events.clone());
+        let sampler = config.sample_resources.then(|| start_sampling(&nodes, events.clone()));
         Ok(Supervisor { config, run_dir, fabric, nodes, events, sampler })
     }
 
@@ -136,9 +150,10 @@ impl Supervisor {
         &self.fabric
     }
 
-    /// The client proxies, comma-separated, for a Kafka client's `bootstrap.servers`.
+    /// The nodes' advertised Kafka addresses (the client proxies, or the brokers' own listeners
+    /// with `direct_links`), comma-separated, for a Kafka client's `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> String {
-        self.fabric.client_proxies().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",")
+        lock(&self.nodes).values().map(|n| n.advertised.to_string()).collect::<Vec<_>>().join(",")
     }
 
     pub fn node_ids(&self) -> Vec<i32> {
@@ -236,29 +251,19 @@ impl Supervisor {
     }
 }
 
-/// Node `id`'s directory, data directory and config file, peers reached through the fabric.
+/// Node `id`'s directory, data directory and config file, with its addresses from [`links`].
 fn lay_out_node(
     config: &SupervisorConfig,
     run_dir: &Path,
     fabric: &Fabric,
-    ids: &[i32],
+    all: &BTreeMap<i32, NodePorts>,
     id: i32,
-    ports: &NodePorts,
 ) -> Result<Node> {
     let dir = run_dir.join(format!("node-{id}"));
     let data_dir = dir.join("data");
     std::fs::create_dir_all(&data_dir).map_err(LabError::io(format!("creating {}", data_dir.display())))?;
-    let advertised = fabric.client_proxy(id).expect("the fabric has a client proxy per node");
-    // Every peer address is a fabric proxy, so every link can be faulted.
-    let peers: Vec<PeerAddrs> = ids
-        .iter()
-        .filter(|&&p| p != id)
-        .map(|&p| PeerAddrs {
-            id: p,
-            raft: fabric.raft_proxy(id, p).expect("the fabric has a proxy per node pair"),
-            kafka: fabric.client_proxy(p).expect("the fabric has a client proxy per node"),
-        })
-        .collect();
+    let ports = &all[&id];
+    let (advertised, peers) = links(config.direct_links, fabric, all, id);
     let config_file = dir.join("node.toml");
     let broker_config = config::node_config(config, id, &data_dir, ports, advertised, &peers)?;
     crate::launcher::write_broker_config(&config_file, &broker_config)?;
@@ -272,7 +277,31 @@ fn lay_out_node(
         pid_file,
         proc: None,
         state: NodeState::Stopped,
+        starts: 0,
+        last_exit: None,
     })
+}
+
+/// What node `id` advertises to clients, and where it reaches its peers: the fabric's proxies,
+/// so every link can be faulted, or with `direct` the nodes' own listeners.
+fn links(
+    direct: bool,
+    fabric: &Fabric,
+    all: &BTreeMap<i32, NodePorts>,
+    id: i32,
+) -> (SocketAddr, Vec<PeerAddrs>) {
+    let peers = all.iter().filter(|(&p, _)| p != id);
+    if direct {
+        let peers = peers.map(|(&p, ports)| PeerAddrs { id: p, raft: ports.raft, kafka: ports.kafka });
+        return (all[&id].kafka, peers.collect());
+    }
+    let client = |n: i32| fabric.client_proxy(n).expect("the fabric has a client proxy per node");
+    let peers = peers.map(|(&p, _)| PeerAddrs {
+        id: p,
+        raft: fabric.raft_proxy(id, p).expect("the fabric has a proxy per node pair"),
+        kafka: client(p),
+    });
+    (client(id), peers.collect())
 }
 
 /// Samples the running nodes' resources (whichever run at each tick) into `events`.
@@ -292,7 +321,9 @@ fn start_sampling(nodes: &Nodes, events: UnboundedSender<SupervisorEvent>) -> re
 
 impl Drop for Supervisor {
     fn drop(&mut self) {
-        self.sampler.cancel();
+        if let Some(s) = &self.sampler {
+            s.cancel();
+        }
         let procs: Vec<Proc> = lock(&self.nodes).values().filter_map(|n| n.proc.clone()).collect();
         for p in procs {
             p.expected.store(true, std::sync::atomic::Ordering::SeqCst);

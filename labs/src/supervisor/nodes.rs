@@ -15,8 +15,6 @@ use crate::launcher::{NotReady, Ready};
 
 /// A broker on a fresh dir is ready in well under a second; recovery of a big log takes longer.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// SIGTERM drains clients and flushes; past this the node is SIGKILLed.
-pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SIGKILLed (or aborting) process gets to be reaped.
 pub(crate) const KILL_WAIT: Duration = Duration::from_secs(5);
 
@@ -61,24 +59,25 @@ impl Supervisor {
     }
 
     fn launch(&self, id: i32) -> Result<(Proc, Ready<ReadyLine>)> {
-        let (config_file, pid_file) = self.with_node(id, |n| (n.config_file.clone(), n.pid_file.clone()))?;
+        let log_files = self.config.log_files;
+        let (config_file, pid_file, log_file) = self.with_node(id, |n| {
+            n.starts += 1;
+            let log =
+                log_files.then(|| n.config_file.with_file_name(format!("broker-start-{}.log", n.starts)));
+            (n.config_file.clone(), n.pid_file.clone(), log)
+        })?;
         let nodes = Arc::downgrade(&self.nodes);
         let on_exit = move |report: &ExitReport| {
             let Some(nodes) = nodes.upgrade() else { return };
             let mut nodes = lock(&nodes);
             if let Some(n) = nodes.get_mut(&id) {
                 n.proc = None;
+                n.last_exit = Some(report.clone());
                 n.state = if report.expected { NodeState::Stopped } else { NodeState::Died };
             }
         };
-        let (proc, ready) = process::spawn(
-            id,
-            &self.config.broker_bin,
-            &config_file,
-            &self.config.extra_args,
-            self.events.clone(),
-            on_exit,
-        )?;
+        let (proc, ready) =
+            process::spawn(id, &self.config, &config_file, log_file, self.events.clone(), on_exit)?;
         // For the next run's stale-broker check and for a user who wants to `kill` it by hand.
         if let Err(e) = std::fs::write(&pid_file, format!("{}\n", proc.pid)) {
             tracing::warn!(file = %pid_file.display(), error = %e, "could not write the pid file");
@@ -147,11 +146,43 @@ impl Supervisor {
         // A SIGSTOPped process would hold SIGTERM pending forever.
         proc.signal(libc::SIGCONT);
         proc.signal(libc::SIGTERM);
-        if proc.wait_exit(STOP_TIMEOUT).await {
+        let bound = self.config.stop_timeout;
+        if proc.wait_exit(bound).await {
             return Ok(());
         }
-        tracing::warn!(node = id, pid = proc.pid, "no graceful stop within {STOP_TIMEOUT:?}; SIGKILL");
+        tracing::warn!(node = id, pid = proc.pid, "no graceful stop within {bound:?}; SIGKILL");
         self.kill(id).await
+    }
+
+    /// SIGTERM like [`stop`](Self::stop), but only an exit with status 0 within the bound is
+    /// `Ok`, and a node that died by itself before is an error too: a bench that measures
+    /// graceful stops must hear of a broker that did not stop cleanly (the lab takes any end as
+    /// stopped). A node that is stopped, or was killed by the lab, is fine.
+    pub async fn stop_gracefully(&self, id: i32) -> Result<()> {
+        let proc = self.running(id)?;
+        if proc.is_some() {
+            self.stop(id).await?;
+        }
+        let (state, exit) = self.with_node(id, |n| (n.state, n.last_exit.clone()))?;
+        let clean = exit.as_ref().is_some_and(|e| e.code == Some(0));
+        if state != NodeState::Died && (proc.is_none() || clean) {
+            return Ok(());
+        }
+        let status = exit.as_ref().map_or("no exit seen", |e| e.status.as_str());
+        let (when, tail) = match &proc {
+            Some(p) => ("after SIGTERM", p.child.tail()),
+            None => (
+                "before it was asked to stop",
+                exit.as_ref().and_then(|e| e.last_stderr.clone()).unwrap_or_default(),
+            ),
+        };
+        Err(LabError::Process {
+            what: format!("stopping node {id} gracefully"),
+            detail: format!(
+                "{status} {when}, expected exit status 0 within {:?}; last stderr lines:\n{tail}",
+                self.config.stop_timeout
+            ),
+        })
     }
 
     /// SIGSTOP: the node freezes mid-whatever; its sockets stay open (a "GC pause").
@@ -179,7 +210,9 @@ impl Supervisor {
     /// SIGTERM to every node at once, wait (bounded), then SIGKILL what is left; stops sampling
     /// and, once the nodes are gone, the link fabric.
     pub async fn shutdown(&self) -> Result<()> {
-        self.sampler.stop().await;
+        if let Some(s) = &self.sampler {
+            s.stop().await;
+        }
         let procs: Vec<(i32, Proc)> =
             lock(&self.nodes).values().filter_map(|n| Some((n.id, n.proc.clone()?))).collect();
         for (_, p) in &procs {
@@ -187,7 +220,7 @@ impl Supervisor {
             p.signal(libc::SIGCONT);
             p.signal(libc::SIGTERM);
         }
-        let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + self.config.stop_timeout;
         for (id, p) in &procs {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if !p.wait_exit(left).await {

@@ -2,7 +2,7 @@
 //! ([`crate::launcher`]) so it can never outlive the lab, its output streamed as events, its end
 //! reported as asked for (stop, kill) or not (a death).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use broker::telemetry::wire::ReadyLine;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 
 use super::events::{ProcessState, SupervisorEvent};
+use super::SupervisorConfig;
 use crate::error::{LabError, Result};
 use crate::launcher::{self, Child, Launch, Ready};
 
@@ -19,6 +20,8 @@ use crate::launcher::{self, Child, Launch, Ready};
 pub(crate) struct ExitReport {
     /// `exit status 2`, `signal 9 (SIGKILL)`, ...
     pub status: String,
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
     /// The lab asked for it (stop, kill, power cut).
     pub expected: bool,
     pub last_stderr: Option<String>,
@@ -54,31 +57,33 @@ impl Proc {
     }
 }
 
-/// Spawns `bin --config config_file extra_args...` through the lab's launcher, tied to the lab
-/// (own process group, dies with it), and returns it with its ready line's receiver. Its lines
-/// become `Log` events; `on_exit` runs once when it has ended and been reaped, before `exit` is set.
+/// Spawns `broker_bin --config config_file extra_args...` through the lab's launcher, tied to the
+/// lab (own process group, dies with it), and returns it with its ready line's receiver. Its lines
+/// become `Log` events, and its stderr also goes to `log_file` if given; `on_exit` runs once when
+/// it has ended and been reaped, before `exit` is set.
 pub(crate) fn spawn(
     node: i32,
-    bin: &Path,
+    config: &SupervisorConfig,
     config_file: &Path,
-    extra_args: &[String],
+    log_file: Option<PathBuf>,
     events: UnboundedSender<SupervisorEvent>,
     on_exit: impl FnOnce(&ExitReport) + Send + 'static,
 ) -> Result<(Proc, Ready<ReadyLine>)> {
+    let bin = &config.broker_bin;
     let mut cmd = crate::launcher::broker_command(bin, config_file);
-    cmd.args(extra_args);
-    // During faults openraft logs every failed RPC (hundreds per second); the lab gets the same
-    // facts as structured raft/election events, so its brokers stay quiet about them unless the
-    // user asks with RUST_LOG.
+    cmd.args(&config.extra_args);
     if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", "info,openraft=off");
+        cmd.env("RUST_LOG", &config.broker_rust_log);
     }
     let expected = Arc::new(AtomicBool::new(false));
     let (exit_tx, exit_rx) = watch::channel(None);
     let (started, lines, exited) = (events.clone(), events.clone(), events);
     let expected2 = Arc::clone(&expected);
-    let launch = Launch::new(format!("node {node}"), cmd)
-        .tied_to_lab()
+    let mut launch = Launch::new(format!("node {node}"), cmd).tied_to_lab();
+    if let Some(file) = log_file {
+        launch = launch.log_to(file);
+    }
+    let launch = launch
         .on_spawn(move |pid| {
             let detail = String::new();
             let _ =
@@ -90,6 +95,7 @@ pub(crate) fn spawn(
         .on_exit(move |exit| {
             let report = ExitReport {
                 status: exit.status.clone(),
+                code: exit.code,
                 expected: expected2.load(Ordering::SeqCst),
                 last_stderr: exit.last_stderr.clone(),
             };

@@ -212,6 +212,48 @@ async fn a_stale_broker_on_the_data_dir_refuses_start_and_names_its_pid() {
     let _ = std::fs::remove_dir_all(second.run_dir());
 }
 
+/// The benches' options: brokers reach each other and clients reach them directly, nothing is
+/// sampled, each start has its own log file, and a graceful stop is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_lab_has_no_proxies_a_log_per_start_and_checked_stops() {
+    let root = std::env::temp_dir().join(format!("clusterlab-supervisor-direct-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut config = SupervisorConfig::new(tests_broker_bin());
+    config.data_root = Some(root);
+    config.fsync = "interval:50".into();
+    (config.direct_links, config.sample_resources, config.log_files) = (true, false, true);
+    config.auto_create_topics = false;
+    let (tx, mut rx) = unbounded_channel();
+    let sup = Supervisor::new(config, tx).await.expect("lab laid out");
+    sup.start_all().await.unwrap();
+    let nodes = sup.nodes();
+    assert!(nodes.iter().all(|n| n.kafka_advertised == n.kafka_direct));
+    let direct: Vec<String> = nodes.iter().map(|n| n.kafka_direct.to_string()).collect();
+    assert_eq!(sup.bootstrap_servers(), direct.join(","));
+    assert!(sup.fabric().links().is_empty() && sup.fabric().isolate(1).is_err());
+    let toml = std::fs::read_to_string(&nodes[0].config_file).unwrap();
+    let peer = nodes[1].raft.to_string();
+    assert!(toml.contains(&peer) && toml.contains("auto_create_topics = false"), "{toml}");
+    leader_seen_by(&sup, 1, |_| true).await;
+
+    sup.kill(2).await.unwrap();
+    sup.start(2).await.unwrap();
+    let dir = nodes[1].config_file.parent().unwrap().to_path_buf();
+    assert!(dir.join("broker-start-1.log").is_file() && dir.join("broker-start-2.log").is_file());
+    // A death the lab did not ask for is no graceful stop; a clean SIGTERM exit is.
+    let pid3 = sup.node_info(3).unwrap().pid.unwrap();
+    unsafe { libc::kill(pid3 as libc::pid_t, libc::SIGKILL) };
+    next_process_event(&mut rx, 3, ProcessState::Died).await;
+    let err = sup.stop_gracefully(3).await.unwrap_err().to_string();
+    assert!(err.contains("SIGKILL") && err.contains("before it was asked to stop"), "{err}");
+    sup.stop_gracefully(1).await.unwrap();
+    sup.stop_gracefully(2).await.unwrap();
+    while let Ok(e) = rx.try_recv() {
+        assert!(!matches!(e, SupervisorEvent::Resources { .. }), "sampled although off: {e:?}");
+    }
+    let _ = std::fs::remove_dir_all(sup.run_dir());
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {

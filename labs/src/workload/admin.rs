@@ -11,7 +11,8 @@ use rdkafka::error::KafkaError;
 use crate::error::{LabError, Result};
 
 /// Creates `topic` with `partitions` partitions and `replication` replicas, failing on any
-/// per-topic error.
+/// per-topic error. `timeout` is the operation's: the broker answers once every new partition
+/// has a leader or when it has passed, so the request itself is given longer to come back.
 pub async fn create_topic(
     bootstrap: &str,
     topic: &str,
@@ -24,12 +25,14 @@ pub async fn create_topic(
         .create()
         .map_err(LabError::kafka("creating the admin client"))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+    let request_timeout = timeout + Duration::from_secs(2);
+    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(request_timeout));
     let what = format!("creating topic {topic}");
-    let results = tokio::time::timeout(timeout + Duration::from_secs(1), admin.create_topics([&new], &opts))
-        .await
-        .map_err(|_| LabError::Timeout { what: what.clone(), secs: timeout.as_secs_f64() })?
-        .map_err(LabError::kafka(what.clone()))?;
+    let results =
+        tokio::time::timeout(request_timeout + Duration::from_secs(1), admin.create_topics([&new], &opts))
+            .await
+            .map_err(|_| LabError::Timeout { what: what.clone(), secs: timeout.as_secs_f64() })?
+            .map_err(LabError::kafka(what.clone()))?;
     for r in results {
         if let Err((name, code)) = r {
             return Err(LabError::Kafka {
