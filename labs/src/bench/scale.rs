@@ -76,6 +76,10 @@ pub struct ProduceFigures {
     pub msgs_per_sec: f64,
     pub mb_per_sec: f64,
     pub p99_ack_ms: f64,
+    /// CPU the three brokers used during the measured produce, per acknowledged message, in
+    /// microseconds: steadier than the rate on a shared machine, and the cost a faster
+    /// replication path must cut.
+    pub broker_cpu_us_per_msg: f64,
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
     pub rss_mib_after_per_node: Vec<f64>,
@@ -258,7 +262,11 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         &[("sticky.partitioning.linger.ms", "0")],
     )?;
     producer.run((opts.messages / 10).max(1), opts.timeout).await?;
+    let pids: Vec<u32> = (1..=NODES as i32).filter_map(|id| cluster.pid(id)).collect();
+    let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
+    let cpu_before = cpu();
     let out = producer.run(opts.messages, opts.timeout).await?;
+    let cpu_secs = cpu().saturating_sub(cpu_before) as f64 / ticks_per_sec();
     let secs = out.elapsed.as_secs_f64().max(1e-9);
     Ok(ProduceFigures {
         messages: out.messages,
@@ -266,6 +274,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         msgs_per_sec: out.messages as f64 / secs,
         mb_per_sec: out.bytes as f64 / secs / 1e6,
         p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+        broker_cpu_us_per_msg: cpu_secs * 1e6 / out.messages.max(1) as f64,
         rss_mib_after_per_node: Vec::new(),
         memory_after_per_node: Vec::new(),
     })
@@ -323,11 +332,12 @@ pub fn render(points: &[ScalePoint]) -> String {
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
             let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
-                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms); RSS after {} MiB: heap in use {}, \
-                 freed but held {}, log index {}",
+                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg); RSS after {} MiB: \
+                 heap in use {}, freed but held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,
+                f.broker_cpu_us_per_msg,
                 join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect()),
                 account(|m| m.heap_in_use_bytes),
                 account(|m| m.heap_free_held_bytes),
