@@ -23,6 +23,9 @@ use crate::raft::typ::LogId;
 /// File name in the partition's directory.
 pub const MARK_FILE: &str = "raft-committed.json";
 
+/// A mark's size on disk: its JSON, padded with spaces (a log id's JSON is well under 128 bytes).
+const MARK_BYTES: usize = 128;
+
 /// How stale the mark on disk may get while commits go on.
 pub const WRITE_EVERY: Duration = Duration::from_secs(5);
 
@@ -82,11 +85,20 @@ impl CommittedMark {
         held.then_some(id)
     }
 
+    /// Overwrites the mark in place, padded to [`MARK_BYTES`] so a shorter mark leaves nothing of
+    /// a longer one behind. Not written aside and renamed: at 1,000 busy partitions that created
+    /// ~200 inodes a second per broker, and every syncfs of the flusher then committed those
+    /// creations to the filesystem journal (perf: ext4's inode allocation was 7 % of the runtime's
+    /// CPU in a spread produce). A mark torn by a crash mid-write does not parse and is not used.
     fn write(&self, id: &LogId) -> std::io::Result<()> {
-        // Written aside and renamed, so a reader sees the old mark or the new one, never half.
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(id)?)?;
-        std::fs::rename(&tmp, &self.path)
+        use std::io::Write;
+        let mut bytes = serde_json::to_vec(id)?;
+        if bytes.len() < MARK_BYTES {
+            bytes.resize(MARK_BYTES, b' ');
+        }
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&self.path)?;
+        file.write_all(&bytes)
     }
 }
 
@@ -144,6 +156,17 @@ mod tests {
         // A torn file is unused, not an error.
         std::fs::write(log.dir.join(MARK_FILE), b"{\"leader_id\":").unwrap();
         assert_eq!(CommittedMark::new(&log.dir).read(&log), None);
+    }
+
+    #[test]
+    fn a_shorter_mark_overwrites_a_longer_one_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with_terms(dir.path(), &[1; 12]);
+        let mark = CommittedMark::new(&log.dir);
+        mark.write(&log_id(1, 11)).unwrap();
+        mark.write(&log_id(1, 2)).unwrap();
+        assert_eq!(std::fs::metadata(log.dir.join(MARK_FILE)).unwrap().len(), MARK_BYTES as u64);
+        assert_eq!(CommittedMark::new(&log.dir).read(&log), Some(log_id(1, 2)));
     }
 
     #[tokio::test]
