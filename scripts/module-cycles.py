@@ -2,7 +2,7 @@
 """Module cycles in the Rust crates, as a ratchet: fails on any cycle not already known.
 
 Usage: scripts/module-cycles.py [--write]
-  Reads every .rs file under <crate>/src of broker and labs, takes each `crate::a::b` and
+  Reads every .rs file under <crate>/src of broker, labs and src-tauri, takes each `crate::a::b` and
   `super::x` path it names, and draws an edge from the file's module to the deepest module that
   path names. A module and its ancestors are left out (a parent re-exporting its children is not a
   knot). Strongly connected sets of modules of more than one are cycles, counted twice: module by
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = ["broker", "labs"]
+CRATES = ["broker", "labs", "src-tauri"]
 KNOWN = ROOT / "scripts" / "module-cycles.txt"
 PATH_RE = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 TEST_MOD_RE = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;")

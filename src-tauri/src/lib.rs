@@ -4,9 +4,16 @@
 //! Lifecycle rule: no broker may outlive the window. Closing the window, app exit and
 //! SIGINT/SIGTERM/SIGHUP (e.g. a WebDriver ending its session) all go through `Shell::close`.
 //!
-//! Dependency direction: `commands` (the IPC handlers, reaching the lab through [`Shell`]) and
-//! this file use `config` and `labs` (through it, `broker`'s wire types); `config` uses neither
-//! of them. Nothing depends on this crate.
+//! ## Dependency direction
+//!
+//! A module uses only modules on later lines; `scripts/module-cycles.py` (CI) checks every use
+//! between top-level modules against this list:
+//!
+//! 1. `commands` (the IPC handlers, reaching the lab through [`Shell`] in this file)
+//! 2. `config`
+//!
+//! This file uses both, and `labs` (through it, `broker`'s wire types). Nothing depends on this
+//! crate.
 
 mod commands;
 mod config;
