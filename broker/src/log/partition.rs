@@ -401,7 +401,11 @@ impl PartitionLog {
     /// at `offset` itself (truncate by Raft index for those: `truncate_entries_from`). `offset`
     /// must be an entry boundary. Durable on return: the cut files and the directory are
     /// fsynced, so dropped entries cannot come back after a crash.
-    pub fn truncate_from(&self, offset: i64) -> Result<()> {
+    ///
+    /// Tests only: the broker truncates by Raft index. Tests cut a log by Kafka offset to set up
+    /// what a truncation leaves (a producer's sequence gap, a reader past the end).
+    #[cfg(test)]
+    pub(crate) fn truncate_from(&self, offset: i64) -> Result<()> {
         let _flushing = lock(&self.flush_lock);
         let mut inner = lock(&self.inner);
         self.writable(&inner)?;
@@ -430,7 +434,7 @@ impl PartitionLog {
     }
 
     /// Drops the entries with Raft index >= `index` (Raft conflict resolution); durable on
-    /// return, as `truncate_from`.
+    /// return: the cut files and the directory are fsynced.
     pub fn truncate_entries_from(&self, index: u64) -> Result<()> {
         let _flushing = lock(&self.flush_lock);
         let mut inner = lock(&self.inner);
