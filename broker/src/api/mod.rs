@@ -105,98 +105,70 @@ where
     Reply::Later(Box::pin(future))
 }
 
-/// Routes a decoded request to its handler. Synchronous handlers answer `Now`; handlers that
-/// wait (fsync, long poll, rebalance) return a future that the connection polls concurrently.
-pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind) -> Reply {
-    let n = Arc::clone(node);
-    match request {
-        RequestKind::ApiVersions(r) => {
-            Reply::Now(ResponseKind::ApiVersions(api_versions::handle(&n, &ctx, r)))
+/// Routes a decoded request to its handler, in three kinds: handlers that answer at once,
+/// handlers that wait (fsync, long poll, rebalance, a Raft commit) and return a future that the
+/// connection polls concurrently, and handlers that choose for themselves (`acks=0` produce
+/// answers nothing).
+macro_rules! routes {
+    (now { $($now:ident => $now_mod:ident,)* }
+     later { $($later:ident => $later_mod:ident,)* }
+     own { $($own:ident => $own_mod:ident,)* }) => {
+        pub fn dispatch(node: &Arc<NodeState>, ctx: RequestContext, request: RequestKind) -> Reply {
+            let n = Arc::clone(node);
+            match request {
+                $(RequestKind::$now(r) => Reply::Now(ResponseKind::$now($now_mod::handle(&n, &ctx, r))),)*
+                $(RequestKind::$later(r) => {
+                    later(async move { ResponseKind::$later($later_mod::handle(&n, &ctx, r).await) })
+                })*
+                $(RequestKind::$own(r) => $own_mod::handle(&n, &ctx, r),)*
+                // The registry only lets registered keys through, so this is unreachable in
+                // practice; answering nothing would hang the client, so say so loudly instead.
+                other => {
+                    tracing::error!(request = ?std::mem::discriminant(&other), "request routed without a handler");
+                    Reply::NoResponse
+                }
+            }
         }
-        RequestKind::Metadata(r) => {
-            later(async move { ResponseKind::Metadata(metadata::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::Produce(r) => produce::handle(&n, &ctx, r),
-        RequestKind::Fetch(r) => later(async move { ResponseKind::Fetch(fetch::handle(&n, &ctx, r).await) }),
-        RequestKind::ListOffsets(r) => {
-            Reply::Now(ResponseKind::ListOffsets(list_offsets::handle(&n, &ctx, r)))
-        }
-        RequestKind::CreateTopics(r) => {
-            later(async move { ResponseKind::CreateTopics(create_topics::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::CreatePartitions(r) => {
-            later(async move { ResponseKind::CreatePartitions(create_partitions::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DescribeCluster(r) => {
-            Reply::Now(ResponseKind::DescribeCluster(describe_cluster::handle(&n, &ctx, r)))
-        }
-        RequestKind::DescribeConfigs(r) => {
-            Reply::Now(ResponseKind::DescribeConfigs(describe_configs::handle(&n, &ctx, r)))
-        }
-        RequestKind::AlterConfigs(r) => {
-            later(async move { ResponseKind::AlterConfigs(alter_configs::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::IncrementalAlterConfigs(r) => later(async move {
-            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(&n, &ctx, r).await)
-        }),
-        RequestKind::DeleteTopics(r) => {
-            later(async move { ResponseKind::DeleteTopics(delete_topics::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DeleteRecords(r) => {
-            later(async move { ResponseKind::DeleteRecords(delete_records::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DeleteGroups(r) => {
-            later(async move { ResponseKind::DeleteGroups(delete_groups::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::CreateAcls(r) => {
-            later(async move { ResponseKind::CreateAcls(create_acls::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DescribeAcls(r) => {
-            later(async move { ResponseKind::DescribeAcls(describe_acls::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DeleteAcls(r) => {
-            later(async move { ResponseKind::DeleteAcls(delete_acls::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DescribeUserScramCredentials(r) => Reply::Now(
-            ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::handle(&n, &ctx, r)),
-        ),
-        RequestKind::AlterUserScramCredentials(r) => Reply::Now(ResponseKind::AlterUserScramCredentials(
-            alter_user_scram_credentials::handle(&n, &ctx, r),
-        )),
-        RequestKind::InitProducerId(r) => {
-            later(async move { ResponseKind::InitProducerId(init_producer_id::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::FindCoordinator(r) => {
-            Reply::Now(ResponseKind::FindCoordinator(find_coordinator::handle(&n, &ctx, r)))
-        }
-        RequestKind::JoinGroup(r) => {
-            later(async move { ResponseKind::JoinGroup(join_group::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::SyncGroup(r) => {
-            later(async move { ResponseKind::SyncGroup(sync_group::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::Heartbeat(r) => Reply::Now(ResponseKind::Heartbeat(heartbeat::handle(&n, &ctx, r))),
-        RequestKind::LeaveGroup(r) => Reply::Now(ResponseKind::LeaveGroup(leave_group::handle(&n, &ctx, r))),
-        RequestKind::OffsetCommit(r) => offset_commit::handle(&n, &ctx, r),
-        RequestKind::OffsetDelete(r) => {
-            later(async move { ResponseKind::OffsetDelete(offset_delete::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::OffsetFetch(r) => {
-            later(async move { ResponseKind::OffsetFetch(offset_fetch::handle(&n, &ctx, r).await) })
-        }
-        RequestKind::DescribeGroups(r) => {
-            Reply::Now(ResponseKind::DescribeGroups(describe_groups::handle(&n, &ctx, r)))
-        }
-        RequestKind::ListGroups(r) => Reply::Now(ResponseKind::ListGroups(list_groups::handle(&n, &ctx, r))),
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            Reply::Now(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(&n, &ctx, r)))
-        }
-        // The registry only lets registered keys through, so this is unreachable in practice;
-        // answering nothing would hang the client, so say so loudly instead.
-        other => {
-            tracing::error!(request = ?std::mem::discriminant(&other), "request routed without a handler");
-            Reply::NoResponse
-        }
+    };
+}
+
+routes! {
+    now {
+        ApiVersions => api_versions,
+        ListOffsets => list_offsets,
+        DescribeCluster => describe_cluster,
+        DescribeConfigs => describe_configs,
+        DescribeUserScramCredentials => describe_user_scram_credentials,
+        AlterUserScramCredentials => alter_user_scram_credentials,
+        FindCoordinator => find_coordinator,
+        Heartbeat => heartbeat,
+        LeaveGroup => leave_group,
+        DescribeGroups => describe_groups,
+        ListGroups => list_groups,
+        OffsetForLeaderEpoch => offset_for_leader_epoch,
+    }
+    later {
+        Metadata => metadata,
+        Fetch => fetch,
+        CreateTopics => create_topics,
+        CreatePartitions => create_partitions,
+        AlterConfigs => alter_configs,
+        IncrementalAlterConfigs => incremental_alter_configs,
+        DeleteTopics => delete_topics,
+        DeleteRecords => delete_records,
+        DeleteGroups => delete_groups,
+        CreateAcls => create_acls,
+        DescribeAcls => describe_acls,
+        DeleteAcls => delete_acls,
+        InitProducerId => init_producer_id,
+        JoinGroup => join_group,
+        SyncGroup => sync_group,
+        OffsetDelete => offset_delete,
+        OffsetFetch => offset_fetch,
+    }
+    own {
+        Produce => produce,
+        OffsetCommit => offset_commit,
     }
 }
 
