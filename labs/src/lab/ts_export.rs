@@ -14,6 +14,11 @@ pub const PATH: &str = "ui/src/api/generated.ts";
 
 /// One declaration per type, in this order (dependencies need not come first in TypeScript).
 fn declarations(cfg: &Config) -> Vec<String> {
+    [node_telemetry(cfg), lab_protocol(cfg), timeline(cfg), recent_runs(cfg)].concat()
+}
+
+/// The node's telemetry (`broker::telemetry::wire` and the types it carries).
+fn node_telemetry(cfg: &Config) -> Vec<String> {
     use broker::cluster::rpc_trace::ReplicaLog;
     use broker::cluster::summary::{ClusterSnapshot, RaftSummary, TopicSummary};
     use broker::cluster::{liveness::PeerLiveness, watch::GroupState};
@@ -23,23 +28,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
     use broker::state::{PartitionState, PartitionSummary, SlowestReplica};
     use broker::telemetry::memory::MemoryReport;
     use broker::telemetry::wire::{ElectionPhase, GroupId, Role};
-
-    use crate::checker::{Anomaly, AnomalyKind, Counts, TopicCounts, Verdict, Window};
-    use crate::fabric::{Endpoint, LinkState, Mode, Toxic};
-    use crate::history::{Op, OpKind, OpType};
-    use crate::lab::protocol::{
-        Command, DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
-    };
-    use crate::prefs::PreferencesPatch;
-    use crate::runs::{RunKind, RunMeta, RunStatus};
-    use crate::settings::ClusterSettings;
-    use crate::timeline::event::{
-        CheckName, EventKind, FaultName, NodeTrace, ProcessPhase, Source, TimelineEvent,
-    };
-    use crate::workload::CounterValues;
-
     vec![
-        // The node's telemetry (broker::telemetry::wire).
         Role::decl(cfg),
         ElectionPhase::decl(cfg),
         GroupId::decl(cfg),
@@ -58,7 +47,20 @@ fn declarations(cfg: &Config) -> Vec<String> {
         TraceEvent::decl(cfg),
         ReplicaLog::decl(cfg),
         MemoryReport::decl(cfg),
-        // The lab protocol (labs::lab::protocol).
+    ]
+}
+
+/// The lab protocol (`labs::lab::protocol` and the types it carries).
+fn lab_protocol(cfg: &Config) -> Vec<String> {
+    use crate::checker::{Anomaly, Counts, TopicCounts, Verdict, Window};
+    use crate::fabric::{Endpoint, LinkState, Mode, Toxic};
+    use crate::lab::protocol::{
+        Command, DrillProgress, LabEvent, LabFailure, LabState, NodeView, PartitionReport, RaftReport,
+    };
+    use crate::prefs::PreferencesPatch;
+    use crate::settings::ClusterSettings;
+    use crate::workload::CounterValues;
+    vec![
         ClusterSettings::decl(cfg),
         NodeView::decl(cfg),
         RaftReport::decl(cfg),
@@ -79,7 +81,17 @@ fn declarations(cfg: &Config) -> Vec<String> {
         LabEvent::decl(cfg),
         Command::decl(cfg),
         PreferencesPatch::decl(cfg),
-        // The timeline (labs::timeline).
+    ]
+}
+
+/// The timeline (`labs::timeline`).
+fn timeline(cfg: &Config) -> Vec<String> {
+    use crate::checker::AnomalyKind;
+    use crate::history::{Op, OpKind, OpType};
+    use crate::timeline::event::{
+        CheckName, EventKind, FaultName, NodeTrace, ProcessPhase, Source, TimelineEvent,
+    };
+    vec![
         Source::decl(cfg),
         OpType::decl(cfg),
         OpKind::decl(cfg),
@@ -91,11 +103,13 @@ fn declarations(cfg: &Config) -> Vec<String> {
         NodeTrace::decl(cfg),
         EventKind::decl(cfg),
         TimelineEvent::decl(cfg),
-        // Recent runs (labs::runs).
-        RunKind::decl(cfg),
-        RunStatus::decl(cfg),
-        RunMeta::decl(cfg),
     ]
+}
+
+/// Recent runs (`labs::runs`).
+fn recent_runs(cfg: &Config) -> Vec<String> {
+    use crate::runs::{RunKind, RunMeta, RunStatus};
+    vec![RunKind::decl(cfg), RunStatus::decl(cfg), RunMeta::decl(cfg)]
 }
 
 /// The whole file.
