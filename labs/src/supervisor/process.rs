@@ -57,6 +57,34 @@ impl Proc {
     }
 }
 
+/// `broker_bin --config config_file extra_args...`, with the config's `RUST_LOG` unless the
+/// environment sets one.
+fn node_command(config: &SupervisorConfig, config_file: &Path) -> std::process::Command {
+    let mut cmd = crate::launcher::broker_command(&config.broker_bin, config_file);
+    cmd.args(&config.extra_args);
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", &config.broker_rust_log);
+    }
+    cmd
+}
+
+impl ExitReport {
+    /// The event's state and detail for this end, logged as it is reported.
+    fn describe(&self, node: i32, pid: u32) -> (ProcessState, String) {
+        let state = if self.expected { ProcessState::Exited } else { ProcessState::Died };
+        let detail = match (&self.last_stderr, self.expected) {
+            (Some(line), false) => format!("{}; last stderr line: {line}", self.status),
+            _ => self.status.clone(),
+        };
+        if self.expected {
+            tracing::info!(node, pid, status = %self.status, "node exited");
+        } else {
+            tracing::warn!(node, pid, %detail, "node died");
+        }
+        (state, detail)
+    }
+}
+
 /// Spawns `broker_bin --config config_file extra_args...` through the lab's launcher, tied to the
 /// lab (own process group, dies with it), and returns it with its ready line's receiver. Its lines
 /// become `Log` events, and its stderr also goes to `log_file` if given; `on_exit` runs once when
@@ -70,11 +98,7 @@ pub(crate) fn spawn(
     on_exit: impl FnOnce(&ExitReport) + Send + 'static,
 ) -> Result<(Proc, Ready<ReadyLine>)> {
     let bin = &config.broker_bin;
-    let mut cmd = crate::launcher::broker_command(bin, config_file);
-    cmd.args(&config.extra_args);
-    if std::env::var_os("RUST_LOG").is_none() {
-        cmd.env("RUST_LOG", &config.broker_rust_log);
-    }
+    let cmd = node_command(config, config_file);
     let expected = Arc::new(AtomicBool::new(false));
     let (exit_tx, exit_rx) = watch::channel(None);
     let (started, lines, exited) = (events.clone(), events.clone(), events);
@@ -99,16 +123,7 @@ pub(crate) fn spawn(
                 expected: expected2.load(Ordering::SeqCst),
                 last_stderr: exit.last_stderr.clone(),
             };
-            let state = if report.expected { ProcessState::Exited } else { ProcessState::Died };
-            let detail = match (&report.last_stderr, report.expected) {
-                (Some(line), false) => format!("{}; last stderr line: {line}", report.status),
-                _ => report.status.clone(),
-            };
-            if report.expected {
-                tracing::info!(node, pid = exit.pid, status = %report.status, "node exited");
-            } else {
-                tracing::warn!(node, pid = exit.pid, %detail, "node died");
-            }
+            let (state, detail) = report.describe(node, exit.pid);
             on_exit(&report);
             let pid = exit.pid;
             let _ = exited.send(SupervisorEvent::Process { node, state, pid, detail });
