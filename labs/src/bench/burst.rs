@@ -18,7 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use serde::Serialize;
 
-use super::cluster::{create_replicated_topic, Cluster, RaftTiming, NODES};
+use super::cluster::{create_replicated_topic, Cluster, RaftTiming};
 use crate::error::{LabError, Result};
 
 const TOPIC: &str = "burst";
@@ -73,9 +73,7 @@ pub async fn measure(opts: &BurstOptions) -> Result<BurstResult> {
     let deliveries = hand_over(&producer, messages, opts, started).await?;
     let acks = Acks::of(deliveries).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let peak_rss_mb =
-        (1..=NODES as i32).filter_map(|id| cluster.pid(id)).filter_map(vm_hwm_kb).max().unwrap_or(0) as f64
-            / 1024.0;
+    let peak_rss_mb = cluster.pids().into_iter().filter_map(vm_hwm_kb).max().unwrap_or(0) as f64 / 1024.0;
     let read_back = if acks.acked > 0 {
         super::consume::consume_all(&bootstrap, TOPIC, 1, acks.acked, opts.timeout)
             .await

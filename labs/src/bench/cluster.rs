@@ -138,6 +138,11 @@ impl Cluster {
         self.supervisor.node_info(id).ok()?.pid
     }
 
+    /// The process ids of the running nodes, in node order (for readings from `/proc`).
+    pub fn pids(&self) -> Vec<u32> {
+        self.supervisor.nodes().iter().filter_map(|n| n.pid).collect()
+    }
+
     pub fn is_running(&self, id: i32) -> bool {
         self.pid(id).is_some()
     }

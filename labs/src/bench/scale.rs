@@ -22,7 +22,7 @@ use broker::telemetry::memory::MemoryReport;
 use broker::telemetry::wire::Role;
 
 use crate::bench::broker_process::STATE_TIMEOUT;
-use crate::bench::cluster::{create_replicated_topic, Cluster, RaftTiming, NODES};
+use crate::bench::cluster::{create_replicated_topic, Cluster, RaftTiming};
 use crate::bench::produce::{BenchProducer, ProducerSettings};
 use crate::error::{LabError, Result};
 use crate::node_client::typed;
@@ -171,7 +171,7 @@ fn ticks_per_sec() -> f64 {
 
 /// Idle CPU per node over `window`, in % of one core.
 async fn idle_cpu(cluster: &Cluster, window: Duration) -> Vec<f64> {
-    let pids: Vec<u32> = (1..=NODES as i32).filter_map(|id| cluster.pid(id)).collect();
+    let pids = cluster.pids();
     let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p).unwrap_or(0)).collect();
     let started = Instant::now();
     tokio::time::sleep(window).await;
@@ -209,18 +209,15 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
     tracing::info!(partitions, all_led_ms, "every partition led");
     tokio::time::sleep(opts.settle).await;
     let per_node = idle_cpu(&cluster, opts.idle).await;
-    let (threads, rss): (Vec<u64>, Vec<f64>) =
-        (1..=NODES as i32).filter_map(|id| cluster.pid(id)).map(threads_and_rss).unzip();
+    let (threads, rss): (Vec<u64>, Vec<f64>) = cluster.pids().into_iter().map(threads_and_rss).unzip();
     let memory_idle = memory_per_node(&cluster).await;
     let leaders_per_node = leaders(&cluster).await;
     let produce = match opts.messages {
         0 => None,
         _ => {
             let mut figures = produce_spread(&cluster, opts).await?;
-            figures.rss_mib_after_per_node = (1..=NODES as i32)
-                .filter_map(|id| cluster.pid(id))
-                .map(|pid| threads_and_rss(pid).1)
-                .collect();
+            figures.rss_mib_after_per_node =
+                cluster.pids().into_iter().map(|pid| threads_and_rss(pid).1).collect();
             figures.memory_after_per_node = memory_per_node(&cluster).await;
             Some(figures)
         }
@@ -262,7 +259,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         &[("sticky.partitioning.linger.ms", "0")],
     )?;
     producer.run((opts.messages / 10).max(1), opts.timeout).await?;
-    let pids: Vec<u32> = (1..=NODES as i32).filter_map(|id| cluster.pid(id)).collect();
+    let pids = cluster.pids();
     let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
     let cpu_before = cpu();
     let out = producer.run(opts.messages, opts.timeout).await?;
