@@ -108,8 +108,6 @@ impl Cluster {
             transport: Arc::clone(&transport),
             config: raft_config,
             liveness: Arc::clone(&liveness),
-            tasks: tasks.clone(),
-            shutdown: shutdown.clone(),
         };
         let voters: Vec<NodeId> = kafka_addrs.keys().copied().collect();
         let (controller_state, controller) = start_controller(&env, voters).await?;

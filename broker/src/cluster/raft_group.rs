@@ -5,10 +5,11 @@
 //! (`group_config`), so an idle group costs no timer and no message. Liveness is the node's
 //! (`liveness.rs`) and elections are started by the node's driver (`elections.rs`).
 //!
-//! Proposals go through one task per group so they reach openraft in the order they were
-//! made — the order the connection read them — which is what keeps a producer's pipelined
-//! batches in sequence. The task only hands the command over (`client_write_ff`); waiting for
-//! the commit happens elsewhere, so proposals still pipeline.
+//! Proposals reach openraft in the order they were made — the order the connection read them —
+//! which is what keeps a producer's pipelined batches in sequence: `propose` hands the command
+//! to openraft's unbounded input queue before it returns, and one task per proposal waits for
+//! its commit, so proposals still pipeline. (A task per group used to do the hand-over; at a
+//! thousand groups under load that hop was one more wakeup per entry, for nothing.)
 //!
 //! A proposal still waiting when this node stops leading is answered "not leader" at once, as
 //! Kafka answers a produce waiting for acks when its leader moves. openraft would keep it until
@@ -19,11 +20,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use futures::FutureExt;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ServerState};
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::sync::{oneshot, watch};
 
 use crate::cluster::liveness::Liveness;
 use crate::error::{BrokerError, Result};
@@ -46,7 +46,8 @@ pub enum ProposeError {
     Failed(String),
 }
 
-type ProposalReply = oneshot::Sender<std::result::Result<CommandResult, ProposeError>>;
+/// What a proposal comes to.
+pub type ProposalOutcome = std::result::Result<CommandResult, ProposeError>;
 
 /// Who leads the group in which term, as the group's watcher last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +63,6 @@ pub struct GroupEnv {
     pub transport: Arc<Transport>,
     pub config: Arc<openraft::Config>,
     pub liveness: Arc<Liveness>,
-    /// Owns each group's proposer task.
-    pub tasks: TaskTracker,
-    /// The node's shutdown: ends every group's proposer.
-    pub shutdown: CancellationToken,
 }
 
 /// The shortest deadline of an AppendEntries, in ms. Under a produce spread over thousands of
@@ -167,11 +164,8 @@ pub struct RaftGroup {
     liveness: Arc<Liveness>,
     lease: std::time::Duration,
     view: Mutex<GroupView>,
-    proposals: mpsc::UnboundedSender<(Command, ProposalReply)>,
     /// Changes only when the term or the leader does: what waiting proposals watch.
     leadership: watch::Sender<Leadership>,
-    /// Cancelled by `stop` (or the node's shutdown): ends the proposer.
-    stopped: CancellationToken,
 }
 
 /// The group's openraft instance over `log`, which from here on is a replicated log.
@@ -236,12 +230,8 @@ impl RaftGroup {
         if log.entry_count() == 0 {
             initialize_membership(&raft, &id, &voters, &log).await?;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stopped = env.shutdown.child_token();
         let first = GroupView::of(&raft.metrics().borrow(), log.last_entry_term());
-        let (leadership, leadership_rx) =
-            watch::channel(Leadership { term: first.term, leader: first.leader });
-        env.tasks.spawn(run_proposer(raft.clone(), env.node_id, rx, leadership_rx, stopped.clone()));
+        let (leadership, _) = watch::channel(Leadership { term: first.term, leader: first.leader });
         let view = Mutex::new(first);
         tracing::info!(group = %id, node_id = env.node_id, voters = ?preferred, "raft group started");
         Ok(Arc::new(RaftGroup {
@@ -254,22 +244,57 @@ impl RaftGroup {
             liveness: Arc::clone(&env.liveness),
             lease: std::time::Duration::from_millis(env.config.election_timeout_max),
             view,
-            proposals: tx,
             leadership,
-            stopped,
         }))
     }
 
     /// Queues a command; the receiver resolves when it is committed and applied (or fails).
     /// Synchronous on purpose: callers enqueue in arrival order without awaiting anything.
-    pub fn propose(
+    pub fn propose(&self, command: Command) -> oneshot::Receiver<ProposalOutcome> {
+        self.propose_then(command, |_| {})
+    }
+
+    /// [`RaftGroup::propose`], with `on_outcome` run on the outcome before the receiver gets it,
+    /// in the task that waits for the commit anyway (no second task per proposal). Must be
+    /// called inside the runtime.
+    pub fn propose_then(
         &self,
         command: Command,
-    ) -> oneshot::Receiver<std::result::Result<CommandResult, ProposeError>> {
+        on_outcome: impl FnOnce(&ProposalOutcome) + Send + 'static,
+    ) -> oneshot::Receiver<ProposalOutcome> {
         let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError((_, tx))) = self.proposals.send((command, tx)) {
-            let _ = tx.send(Err(ProposeError::Stopped));
-        }
+        let mut leadership = self.leadership.subscribe();
+        let at_proposal = *leadership.borrow_and_update();
+        // `client_write_ff` only puts the command on openraft's unbounded input queue, so it is
+        // ready at its first poll; it stays pending only on the way to a "core stopped" error.
+        let Some(Ok(pending)) = self.raft.client_write_ff(command).now_or_never() else {
+            let outcome = Err(ProposeError::Stopped);
+            on_outcome(&outcome);
+            let _ = tx.send(outcome);
+            return rx;
+        };
+        let node_id = self.node_id;
+        // Detached, one per proposal: it ends when openraft answers, or drops the responder (at
+        // the latest when `stop` shuts the group's Raft down).
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                biased;
+                outcome = pending => match outcome {
+                    Ok(Ok(response)) => Ok(response.data),
+                    Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
+                        Err(ProposeError::NotLeader { leader: f.leader_id })
+                    }
+                    Ok(Err(e)) => Err(ProposeError::Failed(e.to_string())),
+                    // openraft dropped the responder: it is shutting down or lost leadership.
+                    Err(_) => Err(ProposeError::NotLeader { leader: None }),
+                },
+                leader = leadership_moved(&mut leadership, node_id, at_proposal) => {
+                    Err(ProposeError::NotLeader { leader })
+                }
+            };
+            on_outcome(&outcome);
+            let _ = tx.send(outcome);
+        });
         rx
     }
 
@@ -359,56 +384,8 @@ impl RaftGroup {
     }
 
     pub async fn stop(&self) {
-        self.stopped.cancel();
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(group = %self.id, error = %e, "raft group did not stop cleanly");
-        }
-    }
-}
-
-async fn run_proposer(
-    raft: Raft,
-    node_id: NodeId,
-    mut rx: mpsc::UnboundedReceiver<(Command, ProposalReply)>,
-    leadership: watch::Receiver<Leadership>,
-    stopped: CancellationToken,
-) {
-    loop {
-        let (command, reply) = tokio::select! {
-            _ = stopped.cancelled() => return,
-            next = rx.recv() => match next {
-                Some(next) => next,
-                None => return,
-            },
-        };
-        let mut leadership = leadership.clone();
-        let at_proposal = *leadership.borrow_and_update();
-        match raft.client_write_ff(command).await {
-            Ok(pending) => {
-                // Detached, one per proposal: it ends when openraft answers, or drops the
-                // responder (at the latest when `stop` shuts the group's Raft down).
-                tokio::spawn(async move {
-                    let outcome = tokio::select! {
-                        biased;
-                        outcome = pending => match outcome {
-                            Ok(Ok(response)) => Ok(response.data),
-                            Ok(Err(ClientWriteError::ForwardToLeader(f))) => {
-                                Err(ProposeError::NotLeader { leader: f.leader_id })
-                            }
-                            Ok(Err(e)) => Err(ProposeError::Failed(e.to_string())),
-                            // openraft dropped the responder: it is shutting down or lost leadership.
-                            Err(_) => Err(ProposeError::NotLeader { leader: None }),
-                        },
-                        leader = leadership_moved(&mut leadership, node_id, at_proposal) => {
-                            Err(ProposeError::NotLeader { leader })
-                        }
-                    };
-                    let _ = reply.send(outcome);
-                });
-            }
-            Err(_) => {
-                let _ = reply.send(Err(ProposeError::Stopped));
-            }
         }
     }
 }
