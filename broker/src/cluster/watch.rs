@@ -1,8 +1,16 @@
 //! openraft metrics -> telemetry events: every change of term, vote, role, leader, last log
 //! index, applied index and (on the leader) each follower's matched index, plus election start
 //! and outcome events derived from role transitions.
+//!
+//! Progress alone (indexes moving in the same term under the same leader) is read at most once
+//! per [`PROGRESS_COALESCE`]: openraft re-sends its metrics at every step of an entry (appended,
+//! flushed, each follower's match, committed, applied), and at a thousand busy groups reading
+//! and reporting each step cost a wakeup, a metrics copy and an event per step. A change of
+//! term, vote, role or leader is seen at most that much later; the indexes shown are exact, only
+//! steps in between are folded into one event.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,6 +44,10 @@ impl GroupState {
 }
 
 /// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
+/// How long progress-only changes are left to accumulate before the next read: far below an
+/// election timeout (150 ms and more), above the few milliseconds one entry takes to commit.
+pub const PROGRESS_COALESCE: Duration = Duration::from_millis(5);
+
 pub fn watch_group(
     telemetry: &Arc<Telemetry>,
     trace: &Arc<RaftTrace>,
@@ -54,6 +66,7 @@ pub fn watch_group(
             let m = rx.borrow_and_update().clone();
             let view = handle.update_view(&m);
             let state = GroupState::of(&handle, &m, &view);
+            let progress_only = last.as_ref().is_some_and(|prev| same_leadership(prev, &state));
             if last.as_ref() != Some(&state) {
                 if let Some(prev) = &last {
                     election_events(&telemetry, prev, &state);
@@ -68,12 +81,24 @@ pub fn watch_group(
                 telemetry.emit(EventKind::Raft(state.clone()));
                 last = Some(state);
             }
+            if progress_only {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(PROGRESS_COALESCE) => {}
+                }
+            }
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 changed = rx.changed() => if changed.is_err() { return },
             }
         }
     });
+}
+
+/// Same term, vote, role and leader: what may differ is progress.
+fn same_leadership(a: &GroupState, b: &GroupState) -> bool {
+    (a.term, a.voted_for, a.vote_committed, a.role, a.leader)
+        == (b.term, b.voted_for, b.vote_committed, b.role, b.leader)
 }
 
 fn election_events(telemetry: &Telemetry, prev: &GroupState, now: &GroupState) {
