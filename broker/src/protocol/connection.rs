@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, StreamExt};
+use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::BufReader;
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -22,12 +23,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply, RequestContext};
 use crate::error::{BrokerError, Result};
-use crate::protocol::frame::{read_frame, write_frame};
+use crate::protocol::frame::read_frame;
 use crate::state::NodeState;
 
 /// Requests one connection may have queued before we stop reading from it (plus as many being
 /// completed): bounds memory per client while leaving room for librdkafka's pipelining.
 const MAX_IN_FLIGHT: usize = 64;
+/// Complete answers are gathered into one write up to about this many bytes, so that a run of
+/// large fetch answers is not copied into one buffer all at once.
+const COALESCE_RESPONSE_BYTES: usize = 1 << 20;
 
 /// A response waiting for its turn: the correlation data needed to frame it.
 struct Pending {
@@ -111,14 +115,27 @@ async fn write_responses(
                 None => open = false,
             },
             Some((pending, response)) = in_flight.next() => {
+                let mut out = BytesMut::new();
                 if let Some(response) = response {
-                    let body = encode_response(&pending, &response)?;
-                    if let Err(e) = write_frame(&mut write_half, &body).await {
-                        // The client went away mid-answer: an ordinary close, not its fault.
-                        tracing::debug!(%peer, error = %e, "client closed before its response was written");
-                        write_failed.cancel();
-                        return Ok(());
+                    encode_response_frame(&mut out, &pending, &response)?;
+                }
+                // Answers already complete go out in the same write. Under a produce spread over
+                // many partitions the commits of pipelined requests land together, and each write
+                // was a syscall here and a segment for the client to read.
+                while out.len() < COALESCE_RESPONSE_BYTES {
+                    let Some(Some((pending, response))) = in_flight.next().now_or_never() else { break };
+                    if let Some(response) = response {
+                        encode_response_frame(&mut out, &pending, &response)?;
                     }
+                }
+                if out.is_empty() {
+                    continue;
+                }
+                if let Err(e) = write_half.write_all(&out).await {
+                    // The client went away mid-answer: an ordinary close, not its fault.
+                    tracing::debug!(%peer, error = %e, "client closed before its response was written");
+                    write_failed.cancel();
+                    return Ok(());
                 }
             }
             else => return Ok(()),
@@ -209,7 +226,7 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
         // An error the client can read where the API's response has a place for one; the
         // trial encode covers versions that lack it.
         let response = api::unsupported::answer(api_key, api_version, &mut frame)
-            .filter(|r| encode_response(&pending, r).is_ok())
+            .filter(|r| encode_response_frame(&mut BytesMut::new(), &pending, r).is_ok())
             .ok_or_else(|| BrokerError::Frame(format!("{api_key:?} is not served by this broker")))?;
         node.telemetry.warn(format!("{peer} asked for {api_key:?}, which this broker does not serve"));
         return Ok(Box::pin(async move { (pending, Some(response)) }));
@@ -242,14 +259,71 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
     })
 }
 
-fn encode_response(pending: &Pending, response: &ResponseKind) -> Result<BytesMut> {
-    let mut buf = BytesMut::new();
+/// Appends the response to `out` as one frame: its length, then header and body. On an error
+/// `out` is left as it was.
+fn encode_response_frame(out: &mut BytesMut, pending: &Pending, response: &ResponseKind) -> Result<()> {
+    let start = out.len();
+    out.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(pending.correlation_id);
-    header
-        .encode(&mut buf, pending.api_key.response_header_version(pending.api_version))
-        .map_err(|e| BrokerError::Frame(format!("encoding {:?} response header: {e}", pending.api_key)))?;
-    response.encode(&mut buf, pending.api_version).map_err(|e| {
-        BrokerError::Frame(format!("encoding {:?} v{} response: {e}", pending.api_key, pending.api_version))
-    })?;
-    Ok(buf)
+    let encoded = header
+        .encode(out, pending.api_key.response_header_version(pending.api_version))
+        .map_err(|e| BrokerError::Frame(format!("encoding {:?} response header: {e}", pending.api_key)))
+        .and_then(|()| {
+            response.encode(out, pending.api_version).map_err(|e| {
+                BrokerError::Frame(format!(
+                    "encoding {:?} v{} response: {e}",
+                    pending.api_key, pending.api_version
+                ))
+            })
+        });
+    if let Err(e) = encoded {
+        out.truncate(start);
+        return Err(e);
+    }
+    let len = (out.len() - start - 4) as i32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::ApiVersionsResponse;
+
+    use super::*;
+
+    fn api_versions(correlation_id: i32) -> Pending {
+        Pending { api_key: ApiKey::ApiVersions, api_version: 3, correlation_id }
+    }
+
+    /// Several answers framed into one write read back as separate frames, in order, each
+    /// with its own correlation id.
+    #[tokio::test]
+    async fn answers_framed_together_read_back_one_by_one() {
+        let response = ResponseKind::ApiVersions(ApiVersionsResponse::default());
+        let mut out = BytesMut::new();
+        for id in [7, 8, 9] {
+            encode_response_frame(&mut out, &api_versions(id), &response).unwrap();
+        }
+        let mut reader: &[u8] = &out;
+        for id in [7, 8, 9] {
+            let mut frame = read_frame(&mut reader, 1 << 20).await.unwrap().expect("a frame");
+            let header = ResponseHeader::decode(&mut frame, 0).unwrap();
+            assert_eq!(header.correlation_id, id);
+        }
+        assert!(read_frame(&mut reader, 1 << 20).await.unwrap().is_none(), "nothing after the three frames");
+    }
+
+    /// An answer the version cannot carry is an error and leaves what was framed before intact.
+    #[test]
+    fn a_failed_encode_leaves_the_buffer_as_it_was() {
+        let mut out = BytesMut::new();
+        let ok = ResponseKind::ApiVersions(ApiVersionsResponse::default());
+        encode_response_frame(&mut out, &api_versions(1), &ok).unwrap();
+        let before = out.clone();
+        // There is no Produce v1000: the encode fails after the length prefix went in.
+        let wrong = ResponseKind::Produce(Default::default());
+        let pending = Pending { api_key: ApiKey::Produce, api_version: 1000, correlation_id: 2 };
+        assert!(encode_response_frame(&mut out, &pending, &wrong).is_err());
+        assert_eq!(out, before);
+    }
 }

@@ -1,7 +1,8 @@
-//! Kafka frames: a big-endian i32 length followed by that many bytes.
+//! Kafka frames: a big-endian i32 length followed by that many bytes. (Responses are framed where
+//! they are written, several to a write: `connection::encode_response_frame`.)
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{BrokerError, Result};
 
@@ -29,13 +30,6 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max_frame_bytes: u
         .await
         .map_err(|e| BrokerError::Frame(format!("frame announced {len} bytes but the stream ended: {e}")))?;
     Ok(Some(body.freeze()))
-}
-
-/// Writes one frame (length prefix + body) and flushes it.
-pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, body: &[u8]) -> std::io::Result<()> {
-    writer.write_all(&(body.len() as i32).to_be_bytes()).await?;
-    writer.write_all(body).await?;
-    writer.flush().await
 }
 
 #[cfg(test)]
