@@ -262,7 +262,7 @@ fn propose(
     pending(partition, Wait::Commit { receivers, group })
 }
 
-/// Hands the batches to the group's proposer in order, each one's sequence recorded as pending
+/// Proposes the batches to the group in order, each one's sequence recorded as pending
 /// (`state` is `producers`, locked) until its commit says where it landed.
 fn propose_batches(
     group: &RaftGroup,

@@ -1,7 +1,7 @@
 //! Cluster mode: this node as one of several, replicating with Raft.
 //!
 //! - `metadata` — the controller group's state machine (topics, assignment, offsets, ids).
-//! - `raft_group` — one running Raft group with its ordered proposer and cached view.
+//! - `raft_group` — one running Raft group with its ordered proposals and cached view.
 //! - `liveness` — one heartbeat per peer for all groups; the failure detector groups rely on.
 //! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).

@@ -1,4 +1,4 @@
-//! One running Raft group on this node: its openraft instance, its log, an ordered proposer and
+//! One running Raft group on this node: its openraft instance, its log, ordered proposals and
 //! a cheap copy of its state.
 //!
 //! Groups are quiet: openraft's own heartbeats, ticks and election timers are off for every group
