@@ -3,7 +3,7 @@
 //! and outcome events derived from role transitions.
 //!
 //! Progress alone (indexes moving in the same term under the same leader) is read at most once
-//! per [`PROGRESS_COALESCE`]: openraft re-sends its metrics at every step of an entry (appended,
+//! per `PROGRESS_COALESCE` (5 ms): openraft re-sends its metrics at every step of an entry (appended,
 //! flushed, each follower's match, committed, applied), and at a thousand busy groups reading
 //! and reporting each step cost a wakeup, a metrics copy and an event per step. A change of
 //! term, vote, role or leader is seen at most that much later; the indexes shown are exact, only
@@ -43,11 +43,11 @@ impl GroupState {
     }
 }
 
-/// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
 /// How long progress-only changes are left to accumulate before the next read: far below an
 /// election timeout (150 ms and more), above the few milliseconds one entry takes to commit.
-pub const PROGRESS_COALESCE: Duration = Duration::from_millis(5);
+const PROGRESS_COALESCE: Duration = Duration::from_millis(5);
 
+/// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
 pub fn watch_group(
     telemetry: &Arc<Telemetry>,
     trace: &Arc<RaftTrace>,
