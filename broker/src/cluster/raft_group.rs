@@ -368,14 +368,21 @@ impl RaftGroup {
     }
 
     /// Resolves once this node no longer leads the group (or is isolated from its majority).
+    ///
+    /// Woken by the group's own leadership channel, not by openraft's metrics: `is_leader`
+    /// reads the watcher's view, which changes only when the watcher has read the metrics, and
+    /// openraft re-sends those at every step of every entry. Every produce request awaiting its
+    /// commit waits here, so at a thousand busy groups that was several wakeups per request per
+    /// step, each for an unchanged answer.
     pub async fn leadership_lost(&self, node_id: NodeId) {
-        let mut rx = self.raft.metrics();
+        let mut rx = self.leadership.subscribe();
         let recheck = self.liveness.suspect_after().max(std::time::Duration::from_millis(50));
         loop {
             if !self.is_leader(node_id) {
                 return;
             }
-            // Isolation is a matter of time passing, not only of metrics changing.
+            // Isolation (and a stopped group) is a matter of time passing, not of the leader
+            // changing.
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(recheck) => {}
