@@ -61,6 +61,10 @@ pub fn watch_group(
     let trace = Arc::clone(trace);
     tasks.spawn(async move {
         let mut last: Option<GroupState> = None;
+        // Made once: each new `cancelled()` future joins the token's waiter list and leaves it
+        // when dropped, under the lock all groups' watchers share.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             // Clone out at once: never hold the watch borrow.
             let m = rx.borrow_and_update().clone();
@@ -83,12 +87,12 @@ pub fn watch_group(
             }
             if progress_only {
                 tokio::select! {
-                    _ = cancel.cancelled() => return,
+                    _ = &mut cancelled => return,
                     _ = tokio::time::sleep(PROGRESS_COALESCE) => {}
                 }
             }
             tokio::select! {
-                _ = cancel.cancelled() => return,
+                _ = &mut cancelled => return,
                 changed = rx.changed() => if changed.is_err() { return },
             }
         }
