@@ -458,14 +458,21 @@ async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
         settle: Duration::from_secs(5),
         messages: args.scale_messages,
         message_bytes: 1024,
+        producer: bench::produce::ProducerSettings {
+            linger_ms: args.linger_ms,
+            max_in_flight: args.max_in_flight,
+            message_timeout_ms: 120_000,
+        },
         kill: !args.scale_no_kill,
         timeout: Duration::from_secs(args.phase_timeout_secs),
     };
     println!(
-        "clusterlab bench --scale: {} build, fsync={}, timing {:?}, load {}",
+        "clusterlab bench --scale: {} build, fsync={}, timing {:?}, producer linger.ms={} max_in_flight={}, load {}",
         build_kind(),
         opts.fsync,
         opts.timing,
+        opts.producer.linger_ms,
+        opts.producer.max_in_flight,
         loadavg()
     );
     let mut points = Vec::new();

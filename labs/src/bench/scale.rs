@@ -44,6 +44,9 @@ pub struct ScaleOptions {
     /// Messages for the throughput phase (0 skips it).
     pub messages: u64,
     pub message_bytes: usize,
+    /// The spread produce's client: linger and window (`--linger-ms`, `--max-in-flight`). At a
+    /// thousand partitions they decide how many records a Raft entry carries.
+    pub producer: ProducerSettings,
     pub kill: bool,
     /// Bound on every wait (leaders after creation, after the kill, the produce phase).
     pub timeout: Duration,
@@ -249,13 +252,12 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
 
 /// acks=all, every message to a random partition (sticky partitioning off), so every group works.
 async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<ProduceFigures> {
-    let settings = ProducerSettings { linger_ms: 5, max_in_flight: 10_000, message_timeout_ms: 120_000 };
     let producer = BenchProducer::with_overrides(
         &cluster.bootstrap(),
         TOPIC,
         opts.message_bytes,
         "all",
-        &settings,
+        &opts.producer,
         &[("sticky.partitioning.linger.ms", "0")],
     )?;
     producer.run((opts.messages / 10).max(1), opts.timeout).await?;
