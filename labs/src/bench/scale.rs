@@ -83,6 +83,11 @@ pub struct ProduceFigures {
     /// microseconds: steadier than the rate on a shared machine, and the cost a faster
     /// replication path must cut.
     pub broker_cpu_us_per_msg: f64,
+    /// Messages per Raft entry appended during the measured produce, from the growth of the
+    /// log index of the node that appended the most (`GET /memory`): the client's batching as
+    /// the cluster sees it. A group's cost is per entry, so at many partitions this, more than
+    /// the partition count, sets the rate. `None` when a node did not answer.
+    pub records_per_entry: Option<f64>,
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
     pub rss_mib_after_per_node: Vec<f64>,
@@ -196,6 +201,11 @@ async fn memory_per_node(cluster: &Cluster) -> Vec<Option<MemoryReport>> {
     reports
 }
 
+/// Entries in each node's partition-log indexes, in node order; `None` if a node did not answer.
+async fn index_entries(cluster: &Cluster) -> Option<Vec<u64>> {
+    memory_per_node(cluster).await.into_iter().map(|m| m.map(|m| m.log_index_entries)).collect()
+}
+
 /// One figure of every node's memory account in MiB, joined as the table's other columns are.
 fn memory_column(reports: &[Option<MemoryReport>], pick: fn(&MemoryReport) -> Option<u64>) -> String {
     let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.0}", b as f64 / (1u64 << 20) as f64));
@@ -263,9 +273,13 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
     producer.run((opts.messages / 10).max(1), opts.timeout).await?;
     let pids = cluster.pids();
     let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
+    let entries_before = index_entries(cluster).await;
     let cpu_before = cpu();
     let out = producer.run(opts.messages, opts.timeout).await?;
     let cpu_secs = cpu().saturating_sub(cpu_before) as f64 / ticks_per_sec();
+    let appended = entries_before
+        .zip(index_entries(cluster).await)
+        .map(|(before, after)| after.iter().zip(before).map(|(a, b)| a.saturating_sub(b)).max().unwrap_or(0));
     let secs = out.elapsed.as_secs_f64().max(1e-9);
     Ok(ProduceFigures {
         messages: out.messages,
@@ -274,6 +288,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         mb_per_sec: out.bytes as f64 / secs / 1e6,
         p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
         broker_cpu_us_per_msg: cpu_secs * 1e6 / out.messages.max(1) as f64,
+        records_per_entry: appended.filter(|n| *n > 0).map(|n| out.messages as f64 / n as f64),
         rss_mib_after_per_node: Vec::new(),
         memory_after_per_node: Vec::new(),
     })
@@ -331,12 +346,13 @@ pub fn render(points: &[ScalePoint]) -> String {
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
             let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
-                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg); RSS after {} MiB: \
-                 heap in use {}, freed but held {}, log index {}",
+                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg, {} records per Raft \
+                 entry); RSS after {} MiB: heap in use {}, freed but held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,
                 f.broker_cpu_us_per_msg,
+                f.records_per_entry.map_or("?".into(), |r| format!("{r:.2}")),
                 join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect()),
                 account(|m| m.heap_in_use_bytes),
                 account(|m| m.heap_free_held_bytes),
