@@ -86,7 +86,9 @@ pub struct ProduceFigures {
     /// Messages per Raft entry appended during the measured produce, from the growth of the
     /// log index of the node that appended the most (`GET /memory`): the client's batching as
     /// the cluster sees it. A group's cost is per entry, so at many partitions this, more than
-    /// the partition count, sets the rate. `None` when a node did not answer.
+    /// the partition count, sets the rate. Raft's own entries count too, so it reads low while
+    /// followers still append the first entries of many new groups (seen at 10,000 partitions).
+    /// `None` when a node did not answer.
     pub records_per_entry: Option<f64>,
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
