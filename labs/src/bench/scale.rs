@@ -204,8 +204,8 @@ async fn memory_per_node(cluster: &Cluster) -> Vec<Option<MemoryReport>> {
 }
 
 /// Entries in each node's partition-log indexes, in node order; `None` if a node did not answer.
-async fn index_entries(cluster: &Cluster) -> Option<Vec<u64>> {
-    memory_per_node(cluster).await.into_iter().map(|m| m.map(|m| m.log_index_entries)).collect()
+fn index_entries(reports: &[Option<MemoryReport>]) -> Option<Vec<u64>> {
+    reports.iter().map(|m| m.as_ref().map(|m| m.log_index_entries)).collect()
 }
 
 /// One figure of every node's memory account in MiB, joined as the table's other columns are.
@@ -233,7 +233,6 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
             let mut figures = produce_spread(&cluster, opts).await?;
             figures.rss_mib_after_per_node =
                 cluster.pids().into_iter().map(|pid| threads_and_rss(pid).1).collect();
-            figures.memory_after_per_node = memory_per_node(&cluster).await;
             Some(figures)
         }
     };
@@ -275,12 +274,14 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
     producer.run((opts.messages / 10).max(1), opts.timeout).await?;
     let pids = cluster.pids();
     let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
-    let entries_before = index_entries(cluster).await;
+    let entries_before = index_entries(&memory_per_node(cluster).await);
     let cpu_before = cpu();
     let out = producer.run(opts.messages, opts.timeout).await?;
     let cpu_secs = cpu().saturating_sub(cpu_before) as f64 / ticks_per_sec();
+    // Read once: it gives both the entries appended and the memory account after the produce.
+    let memory_after = memory_per_node(cluster).await;
     let appended = entries_before
-        .zip(index_entries(cluster).await)
+        .zip(index_entries(&memory_after))
         .map(|(before, after)| after.iter().zip(before).map(|(a, b)| a.saturating_sub(b)).max().unwrap_or(0));
     let secs = out.elapsed.as_secs_f64().max(1e-9);
     Ok(ProduceFigures {
@@ -292,7 +293,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         broker_cpu_us_per_msg: cpu_secs * 1e6 / out.messages.max(1) as f64,
         records_per_entry: appended.filter(|n| *n > 0).map(|n| out.messages as f64 / n as f64),
         rss_mib_after_per_node: Vec::new(),
-        memory_after_per_node: Vec::new(),
+        memory_after_per_node: memory_after,
     })
 }
 
