@@ -148,7 +148,8 @@ describe('the lab UI', () => {
     await page.locator('#run-drill:not([disabled])').click();
     await page.locator('.steps-label').waitFor({ timeout: 30_000 });
     await page.locator('.drill-verdict [data-verdict]').waitFor({ timeout: 150_000 });
-    expect(await page.locator('.drill-verdict [data-verdict]').getAttribute('data-verdict')).toBe('ok');
+    const summary = (await page.locator('.drill-verdict:has([data-verdict])').textContent()) ?? '';
+    expect(await page.locator('.drill-verdict [data-verdict]').getAttribute('data-verdict'), summary).toBe('ok');
     await shot(page, '#drill', 'drill.png');
   });
 

@@ -99,11 +99,17 @@ export async function openLabPage(browser: Browser, lab: Lab, viewport: { width:
 /** Stops the cluster, then the server (SIGTERM; SIGKILL after 30 s). */
 export async function stopLab(lab: Lab): Promise<void> {
   await fetch(`${lab.url}/api/command`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${lab.token}` }, body: JSON.stringify({ command: 'stop_cluster' }) }).catch(() => undefined);
-  if (lab.proc.exitCode !== null) return rmSync(lab.dir, { recursive: true, force: true });
+  if (lab.proc.exitCode !== null) return removeUnlessKept(lab.dir);
   const exited = new Promise((ok) => lab.proc.once('exit', ok));
   lab.proc.kill('SIGTERM');
   const timer = setTimeout(() => lab.proc.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
-  rmSync(lab.dir, { recursive: true, force: true });
+  removeUnlessKept(lab.dir);
+}
+
+/** CLUSTERLAB_E2E_KEEP=1 keeps the lab's directory (its recent runs hold every broker's log). */
+function removeUnlessKept(dir: string): void {
+  if (process.env.CLUSTERLAB_E2E_KEEP === '1') console.warn(`kept the lab's directory: ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }

@@ -212,9 +212,11 @@ impl Lab {
             self.gate.open(true);
         } else {
             let want = nodes.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(" or ");
-            self.note(EventKind::Narration {
-                text: format!("Not quite: the lesson waits for {name} on {want}."),
-            });
+            let text = format!("Not quite: the lesson waits for {name} on {want}.");
+            self.note(EventKind::Narration { text: text.clone() });
+            // The window hides the timeline's narration during a lesson: the hint goes where the
+            // learner reads (the leader may have moved between their look and their click).
+            self.update_progress(|p| p.explanation = Some(text));
         }
     }
 
@@ -295,7 +297,14 @@ mod tests {
             _ => None,
         });
         assert!(hint.is_some_and(|h| h.contains("waits for kill on n")), "a hint names what the step wants");
-        assert_eq!(lab.state().await.drill.unwrap().awaiting.as_deref(), Some("learner"));
+        let progress = lab.state().await.drill.unwrap();
+        assert_eq!(progress.awaiting.as_deref(), Some("learner"));
+        // The window shows the lesson's progress, not the timeline's narration.
+        let shown = progress.explanation.unwrap_or_default();
+        assert!(
+            shown.starts_with("Not quite") && shown.contains("kill on n"),
+            "the lesson panel shows: {shown}"
+        );
         // The right one, as the node menu sends it: on the node that leads orders/0.
         lab.fault("kill", "leader:orders/0", None).await.expect("leader killed");
         until_progress(&lab, "the election's explanation, waiting for Next", |p| {

@@ -232,7 +232,8 @@ pub struct DrillProgress {
     /// The Raft group the run is about (the Raft view shows it).
     #[serde(default)]
     pub watch: Option<String>,
-    /// Lessons: what the step that just ended showed, and why.
+    /// Lessons: what the step that just ended showed, and why; while a step waits for the
+    /// learner, why what they did was not what it asks.
     #[serde(default)]
     pub explanation: Option<String>,
     /// Lessons in the window: `learner` (do the step's fault yourself) or `next` (press Next).

@@ -205,7 +205,8 @@ lesson: boolean,
  */
 watch: string | null, 
 /**
- * Lessons: what the step that just ended showed, and why.
+ * Lessons: what the step that just ended showed, and why; while a step waits for the
+ * learner, why what they did was not what it asks.
  */
 explanation: string | null, 
 /**
