@@ -17,6 +17,7 @@
 //! - `broker_configs` — a broker's configs for the admin APIs: static ones described, Kafka's
 //!   dynamic ones stored per broker and described, not acted on.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop that hands requests to `api`.
+//! - `budget`    — what one connection's requests in progress may hold (Kafka and Raft alike).
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
 //!   by API key.
 //! - `registry`  — which APIs and versions the node serves (routing and the ApiVersions answer).
@@ -46,7 +47,7 @@
 //! 8. `groups`, `log`
 //! 9. `config`, `registry`
 //! 10. `error`, `topic_config`
-//! 11. `group_id`
+//! 11. `budget`, `group_id`
 //!
 //! Across crates: broker depends on no other crate of the workspace; labs and the desktop app
 //! depend on it. Its process-level tests (`tests/`) use the lab's launcher, node client and link
@@ -55,6 +56,7 @@
 pub mod acls;
 pub mod api;
 pub mod broker_configs;
+pub mod budget;
 pub mod cluster;
 pub mod config;
 pub mod coordination;

@@ -84,6 +84,7 @@ impl Node {
             shutdown,
             stopped: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            kafka_requests_in_progress: Default::default(),
             config,
         });
         start_background(&state, groups);

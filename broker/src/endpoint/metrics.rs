@@ -60,5 +60,11 @@ pub fn render(node: &NodeState) -> String {
         "clusterlab_fsync_delay_ms{{node=\"{node_id}\"}} {}",
         node.store.fsync_delay().as_millis()
     );
+    let name = "clusterlab_kafka_requests_in_progress";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Kafka requests read and not yet answered\n# TYPE {name} gauge\n{name}{{node=\"{node_id}\"}} {}",
+        node.kafka_requests_in_progress.load(std::sync::atomic::Ordering::Relaxed)
+    );
     out
 }

@@ -7,6 +7,7 @@
 //! and nothing else: other connections keep being served.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,13 +23,22 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply, RequestContext};
+use crate::budget::ConnectionBudget;
 use crate::error::{BrokerError, Result};
 use crate::protocol::frame::read_frame;
 use crate::state::NodeState;
 
-/// Requests one connection may have queued before we stop reading from it (plus as many being
-/// completed): bounds memory per client while leaving room for librdkafka's pipelining.
-const MAX_IN_FLIGHT: usize = 64;
+/// Requests read from one connection and not yet answered, at most: beyond that the client's
+/// requests wait in the kernel's socket buffers, where TCP slows it, instead of in our memory.
+/// As high as the Raft transport's bound: the scale bench's producer keeps up to ~2,000 small
+/// requests in flight per connection at 1,000 partitions (10,000 messages, ~1.6 per request,
+/// three brokers), and a bound of 128 cut its rate by a third, 1,024 by about 15 %
+/// (docs/benchmarks.md, session 34). Memory stays bounded by the byte budget below.
+const MAX_STARTED: usize = 8192;
+/// ... and at most this many bytes of their frames (a larger frame is admitted alone).
+const MAX_STARTED_BYTES: usize = 64 << 20;
+/// Started requests waiting for the writer to take them.
+const QUEUED: usize = 64;
 /// Complete answers are gathered into one write up to about this many bytes, so that a run of
 /// large fetch answers is not copied into one buffer all at once.
 const COALESCE_RESPONSE_BYTES: usize = 1 << 20;
@@ -72,7 +82,8 @@ async fn serve_inner(
     };
     // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
-    let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(MAX_IN_FLIGHT);
+    let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(QUEUED);
+    let budget = ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES);
     let write_failed = CancellationToken::new();
 
     let reader_stop = write_failed.clone();
@@ -86,7 +97,15 @@ async fn serve_inner(
                 _ = reader_stop.cancelled() => return Ok(()),
             };
             let Some(frame) = frame else { return Ok(()) };
+            // Admitted before it is started: starting is what takes memory and work.
+            let admitted = budget.admit(frame.len()).await;
+            let counted = InProgress::start(&node.kafka_requests_in_progress);
             let started = start_request(frame, peer, node)?;
+            let started: StartedRequest = Box::pin(async move {
+                let answered = started.await;
+                drop((counted, admitted));
+                answered
+            });
             if started_tx.send(started).await.is_err() {
                 return Ok(()); // the writer is gone
             }
@@ -140,6 +159,23 @@ async fn write_responses(
             }
             else => return Ok(()),
         }
+    }
+}
+
+/// Counts one request in the node's gauge from when it is read until its answer exists, or
+/// until the connection that read it is gone.
+struct InProgress(Arc<AtomicUsize>);
+
+impl InProgress {
+    fn start(gauge: &Arc<AtomicUsize>) -> InProgress {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        InProgress(Arc::clone(gauge))
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

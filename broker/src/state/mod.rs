@@ -61,6 +61,9 @@ pub struct NodeState {
     pub stopped: CancellationToken,
     /// Background tasks (telemetry watchers, timers) awaited on shutdown.
     pub tasks: TaskTracker,
+    /// Kafka requests read and not yet answered, over all connections (`/metrics`): what the
+    /// per-connection bound in `protocol::connection` keeps in check.
+    pub kafka_requests_in_progress: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// `GET /state`.

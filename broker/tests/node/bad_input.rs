@@ -360,3 +360,96 @@ async fn an_unserved_api_gets_an_error_answer_and_the_connection_stays_open() ->
     broker.assert_healthy("after unserved APIs")?;
     Ok(())
 }
+
+/// The node's `clusterlab_kafka_requests_in_progress` gauge.
+fn requests_in_progress(broker: &Broker) -> Result<usize> {
+    let metrics = crate::endpoint::get_text(broker.http, "/metrics")?;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("clusterlab_kafka_requests_in_progress{"))
+        .context("no clusterlab_kafka_requests_in_progress in /metrics")?;
+    Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
+}
+
+/// A client that writes requests far faster than they complete (here 10,000 long-polling
+/// fetches, without reading an answer until all are sent) is read at most 8,192 requests ahead:
+/// the rest wait in its socket, not in the broker's memory. Every request is still answered, in
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Result<()> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{
+        ApiKey, BrokerId, FetchRequest, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+    const REQUESTS: i32 = 10_000;
+    /// `MAX_STARTED` in broker/src/protocol/connection.rs.
+    const BOUND: usize = 8_192;
+    let dir = data_dir();
+    let mut broker = Broker::start(BrokerOpts::new(dir.path()))?;
+    let topic = unique("pipelined");
+    let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
+    let ack = send_one(&p, &topic, "k", "v").await.context("creating the topic")?;
+    // Fetches at the log end wait for data that never comes, for max_wait_ms each.
+    let partition = FetchPartition::default()
+        .with_partition(ack.partition)
+        .with_fetch_offset(ack.offset + 1)
+        .with_partition_max_bytes(1 << 20);
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(300)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(topic.clone().into()))
+            .with_partitions(vec![partition])]);
+    let mut wire = Vec::new();
+    for correlation_id in 0..REQUESTS {
+        let mut body = bytes::BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::Fetch as i16)
+            .with_request_api_version(4)
+            .with_correlation_id(correlation_id)
+            .encode(&mut body, FetchRequest::header_version(4))?;
+        fetch.encode(&mut body, 4)?;
+        wire.extend_from_slice(&framed(&body));
+    }
+    let mut s = TcpStream::connect(broker.kafka)?;
+    s.set_read_timeout(Some(CLOSE_TIMEOUT))?;
+    // Written from another thread: once the broker stops reading, the write waits for room.
+    let mut w = s.try_clone()?;
+    let writer = std::thread::spawn(move || w.write_all(&wire));
+
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    let mut seen = requests_in_progress(&broker)?;
+    while seen < BOUND * 9 / 10 {
+        ensure!(
+            Instant::now() < deadline,
+            "the broker never had {} requests in progress (last: {seen})",
+            BOUND * 9 / 10
+        );
+        seen = requests_in_progress(&broker)?;
+    }
+    let most = (0..20).map(|_| requests_in_progress(&broker)).collect::<Result<Vec<_>>>()?;
+    let most = most.into_iter().max().unwrap_or_default().max(seen);
+    ensure!(most <= BOUND, "{most} requests of one connection in progress at once; the bound is {BOUND}");
+
+    for expected in 0..REQUESTS {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).with_context(|| format!("answer {expected} of {REQUESTS}"))?;
+        let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut buf)?;
+        let mut buf = bytes::Bytes::from(buf);
+        let header =
+            ResponseHeader::decode(&mut buf, kafka_protocol::messages::FetchResponse::header_version(4))?;
+        ensure!(header.correlation_id == expected, "answer {expected} came as {}", header.correlation_id);
+    }
+    writer.join().expect("writer thread").context("writing the requests")?;
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    while requests_in_progress(&broker)? != 0 {
+        ensure!(Instant::now() < deadline, "requests still counted in progress after every answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.assert_healthy("a connection pipelining 10,000 requests")?;
+    Ok(())
+}

@@ -14,11 +14,12 @@ use futures::future::BoxFuture;
 use tokio::io::BufReader;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::wire::{self, Body, Envelope, RaftReply, RaftRequest};
+use crate::budget::ConnectionBudget;
 use crate::raft::typ::{GroupId, NodeId};
 
 /// Requests of one connection being handled at the same time. A node with thousands of groups
@@ -114,8 +115,7 @@ async fn read_requests(
     conn_cancel: &CancellationToken,
     replies: mpsc::Sender<Bytes>,
 ) -> Result<(), String> {
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
-    let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES_PER_CONNECTION));
+    let budget = ConnectionBudget::new(MAX_IN_FLIGHT_PER_CONNECTION, MAX_IN_FLIGHT_BYTES_PER_CONNECTION);
     let replier = Replier {
         node_id: ctx.node_id,
         peer,
@@ -131,16 +131,11 @@ async fn read_requests(
             replier.answer_now(incoming).await;
             continue;
         }
-        let permit = in_flight.clone().acquire_owned().await.expect("semaphore never closed");
         // Frames are at most MAX_FRAME_LEN (64 MiB), well within the byte budget.
-        let bytes = in_flight_bytes
-            .clone()
-            .acquire_many_owned(incoming.frame_len.min(MAX_IN_FLIGHT_BYTES_PER_CONNECTION) as u32)
-            .await
-            .expect("semaphore never closed");
+        let admitted = budget.admit(incoming.frame_len).await;
         let replier = replier.clone();
         ctx.tasks.spawn(async move {
-            let _permits = (permit, bytes);
+            let _admitted = admitted;
             replier.answer(incoming).await;
         });
     }
