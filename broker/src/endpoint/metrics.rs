@@ -61,10 +61,8 @@ pub fn render(node: &NodeState) -> String {
         node.store.fsync_delay().as_millis()
     );
     let name = "clusterlab_kafka_requests_in_progress";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Kafka requests read and not yet answered\n# TYPE {name} gauge\n{name}{{node=\"{node_id}\"}} {}",
-        node.kafka_requests_in_progress.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    let in_progress = node.kafka_requests_in_progress.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(out, "# HELP {name} Kafka requests read and not yet answered\n# TYPE {name} gauge");
+    let _ = writeln!(out, "{name}{{node=\"{node_id}\"}} {in_progress}");
     out
 }
