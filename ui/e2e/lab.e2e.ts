@@ -148,8 +148,9 @@ describe('the lab UI', () => {
     await page.locator('#run-drill:not([disabled])').click();
     await page.locator('.steps-label').waitFor({ timeout: 30_000 });
     await page.locator('.drill-verdict [data-verdict]').waitFor({ timeout: 150_000 });
-    const summary = (await page.locator('.drill-verdict:has([data-verdict])').textContent()) ?? '';
-    expect(await page.locator('.drill-verdict [data-verdict]').getAttribute('data-verdict'), summary).toBe('ok');
+    const verdict = page.locator('.drill-verdict:has([data-verdict])');
+    const summary = (await verdict.textContent()) ?? '';
+    expect(await verdict.locator('[data-verdict]').getAttribute('data-verdict'), summary).toBe('ok');
     await shot(page, '#drill', 'drill.png');
   });
 

@@ -41,21 +41,19 @@ async function fromNodeMenu(p: Page, id: string, fault: string): Promise<void> {
  * back and the node the lesson names is killed. Returns the node killed as the leader.
  */
 async function killTheLeader(p: Page, shownLeader: string): Promise<string> {
-  const outcome = async (): Promise<string> => {
-    try {
-      const h = await p.waitForFunction(() => {
-        const waiting = document.querySelector('#lesson-awaiting')?.getAttribute('data-awaiting');
-        const explain = document.querySelector('#lesson-explain')?.textContent ?? '';
-        if (waiting === 'next' && /won 2 of 3 votes in a higher term/.test(explain)) return 'elected';
-        return /Not quite: the lesson waits for kill on n(\d)/.exec(explain)?.[1] ?? false;
-      }, null, { timeout: 30_000 });
-      return String(await h.jsonValue());
-    } catch {
-      throw new Error(`no election explained and no hint within 30 s; the lesson shows: ${await shown(p)}`);
-    }
-  };
   await fromNodeMenu(p, shownLeader, 'kill');
-  const named = await outcome();
+  let named: string;
+  try {
+    const h = await p.waitForFunction(() => {
+      const waiting = document.querySelector('#lesson-awaiting')?.getAttribute('data-awaiting');
+      const explain = document.querySelector('#lesson-explain')?.textContent ?? '';
+      if (waiting === 'next' && /won 2 of 3 votes in a higher term/.test(explain)) return 'elected';
+      return /Not quite: the lesson waits for kill on n(\d)/.exec(explain)?.[1] ?? false;
+    }, null, { timeout: 30_000 });
+    named = String(await h.jsonValue());
+  } catch {
+    throw new Error(`no election explained and no hint within 30 s; the lesson shows: ${await shown(p)}`);
+  }
   if (named === 'elected') return shownLeader;
   console.warn(`the lesson wanted n${named}, not n${shownLeader}: leadership moved before the click`);
   await fromNodeMenu(p, shownLeader, 'restart');

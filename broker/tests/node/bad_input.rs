@@ -285,6 +285,47 @@ async fn connection_count_and_idle_limits_close_connections_not_the_node() -> Re
     Ok(())
 }
 
+/// One request framed with kafka-protocol's codec, as a client writes it.
+fn encoded<Req>(
+    key: kafka_protocol::messages::ApiKey,
+    v: i16,
+    correlation_id: i32,
+    req: &Req,
+) -> Result<Vec<u8>>
+where
+    Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+{
+    use kafka_protocol::messages::RequestHeader;
+    use kafka_protocol::protocol::Encodable;
+    let mut body = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(v)
+        .with_correlation_id(correlation_id)
+        .encode(&mut body, Req::header_version(v))?;
+    req.encode(&mut body, v)?;
+    Ok(framed(&body))
+}
+
+/// The next answer on `s`: its header, and its body still to decode.
+fn next_answer<Resp>(
+    s: &mut TcpStream,
+    v: i16,
+) -> Result<(kafka_protocol::messages::ResponseHeader, bytes::Bytes)>
+where
+    Resp: kafka_protocol::protocol::HeaderVersion,
+{
+    use kafka_protocol::messages::ResponseHeader;
+    use kafka_protocol::protocol::Decodable;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).context("no answer (connection closed?)")?;
+    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf)?;
+    let mut buf = bytes::Bytes::from(buf);
+    let header = ResponseHeader::decode(&mut buf, Resp::header_version(v))?;
+    Ok((header, buf))
+}
+
 /// Writes one request with kafka-protocol's codec and reads its answer on `s`.
 fn request<Req, Resp>(
     s: &mut TcpStream,
@@ -296,23 +337,9 @@ where
     Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
     Resp: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
 {
-    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-    use kafka_protocol::protocol::{Decodable, Encodable};
-    let mut body = bytes::BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(v)
-        .with_correlation_id(9)
-        .encode(&mut body, Req::header_version(v))?;
-    req.encode(&mut body, v)?;
-    s.write_all(&framed(&body))?;
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).with_context(|| format!("{key:?} v{v}: no answer (connection closed?)"))?;
-    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf)?;
-    let mut buf = bytes::Bytes::from(buf);
-    ResponseHeader::decode(&mut buf, Resp::header_version(v))?;
-    Resp::decode(&mut buf, v)
+    s.write_all(&encoded(key, v, 9, req)?)?;
+    let (_, mut body) = next_answer::<Resp>(s, v).with_context(|| format!("{key:?} v{v}"))?;
+    Resp::decode(&mut body, v)
 }
 
 /// An API the broker does not serve is answered with UNSUPPORTED_VERSION in the API's own
@@ -378,10 +405,7 @@ fn requests_in_progress(broker: &Broker) -> Result<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Result<()> {
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{
-        ApiKey, BrokerId, FetchRequest, RequestHeader, ResponseHeader, TopicName,
-    };
-    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+    use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
     const REQUESTS: i32 = 10_000;
     /// `MAX_STARTED` in broker/src/protocol/connection.rs.
     const BOUND: usize = 8_192;
@@ -405,14 +429,7 @@ async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Resu
             .with_partitions(vec![partition])]);
     let mut wire = Vec::new();
     for correlation_id in 0..REQUESTS {
-        let mut body = bytes::BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(ApiKey::Fetch as i16)
-            .with_request_api_version(4)
-            .with_correlation_id(correlation_id)
-            .encode(&mut body, FetchRequest::header_version(4))?;
-        fetch.encode(&mut body, 4)?;
-        wire.extend_from_slice(&framed(&body));
+        wire.extend(encoded(ApiKey::Fetch, 4, correlation_id, &fetch)?);
     }
     let mut s = TcpStream::connect(broker.kafka)?;
     s.set_read_timeout(Some(CLOSE_TIMEOUT))?;
@@ -435,13 +452,8 @@ async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Resu
     ensure!(most <= BOUND, "{most} requests of one connection in progress at once; the bound is {BOUND}");
 
     for expected in 0..REQUESTS {
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len).with_context(|| format!("answer {expected} of {REQUESTS}"))?;
-        let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-        s.read_exact(&mut buf)?;
-        let mut buf = bytes::Bytes::from(buf);
-        let header =
-            ResponseHeader::decode(&mut buf, kafka_protocol::messages::FetchResponse::header_version(4))?;
+        let (header, _) =
+            next_answer::<FetchResponse>(&mut s, 4).with_context(|| format!("answer {expected}"))?;
         ensure!(header.correlation_id == expected, "answer {expected} came as {}", header.correlation_id);
     }
     writer.join().expect("writer thread").context("writing the requests")?;
