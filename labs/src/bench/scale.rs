@@ -85,11 +85,15 @@ pub struct ProduceFigures {
     pub broker_cpu_us_per_msg: f64,
     /// Messages per Raft entry appended during the measured produce, from the growth of the
     /// log index of the node that appended the most (`GET /memory`): the client's batching as
-    /// the cluster sees it. A group's cost is per entry, so at many partitions this, more than
-    /// the partition count, sets the rate. Raft's own entries count too, so it reads low while
+    /// the cluster sees it. Raft's own entries count too, so it reads low while
     /// followers still append the first entries of many new groups (seen at 10,000 partitions).
     /// `None` when a node did not answer.
     pub records_per_entry: Option<f64>,
+    /// Raft requests the three brokers sent to each other during the measured produce, per
+    /// message (`peers[].requests_sent` of `GET /state`): one per follower per replication round
+    /// of a group, plus the node heartbeats. At many partitions the CPU per message follows this
+    /// count, not the entries (docs/benchmarks.md, session 35). `None` when a node did not answer.
+    pub raft_requests_per_msg: Option<f64>,
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
     pub rss_mib_after_per_node: Vec<f64>,
@@ -203,6 +207,16 @@ async fn memory_per_node(cluster: &Cluster) -> Vec<Option<MemoryReport>> {
     reports
 }
 
+/// Raft requests sent by all nodes to their peers so far; `None` if a node did not answer.
+async fn raft_requests_sent(cluster: &Cluster) -> Option<u64> {
+    let mut sent = 0;
+    for a in cluster.addrs() {
+        let state = typed::state(a.http, typed::StateParts::SUMMARY, STATE_TIMEOUT).await.ok()?;
+        sent += state.raft?.peers.iter().map(|p| p.requests_sent).sum::<u64>();
+    }
+    Some(sent)
+}
+
 /// Entries in each node's partition-log indexes, in node order; `None` if a node did not answer.
 fn index_entries(reports: &[Option<MemoryReport>]) -> Option<Vec<u64>> {
     reports.iter().map(|m| m.as_ref().map(|m| m.log_index_entries)).collect()
@@ -275,9 +289,11 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
     let pids = cluster.pids();
     let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
     let entries_before = index_entries(&memory_per_node(cluster).await);
+    let requests_before = raft_requests_sent(cluster).await;
     let cpu_before = cpu();
     let out = producer.run(opts.messages, opts.timeout).await?;
     let cpu_secs = cpu().saturating_sub(cpu_before) as f64 / ticks_per_sec();
+    let requests = requests_before.zip(raft_requests_sent(cluster).await).map(|(b, a)| a.saturating_sub(b));
     // Read once: it gives both the entries appended and the memory account after the produce.
     let memory_after = memory_per_node(cluster).await;
     let appended = entries_before
@@ -292,6 +308,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
         broker_cpu_us_per_msg: cpu_secs * 1e6 / out.messages.max(1) as f64,
         records_per_entry: appended.filter(|n| *n > 0).map(|n| out.messages as f64 / n as f64),
+        raft_requests_per_msg: requests.map(|n| n as f64 / out.messages.max(1) as f64),
         rss_mib_after_per_node: Vec::new(),
         memory_after_per_node: memory_after,
     })
@@ -350,12 +367,14 @@ pub fn render(points: &[ScalePoint]) -> String {
             let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
                 "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg, {} records per Raft \
-                 entry); RSS after {} MiB: heap in use {}, freed but held {}, log index {}",
+                 entry, {} Raft requests per message); RSS after {} MiB: heap in use {}, freed but \
+                 held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,
                 f.broker_cpu_us_per_msg,
                 f.records_per_entry.map_or("?".into(), |r| format!("{r:.2}")),
+                f.raft_requests_per_msg.map_or("?".into(), |r| format!("{r:.3}")),
                 join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect()),
                 account(|m| m.heap_in_use_bytes),
                 account(|m| m.heap_free_held_bytes),
