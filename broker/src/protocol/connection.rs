@@ -35,7 +35,8 @@ use crate::state::NodeState;
 /// three brokers), and a bound of 128 cut its rate by a third, 1,024 by about 15 %
 /// (docs/benchmarks.md, session 34). Memory stays bounded by the byte budget below.
 const MAX_STARTED: usize = 8192;
-/// ... and at most this many bytes of their frames (a larger frame is admitted alone).
+/// ... and at most this many bytes of their frames (a larger frame is admitted alone), within
+/// the node's `max_request_bytes_in_progress` shared by all connections.
 const MAX_STARTED_BYTES: usize = 64 << 20;
 /// Started requests waiting for the writer to take them.
 const QUEUED: usize = 64;
@@ -83,7 +84,8 @@ async fn serve_inner(
     // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
     let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(QUEUED);
-    let budget = ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES);
+    let budget =
+        ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES).within(Arc::clone(&node.kafka_request_bytes));
     let write_failed = CancellationToken::new();
 
     let reader_stop = write_failed.clone();

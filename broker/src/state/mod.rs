@@ -64,6 +64,8 @@ pub struct NodeState {
     /// Kafka requests read and not yet answered, over all connections (`/metrics`): what the
     /// per-connection bound in `protocol::connection` keeps in check.
     pub kafka_requests_in_progress: Arc<std::sync::atomic::AtomicUsize>,
+    /// `max_request_bytes_in_progress`, shared by all Kafka client connections.
+    pub kafka_request_bytes: Arc<crate::budget::ByteBudget>,
 }
 
 /// `GET /state`.
