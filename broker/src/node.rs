@@ -86,6 +86,7 @@ impl Node {
             stopped: CancellationToken::new(),
             tasks: TaskTracker::new(),
             kafka_requests_in_progress: Default::default(),
+            kafka_request_bytes_in_progress: Default::default(),
             kafka_request_bytes: Arc::new(ByteBudget::new(config.max_request_bytes_in_progress)),
             config,
         });

@@ -101,11 +101,17 @@ async fn serve_inner(
             let Some(frame) = frame else { return Ok(()) };
             // Admitted before it is started: starting is what takes memory and work.
             let admitted = budget.admit(frame.len()).await;
-            let counted = InProgress::start(&node.kafka_requests_in_progress);
+            // One tuple, so the gauges are uncounted before the budget is returned (fields drop in
+            // order), also when the connection goes away first: they never show more than it holds.
+            let held = (
+                InProgress::start(&node.kafka_requests_in_progress, 1),
+                InProgress::start(&node.kafka_request_bytes_in_progress, frame.len()),
+                admitted,
+            );
             let started = start_request(frame, peer, node)?;
             let started: StartedRequest = Box::pin(async move {
                 let answered = started.await;
-                drop((counted, admitted));
+                drop(held);
                 answered
             });
             if started_tx.send(started).await.is_err() {
@@ -164,20 +170,20 @@ async fn write_responses(
     }
 }
 
-/// Counts one request in the node's gauge from when it is read until its answer exists, or
-/// until the connection that read it is gone.
-struct InProgress(Arc<AtomicUsize>);
+/// Counts one request (or its bytes) in a node's gauge from when it is read until its answer
+/// exists, or until the connection that read it is gone.
+struct InProgress(Arc<AtomicUsize>, usize);
 
 impl InProgress {
-    fn start(gauge: &Arc<AtomicUsize>) -> InProgress {
-        gauge.fetch_add(1, Ordering::Relaxed);
-        InProgress(Arc::clone(gauge))
+    fn start(gauge: &Arc<AtomicUsize>, n: usize) -> InProgress {
+        gauge.fetch_add(n, Ordering::Relaxed);
+        InProgress(Arc::clone(gauge), n)
     }
 }
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
