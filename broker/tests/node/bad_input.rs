@@ -295,14 +295,32 @@ fn encoded<Req>(
 where
     Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
 {
+    encoded_from(None, key, v, correlation_id, req)
+}
+
+/// The same, sent by the client `client_id`.
+fn encoded_from<Req>(
+    client_id: Option<&str>,
+    key: kafka_protocol::messages::ApiKey,
+    v: i16,
+    correlation_id: i32,
+    req: &Req,
+) -> Result<Vec<u8>>
+where
+    Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+{
     use kafka_protocol::messages::RequestHeader;
-    use kafka_protocol::protocol::Encodable;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
     let mut body = bytes::BytesMut::new();
-    RequestHeader::default()
+    let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(v)
-        .with_correlation_id(correlation_id)
-        .encode(&mut body, Req::header_version(v))?;
+        .with_correlation_id(correlation_id);
+    let header = match client_id {
+        Some(id) => header.with_client_id(Some(StrBytes::from_string(id.to_string()))),
+        None => header,
+    };
+    header.encode(&mut body, Req::header_version(v))?;
     req.encode(&mut body, v)?;
     Ok(framed(&body))
 }
@@ -390,11 +408,16 @@ async fn an_unserved_api_gets_an_error_answer_and_the_connection_stays_open() ->
 
 /// The node's `clusterlab_kafka_requests_in_progress` gauge.
 fn requests_in_progress(broker: &Broker) -> Result<usize> {
+    gauge(broker, "clusterlab_kafka_requests_in_progress")
+}
+
+/// The node's gauge `name` in `/metrics`.
+fn gauge(broker: &Broker, name: &str) -> Result<usize> {
     let metrics = crate::endpoint::get_text(broker.http, "/metrics")?;
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("clusterlab_kafka_requests_in_progress{"))
-        .context("no clusterlab_kafka_requests_in_progress in /metrics")?;
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .with_context(|| format!("no {name} in /metrics"))?;
     Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
 }
 
@@ -463,5 +486,92 @@ async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Resu
         std::thread::sleep(Duration::from_millis(20));
     }
     broker.assert_healthy("a connection pipelining 10,000 requests")?;
+    Ok(())
+}
+
+/// Clients pipelining large requests on several connections, reading no answer until all are
+/// sent, make the node hold at most `max_request_bytes_in_progress` (here 1 MiB) of their frames
+/// in all, although each connection alone may hold 64 MiB and here sends 3 MiB. The bytes gauge
+/// reaches near the bound and never passes it; every request is still answered, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_pipelining_large_requests_share_the_node_byte_budget() -> Result<()> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+    const BUDGET: usize = 1 << 20;
+    const CONNECTIONS: usize = 3;
+    const REQUESTS: i32 = 100;
+    const BYTES: &str = "clusterlab_kafka_request_bytes_in_progress";
+    let dir = data_dir();
+    let budget = BUDGET.to_string();
+    let opts = BrokerOpts::new(dir.path()).arg("--max-request-bytes-in-progress").arg(&budget);
+    let mut broker = Broker::start(opts)?;
+    let topic = unique("node-budget");
+    let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
+    let ack = send_one(&p, &topic, "k", "v").await.context("creating the topic")?;
+    // Fetches at the log end wait for data that never comes, for max_wait_ms each.
+    let partition = FetchPartition::default()
+        .with_partition(ack.partition)
+        .with_fetch_offset(ack.offset + 1)
+        .with_partition_max_bytes(1 << 20);
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(topic.clone().into()))
+            .with_partitions(vec![partition])]);
+    // A client id of 32,000 bytes (an i16-length string holds at most 32,767) makes each fetch
+    // about 31 KiB: some 32 of them fill the node's budget.
+    let client_id = "c".repeat(32_000);
+    let mut frame_len = 0;
+    let mut connections = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut wire = Vec::new();
+        for correlation_id in 0..REQUESTS {
+            let frame = encoded_from(Some(&client_id), ApiKey::Fetch, 4, correlation_id, &fetch)?;
+            frame_len = frame.len();
+            wire.extend(frame);
+        }
+        let s = TcpStream::connect(broker.kafka)?;
+        s.set_read_timeout(Some(CLOSE_TIMEOUT))?;
+        // Written from another thread: once the broker stops reading, the write waits for room.
+        let mut w = s.try_clone()?;
+        connections.push((s, std::thread::spawn(move || w.write_all(&wire))));
+    }
+
+    // Exact, not one frame over: a request is counted once admitted and uncounted before its
+    // share of the budget is returned. Sampled until it has been near, then 20 times more.
+    let near = BUDGET - 2 * frame_len;
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    let (mut most, mut after_near) = (0, 0);
+    while after_near < 20 {
+        let seen = gauge(&broker, BYTES)?;
+        ensure!(seen <= BUDGET, "{seen} bytes of requests in progress at once; the node's bound is {BUDGET}");
+        most = most.max(seen);
+        if most >= near {
+            after_near += 1;
+        }
+        ensure!(Instant::now() < deadline, "the node never held {near} bytes of requests (most: {most})");
+    }
+
+    for (c, (mut s, writer)) in connections.into_iter().enumerate() {
+        for expected in 0..REQUESTS {
+            let (header, _) = next_answer::<FetchResponse>(&mut s, 4)
+                .with_context(|| format!("answer {expected} on connection {c}"))?;
+            ensure!(
+                header.correlation_id == expected,
+                "answer {expected} on connection {c} came as {}",
+                header.correlation_id
+            );
+        }
+        writer.join().expect("writer thread").with_context(|| format!("writing on connection {c}"))?;
+    }
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    while gauge(&broker, BYTES)? != 0 || requests_in_progress(&broker)? != 0 {
+        ensure!(Instant::now() < deadline, "requests still counted in progress after every answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.assert_healthy("connections pipelining past the node's byte budget")?;
     Ok(())
 }
