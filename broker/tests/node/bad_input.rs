@@ -575,3 +575,133 @@ async fn connections_pipelining_large_requests_share_the_node_byte_budget() -> R
     broker.assert_healthy("connections pipelining past the node's byte budget")?;
     Ok(())
 }
+
+/// A client that pipelines requests with large answers and stops reading them holds the node's
+/// byte budget (here 1 MiB) only until the write stall limit (here `connections_max_idle_ms`,
+/// 3 s, below the 30 s default): a request another client sends meanwhile, which does not fit
+/// beside it, waits; then the broker closes the stalled connection with a warning naming the
+/// peer and the limit, the budget comes back, and the waiting request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_budget() -> Result<()> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, TopicName,
+    };
+    const BUDGET: usize = 1 << 20;
+    const STALL_LIMIT: Duration = Duration::from_millis(3_000);
+    const REQUESTS: i32 = 200;
+    const BYTES: &str = "clusterlab_kafka_request_bytes_in_progress";
+    let dir = data_dir();
+    let (budget, idle_ms) = (BUDGET.to_string(), STALL_LIMIT.as_millis().to_string());
+    let opts = BrokerOpts::new(dir.path())
+        .arg("--max-request-bytes-in-progress")
+        .arg(&budget)
+        .arg("--connections-max-idle-ms")
+        .arg(&idle_ms);
+    let mut broker = Broker::start(opts)?;
+    let topic = unique("stalled-reader");
+    // About 1 MiB in one partition (one key): every fetch from its start answers about 1 MiB.
+    let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
+    let value = "v".repeat(100_000);
+    let first = send_one(&p, &topic, "k", &value).await.context("creating the topic")?;
+    for i in 1..10 {
+        send_one(&p, &topic, "k", &value).await.with_context(|| format!("message {i}"))?;
+    }
+    let partition = FetchPartition::default()
+        .with_partition(first.partition)
+        .with_fetch_offset(first.offset)
+        .with_partition_max_bytes(1 << 20);
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(topic.clone().into()))
+            .with_partitions(vec![partition])]);
+    // Frames of ~31 KiB (a 32,000-byte client id): 32 of them fill the budget. 200 answers of
+    // ~1 MiB are far more than loopback socket buffers hold (a few MB each way).
+    let client_id = "c".repeat(32_000);
+    let mut wire = Vec::new();
+    let mut frame_len = 0;
+    for correlation_id in 0..REQUESTS {
+        let frame = encoded_from(Some(&client_id), ApiKey::Fetch, 4, correlation_id, &fetch)?;
+        frame_len = frame.len();
+        wire.extend(frame);
+    }
+    let mut stalled = TcpStream::connect(broker.kafka)?;
+    let stalled_addr = stalled.local_addr()?;
+    // Written from another thread: once the broker stops reading, the write waits for room, and
+    // it may fail when the broker closes the connection.
+    let mut w = stalled.try_clone()?;
+    let writer = std::thread::spawn(move || w.write_all(&wire));
+
+    // The stalled connection's unanswered requests fill the budget: the remaining room is less
+    // than one of its frames.
+    let near = BUDGET - frame_len;
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    loop {
+        let seen = gauge(&broker, BYTES)?;
+        if seen >= near {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the stalled connection never held {near} bytes (last: {seen})");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // A request larger than any room left (a 32,767-byte client id) waits for the budget...
+    let mut other = TcpStream::connect(broker.kafka)?;
+    let long_id = "o".repeat(32_767);
+    other.write_all(&encoded_from(
+        Some(&long_id),
+        ApiKey::ApiVersions,
+        0,
+        7,
+        &ApiVersionsRequest::default(),
+    )?)?;
+    let sent = Instant::now();
+    other.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let mut byte = [0u8; 1];
+    match other.peek(&mut byte) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        got => bail!("the other client was answered ({got:?}) while the stalled one held the budget"),
+    }
+    // ... and is answered once the broker has closed the stalled connection, within its limit.
+    other.set_read_timeout(Some(STALL_LIMIT + CLOSE_TIMEOUT))?;
+    let (header, _) = next_answer::<ApiVersionsResponse>(&mut other, 0)
+        .context("the other client's request, after the stall limit")?;
+    ensure!(header.correlation_id == 7, "the other client's answer came as {}", header.correlation_id);
+    println!("the other client was answered after {:?}", sent.elapsed());
+
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    while gauge(&broker, BYTES)? != 0 || requests_in_progress(&broker)? != 0 {
+        ensure!(Instant::now() < deadline, "requests still counted in progress after the stall limit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The stalled socket ends (EOF or reset) after whatever answers were buffered.
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut buffered = 0usize;
+    stalled.set_read_timeout(Some(CLOSE_TIMEOUT))?;
+    loop {
+        ensure!(Instant::now() < deadline, "the stalled connection still open after {buffered} bytes");
+        match stalled.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => buffered += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                bail!("the stalled connection still open after {buffered} bytes and {CLOSE_TIMEOUT:?}")
+            }
+            Err(_) => break, // reset by the broker: closed too
+        }
+    }
+    let _ = writer.join().expect("writer thread"); // cut short by the close, or done before it
+    let warnings = broker.warnings_text()?;
+    let peer = format!("closed connection from {stalled_addr}");
+    ensure!(
+        warnings.contains(&peer) && warnings.contains("write stall limit"),
+        "no warning names the stalled peer and the limit: {warnings}"
+    );
+    broker.assert_healthy("a client that stopped reading its answers")?;
+    send_one(&p, &topic, "k", "after").await.context("produce after the stalled client")?;
+    Ok(())
+}
