@@ -1,39 +1,103 @@
-//! How much one connection's requests in progress may hold: at most so many requests, and so many
-//! bytes of their frames. Past either bound the connection's reader waits for room, reads nothing
-//! more, and TCP pushes back on the sender; a client or peer can make a node hold only this much.
+//! How much requests in progress may hold. Per connection: at most so many requests, and so many
+//! bytes of their frames. A node's Kafka connections also share one byte budget, because a
+//! per-connection bound alone lets a node hold `max_connections` times it. Past any bound the
+//! connection's reader waits for room, reads nothing more, and TCP pushes back on the sender; a
+//! client or peer can make a node hold only this much.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub struct ConnectionBudget {
-    requests: Arc<Semaphore>,
+/// Bytes of frames in progress, at most. A frame larger than the whole budget is admitted alone
+/// (it takes every byte), so no frame the connection accepted waits forever.
+pub struct ByteBudget {
     bytes: Arc<Semaphore>,
     max_bytes: usize,
 }
 
-/// One request's share of the budget, returned when dropped.
+impl ByteBudget {
+    /// `max_bytes` must be at least 1.
+    pub fn new(max_bytes: usize) -> ByteBudget {
+        let max_bytes = max_bytes.min(Semaphore::MAX_PERMITS);
+        ByteBudget { bytes: Arc::new(Semaphore::new(max_bytes)), max_bytes }
+    }
+
+    async fn take(&self, frame_len: usize) -> OwnedSemaphorePermit {
+        let bytes = frame_len.clamp(1, self.max_bytes).min(u32::MAX as usize) as u32;
+        Arc::clone(&self.bytes).acquire_many_owned(bytes).await.expect("never closed")
+    }
+}
+
+pub struct ConnectionBudget {
+    requests: Arc<Semaphore>,
+    bytes: ByteBudget,
+    /// The node's byte budget, shared with its other connections of the same kind.
+    node: Option<Arc<ByteBudget>>,
+}
+
+/// One request's share of the budgets, returned when dropped.
 pub struct Admitted {
     _request: OwnedSemaphorePermit,
     _bytes: OwnedSemaphorePermit,
+    _node: Option<OwnedSemaphorePermit>,
 }
 
 impl ConnectionBudget {
     pub fn new(max_requests: usize, max_bytes: usize) -> ConnectionBudget {
         ConnectionBudget {
             requests: Arc::new(Semaphore::new(max_requests)),
-            bytes: Arc::new(Semaphore::new(max_bytes)),
-            max_bytes,
+            bytes: ByteBudget::new(max_bytes),
+            node: None,
         }
     }
 
-    /// Waits until a request whose frame has `frame_len` bytes fits. A frame larger than the whole
-    /// byte budget is admitted alone.
+    /// The same, and a request is admitted only when `node` has room for it too.
+    pub fn within(self, node: Arc<ByteBudget>) -> ConnectionBudget {
+        ConnectionBudget { node: Some(node), ..self }
+    }
+
+    /// Waits until a request whose frame has `frame_len` bytes fits.
     pub async fn admit(&self, frame_len: usize) -> Admitted {
-        // Neither semaphore is ever closed.
+        // The connection's own room first: a connection waiting for its own requests to finish
+        // then holds none of the node's bytes, which other connections could be using.
         let request = Arc::clone(&self.requests).acquire_owned().await.expect("never closed");
-        let bytes = frame_len.clamp(1, self.max_bytes).min(u32::MAX as usize) as u32;
-        let bytes = Arc::clone(&self.bytes).acquire_many_owned(bytes).await.expect("never closed");
-        Admitted { _request: request, _bytes: bytes }
+        let bytes = self.bytes.take(frame_len).await;
+        let node = match &self.node {
+            Some(node) => Some(node.take(frame_len).await),
+            None => None,
+        };
+        Admitted { _request: request, _bytes: bytes, _node: node }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[tokio::test]
+    async fn connections_share_the_node_budget() {
+        let node = Arc::new(ByteBudget::new(100));
+        let a = ConnectionBudget::new(10, 1000).within(Arc::clone(&node));
+        let b = ConnectionBudget::new(10, 1000).within(Arc::clone(&node));
+        let first = a.admit(60).await;
+        // Either connection alone has room for 40 more bytes, the node does not.
+        assert!(b.admit(60).now_or_never().is_none(), "b admitted past the node's budget");
+        assert!(a.admit(60).now_or_never().is_none(), "a admitted past the node's budget");
+        let _fits = b.admit(40).now_or_never().expect("40 bytes fit beside 60");
+        drop(first);
+        assert!(b.admit(60).now_or_never().is_some(), "the node's room came back when a's request ended");
+    }
+
+    #[tokio::test]
+    async fn a_frame_larger_than_the_node_budget_is_admitted_alone() {
+        let node = Arc::new(ByteBudget::new(100));
+        let a = ConnectionBudget::new(10, 1000).within(Arc::clone(&node));
+        let b = ConnectionBudget::new(10, 1000).within(node);
+        let small = b.admit(1).await;
+        assert!(a.admit(500).now_or_never().is_none(), "admitted beside another request");
+        drop(small);
+        let _large = a.admit(500).now_or_never().expect("admitted alone once the node is idle");
+        assert!(b.admit(1).now_or_never().is_none(), "admitted beside the large frame");
     }
 }

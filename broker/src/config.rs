@@ -74,6 +74,10 @@ impl<'de> Deserialize<'de> for FsyncPolicy {
 const DEFAULT_MAX_FRAME_BYTES: u32 = 100 * 1024 * 1024;
 /// Segments roll at 64 MiB: small enough that recovery scans stay quick in a lab.
 const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Four connections' worth of the per-connection 64 MiB and above two frames of the largest size
+/// (100 MiB): one busy client is not slowed by the node's bound, while a thousand connections
+/// hold 256 MiB of frames, not 64 GiB.
+const DEFAULT_MAX_REQUEST_BYTES_IN_PROGRESS: usize = 256 * 1024 * 1024;
 
 /// The whole configuration of one node. Unknown keys are rejected so a typo never goes unnoticed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +106,10 @@ pub struct Config {
     pub max_frame_bytes: u32,
     /// Client connections served at once; one more is closed at accept with a warning.
     pub max_connections: usize,
+    /// Bytes of Kafka request frames read and not yet answered, over all client connections
+    /// (as Kafka's `queued.max.request.bytes`); past it connections wait before reading more. A
+    /// larger frame is admitted alone.
+    pub max_request_bytes_in_progress: usize,
     /// A client connection that sends nothing for this long is closed (Kafka's
     /// `connections.max.idle.ms`).
     pub connections_max_idle_ms: u64,
@@ -228,6 +236,7 @@ impl Default for Config {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_connections: 1000,
+            max_request_bytes_in_progress: DEFAULT_MAX_REQUEST_BYTES_IN_PROGRESS,
             connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 300,
             drain_idle_ms: 300,
@@ -280,6 +289,10 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".to_string());
+        }
+        if self.max_request_bytes_in_progress == 0 {
+            // Zero would admit no request at all: the node would read nothing.
+            return Err("max_request_bytes_in_progress must be at least 1".to_string());
         }
         if self.connections_max_idle_ms < 100 {
             return Err(format!(
@@ -345,6 +358,12 @@ mod tests {
         let err = Config::from_toml("node_id = 2\nfsynk = \"always\"\n", "node2.toml").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("node2.toml") && msg.contains("fsynk") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn a_node_byte_budget_of_zero_is_refused_by_name() {
+        let err = Config::from_toml("max_request_bytes_in_progress = 0\n", "n.toml").unwrap_err();
+        assert!(err.to_string().contains("max_request_bytes_in_progress must be at least 1"), "{err}");
     }
 
     #[test]

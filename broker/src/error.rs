@@ -77,6 +77,11 @@ pub enum BrokerError {
     #[error("not the group coordinator: {0}")]
     NotCoordinator(String),
 
+    /// A client took no byte of its answers for `limit`: its connection is closed so that the
+    /// requests waiting behind them give back their share of the node's byte budget.
+    #[error("the client took no byte of its answers for {limit:?} (write stall limit)")]
+    ClientStalled { limit: std::time::Duration },
+
     /// A Raft peer could not be reached (connect refused, connection lost, backing off);
     /// openraft treats this as "retry later".
     #[error("raft peer {peer} at {addr} unreachable: {reason}")]

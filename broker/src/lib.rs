@@ -17,7 +17,8 @@
 //! - `broker_configs` — a broker's configs for the admin APIs: static ones described, Kafka's
 //!   dynamic ones stored per broker and described, not acted on.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop that hands requests to `api`.
-//! - `budget`    — what one connection's requests in progress may hold (Kafka and Raft alike).
+//! - `budget`    — what requests in progress may hold: per connection (Kafka and Raft alike), and
+//!   per node for Kafka.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
 //!   by API key.
 //! - `registry`  — which APIs and versions the node serves (routing and the ApiVersions answer).

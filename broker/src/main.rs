@@ -57,6 +57,9 @@ struct Args {
     /// Client connections served at once (more are closed at accept).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Bytes of Kafka request frames in progress over all connections (more wait to be read).
+    #[arg(long)]
+    max_request_bytes_in_progress: Option<usize>,
     /// Close a client connection that sends nothing for this long.
     #[arg(long)]
     connections_max_idle_ms: Option<u64>,
@@ -123,6 +126,9 @@ impl Args {
         }
         if let Some(v) = self.max_connections {
             c.max_connections = v;
+        }
+        if let Some(v) = self.max_request_bytes_in_progress {
+            c.max_request_bytes_in_progress = v;
         }
         if let Some(v) = self.connections_max_idle_ms {
             c.connections_max_idle_ms = v;

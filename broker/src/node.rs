@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::acls::Acls;
 use crate::api::{Registry, REGISTERED};
 use crate::broker_configs::DynamicConfigs;
+use crate::budget::ByteBudget;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{BrokerError, Result};
@@ -85,6 +86,8 @@ impl Node {
             stopped: CancellationToken::new(),
             tasks: TaskTracker::new(),
             kafka_requests_in_progress: Default::default(),
+            kafka_request_bytes_in_progress: Default::default(),
+            kafka_request_bytes: Arc::new(ByteBudget::new(config.max_request_bytes_in_progress)),
             config,
         });
         start_background(&state, groups);

@@ -60,9 +60,18 @@ pub fn render(node: &NodeState) -> String {
         "clusterlab_fsync_delay_ms{{node=\"{node_id}\"}} {}",
         node.store.fsync_delay().as_millis()
     );
-    let name = "clusterlab_kafka_requests_in_progress";
-    let in_progress = node.kafka_requests_in_progress.load(std::sync::atomic::Ordering::Relaxed);
-    let _ = writeln!(out, "# HELP {name} Kafka requests read and not yet answered\n# TYPE {name} gauge");
-    let _ = writeln!(out, "{name}{{node=\"{node_id}\"}} {in_progress}");
+    let in_progress = [
+        ("clusterlab_kafka_requests_in_progress", "Kafka requests", &node.kafka_requests_in_progress),
+        (
+            "clusterlab_kafka_request_bytes_in_progress",
+            "bytes of Kafka request frames",
+            &node.kafka_request_bytes_in_progress,
+        ),
+    ];
+    for (name, what, gauge) in in_progress {
+        let value = gauge.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {what} read and not yet answered\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name}{{node=\"{node_id}\"}} {value}");
+    }
     out
 }

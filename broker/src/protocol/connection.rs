@@ -35,13 +35,21 @@ use crate::state::NodeState;
 /// three brokers), and a bound of 128 cut its rate by a third, 1,024 by about 15 %
 /// (docs/benchmarks.md, session 34). Memory stays bounded by the byte budget below.
 const MAX_STARTED: usize = 8192;
-/// ... and at most this many bytes of their frames (a larger frame is admitted alone).
+/// ... and at most this many bytes of their frames (a larger frame is admitted alone), within
+/// the node's `max_request_bytes_in_progress` shared by all connections.
 const MAX_STARTED_BYTES: usize = 64 << 20;
 /// Started requests waiting for the writer to take them.
 const QUEUED: usize = 64;
 /// Complete answers are gathered into one write up to about this many bytes, so that a run of
 /// large fetch answers is not copied into one buffer all at once.
 const COALESCE_RESPONSE_BYTES: usize = 1 << 20;
+/// How long one write of answers may wait without the client taking a byte before the
+/// connection is closed (and never longer than `connections_max_idle_ms`). A request keeps its
+/// share of the node's byte budget until its answer is taken by the writer, and the writer waits
+/// on the socket: without a limit, a client that stops reading keeps its share forever, and a
+/// few such clients stop the node reading every other connection. 30 s is Kafka's and
+/// librdkafka's default `request.timeout.ms`: by then the client has given up on those answers.
+const WRITE_STALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// A response waiting for its turn: the correlation data needed to frame it.
 struct Pending {
@@ -83,8 +91,10 @@ async fn serve_inner(
     // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
     let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(QUEUED);
-    let budget = ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES);
+    let budget =
+        ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES).within(Arc::clone(&node.kafka_request_bytes));
     let write_failed = CancellationToken::new();
+    let stall_limit = WRITE_STALL_LIMIT.min(limits.max_idle);
 
     let reader_stop = write_failed.clone();
     // `move`: the reader owns the sender, so when it ends the writer sees the channel close,
@@ -97,13 +107,23 @@ async fn serve_inner(
                 _ = reader_stop.cancelled() => return Ok(()),
             };
             let Some(frame) = frame else { return Ok(()) };
-            // Admitted before it is started: starting is what takes memory and work.
-            let admitted = budget.admit(frame.len()).await;
-            let counted = InProgress::start(&node.kafka_requests_in_progress);
+            // Admitted before it is started: starting is what takes memory and work. A writer
+            // that gave up (the client stalled or left) ends a wait for room too.
+            let admitted = tokio::select! {
+                admitted = budget.admit(frame.len()) => admitted,
+                _ = reader_stop.cancelled() => return Ok(()),
+            };
+            // One tuple, so the gauges are uncounted before the budget is returned (fields drop in
+            // order), also when the connection goes away first: they never show more than it holds.
+            let held = (
+                InProgress::start(&node.kafka_requests_in_progress, 1),
+                InProgress::start(&node.kafka_request_bytes_in_progress, frame.len()),
+                admitted,
+            );
             let started = start_request(frame, peer, node)?;
             let started: StartedRequest = Box::pin(async move {
                 let answered = started.await;
-                drop((counted, admitted));
+                drop(held);
                 answered
             });
             if started_tx.send(started).await.is_err() {
@@ -111,18 +131,20 @@ async fn serve_inner(
             }
         }
     };
-    let writer = write_responses(write_half, started_rx, peer, write_failed);
+    let writer = write_responses(write_half, started_rx, peer, stall_limit, write_failed);
     let (read_result, write_result) = tokio::join!(reader, writer);
     read_result.and(write_result)
 }
 
 /// Completes the started requests concurrently and writes their responses in request order,
 /// until the reader has ended and every started request is answered. Cancels `write_failed`
-/// when the client goes away mid-answer, so that the reader stops too.
+/// when the client goes away mid-answer, or takes no byte of an answer for `stall_limit` (then
+/// fails, so the connection is closed with a warning), so that the reader stops too.
 async fn write_responses(
     mut write_half: OwnedWriteHalf,
     mut started_rx: mpsc::Receiver<StartedRequest>,
     peer: SocketAddr,
+    stall_limit: Duration,
     write_failed: CancellationToken,
 ) -> Result<()> {
     let mut in_flight: InFlight = FuturesOrdered::new();
@@ -150,11 +172,19 @@ async fn write_responses(
                 if out.is_empty() {
                     continue;
                 }
-                if let Err(e) = write_half.write_all(&out).await {
-                    // The client went away mid-answer: an ordinary close, not its fault.
-                    tracing::debug!(%peer, error = %e, "client closed before its response was written");
-                    write_failed.cancel();
-                    return Ok(());
+                match write_unless_stalled(&mut write_half, &out, stall_limit).await {
+                    Written::All => {}
+                    Written::Closed(e) => {
+                        // The client went away mid-answer: an ordinary close, not its fault.
+                        tracing::debug!(%peer, error = %e, "client closed before its response was written");
+                        write_failed.cancel();
+                        return Ok(());
+                    }
+                    Written::Stalled => {
+                        // Returning drops the requests in progress, and with them their budget.
+                        write_failed.cancel();
+                        return Err(BrokerError::ClientStalled { limit: stall_limit });
+                    }
                 }
             }
             else => return Ok(()),
@@ -162,20 +192,47 @@ async fn write_responses(
     }
 }
 
-/// Counts one request in the node's gauge from when it is read until its answer exists, or
-/// until the connection that read it is gone.
-struct InProgress(Arc<AtomicUsize>);
+enum Written {
+    All,
+    /// The client closed or reset the connection.
+    Closed(std::io::Error),
+    /// No byte was taken for the stall limit.
+    Stalled,
+}
+
+/// Writes all of `out` unless one write waits `stall_limit` with the socket taking no byte.
+/// What is timed is a lack of progress, not the whole answer: each `write` returns as soon as
+/// the socket takes some bytes, and the next one has the whole limit again, so a client reading
+/// a 50 MiB fetch answer slowly but steadily is never cut off.
+async fn write_unless_stalled<W>(w: &mut W, mut out: &[u8], stall_limit: Duration) -> Written
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    while !out.is_empty() {
+        match tokio::time::timeout(stall_limit, w.write(out)).await {
+            Ok(Ok(0)) => return Written::Closed(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => out = &out[n..],
+            Ok(Err(e)) => return Written::Closed(e),
+            Err(_) => return Written::Stalled,
+        }
+    }
+    Written::All
+}
+
+/// Counts one request (or its bytes) in a node's gauge from when it is read until its answer
+/// exists, or until the connection that read it is gone.
+struct InProgress(Arc<AtomicUsize>, usize);
 
 impl InProgress {
-    fn start(gauge: &Arc<AtomicUsize>) -> InProgress {
-        gauge.fetch_add(1, Ordering::Relaxed);
-        InProgress(Arc::clone(gauge))
+    fn start(gauge: &Arc<AtomicUsize>, n: usize) -> InProgress {
+        gauge.fetch_add(n, Ordering::Relaxed);
+        InProgress(Arc::clone(gauge), n)
     }
 }
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -347,6 +404,32 @@ mod tests {
             assert_eq!(header.correlation_id, id);
         }
         assert!(read_frame(&mut reader, 1 << 20).await.unwrap().is_none(), "nothing after the three frames");
+    }
+
+    /// The stall limit times a lack of progress, not the whole write: a reader taking 64 KiB
+    /// every 100 ms gets 1 MiB over 1.6 s with a limit of 300 ms; one that stops is given up on.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_is_written_to_and_a_stopped_one_given_up_on() {
+        use tokio::io::AsyncReadExt;
+        let limit = Duration::from_millis(300);
+        let answer = vec![7u8; 1 << 20];
+        let (mut w, mut r) = tokio::io::duplex(64 << 10);
+        let slow_reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 << 10];
+            let mut got = 0;
+            while got < 1 << 20 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                got += r.read(&mut buf).await.unwrap();
+            }
+            r // kept open, read no more
+        });
+        let started = tokio::time::Instant::now();
+        assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::All));
+        assert!(started.elapsed() > limit * 4, "the reader was not slow: {:?}", started.elapsed());
+        let _r = slow_reader.await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::Stalled));
+        assert!(started.elapsed() >= limit, "given up on after {:?}", started.elapsed());
     }
 
     /// An answer the version cannot carry is an error and leaves what was framed before intact.

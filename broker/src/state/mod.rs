@@ -62,8 +62,13 @@ pub struct NodeState {
     /// Background tasks (telemetry watchers, timers) awaited on shutdown.
     pub tasks: TaskTracker,
     /// Kafka requests read and not yet answered, over all connections (`/metrics`): what the
-    /// per-connection bound in `protocol::connection` keeps in check.
+    /// bounds in `protocol::connection` keep in check.
     pub kafka_requests_in_progress: Arc<std::sync::atomic::AtomicUsize>,
+    /// ... and the bytes of their frames (`/metrics`), counted apart from the budget below so
+    /// that the gauge shows what is held, whatever the budget does.
+    pub kafka_request_bytes_in_progress: Arc<std::sync::atomic::AtomicUsize>,
+    /// `max_request_bytes_in_progress`, shared by all Kafka client connections.
+    pub kafka_request_bytes: Arc<crate::budget::ByteBudget>,
 }
 
 /// `GET /state`.
