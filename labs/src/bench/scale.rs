@@ -91,8 +91,9 @@ pub struct ProduceFigures {
     pub records_per_entry: Option<f64>,
     /// Raft requests the three brokers sent to each other during the measured produce, per
     /// message (`peers[].requests_sent` of `GET /state`): one per follower per replication round
-    /// of a group, plus the node heartbeats. At many partitions the CPU per message follows this
-    /// count, not the entries (docs/benchmarks.md, session 35). `None` when a node did not answer.
+    /// of a group, plus the node heartbeats. At many partitions the CPU per message did not follow
+    /// the entries; this count is the next suspect (docs/benchmarks.md, session 35). `None` when a
+    /// node did not answer.
     pub raft_requests_per_msg: Option<f64>,
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
