@@ -427,8 +427,7 @@ fn gauge(broker: &Broker, name: &str) -> Result<usize> {
 /// order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Result<()> {
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::messages::{ApiKey, FetchResponse};
     const REQUESTS: i32 = 10_000;
     /// `MAX_STARTED` in broker/src/protocol/connection.rs.
     const BOUND: usize = 8_192;
@@ -437,19 +436,7 @@ async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Resu
     let topic = unique("pipelined");
     let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
     let ack = send_one(&p, &topic, "k", "v").await.context("creating the topic")?;
-    // Fetches at the log end wait for data that never comes, for max_wait_ms each.
-    let partition = FetchPartition::default()
-        .with_partition(ack.partition)
-        .with_fetch_offset(ack.offset + 1)
-        .with_partition_max_bytes(1 << 20);
-    let fetch = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(300)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(topic.clone().into()))
-            .with_partitions(vec![partition])]);
+    let fetch = fetch_at_the_end(&topic, ack.partition, ack.offset + 1, 300);
     let mut wire = Vec::new();
     for correlation_id in 0..REQUESTS {
         wire.extend(encoded(ApiKey::Fetch, 4, correlation_id, &fetch)?);
@@ -495,8 +482,7 @@ async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Resu
 /// reaches near the bound and never passes it; every request is still answered, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_pipelining_large_requests_share_the_node_byte_budget() -> Result<()> {
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::messages::{ApiKey, FetchResponse};
     const BUDGET: usize = 1 << 20;
     const CONNECTIONS: usize = 3;
     const REQUESTS: i32 = 100;
@@ -508,19 +494,7 @@ async fn connections_pipelining_large_requests_share_the_node_byte_budget() -> R
     let topic = unique("node-budget");
     let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
     let ack = send_one(&p, &topic, "k", "v").await.context("creating the topic")?;
-    // Fetches at the log end wait for data that never comes, for max_wait_ms each.
-    let partition = FetchPartition::default()
-        .with_partition(ack.partition)
-        .with_fetch_offset(ack.offset + 1)
-        .with_partition_max_bytes(1 << 20);
-    let fetch = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(500)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(topic.clone().into()))
-            .with_partitions(vec![partition])]);
+    let fetch = fetch_at_the_end(&topic, ack.partition, ack.offset + 1, 500);
     // A client id of 32,000 bytes (an i16-length string holds at most 32,767) makes each fetch
     // about 31 KiB: some 32 of them fill the node's budget.
     let client_id = "c".repeat(32_000);
@@ -704,4 +678,28 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
     broker.assert_healthy("a client that stopped reading its answers")?;
     send_one(&p, &topic, "k", "after").await.context("produce after the stalled client")?;
     Ok(())
+}
+
+/// A fetch from `offset` at the log end: it waits `max_wait_ms` for data that never comes, so it
+/// stays in progress that long.
+fn fetch_at_the_end(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+    let partition = FetchPartition::default()
+        .with_partition(partition)
+        .with_fetch_offset(offset)
+        .with_partition_max_bytes(1 << 20);
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(topic.to_string().into()))
+            .with_partitions(vec![partition])])
 }
