@@ -73,5 +73,9 @@ pub fn render(node: &NodeState) -> String {
         let _ = writeln!(out, "# HELP {name} {what} read and not yet answered\n# TYPE {name} gauge");
         let _ = writeln!(out, "{name}{{node=\"{node_id}\"}} {value}");
     }
+    let name = "clusterlab_kafka_requests_total";
+    let total = node.kafka_requests_total.load(std::sync::atomic::Ordering::Relaxed);
+    let _ = writeln!(out, "# HELP {name} Kafka requests read since start\n# TYPE {name} counter");
+    let _ = writeln!(out, "{name}{{node=\"{node_id}\"}} {total}");
     out
 }

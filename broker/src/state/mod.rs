@@ -69,6 +69,9 @@ pub struct NodeState {
     pub kafka_request_bytes_in_progress: Arc<std::sync::atomic::AtomicUsize>,
     /// `max_request_bytes_in_progress`, shared by all Kafka client connections.
     pub kafka_request_bytes: Arc<crate::budget::ByteBudget>,
+    /// Kafka requests read since start (`/metrics`): next to the Raft requests, what a message
+    /// costs at many partitions (`clusterlab bench --scale`).
+    pub kafka_requests_total: std::sync::atomic::AtomicU64,
 }
 
 /// `GET /state`.

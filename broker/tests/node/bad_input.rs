@@ -472,6 +472,12 @@ async fn a_client_pipelining_without_bound_is_read_a_bounded_way_ahead() -> Resu
         ensure!(Instant::now() < deadline, "requests still counted in progress after every answer");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The counter `clusterlab bench --scale` reads: every request, the producer's too.
+    let total = gauge(&broker, "clusterlab_kafka_requests_total")?;
+    ensure!(
+        total > REQUESTS as usize,
+        "{total} Kafka requests counted after {REQUESTS} fetches and a produce"
+    );
     broker.assert_healthy("a connection pipelining 10,000 requests")?;
     Ok(())
 }

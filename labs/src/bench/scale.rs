@@ -95,6 +95,10 @@ pub struct ProduceFigures {
     /// the entries; this count is the next suspect (docs/benchmarks.md, session 35). `None` when a
     /// node did not answer.
     pub raft_requests_per_msg: Option<f64>,
+    /// Kafka requests the three brokers read during the measured produce, per message
+    /// (`clusterlab_kafka_requests_total` of `/metrics`): the client's requests, the other count
+    /// that grows with the partitions. `None` when a node did not answer.
+    pub kafka_requests_per_msg: Option<f64>,
     /// RSS of each broker once every message is acknowledged: what the groups hold after work,
     /// next to `rss_mib_per_node` measured idle before it.
     pub rss_mib_after_per_node: Vec<f64>,
@@ -218,6 +222,17 @@ async fn raft_requests_sent(cluster: &Cluster) -> Option<u64> {
     Some(sent)
 }
 
+/// Kafka requests all nodes have read so far; `None` if a node did not answer.
+async fn kafka_requests_read(cluster: &Cluster) -> Option<u64> {
+    let mut read = 0;
+    for a in cluster.addrs() {
+        let metrics = crate::node_client::get_text(a.http, "/metrics", STATE_TIMEOUT).await.ok()?;
+        let line = metrics.lines().find(|l| l.starts_with("clusterlab_kafka_requests_total{"))?;
+        read += line.rsplit(' ').next()?.parse::<u64>().ok()?;
+    }
+    Some(read)
+}
+
 /// Entries in each node's partition-log indexes, in node order; `None` if a node did not answer.
 fn index_entries(reports: &[Option<MemoryReport>]) -> Option<Vec<u64>> {
     reports.iter().map(|m| m.as_ref().map(|m| m.log_index_entries)).collect()
@@ -291,10 +306,12 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
     let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
     let entries_before = index_entries(&memory_per_node(cluster).await);
     let requests_before = raft_requests_sent(cluster).await;
+    let kafka_before = kafka_requests_read(cluster).await;
     let cpu_before = cpu();
     let out = producer.run(opts.messages, opts.timeout).await?;
     let cpu_secs = cpu().saturating_sub(cpu_before) as f64 / ticks_per_sec();
     let requests = requests_before.zip(raft_requests_sent(cluster).await).map(|(b, a)| a.saturating_sub(b));
+    let kafka = kafka_before.zip(kafka_requests_read(cluster).await).map(|(b, a)| a.saturating_sub(b));
     // Read once: it gives both the entries appended and the memory account after the produce.
     let memory_after = memory_per_node(cluster).await;
     let appended = entries_before
@@ -310,6 +327,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         broker_cpu_us_per_msg: cpu_secs * 1e6 / out.messages.max(1) as f64,
         records_per_entry: appended.filter(|n| *n > 0).map(|n| out.messages as f64 / n as f64),
         raft_requests_per_msg: requests.map(|n| n as f64 / out.messages.max(1) as f64),
+        kafka_requests_per_msg: kafka.map(|n| n as f64 / out.messages.max(1) as f64),
         rss_mib_after_per_node: Vec::new(),
         memory_after_per_node: memory_after,
     })
@@ -368,14 +386,15 @@ pub fn render(points: &[ScalePoint]) -> String {
             let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
                 "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg, {} records per Raft \
-                 entry, {} Raft requests per message); RSS after {} MiB: heap in use {}, freed but \
-                 held {}, log index {}",
+                 entry, {} Raft and {} Kafka requests per message); RSS after {} MiB: heap in use {}, \
+                 freed but held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,
                 f.broker_cpu_us_per_msg,
                 f.records_per_entry.map_or("?".into(), |r| format!("{r:.2}")),
                 f.raft_requests_per_msg.map_or("?".into(), |r| format!("{r:.3}")),
+                f.kafka_requests_per_msg.map_or("?".into(), |r| format!("{r:.3}")),
                 join(f.rss_mib_after_per_node.iter().map(|r| format!("{r:.0}")).collect()),
                 account(|m| m.heap_in_use_bytes),
                 account(|m| m.heap_free_held_bytes),
