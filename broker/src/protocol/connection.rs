@@ -113,9 +113,9 @@ async fn serve_inner(
                 admitted = budget.admit(frame.len()) => admitted,
                 _ = reader_stop.cancelled() => return Ok(()),
             };
+            node.kafka_requests_total.fetch_add(1, Ordering::Relaxed);
             // One tuple, so the gauges are uncounted before the budget is returned (fields drop in
             // order), also when the connection goes away first: they never show more than it holds.
-            node.kafka_requests_total.fetch_add(1, Ordering::Relaxed);
             let held = (
                 InProgress::start(&node.kafka_requests_in_progress, 1),
                 InProgress::start(&node.kafka_request_bytes_in_progress, frame.len()),
