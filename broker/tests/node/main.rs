@@ -20,6 +20,7 @@ mod harness;
 mod idempotence;
 mod power_cut;
 mod process;
+mod request_bounds;
 mod startup_errors;
 mod stock_clients;
 // Shared with the cluster tests, which also wait for conditions; node tests use part of it.
