@@ -147,6 +147,13 @@ impl GroupView {
         }
     }
 
+    /// Not a leader that clients are still waiting on: one a majority has not acknowledged yet,
+    /// or whose own term's first entry is not applied yet (`high_watermark_established`).
+    pub(crate) fn settled(&self) -> bool {
+        self.state != ServerState::Leader
+            || (self.quorum_acked && self.applied_term.is_some_and(|t| t >= self.term))
+    }
+
     fn same_progress(&self, other: &GroupView) -> bool {
         (self.term, self.leader, self.last_log) == (other.term, other.leader, other.last_log)
     }

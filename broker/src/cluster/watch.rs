@@ -3,14 +3,15 @@
 //! and outcome events derived from role transitions.
 //!
 //! Progress alone (indexes moving in the same term under the same leader) is read at most once
-//! per `PROGRESS_COALESCE` (5 ms): openraft re-sends its metrics at every step of an entry (appended,
-//! flushed, each follower's match, committed, applied), and at a thousand busy groups reading
-//! and reporting each step cost a wakeup, a metrics copy and an event per step. A change of
-//! term, vote, role or leader is seen at most that much later; the indexes shown are exact, only
-//! steps in between are folded into one event.
+//! per the node's progress window (`Telemetry::progress_window`, 5-50 ms): openraft re-sends its
+//! metrics at every step of an entry (appended, flushed, each follower's match, committed,
+//! applied), and at a thousand busy groups reading and reporting each step cost a wakeup, a
+//! metrics copy and an event per step. The indexes shown are exact, only steps in between are
+//! folded into one event. A change of vote, server state or leader ends the window at once
+//! (openraft's server metrics change only then), and a leader not yet confirmed or whose own term has not
+//! applied yet reads every step: clients wait on both after an election.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,10 +44,6 @@ impl GroupState {
     }
 }
 
-/// How long progress-only changes are left to accumulate before the next read: far below an
-/// election timeout (150 ms and more), above the few milliseconds one entry takes to commit.
-const PROGRESS_COALESCE: Duration = Duration::from_millis(5);
-
 /// Streams a group's metrics changes onto telemetry until `cancel` or the group stops.
 pub fn watch_group(
     telemetry: &Arc<Telemetry>,
@@ -56,6 +53,7 @@ pub fn watch_group(
     tasks: &TaskTracker,
 ) {
     let mut rx = handle.raft.metrics();
+    let mut leadership_rx = handle.raft.server_metrics();
     let telemetry = Arc::clone(telemetry);
     let handle = Arc::clone(handle);
     let trace = Arc::clone(trace);
@@ -67,6 +65,7 @@ pub fn watch_group(
         tokio::pin!(cancelled);
         loop {
             // Clone out at once: never hold the watch borrow.
+            leadership_rx.borrow_and_update();
             let m = rx.borrow_and_update().clone();
             let view = handle.update_view(&m);
             let state = GroupState::of(&handle, &m, &view);
@@ -85,10 +84,11 @@ pub fn watch_group(
                 telemetry.emit(EventKind::Raft(state.clone()));
                 last = Some(state);
             }
-            if progress_only {
+            if progress_only && view.settled() {
                 tokio::select! {
                     _ = &mut cancelled => return,
-                    _ = tokio::time::sleep(PROGRESS_COALESCE) => {}
+                    _ = tokio::time::sleep(telemetry.progress_window()) => {}
+                    _ = leadership_rx.changed() => {}
                 }
             }
             tokio::select! {
