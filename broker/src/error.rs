@@ -77,9 +77,10 @@ pub enum BrokerError {
     #[error("not the group coordinator: {0}")]
     NotCoordinator(String),
 
-    /// A client took no byte of its answers for `limit`: its connection is closed so that the
-    /// requests waiting behind them give back their share of the node's byte budget.
-    #[error("the client took no byte of its answers for {limit:?} (write stall limit)")]
+    /// A client took no byte of its answers for `limit`, or took them slower than the minimum
+    /// read rate: its connection is closed so that the requests waiting behind them give back
+    /// their share of the node's byte budget.
+    #[error("the client took no byte of its answers for {limit:?}, or took them slower than 64 KiB/s (write stall limit)")]
     ClientStalled { limit: std::time::Duration },
 
     /// A Raft peer could not be reached (connect refused, connection lost, backing off);

@@ -50,6 +50,11 @@ const COALESCE_RESPONSE_BYTES: usize = 1 << 20;
 /// few such clients stop the node reading every other connection. 30 s is Kafka's and
 /// librdkafka's default `request.timeout.ms`: by then the client has given up on those answers.
 const WRITE_STALL_LIMIT: Duration = Duration::from_secs(30);
+/// The slowest a client may take its answers, beyond the stall limit: a write of `n` bytes must
+/// end within the limit plus `n` at this rate. Without it, a client taking one byte just inside
+/// every stall limit kept its requests' share of the budget forever. 64 KiB/s is a 512 kbit/s
+/// link: a 64 MiB answer gets about 17 minutes.
+const MIN_READ_BYTES_PER_SEC: u64 = 64 * 1024;
 
 /// A response waiting for its turn: the correlation data needed to frame it.
 struct Pending {
@@ -201,16 +206,19 @@ enum Written {
     Stalled,
 }
 
-/// Writes all of `out` unless one write waits `stall_limit` with the socket taking no byte.
-/// What is timed is a lack of progress, not the whole answer: each `write` returns as soon as
-/// the socket takes some bytes, and the next one has the whole limit again, so a client reading
-/// a 50 MiB fetch answer slowly but steadily is never cut off.
+/// Writes all of `out` unless one write waits `stall_limit` with the socket taking no byte, or
+/// the client takes it slower than [`MIN_READ_BYTES_PER_SEC`] (past the stall limit). Each
+/// `write` returns as soon as the socket takes some bytes and the next one has the whole limit
+/// again, so a client reading a 50 MiB fetch answer slowly but steadily is not cut off.
 async fn write_unless_stalled<W>(w: &mut W, mut out: &[u8], stall_limit: Duration) -> Written
 where
     W: tokio::io::AsyncWrite + Unpin,
 {
+    let at_min_rate = Duration::from_secs_f64(out.len() as f64 / MIN_READ_BYTES_PER_SEC as f64);
+    let deadline = tokio::time::Instant::now() + stall_limit + at_min_rate;
     while !out.is_empty() {
-        match tokio::time::timeout(stall_limit, w.write(out)).await {
+        let until = deadline.min(tokio::time::Instant::now() + stall_limit);
+        match tokio::time::timeout_at(until, w.write(out)).await {
             Ok(Ok(0)) => return Written::Closed(std::io::ErrorKind::WriteZero.into()),
             Ok(Ok(n)) => out = &out[n..],
             Ok(Err(e)) => return Written::Closed(e),
@@ -431,6 +439,29 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::Stalled));
         assert!(started.elapsed() >= limit, "given up on after {:?}", started.elapsed());
+    }
+
+    /// A reader taking one byte just inside every stall limit is given up on once the answer
+    /// is late at the minimum read rate: 4 KiB with a 300 ms limit by 362 ms.
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_taking_a_byte_per_stall_limit_is_given_up_on() {
+        use tokio::io::AsyncReadExt;
+        let limit = Duration::from_millis(300);
+        let answer = vec![7u8; 4096];
+        let (mut w, mut r) = tokio::io::duplex(1);
+        let trickle = tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            while r.read(&mut byte).await.is_ok_and(|n| n == 1) {
+                tokio::time::sleep(limit - Duration::from_millis(10)).await;
+            }
+        });
+        let started = tokio::time::Instant::now();
+        assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::Stalled));
+        let late = limit + Duration::from_secs_f64(4096.0 / MIN_READ_BYTES_PER_SEC as f64);
+        let took = started.elapsed();
+        assert!(took >= late && took < late + limit, "given up on after {took:?}, expected {late:?}");
+        drop(w);
+        trickle.await.unwrap();
     }
 
     /// An answer the version cannot carry is an error and leaves what was framed before intact.
