@@ -91,6 +91,8 @@ pub struct PartitionLog {
     /// Listed in the flusher's dirty list and not yet planned into a round (lists it once).
     pub(crate) queued: AtomicBool,
     tx: watch::Sender<PartitionOffsets>,
+    /// Its offsets are forwarded to telemetry (`Telemetry::watch_partition`), by one watcher.
+    telemetry_watched: AtomicBool,
 }
 
 impl PartitionLog {
@@ -130,6 +132,7 @@ impl PartitionLog {
             flush_lock: Mutex::new(()),
             queued: AtomicBool::new(false),
             tx,
+            telemetry_watched: AtomicBool::new(false),
         }
     }
 
@@ -149,6 +152,13 @@ impl PartitionLog {
             inner.parent_dirty = true;
         }
         log
+    }
+
+    /// True the first time only. A restarted cluster node reaches each recovered partition
+    /// twice (at start-up, and when the controller's assignment starts its group), and two
+    /// watchers sent every offsets event twice.
+    pub fn claim_telemetry_watch(&self) -> bool {
+        !self.telemetry_watched.swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn topic(&self) -> &str {

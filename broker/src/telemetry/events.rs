@@ -145,19 +145,24 @@ impl Telemetry {
 
     /// Forwards a partition's offsets onto the stream until `cancel` fires or the partition is
     /// dropped: a change is sent at once, and the changes in the [`Self::progress_window`] after
-    /// it as one event with the latest offsets (a fast producer yields no backlog).
+    /// it as one event with the latest offsets (a fast producer yields no backlog). A partition
+    /// already watched is left to its watcher.
     pub fn watch_partition(
         self: &Arc<Self>,
         log: &Arc<PartitionLog>,
         cancel: CancellationToken,
         tasks: &tokio_util::task::TaskTracker,
     ) {
+        if !log.claim_telemetry_watch() {
+            return;
+        }
         let mut rx = log.subscribe();
         let topic = log.topic().to_string();
         let partition = log.partition();
         let this = Arc::clone(self);
+        let counted = WatchedPartition::new(&this);
         tasks.spawn(async move {
-            let _counted = WatchedPartition::new(&this);
+            let _counted = counted;
             let cancelled = cancel.cancelled();
             tokio::pin!(cancelled);
             loop {
@@ -201,6 +206,28 @@ fn progress_window_for(partitions: usize) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_partition_reached_twice_is_watched_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) =
+            crate::log::LogStore::open(dir.path(), crate::config::FsyncPolicy::Never, 1 << 20).unwrap();
+        let log = store.create_partition("t", 0).unwrap();
+        let telemetry = Telemetry::new(1);
+        let (cancel, tasks) = (CancellationToken::new(), tokio_util::task::TaskTracker::new());
+        telemetry.watch_partition(&log, cancel.clone(), &tasks);
+        telemetry.watch_partition(&store.partition("t", 0).unwrap(), cancel.clone(), &tasks);
+        assert_eq!(telemetry.partitions_watched.load(Ordering::Relaxed), 1);
+        assert_eq!(tasks.len(), 1, "one watcher task");
+        cancel.cancel();
+        tasks.close();
+        tasks.wait().await;
+        assert_eq!(
+            telemetry.partitions_watched.load(Ordering::Relaxed),
+            0,
+            "a stopped watcher is not counted"
+        );
+    }
 
     #[test]
     fn progress_folds_longer_with_more_partitions_within_its_bounds() {
