@@ -8,8 +8,8 @@
 //! applied), and at a thousand busy groups reading and reporting each step cost a wakeup, a
 //! metrics copy and an event per step. The indexes shown are exact, only steps in between are
 //! folded into one event. A change of vote, server state or leader ends the window at once
-//! (openraft's server metrics change only then), and a leader not yet confirmed or whose own term has not
-//! applied yet reads every step: clients wait on both after an election.
+//! (openraft's server metrics change only then), and a leader not yet confirmed, or whose own
+//! term has not applied yet, reads every step: clients wait on both after an election.
 
 use std::sync::Arc;
 

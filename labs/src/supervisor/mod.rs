@@ -239,13 +239,11 @@ impl Supervisor {
             Ok(_) => Ok(()),
             // Under load its next flush comes within milliseconds, and the node may stop before
             // its answer is written: a node that ends right after the request took the fault.
-            Err(e) => match proc.wait_exit(FAULT_EXIT_WAIT).await {
-                true => {
-                    tracing::info!(node = id, "node stopped before answering its fsync-failure fault");
-                    Ok(())
-                }
-                false => Err(e),
-            },
+            Err(_) if proc.wait_exit(FAULT_EXIT_WAIT).await => {
+                tracing::info!(node = id, "node stopped before answering its fsync-failure fault");
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
