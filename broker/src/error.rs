@@ -80,8 +80,11 @@ pub enum BrokerError {
     /// A client took no byte of its answers for `limit`, or took them slower than the minimum
     /// read rate: its connection is closed so that the requests waiting behind them give back
     /// their share of the node's byte budget.
-    #[error("the client took no byte of its answers for {limit:?}, or took them slower than 64 KiB/s (write stall limit)")]
-    ClientStalled { limit: std::time::Duration },
+    #[error(
+        "the client took no byte of its answers for {limit:?}, or took them slower than \
+         {min_bytes_per_sec} bytes/s (write stall limit)"
+    )]
+    ClientStalled { limit: std::time::Duration, min_bytes_per_sec: u64 },
 
     /// A Raft peer could not be reached (connect refused, connection lost, backing off);
     /// openraft treats this as "retry later".

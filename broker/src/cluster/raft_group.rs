@@ -147,11 +147,16 @@ impl GroupView {
         }
     }
 
+    /// The first entry of this node's current term is applied: until then a new leader's high
+    /// watermark may still lag the previous leader's.
+    pub(crate) fn own_term_applied(&self) -> bool {
+        self.applied_term.is_some_and(|t| t >= self.term)
+    }
+
     /// Not a leader that clients are still waiting on: one a majority has not acknowledged yet,
-    /// or whose own term's first entry is not applied yet (`high_watermark_established`).
+    /// or whose own term's first entry is not applied yet.
     pub(crate) fn settled(&self) -> bool {
-        self.state != ServerState::Leader
-            || (self.quorum_acked && self.applied_term.is_some_and(|t| t >= self.term))
+        self.state != ServerState::Leader || (self.quorum_acked && self.own_term_applied())
     }
 
     fn same_progress(&self, other: &GroupView) -> bool {

@@ -64,8 +64,9 @@ pub fn watch_group(
         let cancelled = cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
-            // Clone out at once: never hold the watch borrow.
+            // Marked seen: only a later leadership change ends the progress window below.
             leadership_rx.borrow_and_update();
+            // Clone out at once: never hold the watch borrow.
             let m = rx.borrow_and_update().clone();
             let view = handle.update_view(&m);
             let state = GroupState::of(&handle, &m, &view);

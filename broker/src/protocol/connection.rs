@@ -189,7 +189,10 @@ async fn write_responses(
                     Written::Stalled => {
                         // Returning drops the requests in progress, and with them their budget.
                         write_failed.cancel();
-                        return Err(BrokerError::ClientStalled { limit: stall_limit });
+                        return Err(BrokerError::ClientStalled {
+                            limit: stall_limit,
+                            min_bytes_per_sec: MIN_READ_BYTES_PER_SEC,
+                        });
                     }
                 }
             }

@@ -125,8 +125,7 @@ impl Topology for Replicated {
 
     fn high_watermark_established(&self, topic: &str, partition: i32) -> bool {
         let Some(group) = self.0.partition(topic, partition) else { return true };
-        let v = group.view();
-        v.applied_term.is_some_and(|t| t >= v.term)
+        group.view().own_term_applied()
     }
 
     fn check_assignment(&self, _node: &NodeState, _manual: Option<&[Vec<NodeId>]>) -> Result<(), KafkaError> {
