@@ -77,6 +77,7 @@ pub fn static_configs(c: &Config) -> Vec<(&'static str, String, ValueKind)> {
         ("socket.request.max.bytes", c.max_frame_bytes.to_string(), ValueKind::Int),
         ("max.connections", c.max_connections.to_string(), ValueKind::Int),
         ("queued.max.request.bytes", c.max_request_bytes_in_progress.to_string(), ValueKind::Long),
+        ("fetch.max.bytes", c.fetch_max_bytes.to_string(), ValueKind::Int),
         ("connections.max.idle.ms", c.connections_max_idle_ms.to_string(), ValueKind::Long),
         ("group.initial.rebalance.delay.ms", c.group_initial_rebalance_delay_ms.to_string(), ValueKind::Int),
         ("log.flush.policy", c.fsync.to_string(), ValueKind::String),

@@ -78,6 +78,10 @@ const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// (100 MiB): one busy client is not slowed by the node's bound, while a thousand connections
 /// hold 256 MiB of frames, not 64 GiB.
 const DEFAULT_MAX_REQUEST_BYTES_IN_PROGRESS: usize = 256 * 1024 * 1024;
+/// Kafka's default for the broker's `fetch.max.bytes` (55 MiB).
+const DEFAULT_FETCH_MAX_BYTES: usize = 57_671_680;
+/// Kafka's lower bound for `fetch.max.bytes`.
+const MIN_FETCH_MAX_BYTES: usize = 1024;
 
 /// The whole configuration of one node. Unknown keys are rejected so a typo never goes unnoticed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +114,9 @@ pub struct Config {
     /// (as Kafka's `queued.max.request.bytes`); past it connections wait before reading more. A
     /// larger frame is admitted alone.
     pub max_request_bytes_in_progress: usize,
+    /// Most record bytes one Fetch answer carries, whatever the request asks (Kafka's broker
+    /// `fetch.max.bytes`); the first partition with data still gets one whole batch.
+    pub fetch_max_bytes: usize,
     /// A client connection that sends nothing for this long is closed (Kafka's
     /// `connections.max.idle.ms`).
     pub connections_max_idle_ms: u64,
@@ -237,6 +244,7 @@ impl Default for Config {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_connections: 1000,
             max_request_bytes_in_progress: DEFAULT_MAX_REQUEST_BYTES_IN_PROGRESS,
+            fetch_max_bytes: DEFAULT_FETCH_MAX_BYTES,
             connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 300,
             drain_idle_ms: 300,
@@ -293,6 +301,12 @@ impl Config {
         if self.max_request_bytes_in_progress == 0 {
             // Zero would admit no request at all: the node would read nothing.
             return Err("max_request_bytes_in_progress must be at least 1".to_string());
+        }
+        if self.fetch_max_bytes < MIN_FETCH_MAX_BYTES {
+            return Err(format!(
+                "fetch_max_bytes = {} must be at least {MIN_FETCH_MAX_BYTES}",
+                self.fetch_max_bytes
+            ));
         }
         if self.connections_max_idle_ms < 100 {
             return Err(format!(
@@ -364,6 +378,13 @@ mod tests {
     fn a_node_byte_budget_of_zero_is_refused_by_name() {
         let err = Config::from_toml("max_request_bytes_in_progress = 0\n", "n.toml").unwrap_err();
         assert!(err.to_string().contains("max_request_bytes_in_progress must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn a_fetch_answer_cap_below_kafkas_minimum_is_refused_by_name() {
+        let err = Config::from_toml("fetch_max_bytes = 1023\n", "n.toml").unwrap_err();
+        assert!(err.to_string().contains("fetch_max_bytes = 1023 must be at least 1024"), "{err}");
+        assert!(Config::from_toml("fetch_max_bytes = 1024\n", "n.toml").is_ok());
     }
 
     #[test]

@@ -60,6 +60,9 @@ struct Args {
     /// Bytes of Kafka request frames in progress over all connections (more wait to be read).
     #[arg(long)]
     max_request_bytes_in_progress: Option<usize>,
+    /// Most record bytes in one Fetch answer, whatever the client asks (Kafka's fetch.max.bytes).
+    #[arg(long)]
+    fetch_max_bytes: Option<usize>,
     /// Close a client connection that sends nothing for this long.
     #[arg(long)]
     connections_max_idle_ms: Option<u64>,
@@ -129,6 +132,9 @@ impl Args {
         }
         if let Some(v) = self.max_request_bytes_in_progress {
             c.max_request_bytes_in_progress = v;
+        }
+        if let Some(v) = self.fetch_max_bytes {
+            c.fetch_max_bytes = v;
         }
         if let Some(v) = self.connections_max_idle_ms {
             c.connections_max_idle_ms = v;

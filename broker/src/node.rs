@@ -87,6 +87,7 @@ impl Node {
             tasks: TaskTracker::new(),
             kafka_requests_in_progress: Default::default(),
             kafka_request_bytes_in_progress: Default::default(),
+            kafka_answer_bytes_in_progress: Default::default(),
             kafka_requests_total: Default::default(),
             kafka_request_bytes: Arc::new(ByteBudget::new(config.max_request_bytes_in_progress)),
             config,

@@ -324,6 +324,7 @@ async fn every_registered_version_answers_an_encodable_response() {
             let response = match dispatch(&state, ctx, sample_request(spec.key, v)) {
                 Reply::Now(r) => r,
                 Reply::Later(f) => f.await,
+                Reply::LaterHolding(f) => f.await.0,
                 Reply::NoResponse => panic!("{:?} v{v} gave no response", spec.key),
             };
             let mut buf = BytesMut::new();

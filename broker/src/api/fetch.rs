@@ -1,15 +1,22 @@
 //! Fetch: whole stored batches from the fetch offset up to the high watermark, long-polling
 //! until `min_bytes` are available or `max_wait_ms` passes.
+//!
+//! An answer is copied into memory and stays there until the connection has written it, so its
+//! size is bounded twice: by `fetch_max_bytes` whatever the client asks (Kafka's broker setting
+//! `fetch.max.bytes`), and by the node's byte budget, which it holds until written. Without
+//! either, a few dozen connections each asking for a whole 64 MiB partition made a node hold
+//! gigabytes (docs/reliability.md).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ResponseKind};
 use kafka_protocol::ResponseError;
 
-use super::{topic_name, ApiSpec, RequestContext};
+use super::{topic_name, ApiSpec, Reply, RequestContext};
+use crate::budget::AnswerBytes;
 use crate::log::PartitionLog;
 use crate::state::NodeState;
 
@@ -19,6 +26,10 @@ pub const SPEC: ApiSpec = ApiSpec { key: ApiKey::Fetch, min: 4, max: 12 };
 /// A long poll never waits longer than this, whatever the client asks: it bounds how long a
 /// connection's later responses can be held up behind it.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How often an answer without room in the node's budget looks again, and how long it looks at
+/// least (a fetch with `max_wait_ms` 0 answered empty at once would be sent again at once).
+const ROOM_POLL: Duration = Duration::from_millis(5);
+const ROOM_WAIT_MIN: Duration = Duration::from_millis(100);
 
 struct Wanted {
     topic: String,
@@ -28,7 +39,15 @@ struct Wanted {
     log: Result<Arc<PartitionLog>, ResponseError>,
 }
 
-pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+pub fn handle(node: &Arc<NodeState>, ctx: &RequestContext, req: FetchRequest) -> Reply {
+    let (node, version) = (Arc::clone(node), ctx.api_version);
+    Reply::LaterHolding(Box::pin(async move {
+        let (response, held) = answer(&node, version, req).await;
+        (ResponseKind::Fetch(response), held)
+    }))
+}
+
+async fn answer(node: &NodeState, version: i16, req: FetchRequest) -> (FetchResponse, Option<AnswerBytes>) {
     let wanted: Vec<Wanted> = req
         .topics
         .iter()
@@ -44,7 +63,8 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -
             max_bytes: p.partition_max_bytes.max(0) as usize,
         })
         .collect();
-    let max_total = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let asked = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let max_total = asked.min(node.config.fetch_max_bytes);
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
@@ -53,10 +73,10 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -
     let mut watches: Vec<_> =
         wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.subscribe())).collect();
     loop {
-        let (response, bytes) = read_all(&wanted, max_total, ctx.api_version);
+        let (response, bytes) = read_all(&wanted, max_total, true, version);
         let waited_enough = tokio::time::Instant::now() >= deadline || node.shutdown.is_cancelled();
         if bytes >= min_bytes.max(1) || waited_enough || watches.is_empty() {
-            return response;
+            return held(node, &wanted, (response, bytes), deadline, version).await;
         }
         let any_change = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         tokio::select! {
@@ -70,11 +90,45 @@ pub async fn handle(node: &NodeState, ctx: &RequestContext, req: FetchRequest) -
     }
 }
 
-fn read_all(wanted: &[Wanted], max_total: usize, version: i16) -> (FetchResponse, usize) {
+/// The answer read, with its bytes taken from the node's budget. Without room now, it looks for
+/// room every [`ROOM_POLL`], holding no records, until the fetch's deadline (but at least
+/// [`ROOM_WAIT_MIN`]); then it answers with no records and the client fetches again. So an answer
+/// never waits for room longer than that, behind answers queued after it on its connection.
+async fn held(
+    node: &NodeState,
+    wanted: &[Wanted],
+    (response, bytes): (FetchResponse, usize),
+    deadline: tokio::time::Instant,
+    version: i16,
+) -> (FetchResponse, Option<AnswerBytes>) {
+    if bytes == 0 {
+        return (response, None);
+    }
+    let (budget, gauge) = (&node.kafka_request_bytes, &node.kafka_answer_bytes_in_progress);
+    if let Some(held) = budget.try_take_answer(bytes, gauge) {
+        return (response, Some(held));
+    }
+    drop(response);
+    let give_up = deadline.max(tokio::time::Instant::now() + ROOM_WAIT_MIN);
+    while tokio::time::Instant::now() < give_up && !node.shutdown.is_cancelled() {
+        tokio::time::sleep(ROOM_POLL).await;
+        if let Some(held) = budget.try_take_answer(bytes, gauge) {
+            // Read again within the room taken: the log may have moved meanwhile.
+            return (read_all(wanted, bytes, true, version).0, Some(held));
+        }
+    }
+    tracing::debug!(bytes, "no room in the node budget for a fetch answer by its deadline");
+    (read_all(wanted, 0, false, version).0, None)
+}
+
+/// Reads every wanted partition within `max_total` bytes; with `whole_first`, the first
+/// partition with data gets at least one whole batch even past it.
+fn read_all(wanted: &[Wanted], max_total: usize, whole_first: bool, version: i16) -> (FetchResponse, usize) {
     let mut total = 0usize;
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for w in wanted {
-        let data = read_partition(w, max_total.saturating_sub(total), total == 0, version);
+        let first = whole_first && total == 0;
+        let data = read_partition(w, max_total.saturating_sub(total), first, version);
         total += data.records.as_ref().map(|r| r.len()).unwrap_or(0);
         match topics.last_mut() {
             Some(t) if t.topic.as_str() == w.topic => t.partitions.push(data),

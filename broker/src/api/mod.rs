@@ -9,6 +9,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
+use crate::budget::AnswerBytes;
 pub use crate::registry::{ApiSpec, Registry};
 use crate::state::NodeState;
 
@@ -95,6 +96,9 @@ pub struct RequestContext {
 pub enum Reply {
     Now(ResponseKind),
     Later(BoxFuture<'static, ResponseKind>),
+    /// An answer built in memory (a fetch's records), with its bytes held in the node's budget
+    /// until the connection has written it.
+    LaterHolding(BoxFuture<'static, (ResponseKind, Option<AnswerBytes>)>),
     NoResponse,
 }
 
@@ -149,7 +153,6 @@ routes! {
     }
     later {
         Metadata => metadata,
-        Fetch => fetch,
         CreateTopics => create_topics,
         CreatePartitions => create_partitions,
         AlterConfigs => alter_configs,
@@ -168,6 +171,7 @@ routes! {
     }
     own {
         Produce => produce,
+        Fetch => fetch,
         OffsetCommit => offset_commit,
     }
 }

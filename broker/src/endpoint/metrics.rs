@@ -61,16 +61,25 @@ pub fn render(node: &NodeState) -> String {
         node.store.fsync_delay().as_millis()
     );
     let in_progress = [
-        ("clusterlab_kafka_requests_in_progress", "Kafka requests", &node.kafka_requests_in_progress),
+        (
+            "clusterlab_kafka_requests_in_progress",
+            "Kafka requests read and not yet answered",
+            &node.kafka_requests_in_progress,
+        ),
         (
             "clusterlab_kafka_request_bytes_in_progress",
-            "bytes of Kafka request frames",
+            "bytes of Kafka request frames read and not yet answered",
             &node.kafka_request_bytes_in_progress,
+        ),
+        (
+            "clusterlab_kafka_answer_bytes_in_progress",
+            "bytes of Kafka fetch answers built and not yet written",
+            &node.kafka_answer_bytes_in_progress,
         ),
     ];
     for (name, what, gauge) in in_progress {
         let value = gauge.load(std::sync::atomic::Ordering::Relaxed);
-        let _ = writeln!(out, "# HELP {name} {what} read and not yet answered\n# TYPE {name} gauge");
+        let _ = writeln!(out, "# HELP {name} {what}\n# TYPE {name} gauge");
         let _ = writeln!(out, "{name}{{node=\"{node_id}\"}} {value}");
     }
     let name = "clusterlab_kafka_requests_total";

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply, RequestContext};
-use crate::budget::ConnectionBudget;
+use crate::budget::{AnswerBytes, ConnectionBudget};
 use crate::error::{BrokerError, Result};
 use crate::protocol::frame::read_frame;
 use crate::state::NodeState;
@@ -63,7 +63,9 @@ struct Pending {
     correlation_id: i32,
 }
 
-type StartedRequest = futures::future::BoxFuture<'static, (Pending, Option<ResponseKind>)>;
+/// A request's answer (none for `acks=0` produce), and the budget its bytes hold until written.
+type Answered = (Pending, Option<ResponseKind>, Option<AnswerBytes>);
+type StartedRequest = futures::future::BoxFuture<'static, Answered>;
 type InFlight = FuturesOrdered<StartedRequest>;
 
 /// Serves one connection until the client closes it, a frame is malformed, or the node shuts
@@ -161,8 +163,10 @@ async fn write_responses(
                 Some(f) => in_flight.push_back(f),
                 None => open = false,
             },
-            Some((pending, response)) = in_flight.next() => {
+            Some((pending, response, held)) = in_flight.next() => {
                 let mut out = BytesMut::new();
+                // The answers' budget is returned once `out`, their copy, has been written.
+                let mut holding: Vec<AnswerBytes> = held.into_iter().collect();
                 if let Some(response) = response {
                     encode_response_frame(&mut out, &pending, &response)?;
                 }
@@ -170,7 +174,8 @@ async fn write_responses(
                 // many partitions the commits of pipelined requests land together, and each write
                 // was a syscall here and a segment for the client to read.
                 while out.len() < COALESCE_RESPONSE_BYTES {
-                    let Some(Some((pending, response))) = in_flight.next().now_or_never() else { break };
+                    let Some(Some((pending, response, held))) = in_flight.next().now_or_never() else { break };
+                    holding.extend(held);
                     if let Some(response) = response {
                         encode_response_frame(&mut out, &pending, &response)?;
                     }
@@ -179,7 +184,7 @@ async fn write_responses(
                     continue;
                 }
                 match write_unless_stalled(&mut write_half, &out, stall_limit).await {
-                    Written::All => {}
+                    Written::All => drop(holding),
                     Written::Closed(e) => {
                         // The client went away mid-answer: an ordinary close, not its fault.
                         tracing::debug!(%peer, error = %e, "client closed before its response was written");
@@ -334,7 +339,7 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
             .filter(|r| encode_response_frame(&mut BytesMut::new(), &pending, r).is_ok())
             .ok_or_else(|| BrokerError::Frame(format!("{api_key:?} is not served by this broker")))?;
         node.telemetry.warn(format!("{peer} asked for {api_key:?}, which this broker does not serve"));
-        return Ok(Box::pin(async move { (pending, Some(response)) }));
+        return Ok(Box::pin(async move { (pending, Some(response), None) }));
     };
     if !spec.supports(api_version) {
         if api_key == ApiKey::ApiVersions {
@@ -342,7 +347,7 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
             // it supports, so the client can retry with a version we both know.
             let response = api::api_versions::unsupported(&node.registry);
             let pending = Pending { api_version: 0, ..pending };
-            return Ok(Box::pin(async move { (pending, Some(response)) }));
+            return Ok(Box::pin(async move { (pending, Some(response), None) }));
         }
         return Err(BrokerError::Frame(format!(
             "{api_key:?} v{api_version} is outside the advertised range v{}..=v{}",
@@ -358,9 +363,13 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
     };
     let reply = api::dispatch(node, ctx, request);
     Ok(match reply {
-        Reply::Now(response) => Box::pin(async move { (pending, Some(response)) }),
-        Reply::Later(future) => Box::pin(async move { (pending, Some(future.await)) }),
-        Reply::NoResponse => Box::pin(async move { (pending, None) }),
+        Reply::Now(response) => Box::pin(async move { (pending, Some(response), None) }),
+        Reply::Later(future) => Box::pin(async move { (pending, Some(future.await), None) }),
+        Reply::LaterHolding(future) => Box::pin(async move {
+            let (response, held) = future.await;
+            (pending, Some(response), held)
+        }),
+        Reply::NoResponse => Box::pin(async move { (pending, None, None) }),
     })
 }
 

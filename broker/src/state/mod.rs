@@ -67,7 +67,10 @@ pub struct NodeState {
     /// ... and the bytes of their frames (`/metrics`), counted apart from the budget below so
     /// that the gauge shows what is held, whatever the budget does.
     pub kafka_request_bytes_in_progress: Arc<std::sync::atomic::AtomicUsize>,
-    /// `max_request_bytes_in_progress`, shared by all Kafka client connections.
+    /// Bytes of fetch answers built and not yet written (`/metrics`).
+    pub kafka_answer_bytes_in_progress: Arc<std::sync::atomic::AtomicUsize>,
+    /// `max_request_bytes_in_progress`, shared by all Kafka client connections: their request
+    /// frames and their fetch answers.
     pub kafka_request_bytes: Arc<crate::budget::ByteBudget>,
     /// Kafka requests read since start (`/metrics`): next to the Raft requests, what a message
     /// costs at many partitions (`clusterlab bench --scale`).

@@ -5,6 +5,7 @@
 //! Set BROKER_ECHO=1 to see the brokers' stderr live.
 
 mod admin_apis;
+mod answer_bounds;
 mod bad_input;
 mod checker;
 mod clients;

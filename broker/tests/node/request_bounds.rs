@@ -18,7 +18,7 @@ fn requests_in_progress(broker: &Broker) -> Result<usize> {
 }
 
 /// The node's gauge `name` in `/metrics`.
-fn gauge(broker: &Broker, name: &str) -> Result<usize> {
+pub(crate) fn gauge(broker: &Broker, name: &str) -> Result<usize> {
     let metrics = crate::endpoint::get_text(broker.http, "/metrics")?;
     let line = metrics
         .lines()
@@ -177,6 +177,7 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
     const STALL_LIMIT: Duration = Duration::from_millis(3_000);
     const REQUESTS: i32 = 200;
     const BYTES: &str = "clusterlab_kafka_request_bytes_in_progress";
+    const ANSWER_BYTES: &str = "clusterlab_kafka_answer_bytes_in_progress";
     let dir = data_dir();
     let (budget, idle_ms) = (BUDGET.to_string(), STALL_LIMIT.as_millis().to_string());
     let opts = BrokerOpts::new(dir.path())
@@ -222,16 +223,23 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
     let mut w = stalled.try_clone()?;
     let writer = std::thread::spawn(move || w.write_all(&wire));
 
-    // The stalled connection's unanswered requests fill the budget: the remaining room is less
-    // than one of its frames.
-    let near = BUDGET - frame_len;
+    // The stalled connection's answer being written (larger than half the budget, so it holds
+    // half) and its unanswered requests fill the budget: the room left is less than one frame.
+    // Until the socket buffers are full, answers still go out and the budget comes and goes:
+    // the state must have held for a while.
+    let near = BUDGET / 2 - frame_len;
     let deadline = Instant::now() + CLOSE_TIMEOUT;
+    let mut held_since: Option<Instant> = None;
     loop {
-        let seen = gauge(&broker, BYTES)?;
-        if seen >= near {
+        let (seen, answer) = (gauge(&broker, BYTES)?, gauge(&broker, ANSWER_BYTES)?);
+        held_since = if seen >= near && answer > 0 { held_since.or(Some(Instant::now())) } else { None };
+        if held_since.is_some_and(|t| t.elapsed() >= Duration::from_millis(300)) {
             break;
         }
-        ensure!(Instant::now() < deadline, "the stalled connection never held {near} bytes (last: {seen})");
+        ensure!(
+            Instant::now() < deadline,
+            "the stalled connection never held {near} bytes of requests and an answer (last: {seen}, {answer})"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 
@@ -260,7 +268,10 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
     println!("the other client was answered after {:?}", sent.elapsed());
 
     let deadline = Instant::now() + CLOSE_TIMEOUT;
-    while gauge(&broker, BYTES)? != 0 || requests_in_progress(&broker)? != 0 {
+    while gauge(&broker, BYTES)? != 0
+        || gauge(&broker, ANSWER_BYTES)? != 0
+        || requests_in_progress(&broker)? != 0
+    {
         ensure!(Instant::now() < deadline, "requests still counted in progress after the stall limit");
         std::thread::sleep(Duration::from_millis(20));
     }
