@@ -16,7 +16,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -25,7 +25,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, Reply, RequestContext};
 use crate::budget::{AnswerBytes, ConnectionBudget};
 use crate::error::{BrokerError, Result};
-use crate::protocol::frame::read_frame;
+use crate::protocol::frame::read_frame_len;
+use crate::protocol::stall::{
+    read_body_unless_stalled, write_unless_stalled, Written, MIN_BYTES_PER_SEC, STALL_LIMIT,
+};
 use crate::state::NodeState;
 
 /// Requests read from one connection and not yet answered, at most: beyond that the client's
@@ -43,19 +46,6 @@ const QUEUED: usize = 64;
 /// Complete answers are gathered into one write up to about this many bytes, so that a run of
 /// large fetch answers is not copied into one buffer all at once.
 const COALESCE_RESPONSE_BYTES: usize = 1 << 20;
-/// How long one write of answers may wait without the client taking a byte before the
-/// connection is closed (and never longer than `connections_max_idle_ms`). A request keeps its
-/// share of the node's byte budget until its answer is taken by the writer, and the writer waits
-/// on the socket: without a limit, a client that stops reading keeps its share forever, and a
-/// few such clients stop the node reading every other connection. 30 s is Kafka's and
-/// librdkafka's default `request.timeout.ms`: by then the client has given up on those answers.
-const WRITE_STALL_LIMIT: Duration = Duration::from_secs(30);
-/// The slowest a client may take its answers, beyond the stall limit: a write of `n` bytes must
-/// end within the limit plus `n` at this rate. Without it, a client taking one byte just inside
-/// every stall limit kept its requests' share of the budget forever. 64 KiB/s is a 512 kbit/s
-/// link: a 64 MiB answer gets about 17 minutes.
-const MIN_READ_BYTES_PER_SEC: u64 = 64 * 1024;
-
 /// A response waiting for its turn: the correlation data needed to frame it.
 struct Pending {
     api_key: ApiKey,
@@ -95,13 +85,13 @@ async fn serve_inner(
         drain_idle: Duration::from_millis(node.config.drain_idle_ms),
         max_idle: Duration::from_millis(node.config.connections_max_idle_ms),
     };
-    // Reading and writing are two loops joined in this task: `read_frame` is not cancel-safe
+    // Reading and writing are two loops joined in this task: a frame's read is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
     let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(QUEUED);
     let budget =
         ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES).within(Arc::clone(&node.kafka_request_bytes));
     let write_failed = CancellationToken::new();
-    let stall_limit = WRITE_STALL_LIMIT.min(limits.max_idle);
+    let stall_limit = STALL_LIMIT.min(limits.max_idle);
 
     let reader_stop = write_failed.clone();
     // `move`: the reader owns the sender, so when it ends the writer sees the channel close,
@@ -109,25 +99,34 @@ async fn serve_inner(
     let reader = async move {
         let mut reader = BufReader::new(read_half);
         loop {
-            let frame = tokio::select! {
-                frame = next_frame(&mut reader, peer, &limits, &shutdown) => frame?,
+            let len = tokio::select! {
+                len = within_limits(read_frame_len(&mut reader, limits.max_frame), Some(limits.max_idle), peer, &limits, &shutdown) => len?,
                 _ = reader_stop.cancelled() => return Ok(()),
             };
-            let Some(frame) = frame else { return Ok(()) };
-            // Admitted before it is started: starting is what takes memory and work. A writer
-            // that gave up (the client stalled or left) ends a wait for room too.
+            let Some(len) = len else { return Ok(()) };
+            // Admitted before its body is read, as Kafka's memory pool does: starting is what
+            // takes work, and the body is what takes memory. Admitted after it, a client
+            // announcing 100 MiB frames on many connections and holding back each last byte made
+            // the node hold them all uncounted. A writer that gave up (the client stalled or
+            // left) ends a wait for room too.
             let admitted = tokio::select! {
-                admitted = budget.admit(frame.len()) => admitted,
+                admitted = budget.admit(len) => admitted,
                 _ = reader_stop.cancelled() => return Ok(()),
             };
-            node.kafka_requests_total.fetch_add(1, Ordering::Relaxed);
             // One tuple, so the gauges are uncounted before the budget is returned (fields drop in
             // order), also when the connection goes away first: they never show more than it holds.
             let held = (
                 InProgress::start(&node.kafka_requests_in_progress, 1),
-                InProgress::start(&node.kafka_request_bytes_in_progress, frame.len()),
+                InProgress::start(&node.kafka_request_bytes_in_progress, len),
                 admitted,
             );
+            let body = async { read_body_unless_stalled(&mut reader, len, stall_limit).await.map(Some) };
+            let frame = tokio::select! {
+                frame = within_limits(body, None, peer, &limits, &shutdown) => frame?,
+                _ = reader_stop.cancelled() => return Ok(()),
+            };
+            let Some(frame) = frame else { return Ok(()) };
+            node.kafka_requests_total.fetch_add(1, Ordering::Relaxed);
             let started = start_request(frame, peer, node)?;
             let started: StartedRequest = Box::pin(async move {
                 let answered = started.await;
@@ -196,7 +195,7 @@ async fn write_responses(
                         write_failed.cancel();
                         return Err(BrokerError::ClientStalled {
                             limit: stall_limit,
-                            min_bytes_per_sec: MIN_READ_BYTES_PER_SEC,
+                            min_bytes_per_sec: MIN_BYTES_PER_SEC,
                         });
                     }
                 }
@@ -204,36 +203,6 @@ async fn write_responses(
             else => return Ok(()),
         }
     }
-}
-
-enum Written {
-    All,
-    /// The client closed or reset the connection.
-    Closed(std::io::Error),
-    /// No byte was taken for the stall limit.
-    Stalled,
-}
-
-/// Writes all of `out` unless one write waits `stall_limit` with the socket taking no byte, or
-/// the client takes it slower than [`MIN_READ_BYTES_PER_SEC`] (past the stall limit). Each
-/// `write` returns as soon as the socket takes some bytes and the next one has the whole limit
-/// again, so a client reading a 50 MiB fetch answer slowly but steadily is not cut off.
-async fn write_unless_stalled<W>(w: &mut W, mut out: &[u8], stall_limit: Duration) -> Written
-where
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let at_min_rate = Duration::from_secs_f64(out.len() as f64 / MIN_READ_BYTES_PER_SEC as f64);
-    let deadline = tokio::time::Instant::now() + stall_limit + at_min_rate;
-    while !out.is_empty() {
-        let until = deadline.min(tokio::time::Instant::now() + stall_limit);
-        match tokio::time::timeout_at(until, w.write(out)).await {
-            Ok(Ok(0)) => return Written::Closed(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => out = &out[n..],
-            Ok(Err(e)) => return Written::Closed(e),
-            Err(_) => return Written::Stalled,
-        }
-    }
-    Written::All
 }
 
 /// Counts one request (or its bytes) in a node's gauge from when it is read until its answer
@@ -263,55 +232,43 @@ struct ReadLimits {
     max_idle: Duration,
 }
 
-/// The next frame (`None`: the client closed, or it sat idle too long and is let go).
-async fn next_frame<R: tokio::io::AsyncRead + Unpin>(
-    reader: &mut R,
+/// Finishes `read` (a frame's length or its body) within the connection's limits. `None`: the
+/// client closed; or it sent nothing for `idle` (`connections_max_idle_ms` while waiting for a
+/// frame; a body has its stall limit instead) and is let go, as Kafka's
+/// `connections.max.idle.ms` does, since otherwise idle sockets pile up; or shutdown has begun
+/// and it sent nothing more for `drain_idle`.
+async fn within_limits<T>(
+    read: impl std::future::Future<Output = Result<Option<T>>>,
+    idle: Option<Duration>,
     peer: SocketAddr,
     limits: &ReadLimits,
     shutdown: &CancellationToken,
-) -> Result<Option<Bytes>> {
-    match read_next(reader, limits, shutdown).await? {
-        Idle::Frame(frame) => Ok(frame),
-        Idle::TimedOut => {
-            tracing::info!(
-                %peer,
-                limit_ms = limits.max_idle.as_millis() as u64,
-                "closing a connection idle past connections_max_idle_ms"
-            );
-            Ok(None)
+) -> Result<Option<T>> {
+    tokio::pin!(read);
+    if !shutdown.is_cancelled() {
+        let idle_out = async {
+            match idle {
+                Some(idle) => tokio::time::sleep(idle).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = &mut read => return read,
+            _ = idle_out => {
+                tracing::info!(
+                    %peer,
+                    limit_ms = limits.max_idle.as_millis() as u64,
+                    "closing a connection idle past connections_max_idle_ms"
+                );
+                return Ok(None);
+            }
+            _ = shutdown.cancelled() => {}
         }
     }
-}
-
-/// The next frame (`None`: the client closed), or the connection sat idle too long.
-enum Idle {
-    Frame(Option<Bytes>),
-    TimedOut,
-}
-
-/// Reads the next frame; once shutdown has begun, gives up after `drain_idle` without data.
-/// A client that sends nothing (not even the rest of a frame) for `max_idle` is let go, as
-/// Kafka's `connections.max.idle.ms` does: otherwise idle or stalled sockets pile up.
-async fn read_next<R: tokio::io::AsyncRead + Unpin>(
-    reader: &mut R,
-    limits: &ReadLimits,
-    shutdown: &CancellationToken,
-) -> Result<Idle> {
-    let ReadLimits { max_frame, drain_idle, max_idle } = *limits;
-    if shutdown.is_cancelled() {
-        return match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
-            Ok(frame) => frame.map(Idle::Frame),
-            Err(_) => Ok(Idle::Frame(None)),
-        };
-    }
-    tokio::select! {
-        frame = read_frame(reader, max_frame) => frame.map(Idle::Frame),
-        _ = tokio::time::sleep(max_idle) => Ok(Idle::TimedOut),
-        // Shutdown began while we waited: switch to draining with an idle limit.
-        _ = shutdown.cancelled() => match tokio::time::timeout(drain_idle, read_frame(reader, max_frame)).await {
-            Ok(frame) => frame.map(Idle::Frame),
-            Err(_) => Ok(Idle::Frame(None)),
-        },
+    // Shutdown: the same read goes on (nothing half-read is lost) while the client keeps sending.
+    match tokio::time::timeout(limits.drain_idle, &mut read).await {
+        Ok(read) => read,
+        Err(_) => Ok(None),
     }
 }
 
@@ -404,6 +361,7 @@ mod tests {
     use kafka_protocol::messages::ApiVersionsResponse;
 
     use super::*;
+    use crate::protocol::frame::read_frame;
 
     fn api_versions(correlation_id: i32) -> Pending {
         Pending { api_key: ApiKey::ApiVersions, api_version: 3, correlation_id }
@@ -425,55 +383,6 @@ mod tests {
             assert_eq!(header.correlation_id, id);
         }
         assert!(read_frame(&mut reader, 1 << 20).await.unwrap().is_none(), "nothing after the three frames");
-    }
-
-    /// The stall limit times a lack of progress, not the whole write: a reader taking 64 KiB
-    /// every 100 ms gets 1 MiB over 1.6 s with a limit of 300 ms; one that stops is given up on.
-    #[tokio::test(start_paused = true)]
-    async fn a_slow_reader_is_written_to_and_a_stopped_one_given_up_on() {
-        use tokio::io::AsyncReadExt;
-        let limit = Duration::from_millis(300);
-        let answer = vec![7u8; 1 << 20];
-        let (mut w, mut r) = tokio::io::duplex(64 << 10);
-        let slow_reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 << 10];
-            let mut got = 0;
-            while got < 1 << 20 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                got += r.read(&mut buf).await.unwrap();
-            }
-            r // kept open, read no more
-        });
-        let started = tokio::time::Instant::now();
-        assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::All));
-        assert!(started.elapsed() > limit * 4, "the reader was not slow: {:?}", started.elapsed());
-        let _r = slow_reader.await.unwrap();
-        let started = tokio::time::Instant::now();
-        assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::Stalled));
-        assert!(started.elapsed() >= limit, "given up on after {:?}", started.elapsed());
-    }
-
-    /// A reader taking one byte just inside every stall limit is given up on once the answer
-    /// is late at the minimum read rate: 4 KiB with a 300 ms limit by 362 ms.
-    #[tokio::test(start_paused = true)]
-    async fn a_reader_taking_a_byte_per_stall_limit_is_given_up_on() {
-        use tokio::io::AsyncReadExt;
-        let limit = Duration::from_millis(300);
-        let answer = vec![7u8; 4096];
-        let (mut w, mut r) = tokio::io::duplex(1);
-        let trickle = tokio::spawn(async move {
-            let mut byte = [0u8; 1];
-            while r.read(&mut byte).await.is_ok_and(|n| n == 1) {
-                tokio::time::sleep(limit - Duration::from_millis(10)).await;
-            }
-        });
-        let started = tokio::time::Instant::now();
-        assert!(matches!(write_unless_stalled(&mut w, &answer, limit).await, Written::Stalled));
-        let late = limit + Duration::from_secs_f64(4096.0 / MIN_READ_BYTES_PER_SEC as f64);
-        let took = started.elapsed();
-        assert!(took >= late && took < late + limit, "given up on after {took:?}, expected {late:?}");
-        drop(w);
-        trickle.await.unwrap();
     }
 
     /// An answer the version cannot carry is an error and leaves what was framed before intact.

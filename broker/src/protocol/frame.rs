@@ -9,6 +9,18 @@ use crate::error::{BrokerError, Result};
 /// Reads one frame. `Ok(None)` means the peer closed the connection cleanly between frames.
 /// An oversized or negative length is an error: the caller closes this one connection.
 pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max_frame_bytes: u32) -> Result<Option<Bytes>> {
+    match read_frame_len(reader, max_frame_bytes).await? {
+        Some(len) => read_frame_body(reader, len).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame's length, checked against `max_frame_bytes`; `Ok(None)`: a clean close. Apart
+/// from its body, so that the connection can admit the frame's bytes before holding them.
+pub async fn read_frame_len<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_frame_bytes: u32,
+) -> Result<Option<usize>> {
     let mut len_buf = [0u8; 4];
     match reader.read_exact(&mut len_buf).await {
         Ok(_) => {}
@@ -24,12 +36,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max_frame_bytes: u
             "frame of {len} bytes exceeds max_frame_bytes {max_frame_bytes}"
         )));
     }
-    let mut body = BytesMut::zeroed(len as usize);
+    Ok(Some(len as usize))
+}
+
+/// Reads the `len` bytes of a frame's body.
+pub async fn read_frame_body<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> Result<Bytes> {
+    let mut body = BytesMut::zeroed(len);
     reader
         .read_exact(&mut body)
         .await
         .map_err(|e| BrokerError::Frame(format!("frame announced {len} bytes but the stream ended: {e}")))?;
-    Ok(Some(body.freeze()))
+    Ok(body.freeze())
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! Set BROKER_ECHO=1 to see the brokers' stderr live.
 
 mod admin_apis;
-mod answer_bounds;
 mod bad_input;
 mod checker;
 mod clients;
@@ -19,6 +18,7 @@ mod fsync_failure;
 mod groups;
 mod harness;
 mod idempotence;
+mod memory_bounds;
 mod power_cut;
 mod process;
 mod request_bounds;

@@ -1,7 +1,8 @@
-//! How much a node holds for the answers it builds: a Fetch answer is copied into memory and
-//! stays there until written, so it is capped by `fetch_max_bytes` and holds its bytes of the
-//! node's budget until written (docs/reliability.md). Before, a few dozen connections of ~60-byte
-//! fetches for a whole 64 MiB partition, reading nothing, made a node hold gigabytes.
+//! What clients can make a node hold in memory beyond the request counts of `request_bounds`:
+//! frames whose bodies are still arriving, and Fetch answers, which are copied into memory and
+//! stay there until written (docs/reliability.md). Before, both were uncounted: 20 connections
+//! announcing 100 MB frames and holding back each last byte, or 40 connections of ~60-byte
+//! fetches for a whole 64 MiB partition reading nothing, made a node hold about 2 GB.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -147,5 +148,71 @@ async fn connections_asking_for_whole_partitions_hold_at_most_the_node_budget() 
     );
     drop(hogs);
     broker.assert_healthy("connections asking for whole partitions")?;
+    Ok(())
+}
+
+/// Connections that announce 20 MiB frames and hold back each one's last byte make the node hold
+/// one such frame at a time: a frame is admitted to the node's budget (here 8 MiB; a larger frame
+/// is admitted alone) before its body is read. Each is closed at the read stall limit (here
+/// `connections_max_idle_ms`, 1 s) with a warning naming it, and then the next is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_held_back_by_their_last_byte_are_read_one_budget_at_a_time() -> Result<()> {
+    const CONNECTIONS: usize = 6;
+    const FRAME: usize = 20 * MIB;
+    const BYTES: &str = "clusterlab_kafka_request_bytes_in_progress";
+    let dir = data_dir();
+    let budget = (8 * MIB).to_string();
+    let opts = BrokerOpts::new(dir.path())
+        .arg("--max-request-bytes-in-progress")
+        .arg(&budget)
+        .arg("--connections-max-idle-ms")
+        .arg("1000");
+    let mut broker = Broker::start(opts)?;
+    let base_rss = rss_bytes(broker.pid)?;
+    let mut senders = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut s = TcpStream::connect(broker.kafka)?;
+        // From a thread each: the broker reads one body at a time, so the others' writes wait.
+        senders.push(std::thread::spawn(move || -> std::io::Result<TcpStream> {
+            s.write_all(&(FRAME as i32).to_be_bytes())?;
+            s.write_all(&vec![0u8; FRAME - 1])?;
+            Ok(s)
+        }));
+    }
+
+    let closed = |warnings: &str| warnings.matches("read stall limit").count();
+    let (mut most_held, mut most_rss) = (0usize, base_rss);
+    let deadline = Instant::now() + CONNECTIONS as u32 * Duration::from_secs(1) + CLOSE_TIMEOUT;
+    loop {
+        most_held = most_held.max(gauge(&broker, BYTES)?);
+        most_rss = most_rss.max(rss_bytes(broker.pid)?);
+        let warnings = broker.warnings_text()?;
+        if closed(&warnings) >= CONNECTIONS {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{} of {CONNECTIONS} stalled frames closed in time: {warnings}",
+            closed(&warnings)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let grown = most_rss.saturating_sub(base_rss);
+    println!("frames held at most {most_held} bytes; resident memory grew by at most {grown} bytes");
+    ensure!(most_held <= FRAME, "{most_held} bytes of frames admitted at once; one is {FRAME}");
+    // All six bodies read at once would be 120 MiB.
+    ensure!(
+        grown < 60 * MIB,
+        "the broker grew by {grown} bytes while 6 clients each held back a 20 MiB frame"
+    );
+    for sender in senders {
+        // Each got all but its last byte out, or failed when the broker closed it.
+        let _ = sender.join().expect("sender thread");
+    }
+    let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
+    send_one(&p, &unique("after-stalled-frames"), "k", "v")
+        .await
+        .context("produce after the stalled frames")?;
+    broker.assert_healthy("connections holding back the last byte of large frames")?;
     Ok(())
 }
