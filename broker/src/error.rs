@@ -86,11 +86,12 @@ pub enum BrokerError {
     )]
     ClientStalled { limit: std::time::Duration, min_bytes_per_sec: u64 },
 
-    /// A client sent no byte of a frame's body for `limit`, or sent it slower than the minimum
-    /// rate: the frame held its share of the node's byte budget from its length on.
+    /// No byte of a frame's body arrived for `limit`, or it arrived slower than the minimum rate
+    /// (from a Kafka client or a Raft peer): the frame held its share of the node's byte budget
+    /// from its length on.
     #[error(
-        "the client sent {received} of a {len}-byte frame and then no byte for {limit:?}, or sent \
-         it slower than {min_bytes_per_sec} bytes/s (read stall limit)"
+        "{received} bytes of a {len}-byte frame arrived, then no byte for {limit:?}, or they \
+         arrived slower than {min_bytes_per_sec} bytes/s (read stall limit)"
     )]
     FrameStalled { len: usize, received: usize, limit: std::time::Duration, min_bytes_per_sec: u64 },
 

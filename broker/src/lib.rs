@@ -17,8 +17,8 @@
 //! - `broker_configs` — a broker's configs for the admin APIs: static ones described, Kafka's
 //!   dynamic ones stored per broker and described, not acted on.
 //! - `protocol`  — bytes <-> Kafka frames and the connection loop that hands requests to `api`.
-//! - `budget`    — what requests in progress may hold: per connection (Kafka and Raft alike), and
-//!   per node for Kafka.
+//! - `budget`    — what requests in progress may hold: per connection and per node, Kafka and Raft
+//!   alike, and how slowly a frame may arrive or an answer leave while it holds its share.
 //! - `api`       — one module per Kafka API (typed request -> typed response) and the dispatch
 //!   by API key.
 //! - `registry`  — which APIs and versions the node serves (routing and the ApiVersions answer).
@@ -46,9 +46,9 @@
 //! 6. `raft`, `topics`
 //! 7. `acls`, `broker_configs`, `producers`, `telemetry`
 //! 8. `groups`, `log`
-//! 9. `config`, `registry`
+//! 9. `budget`, `config`, `registry` (`budget` uses `error` for its stall errors)
 //! 10. `error`, `topic_config`
-//! 11. `budget`, `group_id`
+//! 11. `group_id`
 //!
 //! Across crates: broker depends on no other crate of the workspace; labs and the desktop app
 //! depend on it. Its process-level tests (`tests/`) use the lab's launcher, node client and link

@@ -23,12 +23,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply, RequestContext};
+use crate::budget::stall::{
+    read_body_unless_stalled, write_unless_stalled, Written, MIN_BYTES_PER_SEC, STALL_LIMIT,
+};
 use crate::budget::{AnswerBytes, ConnectionBudget};
 use crate::error::{BrokerError, Result};
 use crate::protocol::frame::read_frame_len;
-use crate::protocol::stall::{
-    read_body_unless_stalled, write_unless_stalled, Written, MIN_BYTES_PER_SEC, STALL_LIMIT,
-};
 use crate::state::NodeState;
 
 /// Requests read from one connection and not yet answered, at most: beyond that the client's

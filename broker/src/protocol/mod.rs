@@ -5,8 +5,6 @@
 //! - `frame`      — length-prefixed frames with a size cap.
 //! - `connection` — one client connection: read frames, decode headers, dispatch in arrival order,
 //!   write responses in request order.
-//! - `stall`      — how slowly a client may send a frame or take its answers.
 
 pub mod connection;
 pub mod frame;
-pub mod stall;

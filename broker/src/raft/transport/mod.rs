@@ -145,6 +145,8 @@ impl Transport {
             heard: Arc::clone(&self.heard),
             tasks: self.tasks.clone(),
             cancel: self.cancel.clone(),
+            node_bytes: Arc::new(crate::budget::ByteBudget::new(server::MAX_IN_FLIGHT_BYTES_PER_NODE)),
+            connections: Arc::new(tokio::sync::Semaphore::new(server::MAX_PEER_CONNECTIONS)),
         };
         self.tasks.spawn(server::accept_loop(listener, ctx));
     }

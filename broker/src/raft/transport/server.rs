@@ -4,6 +4,11 @@
 //! heartbeats of other groups) but at most [`MAX_IN_FLIGHT_PER_CONNECTION`] at once: past that we
 //! stop reading, and TCP flow control pushes back on the sender. Replies go through one writer
 //! task per connection so frames never interleave.
+//!
+//! Anyone who can reach the Raft port is a "peer", so what a connection can make this node hold
+//! is bounded as for Kafka clients (`protocol::connection`): at most [`MAX_PEER_CONNECTIONS`]
+//! connections, every frame above [`UNADMITTED_FRAME_LEN`] admitted to the connection's and the
+//! node's byte budgets before its body is read, and a body that stalls closes its connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +19,13 @@ use futures::future::BoxFuture;
 use tokio::io::BufReader;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::wire::{self, Body, Envelope, RaftReply, RaftRequest};
-use crate::budget::ConnectionBudget;
+use crate::budget::stall::{read_body_unless_stalled, STALL_LIMIT};
+use crate::budget::{ByteBudget, ConnectionBudget};
 use crate::raft::typ::{GroupId, NodeId};
 
 /// Requests of one connection being handled at the same time. A node with thousands of groups
@@ -30,6 +36,19 @@ pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 8192;
 /// Request bytes of one connection being handled at the same time: what a peer can make this
 /// node hold in memory. Past either bound the reader waits and TCP pushes back on the sender.
 pub const MAX_IN_FLIGHT_BYTES_PER_CONNECTION: usize = 256 * 1024 * 1024;
+
+/// Request bytes of all peer connections being read or handled at the same time: two peers' full
+/// share. Without a node-wide bound, 20 connections announcing 60 MB frames and holding back each
+/// last byte made a node resident at 1.19 GB, and nothing bounded the number of connections.
+pub const MAX_IN_FLIGHT_BYTES_PER_NODE: usize = 2 * MAX_IN_FLIGHT_BYTES_PER_CONNECTION;
+/// Peer connections served at once; one more is closed at accept with a warning. A real peer
+/// keeps one connection to this node (a new one after a failure replaces it).
+pub const MAX_PEER_CONNECTIONS: usize = 64;
+/// Frames up to this long are read before they are admitted, so that a heartbeat is decoded and
+/// answered without waiting for room behind a storm of appends (a node's liveness must not look
+/// dead because of its load). One such frame per connection at a time, on at most
+/// [`MAX_PEER_CONNECTIONS`] connections.
+const UNADMITTED_FRAME_LEN: usize = 4096;
 
 /// Dispatches an incoming request to the Raft group it names.
 ///
@@ -47,6 +66,10 @@ pub(super) struct ServerContext {
     pub heard: Arc<std::sync::OnceLock<super::HeardFn>>,
     pub tasks: TaskTracker,
     pub cancel: CancellationToken,
+    /// [`MAX_IN_FLIGHT_BYTES_PER_NODE`], shared by every peer connection.
+    pub node_bytes: Arc<ByteBudget>,
+    /// One permit per peer connection served ([`MAX_PEER_CONNECTIONS`]).
+    pub connections: Arc<Semaphore>,
 }
 
 /// Accepts peer connections until the transport is cancelled.
@@ -60,8 +83,20 @@ pub(super) async fn accept_loop(listener: TcpListener, ctx: ServerContext) {
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Ok(served) = Arc::clone(&ctx.connections).try_acquire_owned() else {
+                    tracing::warn!(
+                        node_id = ctx.node_id,
+                        %peer,
+                        limit = MAX_PEER_CONNECTIONS,
+                        "raft peer connection refused: the node serves this many already"
+                    );
+                    continue;
+                };
                 let conn_ctx = ctx.clone();
-                ctx.tasks.spawn(serve_connection(stream, peer, conn_ctx));
+                ctx.tasks.spawn(async move {
+                    serve_connection(stream, peer, conn_ctx).await;
+                    drop(served);
+                });
             }
             Err(e) => {
                 // Usually fd exhaustion; pausing gives in-flight work a chance to release some
@@ -115,7 +150,8 @@ async fn read_requests(
     conn_cancel: &CancellationToken,
     replies: mpsc::Sender<Bytes>,
 ) -> Result<(), String> {
-    let budget = ConnectionBudget::new(MAX_IN_FLIGHT_PER_CONNECTION, MAX_IN_FLIGHT_BYTES_PER_CONNECTION);
+    let budget = ConnectionBudget::new(MAX_IN_FLIGHT_PER_CONNECTION, MAX_IN_FLIGHT_BYTES_PER_CONNECTION)
+        .within(Arc::clone(&ctx.node_bytes));
     let replier = Replier {
         node_id: ctx.node_id,
         peer,
@@ -124,15 +160,27 @@ async fn read_requests(
         cancel: conn_cancel.clone(),
     };
     loop {
-        let Some(incoming) = read_request(&mut reader, ctx).await? else { return Ok(()) };
+        let len = match wire::read_frame_len(&mut reader).await {
+            Ok(Some(len)) => len,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("bad frame: {e}")),
+        };
+        // Admitted before its body is read, unless it is small (see UNADMITTED_FRAME_LEN).
+        let early = if len > UNADMITTED_FRAME_LEN { Some(budget.admit(len).await) } else { None };
+        let frame =
+            read_body_unless_stalled(&mut reader, len, STALL_LIMIT).await.map_err(|e| e.to_string())?;
+        let incoming = decode_request(&frame, ctx)?;
+        drop(frame);
         if matches!(incoming.request, RaftRequest::Heartbeat { .. }) {
             // Answered here, without waiting for an in-flight slot: a node's liveness must not
             // queue behind a storm of appends, or the storm itself would look like a dead node.
             replier.answer_now(incoming).await;
             continue;
         }
-        // Frames are at most MAX_FRAME_LEN (64 MiB), well within the byte budget.
-        let admitted = budget.admit(incoming.frame_len).await;
+        let admitted = match early {
+            Some(admitted) => admitted,
+            None => budget.admit(len).await,
+        };
         let replier = replier.clone();
         ctx.tasks.spawn(async move {
             let _admitted = admitted;
@@ -146,31 +194,19 @@ struct Incoming {
     id: u64,
     group: GroupId,
     request: RaftRequest,
-    /// The size of its frame: what it counts against the connection's byte budget.
-    frame_len: usize,
 }
 
-/// The next request (`None`: the peer closed the connection). Any frame is a sign of life of its
-/// sender; a reply where a request belongs is a protocol violation.
-async fn read_request(
-    reader: &mut BufReader<OwnedReadHalf>,
-    ctx: &ServerContext,
-) -> Result<Option<Incoming>, String> {
-    let frame = match wire::read_frame(reader).await {
-        Ok(Some(frame)) => frame,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(format!("bad frame: {e}")),
-    };
-    let frame_len = frame.len();
-    let Envelope { id, from, group, body } = wire::decode_body(&frame).map_err(|e| e.to_string())?;
-    drop(frame);
+/// The request in a frame. Any frame is a sign of life of its sender; a reply where a request
+/// belongs is a protocol violation.
+fn decode_request(frame: &[u8], ctx: &ServerContext) -> Result<Incoming, String> {
+    let Envelope { id, from, group, body } = wire::decode_body(frame).map_err(|e| e.to_string())?;
     if let Some(heard) = ctx.heard.get() {
         heard(from);
     }
     let Body::Request(request) = body else {
         return Err(format!("peer sent a reply (id {id}) on our incoming connection"));
     };
-    Ok(Some(Incoming { id, group, request, frame_len }))
+    Ok(Incoming { id, group, request })
 }
 
 /// The reply side of one connection: hands a request to its group and queues the answer for

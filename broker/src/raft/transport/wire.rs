@@ -156,6 +156,15 @@ fn body_kind(body: &Body) -> &'static str {
 /// Reads one frame body. `Ok(None)` means the peer closed cleanly between frames.
 /// An oversized length is `InvalidData`: the stream cannot be resynchronised, so callers close it.
 pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<Vec<u8>>> {
+    let Some(len) = read_frame_len(reader).await? else { return Ok(None) };
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).await?;
+    Ok(Some(body))
+}
+
+/// Reads a frame's length, checked against [`MAX_FRAME_LEN`]; `Ok(None)`: a clean close. Apart
+/// from the body, so that the accepting side can admit a frame's bytes before holding them.
+pub async fn read_frame_len<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<usize>> {
     let mut len_buf = [0u8; 4];
     // Read the first byte separately so EOF *between* frames is told apart from a cut-off frame.
     if reader.read(&mut len_buf[..1]).await? == 0 {
@@ -169,9 +178,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Opti
             format!("frame length {len} exceeds the {MAX_FRAME_LEN}-byte limit"),
         ));
     }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).await?;
-    Ok(Some(body))
+    Ok(Some(len))
 }
 
 /// Writes queued frames until the queue closes. Frames already queued are written back to back

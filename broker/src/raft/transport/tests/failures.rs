@@ -59,6 +59,27 @@ async fn garbage_frame_closes_only_that_connection() {
     assert!(matches!(vote(&a, GroupId::Controller, 1, TTL).await, Ok(RaftReply::Vote(Ok(_)))));
 }
 
+/// Anyone can dial the Raft port: past MAX_PEER_CONNECTIONS a connection is closed at accept,
+/// and once one of the others goes away a real peer is served again.
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_accept() {
+    let (_b, _router, addr) = start_b().await;
+    let mut held = Vec::new();
+    for _ in 0..server::MAX_PEER_CONNECTIONS {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Accepted in the order they connected: this one is past the cap.
+    let extra = TcpStream::connect(addr).await.unwrap();
+    assert_closed_by_server(extra).await;
+    drop(held);
+    let a = client_a(addr);
+    let served = eventually(Duration::from_secs(10), || async {
+        matches!(vote(&a, GroupId::Controller, 1, TTL).await, Ok(RaftReply::Vote(Ok(_))))
+    })
+    .await;
+    assert!(served, "a real peer was not served once the held connections closed");
+}
+
 #[tokio::test]
 async fn oversized_frames_are_refused_both_ways() {
     let (_b, _router, addr) = start_b().await;

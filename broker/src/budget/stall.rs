@@ -162,6 +162,6 @@ mod tests {
         assert!(started.elapsed() > limit * 4, "the sender was not slow: {:?}", started.elapsed());
         let _w = sender.await.unwrap();
         let err = read_body_unless_stalled(&mut r, 100, limit).await.unwrap_err().to_string();
-        assert!(err.contains("sent 99 of a 100-byte frame"), "{err}");
+        assert!(err.contains("99 bytes of a 100-byte frame arrived"), "{err}");
     }
 }

@@ -5,6 +5,8 @@
 //! client or peer can make a node hold only this much. Fetch answers, built in memory, take
 //! their bytes from the same node budget until they are written ([`AnswerBytes`]).
 
+pub mod stall;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
