@@ -19,7 +19,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::BufReader;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply, RequestContext};
@@ -88,6 +88,8 @@ async fn serve_inner(
     // Reading and writing are two loops joined in this task: a frame's read is not cancel-safe
     // (a half-read frame would be lost), so the reader is never raced against the writer.
     let (started_tx, started_rx) = mpsc::channel::<StartedRequest>(QUEUED);
+    // How many of this connection's requests have been answered, in order (see `runs_in_turn`).
+    let (answered_tx, answered_rx) = watch::channel(0u64);
     let budget =
         ConnectionBudget::new(MAX_STARTED, MAX_STARTED_BYTES).within(Arc::clone(&node.kafka_request_bytes));
     let write_failed = CancellationToken::new();
@@ -98,6 +100,7 @@ async fn serve_inner(
     // finishes what was started, and ends too.
     let reader = async move {
         let mut reader = BufReader::new(read_half);
+        let mut seq = 0u64;
         loop {
             let len = tokio::select! {
                 len = within_limits(read_frame_len(&mut reader, limits.max_frame), Some(limits.max_idle), peer, &limits, &shutdown) => len?,
@@ -127,7 +130,9 @@ async fn serve_inner(
             };
             let Some(frame) = frame else { return Ok(()) };
             node.kafka_requests_total.fetch_add(1, Ordering::Relaxed);
-            let started = start_request(frame, peer, node)?;
+            let turn = Turn { seq, answered: answered_rx.clone() };
+            seq += 1;
+            let started = start_request(frame, peer, node, turn)?;
             let started: StartedRequest = Box::pin(async move {
                 let answered = started.await;
                 drop(held);
@@ -138,7 +143,7 @@ async fn serve_inner(
             }
         }
     };
-    let writer = write_responses(write_half, started_rx, peer, stall_limit, write_failed);
+    let writer = write_responses(write_half, started_rx, answered_tx, peer, stall_limit, write_failed);
     let (read_result, write_result) = tokio::join!(reader, writer);
     read_result.and(write_result)
 }
@@ -150,12 +155,14 @@ async fn serve_inner(
 async fn write_responses(
     mut write_half: OwnedWriteHalf,
     mut started_rx: mpsc::Receiver<StartedRequest>,
+    answered_tx: watch::Sender<u64>,
     peer: SocketAddr,
     stall_limit: Duration,
     write_failed: CancellationToken,
 ) -> Result<()> {
     let mut in_flight: InFlight = FuturesOrdered::new();
     let mut open = true;
+    let mut answered = 0u64;
     loop {
         tokio::select! {
             started = started_rx.recv(), if open => match started {
@@ -163,6 +170,7 @@ async fn write_responses(
                 None => open = false,
             },
             Some((pending, response, held)) = in_flight.next() => {
+                answered += 1;
                 let mut out = BytesMut::new();
                 // The answers' budget is returned once `out`, their copy, has been written.
                 let mut holding: Vec<AnswerBytes> = held.into_iter().collect();
@@ -174,16 +182,21 @@ async fn write_responses(
                 // was a syscall here and a segment for the client to read.
                 while out.len() < COALESCE_RESPONSE_BYTES {
                     let Some(Some((pending, response, held))) = in_flight.next().now_or_never() else { break };
+                    answered += 1;
                     holding.extend(held);
                     if let Some(response) = response {
                         encode_response_frame(&mut out, &pending, &response)?;
                     }
                 }
                 if out.is_empty() {
+                    answered_tx.send_replace(answered);
                     continue;
                 }
                 match write_unless_stalled(&mut write_half, &out, stall_limit).await {
-                    Written::All => drop(holding),
+                    Written::All => {
+                        drop((holding, out));
+                        answered_tx.send_replace(answered);
+                    }
                     Written::Closed(e) => {
                         // The client went away mid-answer: an ordinary close, not its fault.
                         tracing::debug!(%peer, error = %e, "client closed before its response was written");
@@ -274,7 +287,12 @@ async fn within_limits<T>(
 
 /// Decodes one request and starts it. Runs on the reading side, so the order-sensitive part of a
 /// handler (appending to the log) happens in arrival order.
-fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> Result<StartedRequest> {
+fn start_request(
+    mut frame: Bytes,
+    peer: SocketAddr,
+    node: &Arc<NodeState>,
+    turn: Turn,
+) -> Result<StartedRequest> {
     if frame.len() < 8 {
         return Err(BrokerError::Frame(format!(
             "request of {} bytes is shorter than a request header",
@@ -318,8 +336,40 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
         client_id: header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
         client_host: peer.ip().to_string(),
     };
-    let reply = api::dispatch(node, ctx, request);
-    Ok(match reply {
+    if !runs_in_turn(api_key) {
+        return Ok(started(pending, api::dispatch(node, ctx, request)));
+    }
+    let node = Arc::clone(node);
+    Ok(Box::pin(async move {
+        let Turn { seq, mut answered } = turn;
+        if answered.wait_for(|n| *n >= seq).await.is_err() {
+            return (pending, None, None); // the writer is gone: no one would take the answer
+        }
+        started(pending, api::dispatch(&node, ctx, request)).await
+    }))
+}
+
+/// Whether a request runs only once every earlier request of its connection has been answered,
+/// as Kafka runs every request. All but Produce and Fetch do: their answers can grow with the
+/// cluster (Metadata for every topic, group and config listings) while the request stays tiny,
+/// and answers completed behind a slow one wait in memory for their turn to be written. One
+/// connection sending a 30 s long-poll fetch and then 4,000 Metadata requests for 10,000
+/// partitions, reading nothing, made a node resident at 4.5 GB and growing. Produce keeps its
+/// pipelining (its answers are small and many partitions need it); a fetch answer holds its
+/// bytes of the node budget (`api::fetch`).
+fn runs_in_turn(api_key: ApiKey) -> bool {
+    !matches!(api_key, ApiKey::Produce | ApiKey::Fetch)
+}
+
+/// A request's place on its connection, and how many requests there have been answered.
+struct Turn {
+    seq: u64,
+    answered: watch::Receiver<u64>,
+}
+
+/// The future that answers a dispatched request.
+fn started(pending: Pending, reply: Reply) -> StartedRequest {
+    match reply {
         Reply::Now(response) => Box::pin(async move { (pending, Some(response), None) }),
         Reply::Later(future) => Box::pin(async move { (pending, Some(future.await), None) }),
         Reply::LaterHolding(future) => Box::pin(async move {
@@ -327,7 +377,7 @@ fn start_request(mut frame: Bytes, peer: SocketAddr, node: &Arc<NodeState>) -> R
             (pending, Some(response), held)
         }),
         Reply::NoResponse => Box::pin(async move { (pending, None, None) }),
-    })
+    }
 }
 
 /// Appends the response to `out` as one frame: its length, then header and body. On an error

@@ -1,8 +1,9 @@
 //! What clients can make a node hold in memory beyond the request counts of `request_bounds`:
-//! frames whose bodies are still arriving, and Fetch answers, which are copied into memory and
-//! stay there until written (docs/reliability.md). Before, both were uncounted: 20 connections
-//! announcing 100 MB frames and holding back each last byte, or 40 connections of ~60-byte
-//! fetches for a whole 64 MiB partition reading nothing, made a node hold about 2 GB.
+//! frames whose bodies are still arriving, Fetch answers (copied into memory until written), and
+//! answers that grow with the cluster waiting behind a slow one (docs/reliability.md). Before,
+//! all three were uncounted: 20 connections announcing 100 MB frames and holding back each last
+//! byte, or 40 connections of ~60-byte fetches for a whole 64 MiB partition, made a node hold
+//! about 2 GB; one connection of 4,000 Metadata requests behind a long poll, 4.5 GB.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::Decodable;
 
 use crate::bad_input::{encoded, next_answer, CLOSE_TIMEOUT};
@@ -214,5 +217,63 @@ async fn frames_held_back_by_their_last_byte_are_read_one_budget_at_a_time() -> 
         .await
         .context("produce after the stalled frames")?;
     broker.assert_healthy("connections holding back the last byte of large frames")?;
+    Ok(())
+}
+
+/// One connection sends a long-polling fetch (2 s) and then 3,000 Metadata requests for a topic
+/// of 1,000 partitions, reading nothing. The Metadata requests wait for their turn behind the
+/// fetch instead of running at once: their answers (~26 KB each on the wire, several times that
+/// decoded) never pile up in memory. Every answer then arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_behind_a_long_poll_wait_their_turn_instead_of_piling_up() -> Result<()> {
+    const METADATA: i32 = 3_000;
+    const LONG_POLL_MS: i32 = 2_000;
+    let dir = data_dir();
+    let mut broker = Broker::start(BrokerOpts::new(dir.path()).arg("--default-partitions").arg("1000"))?;
+    let topic = unique("wide");
+    let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
+    let ack = send_one(&p, &topic, "k", "v").await.context("creating the topic")?;
+    let base_rss = rss_bytes(broker.pid)?;
+
+    let mut fetch = fetch_everything(&topic, ack.partition, ack.offset + 1, LONG_POLL_MS);
+    fetch.max_bytes = 1 << 20;
+    fetch.topics[0].partitions[0].partition_max_bytes = 1 << 20;
+    let mut wire = encoded(ApiKey::Fetch, 4, 0, &fetch)?;
+    let all_topics = MetadataRequest::default().with_topics(None);
+    for correlation_id in 1..=METADATA {
+        wire.extend(encoded(ApiKey::Metadata, 1, correlation_id, &all_topics)?);
+    }
+    let mut s = TcpStream::connect(broker.kafka)?;
+    s.write_all(&wire)?;
+    let sent = Instant::now();
+
+    // While the fetch waits, nothing behind it runs, however much was read.
+    let mut most_rss = base_rss;
+    while sent.elapsed() < Duration::from_millis(LONG_POLL_MS as u64 * 3 / 4) {
+        most_rss = most_rss.max(rss_bytes(broker.pid)?);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let grown = most_rss.saturating_sub(base_rss);
+    println!("resident memory grew by at most {grown} bytes behind the long poll");
+    // 3,000 decoded answers of a 1,000-partition topic held at once are several hundred MB.
+    ensure!(grown < 64 * MIB, "the broker grew by {grown} bytes while 3,000 Metadata requests waited");
+
+    s.set_read_timeout(Some(CLOSE_TIMEOUT))?;
+    let (header, _) = next_answer::<FetchResponse>(&mut s, 4).context("the long poll's answer")?;
+    ensure!(header.correlation_id == 0, "the long poll was answered as {}", header.correlation_id);
+    for expected in 1..=METADATA {
+        let (header, mut body) = next_answer::<MetadataResponse>(&mut s, 1)
+            .with_context(|| format!("Metadata answer {expected}"))?;
+        ensure!(header.correlation_id == expected, "answer {expected} came as {}", header.correlation_id);
+        if expected == METADATA {
+            let answer = MetadataResponse::decode(&mut body, 1)?;
+            let wide = answer.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == topic));
+            ensure!(
+                wide.is_some_and(|t| t.partitions.len() == 1000),
+                "the last answer lacks the 1,000 partitions"
+            );
+        }
+    }
+    broker.assert_healthy("3,000 Metadata requests behind a long poll")?;
     Ok(())
 }
