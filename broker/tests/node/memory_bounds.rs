@@ -33,7 +33,7 @@ fn rss_bytes(pid: u32) -> Result<usize> {
 
 /// A connection whose receive buffer is made small before it connects (later, the window
 /// already offered stays), so that the kernel holds little of what the broker writes to it.
-fn with_small_receive_buffer(addr: SocketAddr) -> Result<TcpStream> {
+pub(crate) fn with_small_receive_buffer(addr: SocketAddr) -> Result<TcpStream> {
     let SocketAddr::V4(v4) = addr else { bail!("{addr} is not IPv4") };
     // SAFETY: plain socket calls on a descriptor owned by `stream` from its creation on, with
     // option and address values of the sizes given.

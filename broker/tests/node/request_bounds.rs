@@ -11,6 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use crate::bad_input::{encoded, encoded_from, next_answer, CLOSE_TIMEOUT};
 use crate::clients::{producer, send_one};
 use crate::harness::{data_dir, unique, Broker, BrokerOpts};
+use crate::memory_bounds::with_small_receive_buffer;
 
 /// The node's `clusterlab_kafka_requests_in_progress` gauge.
 fn requests_in_progress(broker: &Broker) -> Result<usize> {
@@ -187,27 +188,28 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
         .arg(&idle_ms);
     let mut broker = Broker::start(opts)?;
     let topic = unique("stalled-reader");
-    // About 1 MiB in one partition (one key): every fetch from its start answers about 1 MiB.
+    // About 8 MB in one partition (one key): a fetch from its start that finds room in the budget
+    // answers all of it, more than the socket buffers below hold, so the first such answer
+    // stalls the writer. (Fetches that find no room answer no records after 100 ms.)
     let p = producer(&broker.bootstrap(), &[("acks", "all")])?;
     let value = "v".repeat(100_000);
     let first = send_one(&p, &topic, "k", &value).await.context("creating the topic")?;
-    for i in 1..10 {
+    for i in 1..80 {
         send_one(&p, &topic, "k", &value).await.with_context(|| format!("message {i}"))?;
     }
     let partition = FetchPartition::default()
         .with_partition(first.partition)
         .with_fetch_offset(first.offset)
-        .with_partition_max_bytes(1 << 20);
+        .with_partition_max_bytes(16 << 20);
     let fetch = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(0)
         .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
+        .with_max_bytes(16 << 20)
         .with_topics(vec![FetchTopic::default()
             .with_topic(TopicName(topic.clone().into()))
             .with_partitions(vec![partition])]);
-    // Frames of ~31 KiB (a 32,000-byte client id): 32 of them fill the budget. 200 answers of
-    // ~1 MiB are far more than loopback socket buffers hold (a few MB each way).
+    // Frames of ~31 KiB (a 32,000-byte client id): 32 of them fill the budget.
     let client_id = "c".repeat(32_000);
     let mut wire = Vec::new();
     let mut frame_len = 0;
@@ -216,7 +218,7 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
         frame_len = frame.len();
         wire.extend(frame);
     }
-    let mut stalled = TcpStream::connect(broker.kafka)?;
+    let mut stalled = with_small_receive_buffer(broker.kafka)?;
     let stalled_addr = stalled.local_addr()?;
     // Written from another thread: once the broker stops reading, the write waits for room, and
     // it may fail when the broker closes the connection.
@@ -225,8 +227,8 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
 
     // The stalled connection's answer being written (larger than half the budget, so it holds
     // half) and its unanswered requests fill the budget: the room left is less than one frame.
-    // Until the socket buffers are full, answers still go out and the budget comes and goes:
-    // the state must have held for a while.
+    // Until the writer stalls, answers still go out and the budget comes and goes: the state
+    // must have held for a while.
     let near = BUDGET / 2 - frame_len;
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     let mut held_since: Option<Instant> = None;
