@@ -220,15 +220,23 @@ async fn a_client_that_stops_reading_its_answers_is_closed_and_frees_the_node_bu
     }
     let mut stalled = with_small_receive_buffer(broker.kafka)?;
     let stalled_addr = stalled.local_addr()?;
-    // Written from another thread: once the broker stops reading, the write waits for room, and
-    // it may fail when the broker closes the connection.
+    // The first fetch alone, until its answer holds its share of the budget (and the writer is
+    // stalled on it): sent with the others, their frames could fill the budget first, and then
+    // every answer finds no room and goes out empty, never stalling the writer.
+    stalled.write_all(&wire[..frame_len])?;
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    while gauge(&broker, ANSWER_BYTES)? == 0 {
+        ensure!(Instant::now() < deadline, "the first fetch's answer never held any of the budget");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The rest from another thread: once the broker stops reading, the write waits for room,
+    // and it may fail when the broker closes the connection.
     let mut w = stalled.try_clone()?;
-    let writer = std::thread::spawn(move || w.write_all(&wire));
+    let writer = std::thread::spawn(move || w.write_all(&wire[frame_len..]));
 
     // The stalled connection's answer being written (larger than half the budget, so it holds
     // half) and its unanswered requests fill the budget: the room left is less than one frame.
-    // Until the writer stalls, answers still go out and the budget comes and goes: the state
-    // must have held for a while.
+    // The state must have held for a while (the budget comes and goes until the writer stalls).
     let near = BUDGET / 2 - frame_len;
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     let mut held_since: Option<Instant> = None;
