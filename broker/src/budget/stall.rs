@@ -96,7 +96,6 @@ mod tests {
     /// every 100 ms gets 1 MiB over 1.6 s with a limit of 300 ms; one that stops is given up on.
     #[tokio::test(start_paused = true)]
     async fn a_slow_reader_is_written_to_and_a_stopped_one_given_up_on() {
-        use tokio::io::AsyncReadExt;
         let limit = Duration::from_millis(300);
         let answer = vec![7u8; 1 << 20];
         let (mut w, mut r) = tokio::io::duplex(64 << 10);
@@ -122,7 +121,6 @@ mod tests {
     /// is late at the minimum read rate: 4 KiB with a 300 ms limit by 362 ms.
     #[tokio::test(start_paused = true)]
     async fn a_reader_taking_a_byte_per_stall_limit_is_given_up_on() {
-        use tokio::io::AsyncReadExt;
         let limit = Duration::from_millis(300);
         let answer = vec![7u8; 4096];
         let (mut w, mut r) = tokio::io::duplex(1);
@@ -145,7 +143,6 @@ mod tests {
     /// last byte is given up on at the stall limit, naming how much had arrived.
     #[tokio::test(start_paused = true)]
     async fn a_slow_sender_is_read_and_a_stopped_one_given_up_on() {
-        use tokio::io::AsyncWriteExt;
         let limit = Duration::from_millis(300);
         let (mut r, mut w) = tokio::io::duplex(64 << 10);
         let sender = tokio::spawn(async move {

@@ -314,7 +314,7 @@ fn start_request(
             .filter(|r| encode_response_frame(&mut BytesMut::new(), &pending, r).is_ok())
             .ok_or_else(|| BrokerError::Frame(format!("{api_key:?} is not served by this broker")))?;
         node.telemetry.warn(format!("{peer} asked for {api_key:?}, which this broker does not serve"));
-        return Ok(Box::pin(async move { (pending, Some(response), None) }));
+        return Ok(started(pending, Reply::Now(response)));
     };
     if !spec.supports(api_version) {
         if api_key == ApiKey::ApiVersions {
@@ -322,7 +322,7 @@ fn start_request(
             // it supports, so the client can retry with a version we both know.
             let response = api::api_versions::unsupported(&node.registry);
             let pending = Pending { api_version: 0, ..pending };
-            return Ok(Box::pin(async move { (pending, Some(response), None) }));
+            return Ok(started(pending, Reply::Now(response)));
         }
         return Err(BrokerError::Frame(format!(
             "{api_key:?} v{api_version} is outside the advertised range v{}..=v{}",

@@ -1,16 +1,19 @@
 //! Kafka frames: a big-endian i32 length followed by that many bytes. (Responses are framed where
 //! they are written, several to a write: `connection::encode_response_frame`.)
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::budget::stall::{read_body_unless_stalled, STALL_LIMIT};
 use crate::error::{BrokerError, Result};
 
-/// Reads one frame. `Ok(None)` means the peer closed the connection cleanly between frames.
-/// An oversized or negative length is an error: the caller closes this one connection.
+/// Reads one frame, its body under the stall rule. `Ok(None)` means the peer closed the
+/// connection cleanly between frames. An oversized or negative length is an error: the caller
+/// closes this one connection. (A connection reads the length and the body apart, admitting the
+/// frame between them.)
 pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max_frame_bytes: u32) -> Result<Option<Bytes>> {
     match read_frame_len(reader, max_frame_bytes).await? {
-        Some(len) => read_frame_body(reader, len).await.map(Some),
+        Some(len) => read_body_unless_stalled(reader, len, STALL_LIMIT).await.map(Some),
         None => Ok(None),
     }
 }
@@ -37,16 +40,6 @@ pub async fn read_frame_len<R: AsyncRead + Unpin>(
         )));
     }
     Ok(Some(len as usize))
-}
-
-/// Reads the `len` bytes of a frame's body.
-pub async fn read_frame_body<R: AsyncRead + Unpin>(reader: &mut R, len: usize) -> Result<Bytes> {
-    let mut body = BytesMut::zeroed(len);
-    reader
-        .read_exact(&mut body)
-        .await
-        .map_err(|e| BrokerError::Frame(format!("frame announced {len} bytes but the stream ended: {e}")))?;
-    Ok(body.freeze())
 }
 
 #[cfg(test)]
