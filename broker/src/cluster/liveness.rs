@@ -24,9 +24,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::leader_directory::LeaderDirectory;
 use crate::error::BrokerError;
 use crate::raft::trace::Outcome;
-use crate::raft::transport::{RaftReply, RaftRequest, Transport};
+use crate::raft::transport::{LeadEntry, RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::now_ns;
 
@@ -159,18 +160,29 @@ impl Liveness {
     }
 }
 
+/// What a heartbeat says of this node's leaderships (`leader_directory.rs`): their version,
+/// and the list a peer asks for when it holds another.
+#[derive(Clone)]
+pub struct Announcer {
+    pub directory: Arc<LeaderDirectory>,
+    /// The groups this node leads that `peer` hosts no replica of.
+    pub leads_for: Arc<dyn Fn(NodeId) -> Vec<LeadEntry> + Send + Sync>,
+}
+
 /// Sends a heartbeat to every peer every `interval` and pokes `changed` when a peer's liveness
 /// flips; `on_flip(peer, live)` runs for each flip. Runs until `cancel`.
 pub fn run(
     liveness: Arc<Liveness>,
     transport: Arc<Transport>,
     interval: Duration,
+    announcer: Announcer,
     on_flip: Arc<dyn Fn(NodeId, bool) + Send + Sync>,
     cancel: CancellationToken,
     tasks: &TaskTracker,
 ) {
     for peer in liveness.peers.keys().copied() {
         let (liveness, transport, cancel) = (Arc::clone(&liveness), Arc::clone(&transport), cancel.clone());
+        let announcer = announcer.clone();
         let beats = tasks.clone();
         tasks.spawn(async move {
             let mut ticks = tokio::time::interval(interval);
@@ -182,22 +194,31 @@ pub fn run(
                 }
                 // Each heartbeat is its own task (ended by its timeout): a slow or dead peer must
                 // not delay the next one.
-                beats.spawn(heartbeat(Arc::clone(&liveness), Arc::clone(&transport), peer));
+                beats.spawn(heartbeat(
+                    Arc::clone(&liveness),
+                    Arc::clone(&transport),
+                    announcer.clone(),
+                    peer,
+                ));
             }
         });
     }
     tasks.spawn(report_flips(liveness, interval, on_flip, cancel));
 }
 
-/// One heartbeat to `peer`, its outcome recorded in `liveness` and the RPC trace.
-async fn heartbeat(liveness: Arc<Liveness>, transport: Arc<Transport>, peer: NodeId) {
+/// One heartbeat to `peer`, its outcome recorded in `liveness` and the RPC trace; then this
+/// node's leaderships if the peer asks for them.
+async fn heartbeat(liveness: Arc<Liveness>, transport: Arc<Transport>, announcer: Announcer, peer: NodeId) {
     let up_ms = liveness.started.elapsed().as_millis() as u64;
     let (sent_ns, started) = (now_ns(), std::time::Instant::now());
-    let request = RaftRequest::Heartbeat { from: liveness.me, up_ms };
+    let leads = announcer.directory.version();
+    let request = RaftRequest::Heartbeat { from: liveness.me, up_ms, leads };
     let sent = transport.request(peer, GroupId::Controller, request, liveness.suspect_after).await;
+    let mut send_leads = false;
     let outcome = match &sent {
-        Ok(RaftReply::HeartbeatAck) => {
+        Ok(RaftReply::HeartbeatAck { send_leads: asked }) => {
             liveness.acked(peer);
+            send_leads = *asked;
             Outcome::Ok
         }
         Ok(other) => Outcome::Error { reason: format!("answered {other:?}") },
@@ -206,6 +227,19 @@ async fn heartbeat(liveness: Arc<Liveness>, transport: Arc<Transport>, peer: Nod
     };
     let rtt_us = started.elapsed().as_micros() as u64;
     transport.trace().node_heartbeat(sent_ns, peer, outcome, rtt_us);
+    if send_leads {
+        // The version is read before the list is made: a change in between only makes the next
+        // heartbeat ask again.
+        let version = announcer.directory.version();
+        let groups = (announcer.leads_for)(peer);
+        let request = RaftRequest::Leads { from: liveness.me, version, groups };
+        match transport.request(peer, GroupId::Controller, request, liveness.suspect_after).await {
+            Ok(RaftReply::LeadsTaken) => {}
+            other => {
+                tracing::debug!(peer, reply = ?other, "leaderships not taken; the next heartbeat asks again")
+            }
+        }
+    }
 }
 
 /// Every `interval`, compares each peer's liveness with the last look: `on_flip` per change,

@@ -3,6 +3,7 @@
 //! - `metadata` — the controller group's state machine (topics, assignment, offsets, ids).
 //! - `raft_group` — one running Raft group with its ordered proposals and cached view.
 //! - `liveness` — one heartbeat per peer for all groups; the failure detector groups rely on.
+//! - `leader_directory` — leaders of the partitions this node hosts no replica of.
 //! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
 //! - `summary`  — `/state`'s raft section, `/raft/summary` counts and paged group states.
@@ -19,6 +20,7 @@
 
 mod acls;
 mod elections;
+pub mod leader_directory;
 pub mod liveness;
 pub mod metadata;
 pub mod raft_group;
@@ -45,6 +47,7 @@ use crate::log::LogStore;
 use crate::raft::transport::{RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::Telemetry;
+use leader_directory::LeaderDirectory;
 use liveness::Liveness;
 use metadata::{ClusterMetadata, ControllerApplier, ControllerCommand, ControllerReply};
 use raft_group::{GroupEnv, ProposeError, RaftGroup};
@@ -70,6 +73,8 @@ pub struct Cluster {
     pub controller: Arc<RaftGroup>,
     pub controller_state: Arc<ControllerApplier>,
     pub liveness: Arc<Liveness>,
+    /// Leaders of partitions not hosted here, as their leaders announce them.
+    pub directory: Arc<LeaderDirectory>,
     store: Arc<LogStore>,
     /// What every group of this node shares (store, transport, openraft config, liveness).
     env: GroupEnv,
@@ -102,12 +107,14 @@ impl Cluster {
         let raft_config = raft_config(cluster)?;
         let liveness = start_liveness(node_id, kafka_addrs.keys().copied(), cluster, &transport);
         let tasks = TaskTracker::new();
+        let directory = Arc::new(LeaderDirectory::default());
         let env = GroupEnv {
             node_id,
             store: Arc::clone(&store),
             transport: Arc::clone(&transport),
             config: raft_config,
             liveness: Arc::clone(&liveness),
+            directory: Arc::clone(&directory),
         };
         let voters: Vec<NodeId> = kafka_addrs.keys().copied().collect();
         let (controller_state, controller) = start_controller(&env, voters).await?;
@@ -119,6 +126,7 @@ impl Cluster {
             controller,
             controller_state,
             liveness,
+            directory,
             store,
             env,
             partitions: RwLock::new(BTreeMap::new()),
@@ -147,14 +155,23 @@ impl Cluster {
         );
         let weak = Arc::downgrade(self);
         let on_flip = Arc::new(move |peer: NodeId, live: bool| {
-            if let (true, Some(cluster)) = (live, weak.upgrade()) {
+            let Some(cluster) = weak.upgrade() else { return };
+            // Which leaders are confirmed depends on who answers.
+            cluster.directory.changed();
+            if live {
                 cluster.on_peer_back(peer);
             }
         });
+        let weak = Arc::downgrade(self);
+        let announcer = liveness::Announcer {
+            directory: Arc::clone(&self.directory),
+            leads_for: Arc::new(move |peer| weak.upgrade().map_or_else(Vec::new, |c| c.leads_for(peer))),
+        };
         liveness::run(
             Arc::clone(&self.liveness),
             Arc::clone(&self.transport),
             Duration::from_millis(self.config.heartbeat_interval_ms),
+            announcer,
             on_flip,
             self.shutdown.clone(),
             &self.tasks,

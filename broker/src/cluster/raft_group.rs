@@ -25,6 +25,7 @@ use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ServerState};
 use tokio::sync::{oneshot, watch};
 
+use crate::cluster::leader_directory::LeaderDirectory;
 use crate::cluster::liveness::Liveness;
 use crate::error::{BrokerError, Result};
 use crate::log::{LogStore, PartitionLog};
@@ -63,6 +64,8 @@ pub struct GroupEnv {
     pub transport: Arc<Transport>,
     pub config: Arc<openraft::Config>,
     pub liveness: Arc<Liveness>,
+    /// Told when a group's leadership changes, for the peers that do not host it.
+    pub directory: Arc<LeaderDirectory>,
 }
 
 /// The shortest deadline of an AppendEntries, in ms. Under a produce spread over thousands of
@@ -159,6 +162,11 @@ impl GroupView {
         self.state != ServerState::Leader || (self.quorum_acked && self.own_term_applied())
     }
 
+    /// What this node tells peers that do not host the group (`leader_directory.rs`).
+    fn announced(&self) -> (u64, Option<NodeId>, bool) {
+        (self.term, self.leader, self.state == ServerState::Leader && self.quorum_acked)
+    }
+
     fn same_progress(&self, other: &GroupView) -> bool {
         (self.term, self.leader, self.last_log) == (other.term, other.leader, other.last_log)
     }
@@ -174,6 +182,7 @@ pub struct RaftGroup {
     pub preferred: Vec<NodeId>,
     node_id: NodeId,
     liveness: Arc<Liveness>,
+    directory: Arc<LeaderDirectory>,
     lease: std::time::Duration,
     view: Mutex<GroupView>,
     /// Changes only when the term or the leader does: what waiting proposals watch.
@@ -214,8 +223,12 @@ async fn initialize_membership(
     }
     // The group's first membership must outlive a power cut under any fsync policy, or
     // a node would come back with a vote but no members and never elect again.
-    let appended =
-        raft.wait(Some(std::time::Duration::from_secs(5))).log_index(Some(0), "first membership entry").await;
+    // At least, not exactly: a group of one voter elects itself at once and its blank entry
+    // (index 1) may come before this looks; waiting for exactly 0 then took the whole 5 s.
+    let appended = raft
+        .wait(Some(std::time::Duration::from_secs(5)))
+        .log_index_at_least(Some(0), "first membership entry")
+        .await;
     if let Err(e) = appended {
         tracing::warn!(group = %id, error = %e, "first membership entry not seen in the log yet");
     }
@@ -254,6 +267,7 @@ impl RaftGroup {
             preferred,
             node_id: env.node_id,
             liveness: Arc::clone(&env.liveness),
+            directory: Arc::clone(&env.directory),
             lease: std::time::Duration::from_millis(env.config.election_timeout_max),
             view,
             leadership,
@@ -326,6 +340,9 @@ impl RaftGroup {
         let mut current = self.view.lock().unwrap_or_else(|p| p.into_inner());
         if view.same_progress(&current) {
             view.changed_at = current.changed_at;
+        }
+        if view.announced() != current.announced() {
+            self.directory.changed();
         }
         *current = view;
         drop(current);

@@ -49,6 +49,7 @@ impl Cluster {
                 // must start a fresh group (openraft refuses to initialize one with a vote).
                 self.store.forget_vote(&h.id.to_string()).await?;
                 self.store.delete_partition(&key.0, key.1)?;
+                self.directory.changed(); // no longer announced as led here
                 tracing::info!(topic = %key.0, partition = key.1, "partition group removed");
             }
         }
@@ -69,6 +70,8 @@ impl Cluster {
                 );
                 self.partitions.write().unwrap_or_else(|p| p.into_inner()).insert((topic, p), handle);
                 self.groups_added.notify_one();
+                // A group may lead from its start (one voter): no view change would tell.
+                self.directory.changed();
                 Ok::<(), BrokerError>(())
             },
         );

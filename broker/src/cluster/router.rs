@@ -1,4 +1,4 @@
-//! Inbound Raft traffic: node-level requests (heartbeats, leader queries) answered by the
+//! Inbound Raft traffic: node-level requests (heartbeats, leader queries, leaderships) answered by the
 //! cluster, the rest handed to the group they name.
 
 use futures::future::BoxFuture;
@@ -18,9 +18,13 @@ impl GroupRouter for Router {
             // Node-level requests: the envelope's group is not theirs.
             match request {
                 // The transport already told liveness about the frame (`on_heard`).
-                RaftRequest::Heartbeat { from, up_ms } => {
+                RaftRequest::Heartbeat { from, up_ms, leads } => {
                     cluster.liveness.peer_up_for(from, up_ms);
-                    return RaftReply::HeartbeatAck;
+                    return RaftReply::HeartbeatAck { send_leads: !cluster.directory.holds(from, leads) };
+                }
+                RaftRequest::Leads { from, version, groups } => {
+                    cluster.take_leads(from, version, groups);
+                    return RaftReply::LeadsTaken;
                 }
                 RaftRequest::LeaderQuery { groups, .. } => {
                     return RaftReply::Leaders(cluster.answer_leader_query(groups));
@@ -49,7 +53,9 @@ impl GroupRouter for Router {
                         Err(_) => Err("proposal dropped".into()),
                     })
                 }
-                RaftRequest::Heartbeat { .. } | RaftRequest::LeaderQuery { .. } => {
+                RaftRequest::Heartbeat { .. }
+                | RaftRequest::LeaderQuery { .. }
+                | RaftRequest::Leads { .. } => {
                     unreachable!("node-level requests are answered above")
                 }
             }

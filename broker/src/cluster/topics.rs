@@ -8,7 +8,8 @@ use crate::cluster::metadata::{assign_replicas, ControllerCommand, ControllerRep
 use crate::cluster::raft_group::{ProposeError, RaftGroup};
 use crate::cluster::Cluster;
 use crate::log::PartitionLog;
-use crate::raft::typ::NodeId;
+use crate::raft::transport::{LeadEntry, LeadsVersion};
+use crate::raft::typ::{GroupId, NodeId};
 use crate::topic_config::TopicConfigs;
 use crate::topics::MAX_PARTITIONS;
 
@@ -193,15 +194,61 @@ impl Cluster {
     /// node suspects dead is not named: until its successor is elected clients hear "no leader"
     /// (LEADER_NOT_AVAILABLE, retried within ~100 ms) rather than an address that will not
     /// answer, which a stock client retries only after its reconnect back-off.
+    ///
+    /// A partition this node hosts no replica of is named by the leader's own announcement
+    /// (`leader_directory.rs`).
     pub fn partition_leader(&self, topic: &str, partition: i32) -> Option<(NodeId, i32)> {
-        let g = self.partition(topic, partition)?;
-        let term = g.view().term.min(i32::MAX as u64) as i32;
+        let epoch = |term: u64| term.min(i32::MAX as u64) as i32;
+        let Some(g) = self.partition(topic, partition) else {
+            let announced = self.directory.leader_of(topic, partition, |l| self.reachable(l));
+            return announced.map(|(leader, term)| (leader, epoch(term)));
+        };
+        let term = epoch(g.view().term);
         // Not a leader this node cannot reach this moment either: a killed node's connections
         // close at once, while liveness suspects it only after the suspicion timeout. Clients
         // asking in between (librdkafka asks 100 ms after losing its connection, then only once
         // a second) then see the partition leaderless and keep asking until the new leader is
         // named, instead of being told the dead node still leads.
         g.leader().filter(|l| self.reachable(*l)).map(|l| (l, term))
+    }
+
+    /// The partition groups this node leads (confirmed) that `peer` hosts no replica of: what it
+    /// announces to that peer.
+    pub(crate) fn leads_for(&self, peer: NodeId) -> Vec<LeadEntry> {
+        self.partition_groups()
+            .iter()
+            .filter(|g| !g.voters.contains(&peer) && g.leader() == Some(self.node_id))
+            .filter_map(|g| match &g.id {
+                GroupId::Partition { topic, partition } => {
+                    Some(LeadEntry { topic: topic.clone(), partition: *partition, term: g.view().term })
+                }
+                GroupId::Controller => None,
+            })
+            .collect()
+    }
+
+    /// A peer's announced leaderships (`RaftRequest::Leads`), kept only where the controller's
+    /// assignment names that peer a replica of the partition: a leader must be one, and the
+    /// directory then holds at most the cluster's real partitions whatever a peer sends. A list
+    /// not kept whole (a topic this node has not applied yet) is asked for again.
+    pub(crate) fn take_leads(&self, from: NodeId, version: LeadsVersion, groups: Vec<LeadEntry>) {
+        if from == self.node_id || !self.kafka_addrs.contains_key(&from) {
+            tracing::debug!(from, "leaderships from a node not in the cluster ignored");
+            return;
+        }
+        let meta = self.metadata();
+        let sent = groups.len();
+        let kept: Vec<LeadEntry> = groups
+            .into_iter()
+            .filter(|l| {
+                let replicas = usize::try_from(l.partition)
+                    .ok()
+                    .and_then(|p| meta.topics.get(&l.topic).and_then(|a| a.replicas.get(p)));
+                replicas.is_some_and(|r| r.contains(&from))
+            })
+            .collect();
+        let whole = kept.len() == sent;
+        self.directory.replace(from, whole.then_some(version), kept);
     }
 
     /// This node, or a peer it hears from and holds a connection to right now.

@@ -24,6 +24,7 @@ mod lostwrite;
 mod observe;
 mod offsets;
 mod pause;
+mod placement;
 #[path = "../node/process.rs"]
 #[allow(dead_code)]
 mod process;

@@ -10,7 +10,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use broker::raft::transport::{encode_frame, Body, Envelope, RaftRequest, MAX_FRAME_LEN};
+use broker::raft::transport::{
+    encode_frame, Body, Envelope, LeadEntry, LeadsVersion, RaftRequest, MAX_FRAME_LEN,
+};
 use broker::raft::typ::GroupId;
 
 use crate::checker::check;
@@ -39,6 +41,14 @@ fn send(raft: SocketAddr, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+const LIED_VERSION: LeadsVersion = LeadsVersion { started_us: 1, changes: 1 };
+
+fn ghost_leads(from: u64) -> RaftRequest {
+    let groups =
+        (0..100_000).map(|p| LeadEntry { topic: "ghost".into(), partition: p, term: u64::MAX }).collect();
+    RaftRequest::Leads { from, version: LIED_VERSION, groups }
+}
+
 fn lie(from: u64, group: GroupId, request: RaftRequest) -> Result<Vec<u8>> {
     let frame = encode_frame(&Envelope { id: 7, from, group, body: Body::Request(request) })?;
     Ok(frame.to_vec())
@@ -65,7 +75,13 @@ fn lying_raft_peers_take_no_node_down_and_lose_nothing() -> Result<()> {
         ("Elect for a group nobody hosts".into(), lie(2, nowhere.clone(), RaftRequest::Elect)?),
         (
             "a heartbeat from node 99".into(),
-            lie(99, GroupId::Controller, RaftRequest::Heartbeat { from: 99, up_ms: 1 })?,
+            lie(99, GroupId::Controller, RaftRequest::Heartbeat { from: 99, up_ms: 1, leads: LIED_VERSION })?,
+        ),
+        (
+            // Node 99 is no peer, and node 2 hosts nothing of a topic that does not exist.
+            "leaderships from node 99, and node 2 claiming 100,000 ghost partitions".into(),
+            [lie(99, GroupId::Controller, ghost_leads(99))?, lie(2, GroupId::Controller, ghost_leads(2))?]
+                .concat(),
         ),
         (
             "a pre-vote query for 100,000 groups".into(),

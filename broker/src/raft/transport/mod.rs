@@ -28,7 +28,10 @@ use tokio_util::task::TaskTracker;
 
 pub use network::{GroupNetwork, GroupNetworkFactory};
 pub use server::{GroupRouter, MAX_IN_FLIGHT_PER_CONNECTION};
-pub use wire::{encode_frame, Body, Envelope, LeaderAnswer, RaftReply, RaftRequest, MAX_FRAME_LEN};
+pub use wire::{
+    encode_frame, Body, Envelope, LeadEntry, LeaderAnswer, LeadsVersion, RaftReply, RaftRequest,
+    MAX_FRAME_LEN,
+};
 
 use crate::error::BrokerError;
 use crate::raft::trace::RaftTrace;

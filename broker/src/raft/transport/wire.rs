@@ -56,6 +56,15 @@ pub enum RaftRequest {
     Heartbeat {
         from: NodeId,
         up_ms: u64,
+        /// The version of the sender's leaderships (`leader_directory.rs`).
+        leads: LeadsVersion,
+    },
+    /// Node-level, sent when a heartbeat's answer asked for it: every group the sender leads
+    /// that the receiver hosts no replica of, as of `version`. Replaces the previous list whole.
+    Leads {
+        from: NodeId,
+        version: LeadsVersion,
+        groups: Vec<LeadEntry>,
     },
     /// Node-level pre-vote: "for each of these groups, do you follow a leader you can still
     /// hear?" Asked before campaigning, so a node that merely lost sight of a leader others
@@ -77,6 +86,7 @@ impl RaftRequest {
             RaftRequest::Propose(_) => "propose",
             RaftRequest::Heartbeat { .. } => "heartbeat",
             RaftRequest::LeaderQuery { .. } => "leader_query",
+            RaftRequest::Leads { .. } => "leads",
         }
     }
 }
@@ -92,9 +102,28 @@ pub enum RaftReply {
     Proposed(Result<CommandResult, String>),
     /// The peer does not host this group (not created yet, or already removed).
     NoSuchGroup(String),
-    HeartbeatAck,
+    /// `send_leads`: the receiver holds another version of the sender's leaderships.
+    HeartbeatAck {
+        send_leads: bool,
+    },
+    LeadsTaken,
     /// One answer per group of a [`RaftRequest::LeaderQuery`], in its order.
     Leaders(Vec<LeaderAnswer>),
+}
+
+/// Which of its runs, and how many leadership changes into it, a node's announcement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadsVersion {
+    pub started_us: u64,
+    pub changes: u64,
+}
+
+/// One partition group its sender leads, in `term`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadEntry {
+    pub topic: String,
+    pub partition: i32,
+    pub term: u64,
 }
 
 /// What a peer knows of one group's leadership.

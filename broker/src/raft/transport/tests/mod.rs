@@ -68,7 +68,8 @@ impl GroupRouter for Arc<FakeRouter> {
                 RaftRequest::Propose(_) => {
                     RaftReply::Proposed(Err("the fake router proposes nothing".into()))
                 }
-                RaftRequest::Heartbeat { .. } => RaftReply::HeartbeatAck,
+                RaftRequest::Heartbeat { .. } => RaftReply::HeartbeatAck { send_leads: false },
+                RaftRequest::Leads { .. } => RaftReply::LeadsTaken,
                 RaftRequest::LeaderQuery { groups, .. } => {
                     RaftReply::Leaders(groups.iter().map(|_| LeaderAnswer::NoSuchGroup).collect())
                 }
