@@ -47,9 +47,14 @@ async fn create_one(
         _ if t.num_partitions == -1 => node.config.default_partitions,
         _ => t.num_partitions,
     };
+    // Kafka's -1 is "the broker's default" (`default.replication.factor`).
+    let replication_factor = (t.replication_factor != -1).then_some(t.replication_factor);
     let mut base = CreatableTopicResult::default().with_name(t.name.clone());
     if ctx.api_version >= 5 {
-        base = base.with_num_partitions(partitions).with_replication_factor(1);
+        let default = node.config.cluster.as_ref().map_or(1, |c| c.replication_factor);
+        base = base
+            .with_num_partitions(partitions)
+            .with_replication_factor(manual_rf(&manual).or(replication_factor).unwrap_or(default));
     }
     let created = match checked(node, &t, manual) {
         Err(e) => Err(e),
@@ -60,9 +65,11 @@ async fn create_one(
                 Ok(None)
             }
         }
-        Ok((configs, manual)) => {
-            node.topology.create_topic(node, &name, partitions, configs, manual).await.map(Some)
-        }
+        Ok((configs, manual)) => node
+            .topology
+            .create_topic(node, &name, partitions, replication_factor, configs, manual)
+            .await
+            .map(Some),
     };
     match created {
         Ok(Some(id)) if ctx.api_version >= 7 => base.with_topic_id(uuid::Uuid::from_bytes(id)),
@@ -78,8 +85,7 @@ fn checked(
     t: &CreatableTopic,
     manual: Result<ManualAssignment, KafkaError>,
 ) -> Result<(TopicConfigs, ManualAssignment), KafkaError> {
-    // Replicas come from the cluster's configured factor; asking for more than there are
-    // brokers is an error, as Kafka says.
+    // Asking for more replicas than there are brokers is an error, as Kafka says.
     let brokers = node.topology.brokers(node).len() as i16;
     // Configs are checked before anything is created: a typo is INVALID_CONFIG, not a
     // topic with a setting silently dropped.
@@ -114,6 +120,14 @@ type KafkaError = (ResponseError, String);
 
 /// Explicit replica lists from the request, one per partition (`None`: none given).
 type ManualAssignment = Option<Vec<Vec<NodeId>>>;
+
+/// The replicas per partition of an explicit assignment.
+fn manual_rf(manual: &Result<ManualAssignment, KafkaError>) -> Option<i16> {
+    match manual {
+        Ok(Some(lists)) => lists.first().map(|l| l.len() as i16),
+        _ => None,
+    }
+}
 
 /// Explicit replica assignments, in partition order; Kafka refuses them together with a
 /// partition count or replication factor, and with gaps in the partition indexes.

@@ -312,7 +312,7 @@ async fn every_registered_version_answers_an_encodable_response() {
     };
     let node = Node::start(config).await.unwrap();
     let state = std::sync::Arc::clone(node.state());
-    state.topology.create_topic(&state, "t", 1, Default::default(), None).await.unwrap();
+    state.topology.create_topic(&state, "t", 1, None, Default::default(), None).await.unwrap();
     let mut checked = 0;
     for spec in REGISTERED {
         for v in spec.min..=spec.max {

@@ -22,11 +22,13 @@ pub(super) fn propose_error(e: ProposeError) -> KafkaError {
 }
 
 impl Cluster {
-    /// Creates a topic with leaders spread over the nodes (preferred leader first per partition).
+    /// Creates a topic with leaders spread over the nodes (preferred leader first per partition),
+    /// `replication_factor` replicas each (None: the cluster's configured factor).
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
+        replication_factor: Option<i16>,
         configs: TopicConfigs,
         manual: Option<Vec<Vec<NodeId>>>,
     ) -> Result<TopicAssignment, KafkaError> {
@@ -50,7 +52,10 @@ impl Cluster {
                 check_manual_assignment(&lists, partitions as usize, rf, &nodes)?;
                 lists
             }
-            None => assign_replicas(&nodes, partitions, self.config.replication_factor as usize, rotation),
+            None => {
+                let rf = replication_factor.unwrap_or(self.config.replication_factor);
+                assign_replicas(&nodes, partitions, rf.max(1) as usize, rotation)
+            }
         };
         let assignment =
             TopicAssignment { replicas, id, created_at_ns: now, configs, log_starts: Default::default() };

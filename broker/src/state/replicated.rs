@@ -86,7 +86,9 @@ impl Topology for Replicated {
             let assignment = match existing {
                 Some(a) => Ok(a),
                 None if allow_create && ready => {
-                    match c.create_topic(name, node.config.default_partitions, Default::default(), None).await
+                    match c
+                        .create_topic(name, node.config.default_partitions, None, Default::default(), None)
+                        .await
                     {
                         // Created by someone else meanwhile: that is success too.
                         Err((ResponseError::TopicAlreadyExists, _)) => c
@@ -138,10 +140,12 @@ impl Topology for Replicated {
         _node: &'a NodeState,
         name: &'a str,
         partitions: i32,
+        replication_factor: Option<i16>,
         configs: TopicConfigs,
         manual: Option<Vec<Vec<NodeId>>>,
     ) -> BoxFuture<'a, Result<[u8; 16], KafkaError>> {
-        async move { self.0.create_topic(name, partitions, configs, manual).await.map(|a| a.id) }.boxed()
+        let created = self.0.create_topic(name, partitions, replication_factor, configs, manual);
+        async move { created.await.map(|a| a.id) }.boxed()
     }
 
     fn add_partitions<'a>(

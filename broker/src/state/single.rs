@@ -134,6 +134,7 @@ impl Topology for SingleNode {
         node: &'a NodeState,
         name: &'a str,
         partitions: i32,
+        _replication_factor: Option<i16>, // 1: CreateTopics refuses more than the one broker
         configs: TopicConfigs,
         manual: Option<Vec<Vec<NodeId>>>,
     ) -> BoxFuture<'a, Result<[u8; 16], KafkaError>> {

@@ -79,12 +79,14 @@ pub trait Topology: Send + Sync {
 
     /// Refuses replica assignments this topology cannot place (before anything changes).
     fn check_assignment(&self, node: &NodeState, manual: Option<&[Vec<NodeId>]>) -> Result<(), KafkaError>;
-    /// Creates a topic; its id.
+    /// Creates a topic with `replication_factor` replicas per partition (None: the configured
+    /// default) or the `manual` assignment; its id.
     fn create_topic<'a>(
         &'a self,
         node: &'a NodeState,
         name: &'a str,
         partitions: i32,
+        replication_factor: Option<i16>,
         configs: TopicConfigs,
         manual: Option<Vec<Vec<NodeId>>>,
     ) -> BoxFuture<'a, Result<[u8; 16], KafkaError>>;

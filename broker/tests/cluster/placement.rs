@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::checker::check;
 use crate::clients::{read_all, ProduceSpec, ProducerRun};
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
-use crate::scale::create_topic;
+use crate::scale::{create_topic, create_topic_with};
 
 const NODES: usize = 4;
 const PARTITIONS: i32 = 8;
@@ -33,11 +33,16 @@ fn metadata_of(c: &Cluster, id: i32, topic: &str) -> Result<BTreeMap<i32, (i32, 
 
 /// Waits until every running node's Metadata names, for every partition, the leader the
 /// partition's own replicas report; returns partition -> leader.
-fn wait_every_node_names_the_leaders(c: &mut Cluster, topic: &str, what: &str) -> Result<BTreeMap<i32, i32>> {
+fn wait_every_node_names_the_leaders(
+    c: &mut Cluster,
+    topic: &str,
+    partitions: i32,
+    what: &str,
+) -> Result<BTreeMap<i32, i32>> {
     wait_for(what, CLUSTER_TIMEOUT, || {
         let running = c.running();
         let mut leaders = BTreeMap::new();
-        for p in 0..PARTITIONS {
+        for p in 0..partitions {
             let Some((l, _)) = c.leader_of(topic, p)? else { return Ok(None) };
             if !running.contains(&l) {
                 return Ok(None);
@@ -46,7 +51,7 @@ fn wait_every_node_names_the_leaders(c: &mut Cluster, topic: &str, what: &str) -
         }
         for id in &running {
             let md = metadata_of(c, *id, topic)?;
-            if md.len() != PARTITIONS as usize || md.iter().any(|(p, (l, _))| leaders.get(p) != Some(l)) {
+            if md.len() != partitions as usize || md.iter().any(|(p, (l, _))| leaders.get(p) != Some(l)) {
                 return Ok(None);
             }
         }
@@ -60,7 +65,8 @@ fn every_node_names_the_leaders_of_partitions_it_does_not_host() -> Result<()> {
     let topic = unique("placement");
     let t0 = Instant::now();
     create_topic(&c.bootstrap_all(), &topic, PARTITIONS)?;
-    let leaders = wait_every_node_names_the_leaders(&mut c, &topic, "every node naming every leader")?;
+    let leaders =
+        wait_every_node_names_the_leaders(&mut c, &topic, PARTITIONS, "every node naming every leader")?;
     println!(
         "[placement] every node names every leader {:.0} ms after creation",
         t0.elapsed().as_secs_f64() * 1e3
@@ -84,8 +90,12 @@ fn every_node_names_the_leaders_of_partitions_it_does_not_host() -> Result<()> {
         .context("no partition with a node outside its replicas")?;
     let killed_at = Instant::now();
     c.kill(victim)?;
-    let after =
-        wait_every_node_names_the_leaders(&mut c, &topic, "every node naming the leaders after the kill")?;
+    let after = wait_every_node_names_the_leaders(
+        &mut c,
+        &topic,
+        PARTITIONS,
+        "every node naming the leaders after the kill",
+    )?;
     ensure!(after[&p] != victim, "partition {p} still led by the killed node {victim}");
     println!(
         "[placement] node {victim} killed; node {asker} (no replica of partition {p}) names its new leader {} \
@@ -107,5 +117,15 @@ fn every_node_names_the_leaders_of_partitions_it_does_not_host() -> Result<()> {
     let expected: HashSet<String> = log.acks.iter().map(|a| a.payload.clone()).collect();
     let read = read_all(&c.bootstrap(asker), &topic, PARTITIONS, &expected, Duration::from_secs(60))?;
     check(&log.acks, &read, prefix).assert_ok("placement", t0.elapsed())?;
+
+    // The replication factor a client asks for is the one it gets: one replica, each a group
+    // of a single voter, and still every node names every leader. (With the victim back: a
+    // partition whose one replica is down has no leader to name.)
+    c.restart(victim)?;
+    let single = unique("placement-rf1");
+    create_topic_with(&c.bootstrap(asker), &single, 4, 1)?;
+    wait_every_node_names_the_leaders(&mut c, &single, 4, "every node naming the RF 1 leaders")?;
+    let replicas: Vec<Vec<i32>> = metadata_of(&c, asker, &single)?.into_values().map(|(_, r)| r).collect();
+    ensure!(replicas.iter().all(|r| r.len() == 1), "asked for one replica per partition, got {replicas:?}");
     Ok(())
 }

@@ -22,10 +22,20 @@ const PARTITIONS: i32 = 300;
 const LEAD_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    create_topic_with(bootstrap, topic, partitions, 3)
+}
+
+/// Creates `topic` through the admin API with `replication_factor` replicas per partition.
+pub fn create_topic_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i32,
+) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("admin client")?;
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(3));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication_factor));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for r in rt.block_on(admin.create_topics([&new], &opts))? {
         r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
