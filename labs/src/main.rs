@@ -85,6 +85,10 @@ struct BenchArgs {
     /// --scale: skip the SIGKILL of the busiest node.
     #[arg(long)]
     scale_no_kill: bool,
+    /// --scale: replicas per partition (1 measures the cluster without replication; it skips the
+    /// SIGKILL, whose partitions could not be led again).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=3))]
+    scale_replication_factor: i32,
     /// Send hostile Kafka frames (structure-aware, seeded) at a fresh broker while a client
     /// produces: frames/s, crashes, RSS, and whether every acknowledged message reads back.
     #[arg(long)]
@@ -463,7 +467,8 @@ async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
             max_in_flight: args.max_in_flight,
             message_timeout_ms: 120_000,
         },
-        kill: !args.scale_no_kill,
+        kill: !args.scale_no_kill && args.scale_replication_factor > 1,
+        replication_factor: args.scale_replication_factor,
         timeout: Duration::from_secs(args.phase_timeout_secs),
     };
     println!(

@@ -62,6 +62,8 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 const GROUPS_AT_ONCE: usize = 256;
 /// How long a stopping node waits for a follower to accept its leadership.
 const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(1);
+/// Past the leader lease, before a hand-off asks its target to campaign again.
+const HAND_OFF_MARGIN: Duration = Duration::from_millis(50);
 
 /// This node's part of the cluster.
 pub struct Cluster {
@@ -86,6 +88,8 @@ pub struct Cluster {
     telemetry: Arc<Telemetry>,
     /// Set the first time `metadata_ready` holds; see there.
     metadata_caught_up: std::sync::atomic::AtomicBool,
+    /// Set when this node starts handing off its leaderships to stop: it takes none itself.
+    stopping: std::sync::atomic::AtomicBool,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -134,6 +138,7 @@ impl Cluster {
             producer_ids: std::sync::Mutex::new((0, 0)),
             telemetry,
             metadata_caught_up: std::sync::atomic::AtomicBool::new(false),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             shutdown,
             tasks,
         });
@@ -378,6 +383,7 @@ impl Cluster {
     /// see a new leader before this one goes away. Bounded: when every node is stopping at once,
     /// nobody can take over and waiting longer only delays the stop.
     pub async fn hand_off_leadership(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut groups = self.partition_groups();
         groups.push(Arc::clone(&self.controller));
         let hand_offs = groups.into_iter().filter_map(|g| {
@@ -390,7 +396,10 @@ impl Cluster {
                 .replication
                 .as_ref()?
                 .iter()
-                .filter(|(id, matched)| **id != self.node_id && matched.map(|l| l.index) == last)
+                // A follower this node cannot reach now (stopped before it) cannot take over.
+                .filter(|(id, matched)| {
+                    **id != self.node_id && matched.map(|l| l.index) == last && self.reachable(**id)
+                })
                 .map(|(id, _)| *id)
                 .next();
             let Some(target) = target else {
@@ -399,27 +408,38 @@ impl Cluster {
             };
             Some(async move {
                 let deadline = tokio::time::Instant::now() + HAND_OFF_TIMEOUT;
-                match self.transport.request(target, g.id.clone(), RaftRequest::Elect, HAND_OFF_TIMEOUT).await {
-                    Ok(RaftReply::Elect(Ok(()))) => {}
-                    other => {
-                        tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
-                        return;
-                    }
-                }
+                let mut rx = g.raft.metrics();
                 // Stay until this node has granted its vote (seen the new term): with election
                 // timers off nobody would retry a campaign that missed the departing node's vote.
-                let mut rx = g.raft.metrics();
-                let granted = tokio::time::timeout_at(deadline, async {
-                    while rx.borrow_and_update().current_leader == Some(self.node_id) {
-                        if rx.changed().await.is_err() {
+                // When the group's third voter is already gone the target needs this node's
+                // vote, which openraft refuses while this leader's lease lasts: so the target is
+                // asked again once per lease (measured: a cluster stopped node by node waited
+                // the whole second here).
+                loop {
+                    match self.transport.request(target, g.id.clone(), RaftRequest::Elect, HAND_OFF_TIMEOUT).await {
+                        Ok(RaftReply::Elect(Ok(()))) => {}
+                        other => {
+                            tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
                             return;
                         }
                     }
-                })
-                .await;
-                match granted {
-                    Ok(()) => tracing::debug!(group = %g.id, to = target, "leadership handed off"),
-                    Err(_) => tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time"),
+                    let attempt_ends = (tokio::time::Instant::now() + g.lease() + HAND_OFF_MARGIN).min(deadline);
+                    let granted = tokio::time::timeout_at(attempt_ends, async {
+                        while rx.borrow_and_update().current_leader == Some(self.node_id) {
+                            if rx.changed().await.is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .await;
+                    if granted.is_ok() {
+                        tracing::debug!(group = %g.id, to = target, "leadership handed off");
+                        return;
+                    }
+                    if attempt_ends >= deadline {
+                        tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time");
+                        return;
+                    }
                 }
             })
         });
@@ -427,6 +447,11 @@ impl Cluster {
         let started = std::time::Instant::now();
         let handed = futures::future::join_all(hand_offs).await.len();
         tracing::info!(groups = handed, ms = started.elapsed().as_millis() as u64, "leadership handed off");
+    }
+
+    /// Whether this node has begun to stop (and so refuses to take leaderships handed to it).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops every group and the transport.

@@ -42,6 +42,10 @@ impl GroupRouter for Router {
                 RaftRequest::InstallSnapshot(r) => {
                     RaftReply::InstallSnapshot(handle.raft.install_snapshot(r).await)
                 }
+                // A node that is stopping too refuses: it would only have to hand the group on.
+                RaftRequest::Elect if cluster.is_stopping() => {
+                    RaftReply::Elect(Err(format!("node {} is stopping", cluster.node_id)))
+                }
                 RaftRequest::Elect => {
                     RaftReply::Elect(handle.raft.trigger().elect().await.map_err(|e| e.to_string()))
                 }

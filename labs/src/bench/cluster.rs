@@ -226,6 +226,17 @@ pub async fn create_replicated_topic(
     partitions: i32,
     timeout: Duration,
 ) -> Result<()> {
+    create_topic_with_replicas(bootstrap, topic, partitions, NODES as i32, timeout).await
+}
+
+/// [`create_replicated_topic`] with `replication_factor` replicas per partition.
+pub async fn create_topic_with_replicas(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i32,
+    timeout: Duration,
+) -> Result<()> {
     // The broker waits for the new partitions' leaders at most 30 s before it answers.
     const MAX_OPERATION: Duration = Duration::from_secs(30);
     let started = Instant::now();
@@ -237,7 +248,7 @@ pub async fn create_replicated_topic(
             bootstrap,
             topic,
             partitions,
-            NODES as i32,
+            replication_factor,
             left.min(MAX_OPERATION),
         )
         .await

@@ -22,7 +22,7 @@ use broker::telemetry::memory::MemoryReport;
 use broker::telemetry::wire::Role;
 
 use crate::bench::broker_process::STATE_TIMEOUT;
-use crate::bench::cluster::{create_replicated_topic, Cluster, RaftTiming};
+use crate::bench::cluster::{create_topic_with_replicas, Cluster, RaftTiming};
 use crate::bench::produce::{BenchProducer, ProducerSettings};
 use crate::error::{LabError, Result};
 use crate::node_client::typed;
@@ -48,6 +48,8 @@ pub struct ScaleOptions {
     /// thousand partitions they decide how many records a Raft entry carries.
     pub producer: ProducerSettings,
     pub kill: bool,
+    /// Replicas per partition (3: every node; 1: no replication, the bound of the rest).
+    pub replication_factor: i32,
     /// Bound on every wait (leaders after creation, after the kill, the produce phase).
     pub timeout: Duration,
 }
@@ -56,6 +58,7 @@ pub struct ScaleOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScalePoint {
     pub partitions: i32,
+    pub replication_factor: i32,
     /// CreateTopics request sent -> every partition led (a confirmed leader somewhere).
     pub all_led_ms: f64,
     /// Idle CPU of the three brokers together, in % of one core.
@@ -83,6 +86,9 @@ pub struct ProduceFigures {
     /// microseconds: steadier than the rate on a shared machine, and the cost a faster
     /// replication path must cut.
     pub broker_cpu_us_per_msg: f64,
+    /// CPU of this process (the librdkafka producer and its callbacks) over the same produce,
+    /// per message: it shares the machine with the brokers, so it bounds the rate too.
+    pub client_cpu_us_per_msg: f64,
     /// Messages per Raft entry appended during the measured produce, from the growth of the
     /// log index of the node that appended the most (`GET /memory`): the client's batching as
     /// the cluster sees it. Raft's own entries count too, so it reads low while
@@ -249,7 +255,8 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
     let cluster = Cluster::start(&opts.broker_bin, &opts.data_root, &opts.fsync, opts.timing).await?;
     cluster.wait_ready(None, opts.timeout).await?;
     let started = Instant::now();
-    create_replicated_topic(&cluster.bootstrap(), TOPIC, partitions, opts.timeout).await?;
+    let rf = opts.replication_factor;
+    create_topic_with_replicas(&cluster.bootstrap(), TOPIC, partitions, rf, opts.timeout).await?;
     let all_led_ms = wait_all_led(&cluster, partitions, started, opts.timeout).await?;
     tracing::info!(partitions, all_led_ms, "every partition led");
     tokio::time::sleep(opts.settle).await;
@@ -278,6 +285,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
     };
     Ok(ScalePoint {
         partitions,
+        replication_factor: opts.replication_factor,
         all_led_ms,
         idle_cpu_pct: per_node.iter().sum(),
         idle_cpu_pct_per_node: per_node,
@@ -307,9 +315,12 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
     let entries_before = index_entries(&memory_per_node(cluster).await);
     let requests_before = raft_requests_sent(cluster).await;
     let kafka_before = kafka_requests_read(cluster).await;
-    let cpu_before = cpu();
+    let me = std::process::id();
+    let (cpu_before, client_before) = (cpu(), cpu_ticks(me));
     let out = producer.run(opts.messages, opts.timeout).await?;
     let cpu_secs = cpu().saturating_sub(cpu_before) as f64 / ticks_per_sec();
+    let client_secs =
+        client_before.zip(cpu_ticks(me)).map_or(0, |(b, a)| a.saturating_sub(b)) as f64 / ticks_per_sec();
     let requests = requests_before.zip(raft_requests_sent(cluster).await).map(|(b, a)| a.saturating_sub(b));
     let kafka = kafka_before.zip(kafka_requests_read(cluster).await).map(|(b, a)| a.saturating_sub(b));
     // Read once: it gives both the entries appended and the memory account after the produce.
@@ -325,6 +336,7 @@ async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<Produc
         mb_per_sec: out.bytes as f64 / secs / 1e6,
         p99_ack_ms: out.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
         broker_cpu_us_per_msg: cpu_secs * 1e6 / out.messages.max(1) as f64,
+        client_cpu_us_per_msg: client_secs * 1e6 / out.messages.max(1) as f64,
         records_per_entry: appended.filter(|n| *n > 0).map(|n| out.messages as f64 / n as f64),
         raft_requests_per_msg: requests.map(|n| n as f64 / out.messages.max(1) as f64),
         kafka_requests_per_msg: kafka.map(|n| n as f64 / out.messages.max(1) as f64),
@@ -375,7 +387,7 @@ async fn kill_busiest(cluster: &Cluster, partitions: i32, opts: &ScaleOptions) -
 /// The table of `docs/benchmarks.md`.
 pub fn render(points: &[ScalePoint]) -> String {
     let mut out = String::from(
-        "| RF3 partitions | all led after create | idle CPU, 3 brokers (% of one core) | \
+        "| partitions (RF) | all led after create | idle CPU, 3 brokers (% of one core) | \
          threads per broker | RSS per broker (MiB) | produce spread, acks=all | \
          re-led after SIGKILL of the busiest node | term +1 | graceful stop |\n\
          |---|---|---|---|---|---|---|---|---|\n",
@@ -385,13 +397,14 @@ pub fn render(points: &[ScalePoint]) -> String {
         let produce = p.produce.as_ref().map_or("-".into(), |f| {
             let account = |pick| memory_column(&f.memory_after_per_node, pick);
             format!(
-                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg, {} records per Raft \
-                 entry, {} Raft and {} Kafka requests per message); RSS after {} MiB: heap in use {}, \
+                "{:.0} msg/s ({:.1} MB/s, p99 {:.0} ms, broker CPU {:.0} µs/msg, client CPU {:.0} µs/msg, {} \
+                 records per Raft entry, {} Raft and {} Kafka requests per message); RSS after {} MiB: heap in use {}, \
                  freed but held {}, log index {}",
                 f.msgs_per_sec,
                 f.mb_per_sec,
                 f.p99_ack_ms,
                 f.broker_cpu_us_per_msg,
+                f.client_cpu_us_per_msg,
                 f.records_per_entry.map_or("?".into(), |r| format!("{r:.2}")),
                 f.raft_requests_per_msg.map_or("?".into(), |r| format!("{r:.3}")),
                 f.kafka_requests_per_msg.map_or("?".into(), |r| format!("{r:.3}")),
@@ -414,8 +427,9 @@ pub fn render(points: &[ScalePoint]) -> String {
             )
         });
         out.push_str(&format!(
-            "| {} | {:.0} ms | {:.1} % ({}) | {} | {} (heap in use {}) | {} | {} | {} | {} |\n",
+            "| {} (RF {}) | {:.0} ms | {:.1} % ({}) | {} | {} (heap in use {}) | {} | {} | {} | {} |\n",
             p.partitions,
+            p.replication_factor,
             p.all_led_ms,
             p.idle_cpu_pct,
             join(p.idle_cpu_pct_per_node.iter().map(|c| format!("{c:.1}")).collect()),
