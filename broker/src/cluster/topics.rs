@@ -53,8 +53,14 @@ impl Cluster {
                 lists
             }
             None => {
-                let rf = replication_factor.unwrap_or(self.config.replication_factor);
-                assign_replicas(&nodes, partitions, rf.max(1) as usize, rotation)
+                let rf = replication_factor.unwrap_or(self.config.replication_factor).max(1) as usize;
+                // On the nodes this one can reach when there are enough of them, as Kafka places
+                // replicas on live brokers: an RF 1 partition put on a node that is down has no
+                // leader until it returns. With fewer (RF 3 of three nodes, one down) on all of
+                // them, so a topic can still be created while a node is away.
+                let live: Vec<NodeId> = nodes.iter().copied().filter(|n| self.reachable(*n)).collect();
+                let on = if live.len() >= rf { &live } else { &nodes };
+                assign_replicas(on, partitions, rf, rotation)
             }
         };
         let assignment =
