@@ -224,6 +224,10 @@ describe('the lab UI', () => {
     // Each node leads about a third: its label is a count, not 50 lines.
     expect(await view.locator('#topology text.node-leads').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^leads \d+ partitions$/)]));
     await view.click('#stop-workload').catch(() => {});
+    // While it runs, a reloaded page's form shows the running cluster's settings.
+    await view.reload();
+    await waitForText(view, '#settings .hint', /^running: 3 nodes/, 15_000);
+    await view.waitForFunction(() => (document.querySelector('#settings input[name=partitions]') as HTMLInputElement | null)?.value === '150', null, { timeout: 15_000 });
     // Remembered: after a reload, the form holds the settings of the last cluster started.
     await view.locator('#stop-cluster:not([disabled])').click();
     await view.locator('#start-cluster:not([disabled])').waitFor({ timeout: 30_000 });

@@ -63,8 +63,18 @@ export function settingsView(ctx: Ctx): SettingsView {
     return s as unknown as ClusterSettings;
   }
 
+  // The running cluster's settings last shown in the (then disabled) form; every snapshot
+  // carries a new copy, so they are compared by value.
+  let shown = '';
+
   function update(): void {
     const m = ctx.store.live;
+    const running = m.running ? m.state?.settings : undefined;
+    // While a cluster runs the form shows its settings, not the defaults or the remembered ones
+    // (which of those a reload showed depended on whether the first snapshot came first).
+    const key = running ? JSON.stringify(running) : '';
+    if (running && key !== shown) fill(running, false);
+    shown = key;
     const preVote = (inputs.get('pre_vote') as HTMLInputElement).checked;
     note.hidden = !preVote;
     start.dataset.off = m.running || preVote ? '1' : '0';
@@ -74,15 +84,18 @@ export function settingsView(ctx: Ctx): SettingsView {
     const s = m.state?.settings;
     current.textContent = m.running && s ? `running: ${s.nodes} nodes · fsync ${s.fsync} · acks ${s.acks} · election ${s.election_timeout_min_ms}–${s.election_timeout_max_ms} ms · bootstrap ${m.state?.bootstrap ?? ''}` : 'not running';
   }
-  function apply(settings: Partial<ClusterSettings>): void {
+  function fill(settings: Partial<ClusterSettings>, keepEdited: boolean): void {
     for (const [key, , kind] of FIELDS) {
       const v = settings[key];
-      // Remembered settings arrive a moment after the page: what the user typed meanwhile wins.
-      if (v === undefined || edited.has(key)) continue;
+      if (v === undefined || (keepEdited && edited.has(key))) continue;
       const input = inputs.get(key)!;
       if (kind === 'bool') (input as HTMLInputElement).checked = v === true;
       else input.value = String(v);
     }
+  }
+  function apply(settings: Partial<ClusterSettings>): void {
+    // Remembered settings arrive a moment after the page: what the user typed meanwhile wins.
+    fill(settings, true);
     update();
   }
   return { el, update, apply };
