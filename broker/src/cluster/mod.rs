@@ -406,47 +406,50 @@ impl Cluster {
                 tracing::warn!(group = %g.id, "no caught-up follower to hand leadership to");
                 return None;
             };
-            Some(async move {
-                let deadline = tokio::time::Instant::now() + HAND_OFF_TIMEOUT;
-                let mut rx = g.raft.metrics();
-                // Stay until this node has granted its vote (seen the new term): with election
-                // timers off nobody would retry a campaign that missed the departing node's vote.
-                // When the group's third voter is already gone the target needs this node's
-                // vote, which openraft refuses while this leader's lease lasts: so the target is
-                // asked again once per lease (measured: a cluster stopped node by node waited
-                // the whole second here).
-                loop {
-                    match self.transport.request(target, g.id.clone(), RaftRequest::Elect, HAND_OFF_TIMEOUT).await {
-                        Ok(RaftReply::Elect(Ok(()))) => {}
-                        other => {
-                            tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
-                            return;
-                        }
-                    }
-                    let attempt_ends = (tokio::time::Instant::now() + g.lease() + HAND_OFF_MARGIN).min(deadline);
-                    let granted = tokio::time::timeout_at(attempt_ends, async {
-                        while rx.borrow_and_update().current_leader == Some(self.node_id) {
-                            if rx.changed().await.is_err() {
-                                return;
-                            }
-                        }
-                    })
-                    .await;
-                    if granted.is_ok() {
-                        tracing::debug!(group = %g.id, to = target, "leadership handed off");
-                        return;
-                    }
-                    if attempt_ends >= deadline {
-                        tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time");
-                        return;
-                    }
-                }
-            })
+            Some(self.hand_off(g, target))
         });
         // All groups at once: a node leading many partitions must not stop slowly.
         let started = std::time::Instant::now();
         let handed = futures::future::join_all(hand_offs).await.len();
         tracing::info!(groups = handed, ms = started.elapsed().as_millis() as u64, "leadership handed off");
+    }
+
+    /// Asks `target` to take group `g` and stays until this node has granted its vote (seen the
+    /// new term): with election timers off nobody would retry a campaign that missed the
+    /// departing node's vote. When the group's third voter is already gone the target needs this
+    /// node's vote, which openraft refuses while this leader's lease lasts, so the target is
+    /// asked again once per lease (measured: a cluster stopped node by node waited the whole
+    /// second here). All within `HAND_OFF_TIMEOUT`, the requests included.
+    async fn hand_off(&self, g: Arc<RaftGroup>, target: NodeId) {
+        let deadline = tokio::time::Instant::now() + HAND_OFF_TIMEOUT;
+        let mut rx = g.raft.metrics();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.transport.request(target, g.id.clone(), RaftRequest::Elect, left).await {
+                Ok(RaftReply::Elect(Ok(()))) => {}
+                other => {
+                    tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
+                    return;
+                }
+            }
+            let attempt_ends = (tokio::time::Instant::now() + g.lease() + HAND_OFF_MARGIN).min(deadline);
+            let granted = tokio::time::timeout_at(attempt_ends, async {
+                while rx.borrow_and_update().current_leader == Some(self.node_id) {
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+            if granted.is_ok() {
+                tracing::debug!(group = %g.id, to = target, "leadership handed off");
+                return;
+            }
+            if attempt_ends >= deadline {
+                tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time");
+                return;
+            }
+        }
     }
 
     /// Whether this node has begun to stop (and so refuses to take leaderships handed to it).
