@@ -30,8 +30,8 @@ use crate::raft::typ::NodeId;
 struct Announced {
     /// None: some of the list was not taken, so the next heartbeat asks for it again.
     version: Option<LeadsVersion>,
-    /// (topic, partition) -> term.
-    leads: HashMap<(String, i32), u64>,
+    /// topic -> partition -> term (by topic first, so a lookup needs no owned key).
+    leads: HashMap<String, HashMap<i32, u64>>,
 }
 
 /// This node's leadership version, and the leaderships its peers announced.
@@ -68,8 +68,11 @@ impl LeaderDirectory {
 
     /// `peer`'s whole list, replacing what it said before; `version` None to have it sent again.
     pub fn replace(&self, peer: NodeId, version: Option<LeadsVersion>, leads: Vec<LeadEntry>) {
-        let leads = leads.into_iter().map(|l| ((l.topic, l.partition), l.term)).collect();
-        self.lock().insert(peer, Announced { version, leads });
+        let mut by_topic: HashMap<String, HashMap<i32, u64>> = HashMap::new();
+        for l in leads {
+            by_topic.entry(l.topic).or_default().insert(l.partition, l.term);
+        }
+        self.lock().insert(peer, Announced { version, leads: by_topic });
     }
 
     /// (leader, term) of a partition this node does not host: of the peers `reachable` says
@@ -81,10 +84,9 @@ impl LeaderDirectory {
         partition: i32,
         reachable: impl Fn(NodeId) -> bool,
     ) -> Option<(NodeId, u64)> {
-        let key = (topic.to_string(), partition);
         self.lock()
             .iter()
-            .filter_map(|(peer, a)| a.leads.get(&key).map(|term| (*peer, *term)))
+            .filter_map(|(peer, a)| a.leads.get(topic)?.get(&partition).map(|term| (*peer, *term)))
             .filter(|(peer, _)| reachable(*peer))
             .max_by_key(|(_, term)| *term)
     }
