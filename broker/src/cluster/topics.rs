@@ -54,13 +54,7 @@ impl Cluster {
             }
             None => {
                 let rf = replication_factor.unwrap_or(self.config.replication_factor).max(1) as usize;
-                // On the nodes this one can reach when there are enough of them, as Kafka places
-                // replicas on live brokers: an RF 1 partition put on a node that is down has no
-                // leader until it returns. With fewer (RF 3 of three nodes, one down) on all of
-                // them, so a topic can still be created while a node is away.
-                let live: Vec<NodeId> = nodes.iter().copied().filter(|n| self.reachable(*n)).collect();
-                let on = if live.len() >= rf { &live } else { &nodes };
-                assign_replicas(on, partitions, rf, rotation)
+                assign_replicas(&self.placement_nodes(&nodes, rf), partitions, rf, rotation)
             }
         };
         let assignment =
@@ -75,6 +69,19 @@ impl Cluster {
                 Err((ResponseError::TopicAlreadyExists, format!("topic '{name}' already exists")))
             }
             other => Err((ResponseError::UnknownServerError, format!("controller answered {other:?}"))),
+        }
+    }
+
+    /// The nodes new replicas go to: the ones this node can reach when there are at least `rf`,
+    /// as Kafka places replicas on live brokers (a partition whose only replica is down has no
+    /// leader until it returns); with fewer (RF 3 of three nodes, one down) all of them, so
+    /// topics and partitions can still be created while a node is away.
+    fn placement_nodes(&self, nodes: &[NodeId], rf: usize) -> Vec<NodeId> {
+        let live: Vec<NodeId> = nodes.iter().copied().filter(|n| self.reachable(*n)).collect();
+        if live.len() >= rf {
+            live
+        } else {
+            nodes.to_vec()
         }
     }
 
@@ -127,12 +134,15 @@ impl Cluster {
                 lists
             }
             None => {
+                // The topic's rotation goes on over the nodes placed on now: partition 0's
+                // preferred leader keeps its position when it is among them.
+                let on = self.placement_nodes(&nodes, rf);
                 let rotation = topic
                     .replicas
                     .first()
-                    .and_then(|r| nodes.iter().position(|n| Some(n) == r.first()))
+                    .and_then(|r| on.iter().position(|n| Some(n) == r.first()))
                     .unwrap_or(0);
-                assign_replicas(&nodes, total, rf, rotation).split_off(current)
+                assign_replicas(&on, total, rf, rotation).split_off(current)
             }
         };
         let cmd = ControllerCommand::AddPartitions { name: name.to_string(), current, replicas };

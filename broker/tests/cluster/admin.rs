@@ -16,15 +16,12 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use kafka_protocol::ResponseError;
 
-use anyhow::{anyhow, ensure, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use anyhow::{ensure, Context, Result};
 
 use crate::checker::check;
 use crate::clients::{read_all, ProduceSpec, ProducerRun};
 use crate::harness::{unique, Cluster};
-use crate::scale::create_topic;
+use crate::scale::{create_partitions, create_topic};
 
 #[test]
 fn create_partitions_adds_led_groups_that_take_writes() -> Result<()> {
@@ -33,14 +30,7 @@ fn create_partitions_adds_led_groups_that_take_writes() -> Result<()> {
     let topic = unique("grow");
     create_topic(&bootstrap, &topic, 3)?;
     c.wait_all_leaders(&topic, 3)?;
-
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &bootstrap).create().context("admin client")?;
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    for r in rt.block_on(admin.create_partitions(&[NewPartitions::new(&topic, 6)], &opts))? {
-        r.map_err(|(t, e)| anyhow!("growing {t} to 6 partitions: {e}"))?;
-    }
+    create_partitions(&bootstrap, &topic, 6)?;
     let leaders = c.wait_all_leaders(&topic, 6)?;
     let new_leaders: BTreeSet<i32> = (3..6).map(|p| leaders[&p].0).collect();
     ensure!(new_leaders.len() == 3, "the 3 new partitions should be led by 3 different nodes: {leaders:?}");

@@ -2,7 +2,7 @@
 //! replica of it. Every node must still name every partition's leader in its Metadata answer
 //! (a client may ask any of them), before and after a leader dies, and a real client bootstrapped
 //! at one node writes and reads every partition. A topic gets the replication factor it asks for,
-//! on the nodes that are up.
+//! on the nodes that are up, and so do partitions added later.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::checker::check;
 use crate::clients::{read_all, ProduceSpec, ProducerRun};
 use crate::harness::{unique, wait_for, Cluster, CLUSTER_TIMEOUT};
-use crate::scale::{create_topic, create_topic_with};
+use crate::scale::{create_partitions, create_topic, create_topic_with};
 
 const NODES: usize = 4;
 const PARTITIONS: i32 = 8;
@@ -130,6 +130,14 @@ fn every_node_names_the_leaders_of_partitions_it_does_not_host() -> Result<()> {
     ensure!(
         replicas.iter().all(|r| !r.contains(&victim)),
         "a replica was placed on node {victim}, which is down: {replicas:?}"
+    );
+    // Partitions added later go to the nodes that are up as well.
+    create_partitions(&c.bootstrap(asker), &single, 7)?;
+    wait_every_node_names_the_leaders(&mut c, &single, 7, "every node naming the added RF 1 leaders")?;
+    let grown = metadata_of(&c, asker, &single)?;
+    ensure!(
+        grown.values().all(|(_, r)| r.len() == 1 && !r.contains(&victim)),
+        "added partitions: one replica each, none on node {victim} (down), got {grown:?}"
     );
     Ok(())
 }

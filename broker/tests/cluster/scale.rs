@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use broker::cluster::RaftSummary;
 use broker::telemetry::wire::{GroupState, Role};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
@@ -39,6 +39,18 @@ pub fn create_topic_with(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for r in rt.block_on(admin.create_topics([&new], &opts))? {
         r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Grows `topic` to `total` partitions through the admin API (CreatePartitions).
+pub fn create_partitions(bootstrap: &str, topic: &str, total: usize) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("admin client")?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    for r in rt.block_on(admin.create_partitions(&[NewPartitions::new(topic, total)], &opts))? {
+        r.map_err(|(t, e)| anyhow::anyhow!("growing {t} to {total} partitions: {e}"))?;
     }
     Ok(())
 }
