@@ -391,6 +391,14 @@ impl Cluster {
             if m.current_leader != Some(self.node_id) {
                 return None;
             }
+            // Without this node, the voters it can still reach must be a majority, or a new
+            // leader could commit nothing: in a cluster stopped node by node the second node's
+            // hand-offs only waited out the lease of the third's campaign, to no one's benefit.
+            let staying = g.voters.iter().filter(|v| **v != self.node_id && self.reachable(**v)).count();
+            if staying <= g.voters.len() / 2 {
+                tracing::debug!(group = %g.id, staying, "no majority stays: leadership not handed off");
+                return None;
+            }
             let last = m.last_log_index;
             let target = m
                 .replication
@@ -416,10 +424,10 @@ impl Cluster {
 
     /// Asks `target` to take group `g` and stays until this node has granted its vote (seen the
     /// new term): with election timers off nobody would retry a campaign that missed the
-    /// departing node's vote. When the group's third voter is already gone the target needs this
-    /// node's vote, which openraft refuses while this leader's lease lasts, so the target is
-    /// asked again once per lease (measured: a cluster stopped node by node waited the whole
-    /// second here). All within `HAND_OFF_TIMEOUT`, the requests included.
+    /// departing node's vote. When the target needs this node's vote, openraft refuses it while
+    /// this leader's lease lasts, so the target is asked again once per lease (before, a cluster
+    /// stopped node by node waited the whole second here). All within `HAND_OFF_TIMEOUT`, the
+    /// requests included.
     async fn hand_off(&self, g: Arc<RaftGroup>, target: NodeId) {
         let deadline = tokio::time::Instant::now() + HAND_OFF_TIMEOUT;
         let mut rx = g.raft.metrics();

@@ -33,6 +33,7 @@ mod raft_trace;
 mod scale;
 mod scenarios;
 mod sequences;
+mod stop;
 mod tools;
 #[path = "../node/wait.rs"]
 mod wait;
