@@ -18,6 +18,23 @@ fn base_offsets(batches: &[Bytes]) -> Vec<i64> {
     batches.iter().map(|b| BatchHeader::parse(b).unwrap().base_offset).collect()
 }
 
+/// One append that fills several segments: the entries held in memory are cut from one write
+/// buffer per segment, and each must still be the bytes its file holds.
+#[test]
+fn held_entries_of_an_append_across_segment_rolls_are_the_stored_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), FsyncPolicy::Never, 300);
+    let p = s.create_partition("r", 0).unwrap();
+    p.start_replicated();
+    let batches: Vec<Bytes> = (1..=6).map(batch).collect();
+    p.append(&batches, 1).unwrap();
+    let files = std::fs::read_dir(dir.path().join("partitions/r-0")).unwrap().count();
+    assert!(files >= 3, "segment_bytes 300 should have rolled within the append, got {files} files");
+    let stored = p.read(0, i64::MAX, usize::MAX).unwrap();
+    let held: Vec<Bytes> = p.entries_by_index(0, 6).unwrap().into_iter().map(|(_, b)| b).collect();
+    assert_eq!(held, stored);
+}
+
 fn append_n(p: &PartitionLog, n: usize, records: usize) {
     for _ in 0..n {
         p.append(&[batch(records)], 1).unwrap();
