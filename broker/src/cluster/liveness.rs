@@ -55,8 +55,7 @@ pub struct Liveness {
     /// A peer unheard for this long is suspected dead.
     suspect_after: Duration,
     peers: BTreeMap<NodeId, PeerClock>,
-    /// Poked when a peer's liveness flips, or it starts or stops answering our heartbeats (what
-    /// `quorum_acked` reads): the election driver and the leaders react at once.
+    /// Poked when a peer's liveness flips (the election driver and the leaders react at once).
     pub changed: Notify,
 }
 
@@ -127,11 +126,6 @@ impl Liveness {
         }
     }
 
-    /// Whether `peer` answered one of our heartbeats within the suspicion timeout.
-    fn answers(&self, peer: NodeId) -> bool {
-        self.peers.get(&peer).is_some_and(|c| self.within(c.acked_ms.load(Ordering::Relaxed)))
-    }
-
     /// This node, or a peer heard from within the suspicion timeout.
     pub fn is_live(&self, node: NodeId) -> bool {
         node == self.me
@@ -141,7 +135,13 @@ impl Liveness {
     /// Whether a majority of `voters` (this node counts itself) answered our heartbeats lately:
     /// what a leader needs to keep serving.
     pub fn quorum_acked(&self, voters: &std::collections::BTreeSet<NodeId>) -> bool {
-        let acked = voters.iter().filter(|v| **v == self.me || self.answers(**v)).count();
+        let acked = voters
+            .iter()
+            .filter(|v| {
+                **v == self.me
+                    || self.peers.get(v).is_some_and(|c| self.within(c.acked_ms.load(Ordering::Relaxed)))
+            })
+            .count();
         acked * 2 > voters.len()
     }
 
@@ -242,9 +242,8 @@ async fn heartbeat(liveness: Arc<Liveness>, transport: Arc<Transport>, announcer
     }
 }
 
-/// Every `interval`, compares each peer's liveness, and whether it answers our heartbeats, with
-/// the last look: `on_flip` per change of liveness, and one wake-up of `changed` for all changes.
-/// Runs until `cancel`.
+/// Every `interval`, compares each peer's liveness with the last look: `on_flip` per change,
+/// and one wake-up of `changed` for them all. Runs until `cancel`.
 async fn report_flips(
     liveness: Arc<Liveness>,
     interval: Duration,
@@ -252,7 +251,6 @@ async fn report_flips(
     cancel: CancellationToken,
 ) {
     let mut live: BTreeMap<NodeId, bool> = liveness.peers.keys().map(|p| (*p, false)).collect();
-    let mut answering = live.clone();
     let mut ticks = tokio::time::interval(interval);
     loop {
         tokio::select! {
@@ -268,11 +266,6 @@ async fn report_flips(
                 tracing::info!(node_id = liveness.me, peer, live = now, "peer liveness changed");
                 on_flip(*peer, now);
             }
-        }
-        for (peer, was) in answering.iter_mut() {
-            let now = liveness.answers(*peer);
-            flipped |= now != *was;
-            *was = now;
         }
         if flipped {
             liveness.changed.notify_waiters();

@@ -405,20 +405,16 @@ impl RaftGroup {
     /// step, each for an unchanged answer.
     pub async fn leadership_lost(&self, node_id: NodeId) {
         let mut rx = self.leadership.subscribe();
+        let recheck = self.liveness.suspect_after().max(std::time::Duration::from_millis(50));
         loop {
-            // Isolation is not a change of leader: the failure detector says when a peer stops
-            // (or starts) answering. Listened to before the check, so a change in between
-            // wakes this. (It was a timer per waiting request, re-armed every suspicion
-            // timeout: thousands of wakeups a second with thousands of produce requests open.)
-            let peers_changed = self.liveness.changed.notified();
-            tokio::pin!(peers_changed);
-            peers_changed.as_mut().enable();
             if !self.is_leader(node_id) {
                 return;
             }
+            // Isolation (and a stopped group) is a matter of time passing, not of the leader
+            // changing.
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() { return },
-                _ = &mut peers_changed => {}
+                _ = tokio::time::sleep(recheck) => {}
             }
         }
     }
