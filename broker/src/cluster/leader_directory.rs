@@ -43,10 +43,8 @@ pub struct LeaderDirectory {
 
 impl Default for LeaderDirectory {
     fn default() -> Self {
-        let start_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_micros() as u64);
-        LeaderDirectory { started_us: start_us, changes: AtomicU64::new(0), peers: Mutex::default() }
+        let started_us = crate::telemetry::now_ns() / 1_000;
+        LeaderDirectory { started_us, changes: AtomicU64::new(0), peers: Mutex::default() }
     }
 }
 

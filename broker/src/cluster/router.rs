@@ -1,5 +1,5 @@
-//! Inbound Raft traffic: node-level requests (heartbeats, leader queries, leaderships) answered by the
-//! cluster, the rest handed to the group they name.
+//! Inbound Raft traffic: node-level requests (heartbeats, leader queries, leaderships) answered
+//! by the cluster, the rest handed to the group they name.
 
 use futures::future::BoxFuture;
 
