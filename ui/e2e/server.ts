@@ -17,15 +17,21 @@ export const SHOTS = process.env.CLUSTERLAB_REFRESH_SCREENSHOTS === '1' ? join(R
 
 /** Screenshots the element `selector` into SHOTS/`name`. A live view re-renders several times a
  * second, so Playwright's element screenshot may wait forever for it to be "stable"; this clips a
- * full-page screenshot to the element's box instead. */
+ * screenshot of the viewport to the element's box instead (cut at the viewport's edge). Not a
+ * full-page one, which makes Chromium lay out and paint the whole live page beyond the viewport
+ * (captureBeyondViewport): in CI the click right after one, at 150 partitions under load, found
+ * the renderer unresponsive for its whole 30 s (session 40). */
 export async function shot(page: Page, selector: string, name: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
   const el = page.locator(selector).first();
   await el.scrollIntoViewIfNeeded();
   const box = await el.boundingBox();
-  if (!box) throw new Error(`screenshot ${name}: ${selector} is not visible`);
-  const scroll = await page.evaluate(() => ({ x: window.scrollX, y: window.scrollY }));
-  await page.screenshot({ path: join(SHOTS, name), fullPage: true, clip: { x: box.x + scroll.x, y: box.y + scroll.y, width: box.width, height: box.height } });
+  const view = page.viewportSize();
+  if (!box || !view) throw new Error(`screenshot ${name}: ${selector} is not visible`);
+  const x = Math.max(0, box.x), y = Math.max(0, box.y);
+  const clip = { x, y, width: Math.min(box.x + box.width, view.width) - x, height: Math.min(box.y + box.height, view.height) - y };
+  if (clip.width <= 0 || clip.height <= 0) throw new Error(`screenshot ${name}: ${selector} is outside the viewport`);
+  await page.screenshot({ path: join(SHOTS, name), clip });
 }
 
 /** Waits until the text of `selector` matches `want` and returns it; on timeout the error
