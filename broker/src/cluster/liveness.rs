@@ -12,10 +12,19 @@
 //!
 //! Heartbeats travel on the same multiplexed peer connection as the Raft messages, so a cut,
 //! delayed or black-holed link in the lab affects both alike.
+//!
+//! A peer's silence is counted only while this node runs. A node that is itself stalled (its
+//! process descheduled, its runtime starved, the whole machine frozen) hears nothing, and on
+//! waking used to suspect every peer at once and start elections for all their groups: in the
+//! browser test, three debug brokers at 150 partitions beside Chromium lost all their peers at
+//! the same instant and re-elected hundreds of groups. A probe that should run every heartbeat
+//! interval measures how late it runs; that lateness is left out of the suspicion clock. Whether
+//! a leader still has a majority (`quorum_acked`) keeps counting real time: a stalled leader must
+//! not believe its followers are still with it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -31,12 +40,14 @@ use crate::raft::transport::{LeadEntry, RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::now_ns;
 
-/// When we last heard from one peer, in milliseconds since `Liveness::started` (0: never).
+/// When we last heard from one peer (0: never).
 #[derive(Default)]
 struct PeerClock {
-    /// Anything received from the peer: its heartbeats or its replies to ours.
+    /// Anything received from the peer: its heartbeats or its replies to ours. On the suspicion
+    /// clock (`Liveness::awake_ms`).
     heard_ms: AtomicU64,
-    /// A reply to one of our heartbeats: the peer hears us and we hear it.
+    /// A reply to one of our heartbeats: the peer hears us and we hear it. In milliseconds since
+    /// `Liveness::started`.
     acked_ms: AtomicU64,
     /// When the peer started, in Unix milliseconds, from the uptime in its last heartbeat
     /// (0: not known yet).
@@ -55,8 +66,30 @@ pub struct Liveness {
     /// A peer unheard for this long is suspected dead.
     suspect_after: Duration,
     peers: BTreeMap<NodeId, PeerClock>,
+    stalls: Mutex<Stalls>,
     /// Poked when a peer's liveness flips (the election driver and the leaders react at once).
     pub changed: Notify,
+}
+
+/// This node's own stalls, as seen by a probe meant to run every `every_ms`.
+#[derive(Default)]
+struct Stalls {
+    /// 0: no probe runs (nothing is discounted).
+    every_ms: u64,
+    /// When the probe last ran, in milliseconds since `Liveness::started`.
+    probed_ms: u64,
+    /// Lateness of the probe so far, beyond one missed interval.
+    total_ms: u64,
+}
+
+impl Stalls {
+    /// How late the probe is at `now` beyond one missed interval: a stall still going on.
+    fn ongoing(&self, now: u64) -> u64 {
+        if self.every_ms == 0 {
+            return 0;
+        }
+        now.saturating_sub(self.probed_ms + 2 * self.every_ms)
+    }
 }
 
 /// `/state`: one peer as this node's failure detector sees it.
@@ -64,7 +97,8 @@ pub struct Liveness {
 pub struct PeerLiveness {
     pub id: NodeId,
     pub live: bool,
-    /// Milliseconds since anything was heard from it (None: never).
+    /// Milliseconds since anything was heard from it, this node's own stalls left out (None:
+    /// never).
     pub heard_ms_ago: Option<u64>,
     pub acked_ms_ago: Option<u64>,
 }
@@ -77,6 +111,7 @@ impl Liveness {
             started_unix_ms: unix_ms(),
             suspect_after,
             peers: peers.into_iter().filter(|p| *p != me).map(|p| (p, PeerClock::default())).collect(),
+            stalls: Mutex::default(),
             changed: Notify::new(),
         }
     }
@@ -90,14 +125,41 @@ impl Liveness {
         self.started.elapsed().as_millis() as u64 + 1
     }
 
-    fn within(&self, stamp: u64) -> bool {
-        stamp != 0 && self.now_ms().saturating_sub(stamp) <= self.suspect_after.as_millis() as u64
+    /// The suspicion clock: milliseconds this node has been running since it started, its
+    /// stalls left out (+1 so that 0 can mean "never"). It never goes back: a stall is counted
+    /// while it goes on and moved to the total when the probe runs again.
+    fn awake_ms(&self) -> u64 {
+        let now = self.now_ms();
+        let stalls = self.stalls.lock().unwrap_or_else(|p| p.into_inner());
+        now - stalls.total_ms - stalls.ongoing(now)
+    }
+
+    /// Run every `every` by the failure detector: how late each run comes is a stall of this
+    /// node, not silence of its peers.
+    fn probe(&self, every: Duration) {
+        let now = self.now_ms();
+        let mut stalls = self.stalls.lock().unwrap_or_else(|p| p.into_inner());
+        let late = stalls.ongoing(now);
+        if late > 0 {
+            tracing::debug!(
+                node_id = self.me,
+                late_ms = late,
+                "this node stalled; its peers' silence meanwhile is not counted"
+            );
+        }
+        stalls.total_ms += late;
+        stalls.probed_ms = now;
+        stalls.every_ms = every.as_millis().max(1) as u64;
+    }
+
+    fn within(&self, stamp: u64, now: u64) -> bool {
+        stamp != 0 && now.saturating_sub(stamp) <= self.suspect_after.as_millis() as u64
     }
 
     /// Something arrived from `peer`.
     pub fn heard(&self, peer: NodeId) {
         if let Some(c) = self.peers.get(&peer) {
-            c.heard_ms.store(self.now_ms(), Ordering::Relaxed);
+            c.heard_ms.store(self.awake_ms(), Ordering::Relaxed);
         }
     }
 
@@ -120,41 +182,45 @@ impl Liveness {
     /// `peer` answered one of our heartbeats.
     fn acked(&self, peer: NodeId) {
         if let Some(c) = self.peers.get(&peer) {
-            let now = self.now_ms();
-            c.heard_ms.store(now, Ordering::Relaxed);
-            c.acked_ms.store(now, Ordering::Relaxed);
+            c.heard_ms.store(self.awake_ms(), Ordering::Relaxed);
+            c.acked_ms.store(self.now_ms(), Ordering::Relaxed);
         }
     }
 
-    /// This node, or a peer heard from within the suspicion timeout.
+    /// This node, or a peer heard from within the suspicion timeout (of this node's running
+    /// time).
     pub fn is_live(&self, node: NodeId) -> bool {
         node == self.me
-            || self.peers.get(&node).is_some_and(|c| self.within(c.heard_ms.load(Ordering::Relaxed)))
+            || self
+                .peers
+                .get(&node)
+                .is_some_and(|c| self.within(c.heard_ms.load(Ordering::Relaxed), self.awake_ms()))
     }
 
     /// Whether a majority of `voters` (this node counts itself) answered our heartbeats lately:
     /// what a leader needs to keep serving.
     pub fn quorum_acked(&self, voters: &std::collections::BTreeSet<NodeId>) -> bool {
+        let now = self.now_ms();
         let acked = voters
             .iter()
             .filter(|v| {
                 **v == self.me
-                    || self.peers.get(v).is_some_and(|c| self.within(c.acked_ms.load(Ordering::Relaxed)))
+                    || self.peers.get(v).is_some_and(|c| self.within(c.acked_ms.load(Ordering::Relaxed), now))
             })
             .count();
         acked * 2 > voters.len()
     }
 
     pub fn snapshot(&self) -> Vec<PeerLiveness> {
-        let now = self.now_ms();
-        let ago = |stamp: u64| (stamp != 0).then(|| now.saturating_sub(stamp));
+        let (now, awake) = (self.now_ms(), self.awake_ms());
+        let ago = |stamp: u64, now: u64| (stamp != 0).then(|| now.saturating_sub(stamp));
         self.peers
             .iter()
             .map(|(id, c)| PeerLiveness {
                 id: *id,
                 live: self.is_live(*id),
-                heard_ms_ago: ago(c.heard_ms.load(Ordering::Relaxed)),
-                acked_ms_ago: ago(c.acked_ms.load(Ordering::Relaxed)),
+                heard_ms_ago: ago(c.heard_ms.load(Ordering::Relaxed), awake),
+                acked_ms_ago: ago(c.acked_ms.load(Ordering::Relaxed), now),
             })
             .collect()
     }
@@ -257,6 +323,7 @@ async fn report_flips(
             _ = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
+        liveness.probe(interval);
         let mut flipped = false;
         for (peer, was) in live.iter_mut() {
             let now = liveness.is_live(*peer);
@@ -299,5 +366,32 @@ mod tests {
         let snap = l.snapshot();
         assert_eq!(snap.len(), 2);
         assert!(snap.iter().all(|p| !p.live && p.heard_ms_ago.is_some()));
+    }
+
+    /// A stall of this node (here: time passing without its probe running) is not its peers'
+    /// silence; once it runs again, silence counts as before. A leader's majority, though, is
+    /// judged on real time.
+    #[tokio::test(start_paused = true)]
+    async fn this_nodes_own_stall_does_not_make_its_peers_suspects() {
+        let every = Duration::from_millis(50);
+        let l = Liveness::new(1, [1, 2, 3], Duration::from_millis(300));
+        let voters = [1, 2, 3].into_iter().collect();
+        l.probe(every);
+        l.acked(2);
+        tokio::time::advance(Duration::from_millis(1_000)).await;
+        assert!(l.is_live(2), "1 s without running is this node's stall, not node 2's silence");
+        assert!(!l.quorum_acked(&voters), "a stalled leader does not count on its followers");
+        assert!(l.snapshot()[0].heard_ms_ago.unwrap() <= 100, "{:?}", l.snapshot());
+        let mut ran = Duration::ZERO;
+        while l.is_live(2) {
+            l.probe(every);
+            tokio::time::advance(every).await;
+            ran += every;
+            assert!(ran <= Duration::from_secs(1), "node 2 never suspected while this node runs");
+        }
+        assert!(
+            (Duration::from_millis(200)..=Duration::from_millis(300)).contains(&ran),
+            "suspected after {ran:?} of running: 300 ms of silence less the ≤ 100 ms allowed before the stall"
+        );
     }
 }
