@@ -65,6 +65,17 @@ const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(1);
 /// Past the leader lease, before a hand-off asks its target to campaign again.
 const HAND_OFF_MARGIN: Duration = Duration::from_millis(50);
 
+/// How one group's hand-off at a graceful stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandOff {
+    /// The target won the group's new term.
+    Taken,
+    /// The target said no (it is stopping too).
+    Refused,
+    /// No answer, another answer, or no new term in time.
+    Failed,
+}
+
 /// This node's part of the cluster.
 pub struct Cluster {
     pub node_id: NodeId,
@@ -418,8 +429,16 @@ impl Cluster {
         });
         // All groups at once: a node leading many partitions must not stop slowly.
         let started = std::time::Instant::now();
-        let handed = futures::future::join_all(hand_offs).await.len();
-        tracing::info!(groups = handed, ms = started.elapsed().as_millis() as u64, "leadership handed off");
+        let outcomes = futures::future::join_all(hand_offs).await;
+        let count = |o: HandOff| outcomes.iter().filter(|x| **x == o).count();
+        tracing::info!(
+            groups = outcomes.len(),
+            taken = count(HandOff::Taken),
+            refused = count(HandOff::Refused),
+            failed = count(HandOff::Failed),
+            ms = started.elapsed().as_millis() as u64,
+            "leadership handed off"
+        );
     }
 
     /// Asks `target` to take group `g` and stays until this node has granted its vote (seen the
@@ -428,16 +447,22 @@ impl Cluster {
     /// this leader's lease lasts, so the target is asked again once per lease (before, a cluster
     /// stopped node by node waited the whole second here). All within `HAND_OFF_TIMEOUT`, the
     /// requests included.
-    async fn hand_off(&self, g: Arc<RaftGroup>, target: NodeId) {
+    async fn hand_off(&self, g: Arc<RaftGroup>, target: NodeId) -> HandOff {
         let deadline = tokio::time::Instant::now() + HAND_OFF_TIMEOUT;
         let mut rx = g.raft.metrics();
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.transport.request(target, g.id.clone(), RaftRequest::Elect, left).await {
                 Ok(RaftReply::Elect(Ok(()))) => {}
+                // The target is stopping too (the whole cluster stops): expected, and counted
+                // in the summary line rather than warned about once per group.
+                Ok(RaftReply::Elect(Err(why))) => {
+                    tracing::debug!(group = %g.id, to = target, why, "leadership hand-off refused");
+                    return HandOff::Refused;
+                }
                 other => {
                     tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
-                    return;
+                    return HandOff::Failed;
                 }
             }
             let attempt_ends = (tokio::time::Instant::now() + g.lease() + HAND_OFF_MARGIN).min(deadline);
@@ -451,11 +476,11 @@ impl Cluster {
             .await;
             if granted.is_ok() {
                 tracing::debug!(group = %g.id, to = target, "leadership handed off");
-                return;
+                return HandOff::Taken;
             }
             if attempt_ends >= deadline {
                 tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time");
-                return;
+                return HandOff::Failed;
             }
         }
     }
