@@ -51,6 +51,20 @@ describe('reducer', () => {
     expect(m.ackedOffset.get('lab-0')).toBe(12);
   });
 
+  it('a running node missing from a snapshot keeps its last report; a stopped one loses it', () => {
+    const m = emptyModel();
+    applyState(m, state());
+    const onlyNode1 = state({ raft: state().raft.filter((r) => r.node === 1) });
+    applyState(m, onlyNode1); // node 2 (leader of lab-0) did not answer the lab in time
+    expect(leaderOf(m, 'lab-0')).toEqual({ node: 2, term: 1 });
+    expect(m.silentNodes).toEqual([2, 3]); // node 3 reports no Raft groups at all here
+    expect(m.replicas.get('lab-0')!.get(1)!.flushed_offset).toBe(8);
+    const stopped = state({ raft: onlyNode1.raft, nodes: state().nodes.map((n) => (n.id === 2 ? { ...n, state: 'stopped' } : n)) });
+    applyState(m, stopped);
+    expect(leaderOf(m, 'lab-0')).toBeNull();
+    expect(m.silentNodes).toEqual([3]);
+  });
+
   it('the workload ending (counters gone) makes the gauge final', () => {
     const m = emptyModel();
     applyState(m, state({ workload: { sent: 1, acked: 1, failed: 0, indeterminate: 0, consumed: 0 } }));

@@ -23,6 +23,8 @@ export interface Model {
   raftSummaries: Map<number, RaftSummary>;
   /** node -> its counts over its partitions. */
   partitionSummaries: Map<number, PartitionSummary>;
+  /** Running nodes that did not answer the lab for the last snapshot: their last report is shown. */
+  silentNodes: number[];
   /** "topic-partition" -> node -> the replica's offsets. */
   replicas: Map<string, Map<number, ReplicaOffsets>>;
   /** "topic-partition" -> highest offset the client saw acked. */
@@ -52,7 +54,7 @@ export interface Model {
 export function emptyModel(capacity = TIMELINE_CAPACITY): Model {
   return {
     running: false, state: null, nodes: new Map(), groups: new Map(), controllerLeader: null,
-    raftSummaries: new Map(), partitionSummaries: new Map(),
+    raftSummaries: new Map(), partitionSummaries: new Map(), silentNodes: [],
     replicas: new Map(), ackedOffset: new Map(), links: [], workload: null, drill: null,
     narration: null, verdict: null, timeline: new Ring(capacity), leadership: new Leadership(),
     faults: new Faults(), rates: new Rates(), gauge: new DuplicateGauge(), anomalies: [],

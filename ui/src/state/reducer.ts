@@ -10,11 +10,19 @@ export function applyState(m: Model, s: LabState): void {
   m.state = s;
   m.running = s.running;
   m.nodes = new Map(s.nodes.map((n) => [n.id, n]));
+  // A running node that did not answer the lab in time (1 s: loaded, or busy electing) is left
+  // out of this snapshot. Its last report stands: dropping it showed its groups leaderless and
+  // its partitions gone for one snapshot. A node that is not running loses its report.
+  const silent = (reports: { node: number }[]) =>
+    s.nodes.filter((n) => n.state === 'running' && !reports.some((r) => r.node === n.id)).map((n) => n.id);
+  const silentRaft = silent(s.raft), silentParts = silent(s.partitions);
+  m.silentNodes = [...new Set([...silentRaft, ...silentParts])].sort((a, b) => a - b);
   // Whole reports replace what the model knew; pages (large clusters) refine it.
   const raftWhole = s.raft.every((r) => r.complete !== false);
-  m.groups = raftWhole ? new Map() : copy2(m.groups);
+  const oldGroups = m.groups, oldRaftSummaries = m.raftSummaries;
+  m.groups = raftWhole ? keepNodes(oldGroups, silentRaft) : copy2(oldGroups);
   m.controllerLeader = null;
-  m.raftSummaries = new Map();
+  m.raftSummaries = keepKeys(oldRaftSummaries, silentRaft);
   for (const r of s.raft) {
     if (r.raft?.controller_leader != null) m.controllerLeader = r.raft.controller_leader;
     if (r.raft?.summary) m.raftSummaries.set(r.node, r.raft.summary);
@@ -24,8 +32,8 @@ export function applyState(m: Model, s: LabState): void {
     }
   }
   const partsWhole = s.partitions.every((p) => p.complete !== false);
-  m.replicas = partsWhole ? new Map() : copy2(m.replicas);
-  m.partitionSummaries = new Map();
+  m.replicas = partsWhole ? keepNodes(m.replicas, silentParts) : copy2(m.replicas);
+  m.partitionSummaries = keepKeys(m.partitionSummaries, silentParts);
   for (const p of s.partitions) {
     if (p.summary) m.partitionSummaries.set(p.node, p.summary);
     for (const o of p.partitions ?? []) {
@@ -42,6 +50,22 @@ export function applyState(m: Model, s: LabState): void {
   if (s.raft_watch !== undefined) m.raftWatch = s.raft_watch;
   if (s.drill?.narration) m.narration = s.drill.narration;
   m.version++;
+}
+
+/** The entries of `nodes` only, per key (a group or partition, then node), in new maps. */
+function keepNodes<V>(by: Map<string, Map<number, V>>, nodes: number[]): Map<string, Map<number, V>> {
+  const kept = new Map<string, Map<number, V>>();
+  if (!nodes.length) return kept;
+  for (const [key, per] of by) {
+    const mine = [...per].filter(([n]) => nodes.includes(n));
+    if (mine.length) kept.set(key, new Map(mine));
+  }
+  return kept;
+}
+
+/** The entries of `keys` only, in a new map. */
+function keepKeys<V>(by: Map<number, V>, keys: number[]): Map<number, V> {
+  return new Map([...by].filter(([k]) => keys.includes(k)));
 }
 
 /** After a page: groups and replicas of topics that no node's summary lists any more (deleted). */

@@ -49,8 +49,9 @@ export function groupsView(ctx: Ctx): View {
     }
     const hosted = Math.max(0, ...[...m.raftSummaries.values()].map((s) => s.groups));
     const known = hosted > m.groups.size ? ` · details for ${m.groups.size.toLocaleString('en')} of ${hosted.toLocaleString('en')} so far` : '';
+    const silent = m.silentNodes.length ? ` · ${m.silentNodes.map((n) => `n${n}`).join(', ')} did not answer: last report shown` : '';
     setText(summary, all.length === 0 ? '' :
-      `${all.length.toLocaleString('en')} groups · leaders ${nodes.map((n) => `n${n} ${led.get(n) ?? 0}`).join(' · ')} · without leader ${leaderless} · electing ${electing}${known}`);
+      `${all.length.toLocaleString('en')} groups · leaders ${nodes.map((n) => `n${n} ${led.get(n) ?? 0}`).join(' · ')} · without leader ${leaderless} · electing ${electing}${known}${silent}`);
     summary.classList.toggle('warn', leaderless > 0 || electing > 0);
     const q = pages.filter();
     const matching = all.filter((g) => (!onlyTrouble.checked || trouble.has(g)) && (!q || g.toLowerCase().includes(q)));
