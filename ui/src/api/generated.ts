@@ -52,7 +52,8 @@ export type TopicSummary = { hosted: number, leading: number, leaderless: number
 
 export type PeerLiveness = { id: number, live: boolean, 
 /**
- * Milliseconds since anything was heard from it (None: never).
+ * Milliseconds since anything was heard from it, this node's own stalls left out (None:
+ * never).
  */
 heard_ms_ago: number | null, acked_ms_ago: number | null, };
 
