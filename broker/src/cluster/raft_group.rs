@@ -363,9 +363,13 @@ impl RaftGroup {
     /// Either way clients must look elsewhere (or retry in a moment: a freshly elected leader
     /// is acknowledged within one round trip).
     pub fn leader(&self) -> Option<NodeId> {
-        let v = self.view();
+        self.leader_in(&self.view())
+    }
+
+    /// [`RaftGroup::leader`] as of view `v` (read once by a caller that also needs its term).
+    pub fn leader_in(&self, v: &GroupView) -> Option<NodeId> {
         match v.leader {
-            Some(l) if l == self.node_id && !self.confirmed(&v) => None,
+            Some(l) if l == self.node_id && !self.confirmed(v) => None,
             other => other,
         }
     }

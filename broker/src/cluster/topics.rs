@@ -238,12 +238,16 @@ impl Cluster {
     pub(crate) fn leads_for(&self, peer: NodeId) -> Vec<LeadEntry> {
         self.partition_groups()
             .iter()
-            .filter(|g| !g.voters.contains(&peer) && g.leader() == Some(self.node_id))
-            .filter_map(|g| match &g.id {
-                GroupId::Partition { topic, partition } => {
-                    Some(LeadEntry { topic: topic.clone(), partition: *partition, term: g.view().term })
-                }
-                GroupId::Controller => None,
+            .filter(|g| !g.voters.contains(&peer))
+            .filter_map(|g| {
+                let GroupId::Partition { topic, partition } = &g.id else { return None };
+                // One read: the leadership and its term from the same view.
+                let v = g.view();
+                (g.leader_in(&v) == Some(self.node_id)).then(|| LeadEntry {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    term: v.term,
+                })
             })
             .collect()
     }

@@ -81,8 +81,7 @@ export function settingsView(ctx: Ctx): SettingsView {
     stop.dataset.off = m.running ? '0' : '1';
     teaching.dataset.off = normal.dataset.off = m.running ? '1' : '0';
     for (const i of inputs.values()) i.disabled = m.running || !ctx.canControl();
-    const s = m.state?.settings;
-    current.textContent = m.running && s ? `running: ${s.nodes} nodes · fsync ${s.fsync} · acks ${s.acks} · election ${s.election_timeout_min_ms}–${s.election_timeout_max_ms} ms · bootstrap ${m.state?.bootstrap ?? ''}` : 'not running';
+    current.textContent = running ? `running: ${running.nodes} nodes · fsync ${running.fsync} · acks ${running.acks} · election ${running.election_timeout_min_ms}–${running.election_timeout_max_ms} ms · bootstrap ${m.state?.bootstrap ?? ''}` : 'not running';
   }
   function fill(settings: Partial<ClusterSettings>, keepEdited: boolean): void {
     for (const [key, , kind] of FIELDS) {
