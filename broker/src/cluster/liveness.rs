@@ -131,7 +131,7 @@ impl Liveness {
     fn awake_ms(&self) -> u64 {
         let now = self.now_ms();
         let stalls = self.stalls.lock().unwrap_or_else(|p| p.into_inner());
-        now - stalls.total_ms - stalls.ongoing(now)
+        now.saturating_sub(stalls.total_ms + stalls.ongoing(now)).max(1)
     }
 
     /// Run every `every` by the failure detector: how late each run comes is a stall of this

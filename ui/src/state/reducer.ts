@@ -19,10 +19,9 @@ export function applyState(m: Model, s: LabState): void {
   m.silentNodes = [...new Set([...silentRaft, ...silentParts])].sort((a, b) => a - b);
   // Whole reports replace what the model knew; pages (large clusters) refine it.
   const raftWhole = s.raft.every((r) => r.complete !== false);
-  const oldGroups = m.groups, oldRaftSummaries = m.raftSummaries;
-  m.groups = raftWhole ? keepNodes(oldGroups, silentRaft) : copy2(oldGroups);
+  m.groups = raftWhole ? keepNodes(m.groups, silentRaft) : copy2(m.groups);
   m.controllerLeader = null;
-  m.raftSummaries = keepKeys(oldRaftSummaries, silentRaft);
+  m.raftSummaries = keepKeys(m.raftSummaries, silentRaft);
   for (const r of s.raft) {
     if (r.raft?.controller_leader != null) m.controllerLeader = r.raft.controller_leader;
     if (r.raft?.summary) m.raftSummaries.set(r.node, r.raft.summary);
