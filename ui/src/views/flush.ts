@@ -35,7 +35,7 @@ export function flushView(ctx: Ctx): View {
     const m = ctx.model();
     const all = [...m.replicas.keys()].filter((k) => !k.startsWith('__'));
     setText(summary, [...m.partitionSummaries].sort((a, b) => a[0] - b[0]).map(([node, s]) =>
-      `n${node}: ${s.partitions.toLocaleString('en')} partitions, ${s.unflushed_records.toLocaleString('en')} records not fsynced${s.slowest ? ` (most: ${s.slowest.topic}-${s.slowest.partition}, ${s.slowest.unflushed_records})` : ''}`).join(' · '));
+      `n${node}: ${s.partitions.toLocaleString('en')} partitions, ${s.unflushed_records.toLocaleString('en')} records not fsynced${s.slowest ? ` (most: ${s.slowest.topic}-${s.slowest.partition}, ${s.slowest.unflushed_records})` : ''}${m.silentNodes.includes(node) ? ' (last report: no answer)' : ''}`).join(' · '));
     const q = pages.filter();
     let matching = byGroupOrder(all.filter((k) => !q || k.toLowerCase().includes(q)));
     if (all.length > PAGE_PARTITIONS) {
