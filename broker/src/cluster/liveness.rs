@@ -54,8 +54,9 @@ struct PeerClock {
     started_unix_ms: AtomicU64,
 }
 
+/// Unix milliseconds, from the crate's one wall clock (`telemetry::now_ns`).
 pub(crate) fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    now_ns() / 1_000_000
 }
 
 /// How this node sees its peers.
