@@ -198,9 +198,11 @@ impl Cluster {
                     }
                 }
                 Need::Leader { suspected } => {
-                    // A group that never had a leader (term 0) is new: its preferred leader
-                    // campaigns at once. Otherwise a leader may simply not have reached this node yet.
-                    let fresh = v.term == 0;
+                    // A group no leader ever wrote to is new: its preferred leader campaigns at
+                    // once. Otherwise a leader may simply not have reached this node yet. The term
+                    // cannot tell: openraft's `initialize` has every voter campaign once, before
+                    // its peers host the group, which leaves term 1 and no leader.
+                    let fresh = v.never_led();
                     let grace = if suspected || fresh { Duration::ZERO } else { suspect_after };
                     let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless::new(now, grace));
                     if self.is_designated(&g, fresh, entry, now, suspect_after)
@@ -235,6 +237,13 @@ impl Cluster {
         }
         if live.len() * 2 <= g.voters.len() {
             return false; // no majority in sight: campaigning would only raise terms
+        }
+        // A new group's candidate is its preferred leader, chosen alike on every node only once
+        // each has heard every voter: at start-up a node that had not yet heard the preferred
+        // one campaigned too, and the split vote cost terms. A voter still silent after one
+        // detection period is passed over.
+        if fresh && live.len() < g.voters.len() && now < entry.since + suspect_after {
+            return false;
         }
         let turn = now.duration_since(entry.since + entry.grace).as_nanos()
             / (suspect_after * TURN_PERIODS).as_nanos().max(1);
@@ -439,7 +448,13 @@ impl Cluster {
                     _ => LeaderAnswer::Leaderless {
                         term: v.term,
                         last_log: v.last_log,
-                        quiet_ms: v.changed_at.elapsed().as_millis() as u64,
+                        // A vote never committed (say, openraft's campaign at `initialize`) knew
+                        // no leader: no lease holds, the candidate need not wait.
+                        quiet_ms: if v.vote_committed {
+                            v.changed_at.elapsed().as_millis() as u64
+                        } else {
+                            u64::MAX
+                        },
                     },
                 }
             })

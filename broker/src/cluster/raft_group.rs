@@ -124,6 +124,9 @@ pub struct GroupView {
     /// A majority acknowledged this node as leader at least once in its current leadership
     /// (openraft's `millis_since_quorum_ack` is set). A leader restored from disk has not been.
     pub quorum_acked: bool,
+    /// This node's vote is committed: it has known a leader of `term`. openraft's leader lease
+    /// (no vote for another candidate) holds only then.
+    pub vote_committed: bool,
     /// (term, index) of the last log entry.
     pub last_log: Option<(u64, u64)>,
     pub applied: Option<u64>,
@@ -143,6 +146,7 @@ impl GroupView {
             leader: m.current_leader,
             state: m.state,
             quorum_acked: m.millis_since_quorum_ack.is_some(),
+            vote_committed: m.vote.is_committed(),
             last_log: m.last_log_index.map(|i| (last_term.unwrap_or(0), i)),
             applied: m.last_applied.map(|l| l.index),
             applied_term: m.last_applied.map(|l| l.leader_id.term),
@@ -165,6 +169,12 @@ impl GroupView {
     /// What this node tells peers that do not host the group (`leader_directory.rs`).
     fn announced(&self) -> (u64, Option<NodeId>, bool) {
         (self.term, self.leader, self.state == ServerState::Leader && self.quorum_acked)
+    }
+
+    /// Nothing in this node's log came from a leader: it holds only the membership the group
+    /// was initialized with (term 0), whatever the term (see `elections.rs`).
+    pub fn never_led(&self) -> bool {
+        self.last_log.is_none_or(|(term, _)| term == 0)
     }
 
     fn same_progress(&self, other: &GroupView) -> bool {
@@ -504,5 +514,26 @@ mod tests {
     #[tokio::test]
     async fn re_election_of_this_node_keeps_the_proposal_waiting() {
         assert_eq!(moved_after(at(5, Some(ME)), &[at(6, Some(ME))]).await, None);
+    }
+
+    #[test]
+    fn a_group_is_never_led_until_a_leader_wrote_to_its_log() {
+        let view = |term, last_log| GroupView {
+            term,
+            leader: None,
+            state: ServerState::Follower,
+            quorum_acked: false,
+            vote_committed: false,
+            last_log,
+            applied: None,
+            applied_term: None,
+            changed_at: tokio::time::Instant::now(),
+        };
+        assert!(view(0, None).never_led());
+        // openraft's campaign at `initialize` raised the term; the log still holds only the
+        // membership entry it was initialized with.
+        assert!(view(1, Some((0, 0))).never_led());
+        // A leader's first entry (its blank one) is of its term.
+        assert!(!view(2, Some((2, 1))).never_led());
     }
 }

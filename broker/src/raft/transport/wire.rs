@@ -134,8 +134,9 @@ pub enum LeaderAnswer {
     /// The peer follows (or is) a leader it can hear: do not campaign.
     Led { leader: NodeId, term: u64 },
     /// The peer knows no live leader; `last_log` lets the asker pick the most up-to-date
-    /// candidate, `quiet_ms` (since the peer's copy of the group last changed) tells it how long
-    /// the peer will still refuse votes under openraft's leader lease.
+    /// candidate, `quiet_ms` (since the peer's copy of the group last changed, `u64::MAX` if
+    /// the peer never knew a leader of its term) tells it how long the peer will still refuse
+    /// votes under openraft's leader lease.
     Leaderless { term: u64, last_log: Option<(u64, u64)>, quiet_ms: u64 },
 }
 
