@@ -27,7 +27,10 @@ pub fn handle(
             Some(str_bytes("only group coordinators exist here; transactions are not supported")),
         )
     } else if coordinator.is_none() {
-        (ResponseError::CoordinatorNotAvailable.code(), Some(str_bytes("no controller leader yet")))
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            Some(str_bytes("no controller leader this node can reach yet")),
+        )
     } else {
         (0, None)
     };

@@ -54,7 +54,12 @@ impl Topology for Replicated {
     }
 
     fn controller(&self, _node: &NodeState) -> Option<i32> {
-        self.0.controller_leader().map(|l| l as i32)
+        // Named only while reachable, like the brokers listed beside it. Told of a controller
+        // missing from the broker list, librdkafka's admin client waits for that broker without
+        // asking again: a topic created right after start-up, before this node had heard its
+        // peers, timed out after 60 s. "None" makes it ask again.
+        let c = &self.0;
+        c.controller_leader().filter(|l| c.reachable(*l)).map(|l| l as i32)
     }
 
     fn topic_exists(&self, _node: &NodeState, name: &str) -> bool {

@@ -42,7 +42,8 @@ pub trait Topology: Send + Sync {
     fn brokers(&self, node: &NodeState) -> Vec<(i32, SocketAddr)>;
     /// The brokers a Metadata answer lists now: those this node can reach.
     fn live_brokers(&self, node: &NodeState) -> Vec<(i32, SocketAddr)>;
-    /// The controller, which also coordinates every consumer group; None while unknown.
+    /// The controller, which also coordinates every consumer group; None while unknown or not
+    /// reachable from this node.
     fn controller(&self, node: &NodeState) -> Option<i32>;
 
     fn topic_exists(&self, node: &NodeState, name: &str) -> bool;
