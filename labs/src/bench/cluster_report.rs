@@ -25,8 +25,8 @@ pub fn render_cluster_setup(c: &ClusterOptions) -> String {
     let _ = writeln!(out, "producer:  cluster cases add enable.idempotence=true and use acks=all");
     let _ = writeln!(
         out,
-        "failover:  {} SIGKILLs of the p0 leader, fsync={}, one 100 B message to p0 every {} us; \
-         start time: {} fresh clusters",
+        "failover:  {} SIGKILLs of the p0 leader, fsync={}, one 100 B message to p0 every {} us, \
+         a seeded 0.3-1.3 s pause after each catch-up; start time: {} fresh clusters",
         c.kills, c.failover_fsync, c.failover_pace_us, c.start_repeats
     );
     out

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
@@ -25,6 +27,13 @@ const FIRST_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Steady load between the catch-up and the next kill, so "the last ack before the kill" is recent.
 const SETTLE: Duration = Duration::from_millis(300);
+/// Up to this much more, drawn per kill from a fixed seed. librdkafka re-asks for leaders on a
+/// 1 s timer, and a cycle's steps (first ack after the kill, restart, catch-up) take about the
+/// same time each cycle: with a fixed pause every kill fell at the same phase of that timer, so
+/// the unavailability of all 20 kills moved together (by up to a second) whenever a broker change
+/// shifted the catch-up by a few ms. A pause spread over a whole period samples every phase.
+const SETTLE_JITTER_MS: u64 = 1_000;
+const SETTLE_SEED: u64 = 0x5e771e;
 
 /// What one kill cost, as the client and /state saw it.
 #[derive(Debug, Clone, Serialize)]
@@ -263,16 +272,24 @@ async fn kill_cycles(cluster: &Cluster, load: &PacedLoad, group: &str, kills: us
     load.wait_ack_after(Duration::ZERO, FIRST_ACK_TIMEOUT, "waiting for the first ack of the paced load")
         .await?;
     tokio::time::sleep(SETTLE).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(SETTLE_SEED);
     let mut cycles = Vec::with_capacity(kills);
     for k in 0..kills {
-        cycles.push(kill_cycle(cluster, load, group, k).await?);
+        let settle = SETTLE + Duration::from_millis(rng.random_range(0..SETTLE_JITTER_MS));
+        cycles.push(kill_cycle(cluster, load, group, k, settle).await?);
     }
     Ok(cycles)
 }
 
 /// One cycle: kill the leader of `group`, time the election and the first ack after the kill,
-/// restart the killed node and wait until it caught up, then let the load settle.
-async fn kill_cycle(cluster: &Cluster, load: &PacedLoad, group: &str, k: usize) -> Result<Cycle> {
+/// restart the killed node and wait until it caught up, then let the load `settle`.
+async fn kill_cycle(
+    cluster: &Cluster,
+    load: &PacedLoad,
+    group: &str,
+    k: usize,
+    settle: Duration,
+) -> Result<Cycle> {
     let (leader, old_term) = wait_leader(cluster, group, None).await?;
     let kill_at = load.now();
     cluster.kill(leader).await?;
@@ -282,7 +299,7 @@ async fn kill_cycle(cluster: &Cluster, load: &PacedLoad, group: &str, k: usize) 
     cluster.restart(leader).await?;
     wait_caught_up(cluster, group, leader).await?;
     let caught_up = load.now() - kill_at;
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(settle).await;
     tracing::info!(
         kill = k + 1,
         killed = leader,
