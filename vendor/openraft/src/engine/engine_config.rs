@@ -26,6 +26,10 @@ pub(crate) struct EngineConfig<NID: NodeId> {
     pub(crate) max_payload_entries: u64,
 
     pub(crate) timer_config: time_state::Config,
+
+    // CLUSTERLAB PATCH (vendor/openraft/PATCHED.md): whether `initialize` starts an election;
+    // `Config::enable_elect`.
+    pub(crate) elect_on_initialize: bool,
 }
 
 impl<NID: NodeId> Default for EngineConfig<NID> {
@@ -37,6 +41,7 @@ impl<NID: NodeId> Default for EngineConfig<NID> {
             purge_batch_size: 256,
             max_payload_entries: 300,
             timer_config: time_state::Config::default(),
+            elect_on_initialize: true, // CLUSTERLAB PATCH
         }
     }
 }
@@ -55,6 +60,7 @@ impl<NID: NodeId> EngineConfig<NID> {
                 smaller_log_timeout: Duration::from_millis(config.election_timeout_max * 2),
                 leader_lease: Duration::from_millis(config.election_timeout_max),
             },
+            elect_on_initialize: config.enable_elect, // CLUSTERLAB PATCH
         }
     }
 }

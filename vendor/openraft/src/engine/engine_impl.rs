@@ -211,7 +211,12 @@ where C: RaftTypeConfig
         self.following_handler().do_append_entries(vec![entry], 0);
 
         // With the new config, start to elect to become leader
-        self.elect();
+        // CLUSTERLAB PATCH (vendor/openraft/PATCHED.md): unless elections are driven from outside
+        // (`Config::enable_elect` off): then every voter initializing a new group campaigned at
+        // once, before its peers hosted the group, for nothing but a vote written and a term used.
+        if self.config.elect_on_initialize {
+            self.elect();
+        }
 
         Ok(())
     }
