@@ -200,8 +200,8 @@ impl Cluster {
                 Need::Leader { suspected } => {
                     // A group no leader ever wrote to is new: its preferred leader campaigns at
                     // once. Otherwise a leader may simply not have reached this node yet. The term
-                    // cannot tell: openraft's `initialize` has every voter campaign once, before
-                    // its peers host the group, which leaves term 1 and no leader.
+                    // cannot tell: a campaign that elected nobody (a split vote, a voter that did
+                    // not host the group yet) raises it, and no leader wrote anything.
                     let fresh = v.never_led();
                     let grace = if suspected || fresh { Duration::ZERO } else { suspect_after };
                     let entry = leaderless.entry(g.id.clone()).or_insert_with(|| Leaderless::new(now, grace));
@@ -448,8 +448,8 @@ impl Cluster {
                     _ => LeaderAnswer::Leaderless {
                         term: v.term,
                         last_log: v.last_log,
-                        // A vote never committed (say, openraft's campaign at `initialize`) knew
-                        // no leader: no lease holds, the candidate need not wait.
+                        // A vote never committed (a campaign that elected nobody) knew no
+                        // leader: no lease holds, the candidate need not wait.
                         quiet_ms: if v.vote_committed {
                             v.changed_at.elapsed().as_millis() as u64
                         } else {

@@ -530,8 +530,8 @@ mod tests {
             changed_at: tokio::time::Instant::now(),
         };
         assert!(view(0, None).never_led());
-        // openraft's campaign at `initialize` raised the term; the log still holds only the
-        // membership entry it was initialized with.
+        // A campaign that elected nobody raised the term; the log still holds only the
+        // membership entry the group was initialized with.
         assert!(view(1, Some((0, 0))).never_led());
         // A leader's first entry (its blank one) is of its term.
         assert!(!view(2, Some((2, 1))).never_led());
