@@ -448,9 +448,9 @@ impl Cluster {
                     _ => LeaderAnswer::Leaderless {
                         term: v.term,
                         last_log: v.last_log,
-                        // A vote never committed (a campaign that elected nobody) knew no
-                        // leader: no lease holds, the candidate need not wait.
-                        quiet_ms: if v.vote_committed {
+                        // No leader known: openraft names one only for a committed vote, and
+                        // only a committed vote holds its lease, so the candidate need not wait.
+                        quiet_ms: if v.leader.is_some() {
                             v.changed_at.elapsed().as_millis() as u64
                         } else {
                             u64::MAX

@@ -124,9 +124,6 @@ pub struct GroupView {
     /// A majority acknowledged this node as leader at least once in its current leadership
     /// (openraft's `millis_since_quorum_ack` is set). A leader restored from disk has not been.
     pub quorum_acked: bool,
-    /// This node's vote is committed: it has known a leader of `term`. openraft's leader lease
-    /// (no vote for another candidate) holds only then.
-    pub vote_committed: bool,
     /// (term, index) of the last log entry.
     pub last_log: Option<(u64, u64)>,
     pub applied: Option<u64>,
@@ -146,7 +143,6 @@ impl GroupView {
             leader: m.current_leader,
             state: m.state,
             quorum_acked: m.millis_since_quorum_ack.is_some(),
-            vote_committed: m.vote.is_committed(),
             last_log: m.last_log_index.map(|i| (last_term.unwrap_or(0), i)),
             applied: m.last_applied.map(|l| l.index),
             applied_term: m.last_applied.map(|l| l.leader_id.term),
@@ -523,7 +519,6 @@ mod tests {
             leader: None,
             state: ServerState::Follower,
             quorum_acked: false,
-            vote_committed: false,
             last_log,
             applied: None,
             applied_term: None,
