@@ -3,6 +3,9 @@
 //! Graceful stop (SIGTERM): stop accepting; let every connection drain (finish in-flight requests
 //! and read what clients already sent, so `acks=0` data on the wire is not dropped); fsync every
 //! partition; release the data-dir lock. This is the fix for the seed report's lost messages.
+//! A cluster node first hands its leaderships off, and closes its Raft transport only after its
+//! groups have stopped: they still replicate (and commit what the draining connections wait on)
+//! until then.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -118,7 +118,7 @@ impl Cluster {
         let node_id = config.node_id as NodeId;
         let raft_listener = bind_raft_listener(cluster.raft_listen).await?;
         let (peers, kafka_addrs) = addresses(cluster, node_id, kafka_advertised);
-        let transport = Transport::new(node_id, peers, shutdown.clone());
+        let transport = Transport::new(node_id, peers);
         let raft_config = raft_config(cluster)?;
         let liveness = start_liveness(node_id, kafka_addrs.keys().copied(), cluster, &transport);
         let tasks = TaskTracker::new();

@@ -121,7 +121,8 @@ impl GroupNetwork {
                 target: self.target,
                 timeout,
             })),
-            Err(err @ BrokerError::PeerUnreachable { .. }) => {
+            // openraft backs off only after Unreachable; any other error it retries at once.
+            Err(err @ (BrokerError::PeerUnreachable { .. } | BrokerError::ShuttingDown)) => {
                 Err(RPCError::Unreachable(Unreachable::new(&err)))
             }
             Err(err) => Err(RPCError::Network(NetworkError::new(&err))),

@@ -122,4 +122,9 @@ async fn close_stops_everything() {
     assert!(matches!(reply, Err(BrokerError::PeerUnreachable { .. })), "{reply:?}");
     tokio::time::timeout(Duration::from_secs(5), a.close()).await.expect("client close hung");
     assert!(matches!(vote(&a, GroupId::Controller, 1, TTL).await, Err(BrokerError::ShuttingDown)));
+    // openraft retries any other error at once: a replication stream that outlived the
+    // transport would spin instead of backing off.
+    let mut network = a.network_factory(partition("t")).new_client(2, &BasicNode::default()).await;
+    let reply = network.vote(vote_req(1), RPCOption::new(TTL)).await;
+    assert!(matches!(reply, Err(RPCError::Unreachable(_))), "{reply:?}");
 }

@@ -15,7 +15,6 @@ use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::{BasicNode, CommittedLeaderId, EntryPayload, LogId, Vote};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Body};
 use super::*;
@@ -93,7 +92,7 @@ fn partition(topic: &str) -> GroupId {
 /// Node 2 serving on `listener` with a fresh fake router.
 fn serve_b(listener: TcpListener) -> (Arc<Transport>, Arc<FakeRouter>) {
     let router = Arc::new(FakeRouter::default());
-    let b = Transport::new(2, BTreeMap::new(), CancellationToken::new());
+    let b = Transport::new(2, BTreeMap::new());
     b.clone().serve(listener, Arc::new(router.clone()));
     (b, router)
 }
@@ -106,7 +105,7 @@ async fn start_b() -> (Arc<Transport>, Arc<FakeRouter>, SocketAddr) {
 }
 
 fn client_a(b_addr: SocketAddr) -> Arc<Transport> {
-    Transport::new(1, BTreeMap::from([(2, b_addr)]), CancellationToken::new())
+    Transport::new(1, BTreeMap::from([(2, b_addr)]))
 }
 
 async fn vote(a: &Transport, group: GroupId, term: u64, ttl: Duration) -> Result<RaftReply, BrokerError> {
