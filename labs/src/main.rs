@@ -85,6 +85,10 @@ struct BenchArgs {
     /// --scale: skip the SIGKILL of the busiest node.
     #[arg(long)]
     scale_no_kill: bool,
+    /// --scale: take the graceful stop while a spread produce runs (started for the stop,
+    /// bounded by --scale-messages or 1,000,000 messages and the phase timeout), not idle.
+    #[arg(long)]
+    scale_stop_under_load: bool,
     /// --scale: replicas per partition (1 measures the cluster without replication; it skips the
     /// SIGKILL, whose partitions could not be led again).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=3))]
@@ -468,6 +472,7 @@ async fn scale_cmd(args: BenchArgs) -> anyhow::Result<()> {
             message_timeout_ms: 120_000,
         },
         kill: !args.scale_no_kill && args.scale_replication_factor > 1,
+        stop_under_load: args.scale_stop_under_load,
         replication_factor: args.scale_replication_factor,
         timeout: Duration::from_secs(args.phase_timeout_secs),
     };

@@ -5,7 +5,8 @@
 //! idle CPU of the three brokers, threads and RSS per broker, produce throughput with messages
 //! spread over every partition (acks=all), then a SIGKILL of the node leading the most groups:
 //! time until every group is led again and how far each group's term moved, and finally the time
-//! a graceful stop (SIGTERM) of the whole cluster takes.
+//! a graceful stop (SIGTERM) of the whole cluster takes, idle or (`--scale-stop-under-load`)
+//! while a spread produce runs.
 //!
 //! Everything is read from outside: `/proc/<pid>` for CPU, threads and memory, `GET /raft/summary`
 //! and `GET /raft/groups` for leadership (their cost is part of what is measured, and small).
@@ -48,6 +49,8 @@ pub struct ScaleOptions {
     /// thousand partitions they decide how many records a Raft entry carries.
     pub producer: ProducerSettings,
     pub kill: bool,
+    /// The graceful stop is taken while a spread produce runs (`stop_under_load`).
+    pub stop_under_load: bool,
     /// Replicas per partition (3: every node; 1: no replication, the bound of the rest).
     pub replication_factor: i32,
     /// Bound on every wait (leaders after creation, after the kill, the produce phase).
@@ -73,6 +76,8 @@ pub struct ScalePoint {
     pub relead: Option<Relead>,
     /// SIGTERM to the whole cluster -> every process exited.
     pub graceful_stop_ms: Option<f64>,
+    /// Whether a spread produce was running when the stop began.
+    pub stopped_under_load: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -274,8 +279,16 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
         }
     };
     let relead = if opts.kill { Some(kill_busiest(&cluster, partitions, opts).await?) } else { None };
+    let load = match opts.stop_under_load {
+        true => Some(start_load(&cluster, opts).await?),
+        false => None,
+    };
     let stop_started = Instant::now();
     let stopped = cluster.stop().await;
+    if let Some(load) = load {
+        // Its deliveries fail once every node is gone; what it saw is not measured here.
+        load.abort();
+    }
     let graceful_stop_ms = match stopped {
         Ok(()) => Some(stop_started.elapsed().as_secs_f64() * 1000.0),
         Err(e) => {
@@ -296,7 +309,50 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
         produce,
         relead,
         graceful_stop_ms,
+        stopped_under_load: opts.stop_under_load,
     })
+}
+
+/// Starts a spread produce in the background and returns once the brokers are reading its
+/// requests: the load a graceful stop meets with `--scale-stop-under-load`. Bounded by its
+/// message count and the phase timeout; the caller aborts it after the stop.
+async fn start_load(cluster: &Cluster, opts: &ScaleOptions) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    const REQUESTS_SEEN: u64 = 200;
+    let producer = BenchProducer::with_overrides(
+        &cluster.bootstrap(),
+        TOPIC,
+        opts.message_bytes,
+        "all",
+        &opts.producer,
+        &[("sticky.partitioning.linger.ms", "0")],
+    )?;
+    let count = if opts.messages > 0 { opts.messages } else { 1_000_000 };
+    let timeout = opts.timeout;
+    let before = kafka_requests_read(cluster).await.unwrap_or(0);
+    let load = tokio::spawn(async move { producer.run(count, timeout).await.map(|_| ()) });
+    let started = Instant::now();
+    loop {
+        let read = kafka_requests_read(cluster).await.unwrap_or(0);
+        if read >= before + REQUESTS_SEEN {
+            return Ok(load);
+        }
+        let what =
+            format!("the brokers reading {REQUESTS_SEEN} produce requests of the load before the stop");
+        if load.is_finished() {
+            // Its own error says why; one that ended well was too small to be a load.
+            let detail = match load.await {
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(())) => format!("all {count} messages were acknowledged before {what}"),
+                Err(e) => e.to_string(),
+            };
+            return Err(LabError::Process { what: "the load under the graceful stop".into(), detail });
+        }
+        if started.elapsed() > opts.timeout {
+            load.abort();
+            return Err(LabError::Timeout { what, secs: opts.timeout.as_secs_f64() });
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// acks=all, every message to a random partition (sticky partitioning off), so every group works.
@@ -439,7 +495,11 @@ pub fn render(points: &[ScalePoint]) -> String {
             produce,
             relead,
             plus_one,
-            p.graceful_stop_ms.map_or("failed".into(), |ms| format!("{ms:.0} ms")),
+            match (p.graceful_stop_ms, p.stopped_under_load) {
+                (None, _) => "failed".into(),
+                (Some(ms), false) => format!("{ms:.0} ms"),
+                (Some(ms), true) => format!("{ms:.0} ms under load"),
+            },
         ));
     }
     out
