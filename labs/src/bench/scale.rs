@@ -318,14 +318,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
 /// message count and the phase timeout; the caller aborts it after the stop.
 async fn start_load(cluster: &Cluster, opts: &ScaleOptions) -> Result<tokio::task::JoinHandle<Result<()>>> {
     const REQUESTS_SEEN: u64 = 200;
-    let producer = BenchProducer::with_overrides(
-        &cluster.bootstrap(),
-        TOPIC,
-        opts.message_bytes,
-        "all",
-        &opts.producer,
-        &[("sticky.partitioning.linger.ms", "0")],
-    )?;
+    let producer = spread_producer(cluster, opts)?;
     let count = if opts.messages > 0 { opts.messages } else { 1_000_000 };
     let timeout = opts.timeout;
     let before = kafka_requests_read(cluster).await.unwrap_or(0);
@@ -356,15 +349,20 @@ async fn start_load(cluster: &Cluster, opts: &ScaleOptions) -> Result<tokio::tas
 }
 
 /// acks=all, every message to a random partition (sticky partitioning off), so every group works.
-async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<ProduceFigures> {
-    let producer = BenchProducer::with_overrides(
+fn spread_producer(cluster: &Cluster, opts: &ScaleOptions) -> Result<BenchProducer> {
+    BenchProducer::with_overrides(
         &cluster.bootstrap(),
         TOPIC,
         opts.message_bytes,
         "all",
         &opts.producer,
         &[("sticky.partitioning.linger.ms", "0")],
-    )?;
+    )
+}
+
+/// The measured spread produce, after a tenth of its messages as a warm-up.
+async fn produce_spread(cluster: &Cluster, opts: &ScaleOptions) -> Result<ProduceFigures> {
+    let producer = spread_producer(cluster, opts)?;
     producer.run((opts.messages / 10).max(1), opts.timeout).await?;
     let pids = cluster.pids();
     let cpu = || pids.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>();
