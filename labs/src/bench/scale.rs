@@ -49,7 +49,7 @@ pub struct ScaleOptions {
     /// thousand partitions they decide how many records a Raft entry carries.
     pub producer: ProducerSettings,
     pub kill: bool,
-    /// The graceful stop is taken while a spread produce runs (`stop_under_load`).
+    /// `--scale-stop-under-load`: the graceful stop is taken while a spread produce runs.
     pub stop_under_load: bool,
     /// Replicas per partition (3: every node; 1: no replication, the bound of the rest).
     pub replication_factor: i32,
@@ -279,10 +279,7 @@ pub async fn measure(opts: &ScaleOptions, partitions: i32) -> Result<ScalePoint>
         }
     };
     let relead = if opts.kill { Some(kill_busiest(&cluster, partitions, opts).await?) } else { None };
-    let load = match opts.stop_under_load {
-        true => Some(start_load(&cluster, opts).await?),
-        false => None,
-    };
+    let load = if opts.stop_under_load { Some(start_load(&cluster, opts).await?) } else { None };
     let stop_started = Instant::now();
     let stopped = cluster.stop().await;
     if let Some(load) = load {
@@ -323,14 +320,13 @@ async fn start_load(cluster: &Cluster, opts: &ScaleOptions) -> Result<tokio::tas
     let timeout = opts.timeout;
     let before = kafka_requests_read(cluster).await.unwrap_or(0);
     let load = tokio::spawn(async move { producer.run(count, timeout).await.map(|_| ()) });
+    let what = format!("the brokers reading {REQUESTS_SEEN} produce requests of the load before the stop");
     let started = Instant::now();
     loop {
         let read = kafka_requests_read(cluster).await.unwrap_or(0);
         if read >= before + REQUESTS_SEEN {
             return Ok(load);
         }
-        let what =
-            format!("the brokers reading {REQUESTS_SEEN} produce requests of the load before the stop");
         if load.is_finished() {
             // Its own error says why; one that ended well was too small to be a load.
             let detail = match load.await {
