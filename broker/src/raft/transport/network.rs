@@ -121,11 +121,10 @@ impl GroupNetwork {
                 target: self.target,
                 timeout,
             })),
-            // openraft backs off only after Unreachable; any other error it retries at once.
-            Err(err @ (BrokerError::PeerUnreachable { .. } | BrokerError::ShuttingDown)) => {
-                Err(RPCError::Unreachable(Unreachable::new(&err)))
-            }
-            Err(err) => Err(RPCError::Network(NetworkError::new(&err))),
+            // openraft backs off only after Unreachable and retries any other error at once, so
+            // every failure of the transport (peer down, transport closed, frame refused) is one:
+            // none of them goes away by asking again at once.
+            Err(err) => Err(RPCError::Unreachable(Unreachable::new(&err))),
         }
     }
 
