@@ -123,7 +123,8 @@ pub struct Config {
     /// How long a new group waits for more members before its first rebalance completes
     /// (Kafka's `group.initial.rebalance.delay.ms`).
     pub group_initial_rebalance_delay_ms: u64,
-    /// On SIGTERM, how long to wait for clients to finish sending before connections close.
+    /// On SIGTERM, how long each connection goes on reading what its client sends (what was sent
+    /// before the signal); everything read is then answered before the connection closes.
     pub drain_idle_ms: u64,
     /// Replication with the other nodes; absent = a single node without Raft.
     pub cluster: Option<ClusterConfig>,

@@ -59,8 +59,8 @@ type StartedRequest = futures::future::BoxFuture<'static, Answered>;
 type InFlight = FuturesOrdered<StartedRequest>;
 
 /// Serves one connection until the client closes it, a frame is malformed, or the node shuts
-/// down (then it keeps reading until the client has been idle for `drain_idle`, so that
-/// fire-and-forget `acks=0` produce requests already on the wire are not dropped).
+/// down (then it reads for `drain_idle` more, so that fire-and-forget `acks=0` produce requests
+/// already on the wire are not dropped, and answers everything it has read).
 pub async fn serve(stream: TcpStream, peer: SocketAddr, node: Arc<NodeState>, shutdown: CancellationToken) {
     let node_id = node.config.node_id;
     match serve_inner(stream, peer, &node, shutdown).await {
@@ -101,9 +101,11 @@ async fn serve_inner(
     let reader = async move {
         let mut reader = BufReader::new(read_half);
         let mut seq = 0u64;
+        let mut drain = Drain::default();
         loop {
+            let next_frame = read_frame_len(&mut reader, limits.max_frame);
             let len = tokio::select! {
-                len = within_limits(read_frame_len(&mut reader, limits.max_frame), Some(limits.max_idle), peer, &limits, &shutdown) => len?,
+                len = within_limits(next_frame, Some(limits.max_idle), peer, &limits, &shutdown, &mut drain) => len?,
                 _ = reader_stop.cancelled() => return Ok(()),
             };
             let Some(len) = len else { return Ok(()) };
@@ -125,7 +127,7 @@ async fn serve_inner(
             );
             let body = async { read_body_unless_stalled(&mut reader, len, stall_limit).await.map(Some) };
             let frame = tokio::select! {
-                frame = within_limits(body, None, peer, &limits, &shutdown) => frame?,
+                frame = within_limits(body, None, peer, &limits, &shutdown, &mut drain) => frame?,
                 _ = reader_stop.cancelled() => return Ok(()),
             };
             let Some(frame) = frame else { return Ok(()) };
@@ -239,23 +241,36 @@ impl Drop for InProgress {
 #[derive(Clone, Copy)]
 struct ReadLimits {
     max_frame: u32,
-    /// Once shutdown has begun: how long a client may send nothing before we stop reading.
+    /// Once shutdown has begun: how long a connection goes on reading new requests.
     drain_idle: Duration,
     /// `connections_max_idle_ms`.
     max_idle: Duration,
 }
 
-/// Finishes `read` (a frame's length or its body) within the connection's limits. `None`: the
-/// client closed; or it sent nothing for `idle` (`connections_max_idle_ms` while waiting for a
-/// frame; a body has its stall limit instead) and is let go, as Kafka's
-/// `connections.max.idle.ms` does, since otherwise idle sockets pile up; or shutdown has begun
-/// and it sent nothing more for `drain_idle`.
+/// When a connection stops reading once shutdown has begun: `drain_idle` after it first saw the
+/// shutdown. What a client sent before the SIGTERM reaches us within that; what it sends later is
+/// not read, so not answered, and it sends that again to the partition's next leader (a Kafka
+/// client retries an unanswered request on a closed connection). The drain used to end only once
+/// the client had been quiet for `drain_idle`; under a steady load it never was, and every node
+/// drained until `DRAIN_LIMIT`.
+#[derive(Default)]
+struct Drain {
+    reads_end: Option<tokio::time::Instant>,
+}
+
+/// Finishes `read` (a frame's length, or with `idle` `None` the body of a frame already begun)
+/// within the connection's limits. `None`: the client closed; or it sent nothing for `idle`
+/// (`connections_max_idle_ms` while waiting for a frame; a body has its stall limit instead) and
+/// is let go, as Kafka's `connections.max.idle.ms` does, since otherwise idle sockets pile up; or
+/// shutdown has begun and the drain's reading time is over (see [`Drain`]). A body begun in time
+/// gets at least `drain_idle` more, so a request already on the wire is not cut in half.
 async fn within_limits<T>(
     read: impl std::future::Future<Output = Result<Option<T>>>,
     idle: Option<Duration>,
     peer: SocketAddr,
     limits: &ReadLimits,
     shutdown: &CancellationToken,
+    drain: &mut Drain,
 ) -> Result<Option<T>> {
     tokio::pin!(read);
     if !shutdown.is_cancelled() {
@@ -278,8 +293,14 @@ async fn within_limits<T>(
             _ = shutdown.cancelled() => {}
         }
     }
-    // Shutdown: the same read goes on (nothing half-read is lost) while the client keeps sending.
-    match tokio::time::timeout(limits.drain_idle, &mut read).await {
+    // Shutdown: the same read goes on (nothing half-read is lost) until the drain's time is up.
+    let now = tokio::time::Instant::now();
+    let reads_end = *drain.reads_end.get_or_insert(now + limits.drain_idle);
+    let until = match idle {
+        Some(_) => reads_end,
+        None => reads_end.max(now + limits.drain_idle),
+    };
+    match tokio::time::timeout_at(until, &mut read).await {
         Ok(read) => read,
         Err(_) => Ok(None),
     }

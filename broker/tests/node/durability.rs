@@ -54,6 +54,70 @@ async fn sigterm_right_after_produce(acks: u8) -> Result<()> {
         })
 }
 
+/// A client that never pauses must not hold a stopping node until the drain limit: the node
+/// reads for `drain_idle_ms` after the SIGTERM, answers what it read, and closes. (It used to
+/// read until the client had been quiet for `drain_idle_ms`, which a steady client never is.)
+#[test]
+fn sigterm_under_a_client_that_never_pauses_ends_the_drain_by_itself() -> Result<()> {
+    use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    // Bounds the client by itself, whatever the broker does.
+    const MAX_REQUESTS: u64 = 2_000_000;
+    const CLIENT_LIMIT: Duration = Duration::from_secs(60);
+    let dir = data_dir();
+    let mut broker = Broker::start(BrokerOpts::new(dir.path()))?;
+    let answered = Arc::new(AtomicU64::new(0));
+    let mut s = std::net::TcpStream::connect(broker.kafka)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let client = std::thread::spawn({
+        let answered = Arc::clone(&answered);
+        move || -> Result<String> {
+            let started = std::time::Instant::now();
+            for id in 0..MAX_REQUESTS {
+                if started.elapsed() > CLIENT_LIMIT {
+                    break;
+                }
+                let ask = crate::bad_input::encoded(
+                    ApiKey::ApiVersions,
+                    0,
+                    id as i32,
+                    &ApiVersionsRequest::default(),
+                )?;
+                let answer = s.write_all(&ask).map_err(anyhow::Error::from).and_then(|()| {
+                    crate::bad_input::next_answer::<ApiVersionsResponse>(&mut s, 0).map(|(header, _)| header)
+                });
+                match answer {
+                    Ok(header) => {
+                        ensure!(
+                            header.correlation_id == id as i32,
+                            "answer {} to request {id}",
+                            header.correlation_id
+                        );
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => return Ok(format!("{e:#}")),
+                }
+            }
+            Ok("the connection was still open when the client's own bound ran out".into())
+        }
+    });
+    crate::wait::wait_for("the client's first 100 answers", Duration::from_secs(30), || {
+        Ok((answered.load(Ordering::Relaxed) >= 100).then_some(()))
+    })?;
+    broker.stop_gracefully().context("SIGTERM while the client keeps asking")?;
+    let ended = client.join().map_err(|_| anyhow!("the client thread panicked"))??;
+    let stderr = broker.stderr();
+    ensure!(
+        !stderr.contains("connections still open after the drain limit"),
+        "the drain ran to its limit instead of ending 300 ms (drain_idle_ms) after the SIGTERM; \
+         the client saw: {ended}"
+    );
+    println!("{} answers; the client saw the close as: {ended}", answered.load(Ordering::Relaxed));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_with_fsync_always_keeps_every_ack() -> Result<()> {
     const MAX_MESSAGES: usize = 5000;
