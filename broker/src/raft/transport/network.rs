@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
-    Unreachable,
+    InstallSnapshotError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
 use openraft::network::{Backoff, RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::{BasicNode, EntryPayload};
@@ -128,7 +127,9 @@ impl GroupNetwork {
         }
     }
 
-    /// A reply of the wrong kind means a broken peer; report it as a network failure.
+    /// A reply of the wrong kind means a broken or lying peer. Asked again at once it would answer
+    /// the same, so it is reported as unreachable, which makes openraft back off (as a network
+    /// error it retried at once, a replication stream spinning against the peer).
     // The error type is openraft's, fixed by the `RaftNetwork` signatures.
     #[allow(clippy::result_large_err)]
     fn mismatched<T, E: std::error::Error>(&self, expected: &str, got: &RaftReply) -> RpcResult<T, E> {
@@ -136,7 +137,7 @@ impl GroupNetwork {
             "peer {} answered a {expected} request for group {} with {got:?}",
             self.target, self.group
         ));
-        Err(RPCError::Network(NetworkError::new(&err)))
+        Err(RPCError::Unreachable(Unreachable::new(&err)))
     }
 
     fn remote<E: std::error::Error>(

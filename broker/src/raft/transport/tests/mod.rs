@@ -27,7 +27,8 @@ use crate::raft::typ::{
 
 const TTL: Duration = Duration::from_secs(10);
 
-/// Hosts the controller and partition `t-0`; never answers for topic `hang`.
+/// Hosts the controller and partition `t-0`; never answers for topic `hang`, and answers
+/// everything for topic `liar` with a reply of the wrong kind.
 #[derive(Default)]
 struct FakeRouter {
     appended: Mutex<Vec<Command>>,
@@ -41,6 +42,8 @@ impl GroupRouter for Arc<FakeRouter> {
                 GroupId::Controller => {}
                 GroupId::Partition { topic, .. } if topic == "t" => {}
                 GroupId::Partition { topic, .. } if topic == "hang" => futures::future::pending().await,
+                // A lying peer: an answer of the wrong kind to everything.
+                GroupId::Partition { topic, .. } if topic == "liar" => return RaftReply::LeadsTaken,
                 other => return RaftReply::NoSuchGroup(format!("{other} not hosted")),
             }
             match request {

@@ -77,3 +77,22 @@ async fn unknown_group_maps_to_unreachable_and_silence_to_timeout() {
     // A timed-out request does not poison the connection.
     assert!(matches!(vote(&a, GroupId::Controller, 2, TTL).await, Ok(RaftReply::Vote(Ok(_)))));
 }
+
+/// openraft retries any failure but `Unreachable` at once: a peer answering with replies of the
+/// wrong kind must be reported so that replication backs off instead of spinning against it.
+#[tokio::test]
+async fn replies_of_the_wrong_kind_map_to_unreachable() {
+    let (_b, _router, addr) = start_b().await;
+    let a = client_a(addr);
+    let mut network = a.network_factory(partition("liar")).new_client(2, &BasicNode::default()).await;
+    let voted = network.vote(vote_req(1), RPCOption::new(TTL)).await;
+    assert!(matches!(voted, Err(RPCError::Unreachable(_))), "vote: {voted:?}");
+    let append = AppendEntriesRequest {
+        vote: Vote::new(1, 1),
+        prev_log_id: None,
+        entries: vec![],
+        leader_commit: None,
+    };
+    let appended = network.append_entries(append, RPCOption::new(TTL)).await;
+    assert!(matches!(appended, Err(RPCError::Unreachable(_))), "append_entries: {appended:?}");
+}
