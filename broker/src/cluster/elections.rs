@@ -266,6 +266,7 @@ impl Cluster {
     async fn campaign(&self, groups: Vec<Arc<RaftGroup>>) -> Vec<(GroupId, bool)> {
         let mut answers = self.pre_vote(&groups).await;
         let mut out = Vec::with_capacity(groups.len());
+        let mut handed: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
         for g in groups {
             let theirs = answers.remove(&g.id).unwrap_or_default();
             let started = match self.pick_candidate(&g, &theirs) {
@@ -274,12 +275,16 @@ impl Cluster {
                     true
                 }
                 Some(c) => {
-                    self.hand_election(&g, c);
+                    self.note_handed_election(&g, c);
+                    handed.entry(c).or_default().push(g.id.clone());
                     true
                 }
                 None => false,
             };
             out.push((g.id.clone(), started));
+        }
+        for (candidate, groups) in handed {
+            self.hand_elections(candidate, groups);
         }
         out
     }
@@ -348,8 +353,8 @@ impl Cluster {
         });
     }
 
-    /// Asks `candidate`, more up to date than this node, to campaign for `g`.
-    fn hand_election(&self, g: &RaftGroup, candidate: NodeId) {
+    /// `candidate`, more up to date than this node, is to campaign for `g`.
+    fn note_handed_election(&self, g: &RaftGroup, candidate: NodeId) {
         tracing::info!(
             group = %g.id,
             node_id = self.node_id,
@@ -358,11 +363,32 @@ impl Cluster {
         );
         let kind = TraceKind::Campaign { reason: campaign_reason(g), wait_ms: 0, candidate };
         self.transport.trace().campaign(&g.id, kind);
-        let (transport, id) = (Arc::clone(&self.transport), g.id.clone());
+    }
+
+    /// Asks `candidate` to campaign for `groups`, in one message.
+    fn hand_elections(&self, candidate: NodeId, groups: Vec<GroupId>) {
+        let transport = Arc::clone(&self.transport);
         let timeout = self.liveness.suspect_after();
         self.tasks.spawn(async move {
-            let _ = transport.request(candidate, id, RaftRequest::Elect, timeout).await;
+            let _ = transport
+                .request(candidate, GroupId::Controller, RaftRequest::Elect { groups }, timeout)
+                .await;
         });
+    }
+
+    /// Answers a peer's [`RaftRequest::Elect`]: each group named that this node hosts
+    /// campaigns now. A node that is stopping refuses: it would only have to hand them on.
+    pub(crate) async fn start_campaigns(&self, groups: Vec<GroupId>) -> Vec<Result<(), String>> {
+        let mut started = Vec::with_capacity(groups.len());
+        for id in groups {
+            started.push(match self.group(&id) {
+                _ if self.is_stopping() => Err(format!("node {} is stopping", self.node_id)),
+                None => Err(format!("this node hosts no group {id}")),
+                // Only queues a command for the group's core: answered before the next read.
+                Some(g) => g.raft.trigger().elect().await.map_err(|e| e.to_string()),
+            });
+        }
+        started
     }
 
     /// Who should campaign for `g`, given the peers' answers: `None` when someone follows a

@@ -5,6 +5,7 @@
 //! - `liveness` — one heartbeat per peer for all groups; the failure detector groups rely on.
 //! - `leader_directory` — leaders of the partitions this node hosts no replica of.
 //! - `elections`— the node's election driver: which node campaigns for a leaderless group, when.
+//! - `hand_off` — a stopping node's leaderships handed to caught-up followers.
 //! - `watch`    — Raft metrics to telemetry events (terms, votes, elections, matched indexes).
 //! - `summary`  — `/state`'s raft section, `/raft/summary` counts and paged group states.
 //! - `rpc_trace`— `/raft/trace`: RPC-level events and the watched group's replica state.
@@ -20,6 +21,7 @@
 
 mod acls;
 mod elections;
+mod hand_off;
 pub mod leader_directory;
 pub mod liveness;
 pub mod metadata;
@@ -60,27 +62,6 @@ pub const CONTROLLER_TOPIC: &str = "__cluster_metadata";
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Partition groups started (when a topic appears) or stopped at the same time: bounds the burst.
 const GROUPS_AT_ONCE: usize = 256;
-/// How long a stopping node waits for followers to accept its leaderships: this, plus
-/// [`HAND_OFF_PER_GROUP`] for each group it hands off (see `hand_off_budget`).
-const HAND_OFF_TIMEOUT: Duration = Duration::from_secs(1);
-/// The successors' campaigns run on the same two cores as everything else: at 10,000
-/// partitions a node hands off ~3,335 groups, whose votes it granted at 3,000-6,000 a second,
-/// so a flat second left a third to two thirds of them to be re-elected after it had gone.
-const HAND_OFF_PER_GROUP: Duration = Duration::from_micros(300);
-/// Past the leader lease, before a hand-off asks its target to campaign again.
-const HAND_OFF_MARGIN: Duration = Duration::from_millis(50);
-
-/// How one group's hand-off at a graceful stop ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HandOff {
-    /// The target won the group's new term.
-    Taken,
-    /// The target said no (it is stopping too).
-    Refused,
-    /// No answer, another answer, or no new term in time.
-    Failed,
-}
-
 /// This node's part of the cluster.
 pub struct Cluster {
     pub node_id: NodeId,
@@ -395,104 +376,6 @@ impl Cluster {
         m.last_log_index
     }
 
-    /// Graceful leave: hand every group this node leads to a caught-up follower, so clients
-    /// see a new leader before this one goes away. Bounded: when every node is stopping at once,
-    /// nobody can take over and waiting longer only delays the stop.
-    pub async fn hand_off_leadership(&self) {
-        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut groups = self.partition_groups();
-        groups.push(Arc::clone(&self.controller));
-        let hand_offs = groups.into_iter().filter_map(|g| {
-            let m = g.metrics();
-            if m.current_leader != Some(self.node_id) {
-                return None;
-            }
-            // Without this node, the voters it can still reach must be a majority, or a new
-            // leader could commit nothing: in a cluster stopped node by node the second node's
-            // hand-offs only waited out the lease of the third's campaign, to no one's benefit.
-            let staying = g.voters.iter().filter(|v| **v != self.node_id && self.reachable(**v)).count();
-            if staying <= g.voters.len() / 2 {
-                tracing::debug!(group = %g.id, staying, "no majority stays: leadership not handed off");
-                return None;
-            }
-            let last = m.last_log_index;
-            let target = m
-                .replication
-                .as_ref()?
-                .iter()
-                // A follower this node cannot reach now (stopped before it) cannot take over.
-                .filter(|(id, matched)| {
-                    **id != self.node_id && matched.map(|l| l.index) == last && self.reachable(**id)
-                })
-                .map(|(id, _)| *id)
-                .next();
-            let Some(target) = target else {
-                tracing::warn!(group = %g.id, "no caught-up follower to hand leadership to");
-                return None;
-            };
-            Some((g, target))
-        });
-        let hand_offs: Vec<_> = hand_offs.collect();
-        let deadline = tokio::time::Instant::now() + hand_off_budget(hand_offs.len());
-        // All groups at once: a node leading many partitions must not stop slowly.
-        let started = std::time::Instant::now();
-        let outcomes =
-            futures::future::join_all(hand_offs.into_iter().map(|(g, to)| self.hand_off(g, to, deadline)))
-                .await;
-        let count = |o: HandOff| outcomes.iter().filter(|x| **x == o).count();
-        tracing::info!(
-            groups = outcomes.len(),
-            taken = count(HandOff::Taken),
-            refused = count(HandOff::Refused),
-            failed = count(HandOff::Failed),
-            ms = started.elapsed().as_millis() as u64,
-            "leadership handed off"
-        );
-    }
-
-    /// Asks `target` to take group `g` and stays until this node has granted its vote (seen the
-    /// new term): with election timers off nobody would retry a campaign that missed the
-    /// departing node's vote. When the target needs this node's vote, openraft refuses it while
-    /// this leader's lease lasts, so the target is asked again once per lease (before, a cluster
-    /// stopped node by node waited the whole second here). All by `deadline`, the requests
-    /// included.
-    async fn hand_off(&self, g: Arc<RaftGroup>, target: NodeId, deadline: tokio::time::Instant) -> HandOff {
-        let mut rx = g.raft.metrics();
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match self.transport.request(target, g.id.clone(), RaftRequest::Elect, left).await {
-                Ok(RaftReply::Elect(Ok(()))) => {}
-                // The target is stopping too (the whole cluster stops): expected, and counted
-                // in the summary line rather than warned about once per group.
-                Ok(RaftReply::Elect(Err(why))) => {
-                    tracing::debug!(group = %g.id, to = target, why, "leadership hand-off refused");
-                    return HandOff::Refused;
-                }
-                other => {
-                    tracing::warn!(group = %g.id, to = target, reply = ?other, "leadership hand-off failed");
-                    return HandOff::Failed;
-                }
-            }
-            let attempt_ends = (tokio::time::Instant::now() + g.lease() + HAND_OFF_MARGIN).min(deadline);
-            let granted = tokio::time::timeout_at(attempt_ends, async {
-                while rx.borrow_and_update().current_leader == Some(self.node_id) {
-                    if rx.changed().await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .await;
-            if granted.is_ok() {
-                tracing::debug!(group = %g.id, to = target, "leadership handed off");
-                return HandOff::Taken;
-            }
-            if attempt_ends >= deadline {
-                tracing::warn!(group = %g.id, to = target, "hand-off: no new term seen in time");
-                return HandOff::Failed;
-            }
-        }
-    }
-
     /// Whether this node has begun to stop (and so refuses to take leaderships handed to it).
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::Relaxed)
@@ -513,11 +396,6 @@ impl Cluster {
         self.tasks.wait().await;
         self.transport.close().await;
     }
-}
-
-/// How long a stopping node gives `groups` hand-offs, all started at once.
-fn hand_off_budget(groups: usize) -> Duration {
-    HAND_OFF_TIMEOUT + HAND_OFF_PER_GROUP * groups as u32
 }
 
 /// Every peer's Raft address, and every node's Kafka address (this one's as advertised).

@@ -9,7 +9,7 @@
 //! goes to a replica that would be refused for a shorter log; an append still in flight is
 //! refused and retried by the client, as after any leader change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,13 +95,26 @@ impl Cluster {
         hand_offs
     }
 
-    /// Asks each preferred leader to campaign, all at once; a failure waits for a later check.
+    /// Asks each preferred leader to campaign, in one message per leader for all its groups;
+    /// a failure waits for a later check.
     async fn hand_over(&self, hand_offs: Vec<(GroupId, NodeId)>) {
-        let requests = hand_offs.into_iter().map(|(id, to)| async move {
+        let mut by_leader: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
+        for (id, to) in hand_offs {
             tracing::info!(group = %id, node_id = self.node_id, to, "handing the group to its preferred leader");
-            let reply = self.transport.request(to, id.clone(), RaftRequest::Elect, CHECK_EVERY).await;
-            if !matches!(reply, Ok(RaftReply::Elect(Ok(())))) {
-                tracing::warn!(group = %id, to, reply = ?reply, "preferred-leader hand-off failed");
+            by_leader.entry(to).or_default().push(id);
+        }
+        let requests = by_leader.into_iter().map(|(to, groups)| async move {
+            let count = groups.len();
+            let request = RaftRequest::Elect { groups: groups.clone() };
+            match self.transport.request(to, GroupId::Controller, request, CHECK_EVERY).await {
+                Ok(RaftReply::Elected(started)) if started.len() == count => {
+                    for (id, why) in groups.iter().zip(started).filter_map(|(id, s)| Some((id, s.err()?))) {
+                        tracing::warn!(group = %id, to, why, "preferred-leader hand-off refused");
+                    }
+                }
+                other => {
+                    tracing::warn!(to, groups = count, reply = ?other, "preferred-leader hand-off failed")
+                }
             }
         });
         futures::future::join_all(requests).await;

@@ -29,6 +29,9 @@ impl GroupRouter for Router {
                 RaftRequest::LeaderQuery { groups, .. } => {
                     return RaftReply::Leaders(cluster.answer_leader_query(groups));
                 }
+                RaftRequest::Elect { groups } => {
+                    return RaftReply::Elected(cluster.start_campaigns(groups).await)
+                }
                 _ => {}
             }
             let Some(handle) = cluster.group(&group) else {
@@ -42,13 +45,6 @@ impl GroupRouter for Router {
                 RaftRequest::InstallSnapshot(r) => {
                     RaftReply::InstallSnapshot(handle.raft.install_snapshot(r).await)
                 }
-                // A node that is stopping too refuses: it would only have to hand the group on.
-                RaftRequest::Elect if cluster.is_stopping() => {
-                    RaftReply::Elect(Err(format!("node {} is stopping", cluster.node_id)))
-                }
-                RaftRequest::Elect => {
-                    RaftReply::Elect(handle.raft.trigger().elect().await.map_err(|e| e.to_string()))
-                }
                 RaftRequest::Propose(command) => {
                     let outcome = handle.propose(command).await;
                     RaftReply::Proposed(match outcome {
@@ -58,6 +54,7 @@ impl GroupRouter for Router {
                     })
                 }
                 RaftRequest::Heartbeat { .. }
+                | RaftRequest::Elect { .. }
                 | RaftRequest::LeaderQuery { .. }
                 | RaftRequest::Leads { .. } => {
                     unreachable!("node-level requests are answered above")

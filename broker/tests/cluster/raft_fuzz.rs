@@ -72,7 +72,23 @@ fn lying_raft_peers_take_no_node_down_and_lose_nothing() -> Result<()> {
         ("a length past the frame limit".into(), ((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec()),
         ("a length of u32::MAX".into(), u32::MAX.to_be_bytes().to_vec()),
         ("a frame cut short".into(), [100u32.to_be_bytes().as_slice(), b"abc"].concat()),
-        ("Elect for a group nobody hosts".into(), lie(2, nowhere.clone(), RaftRequest::Elect)?),
+        (
+            // Answered on the reading side: 100,000 lookups must not stall the connection.
+            "Elect for a group nobody hosts, and for 100,000 ghost groups".into(),
+            [
+                lie(2, nowhere.clone(), RaftRequest::Elect { groups: vec![nowhere.clone()] })?,
+                lie(
+                    2,
+                    GroupId::Controller,
+                    RaftRequest::Elect {
+                        groups: (0..100_000)
+                            .map(|p| GroupId::Partition { topic: "ghost".into(), partition: p })
+                            .collect(),
+                    },
+                )?,
+            ]
+            .concat(),
+        ),
         (
             "a heartbeat from node 99".into(),
             lie(99, GroupId::Controller, RaftRequest::Heartbeat { from: 99, up_ms: 1, leads: LIED_VERSION })?,

@@ -171,9 +171,10 @@ async fn read_requests(
             read_body_unless_stalled(&mut reader, len, STALL_LIMIT).await.map_err(|e| e.to_string())?;
         let incoming = decode_request(&frame, ctx)?;
         drop(frame);
-        if matches!(incoming.request, RaftRequest::Heartbeat { .. }) {
+        if matches!(incoming.request, RaftRequest::Heartbeat { .. } | RaftRequest::Elect { .. }) {
             // Answered here, without waiting for an in-flight slot: a node's liveness must not
-            // queue behind a storm of appends, or the storm itself would look like a dead node.
+            // queue behind a storm of appends, or the storm itself would look like a dead node;
+            // nor may a stopping peer's hand-off (answering only queues commands, see router.rs).
             replier.answer_now(incoming).await;
             continue;
         }

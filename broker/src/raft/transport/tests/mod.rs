@@ -66,7 +66,7 @@ impl GroupRouter for Arc<FakeRouter> {
                         vote: req.vote,
                     }))
                 }
-                RaftRequest::Elect => RaftReply::Elect(Ok(())),
+                RaftRequest::Elect { groups } => RaftReply::Elected(groups.iter().map(|_| Ok(())).collect()),
                 RaftRequest::Propose(_) => {
                     RaftReply::Proposed(Err("the fake router proposes nothing".into()))
                 }

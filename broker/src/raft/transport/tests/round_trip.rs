@@ -32,8 +32,9 @@ async fn append_entries_and_vote_round_trip() {
         panic!("not a vote reply")
     };
     assert_eq!((resp.vote, resp.last_log_id), (Vote::new(5, 1), Some(log_id(5, 7))));
-    let elect = a.request(2, GroupId::Controller, RaftRequest::Elect, TTL).await.unwrap();
-    assert!(matches!(elect, RaftReply::Elect(Ok(()))));
+    let groups = vec![partition("t"), GroupId::Controller];
+    let elect = a.request(2, GroupId::Controller, RaftRequest::Elect { groups }, TTL).await.unwrap();
+    assert!(matches!(&elect, RaftReply::Elected(started) if started.len() == 2), "{elect:?}");
 
     // The same through openraft's interface.
     let mut network = a.network_factory(partition("t")).new_client(2, &BasicNode::default()).await;
