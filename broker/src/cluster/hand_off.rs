@@ -65,6 +65,7 @@ impl Cluster {
                 (g, to, taken, attempt_ends >= deadline)
             });
             pending = Vec::new();
+            let round_settled = outcomes.len();
             for (g, to, taken, out_of_time) in futures::future::join_all(waits).await {
                 if taken {
                     tracing::debug!(group = %g.id, to, "leadership handed off");
@@ -76,6 +77,13 @@ impl Cluster {
                     pending.push((g, to));
                 }
             }
+            tracing::debug!(
+                round = rounds,
+                settled = outcomes.len() - round_settled,
+                again = pending.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "hand-off round"
+            );
         }
         let count = |o: HandOff| outcomes.iter().filter(|x| **x == o).count();
         tracing::info!(
