@@ -32,7 +32,9 @@ const HAND_OFF_MARGIN: Duration = Duration::from_millis(50);
 /// How one group's hand-off at a graceful stop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HandOff {
-    /// The target won the group's new term.
+    /// This node left the leadership: it granted the target's newer term. Whether the target
+    /// won it is not waited for; a grant the target receives after openraft's vote deadline
+    /// would leave the group to the election driver (docs/benchmarks.md, session 44).
     Taken,
     /// The target said no (it is stopping too).
     Refused,
