@@ -23,9 +23,25 @@ use crate::cluster::liveness::unix_ms;
 use crate::cluster::raft_group::{GroupView, RaftGroup};
 use crate::cluster::Cluster;
 use crate::raft::trace::TraceKind;
-use crate::raft::transport::{LeaderAnswer, RaftReply, RaftRequest};
+use crate::raft::transport::{LeaderAnswer, RaftReply, RaftRequest, Transport};
 use crate::raft::typ::{GroupId, NodeId};
 use crate::telemetry::now_ns;
+
+/// Asks `to`, in one [`RaftRequest::Elect`], to campaign for each of `groups`: the asking side
+/// of `Cluster::start_campaigns`. Per group, in order, whether its campaign started; `Err`
+/// describes a request that failed or an answer of another shape.
+pub(super) async fn ask_to_campaign(
+    transport: &Transport,
+    to: NodeId,
+    groups: &[GroupId],
+    timeout: Duration,
+) -> Result<Vec<Result<(), String>>, String> {
+    let request = RaftRequest::Elect { groups: groups.to_vec() };
+    match transport.request(to, GroupId::Controller, request, timeout).await {
+        Ok(RaftReply::Elected(started)) if started.len() == groups.len() => Ok(started),
+        other => Err(format!("{other:?}")),
+    }
+}
 
 /// How long (in failure-detection periods) one designated candidate has before the next live
 /// voter takes its turn. The turn is derived from time, not from campaigns counted, because only
@@ -370,9 +386,7 @@ impl Cluster {
         let transport = Arc::clone(&self.transport);
         let timeout = self.liveness.suspect_after();
         self.tasks.spawn(async move {
-            let _ = transport
-                .request(candidate, GroupId::Controller, RaftRequest::Elect { groups }, timeout)
-                .await;
+            let _ = ask_to_campaign(&transport, candidate, &groups, timeout).await;
         });
     }
 

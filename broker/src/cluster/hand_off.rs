@@ -2,11 +2,11 @@
 //! follower, so clients see a new leader before this one goes away.
 //!
 //! The hand-off goes in rounds. Each round asks every successor, in one message for all the
-//! groups it is to take ([`RaftRequest::Elect`]), to campaign now, then waits up to one leader
-//! lease for each group to reach its new term. A group whose successor needed this node's vote
-//! while this node's own lease still held is asked again in the next round. All of it is bounded
-//! by one budget: when every node is stopping, nobody can take over and waiting only delays the
-//! stop.
+//! groups it is to take (`elections::ask_to_campaign`), to campaign now, then waits up to one
+//! leader lease for each group to reach its new term. A group whose successor needed this
+//! node's vote while this node's own lease still held is asked again in the next round. All of it
+//! is bounded by one budget: when every node is stopping, nobody can take over and waiting only
+//! delays the stop.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::elections::ask_to_campaign;
 use super::raft_group::RaftGroup;
 use super::Cluster;
-use crate::raft::transport::{RaftReply, RaftRequest};
 use crate::raft::typ::{GroupId, NodeId};
 
 /// How long a stopping node waits for followers to accept its leaderships: this, plus
@@ -145,14 +145,10 @@ impl Cluster {
         let requests = by_target.into_iter().map(|(to, groups)| async move {
             let ids: Vec<GroupId> = groups.iter().map(|g| g.id.clone()).collect();
             let left = deadline.saturating_duration_since(Instant::now());
-            let reply = self
-                .transport
-                .request(to, GroupId::Controller, RaftRequest::Elect { groups: ids }, left)
-                .await;
-            let started = match reply {
-                Ok(RaftReply::Elected(started)) if started.len() == groups.len() => started,
-                other => {
-                    tracing::warn!(to, groups = groups.len(), reply = ?other, "leadership hand-off failed");
+            let started = match ask_to_campaign(&self.transport, to, &ids, left).await {
+                Ok(started) => started,
+                Err(reply) => {
+                    tracing::warn!(to, groups = groups.len(), reply, "leadership hand-off failed");
                     return (Vec::new(), vec![HandOff::Failed; groups.len()]);
                 }
             };

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::cluster::elections::ask_to_campaign;
 use crate::cluster::raft_group::RaftGroup;
 use crate::cluster::Cluster;
-use crate::raft::transport::{RaftReply, RaftRequest};
 use crate::raft::typ::{GroupId, NodeId};
 
 /// Kafka checks every 300 s; a lab wants to see it within seconds.
@@ -104,16 +104,14 @@ impl Cluster {
             by_leader.entry(to).or_default().push(id);
         }
         let requests = by_leader.into_iter().map(|(to, groups)| async move {
-            let count = groups.len();
-            let request = RaftRequest::Elect { groups: groups.clone() };
-            match self.transport.request(to, GroupId::Controller, request, CHECK_EVERY).await {
-                Ok(RaftReply::Elected(started)) if started.len() == count => {
+            match ask_to_campaign(&self.transport, to, &groups, CHECK_EVERY).await {
+                Ok(started) => {
                     for (id, why) in groups.iter().zip(started).filter_map(|(id, s)| Some((id, s.err()?))) {
                         tracing::warn!(group = %id, to, why, "preferred-leader hand-off refused");
                     }
                 }
-                other => {
-                    tracing::warn!(to, groups = count, reply = ?other, "preferred-leader hand-off failed")
+                Err(reply) => {
+                    tracing::warn!(to, groups = groups.len(), reply, "preferred-leader hand-off failed")
                 }
             }
         });
