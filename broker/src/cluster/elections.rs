@@ -393,10 +393,13 @@ impl Cluster {
     /// Answers a peer's [`RaftRequest::Elect`]: each group named that this node hosts
     /// campaigns now. A node that is stopping refuses: it would only have to hand them on.
     pub(crate) async fn start_campaigns(&self, groups: Vec<GroupId>) -> Vec<Result<(), String>> {
+        if self.is_stopping() {
+            let stopping = format!("node {} is stopping", self.node_id);
+            return groups.iter().map(|_| Err(stopping.clone())).collect();
+        }
         let mut started = Vec::with_capacity(groups.len());
         for id in groups {
             started.push(match self.group(&id) {
-                _ if self.is_stopping() => Err(format!("node {} is stopping", self.node_id)),
                 None => Err(format!("this node hosts no group {id}")),
                 // Only queues a command for the group's core: answered before the next read.
                 Some(g) => g.raft.trigger().elect().await.map_err(|e| e.to_string()),
